@@ -1,0 +1,32 @@
+"""pymlsem: Bayesian multilevel structural equation models on PyMC, written in lavaan syntax.
+
+>>> import pymlsem
+>>> fit = pymlsem.sem(model, data, cluster="cluster")   # doctest: +SKIP
+>>> print(fit.summary())                                 # doctest: +SKIP
+"""
+
+from pymlsem.api import SEM, cfa, growth, sem
+from pymlsem.exceptions import (
+    DataError,
+    ModelSpecificationError,
+    ModelSyntaxError,
+    PriorError,
+    PymlsemError,
+    SamplerError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SEM",
+    "DataError",
+    "ModelSpecificationError",
+    "ModelSyntaxError",
+    "PriorError",
+    "PymlsemError",
+    "SamplerError",
+    "__version__",
+    "cfa",
+    "growth",
+    "sem",
+]

@@ -1,0 +1,401 @@
+"""The SEM front door: ``SEM`` translates a lavaan model and data into a PyMC model; ``sem``/``cfa``/
+``growth`` translate and fit in one call."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+
+from pymlsem.build.marginal import EXO_DATA, MarginalModel, build_marginal_model, stats_data_values
+from pymlsem.data.prepare import exogenous_moments, select_model_data
+from pymlsem.data.stats import single_level_stats, stats_from_summary, two_level_stats
+from pymlsem.exceptions import DataError, ModelSpecificationError
+from pymlsem.partable import ParTable, build_partable
+from pymlsem.results.fit import SEMFit, Timings
+from pymlsem.sample import check_sampler, sample_model
+from pymlsem.syntax import parse_model
+
+MODEL_TYPES = ("sem", "cfa", "growth")
+
+
+class SEM:
+    """A structural equation model in lavaan syntax, translated into a PyMC model (nothing sampled yet).
+
+    Parameters
+    ----------
+    model
+        The model in lavaan syntax; ``level: 1`` / ``level: 2`` blocks make a two-level model.
+    data
+        The data, one row per observation (not modified). Optional when summary statistics are given.
+    cluster
+        Name of the cluster column (required for a two-level model).
+    model_type
+        ``"sem"``, ``"cfa"`` or ``"growth"``: which of lavaan's default settings apply.
+    priors
+        Prior strings by class (``"lambda"``, ``"beta"``, ``"nu"``, ``"alpha"``, ``"theta"``, ``"psi"``,
+        ``"rho"``) or by parameter (a label, or ``"fw=~y2"`` as shown in the summary).
+    sample_cov, sample_mean, sample_nobs
+        Single-level models only: fit to summary statistics instead of raw data (``sample_cov`` the
+        usual N-1 covariance matrix, a DataFrame with variable names or an array in ``variables``' order).
+    variables
+        Variable names of ``sample_cov`` when it is an array.
+
+    Attributes
+    ----------
+    pymc_model
+        The :class:`pymc.Model`.
+    partable
+        The :class:`~pymlsem.partable.ParTable`.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        data: pd.DataFrame | None = None,
+        cluster: str | None = None,
+        *,
+        model_type: str = "sem",
+        priors: Mapping[str, str] | None = None,
+        sample_cov: Any = None,
+        sample_mean: Any = None,
+        sample_nobs: int | None = None,
+        variables: list[str] | None = None,
+    ) -> None:
+        start = time.perf_counter()
+        if model_type not in MODEL_TYPES:
+            raise ModelSpecificationError(f"model_type must be one of {MODEL_TYPES}, got {model_type!r}")
+        self.source = model
+        self.model_type = model_type
+        self.cluster = cluster
+        self.priors = dict(priors or {})
+        parsed = parse_model(model)
+        from_summary = sample_cov is not None
+        if data is None and not from_summary:
+            raise DataError(
+                "give the data (a DataFrame), or sample_cov and sample_nobs for a single-level model"
+            )
+        if data is not None and from_summary:
+            raise DataError("give either data or sample_cov/sample_mean/sample_nobs, not both")
+        columns = _summary_names(sample_cov, variables) if from_summary else [str(c) for c in data.columns]
+        meanstructure = None if from_summary and sample_mean is None else True
+        self.partable: ParTable = build_partable(
+            parsed, model_type=model_type, data_columns=columns, meanstructure=meanstructure
+        )
+        two_level = self.partable.n_levels == 2
+        if two_level and cluster is None:
+            raise DataError("the model has level: blocks, so it needs cluster='name of the cluster column'")
+        if not two_level and cluster is not None:
+            raise DataError(
+                f"cluster={cluster!r} was given but the model has no 'level: 1' / 'level: 2' blocks; "
+                "write the model per level, or leave out cluster"
+            )
+        if from_summary:
+            names = _summary_names(sample_cov, variables)
+            self.stats = stats_from_summary(sample_cov, sample_mean, sample_nobs, names)
+            self.stats = _reorder(self.stats, self.observed, sample_cov, sample_mean, sample_nobs)
+            self.exo_values = _summary_exo(self.partable.table, self.stats)
+            self.nobs, self.n_clusters = int(sample_nobs), None
+        else:
+            self._set_data(data)
+        self.meanstructure = not (from_summary and sample_mean is None)
+        self.built: MarginalModel = build_marginal_model(
+            self.partable, self.stats, self.exo_values, priors=self.priors, meanstructure=self.meanstructure
+        )
+        self.build_seconds = time.perf_counter() - start
+
+    @property
+    def observed(self) -> list[str]:
+        """Observed variables of the model, in the order of the sufficient statistics."""
+        names: list[str] = []
+        for level in sorted(self.partable.observed):
+            names += [v for v in self.partable.observed[level] if v not in names]
+        return names
+
+    @property
+    def pymc_model(self) -> pm.Model:
+        """The PyMC model (inspect it, extend it, or sample it yourself)."""
+        return self.built.model
+
+    def _set_data(self, data: pd.DataFrame) -> None:
+        frame = select_model_data(data, self.observed, self.cluster)
+        if self.cluster is not None:
+            self.stats = two_level_stats(
+                frame,
+                self.observed,
+                self.cluster,
+                within_only=self.partable.within_only,
+                between_only=self.partable.between_only,
+            )
+            self.n_clusters = int(frame[self.cluster].nunique())
+        else:
+            self.stats = single_level_stats(frame, self.observed)
+            self.n_clusters = None
+        self.nobs = len(frame)
+        self.exo_values = exogenous_moments(frame, self.partable.table, self.cluster)
+
+    def fixed_row_values(self) -> np.ndarray:
+        """Value of each fixed row of the table (exogenous moments from the data), NaN for free rows."""
+        table = self.partable.table
+        values = table["value"].to_numpy(dtype=float).copy()
+        values[(table.exo == 1).to_numpy()] = self.exo_values
+        return values
+
+    def log_likelihood(self, estimates: pd.DataFrame, *, fixed_x: bool = True) -> float:
+        """Log-likelihood of the data at given parameter values (for example lavaan's estimates).
+
+        Parameters
+        ----------
+        estimates
+            A table with columns ``lhs, op, rhs, est`` and, for two-level models, ``level`` (1/2 or
+            within/between), as lavaan's ``parameterEstimates()`` writes it. Intercepts of observed
+            variables that are missing (a model fitted without a mean structure) are set to the sample
+            means, which is what such a fit implies; any other missing free parameter is an error.
+        fixed_x
+            Subtract the saturated log-likelihood of the exogenous covariates, as lavaan's ``logl`` does
+            under ``fixed.x = TRUE``.
+
+        Returns
+        -------
+        float
+        """
+        import pytensor
+
+        from pymlsem.build.loglik import single_level_fixed_x_loglik, two_level_fixed_x_loglik
+        from pymlsem.build.marginal import loglik_from_rows
+
+        rows = _rows_from_estimates(self, estimates)
+        value = float(
+            pytensor.function(
+                [], loglik_from_rows(self.built.layouts, rows, self.stats, meanstructure=self.meanstructure)
+            )()
+        )
+        if fixed_x:
+            exo = self.partable.exogenous
+            if self.partable.n_levels == 2:
+                value -= two_level_fixed_x_loglik(self.stats, exo.get(1, []), exo.get(2, []))
+            else:
+                value -= single_level_fixed_x_loglik(self.stats, exo.get(1, []))
+        return value
+
+    def cache_key(self) -> tuple:
+        """Identifies the structure of the compiled model (same key: the compiled model can be reused)."""
+        priors = tuple((p.name, p.variable, p.scale) for p in self.built.free)
+        shapes = tuple((k, np.shape(v)[1:]) for k, v in stats_data_values(self.stats).items())
+        return (
+            self.source,
+            self.model_type,
+            self.cluster,
+            tuple(self.observed),
+            self.meanstructure,
+            priors,
+            shapes,
+        )
+
+    def data_values(self) -> dict[str, np.ndarray]:
+        """Current values of the model's ``pm.Data`` (statistics, exogenous moments, prior settings)."""
+        values = stats_data_values(self.stats)
+        values[EXO_DATA] = np.asarray(self.exo_values, dtype=float)
+        for p_var in self.built.model.data_vars:
+            name = p_var.name
+            if "__" in name and not name.startswith("stats__"):
+                values[name] = np.asarray(p_var.get_value())
+        return values
+
+    def fit(
+        self,
+        *,
+        draws: int = 1000,
+        tune: int = 1000,
+        chains: int = 4,
+        sampler: str = "nutpie",
+        random_seed: int | None = None,
+        progressbar: bool = True,
+        **kwargs: Any,
+    ) -> SEMFit:
+        """Sample the posterior with NUTS.
+
+        Parameters
+        ----------
+        draws, tune, chains
+            Draws kept per chain, tuning steps per chain, number of chains.
+        sampler
+            ``"nutpie"`` (default), ``"pymc"``, ``"numpyro"`` or ``"blackjax"``.
+        random_seed
+            Seed for reproducible draws.
+        progressbar
+            Show progress.
+        **kwargs
+            Passed to the sampler (e.g. ``target_accept``).
+        """
+        check_sampler(sampler)
+        start = time.perf_counter()
+        result = sample_model(
+            self.pymc_model,
+            sampler=sampler,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            random_seed=random_seed,
+            progressbar=progressbar,
+            cache_key=self.cache_key(),
+            data=self.data_values(),
+            **kwargs,
+        )
+        total = time.perf_counter() - start + self.build_seconds
+        timings = Timings(
+            self.build_seconds, result.compile_seconds, result.sampling_seconds, total, result.reused_compiled
+        )
+        return SEMFit(
+            self, result.idata, sampler=sampler, chains=chains, draws=draws, tune=tune, timings=timings
+        )
+
+
+def _fit(
+    model_type: str, model: str, data, cluster, *, priors, sample_cov, sample_mean, sample_nobs, **fit_kwargs
+) -> SEMFit:
+    spec = SEM(
+        model,
+        data,
+        cluster,
+        model_type=model_type,
+        priors=priors,
+        sample_cov=sample_cov,
+        sample_mean=sample_mean,
+        sample_nobs=sample_nobs,
+    )
+    return spec.fit(**fit_kwargs)
+
+
+def sem(
+    model: str,
+    data: pd.DataFrame | None = None,
+    cluster: str | None = None,
+    *,
+    priors: Mapping[str, str] | None = None,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    sampler: str = "nutpie",
+    random_seed: int | None = None,
+    progressbar: bool = True,
+    sample_cov: Any = None,
+    sample_mean: Any = None,
+    sample_nobs: int | None = None,
+    **kwargs: Any,
+) -> SEMFit:
+    """Fit a structural equation model written in lavaan syntax (lavaan's ``sem()`` defaults).
+
+    See :class:`SEM` for the model arguments and :meth:`SEM.fit` for the sampling arguments.
+    """
+    return _fit(
+        "sem",
+        model,
+        data,
+        cluster,
+        priors=priors,
+        sample_cov=sample_cov,
+        sample_mean=sample_mean,
+        sample_nobs=sample_nobs,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        sampler=sampler,
+        random_seed=random_seed,
+        progressbar=progressbar,
+        **kwargs,
+    )
+
+
+def cfa(model: str, data: pd.DataFrame | None = None, cluster: str | None = None, **kwargs: Any) -> SEMFit:
+    """Fit a confirmatory factor analysis (lavaan's ``cfa()`` defaults); same keywords as :func:`sem`."""
+    return _fit_type("cfa", model, data, cluster, **kwargs)
+
+
+def growth(model: str, data: pd.DataFrame | None = None, cluster: str | None = None, **kwargs: Any) -> SEMFit:
+    """Fit a latent growth model (lavaan's ``growth()`` defaults); same keywords as :func:`sem`."""
+    return _fit_type("growth", model, data, cluster, **kwargs)
+
+
+def _fit_type(
+    model_type: str,
+    model: str,
+    data,
+    cluster,
+    *,
+    priors=None,
+    sample_cov=None,
+    sample_mean=None,
+    sample_nobs=None,
+    **fit_kwargs,
+) -> SEMFit:
+    return _fit(
+        model_type,
+        model,
+        data,
+        cluster,
+        priors=priors,
+        sample_cov=sample_cov,
+        sample_mean=sample_mean,
+        sample_nobs=sample_nobs,
+        **fit_kwargs,
+    )
+
+
+def _summary_names(sample_cov: Any, variables: list[str] | None) -> list[str]:
+    if isinstance(sample_cov, pd.DataFrame):
+        return [str(c) for c in sample_cov.columns]
+    if variables is None:
+        raise DataError("sample_cov is an array: give variables=[...] naming its rows and columns")
+    return list(variables)
+
+
+def _reorder(stats, observed, sample_cov, sample_mean, sample_nobs):
+    """Statistics restricted to and ordered as the model's observed variables."""
+    if list(stats.variables) == list(observed):
+        return stats
+    names = list(stats.variables)
+    idx = [names.index(v) for v in observed]
+    cov = np.asarray(stats.cov)[np.ix_(idx, idx)]
+    mean = None if stats.mean is None else np.asarray(stats.mean)[idx]
+    return type(stats)(variables=tuple(observed), nobs=stats.nobs, mean=mean, cov=cov)
+
+
+def _summary_exo(table: pd.DataFrame, stats) -> np.ndarray:
+    names = list(stats.variables)
+    values = []
+    for row in table.loc[table.exo == 1].itertuples(index=False):
+        if row.op == "~1":
+            values.append(float(stats.mean[names.index(row.lhs)]) if stats.mean is not None else 0.0)
+        else:
+            values.append(float(stats.cov[names.index(row.lhs), names.index(row.rhs)]))
+    return np.asarray(values)
+
+
+def _rows_from_estimates(spec: SEM, estimates: pd.DataFrame) -> np.ndarray:
+    """Value of every table row taken from a lavaan-style estimates table."""
+    level_of = {"within": 1, "between": 2, 1: 1, 2: 2, "1": 1, "2": 2}
+    given: dict[tuple, float] = {}
+    for row in estimates.itertuples(index=False):
+        level = level_of.get(getattr(row, "level", 1), 1)
+        rhs = "" if pd.isna(row.rhs) else str(row.rhs)
+        given[(row.lhs, row.op, rhs, level)] = float(row.est)
+        if row.op == "~~":
+            given[(rhs, row.op, row.lhs, level)] = float(row.est)
+    table = spec.partable.table
+    values = spec.fixed_row_values()
+    mean = getattr(spec.stats, "mean", None)
+    sample_mean = dict(zip(spec.stats.variables, mean, strict=True)) if mean is not None else {}
+    for r, row in enumerate(table.itertuples(index=False)):
+        key = (row.lhs, row.op, row.rhs, int(row.level))
+        if key in given:
+            values[r] = given[key]
+        elif row.op == "~1" and row.lhs in sample_mean:
+            values[r] = sample_mean[row.lhs]
+        elif int(row.free) > 0:
+            raise DataError(f"no estimate given for {row.lhs} {row.op} {row.rhs} (level {row.level})")
+    return values

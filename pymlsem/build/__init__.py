@@ -1,0 +1,1 @@
+"""Model building: RAM moment matrices, likelihoods and the PyMC model."""

@@ -1,0 +1,245 @@
+"""Free parameters of a parameter table: which rows share one, their class, prior and PyMC variable.
+
+Rows of the table with the same label are one parameter (an equality constraint), as are labels tied
+by ``a == b``. Each free parameter belongs to a blavaan class (see :mod:`pymlsem.priors`) and becomes
+one element of a vector random variable named after its class:
+
+==========================  =================  ===========================================
+PyMC variable               dimension          holds
+==========================  =================  ===========================================
+``loadings``                ``loading``        factor loadings
+``regressions``             ``regression``     regression coefficients
+``intercepts``              ``intercept``      intercepts of observed variables
+``latent_means``            ``latent_mean``    means/intercepts of latent variables
+``residual_sds``            ``residual_sd``    SDs of observed (residual) variances ([sd] priors)
+``latent_sds``              ``latent_sd``      SDs of latent (residual) variances ([sd] priors)
+``correlations_scaled``     ``correlation``    ``(rho + 1) / 2`` of each free correlation
+==========================  =================  ===========================================
+
+(``[var]`` and ``[prec]`` priors give ``*_variances`` and ``*_precisions`` variables instead of SDs.)
+Prior hyperparameters enter as ``pm.Data`` so that a compiled model can be refitted with other priors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
+
+from pymlsem.exceptions import ModelSpecificationError
+from pymlsem.priors import Prior, check_prior_keys, resolve_prior
+
+#: class -> (variable name, dimension name) for parameters that are used as they are.
+_PLAIN = {
+    "lambda": ("loadings", "loading"),
+    "beta": ("regressions", "regression"),
+    "nu": ("intercepts", "intercept"),
+    "alpha": ("latent_means", "latent_mean"),
+}
+_VARIANCE_NAMES = {"theta": "residual", "psi": "latent"}
+_SCALE_WORDS = {"sd": ("sds", "sd"), "var": ("variances", "variance"), "prec": ("precisions", "precision")}
+
+
+@dataclass
+class FreeParameter:
+    """One free parameter, possibly shared by several rows of the parameter table.
+
+    Attributes
+    ----------
+    name
+        Display name: the label, or ``lhs op rhs`` (with ``@within``/``@between`` in two-level models).
+    pclass
+        blavaan class: lambda, beta, nu, alpha, theta, psi or rho.
+    rows
+        Positions (0-based) of the table rows that share this parameter.
+    prior
+        The prior in use.
+    """
+
+    name: str
+    pclass: str
+    rows: list[int]
+    prior: Prior | None = None
+    aliases: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def variable(self) -> tuple[str, str]:
+        """(PyMC variable name, dimension name) this parameter is an element of."""
+        if self.pclass in _PLAIN:
+            name, dim = _PLAIN[self.pclass]
+        elif self.pclass in _VARIANCE_NAMES:
+            plural, singular = _SCALE_WORDS[self.scale]
+            prefix = _VARIANCE_NAMES[self.pclass]
+            name, dim = f"{prefix}_{plural}", f"{prefix}_{singular}"
+        else:
+            name, dim = "correlations_scaled", "correlation"
+        if self.prior is not None and self.prior.family not in ("normal", "gamma", "beta"):
+            name, dim = f"{name}_{self.prior.family}", f"{dim}_{self.prior.family}"
+        return name, dim
+
+    @property
+    def scale(self) -> str:
+        """For variances: what the prior is placed on (``sd``, ``var`` or ``prec``)."""
+        return (self.prior.scale if self.prior is not None else None) or "sd"
+
+
+def parameter_class(lhs: str, op: str, rhs: str, latent: set[str]) -> str:
+    """blavaan's class of a parameter table row."""
+    if op == "=~":
+        return "lambda"
+    if op == "~":
+        return "beta"
+    if op == "~1":
+        return "alpha" if lhs in latent else "nu"
+    if op == "~~":
+        if lhs != rhs:
+            return "rho"
+        return "psi" if lhs in latent else "theta"
+    raise ModelSpecificationError(f"no parameter class for operator {op!r}")
+
+
+def row_name(row: pd.Series, two_level: bool) -> str:
+    """The display name of a table row, e.g. ``fw=~y2@within``."""
+    name = f"{row.lhs}{row.op}{row.rhs}"
+    if two_level:
+        name += "@within" if int(row.level) == 1 else "@between"
+    return name
+
+
+def collect_free_parameters(
+    table: pd.DataFrame,
+    latent: set[str],
+    *,
+    two_level: bool,
+    tied_labels: list[tuple[str, str]] = (),
+    priors: Mapping[str, str] | None = None,
+) -> list[FreeParameter]:
+    """Group the free rows of ``table`` into parameters and give each its prior.
+
+    Parameters
+    ----------
+    table
+        The parameter table (see ``docs/architecture.md``).
+    latent
+        Names of latent variables (any level).
+    two_level
+        Whether names get ``@within``/``@between``.
+    tied_labels
+        Pairs of labels made equal by ``a == b`` constraints.
+    priors
+        The user's ``priors=`` argument (class or parameter name -> prior string).
+    """
+    root = {}
+
+    def find(label: str) -> str:
+        while root.get(label, label) != label:
+            label = root[label]
+        return label
+
+    for a, b in tied_labels:
+        root[find(a)] = find(b)
+
+    groups: dict[str, FreeParameter] = {}
+    for pos, row in enumerate(table.itertuples(index=False)):
+        if int(row.free) == 0:
+            continue
+        label = str(row.label or "")
+        key = find(label) if label else f"#{pos}"
+        pclass = parameter_class(row.lhs, row.op, row.rhs, latent)
+        rname = row_name(pd.Series(row._asdict()), two_level)
+        if key not in groups:
+            groups[key] = FreeParameter(name=label or rname, pclass=pclass, rows=[pos], aliases=(rname,))
+        else:
+            group = groups[key]
+            if group.pclass == "rho" or pclass == "rho":
+                raise ModelSpecificationError(
+                    f"the label {label!r} makes covariances equal ({group.aliases[0]} and {rname}); "
+                    "equality constraints on covariances are not supported yet: remove the shared label"
+                )
+            group.rows.append(pos)
+            group.aliases = (*group.aliases, rname)
+
+    params = list(groups.values())
+    known = {a for p in params for a in p.aliases} | {p.name for p in params}
+    check_prior_keys(priors, known | set(table.loc[table.label != "", "label"]))
+    for p in params:
+        syntax = next((str(table.prior.iloc[r]) for r in p.rows if str(table.prior.iloc[r] or "")), "")
+        p.prior = resolve_prior(p.pclass, names=(p.name, *p.aliases), syntax_prior=syntax, priors=priors)
+    return params
+
+
+def make_random_variables(
+    params: list[FreeParameter], starts: np.ndarray | None = None
+) -> dict[str, pt.TensorVariable]:
+    """Create the PyMC random variables inside the current model context.
+
+    ``starts`` (one value per table row, lavaan's scale, see :mod:`pymlsem.build.starts`) sets each
+    variable's initial value.
+
+    Returns a mapping from parameter name to the scalar PyTensor expression of its value on the lavaan
+    scale: loadings, regressions and intercepts as they are, variances (not SDs), and correlations in
+    (-1, 1) (turned into covariances by the caller, who knows the variances).
+    """
+    model = pm.modelcontext(None)
+    by_variable: dict[tuple[str, str], list[FreeParameter]] = {}
+    for p in params:
+        by_variable.setdefault(p.variable, []).append(p)
+
+    values: dict[str, pt.TensorVariable] = {}
+    for (name, dim), members in by_variable.items():
+        model.add_coord(dim, [p.name for p in members])
+        prior = members[0].prior
+        hyper = {
+            arg: pm.Data(f"{name}__{arg}", np.array([p.prior.kwargs()[arg] for p in members]), dims=dim)
+            for arg in prior.kwargs()
+        }
+        initval = (
+            None if starts is None else np.array([_initial_value(p, starts[p.rows[0]]) for p in members])
+        )
+        rv = _DISTRIBUTIONS[prior.family](name, **hyper, dims=dim, initval=initval)
+        for i, p in enumerate(members):
+            values[p.name] = _to_lavaan_scale(rv[i], p)
+    return values
+
+
+def _to_lavaan_scale(value: pt.TensorVariable, param: FreeParameter) -> pt.TensorVariable:
+    if param.pclass in _VARIANCE_NAMES:
+        return {"sd": value**2, "var": value, "prec": 1.0 / value}[param.scale]
+    if param.pclass == "rho":
+        return 2.0 * value - 1.0
+    return value
+
+
+def _initial_value(param: FreeParameter, start: float) -> float:
+    """A start value on the lavaan scale, expressed on the scale of the parameter's random variable."""
+    if param.pclass in _VARIANCE_NAMES:
+        var = max(float(start), 1e-3)
+        value = {"sd": np.sqrt(var), "var": var, "prec": 1.0 / var}[param.scale]
+    elif param.pclass == "rho":
+        value = 0.5 * (float(np.clip(start, -0.9, 0.9)) + 1.0)
+    else:
+        value = float(start)
+    if param.prior.family == "uniform":
+        lower, upper = param.prior.args
+        value = float(np.clip(value, lower + 0.01 * (upper - lower), upper - 0.01 * (upper - lower)))
+    return value
+
+
+_DISTRIBUTIONS = {
+    "normal": pm.Normal,
+    "student_t": pm.StudentT,
+    "cauchy": pm.Cauchy,
+    "gamma": pm.Gamma,
+    "inv_gamma": pm.InverseGamma,
+    "lognormal": pm.LogNormal,
+    "exponential": pm.Exponential,
+    "halfnormal": pm.HalfNormal,
+    "halfcauchy": pm.HalfCauchy,
+    "halft": pm.HalfStudentT,
+    "beta": pm.Beta,
+    "uniform": pm.Uniform,
+}

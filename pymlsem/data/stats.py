@@ -1,0 +1,441 @@
+"""Sufficient statistics of complete numeric data for the normal log-likelihoods.
+
+Single level: the number of rows, the mean vector and the ML covariance (divided by N).
+
+Two levels: the likelihood of clustered normal data depends on the data only through
+
+- the pooled within-cluster scatter ``sum_j sum_i (y_ij - ybar_j)(y_ij - ybar_j)'`` over the variables that
+  vary within clusters, and
+- per distinct cluster size ``n_g``: the number of clusters of that size, the mean of their cluster means, and
+  the scatter of their cluster means around that mean (over all variables).
+
+So the cost of evaluating it depends on the number of distinct cluster sizes only, not on N or on the number
+of clusters. Per-cluster means, sizes and within scatters are kept too, for per-cluster contributions
+(leave-one-cluster-out cross-validation).
+
+All arrays are numpy float64 and can be wrapped as ``pm.Data``: :meth:`SingleLevelStats.arrays` and
+:meth:`TwoLevelStats.arrays` name the ones the log-likelihood reads.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pymlsem.exceptions import DataError
+
+__all__ = [
+    "SingleLevelStats",
+    "TwoLevelStats",
+    "single_level_stats",
+    "stats_from_summary",
+    "two_level_stats",
+]
+
+# Relative tolerance used to decide that a between-only variable varies within a cluster.
+_CONSTANT_RTOL = 1e-10
+
+
+@dataclass(frozen=True)
+class SingleLevelStats:
+    """Sufficient statistics of N independent rows.
+
+    Attributes
+    ----------
+    variables
+        Variable names, in the order of the rows/columns of ``mean`` and ``cov``.
+    nobs
+        Number of rows N.
+    mean
+        Sample mean, shape (p,), or None when only a covariance matrix is known (no mean structure).
+    cov
+        ML sample covariance (divided by N), shape (p, p).
+    """
+
+    variables: tuple[str, ...]
+    nobs: int
+    mean: np.ndarray | None
+    cov: np.ndarray
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Return the arrays the log-likelihood reads, by attribute name (``nobs`` as a 0-d float array)."""
+        out = {"nobs": np.asarray(float(self.nobs)), "cov": self.cov}
+        if self.mean is not None:
+            out["mean"] = self.mean
+        return out
+
+
+@dataclass(frozen=True)
+class TwoLevelStats:
+    """Sufficient statistics of two-level (clustered) data.
+
+    Attributes
+    ----------
+    variables
+        All observed model variables, in the order used by every (p,) and (p, p) array.
+    within_only, between_only
+        The variables without a between part / without a within part (subsets of ``variables``).
+    cluster
+        Name of the cluster column.
+    nobs, nclusters
+        Number of rows N and of clusters J.
+    within_index
+        Positions in ``variables`` of the variables that vary within clusters (all but ``between_only``),
+        shape (p_w,), int.
+    within_scatter
+        Pooled within-cluster scatter over those variables, shape (p_w, p_w).
+    group_sizes
+        The distinct cluster sizes n_g, shape (G,), float.
+    group_counts
+        Number of clusters of each size, shape (G,), float.
+    group_means
+        Mean of the cluster means of the clusters of each size, shape (G, p).
+    group_scatter
+        Scatter of those cluster means around ``group_means``, shape (G, p, p).
+    cluster_ids
+        Cluster labels, sorted, shape (J,).
+    cluster_sizes
+        Size of each cluster, shape (J,), float.
+    cluster_means
+        Mean of each cluster over all variables, shape (J, p).
+    cluster_within_scatter
+        Within-cluster scatter of each cluster, shape (J, p_w, p_w).
+    cluster_group
+        Index into the size groups of each cluster, shape (J,), int.
+    """
+
+    variables: tuple[str, ...]
+    within_only: tuple[str, ...]
+    between_only: tuple[str, ...]
+    cluster: str
+    nobs: int
+    nclusters: int
+    within_index: np.ndarray
+    within_scatter: np.ndarray
+    group_sizes: np.ndarray
+    group_counts: np.ndarray
+    group_means: np.ndarray
+    group_scatter: np.ndarray
+    cluster_ids: np.ndarray
+    cluster_sizes: np.ndarray
+    cluster_means: np.ndarray
+    cluster_within_scatter: np.ndarray
+    cluster_group: np.ndarray
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Return the arrays :func:`pymlsem.build.loglik.two_level_loglik` reads, by attribute name.
+
+        Their leading dimension (the number of size groups) changes from one data set to another; the
+        trailing dimensions are fixed by the model.
+        """
+        return {
+            "within_scatter": self.within_scatter,
+            "group_sizes": self.group_sizes,
+            "group_counts": self.group_counts,
+            "group_means": self.group_means,
+            "group_scatter": self.group_scatter,
+        }
+
+    def cluster_arrays(self) -> dict[str, np.ndarray]:
+        """Return the per-cluster arrays read by :func:`pymlsem.build.loglik.two_level_cluster_loglik`."""
+        return {
+            "cluster_sizes": self.cluster_sizes,
+            "cluster_means": self.cluster_means,
+            "cluster_within_scatter": self.cluster_within_scatter,
+            "cluster_group": self.cluster_group,
+            "group_sizes": self.group_sizes,
+        }
+
+
+def _names(variables: Sequence[str], what: str = "variables") -> tuple[str, ...]:
+    names = (variables,) if isinstance(variables, str) else tuple(variables)
+    if not names:
+        raise DataError(f"no {what} given")
+    duplicated = sorted({v for v in names if names.count(v) > 1})
+    if duplicated:
+        raise DataError(f"{what} listed more than once: {', '.join(duplicated)}")
+    return names
+
+
+def _numeric_block(data: pd.DataFrame, variables: tuple[str, ...]) -> np.ndarray:
+    """Return the named columns as a float64 array, checking presence, type and completeness."""
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}")
+    missing = [v for v in variables if v not in data.columns]
+    if missing:
+        raise DataError(f"variables not found in the data: {', '.join(missing)}")
+    non_numeric = [v for v in variables if not pd.api.types.is_numeric_dtype(data[v].dtype)]
+    if non_numeric:
+        raise DataError(f"non-numeric variables: {', '.join(non_numeric)}")
+    values = data.loc[:, list(variables)].to_numpy(dtype=np.float64)
+    bad = [v for v, ok in zip(variables, np.isfinite(values).all(axis=0), strict=True) if not ok]
+    if bad:
+        raise DataError(f"missing or infinite values in: {', '.join(bad)} (delete incomplete rows first)")
+    return values
+
+
+def single_level_stats(data: pd.DataFrame, variables: Sequence[str]) -> SingleLevelStats:
+    """Compute the single-level sufficient statistics of complete data.
+
+    Parameters
+    ----------
+    data
+        One row per observation.
+    variables
+        The observed model variables, in model order.
+
+    Returns
+    -------
+    SingleLevelStats
+        N, the mean and the ML covariance (divided by N).
+
+    Raises
+    ------
+    DataError
+        Missing, non-numeric or incomplete columns, or fewer than two rows.
+    """
+    names = _names(variables)
+    y = _numeric_block(data, names)
+    nobs = y.shape[0]
+    if nobs < 2:
+        raise DataError(f"at least two rows are needed, the data have {nobs}")
+    mean = y.mean(axis=0)
+    centered = y - mean
+    return SingleLevelStats(names, nobs, mean, centered.T @ centered / nobs)
+
+
+def _summary_matrix(sample_cov: Any, variables: Sequence[str] | None) -> tuple[np.ndarray, tuple[str, ...]]:
+    if isinstance(sample_cov, pd.DataFrame):
+        if list(sample_cov.index) != list(sample_cov.columns):
+            raise DataError("sample_cov must have the same row and column names, in the same order")
+        names = _names(variables) if variables is not None else _names([str(c) for c in sample_cov.columns])
+        missing = [v for v in names if v not in sample_cov.columns]
+        if missing:
+            raise DataError(f"variables not found in sample_cov: {', '.join(missing)}")
+        return sample_cov.loc[list(names), list(names)].to_numpy(dtype=np.float64), names
+    if variables is None:
+        raise DataError("variables must be given when sample_cov is an array without names")
+    names = _names(variables)
+    cov = np.asarray(sample_cov, dtype=np.float64)
+    if cov.shape != (len(names), len(names)):
+        raise DataError(f"sample_cov has shape {cov.shape}, expected {(len(names), len(names))} for {names}")
+    return cov, names
+
+
+def _summary_mean(sample_mean: Any, names: tuple[str, ...]) -> np.ndarray:
+    if isinstance(sample_mean, dict):
+        sample_mean = pd.Series(sample_mean)
+    if isinstance(sample_mean, pd.Series):
+        missing = [v for v in names if v not in sample_mean.index]
+        if missing:
+            raise DataError(f"variables not found in sample_mean: {', '.join(missing)}")
+        mean = sample_mean.loc[list(names)].to_numpy(dtype=np.float64)
+    else:
+        mean = np.asarray(sample_mean, dtype=np.float64).reshape(-1)
+        if mean.shape != (len(names),):
+            raise DataError(f"sample_mean has {mean.size} values, expected {len(names)} for {names}")
+    if not np.isfinite(mean).all():
+        raise DataError("sample_mean has missing or infinite values")
+    return mean
+
+
+def stats_from_summary(
+    sample_cov: pd.DataFrame | np.ndarray,
+    sample_mean: pd.Series | dict[str, float] | np.ndarray | None,
+    sample_nobs: int,
+    variables: Sequence[str] | None = None,
+) -> SingleLevelStats:
+    """Build single-level statistics from a covariance matrix (and means) instead of raw data.
+
+    As lavaan's ``sample.cov`` with ``sample.cov.rescale = TRUE``: the given matrix is the usual unbiased
+    covariance (divided by N - 1) and is rescaled by (N - 1) / N.
+
+    Parameters
+    ----------
+    sample_cov
+        Unbiased covariance matrix: a DataFrame with variable names as index and columns, or an array (then
+        ``variables`` names its rows and columns).
+    sample_mean
+        Means (Series or dict by name, or an array in ``variables`` order), or None for a model without mean
+        structure.
+    sample_nobs
+        Number of observations N (at least 2).
+    variables
+        The model's observed variables, in model order. With a DataFrame, selects and reorders its rows and
+        columns; defaults to all of them.
+
+    Returns
+    -------
+    SingleLevelStats
+
+    Raises
+    ------
+    DataError
+        Mismatched shapes or names, a non-symmetric or non-positive-definite matrix, or a bad N.
+    """
+    cov, names = _summary_matrix(sample_cov, variables)
+    if isinstance(sample_nobs, bool) or not float(sample_nobs).is_integer() or sample_nobs < 2:
+        raise DataError(f"sample_nobs must be an integer of at least 2, not {sample_nobs!r}")
+    nobs = int(sample_nobs)
+    if not np.isfinite(cov).all():
+        raise DataError("sample_cov has missing or infinite values")
+    if not np.allclose(cov, cov.T, rtol=1e-8, atol=1e-12):
+        raise DataError("sample_cov is not symmetric")
+    cov = (cov + cov.T) / 2
+    try:
+        np.linalg.cholesky(cov)
+    except np.linalg.LinAlgError:
+        raise DataError("sample_cov is not positive definite") from None
+    mean = None if sample_mean is None else _summary_mean(sample_mean, names)
+    return SingleLevelStats(names, nobs, mean, cov * (nobs - 1) / nobs)
+
+
+def _check_between_only(
+    y: np.ndarray,
+    codes: np.ndarray,
+    labels: np.ndarray,
+    names: tuple[str, ...],
+    between_only: tuple[str, ...],
+) -> None:
+    """Raise DataError naming the first between-only variable that varies within a cluster."""
+    for name in between_only:
+        column = pd.Series(y[:, names.index(name)])
+        grouped = column.groupby(codes)
+        spread = (grouped.max() - grouped.min()).to_numpy()
+        scale = np.maximum(grouped.max().abs().to_numpy(), grouped.min().abs().to_numpy())
+        varying = np.flatnonzero(spread > _CONSTANT_RTOL * np.maximum(scale, 1.0))
+        if varying.size:
+            label = labels[varying[0]]
+            label = label.item() if isinstance(label, np.generic) else label
+            raise DataError(
+                f"between-only variable {name!r} varies within cluster {label!r} "
+                f"({varying.size} cluster(s) in all); a between-level variable must be constant within "
+                "each cluster"
+            )
+
+
+def _split_variables(
+    names: tuple[str, ...], within_only: Sequence[str], between_only: Sequence[str]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    w_only = tuple(within_only)
+    b_only = tuple(between_only)
+    unknown = [v for v in (*w_only, *b_only) if v not in names]
+    if unknown:
+        raise DataError(f"within/between-only variables not among the model variables: {', '.join(unknown)}")
+    both = sorted(set(w_only) & set(b_only))
+    if both:
+        raise DataError(f"variables cannot be both within-only and between-only: {', '.join(both)}")
+    return w_only, b_only
+
+
+def two_level_stats(
+    data: pd.DataFrame,
+    variables: Sequence[str],
+    cluster: str,
+    *,
+    within_only: Sequence[str] = (),
+    between_only: Sequence[str] = (),
+) -> TwoLevelStats:
+    """Compute the two-level sufficient statistics of complete clustered data.
+
+    Parameters
+    ----------
+    data
+        One row per level-1 unit, with a cluster column.
+    variables
+        All observed model variables, in model order.
+    cluster
+        Name of the cluster column.
+    within_only
+        Variables with no between part (only recorded here; their cluster means are kept like any other).
+    between_only
+        Variables with no within part; they must be constant within every cluster.
+
+    Returns
+    -------
+    TwoLevelStats
+
+    Raises
+    ------
+    DataError
+        A missing cluster column or variable, non-numeric or incomplete data, a between-only variable that
+        varies within a cluster, or clusters that all have a single row.
+
+    Warns
+    -----
+    UserWarning
+        When some (not all) clusters have a single row.
+    """
+    names = _names(variables)
+    w_only, b_only = _split_variables(names, within_only, between_only)
+    if cluster not in getattr(data, "columns", ()):
+        raise DataError(f"cluster column {cluster!r} not found in the data")
+    y = _numeric_block(data, names)
+    if data[cluster].isna().any():
+        raise DataError(f"cluster column {cluster!r} has missing values")
+    codes, labels = pd.factorize(data[cluster], sort=True)
+    labels = np.asarray(labels)
+    sizes = np.bincount(codes).astype(np.float64)
+    if np.all(sizes == 1):
+        raise DataError(
+            f"every cluster of {cluster!r} has a single row: within- and between-cluster variation "
+            "cannot be separated"
+        )
+    singletons = int(np.sum(sizes == 1))
+    if singletons:
+        warnings.warn(f"{singletons} cluster(s) of {cluster!r} have a single row", UserWarning, stacklevel=2)
+    _check_between_only(y, codes, labels, names, b_only)
+
+    within_index = np.array([k for k, v in enumerate(names) if v not in b_only], dtype=np.int64)
+    cluster_means = np.zeros((labels.size, len(names)))
+    np.add.at(cluster_means, codes, y)
+    cluster_means /= sizes[:, None]
+    deviations = (y - cluster_means[codes])[:, within_index]
+    cluster_within_scatter = _per_cluster_scatter(deviations, codes, labels.size)
+
+    group_sizes, cluster_group = np.unique(sizes, return_inverse=True)
+    group_counts = np.bincount(cluster_group).astype(np.float64)
+    group_means = np.zeros((group_sizes.size, len(names)))
+    group_scatter = np.zeros((group_sizes.size, len(names), len(names)))
+    for g in range(group_sizes.size):
+        means = cluster_means[cluster_group == g]
+        group_means[g] = means.mean(axis=0)
+        centered = means - group_means[g]
+        group_scatter[g] = centered.T @ centered
+
+    return TwoLevelStats(
+        variables=names,
+        within_only=w_only,
+        between_only=b_only,
+        cluster=cluster,
+        nobs=int(y.shape[0]),
+        nclusters=int(labels.size),
+        within_index=within_index,
+        within_scatter=deviations.T @ deviations,
+        group_sizes=group_sizes,
+        group_counts=group_counts,
+        group_means=group_means,
+        group_scatter=group_scatter,
+        cluster_ids=labels,
+        cluster_sizes=sizes,
+        cluster_means=cluster_means,
+        cluster_within_scatter=cluster_within_scatter,
+        cluster_group=cluster_group.astype(np.int64),
+    )
+
+
+def _per_cluster_scatter(deviations: np.ndarray, codes: np.ndarray, nclusters: int) -> np.ndarray:
+    """Return the (J, q, q) scatter of ``deviations`` rows per cluster code."""
+    order = np.argsort(codes, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=nclusters))])
+    ordered = deviations[order]
+    out = np.empty((nclusters, deviations.shape[1], deviations.shape[1]))
+    for j in range(nclusters):
+        block = ordered[bounds[j] : bounds[j + 1]]
+        out[j] = block.T @ block
+    return out

@@ -1,0 +1,156 @@
+"""The result of fitting a SEM: posterior, parameter table, lavaan/blavaan-style summary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from pymlsem.results.lavaan_summary import format_estimates, format_header
+from pymlsem.results.posterior import quantile_name, summarize_draws
+
+if TYPE_CHECKING:
+    from pymlsem.api import SEM
+
+ESTIMATE_COLUMNS = ["lhs", "op", "rhs", "level", "label", "free"]
+
+
+@dataclass
+class Timings:
+    """Seconds spent in each stage of a fit."""
+
+    build: float
+    compile: float
+    sampling: float
+    total: float
+    reused_compiled: bool
+
+
+class SEMFit:
+    """A fitted structural equation model.
+
+    Attributes
+    ----------
+    model
+        The :class:`~pymlsem.api.SEM` that was fitted.
+    idata
+        The posterior as an ArviZ DataTree (groups ``posterior``, ``sample_stats``, ...). The variable
+        ``parameters`` holds every free parameter on lavaan's scale (variances, covariances),
+        ``defined`` the ``:=`` parameters.
+    sampler, chains, draws, tune
+        How it was sampled.
+    timings
+        :class:`Timings` of the fit.
+    """
+
+    def __init__(
+        self, model: SEM, idata: Any, *, sampler: str, chains: int, draws: int, tune: int, timings: Timings
+    ) -> None:
+        self.model = model
+        self.idata = idata
+        self.sampler = sampler
+        self.chains = chains
+        self.draws = draws
+        self.tune = tune
+        self.timings = timings
+
+    def parameter_estimates(self, prob: float = 0.95) -> pd.DataFrame:
+        """One row per parameter (free and fixed) and per defined parameter.
+
+        Parameters
+        ----------
+        prob
+            Probability of the central posterior interval (columns ``q2.5``/``q97.5`` for 0.95).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``lhs, op, rhs, level, label, free, mean, sd, q<lo>, q<hi>, r_hat, ess_bulk,
+            ess_tail, prior``. Fixed parameters show their value as ``mean`` and no SD.
+        """
+        built = self.model.built
+        table = self.model.partable.table
+        free_stats = summarize_draws(self.idata.posterior["parameters"], prob)
+        stat_columns = list(free_stats.columns)
+        out = table[["lhs", "op", "rhs", "level", "label"]].copy()
+        out["free"] = built.row_param >= 0
+        stats = np.full((len(table), len(stat_columns)), np.nan)
+        fixed_values = self.model.fixed_row_values()
+        for r in range(len(table)):
+            if built.row_param[r] >= 0:
+                stats[r] = free_stats.iloc[built.row_param[r]].to_numpy()
+            else:
+                stats[r, 0] = fixed_values[r]
+        out[stat_columns] = stats
+        out["prior"] = [str(built.free[i].prior) if i >= 0 else "" for i in built.row_param]
+        if built.defined:
+            defined = summarize_draws(self.idata.posterior["defined"], prob)
+            rows = pd.DataFrame(
+                {
+                    "lhs": built.defined,
+                    "op": ":=",
+                    "rhs": [str(s.rhs) for s in self.model.partable.defined],
+                    "level": pd.NA,
+                    "label": "",
+                    "free": True,
+                    **{c: defined[c].to_numpy() for c in stat_columns},
+                    "prior": "",
+                }
+            )
+            out = pd.concat([out, rows], ignore_index=True)
+        out["level"] = out["level"].astype("Int64")
+        return out.reset_index(drop=True)
+
+    def divergences(self) -> int:
+        """Number of divergent transitions after tuning."""
+        stats = self.idata.sample_stats
+        return int(stats["diverging"].sum()) if "diverging" in stats else 0
+
+    def summary(self, prob: float = 0.95) -> str:
+        """A lavaan/blavaan-style printout: a header, then each level's parameter sections."""
+        estimates = self.parameter_estimates(prob)
+        free = estimates[estimates.free & (estimates.op != ":=")]
+        data = self.model
+        header = [
+            ("Sampler", f"NUTS ({self.sampler})"),
+            ("Chains", self.chains),
+            ("Draws per chain (after tuning)", self.draws),
+            ("Tuning steps per chain", self.tune),
+            ("", ""),
+            ("Number of model parameters", len(self.model.built.free)),
+            ("Number of observations", data.nobs),
+        ]
+        if data.cluster is not None:
+            header.append((f"Number of clusters [{data.cluster}]", data.n_clusters))
+        header += [
+            ("", ""),
+            ("Divergent transitions", self.divergences()),
+            ("Max R-hat", f"{free.r_hat.max():.3f}"),
+            ("Min bulk ESS", f"{free.ess_bulk.min():.0f}"),
+            (
+                "Time: build / compile / sample (s)",
+                f"{self.timings.build:.1f} / {self.timings.compile:.1f} / {self.timings.sampling:.1f}",
+            ),
+        ]
+        lo, hi = quantile_name((1 - prob) / 2), quantile_name(1 - (1 - prob) / 2)
+        lines = format_header(
+            header, f"pymlsem {_version()}: Bayesian SEM ({data.model_type}), integrated likelihood"
+        )
+        lines.append("")
+        lines += format_estimates(estimates, self.model.partable.n_levels, (lo, hi))
+        lines.append(f"Intervals: central {prob:.0%} posterior intervals. ESS: bulk effective sample size.")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def __repr__(self) -> str:
+        return self.summary()
+
+
+def _version() -> str:
+    from pymlsem import __version__
+
+    return __version__

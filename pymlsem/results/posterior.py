@@ -1,0 +1,55 @@
+"""Posterior summaries of one variable with a parameter dimension: moments, intervals, diagnostics."""
+
+from __future__ import annotations
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+SAMPLE_DIMS = ("chain", "draw")
+
+
+def summarize_draws(draws: xr.DataArray, prob: float = 0.95) -> pd.DataFrame:
+    """Mean, SD, equal-tailed interval, bulk/tail ESS and R-hat of each element of ``draws``.
+
+    Parameters
+    ----------
+    draws
+        Draws with dimensions ``chain``, ``draw`` and one parameter dimension.
+    prob
+        Probability of the central interval; columns are named ``q2.5``/``q97.5`` for 0.95.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by the parameter coordinate, columns ``mean, sd, q<lo>, q<hi>, r_hat, ess_bulk, ess_tail``.
+    """
+    (dim,) = [d for d in draws.dims if d not in SAMPLE_DIMS]
+    lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
+    quantiles = draws.quantile([lo, hi], dim=SAMPLE_DIMS)
+    frame = pd.DataFrame(
+        {
+            "mean": draws.mean(SAMPLE_DIMS).values,
+            "sd": draws.std(SAMPLE_DIMS, ddof=1).values,
+            quantile_name(lo): quantiles.sel(quantile=lo).values,
+            quantile_name(hi): quantiles.sel(quantile=hi).values,
+            "r_hat": _diagnostic(draws, az.rhat),
+            "ess_bulk": _diagnostic(draws, az.ess, method="bulk"),
+            "ess_tail": _diagnostic(draws, az.ess, method="tail"),
+        },
+        index=pd.Index(draws[dim].values, name=dim),
+    )
+    return frame
+
+
+def quantile_name(q: float) -> str:
+    """Column name of a quantile, lavaan/brms style: ``q2.5``, ``q97.5``."""
+    return f"q{100 * q:g}"
+
+
+def _diagnostic(draws: xr.DataArray, func, **kwargs) -> np.ndarray:
+    values = np.asarray(func(draws, **kwargs), dtype=float)
+    constant = (draws.std(SAMPLE_DIMS) == 0).values
+    values[constant] = np.nan
+    return values

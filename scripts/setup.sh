@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Create .venv with Python >= 3.12 and install pymlsem with its test tools (idempotent).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -x .venv/bin/python ]; then
+  PY=""
+  for candidate in python3.12 python3.13 python3; do
+    if command -v "$candidate" >/dev/null 2>&1 &&
+       "$candidate" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null; then
+      PY="$candidate"; break
+    fi
+  done
+  if [ -z "$PY" ] && command -v pyenv >/dev/null 2>&1; then
+    version=$(pyenv versions --bare | grep -E '^3\.1[2-9]' | head -n 1 || true)
+    [ -n "$version" ] && PY="$(PYENV_VERSION=$version pyenv which python3)"
+  fi
+  if [ -z "$PY" ]; then
+    echo "pymlsem needs Python >= 3.12 (none found on PATH or in pyenv)" >&2
+    exit 1
+  fi
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e ".[dev]"
