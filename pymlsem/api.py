@@ -106,6 +106,7 @@ class SEM:
         self.built: MarginalModel = build_marginal_model(
             self.partable, self.stats, self.exo_values, priors=self.priors, meanstructure=self.meanstructure
         )
+        _check_identification(self)
         self.build_seconds = time.perf_counter() - start
 
     @property
@@ -171,7 +172,9 @@ class SEM:
         rows = _rows_from_estimates(self, estimates)
         value = float(
             pytensor.function(
-                [], loglik_from_rows(self.built.layouts, rows, self.stats, meanstructure=self.meanstructure)
+                [],
+                loglik_from_rows(self.built.layouts, rows, self.stats, meanstructure=self.meanstructure),
+                mode="FAST_COMPILE",  # evaluated once: skip the C compilation
             )()
         )
         if fixed_x:
@@ -399,3 +402,23 @@ def _rows_from_estimates(spec: SEM, estimates: pd.DataFrame) -> np.ndarray:
         elif int(row.free) > 0:
             raise DataError(f"no estimate given for {row.lhs} {row.op} {row.rhs} (level {row.level})")
     return values
+
+
+def _check_identification(spec: SEM) -> None:
+    """Raise when the model has more free parameters than the data have sample moments."""
+    levels = spec.partable.n_levels
+    if levels == 2:
+        p_w = len(spec.stats.within_index)
+        p = len(spec.stats.variables)
+        p_b = p - len(spec.partable.within_only)
+        moments = p_w * (p_w + 1) // 2 + p_b * (p_b + 1) // 2 + p
+    else:
+        p = len(spec.observed)
+        moments = p * (p + 1) // 2 + (p if spec.meanstructure else 0)
+    n_free = len(spec.built.free)
+    if n_free > moments:
+        raise ModelSpecificationError(
+            f"the model has {n_free} free parameters but the data give only {moments} sample moments, so it "
+            "is not identified; fix some parameters (e.g. 0*x), constrain them with shared labels, or "
+            "simplify the model"
+        )

@@ -1,0 +1,97 @@
+"""The PyMC model a SEM becomes: named, dimensioned variables, priors, constraints (no sampling)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from reference import HS, POLDEM, SEED, data
+
+import pymlsem
+from pymlsem.exceptions import ModelSpecificationError
+
+
+@pytest.fixture(scope="module")
+def seed_model() -> pymlsem.SEM:
+    return pymlsem.SEM(SEED, data("Demo.twolevel"), cluster="cluster")
+
+
+def test_free_parameters_are_named_vector_variables(seed_model) -> None:
+    model = seed_model.pymc_model
+    names = {rv.name for rv in model.free_RVs}
+    assert names == {"loadings", "regressions", "intercepts", "residual_sds", "latent_sds"}
+    assert list(model.coords["loading"]) == [
+        "fw=~y2@within",
+        "fw=~y3@within",
+        "fb=~y2@between",
+        "fb=~y3@between",
+    ]
+    assert len(model.coords["parameter"]) == 20  # lavaan's npar for the seed model
+    assert "parameters" in model.named_vars and "loglik" in model.named_vars
+
+
+def test_default_priors_are_blavaan_and_reported(seed_model) -> None:
+    priors = {p.name: str(p.prior) for p in seed_model.built.free}
+    assert priors["fw=~y2@within"] == "normal(0,10)"
+    assert priors["fb~w1@between"] == "normal(0,10)"
+    assert priors["y1~1@between"] == "normal(0,32)"
+    assert priors["y1~~y1@within"] == "gamma(1,0.5)[sd]"
+    assert priors["fb~~fb@between"] == "gamma(1,0.5)[sd]"
+
+
+def test_priors_by_class_by_name_and_in_the_syntax() -> None:
+    model = SEED.replace("fb ~ w1 + w2", 'fb ~ prior("normal(0,1)")*w1 + w2')
+    spec = pymlsem.SEM(
+        model,
+        data("Demo.twolevel"),
+        cluster="cluster",
+        priors={"lambda": "normal(1,2)", "fw=~y3@within": "student_t(3,0,1)", "theta": "gamma(2,1)[var]"},
+    )
+    priors = {p.name: str(p.prior) for p in spec.built.free}
+    assert priors["fb~w1@between"] == "normal(0,1)"
+    assert priors["fb~w2@between"] == "normal(0,10)"
+    assert priors["fw=~y2@within"] == "normal(1,2)"
+    assert priors["fw=~y3@within"] == "student_t(3,0,1)"
+    assert priors["y1~~y1@within"] == "gamma(2,1)[var]"
+    named = spec.pymc_model.named_vars
+    assert "loadings_student_t" in named and "residual_variances" in named
+    np.testing.assert_allclose(named["loadings__mu"].get_value(), [1.0, 1.0, 1.0])
+
+
+def test_shared_labels_are_one_parameter() -> None:
+    spec = pymlsem.SEM(POLDEM, data("PoliticalDemocracy"))
+    names = [p.name for p in spec.built.free]
+    assert {"a", "b", "c"} <= set(names)
+    by_name = {p.name: p for p in spec.built.free}
+    assert len(by_name["a"].rows) == 2
+    # lavaan: 31 free rows with 3 equality constraints -> 28 parameters, plus 11 intercepts (meanstructure)
+    assert len(spec.built.free) == 28 + 11
+
+
+def test_defined_parameters_and_constraints_become_model_terms() -> None:
+    model = "visual =~ x1 + a*x2 + x3\n textual =~ x4 + b*x5 + x6\n speed =~ x7+x8+x9\n ab := a*b\n a < 2*b"
+    spec = pymlsem.SEM(model, data("HolzingerSwineford1939"))
+    named = spec.pymc_model.named_vars
+    assert list(spec.pymc_model.coords["defined_parameter"]) == ["ab"]
+    assert "defined" in named and "constraint_0" in named
+
+
+def test_equality_of_two_labels_merges_them() -> None:
+    model = "visual =~ x1 + a*x2 + x3\n textual =~ x4 + b*x5 + x6\n speed =~ x7+x8+x9\n a == b"
+    spec = pymlsem.SEM(model, data("HolzingerSwineford1939"))
+    merged = [p for p in spec.built.free if len(p.rows) == 2]
+    assert len(merged) == 1
+
+
+def test_starting_values_are_near_the_data() -> None:
+    spec = pymlsem.SEM(HS, data("HolzingerSwineford1939"))
+    point = spec.pymc_model.initial_point()
+    assert np.all(point["loadings"] == 1.0)
+    means = data("HolzingerSwineford1939")[[f"x{i}" for i in range(1, 10)]].mean().to_numpy()
+    np.testing.assert_allclose(point["intercepts"], means)
+    assert np.isfinite(spec.pymc_model.compile_logp()(point))
+
+
+def test_unidentified_model_is_refused() -> None:
+    model = "f =~ x1 + x2\n x1 ~~ x2"
+    with pytest.raises(ModelSpecificationError, match="not identified"):
+        pymlsem.SEM(model, data("HolzingerSwineford1939"))
