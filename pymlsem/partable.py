@@ -120,6 +120,7 @@ def build_partable(parsed: ParsedModel, *, model_type: str = "sem",
         for r in rows:
             if r.op == "~1" and r.level == 1 and r.lhs in between:
                 r.fix(0.0)
+        _fix_within_means_of_shared_factors(rows, sets)
     _apply_modifiers(rows, blocks)
     table = _to_frame(rows)
     observed = {lev: s.ov for lev, s in sets.items()}
@@ -338,3 +339,21 @@ def _check_columns(pt: ParTable, columns: list[str]) -> None:
             f"observed variable(s) not in the data: {'; '.join(hints)}. Check the spelling, "
             "or define the name as a latent variable with '=~'"
         )
+
+
+def _fix_within_means_of_shared_factors(rows: list[Row], sets: dict[int, VariableSets]) -> None:
+    """Fix at 0 the level-1 means of latent variables measured only by variables with a level-2 part.
+
+    A deliberate difference from lavaan, whose ``growth()`` leaves both ``iw ~ 1`` (level 1) and
+    ``ib ~ 1`` (level 2) free in a two-level growth model: the data identify only their sum (each
+    indicator's mean is the sum of its level-1 and level-2 implied means), so an ML fit is not unique
+    and a posterior would be a ridge. The means then live at level 2, like the observed intercepts.
+    """
+    indicators: dict[str, set[str]] = {}
+    for r in rows:
+        if r.op == "=~" and r.level == 1:
+            indicators.setdefault(r.lhs, set()).add(r.rhs)
+    shared = {lv for lv, ind in indicators.items() if ind and ind <= set(sets[2].ov)}
+    for r in rows:
+        if r.op == "~1" and r.level == 1 and r.lhs in shared and not r.user:
+            r.fix(0.0)
