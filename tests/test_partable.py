@@ -3,76 +3,18 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pandas as pd
 import pytest
+from reference import BOOK_MODELS, HS, LAVAAN, M2, POLDEM, SEED
 
 from pymlsem.exceptions import DataError, ModelSpecificationError
 from pymlsem.partable import build_partable
 from pymlsem.syntax import parse_model
 
-REF = Path(__file__).parent / "data" / "reference" / "lavaan"
-
-SEED = """
-level: 1
-    fw =~ y1 + y2 + y3
-    fw ~ x1 + x2 + x3
-level: 2
-    fb =~ y1 + y2 + y3
-    fb ~ w1 + w2
-"""
-M2 = """
-level: within
-    fw1 =~ y1+y2+y3
-    fw2 =~ y4+y5+y6
-level: between
-    fb =~ y1+y2+y3+y4+y5+y6
-"""
-HS = "visual =~ x1+x2+x3; textual =~ x4+x5+x6; speed =~ x7+x8+x9"
-POLDEM = """
-# Bollen's political democracy model, equal loadings across time
-ind60 =~ x1 + x2 + x3
-dem60 =~ y1 + a*y2 + b*y3 + c*y4
-dem65 =~ y5 + a*y6 + b*y7 + c*y8
-dem60 ~ ind60
-dem65 ~ ind60 + dem60
-y1 ~~ y5
-y2 ~~ y4 + y6
-y3 ~~ y7
-y4 ~~ y8
-y6 ~~ y8
-"""
-M104 = """
-level: 1
-    f1w =~ V1 + a*V2 + b*V3 + c*V4
-    f2w =~ V5 + d*V6 + e*V7 + g*V8
-    f3w =~ V9 + h*V10 + i*V11 + j*V12
-level: 2
-    f1b =~ V1 + a*V2 + b*V3 + c*V4
-    f2b =~ V5 + d*V6 + e*V7 + g*V8
-    f3b =~ V9 + h*V10 + i*V11 + j*V12
-"""
-M106 = """
-level: 1
-    iw =~ 1*V1 + 1*V2 + 1*V3 + 1*V4 + 1*V5 + 1*V6
-    sw =~ 0*V1 + 1*V2 + 2*V3 + 3*V4 + 4*V5 + 5*V6
-    V1 ~~ a*V1
-    V2 ~~ a*V2
-    V3 ~~ a*V3
-    V4 ~~ a*V4
-    V5 ~~ a*V5
-    V6 ~~ a*V6
-level: 2
-    ib =~ 1*V1 + 1*V2 + 1*V3 + 1*V4 + 1*V5 + 1*V6
-    sb =~ 0*V1 + 1*V2 + 2*V3 + 3*V4 + 4*V5 + 5*V6
-    V1 ~~ 0*V1
-    V2 ~~ 0*V2
-    V3 ~~ 0*V3
-    V4 ~~ 0*V4
-    V5 ~~ 0*V5
-    V6 ~~ 0*V6
-"""
+REF = LAVAAN
+M104 = BOOK_MODELS["10.4"][0]
+M106 = BOOK_MODELS["10.6"][0]
 
 
 def _reference(name: str) -> pd.DataFrame:
