@@ -12,7 +12,7 @@ import pandas as pd
 import pymc as pm
 
 from pymlsem.build.marginal import EXO_DATA, MarginalModel, build_marginal_model, stats_data_values
-from pymlsem.data.prepare import exogenous_moments, select_model_data
+from pymlsem.data.prepare import exogenous_values, select_model_data
 from pymlsem.data.stats import single_level_stats, stats_from_summary, two_level_stats
 from pymlsem.exceptions import DataError, ModelSpecificationError
 from pymlsem.partable import ParTable, build_partable
@@ -97,11 +97,11 @@ class SEM:
         if from_summary:
             names = _summary_names(sample_cov, variables)
             self.stats = stats_from_summary(sample_cov, sample_mean, sample_nobs, names)
-            self.stats = _reorder(self.stats, self.observed, sample_cov, sample_mean, sample_nobs)
-            self.exo_values = _summary_exo(self.partable.table, self.stats)
+            self.stats = _reorder(self.stats, self.observed)
             self.nobs, self.n_clusters = int(sample_nobs), None
         else:
             self._set_data(data)
+        self.exo_values = exogenous_values(self.partable.table, self.stats)
         self.meanstructure = not (from_summary and sample_mean is None)
         self.built: MarginalModel = build_marginal_model(
             self.partable, self.stats, self.exo_values, priors=self.priors, meanstructure=self.meanstructure
@@ -137,7 +137,6 @@ class SEM:
             self.stats = single_level_stats(frame, self.observed)
             self.n_clusters = None
         self.nobs = len(frame)
-        self.exo_values = exogenous_moments(frame, self.partable.table, self.cluster)
 
     def fixed_row_values(self) -> np.ndarray:
         """Value of each fixed row of the table (exogenous moments from the data), NaN for free rows."""
@@ -357,7 +356,7 @@ def _summary_names(sample_cov: Any, variables: list[str] | None) -> list[str]:
     return list(variables)
 
 
-def _reorder(stats, observed, sample_cov, sample_mean, sample_nobs):
+def _reorder(stats, observed):
     """Statistics restricted to and ordered as the model's observed variables."""
     if list(stats.variables) == list(observed):
         return stats
@@ -366,17 +365,6 @@ def _reorder(stats, observed, sample_cov, sample_mean, sample_nobs):
     cov = np.asarray(stats.cov)[np.ix_(idx, idx)]
     mean = None if stats.mean is None else np.asarray(stats.mean)[idx]
     return type(stats)(variables=tuple(observed), nobs=stats.nobs, mean=mean, cov=cov)
-
-
-def _summary_exo(table: pd.DataFrame, stats) -> np.ndarray:
-    names = list(stats.variables)
-    values = []
-    for row in table.loc[table.exo == 1].itertuples(index=False):
-        if row.op == "~1":
-            values.append(float(stats.mean[names.index(row.lhs)]) if stats.mean is not None else 0.0)
-        else:
-            values.append(float(stats.cov[names.index(row.lhs), names.index(row.rhs)]))
-    return np.asarray(values)
 
 
 def _rows_from_estimates(spec: SEM, estimates: pd.DataFrame) -> np.ndarray:

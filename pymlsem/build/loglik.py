@@ -53,7 +53,7 @@ import numpy as np
 import pytensor.tensor as pt
 from pytensor.gradient import disconnected_grad
 
-from pymlsem.data.stats import SingleLevelStats, TwoLevelStats
+from pymlsem.data.stats import SingleLevelStats, TwoLevelStats, level_moments
 from pymlsem.exceptions import DataError
 
 __all__ = [
@@ -270,22 +270,6 @@ def single_level_fixed_x_loglik(stats: SingleLevelStats, exogenous: Sequence[str
     return _h1_loglik(float(stats.nobs), np.asarray(stats.cov)[np.ix_(idx, idx)])
 
 
-def _two_level_covariances(stats: TwoLevelStats) -> tuple[np.ndarray, np.ndarray]:
-    """Return the total ML covariance over all rows and the ML covariance of the J cluster means."""
-    sizes, counts = stats.group_sizes, stats.group_counts
-    means, scatter = stats.group_means, stats.group_scatter
-    nvar = means.shape[1]
-    grand = (sizes * counts) @ means / stats.nobs
-    total = np.zeros((nvar, nvar))
-    total[np.ix_(stats.within_index, stats.within_index)] = stats.within_scatter
-    dev = means - grand
-    total += np.einsum("g,gkl->kl", sizes, scatter) + np.einsum("g,gk,gl->kl", sizes * counts, dev, dev)
-    mean_of_means = counts @ means / stats.nclusters
-    dev = means - mean_of_means
-    between = scatter.sum(axis=0) + np.einsum("g,gk,gl->kl", counts, dev, dev)
-    return total / stats.nobs, between / stats.nclusters
-
-
 def two_level_fixed_x_loglik(
     stats: TwoLevelStats, within: Sequence[str] = (), between: Sequence[str] = ()
 ) -> float:
@@ -308,7 +292,8 @@ def two_level_fixed_x_loglik(
     -------
     float
     """
-    total, of_means = _two_level_covariances(stats)
+    moments = level_moments(stats)
+    total, of_means = moments.total_cov, moments.means_cov
     value = 0.0
     if within:
         idx = _positions(stats.variables, within)

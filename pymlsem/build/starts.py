@@ -10,20 +10,19 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pymlsem.build.loglik import _two_level_covariances
-from pymlsem.data.stats import SingleLevelStats, TwoLevelStats
+from pymlsem.data.stats import SingleLevelStats, TwoLevelStats, level_moments
 
 
 def observed_moments(stats: SingleLevelStats | TwoLevelStats) -> dict[int, tuple[dict, dict]]:
     """Rough per-level variances and means of the observed variables, by level then name."""
     names = list(stats.variables)
     if isinstance(stats, TwoLevelStats):
-        total, of_means = _two_level_covariances(stats)
-        grand = (stats.group_sizes * stats.group_counts) @ stats.group_means / stats.nobs
-        within = dict(zip(names, np.diag(total) - np.diag(of_means), strict=True))
+        moments = level_moments(stats)
+        grand = dict(zip(names, moments.total_mean, strict=True))
+        within = np.diag(moments.total_cov) - np.diag(moments.means_cov)
         return {
-            1: (within, dict(zip(names, grand, strict=True))),
-            2: (dict(zip(names, np.diag(of_means), strict=True)), dict(zip(names, grand, strict=True))),
+            1: (dict(zip(names, within, strict=True)), grand),
+            2: (dict(zip(names, np.diag(moments.means_cov), strict=True)), grand),
         }
     mean = stats.mean if stats.mean is not None else np.zeros(len(names))
     return {1: (dict(zip(names, np.diag(stats.cov), strict=True)), dict(zip(names, mean, strict=True)))}

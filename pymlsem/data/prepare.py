@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from pymlsem.data.stats import SingleLevelStats, TwoLevelStats, level_moments
 from pymlsem.exceptions import DataError
 
 
@@ -83,21 +84,25 @@ def select_model_data(
     return frame.reset_index(drop=True)
 
 
-def exogenous_moments(frame: pd.DataFrame, table: pd.DataFrame, cluster: str | None = None) -> np.ndarray:
+def exogenous_values(table: pd.DataFrame, stats: SingleLevelStats | TwoLevelStats) -> np.ndarray:
     """Sample values of the ``exo`` rows of a parameter table (lavaan's fixed.x), in row order.
 
-    Single-level models and within-only covariates of two-level models take the (ML, divided by N)
-    covariances and means over all rows; between-only covariates take those of the cluster values.
+    Single-level models and level-1 covariates of two-level models take the ML moments over all rows;
+    level-2 (between-only) covariates take those of the cluster values. Means of a covariance-only
+    summary are 0.
     """
-    rows = table.loc[table.exo == 1]
-    values = np.empty(len(rows))
-    clusters = frame.groupby(cluster, sort=False).first() if cluster is not None else None
-    for i, row in enumerate(rows.itertuples(index=False)):
-        source = clusters if (cluster is not None and int(row.level) == 2) else frame
+    names = list(stats.variables)
+    if isinstance(stats, TwoLevelStats):
+        moments = level_moments(stats)
+        by_level = {1: (moments.total_mean, moments.total_cov), 2: (moments.means_mean, moments.means_cov)}
+    else:
+        mean = stats.mean if stats.mean is not None else np.zeros(len(names))
+        by_level = {1: (mean, stats.cov)}
+    values = []
+    for row in table.loc[table.exo == 1].itertuples(index=False):
+        mean, cov = by_level[int(row.level)]
         if row.op == "~1":
-            values[i] = source[row.lhs].mean()
+            values.append(float(mean[names.index(row.lhs)]))
         else:
-            a = source[row.lhs].to_numpy()
-            b = source[row.rhs].to_numpy()
-            values[i] = np.mean((a - a.mean()) * (b - b.mean()))
-    return values
+            values.append(float(cov[names.index(row.lhs), names.index(row.rhs)]))
+    return np.asarray(values, dtype=float)

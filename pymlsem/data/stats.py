@@ -439,3 +439,37 @@ def _per_cluster_scatter(deviations: np.ndarray, codes: np.ndarray, nclusters: i
         block = ordered[bounds[j] : bounds[j + 1]]
         out[j] = block.T @ block
     return out
+
+
+@dataclass(frozen=True)
+class LevelMoments:
+    """ML moments of two-level data: over all N rows, and over the J cluster means.
+
+    Attributes
+    ----------
+    total_mean, total_cov
+        Mean and covariance (divided by N) of all rows, ignoring the clustering.
+    means_mean, means_cov
+        Mean and covariance (divided by J) of the cluster means.
+    """
+
+    total_mean: np.ndarray
+    total_cov: np.ndarray
+    means_mean: np.ndarray
+    means_cov: np.ndarray
+
+
+def level_moments(stats: TwoLevelStats) -> LevelMoments:
+    """Total and cluster-mean moments of two-level data, from its sufficient statistics."""
+    sizes, counts = stats.group_sizes, stats.group_counts
+    means, scatter = stats.group_means, stats.group_scatter
+    nvar = means.shape[1]
+    grand = (sizes * counts) @ means / stats.nobs
+    total = np.zeros((nvar, nvar))
+    total[np.ix_(stats.within_index, stats.within_index)] = stats.within_scatter
+    dev = means - grand
+    total += np.einsum("g,gkl->kl", sizes, scatter) + np.einsum("g,gk,gl->kl", sizes * counts, dev, dev)
+    mean_of_means = counts @ means / stats.nclusters
+    dev = means - mean_of_means
+    between = scatter.sum(axis=0) + np.einsum("g,gk,gl->kl", counts, dev, dev)
+    return LevelMoments(grand, total / stats.nobs, mean_of_means, between / stats.nclusters)
