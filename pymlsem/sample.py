@@ -18,6 +18,7 @@ import numpy as np
 import pymc as pm
 
 from pymlsem.exceptions import SamplerError
+from pymlsem.nutpie_compile import compile_nutpie_model
 
 SAMPLERS = ("nutpie", "pymc", "numpyro", "blackjax")
 _COMPILED: dict[Hashable, Any] = {}
@@ -112,7 +113,7 @@ def _sample_nutpie(model, draws, tune, chains, random_seed, progressbar, cache_k
         if data:
             compiled = compiled.with_data(**data)
     else:
-        compiled = nutpie.compile_pymc_model(model)
+        compiled = compile_nutpie_model(model)
         if cache_key is not None:
             _COMPILED[cache_key] = compiled
     compile_seconds = time.perf_counter() - start
