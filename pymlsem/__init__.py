@@ -14,6 +14,7 @@ from pymlsem.exceptions import (
     PymlsemError,
     SamplerError,
 )
+from pymlsem.mlm.api import mixed, mixed_model
 
 __version__ = "0.1.0"
 
@@ -28,5 +29,7 @@ __all__ = [
     "__version__",
     "cfa",
     "growth",
+    "mixed",
+    "mixed_model",
     "sem",
 ]

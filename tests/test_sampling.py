@@ -139,3 +139,18 @@ def test_book_model_10_4_recovers_loadings_equal_across_levels() -> None:
     for label, value in truth.items():
         d = draws.sel(parameter=label)
         assert abs(float(d.mean()) - value) <= 3 * float(d.std()), label
+
+
+@pytest.mark.parametrize("number", ["10.5", "10.6"])
+def test_book_chapter_10_models_sample(number: str) -> None:
+    """Structural paths at both levels (10.5) and the growth model (10.6) fit end to end on data simulated
+    from them, and converge (10.3 is 10.4 without the equality labels, sampled above)."""
+    model, model_type = BOOK_MODELS[number]
+    frame = simulate(model, n_clusters=100, cluster_size=10, model_type=model_type, seed=3)
+    fit = pymlsem.SEM(model, frame, cluster="cluster", model_type=model_type).fit(
+        draws=500, tune=500, chains=2, random_seed=4, progressbar=False
+    )
+    estimates = fit.parameter_estimates()
+    free = estimates[estimates.free]
+    assert free.r_hat.max() < 1.05
+    assert fit.divergences() <= 5

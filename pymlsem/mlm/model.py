@@ -1,0 +1,234 @@
+"""The PyMC model of a Gaussian mixed model.
+
+Priors are placed on the **standardised scale** and scaled to the data (as rstanarm's autoscaling does), so
+the sampler sees parameters of order one whatever the units:
+
+=============  ====================================================  ==================================
+parameter      on the data scale                                     default prior (``priors`` key)
+=============  ====================================================  ==================================
+intercept      ``mean(y) + sd(y) * t``                               ``normal(0,10)`` (``"intercept"``)
+fixed slope k  ``sd(y) / sd(x_k) * t``                               ``normal(0,2.5)`` (``"fixef"``)
+random SD      ``sd(y) / sd(z_r) * t`` (``sd(y)`` for an intercept)  ``halfnormal(1)`` (``"sd"``)
+residual SD    ``sd(y) * t``                                         ``halfnormal(1)`` (``"sigma"``)
+correlations   LKJ on each correlated block                          ``eta = 2`` (``"lkj_eta"``)
+=============  ====================================================  ==================================
+
+with ``t`` the standardised parameter that carries the prior.
+
+Two likelihoods, one posterior:
+
+* ``method="marginal"`` (default): the random effects are integrated out with
+  :func:`pymlsem.mlm.loglik.gaussian_marginal_loglik` (added as a potential named ``loglik``); the
+  cross products are ``pm.Data``, so a compiled model can take new data of the same shape.
+* ``method="latent"``: explicit, non-centered random effects ``u = z L'`` with ``z ~ N(0, 1)`` per level,
+  and ``y ~ Normal(X b + sum_k Z_k u_k[g], sigma)`` observed.
+
+Variables: ``fixef`` (dims ``term``), ``sigma``, and per block ``sd__<label>`` (dims ``<label>__effect``)
+and, for correlated blocks with more than one effect, ``corr__<label>``. The label is the grouping factor,
+with ``.1``, ``.2`` appended when several blocks share one (as lme4 names them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from pymlsem.build.parameters import _DISTRIBUTIONS
+from pymlsem.exceptions import ModelSpecificationError, PriorError
+from pymlsem.formula.design import INTERCEPT, MixedDesign
+from pymlsem.mlm.loglik import gaussian_marginal_loglik
+from pymlsem.mlm.stats import GaussianStats, gaussian_stats
+from pymlsem.priors import Prior, parse_prior
+
+__all__ = ["DEFAULT_MIXED_PRIORS", "MixedModel", "block_labels", "build_mixed_model"]
+
+DEFAULT_MIXED_PRIORS: dict[str, str | float] = {
+    "intercept": "normal(0,10)",
+    "fixef": "normal(0,2.5)",
+    "sd": "halfnormal(1)",
+    "sigma": "halfnormal(1)",
+    "lkj_eta": 2.0,
+}
+METHODS = ("marginal", "latent")
+
+
+@dataclasses.dataclass(eq=False)
+class MixedModel:
+    """A built mixed model.
+
+    Attributes
+    ----------
+    model
+        The PyMC model.
+    design
+        The design it was built from.
+    method
+        ``"marginal"`` or ``"latent"``.
+    labels
+        One label per random block (the names used in variable names and in ``varcorr()``).
+    priors
+        The priors used, by ``priors`` key (standardised scale).
+    """
+
+    model: pm.Model
+    design: MixedDesign
+    method: str
+    labels: tuple[str, ...]
+    priors: dict[str, Prior | float]
+
+
+def block_labels(design: MixedDesign) -> tuple[str, ...]:
+    """lme4-style labels of the random blocks: the grouping factor, then ``g.1``, ``g.2`` for repeats."""
+    seen: dict[str, int] = {}
+    labels = []
+    for block in design.blocks:
+        count = seen.get(block.group, 0)
+        labels.append(block.group if count == 0 else f"{block.group}.{count}")
+        seen[block.group] = count + 1
+    return tuple(labels)
+
+
+def _resolve_priors(priors: Mapping[str, str | float] | None) -> dict[str, Prior | float]:
+    given = dict(priors or {})
+    unknown = set(given) - set(DEFAULT_MIXED_PRIORS)
+    if unknown:
+        raise PriorError(
+            f"unknown priors= key(s) {sorted(unknown)}; use {', '.join(DEFAULT_MIXED_PRIORS)} "
+            "(priors are on the standardised scale)"
+        )
+    resolved: dict[str, Prior | float] = {}
+    for key, default in DEFAULT_MIXED_PRIORS.items():
+        value = given.get(key, default)
+        if key == "lkj_eta":
+            if not isinstance(value, int | float) or not value > 0:
+                raise PriorError(f"priors['lkj_eta'] must be a positive number, not {value!r}")
+            resolved[key] = float(value)
+            continue
+        prior = parse_prior(str(value), where=key)
+        if key in ("sd", "sigma") and prior.support != "positive":
+            raise PriorError(
+                f"the prior {prior} for {key!r} must be on positive values (halfnormal, gamma, ...)"
+            )
+        if prior.scale not in (None, "sd"):
+            raise PriorError(
+                f"the prior for {key!r} is on the SD; the suffix [{prior.scale}] is not supported"
+            )
+        resolved[key] = prior
+    return resolved
+
+
+def _column_sd(values: np.ndarray) -> np.ndarray:
+    sd = values.std(axis=0, ddof=1) if values.shape[0] > 1 else np.ones(values.shape[1])
+    return np.where(sd > 0, sd, 1.0)
+
+
+def _draw(name: str, prior: Prior, dims: str | None = None, shape: int | None = None) -> pt.TensorVariable:
+    kwargs = {"dims": dims} if dims is not None else ({"shape": shape} if shape is not None else {})
+    return _DISTRIBUTIONS[prior.family](name, **prior.kwargs(), **kwargs)
+
+
+def _fixed_effects(design: MixedDesign, priors: dict, y_mean: float, y_sd: float) -> pt.TensorVariable:
+    names = design.fixed_names
+    if not names:
+        return pt.zeros(0)
+    scale = y_sd / _column_sd(design.x)
+    is_intercept = np.array([name == INTERCEPT for name in names])
+    slopes = [name for name in names if name != INTERCEPT]
+    parts: dict[str, pt.TensorVariable] = {}
+    if is_intercept.any():
+        parts[INTERCEPT] = y_mean + y_sd * _draw("intercept_std", priors["intercept"])
+    if slopes:
+        pm.modelcontext(None).add_coord("fixef_slope", slopes)
+        raw = _draw("fixef_std", priors["fixef"], dims="fixef_slope")
+        for i, name in enumerate(slopes):
+            parts[name] = raw[i] * scale[names.index(name)]
+    return pm.Deterministic("fixef", pt.stack([parts[name] for name in names]), dims="term")
+
+
+def _block_cholesky(design: MixedDesign, k: int, label: str, priors: dict, y_sd: float) -> pt.TensorVariable:
+    """Lower Cholesky factor of block k's covariance, with ``sd__label`` and ``corr__label`` recorded."""
+    block = design.blocks[k]
+    dim = f"{label}__effect"
+    pm.modelcontext(None).add_coord(dim, list(block.names))
+    intercept = np.array([name == INTERCEPT for name in block.names])
+    scale = np.where(intercept, y_sd, y_sd / _column_sd(block.z))
+    raw_sd = _draw(f"sd_std__{label}", priors["sd"], dims=dim)
+    sd = pm.Deterministic(f"sd__{label}", raw_sd * scale, dims=dim)
+    if not block.correlated or block.q == 1:
+        return pt.diag(sd)
+    # PyMC's LKJCorr is the Cholesky factor of an LKJ-distributed correlation matrix
+    corr_chol = pm.LKJCorr(f"corr_chol__{label}", n=block.q, eta=priors["lkj_eta"])
+    pm.modelcontext(None).add_coord(f"{dim}_", list(block.names))
+    pm.Deterministic(f"corr__{label}", pt.dot(corr_chol, corr_chol.T), dims=(dim, f"{dim}_"))
+    return sd[:, None] * corr_chol
+
+
+def _stats_data(stats: GaussianStats) -> GaussianStats:
+    arrays = {
+        name: pm.Data(f"stats__{name}", np.asarray(getattr(stats, name), dtype=float))
+        for name in ("yy", "xy", "xx", "zz", "zy", "zx")
+    }
+    return dataclasses.replace(stats, **arrays, nobs=pm.Data("stats__nobs", float(stats.nobs)))
+
+
+def _latent_mean(design: MixedDesign, fixef: pt.TensorVariable, chols: list, labels: tuple[str, ...]):
+    mean = pt.dot(pm.Data("x", design.x), fixef) if design.fixed_names else pt.zeros(design.nobs)
+    model = pm.modelcontext(None)
+    for block, chol, label in zip(design.blocks, chols, labels, strict=True):
+        levels = f"{label}__level"
+        model.add_coord(levels, list(block.levels))
+        raw = pm.Normal(f"z__{label}", 0.0, 1.0, dims=(levels, f"{label}__effect"))
+        effects = pm.Deterministic(f"u__{label}", pt.dot(raw, chol.T), dims=(levels, f"{label}__effect"))
+        mean = mean + pt.sum(pm.Data(f"z_design__{label}", block.z) * effects[block.codes], axis=1)
+    return mean
+
+
+def build_mixed_model(
+    design: MixedDesign, *, priors: Mapping[str, str | float] | None = None, method: str = "marginal"
+) -> MixedModel:
+    """Build the PyMC model of a Gaussian mixed model.
+
+    Parameters
+    ----------
+    design
+        From :func:`pymlsem.formula.mixed_design`; needs at least one random block.
+    priors
+        Overrides of :data:`DEFAULT_MIXED_PRIORS` (prior strings on the standardised scale; ``lkj_eta`` a
+        number).
+    method
+        ``"marginal"`` (random effects integrated out) or ``"latent"`` (explicit non-centered effects).
+
+    Returns
+    -------
+    MixedModel
+        The model and what it was built from.
+
+    Raises
+    ------
+    ModelSpecificationError
+        No random-effect block, or an unknown ``method``.
+    PriorError
+        An unknown ``priors`` key or a prior that does not fit its parameter.
+    """
+    if not design.blocks:
+        raise ModelSpecificationError("the formula has no random-effect term (g): add e.g. (1 | group)")
+    if method not in METHODS:
+        raise ModelSpecificationError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    resolved = _resolve_priors(priors)
+    labels = block_labels(design)
+    y_mean, y_sd = float(design.y.mean()), float(_column_sd(design.y[:, None])[0])
+    with pm.Model(coords={"term": list(design.fixed_names)}) as model:
+        fixef = _fixed_effects(design, resolved, y_mean, y_sd)
+        sigma = pm.Deterministic("sigma", y_sd * _draw("sigma_std", resolved["sigma"]))
+        chols = [_block_cholesky(design, k, label, resolved, y_sd) for k, label in enumerate(labels)]
+        if method == "marginal":
+            stats = _stats_data(gaussian_stats(design))
+            pm.Potential("loglik", gaussian_marginal_loglik(stats, fixef, sigma, chols=chols))
+        else:
+            mean = _latent_mean(design, fixef, chols, labels)
+            pm.Normal("y", mean, sigma, observed=pm.Data("y_obs", design.y))
+    return MixedModel(model, design, method, labels, resolved)

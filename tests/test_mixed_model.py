@@ -1,0 +1,215 @@
+"""The PyMC mixed model and its fit object: wiring checked at lme4's estimates, summaries on known draws."""
+
+from __future__ import annotations
+
+import types
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor
+import pytest
+import xarray as xr
+from reference import REFERENCE
+from scipy.stats import norm
+from test_mixed_loglik import CASES, DATA, LME4, MODE, lme4_estimates
+
+from pymlsem.exceptions import ModelSpecificationError, PriorError
+from pymlsem.mlm.api import mixed, mixed_model
+from pymlsem.mlm.fit import MixedFit
+from pymlsem.mlm.model import MixedModel
+
+
+def _data(name: str) -> pd.DataFrame:
+    return pd.read_csv(DATA / f"{CASES[name][0]}.csv")
+
+
+def _standardised_point(spec: MixedModel, name: str) -> dict[str, np.ndarray]:
+    """lme4's ML estimates expressed as values of the model's standardised random variables."""
+    design = spec.design
+    beta, sigma, covs = lme4_estimates(name, design)
+    y_sd = design.y.std(ddof=1)
+    x_sd = design.x.std(axis=0, ddof=1)
+    point = {
+        "intercept_std": np.array((beta[0] - design.y.mean()) / y_sd),
+        "fixef_std": beta[1:] * x_sd[1:] / y_sd,
+        "sigma_std": np.array(sigma / y_sd),
+    }
+    for block, label, cov in zip(design.blocks, spec.labels, covs, strict=True):
+        sd = np.sqrt(np.diag(cov))
+        z_sd = block.z.std(axis=0, ddof=1)
+        scale = np.where(np.array(block.names) == "(Intercept)", y_sd, y_sd / np.where(z_sd > 0, z_sd, 1.0))
+        point[f"sd_std__{label}"] = sd / scale
+        if block.correlated and block.q > 1:
+            point[f"corr_chol__{label}"] = np.linalg.cholesky(cov / np.outer(sd, sd))
+    return point
+
+
+def _evaluate_at(spec: MixedModel, expression, point: dict[str, np.ndarray]) -> float:
+    replace = {rv: pytensor.tensor.as_tensor_variable(point[rv.name]) for rv in spec.model.free_RVs}
+    (value,) = pytensor.graph.replace.graph_replace([expression], replace, strict=False)
+    return float(value.eval(mode=MODE))
+
+
+@pytest.mark.parametrize("name", ["sleepstudy_ml", "sleepstudy_uncorrelated_ml", "reading_public_rs_ml"])
+def test_marginal_model_potential_is_lme4_loglik(name: str) -> None:
+    spec = mixed_model(CASES[name][1], _data(name))
+    (potential,) = spec.model.potentials
+    expected = pd.read_csv(LME4 / f"{name}_loglik.csv")["logLik"].iloc[0]
+    value = _evaluate_at(spec, potential, _standardised_point(spec, name))
+    np.testing.assert_allclose(value, expected, rtol=1e-9)
+
+
+def test_latent_model_mean_at_zero_effects() -> None:
+    name = "sleepstudy_ml"
+    spec = mixed_model(CASES[name][1], _data(name), method="latent")
+    point = _standardised_point(spec, name)
+    point["z__Subject"] = np.zeros((18, 2))
+    logp = pm.logp(spec.model["y"], spec.design.y).sum()
+    replace = {rv: pytensor.tensor.as_tensor_variable(point[rv.name]) for rv in spec.model.free_RVs}
+    (expr,) = pytensor.graph.replace.graph_replace([logp], replace, strict=False)
+    beta, sigma, _ = lme4_estimates(name, spec.design)
+    expected = norm(spec.design.x @ beta, sigma).logpdf(spec.design.y).sum()
+    np.testing.assert_allclose(float(expr.eval(mode=MODE)), expected, rtol=1e-9)
+
+
+def test_model_variables_and_coords() -> None:
+    spec = mixed_model("Reaction ~ Days + (Days | Subject)", _data("sleepstudy_ml"))
+    model = spec.model
+    assert list(model.coords["term"]) == ["(Intercept)", "Days"]
+    assert list(model.coords["Subject__effect"]) == ["(Intercept)", "Days"]
+    assert {"fixef", "sigma", "sd__Subject", "corr__Subject"} <= set(model.named_vars)
+    uncorrelated = mixed_model("Reaction ~ Days + (Days || Subject)", _data("sleepstudy_ml"))
+    assert "corr__Subject" not in uncorrelated.model.named_vars
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "words"),
+    [
+        ({"family": "poisson"}, ModelSpecificationError, "family='poisson'"),
+        ({"method": "laplace"}, ModelSpecificationError, "unknown method"),
+        ({"priors": {"slopes": "normal(0,1)"}}, PriorError, "unknown priors"),
+        ({"priors": {"sd": "normal(0,1)"}}, PriorError, "positive"),
+        ({"priors": {"lkj_eta": -1}}, PriorError, "lkj_eta"),
+    ],
+)
+def test_model_errors(kwargs: dict, error: type, words: str) -> None:
+    with pytest.raises(error, match=words):
+        mixed_model("Reaction ~ Days + (Days | Subject)", _data("sleepstudy_ml"), **kwargs)
+
+
+def test_model_needs_random_effects() -> None:
+    with pytest.raises(ModelSpecificationError, match="no random-effect term"):
+        mixed_model("Reaction ~ Days", _data("sleepstudy_ml"))
+
+
+def _fake_fit(spec: MixedModel, rng: np.random.Generator, chains: int = 2, draws: int = 50) -> MixedFit:
+    """A fit whose posterior is random draws of the right shapes (no sampling)."""
+    design = spec.design
+    posterior = {
+        "fixef": xr.DataArray(
+            rng.normal(size=(chains, draws, len(design.fixed_names))),
+            dims=("chain", "draw", "term"),
+            coords={"term": list(design.fixed_names)},
+        ),
+        "sigma": xr.DataArray(rng.gamma(5.0, size=(chains, draws)), dims=("chain", "draw")),
+    }
+    for block, label in zip(design.blocks, spec.labels, strict=True):
+        dim = f"{label}__effect"
+        posterior[f"sd__{label}"] = xr.DataArray(
+            rng.gamma(5.0, size=(chains, draws, block.q)), dims=("chain", "draw", dim)
+        )
+        if block.correlated and block.q > 1:
+            corr = np.broadcast_to(np.eye(block.q), (chains, draws, block.q, block.q)).copy()
+            corr[..., 0, 1] = corr[..., 1, 0] = rng.uniform(-1, 1, size=(chains, draws))
+            posterior[f"corr__{label}"] = xr.DataArray(corr, dims=("chain", "draw", dim, f"{dim}_"))
+    idata = types.SimpleNamespace(posterior=xr.Dataset(posterior))
+    return MixedFit(spec, idata, sampler="none", chains=chains, draws=draws, tune=0)
+
+
+@pytest.mark.parametrize("name", ["sleepstudy_ml", "sleepstudy_uncorrelated_ml", "reading_public_ri_ml"])
+def test_varcorr_has_lme4_layout(name: str) -> None:
+    spec = mixed_model(CASES[name][1], _data(name))
+    fit = _fake_fit(spec, np.random.default_rng(0))
+    table = fit.varcorr()
+    expected = pd.read_csv(LME4 / f"{name}_varcorr.csv")
+    pd.testing.assert_frame_equal(
+        table[["grp", "var1", "var2"]], expected[["grp", "var1", "var2"]], check_dtype=False
+    )
+    assert {"vcov", "sdcor", "q2.5", "q97.5", "r_hat", "ess_bulk", "ess_tail"} <= set(table.columns)
+
+
+def test_varcorr_values_are_posterior_means() -> None:
+    spec = mixed_model("Reaction ~ Days + (Days | Subject)", _data("sleepstudy_ml"))
+    fit = _fake_fit(spec, np.random.default_rng(1))
+    table = fit.varcorr()
+    post = fit.idata.posterior
+    sd, corr, sigma = post["sd__Subject"].values, post["corr__Subject"].values, post["sigma"].values
+    np.testing.assert_allclose(
+        table["sdcor"], [sd[..., 0].mean(), sd[..., 1].mean(), corr[..., 0, 1].mean(), sigma.mean()]
+    )
+    np.testing.assert_allclose(
+        table["vcov"],
+        [
+            (sd[..., 0] ** 2).mean(),
+            (sd[..., 1] ** 2).mean(),
+            (corr[..., 0, 1] * sd[..., 0] * sd[..., 1]).mean(),
+            (sigma**2).mean(),
+        ],
+    )
+    np.testing.assert_allclose(table["q97.5"].iloc[-1], np.quantile(sigma, 0.975))
+
+
+def test_fixef_summary_and_pmcmc() -> None:
+    spec = mixed_model("Reaction ~ Days + (Days | Subject)", _data("sleepstudy_ml"))
+    fit = _fake_fit(spec, np.random.default_rng(2))
+    table = fit.fixef()
+    draws = fit.idata.posterior["fixef"].values
+    assert list(table.index) == ["(Intercept)", "Days"]
+    np.testing.assert_allclose(table["mean"], draws.mean(axis=(0, 1)))
+    share = (draws > 0).mean(axis=(0, 1))
+    np.testing.assert_allclose(table["pmcmc"], 2 * np.minimum(share, 1 - share))
+    assert {"sd", "q2.5", "q97.5", "ess_bulk", "r_hat"} <= set(table.columns)
+
+
+@pytest.mark.sampling
+def test_sleepstudy_posterior_near_lme4() -> None:
+    fit = mixed(
+        "Reaction ~ Days + (Days | Subject)",
+        _data("sleepstudy_ml"),
+        draws=500,
+        tune=500,
+        chains=2,
+        random_seed=11,
+        progressbar=False,
+    )
+    table = fit.fixef()
+    lme4 = pd.read_csv(REFERENCE / "lme4" / "sleepstudy_ml_fixef.csv").set_index("term")
+    # flat-ish priors: posterior means within half a standard error of the ML estimates (REML-like spread)
+    assert np.all(np.abs(table["mean"] - lme4["est"]) < 0.5 * lme4["se"])
+    assert np.all(table["r_hat"] < 1.05)
+    varcorr = fit.varcorr()
+    residual = varcorr.loc[varcorr["grp"] == "Residual", "sdcor"].iloc[0]
+    assert abs(residual - 25.59) < 3.0
+
+
+@pytest.mark.parametrize(
+    ("formula", "groups"),
+    [
+        ("y ~ x + (1 | g) + (0 + x | g)", ["g", "g.1", "Residual"]),
+        ("y ~ x + (1 + x || g) + (1 | h)", ["g", "g.1", "h", "Residual"]),
+        ("y ~ x + (1 | g/h)", ["g", "g:h", "Residual"]),
+    ],
+)
+def test_varcorr_groups_follow_lme4(formula: str, groups: list[str]) -> None:
+    rng = np.random.default_rng(5)
+    data = pd.DataFrame(
+        {
+            "y": rng.normal(size=40),
+            "x": rng.normal(size=40),
+            "g": rng.choice(list("abcd"), 40),
+            "h": rng.choice(list("uv"), 40),
+        }
+    )
+    spec = mixed_model(formula, data)
+    assert list(_fake_fit(spec, rng).varcorr()["grp"]) == groups
