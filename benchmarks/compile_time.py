@@ -36,7 +36,7 @@ def child(compiler: str, draws: int, chains: int) -> dict:
 
     import pymlsem
     from pymlsem.datasets import load_dataset
-    from pymlsem.sample import compile_nutpie_model
+    from pymlsem.nutpie_compile import compile_nutpie_model
 
     timings = {"import": time.perf_counter() - start}
     t = time.perf_counter()
