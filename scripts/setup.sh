@@ -20,5 +20,9 @@ if [ ! -x .venv/bin/python ]; then
   fi
   "$PY" -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[dev]"
+# install quietly; show pip's output only when something fails
+if ! { .venv/bin/python -m pip install --quiet --upgrade pip &&
+       .venv/bin/python -m pip install --quiet -e ".[dev]"; } > .venv/install.log 2>&1; then
+  cat .venv/install.log >&2
+  exit 1
+fi
