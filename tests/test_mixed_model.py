@@ -14,7 +14,7 @@ from reference import REFERENCE
 from scipy.stats import norm
 from test_mixed_loglik import CASES, DATA, LME4, MODE, lme4_estimates
 
-from pymlsem.exceptions import ModelSpecificationError, PriorError
+from pymlsem.exceptions import DataError, ModelSpecificationError, PriorError
 from pymlsem.mlm.api import mixed, mixed_model
 from pymlsem.mlm.fit import MixedFit
 from pymlsem.mlm.model import MixedModel
@@ -86,7 +86,8 @@ def test_model_variables_and_coords() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "error", "words"),
     [
-        ({"family": "poisson"}, ModelSpecificationError, "family='poisson'"),
+        ({"family": "gamma"}, ModelSpecificationError, "family"),
+        ({"family": "poisson"}, DataError, "non-integer"),
         ({"method": "laplace"}, ModelSpecificationError, "unknown method"),
         ({"priors": {"slopes": "normal(0,1)"}}, PriorError, "unknown priors"),
         ({"priors": {"sd": "normal(0,1)"}}, PriorError, "positive"),

@@ -9,13 +9,14 @@ import pandas as pd
 
 from pymlsem.exceptions import ModelSpecificationError
 from pymlsem.formula.design import mixed_design
+from pymlsem.mlm.families import FAMILIES, ArrayLike, check_family, glmm_design
 from pymlsem.mlm.fit import MixedFit
+from pymlsem.mlm.glmm import build_glmm_model
+from pymlsem.mlm.glmm_fit import GLMMFit
 from pymlsem.mlm.model import MixedModel, build_mixed_model
 from pymlsem.sample import check_sampler, sample_model
 
 __all__ = ["FAMILIES", "mixed", "mixed_model"]
-
-FAMILIES = ("gaussian",)
 
 
 def mixed_model(
@@ -24,7 +25,10 @@ def mixed_model(
     family: str = "gaussian",
     *,
     priors: Mapping[str, str | float] | None = None,
-    method: str = "marginal",
+    method: str | None = None,
+    link: str | None = None,
+    trials: str | ArrayLike | None = None,
+    offset: str | ArrayLike | None = None,
 ) -> MixedModel:
     """Translate an lme4 formula and data into a PyMC model, without sampling.
 
@@ -35,11 +39,22 @@ def mixed_model(
     data
         The data (never modified; rows with missing values in used columns are dropped with a warning).
     family
-        ``"gaussian"`` (the only family so far).
+        ``"gaussian"`` (default), ``"bernoulli"``, ``"binomial"`` (response ``cbind(successes, failures)``
+        or ``trials=``), ``"poisson"``, ``"negbinomial"`` or ``"ordinal"`` (cumulative model; response an
+        ordered ``pandas.Categorical`` or integer codes, at least 3 categories).
     priors
-        Overrides of :data:`pymlsem.mlm.model.DEFAULT_MIXED_PRIORS`.
+        Overrides of :data:`pymlsem.mlm.model.DEFAULT_MIXED_PRIORS` (Gaussian) or
+        :data:`pymlsem.mlm.glmm.DEFAULT_GLMM_PRIORS` (other families, on the link scale).
     method
-        ``"marginal"`` (random effects integrated out, the default) or ``"latent"``.
+        Gaussian: ``"marginal"`` (random effects integrated out, the default) or ``"latent"``. Other
+        families always use ``"latent"`` (non-centered random effects).
+    link
+        ``"logit"`` (default) or ``"probit"`` for bernoulli, binomial and ordinal; ``"log"`` for counts.
+    trials
+        Binomial trials, a column name or one value per row (instead of ``cbind``).
+    offset
+        A column name or one value per row added to the linear predictor (e.g. ``np.log(exposure)``); an
+        ``offset(log(x))`` term in the formula does the same.
 
     Returns
     -------
@@ -49,18 +64,37 @@ def mixed_model(
     Raises
     ------
     ModelSpecificationError
-        An unsupported family, a model without random effects, ...
+        An unsupported family or link, a model without random effects, ``method="marginal"`` for a
+        non-Gaussian family, ...
+    DataError
+        A response that does not fit the family (negative or non-integer counts, a non-binary Bernoulli
+        response, successes above trials, fewer than 3 ordinal categories), checked before compiling.
     """
-    if family not in FAMILIES:
-        raise ModelSpecificationError(f"family={family!r} is not supported yet; use one of {FAMILIES}")
-    return build_mixed_model(mixed_design(formula, data), priors=priors, method=method)
+    family, link = check_family(family, link)
+    if family == "gaussian":
+        if trials is not None or offset is not None:
+            raise ModelSpecificationError("trials= and offset= are for non-Gaussian families")
+        return build_mixed_model(mixed_design(formula, data), priors=priors, method=method or "marginal")
+    if method not in (None, "latent"):
+        raise ModelSpecificationError(
+            f"family={family!r} is fitted with method='latent' (explicit random effects); "
+            f"method={method!r} is only for family='gaussian'"
+        )
+    design, response = glmm_design(formula, data, family, link, trials=trials, offset=offset)
+    return build_glmm_model(design, response, priors=priors)
 
 
 def _cache_key(spec: MixedModel) -> tuple:
     design = spec.design
     blocks = tuple((b.group, b.names, b.n_levels, b.correlated) for b in design.blocks)
     priors = tuple(sorted((k, str(v)) for k, v in spec.priors.items()))
-    return ("mixed", spec.method, design.fixed_names, design.nobs, blocks, priors)
+    response = spec.response
+    family = (
+        ("gaussian",)
+        if response is None
+        else (response.family, response.link, response.categories, response.offset is not None)
+    )
+    return ("mixed", spec.method, family, design.fixed_names, design.nobs, blocks, priors)
 
 
 def mixed(
@@ -69,7 +103,10 @@ def mixed(
     family: str = "gaussian",
     *,
     priors: Mapping[str, str | float] | None = None,
-    method: str = "marginal",
+    method: str | None = None,
+    link: str | None = None,
+    trials: str | ArrayLike | None = None,
+    offset: str | ArrayLike | None = None,
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 4,
@@ -82,7 +119,7 @@ def mixed(
 
     Parameters
     ----------
-    formula, data, family, priors, method
+    formula, data, family, priors, method, link, trials, offset
         As in :func:`mixed_model`.
     draws, tune, chains
         Draws kept per chain, tuning steps per chain, number of chains.
@@ -98,10 +135,13 @@ def mixed(
     Returns
     -------
     MixedFit
-        With ``fixef()``, ``varcorr()`` and ``idata``.
+        With ``fixef()``, ``varcorr()`` and ``idata``; a :class:`~pymlsem.mlm.glmm_fit.GLMMFit` (no residual
+        row in ``varcorr()``) for non-Gaussian families.
     """
     check_sampler(sampler)
-    spec = mixed_model(formula, data, family, priors=priors, method=method)
+    spec = mixed_model(
+        formula, data, family, priors=priors, method=method, link=link, trials=trials, offset=offset
+    )
     data_values = {var.name: var.get_value() for var in spec.model.data_vars}
     result = sample_model(
         spec.model,
@@ -115,4 +155,5 @@ def mixed(
         data=data_values,
         **kwargs,
     )
-    return MixedFit(spec, result.idata, sampler=sampler, chains=chains, draws=draws, tune=tune)
+    fit_class = MixedFit if spec.family == "gaussian" else GLMMFit
+    return fit_class(spec, result.idata, sampler=sampler, chains=chains, draws=draws, tune=tune)

@@ -40,6 +40,7 @@ import pytensor.tensor as pt
 from pymlsem.build.parameters import _DISTRIBUTIONS
 from pymlsem.exceptions import ModelSpecificationError, PriorError
 from pymlsem.formula.design import INTERCEPT, MixedDesign
+from pymlsem.mlm.families import GLMMResponse
 from pymlsem.mlm.loglik import gaussian_marginal_loglik
 from pymlsem.mlm.stats import GaussianStats, gaussian_stats
 from pymlsem.priors import Prior, parse_prior
@@ -72,6 +73,10 @@ class MixedModel:
         One label per random block (the names used in variable names and in ``varcorr()``).
     priors
         The priors used, by ``priors`` key (standardised scale).
+    family
+        The response family (``"gaussian"``, or one of :data:`pymlsem.mlm.families.FAMILIES`).
+    response
+        For non-Gaussian families, the response with its link, trials, offset and categories.
     """
 
     model: pm.Model
@@ -79,6 +84,8 @@ class MixedModel:
     method: str
     labels: tuple[str, ...]
     priors: dict[str, Prior | float]
+    family: str = "gaussian"
+    response: GLMMResponse | None = None
 
 
 def block_labels(design: MixedDesign) -> tuple[str, ...]:
@@ -92,16 +99,21 @@ def block_labels(design: MixedDesign) -> tuple[str, ...]:
     return tuple(labels)
 
 
-def _resolve_priors(priors: Mapping[str, str | float] | None) -> dict[str, Prior | float]:
+POSITIVE_PRIORS = ("sd", "sigma", "overdispersion")
+
+
+def _resolve_priors(
+    priors: Mapping[str, str | float] | None, defaults: Mapping[str, str | float] = DEFAULT_MIXED_PRIORS
+) -> dict[str, Prior | float]:
     given = dict(priors or {})
-    unknown = set(given) - set(DEFAULT_MIXED_PRIORS)
+    unknown = set(given) - set(defaults)
     if unknown:
         raise PriorError(
-            f"unknown priors= key(s) {sorted(unknown)}; use {', '.join(DEFAULT_MIXED_PRIORS)} "
+            f"unknown priors= key(s) {sorted(unknown)}; use {', '.join(defaults)} "
             "(priors are on the standardised scale)"
         )
     resolved: dict[str, Prior | float] = {}
-    for key, default in DEFAULT_MIXED_PRIORS.items():
+    for key, default in defaults.items():
         value = given.get(key, default)
         if key == "lkj_eta":
             if not isinstance(value, int | float) or not value > 0:
@@ -109,7 +121,7 @@ def _resolve_priors(priors: Mapping[str, str | float] | None) -> dict[str, Prior
             resolved[key] = float(value)
             continue
         prior = parse_prior(str(value), where=key)
-        if key in ("sd", "sigma") and prior.support != "positive":
+        if key in POSITIVE_PRIORS and prior.support != "positive":
             raise PriorError(
                 f"the prior {prior} for {key!r} must be on positive values (halfnormal, gamma, ...)"
             )
