@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
+from pymlsem.diagnostics.autocorr import autocorr_array, autocorr_table
+from pymlsem.diagnostics.dic import DIC, dic
+from pymlsem.diagnostics.geweke import geweke_z
+from pymlsem.diagnostics.mixed import MixedTheta, block_covariance_draws, mixed_loglik_function, vcv_terms
+from pymlsem.diagnostics.pmcmc import pmcmc
+from pymlsem.exceptions import PymlsemError
 from pymlsem.results.posterior import SAMPLE_DIMS, summarize_draws
 
 if TYPE_CHECKING:
@@ -28,11 +35,15 @@ def varcorr_groups(spec: MixedModel) -> list[str]:
     return groups
 
 
+STYLES = ("mcmcglmm", "lme4")
+PARTS = ("Sol", "VCV", "all")
+
+
 def _pmcmc(draws: xr.DataArray) -> np.ndarray:
-    """MCMCglmm's two-sided pMCMC: ``2 min(P(b > 0), P(b < 0))``, at most 1."""
-    above = (draws > 0).mean(SAMPLE_DIMS).values
-    below = (draws < 0).mean(SAMPLE_DIMS).values
-    return np.minimum(2.0 * np.minimum(above, below), 1.0)
+    """MCMCglmm's two-sided pMCMC (chains pooled), floored at 1/n: see :func:`pymlsem.diagnostics.pmcmc`."""
+    dim = [d for d in draws.dims if d not in SAMPLE_DIMS]
+    pooled = draws.stack(sample=SAMPLE_DIMS).transpose("sample", *dim).values
+    return pmcmc(pooled)
 
 
 class MixedFit:
@@ -44,12 +55,21 @@ class MixedFit:
         The :class:`~pymlsem.mlm.model.MixedModel` that was sampled.
     idata
         The posterior (ArviZ); variables ``fixef``, ``sigma``, ``sd__<label>``, ``corr__<label>``.
-    sampler, chains, draws, tune
-        How it was sampled.
+    sampler, chains, draws, tune, thin
+        How it was sampled: ``draws`` kept per chain after ``tune`` tuning steps, every ``thin``-th
+        iteration.
     """
 
     def __init__(
-        self, spec: MixedModel, idata: Any, *, sampler: str, chains: int, draws: int, tune: int
+        self,
+        spec: MixedModel,
+        idata: Any,
+        *,
+        sampler: str,
+        chains: int,
+        draws: int,
+        tune: int,
+        thin: int = 1,
     ) -> None:
         self.spec = spec
         self.idata = idata
@@ -57,6 +77,11 @@ class MixedFit:
         self.chains = chains
         self.draws = draws
         self.tune = tune
+        self.thin = thin
+        self._loglik: Callable[[MixedTheta], float] | None = None
+
+    def __str__(self) -> str:
+        return self.summary()
 
     def fixef(self, prob: float = 0.95) -> pd.DataFrame:
         """Posterior summary of the fixed effects.
@@ -136,3 +161,205 @@ class MixedFit:
         for column in summary.columns.drop(["mean", "sd"]):
             table[column] = summary[column].to_numpy()
         return table
+
+    # --- MCMCglmm's Sol and VCV ------------------------------------------------------------------------
+
+    def sol_draws(self) -> xr.DataArray:
+        """Fixed-effect draws as MCMCglmm's ``Sol``: dims ``(chain, draw, parameter)``."""
+        names = list(self.spec.design.fixed_names)
+        if not names:
+            shape = (self.chains, self.draws, 0)
+            return xr.DataArray(np.zeros(shape), dims=(*SAMPLE_DIMS, "parameter"), coords={"parameter": []})
+        draws = self.idata.posterior["fixef"].transpose(*SAMPLE_DIMS, ...)
+        return xr.DataArray(
+            np.asarray(draws.values, dtype=float),
+            dims=(*SAMPLE_DIMS, "parameter"),
+            coords={"parameter": names},
+        )
+
+    def vcv_draws(self) -> xr.DataArray:
+        """Variance-component draws as MCMCglmm's ``VCV``: dims ``(chain, draw, parameter)``.
+
+        Columns are the elements of each random block's covariance matrix, named as MCMCglmm names them
+        (``(Intercept):Days.Subject``; see :func:`pymlsem.diagnostics.mixed.vcv_terms`), then ``units``, the
+        residual variance.
+        """
+        posterior = self.idata.posterior
+        covs = block_covariance_draws(posterior, self.spec)
+        terms = vcv_terms(self.spec)
+        if "sigma" not in posterior:  # a family without a residual variance (e.g. Poisson)
+            terms = [t for t in terms if t.block is not None]
+        columns = [
+            covs[t.block][..., t.row, t.col]
+            if t.block is not None
+            else np.asarray(posterior["sigma"].transpose(*SAMPLE_DIMS).values, dtype=float) ** 2
+            for t in terms
+        ]
+        return xr.DataArray(
+            np.stack(columns, axis=-1),
+            dims=(*SAMPLE_DIMS, "parameter"),
+            coords={"parameter": [t.name for t in terms]},
+        )
+
+    def _parts(self, which: str) -> xr.DataArray:
+        if which not in PARTS:
+            raise PymlsemError(f"unknown which={which!r}; choose one of {', '.join(PARTS)}")
+        if which == "Sol":
+            return self.sol_draws()
+        if which == "VCV":
+            return self.vcv_draws()
+        return xr.concat([self.sol_draws(), self.vcv_draws()], dim="parameter")
+
+    # --- diagnostics ---------------------------------------------------------------------------------
+
+    def autocorr(self, lags: Sequence[int] = (0, 10, 50, 100, 500), which: str = "all") -> pd.DataFrame:
+        """Auto- and cross-correlations at the given lags, as coda's ``autocorr(fit$Sol)``.
+
+        Correlations are computed per chain (each chain centred on its own mean, divisor n, as R's ``acf``)
+        and averaged over chains. Lags are in iterations, as coda prints them: with thinning interval
+        ``thin`` a lag must be a multiple of it; lags at or beyond the chain length are left out.
+
+        Parameters
+        ----------
+        lags
+            Lags in iterations.
+        which
+            ``"Sol"`` (fixed effects), ``"VCV"`` (variance components) or ``"all"`` (both, with the
+            cross-correlations between them).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Rows (``lag``, ``parameter``), one column per parameter: ``table.loc["Lag 10"]`` is the
+            parameter x parameter matrix at lag 10 (autocorrelations on the diagonal).
+
+        Raises
+        ------
+        PymlsemError
+            A lag that is negative or not a multiple of the thinning interval, or an unknown ``which``.
+        """
+        bad = [lag for lag in lags if lag < 0 or lag % self.thin]
+        if bad:
+            raise PymlsemError(
+                f"lags {bad} are not non-negative multiples of the thinning interval {self.thin}"
+            )
+        draws = self._parts(which)
+        n = draws.sizes["draw"]
+        kept = [int(lag) for lag in lags if lag // self.thin < n]
+        array = autocorr_array(draws.values, [lag // self.thin for lag in kept])
+        return autocorr_table(array, [str(name) for name in draws["parameter"].values], kept)
+
+    def geweke(self, first: float = 0.1, last: float = 0.5, which: str = "all") -> pd.DataFrame:
+        """Geweke z-scores of each parameter in each chain, as coda's ``geweke.diag``.
+
+        Parameters
+        ----------
+        first, last
+            Fractions of each chain compared (the first 10% against the last 50% by default).
+        which
+            ``"Sol"``, ``"VCV"`` or ``"all"``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by parameter, one column per chain; roughly standard normal at convergence.
+        """
+        draws = self._parts(which)
+        values = draws.transpose("parameter", *SAMPLE_DIMS).values
+        table = pd.DataFrame(
+            [[geweke_z(chain, first, last) for chain in parameter] for parameter in values],
+            index=pd.Index([str(name) for name in draws["parameter"].values], name="parameter"),
+            columns=pd.Index(range(values.shape[1]), name="chain"),
+        )
+        return table
+
+    def diagnostics(self, which: str = "all") -> pd.DataFrame:
+        """Bulk and tail ESS and R-hat (ArviZ) and coda's effective size of every parameter.
+
+        Parameters
+        ----------
+        which
+            ``"Sol"``, ``"VCV"`` or ``"all"``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by parameter, columns ``mean, sd, ess_bulk, ess_tail, r_hat, eff.samp``.
+        """
+        from pymlsem.diagnostics.spectral import effective_size
+
+        draws = self._parts(which)
+        table = summarize_draws(draws)[["mean", "sd", "ess_bulk", "ess_tail", "r_hat"]]
+        values = draws.transpose("parameter", *SAMPLE_DIMS).values
+        table["eff.samp"] = [effective_size(parameter) for parameter in values]
+        return table
+
+    def dic(self) -> DIC:
+        """Deviance information criterion of the marginal likelihood (random effects integrated out).
+
+        ``DIC = Dbar + pD`` with ``Dbar`` the posterior mean of ``-2 log p(y | beta, G, sigma)`` and
+        ``pD = Dbar - D(theta_bar)``, ``theta_bar`` the posterior means of the fixed effects, of each
+        random block's covariance matrix and of the residual variance (MCMCglmm plugs in the means of
+        ``Sol`` and ``VCV``). MCMCglmm's own DIC is conditional on the random effects, so the two differ
+        in ``pD``; this one is invariant to how the random effects are parameterised.
+
+        Returns
+        -------
+        DIC
+            ``dic``, ``dbar``, ``dhat``, ``pd``.
+        """
+        if getattr(self.spec, "family", "gaussian") != "gaussian" or "sigma" not in self.idata.posterior:
+            raise PymlsemError("dic() is implemented for Gaussian mixed models only")
+        if self._loglik is None:
+            self._loglik = mixed_loglik_function(self.spec)
+        posterior = self.idata.posterior
+        covs = block_covariance_draws(posterior, self.spec)
+        sigma = np.asarray(posterior["sigma"].transpose(*SAMPLE_DIMS).values, dtype=float).reshape(-1)
+        beta = self.sol_draws().values.reshape(sigma.size, -1)
+        flat = [cov.reshape(sigma.size, *cov.shape[-2:]) for cov in covs]
+        draws = (MixedTheta(beta[i], sigma[i], tuple(cov[i] for cov in flat)) for i in range(sigma.size))
+        mean = MixedTheta(
+            beta.mean(axis=0), float(np.sqrt((sigma**2).mean())), tuple(cov.mean(axis=0) for cov in flat)
+        )
+        return dic(self._loglik, draws, mean)
+
+    # --- printouts and plots --------------------------------------------------------------------------
+
+    def summary(self, style: str = "mcmcglmm", prob: float = 0.95) -> str:
+        """A printout like MCMCglmm's ``summary(model)`` or lme4's ``summary(lmer(...))``.
+
+        Parameters
+        ----------
+        style
+            ``"mcmcglmm"`` (HPD intervals, effective sizes, pMCMC, DIC) or ``"lme4"`` (random effects with
+            variances, SDs and correlations; fixed effects with posterior mean, SD and interval).
+        prob
+            Probability of the intervals.
+
+        Returns
+        -------
+        str
+
+        Raises
+        ------
+        PymlsemError
+            An unknown style.
+        """
+        if style == "mcmcglmm":
+            from pymlsem.results.mcmcglmm_summary import mcmcglmm_summary
+
+            return mcmcglmm_summary(self, prob)
+        if style == "lme4":
+            from pymlsem.results.lme4_summary import lme4_summary
+
+            return lme4_summary(self, prob)
+        raise PymlsemError(f"unknown summary style {style!r}; choose one of {', '.join(STYLES)}")
+
+    def plot(self, var_names: Sequence[str] | None = None, path: str | None = None) -> Any:
+        """Trace and density of each parameter, as MCMCglmm's ``plot(model$Sol)``.
+
+        See :func:`pymlsem.plots.plot_trace_density`; needs matplotlib.
+        """
+        from pymlsem.plots import plot_trace_density
+
+        return plot_trace_density(self, var_names=var_names, path=path)

@@ -1,0 +1,235 @@
+"""coda/MCMCglmm-style chain diagnostics on draws with known properties (no sampling)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import norm
+
+from pymlsem.diagnostics import (
+    autocorr_array,
+    autocorr_table,
+    dic,
+    effective_size,
+    geweke_z,
+    hpd_interval,
+    mcmcglmm_controls,
+    pmcmc,
+    signif_stars,
+    spectrum0_ar,
+)
+from pymlsem.diagnostics.controls import ControlError
+from pymlsem.exceptions import PymlsemError
+
+
+def ar1(rng: np.random.Generator, rho: float, size: tuple[int, ...]) -> np.ndarray:
+    """Stationary AR(1) chains along the last axis, unit innovation variance."""
+    noise = rng.normal(size=size)
+    out = np.empty(size)
+    out[..., 0] = noise[..., 0] / np.sqrt(1 - rho**2)
+    for t in range(1, size[-1]):
+        out[..., t] = rho * out[..., t - 1] + noise[..., t]
+    return out
+
+
+# --- HPD ---------------------------------------------------------------------------------------------
+
+
+def test_hpd_small_sample_by_hand() -> None:
+    # gap = round(5 * 0.6) = 3: windows [0, 3] (width 3) and [1, 10] (width 9)
+    np.testing.assert_array_equal(hpd_interval([10.0, 2.0, 0.0, 3.0, 1.0], 0.6), [0.0, 3.0])
+
+
+def test_hpd_of_symmetric_sample_is_close_to_equal_tailed() -> None:
+    draws = np.random.default_rng(0).normal(size=(40000, 2)) * [1.0, 3.0]
+    expected = np.quantile(draws, [0.025, 0.975], axis=0).T
+    bounds = hpd_interval(draws)
+    assert bounds.shape == (2, 2)
+    np.testing.assert_allclose(bounds[0], expected[0], atol=0.05)
+    np.testing.assert_allclose(bounds[1], expected[1], atol=0.15)
+
+
+def test_hpd_of_skewed_sample_is_shorter_and_starts_at_the_mode() -> None:
+    draws = np.random.default_rng(1).exponential(size=20000)
+    lower, upper = hpd_interval(draws, 0.9)
+    q_lo, q_hi = np.quantile(draws, [0.05, 0.95])
+    assert upper - lower < q_hi - q_lo
+    assert lower < 0.01
+    np.testing.assert_allclose(upper, -np.log(0.1), rtol=0.05)  # exponential HPD: [0, -log(1 - prob)]
+
+
+@pytest.mark.parametrize("prob", [0.0, 1.0, 1.5])
+def test_hpd_rejects_bad_prob(prob: float) -> None:
+    with pytest.raises(ValueError, match="prob"):
+        hpd_interval(np.arange(10.0), prob)
+
+
+# --- pMCMC -------------------------------------------------------------------------------------------
+
+
+def test_pmcmc_of_draws_far_from_zero_is_one_over_n() -> None:
+    rng = np.random.default_rng(2)
+    draws = np.column_stack([rng.normal(50, 1, 800), rng.normal(-50, 1, 800)])
+    np.testing.assert_array_equal(pmcmc(draws), [1 / 800, 1 / 800])
+
+
+def test_pmcmc_is_twice_the_smaller_tail() -> None:
+    draws = np.concatenate([-np.ones(30), np.ones(70)])
+    np.testing.assert_allclose(pmcmc(draws), 0.6)
+    np.testing.assert_allclose(pmcmc(np.concatenate([-np.ones(50), np.ones(50)])), 1.0)
+
+
+@pytest.mark.parametrize(
+    ("p", "stars"),
+    [(0.0005, "***"), (0.001, "***"), (0.005, "**"), (0.01, "**"), (0.03, "*"), (0.07, "."), (0.5, " ")],
+)
+def test_signif_stars(p: float, stars: str) -> None:
+    assert signif_stars(p) == stars
+
+
+# --- spectral density, effective size ----------------------------------------------------------------
+
+
+def test_spectrum0_of_ar1_chain() -> None:
+    rho = 0.5
+    chain = ar1(np.random.default_rng(3), rho, (50000,))
+    np.testing.assert_allclose(spectrum0_ar(chain), 1 / (1 - rho) ** 2, rtol=0.1)
+
+
+def test_spectrum0_of_white_noise_is_its_variance() -> None:
+    chain = np.random.default_rng(4).normal(0, 2, 20000)
+    np.testing.assert_allclose(spectrum0_ar(chain), 4.0, rtol=0.08)
+    assert spectrum0_ar(np.ones(100)) == 0.0
+
+
+def test_effective_size_sums_chains_and_shrinks_with_autocorrelation() -> None:
+    rng = np.random.default_rng(5)
+    iid = rng.normal(size=(2, 5000))
+    np.testing.assert_allclose(effective_size(iid), 10000, rtol=0.1)
+    rho = 0.8
+    chains = ar1(rng, rho, (2, 20000))
+    np.testing.assert_allclose(effective_size(chains), 40000 * (1 - rho) / (1 + rho), rtol=0.15)
+
+
+# --- Geweke ------------------------------------------------------------------------------------------
+
+
+def test_geweke_on_stationary_chains_is_standard_normal() -> None:
+    chains = ar1(np.random.default_rng(6), 0.5, (300, 2000))
+    z = np.array([geweke_z(chain) for chain in chains])
+    assert abs(z.mean()) < 0.2
+    assert 0.8 < z.std() < 1.25
+    assert np.mean(np.abs(z) > norm.ppf(0.975)) < 0.1
+
+
+def test_geweke_on_trending_chain_is_large() -> None:
+    rng = np.random.default_rng(7)
+    chain = np.linspace(0, 5, 2000) + rng.normal(size=2000)
+    assert geweke_z(chain) < -10
+
+
+def test_geweke_rejects_bad_fractions() -> None:
+    with pytest.raises(ValueError, match="first"):
+        geweke_z(np.arange(100.0), first=0.6, last=0.5)
+
+
+# --- autocorrelation ---------------------------------------------------------------------------------
+
+
+def test_autocorr_of_ar1_is_rho_to_the_lag() -> None:
+    rho, lags = 0.8, (0, 1, 2, 5, 10)
+    draws = ar1(np.random.default_rng(8), rho, (2, 1, 40000)).transpose(0, 2, 1)
+    acf = autocorr_array(draws, lags)
+    assert acf.shape == (5, 1, 1)
+    np.testing.assert_allclose(acf[:, 0, 0], rho ** np.array(lags), atol=0.04)
+
+
+def test_cross_correlation_follows_r_acf_convention() -> None:
+    x = np.random.default_rng(9).normal(size=5003)
+    y = x[:-3]  # y[t] = x[t + 3] after alignment below
+    draws = np.stack([x[3:], y], axis=-1)[None]  # par 0 = x[t + 3], par 1 = x[t]
+    acf = autocorr_array(draws, (0, 3))
+    # [lag, i, j] = cor(par_i[t + lag], par_j[t]): par 1 three draws later is par 0 now
+    assert acf[1, 1, 0] > 0.99
+    assert abs(acf[1, 0, 1]) < 0.05
+    assert abs(acf[0, 0, 1]) < 0.05
+
+
+def test_autocorr_averages_chains() -> None:
+    rng = np.random.default_rng(10)
+    draws = rng.normal(size=(3, 200, 2))
+    per_chain = [autocorr_array(draws[[c]], (0, 4)) for c in range(3)]
+    np.testing.assert_allclose(autocorr_array(draws, (0, 4)), np.mean(per_chain, axis=0))
+
+
+def test_autocorr_rejects_lags_beyond_the_chain() -> None:
+    with pytest.raises(ValueError, match="lags"):
+        autocorr_array(np.zeros((1, 10, 2)), (0, 10))
+
+
+def test_autocorr_table_layout() -> None:
+    array = np.arange(2 * 3 * 3, dtype=float).reshape(2, 3, 3)
+    table = autocorr_table(array, ["a", "b", "c"], [0, 10])
+    assert isinstance(table, pd.DataFrame)
+    np.testing.assert_array_equal(table.loc["Lag 10"].to_numpy(), array[1])
+    assert list(table.columns) == ["a", "b", "c"]
+
+
+# --- DIC ---------------------------------------------------------------------------------------------
+
+
+def test_dic_of_conjugate_normal_mean() -> None:
+    """y_i ~ N(mu, 1) with a flat prior: mu | y ~ N(ybar, 1/n), so pD = 1 and DIC = D(ybar) + 2."""
+    rng = np.random.default_rng(11)
+    y = rng.normal(1.5, 1.0, size=50)
+
+    def loglik(mu: float) -> float:
+        return float(-0.5 * np.sum((y - mu) ** 2) - 0.5 * y.size * np.log(2 * np.pi))
+
+    draws = rng.normal(y.mean(), 1 / np.sqrt(y.size), size=20000)
+    result = dic(loglik, draws, draws.mean())
+    # exact identity for this model: pD = n * (population variance of the draws)
+    np.testing.assert_allclose(result.pd, y.size * draws.var(), rtol=1e-8)
+    np.testing.assert_allclose(result.pd, 1.0, atol=0.05)
+    np.testing.assert_allclose(result.dic, -2 * norm(y.mean(), 1.0).logpdf(y).sum() + 2.0, atol=0.1)
+    np.testing.assert_allclose(result.dic, result.dbar + result.pd)
+
+
+def test_dic_errors() -> None:
+    with pytest.raises(ValueError, match="at least one draw"):
+        dic(lambda theta: 0.0, [], 0.0)
+    with pytest.raises(ValueError, match="not finite"):
+        dic(lambda theta: -np.inf if theta > 0 else 0.0, [1.0, -1.0], 0.0)
+
+
+# --- MCMCglmm controls -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [((13000, 3000, 10), (1000, 3000, 10)), ((1000, 0, 1), (1000, 0, 1)), ((105, 0, 10), (10, 0, 10))],
+)
+def test_mcmcglmm_controls(args: tuple[int, int, int], expected: tuple[int, int, int]) -> None:
+    assert mcmcglmm_controls(*args) == expected
+
+
+def test_mcmcglmm_controls_defaults() -> None:
+    assert mcmcglmm_controls() == (1000, 3000, 10)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"nitt": 100, "burnin": 100}, "smaller than nitt"),
+        ({"nitt": 100, "burnin": 95, "thin": 10}, "no draw would"),
+        ({"nitt": 100, "burnin": -1}, "at least 0"),
+        ({"nitt": 100, "burnin": 0, "thin": 0}, "at least 1"),
+        ({"nitt": 100.5}, "whole number"),
+        ({"nitt": 100, "burnin": 0, "thin": True}, "whole number"),
+    ],
+)
+def test_mcmcglmm_controls_errors(kwargs: dict, words: str) -> None:
+    with pytest.raises(ControlError, match=words) as info:
+        mcmcglmm_controls(**kwargs)
+    assert isinstance(info.value, PymlsemError)
