@@ -7,6 +7,7 @@
 
 from pymlsem.api import SEM, cfa, growth, sem
 from pymlsem.exceptions import (
+    ControlError,
     DataError,
     ModelSpecificationError,
     ModelSyntaxError,
@@ -20,6 +21,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "SEM",
+    "ControlError",
     "DataError",
     "ModelSpecificationError",
     "ModelSyntaxError",

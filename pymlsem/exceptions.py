@@ -49,3 +49,7 @@ class PriorError(PymlsemError):
 
 class SamplerError(PymlsemError):
     """An unknown sampler, or one whose optional dependency is not installed."""
+
+
+class ControlError(PymlsemError):
+    """Chain controls that do not give a valid run (negative, not integers, burn-in too long, ...)."""

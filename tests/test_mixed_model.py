@@ -214,3 +214,19 @@ def test_varcorr_groups_follow_lme4(formula: str, groups: list[str]) -> None:
     )
     spec = mixed_model(formula, data)
     assert list(_fake_fit(spec, rng).varcorr()["grp"]) == groups
+
+
+@pytest.mark.sampling
+def test_mcmcglmm_controls_thin_the_stored_draws() -> None:
+    fit = mixed(
+        "Reaction ~ Days + (Days | Subject)",
+        _data("sleepstudy_ml"),
+        nitt=700,
+        burnin=200,
+        thin=5,
+        chains=2,
+        random_seed=1,
+        progressbar=False,
+    )
+    assert fit.idata.posterior.sizes["draw"] == 100 and fit.thin == 5
+    assert "Iterations = 201:696" in fit.summary() and "Thinning interval  = 5" in fit.summary()

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import numbers
 
-from pymlsem.exceptions import PymlsemError
+from pymlsem.exceptions import ControlError
 
 __all__ = ["ControlError", "mcmcglmm_controls"]
-
-
-class ControlError(PymlsemError):
-    """Chain controls that do not give a valid run (negative, not integers, burn-in too long, ...)."""
 
 
 def _integer(name: str, value: object, minimum: int) -> int:

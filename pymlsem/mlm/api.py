@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from pymlsem.diagnostics.controls import mcmcglmm_controls
 from pymlsem.exceptions import ModelSpecificationError
 from pymlsem.formula.design import mixed_design
 from pymlsem.mlm.families import FAMILIES, ArrayLike, check_family, glmm_design
@@ -113,6 +114,9 @@ def mixed(
     sampler: str = "nutpie",
     random_seed: int | None = None,
     progressbar: bool = True,
+    nitt: int | None = None,
+    burnin: int | None = None,
+    thin: int | None = None,
     **kwargs: Any,
 ) -> MixedFit:
     """Fit a Bayesian mixed model written as an lme4 formula.
@@ -129,6 +133,10 @@ def mixed(
         Seed for reproducible draws.
     progressbar
         Show the sampler's progress.
+    nitt, burnin, thin
+        MCMCglmm's controls, for users of the book: ``nitt`` iterations per chain of which the first
+        ``burnin`` tune the sampler, every ``thin``-th of the rest kept (MCMCglmm's defaults 13000, 3000,
+        10 when only some are given). They replace ``draws`` and ``tune``.
     **kwargs
         Passed to the sampler (e.g. ``target_accept``).
 
@@ -139,6 +147,11 @@ def mixed(
         row in ``varcorr()``) for non-Gaussian families.
     """
     check_sampler(sampler)
+    if nitt is not None or burnin is not None or thin is not None:
+        draws, tune, thin = mcmcglmm_controls(
+            13000 if nitt is None else nitt, 3000 if burnin is None else burnin, 10 if thin is None else thin
+        )
+    thin = thin or 1
     spec = mixed_model(
         formula, data, family, priors=priors, method=method, link=link, trials=trials, offset=offset
     )
@@ -146,7 +159,7 @@ def mixed(
     result = sample_model(
         spec.model,
         sampler=sampler,
-        draws=draws,
+        draws=draws * thin,
         tune=tune,
         chains=chains,
         random_seed=random_seed,
@@ -155,5 +168,8 @@ def mixed(
         data=data_values,
         **kwargs,
     )
+    idata = result.idata
+    if thin > 1:
+        idata["posterior"] = idata.posterior.isel(draw=slice(None, None, thin)).to_dataset()
     fit_class = MixedFit if spec.family == "gaussian" else GLMMFit
-    return fit_class(spec, result.idata, sampler=sampler, chains=chains, draws=draws, tune=tune)
+    return fit_class(spec, idata, sampler=sampler, chains=chains, draws=draws, tune=tune, thin=thin)
