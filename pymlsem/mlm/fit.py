@@ -144,10 +144,11 @@ class MixedFit:
                         rows.append((grp, block.names[r], block.names[c]))
                         sdcor.append(corr[..., r, c])
                         vcov.append(corr[..., r, c] * sd[..., r] * sd[..., c])
-        sigma = np.asarray(posterior["sigma"].transpose(*SAMPLE_DIMS).values)
-        rows.append(("Residual", np.nan, np.nan))
-        sdcor.append(sigma)
-        vcov.append(sigma**2)
+        if "sigma" in posterior:  # Gaussian models; lme4's glmer has no residual row either
+            sigma = np.asarray(posterior["sigma"].transpose(*SAMPLE_DIMS).values)
+            rows.append(("Residual", np.nan, np.nan))
+            sdcor.append(sigma)
+            vcov.append(sigma**2)
 
         def as_array(values: list[np.ndarray]) -> xr.DataArray:
             return xr.DataArray(
