@@ -1,0 +1,153 @@
+"""Mixed model ``geread ~ gevocab + (1 + gevocab | school)``: pymlsem against bambi, both on nutpie.
+
+Data: ``tests/data/reference/data/reading_public.csv`` (3,209 rows, 80 schools). 4 chains x 1000 draws
+(+1000 tuning), seed 1, both through nutpie. Each fit runs in a fresh Python process, so both pay
+import, model building and compilation; the whole-fit time is measured inside that process from before
+``import pymlsem`` / ``import bambi`` to the finished ``InferenceData``. Sampling time is the time spent
+inside ``nutpie.sample`` (wrapped with a timer in the child process; both libraries call it).
+
+- (a) ``pymlsem.mixed(formula, data, random_seed=1, progressbar=False)``: Gaussian marginal likelihood
+  (random effects integrated out), correlated random intercept and slope (LKJ). Checked parameters:
+  ``fixef``, ``sigma``, ``sd__school`` and the off-diagonal of ``corr__school``. A second fit in the
+  same process ("warm") reuses the compiled model.
+- (b) ``bambi.Model(formula, data).fit(inference_method="nutpie", random_seed=1)``: bambi's default
+  priors, explicit (latent, non-centred) random effects and, unlike lme4 and pymlsem, **independent**
+  random intercept and slope (no correlation parameter). Checked parameters: ``Intercept``, ``gevocab``,
+  ``sigma``, ``1|school_sigma``, ``gevocab|school_sigma`` (not the 320 per-school effects).
+
+The two models therefore differ (correlation vs none, marginal vs latent, different priors): the
+comparison is of the two tools on the same formula, not of samplers on one posterior.
+
+bambi is a benchmark-only dependency, not in ``pyproject.toml``. ``pip install bambi`` (0.21.0) pins
+``formulae<0.7`` and would downgrade pymlsem's own ``formulae`` (0.9.0 in the venv) to 0.6.2, so it is
+installed beside the venv instead of into it::
+
+    .venv/bin/pip install --no-deps --target /tmp/bambi-site \\
+        bambi==0.21.0 formulae==0.6.2 sparse==0.17.0 graphviz==0.21 seaborn==0.13.2
+
+and only the bambi child process gets that folder on ``PYTHONPATH`` (``BAMBI_SITE`` overrides the
+folder; set it empty if bambi is importable from the venv itself).
+
+Run: ``.venv/bin/python benchmarks/bench_mixed_bambi.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data" / "reference" / "data" / "reading_public.csv"
+FORMULA = "geread ~ gevocab + (1 + gevocab | school)"
+BAMBI_SITE = os.environ.get("BAMBI_SITE", "/tmp/bambi-site")
+
+COMMON = r"""
+import json, sys, time
+T0 = time.perf_counter()
+import numpy as np
+import nutpie
+SAMPLE_SECONDS = []
+_sample = nutpie.sample
+def _timed_sample(*args, **kwargs):
+    start = time.perf_counter()
+    try:
+        return _sample(*args, **kwargs)
+    finally:
+        SAMPLE_SECONDS.append(time.perf_counter() - start)
+nutpie.sample = _timed_sample
+
+def diagnostics(idata, names):
+    import arviz as az
+    post = idata.posterior.to_dataset()[names]
+    ess = az.ess(post, method="bulk")
+    rhat = az.rhat(post)
+    ess_min, rhat_max = np.inf, 0.0
+    for name in names:
+        e = np.asarray(ess[name]).ravel()
+        r = np.asarray(rhat[name]).ravel()
+        if name.startswith("corr__"):  # keep the off-diagonal of the correlation matrix
+            k = int(round(np.sqrt(e.size)))
+            mask = ~np.eye(k, dtype=bool).ravel()
+            e, r = e[mask], r[mask]
+        ess_min = min(ess_min, float(np.nanmin(e)))
+        rhat_max = max(rhat_max, float(np.nanmax(r)))
+    div = int(np.asarray(idata.sample_stats["diverging"]).sum())
+    return ess_min, rhat_max, div
+"""
+
+PYMLSEM = COMMON + r"""
+import pandas as pd
+import pymlsem
+data = pd.read_csv(sys.argv[1])
+fit = pymlsem.mixed(sys.argv[2], data, random_seed=1, progressbar=False)
+whole = time.perf_counter() - T0
+names = [n for n in ("fixef", "sigma", "sd__school", "corr__school") if n in fit.idata.posterior]
+ess, rhat, div = diagnostics(fit.idata, names)
+out = [dict(label="pymlsem (cold process)", whole=whole, sampling=SAMPLE_SECONDS[-1], ess=ess, rhat=rhat,
+            div=div, names=names)]
+t1 = time.perf_counter()
+fit2 = pymlsem.mixed(sys.argv[2], data, random_seed=2, progressbar=False)
+whole2 = time.perf_counter() - t1
+ess, rhat, div = diagnostics(fit2.idata, names)
+out.append(dict(label="pymlsem (warm, 2nd fit same process)", whole=whole2, sampling=SAMPLE_SECONDS[-1],
+                ess=ess, rhat=rhat, div=div, names=names))
+print("RESULT" + json.dumps(out))
+"""
+
+BAMBI = COMMON + r"""
+import pandas as pd
+import bambi as bmb
+data = pd.read_csv(sys.argv[1])
+model = bmb.Model(sys.argv[2], data)
+idata = model.fit(draws=1000, tune=1000, chains=4, inference_method="nutpie", random_seed=1,
+                  progressbar=False)
+whole = time.perf_counter() - T0
+names = [n for n in idata.posterior.data_vars if n in ("Intercept", "gevocab", "sigma") or n.endswith("_sigma")]
+ess, rhat, div = diagnostics(idata, names)
+print("RESULT" + json.dumps([dict(label="bambi " + bmb.__version__ + " (cold process)", whole=whole,
+                                  sampling=SAMPLE_SECONDS[-1], ess=ess, rhat=rhat, div=div, names=names)]))
+"""
+
+
+def run_child(code: str, env_extra: dict[str, str] | None = None) -> list[dict]:
+    env = dict(os.environ)
+    if env_extra:
+        env.update(env_extra)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(DATA), FORMULA],
+        capture_output=True, text=True, env=env, cwd=ROOT, check=False,
+    )
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT"):
+            return json.loads(line[len("RESULT"):])
+    raise RuntimeError(f"child failed (rc={proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+
+
+def main() -> None:
+    rows = run_child(PYMLSEM)
+    bambi_env = {}
+    if BAMBI_SITE:
+        bambi_env["PYTHONPATH"] = os.pathsep.join(p for p in (BAMBI_SITE, os.environ.get("PYTHONPATH")) if p)
+    rows += run_child(BAMBI, bambi_env)
+    print(f"`{FORMULA}`, 4 chains x 1000 draws (+1000 tune), nutpie\n")
+    print("| fit | whole fit (s) | sampling (s) | min bulk ESS | max R-hat | divergences | min ESS/s (whole fit) |"
+          " min ESS/s (sampling) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        r["ess_s"] = r["ess"] / r["whole"]
+        print(f"| {r['label']} | {r['whole']:.1f} | {r['sampling']:.1f} | {r['ess']:.0f} | {r['rhat']:.3f} |"
+              f" {r['div']} | {r['ess_s']:.1f} | {r['ess'] / r['sampling']:.0f} |")
+    cold, bambi = rows[0], rows[-1]
+    print(f"\nratio pymlsem/bambi of min ESS/s (whole fit, cold processes): {cold['ess_s'] / bambi['ess_s']:.2f}")
+    print(f"ratio pymlsem/bambi of min ESS/s (sampling only): "
+          f"{(cold['ess'] / cold['sampling']) / (bambi['ess'] / bambi['sampling']):.2f}")
+    print(f"ratio pymlsem warm/bambi of min ESS/s (whole fit): {rows[1]['ess_s'] / bambi['ess_s']:.2f}")
+    for r in rows:
+        print(f"parameters checked, {r['label']}: {', '.join(r['names'])}")
+
+
+if __name__ == "__main__":
+    main()
