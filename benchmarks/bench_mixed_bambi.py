@@ -78,7 +78,9 @@ def diagnostics(idata, names):
     return ess_min, rhat_max, div
 """
 
-PYMLSEM = COMMON + r"""
+PYMLSEM = (
+    COMMON
+    + r"""
 import pandas as pd
 import pymlsem
 data = pd.read_csv(sys.argv[1])
@@ -96,8 +98,11 @@ out.append(dict(label="pymlsem (warm, 2nd fit same process)", whole=whole2, samp
                 ess=ess, rhat=rhat, div=div, names=names))
 print("RESULT" + json.dumps(out))
 """
+)
 
-BAMBI = COMMON + r"""
+BAMBI = (
+    COMMON
+    + r"""
 import pandas as pd
 import bambi as bmb
 data = pd.read_csv(sys.argv[1])
@@ -105,11 +110,13 @@ model = bmb.Model(sys.argv[2], data)
 idata = model.fit(draws=1000, tune=1000, chains=4, inference_method="nutpie", random_seed=1,
                   progressbar=False)
 whole = time.perf_counter() - T0
-names = [n for n in idata.posterior.data_vars if n in ("Intercept", "gevocab", "sigma") or n.endswith("_sigma")]
+names = [n for n in idata.posterior.data_vars
+         if n in ("Intercept", "gevocab", "sigma") or n.endswith("_sigma")]
 ess, rhat, div = diagnostics(idata, names)
 print("RESULT" + json.dumps([dict(label="bambi " + bmb.__version__ + " (cold process)", whole=whole,
                                   sampling=SAMPLE_SECONDS[-1], ess=ess, rhat=rhat, div=div, names=names)]))
 """
+)
 
 
 def run_child(code: str, env_extra: dict[str, str] | None = None) -> list[dict]:
@@ -118,11 +125,15 @@ def run_child(code: str, env_extra: dict[str, str] | None = None) -> list[dict]:
         env.update(env_extra)
     proc = subprocess.run(
         [sys.executable, "-c", code, str(DATA), FORMULA],
-        capture_output=True, text=True, env=env, cwd=ROOT, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        check=False,
     )
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT"):
-            return json.loads(line[len("RESULT"):])
+            return json.loads(line[len("RESULT") :])
     raise RuntimeError(f"child failed (rc={proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
 
 
@@ -133,17 +144,26 @@ def main() -> None:
         bambi_env["PYTHONPATH"] = os.pathsep.join(p for p in (BAMBI_SITE, os.environ.get("PYTHONPATH")) if p)
     rows += run_child(BAMBI, bambi_env)
     print(f"`{FORMULA}`, 4 chains x 1000 draws (+1000 tune), nutpie\n")
-    print("| fit | whole fit (s) | sampling (s) | min bulk ESS | max R-hat | divergences | min ESS/s (whole fit) |"
-          " min ESS/s (sampling) |")
+    print(
+        "| fit | whole fit (s) | sampling (s) | min bulk ESS | max R-hat | divergences |"
+        " min ESS/s (whole fit) | min ESS/s (sampling) |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         r["ess_s"] = r["ess"] / r["whole"]
-        print(f"| {r['label']} | {r['whole']:.1f} | {r['sampling']:.1f} | {r['ess']:.0f} | {r['rhat']:.3f} |"
-              f" {r['div']} | {r['ess_s']:.1f} | {r['ess'] / r['sampling']:.0f} |")
+        print(
+            f"| {r['label']} | {r['whole']:.1f} | {r['sampling']:.1f} | {r['ess']:.0f} | {r['rhat']:.3f} |"
+            f" {r['div']} | {r['ess_s']:.1f} | {r['ess'] / r['sampling']:.0f} |"
+        )
     cold, bambi = rows[0], rows[-1]
-    print(f"\nratio pymlsem/bambi of min ESS/s (whole fit, cold processes): {cold['ess_s'] / bambi['ess_s']:.2f}")
-    print(f"ratio pymlsem/bambi of min ESS/s (sampling only): "
-          f"{(cold['ess'] / cold['sampling']) / (bambi['ess'] / bambi['sampling']):.2f}")
+    print(
+        "\nratio pymlsem/bambi of min ESS/s (whole fit, cold processes): "
+        f"{cold['ess_s'] / bambi['ess_s']:.2f}"
+    )
+    print(
+        f"ratio pymlsem/bambi of min ESS/s (sampling only): "
+        f"{(cold['ess'] / cold['sampling']) / (bambi['ess'] / bambi['sampling']):.2f}"
+    )
     print(f"ratio pymlsem warm/bambi of min ESS/s (whole fit): {rows[1]['ess_s'] / bambi['ess_s']:.2f}")
     for r in rows:
         print(f"parameters checked, {r['label']}: {', '.join(r['names'])}")

@@ -61,8 +61,10 @@ def run(sampler: str) -> dict:
 
 def main(samplers: tuple[str, ...]) -> None:
     """Print one Markdown row per sampler."""
-    print("| sampler | whole process (s) | compile (s) | sampling (s) | min bulk ESS | max R-hat | "
-          "divergences | min ESS/s of sampling | refit, same process (s) |")
+    print(
+        "| sampler | whole process (s) | compile (s) | sampling (s) | min bulk ESS | max R-hat | "
+        "divergences | min ESS/s of sampling | refit, same process (s) |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for sampler in samplers:
         r = run(sampler)
