@@ -97,7 +97,10 @@ def _make_callback(template, name, inner, keys, shared_data, record_dtype, const
     arg_types = [numba.types.Array(numba.types.float64, 1, "C")] + [
         numba.types.Array(numba.from_dtype(shared_data[k].dtype), shared_data[k].ndim, "C") for k in keys
     ]
-    inner.compile((numba.types.StarArgTuple(tuple(arg_types)),))
+    try:  # PyTensor's function takes its inputs as *args (one StarArgTuple) or as separate arguments
+        inner.compile((numba.types.StarArgTuple(tuple(arg_types)),))
+    except TypeError:
+        inner.compile(tuple(arg_types))
     level = numba.config.OPT
     numba.config.OPT = type(level)(0)
     try:
