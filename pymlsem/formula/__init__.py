@@ -1,5 +1,6 @@
 """lme4 formulas: the fixed part and the ``(expr | group)`` blocks, on top of the ``formulae`` package."""
 
+from pymlsem.formula.centering import center_grand, center_within, cluster_means
 from pymlsem.formula.design import MixedDesign, RandomBlock, lme4_name, mixed_design
 from pymlsem.formula.split import BarTerm, SplitFormula, split_formula
 
@@ -8,6 +9,9 @@ __all__ = [
     "MixedDesign",
     "RandomBlock",
     "SplitFormula",
+    "center_grand",
+    "center_within",
+    "cluster_means",
     "lme4_name",
     "mixed_design",
     "split_formula",
