@@ -5,6 +5,7 @@
 >>> print(fit.summary())                                 # doctest: +SKIP
 """
 
+import pymlsem.build.rewrites  # noqa: F401  (registers graph rewrites before any model compiles)
 from pymlsem.api import SEM, cfa, growth, sem
 from pymlsem.exceptions import (
     ControlError,

@@ -4,13 +4,16 @@ nutpie's ``compile_pymc_model`` spends most of a first fit's time in numba: its 
 ``pm.Data`` array through generic, slow-to-type helpers, and numba re-optimises the (already compiled and
 disk-cached) log-density inside the callback. :func:`fast_compile` builds the same PyTensor functions with
 nutpie's own helpers, then writes the callbacks out explicitly, compiles the inner function first and the
-thin callback with LLVM optimisation off. Same log-density, gradient and draws; about half the compile
-time with a warm cache (benchmarks/compile_time.py). It relies on nutpie internals, so
+thin callback with LLVM optimisation off, and caches the finished callbacks on disk (keyed by the
+PyTensor graph), so that a fit of a model compiled before, in any process, loads its machine code instead
+of generating it again. Same log-density, gradient and draws (benchmarks/compile_time.py).
+It relies on nutpie internals, so
 :func:`compile_nutpie_model` falls back to nutpie's compiler when they change.
 """
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from typing import Any
 
@@ -75,12 +78,46 @@ def _wrapper_source(template: str, keys: list[str], ndims: list[int]) -> str:
     return template.format(reads="\n".join(reads), args=args)
 
 
+def _callback_cache_key(source: str, inner: Any, namespace: dict[str, Any]) -> str | None:
+    """A key naming the compiled callback in numba's disk cache, or None when it must not be cached.
+
+    The callback's machine code contains the inner function's (numba links it in), so the key combines
+    the callback's source with PyTensor's cache key of the inner function (a hash of its graph; None when
+    PyTensor could not cache it), the array dtypes, the user-data layout, the constants and the numba and
+    nutpie versions.
+    """
+    import numba
+    import nutpie
+    from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS
+
+    inner_key = CACHED_SRC_FUNCTIONS.get(getattr(inner, "py_func", None))
+    if inner_key is None:
+        return None
+    baked = sorted((name, str(value)) for name, value in namespace.items() if name.startswith("dtype"))
+    constants = sorted((name, value) for name, value in namespace.items() if name.startswith("n_"))
+    text = repr(
+        (
+            source,
+            inner_key,
+            baked,
+            constants,
+            str(namespace["record_dtype"]),
+            numba.__version__,
+            nutpie.__version__,
+        )
+    )
+    return "pymlsem_" + hashlib.sha256(text.encode()).hexdigest()
+
+
 def _make_callback(template, name, inner, keys, shared_data, record_dtype, constants, c_sig, n_dim):
     import numba
     from nutpie.compile_pymc import address_as_void_pointer
+    from pytensor.link.numba.cache import compile_numba_function_src
 
     source = _wrapper_source(template, keys, [shared_data[k].ndim for k in keys])
     namespace = {
+        # numba pickles a cached function's globals by module name: name an importable module
+        "__name__": __name__,
         "numba": numba,
         "np": np,
         "inner": inner,
@@ -89,10 +126,12 @@ def _make_callback(template, name, inner, keys, shared_data, record_dtype, const
         **{f"dtype{i}": shared_data[k].dtype for i, k in enumerate(keys)},
         **constants,
     }
-    exec(compile(source, f"<pymlsem {name}>", "exec"), namespace)
-    # Compile (or load from PyTensor's disk cache) the inner function at the configured optimisation level
-    # first, then the callback around it with LLVM's module optimisation off: the inner function's code is
-    # optimised already and re-optimising it inside the callback costs many seconds for nothing.
+    cache_key = _callback_cache_key(source, inner, namespace)
+    callback = compile_numba_function_src(source, name, global_env=namespace, cache_key=cache_key)
+    callback.__module__ = __name__
+    # Compile (or load from PyTensor's disk cache) the inner function first. An uncached callback is then
+    # compiled with LLVM's module optimisation off: the inner function's code is optimised already and
+    # re-optimising it inside the callback costs many seconds for nothing.
     # (the callback passes the arrays as ``*args``: numba types them as one StarArgTuple)
     arg_types = [numba.types.Array(numba.types.float64, 1, "C")] + [
         numba.types.Array(numba.from_dtype(shared_data[k].dtype), shared_data[k].ndim, "C") for k in keys
@@ -101,10 +140,15 @@ def _make_callback(template, name, inner, keys, shared_data, record_dtype, const
         inner.compile((numba.types.StarArgTuple(tuple(arg_types)),))
     except TypeError:
         inner.compile(tuple(arg_types))
+    if cache_key is not None:
+        # Cached: the finished callback goes to (and next time comes from) PyTensor's numba cache folder,
+        # through PyTensor's cache locator, so a warm start skips numba entirely. Compiled at the default
+        # optimisation level: at level 0 LLVM keeps process-specific addresses that numba cannot cache.
+        return numba.cfunc(c_sig, cache=True)(callback)
     level = numba.config.OPT
     numba.config.OPT = type(level)(0)
     try:
-        return numba.cfunc(c_sig)(namespace[name])
+        return numba.cfunc(c_sig)(callback)
     finally:
         numba.config.OPT = level
 

@@ -56,15 +56,46 @@ def _scale_columns(
     return pt.concatenate(parts, axis=-1)
 
 
+def _unrolled_cholesky_terms(
+    m: pt.TensorVariable, u: pt.TensorVariable, q: int
+) -> tuple[pt.TensorVariable, pt.TensorVariable]:
+    """Log-determinant of a batch of q x q positive definite M and ``|C^-1 u|^2``, written out entry by entry.
+
+    For the few effects per cluster of a typical model (q <= :data:`UNROLL_MAX`), the Cholesky factor and the
+    forward substitution are spelled out as element-wise operations on length-J vectors (one entry per
+    cluster). The graph and its gradient are then plain element-wise arithmetic that PyTensor fuses into a
+    few loops, which compiles and runs much faster than a batch of J tiny LAPACK calls. M = I + PSD, so the
+    pivots are at least 1 and no positivity check is needed.
+    """
+    chol: dict[tuple[int, int], pt.TensorVariable] = {}
+    for j in range(q):
+        pivot = m[:, j, j] - sum((chol[j, k] ** 2 for k in range(j)), start=pt.zeros(()))
+        chol[j, j] = pt.sqrt(pivot)
+        for i in range(j + 1, q):
+            off = m[:, i, j] - sum((chol[i, k] * chol[j, k] for k in range(j)), start=pt.zeros(()))
+            chol[i, j] = off / chol[j, j]
+    solved: list[pt.TensorVariable] = []
+    for i in range(q):
+        rest = u[:, i] - sum((chol[i, k] * solved[k] for k in range(i)), start=pt.zeros(()))
+        solved.append(rest / chol[i, i])
+    logdet = 2.0 * sum(pt.sum(pt.log(chol[j, j])) for j in range(q))
+    return logdet, sum(pt.sum(v**2) for v in solved)
+
+
+UNROLL_MAX = 6
+
+
 def _clustered_terms(
     stats: GaussianStats, resid_zr: pt.TensorVariable, chol: pt.TensorVariable, s2: pt.TensorVariable
 ) -> tuple[pt.TensorVariable, pt.TensorVariable]:
     """Log-determinant of M and ``|C^-1 u|^2``, batched over clusters."""
     zz = pt.as_tensor_variable(stats.zz)
-    q = zz.shape[-1]
+    q = sum(effects for _, effects in stats.sizes)  # all blocks of the one grouping factor side by side
     m = pt.eye(q)[None, :, :] + pt.matmul(pt.matmul(chol.T[None, :, :], zz), chol[None, :, :]) / s2
-    factor = pt.linalg.cholesky(m, lower=True)
     u = pt.matmul(resid_zr, chol)  # row j: (L' Z_j' r_j)'
+    if q <= UNROLL_MAX:
+        return _unrolled_cholesky_terms(m, u, q)
+    factor = pt.linalg.cholesky(m, lower=True)
     v = pt.linalg.solve_triangular(factor, u, lower=True, b_ndim=1)
     logdet = 2.0 * pt.sum(pt.log(pt.diagonal(factor, axis1=-2, axis2=-1)))
     return logdet, pt.sum(v**2)
