@@ -79,6 +79,7 @@ class MixedFit:
         self.tune = tune
         self.thin = thin
         self._loglik: Callable[[MixedTheta], float] | None = None
+        self._ranef: dict[str, xr.DataArray] | None = None
 
     def __str__(self) -> str:
         return self.summary()
@@ -162,6 +163,82 @@ class MixedFit:
         for column in summary.columns.drop(["mean", "sd"]):
             table[column] = summary[column].to_numpy()
         return table
+
+    def ranef_draws(self, seed: int | None = 0) -> dict[str, xr.DataArray]:
+        """Posterior draws of the cluster effects of each random block.
+
+        For a model that sampled them (``method="latent"``, non-Gaussian families) these are the sampled
+        ``u__<label>``; for the default marginal Gaussian model they are drawn from their conditional
+        distribution given each posterior draw (:mod:`pymlsem.mlm.ranef`; ``seed`` fixes those draws). The
+        result is cached on the fit.
+
+        Returns
+        -------
+        dict
+            Block label -> DataArray with dims ``(chain, draw, level, effect)``.
+        """
+        if self._ranef is None:
+            posterior = self.idata.posterior
+            labels = self.spec.labels
+            if all(f"u__{label}" in posterior for label in labels):
+                arrays = [
+                    np.asarray(posterior[f"u__{label}"].transpose(*SAMPLE_DIMS, ...).values)
+                    for label in labels
+                ]
+            elif self.spec.method == "marginal" and "sigma" in posterior:
+                from pymlsem.mlm.ranef import conditional_effect_draws
+
+                arrays = conditional_effect_draws(self.spec, posterior, seed=seed)
+            else:
+                raise PymlsemError("this fit has no cluster effects to report (no u__<label> draws)")
+            self._ranef = {
+                label: xr.DataArray(
+                    values,
+                    dims=(*SAMPLE_DIMS, "level", "effect"),
+                    coords={"level": list(block.levels), "effect": list(block.names)},
+                )
+                for label, block, values in zip(labels, self.spec.design.blocks, arrays, strict=True)
+            }
+        return self._ranef
+
+    def ranef(self, summary: bool = False, prob: float = 0.95) -> dict[str, pd.DataFrame] | pd.DataFrame:
+        """Cluster effects, as lme4's ``ranef()``: posterior means per level of each grouping factor.
+
+        Parameters
+        ----------
+        summary
+            False: lme4's layout, a dict grouping factor -> DataFrame (levels x effects) of posterior means
+            (blocks of one factor, as ``(1 | g) + (0 + x | g)``, side by side). True: one long table with
+            columns ``grp, level, term, mean, sd, q<lo>, q<hi>`` (and ESS/R-hat).
+        prob
+            Probability of the central interval (``summary=True``).
+
+        Returns
+        -------
+        dict of pandas.DataFrame, or pandas.DataFrame
+        """
+        draws = self.ranef_draws()
+        if summary:
+            tables = []
+            for block, label in zip(self.spec.design.blocks, self.spec.labels, strict=True):
+                values = draws[label].values
+                flat = xr.DataArray(
+                    values.reshape(*values.shape[:2], -1), dims=(*SAMPLE_DIMS, "parameter")
+                )
+                table = summarize_draws(flat, prob).reset_index(drop=True)
+                table.insert(0, "term", np.tile(block.names, block.n_levels))
+                table.insert(0, "level", np.repeat(block.levels, block.q))
+                table.insert(0, "grp", block.group)
+                tables.append(table.reset_index(drop=True))
+            return pd.concat(tables, ignore_index=True)
+        out: dict[str, pd.DataFrame] = {}
+        for block, label in zip(self.spec.design.blocks, self.spec.labels, strict=True):
+            means = draws[label].mean(SAMPLE_DIMS).to_pandas()
+            means.index.name, means.columns.name = block.group, None
+            out[block.group] = (
+                means if block.group not in out else pd.concat([out[block.group], means], axis=1)
+            )
+        return out
 
     # --- MCMCglmm's Sol and VCV ------------------------------------------------------------------------
 
