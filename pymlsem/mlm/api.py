@@ -15,6 +15,7 @@ from pymlsem.mlm.fit import MixedFit
 from pymlsem.mlm.glmm import build_glmm_model
 from pymlsem.mlm.glmm_fit import GLMMFit
 from pymlsem.mlm.model import MixedModel, build_mixed_model
+from pymlsem.priors import Prior
 from pymlsem.sample import check_sampler, sample_model
 
 __all__ = ["FAMILIES", "mixed", "mixed_model"]
@@ -26,6 +27,7 @@ def mixed_model(
     family: str = "gaussian",
     *,
     priors: Mapping[str, str | float] | None = None,
+    prior: Mapping[str, Any] | None = None,
     method: str | None = None,
     link: str | None = None,
     trials: str | ArrayLike | None = None,
@@ -46,6 +48,11 @@ def mixed_model(
     priors
         Overrides of :data:`pymlsem.mlm.model.DEFAULT_MIXED_PRIORS` (Gaussian) or
         :data:`pymlsem.mlm.glmm.DEFAULT_GLMM_PRIORS` (other families, on the link scale).
+    prior
+        MCMCglmm's prior forms, ``{"B": {"mu", "V"}, "R": {"V", "nu"}, "G": {"G1": {"V", "nu"[, "alpha.mu",
+        "alpha.V"]}, ...}}``: multivariate normal fixed effects, inverse-Wishart (co)variances and
+        parameter-expanded priors, each replacing the default of its part (see
+        :mod:`pymlsem.mlm.mcmcglmm_prior` for what each means).
     method
         Gaussian: ``"marginal"`` (random effects integrated out, the default) or ``"latent"``. Other
         families always use ``"latent"`` (non-centered random effects).
@@ -75,27 +82,33 @@ def mixed_model(
     if family == "gaussian":
         if trials is not None or offset is not None:
             raise ModelSpecificationError("trials= and offset= are for non-Gaussian families")
-        return build_mixed_model(mixed_design(formula, data), priors=priors, method=method or "marginal")
+        return build_mixed_model(
+            mixed_design(formula, data), priors=priors, method=method or "marginal", prior=prior
+        )
     if method not in (None, "latent"):
         raise ModelSpecificationError(
             f"family={family!r} is fitted with method='latent' (explicit random effects); "
             f"method={method!r} is only for family='gaussian'"
         )
     design, response = glmm_design(formula, data, family, link, trials=trials, offset=offset)
-    return build_glmm_model(design, response, priors=priors)
+    return build_glmm_model(design, response, priors=priors, prior=prior)
 
 
 def _cache_key(spec: MixedModel) -> tuple:
     design = spec.design
     blocks = tuple((b.group, b.names, b.n_levels, b.correlated) for b in design.blocks)
-    priors = tuple(sorted((k, str(v)) for k, v in spec.priors.items()))
+    # prior families, not their arguments: those are pm.Data, swapped in by a refit with other priors
+    priors = tuple(
+        sorted((k, (v.family, v.scale) if isinstance(v, Prior) else v) for k, v in spec.priors.items())
+    )
     response = spec.response
     family = (
         ("gaussian",)
         if response is None
         else (response.family, response.link, response.categories, response.offset is not None)
     )
-    return ("mixed", spec.method, family, design.fixed_names, design.nobs, blocks, priors)
+    mcmcglmm = spec.mcmcglmm_prior.key() if spec.mcmcglmm_prior is not None else None
+    return ("mixed", spec.method, family, design.fixed_names, design.nobs, blocks, priors, mcmcglmm)
 
 
 def mixed(
@@ -104,6 +117,7 @@ def mixed(
     family: str = "gaussian",
     *,
     priors: Mapping[str, str | float] | None = None,
+    prior: Mapping[str, Any] | None = None,
     method: str | None = None,
     link: str | None = None,
     trials: str | ArrayLike | None = None,
@@ -123,7 +137,7 @@ def mixed(
 
     Parameters
     ----------
-    formula, data, family, priors, method, link, trials, offset
+    formula, data, family, priors, prior, method, link, trials, offset
         As in :func:`mixed_model`.
     draws, tune, chains
         Draws kept per chain, tuning steps per chain, number of chains.
@@ -153,7 +167,15 @@ def mixed(
         )
     thin = thin or 1
     spec = mixed_model(
-        formula, data, family, priors=priors, method=method, link=link, trials=trials, offset=offset
+        formula,
+        data,
+        family,
+        priors=priors,
+        prior=prior,
+        method=method,
+        link=link,
+        trials=trials,
+        offset=offset,
     )
     data_values = {var.name: var.get_value() for var in spec.model.data_vars}
     result = sample_model(

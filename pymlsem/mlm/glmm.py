@@ -43,6 +43,7 @@ from pymlsem.build.parameters import _DISTRIBUTIONS
 from pymlsem.exceptions import ModelSpecificationError, PriorError
 from pymlsem.formula.design import INTERCEPT, MixedDesign
 from pymlsem.mlm.families import GLMMResponse
+from pymlsem.mlm.mcmcglmm_prior import McmcglmmPrior, block_root, fixed_effects, parse_mcmcglmm_prior
 from pymlsem.mlm.model import (
     MixedModel,
     _block_cholesky,
@@ -51,6 +52,7 @@ from pymlsem.mlm.model import (
     _latent_mean,
     _resolve_priors,
     block_labels,
+    prior_data,
 )
 from pymlsem.priors import Prior
 
@@ -116,7 +118,11 @@ def _cutpoints(response: GLMMResponse, prior: Prior) -> pt.TensorVariable:
 
 def _draw_ordered(name: str, prior: Prior, start: np.ndarray) -> pt.TensorVariable:
     return _DISTRIBUTIONS[prior.family](
-        name, **prior.kwargs(), dims="cutpoint", transform=pm.distributions.transforms.ordered, initval=start
+        name,
+        **prior_data(name, prior),
+        dims="cutpoint",
+        transform=pm.distributions.transforms.ordered,
+        initval=start,
     )
 
 
@@ -146,7 +152,11 @@ def _likelihood(response: GLMMResponse, eta: pt.TensorVariable, priors: dict) ->
 
 
 def build_glmm_model(
-    design: MixedDesign, response: GLMMResponse, *, priors: Mapping[str, str | float] | None = None
+    design: MixedDesign,
+    response: GLMMResponse,
+    *,
+    priors: Mapping[str, str | float] | None = None,
+    prior: Mapping | None = None,
 ) -> MixedModel:
     """Build the PyMC model of a non-Gaussian mixed model.
 
@@ -157,6 +167,8 @@ def build_glmm_model(
     priors
         Overrides of :data:`DEFAULT_GLMM_PRIORS` (prior strings on the link scale; ``lkj_eta`` a number);
         ``"overdispersion"`` only for negbinomial, ``"cutpoints"`` only for ordinal.
+    prior
+        MCMCglmm-style ``B`` and ``G`` priors (:mod:`pymlsem.mlm.mcmcglmm_prior`), on the link scale.
 
     Returns
     -------
@@ -176,11 +188,32 @@ def build_glmm_model(
     if response.family == "ordinal":
         design = _without_intercept(design)
     labels = block_labels(design)
+    parsed = (
+        parse_mcmcglmm_prior(prior, design, gaussian=False)
+        if prior is not None
+        else McmcglmmPrior(None, None, (None,) * len(labels))
+    )
     with pm.Model(coords={"term": list(design.fixed_names)}) as model:
-        fixef = _fixed_effects(design, resolved, _center(response), 1.0)
-        chols = [_block_cholesky(design, k, label, resolved, 1.0) for k, label in enumerate(labels)]
+        fixef = (
+            fixed_effects(parsed.b) if parsed.b else _fixed_effects(design, resolved, _center(response), 1.0)
+        )
+        chols = [
+            block_root(design, k, label, parsed.g[k])
+            if parsed.g[k]
+            else _block_cholesky(design, k, label, resolved, 1.0)
+            for k, label in enumerate(labels)
+        ]
         eta = _latent_mean(design, fixef, chols, labels)
         if response.offset is not None:
             eta = eta + pm.Data("offset", response.offset)
         _likelihood(response, eta, resolved)
-    return MixedModel(model, design, "latent", labels, resolved, family=response.family, response=response)
+    return MixedModel(
+        model,
+        design,
+        "latent",
+        labels,
+        resolved,
+        family=response.family,
+        response=response,
+        mcmcglmm_prior=parsed,
+    )

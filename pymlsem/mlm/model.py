@@ -42,6 +42,13 @@ from pymlsem.exceptions import ModelSpecificationError, PriorError
 from pymlsem.formula.design import INTERCEPT, MixedDesign
 from pymlsem.mlm.families import GLMMResponse
 from pymlsem.mlm.loglik import gaussian_marginal_loglik
+from pymlsem.mlm.mcmcglmm_prior import (
+    McmcglmmPrior,
+    block_root,
+    fixed_effects,
+    parse_mcmcglmm_prior,
+    residual_sd,
+)
 from pymlsem.mlm.stats import GaussianStats, gaussian_stats
 from pymlsem.priors import Prior, parse_prior
 
@@ -77,6 +84,8 @@ class MixedModel:
         The response family (``"gaussian"``, or one of :data:`pymlsem.mlm.families.FAMILIES`).
     response
         For non-Gaussian families, the response with its link, trials, offset and categories.
+    mcmcglmm_prior
+        The MCMCglmm-style prior (``prior=``), if one was given.
     """
 
     model: pm.Model
@@ -86,6 +95,7 @@ class MixedModel:
     priors: dict[str, Prior | float]
     family: str = "gaussian"
     response: GLMMResponse | None = None
+    mcmcglmm_prior: McmcglmmPrior | None = None
 
 
 def block_labels(design: MixedDesign) -> tuple[str, ...]:
@@ -138,9 +148,17 @@ def _column_sd(values: np.ndarray) -> np.ndarray:
     return np.where(sd > 0, sd, 1.0)
 
 
+def prior_data(name: str, prior: Prior) -> dict[str, pt.TensorVariable]:
+    """The prior's arguments as ``pm.Data`` named ``<name>__<argument>`` (a refit swaps their values)."""
+    return {
+        arg: pm.Data(f"{name}__{arg}", np.asarray(value, dtype=float))
+        for arg, value in prior.kwargs().items()
+    }
+
+
 def _draw(name: str, prior: Prior, dims: str | None = None, shape: int | None = None) -> pt.TensorVariable:
     kwargs = {"dims": dims} if dims is not None else ({"shape": shape} if shape is not None else {})
-    return _DISTRIBUTIONS[prior.family](name, **prior.kwargs(), **kwargs)
+    return _DISTRIBUTIONS[prior.family](name, **prior_data(name, prior), **kwargs)
 
 
 def _fixed_effects(design: MixedDesign, priors: dict, y_mean: float, y_sd: float) -> pt.TensorVariable:
@@ -200,7 +218,11 @@ def _latent_mean(design: MixedDesign, fixef: pt.TensorVariable, chols: list, lab
 
 
 def build_mixed_model(
-    design: MixedDesign, *, priors: Mapping[str, str | float] | None = None, method: str = "marginal"
+    design: MixedDesign,
+    *,
+    priors: Mapping[str, str | float] | None = None,
+    method: str = "marginal",
+    prior: Mapping | None = None,
 ) -> MixedModel:
     """Build the PyMC model of a Gaussian mixed model.
 
@@ -213,6 +235,8 @@ def build_mixed_model(
         number).
     method
         ``"marginal"`` (random effects integrated out) or ``"latent"`` (explicit non-centered effects).
+    prior
+        MCMCglmm-style priors (:mod:`pymlsem.mlm.mcmcglmm_prior`) replacing the defaults of the parts given.
 
     Returns
     -------
@@ -233,14 +257,27 @@ def build_mixed_model(
     resolved = _resolve_priors(priors)
     labels = block_labels(design)
     y_mean, y_sd = float(design.y.mean()), float(_column_sd(design.y[:, None])[0])
+    prior = (
+        parse_mcmcglmm_prior(prior, design, gaussian=True)
+        if prior is not None
+        else McmcglmmPrior(None, None, (None,) * len(labels))
+    )
     with pm.Model(coords={"term": list(design.fixed_names)}) as model:
-        fixef = _fixed_effects(design, resolved, y_mean, y_sd)
-        sigma = pm.Deterministic("sigma", y_sd * _draw("sigma_std", resolved["sigma"]))
-        chols = [_block_cholesky(design, k, label, resolved, y_sd) for k, label in enumerate(labels)]
+        fixef = fixed_effects(prior.b) if prior.b else _fixed_effects(design, resolved, y_mean, y_sd)
+        if prior.r:
+            sigma = residual_sd(prior.r)
+        else:
+            sigma = pm.Deterministic("sigma", y_sd * _draw("sigma_std", resolved["sigma"]))
+        chols = [
+            block_root(design, k, label, prior.g[k])
+            if prior.g[k]
+            else _block_cholesky(design, k, label, resolved, y_sd)
+            for k, label in enumerate(labels)
+        ]
         if method == "marginal":
             stats = _stats_data(gaussian_stats(design))
             pm.Potential("loglik", gaussian_marginal_loglik(stats, fixef, sigma, chols=chols))
         else:
             mean = _latent_mean(design, fixef, chols, labels)
             pm.Normal("y", mean, sigma, observed=pm.Data("y_obs", design.y))
-    return MixedModel(model, design, method, labels, resolved)
+    return MixedModel(model, design, method, labels, resolved, mcmcglmm_prior=prior)

@@ -1,0 +1,262 @@
+"""MCMCglmm's prior forms, for users who come from the book's MCMCglmm code.
+
+``pymlsem.mixed(formula, data, prior={...})`` takes MCMCglmm's ``prior = list(B=, R=, G=)`` as a dict:
+
+``B = {"mu": mu, "V": V}``
+    Fixed effects ``b ~ MvNormal(mu, V)`` on the data scale, in the order of the fixed-effect terms
+    (``fit.fixef().index``). MCMCglmm's default is ``mu = 0``, ``V = 1e10 I``; ``V`` may be a number, a
+    vector (a diagonal) or a matrix.
+``R = {"V": V, "nu": nu}``
+    The residual variance (Gaussian models): ``sigma^2 ~ InverseGamma(shape = nu / 2, scale = nu V / 2)``,
+    the one-dimensional inverse-Wishart. ``V = 1, nu = 0.002`` is the book's "weakly informative" choice.
+``G = {"G1": {...}, "G2": {...}}``
+    One entry per random-effect block, in formula order (``(1 + x || g)`` is two blocks, as lme4 splits it;
+    ``(1 + x | g)`` is one block with a 2 x 2 ``V``). Each is ``{"V": V, "nu": nu}``, optionally with
+    ``"alpha.mu"`` and ``"alpha.V"`` (parameter expansion):
+
+    * inverse-Wishart: the block covariance ``G ~ IW(scale = nu V, df = nu)``, MCMCglmm's
+      parametrisation, so that ``E[G] = nu V / (nu - q - 1)`` and a single variance has the marginal prior
+      ``InverseGamma((nu - q + 1) / 2, nu V_ii / 2)``. For ``q > 1`` it needs ``nu > q - 1`` (a proper
+      prior); a variance (``q = 1``) needs ``nu > 0``.
+    * parameter expansion: ``G = diag(alpha) G* diag(alpha)`` with ``G* ~ IW(nu V, nu)`` and
+      ``alpha ~ MvNormal(alpha.mu, alpha.V)``. With ``V = 1, nu = 1, alpha.mu = 0, alpha.V = A^2`` the SD of a
+      variance component has a half-Cauchy prior with scale ``A`` (Gelman 2006), MCMCglmm's usual choice for
+      small variances; ``nu = 0.002`` with ``alpha.V = 1000`` is the book's "parameter-expanded" prior.
+
+Entries that are not given keep pymlsem's defaults (weakly informative and scaled to the data, see
+:mod:`pymlsem.mlm.model`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from pymlsem.exceptions import PriorError
+from pymlsem.formula.design import MixedDesign
+
+__all__ = ["CovariancePrior", "FixedPrior", "McmcglmmPrior", "parse_mcmcglmm_prior"]
+
+
+@dataclasses.dataclass(frozen=True)
+class FixedPrior:
+    """``B = list(mu, V)``: multivariate normal prior of the fixed effects (data scale)."""
+
+    mu: np.ndarray
+    cov: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class CovariancePrior:
+    """``list(V, nu)`` (and ``alpha.mu``, ``alpha.V``) for a q x q covariance (q = 1: a variance)."""
+
+    v: np.ndarray
+    nu: float
+    alpha_mu: np.ndarray | None = None
+    alpha_v: np.ndarray | None = None
+
+    @property
+    def q(self) -> int:
+        """Dimension of the covariance matrix."""
+        return int(self.v.shape[0])
+
+    @property
+    def expanded(self) -> bool:
+        """Whether the prior is parameter expanded."""
+        return self.alpha_mu is not None
+
+
+@dataclasses.dataclass(frozen=True)
+class McmcglmmPrior:
+    """A parsed MCMCglmm prior; ``None`` parts keep pymlsem's defaults."""
+
+    b: FixedPrior | None
+    r: CovariancePrior | None
+    g: tuple[CovariancePrior | None, ...]
+
+    def key(self) -> tuple:
+        """Hashable description (for the compiled-model cache)."""
+
+        def describe(part: Any) -> Any:
+            if part is None:
+                return None
+            return tuple(
+                (f.name, None if (v := getattr(part, f.name)) is None else np.asarray(v).round(12).tobytes())
+                for f in dataclasses.fields(part)
+            )
+
+        return (describe(self.b), describe(self.r), tuple(describe(g) for g in self.g))
+
+
+def _matrix(value: Any, q: int, where: str) -> np.ndarray:
+    """A q x q symmetric positive definite matrix from a number, a vector (diagonal) or a matrix."""
+    array = np.asarray(value, dtype=float)
+    if array.ndim == 0:
+        array = array * np.eye(q)
+    elif array.ndim == 1 and array.size == q:
+        array = np.diag(array)
+    if array.shape != (q, q):
+        raise PriorError(f"{where}: V must be a number or a {q} x {q} matrix, not shape {np.shape(value)}")
+    if not np.allclose(array, array.T) or np.any(np.linalg.eigvalsh(array) <= 0):
+        raise PriorError(f"{where}: V must be symmetric positive definite")
+    return array
+
+
+def _vector(value: Any, size: int, where: str) -> np.ndarray:
+    array = np.asarray(value, dtype=float)
+    array = np.full(size, float(array)) if array.ndim == 0 else array.reshape(-1)
+    if array.size != size:
+        raise PriorError(f"{where}: expected {size} values, got {array.size}")
+    return array
+
+
+def _keys(spec: Mapping, allowed: tuple[str, ...], where: str) -> None:
+    if not isinstance(spec, Mapping):
+        raise PriorError(f"{where} must be a dict such as {{'V': 1, 'nu': 0.002}}, not {spec!r}")
+    unknown = set(spec) - set(allowed)
+    if unknown:
+        raise PriorError(f"{where}: unknown key(s) {sorted(unknown)}; use {', '.join(allowed)}")
+
+
+def _covariance_prior(spec: Mapping, q: int, where: str) -> CovariancePrior:
+    _keys(spec, ("V", "nu", "alpha.mu", "alpha.V"), where)
+    if "V" not in spec or "nu" not in spec:
+        raise PriorError(f"{where}: give both V and nu (e.g. {{'V': 1, 'nu': 0.002}})")
+    nu = float(spec["nu"])
+    if q == 1 and not nu > 0:
+        raise PriorError(f"{where}: nu must be positive, not {nu}")
+    if q > 1 and not nu > q - 1:
+        raise PriorError(
+            f"{where}: for a {q} x {q} covariance nu must exceed {q - 1} (a proper inverse-Wishart), not {nu}"
+        )
+    v = _matrix(spec["V"], q, where)
+    if ("alpha.mu" in spec) != ("alpha.V" in spec):
+        raise PriorError(f"{where}: parameter expansion needs both alpha.mu and alpha.V")
+    if "alpha.mu" not in spec:
+        return CovariancePrior(v, nu)
+    alpha_mu = _vector(spec["alpha.mu"], q, f"{where} alpha.mu")
+    alpha_v = _matrix(spec["alpha.V"], q, f"{where} alpha.V")
+    return CovariancePrior(v, nu, alpha_mu, alpha_v)
+
+
+def parse_mcmcglmm_prior(prior: Mapping[str, Any], design: MixedDesign, *, gaussian: bool) -> McmcglmmPrior:
+    """Check an MCMCglmm-style prior against the model and parse it.
+
+    Parameters
+    ----------
+    prior
+        ``{"B": {"mu", "V"}, "R": {"V", "nu"}, "G": {"G1": {...}, ...}}``; every part optional.
+    design
+        The model's design (number of fixed effects, random blocks and their sizes).
+    gaussian
+        Whether the family has a residual variance (``R`` is only for Gaussian models).
+
+    Returns
+    -------
+    McmcglmmPrior
+
+    Raises
+    ------
+    PriorError
+        Unknown keys, a wrong number of G entries, a V of the wrong shape or not positive definite, an
+        improper inverse-Wishart, or ``R`` for a non-Gaussian family.
+    """
+    _keys(prior, ("B", "R", "G"), "prior")
+    b = None
+    if "B" in prior:
+        _keys(prior["B"], ("mu", "V"), "prior B")
+        p = len(design.fixed_names)
+        mu = _vector(prior["B"].get("mu", 0.0), p, "prior B mu")
+        cov = _matrix(prior["B"].get("V", 1e10), p, "prior B")
+        b = FixedPrior(mu, cov)
+    r = None
+    if "R" in prior:
+        if not gaussian:
+            raise PriorError("prior R (the residual variance) is for family='gaussian' only")
+        r = _covariance_prior(prior["R"], 1, "prior R")
+        if r.expanded:
+            raise PriorError("prior R: parameter expansion (alpha.mu, alpha.V) is for G-structures only")
+    g: list[CovariancePrior | None] = [None] * len(design.blocks)
+    if "G" in prior:
+        entries = prior["G"]
+        if not isinstance(entries, Mapping):
+            raise PriorError("prior G must be a dict {'G1': {...}, 'G2': {...}}, one entry per random block")
+        names = [f"G{k + 1}" for k in range(len(design.blocks))]
+        unknown = set(entries) - set(names)
+        if unknown:
+            blocks = [
+                f"{n} = ({' + '.join(b.names)} | {b.group})"
+                for n, b in zip(names, design.blocks, strict=True)
+            ]
+            raise PriorError(
+                f"prior G: unknown entries {sorted(unknown)}; this model has {len(names)} random block(s): "
+                + ", ".join(blocks)
+            )
+        for k, (name, block) in enumerate(zip(names, design.blocks, strict=True)):
+            if name in entries:
+                g[k] = _covariance_prior(entries[name], block.q, f"prior G {name}")
+    return McmcglmmPrior(b, r, tuple(g))
+
+
+def fixed_effects(prior: FixedPrior) -> pt.TensorVariable:
+    """``fixef ~ MvNormal(mu, V)`` (dims ``term``) in the current model."""
+    if prior.cov.shape[0] == 0:
+        return pt.zeros(0)
+    diagonal = np.allclose(prior.cov, np.diag(np.diag(prior.cov)))
+    if diagonal:
+        return pm.Normal("fixef", prior.mu, np.sqrt(np.diag(prior.cov)), dims="term")
+    return pm.MvNormal("fixef", prior.mu, cov=prior.cov, dims="term")
+
+
+def residual_sd(prior: CovariancePrior) -> pt.TensorVariable:
+    """The residual SD ``sigma`` with ``sigma^2 ~ InverseGamma(nu / 2, nu V / 2)``."""
+    variance = pm.InverseGamma("sigma2", alpha=prior.nu / 2, beta=prior.nu * float(prior.v[0, 0]) / 2)
+    return pm.Deterministic("sigma", pt.sqrt(variance))
+
+
+def _inverse_wishart_root(name: str, prior: CovariancePrior) -> pt.TensorVariable:
+    """A square root R (R R' = G) of ``G ~ IW(nu V, nu)``, by the Bartlett decomposition of ``G^-1``.
+
+    ``G^-1 ~ Wishart((nu V)^-1, nu)`` is ``C A A' C'`` with C the Cholesky factor of ``(nu V)^-1``, A lower
+    triangular with ``A_ii^2 ~ chi^2(nu - i + 1)`` and standard normal entries below the diagonal. Then
+    ``G = (C A)^-T (C A)^-1`` and ``R = (C A)^-T`` (upper triangular; any square root serves the likelihood).
+    """
+    q = prior.q
+    if q == 1:
+        variance = pm.InverseGamma(
+            f"{name}_var", alpha=prior.nu / 2, beta=prior.nu * float(prior.v[0, 0]) / 2
+        )
+        return pt.sqrt(variance).reshape((1, 1))
+    chol_inv = np.linalg.cholesky(np.linalg.inv(prior.nu * prior.v))
+    chi2 = pm.ChiSquared(f"{name}_chi2", nu=prior.nu - np.arange(q), shape=q)
+    below = pm.Normal(f"{name}_z", 0.0, 1.0, shape=q * (q - 1) // 2)
+    rows, cols = np.tril_indices(q, -1)
+    bartlett = pt.set_subtensor(pt.diag(pt.sqrt(chi2))[rows, cols], below)
+    factor = pt.dot(chol_inv, bartlett)
+    return pt.linalg.solve_triangular(factor, pt.eye(q), lower=True).T
+
+
+def block_root(design: MixedDesign, k: int, label: str, prior: CovariancePrior) -> pt.TensorVariable:
+    """Square root of block k's covariance under an MCMCglmm G prior, recording ``sd__`` and ``corr__``."""
+    block = design.blocks[k]
+    dim = f"{label}__effect"
+    model = pm.modelcontext(None)
+    model.add_coord(dim, list(block.names))
+    root = _inverse_wishart_root(f"G_{label}", prior)
+    if prior.expanded:
+        if prior.q == 1:
+            alpha = pm.Normal(f"alpha__{label}", prior.alpha_mu[0], np.sqrt(prior.alpha_v[0, 0]), shape=1)
+        else:
+            alpha = pm.MvNormal(f"alpha__{label}", prior.alpha_mu, cov=prior.alpha_v)
+        root = alpha[:, None] * root
+    cov = pt.dot(root, root.T)
+    sd = pm.Deterministic(f"sd__{label}", pt.sqrt(pt.diagonal(cov)), dims=dim)
+    if block.correlated and block.q > 1:
+        model.add_coord(f"{dim}_", list(block.names))
+        pm.Deterministic(f"corr__{label}", cov / pt.outer(sd, sd), dims=(dim, f"{dim}_"))
+    return root
