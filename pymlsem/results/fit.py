@@ -103,6 +103,72 @@ class SEMFit:
         out["level"] = out["level"].astype("Int64")
         return out.reset_index(drop=True)
 
+    def standardized_solution(self, type: str = "std.all", prob: float = 0.95) -> pd.DataFrame:
+        """lavaan's ``standardizedSolution()`` per posterior draw, summarised.
+
+        See :func:`pymlsem.results.standardized.standardized_solution`.
+
+        Parameters
+        ----------
+        type
+            ``"std.all"``, ``"std.lv"`` or ``"std.nox"``.
+        prob
+            Probability of the central posterior interval.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per parameter-table row and defined parameter, with ``est.std`` (posterior mean),
+            ``sd``, the interval and diagnostics.
+        """
+        from pymlsem.results.standardized import standardized_solution
+
+        return standardized_solution(self, type=type, prob=prob)
+
+    def r_squared(self, prob: float = 0.95) -> pd.DataFrame:
+        """R-squared of each endogenous variable per level, with intervals (lavaan's ``r2``).
+
+        See :func:`pymlsem.results.standardized.r_squared`.
+
+        Parameters
+        ----------
+        prob
+            Probability of the central posterior interval.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``variable, level, r2`` (posterior mean), ``sd``, the interval and diagnostics.
+        """
+        from pymlsem.results.standardized import r_squared
+
+        return r_squared(self, prob=prob)
+
+    def icc(self, prob: float = 0.95) -> pd.DataFrame:
+        """Intraclass correlations of observed variables and factors of a two-level model, with intervals.
+
+        See :func:`pymlsem.results.standardized.icc` (the factor ICC assumes loadings equal across levels).
+
+        Parameters
+        ----------
+        prob
+            Probability of the central posterior interval.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``kind, within, between, equal_loadings, icc`` (posterior mean), ``sd``, the interval
+            and diagnostics.
+
+        Raises
+        ------
+        ModelSpecificationError
+            When the model has a single level.
+        """
+        from pymlsem.results.standardized import icc
+
+        return icc(self, prob=prob)
+
     def divergences(self) -> int:
         """Number of divergent transitions after tuning."""
         stats = self.idata.sample_stats
