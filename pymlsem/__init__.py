@@ -17,6 +17,8 @@ from pymlsem.exceptions import (
     SamplerError,
 )
 from pymlsem.mlm.api import mixed, mixed_model
+from pymlsem.workflow.information import compare
+from pymlsem.workflow.refit import prior_grid
 
 __version__ = "0.1.0"
 
@@ -31,8 +33,10 @@ __all__ = [
     "SamplerError",
     "__version__",
     "cfa",
+    "compare",
     "growth",
     "mixed",
     "mixed_model",
+    "prior_grid",
     "sem",
 ]

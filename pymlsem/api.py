@@ -124,6 +124,7 @@ class SEM:
 
     def _set_data(self, data: pd.DataFrame) -> None:
         frame = select_model_data(data, self.observed, self.cluster)
+        self.data = frame  # the model's columns, complete rows (pointwise log-likelihoods, replicates)
         if self.cluster is not None:
             self.stats = two_level_stats(
                 frame,
@@ -207,6 +208,20 @@ class SEM:
             if "__" in name and not name.startswith("stats__"):
                 values[name] = np.asarray(p_var.get_value())
         return values
+
+    def prior_predictive(self, n_draws: int = 500, seed: int | None = None) -> Any:
+        """Draw the parameters from their priors and a replicated data set from each draw.
+
+        See :func:`pymlsem.workflow.predictive.sem_prior_predictive`.
+
+        Returns
+        -------
+        xarray.DataTree
+            Groups ``prior``, ``prior_predictive`` and (raw data) ``observed_data``.
+        """
+        from pymlsem.workflow.predictive import sem_prior_predictive
+
+        return sem_prior_predictive(self, n_draws, seed)
 
     def fit(
         self,

@@ -111,7 +111,10 @@ def _sample_nutpie(model, draws, tune, chains, random_seed, progressbar, cache_k
     if reused:
         compiled = _COMPILED[cache_key]
         if data:
-            compiled = compiled.with_data(**data)
+            # data the log-density does not read (e.g. an empty exo_values) were pruned from the compiled
+            # model, which then knows no such shared variable: pass only the ones it has
+            known = {var.name for var in getattr(compiled, "shared_var_keys", {})}
+            compiled = compiled.with_data(**{k: v for k, v in data.items() if not known or k in known})
     else:
         compiled = compile_nutpie_model(model)
         if cache_key is not None:

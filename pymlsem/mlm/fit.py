@@ -15,6 +15,7 @@ from pymlsem.diagnostics.geweke import geweke_z
 from pymlsem.diagnostics.mixed import MixedTheta, block_covariance_draws, mixed_loglik_function, vcv_terms
 from pymlsem.diagnostics.pmcmc import pmcmc
 from pymlsem.exceptions import PymlsemError
+from pymlsem.results.plot_methods import PlotMethods
 from pymlsem.results.posterior import SAMPLE_DIMS, summarize_draws
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ def _pmcmc(draws: xr.DataArray) -> np.ndarray:
     return pmcmc(pooled)
 
 
-class MixedFit:
+class MixedFit(PlotMethods):
     """A fitted mixed model.
 
     Attributes
@@ -222,9 +223,7 @@ class MixedFit:
             tables = []
             for block, label in zip(self.spec.design.blocks, self.spec.labels, strict=True):
                 values = draws[label].values
-                flat = xr.DataArray(
-                    values.reshape(*values.shape[:2], -1), dims=(*SAMPLE_DIMS, "parameter")
-                )
+                flat = xr.DataArray(values.reshape(*values.shape[:2], -1), dims=(*SAMPLE_DIMS, "parameter"))
                 table = summarize_draws(flat, prob).reset_index(drop=True)
                 table.insert(0, "term", np.tile(block.names, block.n_levels))
                 table.insert(0, "level", np.repeat(block.levels, block.q))
@@ -401,6 +400,71 @@ class MixedFit:
         )
         return dic(self._loglik, draws, mean)
 
+    # --- Bayesian workflow: information criteria, predictive draws, prior sensitivity, refits ----------
+
+    def log_likelihood(self, unit: str | None = None) -> Any:
+        """Add the pointwise log-likelihood to ``idata`` (group ``log_likelihood``, variable ``loglik``).
+
+        Parameters
+        ----------
+        unit
+            ``"cluster"`` (Gaussian models with one grouping factor, the default there: the marginal density
+            of each cluster) or ``"observation"``; see :mod:`pymlsem.workflow.mixed_loglik`.
+
+        Returns
+        -------
+        xarray.DataTree
+            ``self.idata``.
+        """
+        from pymlsem.workflow.pointwise import add_log_likelihood
+
+        return add_log_likelihood(self, unit)
+
+    def loo(self, unit: str | None = None, **kwargs: Any) -> Any:
+        """PSIS-LOO with Pareto-k diagnostics (ArviZ); see :func:`pymlsem.workflow.information.loo`."""
+        from pymlsem.workflow.information import loo
+
+        return loo(self, unit, **kwargs)
+
+    def posterior_predictive(
+        self, n_draws: int | None = 500, seed: int | None = None, random_effects: str = "fitted"
+    ) -> Any:
+        """Replicated responses stored as the ``posterior_predictive`` group (variable ``y``).
+
+        See :func:`pymlsem.workflow.predictive.posterior_predictive`; ``random_effects="new"`` draws new
+        cluster effects instead of each draw's.
+        """
+        from pymlsem.workflow.predictive import posterior_predictive
+
+        return posterior_predictive(self, n_draws, seed, random_effects=random_effects)
+
+    def prior_predictive(self, n_draws: int = 500, seed: int | None = None) -> Any:
+        """Prior draws and replicated responses, stored as the ``prior`` and ``prior_predictive`` groups."""
+        from pymlsem.workflow.predictive import mixed_prior_predictive
+
+        tree = mixed_prior_predictive(self.spec, n_draws, seed)
+        for group in ("prior", "prior_predictive"):
+            self.idata[group] = tree[group].to_dataset()
+        return self.idata
+
+    def prior_sensitivity(self, threshold: float = 0.05) -> pd.DataFrame:
+        """Power-scaling prior sensitivity per parameter with ArviZ's diagnosis (adds ``log_prior``).
+
+        See :func:`pymlsem.workflow.sensitivity.prior_sensitivity`.
+        """
+        from pymlsem.workflow.sensitivity import prior_sensitivity
+
+        return prior_sensitivity(self, threshold=threshold)
+
+    def refit(self, priors: Any, **kwargs: Any) -> MixedFit:
+        """Fit again with other ``priors=``, reusing the compiled model when only prior arguments change.
+
+        See :func:`pymlsem.workflow.refit.refit`.
+        """
+        from pymlsem.workflow.refit import refit
+
+        return refit(self, priors, **kwargs)
+
     # --- printouts and plots --------------------------------------------------------------------------
 
     def summary(self, style: str = "mcmcglmm", prob: float = 0.95) -> str:
@@ -432,12 +496,3 @@ class MixedFit:
 
             return lme4_summary(self, prob)
         raise PymlsemError(f"unknown summary style {style!r}; choose one of {', '.join(STYLES)}")
-
-    def plot(self, var_names: Sequence[str] | None = None, path: str | None = None) -> Any:
-        """Trace and density of each parameter, as MCMCglmm's ``plot(model$Sol)``.
-
-        See :func:`pymlsem.plots.plot_trace_density`; needs matplotlib.
-        """
-        from pymlsem.plots import plot_trace_density
-
-        return plot_trace_density(self, var_names=var_names, path=path)

@@ -36,6 +36,7 @@ from collections.abc import Mapping
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
+import xarray as xr
 
 from pymlsem.build.parameters import _DISTRIBUTIONS
 from pymlsem.exceptions import ModelSpecificationError, PriorError
@@ -96,6 +97,20 @@ class MixedModel:
     family: str = "gaussian"
     response: GLMMResponse | None = None
     mcmcglmm_prior: McmcglmmPrior | None = None
+
+    def prior_predictive(self, n_draws: int = 500, seed: int | None = None) -> xr.DataTree:
+        """Draw the parameters from their priors and replicated responses from each draw.
+
+        See :func:`pymlsem.workflow.predictive.mixed_prior_predictive`.
+
+        Returns
+        -------
+        xarray.DataTree
+            Groups ``prior``, ``prior_predictive`` (variable ``y``) and ``observed_data``.
+        """
+        from pymlsem.workflow.predictive import mixed_prior_predictive
+
+        return mixed_prior_predictive(self, n_draws, seed)
 
 
 def block_labels(design: MixedDesign) -> tuple[str, ...]:

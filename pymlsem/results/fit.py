@@ -9,9 +9,12 @@ import numpy as np
 import pandas as pd
 
 from pymlsem.results.lavaan_summary import format_estimates, format_header
+from pymlsem.results.plot_methods import PlotMethods
 from pymlsem.results.posterior import quantile_name, summarize_draws
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from pymlsem.api import SEM
 
 ESTIMATE_COLUMNS = ["lhs", "op", "rhs", "level", "label", "free"]
@@ -28,7 +31,7 @@ class Timings:
     reused_compiled: bool
 
 
-class SEMFit:
+class SEMFit(PlotMethods):
     """A fitted structural equation model.
 
     Attributes
@@ -169,6 +172,78 @@ class SEMFit:
 
         return icc(self, prob=prob)
 
+    def ppp(self, n_draws: int = 1000, *, seed: int | None = 0, tol: float = 1e-4) -> Any:
+        """Posterior predictive p-value from the chi-square discrepancy (blavaan's PPP), cached on the fit.
+
+        See :func:`pymlsem.workflow.ppp.posterior_predictive_pvalue`.
+
+        Parameters
+        ----------
+        n_draws
+            Number of posterior draws used (evenly spaced; one replicated data set each).
+        seed
+            Seed of the replicated data.
+        tol
+            Two-level saturated model's EM tolerance (lavaan's 1e-4).
+
+        Returns
+        -------
+        PPPResult
+            ``float(result)`` is the PPP; the discrepancies per draw are ``observed`` and ``replicated``.
+        """
+        from pymlsem.workflow.ppp import posterior_predictive_pvalue
+
+        cache = self.__dict__.setdefault("_ppp_cache", {})
+        key = (n_draws, seed, tol)
+        if key not in cache:
+            cache[key] = posterior_predictive_pvalue(self, n_draws, seed=seed, tol=tol)
+        return cache[key]
+
+    def srmr(self, prob: float = 0.95) -> pd.DataFrame:
+        """Posterior summary of lavaan's SRMR (two-level: ``srmr``, ``srmr_within``, ``srmr_between``).
+
+        See :func:`pymlsem.workflow.srmr.srmr`; per-draw values: :func:`pymlsem.workflow.srmr.srmr_draws`.
+
+        Parameters
+        ----------
+        prob
+            Probability of the central posterior interval.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per measure, columns ``mean, sd``, the interval and diagnostics.
+        """
+        from pymlsem.workflow.srmr import srmr
+
+        return srmr(self, prob=prob)
+
+    def sample_statistics(self) -> Any:
+        """The saturated model's ML means and covariances per level (lavaan's ``sampstat``).
+
+        See :func:`pymlsem.workflow.saturated.sample_statistics`.
+
+        Returns
+        -------
+        SaturatedMoments
+            ``.mean[level]`` (Series) and ``.cov[level]`` (DataFrame), level 1 = within, 2 = between.
+        """
+        from pymlsem.workflow.saturated import sample_statistics
+
+        if "_sample_statistics" not in self.__dict__:
+            self.__dict__["_sample_statistics"] = sample_statistics(self)
+        return self.__dict__["_sample_statistics"]
+
+    def _ppp_header(self) -> list[tuple[str, object]]:
+        """The summary header's PPP line (computed once, with :meth:`ppp`'s defaults)."""
+        from pymlsem.exceptions import PymlsemError
+
+        try:
+            result = self.ppp()
+        except PymlsemError:  # e.g. covariates with parts at both levels: see fit.ppp()
+            return [("", ""), ("PPP (chi-square)", "n/a")]
+        return [("", ""), (f"PPP (chi-square, {result.n_draws} draws)", f"{result.ppp:.3f}")]
+
     def divergences(self) -> int:
         """Number of divergent transitions after tuning."""
         stats = self.idata.sample_stats
@@ -200,6 +275,7 @@ class SEMFit:
                 f"{self.timings.build:.1f} / {self.timings.compile:.1f} / {self.timings.sampling:.1f}",
             ),
         ]
+        header += self._ppp_header()
         lo, hi = quantile_name((1 - prob) / 2), quantile_name(1 - (1 - prob) / 2)
         lines = format_header(
             header, f"pymlsem {_version()}: Bayesian SEM ({data.model_type}), integrated likelihood"
@@ -208,6 +284,120 @@ class SEMFit:
         lines += format_estimates(estimates, self.model.partable.n_levels, (lo, hi))
         lines.append(f"Intervals: central {prob:.0%} posterior intervals. ESS: bulk effective sample size.")
         return "\n".join(lines)
+
+    # --- Bayesian workflow: information criteria, predictive draws, prior sensitivity, refits ----------
+
+    def log_likelihood(self, unit: str | None = None) -> Any:
+        """Add the pointwise log-likelihood to ``idata`` (group ``log_likelihood``, variable ``loglik``).
+
+        See :mod:`pymlsem.workflow.pointwise` for what each unit means.
+
+        Parameters
+        ----------
+        unit
+            ``"cluster"`` (two-level models; the default there: one value per cluster, the exact density of
+            its rows) or ``"observation"`` (single-level: per row; two-level: each row given the rest of its
+            cluster, which does not sum to the log-likelihood).
+
+        Returns
+        -------
+        xarray.DataTree
+            ``self.idata``.
+        """
+        from pymlsem.workflow.pointwise import add_log_likelihood
+
+        return add_log_likelihood(self, unit)
+
+    def loo(self, unit: str | None = None, **kwargs: Any) -> Any:
+        """PSIS-LOO with Pareto-k diagnostics (ArviZ); leave-one-cluster-out by default for two-level models.
+
+        See :func:`pymlsem.workflow.information.loo`.
+        """
+        from pymlsem.workflow.information import loo
+
+        return loo(self, unit, **kwargs)
+
+    def dic(self) -> Any:
+        """Deviance information criterion and pD, on blavaan's scale.
+
+        See :func:`pymlsem.workflow.information.sem_dic`.
+
+        Returns
+        -------
+        DIC
+            ``dic``, ``dbar``, ``dhat``, ``pd``.
+        """
+        from pymlsem.workflow.information import sem_dic
+
+        return sem_dic(self)
+
+    def posterior_predictive(self, n_draws: int | None = 500, seed: int | None = None) -> Any:
+        """Replicated data sets (same rows and clusters) stored as the ``posterior_predictive`` group.
+
+        See :func:`pymlsem.workflow.predictive.posterior_predictive`.
+
+        Returns
+        -------
+        xarray.DataTree
+            ``self.idata``.
+        """
+        from pymlsem.workflow.predictive import posterior_predictive
+
+        return posterior_predictive(self, n_draws, seed)
+
+    def prior_predictive(self, n_draws: int = 500, seed: int | None = None) -> Any:
+        """Prior draws and replicated data sets, stored as the ``prior`` and ``prior_predictive`` groups.
+
+        See :func:`pymlsem.workflow.predictive.sem_prior_predictive`.
+
+        Returns
+        -------
+        xarray.DataTree
+            ``self.idata``.
+        """
+        tree = self.model.prior_predictive(n_draws, seed)
+        for group in ("prior", "prior_predictive"):
+            self.idata[group] = tree[group].to_dataset()
+        return self.idata
+
+    def prior_sensitivity(self, threshold: float = 0.05) -> pd.DataFrame:
+        """Power-scaling prior sensitivity per parameter with ArviZ's diagnosis (adds ``log_prior``).
+
+        See :func:`pymlsem.workflow.sensitivity.prior_sensitivity`.
+        """
+        from pymlsem.workflow.sensitivity import prior_sensitivity
+
+        return prior_sensitivity(self, threshold=threshold)
+
+    def refit(self, priors: Any, **kwargs: Any) -> SEMFit:
+        """Fit again with other priors, reusing the compiled model when only prior arguments change.
+
+        See :func:`pymlsem.workflow.refit.refit`.
+        """
+        from pymlsem.workflow.refit import refit
+
+        return refit(self, priors, **kwargs)
+
+    def path_diagram(self, path: str | Path | None = None, **kwargs: Any) -> Any:
+        """Path diagram per level with posterior means on the arrows (graphviz).
+
+        See :func:`pymlsem.path_diagram.path_diagram` (``digits``, ``intervals``, ``prob``, ``variances``,
+        ``rankdir``); needs the graphviz package, and Graphviz's ``dot`` to render images.
+
+        Parameters
+        ----------
+        path
+            ``.gv``/``.dot``: save the DOT source; ``.png``/``.svg``/``.pdf``: render; not saved if None.
+        **kwargs
+            Passed to :func:`pymlsem.path_diagram.path_diagram`.
+
+        Returns
+        -------
+        graphviz.Digraph
+        """
+        from pymlsem.path_diagram import path_diagram
+
+        return path_diagram(self, path, **kwargs)
 
     def __str__(self) -> str:
         return self.summary()

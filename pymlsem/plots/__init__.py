@@ -1,0 +1,23 @@
+"""Plots of fitted models (matplotlib, an optional dependency: ``pip install 'pymlsem[plots]'``).
+
+Every function returns the matplotlib figure and saves it to ``path=`` when given. They take a SEM fit
+(:class:`~pymlsem.results.fit.SEMFit`) or a mixed-model fit (:class:`~pymlsem.mlm.fit.MixedFit`); the fits'
+methods (``fit.plot()``, ``fit.plot_autocorr()``, ...) call them. Path diagrams of SEM fits:
+:mod:`pymlsem.path_diagram`.
+"""
+
+from pymlsem.plots.diagnostics import plot_autocorr, plot_rank
+from pymlsem.plots.ppc import plot_fit_ppc, plot_ppc
+from pymlsem.plots.prior import plot_prior_posterior, prior_draws, prior_posterior_draws
+from pymlsem.plots.trace import plot_trace_density
+
+__all__ = [
+    "plot_autocorr",
+    "plot_fit_ppc",
+    "plot_ppc",
+    "plot_prior_posterior",
+    "plot_rank",
+    "plot_trace_density",
+    "prior_draws",
+    "prior_posterior_draws",
+]

@@ -1,0 +1,144 @@
+"""Plot methods shared by SEM and mixed-model fits (thin wrappers around :mod:`pymlsem.plots`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["PlotMethods"]
+
+
+class PlotMethods:
+    """Trace/density, autocorrelation, rank, prior-vs-posterior and PPC plots of a fit (needs matplotlib)."""
+
+    def plot(self, var_names: str | Sequence[str] | None = None, path: str | Path | None = None) -> Any:
+        """Trace and density of each parameter, as MCMCglmm's ``plot(model$Sol)``.
+
+        See :func:`pymlsem.plots.plot_trace_density`; needs matplotlib.
+
+        Parameters
+        ----------
+        var_names
+            Parameters by name. SEM: free or defined parameters (``"fw=~y2@within"``, a label, or
+            ``"fw=~y2"`` when that names one parameter), all free parameters by default. Mixed models:
+            MCMCglmm's ``Sol`` and ``VCV`` names (``"(Intercept)"``, ``"units"``), the fixed effects by
+            default.
+        path
+            Where to save the figure as an image; not saved if None.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        from pymlsem.plots import plot_trace_density
+
+        return plot_trace_density(self, var_names=var_names, path=path)
+
+    def plot_autocorr(
+        self, var_names: str | Sequence[str] | None = None, max_lag: int = 100, path: str | Path | None = None
+    ) -> Any:
+        """Autocorrelation of each parameter's draws against the lag, one line per chain.
+
+        See :func:`pymlsem.plots.plot_autocorr`; needs matplotlib.
+
+        Parameters
+        ----------
+        var_names
+            Parameters to show (as for :meth:`plot`).
+        max_lag
+            Largest lag shown.
+        path
+            Where to save the figure as an image; not saved if None.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        from pymlsem.plots import plot_autocorr
+
+        return plot_autocorr(self, var_names=var_names, max_lag=max_lag, path=path)
+
+    def plot_rank(self, var_names: str | Sequence[str] | None = None, path: str | Path | None = None) -> Any:
+        """Rank plots (fractional-rank ECDF per chain, ArviZ 1.x style).
+
+        See :func:`pymlsem.plots.plot_rank`; needs matplotlib.
+
+        Parameters
+        ----------
+        var_names
+            Parameters to show (as for :meth:`plot`).
+        path
+            Where to save the figure as an image; not saved if None.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        from pymlsem.plots import plot_rank
+
+        return plot_rank(self, var_names=var_names, path=path)
+
+    def plot_prior_posterior(
+        self,
+        var_names: str | Sequence[str] | None = None,
+        n_draws: int = 1000,
+        seed: int | None = 0,
+        path: str | Path | None = None,
+    ) -> Any:
+        """Prior and posterior density of each parameter.
+
+        See :func:`pymlsem.plots.plot_prior_posterior`; needs matplotlib. The prior draws come from the
+        fit's ``prior`` group or are drawn from the model (cached on the fit).
+
+        Parameters
+        ----------
+        var_names
+            Parameters to show (see :func:`pymlsem.plots.prior_posterior_draws`).
+        n_draws
+            Number of prior draws.
+        seed
+            Seed of the prior draws.
+        path
+            Where to save the figure as an image; not saved if None.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        from pymlsem.plots import plot_prior_posterior
+
+        return plot_prior_posterior(self, var_names=var_names, n_draws=n_draws, seed=seed, path=path)
+
+    def plot_ppc(
+        self,
+        var_names: str | Sequence[str] | None = None,
+        num_replicates: int = 50,
+        path: str | Path | None = None,
+    ) -> Any:
+        """Posterior predictive check: observed-data density over replicated-data densities.
+
+        Run :meth:`posterior_predictive` first. See :func:`pymlsem.plots.plot_fit_ppc`; needs matplotlib.
+
+        Parameters
+        ----------
+        var_names
+            Variables to show. SEM: observed variables, by default all but the exogenous covariates;
+            mixed models: the response ``"y"``.
+        num_replicates
+            How many replicated data sets to draw.
+        path
+            Where to save the figure as an image; not saved if None.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+
+        Raises
+        ------
+        PymlsemError
+            No posterior predictive draws on the fit.
+        """
+        from pymlsem.plots import plot_fit_ppc
+
+        return plot_fit_ppc(self, var_names, num_replicates=num_replicates, path=path)

@@ -1,0 +1,181 @@
+"""Information criteria: PSIS-LOO (ArviZ) per cluster or per observation, model comparison, DIC for SEMs.
+
+LOO needs the pointwise log-likelihood of :mod:`pymlsem.workflow.pointwise`; for two-level SEMs and Gaussian
+mixed models with one grouping factor the default unit is the cluster (leave-one-cluster-out). ``compare``
+ranks fits by their expected log predictive density with ArviZ, after checking that they are fits to the
+same observations: an elpd is a log-density of particular data, so fits of different variables or rows
+cannot be compared.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pymlsem.diagnostics.dic import DIC, dic
+from pymlsem.exceptions import DataError, PymlsemError
+from pymlsem.workflow.pointwise import (
+    LOGLIK_VAR,
+    _is_sem,
+    add_log_likelihood,
+    default_unit,
+    fixed_x_constant,
+    sem_rows,
+    sem_total_loglik,
+    stacked_draws,
+)
+
+__all__ = ["compare", "loo", "sem_dic"]
+
+
+def loo(fit: Any, unit: str | None = None, **kwargs: Any) -> Any:
+    """Pareto-smoothed importance-sampling leave-one-out cross-validation (ArviZ's ``loo``).
+
+    Parameters
+    ----------
+    fit
+        A fitted SEM or mixed model.
+    unit
+        ``"cluster"`` (leave-one-cluster-out; the default for two-level SEMs and Gaussian mixed models with
+        one grouping factor) or ``"observation"``; see :mod:`pymlsem.workflow.pointwise`.
+    **kwargs
+        Passed to :func:`arviz_stats.loo` (e.g. ``reff``).
+
+    Returns
+    -------
+    arviz_stats.utils.ELPDData
+        ``elpd``, ``se``, ``p`` and, per unit, ``pareto_k`` (values above ``good_k``, about 0.7, mark
+        units whose estimate is unreliable).
+    """
+    from arviz_stats import loo as arviz_loo
+
+    add_log_likelihood(fit, unit)
+    kwargs.setdefault("pointwise", True)
+    return arviz_loo(fit.idata, var_name=LOGLIK_VAR, **kwargs)
+
+
+def _digest(*arrays: Any) -> str:
+    sha = hashlib.sha1(usedforsecurity=False)
+    for array in arrays:
+        sha.update(np.ascontiguousarray(np.asarray(array, dtype=float)).tobytes())
+    return sha.hexdigest()
+
+
+def _observations(fit: Any) -> tuple[tuple[str, ...], int, str]:
+    """Which data a fit models: its variables, number of rows and a digest of the values."""
+    if _is_sem(fit):
+        spec = fit.model
+        variables = tuple(sorted(spec.observed))
+        data = getattr(spec, "data", None)
+        if data is None:
+            stats = spec.stats
+            mean = stats.mean if stats.mean is not None else np.zeros(0)
+            order = [list(stats.variables).index(v) for v in variables]
+            cov = np.asarray(stats.cov)[np.ix_(order, order)]
+            return variables, int(spec.nobs), _digest(cov, np.asarray(mean)[order] if mean.size else mean)
+        columns = [data[v].to_numpy(dtype=float) for v in variables]
+        if spec.cluster is not None:
+            columns.append(pd.factorize(data[spec.cluster], sort=True)[0])
+        return variables, len(data), _digest(*columns)
+    design = fit.spec.design
+    response = getattr(fit.spec, "response", None)
+    y = design.y if response is None else response.y
+    columns = [y] + [block.codes for block in design.blocks[:1]]
+    return (design.response,), design.nobs, _digest(*columns)
+
+
+def _check_same_data(fits: Mapping[str, Any]) -> None:
+    names = list(fits)
+    first = names[0]
+    reference = _observations(fits[first])
+    for name in names[1:]:
+        other = _observations(fits[name])
+        if other[0] != reference[0]:
+            raise DataError(
+                f"the fits model different variables: {first!r} models {', '.join(reference[0])} and "
+                f"{name!r} models {', '.join(other[0])}. An elpd is the log-density of particular data, so "
+                "only fits of the same observed variables can be compared; fit the models to the same "
+                "variables (e.g. fix a path to 0 instead of dropping a variable)"
+            )
+        if other[1:] != reference[1:]:
+            raise DataError(
+                f"the fits {first!r} and {name!r} model the same variables but not the same rows "
+                f"({reference[1]} and {other[1]} rows, or different values/clusters); compare fits to the "
+                "same data set (the same complete rows)"
+            )
+
+
+def compare(
+    fits: Mapping[str, Any], *, unit: str | None = None, method: str = "stacking", **kwargs: Any
+) -> pd.DataFrame:
+    """Compare fits by their PSIS-LOO expected log predictive density (ArviZ's ``compare``).
+
+    Parameters
+    ----------
+    fits
+        Model name -> fitted SEM or mixed model (at least two), all fitted to the same observations.
+    unit
+        ``"cluster"`` or ``"observation"`` for every fit; the default is each fit's default unit, which
+        must agree.
+    method
+        How ArviZ weights the models: ``"stacking"``, ``"BB-pseudo-BMA"`` or ``"pseudo-BMA"``.
+    **kwargs
+        Passed to :func:`arviz_stats.compare` (``round_to`` defaults to ``"none"``: unrounded numbers).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per fit, best first: ``rank, elpd, p, elpd_diff, weight, se, dse, warning``.
+
+    Raises
+    ------
+    PymlsemError
+        Fewer than two fits, or fits whose default units differ (give ``unit=``).
+    DataError
+        Fits of different variables or different rows.
+    """
+    from arviz_stats import compare as arviz_compare
+
+    if not isinstance(fits, Mapping) or len(fits) < 2:
+        raise PymlsemError("compare needs a dict of at least two fits, e.g. {'m1': fit1, 'm2': fit2}")
+    units = {name: unit or default_unit(fit) for name, fit in fits.items()}
+    if len(set(units.values())) > 1:
+        raise PymlsemError(
+            f"the fits have different default units ({units}); give unit='cluster' or unit='observation'"
+        )
+    _check_same_data(fits)
+    elpds = {name: loo(fit, units[name]) for name, fit in fits.items()}
+    kwargs.setdefault("round_to", "none")
+    return arviz_compare(elpds, method=method, **kwargs)
+
+
+def sem_dic(fit: Any) -> DIC:
+    """Deviance information criterion of a fitted SEM, as blavaan reports it.
+
+    ``DIC = Dbar + pD`` with ``Dbar`` the posterior mean of the deviance ``-2 logl`` and
+    ``pD = Dbar - D(theta_bar)``, ``theta_bar`` the posterior means of the parameters on lavaan's scale
+    (variances and covariances). ``logl`` is lavaan's log-likelihood: the normal density of the data (latent
+    variables integrated out) less the fixed.x constant of the exogenous covariates, so ``dbar`` and ``dic``
+    are on blavaan's scale; ``pD`` does not depend on that constant.
+
+    Parameters
+    ----------
+    fit
+        A :class:`~pymlsem.results.fit.SEMFit`.
+
+    Returns
+    -------
+    DIC
+        ``dic``, ``dbar``, ``dhat``, ``pd``.
+    """
+    spec = fit.model
+    rows = sem_rows(spec, stacked_draws(fit.idata.posterior, "parameters"))
+    constant = fixed_x_constant(spec)
+    values = sem_total_loglik(spec, rows) - constant
+    at_mean = float(sem_total_loglik(spec, rows.mean(axis=0)[None])[0] - constant)
+    # the log-likelihoods are computed in one batch; dic() only averages them
+    return dic(lambda value: value, values, at_mean)

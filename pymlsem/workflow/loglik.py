@@ -1,0 +1,321 @@
+"""Normal log-likelihoods of SEM data in numpy, for a batch of parameter draws and data sets at once.
+
+The PyTensor expressions of :mod:`pymlsem.build.loglik` are what the sampler uses; the model checks
+(posterior predictive p-values, fit indices) evaluate the same densities for hundreds of posterior draws and
+replicated data sets, where compiling a graph per draw would dominate. These functions take the same
+sufficient statistics with an optional leading batch axis (one entry per replicated data set) and implied
+moments with a leading draw axis, and broadcast the two.
+
+The densities are exactly those of :func:`pymlsem.build.loglik.single_level_loglik` and
+:func:`pymlsem.build.loglik.two_level_loglik` (the full joint normal density of all observed variables; no
+fixed.x constant is subtracted). A covariance that is not positive definite gives ``-inf``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from pymlsem.data.stats import SingleLevelStats, TwoLevelStats
+from pymlsem.results.implied import ram_moment_draws
+
+if TYPE_CHECKING:
+    from pymlsem.api import SEM
+
+__all__ = [
+    "ImpliedMoments",
+    "SingleLevelBatch",
+    "TwoLevelBatch",
+    "batch_of",
+    "implied_moments",
+    "model_loglik",
+    "single_level_loglik",
+    "two_level_loglik",
+]
+
+LOG_2PI = float(np.log(2.0 * np.pi))
+
+
+@dataclass(frozen=True)
+class SingleLevelBatch:
+    """Single-level sufficient statistics of R data sets with the same number of rows.
+
+    Attributes
+    ----------
+    variables
+        Variable names, in the order of the last axes.
+    nobs
+        Number of rows N of every data set.
+    mean
+        Shape (R, p) sample means, or None for covariance-only data (no mean structure).
+    cov
+        Shape (R, p, p) ML sample covariances (divided by N).
+    """
+
+    variables: tuple[str, ...]
+    nobs: int
+    mean: np.ndarray | None
+    cov: np.ndarray
+
+    @property
+    def size(self) -> int:
+        """Number of data sets R."""
+        return int(self.cov.shape[0])
+
+
+@dataclass(frozen=True)
+class TwoLevelBatch:
+    """Two-level sufficient statistics of R data sets with the same variables and cluster sizes.
+
+    Attributes
+    ----------
+    variables, within_only, between_only
+        As in :class:`~pymlsem.data.stats.TwoLevelStats`.
+    nobs, nclusters
+        Number of rows N and of clusters J of every data set.
+    within_index
+        Positions of the within-varying variables (all but the between-only ones), shape (p_w,).
+    group_sizes, group_counts
+        The distinct cluster sizes and how many clusters have each, shape (G,), shared by all data sets.
+    within_scatter
+        Shape (R, p_w, p_w): pooled within-cluster scatter.
+    group_means
+        Shape (R, G, p): mean of the cluster means of the clusters of each size.
+    group_scatter
+        Shape (R, G, p, p): scatter of those cluster means around ``group_means``.
+    """
+
+    variables: tuple[str, ...]
+    within_only: tuple[str, ...]
+    between_only: tuple[str, ...]
+    nobs: int
+    nclusters: int
+    within_index: np.ndarray
+    group_sizes: np.ndarray
+    group_counts: np.ndarray
+    within_scatter: np.ndarray
+    group_means: np.ndarray
+    group_scatter: np.ndarray
+
+    @property
+    def size(self) -> int:
+        """Number of data sets R."""
+        return int(self.within_scatter.shape[0])
+
+    def take(self, index: np.ndarray) -> TwoLevelBatch:
+        """The data sets at ``index`` (a boolean mask or integer positions along the batch axis)."""
+        return TwoLevelBatch(
+            self.variables,
+            self.within_only,
+            self.between_only,
+            self.nobs,
+            self.nclusters,
+            self.within_index,
+            self.group_sizes,
+            self.group_counts,
+            self.within_scatter[index],
+            self.group_means[index],
+            self.group_scatter[index],
+        )
+
+
+def batch_of(stats: SingleLevelStats | TwoLevelStats) -> SingleLevelBatch | TwoLevelBatch:
+    """A batch holding one data set: the statistics of the observed data.
+
+    Parameters
+    ----------
+    stats
+        Statistics with numpy arrays (as a :class:`~pymlsem.api.SEM` holds them).
+
+    Returns
+    -------
+    SingleLevelBatch or TwoLevelBatch
+        With a leading batch axis of length 1.
+    """
+    if isinstance(stats, TwoLevelStats):
+        return TwoLevelBatch(
+            tuple(stats.variables),
+            tuple(stats.within_only),
+            tuple(stats.between_only),
+            int(stats.nobs),
+            int(stats.nclusters),
+            np.asarray(stats.within_index, dtype=np.int64),
+            np.asarray(stats.group_sizes, dtype=float),
+            np.asarray(stats.group_counts, dtype=float),
+            np.asarray(stats.within_scatter, dtype=float)[None],
+            np.asarray(stats.group_means, dtype=float)[None],
+            np.asarray(stats.group_scatter, dtype=float)[None],
+        )
+    mean = None if stats.mean is None else np.asarray(stats.mean, dtype=float)[None]
+    return SingleLevelBatch(tuple(stats.variables), int(stats.nobs), mean, np.asarray(stats.cov, float)[None])
+
+
+def _factor(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Inverse, log-determinant and positive-definiteness flag of a batch of symmetric matrices.
+
+    Matrices that are not positive definite are replaced by the identity (their flag is False), so that
+    one bad draw does not stop the batch.
+    """
+    safe = np.asarray(cov, dtype=float)
+    ok = np.ones(safe.shape[:-2], dtype=bool)
+    try:
+        chol = np.linalg.cholesky(safe)
+    except np.linalg.LinAlgError:  # some matrix of the batch is not positive definite
+        ok = np.linalg.eigvalsh(safe)[..., 0] > 0
+        safe = np.where(ok[..., None, None], safe, np.eye(safe.shape[-1]))
+        chol = np.linalg.cholesky(safe)
+    logdet = 2.0 * np.log(np.diagonal(chol, axis1=-2, axis2=-1)).sum(axis=-1)
+    return np.linalg.inv(safe), logdet, ok
+
+
+def _trace(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``tr(A B)`` for symmetric ``B``, batched over leading axes."""
+    return np.einsum("...ij,...ij->...", a, b)
+
+
+def single_level_loglik(mean: np.ndarray | None, cov: np.ndarray, batch: SingleLevelBatch) -> np.ndarray:
+    """Multivariate normal log-likelihood of each data set of a batch, for each parameter draw.
+
+    Parameters
+    ----------
+    mean
+        Implied means, shape (S, p), or None to drop the mean term (covariance-only data).
+    cov
+        Implied covariances, shape (S, p, p).
+    batch
+        R data sets; R must be 1 or S.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (max(S, R),): the log-likelihood of data set r under draw r (or of the single data set under
+        every draw); ``-inf`` where ``cov`` is not positive definite.
+    """
+    inv, logdet, ok = _factor(cov)
+    quad = _trace(inv, batch.cov)
+    if mean is not None and batch.mean is not None:
+        dev = batch.mean - mean
+        quad = quad + np.einsum("...i,...ij,...j->...", dev, inv, dev)
+    p = batch.cov.shape[-1]
+    value = -0.5 * batch.nobs * (p * LOG_2PI + logdet + quad)
+    return np.where(ok, value, -np.inf)
+
+
+def two_level_loglik(
+    mu_w: np.ndarray, sigma_w: np.ndarray, mu_b: np.ndarray, sigma_b: np.ndarray, batch: TwoLevelBatch
+) -> np.ndarray:
+    """Exact two-level normal log-likelihood of each data set of a batch, for each parameter draw.
+
+    The density of :func:`pymlsem.build.loglik.two_level_loglik`.
+
+    Parameters
+    ----------
+    mu_w, mu_b
+        Within- and between-level implied means, shape (S, p) each, in ``batch.variables`` order (zeros
+        where a level has no part); the mean of each variable is ``mu_w + mu_b``.
+    sigma_w
+        Within covariance, shape (S, p, p), zero rows/columns for between-only variables.
+    sigma_b
+        Between covariance, shape (S, p, p), zero rows/columns for within-only variables.
+    batch
+        R data sets; R must be 1 or S.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (max(S, R),); ``-inf`` where a covariance is not positive definite.
+    """
+    index = batch.within_index
+    sizes, counts = batch.group_sizes, batch.group_counts
+    p, p_w = batch.group_means.shape[-1], index.size
+    inv_w, logdet_w, ok_w = _factor(sigma_w[..., index[:, None], index[None, :]])
+    dof = float(np.sum(counts * (sizes - 1.0)))
+    within = -0.5 * (dof * (p_w * LOG_2PI + logdet_w) + _trace(inv_w, batch.within_scatter))
+
+    cov_g = sigma_b[..., None, :, :] + sigma_w[..., None, :, :] / sizes[:, None, None]
+    inv_g, logdet_g, ok_g = _factor(cov_g)
+    dev = batch.group_means - (mu_w + mu_b)[..., None, :]
+    scatter = batch.group_scatter + counts[:, None, None] * (dev[..., :, None] * dev[..., None, :])
+    between = -0.5 * np.sum(
+        counts * (p * LOG_2PI + logdet_g + p_w * np.log(sizes)) + _trace(inv_g, scatter), axis=-1
+    )
+    return np.where(ok_w & ok_g.all(axis=-1), within + between, -np.inf)
+
+
+@dataclass(frozen=True)
+class ImpliedMoments:
+    """Model-implied moments of the observed variables per draw, in the order of the model's statistics.
+
+    Attributes
+    ----------
+    variables
+        All observed variables (``SEM.stats.variables``).
+    mean, cov
+        Per level (1 = within or the only level, 2 = between): shape (S, p) and (S, p, p), with zeros for
+        the variables the level does not have.
+    """
+
+    variables: tuple[str, ...]
+    mean: dict[int, np.ndarray]
+    cov: dict[int, np.ndarray]
+
+    @property
+    def size(self) -> int:
+        """Number of draws S."""
+        return int(self.cov[1].shape[0])
+
+
+def implied_moments(spec: SEM, rows: np.ndarray) -> ImpliedMoments:
+    """Implied moments of a model for a batch of parameter-table row values.
+
+    Parameters
+    ----------
+    spec
+        The model.
+    rows
+        Shape (S, n_rows): the value of every row of the parameter table per draw, e.g. from
+        :func:`pymlsem.results.implied.row_value_draws` (lavaan's scale).
+
+    Returns
+    -------
+    ImpliedMoments
+    """
+    variables = tuple(spec.stats.variables)
+    p = len(variables)
+    rows = np.atleast_2d(np.asarray(rows, dtype=float))
+    mean: dict[int, np.ndarray] = {}
+    cov: dict[int, np.ndarray] = {}
+    for level, layout in spec.built.layouts.items():
+        moments = ram_moment_draws(layout, rows)
+        where = np.array([variables.index(v) for v in layout.observed], dtype=np.int64)
+        mean[level] = np.zeros((rows.shape[0], p))
+        cov[level] = np.zeros((rows.shape[0], p, p))
+        mean[level][:, where] = moments.observed_mean
+        cov[level][:, where[:, None], where[None, :]] = moments.observed_cov
+    return ImpliedMoments(variables, mean, cov)
+
+
+def model_loglik(
+    moments: ImpliedMoments, batch: SingleLevelBatch | TwoLevelBatch, *, meanstructure: bool = True
+) -> np.ndarray:
+    """Log-likelihood of each data set of a batch under the implied moments of each draw.
+
+    Parameters
+    ----------
+    moments
+        From :func:`implied_moments`.
+    batch
+        R data sets (R = 1 or the number of draws).
+    meanstructure
+        Single-level only: whether the means enter the likelihood.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (max(S, R),).
+    """
+    if isinstance(batch, TwoLevelBatch):
+        return two_level_loglik(moments.mean[1], moments.cov[1], moments.mean[2], moments.cov[2], batch)
+    return single_level_loglik(moments.mean[1] if meanstructure else None, moments.cov[1], batch)

@@ -1,0 +1,460 @@
+"""Pointwise log-likelihood of a fitted SEM or mixed model, per cluster or per observation, in numpy.
+
+What one "point" is, and whether the points add up to the log-likelihood of all the data:
+
+=========================  ===============  ==========================================================
+model                      unit             value per unit (one per posterior draw)
+=========================  ===============  ==========================================================
+single-level SEM (raw)     ``observation``  ``log N(y_i | mu, Sigma)``; the rows are independent, so
+                                            the values sum to the log-likelihood
+two-level SEM              ``cluster``      the exact log-density of all rows of cluster j (latent
+                           (default)        variables of both levels integrated out); clusters are
+                                            independent, so the values sum to the log-likelihood
+two-level SEM              ``observation``  ``log p(y_ij | other rows of cluster j)``: rows of one cluster
+                                            are dependent, so there is no per-row factorisation of the
+                                            joint density; these leave-one-out conditionals do **not**
+                                            sum to the log-likelihood, but they are exactly the terms
+                                            PSIS-LOO needs for leaving one row out (Bürkner, Gabry and
+                                            Vehtari 2021, non-factorised normal models)
+Gaussian mixed model       ``cluster``      the marginal density of cluster j's responses (random
+                           (default)        effects integrated out); one grouping factor only
+Gaussian mixed model       ``observation``  ``log p(y_i | y_-i)`` with the random effects integrated
+                                            out, as for the two-level SEM (both methods, marginal and
+                                            latent, give the same values)
+non-Gaussian mixed model   ``observation``  ``log p(y_i | u, theta)`` given the sampled random effects
+=========================  ===============  ==========================================================
+
+Everything is computed from the posterior draws of the parameters in batches of draws (no compilation);
+the SEM's per-draw moments come from :mod:`pymlsem.results.implied`. A covariance that is not positive
+definite at a draw gives ``-inf`` for that draw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from pymlsem.build.loglik import single_level_fixed_x_loglik, two_level_fixed_x_loglik
+from pymlsem.data.stats import TwoLevelStats
+from pymlsem.exceptions import DataError, ModelSpecificationError, PymlsemError
+from pymlsem.workflow.loglik import batch_of, implied_moments, model_loglik
+
+if TYPE_CHECKING:
+    from pymlsem.api import SEM
+
+__all__ = [
+    "UNITS",
+    "Pointwise",
+    "add_log_likelihood",
+    "default_unit",
+    "fixed_x_constant",
+    "pointwise_log_likelihood",
+    "sem_pointwise_loglik",
+    "sem_rows",
+    "sem_total_loglik",
+]
+
+UNITS = ("cluster", "observation")
+LOG_2PI = float(np.log(2.0 * np.pi))
+SAMPLE_DIMS = ("chain", "draw")
+#: Name of the variable of the ``log_likelihood`` group (one variable: ArviZ sums the group).
+LOGLIK_VAR = "loglik"
+_CHUNK_ELEMENTS = 4_000_000  # numbers held per batch of draws
+
+
+@dataclass(frozen=True)
+class Pointwise:
+    """Pointwise log-likelihood values.
+
+    Attributes
+    ----------
+    values
+        Shape (n_draws, n_units).
+    unit
+        ``"cluster"`` or ``"observation"``.
+    labels
+        Coordinate of each unit (cluster ids or row numbers).
+    factorizes
+        Whether the values sum to the log-likelihood of all the data (False for the leave-one-out
+        conditionals of dependent rows).
+    """
+
+    values: np.ndarray
+    unit: str
+    labels: np.ndarray
+    factorizes: bool
+
+
+# --------------------------------------------------------------------------------------------- helpers
+def _chunks(n_draws: int, per_draw: int) -> Iterator[slice]:
+    """Slices of draws such that one batch holds at most about :data:`_CHUNK_ELEMENTS` numbers."""
+    size = max(1, _CHUNK_ELEMENTS // max(per_draw, 1))
+    for start in range(0, n_draws, size):
+        yield slice(start, min(start + size, n_draws))
+
+
+def safe_cholesky(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lower Cholesky factors of a batch of matrices and which of them are positive definite.
+
+    Parameters
+    ----------
+    cov
+        Shape (..., k, k).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        The factors (the identity where a matrix is not positive definite) and a boolean array of the
+        batch shape.
+    """
+    cov = np.asarray(cov, dtype=float)
+    batch, k = cov.shape[:-2], cov.shape[-1]
+    try:
+        return np.linalg.cholesky(cov), np.ones(batch, dtype=bool)
+    except np.linalg.LinAlgError:
+        flat = cov.reshape(-1, k, k)
+        chol = np.empty_like(flat)
+        ok = np.ones(flat.shape[0], dtype=bool)
+        for i, matrix in enumerate(flat):
+            try:
+                chol[i] = np.linalg.cholesky(matrix)
+            except np.linalg.LinAlgError:
+                chol[i], ok[i] = np.eye(k), False
+        return chol.reshape(cov.shape), ok.reshape(batch)
+
+
+def _logdet(chol: np.ndarray) -> np.ndarray:
+    return 2.0 * np.log(np.diagonal(chol, axis1=-2, axis2=-1)).sum(axis=-1)
+
+
+def _inverse_from_cholesky(chol: np.ndarray) -> np.ndarray:
+    k = chol.shape[-1]
+    inv_chol = np.linalg.solve(chol, np.broadcast_to(np.eye(k), chol.shape))
+    return np.swapaxes(inv_chol, -1, -2) @ inv_chol
+
+
+def _mvn_logpdf(resid: np.ndarray, chol: np.ndarray) -> np.ndarray:
+    """``log N(resid | 0, L L')`` for residuals (S, R, k) and factors (S, k, k): shape (S, R)."""
+    k = chol.shape[-1]
+    if k == 0:
+        return np.zeros(resid.shape[:2])
+    inv_chol = np.linalg.solve(chol, np.broadcast_to(np.eye(k), chol.shape))
+    z = np.einsum("sab,srb->sra", inv_chol, resid)
+    return -0.5 * (k * LOG_2PI + _logdet(chol)[:, None] + np.sum(z**2, axis=-1))
+
+
+# ------------------------------------------------------------------------------------------------- SEM
+def sem_rows(spec: SEM, free: np.ndarray) -> np.ndarray:
+    """Value of every row of the parameter table for a batch of free-parameter vectors.
+
+    Parameters
+    ----------
+    spec
+        The SEM.
+    free
+        Shape (n_draws, n_free): values of the ``parameters`` deterministic (lavaan's scale).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (n_draws, n_rows); fixed rows (including the exogenous covariates' moments) repeat.
+    """
+    free = np.atleast_2d(np.asarray(free, dtype=float))
+    fixed = spec.fixed_row_values()
+    rows = np.broadcast_to(fixed, (free.shape[0], fixed.size)).copy()
+    has_param = spec.built.row_param >= 0
+    rows[:, has_param] = free[:, spec.built.row_param[has_param]]
+    return rows
+
+
+def default_unit(fit_or_spec: Any) -> str:
+    """The default unit: ``"cluster"`` for two-level SEMs and one-factor Gaussian mixed models."""
+    spec = getattr(fit_or_spec, "model", None) or getattr(fit_or_spec, "spec", None) or fit_or_spec
+    if hasattr(spec, "partable"):
+        return "cluster" if spec.partable.n_levels == 2 else "observation"
+    from pymlsem.workflow.mixed_loglik import mixed_default_unit
+
+    return mixed_default_unit(spec)
+
+
+def _check_unit(unit: str) -> None:
+    if unit not in UNITS:
+        raise PymlsemError(f"unknown unit {unit!r}; choose 'cluster' or 'observation'")
+
+
+def _raw_data(spec: SEM) -> pd.DataFrame:
+    data = getattr(spec, "data", None)
+    if data is None:
+        raise DataError(
+            "the model was fitted to summary statistics (sample_cov), so there are no rows to give a "
+            "log-likelihood each; fit it to the raw data (data=...) for a pointwise log-likelihood"
+        )
+    return data
+
+
+def sem_pointwise_loglik(spec: SEM, rows: np.ndarray, unit: str | None = None) -> Pointwise:
+    """Pointwise log-likelihood of a SEM's data for a batch of parameter-table row values.
+
+    Parameters
+    ----------
+    spec
+        The SEM (for ``unit="observation"`` built from raw data).
+    rows
+        Shape (n_draws, n_rows), see :func:`sem_rows`.
+    unit
+        ``"cluster"`` (two-level models only; the default there) or ``"observation"``; see the module
+        docstring for what each means.
+
+    Returns
+    -------
+    Pointwise
+        The values are the density of all the model's observed variables (exogenous covariates
+        included; lavaan's fixed.x constant is not subtracted, see :func:`fixed_x_constant`).
+
+    Raises
+    ------
+    ModelSpecificationError
+        ``unit="cluster"`` for a single-level model.
+    DataError
+        ``unit="observation"`` for a model fitted to summary statistics.
+    """
+    two_level = spec.partable.n_levels == 2
+    unit = unit or ("cluster" if two_level else "observation")
+    _check_unit(unit)
+    rows = np.atleast_2d(rows)
+    if not two_level:
+        if unit == "cluster":
+            raise ModelSpecificationError(
+                "unit='cluster' needs a two-level model (level: blocks and cluster=); this model has one "
+                "level, so its rows are the units: use unit='observation'"
+            )
+        data = _raw_data(spec)
+        values = _single_level_rows(spec, rows, data)
+        return Pointwise(values, unit, np.arange(len(data)), True)
+    stats = spec.stats
+    if unit == "cluster":
+        values = _two_level_clusters(spec, rows)
+        return Pointwise(values, unit, np.asarray(stats.cluster_ids), True)
+    data = _raw_data(spec)
+    values = _two_level_rows(spec, rows, data)
+    return Pointwise(values, unit, np.arange(len(data)), False)
+
+
+def _single_level_rows(spec: SEM, rows: np.ndarray, data: pd.DataFrame) -> np.ndarray:
+    variables = list(spec.stats.variables)
+    y = data[variables].to_numpy(dtype=float)
+    out = np.empty((rows.shape[0], y.shape[0]))
+    for part in _chunks(rows.shape[0], y.size + len(variables) ** 2):
+        moments = implied_moments(spec, rows[part])
+        mean, cov = moments.mean[1], moments.cov[1]
+        chol, ok = safe_cholesky(cov)
+        if not spec.meanstructure:
+            mean = np.broadcast_to(np.asarray(spec.stats.mean), mean.shape)
+        values = _mvn_logpdf(y[None, :, :] - mean[:, None, :], chol)
+        out[part] = np.where(ok[:, None], values, -np.inf)
+    return out
+
+
+def _two_level_clusters(spec: SEM, rows: np.ndarray) -> np.ndarray:
+    """Numpy version of :func:`pymlsem.build.loglik.two_level_cluster_loglik`, batched over draws."""
+    stats: TwoLevelStats = spec.stats
+    index = np.asarray(stats.within_index, dtype=np.int64)
+    n_within = index.size
+    sizes = np.asarray(stats.cluster_sizes, dtype=float)
+    means = np.asarray(stats.cluster_means, dtype=float)
+    group = np.asarray(stats.cluster_group, dtype=np.int64)
+    group_sizes = np.asarray(stats.group_sizes, dtype=float)
+    scatter = np.asarray(stats.cluster_within_scatter, dtype=float)
+    p = means.shape[1]
+    out = np.empty((rows.shape[0], sizes.size))
+    for part in _chunks(rows.shape[0], means.size + group_sizes.size * p * p):
+        moments = implied_moments(spec, rows[part])
+        mu_w, sigma_w, mu_b, sigma_b = moments.mean[1], moments.cov[1], moments.mean[2], moments.cov[2]
+        chol_w, ok_w = safe_cholesky(sigma_w[:, index][:, :, index])
+        inv_w = _inverse_from_cholesky(chol_w)
+        trace = np.einsum("sab,jba->sj", inv_w, scatter)
+        within = -0.5 * ((sizes - 1.0)[None, :] * (n_within * LOG_2PI + _logdet(chol_w))[:, None] + trace)
+        cov_g = sigma_b[:, None] + sigma_w[:, None] / group_sizes[None, :, None, None]
+        chol_g, ok_g = safe_cholesky(cov_g)
+        inv_g = _inverse_from_cholesky(chol_g)
+        logdet_g = _logdet(chol_g)
+        dev = means[None, :, :] - (mu_w + mu_b)[:, None, :]
+        quad = np.empty(dev.shape[:2])
+        for g in range(group_sizes.size):
+            members = np.flatnonzero(group == g)
+            quad[:, members] = np.einsum("sja,sab,sjb->sj", dev[:, members], inv_g[:, g], dev[:, members])
+        between = -0.5 * (p * LOG_2PI + logdet_g[:, group] + n_within * np.log(sizes)[None, :] + quad)
+        ok = ok_w & ok_g.all(axis=1)
+        out[part] = np.where(ok[:, None], within + between, -np.inf)
+    return out
+
+
+def _two_level_rows(spec: SEM, rows: np.ndarray, data: pd.DataFrame) -> np.ndarray:
+    """``log p(y_ij | y_kj, k != i)`` for every row (see the module docstring).
+
+    Given the other ``m = n_j - 1`` rows of the cluster, their mean over the within-varying variables and
+    the cluster's between-only values ``o`` are sufficient; ``o`` has covariance ``Sigma_B + Sigma_W / m``
+    (Sigma_W zero for between-only variables) and covariance ``Sigma_B[w, :]`` with the row, whose own
+    covariance is ``Sigma_W[w, w] + Sigma_B[w, w]``. The row's conditional normal follows.
+    """
+    stats: TwoLevelStats = spec.stats
+    variables = list(stats.variables)
+    y = data[variables].to_numpy(dtype=float)
+    codes = pd.factorize(data[spec.cluster], sort=True)[0]
+    index = np.asarray(stats.within_index, dtype=np.int64)
+    between_only = np.array([variables.index(v) for v in stats.between_only], dtype=np.int64)
+    sizes = np.asarray(stats.cluster_sizes, dtype=float)[codes]
+    cluster_means = np.asarray(stats.cluster_means, dtype=float)[codes]
+    p = len(variables)
+    out = np.empty((rows.shape[0], y.shape[0]))
+    for part in _chunks(rows.shape[0], y.size + np.unique(sizes).size * p * p):
+        moments = implied_moments(spec, rows[part])
+        mu_w, sigma_w, mu_b, sigma_b = moments.mean[1], moments.cov[1], moments.mean[2], moments.cov[2]
+        mu = mu_w + mu_b
+        var_y = (sigma_w + sigma_b)[:, index][:, :, index]
+        for n in np.unique(sizes):
+            members = np.flatnonzero(sizes == n)
+            m = n - 1.0
+            other = cluster_means[members].copy()
+            if m > 0:
+                keep = np.arange(p)
+                other[:, index] = (n * cluster_means[members][:, index] - y[members][:, index]) / m
+                var_o = sigma_b + sigma_w / m
+            else:  # a cluster of one row: only its between-only values are known
+                keep = between_only
+                var_o = sigma_b[:, keep][:, :, keep]
+            other = other[:, keep]
+            resid = y[members][None, :, index] - mu[:, None, index]
+            cond_cov, ok = var_y, np.ones(var_y.shape[0], dtype=bool)
+            if keep.size:
+                cov_yo = sigma_b[:, index][:, :, keep]
+                chol_o, ok = safe_cholesky(var_o)
+                gain = np.swapaxes(_inverse_from_cholesky(chol_o) @ np.swapaxes(cov_yo, -1, -2), -1, -2)
+                cond_cov = var_y - gain @ np.swapaxes(cov_yo, -1, -2)
+                resid = resid - np.einsum("sab,srb->sra", gain, other[None] - mu[:, None, keep])
+            chol, ok_c = safe_cholesky(cond_cov)
+            values = _mvn_logpdf(resid, chol)
+            out[part, members] = np.where((ok & ok_c)[:, None], values, -np.inf)
+    return out
+
+
+def sem_total_loglik(spec: SEM, rows: np.ndarray) -> np.ndarray:
+    """Log-likelihood of all the data from the sufficient statistics, for a batch of row values.
+
+    Equal to ``spec.log_likelihood(estimates, fixed_x=False)`` at the same values (the density of
+    :func:`pymlsem.workflow.loglik.model_loglik`); works for models fitted to summary statistics too.
+
+    Parameters
+    ----------
+    spec
+        The SEM.
+    rows
+        Shape (n_draws, n_rows).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (n_draws,); ``-inf`` where a covariance is not positive definite.
+    """
+    rows = np.atleast_2d(rows)
+    batch = batch_of(spec.stats)
+    p = len(spec.stats.variables)
+    groups = np.size(getattr(spec.stats, "group_sizes", 1))
+    out = np.empty(rows.shape[0])
+    for part in _chunks(rows.shape[0], 4 * (groups + 2) * p * p):
+        moments = implied_moments(spec, rows[part])
+        out[part] = model_loglik(moments, batch, meanstructure=spec.meanstructure)
+    return out
+
+
+def fixed_x_constant(spec: SEM) -> float:
+    """The constant lavaan subtracts from the log-likelihood under ``fixed.x`` (0 without covariates).
+
+    ``lavaan logl = sem_total_loglik - fixed_x_constant``; see :mod:`pymlsem.build.loglik`.
+    """
+    exo = spec.partable.exogenous
+    if spec.partable.n_levels == 2:
+        return two_level_fixed_x_loglik(spec.stats, exo.get(1, []), exo.get(2, []))
+    return single_level_fixed_x_loglik(spec.stats, exo.get(1, []))
+
+
+# ------------------------------------------------------------------------------------------ both kinds
+def _is_sem(fit: Any) -> bool:
+    return hasattr(fit, "model") and hasattr(getattr(fit, "model", None), "partable")
+
+
+def stacked_draws(posterior: xr.Dataset, name: str) -> np.ndarray:
+    """Draws of one posterior variable stacked chain by chain: shape (chain * draw, ...)."""
+    values = np.asarray(posterior[name].transpose(*SAMPLE_DIMS, ...).values, dtype=float)
+    return values.reshape(-1, *values.shape[2:])
+
+
+def pointwise_log_likelihood(fit: Any, unit: str | None = None) -> Pointwise:
+    """Pointwise log-likelihood of every posterior draw of a fitted SEM or mixed model.
+
+    Parameters
+    ----------
+    fit
+        A :class:`~pymlsem.results.fit.SEMFit` or :class:`~pymlsem.mlm.fit.MixedFit`.
+    unit
+        ``"cluster"`` or ``"observation"`` (see the module docstring); the default is
+        :func:`default_unit`.
+
+    Returns
+    -------
+    Pointwise
+        ``values`` of shape (chain * draw, n_units), draws stacked chain by chain.
+    """
+    unit = unit or default_unit(fit)
+    _check_unit(unit)
+    if _is_sem(fit):
+        rows = sem_rows(fit.model, stacked_draws(fit.idata.posterior, "parameters"))
+        return sem_pointwise_loglik(fit.model, rows, unit)
+    from pymlsem.workflow.mixed_loglik import mixed_fit_pointwise
+
+    return mixed_fit_pointwise(fit, unit)
+
+
+def add_log_likelihood(fit: Any, unit: str | None = None) -> xr.DataTree:
+    """Add (or replace) the ``log_likelihood`` group of ``fit.idata``.
+
+    The group holds one variable, ``loglik``, with dims ``(chain, draw, cluster)`` or
+    ``(chain, draw, observation)``; its attribute ``unit`` says which, and ``factorizes`` whether the
+    values sum to the log-likelihood of all the data. Nothing is recomputed when the group already holds
+    the requested unit.
+
+    Parameters
+    ----------
+    fit
+        A fitted SEM or mixed model.
+    unit
+        ``"cluster"`` or ``"observation"``; the default is :func:`default_unit`.
+
+    Returns
+    -------
+    xarray.DataTree
+        ``fit.idata``, with the group added.
+    """
+    unit = unit or default_unit(fit)
+    existing = fit.idata.get("log_likelihood") if hasattr(fit.idata, "get") else None
+    if existing is not None and LOGLIK_VAR in existing and existing[LOGLIK_VAR].attrs.get("unit") == unit:
+        return fit.idata
+    point = pointwise_log_likelihood(fit, unit)
+    posterior = fit.idata.posterior
+    chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
+    array = xr.DataArray(
+        point.values.reshape(chains, draws, -1),
+        dims=(*SAMPLE_DIMS, unit),
+        coords={
+            **{dim: posterior.coords[dim].values for dim in SAMPLE_DIMS if dim in posterior.coords},
+            unit: point.labels,
+        },
+        attrs={"unit": unit, "factorizes": int(point.factorizes)},
+    )
+    fit.idata["log_likelihood"] = xr.Dataset({LOGLIK_VAR: array})
+    return fit.idata

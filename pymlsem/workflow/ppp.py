@@ -1,0 +1,225 @@
+"""Posterior predictive p-value (PPP) of a SEM from the likelihood-ratio (chi-square) discrepancy.
+
+As blavaan computes it (``postpred``; for two-level models ``pp_twolevel``): for each posterior draw
+``theta`` of a subset, one data set ``y_rep`` of the observed data's size and structure is drawn from the
+model at ``theta`` (:mod:`pymlsem.workflow.replicate`), and the discrepancy
+
+    D(y, theta) = 2 [log L_h1(y) - log L(theta; y)]
+
+is computed for the observed and for the replicated data, where ``L_h1`` is the saturated model's
+maximised likelihood (:mod:`pymlsem.workflow.saturated`; for two levels its EM is refitted to every
+replicate). The PPP is the share of draws with ``D(y_rep, theta) > D(y, theta)``: near 0.5 when the data
+look like the model's own replicates, near 0 when the model misses structure in the data.
+
+At the ML estimates ``D(y, theta)`` is lavaan's chi-square test statistic. The exogenous covariates'
+log-likelihood (lavaan's fixed.x constant) is the same in both terms and cancels. Everything is numpy,
+batched over draws: no graph is compiled.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from pymlsem.data.stats import TwoLevelStats
+from pymlsem.exceptions import ControlError, PymlsemError
+from pymlsem.results.implied import row_value_draws
+from pymlsem.workflow.loglik import (
+    SingleLevelBatch,
+    TwoLevelBatch,
+    batch_of,
+    implied_moments,
+    model_loglik,
+)
+from pymlsem.workflow.replicate import simulate_replicates
+from pymlsem.workflow.saturated import LAVAAN_TOL, check_saturated, single_level_h1_loglik, two_level_h1
+
+if TYPE_CHECKING:
+    from pymlsem.api import SEM
+    from pymlsem.results.fit import SEMFit
+
+__all__ = ["PPPResult", "chisq_discrepancy", "posterior_predictive_pvalue", "ppp_from_rows"]
+
+#: Number of numbers (draws x clusters x variables) simulated at once, to bound memory.
+_CHUNK_ELEMENTS = 4_000_000
+
+
+@dataclass(frozen=True)
+class PPPResult:
+    """A posterior predictive p-value and the discrepancies behind it.
+
+    Attributes
+    ----------
+    ppp
+        Share of the used draws with ``replicated > observed``.
+    observed
+        ``D(y, theta)`` per used draw: the chi-square discrepancy of the observed data.
+    replicated
+        ``D(y_rep, theta)`` per used draw.
+    draws
+        Positions of the used draws among the posterior draws stacked chain by chain.
+    seed
+        The seed of the replicated data.
+    excluded
+        Draws left out because a discrepancy was not finite (an implied covariance matrix that is not
+        positive definite).
+    """
+
+    ppp: float
+    observed: np.ndarray
+    replicated: np.ndarray
+    draws: np.ndarray
+    seed: int | None
+    excluded: int = 0
+
+    @property
+    def n_draws(self) -> int:
+        """Number of draws the PPP is computed from."""
+        return int(self.observed.size)
+
+    def __float__(self) -> float:
+        return float(self.ppp)
+
+    def __repr__(self) -> str:
+        return f"PPPResult(ppp={self.ppp:.3f}, n_draws={self.n_draws}, excluded={self.excluded})"
+
+
+def _h1_loglik(batch: SingleLevelBatch | TwoLevelBatch, tol: float) -> np.ndarray:
+    if isinstance(batch, TwoLevelBatch):
+        return two_level_h1(batch, tol=tol).loglik
+    return single_level_h1_loglik(batch)
+
+
+def chisq_discrepancy(spec: SEM, rows: np.ndarray, *, tol: float = LAVAAN_TOL) -> np.ndarray:
+    """The chi-square discrepancy ``2 [log L_h1(y) - log L(theta; y)]`` of the observed data per draw.
+
+    Parameters
+    ----------
+    spec
+        The model and its data.
+    rows
+        Shape (S, n_rows): parameter-table row values per draw (see
+        :func:`pymlsem.results.implied.row_value_draws`), or one vector.
+    tol
+        Two-level saturated model's EM tolerance.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (S,); at the ML estimates, lavaan's chi-square statistic.
+
+    Raises
+    ------
+    DataError
+        When the saturated model of the data is undefined.
+    """
+    batch = batch_of(spec.stats)
+    moments = implied_moments(spec, rows)
+    loglik = model_loglik(moments, batch, meanstructure=spec.meanstructure)
+    saturated = _h1_loglik(batch, tol)
+    check_saturated(saturated)
+    return 2.0 * (saturated[0] - loglik)
+
+
+def _chunk_size(spec: SEM) -> int:
+    stats = spec.stats
+    per_draw = len(stats.variables) * (stats.nclusters if isinstance(stats, TwoLevelStats) else 1)
+    return max(1, _CHUNK_ELEMENTS // max(per_draw, 1))
+
+
+def ppp_from_rows(spec: SEM, rows: np.ndarray, *, seed: int | None = 0, tol: float = LAVAAN_TOL) -> PPPResult:
+    """Posterior predictive p-value from given parameter draws (one replicated data set per draw).
+
+    Parameters
+    ----------
+    spec
+        The model and its data.
+    rows
+        Shape (S, n_rows): parameter-table row values per draw.
+    seed
+        Seed of the replicated data.
+    tol
+        Two-level saturated model's EM tolerance (the same for observed and replicated data).
+
+    Returns
+    -------
+    PPPResult
+        With ``draws`` = 0..S-1.
+
+    Warns
+    -----
+    UserWarning
+        When some draws give a non-finite discrepancy; they are left out.
+    """
+    rows = np.atleast_2d(np.asarray(rows, dtype=float))
+    rng = np.random.default_rng(seed)
+    observed = chisq_discrepancy(spec, rows, tol=tol)
+    replicated = np.empty(rows.shape[0])
+    step = _chunk_size(spec)
+    for start in range(0, rows.shape[0], step):
+        part = slice(start, start + step)
+        moments = implied_moments(spec, rows[part])
+        batch = simulate_replicates(spec, moments, rng)
+        loglik = model_loglik(moments, batch, meanstructure=spec.meanstructure)
+        replicated[part] = 2.0 * (_h1_loglik(batch, tol) - loglik)
+    finite = np.isfinite(observed) & np.isfinite(replicated)
+    excluded = int((~finite).sum())
+    if excluded:
+        warnings.warn(
+            f"{excluded} of {finite.size} posterior draws gave a non-finite discrepancy (an implied "
+            "covariance matrix that is not positive definite) and were left out of the PPP",
+            UserWarning,
+            stacklevel=2,
+        )
+    if not finite.any():
+        raise PymlsemError("no posterior draw gave a finite discrepancy: the PPP is undefined")
+    ppp = float(np.mean(replicated[finite] > observed[finite]))
+    draws = np.arange(rows.shape[0])[finite]
+    return PPPResult(ppp, observed[finite], replicated[finite], draws, seed, excluded)
+
+
+def posterior_predictive_pvalue(
+    fit: SEMFit, n_draws: int = 1000, *, seed: int | None = 0, tol: float = LAVAAN_TOL
+) -> PPPResult:
+    """Posterior predictive p-value of a fitted SEM from the chi-square discrepancy (blavaan's PPP).
+
+    Parameters
+    ----------
+    fit
+        A fitted SEM (single- or two-level).
+    n_draws
+        Use this many posterior draws, evenly spaced over the chains (all when there are fewer); one
+        replicated data set is drawn per draw.
+    seed
+        Seed of the replicated data.
+    tol
+        Two-level saturated model's EM tolerance (lavaan's 1e-4 by default).
+
+    Returns
+    -------
+    PPPResult
+        ``float(result)`` is the PPP; ``result.draws`` indexes the posterior draws stacked chain by chain.
+
+    Raises
+    ------
+    PymlsemError
+        When ``n_draws`` is not a positive integer, or no draw gives a finite discrepancy.
+    """
+    if isinstance(n_draws, bool) or not isinstance(n_draws, int | np.integer) or n_draws < 1:
+        raise ControlError(f"n_draws must be a positive integer, not {n_draws!r}")
+    rows = row_value_draws(fit)
+    chosen = _spread(rows.shape[0], int(n_draws))
+    result = ppp_from_rows(fit.model, rows[chosen], seed=seed, tol=tol)
+    return PPPResult(
+        result.ppp, result.observed, result.replicated, chosen[result.draws], seed, result.excluded
+    )
+
+
+def _spread(total: int, wanted: int) -> np.ndarray:
+    """``wanted`` positions evenly spread over ``range(total)`` (all of them when there are fewer)."""
+    if wanted >= total:
+        return np.arange(total)
+    return np.unique(np.linspace(0, total - 1, wanted).round().astype(np.int64))

@@ -1,0 +1,303 @@
+"""Refits with other priors that reuse the compiled model, and grids of prior settings.
+
+Prior arguments are ``pm.Data`` of the model (SEM: ``<variable>__<argument>``, e.g. ``loadings__mu``, see
+:mod:`pymlsem.build.parameters`; mixed models: ``<variable>__<argument>``, e.g. ``fixef_std__sigma``), and the
+compiled-model cache of :mod:`pymlsem.sample` is keyed by the model's structure, which includes each prior's
+family (and, for variances, whether it is on the SD, variance or precision) but not its arguments. So a refit
+that changes only the arguments rebuilds the (cheap) PyMC graph, finds the compiled model in the cache and
+swaps the new arguments in: no compilation. A change of family (``normal`` to ``student_t``, ``[sd]`` to
+``[var]``) changes the structure: the model is compiled again, with a warning that says so.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import warnings
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from pymlsem.exceptions import PriorError, PymlsemError
+from pymlsem.priors import DEFAULT_PRIORS, Prior
+from pymlsem.results.posterior import summarize_draws
+from pymlsem.workflow.pointwise import _is_sem
+from pymlsem.workflow.sensitivity import posterior_parameters
+
+if TYPE_CHECKING:
+    from pymlsem.api import SEM
+    from pymlsem.mlm.model import MixedModel
+
+__all__ = ["mixed_refit_spec", "prior_grid", "refit", "sem_refit_spec"]
+
+
+def _check_mapping(priors: Any) -> dict[str, Any]:
+    if not isinstance(priors, Mapping) or not priors:
+        raise PriorError(
+            "priors must be a non-empty dict of prior strings, e.g. {'lambda': 'normal(0,1)'} or "
+            "{'fw=~y2@within': 'normal(1,0.5)'}"
+        )
+    return dict(priors)
+
+
+def _recompile_warning(changed: list[str]) -> None:
+    warnings.warn(
+        f"the prior family (or its [sd]/[var]/[prec] scale) of {', '.join(changed)} changes the structure of "
+        "the model, so it is rebuilt and compiled again; only the arguments of a prior can change without "
+        "recompiling",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
+def sem_refit_spec(spec: SEM, priors: Mapping[str, str]) -> SEM:
+    """The same SEM with other priors, sharing everything but the PyMC model (nothing is compiled).
+
+    Parameters
+    ----------
+    spec
+        The model.
+    priors
+        Priors to change, by class or by parameter, as in :class:`~pymlsem.api.SEM`; the others stay.
+
+    Returns
+    -------
+    SEM
+        A new model whose ``cache_key()`` equals ``spec.cache_key()`` when only prior arguments change (a
+        fit then reuses the compiled model and only the prior ``pm.Data`` differ).
+
+    Raises
+    ------
+    PriorError
+        An unknown name, a prior that does not fit its parameter, or a parameter whose prior is written in
+        the model syntax (which takes precedence over ``priors=``).
+    """
+    from pymlsem.build.marginal import build_marginal_model
+
+    given = _check_mapping(priors)
+    _check_syntax_priors(spec, given)
+    start = time.perf_counter()
+    merged = {**spec.priors, **given}
+    new = copy.copy(spec)
+    new.priors = merged
+    new.built = build_marginal_model(
+        spec.partable, spec.stats, spec.exo_values, priors=merged, meanstructure=spec.meanstructure
+    )
+    new.build_seconds = time.perf_counter() - start
+    changed = [
+        old.name
+        for old, now in zip(spec.built.free, new.built.free, strict=True)
+        if (old.variable, old.scale) != (now.variable, now.scale)
+    ]
+    if changed:
+        _recompile_warning(changed)
+    return new
+
+
+def _check_syntax_priors(spec: SEM, priors: Mapping[str, str]) -> None:
+    table = spec.partable.table
+    for p in spec.built.free:
+        names = {p.name, *p.aliases}
+        keys = [key for key in priors if key in names and key not in DEFAULT_PRIORS]
+        written = [str(table.prior.iloc[r]) for r in p.rows if str(table.prior.iloc[r] or "")]
+        if keys and written:
+            raise PriorError(
+                f"the prior of {p.name} is written in the model syntax (prior({written[0]!r})), which takes "
+                f"precedence over priors={{{keys[0]!r}: ...}}; remove it from the model string to vary it"
+            )
+
+
+def _prior_text(prior: Prior | float) -> str | float:
+    """A prior as a string that parses back to the same numbers (``str(prior)`` rounds them)."""
+    if not isinstance(prior, Prior):
+        return prior
+    args = ",".join(repr(float(a)) for a in prior.args)
+    return f"{prior.family}({args})" + (f"[{prior.scale}]" if prior.scale else "")
+
+
+def mixed_refit_spec(spec: MixedModel, priors: Mapping[str, str | float]) -> MixedModel:
+    """The same mixed model with other ``priors=`` (keys of the model's default priors).
+
+    Parameters
+    ----------
+    spec
+        The built model.
+    priors
+        Priors to change (``"intercept"``, ``"fixef"``, ``"sd"``, ``"sigma"``, ...); the others stay.
+
+    Returns
+    -------
+    MixedModel
+
+    Raises
+    ------
+    PymlsemError
+        A model built with MCMCglmm-style ``prior=`` parts (rebuild it with :func:`pymlsem.mixed`).
+    PriorError
+        An unknown key or a prior that does not fit its parameter.
+    """
+    from pymlsem.mlm.api import _cache_key
+    from pymlsem.mlm.glmm import build_glmm_model
+    from pymlsem.mlm.model import build_mixed_model
+
+    given = _check_mapping(priors)
+    parsed = getattr(spec, "mcmcglmm_prior", None)
+    if parsed is not None and (parsed.b or parsed.r or any(parsed.g)):
+        raise PymlsemError(
+            "refit(priors=...) changes pymlsem's priors= of a model; this model also has MCMCglmm-style "
+            "prior= parts, which a refit cannot carry over: fit it again with pymlsem.mixed(..., prior=...)"
+        )
+    merged = {**{key: _prior_text(value) for key, value in spec.priors.items()}, **given}
+    if spec.family == "gaussian":
+        new = build_mixed_model(spec.design, priors=merged, method=spec.method)
+    else:
+        new = build_glmm_model(spec.design, spec.response, priors=merged)
+    if _cache_key(new) != _cache_key(spec):
+        changed = [
+            key for key in given if _structure(spec.priors.get(key)) != _structure(new.priors.get(key))
+        ]
+        _recompile_warning(changed or sorted(given))
+    return new
+
+
+def _structure(prior: Any) -> Any:
+    return (prior.family, prior.scale) if isinstance(prior, Prior) else prior
+
+
+def _sample_mixed(fit: Any, spec: MixedModel, sampling: dict[str, Any]) -> Any:
+    from pymlsem.mlm.api import _cache_key
+    from pymlsem.sample import sample_model
+
+    thin = fit.thin
+    data_values = {var.name: var.get_value() for var in spec.model.data_vars}
+    draws = sampling.pop("draws")
+    result = sample_model(
+        spec.model, draws=draws * thin, cache_key=_cache_key(spec), data=data_values, **sampling
+    )
+    idata = result.idata
+    if thin > 1:
+        idata["posterior"] = idata.posterior.isel(draw=slice(None, None, thin)).to_dataset()
+    return type(fit)(
+        spec,
+        idata,
+        sampler=sampling["sampler"],
+        chains=sampling["chains"],
+        draws=draws,
+        tune=sampling["tune"],
+        thin=thin,
+    )
+
+
+def refit(
+    fit: Any,
+    priors: Mapping[str, Any],
+    *,
+    draws: int | None = None,
+    tune: int | None = None,
+    chains: int | None = None,
+    random_seed: int | None = None,
+    progressbar: bool = False,
+    **kwargs: Any,
+) -> Any:
+    """Fit the same model to the same data with other priors, reusing the compiled model.
+
+    Parameters
+    ----------
+    fit
+        A fitted SEM or mixed model.
+    priors
+        The priors to change (SEM: by class or parameter name as in :class:`~pymlsem.api.SEM`; mixed: keys
+        of ``priors=`` of :func:`pymlsem.mixed`); the others keep the fit's priors.
+    draws, tune, chains
+        Default: as the fit was sampled.
+    random_seed
+        Seed of the new run.
+    progressbar
+        Show the sampler's progress.
+    **kwargs
+        Passed to the sampler.
+
+    Returns
+    -------
+    SEMFit or MixedFit
+        The new fit. Its ``timings.reused_compiled`` (SEM) tells whether the compiled model was reused.
+    """
+    sampling = {
+        "draws": fit.draws if draws is None else draws,
+        "tune": fit.tune if tune is None else tune,
+        "chains": fit.chains if chains is None else chains,
+        "sampler": kwargs.pop("sampler", fit.sampler),
+        "random_seed": random_seed,
+        "progressbar": progressbar,
+        **kwargs,
+    }
+    if _is_sem(fit):
+        return sem_refit_spec(fit.model, priors).fit(**sampling)
+    return _sample_mixed(fit, mixed_refit_spec(fit.spec, priors), sampling)
+
+
+def _summary(fit: Any, prob: float) -> pd.DataFrame:
+    table = summarize_draws(posterior_parameters(fit), prob)
+    table.index = pd.Index([str(name) for name in table.index], name="parameter")
+    if _is_sem(fit):
+        priors = {p.name: str(p.prior) for p in fit.model.built.free}
+        table.insert(0, "prior", [priors.get(name, "") for name in table.index])
+    return table
+
+
+def prior_grid(
+    fit: Any,
+    settings: Mapping[str, Mapping[str, Any]],
+    *,
+    prob: float = 0.95,
+    random_seed: int | None = None,
+    **kwargs: Any,
+) -> pd.DataFrame:
+    """Refit under each of several prior settings and tabulate how each parameter's posterior moves.
+
+    Parameters
+    ----------
+    fit
+        The reference fit (its priors are the setting ``"base"``).
+    settings
+        Setting name -> priors to change (as for :func:`refit`); each setting starts from the fit's priors.
+    prob
+        Probability of the central intervals.
+    random_seed
+        Seed of every refit.
+    **kwargs
+        Passed to :func:`refit` (``draws``, ``tune``, ``chains``, sampler options).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per setting and parameter (tidy): ``setting, parameter, [prior, prior_changed,] mean, sd,
+        q<lo>, q<hi>, r_hat, ess_bulk, ess_tail, shift`` (mean minus the base mean), ``shift_sd`` (that in
+        base posterior SDs) and ``sd_ratio`` (SD over the base SD).
+
+    Raises
+    ------
+    PymlsemError
+        No settings, or a setting named ``"base"``.
+    """
+    if not isinstance(settings, Mapping) or not settings:
+        raise PymlsemError(
+            "settings must be a non-empty dict: name -> priors, e.g. {'tight': {'lambda': ...}}"
+        )
+    if "base" in settings:
+        raise PymlsemError("'base' names the fit's own priors in the table; call the setting something else")
+    base = _summary(fit, prob)
+    tables = [base.assign(setting="base")]
+    for name, priors in settings.items():
+        new = refit(fit, priors, random_seed=random_seed, **kwargs)
+        tables.append(_summary(new, prob).assign(setting=str(name)))
+    out = pd.concat(tables).reset_index()
+    reference = base.reindex(out["parameter"])
+    out["shift"] = out["mean"].to_numpy() - reference["mean"].to_numpy()
+    out["shift_sd"] = out["shift"] / reference["sd"].to_numpy()
+    out["sd_ratio"] = out["sd"].to_numpy() / reference["sd"].to_numpy()
+    if "prior" in out:
+        out.insert(3, "prior_changed", out["prior"].to_numpy() != reference["prior"].to_numpy())
+    columns = ["setting", "parameter", *[c for c in out.columns if c not in ("setting", "parameter")]]
+    return out[columns]
