@@ -81,6 +81,8 @@ def test_seed_summary_reads_like_blavaan(seed_fit) -> None:
         "normal(0,10)",
         "gamma(1,0.5)[sd]",
         "NUTS (nutpie)",
+        "PPP (chi-square",
+        "Marginal log-likelihood",
     ):
         assert part in text
     assert str(seed_fit) == text

@@ -276,6 +276,9 @@ class SEMFit(PlotMethods):
             ),
         ]
         header += self._ppp_header()
+        # blavaan and INLAvaan print a marginal log-likelihood; pymlsem does not estimate one (no bridge
+        # sampling yet): say so rather than leave the reader looking for it. Compare models with fit.loo().
+        header.append(("Marginal log-likelihood", "not computed (compare models with loo())"))
         lo, hi = quantile_name((1 - prob) / 2), quantile_name(1 - (1 - prob) / 2)
         lines = format_header(
             header, f"pymlsem {_version()}: Bayesian SEM ({data.model_type}), integrated likelihood"
