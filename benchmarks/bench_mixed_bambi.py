@@ -28,7 +28,9 @@ installed beside the venv instead of into it::
 and only the bambi child process gets that folder on ``PYTHONPATH`` (``BAMBI_SITE`` overrides the
 folder; set it empty if bambi is importable from the venv itself).
 
-Run: ``.venv/bin/python benchmarks/bench_mixed_bambi.py``.
+Run: ``.venv/bin/python benchmarks/bench_mixed_bambi.py [--cold]``. By default the PyTensor/numba disk caches
+are the user's (warm after a first run: what a user sees from the second fit of a model on); ``--cold`` gives
+each child process its own empty cache folder (what a user sees the very first time).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -137,12 +140,24 @@ def run_child(code: str, env_extra: dict[str, str] | None = None) -> list[dict]:
     raise RuntimeError(f"child failed (rc={proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
 
 
+def _cache_env(cold: bool) -> dict[str, str]:
+    """With ``--cold``: an empty PyTensor compile/numba cache folder of its own for one child process."""
+    if not cold:
+        return {}
+    return {"PYTENSOR_FLAGS": f"base_compiledir={tempfile.mkdtemp(prefix='pymlsem-bench-cache-')}"}
+
+
 def main() -> None:
-    rows = run_child(PYMLSEM)
-    bambi_env = {}
+    cold = "--cold" in sys.argv[1:]
+    rows = run_child(PYMLSEM, _cache_env(cold))
+    bambi_env = _cache_env(cold)
     if BAMBI_SITE:
         bambi_env["PYTHONPATH"] = os.pathsep.join(p for p in (BAMBI_SITE, os.environ.get("PYTHONPATH")) if p)
     rows += run_child(BAMBI, bambi_env)
+    print(
+        "caches: "
+        + ("empty (--cold: each library compiles from scratch)" if cold else "warm (disk caches kept)")
+    )
     print(f"`{FORMULA}`, 4 chains x 1000 draws (+1000 tune), nutpie\n")
     print(
         "| fit | whole fit (s) | sampling (s) | min bulk ESS | max R-hat | divergences |"
