@@ -230,3 +230,37 @@ def test_mcmcglmm_controls_thin_the_stored_draws() -> None:
     )
     assert fit.idata.posterior.sizes["draw"] == 100 and fit.thin == 5
     assert "Iterations = 201:696" in fit.summary() and "Thinning interval  = 5" in fit.summary()
+
+
+# --- per-term priors (data scale) -------------------------------------------------------------------
+
+
+def test_per_term_priors_are_on_the_data_scale() -> None:
+    sleep = pd.read_csv(REFERENCE / "data" / "sleepstudy.csv")
+    spec = mixed_model(
+        "Reaction ~ Days + (Days | Subject)",
+        sleep,
+        priors={"fixef:Days": "normal(10,2)", "sd:Subject": "halfnormal(30)"},
+    )
+    fixef, sd = pm.draw(
+        [spec.model["fixef"], spec.model["sd__Subject"]], draws=4000, random_seed=2, mode="FAST_COMPILE"
+    )
+    days = fixef[:, list(spec.design.fixed_names).index("Days")]
+    assert abs(days.mean() - 10) < 4 * 2 / np.sqrt(4000)
+    assert abs(days.std() - 2) < 0.1
+    # halfnormal(30): mean 30 sqrt(2 / pi) for both effects of the block, whatever the units of Days
+    np.testing.assert_allclose(sd.mean(axis=0), 30 * np.sqrt(2 / np.pi), rtol=0.05)
+
+
+@pytest.mark.parametrize(
+    ("priors", "message"),
+    [
+        ({"fixef:Weeks": "normal(0,1)"}, "no fixed-effect term 'Weeks'"),
+        ({"sd:School": "halfnormal(1)"}, "no random block 'School'"),
+        ({"sd:Subject": "normal(0,1)"}, "positive values"),
+    ],
+)
+def test_per_term_prior_errors(priors: dict, message: str) -> None:
+    sleep = pd.read_csv(REFERENCE / "data" / "sleepstudy.csv")
+    with pytest.raises(PriorError, match=message):
+        mixed_model("Reaction ~ Days + (Days | Subject)", sleep, priors=priors)

@@ -47,7 +47,8 @@ def mixed_model(
         ordered ``pandas.Categorical`` or integer codes, at least 3 categories).
     priors
         Overrides of :data:`pymlsem.mlm.model.DEFAULT_MIXED_PRIORS` (Gaussian) or
-        :data:`pymlsem.mlm.glmm.DEFAULT_GLMM_PRIORS` (other families, on the link scale).
+        :data:`pymlsem.mlm.glmm.DEFAULT_GLMM_PRIORS` (other families, on the link scale); plus per-term
+        priors on the data scale, ``"fixef:<term>"`` and ``"sd:<block>"`` (see :mod:`pymlsem.mlm.model`).
     prior
         MCMCglmm's prior forms, ``{"B": {"mu", "V"}, "R": {"V", "nu"}, "G": {"G1": {"V", "nu"[, "alpha.mu",
         "alpha.V"]}, ...}}``: multivariate normal fixed effects, inverse-Wishart (co)variances and

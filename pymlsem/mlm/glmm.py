@@ -52,6 +52,7 @@ from pymlsem.mlm.model import (
     _latent_mean,
     _resolve_priors,
     block_labels,
+    check_term_priors,
     prior_data,
 )
 from pymlsem.priors import Prior
@@ -188,6 +189,7 @@ def build_glmm_model(
     if response.family == "ordinal":
         design = _without_intercept(design)
     labels = block_labels(design)
+    check_term_priors(resolved, design, labels)
     parsed = (
         parse_mcmcglmm_prior(prior, design, gaussian=False)
         if prior is not None

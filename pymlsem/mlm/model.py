@@ -13,7 +13,10 @@ residual SD    ``sd(y) * t``                                         ``halfnorma
 correlations   LKJ on each correlated block                          ``eta = 2`` (``"lkj_eta"``)
 =============  ====================================================  ==================================
 
-with ``t`` the standardised parameter that carries the prior.
+with ``t`` the standardised parameter that carries the prior. Two more ``priors`` keys set a prior on the
+**data scale** for one term or block: ``"fixef:<term>"`` (e.g. ``{"fixef:Days": "normal(10,2)"}``, the
+variable ``fixef__<term>``) and ``"sd:<block label>"`` (every SD of that block, e.g.
+``{"sd:Subject": "halfnormal(30)"}``). MCMCglmm's prior forms are ``prior=`` (:mod:`pymlsem.mlm.mcmcglmm_prior`).
 
 Two likelihoods, one posterior:
 
@@ -31,6 +34,7 @@ with ``.1``, ``.2`` appended when several blocks share one (as lme4 names them).
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 
 import numpy as np
@@ -125,19 +129,44 @@ def block_labels(design: MixedDesign) -> tuple[str, ...]:
 
 
 POSITIVE_PRIORS = ("sd", "sigma", "overdispersion")
+#: priors= keys for one fixed-effect term (``"fixef:Days"``) or one random block's SDs (``"sd:Subject"``),
+#: given on the data scale
+TERM_PREFIXES = ("fixef:", "sd:")
+
+
+def check_term_priors(priors: Mapping[str, object], design: MixedDesign, labels: tuple[str, ...]) -> None:
+    """Refuse ``fixef:<term>`` / ``sd:<block>`` priors for terms or blocks the model does not have."""
+    for key in priors:
+        if key.startswith("fixef:") and key[6:] not in design.fixed_names:
+            raise PriorError(
+                f"priors[{key!r}]: no fixed-effect term {key[6:]!r}; terms: {', '.join(design.fixed_names)}"
+            )
+        if key.startswith("sd:") and key[3:] not in labels:
+            raise PriorError(f"priors[{key!r}]: no random block {key[3:]!r}; blocks: {', '.join(labels)}")
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"\W", "_", name)
 
 
 def _resolve_priors(
     priors: Mapping[str, str | float] | None, defaults: Mapping[str, str | float] = DEFAULT_MIXED_PRIORS
 ) -> dict[str, Prior | float]:
     given = dict(priors or {})
-    unknown = set(given) - set(defaults)
+    unknown = {key for key in set(given) - set(defaults) if not key.startswith(TERM_PREFIXES)}
     if unknown:
         raise PriorError(
             f"unknown priors= key(s) {sorted(unknown)}; use {', '.join(defaults)} "
-            "(priors are on the standardised scale)"
+            "(priors on the standardised scale), 'fixef:<term>' or 'sd:<block>' (data scale)"
         )
     resolved: dict[str, Prior | float] = {}
+    for key in sorted(set(given) - set(defaults)):  # per term / per variance component, data scale
+        prior = parse_prior(str(given[key]), where=key)
+        if key.startswith("sd:") and prior.support != "positive":
+            raise PriorError(
+                f"the prior {prior} for {key!r} must be on positive values (halfnormal, gamma, ...)"
+            )
+        resolved[key] = prior
     for key, default in defaults.items():
         value = given.get(key, default)
         if key == "lkj_eta":
@@ -183,8 +212,13 @@ def _fixed_effects(design: MixedDesign, priors: dict, y_mean: float, y_sd: float
     scale = y_sd / _column_sd(design.x)
     is_intercept = np.array([name == INTERCEPT for name in names])
     slopes = [name for name in names if name != INTERCEPT]
-    parts: dict[str, pt.TensorVariable] = {}
-    if is_intercept.any():
+    parts: dict[str, pt.TensorVariable] = {
+        name: _draw(f"fixef__{_safe(name)}", priors[f"fixef:{name}"])  # data scale
+        for name in names
+        if f"fixef:{name}" in priors
+    }
+    slopes = [name for name in slopes if name not in parts]
+    if is_intercept.any() and INTERCEPT not in parts:
         parts[INTERCEPT] = y_mean + y_sd * _draw("intercept_std", priors["intercept"])
     if slopes:
         pm.modelcontext(None).add_coord("fixef_slope", slopes)
@@ -201,8 +235,11 @@ def _block_cholesky(design: MixedDesign, k: int, label: str, priors: dict, y_sd:
     pm.modelcontext(None).add_coord(dim, list(block.names))
     intercept = np.array([name == INTERCEPT for name in block.names])
     scale = np.where(intercept, y_sd, y_sd / _column_sd(block.z))
-    raw_sd = _draw(f"sd_std__{label}", priors["sd"], dims=dim)
-    sd = pm.Deterministic(f"sd__{label}", raw_sd * scale, dims=dim)
+    if f"sd:{label}" in priors:  # the user's prior, on the data scale
+        sd = _draw(f"sd__{label}", priors[f"sd:{label}"], dims=dim)
+    else:
+        raw_sd = _draw(f"sd_std__{label}", priors["sd"], dims=dim)
+        sd = pm.Deterministic(f"sd__{label}", raw_sd * scale, dims=dim)
     if not block.correlated or block.q == 1:
         return pt.diag(sd)
     # PyMC's LKJCorr is the Cholesky factor of an LKJ-distributed correlation matrix
@@ -271,6 +308,7 @@ def build_mixed_model(
         raise ModelSpecificationError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     resolved = _resolve_priors(priors)
     labels = block_labels(design)
+    check_term_priors(resolved, design, labels)
     y_mean, y_sd = float(design.y.mean()), float(_column_sd(design.y[:, None])[0])
     prior = (
         parse_mcmcglmm_prior(prior, design, gaussian=True)
