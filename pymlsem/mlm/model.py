@@ -16,7 +16,8 @@ correlations   LKJ on each correlated block                          ``eta = 2``
 with ``t`` the standardised parameter that carries the prior. Two more ``priors`` keys set a prior on the
 **data scale** for one term or block: ``"fixef:<term>"`` (e.g. ``{"fixef:Days": "normal(10,2)"}``, the
 variable ``fixef__<term>``) and ``"sd:<block label>"`` (every SD of that block, e.g.
-``{"sd:Subject": "halfnormal(30)"}``). MCMCglmm's prior forms are ``prior=`` (:mod:`pymlsem.mlm.mcmcglmm_prior`).
+``{"sd:Subject": "halfnormal(30)"}``). MCMCglmm's prior forms are ``prior=``
+(:mod:`pymlsem.mlm.mcmcglmm_prior`).
 
 Two likelihoods, one posterior:
 
