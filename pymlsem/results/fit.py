@@ -172,6 +172,38 @@ class SEMFit(PlotMethods):
 
         return icc(self, prob=prob)
 
+    def latent_scores(
+        self,
+        level: int = 1,
+        *,
+        seed: int | None = 0,
+        n_draws: int | None = None,
+        include_observed: bool = False,
+    ) -> Any:
+        """Posterior draws of the latent variables (factor scores, cluster effects) of one level.
+
+        See :func:`pymlsem.results.latent_scores.latent_scores`.
+
+        Parameters
+        ----------
+        level
+            1: within-level (or single-level) latent variables per row; 2: between-level ones per cluster.
+        seed
+            Seed of the draws.
+        n_draws
+            Keep about this many posterior draws (evenly spaced within each chain); all by default.
+        include_observed
+            Level 2: also the between parts of the observed variables (cluster random intercepts).
+
+        Returns
+        -------
+        xarray.DataArray
+            Dims ``(chain, draw, row, latent)`` (level 1) or ``(chain, draw, cluster, latent)`` (level 2).
+        """
+        from pymlsem.results.latent_scores import latent_scores
+
+        return latent_scores(self, level, seed=seed, n_draws=n_draws, include_observed=include_observed)
+
     def ppp(self, n_draws: int = 1000, *, seed: int | None = 0, tol: float = 1e-4) -> Any:
         """Posterior predictive p-value from the chi-square discrepancy (blavaan's PPP), cached on the fit.
 
