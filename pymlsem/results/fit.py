@@ -250,16 +250,26 @@ class SEMFit(PlotMethods):
 
         return srmr(self, prob=prob)
 
-    def sample_statistics(self) -> Any:
-        """The saturated model's ML means and covariances per level (lavaan's ``sampstat``).
+    def sample_statistics(self, bayesian: bool = False, **kwargs: Any) -> Any:
+        """The saturated model's means and covariances per level (lavaan's ``sampstat``).
 
-        See :func:`pymlsem.workflow.saturated.sample_statistics`.
+        Parameters
+        ----------
+        bayesian
+            False: the ML estimates (:func:`pymlsem.workflow.saturated.sample_statistics`; lavaan's numbers).
+            True: sample the saturated model and return its posterior summaries
+            (:func:`pymlsem.workflow.saturated_posterior.saturated_posterior`; ``kwargs`` go to the sampler).
 
         Returns
         -------
-        SaturatedMoments
-            ``.mean[level]`` (Series) and ``.cov[level]`` (DataFrame), level 1 = within, 2 = between.
+        SaturatedMoments or SaturatedPosterior
+            ``.mean[level]`` (Series) and ``.cov[level]`` (DataFrame), level 1 = within, 2 = between; the
+            posterior version also has ``.table`` with intervals and ``.fit``.
         """
+        if bayesian:
+            from pymlsem.workflow.saturated_posterior import saturated_posterior
+
+            return saturated_posterior(self, **kwargs)
         from pymlsem.workflow.saturated import sample_statistics
 
         if "_sample_statistics" not in self.__dict__:
