@@ -400,13 +400,7 @@ def two_level_stats(
 
     group_sizes, cluster_group = np.unique(sizes, return_inverse=True)
     group_counts = np.bincount(cluster_group).astype(np.float64)
-    group_means = np.zeros((group_sizes.size, len(names)))
-    group_scatter = np.zeros((group_sizes.size, len(names), len(names)))
-    for g in range(group_sizes.size):
-        means = cluster_means[cluster_group == g]
-        group_means[g] = means.mean(axis=0)
-        centered = means - group_means[g]
-        group_scatter[g] = centered.T @ centered
+    group_means, group_scatter = group_moments(cluster_means, cluster_group, group_sizes.size)
 
     return TwoLevelStats(
         variables=names,
@@ -427,6 +421,36 @@ def two_level_stats(
         cluster_within_scatter=cluster_within_scatter,
         cluster_group=cluster_group.astype(np.int64),
     )
+
+
+def group_moments(
+    cluster_means: np.ndarray, cluster_group: np.ndarray, n_groups: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and scatter of the cluster means within each cluster-size group.
+
+    Parameters
+    ----------
+    cluster_means
+        Shape (..., J, p): cluster means, with optional leading batch axes (e.g. replicated data sets).
+    cluster_group
+        Shape (J,): the size group of each cluster.
+    n_groups
+        Number of size groups G.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Group means (..., G, p) and scatter of the cluster means around them (..., G, p, p).
+    """
+    batch, p = cluster_means.shape[:-2], cluster_means.shape[-1]
+    group_means = np.zeros((*batch, n_groups, p))
+    group_scatter = np.zeros((*batch, n_groups, p, p))
+    for g in range(n_groups):
+        members = cluster_means[..., cluster_group == g, :]
+        group_means[..., g, :] = members.mean(axis=-2)
+        centered = members - group_means[..., g, None, :]
+        group_scatter[..., g, :, :] = np.swapaxes(centered, -1, -2) @ centered
+    return group_means, group_scatter
 
 
 def _per_cluster_scatter(deviations: np.ndarray, codes: np.ndarray, nclusters: int) -> np.ndarray:

@@ -15,7 +15,7 @@ from pymlsem.diagnostics.geweke import geweke_z
 from pymlsem.diagnostics.mixed import MixedTheta, block_covariance_draws, mixed_loglik_function, vcv_terms
 from pymlsem.diagnostics.pmcmc import pmcmc
 from pymlsem.exceptions import PymlsemError
-from pymlsem.results.plot_methods import PlotMethods
+from pymlsem.results.fit_methods import FitMethods
 from pymlsem.results.posterior import SAMPLE_DIMS, summarize_draws
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def _pmcmc(draws: xr.DataArray) -> np.ndarray:
     return pmcmc(pooled)
 
 
-class MixedFit(PlotMethods):
+class MixedFit(FitMethods):
     """A fitted mixed model.
 
     Attributes
@@ -402,30 +402,6 @@ class MixedFit(PlotMethods):
 
     # --- Bayesian workflow: information criteria, predictive draws, prior sensitivity, refits ----------
 
-    def log_likelihood(self, unit: str | None = None) -> Any:
-        """Add the pointwise log-likelihood to ``idata`` (group ``log_likelihood``, variable ``loglik``).
-
-        Parameters
-        ----------
-        unit
-            ``"cluster"`` (Gaussian models with one grouping factor, the default there: the marginal density
-            of each cluster) or ``"observation"``; see :mod:`pymlsem.workflow.mixed_loglik`.
-
-        Returns
-        -------
-        xarray.DataTree
-            ``self.idata``.
-        """
-        from pymlsem.workflow.pointwise import add_log_likelihood
-
-        return add_log_likelihood(self, unit)
-
-    def loo(self, unit: str | None = None, **kwargs: Any) -> Any:
-        """PSIS-LOO with Pareto-k diagnostics (ArviZ); see :func:`pymlsem.workflow.information.loo`."""
-        from pymlsem.workflow.information import loo
-
-        return loo(self, unit, **kwargs)
-
     def posterior_predictive(
         self, n_draws: int | None = 500, seed: int | None = None, random_effects: str = "fitted"
     ) -> Any:
@@ -446,24 +422,6 @@ class MixedFit(PlotMethods):
         for group in ("prior", "prior_predictive"):
             self.idata[group] = tree[group].to_dataset()
         return self.idata
-
-    def prior_sensitivity(self, threshold: float = 0.05) -> pd.DataFrame:
-        """Power-scaling prior sensitivity per parameter with ArviZ's diagnosis (adds ``log_prior``).
-
-        See :func:`pymlsem.workflow.sensitivity.prior_sensitivity`.
-        """
-        from pymlsem.workflow.sensitivity import prior_sensitivity
-
-        return prior_sensitivity(self, threshold=threshold)
-
-    def refit(self, priors: Any, **kwargs: Any) -> MixedFit:
-        """Fit again with other ``priors=``, reusing the compiled model when only prior arguments change.
-
-        See :func:`pymlsem.workflow.refit.refit`.
-        """
-        from pymlsem.workflow.refit import refit
-
-        return refit(self, priors, **kwargs)
 
     # --- printouts and plots --------------------------------------------------------------------------
 

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from pymlsem.results.fit_methods import FitMethods
 from pymlsem.results.lavaan_summary import format_estimates, format_header
-from pymlsem.results.plot_methods import PlotMethods
 from pymlsem.results.posterior import quantile_name, summarize_draws
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ class Timings:
     reused_compiled: bool
 
 
-class SEMFit(PlotMethods):
+class SEMFit(FitMethods):
     """A fitted structural equation model.
 
     Attributes
@@ -332,36 +332,6 @@ class SEMFit(PlotMethods):
 
     # --- Bayesian workflow: information criteria, predictive draws, prior sensitivity, refits ----------
 
-    def log_likelihood(self, unit: str | None = None) -> Any:
-        """Add the pointwise log-likelihood to ``idata`` (group ``log_likelihood``, variable ``loglik``).
-
-        See :mod:`pymlsem.workflow.pointwise` for what each unit means.
-
-        Parameters
-        ----------
-        unit
-            ``"cluster"`` (two-level models; the default there: one value per cluster, the exact density of
-            its rows) or ``"observation"`` (single-level: per row; two-level: each row given the rest of its
-            cluster, which does not sum to the log-likelihood).
-
-        Returns
-        -------
-        xarray.DataTree
-            ``self.idata``.
-        """
-        from pymlsem.workflow.pointwise import add_log_likelihood
-
-        return add_log_likelihood(self, unit)
-
-    def loo(self, unit: str | None = None, **kwargs: Any) -> Any:
-        """PSIS-LOO with Pareto-k diagnostics (ArviZ); leave-one-cluster-out by default for two-level models.
-
-        See :func:`pymlsem.workflow.information.loo`.
-        """
-        from pymlsem.workflow.information import loo
-
-        return loo(self, unit, **kwargs)
-
     def dic(self) -> Any:
         """Deviance information criterion and pD, on blavaan's scale.
 
@@ -404,24 +374,6 @@ class SEMFit(PlotMethods):
         for group in ("prior", "prior_predictive"):
             self.idata[group] = tree[group].to_dataset()
         return self.idata
-
-    def prior_sensitivity(self, threshold: float = 0.05) -> pd.DataFrame:
-        """Power-scaling prior sensitivity per parameter with ArviZ's diagnosis (adds ``log_prior``).
-
-        See :func:`pymlsem.workflow.sensitivity.prior_sensitivity`.
-        """
-        from pymlsem.workflow.sensitivity import prior_sensitivity
-
-        return prior_sensitivity(self, threshold=threshold)
-
-    def refit(self, priors: Any, **kwargs: Any) -> SEMFit:
-        """Fit again with other priors, reusing the compiled model when only prior arguments change.
-
-        See :func:`pymlsem.workflow.refit.refit`.
-        """
-        from pymlsem.workflow.refit import refit
-
-        return refit(self, priors, **kwargs)
 
     def path_diagram(self, path: str | Path | None = None, **kwargs: Any) -> Any:
         """Path diagram per level with posterior means on the arrows (graphviz).

@@ -13,6 +13,7 @@ fixed.x constant is subtracted). A covariance that is not positive definite give
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -104,20 +105,36 @@ class TwoLevelBatch:
         """Number of data sets R."""
         return int(self.within_scatter.shape[0])
 
+    @classmethod
+    def from_stats(
+        cls,
+        stats: TwoLevelStats,
+        within_scatter: np.ndarray,
+        group_means: np.ndarray,
+        group_scatter: np.ndarray,
+    ) -> TwoLevelBatch:
+        """A batch with the structure of ``stats`` (variables, cluster sizes) holding the given statistics."""
+        return cls(
+            tuple(stats.variables),
+            tuple(stats.within_only),
+            tuple(stats.between_only),
+            int(stats.nobs),
+            int(stats.nclusters),
+            np.asarray(stats.within_index, dtype=np.int64),
+            np.asarray(stats.group_sizes, dtype=float),
+            np.asarray(stats.group_counts, dtype=float),
+            np.asarray(within_scatter, dtype=float),
+            np.asarray(group_means, dtype=float),
+            np.asarray(group_scatter, dtype=float),
+        )
+
     def take(self, index: np.ndarray) -> TwoLevelBatch:
         """The data sets at ``index`` (a boolean mask or integer positions along the batch axis)."""
-        return TwoLevelBatch(
-            self.variables,
-            self.within_only,
-            self.between_only,
-            self.nobs,
-            self.nclusters,
-            self.within_index,
-            self.group_sizes,
-            self.group_counts,
-            self.within_scatter[index],
-            self.group_means[index],
-            self.group_scatter[index],
+        return dataclasses.replace(
+            self,
+            within_scatter=self.within_scatter[index],
+            group_means=self.group_means[index],
+            group_scatter=self.group_scatter[index],
         )
 
 
@@ -135,15 +152,8 @@ def batch_of(stats: SingleLevelStats | TwoLevelStats) -> SingleLevelBatch | TwoL
         With a leading batch axis of length 1.
     """
     if isinstance(stats, TwoLevelStats):
-        return TwoLevelBatch(
-            tuple(stats.variables),
-            tuple(stats.within_only),
-            tuple(stats.between_only),
-            int(stats.nobs),
-            int(stats.nclusters),
-            np.asarray(stats.within_index, dtype=np.int64),
-            np.asarray(stats.group_sizes, dtype=float),
-            np.asarray(stats.group_counts, dtype=float),
+        return TwoLevelBatch.from_stats(
+            stats,
             np.asarray(stats.within_scatter, dtype=float)[None],
             np.asarray(stats.group_means, dtype=float)[None],
             np.asarray(stats.group_scatter, dtype=float)[None],

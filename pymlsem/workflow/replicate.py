@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pymlsem.data.stats import SingleLevelStats, TwoLevelStats
+from pymlsem.data.stats import SingleLevelStats, TwoLevelStats, group_moments
 from pymlsem.exceptions import DataError, ModelSpecificationError
 from pymlsem.workflow.loglik import ImpliedMoments, SingleLevelBatch, TwoLevelBatch
 
@@ -247,25 +247,5 @@ def _check_covariate_levels(stats: TwoLevelStats, exo_within: list[str], exo_bet
 def _group(stats: TwoLevelStats, within_scatter: np.ndarray, means: np.ndarray) -> TwoLevelBatch:
     """Per-size-group means and scatter of the replicated cluster means."""
     group = np.asarray(stats.cluster_group, dtype=np.int64)
-    counts = np.asarray(stats.group_counts, dtype=float)
-    size, _, p = means.shape
-    group_means = np.empty((size, counts.size, p))
-    group_scatter = np.empty((size, counts.size, p, p))
-    for g in range(counts.size):
-        members = means[:, group == g, :]
-        group_means[:, g] = members.mean(axis=1)
-        centered = members - group_means[:, g, None, :]
-        group_scatter[:, g] = np.swapaxes(centered, -1, -2) @ centered
-    return TwoLevelBatch(
-        tuple(stats.variables),
-        tuple(stats.within_only),
-        tuple(stats.between_only),
-        int(stats.nobs),
-        int(stats.nclusters),
-        np.asarray(stats.within_index, dtype=np.int64),
-        np.asarray(stats.group_sizes, dtype=float),
-        counts,
-        within_scatter,
-        group_means,
-        group_scatter,
-    )
+    group_means, group_scatter = group_moments(means, group, len(stats.group_counts))
+    return TwoLevelBatch.from_stats(stats, within_scatter, group_means, group_scatter)

@@ -1,4 +1,5 @@
-"""Plot methods shared by SEM and mixed-model fits (thin wrappers around :mod:`pymlsem.plots`)."""
+"""Methods shared by SEM and mixed-model fits: thin wrappers around :mod:`pymlsem.workflow` and
+:mod:`pymlsem.plots`."""
 
 from __future__ import annotations
 
@@ -6,11 +7,63 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PlotMethods"]
+import pandas as pd
+
+__all__ = ["FitMethods"]
 
 
-class PlotMethods:
-    """Trace/density, autocorrelation, rank, prior-vs-posterior and PPC plots of a fit (needs matplotlib)."""
+class FitMethods:
+    """Pointwise log-likelihood, LOO, prior sensitivity, refits and plots of a fit (plots need matplotlib)."""
+
+    def log_likelihood(self, unit: str | None = None) -> Any:
+        """Add the pointwise log-likelihood to ``idata`` (group ``log_likelihood``, variable ``loglik``).
+
+        See :mod:`pymlsem.workflow.pointwise` and :mod:`pymlsem.workflow.mixed_loglik` for what each unit
+        means.
+
+        Parameters
+        ----------
+        unit
+            ``"cluster"``: one value per cluster, the exact density of its rows (the default for two-level
+            SEM and for Gaussian mixed models with one grouping factor). ``"observation"``: per row
+            (single-level SEM, non-Gaussian mixed models given their random effects; two-level SEM: each
+            row given the rest of its cluster, which does not sum to the log-likelihood).
+
+        Returns
+        -------
+        xarray.DataTree
+            ``self.idata``.
+        """
+        from pymlsem.workflow.pointwise import add_log_likelihood
+
+        return add_log_likelihood(self, unit)
+
+    def loo(self, unit: str | None = None, **kwargs: Any) -> Any:
+        """PSIS-LOO with Pareto-k diagnostics (ArviZ); leave-one-cluster-out by default for clustered data.
+
+        See :func:`pymlsem.workflow.information.loo`.
+        """
+        from pymlsem.workflow.information import loo
+
+        return loo(self, unit, **kwargs)
+
+    def prior_sensitivity(self, threshold: float = 0.05) -> pd.DataFrame:
+        """Power-scaling prior sensitivity per parameter with ArviZ's diagnosis (adds ``log_prior``).
+
+        See :func:`pymlsem.workflow.sensitivity.prior_sensitivity`.
+        """
+        from pymlsem.workflow.sensitivity import prior_sensitivity
+
+        return prior_sensitivity(self, threshold=threshold)
+
+    def refit(self, priors: Any, **kwargs: Any) -> Any:
+        """Fit again with other priors, reusing the compiled model when only prior arguments change.
+
+        See :func:`pymlsem.workflow.refit.refit`; returns a fit of the same kind.
+        """
+        from pymlsem.workflow.refit import refit
+
+        return refit(self, priors, **kwargs)
 
     def plot(self, var_names: str | Sequence[str] | None = None, path: str | Path | None = None) -> Any:
         """Trace and density of each parameter, as MCMCglmm's ``plot(model$Sol)``.
