@@ -108,9 +108,10 @@ def build_partable(parsed: ParsedModel, *, model_type: str = "sem",
     rows: list[Row] = []
     sets: dict[int, VariableSets] = {}
     exogenous: dict[int, list[str]] = {}
+    both_levels = _observed_at_both_levels(blocks) if n_levels == 2 else set()
     for lev, statements in blocks.items():
         names = sets[lev] = VariableSets.from_statements(statements)
-        exogenous[lev] = [v for v in names.ov_x if v in global_names.ov_x]
+        exogenous[lev] = [v for v in names.ov_x if v in global_names.ov_x and v not in both_levels]
         block = _merge_block(statements, names, lev, meanstructure)
         apply_block_defaults(block, names, model_type=model_type, meanstructure=meanstructure,
                              exo_names=exogenous[lev], free_means=rv_names)  # fmt: skip
@@ -170,6 +171,16 @@ def _blocks(parsed: ParsedModel) -> dict[int, list[Statement]]:
                     "(e.g. a factor or the variances of its variables) or remove the 'level:' lines"
                 )
     return blocks
+
+
+def _observed_at_both_levels(blocks: dict[int, list[Statement]]) -> set[str]:
+    """Observed variables named at both levels of a two-level model.
+
+    Such a covariate is not fixed.x: it has a within and a between part (latent group-mean centering,
+    Lüdtke et al. 2008), whose variances and mean are free parameters of the model.
+    """
+    named = [VariableSets.from_statements(blocks[lev]) for lev in (1, 2)]
+    return set(named[0].ov) & set(named[1].ov)
 
 
 def _add_random_slopes(blocks: dict[int, list[Statement]]) -> list[str]:
