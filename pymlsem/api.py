@@ -4,15 +4,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pymc as pm
 
+from pymlsem.build.latent import LatentModel, build_latent_model
 from pymlsem.build.marginal import EXO_DATA, MarginalModel, build_marginal_model, stats_data_values
-from pymlsem.data.prepare import exogenous_values, select_model_data
+from pymlsem.data.prepare import check_columns, exogenous_values, select_model_data
+from pymlsem.data.raw import RawData, prepare_raw_data
 from pymlsem.data.stats import single_level_stats, stats_from_summary, two_level_stats
 from pymlsem.exceptions import DataError, ModelSpecificationError
 from pymlsem.partable import ParTable, build_partable
@@ -21,6 +23,8 @@ from pymlsem.sample import check_sampler, sample_model
 from pymlsem.syntax import parse_model
 
 MODEL_TYPES = ("sem", "cfa", "growth")
+METHODS = ("auto", "marginal", "latent")
+LINKS = ("probit", "logit")
 
 
 class SEM:
@@ -44,6 +48,17 @@ class SEM:
         usual N-1 covariance matrix, a DataFrame with variable names or an array in ``variables``' order).
     variables
         Variable names of ``sample_cov`` when it is an array.
+    method
+        ``"marginal"``: latent variables integrated out (fast; continuous indicators, random intercepts).
+        ``"latent"``: explicit within and between latent variables, cluster effects and random slopes as
+        PyMC variables (see :mod:`pymlsem.build.latent`); needed for random slopes, ordered indicators
+        and missing values kept in the likelihood. ``"auto"`` (default): marginal where it can fit the
+        model, latent otherwise.
+    ordered
+        Names of binary/ordinal indicators (as lavaan's ``ordered=``): their categories are the sorted
+        observed values (or an ordered pandas Categorical's categories).
+    link
+        ``"probit"`` (default, as Mplus and lavaan) or ``"logit"`` for ordered indicators.
 
     Attributes
     ----------
@@ -65,10 +80,18 @@ class SEM:
         sample_mean: Any = None,
         sample_nobs: int | None = None,
         variables: list[str] | None = None,
+        method: str = "auto",
+        ordered: Sequence[str] | None = None,
+        link: str = "probit",
     ) -> None:
         start = time.perf_counter()
         if model_type not in MODEL_TYPES:
             raise ModelSpecificationError(f"model_type must be one of {MODEL_TYPES}, got {model_type!r}")
+        if method not in METHODS:
+            raise ModelSpecificationError(f"method must be one of {METHODS}, got {method!r}")
+        if link not in LINKS:
+            raise ModelSpecificationError(f"link must be one of {LINKS}, got {link!r}")
+        self.link = link
         self.source = model
         self.model_type = model_type
         self.cluster = cluster
@@ -83,9 +106,17 @@ class SEM:
             raise DataError("give either data or sample_cov/sample_mean/sample_nobs, not both")
         columns = _summary_names(sample_cov, variables) if from_summary else [str(c) for c in data.columns]
         meanstructure = None if from_summary and sample_mean is None else True
+        self.ordinal = _ordinal_columns(data, ordered, from_summary)
+        self.codes: dict[str, np.ndarray] = {}
+        counts = {name: len(c.categories) for name, c in self.ordinal.items()}
         self.partable: ParTable = build_partable(
-            parsed, model_type=model_type, data_columns=columns, meanstructure=meanstructure
+            parsed,
+            model_type=model_type,
+            data_columns=columns,
+            meanstructure=meanstructure,
+            **({"ordered": counts} if counts else {}),
         )
+        self.method = _choose_method(method, self.partable, from_summary)
         two_level = self.partable.n_levels == 2
         if two_level and cluster is None:
             raise DataError("the model has level: blocks, so it needs cluster='name of the cluster column'")
@@ -99,13 +130,30 @@ class SEM:
             self.stats = stats_from_summary(sample_cov, sample_mean, sample_nobs, names)
             self.stats = _reorder(self.stats, self.observed)
             self.nobs, self.n_clusters = int(sample_nobs), None
+        elif self.method == "latent":
+            self._set_raw_data(data)
         else:
             self._set_data(data)
         self.exo_values = exogenous_values(self.partable.table, self.stats)
         self.meanstructure = not (from_summary and sample_mean is None)
-        self.built: MarginalModel = build_marginal_model(
-            self.partable, self.stats, self.exo_values, priors=self.priors, meanstructure=self.meanstructure
-        )
+        if self.method == "latent":
+            self.built: MarginalModel | LatentModel = build_latent_model(
+                self.partable,
+                self.raw,
+                self.stats,
+                self.exo_values,
+                codes=self.codes,
+                link=link,
+                priors=self.priors,
+            )
+        else:
+            self.built = build_marginal_model(
+                self.partable,
+                self.stats,
+                self.exo_values,
+                priors=self.priors,
+                meanstructure=self.meanstructure,
+            )
         _check_identification(self)
         self.build_seconds = time.perf_counter() - start
 
@@ -138,6 +186,32 @@ class SEM:
             self.stats = single_level_stats(frame, self.observed)
             self.n_clusters = None
         self.nobs = len(frame)
+
+    def _set_raw_data(self, data: pd.DataFrame) -> None:
+        """Row-level data for the latent builder; complete rows give the statistics for start values."""
+        exogenous = sorted({v for names in self.partable.exogenous.values() for v in names})
+        self.raw: RawData = prepare_raw_data(
+            data, self.observed, self.cluster, conditioned=exogenous, categorical=list(self.ordinal)
+        )
+        self.codes = {name: column.codes[self.raw.rows] for name, column in self.ordinal.items()}
+        numeric = self.raw.frame.copy()
+        for name, codes in self.codes.items():
+            numeric[name] = np.where(codes >= 0, codes, np.nan).astype(float)
+        complete = numeric.fillna(numeric[self.observed].mean())
+        if self.cluster is not None:
+            self.stats = two_level_stats(
+                complete,
+                self.observed,
+                self.cluster,
+                within_only=self.partable.within_only,
+                between_only=self.partable.between_only,
+            )
+            self.n_clusters = self.raw.n_clusters
+        else:
+            self.stats = single_level_stats(complete, self.observed)
+            self.n_clusters = None
+        self.data = self.raw.frame
+        self.nobs = len(self.raw.frame)
 
     def fixed_row_values(self) -> np.ndarray:
         """Value of each fixed row of the table (exogenous moments from the data), NaN for free rows."""
@@ -189,19 +263,16 @@ class SEM:
         """Identifies the structure of the compiled model (same key: the compiled model can be reused)."""
         priors = tuple((p.name, p.variable, p.scale) for p in self.built.free)
         shapes = tuple((k, np.shape(v)[1:]) for k, v in stats_data_values(self.stats).items())
-        return (
-            self.source,
-            self.model_type,
-            self.cluster,
-            tuple(self.observed),
-            self.meanstructure,
-            priors,
-            shapes,
-        )
+        key = (self.source, self.model_type, self.cluster, tuple(self.observed), self.meanstructure, priors)
+        if self.method == "latent":  # the rows are constants of the latent model's graph
+            frame = pd.util.hash_pandas_object(self.raw.frame, index=False).to_numpy()
+            codes = tuple((k, v.tobytes()) for k, v in self.codes.items())
+            return (*key, "latent", self.link, frame.tobytes(), codes)
+        return (*key, shapes)
 
     def data_values(self) -> dict[str, np.ndarray]:
         """Current values of the model's ``pm.Data`` (statistics, exogenous moments, prior settings)."""
-        values = stats_data_values(self.stats)
+        values = stats_data_values(self.stats) if self.method == "marginal" else {}
         values[EXO_DATA] = np.asarray(self.exo_values, dtype=float)
         for p_var in self.built.model.data_vars:
             name = p_var.name
@@ -272,20 +343,23 @@ class SEM:
         )
 
 
-def _fit(
-    model_type: str, model: str, data, cluster, *, priors, sample_cov, sample_mean, sample_nobs, **fit_kwargs
-) -> SEMFit:
-    spec = SEM(
-        model,
-        data,
-        cluster,
-        model_type=model_type,
-        priors=priors,
-        sample_cov=sample_cov,
-        sample_mean=sample_mean,
-        sample_nobs=sample_nobs,
-    )
-    return spec.fit(**fit_kwargs)
+#: keywords of :class:`SEM` (the model); the other keywords of ``sem()`` go to :meth:`SEM.fit`
+MODEL_KEYWORDS = (
+    "priors",
+    "sample_cov",
+    "sample_mean",
+    "sample_nobs",
+    "variables",
+    "method",
+    "ordered",
+    "link",
+)
+
+
+def _fit(model_type: str, model: str, data, cluster, **kwargs) -> SEMFit:
+    model_kwargs = {k: kwargs.pop(k) for k in MODEL_KEYWORDS if k in kwargs}
+    spec = SEM(model, data, cluster, model_type=model_type, **model_kwargs)
+    return spec.fit(**kwargs)
 
 
 def sem(
@@ -294,20 +368,20 @@ def sem(
     cluster: str | None = None,
     *,
     priors: Mapping[str, str] | None = None,
+    method: str = "auto",
+    ordered: Sequence[str] | None = None,
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 4,
     sampler: str = "nutpie",
     random_seed: int | None = None,
     progressbar: bool = True,
-    sample_cov: Any = None,
-    sample_mean: Any = None,
-    sample_nobs: int | None = None,
     **kwargs: Any,
 ) -> SEMFit:
     """Fit a structural equation model written in lavaan syntax (lavaan's ``sem()`` defaults).
 
-    See :class:`SEM` for the model arguments and :meth:`SEM.fit` for the sampling arguments.
+    See :class:`SEM` for the model arguments (``priors``, ``method``, ``ordered``, ``link``,
+    ``sample_cov``, ...) and :meth:`SEM.fit` for the sampling arguments.
     """
     return _fit(
         "sem",
@@ -315,9 +389,8 @@ def sem(
         data,
         cluster,
         priors=priors,
-        sample_cov=sample_cov,
-        sample_mean=sample_mean,
-        sample_nobs=sample_nobs,
+        method=method,
+        ordered=ordered,
         draws=draws,
         tune=tune,
         chains=chains,
@@ -330,37 +403,12 @@ def sem(
 
 def cfa(model: str, data: pd.DataFrame | None = None, cluster: str | None = None, **kwargs: Any) -> SEMFit:
     """Fit a confirmatory factor analysis (lavaan's ``cfa()`` defaults); same keywords as :func:`sem`."""
-    return _fit_type("cfa", model, data, cluster, **kwargs)
+    return _fit("cfa", model, data, cluster, **kwargs)
 
 
 def growth(model: str, data: pd.DataFrame | None = None, cluster: str | None = None, **kwargs: Any) -> SEMFit:
     """Fit a latent growth model (lavaan's ``growth()`` defaults); same keywords as :func:`sem`."""
-    return _fit_type("growth", model, data, cluster, **kwargs)
-
-
-def _fit_type(
-    model_type: str,
-    model: str,
-    data,
-    cluster,
-    *,
-    priors=None,
-    sample_cov=None,
-    sample_mean=None,
-    sample_nobs=None,
-    **fit_kwargs,
-) -> SEMFit:
-    return _fit(
-        model_type,
-        model,
-        data,
-        cluster,
-        priors=priors,
-        sample_cov=sample_cov,
-        sample_mean=sample_mean,
-        sample_nobs=sample_nobs,
-        **fit_kwargs,
-    )
+    return _fit("growth", model, data, cluster, **kwargs)
 
 
 def _summary_names(sample_cov: Any, variables: list[str] | None) -> list[str]:
@@ -425,3 +473,28 @@ def _check_identification(spec: SEM) -> None:
             "is not identified; fix some parameters (e.g. 0*x), constrain them with shared labels, or "
             "simplify the model"
         )
+
+
+def _ordinal_columns(data: pd.DataFrame | None, ordered: Sequence[str] | None, from_summary: bool) -> dict:
+    """Category codes of the ordered indicators (empty when there are none)."""
+    if not ordered:
+        return {}
+    if from_summary:
+        raise DataError("ordered indicators need the raw data, not summary statistics")
+    if isinstance(ordered, str):
+        ordered = [ordered]
+    from pymlsem.data.categorical import ordinal_codes
+
+    check_columns(data, list(ordered), None)
+    return ordinal_codes(data, list(ordered))
+
+
+def _choose_method(method: str, partable: ParTable, from_summary: bool) -> str:
+    """The builder to use: ``auto`` picks the marginal one unless the model needs explicit latents."""
+    table = partable.table
+    needs_latent = bool((table.rv != "").any() or (table.op == "|").any())
+    if method == "auto":
+        method = "latent" if needs_latent else "marginal"
+    if method == "latent" and from_summary:
+        raise DataError("method='latent' needs the raw data, not summary statistics")
+    return method

@@ -42,23 +42,7 @@ def select_model_data(
         When ``data`` is not a data frame, a variable or the cluster column is missing, or a
         variable is not numeric.
     """
-    if not isinstance(data, pd.DataFrame):
-        raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
-    columns = [str(c) for c in data.columns]
-    missing = [v for v in variables if v not in columns]
-    if missing:
-        hints = []
-        for name in missing:
-            close = difflib.get_close_matches(name, columns, n=1)
-            hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-        raise DataError(
-            f"the model uses variable(s) not in the data: {', '.join(hints)}. "
-            "Check the spelling in the model string, or add the column(s) to the data."
-        )
-    if cluster is not None and cluster not in columns:
-        close = difflib.get_close_matches(cluster, columns, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise DataError(f"the cluster column {cluster!r} is not in the data{hint}")
+    check_columns(data, variables, cluster)
     keep = [*variables, *([cluster] if cluster is not None else [])]
     frame = data.loc[:, keep].copy()
     for name in variables:
@@ -82,6 +66,27 @@ def select_model_data(
     if len(frame) == 0:
         raise DataError("no complete rows are left: every row has a missing value in a model variable")
     return frame.reset_index(drop=True)
+
+
+def check_columns(data: pd.DataFrame, variables: Sequence[str], cluster: str | None) -> None:
+    """Raise a :class:`DataError` unless ``data`` is a data frame with ``variables`` and ``cluster``."""
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+    columns = [str(c) for c in data.columns]
+    missing = [v for v in variables if v not in columns]
+    if missing:
+        hints = []
+        for name in missing:
+            close = difflib.get_close_matches(name, columns, n=1)
+            hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise DataError(
+            f"the model uses variable(s) not in the data: {', '.join(hints)}. "
+            "Check the spelling in the model string, or add the column(s) to the data."
+        )
+    if cluster is not None and cluster not in columns:
+        close = difflib.get_close_matches(cluster, columns, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise DataError(f"the cluster column {cluster!r} is not in the data{hint}")
 
 
 def exogenous_values(table: pd.DataFrame, stats: SingleLevelStats | TwoLevelStats) -> np.ndarray:

@@ -1,0 +1,450 @@
+"""The latent-variable PyMC model of a single- or two-level SEM (``method="latent"``).
+
+Every latent quantity is an explicit PyMC variable: the between-level variables of each cluster (the
+cluster effects of observed variables, between factors, random slopes) and the within-level latent
+variables of each row, both non-centered. Observed variables are evaluated given them, row by row.
+This is what random slopes, latent group-mean centering, ordered indicators, missing values and factor
+scores need; on continuous random-intercept models it has the same posterior as the marginal builder
+(:mod:`pymlsem.build.marginal`), only slower.
+
+The model of one level
+----------------------
+The level's variables follow the RAM equations ``v = m + A v + u`` (see :mod:`pymlsem.build.ram`), whose
+paths must be acyclic. Each variable has one of three roles:
+
+``data``
+    an exogenous covariate (lavaan's fixed.x): its values are conditioned on, never modelled;
+``explicit``
+    a latent variable, and at level 2 the between part of every observed variable that also has a within
+    part: ``v = m + A v + u`` with ``u = L z`` for standard normal ``z`` (``L L' = Cov(u | data)``);
+``observed``
+    an observed endogenous variable: its residual ``u = v - m - A v`` has the normal density with the
+    residual covariance (continuous), or the variable is an ordered indicator whose latent response is
+    ``y* = m + A v + e`` with standard normal (probit) or logistic (logit) ``e`` and thresholds.
+
+Taking the variables in path order, this is the joint density of the level (the Jacobian of a recursive
+system is 1). Disturbances that covary with exogenous covariates are drawn from their conditional
+distribution given the covariates. Level 1 adds, for a variable with a between part, its cluster's value:
+an observed ``y_ij`` is ``y_b[j] + y_w[ij]``, and a random slope ``rv("s")`` is the value of ``s`` in the
+row's cluster.
+
+Missing values
+--------------
+A missing value of a continuous variable that predicts nothing at its level and has no residual
+covariance is left out of the likelihood (exact: its density integrates to one). Other missing values
+become parameters (``missing_<name>``, data augmentation) whose posterior is their conditional
+distribution. Missing ordered responses are left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from pymlsem.build.parameters import FreeParameter
+from pymlsem.build.ram import LevelLayout
+from pymlsem.build.table_values import add_parameters
+from pymlsem.data.raw import RawData
+from pymlsem.exceptions import ModelSpecificationError
+from pymlsem.partable import ParTable
+
+LOG_2PI = float(np.log(2.0 * np.pi))
+DATA, EXPLICIT, OBSERVED = "data", "explicit", "observed"
+#: name of the deterministic holding each level's explicit variables, and its unit dimension
+LEVEL_VALUES = {1: ("within", "obs"), 2: ("between", "cluster")}
+
+
+@dataclass(frozen=True)
+class Path:
+    """A path ``target <- source`` of one level: its table row, or the random slope that is its value."""
+
+    target: int
+    source: int
+    row: int
+    slope: str = ""
+
+
+@dataclass(frozen=True)
+class LevelStructure:
+    """Roles, paths and parameter rows of the variables of one level (plain numpy, built once)."""
+
+    level: int
+    variables: tuple[str, ...]
+    roles: tuple[str, ...]
+    paths: tuple[Path, ...]
+    order: tuple[int, ...]
+    mean_rows: dict[int, int]
+    cov_rows: tuple[tuple[int, int, int], ...]
+    ordered: frozenset[str] = field(default_factory=frozenset)
+
+    def indices(self, role: str) -> list[int]:
+        """Positions of the variables with ``role``."""
+        return [i for i, r in enumerate(self.roles) if r == role]
+
+    def sources(self) -> set[int]:
+        """Variables that predict another variable of this level."""
+        return {p.source for p in self.paths}
+
+    def covarying(self) -> set[int]:
+        """Variables with a (structurally non-zero) covariance with another variable."""
+        return {k for i, j, _ in self.cov_rows if i != j for k in (i, j)}
+
+
+def level_structure(partable: ParTable, level: int, ordered: frozenset[str]) -> LevelStructure:
+    """Lay out one level of ``partable`` for the latent builder.
+
+    Raises
+    ------
+    ModelSpecificationError
+        For a non-recursive model, an ordered covariate, or a covariance between a latent disturbance
+        and an observed residual.
+    """
+    table = partable.table
+    layout = LevelLayout.from_table(table, level, partable.observed[level], partable.latent[level])
+    variables = layout.variables
+    pos = {v: i for i, v in enumerate(variables)}
+    exogenous = set(partable.exogenous.get(level, []))
+    has_within = set(partable.observed.get(1, []))
+    roles = []
+    for v in variables:
+        if v in partable.latent[level]:
+            roles.append(EXPLICIT)
+        elif v in exogenous:
+            roles.append(DATA)
+        elif level == 2 and v in has_within:
+            roles.append(EXPLICIT)  # the cluster effect of a variable with a within part
+        else:
+            roles.append(OBSERVED)
+    paths, mean_rows, cov_rows = [], {}, []
+    for r, row in enumerate(table.itertuples(index=False)):
+        if int(row.level) != level:
+            continue
+        if row.op in ("=~", "~"):
+            target, source = (row.rhs, row.lhs) if row.op == "=~" else (row.lhs, row.rhs)
+            if target == source:
+                continue  # lavaan's phantom factor of a random slope, ``s =~ 0*s``
+            fixed_zero = int(row.free) == 0 and not row.rv and float(row.value) == 0.0
+            if not fixed_zero:
+                paths.append(Path(pos[target], pos[source], r, str(row.rv or "")))
+        elif row.op == "~1":
+            mean_rows[pos[row.lhs]] = r
+        elif row.op == "~~":
+            fixed_zero = int(row.free) == 0 and int(row.exo) == 0 and float(row.value) == 0.0
+            if not fixed_zero:
+                cov_rows.append((pos[row.lhs], pos[row.rhs], r))
+    structure = LevelStructure(
+        level,
+        variables,
+        tuple(roles),
+        tuple(paths),
+        _path_order(variables, paths),
+        mean_rows,
+        tuple(cov_rows),
+        frozenset(v for v in ordered if v in variables),
+    )
+    _check_structure(structure)
+    return structure
+
+
+def _path_order(variables: tuple[str, ...], paths: list[Path]) -> tuple[int, ...]:
+    """The variables in an order where every path's source comes before its target."""
+    parents = {i: {p.source for p in paths if p.target == i and p.source != i} for i in range(len(variables))}
+    order: list[int] = []
+    done: set[int] = set()
+    while len(order) < len(variables):
+        ready = [i for i in range(len(variables)) if i not in done and parents[i] <= done]
+        if not ready:
+            cycle = [variables[i] for i in range(len(variables)) if i not in done]
+            raise ModelSpecificationError(
+                f"the paths among {', '.join(cycle)} form a cycle (a non-recursive model); "
+                "method='latent' needs recursive paths: fit it with method='marginal'"
+            )
+        order.extend(ready)
+        done.update(ready)
+    return tuple(order)
+
+
+def _check_structure(s: LevelStructure) -> None:
+    for p in s.paths:
+        if s.variables[p.source] in s.ordered:
+            raise ModelSpecificationError(
+                f"the ordered variable {s.variables[p.source]!r} predicts {s.variables[p.target]!r}; "
+                "ordered variables can only be outcomes or indicators"
+            )
+    for i, j, _ in s.cov_rows:
+        roles = {s.roles[i], s.roles[j]}
+        if i != j and roles == {EXPLICIT, OBSERVED}:
+            raise ModelSpecificationError(
+                f"method='latent' cannot model the covariance {s.variables[i]} ~~ {s.variables[j]} "
+                f"(level {s.level}) between a latent disturbance and an observed residual; "
+                "use method='marginal' or model it with a latent variable"
+            )
+        if i != j and (s.variables[i] in s.ordered or s.variables[j] in s.ordered):
+            raise ModelSpecificationError(
+                f"residual covariances of ordered variables ({s.variables[i]} ~~ {s.variables[j]}) are "
+                "not supported"
+            )
+
+
+@dataclass
+class LatentModel:
+    """A built latent-variable PyMC model and what is needed to read its posterior.
+
+    Attributes
+    ----------
+    model, free, row_param, defined, layouts
+        As for :class:`~pymlsem.build.marginal.MarginalModel`.
+    structures
+        The :class:`LevelStructure` of each level.
+    """
+
+    model: pm.Model
+    free: list[FreeParameter]
+    row_param: np.ndarray
+    defined: list[str]
+    layouts: dict[int, LevelLayout]
+    structures: dict[int, LevelStructure]
+
+
+def build_latent_model(
+    partable: ParTable,
+    raw: RawData,
+    stats,
+    exo_values: np.ndarray,
+    *,
+    codes: Mapping[str, np.ndarray] | None = None,
+    link: str = "probit",
+    priors: Mapping[str, str] | None = None,
+) -> LatentModel:
+    """Build the latent-variable PyMC model of ``partable`` for the rows of ``raw``.
+
+    Parameters
+    ----------
+    partable
+        The parameter table.
+    raw
+        The data row by row (:func:`pymlsem.data.raw.prepare_raw_data`).
+    stats
+        Sufficient statistics of the complete rows (start values only).
+    exo_values
+        Values of the ``exo`` rows of the table (sample moments of exogenous covariates).
+    codes
+        Ordered variables: category codes 0..K-1 per row, -1 where missing.
+    link
+        ``"probit"`` or ``"logit"`` for ordered variables.
+    priors
+        User priors by class or parameter name.
+    """
+    codes = dict(codes or {})
+    ordered = frozenset(codes)
+    levels = list(range(1, partable.n_levels + 1))
+    structures = {level: level_structure(partable, level, ordered) for level in levels}
+    layouts = {
+        level: LevelLayout.from_table(partable.table, level, partable.observed[level], partable.latent[level])
+        for level in levels
+    }
+    coords = {"obs": np.arange(len(raw.frame))}
+    if partable.n_levels == 2:
+        coords["cluster"] = raw.cluster_ids
+    with pm.Model(coords=coords) as model:
+        values = add_parameters(partable, stats, exo_values, priors=priors)
+        thresholds = _thresholds(partable, values.rows)
+        between: dict[str, pt.TensorVariable] = {}
+        if partable.n_levels == 2:
+            between = _level(structures[2], values.rows, raw, codes, thresholds, link, {})
+        _level(structures[1], values.rows, raw, codes, thresholds, link, between)
+    return LatentModel(model, values.free, values.row_param, values.defined, layouts, structures)
+
+
+def _thresholds(partable: ParTable, rows: pt.TensorVariable) -> dict[str, pt.TensorVariable]:
+    """The thresholds of each ordered variable, in the order t1, t2, ..."""
+    table = partable.table
+    found: dict[str, list[tuple[int, int]]] = {}
+    for r, row in enumerate(table.itertuples(index=False)):
+        if row.op == "|":
+            found.setdefault(row.lhs, []).append((int(str(row.rhs).lstrip("t")), r))
+    return {name: rows[[r for _, r in sorted(pairs)]] for name, pairs in found.items()}
+
+
+def _level(
+    s: LevelStructure,
+    rows: pt.TensorVariable,
+    raw: RawData,
+    codes: Mapping[str, np.ndarray],
+    thresholds: Mapping[str, pt.TensorVariable],
+    link: str,
+    between: Mapping[str, pt.TensorVariable],
+) -> dict[str, pt.TensorVariable]:
+    """Add one level's variables and likelihood to the model; return the values of its variables.
+
+    ``between`` holds the level-2 values (one per cluster) when this is level 1 of a two-level model.
+    """
+    deterministic, unit_dim = LEVEL_VALUES[s.level] if raw.cluster_ids is not None else ("latent", "obs")
+    n_units = len(raw.frame) if unit_dim == "obs" else raw.n_clusters
+    index = raw.cluster_index if (s.level == 1 and between) else None
+    name_of = s.variables
+
+    def cluster_value(name: str) -> pt.TensorVariable | None:
+        return between[name][index] if index is not None and name in between else None
+
+    data_values = {i: pt.as_tensor(_column(raw, name_of[i], s.level)) for i in s.indices(DATA)}
+    observed_values = _observed_columns(s, raw, codes)
+    shift, disturbance = _disturbances(s, rows, data_values, n_units, deterministic, unit_dim)
+
+    values: dict[int, pt.TensorVariable] = {}
+    loglik_terms = []
+    residuals: dict[int, pt.TensorVariable] = {}
+    for i in s.order:
+        if s.roles[i] == DATA:
+            values[i] = data_values[i]
+            continue
+        linear = rows[s.mean_rows[i]] if i in s.mean_rows else pt.as_tensor(0.0)
+        for p in (p for p in s.paths if p.target == i):
+            coefficient = between[p.slope][index] if p.slope else rows[p.row]
+            linear = linear + coefficient * values[p.source]
+        linear = linear + shift.get(i, 0.0)
+        if s.roles[i] == EXPLICIT:
+            values[i] = linear + disturbance[i] if i in disturbance else pt.zeros(n_units) + linear
+            continue
+        offset = cluster_value(name_of[i])
+        if name_of[i] in s.ordered:
+            from pymlsem.build.categorical import ordinal_loglik
+
+            eta = linear if offset is None else linear + offset
+            loglik_terms.append(ordinal_loglik(eta, thresholds[name_of[i]], codes[name_of[i]], link=link))
+            continue
+        column = observed_values[i]
+        values[i] = column if offset is None else column - offset
+        residuals[i] = values[i] - linear
+    loglik_terms += _residual_loglik(s, rows, residuals, raw)
+    if loglik_terms:
+        pm.Potential(f"loglik_level{s.level}", pt.sum(pt.stack(loglik_terms)))
+    explicit = s.indices(EXPLICIT)
+    if explicit:
+        pm.modelcontext(None).add_coord(f"{deterministic}_variable", [name_of[i] for i in explicit])
+        pm.Deterministic(
+            deterministic,
+            pt.stack([values[i] for i in explicit], axis=1),
+            dims=(unit_dim, f"{deterministic}_variable"),
+        )
+    return {name_of[i]: values[i] for i in values}
+
+
+def _column(raw: RawData, name: str, level: int) -> np.ndarray:
+    return raw.cluster_column(name) if level == 2 and raw.cluster_ids is not None else raw.column(name)
+
+
+def _observed_columns(
+    s: LevelStructure, raw: RawData, codes: Mapping[str, np.ndarray]
+) -> dict[int, pt.TensorVariable]:
+    """Values of the continuous observed variables; missing values that matter become parameters."""
+    needed = s.sources() | s.covarying()
+    out = {}
+    for i in s.indices(OBSERVED):
+        name = s.variables[i]
+        if name in codes:
+            continue
+        column = _column(raw, name, s.level)
+        missing = np.flatnonzero(np.isnan(column))
+        if missing.size and i in needed:
+            start = float(np.nanmean(column))
+            imputed = pm.Flat(f"missing_{name}", shape=missing.size, initval=np.full(missing.size, start))
+            out[i] = pt.set_subtensor(pt.as_tensor(np.nan_to_num(column))[missing], imputed)
+        else:
+            out[i] = pt.as_tensor(column)  # NaN entries are masked in the likelihood
+    return out
+
+
+def _covariance(s: LevelStructure, rows: pt.TensorVariable, index: list[int]) -> pt.TensorVariable:
+    """The (co)variance block of ``index`` from the level's ``~~`` rows."""
+    where = {v: k for k, v in enumerate(index)}
+    cov = pt.zeros((len(index), len(index)))
+    for i, j, r in s.cov_rows:
+        if i in where and j in where:
+            cov = pt.set_subtensor(cov[where[i], where[j]], rows[r])
+            if i != j:
+                cov = pt.set_subtensor(cov[where[j], where[i]], rows[r])
+    return cov
+
+
+def _disturbances(
+    s: LevelStructure,
+    rows: pt.TensorVariable,
+    data_values: Mapping[int, pt.TensorVariable],
+    n_units: int,
+    name: str,
+    unit_dim: str,
+) -> tuple[dict[int, pt.TensorVariable], dict[int, pt.TensorVariable]]:
+    """Conditional mean shifts given the covariates, and the non-centered disturbances of explicit variables.
+
+    Returns ``(shift, disturbance)``, each by variable position; variables absent from ``disturbance``
+    have no random part (variance fixed at 0).
+    """
+    data = s.indices(DATA)
+    linked = {k for i, j, _ in s.cov_rows for k, other in ((i, j), (j, i)) if other in data and k not in data}
+    shift: dict[int, pt.TensorVariable] = {}
+    conditional_cov: dict[tuple[int, int], pt.TensorVariable] = {}
+    if linked:
+        linked_list = sorted(linked)
+        s_dd = _covariance(s, rows, data)
+        full = _covariance(s, rows, [*data, *linked_list])
+        s_dl = full[: len(data), len(data) :]
+        coef = pt.linalg.solve(s_dd, s_dl, assume_a="pos")  # Sigma_dd^-1 Sigma_dl
+        centred = pt.stack([data_values[d] - rows[s.mean_rows[d]] for d in data], axis=1)
+        moved = centred @ coef
+        reduction = s_dl.T @ coef
+        for a, i in enumerate(linked_list):
+            shift[i] = moved[:, a]
+            for b, j in enumerate(linked_list):
+                conditional_cov[(i, j)] = reduction[a, b]
+    explicit = s.indices(EXPLICIT)
+    variance_rows = {i for i, j, _ in s.cov_rows if i == j}
+    random = [i for i in explicit if i in variance_rows]
+    if not random:
+        return shift, {}
+    cov = _covariance(s, rows, random)
+    for a, i in enumerate(random):
+        for b, j in enumerate(random):
+            if (i, j) in conditional_cov:
+                cov = pt.set_subtensor(cov[a, b], cov[a, b] - conditional_cov[(i, j)])
+    model = pm.modelcontext(None)
+    dim = f"{name}_disturbance"
+    model.add_coord(dim, [s.variables[i] for i in random])
+    z = pm.Normal(f"{name}_z", 0.0, 1.0, dims=(unit_dim, dim))
+    dense = any(i != j and i in random and j in random for i, j, _ in s.cov_rows) or bool(linked)
+    if dense:
+        scaled = z @ pt.linalg.cholesky(cov, lower=True).T
+    else:
+        scaled = z * pt.sqrt(pt.diagonal(cov))[None, :]
+    return shift, {i: scaled[:, a] for a, i in enumerate(random)}
+
+
+def _residual_loglik(
+    s: LevelStructure, rows: pt.TensorVariable, residuals: Mapping[int, pt.TensorVariable], raw: RawData
+) -> list[pt.TensorVariable]:
+    """Normal log-density of the continuous observed residuals (independent, or jointly normal)."""
+    if not residuals:
+        return []
+    index = sorted(residuals)
+    covarying = s.covarying() & set(index)
+    terms = []
+    singles = [i for i in index if i not in covarying]
+    if singles:
+        cov = _covariance(s, rows, singles)
+        for a, i in enumerate(singles):
+            r = residuals[i]
+            observed = ~np.isnan(_column(raw, s.variables[i], s.level))
+            if not observed.all():
+                r = r[np.flatnonzero(observed)]
+            var = cov[a, a]
+            terms.append(-0.5 * pt.sum(r**2) / var - 0.5 * r.shape[0] * (LOG_2PI + pt.log(var)))
+    if covarying:
+        group = sorted(covarying)
+        cov = _covariance(s, rows, group)
+        stacked = pt.stack([residuals[i] for i in group], axis=1)
+        terms.append(pm.logp(pm.MvNormal.dist(mu=pt.zeros(len(group)), cov=cov), stacked).sum())
+    return terms
