@@ -1,7 +1,8 @@
 """Example data shipped with pymlsem (public data sets from the lavaan R package).
 
 ``Demo.twolevel`` (2,500 rows in 200 clusters), ``HolzingerSwineford1939`` (301 rows) and
-``PoliticalDemocracy`` (75 rows), exported from lavaan 0.6-14.
+``PoliticalDemocracy`` (75 rows), exported from lavaan 0.6-14; and simulated two-level designs with
+known parameter values (:mod:`pymlsem.datasets.designs`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,32 @@ from importlib.resources import files
 
 import pandas as pd
 
+from pymlsem.datasets.designs import (
+    Design,
+    latent_centering,
+    mediation_111,
+    mediation_211,
+    mediation_221,
+    observed_centering_estimates,
+    random_slope_cross_level,
+    two_level_irt,
+    two_level_ordinal_cfa,
+)
 from pymlsem.exceptions import DataError
+
+__all__ = [
+    "DATASETS",
+    "Design",
+    "latent_centering",
+    "load_dataset",
+    "mediation_111",
+    "mediation_211",
+    "mediation_221",
+    "observed_centering_estimates",
+    "random_slope_cross_level",
+    "two_level_irt",
+    "two_level_ordinal_cfa",
+]
 
 DATASETS = ("Demo.twolevel", "HolzingerSwineford1939", "PoliticalDemocracy")
 
