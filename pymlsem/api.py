@@ -213,6 +213,25 @@ class SEM:
         self.data = self.raw.frame
         self.nobs = len(self.raw.frame)
 
+    @property
+    def has_closed_form(self) -> bool:
+        """Whether the model's implied moments describe the data (no random slopes, ordered indicators or
+        missing values): what PPP, SRMR, standardized solutions, LOO and predictive draws are built on."""
+        if self.method == "marginal":
+            return True
+        table = self.partable.table
+        missing = bool(self.raw.frame[self.observed].isna().to_numpy().any())
+        return not ((table.rv != "").any() or (table.op == "|").any() or missing)
+
+    def check_closed_form(self, what: str) -> None:
+        """Raise a :class:`ModelSpecificationError` naming ``what`` unless :attr:`has_closed_form`."""
+        if not self.has_closed_form:
+            raise ModelSpecificationError(
+                f"{what} is computed from the model-implied means and covariances, which do not describe a "
+                "model with random slopes, ordered indicators or missing values; use the posterior of the "
+                "parameters and latent variables (parameter_estimates(), latent_scores()) instead"
+            )
+
     def fixed_row_values(self) -> np.ndarray:
         """Value of each fixed row of the table (exogenous moments from the data), NaN for free rows."""
         table = self.partable.table

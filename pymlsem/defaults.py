@@ -12,11 +12,15 @@ The rules, per block (level):
 * variances/covariances of the exogenous observed covariates, fixed at their sample values
   (fixed.x, ``exo = 1``);
 * with a mean structure, intercepts of all observed then all latent variables.
+
+Ordered (binary/ordinal) indicators, theta parameterization: their thresholds ``y | t1``, ... come first
+among the defaults (as in lavaan); the defaults fix their intercepts at 0 and their residual variance
+at 1 (see :func:`apply_block_defaults` for two-level models).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -50,8 +54,17 @@ class VariableSets:
     lv_y: list[str]
 
     @classmethod
-    def from_statements(cls, statements: list[Statement]) -> VariableSets:
-        """Compute the sets from a block's model statements (all counted as user rows)."""
+    def from_statements(cls, statements: list[Statement], *, ordered: Collection[str] = ()) -> VariableSets:
+        """Compute the sets from a block's model statements (all counted as user rows).
+
+        Parameters
+        ----------
+        statements
+            The block's model statements.
+        ordered
+            Names of ordered (binary/ordinal) variables besides those with a ``|`` statement in the
+            block (``build_partable(ordered=...)``, or thresholds written at another level).
+        """
         lv = _unique(s.lhs for s in statements if s.op == "=~")
         eqs_y = _unique(s.lhs for s in statements if s.op == "~")
         eqs_x = _unique(s.rhs for s in statements if s.op == "~")
@@ -69,7 +82,7 @@ class VariableSets:
         mentioned |= {s.rhs for s in statements if s.op == "~~"}
         ov_x = [v for v in ov_x0 if v not in mentioned]
         pure_y = [v for v in eqs_y if v not in v_ind and v not in eqs_x]
-        ord_names = {s.lhs for s in statements if s.op == "|"}
+        ord_names = {s.lhs for s in statements if s.op == "|"} | set(ordered)
         return cls(
             lv=lv,
             ov=ov,
@@ -82,7 +95,9 @@ class VariableSets:
         )
 
 
-def default_rows(names: VariableSets, meanstructure: bool) -> list[Key]:
+def default_rows(
+    names: VariableSets, meanstructure: bool, thresholds: Mapping[str, int] | None = None
+) -> list[Key]:
     """The default (lhs, op, rhs) rows of one block, in lavaan's order.
 
     Parameters
@@ -91,13 +106,17 @@ def default_rows(names: VariableSets, meanstructure: bool) -> list[Key]:
         The block's variable sets.
     meanstructure
         Whether to add intercepts.
+    thresholds
+        Ordered variables whose thresholds belong to this block, mapped to their number of thresholds
+        (categories - 1); their rows ``y | t1``, ... come first, as in lavaan.
 
     Returns
     -------
     list of tuple
         ``(lhs, op, rhs)`` triples; the caller drops those the user already wrote.
     """
-    rows: list[Key] = [(v, "~~", v) for v in names.ov_nox + names.lv]
+    rows: list[Key] = [(v, "|", f"t{j}") for v, n in (thresholds or {}).items() for j in range(1, n + 1)]
+    rows += [(v, "~~", v) for v in names.ov_nox + names.lv]
     rows += [(a, "~~", b) for a, b in combinations(names.lv_x, 2)]
     rows += [(a, "~~", b) for a, b in combinations(names.lv_y + names.ov_y, 2)]
     x = names.ov_x
@@ -140,7 +159,8 @@ class Row:
 
 def apply_block_defaults(rows: list[Row], names: VariableSets, *, model_type: str,
                          meanstructure: bool, exo_names: list[str],
-                         free_means: list[str] | None = None) -> None:  # fmt: skip
+                         free_means: list[str] | None = None,
+                         unit_variances: Collection[str] | None = None) -> None:  # fmt: skip
     """Fix or free the rows of one block as lavaan's defaults do (before user modifiers).
 
     Parameters
@@ -157,7 +177,13 @@ def apply_block_defaults(rows: list[Row], names: VariableSets, *, model_type: st
         The block's exogenous covariates whose moments are fixed at sample values (fixed.x).
     free_means
         Latent variables whose means stay free (random slopes: their mean is the fixed effect).
+    unit_variances
+        Ordered variables whose residual variance is fixed at 1 in this block (theta parameterization);
+        ``None``: all of ``names.ov_ord``. A two-level model passes, per level, only the ordered variables
+        whose lowest level it is, so the level-2 variance of a variable observed at both levels stays
+        free. Intercepts of ordered variables are fixed at 0 at every level (thresholds replace them).
     """
+    unit = set(names.ov_ord if unit_variances is None else unit_variances)
     int_ov_free, int_lv_free = MODEL_TYPES[model_type]
     seen: set[str] = set()
     for row in rows:  # auto.fix.first: marker loading
@@ -167,7 +193,7 @@ def apply_block_defaults(rows: list[Row], names: VariableSets, *, model_type: st
     for row in rows:
         if row.user:
             continue
-        if row.op == "~~" and row.lhs == row.rhs and row.lhs in names.ov_ord:
+        if row.op == "~~" and row.lhs == row.rhs and row.lhs in unit:
             row.fix(1.0)
         if meanstructure and row.op == "~1":
             if row.lhs in names.ov_ord or (row.lhs in names.ov and not int_ov_free):

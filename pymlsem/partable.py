@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import numbers
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -34,6 +35,9 @@ class ParTable:
         Per level (1, 2): observed variables, latent variables, fixed.x covariates, in lavaan's order.
     within_only, between_only
         Observed variables that appear only in level-1 (level-2) statements of a two-level model.
+    ordered
+        Ordered (binary/ordinal) observed variables mapped to their number of categories K, in the order
+        of the observed variables; their thresholds are the rows ``y | t1`` ... ``y | t{K-1}``.
     n_levels
         1 or 2.
     model_type
@@ -50,6 +54,7 @@ class ParTable:
     exogenous: dict[int, list[str]] = field(default_factory=dict)
     within_only: list[str] = field(default_factory=list)
     between_only: list[str] = field(default_factory=list)
+    ordered: dict[str, int] = field(default_factory=dict)
     n_levels: int = 1
     model_type: str = "sem"
     meanstructure: bool = False
@@ -68,7 +73,8 @@ class ParTable:
 
 def build_partable(parsed: ParsedModel, *, model_type: str = "sem",
                    data_columns: Iterable[str] | None = None,
-                   meanstructure: bool | None = None) -> ParTable:  # fmt: skip
+                   meanstructure: bool | None = None,
+                   ordered: Mapping[str, int] | None = None) -> ParTable:  # fmt: skip
     """Build the parameter table of a parsed model with lavaan 0.6's defaults.
 
     Parameters
@@ -81,8 +87,18 @@ def build_partable(parsed: ParsedModel, *, model_type: str = "sem",
     data_columns
         Column names of the data; when given, every observed variable must be one of them.
     meanstructure
-        Add intercepts/means. ``None``: yes for two-level and growth models and for models with a
-        ``~1`` statement, no otherwise (lavaan's default without data).
+        Add intercepts/means. ``None``: yes for two-level and growth models, for models with a
+        ``~1`` statement and for models with ordered variables, no otherwise (lavaan's default without
+        data).
+    ordered
+        Ordered (binary/ordinal) observed variables mapped to their number of categories K >= 2 (see
+        :func:`pymlsem.data.categorical.category_counts`), lavaan's ``ordered=``. Each gets the free
+        thresholds ``y | t1`` ... ``y | t{K-1}`` (unless written in the model, which keeps their
+        modifiers), its intercepts fixed at 0 and its residual variance at its lowest level fixed at 1
+        (theta parameterization, unless written in the model). In a two-level model the thresholds of a
+        variable observed at level 2 are between-level parameters (as in Mplus) and its level-2 variance
+        stays free. A variable with ``|`` statements in the model is ordered too, with one category more
+        than its thresholds.
 
     Returns
     -------
@@ -91,7 +107,9 @@ def build_partable(parsed: ParsedModel, *, model_type: str = "sem",
     Raises
     ------
     ModelSpecificationError
-        For a model that parses but cannot be estimated as written.
+        For a model that parses but cannot be estimated as written, and for an invalid ``ordered``
+        (a name that is not an observed variable, K < 2, an exogenous covariate, thresholds in the
+        model that do not match K or sit at the wrong level).
     DataError
         When ``data_columns`` lacks an observed variable.
     """
@@ -100,9 +118,12 @@ def build_partable(parsed: ParsedModel, *, model_type: str = "sem",
     n_levels = parsed.n_levels
     blocks = _blocks(parsed)
     rv_names = _add_random_slopes(blocks)
-    meanstructure = _meanstructure(parsed, n_levels, model_type, meanstructure)
+    categories = _ordered_categories(ordered, blocks)
+    meanstructure = _meanstructure(parsed, n_levels, model_type, meanstructure, has_ordered=bool(categories))
     lv_by_level = {lev: VariableSets.from_statements(st).lv for lev, st in blocks.items()}
     _check_latents(blocks, lv_by_level, data_columns)
+    ov_by_level = {lev: VariableSets.from_statements(st).ov for lev, st in blocks.items()}
+    threshold_level, lowest_level = _ordered_levels(categories, blocks, ov_by_level, lv_by_level)
 
     global_names = VariableSets.from_statements([s for st in blocks.values() for s in st])
     rows: list[Row] = []
@@ -110,11 +131,14 @@ def build_partable(parsed: ParsedModel, *, model_type: str = "sem",
     exogenous: dict[int, list[str]] = {}
     both_levels = _observed_at_both_levels(blocks) if n_levels == 2 else set()
     for lev, statements in blocks.items():
-        names = sets[lev] = VariableSets.from_statements(statements)
+        names = sets[lev] = VariableSets.from_statements(statements, ordered=categories)
         exogenous[lev] = [v for v in names.ov_x if v in global_names.ov_x and v not in both_levels]
-        block = _merge_block(statements, names, lev, meanstructure)
+        _check_ordered_not_exogenous(categories, exogenous[lev])
+        thresholds = {v: categories[v] - 1 for v in names.ov_ord if threshold_level[v] == lev}
+        block = _merge_block(statements, names, lev, meanstructure, thresholds)
         apply_block_defaults(block, names, model_type=model_type, meanstructure=meanstructure,
-                             exo_names=exogenous[lev], free_means=rv_names)  # fmt: skip
+                             exo_names=exogenous[lev], free_means=rv_names,
+                             unit_variances=[v for v in names.ov_ord if lowest_level[v] == lev])  # fmt: skip
         rows.extend(block)
     if n_levels == 2:  # intercepts of variables that also have a level-2 part sit at level 2
         between = {r.lhs for r in rows if r.op == "~1" and r.level == 2 and r.lhs in sets[2].ov}
@@ -125,6 +149,7 @@ def build_partable(parsed: ParsedModel, *, model_type: str = "sem",
     _apply_modifiers(rows, blocks)
     table = _to_frame(rows)
     observed = {lev: s.ov for lev, s in sets.items()}
+    observed_names = list(dict.fromkeys(v for vs in observed.values() for v in vs))
     pt = ParTable(
         table=table,
         defined=[s for s in parsed.statements if s.op == ":="],
@@ -132,6 +157,7 @@ def build_partable(parsed: ParsedModel, *, model_type: str = "sem",
         observed=observed,
         latent={lev: s.lv for lev, s in sets.items()},
         exogenous=exogenous,
+        ordered={v: categories[v] for v in observed_names if v in categories},
         n_levels=n_levels,
         model_type=model_type,
         meanstructure=meanstructure,
@@ -199,11 +225,14 @@ def _add_random_slopes(blocks: dict[int, list[Statement]]) -> list[str]:
     return rv_names
 
 
-def _meanstructure(parsed: ParsedModel, n_levels: int, model_type: str, requested: bool | None) -> bool:
-    forced = n_levels == 2 or model_type == "growth"
+def _meanstructure(parsed: ParsedModel, n_levels: int, model_type: str, requested: bool | None, *,
+                   has_ordered: bool = False) -> bool:  # fmt: skip
+    forced = n_levels == 2 or model_type == "growth" or has_ordered
     if forced and requested is False:
-        what = "two-level" if n_levels == 2 else "growth"
-        raise ModelSpecificationError(f"a {what} model always has a mean structure; drop meanstructure=False")
+        what = "two-level" if n_levels == 2 else "growth" if model_type == "growth" else "categorical"
+        raise ModelSpecificationError(
+            f"a {what} model always has a mean structure (thresholds, intercepts); drop meanstructure=False"
+        )
     if requested is None:
         return forced or any(s.op == "~1" for s in parsed.statements)
     return bool(requested)
@@ -232,16 +261,119 @@ def _check_latents(blocks: dict[int, list[Statement]], lv_by_level: dict[int, li
 
 
 def _merge_block(statements: list[Statement], names: VariableSets, level: int,
-                 meanstructure: bool) -> list[Row]:  # fmt: skip
+                 meanstructure: bool, thresholds: Mapping[str, int] | None = None) -> list[Row]:  # fmt: skip
     """User rows in source order, then the defaults the user did not write."""
     rows = [Row(s.lhs, s.op, s.rhs, level, user=1) for s in statements]
     taken = {r.key for r in rows}
-    for lhs, op, rhs in default_rows(names, meanstructure):
+    for lhs, op, rhs in default_rows(names, meanstructure, thresholds):
         row = Row(lhs, op, rhs, level, user=0)
         if row.key not in taken:
             taken.add(row.key)
             rows.append(row)
     return rows
+
+
+def _ordered_categories(ordered: Mapping[str, int] | None,
+                        blocks: dict[int, list[Statement]]) -> dict[str, int]:  # fmt: skip
+    """Number of categories of each ordered variable: ``ordered=`` and the ``|`` statements, checked."""
+    if ordered is None:
+        ordered = {}
+    if not isinstance(ordered, Mapping):
+        raise ModelSpecificationError(
+            "ordered= maps each ordered variable to its number of categories, e.g. {'y1': 4, 'y2': 2}, "
+            f"not a {type(ordered).__name__}; count them in the data with "
+            "pymlsem.data.categorical.category_counts(data, names)"
+        )
+    categories: dict[str, int] = {}
+    for name, k in ordered.items():
+        if not isinstance(name, str):
+            raise ModelSpecificationError(f"ordered= keys must be variable names, got {name!r}")
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+            raise ModelSpecificationError(
+                f"ordered={{{name!r}: {k!r}}}: the number of categories must be an integer >= 2"
+            )
+        if k < 2:
+            raise ModelSpecificationError(
+                f"ordered={{{name!r}: {k}}}: an ordered variable needs at least 2 categories (a variable "
+                "with a single category carries no information); drop it from the model"
+            )
+        categories[name] = int(k)
+    written: dict[str, list[Statement]] = {}
+    for statements in blocks.values():
+        for s in statements:
+            if s.op == "|":
+                written.setdefault(s.lhs, []).append(s)
+    for name, statements in written.items():
+        numbers_written = sorted(int(s.rhs[1:]) for s in statements)
+        n = len(numbers_written)
+        where = f"line {statements[0].line}"
+        if len({s.level for s in statements}) > 1:
+            raise ModelSpecificationError(
+                f"the thresholds of {name!r} are written at both levels ({where}); a variable has one "
+                "set of thresholds: write them once, at the level of its intercept (level 2 when it is "
+                "observed at level 2)"
+            )
+        if name in categories and n != categories[name] - 1:
+            k = categories[name]
+            wanted = " + ".join(f"t{j}" for j in range(1, k))
+            raise ModelSpecificationError(
+                f"{name!r} has {k} categories (ordered=), so {k - 1} threshold(s), but the model writes "
+                f"{n} ({where}); write all of them ('{name} | {wanted}') or none"
+            )
+        if numbers_written != list(range(1, n + 1)):
+            got = ", ".join(f"t{j}" for j in numbers_written)
+            raise ModelSpecificationError(
+                f"the thresholds of {name!r} must be t1, t2, ... without gaps ({where}); got {got}"
+            )
+        categories.setdefault(name, n + 1)
+    return categories
+
+
+def _ordered_levels(categories: Mapping[str, int], blocks: dict[int, list[Statement]],
+                    ov_by_level: dict[int, list[str]],
+                    lv_by_level: dict[int, list[str]]) -> tuple[dict[str, int], dict[str, int]]:  # fmt: skip
+    """For each ordered variable: the level of its thresholds and the lowest level it is observed at."""
+    observed = list(dict.fromkeys(v for vs in ov_by_level.values() for v in vs))
+    latent = {v for vs in lv_by_level.values() for v in vs}
+    threshold_level: dict[str, int] = {}
+    lowest_level: dict[str, int] = {}
+    for name in categories:
+        if name in latent:
+            raise ModelSpecificationError(
+                f"{name!r} is a latent variable (left of '=~'); only observed variables can be ordered"
+            )
+        if name not in observed:
+            close = difflib.get_close_matches(name, observed, n=3, cutoff=0.5)
+            hint = f" (closest: {', '.join(close)})" if close else ""
+            raise ModelSpecificationError(
+                f"ordered variable {name!r} is not an observed variable of the model{hint}; the model's "
+                f"observed variables are {', '.join(observed)}"
+            )
+        threshold_level[name] = 2 if name in ov_by_level.get(2, []) else 1
+        lowest_level[name] = 1 if name in ov_by_level.get(1, []) else 2
+    for lev, statements in blocks.items():
+        for s in statements:
+            if s.op == "|" and threshold_level[s.lhs] != lev:
+                should = "level: 2 (between)" if threshold_level[s.lhs] == 2 else "level: 1 (within)"
+                why = (
+                    "it is observed at level 2, so its thresholds are between-level parameters"
+                    if threshold_level[s.lhs] == 2
+                    else "it is observed only at level 1"
+                )
+                raise ModelSpecificationError(
+                    f"the thresholds of {s.lhs!r} (line {s.line}) belong under {should}: {why}"
+                )
+    return threshold_level, lowest_level
+
+
+def _check_ordered_not_exogenous(categories: Mapping[str, int], exogenous: list[str]) -> None:
+    for name in exogenous:
+        if name in categories:
+            raise ModelSpecificationError(
+                f"ordered variable {name!r} is only a predictor (an exogenous covariate, whose values are "
+                "taken as given); ordered= applies to indicators and dependent variables: remove it from "
+                "ordered= (it then enters with its numeric codes, as in lavaan) or use dummy variables"
+            )
 
 
 def _apply_modifiers(rows: list[Row], blocks: dict[int, list[Statement]]) -> None:

@@ -17,9 +17,17 @@ alpha     means/intercepts of latent variables        ``normal(0,10)``
 theta     (residual) variances of observed variables  ``gamma(1,.5)[sd]``
 psi       (residual) variances of latent variables    ``gamma(1,.5)[sd]``
 rho       correlations (covariances ``~~``)           ``beta(1,1)``
+tau       thresholds of ordered variables (``|``)     ``normal(0,1.5)``
 ========  ==========================================  =====================
 
 ``beta(a,b)`` on a correlation is placed on ``(rho + 1) / 2``, as blavaan does.
+
+Thresholds: ``normal(0,1.5)`` is blavaan's current default for ``tau`` (target ``"stan"``; older
+releases used ``normal(0,10^.5)``). On the probit scale 95% of its mass lies within +-2.9, cut points
+between the 0.2% and 99.8% quantiles of a standard normal latent response. The thresholds of one
+variable get the product of their priors restricted to increasing values (see
+:func:`pymlsem.build.categorical.threshold_variable`); their family must be on the real line (normal,
+student_t, cauchy, uniform) and shared by the thresholds of one variable.
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ DEFAULT_PRIORS: dict[str, str] = {
     "theta": "gamma(1,.5)[sd]",
     "psi": "gamma(1,.5)[sd]",
     "rho": "beta(1,1)",
+    "tau": "normal(0,1.5)",
 }
 
 #: family -> (argument names, support) where support is "real", "positive" or "unit".
@@ -199,8 +208,8 @@ def resolve_prior(
     Parameters
     ----------
     pclass
-        The parameter class: ``"lambda"``, ``"beta"``, ``"nu"``, ``"alpha"``, ``"theta"``, ``"psi"`` or
-        ``"rho"``.
+        The parameter class: ``"lambda"``, ``"beta"``, ``"nu"``, ``"alpha"``, ``"theta"``, ``"psi"``,
+        ``"rho"`` or ``"tau"``.
     names
         Names by which a user may refer to the parameter in ``priors``.
     syntax_prior

@@ -50,6 +50,7 @@ def test_blavaan_defaults() -> None:
         "theta": "gamma(1,.5)[sd]",
         "psi": "gamma(1,.5)[sd]",
         "rho": "beta(1,1)",
+        "tau": "normal(0,1.5)",
     }
     assert str(resolve_prior("theta")) == "gamma(1,0.5)[sd]"
 

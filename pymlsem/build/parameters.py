@@ -4,20 +4,27 @@ Rows of the table with the same label are one parameter (an equality constraint)
 by ``a == b``. Each free parameter belongs to a blavaan class (see :mod:`pymlsem.priors`) and becomes
 one element of a vector random variable named after its class:
 
-==========================  =================  ===========================================
-PyMC variable               dimension          holds
-==========================  =================  ===========================================
-``loadings``                ``loading``        factor loadings
-``regressions``             ``regression``     regression coefficients
-``intercepts``              ``intercept``      intercepts of observed variables
-``latent_means``            ``latent_mean``    means/intercepts of latent variables
-``residual_sds``            ``residual_sd``    SDs of observed (residual) variances ([sd] priors)
-``latent_sds``              ``latent_sd``      SDs of latent (residual) variances ([sd] priors)
-``correlations_scaled``     ``correlation``    ``(rho + 1) / 2`` of each free correlation
-==========================  =================  ===========================================
+==========================  ===================  ===========================================
+PyMC variable               dimension            holds
+==========================  ===================  ===========================================
+``loadings``                ``loading``          factor loadings
+``regressions``             ``regression``       regression coefficients
+``intercepts``              ``intercept``        intercepts of observed variables
+``latent_means``            ``latent_mean``      means/intercepts of latent variables
+``residual_sds``            ``residual_sd``      SDs of observed (residual) variances ([sd] priors)
+``latent_sds``              ``latent_sd``        SDs of latent (residual) variances ([sd] priors)
+``correlations_scaled``     ``correlation``      ``(rho + 1) / 2`` of each free correlation
+``thresholds_<var>``        ``threshold_<var>``  free thresholds of ordered variable <var>
+==========================  ===================  ===========================================
 
-(``[var]`` and ``[prec]`` priors give ``*_variances`` and ``*_precisions`` variables instead of SDs.)
+(``[var]`` and ``[prec]`` priors give ``*_variances`` and ``*_precisions`` variables instead of SDs; a
+prior family other than normal/gamma/beta adds ``_<family>`` to the variable and dimension names.)
 Prior hyperparameters enter as ``pm.Data`` so that a compiled model can be refitted with other priors.
+
+Thresholds (class ``tau``) get one variable per ordered variable, with coordinates ``t1``, ``t2``, ...
+(the free ones), increasing by construction (PyMC's ordered transform; between the bounds set by fixed
+thresholds when some are fixed, see :func:`pymlsem.build.categorical.threshold_variable`). Equality
+constraints (shared labels, ``==``) on thresholds are not supported yet and are refused.
 """
 
 from __future__ import annotations
@@ -30,7 +37,8 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 
-from pymlsem.exceptions import ModelSpecificationError
+from pymlsem.build.categorical import increasing_initial_values, threshold_variable
+from pymlsem.exceptions import ModelSpecificationError, PriorError
 from pymlsem.priors import Prior, check_prior_keys, resolve_prior
 
 #: class -> (variable name, dimension name) for parameters that are used as they are.
@@ -53,11 +61,18 @@ class FreeParameter:
     name
         Display name: the label, or ``lhs op rhs`` (with ``@within``/``@between`` in two-level models).
     pclass
-        blavaan class: lambda, beta, nu, alpha, theta, psi or rho.
+        blavaan class: lambda, beta, nu, alpha, theta, psi, rho or tau.
     rows
         Positions (0-based) of the table rows that share this parameter.
     prior
         The prior in use.
+    aliases
+        The ``lhs op rhs`` names of its rows.
+    lhs, rhs
+        Left- and right-hand side of its first row (for a threshold: the variable and ``t<j>``).
+    bounds
+        For a threshold: the values of the nearest fixed thresholds of the same variable below and
+        above it (``-inf``/``inf`` when there is none); ``(-inf, inf)`` otherwise.
     """
 
     name: str
@@ -65,11 +80,16 @@ class FreeParameter:
     rows: list[int]
     prior: Prior | None = None
     aliases: tuple[str, ...] = field(default_factory=tuple)
+    lhs: str = ""
+    rhs: str = ""
+    bounds: tuple[float, float] = (-np.inf, np.inf)
 
     @property
     def variable(self) -> tuple[str, str]:
         """(PyMC variable name, dimension name) this parameter is an element of."""
-        if self.pclass in _PLAIN:
+        if self.pclass == "tau":
+            name, dim = f"thresholds_{self.lhs}", f"threshold_{self.lhs}"
+        elif self.pclass in _PLAIN:
             name, dim = _PLAIN[self.pclass]
         elif self.pclass in _VARIANCE_NAMES:
             plural, singular = _SCALE_WORDS[self.scale]
@@ -88,7 +108,9 @@ class FreeParameter:
 
 
 def parameter_class(lhs: str, op: str, rhs: str, latent: set[str]) -> str:
-    """blavaan's class of a parameter table row."""
+    """blavaan's class of a parameter table row (``"tau"`` for a threshold ``y | t1``)."""
+    if op == "|":
+        return "tau"
     if op == "=~":
         return "lambda"
     if op == "~":
@@ -152,9 +174,16 @@ def collect_free_parameters(
         pclass = parameter_class(row.lhs, row.op, row.rhs, latent)
         rname = row_name(pd.Series(row._asdict()), two_level)
         if key not in groups:
-            groups[key] = FreeParameter(name=label or rname, pclass=pclass, rows=[pos], aliases=(rname,))
+            groups[key] = FreeParameter(name=label or rname, pclass=pclass, rows=[pos], aliases=(rname,),
+                                        lhs=str(row.lhs), rhs=str(row.rhs))  # fmt: skip
         else:
             group = groups[key]
+            if group.pclass == "tau" or pclass == "tau":
+                raise ModelSpecificationError(
+                    f"the label {label!r} makes thresholds equal to another parameter ({group.aliases[0]} "
+                    f"and {rname}); equality constraints on thresholds are not supported yet: remove the "
+                    "shared label (or the '==' constraint)"
+                )
             if group.pclass == "rho" or pclass == "rho":
                 raise ModelSpecificationError(
                     f"the label {label!r} makes covariances equal ({group.aliases[0]} and {rname}); "
@@ -164,12 +193,40 @@ def collect_free_parameters(
             group.aliases = (*group.aliases, rname)
 
     params = list(groups.values())
+    _set_threshold_bounds(table, params)
     known = {a for p in params for a in p.aliases} | {p.name for p in params}
     check_prior_keys(priors, known | set(table.loc[table.label != "", "label"]))
     for p in params:
         syntax = next((str(table.prior.iloc[r]) for r in p.rows if str(table.prior.iloc[r] or "")), "")
         p.prior = resolve_prior(p.pclass, names=(p.name, *p.aliases), syntax_prior=syntax, priors=priors)
     return params
+
+
+def _set_threshold_bounds(table: pd.DataFrame, params: list[FreeParameter]) -> None:
+    """Give each free threshold the fixed thresholds of its variable around it; check they increase."""
+    thresholds = table[table["op"] == "|"]
+    if thresholds.empty:
+        return
+    fixed: dict[str, list[tuple[int, float]]] = {}
+    for row in thresholds.itertuples(index=False):
+        if int(row.free) == 0:
+            fixed.setdefault(str(row.lhs), []).append((int(str(row.rhs)[1:]), float(row.value)))
+    for name, values in fixed.items():
+        values.sort()
+        numbers = [v for _, v in values]
+        if not np.all(np.isfinite(numbers)) or np.any(np.diff(numbers) <= 0):
+            listed = ", ".join(f"t{j} = {v:g}" for j, v in values)
+            raise ModelSpecificationError(
+                f"the fixed thresholds of {name!r} ({listed}) must be finite and increase with their number"
+            )
+    for p in params:
+        if p.pclass != "tau":
+            continue
+        j = int(p.rhs[1:])
+        around = fixed.get(p.lhs, [])
+        below = [v for i, v in around if i < j]
+        above = [v for i, v in around if i > j]
+        p.bounds = (below[-1] if below else -np.inf, above[0] if above else np.inf)
 
 
 def make_random_variables(
@@ -181,16 +238,25 @@ def make_random_variables(
     variable's initial value.
 
     Returns a mapping from parameter name to the scalar PyTensor expression of its value on the lavaan
-    scale: loadings, regressions and intercepts as they are, variances (not SDs), and correlations in
-    (-1, 1) (turned into covariances by the caller, who knows the variances).
+    scale: loadings, regressions, intercepts and thresholds as they are, variances (not SDs), and
+    correlations in (-1, 1) (turned into covariances by the caller, who knows the variances).
+
+    Raises
+    ------
+    PriorError
+        When the thresholds of one variable have priors of different families.
     """
     model = pm.modelcontext(None)
     by_variable: dict[tuple[str, str], list[FreeParameter]] = {}
     for p in params:
         by_variable.setdefault(p.variable, []).append(p)
+    _check_threshold_families(params)
 
     values: dict[str, pt.TensorVariable] = {}
     for (name, dim), members in by_variable.items():
+        if members[0].pclass == "tau":
+            values.update(_make_thresholds(model, name, dim, members, starts))
+            continue
         model.add_coord(dim, [p.name for p in members])
         prior = members[0].prior
         hyper = {
@@ -204,6 +270,37 @@ def make_random_variables(
         for i, p in enumerate(members):
             values[p.name] = _to_lavaan_scale(rv[i], p)
     return values
+
+
+def _check_threshold_families(params: list[FreeParameter]) -> None:
+    families: dict[str, set[str]] = {}
+    for p in params:
+        if p.pclass == "tau":
+            families.setdefault(p.lhs, set()).add(p.prior.family)
+    for name, found in families.items():
+        if len(found) > 1:
+            raise PriorError(
+                f"the thresholds of {name!r} have priors of different families ({', '.join(sorted(found))}); "
+                "they form one increasing vector, so give them one family (the arguments may differ)"
+            )
+
+
+def _make_thresholds(
+    model: pm.Model, name: str, dim: str, members: list[FreeParameter], starts: np.ndarray | None
+) -> dict[str, pt.TensorVariable]:
+    """One ordered variable's free thresholds as one increasing random variable, element per parameter."""
+    members = sorted(members, key=lambda p: int(p.rhs[1:]))
+    model.add_coord(dim, [p.rhs for p in members])
+    prior = members[0].prior
+    hyper = {
+        arg: pm.Data(f"{name}__{arg}", np.array([p.prior.kwargs()[arg] for p in members]), dims=dim)
+        for arg in prior.kwargs()
+    }
+    bounds = [p.bounds for p in members]
+    given = None if starts is None else [starts[p.rows[0]] for p in members]
+    initval = increasing_initial_values(given, bounds)
+    rv = threshold_variable(name, prior.family, hyper, bounds, dims=dim, initval=initval)
+    return {p.name: rv[i] for i, p in enumerate(members)}
 
 
 def _to_lavaan_scale(value: pt.TensorVariable, param: FreeParameter) -> pt.TensorVariable:

@@ -322,9 +322,8 @@ class SEMFit(FitMethods):
         # sampling yet): say so rather than leave the reader looking for it. Compare models with fit.loo().
         header.append(("Marginal log-likelihood", "not computed (compare models with loo())"))
         lo, hi = quantile_name((1 - prob) / 2), quantile_name(1 - (1 - prob) / 2)
-        lines = format_header(
-            header, f"pymlsem {_version()}: Bayesian SEM ({data.model_type}), integrated likelihood"
-        )
+        builder = "explicit latent variables" if data.method == "latent" else "integrated likelihood"
+        lines = format_header(header, f"pymlsem {_version()}: Bayesian SEM ({data.model_type}), {builder}")
         lines.append("")
         lines += format_estimates(estimates, self.model.partable.n_levels, (lo, hi))
         lines.append(f"Intervals: central {prob:.0%} posterior intervals. ESS: bulk effective sample size.")

@@ -34,14 +34,10 @@ def row_value_draws(fit: SEMFit) -> np.ndarray:
         Shape (n_draws, n_rows), draws stacked chain by chain; fixed rows (including the exogenous
         covariates' sample moments) repeat their value. Variances and covariances are on lavaan's scale.
     """
-    built = fit.model.built
+    from pymlsem.workflow.pointwise import sem_rows
+
     parameters = fit.idata.posterior["parameters"]
-    free = parameters.stack(sample=("chain", "draw")).transpose("sample", "parameter").to_numpy()
-    fixed = fit.model.fixed_row_values()
-    rows = np.broadcast_to(fixed, (free.shape[0], fixed.size)).copy()
-    has_param = built.row_param >= 0
-    rows[:, has_param] = free[:, built.row_param[has_param]]
-    return rows
+    return sem_rows(fit.model, parameters.stack(sample=("chain", "draw")).transpose("sample", "parameter"))
 
 
 @dataclass(frozen=True)

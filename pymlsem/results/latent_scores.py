@@ -212,7 +212,8 @@ def latent_scores(
     """Posterior draws of the latent variables of one level of a fitted SEM.
 
     For every posterior draw of the parameters, the latent variables are drawn from their conditional normal
-    distribution given the data and that draw (see the module's docstring for the algebra).
+    distribution given the data and that draw (see the module's docstring for the algebra). A model built
+    with ``method="latent"`` sampled them already: its draws are returned as they are.
 
     Parameters
     ----------
@@ -264,6 +265,9 @@ def latent_scores(
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
     chains, draws, stacked = _posterior_index(fit, n_draws)
+    if getattr(model, "method", "marginal") == "latent":
+        targets = latents + (list(layout.observed) if include_observed else [])
+        return _sampled_scores(fit, level, targets, chains, draws)
     rows = row_value_draws(fit)[stacked]
     moments = {lvl: ram_moment_draws(lay, rows) for lvl, lay in layouts.items()}
     shape = (chains.size, draws.size)
@@ -293,6 +297,25 @@ def latent_scores(
         mean = mean - shift[:, cluster_of_row]
     scores = _draw(ConditionalMoments(conditional.names, mean, conditional.cov, conditional.group), rng)
     return _as_array(scores, shape, chains, draws, "row", data.index.to_numpy(), latents)
+
+
+def _sampled_scores(
+    fit: SEMFit, level: int, targets: list[str], chains: np.ndarray, draws: np.ndarray
+) -> xr.DataArray:
+    """The latent variables a latent-builder fit sampled (``within``, ``between`` or ``latent``)."""
+    from pymlsem.build.latent import LEVEL_VALUES
+
+    two_level = len(fit.model.built.layouts) == 2
+    name, unit = LEVEL_VALUES[level] if two_level else ("latent", "obs")
+    values = fit.idata.posterior[name].sel(chain=chains, draw=draws)
+    known = list(values[f"{name}_variable"].to_numpy())
+    targets = [v for v in targets if v in known]  # between-only observed values are data, not sampled
+    out = values.sel({f"{name}_variable": targets}).rename({f"{name}_variable": "latent"})
+    if unit == "obs":
+        out = out.rename({"obs": "row"}).assign_coords(row=fit.model.data.index.to_numpy())
+    return out.transpose("chain", "draw", "row" if unit == "obs" else "cluster", "latent").rename(
+        "latent_scores"
+    )
 
 
 def _as_array(

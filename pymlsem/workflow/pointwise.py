@@ -164,6 +164,7 @@ def sem_rows(spec: SEM, free: np.ndarray) -> np.ndarray:
     numpy.ndarray
         Shape (n_draws, n_rows); fixed rows (including the exogenous covariates' moments) repeat.
     """
+    spec.check_closed_form("this quantity (log-likelihood, PPP, SRMR, DIC, standardized solution, ...)")
     free = np.atleast_2d(np.asarray(free, dtype=float))
     fixed = spec.fixed_row_values()
     rows = np.broadcast_to(fixed, (free.shape[0], fixed.size)).copy()
