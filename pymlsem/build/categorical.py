@@ -157,6 +157,63 @@ def ordinal_loglik(
     return terms[0] if len(terms) == 1 else pt.add(*terms)
 
 
+def ordinal_loglik_matrix(
+    eta: pt.TensorLike, thresholds: pt.TensorLike, codes: np.ndarray, *, link: str = "probit"
+) -> pt.TensorVariable:
+    """Sum of log P(y = code) over the observed entries of several ordered variables with K categories each.
+
+    The vectorised form of :func:`ordinal_loglik` (same tail-safe terms): one elementwise expression per
+    category over the whole ``(n, m)`` matrix, selected by constant masks, so that the graph does not grow
+    with the number of variables.
+
+    Parameters
+    ----------
+    eta
+        Linear predictors, shape ``(n, m)``: one column per variable.
+    thresholds
+        Shape ``(m, K - 1)``: each variable's increasing thresholds.
+    codes
+        Integer array ``(n, m)`` of categories 0..K-1, ``-1`` for missing values (skipped).
+    link
+        ``"probit"`` or ``"logit"``.
+
+    Returns
+    -------
+    TensorVariable
+        A scalar.
+    """
+    _check_link(link)
+    log_cdf = _LOG_CDF[link]
+    eta = pt.as_tensor_variable(eta)
+    thresholds = pt.as_tensor_variable(thresholds)
+    codes = np.asarray(codes)
+    n_thresholds = thresholds.type.shape[-1]
+    if n_thresholds is None or codes.ndim != 2:
+        raise ModelSpecificationError("thresholds need a static shape (m, K-1) and codes a 2-D array")
+    _check_codes(codes.ravel(), n_thresholds + 1, None)
+    terms = []
+    for c in range(n_thresholds + 1):
+        mask = codes == c
+        if not mask.any():
+            continue
+        if c == 0:
+            value = log_cdf(thresholds[None, :, 0] - eta)
+        elif c == n_thresholds:
+            value = log_cdf(eta - thresholds[None, :, c - 1])
+        else:
+            lower = thresholds[None, :, c - 1] - eta
+            upper = thresholds[None, :, c] - eta
+            flip = pt.gt(lower + upper, 0.0)
+            a = pt.switch(flip, -upper, lower)
+            b = pt.switch(flip, -lower, upper)
+            log_b = log_cdf(b)
+            value = log_b + pt.log1mexp(log_cdf(a) - log_b)
+        terms.append(pt.sum(pt.switch(mask, value, 0.0)))
+    if not terms:
+        return pt.as_tensor_variable(np.float64(0.0))
+    return terms[0] if len(terms) == 1 else pt.add(*terms)
+
+
 def _check_codes(codes: np.ndarray, n_categories: int, n: int | None) -> np.ndarray:
     codes = np.asarray(codes)
     if codes.ndim != 1:

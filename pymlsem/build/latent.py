@@ -253,9 +253,9 @@ def build_latent_model(
     with pm.Model(coords=coords) as model:
         values = add_parameters(partable, stats, exo_values, priors=priors)
         thresholds = _thresholds(partable, values.rows)
-        between: dict[str, pt.TensorVariable] = {}
+        between = None
         if partable.n_levels == 2:
-            between = _level(structures[2], values.rows, raw, codes, thresholds, link, {})
+            between = _level(structures[2], values.rows, raw, codes, thresholds, link, None)
         _level(structures[1], values.rows, raw, codes, thresholds, link, between)
     return LatentModel(model, values.free, values.row_param, values.defined, layouts, structures)
 
@@ -277,61 +277,156 @@ def _level(
     codes: Mapping[str, np.ndarray],
     thresholds: Mapping[str, pt.TensorVariable],
     link: str,
-    between: Mapping[str, pt.TensorVariable],
-) -> dict[str, pt.TensorVariable]:
-    """Add one level's variables and likelihood to the model; return the values of its variables.
+    between: tuple[pt.TensorVariable, tuple[str, ...]] | None,
+) -> tuple[pt.TensorVariable, tuple[str, ...]]:
+    """Add one level's variables and likelihood to the model.
 
-    ``between`` holds the level-2 values (one per cluster) when this is level 1 of a two-level model.
+    ``between`` is the level-2 result ``(values, names)`` when this is level 1 of a two-level model.
+    Variables that predict others are computed one at a time in path order; the others (most
+    indicators) together, as matrices, so that the graph does not grow with the number of indicators.
+
+    Returns
+    -------
+    tuple
+        The values of the level's variables, shape (units, variables) in ``s.variables`` order (ordered
+        indicators hold zeros), and those names.
     """
     deterministic, unit_dim = LEVEL_VALUES[s.level] if raw.cluster_ids is not None else ("latent", "obs")
     n_units = len(raw.frame) if unit_dim == "obs" else raw.n_clusters
-    index = raw.cluster_index if (s.level == 1 and between) else None
-    name_of = s.variables
-
-    def cluster_value(name: str) -> pt.TensorVariable | None:
-        return between[name][index] if index is not None and name in between else None
-
-    data_values = {i: pt.as_tensor(_column(raw, name_of[i], s.level)) for i in s.indices(DATA)}
+    names = s.variables
+    cluster = _ClusterValues(between, raw.cluster_index) if between is not None else None
+    data_values = {i: pt.as_tensor(_column(raw, names[i], s.level)) for i in s.indices(DATA)}
     observed_values = _observed_columns(s, raw, codes)
     shift, disturbance = _disturbances(s, rows, data_values, n_units, deterministic, unit_dim)
+    sources = s.sources()
+    terminal = [i for i in s.order if s.roles[i] != DATA and i not in sources]
+    core = [i for i in s.order if i not in terminal]
+
+    def coefficient(p: Path) -> pt.TensorVariable:
+        return cluster.column(p.slope) if p.slope else rows[p.row]
 
     values: dict[int, pt.TensorVariable] = {}
-    loglik_terms = []
     residuals: dict[int, pt.TensorVariable] = {}
-    for i in s.order:
+    for i in core:  # one at a time, in path order
         if s.roles[i] == DATA:
             values[i] = data_values[i]
             continue
         linear = rows[s.mean_rows[i]] if i in s.mean_rows else pt.as_tensor(0.0)
         for p in (p for p in s.paths if p.target == i):
-            coefficient = between[p.slope][index] if p.slope else rows[p.row]
-            linear = linear + coefficient * values[p.source]
+            linear = linear + coefficient(p) * values[p.source]
         linear = linear + shift.get(i, 0.0)
         if s.roles[i] == EXPLICIT:
-            values[i] = linear + disturbance[i] if i in disturbance else pt.zeros(n_units) + linear
+            values[i] = linear + disturbance.get(i, pt.zeros(n_units))
             continue
-        offset = cluster_value(name_of[i])
-        if name_of[i] in s.ordered:
-            from pymlsem.build.categorical import ordinal_loglik
-
-            eta = linear if offset is None else linear + offset
-            loglik_terms.append(ordinal_loglik(eta, thresholds[name_of[i]], codes[name_of[i]], link=link))
-            continue
-        column = observed_values[i]
-        values[i] = column if offset is None else column - offset
+        offset = cluster.column(names[i]) if cluster is not None and cluster.has(names[i]) else 0.0
+        values[i] = observed_values[i] - offset
         residuals[i] = values[i] - linear
-    loglik_terms += _residual_loglik(s, rows, residuals, raw)
-    if loglik_terms:
-        pm.Potential(f"loglik_level{s.level}", pt.sum(pt.stack(loglik_terms)))
-    explicit = s.indices(EXPLICIT)
-    if explicit:
-        pm.modelcontext(None).add_coord(f"{deterministic}_variable", [name_of[i] for i in explicit])
+
+    loglik = []
+    block = None
+    if terminal:
+        linear = _terminal_linear(s, rows, terminal, values, coefficient, shift, n_units)
+        with_between = [a for a, i in enumerate(terminal) if cluster is not None and cluster.has(names[i])]
+        offsets = cluster.columns([names[terminal[a]] for a in with_between]) if with_between else None
+        explicit = [a for a, i in enumerate(terminal) if s.roles[i] == EXPLICIT and i in disturbance]
+        if explicit:
+            linear = pt.inc_subtensor(
+                linear[:, explicit], pt.stack([disturbance[terminal[a]] for a in explicit], axis=1)
+            )
+        continuous = [
+            a for a, i in enumerate(terminal) if s.roles[i] == OBSERVED and names[i] not in s.ordered
+        ]
+        for a in continuous:
+            residuals[terminal[a]] = observed_values[terminal[a]] - linear[:, a]
+        if offsets is not None:
+            linear = pt.inc_subtensor(linear[:, with_between], offsets)
+            for k, a in enumerate(with_between):
+                if a in continuous:
+                    residuals[terminal[a]] = residuals[terminal[a]] - offsets[:, k]
+        ordered = [a for a, i in enumerate(terminal) if names[i] in s.ordered]
+        loglik += _ordinal_terms(s, terminal, ordered, linear, thresholds, codes, link)
+        block = linear
+    loglik += _residual_loglik(s, rows, residuals, raw)
+    if loglik:
+        pm.Potential(f"loglik_level{s.level}", pt.sum(pt.stack(loglik)))
+
+    columns = [values[i] if i in values else pt.zeros(n_units) for i in core]
+    everything = pt.stack(columns, axis=1) if columns else None
+    if block is not None:
+        everything = block if everything is None else pt.concatenate([everything, block], axis=1)
+    order = [*core, *terminal]
+    everything = everything[:, [order.index(i) for i in range(len(names))]]
+    explicit_all = s.indices(EXPLICIT)
+    if explicit_all:
+        pm.modelcontext(None).add_coord(f"{deterministic}_variable", [names[i] for i in explicit_all])
         pm.Deterministic(
-            deterministic,
-            pt.stack([values[i] for i in explicit], axis=1),
-            dims=(unit_dim, f"{deterministic}_variable"),
+            deterministic, everything[:, explicit_all], dims=(unit_dim, f"{deterministic}_variable")
         )
-    return {name_of[i]: values[i] for i in values}
+    return everything, names
+
+
+class _ClusterValues:
+    """Level-2 values looked up for the rows of level 1 (one gather of the whole matrix)."""
+
+    def __init__(self, between: tuple[pt.TensorVariable, tuple[str, ...]], index: np.ndarray) -> None:
+        values, names = between
+        self.rows = values[index]
+        self.position = {name: k for k, name in enumerate(names)}
+
+    def has(self, name: str) -> bool:
+        return name in self.position
+
+    def column(self, name: str) -> pt.TensorVariable:
+        return self.rows[:, self.position[name]]
+
+    def columns(self, names: list[str]) -> pt.TensorVariable:
+        return self.rows[:, [self.position[n] for n in names]]
+
+
+def _terminal_linear(s, rows, terminal, values, coefficient, shift, n_units) -> pt.TensorVariable:
+    """``m + A v`` (+ the covariate shift) of the variables that predict nothing, as a (units, t) matrix."""
+    where = {i: a for a, i in enumerate(terminal)}
+    means = [(where[i], r) for i, r in s.mean_rows.items() if i in where]
+    linear = pt.zeros((n_units, len(terminal)))
+    if means:
+        intercepts = pt.zeros(len(terminal))
+        intercepts = pt.set_subtensor(intercepts[[a for a, _ in means]], rows[[r for _, r in means]])
+        linear = linear + intercepts[None, :]
+    fixed = [p for p in s.paths if p.target in where and not p.slope]
+    if fixed:
+        sources = sorted({p.source for p in fixed})
+        column = {src: k for k, src in enumerate(sources)}
+        weights = pt.zeros((len(terminal), len(sources)))
+        weights = pt.set_subtensor(
+            weights[[where[p.target] for p in fixed], [column[p.source] for p in fixed]],
+            rows[[p.row for p in fixed]],
+        )
+        linear = linear + pt.stack([values[src] for src in sources], axis=1) @ weights.T
+    for p in (p for p in s.paths if p.target in where and p.slope):
+        linear = pt.inc_subtensor(linear[:, where[p.target]], coefficient(p) * values[p.source])
+    for i in (i for i in terminal if i in shift):
+        linear = pt.inc_subtensor(linear[:, where[i]], shift[i])
+    return linear
+
+
+def _ordinal_terms(s, terminal, ordered, linear, thresholds, codes, link) -> list[pt.TensorVariable]:
+    """Ordered indicators' log-likelihood, one vectorised term per number of categories."""
+    from pymlsem.build.categorical import ordinal_loglik_matrix
+
+    by_size: dict[int, list[int]] = {}
+    for a in ordered:
+        by_size.setdefault(int(thresholds[s.variables[terminal[a]]].type.shape[0]), []).append(a)
+    terms = []
+    for _, group in sorted(by_size.items()):
+        group_names = [s.variables[terminal[a]] for a in group]
+        codes_matrix = np.stack([codes[name] for name in group_names], axis=1)
+        if s.level == 2:
+            raise ModelSpecificationError(
+                f"between-only ordered variables ({', '.join(group_names)}) are not supported yet"
+            )
+        taus = pt.stack([thresholds[name] for name in group_names], axis=0)
+        terms.append(ordinal_loglik_matrix(linear[:, group], taus, codes_matrix, link=link))
+    return terms
 
 
 def _column(raw: RawData, name: str, level: int) -> np.ndarray:
@@ -355,7 +450,7 @@ def _observed_columns(
             imputed = pm.Flat(f"missing_{name}", shape=missing.size, initval=np.full(missing.size, start))
             out[i] = pt.set_subtensor(pt.as_tensor(np.nan_to_num(column))[missing], imputed)
         else:
-            out[i] = pt.as_tensor(column)  # NaN entries are masked in the likelihood
+            out[i] = pt.as_tensor(np.nan_to_num(column))  # missing entries are masked in the likelihood
     return out
 
 
@@ -434,14 +529,13 @@ def _residual_loglik(
     terms = []
     singles = [i for i in index if i not in covarying]
     if singles:
-        cov = _covariance(s, rows, singles)
-        for a, i in enumerate(singles):
-            r = residuals[i]
-            observed = ~np.isnan(_column(raw, s.variables[i], s.level))
-            if not observed.all():
-                r = r[np.flatnonzero(observed)]
-            var = cov[a, a]
-            terms.append(-0.5 * pt.sum(r**2) / var - 0.5 * r.shape[0] * (LOG_2PI + pt.log(var)))
+        variances = pt.diagonal(_covariance(s, rows, singles))
+        observed = np.stack([~np.isnan(_column(raw, s.variables[i], s.level)) for i in singles], axis=1)
+        squares = pt.stack([residuals[i] for i in singles], axis=1) ** 2 / variances[None, :]
+        if not observed.all():
+            squares = pt.switch(observed, squares, 0.0)
+        counts = observed.sum(axis=0).astype(float)
+        terms.append(-0.5 * pt.sum(squares) - 0.5 * pt.sum(counts * (LOG_2PI + pt.log(variances))))
     if covarying:
         group = sorted(covarying)
         cov = _covariance(s, rows, group)
