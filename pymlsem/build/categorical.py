@@ -191,27 +191,38 @@ def ordinal_loglik_matrix(
     if n_thresholds is None or codes.ndim != 2:
         raise ModelSpecificationError("thresholds need a static shape (m, K-1) and codes a 2-D array")
     _check_codes(codes.ravel(), n_thresholds + 1, None)
+    last = n_thresholds
+    # first and last categories: log F(sign * (eta - edge)), one evaluation for all entries
+    edge_mask = (codes == 0) | (codes == last)
     terms = []
-    for c in range(n_thresholds + 1):
-        mask = codes == c
-        if not mask.any():
-            continue
-        if c == 0:
-            value = log_cdf(thresholds[None, :, 0] - eta)
-        elif c == n_thresholds:
-            value = log_cdf(eta - thresholds[None, :, c - 1])
-        else:
-            lower = thresholds[None, :, c - 1] - eta
-            upper = thresholds[None, :, c] - eta
-            flip = pt.gt(lower + upper, 0.0)
-            a = pt.switch(flip, -upper, lower)
-            b = pt.switch(flip, -lower, upper)
-            log_b = log_cdf(b)
-            value = log_b + pt.log1mexp(log_cdf(a) - log_b)
-        terms.append(pt.sum(pt.switch(mask, value, 0.0)))
+    if edge_mask.any():
+        sign = np.where(codes == last, 1.0, -1.0)
+        edge = _select(codes == 0, thresholds[:, 0]) + _select(codes == last, thresholds[:, last - 1])
+        value = log_cdf(sign * (eta - edge))
+        terms.append(pt.sum(value if edge_mask.all() else pt.switch(edge_mask, value, 0.0)))
+    middle_mask = (codes > 0) & (codes < last)
+    if middle_mask.any():
+        # a dummy interval (-1, 1) where the entry is not a middle category keeps every branch finite
+        lower = pt.as_tensor(np.where(middle_mask, 0.0, -1.0))
+        upper = pt.as_tensor(np.where(middle_mask, 0.0, 1.0))
+        for c in range(1, last):
+            lower = lower + _select(codes == c, thresholds[:, c - 1])
+            upper = upper + _select(codes == c, thresholds[:, c])
+        eta_middle = pt.switch(middle_mask, eta, 0.0)
+        lower, upper = lower - eta_middle, upper - eta_middle
+        flip = pt.gt(lower + upper, 0.0)
+        a = pt.switch(flip, -upper, lower)
+        b = pt.switch(flip, -lower, upper)
+        log_b = log_cdf(b)
+        terms.append(pt.sum(pt.switch(middle_mask, log_b + pt.log1mexp(log_cdf(a) - log_b), 0.0)))
     if not terms:
         return pt.as_tensor_variable(np.float64(0.0))
     return terms[0] if len(terms) == 1 else pt.add(*terms)
+
+
+def _select(mask: np.ndarray, row: pt.TensorVariable) -> pt.TensorVariable:
+    """``row[j]`` where ``mask[i, j]``, else 0: an (n, m) matrix from a constant mask and an (m,) vector."""
+    return pt.as_tensor(mask.astype(float)) * row[None, :]
 
 
 def _check_codes(codes: np.ndarray, n_categories: int, n: int | None) -> np.ndarray:

@@ -343,7 +343,7 @@ def _level(
             for k, a in enumerate(with_between):
                 if a in continuous:
                     residuals[terminal[a]] = residuals[terminal[a]] - offsets[:, k]
-        ordered = [a for a, i in enumerate(terminal) if names[i] in s.ordered]
+        ordered = [a for a, i in enumerate(terminal) if s.roles[i] == OBSERVED and names[i] in s.ordered]
         loglik += _ordinal_terms(s, terminal, ordered, linear, thresholds, codes, link)
         block = linear
     loglik += _residual_loglik(s, rows, residuals, raw)
