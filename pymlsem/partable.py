@@ -436,7 +436,11 @@ def _check_scales(pt: ParTable) -> None:
             var = at[(at["op"] == "~~") & (at["lhs"] == lv) & (at["rhs"] == lv)]
             fixed_load = ((loads["free"] == 0) & (loads["value"].fillna(0) != 0)).any()
             fixed_var = bool((var["free"] == 0).any())
-            if not fixed_load and not fixed_var:
+            # a loading label shared with another factor's loading: scaled through the equality constraint
+            labels = set(loads.loc[loads["label"] != "", "label"])
+            others = t[(t["op"] == "=~") & ~((t["lhs"] == lv) & (t["level"] == lev))]
+            tied = bool(labels & set(others["label"]))
+            if not fixed_load and not fixed_var and not tied:
                 raise ModelSpecificationError(
                     f"latent variable {lv!r} (level {lev}) has no scale: all its loadings and its variance "
                     f"are free; fix one loading (e.g. '{lv} =~ 1*{loads['rhs'].iloc[0]} + ...') or its "

@@ -3,7 +3,6 @@ the data-generating process implies. No sampling."""
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 
 import numpy as np
@@ -26,14 +25,11 @@ FACTORIES: dict[str, Callable[..., Design]] = {
     "mediation_211": designs.mediation_211,
     "mediation_221": designs.mediation_221,
 }
-HAS_ORDERED = "ordered" in inspect.signature(build_partable).parameters
 
 
 def _build(design: Design) -> ParTable:
-    # TODO(lead): once build_partable(ordered=...) has landed everywhere, drop HAS_ORDERED and always pass
-    # ordered=design.n_categories; until then the categorical designs build without it.
-    kwargs = {"ordered": design.n_categories} if (HAS_ORDERED and design.ordered) else {}
-    return build_partable(parse_model(design.model), data_columns=design.data.columns, **kwargs)
+    ordered = design.n_categories if design.ordered else None
+    return build_partable(parse_model(design.model), data_columns=design.data.columns, ordered=ordered)
 
 
 @pytest.fixture(scope="module", params=list(FACTORIES))
@@ -133,13 +129,15 @@ def test_irt_truth_on_both_parametrisations() -> None:
     pd.testing.assert_frame_equal(unit.data, d.data)
 
 
-@pytest.mark.xfail(raises=ModelSpecificationError, strict=False,
-                   reason="scale check ignores the labels that tie fb's loadings to fw's")  # fmt: skip
 def test_irt_unit_scale_builds() -> None:
-    """Known limitation: with scale="unit" the between factor is scaled through loadings shared (by
-    label) with the unit-variance within factor, which the scale check does not see ("latent variable
-    'fb' has no scale"). When this passes, the check has learnt about equality constraints."""
+    """With scale="unit" the between factor is scaled through loadings shared (by label) with the
+    unit-variance within factor: the scale check counts that equality constraint."""
     _build(designs.two_level_irt(n_items=4, seed=0, scale="unit"))
+
+
+def test_a_factor_with_free_loadings_and_variance_still_needs_a_scale() -> None:
+    with pytest.raises(ModelSpecificationError, match="no scale"):
+        build_partable(parse_model("f =~ NA*y1 + a*y2 + b*y3"))
 
 
 def test_observed_centering_returns_estimates() -> None:
