@@ -13,7 +13,8 @@ import pymc as pm
 
 from pymlsem.build.latent import LatentModel, build_latent_model
 from pymlsem.build.marginal import EXO_DATA, MarginalModel, build_marginal_model, stats_data_values
-from pymlsem.data.prepare import check_columns, exogenous_values, select_model_data
+from pymlsem.data.missing_stats import has_missing, single_level_missing_stats, two_level_missing_stats
+from pymlsem.data.prepare import check_columns, exogenous_values
 from pymlsem.data.raw import RawData, prepare_raw_data
 from pymlsem.data.stats import single_level_stats, stats_from_summary, two_level_stats
 from pymlsem.exceptions import DataError, ModelSpecificationError
@@ -108,6 +109,8 @@ class SEM:
         meanstructure = None if from_summary and sample_mean is None else True
         self.ordinal = _ordinal_columns(data, ordered, from_summary)
         self.codes: dict[str, np.ndarray] = {}
+        self.missing = False
+        self.likelihood_stats = None
         counts = {name: len(c.categories) for name, c in self.ordinal.items()}
         self.partable: ParTable = build_partable(
             parsed,
@@ -130,8 +133,6 @@ class SEM:
             self.stats = stats_from_summary(sample_cov, sample_mean, sample_nobs, names)
             self.stats = _reorder(self.stats, self.observed)
             self.nobs, self.n_clusters = int(sample_nobs), None
-        elif self.method == "latent":
-            self._set_raw_data(data)
         else:
             self._set_data(data)
         self.exo_values = exogenous_values(self.partable.table, self.stats)
@@ -153,6 +154,7 @@ class SEM:
                 self.exo_values,
                 priors=self.priors,
                 meanstructure=self.meanstructure,
+                likelihood_stats=self.likelihood_stats,
             )
         _check_identification(self)
         self.build_seconds = time.perf_counter() - start
@@ -171,24 +173,13 @@ class SEM:
         return self.built.model
 
     def _set_data(self, data: pd.DataFrame) -> None:
-        frame = select_model_data(data, self.observed, self.cluster)
-        self.data = frame  # the model's columns, complete rows (pointwise log-likelihoods, replicates)
-        if self.cluster is not None:
-            self.stats = two_level_stats(
-                frame,
-                self.observed,
-                self.cluster,
-                within_only=self.partable.within_only,
-                between_only=self.partable.between_only,
-            )
-            self.n_clusters = int(frame[self.cluster].nunique())
-        else:
-            self.stats = single_level_stats(frame, self.observed)
-            self.n_clusters = None
-        self.nobs = len(frame)
+        """Row-level data and statistics.
 
-    def _set_raw_data(self, data: pd.DataFrame) -> None:
-        """Row-level data for the latent builder; complete rows give the statistics for start values."""
+        Rows with a missing exogenous covariate or cluster are dropped (with a warning); other missing values
+        stay in the likelihood: full-information statistics for the marginal builder
+        (``likelihood_stats``), the rows themselves for the latent one. ``stats`` are those of the data with
+        missing values filled in, used for start values and the covariates' moments only.
+        """
         exogenous = sorted({v for names in self.partable.exogenous.values() for v in names})
         self.raw: RawData = prepare_raw_data(
             data, self.observed, self.cluster, conditioned=exogenous, categorical=list(self.ordinal)
@@ -197,18 +188,22 @@ class SEM:
         numeric = self.raw.frame.copy()
         for name, codes in self.codes.items():
             numeric[name] = np.where(codes >= 0, codes, np.nan).astype(float)
-        complete = numeric.fillna(numeric[self.observed].mean())
-        if self.cluster is not None:
+        self.missing = has_missing(numeric, self.observed)
+        two_level = self.cluster is not None
+        if two_level:
+            levels = {"within_only": self.partable.within_only, "between_only": self.partable.between_only}
             self.stats = two_level_stats(
-                complete,
-                self.observed,
-                self.cluster,
-                within_only=self.partable.within_only,
-                between_only=self.partable.between_only,
+                _filled(numeric, self.observed, self.cluster), self.observed, self.cluster, **levels
             )
+            if self.missing and self.method == "marginal":
+                self.likelihood_stats = two_level_missing_stats(
+                    numeric, self.observed, self.cluster, **levels
+                )
             self.n_clusters = self.raw.n_clusters
         else:
-            self.stats = single_level_stats(complete, self.observed)
+            self.stats = single_level_stats(_filled(numeric, self.observed, None), self.observed)
+            if self.missing and self.method == "marginal":
+                self.likelihood_stats = single_level_missing_stats(numeric, self.observed)
             self.n_clusters = None
         self.data = self.raw.frame
         self.nobs = len(self.raw.frame)
@@ -217,11 +212,8 @@ class SEM:
     def has_closed_form(self) -> bool:
         """Whether the model's implied moments describe the data (no random slopes, ordered indicators or
         missing values): what PPP, SRMR, standardized solutions, LOO and predictive draws are built on."""
-        if self.method == "marginal":
-            return True
         table = self.partable.table
-        missing = bool(self.raw.frame[self.observed].isna().to_numpy().any())
-        return not ((table.rv != "").any() or (table.op == "|").any() or missing)
+        return not ((table.rv != "").any() or (table.op == "|").any() or self.missing)
 
     def check_closed_form(self, what: str) -> None:
         """Raise a :class:`ModelSpecificationError` naming ``what`` unless :attr:`has_closed_form`."""
@@ -266,7 +258,12 @@ class SEM:
         value = float(
             pytensor.function(
                 [],
-                loglik_from_rows(self.built.layouts, rows, self.stats, meanstructure=self.meanstructure),
+                loglik_from_rows(
+                    self.built.layouts,
+                    rows,
+                    self.likelihood_stats or self.stats,
+                    meanstructure=self.meanstructure,
+                ),
                 mode="FAST_COMPILE",  # evaluated once: skip the C compilation
             )()
         )
@@ -281,7 +278,8 @@ class SEM:
     def cache_key(self) -> tuple:
         """Identifies the structure of the compiled model (same key: the compiled model can be reused)."""
         priors = tuple((p.name, p.variable, p.scale) for p in self.built.free)
-        shapes = tuple((k, np.shape(v)[1:]) for k, v in stats_data_values(self.stats).items())
+        stats = self.likelihood_stats or self.stats
+        shapes = tuple((k, np.shape(v)[1:]) for k, v in stats_data_values(stats).items())
         key = (self.source, self.model_type, self.cluster, tuple(self.observed), self.meanstructure, priors)
         if self.method == "latent":  # the rows are constants of the latent model's graph
             frame = pd.util.hash_pandas_object(self.raw.frame, index=False).to_numpy()
@@ -291,7 +289,8 @@ class SEM:
 
     def data_values(self) -> dict[str, np.ndarray]:
         """Current values of the model's ``pm.Data`` (statistics, exogenous moments, prior settings)."""
-        values = stats_data_values(self.stats) if self.method == "marginal" else {}
+        stats = self.likelihood_stats or self.stats
+        values = stats_data_values(stats) if self.method == "marginal" else {}
         values[EXO_DATA] = np.asarray(self.exo_values, dtype=float)
         for p_var in self.built.model.data_vars:
             name = p_var.name
@@ -475,7 +474,13 @@ def _rows_from_estimates(spec: SEM, estimates: pd.DataFrame) -> np.ndarray:
 
 
 def _check_identification(spec: SEM) -> None:
-    """Raise when the model has more free parameters than the data have sample moments."""
+    """Raise when the model has more free parameters than the data have sample moments.
+
+    Not for random slopes or ordered indicators: their information is not in the means and covariances.
+    """
+    table = spec.partable.table
+    if (table.rv != "").any() or (table.op == "|").any():
+        return
     levels = spec.partable.n_levels
     if levels == 2:
         p_w = len(spec.stats.within_index)
@@ -517,3 +522,13 @@ def _choose_method(method: str, partable: ParTable, from_summary: bool) -> str:
     if method == "latent" and from_summary:
         raise DataError("method='latent' needs the raw data, not summary statistics")
     return method
+
+
+def _filled(frame: pd.DataFrame, variables: list[str], cluster: str | None) -> pd.DataFrame:
+    """``frame`` with missing values filled (cluster values, then column means): start values only."""
+    out = frame.copy()
+    if cluster is not None:
+        out[variables] = out.groupby(cluster)[variables].transform(
+            lambda column: column.fillna(column.mean())
+        )
+    return out.fillna(out[variables].mean())

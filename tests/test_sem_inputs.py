@@ -83,14 +83,23 @@ def test_unknown_sampler(demo) -> None:
         spec.fit(sampler="nutpi")
 
 
-def test_missing_values_are_dropped_with_a_counting_warning_and_data_untouched(demo) -> None:
+def test_missing_outcomes_stay_in_the_likelihood_and_data_untouched(demo) -> None:
     frame = demo.copy()
     frame.loc[[3, 10, 11], "y2"] = np.nan
     before = frame.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing dropped, nothing to warn about
+        spec = pymlsem.SEM(SEED, frame, cluster="cluster")
+    assert spec.nobs == 2500 and spec.missing and spec.likelihood_stats is not None
+    pd.testing.assert_frame_equal(frame, before)
+
+
+def test_rows_with_a_missing_covariate_are_dropped_with_a_counting_warning(demo) -> None:
+    frame = demo.copy()
+    frame.loc[[3, 10, 11], "x1"] = np.nan
     with pytest.warns(UserWarning, match="dropped 3 of 2500 rows"):
         spec = pymlsem.SEM(SEED, frame, cluster="cluster")
-    assert spec.nobs == 2497
-    pd.testing.assert_frame_equal(frame, before)
+    assert spec.nobs == 2497 and not spec.missing
 
 
 def test_caller_data_frame_is_not_modified(demo) -> None:

@@ -16,9 +16,11 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from pymlsem.build.loglik import single_level_loglik, stats_as_data, two_level_loglik
+from pymlsem.build.missing import single_level_missing_loglik, two_level_missing_loglik
 from pymlsem.build.parameters import FreeParameter
 from pymlsem.build.ram import LevelLayout
 from pymlsem.build.table_values import EXO_DATA, add_parameters
+from pymlsem.data.missing_stats import MissingSingleLevelStats, MissingTwoLevelStats
 from pymlsem.exceptions import ModelSpecificationError
 from pymlsem.partable import ParTable
 
@@ -58,6 +60,7 @@ def build_marginal_model(
     *,
     priors: Mapping[str, str] | None = None,
     meanstructure: bool = True,
+    likelihood_stats=None,
 ) -> MarginalModel:
     """Build the PyMC model of ``partable`` for data summarised by ``stats``.
 
@@ -74,6 +77,10 @@ def build_marginal_model(
         User priors by class or parameter name.
     meanstructure
         Single-level only: whether the data's means enter the likelihood.
+    likelihood_stats
+        Statistics of incomplete data (:mod:`pymlsem.data.missing_stats`) when some values are missing:
+        the likelihood is then the exact full-information one (:mod:`pymlsem.build.missing`), while
+        ``stats`` (of completed data) only gives start values.
     """
     _refuse_latent_only_features(partable)
     layouts = {
@@ -81,7 +88,7 @@ def build_marginal_model(
         for level in range(1, partable.n_levels + 1)
     }
     with pm.Model() as model:
-        stats_data = stats_as_data(stats, prefix=STATS_PREFIX)
+        stats_data = stats_as_data(likelihood_stats or stats, prefix=STATS_PREFIX)
         values = add_parameters(partable, stats, exo_values, priors=priors)
         loglik = loglik_from_rows(layouts, values.rows, stats_data, meanstructure=meanstructure)
         pm.Potential("loglik", loglik)
@@ -107,8 +114,12 @@ def loglik_from_rows(
     if len(layouts) == 2:
         mu_w, sigma_w = _global_moments(layouts[1], rows, stats.variables)
         mu_b, sigma_b = _global_moments(layouts[2], rows, stats.variables)
+        if isinstance(stats, MissingTwoLevelStats):
+            return two_level_missing_loglik(mu_w, sigma_w, mu_b, sigma_b, stats)
         return two_level_loglik(mu_w, sigma_w, mu_b, sigma_b, stats)
     mu, sigma = _global_moments(layouts[1], rows, stats.variables)
+    if isinstance(stats, MissingSingleLevelStats):
+        return single_level_missing_loglik(mu, sigma, stats)
     return single_level_loglik(mu if meanstructure else None, sigma, stats)
 
 

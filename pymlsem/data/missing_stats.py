@@ -1,0 +1,383 @@
+"""Statistics of incomplete numeric data for the full-information (missing = "ml") normal log-likelihoods.
+
+The log-likelihoods of :mod:`pymlsem.build.missing` depend on incomplete data only through the statistics
+computed here, once, in numpy. A *missingness pattern* is the set of variables observed in a row; rows are
+grouped by pattern.
+
+Single level
+------------
+Per pattern k (observed variables ``o_k``): the number of rows ``N_k``, the mean of their observed values and
+their scatter around it. Rows whose values are all missing carry no information and are dropped. The
+log-likelihood is a sum over patterns of the complete-data formula applied to ``Sigma[o_k, o_k]``.
+
+Two levels
+----------
+The within-varying variables (all but the between-only ones) of each row may be missing in any pattern; the
+between-only variables have one value per cluster (a cluster's non-missing values must agree), which may be
+missing. The patterns are those of the within-varying variables of each row (between-only columns are never
+part of a pattern). Kept:
+
+- per pattern: count, mean and scatter of the observed values over all rows of that pattern (for the
+  within part ``sum_i r_i' Sigma_W[o_i, o_i]^-1 r_i``, with ``r_i`` the deviations from the implied mean);
+- per (cluster, pattern): the number of rows and the sum of their observed values (zero elsewhere), shape
+  (J, K) and (J, K, p);
+- per cluster: which variables are observed at least once, and the between-only values (zero if missing).
+
+So the cost of the log-likelihood grows with the number of clusters and patterns, not with N. The
+derivation of the density is in :mod:`pymlsem.build.missing`. Rows with no observed within-varying value
+are dropped (their cluster is kept when its between-only values are observed); clusters with no observed
+value at all are dropped.
+
+All arrays are float64 (masks as 0/1) and can be wrapped as ``pm.Data``: the ``arrays()`` methods name the
+ones the log-likelihoods read. Missing values are NaN; infinite values are an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from pymlsem.data.stats import _check_between_only, _names, _split_variables
+from pymlsem.exceptions import DataError
+
+__all__ = [
+    "MissingSingleLevelStats",
+    "MissingTwoLevelStats",
+    "has_missing",
+    "single_level_missing_stats",
+    "two_level_missing_stats",
+]
+
+
+@dataclass(frozen=True)
+class MissingSingleLevelStats:
+    """Statistics of N independent rows with missing values, by missingness pattern.
+
+    Attributes
+    ----------
+    variables
+        Variable names, in the order of every (p,) and (p, p) array.
+    nobs
+        Number of rows with at least one observed value.
+    n_values
+        Number of observed values (0-d float array).
+    pattern_observed
+        Shape (K, p), 1.0 where the pattern observes the variable, else 0.0.
+    pattern_counts
+        Number of rows of each pattern, shape (K,).
+    pattern_means
+        Mean of each pattern's observed values, shape (K, p), 0.0 for its missing variables.
+    pattern_scatter
+        Scatter of each pattern's rows around its mean, shape (K, p, p), 0.0 outside its observed block.
+    """
+
+    variables: tuple[str, ...]
+    nobs: int
+    n_values: np.ndarray
+    pattern_observed: np.ndarray
+    pattern_counts: np.ndarray
+    pattern_means: np.ndarray
+    pattern_scatter: np.ndarray
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Return the arrays :func:`pymlsem.build.missing.single_level_missing_loglik` reads, by name."""
+        return {
+            "n_values": self.n_values,
+            "pattern_observed": self.pattern_observed,
+            "pattern_counts": self.pattern_counts,
+            "pattern_means": self.pattern_means,
+            "pattern_scatter": self.pattern_scatter,
+        }
+
+
+@dataclass(frozen=True)
+class MissingTwoLevelStats:
+    """Statistics of two-level data with missing values (see the module docstring).
+
+    Attributes
+    ----------
+    variables
+        All observed model variables, in the order used by every (p,) and (p, p) array.
+    within_only, between_only
+        The variables without a between part / without a within part.
+    cluster
+        Name of the cluster column.
+    nobs, nclusters
+        Number of rows with an observed within-varying value, and of clusters with an observed value.
+    within_index
+        Positions in ``variables`` of the within-varying variables (all but ``between_only``), int.
+    between_index
+        Positions in ``variables`` of the between-varying variables (all but ``within_only``), int.
+    n_values
+        Number of observed values: within-varying values of the rows plus between-only values of the
+        clusters (0-d float array).
+    pattern_observed
+        Shape (K, p), 1.0 where the pattern observes the variable (always 0.0 for between-only ones).
+    pattern_counts
+        Number of rows of each pattern, shape (K,).
+    pattern_means
+        Mean of each pattern's observed values over all its rows, shape (K, p), 0.0 where unobserved.
+    pattern_scatter
+        Scatter of each pattern's rows around that mean, shape (K, p, p), 0.0 outside the observed block.
+    cluster_ids
+        Cluster labels, sorted, shape (J,).
+    cluster_sizes
+        Number of kept rows of each cluster, shape (J,).
+    cluster_pattern_counts
+        Rows of each pattern in each cluster, shape (J, K).
+    cluster_pattern_sums
+        Sum of those rows' values (0.0 where unobserved), shape (J, K, p).
+    cluster_observed
+        Shape (J, p), 1.0 where the cluster has an observed value of the variable (in some row, or its
+        between-only value).
+    cluster_values
+        Between-only values of each cluster, shape (J, p), 0.0 elsewhere and where missing.
+    """
+
+    variables: tuple[str, ...]
+    within_only: tuple[str, ...]
+    between_only: tuple[str, ...]
+    cluster: str
+    nobs: int
+    nclusters: int
+    within_index: np.ndarray
+    between_index: np.ndarray
+    n_values: np.ndarray
+    pattern_observed: np.ndarray
+    pattern_counts: np.ndarray
+    pattern_means: np.ndarray
+    pattern_scatter: np.ndarray
+    cluster_ids: np.ndarray
+    cluster_sizes: np.ndarray
+    cluster_pattern_counts: np.ndarray
+    cluster_pattern_sums: np.ndarray
+    cluster_observed: np.ndarray
+    cluster_values: np.ndarray
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Return the arrays :func:`pymlsem.build.missing.two_level_missing_loglik` reads, by name.
+
+        Their shapes depend on the numbers of patterns K and clusters J (leading dimensions, and the
+        second dimension of the (cluster, pattern) arrays); the last dimension is fixed by the model.
+        """
+        return {
+            "n_values": self.n_values,
+            "pattern_observed": self.pattern_observed,
+            "pattern_counts": self.pattern_counts,
+            "pattern_means": self.pattern_means,
+            "pattern_scatter": self.pattern_scatter,
+            "cluster_pattern_counts": self.cluster_pattern_counts,
+            "cluster_pattern_sums": self.cluster_pattern_sums,
+            "cluster_observed": self.cluster_observed,
+            "cluster_values": self.cluster_values,
+        }
+
+
+def _values_with_missing(data: pd.DataFrame, variables: tuple[str, ...]) -> np.ndarray:
+    """Return the named columns as float64 with NaN for missing values; reject infinite values."""
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}")
+    absent = [v for v in variables if v not in data.columns]
+    if absent:
+        raise DataError(f"variables not found in the data: {', '.join(absent)}")
+    non_numeric = [
+        v
+        for v in variables
+        if not pd.api.types.is_numeric_dtype(data[v].dtype) or pd.api.types.is_bool_dtype(data[v].dtype)
+    ]
+    if non_numeric:
+        raise DataError(f"non-numeric variables: {', '.join(non_numeric)}")
+    values = data.loc[:, list(variables)].to_numpy(dtype=np.float64, na_value=np.nan)
+    infinite = [v for v, bad in zip(variables, np.isinf(values).any(axis=0), strict=True) if bad]
+    if infinite:
+        raise DataError(f"infinite values in: {', '.join(infinite)}")
+    return values
+
+
+def has_missing(data: pd.DataFrame, variables: Sequence[str]) -> bool:
+    """Whether any of the named columns of ``data`` has a missing value."""
+    return bool(data.loc[:, list(variables)].isna().to_numpy().any())
+
+
+def _patterns(observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of a boolean (N, p) mask, most observed first, and the pattern index of each row."""
+    masks, inverse = np.unique(observed, axis=0, return_inverse=True)
+    order = np.lexsort((np.arange(masks.shape[0]), -masks.sum(axis=1)))  # most observed first, stable
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return masks[order], rank[np.asarray(inverse).reshape(-1)]
+
+
+def _pattern_moments(
+    filled: np.ndarray, masks: np.ndarray, pattern: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Counts, means and scatters of zero-filled rows per pattern."""
+    n_patterns, nvar = masks.shape
+    counts = np.bincount(pattern, minlength=n_patterns).astype(np.float64)
+    means = np.zeros((n_patterns, nvar))
+    scatter = np.zeros((n_patterns, nvar, nvar))
+    for k in range(n_patterns):
+        rows = filled[pattern == k]
+        means[k] = rows.mean(axis=0)
+        centered = (rows - means[k]) * masks[k]
+        scatter[k] = centered.T @ centered
+    return counts, means, scatter
+
+
+def single_level_missing_stats(data: pd.DataFrame, variables: Sequence[str]) -> MissingSingleLevelStats:
+    """Compute the statistics of single-level data with missing values.
+
+    Parameters
+    ----------
+    data
+        One row per observation; missing values as NaN.
+    variables
+        The observed model variables, in model order.
+
+    Returns
+    -------
+    MissingSingleLevelStats
+
+    Raises
+    ------
+    DataError
+        Missing or non-numeric columns, infinite values, or fewer than two rows with an observed value.
+    """
+    names = _names(variables)
+    values = _values_with_missing(data, names)
+    observed = np.isfinite(values)
+    keep = observed.any(axis=1)
+    values, observed = values[keep], observed[keep]
+    if values.shape[0] < 2:
+        raise DataError(
+            f"at least two rows with an observed value are needed, the data have {values.shape[0]}"
+        )
+    masks, pattern = _patterns(observed)
+    counts, means, scatter = _pattern_moments(np.where(observed, values, 0.0), masks, pattern)
+    return MissingSingleLevelStats(
+        variables=names,
+        nobs=int(values.shape[0]),
+        n_values=np.asarray(float(observed.sum())),
+        pattern_observed=masks.astype(np.float64),
+        pattern_counts=counts,
+        pattern_means=means,
+        pattern_scatter=scatter,
+    )
+
+
+def _cluster_codes(data: pd.DataFrame, cluster: str) -> tuple[np.ndarray, np.ndarray]:
+    if cluster not in getattr(data, "columns", ()):
+        raise DataError(f"cluster column {cluster!r} not found in the data")
+    if data[cluster].isna().any():
+        raise DataError(f"cluster column {cluster!r} has missing values")
+    codes, labels = pd.factorize(data[cluster], sort=True)
+    return np.asarray(codes, dtype=np.int64), np.asarray(labels)
+
+
+def _between_values(
+    values: np.ndarray, codes: np.ndarray, nclusters: int, columns: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per cluster, the first non-missing value of each column in ``columns`` (NaN when all missing)."""
+    frame = pd.DataFrame(values[:, columns]).groupby(codes).first()
+    out = np.full((nclusters, values.shape[1]), np.nan)
+    out[np.ix_(frame.index.to_numpy(), columns)] = frame.to_numpy(dtype=np.float64)
+    return np.where(np.isfinite(out), out, 0.0), np.isfinite(out)
+
+
+def two_level_missing_stats(
+    data: pd.DataFrame,
+    variables: Sequence[str],
+    cluster: str,
+    *,
+    within_only: Sequence[str] = (),
+    between_only: Sequence[str] = (),
+) -> MissingTwoLevelStats:
+    """Compute the statistics of two-level data with missing values.
+
+    Parameters
+    ----------
+    data
+        One row per level-1 unit, with a cluster column; missing values as NaN.
+    variables
+        All observed model variables, in model order.
+    cluster
+        Name of the cluster column (no missing values).
+    within_only
+        Variables with no between part.
+    between_only
+        Variables with no within part: the non-missing values of a cluster must agree; a cluster may have
+        none.
+
+    Returns
+    -------
+    MissingTwoLevelStats
+
+    Raises
+    ------
+    DataError
+        A missing cluster column or variable, non-numeric columns, infinite values, missing cluster labels,
+        a between-only variable that varies within a cluster, or no observed within-varying value.
+    """
+    names = _names(variables)
+    w_only, b_only = _split_variables(names, within_only, between_only)
+    values = _values_with_missing(data, names)
+    codes, labels = _cluster_codes(data, cluster)
+    _check_between_only(values, codes, labels, names, b_only)
+
+    nvar = len(names)
+    within_index = np.array([k for k, v in enumerate(names) if v not in b_only], dtype=np.int64)
+    between_index = np.array([k for k, v in enumerate(names) if v not in w_only], dtype=np.int64)
+    only_between = np.array([k for k, v in enumerate(names) if v in b_only], dtype=np.int64)
+    is_within = np.zeros(nvar, dtype=bool)
+    is_within[within_index] = True
+
+    cluster_values, cluster_z = _between_values(values, codes, labels.size, only_between)
+    observed = np.isfinite(values) & is_within
+    keep = observed.any(axis=1)
+    if not keep.any():
+        raise DataError("no observed value of a within-varying variable")
+    filled = np.where(observed, values, 0.0)[keep]
+    observed, row_cluster = observed[keep], codes[keep]
+
+    cluster_observed = cluster_z.copy()
+    np.logical_or.at(cluster_observed, row_cluster, observed)
+    kept_clusters = np.flatnonzero(cluster_observed.any(axis=1))
+    remap = np.full(labels.size, -1, dtype=np.int64)
+    remap[kept_clusters] = np.arange(kept_clusters.size)
+    row_cluster = remap[row_cluster]
+    nclusters = int(kept_clusters.size)
+
+    masks, pattern = _patterns(observed)
+    n_patterns = masks.shape[0]
+    counts, means, scatter = _pattern_moments(filled, masks, pattern)
+    cell = row_cluster * n_patterns + pattern
+    cell_counts = np.bincount(cell, minlength=nclusters * n_patterns).astype(np.float64)
+    cell_sums = np.stack(
+        [np.bincount(cell, weights=filled[:, k], minlength=nclusters * n_patterns) for k in range(nvar)],
+        axis=-1,
+    )
+    n_values = float(observed.sum() + cluster_z[kept_clusters].sum())
+    return MissingTwoLevelStats(
+        variables=names,
+        within_only=w_only,
+        between_only=b_only,
+        cluster=cluster,
+        nobs=int(filled.shape[0]),
+        nclusters=nclusters,
+        within_index=within_index,
+        between_index=between_index,
+        n_values=np.asarray(n_values),
+        pattern_observed=masks.astype(np.float64),
+        pattern_counts=counts,
+        pattern_means=means,
+        pattern_scatter=scatter,
+        cluster_ids=labels[kept_clusters],
+        cluster_sizes=np.bincount(row_cluster, minlength=nclusters).astype(np.float64),
+        cluster_pattern_counts=cell_counts.reshape(nclusters, n_patterns),
+        cluster_pattern_sums=cell_sums.reshape(nclusters, n_patterns, nvar),
+        cluster_observed=cluster_observed[kept_clusters].astype(np.float64),
+        cluster_values=cluster_values[kept_clusters],
+    )

@@ -1,0 +1,287 @@
+"""Tests of the full-information (missing = "ml") log-likelihoods against complete-data and brute-force
+densities (no sampling)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor
+import pytensor.tensor as pt
+import pytest
+from reference import data
+from scipy.stats import Covariance, multivariate_normal
+
+from pymlsem.build.loglik import single_level_loglik, stats_as_data, two_level_loglik
+from pymlsem.build.missing import single_level_missing_loglik, two_level_missing_loglik
+from pymlsem.data.missing_stats import (
+    MissingTwoLevelStats,
+    has_missing,
+    single_level_missing_stats,
+    two_level_missing_stats,
+)
+from pymlsem.data.stats import single_level_stats, two_level_stats
+from pymlsem.exceptions import DataError
+
+VARIABLES = ["y1", "y2", "y3", "x1", "x2", "x3", "w1", "w2"]
+WITHIN_ONLY = ["x1", "x2", "x3"]
+BETWEEN_ONLY = ["w1", "w2"]
+W = [0, 1, 2, 3, 4, 5]  # within-varying positions
+B = [0, 1, 2, 6, 7]  # between-varying positions
+P = len(VARIABLES)
+
+
+# ---------------------------------------------------------------------- helpers
+def evaluate(value: pt.TensorVariable) -> float:
+    return float(pytensor.function([], value, mode="FAST_COMPILE")())
+
+
+def random_pd(rng: np.random.Generator, size: int, scale: float = 1.0) -> np.ndarray:
+    a = rng.normal(size=(size, size))
+    return scale * (a @ a.T / size + 0.5 * np.eye(size))
+
+
+def moments(seed: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Arbitrary PD two-level moments, zero-padded as lavaan's (and loglik.py's) convention."""
+    rng = np.random.default_rng(seed)
+    sigma_w, sigma_b = np.zeros((P, P)), np.zeros((P, P))
+    sigma_w[np.ix_(W, W)] = random_pd(rng, len(W))
+    sigma_b[np.ix_(B, B)] = random_pd(rng, len(B), 0.5)
+    mu_w = np.zeros(P)
+    mu_w[W] = rng.normal(size=len(W))
+    mu_b = np.zeros(P)
+    mu_b[B] = rng.normal(size=len(B))
+    return mu_w, sigma_w, mu_b, sigma_b
+
+
+def two_level_missing(frame: pd.DataFrame) -> MissingTwoLevelStats:
+    return two_level_missing_stats(
+        frame, VARIABLES, "cluster", within_only=WITHIN_ONLY, between_only=BETWEEN_ONLY
+    )
+
+
+def logpdf(x: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> float:
+    """scipy's normal log-density (the covariance given by its Cholesky factor: eigh is slow here)."""
+    return float(multivariate_normal(mean, Covariance.from_cholesky(np.linalg.cholesky(cov))).logpdf(x))
+
+
+def brute_force_two_level(
+    frame: pd.DataFrame, mu_w: np.ndarray, sigma_w: np.ndarray, mu_b: np.ndarray, sigma_b: np.ndarray
+) -> float:
+    """Sum over clusters of the joint normal log-density of all observed cells of the cluster."""
+    mu = mu_w + mu_b
+    total = 0.0
+    for _, group in frame.groupby("cluster"):
+        y = group[VARIABLES].to_numpy(dtype=float)
+        # cells (row, variable, value); between-only values form a 'row' of their own (-1)
+        cells = [(i, a, y[i, a]) for i in range(y.shape[0]) for a in W if np.isfinite(y[i, a])]
+        for a in (6, 7):
+            seen = y[np.isfinite(y[:, a]), a]
+            if seen.size:
+                cells.append((-1, a, seen[0]))
+        if not cells:
+            continue
+        r = np.array([cell[0] for cell in cells])
+        c = np.array([cell[1] for cell in cells])
+        # Sigma_W is zero for between-only variables, so they get no within part
+        cov = (r[:, None] == r[None, :]) * sigma_w[np.ix_(c, c)] + sigma_b[np.ix_(c, c)]
+        total += logpdf(np.array([cell[2] for cell in cells]), mu[c], cov)
+    return float(total)
+
+
+def brute_force_single_level(frame: pd.DataFrame, variables: list[str], mu, sigma) -> float:
+    y = frame[variables].to_numpy(dtype=float)
+    total = 0.0
+    for row in y:
+        o = np.flatnonzero(np.isfinite(row))
+        if o.size:
+            total += logpdf(row[o], mu[o], sigma[np.ix_(o, o)])
+    return float(total)
+
+
+@pytest.fixture(scope="module")
+def demo() -> pd.DataFrame:
+    return data("Demo.twolevel")
+
+
+@pytest.fixture(scope="module")
+def incomplete(demo: pd.DataFrame) -> pd.DataFrame:
+    """Demo.twolevel with ~15% of y1..y3 missing, w1 missing in a few clusters, and hard cases."""
+    rng = np.random.default_rng(20240601)
+    frame = demo.copy()
+    for name in ("y1", "y2", "y3"):
+        frame.loc[rng.random(len(frame)) < 0.15, name] = np.nan
+    for label in (3, 7, 11):
+        frame.loc[frame.cluster == label, "w1"] = np.nan
+    frame.loc[frame.cluster == 5, "y1"] = np.nan  # a both-level variable unseen in a whole cluster
+    frame.loc[frame.cluster == 9, ["y1", "y2", "y3", "x1", "x2", "x3"]] = np.nan  # only w1, w2 seen
+    frame.loc[frame.cluster == 13, "w2"] = np.nan
+    first = frame.index[frame.cluster == 13][0]
+    frame.loc[first, "w2"] = demo.loc[first, "w2"]  # w2 seen in one row of the cluster only
+    frame.loc[frame.index[:3], ["y1", "y2", "y3", "x1", "x2", "x3"]] = np.nan  # rows with no within value
+    return frame
+
+
+# ---------------------------------------------------------------------- (a) complete data
+def test_two_level_complete_data_equals_complete_loglik(demo: pd.DataFrame) -> None:
+    mu_w, sigma_w, mu_b, sigma_b = moments()
+    complete = two_level_stats(demo, VARIABLES, "cluster", within_only=WITHIN_ONLY, between_only=BETWEEN_ONLY)
+    expected = evaluate(two_level_loglik(mu_w, sigma_w, mu_b, sigma_b, complete))
+    value = evaluate(two_level_missing_loglik(mu_w, sigma_w, mu_b, sigma_b, two_level_missing(demo)))
+    assert value == pytest.approx(expected, abs=1e-8)
+
+
+def test_single_level_complete_data_equals_complete_loglik(demo: pd.DataFrame) -> None:
+    rng = np.random.default_rng(2)
+    names = VARIABLES[:6]
+    mu, sigma = rng.normal(size=6), random_pd(rng, 6)
+    expected = evaluate(single_level_loglik(mu, sigma, single_level_stats(demo, names)))
+    value = evaluate(single_level_missing_loglik(mu, sigma, single_level_missing_stats(demo, names)))
+    assert value == pytest.approx(expected, abs=1e-8)
+
+
+# ---------------------------------------------------------------------- (b) brute force
+@pytest.mark.parametrize("seed", [1, 2])
+def test_two_level_missing_equals_brute_force(incomplete: pd.DataFrame, seed: int) -> None:
+    mu_w, sigma_w, mu_b, sigma_b = moments(seed)
+    value = evaluate(two_level_missing_loglik(mu_w, sigma_w, mu_b, sigma_b, two_level_missing(incomplete)))
+    assert value == pytest.approx(brute_force_two_level(incomplete, mu_w, sigma_w, mu_b, sigma_b), abs=1e-8)
+
+
+def test_two_level_missing_with_singular_between_covariance(incomplete: pd.DataFrame) -> None:
+    """A rank-one between covariance of y1..y3 (zero between residual variances) needs no inverse."""
+    mu_w, sigma_w, mu_b, sigma_b = moments(3)
+    loading = np.array([1.0, 0.8, 1.2])
+    sigma_b[np.ix_([0, 1, 2], [0, 1, 2])] = 0.3 * np.outer(loading, loading)
+    sigma_b[np.ix_([0, 1, 2], [6, 7])] = 0.1 * loading[:, None]
+    sigma_b[np.ix_([6, 7], [0, 1, 2])] = 0.1 * loading[None, :]
+    assert np.linalg.matrix_rank(sigma_b[np.ix_(B, B)]) == 3
+    value = evaluate(two_level_missing_loglik(mu_w, sigma_w, mu_b, sigma_b, two_level_missing(incomplete)))
+    assert value == pytest.approx(brute_force_two_level(incomplete, mu_w, sigma_w, mu_b, sigma_b), abs=1e-8)
+
+
+def test_two_level_missing_statistics_as_pm_data(incomplete: pd.DataFrame) -> None:
+    mu_w, sigma_w, mu_b, sigma_b = moments(4)
+    stats = two_level_missing(incomplete)
+    with pm.Model():
+        wrapped = stats_as_data(stats, prefix="stats__")
+        value = evaluate(two_level_missing_loglik(mu_w, sigma_w, mu_b, sigma_b, wrapped))
+    assert value == pytest.approx(brute_force_two_level(incomplete, mu_w, sigma_w, mu_b, sigma_b), abs=1e-8)
+
+
+def test_single_level_missing_equals_brute_force(incomplete: pd.DataFrame) -> None:
+    rng = np.random.default_rng(5)
+    names = VARIABLES[:6]
+    mu, sigma = rng.normal(size=6), random_pd(rng, 6)
+    stats = single_level_missing_stats(incomplete, names)
+    assert stats.nobs == len(incomplete) - incomplete[names].isna().all(axis=1).sum()
+    value = evaluate(single_level_missing_loglik(mu, sigma, stats))
+    assert value == pytest.approx(brute_force_single_level(incomplete, names, mu, sigma), abs=1e-8)
+    with pytest.raises(DataError, match="mean structure"):
+        single_level_missing_loglik(None, sigma, stats)
+
+
+# ---------------------------------------------------------------------- (c) -inf
+def test_non_positive_definite_gives_minus_inf(incomplete: pd.DataFrame) -> None:
+    mu_w, sigma_w, mu_b, sigma_b = moments(6)
+    stats = two_level_missing(incomplete)
+    bad_w = sigma_w.copy()
+    bad_w[0, 1] = bad_w[1, 0] = 2.0 * np.sqrt(bad_w[0, 0] * bad_w[1, 1])
+    assert evaluate(two_level_missing_loglik(mu_w, bad_w, mu_b, sigma_b, stats)) == -np.inf
+    bad_b = sigma_b.copy()
+    bad_b[6, 6] = -0.5  # w1 enters without a within part: every cluster's covariance is indefinite
+    assert evaluate(two_level_missing_loglik(mu_w, sigma_w, mu_b, bad_b, stats)) == -np.inf
+    names = VARIABLES[:6]
+    value = single_level_missing_loglik(
+        mu_w[W], bad_w[np.ix_(W, W)], single_level_missing_stats(incomplete, names)
+    )
+    assert evaluate(value) == -np.inf
+
+
+# ---------------------------------------------------------------------- (d) gradient
+def test_gradient_is_finite_and_matches_finite_differences(incomplete: pd.DataFrame) -> None:
+    mu_w, sigma_w, mu_b, sigma_b = moments(7)
+    stats = two_level_missing(incomplete)
+    scale = pt.dscalar("scale")
+    value = two_level_missing_loglik(mu_w, scale * sigma_w, mu_b, sigma_b, stats)
+    fn = pytensor.function([scale], [value, pytensor.grad(value, scale)], mode="FAST_COMPILE")
+    (_, grad), (up, _), (down, _) = fn(1.0), fn(1.0 + 1e-6), fn(1.0 - 1e-6)
+    assert np.isfinite(grad)
+    assert grad == pytest.approx((up - down) / 2e-6, rel=1e-5)
+    value_at_bad, grad_at_bad = fn(-1.0)  # not positive definite
+    assert value_at_bad == -np.inf and np.isfinite(grad_at_bad)
+
+
+def test_gradient_of_all_moments_matches_finite_differences(incomplete: pd.DataFrame) -> None:
+    """Directional derivative along a random direction of (mu_w, sigma_w, mu_b, sigma_b), padding kept."""
+    rng = np.random.default_rng(8)
+    point = moments(8)
+    stats = two_level_missing(incomplete)
+    inputs = [pt.dvector("mu_w"), pt.dmatrix("sigma_w"), pt.dvector("mu_b"), pt.dmatrix("sigma_b")]
+    value = two_level_missing_loglik(*inputs, stats)
+    fn = pytensor.function(inputs, [value, *pytensor.grad(value, inputs)], mode="FAST_COMPILE")
+    direction = []
+    for x in point:
+        d = rng.normal(size=x.shape) * (x != 0)
+        direction.append((d + d.T) / 2 if d.ndim == 2 else d)
+    _, *grad = fn(*point)
+    analytic = sum(float(np.sum(g * d)) for g, d in zip(grad, direction, strict=True))
+    step = 1e-6
+    up = fn(*[x + step * d for x, d in zip(point, direction, strict=True)])[0]
+    down = fn(*[x - step * d for x, d in zip(point, direction, strict=True)])[0]
+    assert analytic == pytest.approx((up - down) / (2 * step), rel=1e-5)
+
+
+# ---------------------------------------------------------------------- (e) statistics
+def test_statistics_of_complete_data(demo: pd.DataFrame) -> None:
+    assert not has_missing(demo, VARIABLES)
+    stats = two_level_missing(demo)
+    complete = two_level_stats(demo, VARIABLES, "cluster", within_only=WITHIN_ONLY, between_only=BETWEEN_ONLY)
+    assert stats.pattern_observed.shape == (1, P)
+    np.testing.assert_array_equal(stats.pattern_observed[0], np.isin(np.arange(P), W))
+    assert stats.pattern_counts.tolist() == [len(demo)]
+    assert (stats.nobs, stats.nclusters) == (complete.nobs, complete.nclusters)
+    assert float(stats.n_values) == len(demo) * len(W) + complete.nclusters * len(BETWEEN_ONLY)
+    np.testing.assert_array_equal(stats.cluster_ids, complete.cluster_ids)
+    np.testing.assert_array_equal(stats.cluster_pattern_counts[:, 0], complete.cluster_sizes)
+    np.testing.assert_allclose(
+        stats.cluster_pattern_sums[:, 0, W], complete.cluster_means[:, W] * complete.cluster_sizes[:, None]
+    )
+    np.testing.assert_allclose(stats.cluster_values[:, [6, 7]], complete.cluster_means[:, [6, 7]])
+    np.testing.assert_array_equal(stats.cluster_observed, np.ones((complete.nclusters, P)))
+    np.testing.assert_array_equal(stats.within_index, complete.within_index)
+    np.testing.assert_array_equal(stats.between_index, B)
+
+    single = single_level_missing_stats(demo, VARIABLES)
+    full = single_level_stats(demo, VARIABLES)
+    assert single.pattern_counts.tolist() == [len(demo)] and single.nobs == full.nobs
+    np.testing.assert_allclose(single.pattern_means[0], full.mean)
+    np.testing.assert_allclose(single.pattern_scatter[0] / full.nobs, full.cov, atol=1e-12)
+
+
+def test_statistics_of_incomplete_data(incomplete: pd.DataFrame) -> None:
+    stats = two_level_missing(incomplete)
+    no_within = incomplete[VARIABLES[:6]].isna().all(axis=1)
+    assert stats.nobs == len(incomplete) - no_within.sum() < len(incomplete) - 3  # those rows are dropped
+    assert stats.pattern_observed[0].tolist() == [1, 1, 1, 1, 1, 1, 0, 0]  # complete pattern first
+    assert stats.pattern_counts.sum() == stats.cluster_pattern_counts.sum() == stats.nobs
+    j = {label: k for k, label in enumerate(stats.cluster_ids)}
+    assert stats.cluster_observed[j[5], 0] == 0 and stats.cluster_observed[j[9]].tolist() == [0] * 6 + [1, 1]
+    assert stats.cluster_observed[j[3], 6] == 0 and stats.cluster_values[j[3], 6] == 0
+    assert stats.cluster_observed[j[13], 7] == 1
+    assert stats.cluster_sizes[j[9]] == 0
+    w_values = incomplete.groupby("cluster")[BETWEEN_ONLY].first().notna().to_numpy().sum()
+    assert float(stats.n_values) == incomplete[VARIABLES[:6]].notna().to_numpy().sum() + w_values
+
+
+def test_statistics_errors(demo: pd.DataFrame) -> None:
+    frame = demo.copy()
+    frame.loc[frame.index[1], "w1"] = 99.0  # varies within cluster 1
+    with pytest.raises(DataError, match="varies within cluster"):
+        two_level_missing(frame)
+    frame = demo.copy()
+    frame.loc[frame.index[0], "y1"] = np.inf
+    with pytest.raises(DataError, match="infinite"):
+        two_level_missing(frame)
+    with pytest.raises(DataError, match="not found"):
+        single_level_missing_stats(demo, ["y1", "nope"])
