@@ -530,7 +530,11 @@ def _residual_loglik(
     singles = [i for i in index if i not in covarying]
     if singles:
         variances = pt.diagonal(_covariance(s, rows, singles))
-        observed = np.stack([~np.isnan(_column(raw, s.variables[i], s.level)) for i in singles], axis=1)
+        # a missing value of a variable that predicts others is a parameter (missing_<name>): it counts
+        sources = s.sources()
+        observed = np.stack(
+            [~np.isnan(_column(raw, s.variables[i], s.level)) | (i in sources) for i in singles], axis=1
+        )
         squares = pt.stack([residuals[i] for i in singles], axis=1) ** 2 / variances[None, :]
         if not observed.all():
             squares = pt.switch(observed, squares, 0.0)
