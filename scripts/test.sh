@@ -3,4 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# two pytest workers on two cores: one BLAS thread each (threaded OpenBLAS makes the small batched
+# factorisations of the likelihoods up to 100x slower when the workers compete)
+export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}" OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 .venv/bin/python -m pytest -n 2 -q "$@"
