@@ -183,6 +183,12 @@ def _check_structure(s: LevelStructure) -> None:
                 f"(level {s.level}) between a latent disturbance and an observed residual; "
                 "use method='marginal' or model it with a latent variable"
             )
+        if i != j and roles == {DATA, OBSERVED}:
+            raise ModelSpecificationError(
+                f"method='latent' conditions on the covariates and cannot model the covariance "
+                f"{s.variables[i]} ~~ {s.variables[j]} (level {s.level}) between an observed residual and a "
+                "covariate; regress the variable on the covariate instead, or use method='marginal'"
+            )
         if i != j and (s.variables[i] in s.ordered or s.variables[j] in s.ordered):
             raise ModelSpecificationError(
                 f"residual covariances of ordered variables ({s.variables[i]} ~~ {s.variables[j]}) are "
