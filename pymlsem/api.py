@@ -60,6 +60,10 @@ class SEM:
         observed values (or an ordered pandas Categorical's categories).
     link
         ``"probit"`` (default, as Mplus and lavaan) or ``"logit"`` for ordered indicators.
+    centered
+        ``method="latent"``: levels whose latent variables are sampled centered instead of non-centered
+        (the default): ``"between"`` (level 2; better when clusters are large or carry many items),
+        ``"within"``, ``True`` (both) or ``False``.
 
     Attributes
     ----------
@@ -84,6 +88,7 @@ class SEM:
         method: str = "auto",
         ordered: Sequence[str] | None = None,
         link: str = "probit",
+        centered: bool | str = False,
     ) -> None:
         start = time.perf_counter()
         if model_type not in MODEL_TYPES:
@@ -93,6 +98,7 @@ class SEM:
         if link not in LINKS:
             raise ModelSpecificationError(f"link must be one of {LINKS}, got {link!r}")
         self.link = link
+        self.centered = _centered_levels(centered)
         self.source = model
         self.model_type = model_type
         self.cluster = cluster
@@ -146,6 +152,7 @@ class SEM:
                 codes=self.codes,
                 link=link,
                 priors=self.priors,
+                centered=self.centered,
             )
         else:
             self.built = build_marginal_model(
@@ -284,7 +291,7 @@ class SEM:
         if self.method == "latent":  # the rows are constants of the latent model's graph
             frame = pd.util.hash_pandas_object(self.raw.frame, index=False).to_numpy()
             codes = tuple((k, v.tobytes()) for k, v in self.codes.items())
-            return (*key, "latent", self.link, frame.tobytes(), codes)
+            return (*key, "latent", self.link, self.centered, frame.tobytes(), codes)
         return (*key, shapes)
 
     def data_values(self) -> dict[str, np.ndarray]:
@@ -363,6 +370,7 @@ class SEM:
 
 #: keywords of :class:`SEM` (the model); the other keywords of ``sem()`` go to :meth:`SEM.fit`
 MODEL_KEYWORDS = (
+    "centered",
     "priors",
     "sample_cov",
     "sample_mean",
@@ -532,3 +540,11 @@ def _filled(frame: pd.DataFrame, variables: list[str], cluster: str | None) -> p
             lambda column: column.fillna(column.mean())
         )
     return out.fillna(out[variables].mean())
+
+
+def _centered_levels(centered: bool | str) -> tuple[int, ...]:
+    """The levels ``centered=`` names: False, True, "between" or "within"."""
+    choices = {False: (), True: (1, 2), "between": (2,), "within": (1,)}
+    if isinstance(centered, bool) or centered in ("between", "within"):
+        return choices[centered]
+    raise ModelSpecificationError(f"centered must be True, False, 'between' or 'within', got {centered!r}")

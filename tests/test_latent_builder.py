@@ -256,7 +256,7 @@ def _evaluate(spec: pymlsem.SEM, point: dict, names: list[str]):
     """Value of every table row (lavaan's scale), of the deterministics ``names``, and the model's
     ``log p(y, z)``: the likelihood potentials plus the standard normal terms of the ``z`` (no priors)."""
     model = spec.pymc_model
-    zs = [rv for rv in model.free_RVs if rv.name.endswith("_z")]
+    zs = [rv for rv in model.free_RVs if rv.name.endswith(("_z", "_u"))]
     outs = model.replace_rvs_by_values([model["parameters"], *(model[n] for n in names)])
     fn = model.compile_fn(
         [*outs, model.logp(vars=[*zs, *model.potentials])], point_fn=True, mode="FAST_COMPILE"
@@ -425,6 +425,37 @@ def test_random_slope_latent_model_integrates_to_the_marginal_likelihood(slope_d
             ).logpdf(between[j])
             marginal += stats.multivariate_normal(design @ mean_b[j], cov_y).logpdf(y[members])
         np.testing.assert_allclose(logp - jacobian - conditional, marginal, rtol=1e-9)
+
+
+def test_centered_between_level_has_the_same_joint_density(slope_data) -> None:
+    """``centered="between"`` samples the cluster effects themselves: log p(y, u) is the joint density with no
+    Jacobian, at the same cluster effects as a non-centered point."""
+    spec = pymlsem.SEM(RANDOM_SLOPE, slope_data, cluster="cluster", method="latent", centered="between")
+    noncentered = pymlsem.SEM(RANDOM_SLOPE, slope_data, cluster="cluster", method="latent")
+    assert "between_u" in spec.pymc_model.named_vars and "between_z" not in spec.pymc_model.named_vars
+    rng = np.random.default_rng(5)
+    point = _random_point(noncentered, rng)
+    value, (between,), logp_nc, _ = _evaluate(noncentered, point, ["between"])
+    centered_point = {k: v for k, v in point.items() if k != "between_z"}
+    labels = np.asarray(spec.pymc_model.coords["cluster"])
+    w = slope_data.groupby("cluster").w.first().loc[labels].to_numpy()
+    mean_b = np.column_stack(
+        [
+            value[("y", "~1", "", 2)] + value[("y", "~", "w", 2)] * w,
+            value[("s", "~1", "", 2)] + value[("s", "~", "w", 2)] * w,
+        ]
+    )
+    centered_point["between_u"] = between - mean_b
+    cov_b = np.array(
+        [
+            [value[("y", "~~", "y", 2)], value[("y", "~~", "s", 2)]],
+            [value[("y", "~~", "s", 2)], value[("s", "~~", "s", 2)]],
+        ]
+    )
+    _, (between_c,), logp_c, _ = _evaluate(spec, centered_point, ["between"])
+    np.testing.assert_allclose(between_c, between, rtol=1e-12, atol=1e-12)
+    jacobian = len(labels) * 0.5 * np.linalg.slogdet(cov_b)[1]
+    np.testing.assert_allclose(logp_c, logp_nc - jacobian, rtol=1e-10)
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -225,6 +225,7 @@ def build_latent_model(
     codes: Mapping[str, np.ndarray] | None = None,
     link: str = "probit",
     priors: Mapping[str, str] | None = None,
+    centered: tuple[int, ...] = (),
 ) -> LatentModel:
     """Build the latent-variable PyMC model of ``partable`` for the rows of ``raw``.
 
@@ -244,6 +245,9 @@ def build_latent_model(
         ``"probit"`` or ``"logit"`` for ordered variables.
     priors
         User priors by class or parameter name.
+    centered
+        Levels whose disturbances are sampled as they are (centered) instead of as standard normal
+        ``z`` (non-centered, the default): better for the between level when clusters are large.
     """
     codes = dict(codes or {})
     ordered = frozenset(codes)
@@ -261,8 +265,8 @@ def build_latent_model(
         thresholds = _thresholds(partable, values.rows)
         between = None
         if partable.n_levels == 2:
-            between = _level(structures[2], values.rows, raw, codes, thresholds, link, None)
-        _level(structures[1], values.rows, raw, codes, thresholds, link, between)
+            between = _level(structures[2], values.rows, raw, codes, thresholds, link, None, 2 in centered)
+        _level(structures[1], values.rows, raw, codes, thresholds, link, between, 1 in centered)
     return LatentModel(model, values.free, values.row_param, values.defined, layouts, structures)
 
 
@@ -284,6 +288,7 @@ def _level(
     thresholds: Mapping[str, pt.TensorVariable],
     link: str,
     between: tuple[pt.TensorVariable, tuple[str, ...]] | None,
+    centered: bool = False,
 ) -> tuple[pt.TensorVariable, tuple[str, ...]]:
     """Add one level's variables and likelihood to the model.
 
@@ -303,7 +308,7 @@ def _level(
     cluster = _ClusterValues(between, raw.cluster_index) if between is not None else None
     data_values = {i: pt.as_tensor(_column(raw, names[i], s.level)) for i in s.indices(DATA)}
     observed_values = _observed_columns(s, raw, codes)
-    shift, disturbance = _disturbances(s, rows, data_values, n_units, deterministic, unit_dim)
+    shift, disturbance = _disturbances(s, rows, data_values, n_units, deterministic, unit_dim, centered)
     sources = s.sources()
     terminal = [i for i in s.order if s.roles[i] != DATA and i not in sources]
     core = [i for i in s.order if i not in terminal]
@@ -479,6 +484,7 @@ def _disturbances(
     n_units: int,
     name: str,
     unit_dim: str,
+    centered: bool = False,
 ) -> tuple[dict[int, pt.TensorVariable], dict[int, pt.TensorVariable]]:
     """Conditional mean shifts given the covariates, and the non-centered disturbances of explicit variables.
 
@@ -515,8 +521,15 @@ def _disturbances(
     model = pm.modelcontext(None)
     dim = f"{name}_disturbance"
     model.add_coord(dim, [s.variables[i] for i in random])
-    z = pm.Normal(f"{name}_z", 0.0, 1.0, dims=(unit_dim, dim))
     dense = any(i != j and i in random and j in random for i, j, _ in s.cov_rows) or bool(linked)
+    if centered:  # the disturbances themselves: better when each unit's data pin them down
+        if dense:
+            chol = pt.linalg.cholesky(cov, lower=True)
+            scaled = pm.MvNormal(f"{name}_u", mu=pt.zeros(len(random)), chol=chol, dims=(unit_dim, dim))
+        else:
+            scaled = pm.Normal(f"{name}_u", 0.0, pt.sqrt(pt.diagonal(cov))[None, :], dims=(unit_dim, dim))
+        return shift, {i: scaled[:, a] for a, i in enumerate(random)}
+    z = pm.Normal(f"{name}_z", 0.0, 1.0, dims=(unit_dim, dim))
     if dense:
         scaled = z @ pt.linalg.cholesky(cov, lower=True).T
     else:
