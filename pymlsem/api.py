@@ -14,7 +14,7 @@ import pymc as pm
 from pymlsem.build.latent import LatentModel, build_latent_model
 from pymlsem.build.marginal import EXO_DATA, MarginalModel, build_marginal_model, stats_data_values
 from pymlsem.data.missing_stats import has_missing, single_level_missing_stats, two_level_missing_stats
-from pymlsem.data.prepare import check_columns, exogenous_values
+from pymlsem.data.prepare import exogenous_values
 from pymlsem.data.raw import RawData, prepare_raw_data
 from pymlsem.data.stats import single_level_stats, stats_from_summary, two_level_stats
 from pymlsem.exceptions import DataError, ModelSpecificationError
@@ -219,8 +219,7 @@ class SEM:
     def has_closed_form(self) -> bool:
         """Whether the model's implied moments describe the data (no random slopes, ordered indicators or
         missing values): what PPP, SRMR, standardized solutions, LOO and predictive draws are built on."""
-        table = self.partable.table
-        return not ((table.rv != "").any() or (table.op == "|").any() or self.missing)
+        return not (self.partable.needs_latent_builder or self.missing)
 
     def check_closed_form(self, what: str) -> None:
         """Raise a :class:`ModelSpecificationError` naming ``what`` unless :attr:`has_closed_form`."""
@@ -486,8 +485,7 @@ def _check_identification(spec: SEM) -> None:
 
     Not for random slopes or ordered indicators: their information is not in the means and covariances.
     """
-    table = spec.partable.table
-    if (table.rv != "").any() or (table.op == "|").any():
+    if spec.partable.needs_latent_builder:
         return
     levels = spec.partable.n_levels
     if levels == 2:
@@ -517,16 +515,13 @@ def _ordinal_columns(data: pd.DataFrame | None, ordered: Sequence[str] | None, f
         ordered = [ordered]
     from pymlsem.data.categorical import ordinal_codes
 
-    check_columns(data, list(ordered), None)
     return ordinal_codes(data, list(ordered))
 
 
 def _choose_method(method: str, partable: ParTable, from_summary: bool) -> str:
     """The builder to use: ``auto`` picks the marginal one unless the model needs explicit latents."""
-    table = partable.table
-    needs_latent = bool((table.rv != "").any() or (table.op == "|").any())
     if method == "auto":
-        method = "latent" if needs_latent else "marginal"
+        method = "latent" if partable.needs_latent_builder else "marginal"
     if method == "latent" and from_summary:
         raise DataError("method='latent' needs the raw data, not summary statistics")
     return method

@@ -64,6 +64,21 @@ class ParTable:
         """Number of free rows (before equality constraints from shared labels)."""
         return int((self.table["free"] > 0).sum())
 
+    @property
+    def random_slopes(self) -> list[str]:
+        """Names of the random slopes (``rv("s")*x``), sorted."""
+        return sorted(set(self.table.loc[self.table["rv"] != "", "rv"]))
+
+    @property
+    def ordered_variables(self) -> list[str]:
+        """Ordered (binary/ordinal) indicators: the variables with thresholds (``y | t1``), sorted."""
+        return sorted(set(self.table.loc[self.table["op"] == "|", "lhs"]))
+
+    @property
+    def needs_latent_builder(self) -> bool:
+        """Whether only the explicit latent-variable builder fits the model (random slopes, ordered items)."""
+        return bool(self.random_slopes or self.ordered_variables)
+
     def equality_groups(self) -> dict[str, list[int]]:
         """Labels shared by several free rows, mapped to those rows' ``free`` numbers."""
         free = self.table[(self.table["free"] > 0) & (self.table["label"] != "")]

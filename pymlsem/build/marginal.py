@@ -141,15 +141,13 @@ def _global_moments(layout: LevelLayout, rows: pt.TensorVariable, variables) -> 
 
 def _refuse_latent_only_features(partable: ParTable) -> None:
     """Random slopes and ordered indicators have no closed-form likelihood here: say which builder fits."""
-    table = partable.table
-    slopes = sorted(set(table.loc[table.rv != "", "rv"]))
+    slopes, ordered = partable.random_slopes, partable.ordered_variables
     if slopes:
         raise ModelSpecificationError(
             f"random slope(s) {', '.join(slopes)} need the explicit latent-variable builder: "
             "fit with method='latent'"
         )
-    if (table.op == "|").any():
-        ordered = sorted(set(table.loc[table.op == "|", "lhs"]))
+    if ordered:
         raise ModelSpecificationError(
             f"ordered indicator(s) {', '.join(ordered)} need the explicit latent-variable builder: "
             "fit with method='latent'"

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pymlsem.data.stats import _check_between_only, _names, _split_variables
+from pymlsem.data.stats import _check_between_only, _cluster_codes, _names, _numeric_block, _split_variables
 from pymlsem.exceptions import DataError
 
 __all__ = [
@@ -176,27 +176,6 @@ class MissingTwoLevelStats:
         }
 
 
-def _values_with_missing(data: pd.DataFrame, variables: tuple[str, ...]) -> np.ndarray:
-    """Return the named columns as float64 with NaN for missing values; reject infinite values."""
-    if not isinstance(data, pd.DataFrame):
-        raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}")
-    absent = [v for v in variables if v not in data.columns]
-    if absent:
-        raise DataError(f"variables not found in the data: {', '.join(absent)}")
-    non_numeric = [
-        v
-        for v in variables
-        if not pd.api.types.is_numeric_dtype(data[v].dtype) or pd.api.types.is_bool_dtype(data[v].dtype)
-    ]
-    if non_numeric:
-        raise DataError(f"non-numeric variables: {', '.join(non_numeric)}")
-    values = data.loc[:, list(variables)].to_numpy(dtype=np.float64, na_value=np.nan)
-    infinite = [v for v, bad in zip(variables, np.isinf(values).any(axis=0), strict=True) if bad]
-    if infinite:
-        raise DataError(f"infinite values in: {', '.join(infinite)}")
-    return values
-
-
 def has_missing(data: pd.DataFrame, variables: Sequence[str]) -> bool:
     """Whether any of the named columns of ``data`` has a missing value."""
     return bool(data.loc[:, list(variables)].isna().to_numpy().any())
@@ -247,7 +226,7 @@ def single_level_missing_stats(data: pd.DataFrame, variables: Sequence[str]) -> 
         Missing or non-numeric columns, infinite values, or fewer than two rows with an observed value.
     """
     names = _names(variables)
-    values = _values_with_missing(data, names)
+    values = _numeric_block(data, names, allow_missing=True)
     observed = np.isfinite(values)
     keep = observed.any(axis=1)
     values, observed = values[keep], observed[keep]
@@ -266,15 +245,6 @@ def single_level_missing_stats(data: pd.DataFrame, variables: Sequence[str]) -> 
         pattern_means=means,
         pattern_scatter=scatter,
     )
-
-
-def _cluster_codes(data: pd.DataFrame, cluster: str) -> tuple[np.ndarray, np.ndarray]:
-    if cluster not in getattr(data, "columns", ()):
-        raise DataError(f"cluster column {cluster!r} not found in the data")
-    if data[cluster].isna().any():
-        raise DataError(f"cluster column {cluster!r} has missing values")
-    codes, labels = pd.factorize(data[cluster], sort=True)
-    return np.asarray(codes, dtype=np.int64), np.asarray(labels)
 
 
 def _between_values(
@@ -323,7 +293,7 @@ def two_level_missing_stats(
     """
     names = _names(variables)
     w_only, b_only = _split_variables(names, within_only, between_only)
-    values = _values_with_missing(data, names)
+    values = _numeric_block(data, names, allow_missing=True)
     codes, labels = _cluster_codes(data, cluster)
     _check_between_only(values, codes, labels, names, b_only)
 

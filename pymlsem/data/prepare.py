@@ -6,7 +6,6 @@ The caller's data frame is never modified: every function works on a copy of the
 from __future__ import annotations
 
 import difflib
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -14,58 +13,6 @@ import pandas as pd
 
 from pymlsem.data.stats import SingleLevelStats, TwoLevelStats, level_moments
 from pymlsem.exceptions import DataError
-
-
-def select_model_data(
-    data: pd.DataFrame, variables: Sequence[str], cluster: str | None = None
-) -> pd.DataFrame:
-    """The model's columns of ``data`` (and the cluster column), checked, complete cases only.
-
-    Parameters
-    ----------
-    data
-        The user's data frame (not modified).
-    variables
-        Observed variables of the model.
-    cluster
-        Name of the cluster column of a two-level model.
-
-    Returns
-    -------
-    pandas.DataFrame
-        A new frame with ``variables`` as float64 columns (and ``cluster``), rows with a missing value
-        in any of them removed with a warning that counts them.
-
-    Raises
-    ------
-    DataError
-        When ``data`` is not a data frame, a variable or the cluster column is missing, or a
-        variable is not numeric.
-    """
-    check_columns(data, variables, cluster)
-    keep = [*variables, *([cluster] if cluster is not None else [])]
-    frame = data.loc[:, keep].copy()
-    for name in variables:
-        if not pd.api.types.is_numeric_dtype(frame[name]) or pd.api.types.is_bool_dtype(frame[name]):
-            raise DataError(
-                f"column {name!r} is not numeric (dtype {frame[name].dtype}); the model needs numbers: "
-                "convert it (e.g. with pd.to_numeric or category codes) before fitting"
-            )
-        frame[name] = frame[name].astype(np.float64)
-    incomplete = frame.isna().any(axis=1)
-    if incomplete.any():
-        count = int(incomplete.sum())
-        columns_with_na = [c for c in keep if frame[c].isna().any()]
-        warnings.warn(
-            f"dropped {count} of {len(frame)} rows with missing values in {', '.join(columns_with_na)} "
-            "(listwise deletion; the model is fitted to the complete rows)",
-            UserWarning,
-            stacklevel=3,
-        )
-        frame = frame.loc[~incomplete]
-    if len(frame) == 0:
-        raise DataError("no complete rows are left: every row has a missing value in a model variable")
-    return frame.reset_index(drop=True)
 
 
 def check_columns(data: pd.DataFrame, variables: Sequence[str], cluster: str | None) -> None:

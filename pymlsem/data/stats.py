@@ -162,21 +162,45 @@ def _names(variables: Sequence[str], what: str = "variables") -> tuple[str, ...]
     return names
 
 
-def _numeric_block(data: pd.DataFrame, variables: tuple[str, ...]) -> np.ndarray:
-    """Return the named columns as a float64 array, checking presence, type and completeness."""
+def _numeric_block(
+    data: pd.DataFrame, variables: tuple[str, ...], *, allow_missing: bool = False
+) -> np.ndarray:
+    """Return the named columns as a float64 array, checking presence, type and completeness.
+
+    With ``allow_missing`` missing values stay as NaN (only infinite values are refused).
+    """
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}")
     missing = [v for v in variables if v not in data.columns]
     if missing:
         raise DataError(f"variables not found in the data: {', '.join(missing)}")
-    non_numeric = [v for v in variables if not pd.api.types.is_numeric_dtype(data[v].dtype)]
+    non_numeric = [
+        v
+        for v in variables
+        if not pd.api.types.is_numeric_dtype(data[v].dtype) or pd.api.types.is_bool_dtype(data[v].dtype)
+    ]
     if non_numeric:
         raise DataError(f"non-numeric variables: {', '.join(non_numeric)}")
-    values = data.loc[:, list(variables)].to_numpy(dtype=np.float64)
+    values = data.loc[:, list(variables)].to_numpy(dtype=np.float64, na_value=np.nan)
+    if allow_missing:
+        infinite = [v for v, bad in zip(variables, np.isinf(values).any(axis=0), strict=True) if bad]
+        if infinite:
+            raise DataError(f"infinite values in: {', '.join(infinite)}")
+        return values
     bad = [v for v, ok in zip(variables, np.isfinite(values).all(axis=0), strict=True) if not ok]
     if bad:
         raise DataError(f"missing or infinite values in: {', '.join(bad)} (delete incomplete rows first)")
     return values
+
+
+def _cluster_codes(data: pd.DataFrame, cluster: str) -> tuple[np.ndarray, np.ndarray]:
+    """Cluster of each row as 0..J-1 and the cluster labels (sorted); the column must be complete."""
+    if cluster not in getattr(data, "columns", ()):
+        raise DataError(f"cluster column {cluster!r} not found in the data")
+    if data[cluster].isna().any():
+        raise DataError(f"cluster column {cluster!r} has missing values")
+    codes, labels = pd.factorize(data[cluster], sort=True)
+    return np.asarray(codes, dtype=np.int64), np.asarray(labels)
 
 
 def single_level_stats(data: pd.DataFrame, variables: Sequence[str]) -> SingleLevelStats:
@@ -376,10 +400,7 @@ def two_level_stats(
     if cluster not in getattr(data, "columns", ()):
         raise DataError(f"cluster column {cluster!r} not found in the data")
     y = _numeric_block(data, names)
-    if data[cluster].isna().any():
-        raise DataError(f"cluster column {cluster!r} has missing values")
-    codes, labels = pd.factorize(data[cluster], sort=True)
-    labels = np.asarray(labels)
+    codes, labels = _cluster_codes(data, cluster)
     sizes = np.bincount(codes).astype(np.float64)
     if np.all(sizes == 1):
         raise DataError(
