@@ -16,7 +16,7 @@ from pymlsem.build.marginal import EXO_DATA, MarginalModel, build_marginal_model
 from pymlsem.data.missing_stats import has_missing, single_level_missing_stats, two_level_missing_stats
 from pymlsem.data.prepare import exogenous_values
 from pymlsem.data.raw import RawData, prepare_raw_data
-from pymlsem.data.stats import single_level_stats, stats_from_summary, two_level_stats
+from pymlsem.data.stats import cluster_nanmeans, single_level_stats, stats_from_summary, two_level_stats
 from pymlsem.exceptions import DataError, ModelSpecificationError
 from pymlsem.partable import ParTable, build_partable
 from pymlsem.results.fit import SEMFit, Timings
@@ -528,12 +528,21 @@ def _choose_method(method: str, partable: ParTable, from_summary: bool) -> str:
 
 
 def _filled(frame: pd.DataFrame, variables: list[str], cluster: str | None) -> pd.DataFrame:
-    """``frame`` with missing values filled (cluster values, then column means): start values only."""
+    """``frame`` with missing values filled (start values only), as a new frame.
+
+    A missing value takes the mean of its variable's observed values in its cluster, or, where the cluster
+    has none (or there are no clusters), over all rows. The cluster means come from one pass over the rows
+    sorted by cluster (:func:`~pymlsem.data.stats.cluster_nanmeans`), not from a loop over the clusters.
+    """
     out = frame.copy()
+    values = out[variables].to_numpy(dtype=np.float64)
+    missing = np.isnan(values)
+    if not missing.any():
+        return out
     if cluster is not None:
-        out[variables] = out.groupby(cluster)[variables].transform(
-            lambda column: column.fillna(column.mean())
-        )
+        codes, labels = pd.factorize(out[cluster])
+        means = cluster_nanmeans(values, codes, len(labels))
+        out[variables] = np.where(missing, means[codes], values)
     return out.fillna(out[variables].mean())
 
 

@@ -40,7 +40,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pymlsem.data.stats import _check_between_only, _cluster_codes, _names, _numeric_block, _split_variables
+from pymlsem.data.stats import (
+    _check_between_only,
+    _cluster_codes,
+    _names,
+    _numeric_block,
+    _split_variables,
+    group_sums,
+)
 from pymlsem.exceptions import DataError
 
 __all__ = [
@@ -50,6 +57,9 @@ __all__ = [
     "single_level_missing_stats",
     "two_level_missing_stats",
 ]
+
+# Most variables whose missingness pattern fits in one int64 key (see _patterns).
+_MAX_BITS = 62
 
 
 @dataclass(frozen=True)
@@ -182,8 +192,21 @@ def has_missing(data: pd.DataFrame, variables: Sequence[str]) -> bool:
 
 
 def _patterns(observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct rows of a boolean (N, p) mask, most observed first, and the pattern index of each row."""
-    masks, inverse = np.unique(observed, axis=0, return_inverse=True)
+    """Distinct rows of a boolean (N, p) mask, most observed first, and the pattern index of each row.
+
+    Ties are in lexicographic order of the masks (first variable first, unobserved before observed). Up to
+    62 variables a row's mask is read as one integer (first variable the highest bit), whose numeric order
+    is that lexicographic order, so finding the patterns is one sort of N integers.
+    """
+    nvar = observed.shape[1]
+    if nvar <= _MAX_BITS:
+        keys = np.zeros(observed.shape[0], dtype=np.int64)
+        for column in observed.T:  # the first variable ends up as the highest bit
+            keys = 2 * keys + column
+        distinct, inverse = np.unique(keys, return_inverse=True)
+        masks = ((distinct[:, None] >> np.arange(nvar - 1, -1, -1)) & 1).astype(bool)
+    else:
+        masks, inverse = np.unique(observed, axis=0, return_inverse=True)
     order = np.lexsort((np.arange(masks.shape[0]), -masks.sum(axis=1)))  # most observed first, stable
     rank = np.empty_like(order)
     rank[order] = np.arange(order.size)
@@ -193,13 +216,16 @@ def _patterns(observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _pattern_moments(
     filled: np.ndarray, masks: np.ndarray, pattern: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Counts, means and scatters of zero-filled rows per pattern."""
+    """Counts, means and scatters of zero-filled rows per pattern (rows sorted by pattern once)."""
     n_patterns, nvar = masks.shape
-    counts = np.bincount(pattern, minlength=n_patterns).astype(np.float64)
+    sizes = np.bincount(pattern, minlength=n_patterns)
+    counts = sizes.astype(np.float64)
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    order = np.argsort(pattern, kind="stable")  # each pattern's rows in row order
     means = np.zeros((n_patterns, nvar))
     scatter = np.zeros((n_patterns, nvar, nvar))
     for k in range(n_patterns):
-        rows = filled[pattern == k]
+        rows = filled[order[bounds[k] : bounds[k + 1]]]
         means[k] = rows.mean(axis=0)
         centered = (rows - means[k]) * masks[k]
         scatter[k] = centered.T @ centered
@@ -312,8 +338,7 @@ def two_level_missing_stats(
     filled = np.where(observed, values, 0.0)[keep]
     observed, row_cluster = observed[keep], codes[keep]
 
-    cluster_observed = cluster_z.copy()
-    np.logical_or.at(cluster_observed, row_cluster, observed)
+    cluster_observed = cluster_z | (group_sums(row_cluster, labels.size, observed) > 0)
     kept_clusters = np.flatnonzero(cluster_observed.any(axis=1))
     remap = np.full(labels.size, -1, dtype=np.int64)
     remap[kept_clusters] = np.arange(kept_clusters.size)
@@ -325,10 +350,7 @@ def two_level_missing_stats(
     counts, means, scatter = _pattern_moments(filled, masks, pattern)
     cell = row_cluster * n_patterns + pattern
     cell_counts = np.bincount(cell, minlength=nclusters * n_patterns).astype(np.float64)
-    cell_sums = np.stack(
-        [np.bincount(cell, weights=filled[:, k], minlength=nclusters * n_patterns) for k in range(nvar)],
-        axis=-1,
-    )
+    cell_sums = group_sums(cell, nclusters * n_patterns, filled)
     n_values = float(observed.sum() + cluster_z[kept_clusters].sum())
     return MissingTwoLevelStats(
         variables=names,

@@ -20,7 +20,7 @@ All arrays are numpy float64 and can be wrapped as ``pm.Data``: :meth:`SingleLev
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -413,9 +413,7 @@ def two_level_stats(
     _check_between_only(y, codes, labels, names, b_only)
 
     within_index = np.array([k for k, v in enumerate(names) if v not in b_only], dtype=np.int64)
-    cluster_means = np.zeros((labels.size, len(names)))
-    np.add.at(cluster_means, codes, y)
-    cluster_means /= sizes[:, None]
+    cluster_means = group_sums(codes, labels.size, y) / sizes[:, None]
     deviations = (y - cluster_means[codes])[:, within_index]
     cluster_within_scatter = _per_cluster_scatter(deviations, codes, labels.size)
 
@@ -474,16 +472,93 @@ def group_moments(
     return group_means, group_scatter
 
 
-def _per_cluster_scatter(deviations: np.ndarray, codes: np.ndarray, nclusters: int) -> np.ndarray:
-    """Return the (J, q, q) scatter of ``deviations`` rows per cluster code."""
-    order = np.argsort(codes, kind="stable")
-    bounds = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=nclusters))])
-    ordered = deviations[order]
-    out = np.empty((nclusters, deviations.shape[1], deviations.shape[1]))
-    for j in range(nclusters):
-        block = ordered[bounds[j] : bounds[j + 1]]
-        out[j] = block.T @ block
+def group_sums(codes: np.ndarray, n_groups: int, values: np.ndarray) -> np.ndarray:
+    """Column sums of the rows of ``values`` (N, k) per group code 0..n_groups-1, shape (n_groups, k).
+
+    One ``np.bincount`` per column: the rows of a group are added in row order (as ``np.add.at`` does).
+    """
+    out = np.zeros((n_groups, values.shape[1]))
+    for k, column in enumerate(values.T):
+        out[:, k] = np.bincount(codes, weights=column, minlength=n_groups)
     return out
+
+
+def _per_cluster_scatter(deviations: np.ndarray, codes: np.ndarray, nclusters: int) -> np.ndarray:
+    """Return the (J, q, q) scatter of ``deviations`` rows per cluster code (zero for an empty cluster).
+
+    The clusters of each distinct size are multiplied in one batched product (see :func:`blocks_by_size`),
+    each as ``block.T @ block`` of its rows.
+    """
+    q = deviations.shape[1]
+    out = np.zeros((nclusters, q, q))
+    for members, block in blocks_by_size(deviations, codes, nclusters):
+        out[members] = np.swapaxes(block, -1, -2) @ block
+    return out
+
+
+def cluster_nanmeans(values: np.ndarray, codes: np.ndarray, nclusters: int) -> np.ndarray:
+    """Mean of the non-missing values of each column within each cluster.
+
+    Each cluster's column is summed as numpy sums one array (``pandas.Series.mean`` per cluster gives the
+    same numbers); the clusters of one size are summed together (see :func:`blocks_by_size`).
+
+    Parameters
+    ----------
+    values
+        Shape (N, k), NaN where missing.
+    codes
+        Cluster of each row, 0..nclusters-1.
+    nclusters
+        Number of clusters J.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (J, k); NaN where a cluster has no observed value of the column.
+    """
+    out = np.full((nclusters, values.shape[1]), np.nan)
+    for members, block in blocks_by_size(values, codes, nclusters):
+        observed = ~np.isnan(block)
+        # (clusters, columns, rows): each cluster's column contiguous, reduced by numpy's pairwise sum
+        sums = np.ascontiguousarray(np.swapaxes(np.where(observed, block, 0.0), 1, 2)).sum(axis=-1)
+        with np.errstate(invalid="ignore"):
+            out[members] = sums / observed.sum(axis=1)
+    return out
+
+
+def blocks_by_size(
+    values: np.ndarray, codes: np.ndarray, nclusters: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The rows of ``values`` stacked cluster by cluster, one array per distinct cluster size.
+
+    Parameters
+    ----------
+    values
+        Shape (N, k).
+    codes
+        Cluster of each row, 0..nclusters-1.
+    nclusters
+        Number of clusters J (empty clusters are skipped).
+
+    Yields
+    ------
+    tuple of numpy.ndarray
+        For each distinct size n (ascending): the indices of the clusters of that size (ascending), shape
+        (J_n,), and their rows, shape (J_n, n, k), each cluster's rows in row order. The rows are sorted by
+        cluster once, so the cost is linear in N plus one step per distinct size.
+    """
+    sizes = np.bincount(codes, minlength=nclusters)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    by_cluster = np.argsort(codes, kind="stable")  # row indices, cluster by cluster, each in row order
+    distinct, size_group = np.unique(sizes, return_inverse=True)
+    by_size = np.argsort(size_group, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(size_group, minlength=distinct.size))])
+    for g, size in enumerate(distinct.tolist()):
+        if size == 0:
+            continue
+        members = by_size[bounds[g] : bounds[g + 1]]
+        rows = by_cluster[(starts[members, None] + np.arange(size)).reshape(-1)]
+        yield members, values[rows].reshape(members.size, size, values.shape[1])
 
 
 @dataclass(frozen=True)
