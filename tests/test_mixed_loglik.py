@@ -107,7 +107,7 @@ def _brute_force(design: MixedDesign, beta: np.ndarray, sigma: float, covs: list
         ("y ~ x + (1 + x + w || g)", "clustered"),
         ("y ~ x + (1 + x | g) + (1 | h)", "dense"),
         ("y ~ 0 + x + (1 | g) + (1 + w | h)", "dense"),
-        ("y ~ x + (1 + x | g/h)", "dense"),
+        ("y ~ x + (1 + x | g/h)", "nested"),
         ("y ~ 0 + (1 | g)", "clustered"),
         ("y ~ 0 + (1 | g) + (1 | h)", "dense"),
     ],

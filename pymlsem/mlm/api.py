@@ -55,8 +55,10 @@ def mixed_model(
         parameter-expanded priors, each replacing the default of its part (see
         :mod:`pymlsem.mlm.mcmcglmm_prior` for what each means).
     method
-        Gaussian: ``"marginal"`` (random effects integrated out, the default) or ``"latent"``. Other
-        families always use ``"latent"`` (non-centered random effects).
+        Gaussian: ``"marginal"`` (random effects integrated out) or ``"latent"`` (sampled, non-centered).
+        By default one grouping factor or nested factors (``(1 | school/class)``) are integrated out and
+        crossed factors are sampled (:func:`pymlsem.mlm.model.choose_method`); the fit's ``method`` says
+        which. Other families always use ``"latent"`` (non-centered random effects).
     link
         ``"logit"`` (default) or ``"probit"`` for bernoulli, binomial and ordinal; ``"log"`` for counts.
     trials
@@ -83,9 +85,7 @@ def mixed_model(
     if family == "gaussian":
         if trials is not None or offset is not None:
             raise ModelSpecificationError("trials= and offset= are for non-Gaussian families")
-        return build_mixed_model(
-            mixed_design(formula, data), priors=priors, method=method or "marginal", prior=prior
-        )
+        return build_mixed_model(mixed_design(formula, data), priors=priors, method=method, prior=prior)
     if method not in (None, "latent"):
         raise ModelSpecificationError(
             f"family={family!r} is fitted with method='latent' (explicit random effects); "
@@ -109,7 +109,18 @@ def _cache_key(spec: MixedModel) -> tuple:
         else (response.family, response.link, response.categories, response.offset is not None)
     )
     mcmcglmm = spec.mcmcglmm_prior.key() if spec.mcmcglmm_prior is not None else None
-    return ("mixed", spec.method, family, design.fixed_names, design.nobs, blocks, priors, mcmcglmm)
+    # the likelihood's layout (one factor, nested, dense) is read from the data: part of the structure
+    return (
+        "mixed",
+        spec.method,
+        spec.likelihood,
+        family,
+        design.fixed_names,
+        design.nobs,
+        blocks,
+        priors,
+        mcmcglmm,
+    )
 
 
 def mixed(

@@ -85,6 +85,16 @@ class MixedFit(FitMethods):
     def __str__(self) -> str:
         return self.summary()
 
+    @property
+    def method(self) -> str:
+        """How the random effects entered the likelihood, e.g. ``"marginal (nested Woodbury)"``.
+
+        ``"marginal (...)"``: integrated out (one grouping factor per cluster, nested factors level by
+        level, crossed factors densely); ``"latent"``: sampled explicitly, ``"latent (crossed factors)"``
+        when crossed grouping factors chose that (see :func:`pymlsem.mlm.model.choose_method`).
+        """
+        return self.spec.likelihood
+
     def fixef(self, prob: float = 0.95) -> pd.DataFrame:
         """Posterior summary of the fixed effects.
 
@@ -448,9 +458,9 @@ class MixedFit(FitMethods):
         if style == "mcmcglmm":
             from pymlsem.results.mcmcglmm_summary import mcmcglmm_summary
 
-            return mcmcglmm_summary(self, prob)
+            return mcmcglmm_summary(self, prob) + f"\n Likelihood: {self.method}\n"
         if style == "lme4":
             from pymlsem.results.lme4_summary import lme4_summary
 
-            return lme4_summary(self, prob)
+            return lme4_summary(self, prob) + f"\nLikelihood: {self.method}\n"
         raise PymlsemError(f"unknown summary style {style!r}; choose one of {', '.join(STYLES)}")

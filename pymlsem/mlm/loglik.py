@@ -13,9 +13,15 @@ so nothing of size n x n is ever formed; only the cross products of :mod:`pymlse
 * One grouping factor (``layout="clustered"``): M is block diagonal over clusters, so the Cholesky is a
   batch of J factorisations of size q x q (q = the number of effects per cluster, all blocks of that factor
   side by side).
-* Several grouping factors, crossed or nested (``layout="dense"``): M is formed as one dense Q x Q matrix,
-  Q = sum over factors of levels x effects. This is exact but costs O(Q^3) per evaluation: fine for a few
-  thousand random effects, a documented fallback until a sparse Cholesky is wired in.
+* Nested grouping factors (``layout="nested"``, e.g. ``(1 | school/class)``): ordered lowest clusters
+  first, M is block diagonal over the lowest clusters except for their ancestors' effects, so the effects
+  are integrated out level by level (a recursive Woodbury: per lowest cluster, then per parent cluster
+  with the reduced statistics, up to the top factor). This is M's exact Cholesky factorisation in that
+  order, with no fill-in: O(J d^3) for J lowest clusters with d effects in their chain of clusters.
+* Crossed grouping factors (``layout="dense"``): M is formed as one dense Q x Q matrix, Q = sum over
+  factors of levels x effects. This is exact but costs O(Q^3) per evaluation: fine for a few hundred
+  random effects; :func:`pymlsem.mlm.model.build_mixed_model` samples crossed factors with explicit
+  effects (``method="latent"``) unless asked otherwise.
 
 Covariances are factored by Cholesky, with triangular solves only (no explicit inverse); a covariance that
 is not positive definite, or a residual SD that is not positive, gives ``-inf``.
@@ -56,49 +62,109 @@ def _scale_columns(
     return pt.concatenate(parts, axis=-1)
 
 
-def _unrolled_cholesky_terms(
-    m: pt.TensorVariable, u: pt.TensorVariable, q: int
-) -> tuple[pt.TensorVariable, pt.TensorVariable]:
-    """Log-determinant of a batch of q x q positive definite M and ``|C^-1 u|^2``, written out entry by entry.
-
-    For the few effects per cluster of a typical model (q <= :data:`UNROLL_MAX`), the Cholesky factor and the
-    forward substitution are spelled out as element-wise operations on length-J vectors (one entry per
-    cluster). The graph and its gradient are then plain element-wise arithmetic that PyTensor fuses into a
-    few loops, which compiles and runs much faster than a batch of J tiny LAPACK calls. M = I + PSD, so the
-    pivots are at least 1 and no positivity check is needed.
-    """
-    chol: dict[tuple[int, int], pt.TensorVariable] = {}
-    for j in range(q):
-        pivot = m[:, j, j] - sum((chol[j, k] ** 2 for k in range(j)), start=pt.zeros(()))
-        chol[j, j] = pt.sqrt(pivot)
-        for i in range(j + 1, q):
-            off = m[:, i, j] - sum((chol[i, k] * chol[j, k] for k in range(j)), start=pt.zeros(()))
-            chol[i, j] = off / chol[j, j]
-    solved: list[pt.TensorVariable] = []
-    for i in range(q):
-        rest = u[:, i] - sum((chol[i, k] * solved[k] for k in range(i)), start=pt.zeros(()))
-        solved.append(rest / chol[i, i])
-    logdet = 2.0 * sum(pt.sum(pt.log(chol[j, j])) for j in range(q))
-    return logdet, sum(pt.sum(v**2) for v in solved)
-
-
 UNROLL_MAX = 6
 
 
-def _clustered_terms(
+def _own_factor_unrolled(
+    m_oo: pt.TensorVariable, m_oa: pt.TensorVariable | None, u_o: pt.TensorVariable, own: int
+) -> tuple[pt.TensorVariable, pt.TensorVariable, list[pt.TensorVariable], list[pt.TensorVariable]]:
+    """:func:`_own_factor` written out entry by entry on vectors with one entry per cluster.
+
+    For the few effects per cluster of a typical model, the Cholesky factor and the forward substitutions
+    are spelled out as element-wise operations: the graph and its gradient are plain element-wise
+    arithmetic that PyTensor fuses into a few loops, which compiles and runs much faster than a batch of J
+    tiny LAPACK calls. ``D = I + N_oo``, so the pivots are at least 1 and no positivity check is needed.
+    """
+    zero = pt.zeros(())
+    chol: dict[tuple[int, int], pt.TensorVariable] = {}
+    for j in range(own):
+        pivot = 1.0 + m_oo[:, j, j] - sum((chol[j, k] ** 2 for k in range(j)), start=zero)
+        chol[j, j] = pt.sqrt(pivot)
+        for i in range(j + 1, own):
+            off = m_oo[:, i, j] - sum((chol[i, k] * chol[j, k] for k in range(j)), start=zero)
+            chol[i, j] = off / chol[j, j]
+
+    def forward(rows: list[pt.TensorVariable], trailing: bool) -> list[pt.TensorVariable]:  # C^-1 rows
+        def entry(i: int, k: int) -> pt.TensorVariable:
+            return chol[i, k][:, None] if trailing else chol[i, k]
+
+        solved: list[pt.TensorVariable] = []
+        for i in range(own):
+            rest = rows[i] - sum((entry(i, k) * solved[k] for k in range(i)), start=zero)
+            solved.append(rest / entry(i, i))
+        return solved
+
+    v = forward([u_o[:, i] for i in range(own)], trailing=False)
+    w = [] if m_oa is None else forward([m_oa[:, i, :] for i in range(own)], trailing=True)
+    logdet = 2.0 * sum(pt.log(chol[j, j]) for j in range(own))
+    return logdet, sum(value**2 for value in v), w, v
+
+
+def _own_factor(
+    m_oo: pt.TensorVariable, m_oa: pt.TensorVariable | None, u_o: pt.TensorVariable, own: int
+) -> tuple[pt.TensorVariable, pt.TensorVariable, list[pt.TensorVariable], list[pt.TensorVariable]]:
+    """Integrate out the own effects of a batch of J clusters, keeping the effects they are coupled to.
+
+    Cluster j's own effects have ``N_oo`` (own x own: the scaled cross products ``Lambda' Z_j'Z_j Lambda /
+    s^2`` of its rows), ``N_oa`` (own x a: with the a effects they are coupled to, e.g. those of the
+    clusters above it) and ``u_o``. With ``D = I + N_oo = C C'`` (Cholesky), ``W = C^-1 N_oa`` and
+    ``v = C^-1 u_o``, block Gaussian elimination of the precision gives the cluster's own ``log|D|`` and
+    ``|v|^2`` and leaves ``N_aa - W'W`` and ``u_a - W'v`` for the coupled effects (Schur complement).
+
+    Returns
+    -------
+    tuple
+        ``log|D|`` (J,), ``|v|^2`` (J,), the rows of W (own tensors (J, a); none when ``m_oa`` is None)
+        and the entries of v (own tensors (J,)).
+    """
+    if own <= UNROLL_MAX:
+        return _own_factor_unrolled(m_oo, m_oa, u_o, own)
+    factor = pt.linalg.cholesky(pt.eye(own)[None] + m_oo, lower=True)
+    v = pt.linalg.solve_triangular(factor, u_o, lower=True, b_ndim=1)
+    logdet = 2.0 * pt.sum(pt.log(pt.diagonal(factor, axis1=-2, axis2=-1)), axis=-1)
+    rows: list[pt.TensorVariable] = []
+    if m_oa is not None:
+        w = pt.linalg.solve_triangular(factor, m_oa, lower=True, b_ndim=2)
+        rows = [w[:, i, :] for i in range(own)]
+    return logdet, pt.sum(v**2, axis=-1), rows, [v[:, i] for i in range(own)]
+
+
+def _sum_into(values: pt.TensorVariable, index: TensorLike, n: int) -> pt.TensorVariable:
+    """``out[g] = sum of values[j] over j with index[j] = g``, for g < n (rows summed into groups)."""
+    return pt.inc_subtensor(pt.zeros((n, *values.shape[1:]))[index], values)
+
+
+def _hierarchical_terms(
     stats: GaussianStats, resid_zr: pt.TensorVariable, chol: pt.TensorVariable, s2: pt.TensorVariable
 ) -> tuple[pt.TensorVariable, pt.TensorVariable]:
-    """Log-determinant of M and ``|C^-1 u|^2``, batched over clusters."""
+    """Log-determinant of M and ``|C^-1 u|^2`` for one factor or a chain of nested factors.
+
+    M is the precision of the standardised random effects given y. Ordering the effects cluster by cluster
+    from the lowest factor up, it is block diagonal over the lowest clusters apart from their ancestors'
+    effects (one cluster per higher factor), so the effects are integrated out one level at a time
+    (:func:`_own_factor`): the lowest clusters first, their Schur complements and reduced vectors summed
+    into their parent clusters, and so on up to the top factor, whose clusters are independent. This is the
+    exact Cholesky factorisation of M in that order (no fill-in), so the result equals the dense
+    computation; one grouping factor is the one-level case.
+    """
     zz = pt.as_tensor_variable(stats.zz)
-    q = sum(effects for _, effects in stats.sizes)  # all blocks of the one grouping factor side by side
-    m = pt.eye(q)[None, :, :] + pt.matmul(pt.matmul(chol.T[None, :, :], zz), chol[None, :, :]) / s2
-    u = pt.matmul(resid_zr, chol)  # row j: (L' Z_j' r_j)'
-    if q <= UNROLL_MAX:
-        return _unrolled_cholesky_terms(m, u, q)
-    factor = pt.linalg.cholesky(m, lower=True)
-    v = pt.linalg.solve_triangular(factor, u, lower=True, b_ndim=1)
-    logdet = 2.0 * pt.sum(pt.log(pt.diagonal(factor, axis1=-2, axis2=-1)))
-    return logdet, pt.sum(v**2)
+    d = sum(stats.level_effects)
+    m = pt.matmul(pt.matmul(chol.T[None, :, :], zz), chol[None, :, :]) / s2  # Lambda' Z_j'Z_j Lambda / s^2
+    u = pt.matmul(resid_zr, chol)  # row j: (Lambda' Z_j'r_j)'
+    logdet, quad = pt.zeros(()), pt.zeros(())
+    for level in reversed(range(len(stats.level_effects))):
+        own = stats.level_effects[level]
+        anc = d - own
+        m_oa = m[:, anc:, :anc] if level else None
+        level_logdet, level_quad, w, v = _own_factor(m[:, anc:, anc:], m_oa, u[:, anc:], own)
+        logdet, quad = logdet + pt.sum(level_logdet), quad + pt.sum(level_quad)
+        if level:
+            schur = m[:, :anc, :anc] - sum(row[:, :, None] * row[:, None, :] for row in w)
+            reduced = u[:, :anc] - sum(row * value[:, None] for row, value in zip(w, v, strict=True))
+            parent, n_parent = stats.parents[level - 1], stats.level_sizes[level - 1]
+            m, u = _sum_into(schur, parent, n_parent), _sum_into(reduced, parent, n_parent)
+        d = anc
+    return logdet, quad
 
 
 def _dense_terms(
@@ -180,8 +246,9 @@ def gaussian_marginal_loglik(
         rr = pt.as_tensor_variable(stats.yy)
         resid_zr = pt.as_tensor_variable(stats.zy)
 
-    if stats.layout == "clustered":
-        logdet_m, shrink = _clustered_terms(stats, resid_zr, _block_diag(factors), s2)
+    if stats.hierarchical:
+        lam = _block_diag([factors[k] for k in stats.columns])
+        logdet_m, shrink = _hierarchical_terms(stats, resid_zr, lam, s2)
     else:
         logdet_m, shrink = _dense_terms(stats, resid_zr, factors, s2)
     n = stats.nobs

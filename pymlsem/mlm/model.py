@@ -21,11 +21,17 @@ variable ``fixef__<term>``) and ``"sd:<block label>"`` (every SD of that block, 
 
 Two likelihoods, one posterior:
 
-* ``method="marginal"`` (default): the random effects are integrated out with
+* ``method="marginal"``: the random effects are integrated out with
   :func:`pymlsem.mlm.loglik.gaussian_marginal_loglik` (added as a potential named ``loglik``); the
   cross products are ``pm.Data``, so a compiled model can take new data of the same shape.
 * ``method="latent"``: explicit, non-centered random effects ``u = z L'`` with ``z ~ N(0, 1)`` per level,
   and ``y ~ Normal(X b + sum_k Z_k u_k[g], sigma)`` observed.
+
+By default (``method=None``) the grouping factors in the data choose (:func:`choose_method`): one factor,
+or factors nested in one another, are integrated out exactly at a cost linear in the number of clusters
+(``"marginal"``); crossed factors are sampled (``"latent"``), as integrating them out needs a dense
+factorisation of all their effects together. ``MixedModel.likelihood`` says which, e.g.
+``"marginal (nested Woodbury)"`` or ``"latent (crossed factors)"``.
 
 Variables: ``fixef`` (dims ``term``), ``sigma``, and per block ``sd__<label>`` (dims ``<label>__effect``)
 and, for correlated blocks with more than one effect, ``corr__<label>``. The label is the grouping factor,
@@ -55,10 +61,10 @@ from pymlsem.mlm.mcmcglmm_prior import (
     parse_mcmcglmm_prior,
     residual_sd,
 )
-from pymlsem.mlm.stats import GaussianStats, gaussian_stats
+from pymlsem.mlm.stats import LAYOUTS, GaussianStats, gaussian_stats, grouping_hierarchy
 from pymlsem.priors import Prior, parse_prior
 
-__all__ = ["DEFAULT_MIXED_PRIORS", "MixedModel", "block_labels", "build_mixed_model"]
+__all__ = ["DEFAULT_MIXED_PRIORS", "MixedModel", "block_labels", "build_mixed_model", "choose_method"]
 
 DEFAULT_MIXED_PRIORS: dict[str, str | float] = {
     "intercept": "normal(0,10)",
@@ -92,6 +98,10 @@ class MixedModel:
         For non-Gaussian families, the response with its link, trials, offset and categories.
     mcmcglmm_prior
         The MCMCglmm-style prior (``prior=``), if one was given.
+    likelihood
+        How the random effects enter, in words: ``"marginal (Woodbury per cluster)"``,
+        ``"marginal (nested Woodbury)"``, ``"marginal (dense Cholesky)"``, ``"latent"``, or
+        ``"latent (crossed factors)"`` when crossed factors chose the latent method.
     """
 
     model: pm.Model
@@ -102,6 +112,7 @@ class MixedModel:
     family: str = "gaussian"
     response: GLMMResponse | None = None
     mcmcglmm_prior: McmcglmmPrior | None = None
+    likelihood: str = "latent"
 
     def prior_predictive(self, n_draws: int = 500, seed: int | None = None) -> xr.DataTree:
         """Draw the parameters from their priors and replicated responses from each draw.
@@ -255,7 +266,14 @@ def _stats_data(stats: GaussianStats) -> GaussianStats:
         name: pm.Data(f"stats__{name}", np.asarray(getattr(stats, name), dtype=float))
         for name in ("yy", "xy", "xx", "zz", "zy", "zx")
     }
-    return dataclasses.replace(stats, **arrays, nobs=pm.Data("stats__nobs", float(stats.nobs)))
+    # which cluster nests in which is data too: a refit on other data of the same shape swaps it
+    parents = tuple(
+        pm.Data(f"stats__parent{level}", np.asarray(parent, dtype=np.int64))
+        for level, parent in enumerate(stats.parents, start=1)
+    )
+    return dataclasses.replace(
+        stats, **arrays, parents=parents, nobs=pm.Data("stats__nobs", float(stats.nobs))
+    )
 
 
 def _latent_mean(design: MixedDesign, fixef: pt.TensorVariable, chols: list, labels: tuple[str, ...]):
@@ -270,12 +288,39 @@ def _latent_mean(design: MixedDesign, fixef: pt.TensorVariable, chols: list, lab
     return mean
 
 
+def choose_method(design: MixedDesign) -> tuple[str, str]:
+    """The method the grouping factors call for, and the likelihood's description.
+
+    One grouping factor, or factors that nest in one another in the data
+    (:func:`pymlsem.mlm.stats.grouping_hierarchy`), are integrated out exactly, cluster by cluster and
+    level by level: ``"marginal"``. Crossed factors would need one dense Cholesky factorisation of all
+    their effects per gradient (O(Q^3), Q the number of random effects), so they are sampled explicitly:
+    ``"latent"`` (see docs/design-decisions.md for the measurements behind this choice).
+
+    Parameters
+    ----------
+    design
+        A design with at least one random block.
+
+    Returns
+    -------
+    tuple of str
+        The method and :attr:`MixedModel.likelihood`.
+    """
+    hierarchy = grouping_hierarchy(design)
+    if hierarchy is None:
+        return "latent", "latent (crossed factors)"
+    layout = "clustered" if len(hierarchy.factors) == 1 else "nested"
+    return "marginal", f"marginal ({LAYOUTS[layout]})"
+
+
 def build_mixed_model(
     design: MixedDesign,
     *,
     priors: Mapping[str, str | float] | None = None,
-    method: str = "marginal",
+    method: str | None = None,
     prior: Mapping | None = None,
+    layout: str | None = None,
 ) -> MixedModel:
     """Build the PyMC model of a Gaussian mixed model.
 
@@ -287,9 +332,15 @@ def build_mixed_model(
         Overrides of :data:`DEFAULT_MIXED_PRIORS` (prior strings on the standardised scale; ``lkj_eta`` a
         number).
     method
-        ``"marginal"`` (random effects integrated out) or ``"latent"`` (explicit non-centered effects).
+        ``"marginal"`` (random effects integrated out), ``"latent"`` (explicit non-centered effects) or
+        ``None`` (default): chosen from the grouping factors by :func:`choose_method`.
     prior
         MCMCglmm-style priors (:mod:`pymlsem.mlm.mcmcglmm_prior`) replacing the defaults of the parts given.
+    layout
+        ``method="marginal"`` only: ``"dense"`` integrates the random effects out with one dense
+        factorisation whatever the grouping factors (the reference the faster layouts are measured
+        against); ``None`` (default) picks the layout from the grouping factors
+        (:func:`pymlsem.mlm.stats.gaussian_stats`).
 
     Returns
     -------
@@ -305,8 +356,14 @@ def build_mixed_model(
     """
     if not design.blocks:
         raise ModelSpecificationError("the formula has no random-effect term (g): add e.g. (1 | group)")
-    if method not in METHODS:
+    if method is None:
+        method, likelihood = choose_method(design)
+    elif method in METHODS:
+        likelihood = method
+    else:
         raise ModelSpecificationError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if layout is not None and method != "marginal":
+        raise ModelSpecificationError("layout= is for method='marginal'")
     resolved = _resolve_priors(priors)
     labels = block_labels(design)
     check_term_priors(resolved, design, labels)
@@ -329,9 +386,10 @@ def build_mixed_model(
             for k, label in enumerate(labels)
         ]
         if method == "marginal":
-            stats = _stats_data(gaussian_stats(design))
-            pm.Potential("loglik", gaussian_marginal_loglik(stats, fixef, sigma, chols=chols))
+            stats = gaussian_stats(design, layout)
+            likelihood = f"marginal ({LAYOUTS[stats.layout]})"
+            pm.Potential("loglik", gaussian_marginal_loglik(_stats_data(stats), fixef, sigma, chols=chols))
         else:
             mean = _latent_mean(design, fixef, chols, labels)
             pm.Normal("y", mean, sigma, observed=pm.Data("y_obs", design.y))
-    return MixedModel(model, design, method, labels, resolved, mcmcglmm_prior=prior)
+    return MixedModel(model, design, method, labels, resolved, mcmcglmm_prior=prior, likelihood=likelihood)

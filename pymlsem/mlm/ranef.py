@@ -8,8 +8,9 @@ the random effects have a normal conditional distribution. With ``Lambda`` the b
 
 (the same M as in :mod:`pymlsem.mlm.loglik`). Drawing ``v`` once per posterior draw gives draws of the
 cluster effects from their posterior, which is what a model that sampled them explicitly
-(``method="latent"``) would give. With one grouping factor M is block diagonal over clusters and the draws are
-vectorised over clusters; with several factors M is one dense matrix per posterior draw.
+(``method="latent"``) would give. With one grouping factor, or factors nested in one another, M is
+factored level by level (:mod:`pymlsem.mlm.nested`), vectorised over clusters and draws; with crossed
+factors M is one dense matrix per posterior draw.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 import scipy.linalg
 
 from pymlsem.diagnostics.mixed import block_covariance_draws
+from pymlsem.mlm.nested import lambda_and_rhs, nested_solve, split_levels
 from pymlsem.mlm.stats import GaussianStats, gaussian_stats
 
 if TYPE_CHECKING:
@@ -68,37 +70,20 @@ def conditional_effects(
     beta = np.atleast_2d(np.asarray(beta, dtype=float))
     s2 = np.asarray(sigma, dtype=float).reshape(-1) ** 2
     factors = _block_factors([np.asarray(c, dtype=float) for c in covs])
-    if stats.layout == "clustered":
-        return _clustered(stats, beta, s2, factors, rng)
+    if stats.hierarchical:
+        return _hierarchical(stats, beta, s2, factors, rng)
     return _dense(stats, beta, s2, factors, rng)
 
 
-def _clustered(stats, beta, s2, factors, rng) -> list[np.ndarray]:
-    n_draws = beta.shape[0]
-    q = sum(effects for _, effects in stats.sizes)
-    lam = np.zeros((n_draws, q, q))
-    offset = 0
-    for factor in factors:
-        width = factor.shape[-1]
-        lam[:, offset : offset + width, offset : offset + width] = factor
-        offset += width
-    zr = stats.zy[None] - np.einsum("jqp,sp->sjq", stats.zx, beta) if stats.n_fixed else stats.zy[None]
-    lam_t = np.swapaxes(lam, -1, -2)[:, None]  # (S, 1, q, q)
-    m = np.eye(q) + lam_t @ stats.zz[None] @ lam[:, None] / s2[:, None, None, None]
-    rhs = np.einsum("sjab,sjb->sja", lam_t, zr) / s2[:, None, None]
-    chol = np.linalg.cholesky(m)
-    v = np.linalg.solve(m, rhs[..., None])[..., 0]
-    if rng is not None:
-        noise = rng.standard_normal(v.shape)
-        # C^-T z has covariance (C C')^-1 = M^-1
-        v = v + np.linalg.solve(np.swapaxes(chol, -1, -2), noise[..., None])[..., 0]
-    u = np.einsum("sab,sjb->sja", lam, v)
-    out, offset = [], 0
-    for factor in factors:
-        width = factor.shape[-1]
-        out.append(u[..., offset : offset + width])
-        offset += width
-    return out
+def _hierarchical(stats, beta, s2, factors, rng) -> list[np.ndarray]:
+    lam, rhs = lambda_and_rhs(stats, beta, s2, factors)
+    standardised = nested_solve(stats, lam, s2, rhs).mean(rng)
+    ends = np.cumsum(stats.level_effects)
+    effects = [
+        np.einsum("sab,sjb->sja", lam[:, end - v.shape[-1] : end, end - v.shape[-1] : end], v)
+        for end, v in zip(ends, standardised, strict=True)
+    ]
+    return split_levels(stats, effects)
 
 
 def _dense(stats, beta, s2, factors, rng) -> list[np.ndarray]:

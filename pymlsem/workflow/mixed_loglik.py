@@ -4,11 +4,14 @@ Gaussian models (either method) use the parameters only, the random effects inte
 :mod:`pymlsem.mlm.loglik`: with ``Lambda`` the block diagonal of the Cholesky factors of the block
 covariances, ``r = y - X b``, ``M = I + Lambda' Z'Z Lambda / s^2`` and ``A = Lambda M^-1 Lambda'``,
 
-* per cluster j (one grouping factor): ``-1/2 [n_j log 2pi s^2 + log|M_j| + r_j'r_j / s^2
-  - |C_j^-1 Lambda' Z_j'r_j|^2 / s^4]``, whose sum over clusters is the marginal log-likelihood;
+* per cluster j of the top grouping factor (one factor, or factors nested in one another): ``-1/2 [n_j log
+  2pi s^2 + log|M_j| + r_j'r_j / s^2 - |C_j^-1 Lambda' Z_j'r_j|^2 / s^4]``, M_j the precision of the
+  effects of cluster j and of the clusters nested in it (factored level by level, :mod:`pymlsem.mlm.nested`);
+  their sum over clusters is the marginal log-likelihood;
 * per observation: ``V^-1 = (I - Z A Z' / s^2) / s^2`` gives ``c_i = (V^-1)_ii`` and ``g_i = (V^-1 r)_i``,
   and ``log p(y_i | y_-i) = -1/2 log 2pi + 1/2 log c_i - g_i^2 / (2 c_i)``, the leave-one-out conditional of
-  a multivariate normal (these do not sum to the log-likelihood).
+  a multivariate normal (these do not sum to the log-likelihood). Nested factors need only the block of
+  ``M^-1`` of each row's chain of clusters; crossed factors need one dense factorisation of M per draw.
 
 Non-Gaussian models give ``log p(y_i | u, theta)`` per observation, evaluated by PyMC from the sampled
 random effects; leaving out a whole cluster would need the random effects integrated out, which has no
@@ -24,8 +27,9 @@ import scipy.linalg
 
 from pymlsem.diagnostics.mixed import block_covariance_draws
 from pymlsem.exceptions import ModelSpecificationError
+from pymlsem.mlm.nested import lambda_and_rhs, nested_solve
 from pymlsem.mlm.ranef import _block_factors
-from pymlsem.mlm.stats import gaussian_stats, sparse_z
+from pymlsem.mlm.stats import GaussianStats, gaussian_stats, grouping_hierarchy, sparse_z
 from pymlsem.workflow.pointwise import LOG_2PI, Pointwise, _chunks, _logdet, safe_cholesky, stacked_draws
 
 if TYPE_CHECKING:
@@ -46,11 +50,12 @@ def _is_gaussian(spec: MixedModel) -> bool:
 
 
 def _clustered(spec: MixedModel) -> bool:
-    return len({block.group for block in spec.design.blocks}) == 1
+    """One grouping factor, or factors nested in one another: the top factor's clusters are independent."""
+    return grouping_hierarchy(spec.design) is not None
 
 
 def mixed_default_unit(spec: MixedModel) -> str:
-    """``"cluster"`` for a Gaussian model with one grouping factor, ``"observation"`` otherwise."""
+    """``"cluster"`` for a Gaussian model with one or nested grouping factors, ``"observation"`` otherwise."""
     return "cluster" if _is_gaussian(spec) and _clustered(spec) else "observation"
 
 
@@ -73,24 +78,8 @@ def gaussian_theta_draws(spec: MixedModel, posterior: Any) -> tuple[np.ndarray, 
     return beta, sigma, covs
 
 
-def _lambda_clustered(covs: list[np.ndarray]) -> np.ndarray:
-    """Block diagonal (S, q, q) of the blocks' Cholesky factors (all blocks of the one grouping factor)."""
-    factors = _block_factors(covs)
-    q = sum(f.shape[-1] for f in factors)
-    lam = np.zeros((factors[0].shape[0], q, q))
-    offset = 0
-    for factor in factors:
-        width = factor.shape[-1]
-        lam[:, offset : offset + width, offset : offset + width] = factor
-        offset += width
-    return lam
-
-
-def _per_cluster(spec: MixedModel) -> dict[str, np.ndarray]:
-    design = spec.design
-    stats = gaussian_stats(design)
-    codes = design.blocks[0].codes
-    n_levels = design.blocks[0].n_levels
+def _top_cluster_products(design, codes: np.ndarray, n_levels: int) -> dict[str, np.ndarray]:
+    """Row count, ``y'y``, ``X'y`` and ``X'X`` of each cluster of the top grouping factor."""
     x, y = design.x, design.y
     xy = np.zeros((n_levels, x.shape[1]))
     xx = np.zeros((n_levels, x.shape[1], x.shape[1]))
@@ -101,71 +90,65 @@ def _per_cluster(spec: MixedModel) -> dict[str, np.ndarray]:
         "yy": np.bincount(codes, weights=y**2, minlength=n_levels),
         "xy": xy,
         "xx": xx,
-        "zz": stats.zz,
-        "zy": stats.zy,
-        "zx": stats.zx,
     }
 
 
-def _cluster_terms(
-    parts: dict[str, np.ndarray], beta: np.ndarray, s2: np.ndarray, lam: np.ndarray
-) -> tuple[np.ndarray, ...]:
-    """r'r, Z'r, M and its Cholesky factor per draw and cluster."""
-    rr = (
-        parts["yy"][None]
-        - 2.0 * np.einsum("jp,sp->sj", parts["xy"], beta)
-        + np.einsum("sp,jpq,sq->sj", beta, parts["xx"], beta)
-    )
-    zr = parts["zy"][None] - np.einsum("jqp,sp->sjq", parts["zx"], beta)
-    lam_t = np.swapaxes(lam, -1, -2)[:, None]
-    m = np.eye(lam.shape[-1]) + lam_t @ parts["zz"][None] @ lam[:, None] / s2[:, None, None, None]
-    return rr, zr, m, np.linalg.cholesky(m)
+def _draw_terms(stats: GaussianStats, covs: list[np.ndarray], beta: np.ndarray, s2: np.ndarray):
+    """``Lambda``, the level-by-level factorisation of M and its right-hand side for a batch of draws."""
+    lam, rhs = lambda_and_rhs(stats, beta, s2, _block_factors(covs))
+    return lam, nested_solve(stats, lam, s2, rhs)
 
 
 def gaussian_cluster_loglik(
     spec: MixedModel, beta: np.ndarray, sigma: np.ndarray, covs: list[np.ndarray]
 ) -> np.ndarray:
-    """Marginal log-density of each cluster's responses, per draw (one grouping factor).
+    """Marginal log-density of each top-level cluster's responses, per draw (one or nested factors).
 
     Parameters
     ----------
     spec
-        A Gaussian mixed model whose random blocks share one grouping factor.
+        A Gaussian mixed model whose grouping factors are one factor or nest in one another.
     beta, sigma, covs
         Per-draw parameters, see :func:`gaussian_theta_draws`.
 
     Returns
     -------
     numpy.ndarray
-        Shape (S, J), clusters in the order of the grouping factor's levels; they sum to the marginal
-        log-likelihood (lme4's ``logLik`` at the same parameters).
+        Shape (S, J), clusters in the order of the top grouping factor's levels (the factor with the
+        fewest levels); they sum to the marginal log-likelihood (lme4's ``logLik`` at the same parameters).
 
     Raises
     ------
     ModelSpecificationError
-        Several grouping factors (their clusters are not independent units).
+        Crossed grouping factors (their clusters are not independent units).
     """
-    if not _clustered(spec):
-        groups = sorted({block.group for block in spec.design.blocks})
+    design = spec.design
+    hierarchy = grouping_hierarchy(design)
+    if hierarchy is None:
+        groups = sorted({block.group for block in design.blocks})
         raise ModelSpecificationError(
-            f"the model has several grouping factors ({', '.join(groups)}); leave-one-cluster-out needs "
-            "independent clusters, which one grouping factor gives: use unit='observation'"
+            f"the model has several grouping factors ({', '.join(groups)}), crossed in the data; "
+            "leave-one-cluster-out needs independent clusters, which one grouping factor or nested ones "
+            "give: use unit='observation'"
         )
-    parts = _per_cluster(spec)
+    stats = gaussian_stats(design)
+    parts = _top_cluster_products(design, hierarchy.codes[0], hierarchy.n_levels[0])
     beta = np.atleast_2d(beta)
     s2 = np.asarray(sigma, dtype=float).reshape(-1) ** 2
-    q = parts["zz"].shape[-1]
+    d = stats.zz.shape[-1]
     out = np.empty((s2.size, parts["n"].size))
-    for part in _chunks(s2.size, parts["n"].size * q * q * 3):
-        lam = _lambda_clustered([c[part] for c in covs])
-        rr, zr, _, chol = _cluster_terms(parts, beta[part], s2[part], lam)
-        u = np.einsum("sba,sjb->sja", lam, zr)
-        v = np.linalg.solve(chol, u[..., None])[..., 0]
+    for part in _chunks(s2.size, stats.zz.shape[0] * d * d * 4):
+        _, solve = _draw_terms(stats, [c[part] for c in covs], beta[part], s2[part])
+        logdet, quad = solve.top_terms()
+        b = beta[part]
+        rr = (
+            parts["yy"][None]
+            - 2.0 * np.einsum("jp,sp->sj", parts["xy"], b)
+            + np.einsum("sp,jpq,sq->sj", b, parts["xx"], b)
+        )
         n = parts["n"][None]
         s2p = s2[part][:, None]
-        out[part] = -0.5 * (
-            n * LOG_2PI + n * np.log(s2p) + _logdet(chol) + rr / s2p - np.sum(v**2, axis=-1) / s2p**2
-        )
+        out[part] = -0.5 * (n * LOG_2PI + n * np.log(s2p) + logdet + rr / s2p - quad)
     return out
 
 
@@ -202,21 +185,21 @@ def gaussian_observation_loglik(
     n_obs = design.nobs
     out = np.empty((s2.size, n_obs))
     if _clustered(spec):
-        parts = _per_cluster(spec)
-        codes = design.blocks[0].codes
-        z = np.hstack([block.z for block in design.blocks])
-        q = z.shape[1]
-        for part in _chunks(s2.size, n_obs * q * q + parts["n"].size * q * q * 3):
-            lam = _lambda_clustered([c[part] for c in covs])
-            _, zr, m, chol = _cluster_terms(parts, beta[part], s2[part], lam)
-            inv_m = np.linalg.solve(m, np.broadcast_to(np.eye(q), m.shape))
-            a = lam[:, None] @ inv_m @ np.swapaxes(lam, -1, -2)[:, None]
-            a_zr = np.einsum("sjab,sjb->sja", a, zr)
-            quad = np.einsum("na,snab,nb->sn", z, a[:, codes], z)
+        stats = gaussian_stats(design)
+        codes = grouping_hierarchy(design).codes[-1]  # each row's lowest cluster
+        z = np.hstack([design.blocks[k].z for k in stats.columns])
+        d = z.shape[1]
+        for part in _chunks(s2.size, n_obs * (d * d + d + 2) + stats.zz.shape[0] * d * d * 6):
+            lam, solve = _draw_terms(stats, [c[part] for c in covs], beta[part], s2[part])
+            effects = solve.lowest_chains(solve.mean())  # per lowest cluster, its chain's E[v | y]
+            chain_cov = solve.chain_covariance()
+            t = np.einsum("sab,nb->sna", np.swapaxes(lam, -1, -2), z)  # Lambda' z_i
+            quad = np.einsum("sna,snab,snb->sn", t, chain_cov[:, codes], t)
+            fitted = np.einsum("sna,sna->sn", t, effects[:, codes])  # z_i Lambda E[v | y]
             resid = design.y[None] - beta[part] @ design.x.T
             s2p = s2[part][:, None]
             c = (1.0 - quad / s2p) / s2p
-            g = (resid - np.einsum("na,sna->sn", z, a_zr[:, codes]) / s2p) / s2p
+            g = (resid - fitted) / s2p
             out[part] = -0.5 * LOG_2PI + 0.5 * np.log(c) - 0.5 * g**2 / c
         return out
     stats = gaussian_stats(design)
@@ -320,7 +303,8 @@ def mixed_fit_pointwise(fit: Any, unit: str) -> Pointwise:
     fit
         A :class:`~pymlsem.mlm.fit.MixedFit`.
     unit
-        ``"cluster"`` (Gaussian models with one grouping factor) or ``"observation"``.
+        ``"cluster"`` (Gaussian models with one grouping factor or nested ones: clusters of the top factor)
+        or ``"observation"``.
 
     Returns
     -------
@@ -329,7 +313,7 @@ def mixed_fit_pointwise(fit: Any, unit: str) -> Pointwise:
     Raises
     ------
     ModelSpecificationError
-        ``unit="cluster"`` for a non-Gaussian model or a model with several grouping factors.
+        ``unit="cluster"`` for a non-Gaussian model or a model with crossed grouping factors.
     """
     spec = fit.spec
     design = spec.design
@@ -343,6 +327,7 @@ def mixed_fit_pointwise(fit: Any, unit: str) -> Pointwise:
     beta, sigma, covs = gaussian_theta_draws(spec, fit.idata.posterior)
     if unit == "cluster":
         values = gaussian_cluster_loglik(spec, beta, sigma, covs)
-        return Pointwise(values, unit, np.asarray(design.blocks[0].levels), True)
+        top = grouping_hierarchy(design).blocks[0][0]  # a block of the top grouping factor
+        return Pointwise(values, unit, np.asarray(design.blocks[top].levels), True)
     values = gaussian_observation_loglik(spec, beta, sigma, covs)
     return Pointwise(values, unit, np.arange(design.nobs), False)

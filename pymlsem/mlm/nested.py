@@ -1,0 +1,231 @@
+"""Level-by-level integration of nested random effects, in numpy, batched over parameter draws.
+
+The numpy counterpart of the marginal log-likelihood's graph (:mod:`pymlsem.mlm.loglik`) for the
+``"clustered"`` and ``"nested"`` layouts of :mod:`pymlsem.mlm.stats`, for the tools that work on posterior
+draws: cluster effects (:mod:`pymlsem.mlm.ranef`) and pointwise log-likelihoods
+(:mod:`pymlsem.workflow.mixed_loglik`).
+
+With ``Lambda`` the block diagonal of the block covariances' Cholesky factors, the standardised random
+effects v (``u = Lambda v``) have precision ``M = I + Lambda' Z'Z Lambda / s^2`` given y. Each cluster of
+the lowest factor sees one cluster of every factor above it (its ancestors), so ordered lowest clusters
+first M needs no fill-in: the lowest clusters' own effects are eliminated first (Cholesky ``D = C C'`` of
+their own block, ``W = C^-1 N_oa``, Schur complement ``N_aa - W'W`` summed into the parent cluster), then
+their parents', up to the top factor. :func:`nested_solve` keeps every level's ``C``, ``W`` and ``C^-1 b``,
+which give the log-determinant and quadratic form per top-level cluster, ``M^-1 b`` (and draws from
+``N(M^-1 b, M^-1)``) by back substitution from the top down, and the covariance of each lowest cluster's
+chain of effects (what a row's predictive variance needs).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import scipy.sparse as sp
+
+from pymlsem.mlm.stats import GaussianStats
+
+__all__ = ["NestedSolve", "cluster_lambda", "lambda_and_rhs", "nested_solve", "split_levels"]
+
+
+def _solve_lower(chol: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """``C^-1 rhs`` for lower triangular C (..., k, k) and rhs (..., k) or (..., k, m), batched."""
+    if rhs.ndim == chol.ndim - 1:
+        return np.linalg.solve(chol, rhs[..., None])[..., 0]
+    return np.linalg.solve(chol, rhs)
+
+
+def _solve_upper(chol: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """``C'^-1 rhs`` for lower triangular C and rhs (..., k), batched."""
+    return np.linalg.solve(np.swapaxes(chol, -1, -2), rhs[..., None])[..., 0]
+
+
+def _sum_into(values: np.ndarray, index: np.ndarray, n: int) -> np.ndarray:
+    """Sum values (S, J, ...) over the clusters that share an index: (S, n, ...)."""
+    n_draws, n_clusters = values.shape[:2]
+    indicator = sp.csr_matrix((np.ones(n_clusters), (index, np.arange(n_clusters))), shape=(n, n_clusters))
+    flat = np.moveaxis(values, 1, 0).reshape(n_clusters, -1)
+    return np.moveaxis((indicator @ flat).reshape(n, n_draws, *values.shape[2:]), 0, 1)
+
+
+def cluster_lambda(stats: GaussianStats, factors: list[np.ndarray]) -> np.ndarray:
+    """Block diagonal (S, d, d) of the blocks' Cholesky factors (S, q_k, q_k), in the order of the columns.
+
+    Parameters
+    ----------
+    stats
+        Statistics of the clustered or nested layout.
+    factors
+        One lower Cholesky factor per block, formula order.
+    """
+    ordered = [factors[k] for k in stats.columns]
+    d = sum(f.shape[-1] for f in ordered)
+    lam = np.zeros((ordered[0].shape[0], d, d))
+    offset = 0
+    for factor in ordered:
+        width = factor.shape[-1]
+        lam[:, offset : offset + width, offset : offset + width] = factor
+        offset += width
+    return lam
+
+
+def lambda_and_rhs(
+    stats: GaussianStats, beta: np.ndarray, s2: np.ndarray, factors: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """``Lambda`` (S, d, d) and ``b = Lambda' Z_j'r_j / s^2`` per lowest cluster (S, J, d), r = y - X beta.
+
+    For the clustered and nested layouts; ``beta`` (S, p), ``s2`` (S,), one Cholesky factor per block.
+    """
+    lam = cluster_lambda(stats, factors)
+    zr = stats.zy[None] - np.einsum("jqp,sp->sjq", stats.zx, beta) if stats.n_fixed else stats.zy[None]
+    zr = np.broadcast_to(zr, (lam.shape[0], *stats.zy.shape))
+    return lam, np.einsum("sab,sja->sjb", lam, zr) / s2[:, None, None]
+
+
+def split_levels(stats: GaussianStats, per_level: list[np.ndarray]) -> list[np.ndarray]:
+    """Per-level arrays (S, J_l, q_l) split into per-block arrays (S, levels_k, q_k), formula order."""
+    out: list[np.ndarray | None] = [None] * len(stats.sizes)
+    columns = iter(stats.columns)
+    for values in per_level:
+        offset = 0
+        while offset < values.shape[-1]:
+            k = next(columns)
+            width = stats.sizes[k][1]
+            out[k] = values[..., offset : offset + width]
+            offset += width
+    return out
+
+
+@dataclasses.dataclass(eq=False)
+class NestedSolve:
+    """The factorisation of M level by level, from :func:`nested_solve`.
+
+    Attributes
+    ----------
+    stats
+        The statistics it was computed from.
+    chol
+        Per level (top first), the Cholesky factor C of each cluster's own block, (S, J_l, q_l, q_l).
+    w
+        Per level, ``C^-1 N_oa`` (S, J_l, q_l, a_l), a_l the number of effects of the cluster's ancestors.
+    v
+        Per level, ``C^-1`` times the cluster's reduced right-hand side, (S, J_l, q_l).
+    ancestors
+        ``ancestors[l][m]``: the level-m cluster above each level-l cluster (m < l).
+    """
+
+    stats: GaussianStats
+    chol: list[np.ndarray]
+    w: list[np.ndarray]
+    v: list[np.ndarray]
+    ancestors: list[list[np.ndarray]]
+
+    def top_terms(self) -> tuple[np.ndarray, np.ndarray]:
+        """``log|M|`` and ``b' M^-1 b`` of each top-level cluster, each (S, J_0); they sum to M's.
+
+        The top-level clusters are independent given the parameters, so each one's share is the sum of its
+        own and its descendants' terms.
+        """
+        n_top = self.stats.level_sizes[0]
+        logdet = np.zeros((self.v[0].shape[0], n_top))
+        quad = np.zeros_like(logdet)
+        for level, (chol, v) in enumerate(zip(self.chol, self.v, strict=True)):
+            top = self.ancestors[level][0] if level else np.arange(n_top)
+            logdet += _sum_into(2.0 * np.log(np.diagonal(chol, axis1=-2, axis2=-1)).sum(axis=-1), top, n_top)
+            quad += _sum_into(np.sum(v**2, axis=-1), top, n_top)
+        return logdet, quad
+
+    def _chain(self, level: int, values: list[np.ndarray]) -> np.ndarray:
+        """The ancestors' values (S, J_l, a_l) of each level-l cluster, top level first."""
+        return np.concatenate([values[m][:, self.ancestors[level][m]] for m in range(level)], axis=-1)
+
+    def lowest_chains(self, values: list[np.ndarray]) -> np.ndarray:
+        """Per-level values (S, J_l, q_l) gathered onto the chain of each lowest cluster, (S, J_L, d)."""
+        lowest = len(values) - 1
+        if not lowest:
+            return values[0]
+        return np.concatenate([self._chain(lowest, values), values[lowest]], axis=-1)
+
+    def mean(self, rng: np.random.Generator | None = None) -> list[np.ndarray]:
+        """``M^-1 b`` per level (S, J_l, q_l), or with ``rng`` one draw from ``N(M^-1 b, M^-1)``.
+
+        Back substitution from the top down: a cluster's own effects given its ancestors' are normal with
+        precision D and mean ``D^-1 (b_o - N_oa x_a)``, i.e. ``C'^-1 (C^-1 b_o - W x_a)``; a draw adds
+        ``C'^-1 z`` with z standard normal.
+        """
+        out: list[np.ndarray] = []
+        for level, (chol, w, v) in enumerate(zip(self.chol, self.w, self.v, strict=True)):
+            rhs = v if not level else v - np.einsum("sjoa,sja->sjo", w, self._chain(level, out))
+            if rng is not None:
+                rhs = rhs + rng.standard_normal(rhs.shape)
+            out.append(_solve_upper(chol, rhs))
+        return out
+
+    def chain_covariance(self) -> np.ndarray:
+        """``M^-1`` restricted to each lowest cluster's chain of effects, (S, J_L, d, d), top level first.
+
+        With ``K = D^-1 N_oa = C'^-1 W`` and ``S_a`` the covariance of the ancestors' effects, a cluster's
+        own effects have covariance ``D^-1 + K S_a K'`` and covariance ``-K S_a`` with its ancestors'.
+        """
+        cov = None
+        for level, (chol, w) in enumerate(zip(self.chol, self.w, strict=True)):
+            own = chol.shape[-1]
+            inv_chol = _solve_lower(chol, np.broadcast_to(np.eye(own), chol.shape))
+            own_cov = np.swapaxes(inv_chol, -1, -2) @ inv_chol  # D^-1
+            if not level:
+                cov = own_cov
+                continue
+            above = cov[:, self.stats.parents[level - 1]]
+            k = np.swapaxes(inv_chol, -1, -2) @ w  # C'^-1 W
+            cross = -k @ above
+            own_cov = own_cov - cross @ np.swapaxes(k, -1, -2)
+            cov = np.concatenate(
+                [
+                    np.concatenate([above, np.swapaxes(cross, -1, -2)], axis=-1),
+                    np.concatenate([cross, own_cov], axis=-1),
+                ],
+                axis=-2,
+            )
+        return cov
+
+
+def nested_solve(stats: GaussianStats, lam: np.ndarray, s2: np.ndarray, b: np.ndarray) -> NestedSolve:
+    """Factor ``M = I + Lambda' Z'Z Lambda / s^2`` level by level and reduce a right-hand side b.
+
+    Parameters
+    ----------
+    stats
+        Statistics of the clustered or nested layout (numpy arrays).
+    lam
+        Block diagonal of the Cholesky factors, (S, d, d) (:func:`cluster_lambda`).
+    s2
+        Residual variances, (S,).
+    b
+        Right-hand side per lowest cluster, (S, J_L, d) (e.g. ``Lambda' Z_j'r_j / s^2``).
+
+    Returns
+    -------
+    NestedSolve
+    """
+    lam_t = np.swapaxes(lam, -1, -2)[:, None]
+    m = lam_t @ stats.zz[None] @ lam[:, None] / s2[:, None, None, None]
+    n_levels = len(stats.level_effects)
+    chols, ws, vs = [None] * n_levels, [None] * n_levels, [None] * n_levels
+    d = m.shape[-1]
+    for level in reversed(range(n_levels)):
+        anc = d - stats.level_effects[level]
+        chol = np.linalg.cholesky(np.eye(d - anc) + m[..., anc:, anc:])
+        w = _solve_lower(chol, m[..., anc:, :anc])
+        v = _solve_lower(chol, b[..., anc:])
+        chols[level], ws[level], vs[level] = chol, w, v
+        if level:
+            parent, n_parent = stats.parents[level - 1], stats.level_sizes[level - 1]
+            w_t = np.swapaxes(w, -1, -2)
+            m = _sum_into(m[..., :anc, :anc] - w_t @ w, parent, n_parent)
+            b = _sum_into(b[..., :anc] - np.einsum("sjoa,sjo->sja", w, v), parent, n_parent)
+        d = anc
+    ancestors: list[list[np.ndarray]] = [[]]
+    for level in range(1, n_levels):
+        parent = stats.parents[level - 1]
+        ancestors.append([above[parent] for above in ancestors[level - 1]] + [parent])
+    return NestedSolve(stats, chols, ws, vs, ancestors)

@@ -1,0 +1,306 @@
+"""Nested grouping factors integrated out level by level (``layout="nested"``), against brute force.
+
+No sampling. On small simulated nested designs (unequal cluster sizes, two and three levels, random slopes
+at either level), at random parameter values:
+
+* the log-likelihood equals scipy's multivariate normal log-density with ``V = Z G Z' + s^2 I`` built
+  densely, and the dense layout's graph; its gradient equals the dense graph's gradient;
+* nesting is read from the data (unique class labels without ``/``), and crossed factors are not nested;
+* cluster effects, pointwise log-likelihoods (per school and per observation) and the PyMC model's
+  log-density agree with their dense counterparts;
+* crossed factors choose the latent method, and the tools built for the marginal layout still work on it.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytensor
+import pytensor.tensor as pt
+import pytest
+import scipy.linalg
+import xarray as xr
+from scipy.stats import multivariate_normal
+from test_mixed_loglik import _random_cov, _simulated
+from test_mixed_ranef import _closed_form, _flat
+from test_mixed_ranef import test_conditional_draws_have_the_conditional_covariance as check_draws
+from test_mixed_ranef import test_conditional_means_are_the_blups as check_means
+
+from pymlsem.formula import MixedDesign, mixed_design
+from pymlsem.mlm import gaussian_marginal_loglik, gaussian_stats
+from pymlsem.mlm.api import _cache_key
+from pymlsem.mlm.fit import MixedFit
+from pymlsem.mlm.model import build_mixed_model, choose_method
+from pymlsem.mlm.nested import lambda_and_rhs, nested_solve
+from pymlsem.mlm.ranef import _block_factors, conditional_effects
+from pymlsem.mlm.stats import grouping_hierarchy, sparse_z
+from pymlsem.workflow.mixed_loglik import (
+    gaussian_cluster_loglik,
+    gaussian_observation_loglik,
+    gaussian_total_loglik,
+    mixed_default_unit,
+)
+
+MODE = "FAST_COMPILE"
+RTOL = 1e-9
+
+
+def _nested_data(seed: int = 11) -> pd.DataFrame:
+    """Students in groups in classes in schools, every size unequal; labels restart within their parent."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for school in range(5):
+        for klass in range(rng.integers(1, 4)):
+            for group in range(rng.integers(1, 4)):
+                rows += [(school, klass, group)] * int(rng.integers(1, 5))
+    school, klass, group = np.array(rows).T
+    n = school.size
+    return pd.DataFrame(
+        {
+            "y": rng.normal(size=n),
+            "x": rng.normal(size=n),
+            "w": rng.normal(size=n),
+            "school": [f"s{v}" for v in school],
+            "class": [f"c{v}" for v in klass],
+            "group": [f"g{v}" for v in group],
+            "class_id": [f"s{s}c{c}" for s, c in zip(school, klass, strict=True)],
+        }
+    )
+
+
+def _parameters(design: MixedDesign, seed: int = 3) -> tuple[np.ndarray, float, list[np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    beta = rng.normal(size=len(design.fixed_names))
+    covs = [_random_cov(block.q, rng) for block in design.blocks]
+    covs = [c if b.correlated else np.diag(np.diag(c)) for c, b in zip(covs, design.blocks, strict=True)]
+    return beta, 0.8, covs
+
+
+def _marginal_cov(design: MixedDesign, sigma: float, covs: list[np.ndarray]) -> np.ndarray:
+    """``V = Z G Z' + sigma^2 I``, densely."""
+    z = sparse_z(design).toarray()
+    g = scipy.linalg.block_diag(
+        *[np.kron(np.eye(b.n_levels), c) for b, c in zip(design.blocks, covs, strict=True)]
+    )
+    return z @ g @ z.T + sigma**2 * np.eye(design.nobs)
+
+
+NESTED = {
+    "two levels": "y ~ x + (1 | school/class)",
+    "slope below": "y ~ x + (1 | school) + (1 + x | school:class)",
+    "slopes at both": "y ~ x + (1 + x | school) + (1 + x | school:class)",
+    "uncorrelated": "y ~ x + (1 + x || school/class)",
+    "two blocks below": "y ~ x * w + (1 | school) + (1 | school:class) + (0 + w | school:class)",
+    "three levels": "y ~ x + (1 | school/class/group)",
+    "three levels, slope below": "y ~ x + (1 | school) + (1 | school:class) + (1 + x | school:class:group)",
+    "batched (d = 7)": "y ~ x * w + (1 + x + w | school) + (1 + x + w + x:w | school:class)",
+    "no fixed effects": "y ~ 0 + (1 | school/class)",
+}
+
+
+@pytest.mark.parametrize("formula", list(NESTED.values()), ids=list(NESTED))
+def test_nested_loglik_equals_the_dense_multivariate_normal(formula: str) -> None:
+    design = mixed_design(formula, _nested_data())
+    beta, sigma, covs = _parameters(design)
+    stats = gaussian_stats(design)
+    assert stats.layout == "nested"
+    value = float(gaussian_marginal_loglik(stats, beta, sigma, covs).eval(mode=MODE))
+    brute = multivariate_normal(design.x @ beta, _marginal_cov(design, sigma, covs)).logpdf(design.y)
+    np.testing.assert_allclose(value, brute, rtol=RTOL)
+    dense = gaussian_marginal_loglik(gaussian_stats(design, "dense"), beta, sigma, covs).eval(mode=MODE)
+    np.testing.assert_allclose(value, dense, rtol=RTOL)
+    chols = [np.linalg.cholesky(c) for c in covs]
+    given = gaussian_marginal_loglik(stats, beta, sigma, chols=chols).eval(mode=MODE)
+    np.testing.assert_allclose(given, value, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "formula", [NESTED["slopes at both"], NESTED["three levels, slope below"], NESTED["batched (d = 7)"]]
+)
+def test_nested_gradient_equals_the_dense_gradient(formula: str) -> None:
+    design = mixed_design(formula, _nested_data())
+    beta_value, sigma_value, covs = _parameters(design, seed=8)
+    beta, sigma = pt.vector("beta"), pt.scalar("sigma")
+    chols = [pt.matrix(f"chol{k}") for k in range(len(covs))]
+    inputs = [beta, sigma, *chols]
+    values = [beta_value, sigma_value, *[np.linalg.cholesky(c) for c in covs]]
+    gradients = []
+    for layout in (None, "dense"):
+        loglik = gaussian_marginal_loglik(gaussian_stats(design, layout), beta, sigma, chols=chols)
+        function = pytensor.function(inputs, pt.grad(loglik, inputs), mode=MODE)
+        gradients.append(function(*values))
+    for nested, dense in zip(*gradients, strict=True):
+        np.testing.assert_allclose(nested, dense, rtol=1e-8, atol=1e-10 * np.abs(dense).max())
+
+
+def test_nesting_is_read_from_the_data() -> None:
+    data = _nested_data()
+    # unique class labels: nested without the / syntax, whatever the order of the terms
+    design = mixed_design("y ~ x + (1 | class_id) + (1 + x | school)", data)
+    hierarchy = grouping_hierarchy(design)
+    assert hierarchy.factors == ("school", "class_id")
+    assert hierarchy.blocks == ((1,), (0,))
+    stats = gaussian_stats(design)
+    assert stats.layout == "nested" and stats.columns == (1, 0) and stats.level_effects == (2, 1)
+    beta, sigma, covs = _parameters(design)
+    brute = multivariate_normal(design.x @ beta, _marginal_cov(design, sigma, covs)).logpdf(design.y)
+    np.testing.assert_allclose(
+        gaussian_marginal_loglik(stats, beta, sigma, covs).eval(mode=MODE), brute, rtol=RTOL
+    )
+    # class labels that restart in every school: class "c0" spans schools, so school and class are crossed
+    crossed = mixed_design("y ~ x + (1 | school) + (1 | class)", data)
+    assert grouping_hierarchy(crossed) is None
+    assert gaussian_stats(crossed).layout == "dense"
+    with pytest.raises(ValueError, match="does not fit"):
+        gaussian_stats(crossed, "nested")
+
+
+def test_method_is_chosen_from_the_grouping_factors() -> None:
+    nested = mixed_design(NESTED["three levels"], _nested_data())
+    assert choose_method(nested) == ("marginal", "marginal (nested Woodbury)")
+    single = mixed_design("y ~ x + (1 + x | school)", _nested_data())
+    assert choose_method(single) == ("marginal", "marginal (Woodbury per cluster)")
+    crossed = mixed_design("y ~ x + (1 | g) + (1 | h)", _simulated())
+    assert choose_method(crossed) == ("latent", "latent (crossed factors)")
+    spec = build_mixed_model(crossed)
+    assert spec.method == "latent" and spec.likelihood == "latent (crossed factors)"
+    forced = build_mixed_model(crossed, method="marginal")
+    assert forced.likelihood == "marginal (dense Cholesky)"
+    assert build_mixed_model(nested).likelihood == "marginal (nested Woodbury)"
+    dense = build_mixed_model(nested, method="marginal", layout="dense")
+    assert dense.likelihood == "marginal (dense Cholesky)"
+
+
+def test_compiled_model_density_equals_the_dense_layouts() -> None:
+    """The PyMC model (statistics and parent maps as pm.Data) has the dense layout's log-density."""
+    design = mixed_design(NESTED["three levels, slope below"], _nested_data())
+    nested = build_mixed_model(design)
+    dense = build_mixed_model(design, method="marginal", layout="dense")
+    point = {name: np.asarray(value) + 0.1 for name, value in nested.model.initial_point().items()}
+    value = nested.model.compile_logp(mode=MODE)(point)
+    np.testing.assert_allclose(value, dense.model.compile_logp(mode=MODE)(point), rtol=RTOL)
+    # the parent maps are data: the same shapes with another nesting compile to the same function
+    assert any(var.name == "stats__parent1" for var in nested.model.data_vars)
+
+
+def test_cache_key_tells_nested_from_crossed() -> None:
+    """Same formula, levels and rows: nested and crossed data must not share a compiled model."""
+    data = _nested_data()
+    nested = build_mixed_model(mixed_design("y ~ x + (1 | school) + (1 | class_id)", data), method="marginal")
+    shuffled = data.assign(class_id=data["class_id"].sample(frac=1.0, random_state=1).to_numpy())
+    design = mixed_design("y ~ x + (1 | school) + (1 | class_id)", shuffled)
+    assert grouping_hierarchy(design) is None
+    crossed = build_mixed_model(design, method="marginal")
+    assert _cache_key(nested) != _cache_key(crossed)
+
+
+# ------------------------------------------------------------------------ cluster effects, pointwise
+@pytest.mark.parametrize("formula", [NESTED["slope below"], NESTED["three levels, slope below"]])
+def test_conditional_effects_are_the_blups(formula: str) -> None:
+    design = mixed_design(formula, _nested_data())
+    beta, sigma, covs = _parameters(design)
+    stats = gaussian_stats(design)
+    ours = _flat(conditional_effects(stats, beta[None], np.array([sigma]), [c[None] for c in covs]))[0]
+    mean, cov = _closed_form(design, beta, sigma, covs)
+    np.testing.assert_allclose(ours, mean, rtol=1e-8, atol=1e-10 * np.abs(mean).max())
+    # the chain covariance of each lowest cluster is the matching block of Cov(u | y), up to Lambda
+    lam, rhs = lambda_and_rhs(
+        stats, beta[None], np.array([sigma**2]), _block_factors([c[None] for c in covs])
+    )
+    chain = nested_solve(stats, lam, np.array([sigma**2]), rhs).chain_covariance()[0]
+    lam = lam[0]
+    hierarchy = grouping_hierarchy(design)
+    offsets = np.cumsum([0] + [n * q for n, q in stats.sizes])
+    lowest = hierarchy.codes[-1]
+    for row in (0, design.nobs - 1):
+        index = []  # positions in Z's columns of this row's chain of effects, in the order of stats.columns
+        for k in stats.columns:
+            q = stats.sizes[k][1]
+            index += list(offsets[k] + design.blocks[k].codes[row] * q + np.arange(q))
+        expected = cov[np.ix_(index, index)]
+        np.testing.assert_allclose(lam @ chain[lowest[row]] @ lam.T, expected, rtol=1e-8, atol=1e-12)
+
+
+def test_conditional_draws_have_the_conditional_covariance() -> None:
+    design = mixed_design(NESTED["three levels"], _nested_data())
+    check_draws(lambda: (design, *_parameters(design)))
+
+
+def test_crossed_conditional_means_are_the_blups() -> None:
+    design = mixed_design("y ~ x + (1 + x | g) + (1 | h)", _simulated())
+    assert gaussian_stats(design).layout == "dense"
+    check_means(lambda: (design, *_parameters(design)))
+
+
+def _draws(design: MixedDesign, n: int = 2) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    rng = np.random.default_rng(9)
+    beta = rng.normal(size=(n, len(design.fixed_names)))
+    sigma = np.array([0.7, 1.3])[:n]
+    covs = [np.stack([_random_cov(block.q, rng) for _ in range(n)]) for block in design.blocks]
+    return beta, sigma, covs
+
+
+@pytest.mark.parametrize("formula", [NESTED["slopes at both"], NESTED["three levels, slope below"]])
+def test_pointwise_loglik_of_nested_factors(formula: str) -> None:
+    design = mixed_design(formula, _nested_data())
+    spec = build_mixed_model(design)
+    assert mixed_default_unit(spec) == "cluster"
+    beta, sigma, covs = _draws(design)
+    per_school = gaussian_cluster_loglik(spec, beta, sigma, covs)
+    per_row = gaussian_observation_loglik(spec, beta, sigma, covs)
+    total = gaussian_total_loglik(spec, beta, sigma, covs)
+    school = grouping_hierarchy(design).codes[0]
+    for s in range(2):
+        cov = _marginal_cov(design, sigma[s], [c[s] for c in covs])
+        mean = design.x @ beta[s]
+        full = multivariate_normal(mean, cov).logpdf(design.y)
+        np.testing.assert_allclose(total[s], full, rtol=RTOL)
+        np.testing.assert_allclose(per_school[s].sum(), full, rtol=RTOL)
+        for j in (0, 3):
+            rows = np.flatnonzero(school == j)
+            own = multivariate_normal(mean[rows], cov[np.ix_(rows, rows)]).logpdf(design.y[rows])
+            np.testing.assert_allclose(per_school[s, j], own, rtol=RTOL)
+        for i in (0, 9, design.nobs - 1):
+            keep = np.delete(np.arange(design.nobs), i)
+            rest = multivariate_normal(mean[keep], cov[np.ix_(keep, keep)]).logpdf(design.y[keep])
+            np.testing.assert_allclose(per_row[s, i], full - rest, rtol=RTOL)
+
+
+def test_latent_crossed_fit_has_ranef_pointwise_loglik_and_dic() -> None:
+    """A crossed model sampled with explicit effects: the tools that read parameters still work."""
+    design = mixed_design("y ~ x + (1 | g) + (1 | h)", _simulated())
+    spec = build_mixed_model(design)
+    assert spec.method == "latent"
+    rng = np.random.default_rng(2)
+    shape = (2, 5)
+    posterior = xr.Dataset(
+        {
+            "fixef": (("chain", "draw", "term"), rng.normal(size=(*shape, 2))),
+            "sigma": (("chain", "draw"), rng.uniform(0.8, 1.2, size=shape)),
+            **{
+                f"sd__{label}": (("chain", "draw", f"{label}__effect"), rng.uniform(0.3, 0.6, (*shape, 1)))
+                for label in spec.labels
+            },
+            **{
+                f"u__{label}": (
+                    ("chain", "draw", f"{label}__level", f"{label}__effect"),
+                    rng.normal(size=(*shape, b.n_levels, 1)),
+                )
+                for label, b in zip(spec.labels, design.blocks, strict=True)
+            },
+        }
+    )
+    fit = MixedFit(spec, SimpleNamespace(posterior=posterior), sampler="nutpie", chains=2, draws=5, tune=0)
+    assert fit.method == "latent (crossed factors)"
+    effects = fit.ranef()
+    assert set(effects) == {"g", "h"}
+    np.testing.assert_allclose(
+        effects["h"].to_numpy()[:, 0], posterior["u__h"].mean(("chain", "draw")).values[:, 0]
+    )
+    from pymlsem.workflow.mixed_loglik import mixed_fit_pointwise
+
+    assert mixed_default_unit(spec) == "observation"
+    assert mixed_fit_pointwise(fit, "observation").values.shape == (10, design.nobs)
+    assert np.isfinite(fit.dic().dic)
