@@ -192,9 +192,10 @@ class SEM:
             data, self.observed, self.cluster, conditioned=exogenous, categorical=list(self.ordinal)
         )
         self.codes = {name: column.codes[self.raw.rows] for name, column in self.ordinal.items()}
-        numeric = self.raw.frame.copy()
-        for name, codes in self.codes.items():
-            numeric[name] = np.where(codes >= 0, codes, np.nan).astype(float)
+        numeric = self.raw.frame  # read only below; ordered indicators as their codes, in a new frame
+        if self.codes:
+            codes = {name: np.where(c >= 0, c, np.nan).astype(float) for name, c in self.codes.items()}
+            numeric = numeric.assign(**codes)
         self.missing = has_missing(numeric, self.observed)
         two_level = self.cluster is not None
         if two_level:
@@ -528,17 +529,18 @@ def _choose_method(method: str, partable: ParTable, from_summary: bool) -> str:
 
 
 def _filled(frame: pd.DataFrame, variables: list[str], cluster: str | None) -> pd.DataFrame:
-    """``frame`` with missing values filled (start values only), as a new frame.
+    """``frame`` with missing values filled (start values only): a new frame, or ``frame`` itself when none
+    of ``variables`` has a missing value.
 
     A missing value takes the mean of its variable's observed values in its cluster, or, where the cluster
     has none (or there are no clusters), over all rows. The cluster means come from one pass over the rows
     sorted by cluster (:func:`~pymlsem.data.stats.cluster_nanmeans`), not from a loop over the clusters.
     """
-    out = frame.copy()
-    values = out[variables].to_numpy(dtype=np.float64)
+    values = frame[variables].to_numpy(dtype=np.float64)
     missing = np.isnan(values)
     if not missing.any():
-        return out
+        return frame
+    out = frame.copy()
     if cluster is not None:
         codes, labels = pd.factorize(out[cluster])
         means = cluster_nanmeans(values, codes, len(labels))

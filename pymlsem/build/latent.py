@@ -381,7 +381,8 @@ class _ClusterValues:
 
     def __init__(self, between: tuple[pt.TensorVariable, tuple[str, ...]], index: np.ndarray) -> None:
         values, names = between
-        self.rows = values[index]
+        # a tensor index: a numpy array would be scanned element by element in Python by PyTensor
+        self.rows = values[pt.as_tensor(index)]
         self.position = {name: k for k, name in enumerate(names)}
 
     def has(self, name: str) -> bool:

@@ -328,10 +328,10 @@ def _check_between_only(
 ) -> None:
     """Raise DataError naming the first between-only variable that varies within a cluster."""
     for name in between_only:
-        column = pd.Series(y[:, names.index(name)])
-        grouped = column.groupby(codes)
-        spread = (grouped.max() - grouped.min()).to_numpy()
-        scale = np.maximum(grouped.max().abs().to_numpy(), grouped.min().abs().to_numpy())
+        grouped = pd.Series(y[:, names.index(name)]).groupby(codes)
+        high, low = grouped.max().to_numpy(), grouped.min().to_numpy()
+        spread = high - low
+        scale = np.maximum(np.abs(high), np.abs(low))
         varying = np.flatnonzero(spread > _CONSTANT_RTOL * np.maximum(scale, 1.0))
         if varying.size:
             label = labels[varying[0]]
