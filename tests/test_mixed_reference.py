@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 from test_mixed_loglik import CASES, DATA, LME4
-from tolerances import LMM_FIXEF_ALLOWANCE, check_close, mcse, mle_allowance
+from tolerances import LMM_FIXEF_ALLOWANCE, check_close, check_truth, mcse, mle_allowance, stack_draws
 
 from pymlsem.mlm.api import mixed
 from pymlsem.mlm.fit import MixedFit
@@ -111,19 +111,6 @@ def _effects(rng: np.random.Generator, size: int, sd: float) -> np.ndarray:
     return sd * (draws - draws.mean()) / draws.std(ddof=1)
 
 
-def _check_truth(draws: list[xr.DataArray], truth: list[float], labels: list[str]) -> None:
-    """Posterior means against the simulation's truth: the data set's own sampling error is about one
-    posterior SD, plus Monte Carlo error; z Bonferroni over the parameters compared."""
-    draws = [d.squeeze(drop=True) for d in draws]
-    check_close(
-        [float(d.mean(SAMPLE_DIMS)) for d in draws],
-        truth,
-        [float(mcse(d)[0]) for d in draws],
-        [float(d.std(SAMPLE_DIMS)) for d in draws],
-        labels=labels,
-    )
-
-
 @pytest.mark.sampling
 def test_negbinomial_recovers_simulated_parameters() -> None:
     rng = np.random.default_rng(2024)
@@ -141,10 +128,14 @@ def test_negbinomial_recovers_simulated_parameters() -> None:
     # the size parameter is recorded as ``theta`` (variance mu + mu^2 / theta), as in lme4's glmer.nb:
     # 1 / theta (0.33 against 3) or a group variance in place of the SD (0.25 against 0.5, about 4 posterior
     # SDs with z = 3 for the 4 parameters) fails
-    _check_truth(
-        [fixef.sel(term="(Intercept)"), fixef.sel(term="x"), sdcor.isel(row=0), fit.idata.posterior["theta"]],
-        [intercept, slope, group_sd, theta],
-        ["(Intercept)", "x", "sd g", "theta"],
+    parts = [
+        fixef.sel(term="(Intercept)"),
+        fixef.sel(term="x"),
+        sdcor.isel(row=0),
+        fit.idata.posterior["theta"],
+    ]
+    check_truth(
+        stack_draws(parts), [intercept, slope, group_sd, theta], labels=["(Intercept)", "x", "sd g", "theta"]
     )
 
 
@@ -172,8 +163,7 @@ def test_three_level_nested_model_recovers_simulated_parameters() -> None:
     assert list(fit.varcorr()["grp"]) == ["school", "school:class", "Residual"]
     sdcor, _ = _sdcor_draws(fit)
     # a model that merged the classes of different schools (4 classes, not 120) or swapped the two SDs fails
-    _check_truth(
-        [fit.idata.posterior["fixef"].sel(term="x"), sdcor.isel(row=0), sdcor.isel(row=1)],
-        [slope, school_sd, class_sd],
-        ["x", "sd school", "sd school:class"],
+    parts = [fit.idata.posterior["fixef"].sel(term="x"), sdcor.isel(row=0), sdcor.isel(row=1)]
+    check_truth(
+        stack_draws(parts), [slope, school_sd, class_sd], labels=["x", "sd school", "sd school:class"]
     )

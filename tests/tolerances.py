@@ -80,7 +80,7 @@ def mcse(draws: xr.DataArray, method: str = "mean", prob: float | None = None) -
 def mle_allowance(se, n: float, k: float = K_MLE) -> np.ndarray:
     """The allowance for a posterior mean or median against an MLE with standard error ``se``, estimated
     from ``n`` independent units: ``k / sqrt(n)`` standard errors (see ``K_MLE``)."""
-    return k / np.sqrt(n) * np.asarray(se, dtype=float)
+    return np.atleast_1d(k / np.sqrt(n) * np.asarray(se, dtype=float))
 
 
 def check_close(
@@ -121,3 +121,23 @@ def check_close(
     assert np.all(np.isfinite(table["tolerance"])), text
     assert (table["used"] <= 1).all(), text
     return table
+
+
+def check_truth(draws: xr.DataArray, truth, *, labels=None, m: int | None = None) -> pd.DataFrame:
+    """Posterior means against the known truth of a simulation: :func:`check_close` with the posterior SD
+    as the allowance (the data set's own sampling error puts the truth about one posterior SD away).
+
+    ``draws`` has the dimensions ``chain``, ``draw`` and one parameter dimension (or none).
+    """
+    if draws.ndim == 2:
+        draws = draws.expand_dims("parameter", axis=-1)
+    return check_close(
+        draws.mean(SAMPLE_DIMS), truth, mcse(draws), draws.std(SAMPLE_DIMS), labels=labels, m=m
+    )
+
+
+def stack_draws(parts: list[xr.DataArray]) -> xr.DataArray:
+    """Scalar-per-draw arrays (``chain``, ``draw``; other coordinates dropped) stacked along ``parameter``."""
+    parts = [p.squeeze(drop=True) for p in parts]
+    parts = [p.drop_vars([c for c in p.coords if c not in SAMPLE_DIMS]) for p in parts]
+    return xr.concat([p.transpose(*SAMPLE_DIMS) for p in parts], dim="parameter").transpose(*SAMPLE_DIMS, ...)
