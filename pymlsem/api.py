@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -17,6 +18,7 @@ from pymlsem.data.missing_stats import has_missing, single_level_missing_stats, 
 from pymlsem.data.prepare import exogenous_values
 from pymlsem.data.raw import RawData, prepare_raw_data
 from pymlsem.data.stats import cluster_nanmeans, single_level_stats, stats_from_summary, two_level_stats
+from pymlsem.engine.run import engine_binding, sample_binding
 from pymlsem.exceptions import DataError, ModelSpecificationError
 from pymlsem.partable import ParTable, build_partable
 from pymlsem.results.fit import SEMFit, Timings
@@ -347,6 +349,25 @@ class SEM:
         """
         check_sampler(sampler)
         start = time.perf_counter()
+        binding, why = engine_binding(self) if sampler == "nutpie" else (None, "")
+        if binding is not None:
+            idata, compile_seconds, sampling_seconds, reused = sample_binding(
+                binding,
+                self,
+                draws=draws,
+                tune=tune,
+                chains=chains,
+                random_seed=random_seed,
+                progressbar=progressbar,
+                **kwargs,
+            )
+            total = time.perf_counter() - start + self.build_seconds
+            timings = Timings(self.build_seconds, compile_seconds, sampling_seconds, total, reused)
+            return SEMFit(
+                self, idata, sampler=sampler, chains=chains, draws=draws, tune=tune, timings=timings
+            )
+        if why:
+            print(f"pymlsem: this model compiles as itself ({why})", file=sys.stderr, flush=True)
         result = sample_model(
             self.pymc_model,
             sampler=sampler,

@@ -20,17 +20,18 @@ from typing import Any
 import numpy as np
 import pymc as pm
 
-_LOGP_TEMPLATE = """
+#: the C callback of the log-density and its gradient; ``{size_check}`` may refuse a point of another size
+LOGP_TEMPLATE = """
 def logp_numba(dim, x_, out_, logp_, user_data_):
-    if dim != n_dim:
-        return -1
-    try:
-        x = numba.carray(x_, (n_dim,))
-        out = numba.carray(out_, (n_dim,))
+{size_check}    try:
+        x = numba.carray(x_, (dim,))
+        out = numba.carray(out_, (dim,))
         logp = numba.carray(logp_, ())
         shared = numba.carray(user_data_, (), record_dtype)["shared"]
 {reads}
         logp_val, grad = inner(x{args})
+        if grad.shape[0] != dim:
+            return -1
         logp[()] = logp_val
         out[...] = grad
         if not np.all(np.isfinite(out)):
@@ -42,31 +43,33 @@ def logp_numba(dim, x_, out_, logp_, user_data_):
     return 0
 """
 
-_EXPAND_TEMPLATE = """
+#: the C callback of the expanded values (constrained variables and deterministics)
+EXPAND_TEMPLATE = """
 def expand_numba(dim, expanded, x_, out_, user_data_):
-    if dim != n_dim:
-        return -1
-    if expanded != n_expanded:
-        return -1
-    try:
-        x = numba.carray(x_, (n_dim,))
-        out = numba.carray(out_, (n_expanded,))
+{size_check}    try:
+        x = numba.carray(x_, (dim,))
+        out = numba.carray(out_, (expanded,))
         shared = numba.carray(user_data_, (), record_dtype)["shared"]
 {reads}
         (values,) = inner(x{args})
+        if values.shape[0] != expanded:
+            return -1
         out[...] = values
     except Exception:  # noqa: BLE001
         return -2
     return 0
 """
+_LOGP_SIZE_CHECK = "    if dim != n_dim:\n        return -1\n"
+_EXPAND_SIZE_CHECK = "    if dim != n_dim or expanded != n_expanded:\n        return -1\n"
 
 
-def _wrapper_source(template: str, keys: list[str], ndims: list[int]) -> str:
+def wrapper_source(template: str, keys: list[str], ndims: list[int], size_check: str = "") -> str:
     """Source of a C callback that reads each shared array from the user data and calls ``inner``.
 
     nutpie's own wrapper builds the tuple of shared arrays with ``literal_unroll`` and inlined overloads,
     whose typing and lowering cost grows quickly with the number of ``pm.Data`` variables; this one is
-    written out explicitly, one ``numba.carray`` per array.
+    written out explicitly, one ``numba.carray`` per array. ``size_check`` (source lines) may refuse
+    points of another size than the compiled model's.
     """
     reads = []
     for i, (key, ndim) in enumerate(zip(keys, ndims, strict=True)):
@@ -75,7 +78,7 @@ def _wrapper_source(template: str, keys: list[str], ndims: list[int]) -> str:
             f'        a{i} = numba.carray(void_pointer(shared["data"]["{key}"][()]), ({shape}), dtype{i})'
         )
     args = "".join(f", a{i}" for i in range(len(keys)))
-    return template.format(reads="\n".join(reads), args=args)
+    return template.format(reads="\n".join(reads), args=args, size_check=size_check)
 
 
 def _callback_cache_key(source: str, inner: Any, namespace: dict[str, Any]) -> str | None:
@@ -109,12 +112,12 @@ def _callback_cache_key(source: str, inner: Any, namespace: dict[str, Any]) -> s
     return "pymlsem_" + hashlib.sha256(text.encode()).hexdigest()
 
 
-def _make_callback(template, name, inner, keys, shared_data, record_dtype, constants, c_sig, n_dim):
+def _make_callback(template, name, inner, keys, shared_data, record_dtype, constants, c_sig, size_check):
     import numba
     from nutpie.compile_pymc import address_as_void_pointer
     from pytensor.link.numba.cache import compile_numba_function_src
 
-    source = _wrapper_source(template, keys, [shared_data[k].ndim for k in keys])
+    source = wrapper_source(template, keys, [shared_data[k].ndim for k in keys], size_check)
     namespace = {
         # numba pickles a cached function's globals by module name: name an importable module
         "__name__": __name__,
@@ -232,7 +235,7 @@ def fast_compile(model: pm.Model) -> Any:
         types.uint64, types.uint64, types.CPointer(types.double), types.CPointer(types.double), types.voidptr
     )
     logp_c = _make_callback(
-        _LOGP_TEMPLATE,
+        LOGP_TEMPLATE,
         "logp_numba",
         logp_fn_pt.vm.jit_fn,
         [shared_var_keys[v] for v in logp_fn_pt.get_shared()],
@@ -240,10 +243,10 @@ def fast_compile(model: pm.Model) -> Any:
         user_data.dtype,
         {"n_dim": n_dim},
         logp_sig,
-        n_dim,
+        _LOGP_SIZE_CHECK,
     )
     expand_c = _make_callback(
-        _EXPAND_TEMPLATE,
+        EXPAND_TEMPLATE,
         "expand_numba",
         expand_fn_pt.vm.jit_fn,
         [shared_var_keys[v] for v in expand_fn_pt.get_shared()],
@@ -251,7 +254,7 @@ def fast_compile(model: pm.Model) -> Any:
         user_data.dtype,
         {"n_dim": n_dim, "n_expanded": n_expanded},
         expand_sig,
-        n_dim,
+        _EXPAND_SIZE_CHECK,
     )
     dims, coords = ncp._prepare_dims_and_coords(model, shape_info, reparameterized)
     return ncp.CompiledPyMCModel(

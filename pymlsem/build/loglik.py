@@ -134,6 +134,13 @@ def single_level_loglik(
     return _or_minus_inf(value, ok)
 
 
+def _index_array(index: TensorLike) -> TensorLike:
+    """Positions as an int64 numpy array, or as they are when symbolic (an input of the compiled engine)."""
+    if isinstance(index, pt.Variable):
+        return index
+    return np.asarray(index, dtype=np.int64)
+
+
 def _submatrix(matrix: TensorLike, index: np.ndarray) -> pt.TensorVariable:
     matrix = pt.as_tensor_variable(matrix)
     return matrix[index][:, index]
@@ -166,8 +173,8 @@ def two_level_loglik(
         Scalar log-likelihood; ``-inf`` when ``sigma_w`` (over the within-varying variables) or any
         ``sigma_b + sigma_w / n_g`` is not positive definite.
     """
-    index = np.asarray(stats.within_index, dtype=np.int64)
-    n_within = int(index.size)
+    index = _index_array(stats.within_index)
+    n_within = index.shape[0]
     sigma_w = pt.as_tensor_variable(sigma_w)
     sigma_b = pt.as_tensor_variable(sigma_b)
     sizes = pt.as_tensor_variable(stats.group_sizes)

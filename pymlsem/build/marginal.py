@@ -18,7 +18,7 @@ import pytensor.tensor as pt
 from pymlsem.build.loglik import single_level_loglik, stats_as_data, two_level_loglik
 from pymlsem.build.missing import single_level_missing_loglik, two_level_missing_loglik
 from pymlsem.build.parameters import FreeParameter
-from pymlsem.build.ram import LevelLayout
+from pymlsem.build.ram import LevelLayout, place_moments
 from pymlsem.build.table_values import EXO_DATA, add_parameters
 from pymlsem.data.missing_stats import MissingSingleLevelStats, MissingTwoLevelStats
 from pymlsem.exceptions import ModelSpecificationError
@@ -131,12 +131,9 @@ def stats_data_values(stats) -> dict[str, np.ndarray]:
 def _global_moments(layout: LevelLayout, rows: pt.TensorVariable, variables) -> tuple:
     """Implied mean and covariance of one level, placed in the order of ``variables`` (zeros elsewhere)."""
     mean, cov = layout.implied(rows)
-    p = len(variables)
     variables = list(variables)
     where = np.array([variables.index(v) for v in layout.observed], dtype=np.int64)
-    full_mean = pt.set_subtensor(pt.zeros(p)[where], mean)
-    full_cov = pt.set_subtensor(pt.zeros((p, p))[where[:, None], where[None, :]], cov)
-    return full_mean, full_cov
+    return place_moments(mean, cov, where, len(variables))
 
 
 def _refuse_latent_only_features(partable: ParTable) -> None:

@@ -266,7 +266,7 @@ def make_random_variables(
         initval = (
             None if starts is None else np.array([_initial_value(p, starts[p.rows[0]]) for p in members])
         )
-        rv = _DISTRIBUTIONS[prior.family](name, **hyper, dims=dim, initval=initval)
+        rv = DISTRIBUTIONS[prior.family](name, **hyper, dims=dim, initval=initval)
         for i, p in enumerate(members):
             values[p.name] = _to_lavaan_scale(rv[i], p)
     return values
@@ -326,7 +326,7 @@ def _initial_value(param: FreeParameter, start: float) -> float:
     return value
 
 
-_DISTRIBUTIONS = {
+DISTRIBUTIONS = {
     "normal": pm.Normal,
     "student_t": pm.StudentT,
     "cauchy": pm.Cauchy,
@@ -340,3 +340,4 @@ _DISTRIBUTIONS = {
     "beta": pm.Beta,
     "uniform": pm.Uniform,
 }
+_DISTRIBUTIONS = DISTRIBUTIONS  # the name the mixed-model builders import

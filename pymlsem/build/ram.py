@@ -74,32 +74,13 @@ class LevelLayout:
 
     def matrices(self, values: pt.TensorVariable | np.ndarray) -> tuple:
         """The RAM matrices ``A``, ``S`` and the vector ``m`` from the vector of all row values."""
-        k = len(self.variables)
-        values = pt.as_tensor(values)
-        a = pt.set_subtensor(pt.zeros(k * k)[self.a_index], values[self.a_rows]).reshape((k, k))
-        s = pt.set_subtensor(pt.zeros(k * k)[self.s_index], values[self.s_rows]).reshape((k, k))
-        m = pt.set_subtensor(pt.zeros(k)[self.m_index], values[self.m_rows])
-        return a, s, m
+        index = (self.a_rows, self.a_index, self.s_rows, self.s_index, self.m_rows, self.m_index)
+        return ram_matrices(values, len(self.variables), *index)
 
     def implied(self, values: pt.TensorVariable | np.ndarray) -> tuple[pt.TensorVariable, pt.TensorVariable]:
         """Implied mean vector and covariance matrix of the observed variables of this level."""
         a, s, m = self.matrices(values)
-        p = len(self.observed)
-        effect = self._total_effects(a)[:p]
-        return effect @ m, effect @ s @ effect.T
-
-    def _total_effects(self, a: pt.TensorVariable) -> pt.TensorVariable:
-        """``(I - A)^{-1}``: a finite power series when the paths are acyclic (recursive models), which
-        needs only products (fast to compile and differentiate), otherwise a linear solve."""
-        k = len(self.variables)
-        depth = self.path_depth()
-        if depth is None:
-            return pt.linalg.solve(pt.eye(k) - a, pt.eye(k), assume_a="gen")
-        total, power = pt.eye(k), pt.eye(k)
-        for _ in range(depth):
-            power = power @ a
-            total = total + power
-        return total
+        return implied_moments(a, s, m, len(self.observed), self.path_depth())
 
     def path_depth(self) -> int | None:
         """Length of the longest directed path of ``A`` (``None`` when there is a cycle)."""
@@ -126,3 +107,43 @@ class LevelLayout:
 
         lengths = [walk(node) for node in range(k)]
         return None if any(length is None for length in lengths) else max(lengths, default=0)
+
+
+def ram_matrices(values, k, a_rows, a_index, s_rows, s_index, m_rows, m_index) -> tuple:
+    """The RAM matrices ``A``, ``S`` (k x k) and ``m`` (k) of one level.
+
+    ``values`` holds the value of every row of the parameter table; ``*_rows`` say which rows fill which
+    matrix and ``*_index`` where (flat positions ``i * k + j``; a covariance row appears twice, once per
+    triangle). Sizes and positions may be numbers or symbolic inputs (the compiled engine's).
+    """
+    values = pt.as_tensor(values)
+    a = pt.set_subtensor(pt.zeros(k * k)[a_index], values[a_rows]).reshape((k, k))
+    s = pt.set_subtensor(pt.zeros(k * k)[s_index], values[s_rows]).reshape((k, k))
+    m = pt.set_subtensor(pt.zeros(k)[m_index], values[m_rows])
+    return a, s, m
+
+
+def implied_moments(a, s, m, p, depth: int | None = None) -> tuple[pt.TensorVariable, pt.TensorVariable]:
+    """Implied mean and covariance of the first ``p`` variables: ``E(v) = (I - A)^{-1} m``,
+    ``Cov(v) = (I - A)^{-1} S (I - A)^{-T}``.
+
+    ``(I - A)^{-1}`` is a finite power series of ``depth`` terms when the paths are known to be acyclic with
+    that longest path (only products: fast to compile and differentiate), otherwise a linear solve.
+    """
+    k = a.shape[0]
+    if depth is None:
+        total = pt.linalg.solve(pt.eye(k) - a, pt.eye(k), assume_a="gen")
+    else:
+        total, power = pt.eye(k), pt.eye(k)
+        for _ in range(depth):
+            power = power @ a
+            total = total + power
+    effect = total[:p]
+    return effect @ m, effect @ s @ effect.T
+
+
+def place_moments(mean, cov, where, p) -> tuple[pt.TensorVariable, pt.TensorVariable]:
+    """Put one level's implied moments at positions ``where`` of ``p`` variables (zeros elsewhere)."""
+    full_mean = pt.set_subtensor(pt.zeros(p)[where], mean)
+    full_cov = pt.set_subtensor(pt.zeros((p, p))[where[:, None], where[None, :]], cov)
+    return full_mean, full_cov

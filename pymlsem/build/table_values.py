@@ -73,7 +73,7 @@ def add_parameters(
     """
     table = partable.table
     latent = {v for names in partable.latent.values() for v in names}
-    tied = _tied_labels(partable)
+    tied = tied_labels(partable)
     free = collect_free_parameters(
         table, latent, two_level=partable.n_levels == 2, tied_labels=tied, priors=priors
     )
@@ -97,7 +97,7 @@ def add_parameters(
     return TableValues(free, row_param, pt.stack(rows), labels, defined)
 
 
-def _tied_labels(partable: ParTable) -> list[tuple[str, str]]:
+def tied_labels(partable: ParTable) -> list[tuple[str, str]]:
     """``a == b`` constraints between two labels of free parameters: merged into one parameter."""
     labels = set(partable.table.loc[partable.table.free > 0, "label"]) - {""}
     return [

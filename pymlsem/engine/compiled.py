@@ -1,0 +1,226 @@
+"""Compiled engine families: one machine-code log-density per family, compiled once per machine.
+
+A family's graph (:func:`pymlsem.engine.sem.family_graph`) has no model-specific constant or static shape,
+so its compiled form serves every model of the family. It is compiled by PyTensor's numba backend and
+wrapped in two C callbacks for nutpie (log-density with gradient; expanded values), which read the point's
+size and every data array's shape at run time. The callbacks are cached on disk (numba's cache, in
+PyTensor's cache folder) under a key made of the family, a hash of the source files that define its
+graph and the versions of the libraries that compile it. Loading a family therefore needs neither PyTensor
+nor numba's compiler: its callbacks are defined from a fixed source and numba finds their machine code
+under that key. Only the first fit of a family on a machine (or after an upgrade) compiles, and says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["CompiledFamily", "engine_key", "load_family"]
+
+#: files whose code shapes a family's compiled graph: a change to any of them compiles the family again
+_GRAPH_SOURCES = (
+    "engine/sem.py",
+    "engine/priors.py",
+    "engine/compiled.py",
+    "nutpie_compile.py",
+    "build/loglik.py",
+    "build/ram.py",
+    "build/rewrites.py",
+    "build/parameters.py",
+    "priors.py",
+)
+#: rough first-compile time of a family on a 2-core machine (said in the progress line)
+_EXPECTED_SECONDS = {"sem1": 40, "sem2": 60}
+_DESCRIPTION = {"sem1": "single-level SEM", "sem2": "two-level SEM"}
+_LOADED: dict[str, CompiledFamily] = {}
+
+
+@dataclass(frozen=True)
+class CompiledFamily:
+    """The two C callbacks of a family and the layout of the data they read.
+
+    Attributes
+    ----------
+    family
+        The family's name.
+    logp, expand
+        numba ``cfunc`` objects (log-density with gradient; expanded values).
+    record_dtype
+        The numpy record type of the user data the callbacks read (pointers and shapes of the inputs).
+    keys
+        The user-data key of each input, in the order of the family's inputs.
+    compile_seconds
+        Seconds spent loading (or, the first time, compiling) the callbacks in this process.
+    compiled_now
+        Whether this process compiled the family (the disk cache did not have it).
+    """
+
+    family: str
+    logp: Any
+    expand: Any
+    record_dtype: np.dtype
+    keys: tuple[str, ...]
+    compile_seconds: float
+    compiled_now: bool
+
+
+def engine_key(family: str) -> str:
+    """The disk-cache key of a family's callbacks on this machine and library versions."""
+    import numba
+    import nutpie
+    import pymc
+    import pytensor
+
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for name in _GRAPH_SOURCES:
+        digest.update((root / name).read_bytes())
+    versions = (
+        numba.__version__,
+        nutpie.__version__,
+        pymc.__version__,
+        pytensor.__version__,
+        np.__version__,
+        sys.version,
+        platform.machine(),
+    )
+    digest.update(repr((family, versions)).encode())
+    return f"pymlsem_engine_{family}_{digest.hexdigest()[:32]}"
+
+
+def load_family(family: str, *, progress: bool = True) -> CompiledFamily:
+    """The compiled callbacks of ``family``: from this process, from the disk cache, or compiled now.
+
+    Parameters
+    ----------
+    family
+        An engine family (:data:`pymlsem.engine.sem.FAMILIES`).
+    progress
+        Print a line before compiling (the first fit of a family on a machine).
+    """
+    if family in _LOADED:
+        return _LOADED[family]
+    start = time.perf_counter()
+    key = engine_key(family)
+    keys, record_dtype = _layout(family)
+    try:
+        logp, expand = _callbacks(family, key, keys, record_dtype, inner=None)
+        compiled_now = False
+    except Exception:
+        if progress:
+            print(
+                f"pymlsem: compiling the {_DESCRIPTION[family]} engine for this machine, once "
+                f"(~{_EXPECTED_SECONDS[family]} s; later fits of any {_DESCRIPTION[family]} start at once)",
+                file=sys.stderr,
+                flush=True,
+            )
+        logp_inner, expand_inner = _inner_functions(family)
+        logp, expand = _callbacks(family, key, keys, record_dtype, inner=(logp_inner, expand_inner))
+        compiled_now = True
+    loaded = CompiledFamily(
+        family, logp, expand, record_dtype, keys, time.perf_counter() - start, compiled_now
+    )
+    _LOADED[family] = loaded
+    return loaded
+
+
+def _layout(family: str) -> tuple[tuple[str, ...], np.dtype]:
+    """User-data keys and record type of a family (nutpie's layout: data pointers, sizes, shapes)."""
+    from pymlsem.engine.sem import family_inputs
+
+    inputs = family_inputs(family)
+    keys = tuple(f"d{i}" for i in range(len(inputs)))
+    record_dtype = np.dtype(
+        [
+            (
+                "shared",
+                [
+                    ("data", [(key, np.uintp) for key in keys]),
+                    ("size", [(key, np.uintp) for key in keys]),
+                    (
+                        "shape",
+                        [(key, np.uint, (ndim,)) for key, (_, _, ndim) in zip(keys, inputs, strict=True)],
+                    ),
+                ],
+            )
+        ]
+    )
+    return keys, record_dtype
+
+
+def _inner_functions(family: str) -> tuple[Any, Any]:
+    """Compile the family's graph with PyTensor's numba backend: (logp, grad) and the expanded values."""
+    import pytensor
+    from pymc.pytensorf import compile as pymc_compile
+
+    from pymlsem.engine.sem import family_graph
+
+    x, inputs, logp, expanded = family_graph(family)
+    grad = pytensor.grad(logp, x)
+    logp_fn = pymc_compile([x, *inputs], [logp, grad], mode="NUMBA")
+    expand_fn = pymc_compile([x, *inputs], [expanded], mode="NUMBA", on_unused_input="ignore")
+    return logp_fn.vm.jit_fn, expand_fn.vm.jit_fn
+
+
+def _callbacks(family, key, keys, record_dtype, inner) -> tuple[Any, Any]:
+    """Define both callbacks from their fixed source; numba loads them from its cache under ``key``.
+
+    With ``inner=None`` they can only be loaded (the inner functions are linked into the cached machine
+    code): a cache miss then fails while typing, which :func:`load_family` takes as "compile it".
+    """
+    import numba
+    from nutpie.compile_pymc import address_as_void_pointer
+    from pytensor.link.numba.cache import compile_numba_function_src
+
+    from pymlsem.engine.sem import family_inputs
+    from pymlsem.nutpie_compile import EXPAND_TEMPLATE, LOGP_TEMPLATE, wrapper_source
+
+    inputs = family_inputs(family)
+    ndims = [ndim for _, _, ndim in inputs]
+    dtypes = {f"dtype{i}": np.dtype(dtype) for i, (_, dtype, _) in enumerate(inputs)}
+    types = numba.types
+    logp_sig = types.int64(
+        types.uint64,
+        types.CPointer(types.double),
+        types.CPointer(types.double),
+        types.CPointer(types.double),
+        types.voidptr,
+    )
+    expand_sig = types.int64(
+        types.uint64, types.uint64, types.CPointer(types.double), types.CPointer(types.double), types.voidptr
+    )
+    made = []
+    for template, name, sig, part in (
+        (LOGP_TEMPLATE, "logp_numba", logp_sig, 0),
+        (EXPAND_TEMPLATE, "expand_numba", expand_sig, 1),
+    ):
+        function = None if inner is None else inner[part]
+        namespace = {
+            "__name__": __name__,
+            "numba": numba,
+            "np": np,
+            "inner": function,
+            "record_dtype": record_dtype,
+            "void_pointer": address_as_void_pointer,
+            **dtypes,
+        }
+        source = wrapper_source(template, list(keys), ndims)
+        callback = compile_numba_function_src(source, name, global_env=namespace, cache_key=f"{key}_{name}")
+        callback.__module__ = __name__
+        if function is not None:
+            arg_types = [types.Array(types.float64, 1, "C")] + [
+                types.Array(numba.from_dtype(np.dtype(dtype)), ndim, "C") for _, dtype, ndim in inputs
+            ]
+            try:  # PyTensor's function takes its inputs as *args (one StarArgTuple) or as separate arguments
+                function.compile((types.StarArgTuple(tuple(arg_types)),))
+            except TypeError:
+                function.compile(tuple(arg_types))
+        made.append(numba.cfunc(sig, cache=True)(callback))
+    return made[0], made[1]

@@ -1,0 +1,78 @@
+"""Prior log-densities of a vector of free parameters whose families are data, not graph structure.
+
+Each free parameter has a prior family (one of :data:`pymlsem.priors.FAMILIES`), up to three
+hyperparameters and an unconstrained value ``x``. For every family the graph gathers the elements of that
+family (their positions are an input, possibly empty) and evaluates PyMC's own log-density of the
+distribution (``pm.logp``) at PyMC's default transform of its support, plus that transform's log-Jacobian.
+So the graph is the same for every model, costs what the model's parameters cost, and has exactly the
+density of the per-model PyMC graph (:mod:`pymlsem.build.parameters`).
+"""
+
+from __future__ import annotations
+
+import pymc as pm
+import pytensor.tensor as pt
+from pymc.logprob.transforms import IntervalTransform, LogOddsTransform, LogTransform
+
+from pymlsem.build.parameters import DISTRIBUTIONS
+from pymlsem.priors import FAMILIES
+
+__all__ = ["MAX_HYPER", "PRIOR_FAMILIES", "prior_logp", "transform_of"]
+
+#: the prior families, in the order of their position inputs
+PRIOR_FAMILIES = tuple(FAMILIES)
+#: number of hyperparameter columns (student_t has three: nu, mu, sigma)
+MAX_HYPER = max(len(args) for args, _ in FAMILIES.values())
+
+
+def transform_of(family: str, hyper=None):
+    """PyMC's default transform for a prior family's support (None on the real line).
+
+    ``hyper`` (the family's arguments) is needed for ``uniform`` (an interval transform).
+    """
+    support = FAMILIES[family][1]
+    if support == "real":
+        return None
+    if support == "positive":
+        return LogTransform()
+    if support == "unit":
+        return LogOddsTransform()
+    lower, upper = hyper
+    return IntervalTransform(lambda *_: (lower, upper))
+
+
+def prior_logp(
+    x: pt.TensorVariable, hyper: pt.TensorVariable, positions: dict[str, pt.TensorVariable]
+) -> tuple[pt.TensorVariable, pt.TensorVariable]:
+    """Joint prior log-density (with the transforms' log-Jacobians) and the constrained values.
+
+    Parameters
+    ----------
+    x
+        Unconstrained values, shape (K,).
+    hyper
+        Hyperparameters, shape (K, :data:`MAX_HYPER`), in the order of ``FAMILIES[family][0]``.
+    positions
+        For every family of :data:`PRIOR_FAMILIES`, the positions of its elements in ``x`` (int vector).
+
+    Returns
+    -------
+    logp, values
+        Scalar log-density; values on each distribution's support, shape (K,).
+    """
+    total = pt.as_tensor(0.0)
+    values = pt.zeros_like(x)
+    for name in PRIOR_FAMILIES:
+        where = positions[name]
+        names = FAMILIES[name][0]
+        args = [hyper[where, j] for j in range(len(names))]
+        free = x[where]
+        transform = transform_of(name, args)
+        if transform is None:
+            value, jacobian = free, 0.0
+        else:
+            value, jacobian = transform.backward(free), transform.log_jac_det(free)
+        density = pm.logp(DISTRIBUTIONS[name].dist(**dict(zip(names, args, strict=True))), value) + jacobian
+        total = total + pt.sum(density)
+        values = pt.set_subtensor(values[where], value)
+    return total, values

@@ -1,0 +1,149 @@
+"""Sample a model through its engine family with nutpie, and give the posterior the per-model layout.
+
+The compiled family (:mod:`pymlsem.engine.compiled`) takes the model's arrays
+(:func:`pymlsem.engine.sem.bind`) as nutpie's user data. Its expanded values are the constrained values of
+the per-model PyMC variables and every table row on lavaan's scale; from them the posterior gets exactly
+the variables a per-model fit has (``loadings``, ``residual_sds``, ..., ``parameters``, ``defined``), with
+the same dimensions and coordinates.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pytensor.tensor as pt
+import xarray as xr
+
+from pymlsem.build.expressions import evaluate
+from pymlsem.engine.compiled import CompiledFamily, load_family
+from pymlsem.engine.sem import Binding, Unsupported, bind
+
+__all__ = ["engine_binding", "nutpie_model", "sample_binding"]
+
+
+def engine_binding(spec) -> tuple[Binding | None, str]:
+    """The model as data of an engine family, or None and why it compiles as itself."""
+    try:
+        return bind(spec), ""
+    except Unsupported as why:
+        return None, str(why)
+
+
+def nutpie_model(binding: Binding, family: CompiledFamily, model) -> Any:
+    """A nutpie compiled model: the family's callbacks with this model's arrays as user data.
+
+    Parameters
+    ----------
+    binding
+        The model's arrays.
+    family
+        The loaded family.
+    model
+        The per-model PyMC model (for the initial point: lavaan-like starts with PyMC's jitter).
+    """
+    import nutpie.compile_pymc as ncp
+    from pymc.initial_point import make_initial_point_fn
+
+    shared_data = {}
+    for key, (name, dtype, _) in zip(family.keys, _inputs(binding), strict=True):
+        array = np.array(binding.data[name], dtype=dtype, order="C", copy=True)
+        array.flags.writeable = False
+        shared_data[key] = array
+    user_data = np.zeros((), dtype=family.record_dtype)
+    user_data = ncp.update_user_data(user_data, shared_data)
+    initial = make_initial_point_fn(
+        model=model, default_strategy="support_point", jitter_rvs=set(model.free_RVs), return_transformed=True
+    )
+    names = [value.name for value in model.value_vars]
+    shapes = [tuple(int(s) for s in model.initial_point()[name].shape) for name in names]
+    n_dim, n_rows = binding.n_dim, binding.n_rows
+    shape_info = (
+        ["engine_values", "engine_rows"],
+        [slice(0, n_dim), slice(n_dim, n_dim + n_rows)],
+        [(n_dim,), (n_rows,)],
+    )
+    return ncp.CompiledPyMCModel(
+        _n_dim=n_dim,
+        dims={},
+        _coords={},
+        _shapes={"engine_values": (n_dim,), "engine_rows": (n_rows,)},
+        compiled_logp_func=family.logp,
+        compiled_expand_func=family.expand,
+        initial_point_func=ncp._rv_dict_to_flat_array_wrapper(initial, names, shapes),
+        shared_data=shared_data,
+        shared_var_keys={},
+        user_data=user_data,
+        n_expanded=n_dim + n_rows,
+        shape_info=shape_info,
+        logp_func=None,
+        expand_func=None,
+        reparameterized_names=[],
+    )
+
+
+def sample_binding(
+    binding: Binding, spec, *, draws: int, tune: int, chains: int, random_seed, progressbar: bool, **kwargs
+) -> tuple[Any, float, float, bool]:
+    """Sample with nutpie through the engine.
+
+    Returns
+    -------
+    idata, compile_seconds, sampling_seconds, reused
+        The posterior in the per-model layout; seconds to load (or compile) the family and to sample;
+        whether the family's compiled code was reused (not compiled by this call).
+    """
+    import nutpie
+
+    start = time.perf_counter()
+    family = load_family(binding.family)
+    compiled = nutpie_model(binding, family, spec.pymc_model)
+    compile_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    idata = nutpie.sample(
+        compiled, draws=draws, tune=tune, chains=chains, seed=random_seed, progress_bar=progressbar, **kwargs
+    )
+    sampling_seconds = time.perf_counter() - start
+    idata["posterior"] = per_model_posterior(binding, spec, idata["posterior"].to_dataset())
+    return idata, compile_seconds, sampling_seconds, not family.compiled_now
+
+
+def per_model_posterior(binding: Binding, spec, posterior: xr.Dataset) -> xr.Dataset:
+    """The engine's draws as the per-model PyMC model names them (variables, ``parameters``, ``defined``)."""
+    values = posterior["engine_values"].values
+    rows = posterior["engine_rows"].values
+    out = {}
+    for name, dim, coords, positions in binding.variables:
+        out[name] = xr.DataArray(values[..., positions], dims=("chain", "draw", dim), coords={dim: coords})
+    built, table = spec.built, spec.partable.table
+    first_rows = [p.rows[0] for p in built.free]
+    out["parameters"] = xr.DataArray(
+        rows[..., first_rows],
+        dims=("chain", "draw", "parameter"),
+        coords={"parameter": [p.name for p in built.free]},
+    )
+    if built.defined:
+        labels = {}
+        for r, label in enumerate(table["label"]):
+            if label and label not in labels:
+                labels[label] = pt.as_tensor(rows[..., r])
+        defined = []
+        for statement in spec.partable.defined:
+            labels[str(statement.lhs)] = evaluate(str(statement.rhs), labels)
+            defined.append(np.broadcast_to(labels[str(statement.lhs)].eval(), rows.shape[:2]))
+        out["defined"] = xr.DataArray(
+            np.stack(defined, axis=-1),
+            dims=("chain", "draw", "defined_parameter"),
+            coords={"defined_parameter": built.defined},
+        )
+    dataset = xr.Dataset(
+        out, coords={"chain": posterior.chain, "draw": posterior.draw}, attrs=posterior.attrs
+    )
+    return dataset
+
+
+def _inputs(binding: Binding):
+    from pymlsem.engine.sem import family_inputs
+
+    return family_inputs(binding.family)

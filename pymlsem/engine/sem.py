@@ -1,0 +1,295 @@
+"""The SEM engine family: single- and two-level marginal SEMs whose structure is data.
+
+One log-density graph serves every model of a family (``sem1``: single level, ``sem2``: two levels). What
+makes a model itself enters as arrays (:func:`bind`):
+
+* the free parameters in sampling order: which take which prior family, and its hyperparameters
+  (:mod:`pymlsem.engine.priors`) and how each becomes a value on lavaan's scale (SD squared, correlation
+  ``2u - 1``, ...);
+* the parameter table: for every row the free parameter it takes (or its fixed value, exogenous moments
+  included), the covariance rows scaled by the SDs of their two variances;
+* per level the RAM positions of the rows (:func:`pymlsem.build.ram.ram_matrices`) and where the level's
+  observed variables sit among the data's variables;
+* the sufficient statistics (:mod:`pymlsem.build.loglik`, the same functions the per-model graph uses).
+
+The integer arrays travel packed in one vector (``ints``, cut by ``offsets``) so that the compiled function
+has few arguments. The per-model PyMC graph (:mod:`pymlsem.build.marginal`) stays the specification: the
+engine's log-density equals its ``model.logp()`` at every point (tests/test_engine.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytensor.tensor as pt
+
+from pymlsem.build.loglik import single_level_loglik, two_level_loglik
+from pymlsem.build.ram import implied_moments, place_moments, ram_matrices
+from pymlsem.build.table_values import tied_labels as _tied_labels
+from pymlsem.engine.priors import MAX_HYPER, PRIOR_FAMILIES, prior_logp, transform_of
+
+__all__ = ["FAMILIES", "SCALE_CODES", "Binding", "Unsupported", "bind", "family_graph", "family_inputs"]
+
+#: how an element's value becomes the table's value: as it is, SD -> variance, variance, precision ->
+#: variance, ``(rho + 1) / 2`` -> correlation (covariance rows are then scaled by the two SDs)
+SCALE_CODES = {"plain": 0, "sd": 1, "var": 2, "prec": 3, "rho": 4}
+_LEVEL_SEGMENTS = ("nvars", "a_rows", "a_index", "s_rows", "s_index", "m_rows", "m_index", "where")
+_STATS = {
+    "sem1": (("nobs", 1), ("mean", 1), ("cov", 2)),
+    "sem2": (
+        ("within_scatter", 2),
+        ("group_sizes", 1),
+        ("group_counts", 1),
+        ("group_means", 2),
+        ("group_scatter", 3),
+    ),
+}
+FAMILIES = tuple(_STATS)
+
+
+class Unsupported(Exception):
+    """The model is not (yet) expressible as data of an engine family; the message says why."""
+
+
+def segments(family: str) -> tuple[str, ...]:
+    """Names of the integer arrays packed into ``ints``, in order."""
+    levels = 2 if family == "sem2" else 1
+    names = [f"prior_{name}" for name in PRIOR_FAMILIES]
+    names += ["scale", "row_param", "cov_rows", "cov_var_a", "cov_var_b"]
+    for level in range(1, levels + 1):
+        names += [f"l{level}_{name}" for name in _LEVEL_SEGMENTS]
+    names += ["within_index"] if family == "sem2" else ["mean_flag"]
+    return tuple(names)
+
+
+def family_inputs(family: str) -> tuple[tuple[str, str, int], ...]:
+    """(name, dtype, ndim) of the family's data inputs, in the compiled function's argument order."""
+    return (
+        ("hyper", "float64", 2),
+        ("ints", "int64", 1),
+        ("offsets", "int64", 1),
+        ("row_fixed", "float64", 1),
+        *((name, "float64", ndim) for name, ndim in _STATS[family]),
+    )
+
+
+def family_graph(
+    family: str,
+) -> tuple[pt.TensorVariable, list[pt.TensorVariable], pt.TensorVariable, pt.TensorVariable]:
+    """The family's symbolic log-density.
+
+    Returns
+    -------
+    x, inputs, logp, expanded
+        The unconstrained point (K,), the data inputs (as :func:`family_inputs`), the scalar
+        log-density and the expanded values: the K constrained values followed by every table row's
+        value on lavaan's scale.
+    """
+    x = pt.vector("x", dtype="float64")
+    inputs = [
+        pt.tensor(name, dtype=dtype, shape=(None,) * ndim) for name, dtype, ndim in family_inputs(family)
+    ]
+    data = {var.name: var for var in inputs}
+    ints, offsets = data["ints"], data["offsets"]
+    part = {name: ints[offsets[i] : offsets[i + 1]] for i, name in enumerate(segments(family))}
+
+    log_prior, values = prior_logp(x, data["hyper"], {name: part[f"prior_{name}"] for name in PRIOR_FAMILIES})
+    rows = _row_values(values, part, data["row_fixed"])
+    if family == "sem2":
+        p = data["group_means"].shape[1]
+        mu_w, sigma_w = _level_moments(rows, part, 1, p)
+        mu_b, sigma_b = _level_moments(rows, part, 2, p)
+        stats = SimpleNamespace(within_index=part["within_index"], **{n: data[n] for n, _ in _STATS[family]})
+        loglik = two_level_loglik(mu_w, sigma_w, mu_b, sigma_b, stats)
+    else:
+        p = data["cov"].shape[0]
+        mu, sigma = _level_moments(rows, part, 1, p)
+        # without a mean structure the data's means are their own expectation (the mean term is zero)
+        mu = pt.switch(pt.gt(part["mean_flag"][0], 0), mu, data["mean"])
+        stats = SimpleNamespace(nobs=data["nobs"][0], mean=data["mean"], cov=data["cov"])
+        loglik = single_level_loglik(mu, sigma, stats)
+    return x, inputs, log_prior + loglik, pt.concatenate([values, rows])
+
+
+def _row_values(values, part, row_fixed) -> pt.TensorVariable:
+    """Every table row's value on lavaan's scale (covariances from correlations and variances)."""
+    scale = part["scale"]
+    lavaan = pt.switch(
+        pt.eq(scale, SCALE_CODES["sd"]),
+        values**2,
+        pt.switch(
+            pt.eq(scale, SCALE_CODES["prec"]),
+            1.0 / values,
+            pt.switch(pt.eq(scale, SCALE_CODES["rho"]), 2.0 * values - 1.0, values),
+        ),
+    )
+    row_param = part["row_param"]
+    rows = pt.switch(pt.ge(row_param, 0), lavaan[pt.maximum(row_param, 0)], row_fixed)
+    sds = pt.sqrt(rows[part["cov_var_a"]] * rows[part["cov_var_b"]])
+    return pt.set_subtensor(rows[part["cov_rows"]], rows[part["cov_rows"]] * sds)
+
+
+def _level_moments(rows, part, level: int, p) -> tuple[pt.TensorVariable, pt.TensorVariable]:
+    """One level's implied moments placed among the data's ``p`` variables."""
+    get = {name: part[f"l{level}_{name}"] for name in _LEVEL_SEGMENTS}
+    k = get["nvars"][0]
+    index = (get[name] for name in ("a_rows", "a_index", "s_rows", "s_index", "m_rows", "m_index"))
+    a, s, m = ram_matrices(rows, k, *index)
+    mean, cov = implied_moments(a, s, m, get["where"].shape[0])
+    return place_moments(mean, cov, get["where"], p)
+
+
+@dataclass
+class Binding:
+    """One model as data of an engine family.
+
+    Attributes
+    ----------
+    family
+        ``"sem1"`` or ``"sem2"``.
+    data
+        The family's inputs by name (:func:`family_inputs`).
+    variables
+        The per-model PyMC variables in sampling order: (variable name, dimension, coordinate names,
+        positions in the unconstrained vector).
+    n_rows
+        Rows of the parameter table (the expanded values are K constrained values, then the rows).
+    """
+
+    family: str
+    data: dict[str, np.ndarray]
+    variables: list[tuple[str, str, list[str], np.ndarray]]
+    n_rows: int
+
+    @property
+    def n_dim(self) -> int:
+        """Number of unconstrained parameters."""
+        return int(self.data["hyper"].shape[0])
+
+
+def bind(spec) -> Binding:
+    """The arrays that make ``spec`` (a built :class:`pymlsem.api.SEM`) a model of an engine family.
+
+    Raises
+    ------
+    Unsupported
+        When the model needs something the families do not express as data (the message says what).
+    """
+    partable, built = spec.partable, spec.built
+    if spec.method != "marginal":
+        raise Unsupported(f"method={spec.method!r} (the latent builder is not an engine family yet)")
+    if spec.likelihood_stats is not None:
+        raise Unsupported("missing values (the full-information likelihood is not an engine family yet)")
+    merged = {tuple(pair) for pair in _tied_labels(partable)}
+    written = [c for c in partable.constraints if (c.lhs.strip(), c.rhs.strip()) not in merged]
+    if written:
+        raise Unsupported(
+            f"constraints written as expressions ({written[0].lhs} {written[0].op} {written[0].rhs})"
+        )
+    model = built.model
+    if model.potentials and [p.name for p in model.potentials] != ["loglik"]:
+        raise Unsupported("inequality constraints")
+    free_index = {p.name: i for i, p in enumerate(built.free)}
+    variables, elements = [], []
+    position = 0
+    for value_var in model.value_vars:
+        rv = model.values_to_rvs[value_var]
+        dim = model.named_vars_to_dims[rv.name][0]
+        names = list(model.coords[dim])
+        members = [built.free[free_index[name]] for name in names]
+        expected = transform_of(members[0].prior.family, members[0].prior.args)
+        actual = model.rvs_to_transforms[rv]
+        unknown = any(m.prior.family not in PRIOR_FAMILIES for m in members)
+        if unknown or not isinstance(actual, type(expected)):  # PyMC's default transform, as the engine's
+            raise Unsupported(f"the prior family or transform of {rv.name}")
+        variables.append((rv.name, dim, names, np.arange(position, position + len(names))))
+        elements += members
+        position += len(names)
+    table = partable.table
+    x_of_param = np.full(len(built.free), -1, dtype=np.int64)
+    for k, member in enumerate(elements):
+        x_of_param[free_index[member.name]] = k
+    if np.any(x_of_param < 0):
+        raise Unsupported("a free parameter that is a function of others")
+
+    hyper = np.zeros((len(elements), MAX_HYPER))
+    for k, member in enumerate(elements):
+        hyper[k, : len(member.prior.args)] = member.prior.args
+    scale = [_scale_code(member) for member in elements]
+    row_param = np.where(built.row_param >= 0, x_of_param[np.maximum(built.row_param, 0)], -1)
+    row_fixed = np.nan_to_num(spec.fixed_row_values(), nan=0.0)
+    cov_rows, var_a, var_b = _covariance_rows(table, built.row_param)
+
+    stats = spec.stats
+    variables_order = list(stats.variables)
+    families = np.array([m.prior.family for m in elements])
+    parts: dict[str, np.ndarray] = {
+        **{f"prior_{name}": np.flatnonzero(families == name) for name in PRIOR_FAMILIES},
+        "scale": np.asarray(scale),
+        "row_param": row_param,
+        "cov_rows": cov_rows,
+        "cov_var_a": var_a,
+        "cov_var_b": var_b,
+    }
+    for level, layout in built.layouts.items():
+        where = np.array([variables_order.index(v) for v in layout.observed])
+        values = (
+            len(layout.variables),
+            layout.a_rows,
+            layout.a_index,
+            layout.s_rows,
+            layout.s_index,
+            layout.m_rows,
+            layout.m_index,
+            where,
+        )
+        parts.update(
+            {f"l{level}_{name}": np.atleast_1d(v) for name, v in zip(_LEVEL_SEGMENTS, values, strict=True)}
+        )
+    family = "sem2" if partable.n_levels == 2 else "sem1"
+    if family == "sem2":
+        parts["within_index"] = np.asarray(stats.within_index)
+        stat_values = stats.arrays()
+    else:
+        has_mean = stats.mean is not None
+        parts["mean_flag"] = np.array([int(bool(spec.meanstructure) and has_mean)])
+        mean = stats.mean if has_mean else np.zeros(len(variables_order))
+        stat_values = {"nobs": np.array([float(stats.nobs)]), "mean": mean, "cov": stats.cov}
+    names = segments(family)
+    lengths = [parts[name].size for name in names]
+    data = {
+        "hyper": hyper,
+        "ints": np.concatenate([parts[name].astype(np.int64).ravel() for name in names]),
+        "offsets": np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+        "row_fixed": row_fixed.astype(float),
+        **{name: np.asarray(stat_values[name], dtype=float) for name, _ in _STATS[family]},
+    }
+    return Binding(family, data, variables, len(table))
+
+
+def _scale_code(member) -> int:
+    if member.pclass == "rho":
+        return SCALE_CODES["rho"]
+    if member.pclass in ("theta", "psi"):
+        return SCALE_CODES[member.scale]
+    return SCALE_CODES["plain"]
+
+
+def _covariance_rows(table: pd.DataFrame, row_param: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Free covariance rows and the rows of their two variances (same level)."""
+    variance_row = {
+        (row.lhs, int(row.level)): r
+        for r, row in enumerate(table.itertuples(index=False))
+        if row.op == "~~" and row.lhs == row.rhs
+    }
+    found = [
+        (r, variance_row[(row.lhs, int(row.level))], variance_row[(row.rhs, int(row.level))])
+        for r, row in enumerate(table.itertuples(index=False))
+        if row.op == "~~" and row.lhs != row.rhs and row_param[r] >= 0
+    ]
+    return tuple(
+        np.array(column, dtype=np.int64) for column in (zip(*found, strict=True) if found else ([], [], []))
+    )

@@ -1,0 +1,249 @@
+"""The compiled engine families against each model's own PyMC graph (no sampling).
+
+For every model of the corpus, the family's machine code (the C callbacks nutpie calls) gives the same
+log-density and gradient as the per-model PyMC graph at random points, to 1e-8 relative, and its expanded
+values give the per-model deterministics (``parameters``, ``defined``). Models the families cannot express
+as data are refused with a reason.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+import pytest
+from reference import BOOK_MODELS, HS, M2, MEDIATION, POLDEM, SEED, data
+
+import pymlsem
+from pymlsem.engine.compiled import load_family
+from pymlsem.engine.run import engine_binding, nutpie_model, per_model_posterior
+from pymlsem.simulate import simulate
+
+HS_NAMES = [f"x{i}" for i in range(1, 10)]
+SIX = "level: 1\n fw =~ y1+y2+y3+y4+y5+y6\nlevel: 2\n fb =~ y1+y2+y3+y4+y5+y6"
+SEED_PRIORS = {
+    "lambda": "normal(1,2)",
+    "fw~x1@within": "student_t(3,0,2)",
+    "fb~w1@between": "cauchy(0,2)",
+    "fw~x2@within": "uniform(-5,5)",
+    "theta": "gamma(2,1)[var]",
+    "fw~~fw@within": "lognormal(0,1)[prec]",
+    "fb~~fb@between": "halfnormal(2)",
+    "y1~1@between": "normal(0,5)",
+}
+
+#: name -> (model, data name or simulated design, cluster, keyword arguments of SEM)
+CORPUS = {
+    "seed": (SEED, "Demo.twolevel", "cluster", {}),
+    "seed_residual_covariance": (SEED + "\n    y1 ~~ y2", None, "cluster", {}),
+    "m2": (M2, "Demo.twolevel", "cluster", {}),
+    "six_indicators": (SIX, "Demo.twolevel", "cluster", {}),
+    "seed_priors": (SEED, "Demo.twolevel", "cluster", {"priors": SEED_PRIORS}),
+    "equal_across_levels": (
+        "level: 1\n fw =~ y1 + a*y2 + b*y3\n fw ~ x1\nlevel: 2\n fb =~ y1 + a*y2 + b*y3\n fb ~ w1",
+        "Demo.twolevel",
+        "cluster",
+        {},
+    ),
+    "latent_centering": ("level: 1\n y1 ~ x1\nlevel: 2\n y1 ~ x1", "Demo.twolevel", "cluster", {}),
+    "within_and_between_covariates": (
+        "level: 1\n y1 ~ x1 + x2\nlevel: 2\n y1 ~ w1 + w2",
+        "Demo.twolevel",
+        "cluster",
+        {},
+    ),
+    "between_covariances": (
+        "level: 1\n fw =~ y1 + y2 + y3\nlevel: 2\n y1 ~~ y2\n y2 ~~ y3\n y1 ~~ y3",
+        "Demo.twolevel",
+        "cluster",
+        {},
+    ),
+    "two_level_defined": (
+        "level: 1\n fw =~ y1 + y2 + y3\n fw ~ a*x1\nlevel: 2\n fb =~ y1 + y2 + y3\n fb ~ b*w1\n"
+        " ratio := a/b\n both := exp(a) + b",
+        "Demo.twolevel",
+        "cluster",
+        {},
+    ),
+    "two_level_path": (
+        "level: 1\n y2 ~ y1 + x1\n y3 ~ y2 + x2\nlevel: 2\n y2 ~ y1 + w1\n y3 ~ y2",
+        "Demo.twolevel",
+        "cluster",
+        {},
+    ),
+    "book_10_3": (*BOOK_MODELS["10.3"][:1], "book_10_3", "cluster", {}),
+    "book_10_4": (*BOOK_MODELS["10.4"][:1], "book_10_4", "cluster", {}),
+    "book_10_5": (*BOOK_MODELS["10.5"][:1], "book_10_5", "cluster", {}),
+    "book_10_6_growth": (*BOOK_MODELS["10.6"][:1], "book_10_6", "cluster", {"model_type": "growth"}),
+    "hs_cfa": (HS, "HolzingerSwineford1939", None, {"model_type": "cfa"}),
+    "hs_sem_orthogonal": (HS + "; visual ~~ 0*speed", "HolzingerSwineford1939", None, {}),
+    "hs_std_lv": (
+        "visual =~ NA*x1 + x2 + x3; textual =~ NA*x4 + x5 + x6; visual ~~ 1*visual; textual ~~ 1*textual",
+        "HolzingerSwineford1939",
+        None,
+        {"model_type": "cfa"},
+    ),
+    "hs_tied_labels": (
+        "visual =~ x1 + a*x2 + x3; textual =~ x4 + b*x5 + x6; a == b",
+        "HolzingerSwineford1939",
+        None,
+        {"model_type": "cfa"},
+    ),
+    "hs_summary_statistics": (HS, "hs_summary", None, {"model_type": "cfa"}),
+    "hs_covariance_only": (HS, "hs_covariance", None, {"model_type": "cfa"}),
+    "poldem": (POLDEM, "PoliticalDemocracy", None, {}),
+    "poldem_variance_priors": (
+        POLDEM,
+        "PoliticalDemocracy",
+        None,
+        {"priors": {"theta": "inv_gamma(2,1)[var]", "psi": "exponential(1)[sd]", "rho": "beta(2,2)"}},
+    ),
+    "mediation_defined": (MEDIATION, "PoliticalDemocracy", None, {}),
+    "regression_fixed_x": ("y1 ~ x1 + x2 + x3", "Demo.twolevel", None, {}),
+    "growth_single_level": (
+        "i =~ 1*y1 + 1*y2 + 1*y3\n s =~ 0*y1 + 1*y2 + 2*y3",
+        "Demo.twolevel",
+        None,
+        {"model_type": "growth"},
+    ),
+    "nonrecursive": ("y1 ~ y2 + x1\n y2 ~ y1 + x2", "Demo.twolevel", None, {}),
+    "halft_halfcauchy_priors": (
+        "visual =~ x1 + x2 + x3; speed =~ x7 + x8 + x9",
+        "HolzingerSwineford1939",
+        None,
+        {"model_type": "cfa", "priors": {"theta": "halft(3,2)[sd]", "psi": "halfcauchy(1)[sd]"}},
+    ),
+}
+
+
+def _frame(name: str, model: str, model_type: str):
+    if name.startswith("book_"):
+        return simulate(model, {}, n_clusters=60, cluster_size=8, model_type=model_type, seed=11)
+    if name == "hs_summary":
+        return None
+    return data(name)
+
+
+def _spec(name: str) -> pymlsem.SEM:
+    model, source, cluster, kwargs = CORPUS[name]
+    kwargs = dict(kwargs)
+    if source == "hs_summary" or source == "hs_covariance":
+        frame = data("HolzingerSwineford1939")[HS_NAMES]
+        kwargs.update(sample_cov=frame.cov(), sample_nobs=len(frame))
+        if source == "hs_summary":
+            kwargs["sample_mean"] = frame.mean()
+        return pymlsem.SEM(model, None, **kwargs)
+    if source is None:
+        source = "Demo.twolevel"
+    frame = _frame(source, model, kwargs.get("model_type", "sem"))
+    return pymlsem.SEM(model, frame, cluster, **kwargs)
+
+
+def _engine_at(family, compiled, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """The C callbacks at ``x``: log-density, gradient and expanded values (through ctypes)."""
+    doubles = ctypes.POINTER(ctypes.c_double)
+    x = np.ascontiguousarray(x, dtype=float)
+    grad, logp = np.empty_like(x), np.empty(())
+    expanded = np.empty(compiled.n_expanded)
+    user = compiled.user_data.ctypes.data
+    code = family.logp.ctypes(
+        x.size, x.ctypes.data_as(doubles), grad.ctypes.data_as(doubles), logp.ctypes.data_as(doubles), user
+    )
+    assert code == 0
+    code = family.expand.ctypes(
+        x.size, expanded.size, x.ctypes.data_as(doubles), expanded.ctypes.data_as(doubles), user
+    )
+    assert code == 0
+    return float(logp), grad, expanded
+
+
+@pytest.mark.parametrize("name", sorted(CORPUS))
+def test_engine_equals_the_models_own_graph(name: str) -> None:
+    spec = _spec(name)
+    binding, why = engine_binding(spec)
+    assert binding is not None, why
+    family = load_family(binding.family)
+    model = spec.pymc_model
+    compiled = nutpie_model(binding, family, model)
+    logp = model.compile_logp(mode="FAST_COMPILE")
+    dlogp = model.compile_dlogp(mode="FAST_COMPILE")
+    outputs = [model["parameters"]] + ([model["defined"]] if "defined" in model.named_vars else [])
+    deterministics = _point_function(model, outputs)
+    constrained = _point_function(model, model.free_RVs)
+    start = model.initial_point()
+    names = [v.name for v in model.value_vars]
+    sizes = [start[n].size for n in names]
+    rng = np.random.default_rng(abs(hash(name)) % 2**32)
+    for _ in range(3):
+        x = np.concatenate([start[n].ravel() for n in names]) + rng.normal(0.0, 0.4, sum(sizes))
+        point = dict(zip(names, np.split(x, np.cumsum(sizes)[:-1]), strict=True))
+        point = {n: v.reshape(start[n].shape) for n, v in point.items()}
+        value, grad, expanded = _engine_at(family, compiled, x)
+        expected = float(logp(point))
+        assert value == pytest.approx(expected, rel=1e-8)
+        expected_grad = dlogp(point)
+        np.testing.assert_allclose(grad, expected_grad, rtol=1e-8, atol=1e-8 * np.abs(expected_grad).max())
+        # the expanded values give the per-model variables and deterministics
+        posterior = _as_posterior(expanded, binding)
+        rebuilt = per_model_posterior(binding, spec, posterior)
+        values = deterministics(point)
+        np.testing.assert_allclose(rebuilt["parameters"].values[0, 0], values[0], rtol=1e-10, atol=1e-12)
+        if len(values) > 1:
+            np.testing.assert_allclose(rebuilt["defined"].values[0, 0], values[1], rtol=1e-10, atol=1e-12)
+        for rv, rv_values in zip(model.free_RVs, constrained(point), strict=True):
+            np.testing.assert_allclose(rebuilt[rv.name].values[0, 0], rv_values, rtol=1e-10)
+
+
+def _point_function(model, outputs):
+    """``outputs`` (in terms of the model's random variables) as a function of a point of value variables."""
+    replaced = model.replace_rvs_by_values(outputs)
+    return model.compile_fn(replaced, inputs=model.value_vars, mode="FAST_COMPILE", on_unused_input="ignore")
+
+
+def _as_posterior(expanded: np.ndarray, binding):
+    import xarray as xr
+
+    k = binding.n_dim
+    return xr.Dataset(
+        {
+            "engine_values": (("chain", "draw", "v"), expanded[None, None, :k]),
+            "engine_rows": (("chain", "draw", "r"), expanded[None, None, k:]),
+        },
+        coords={"chain": [0], "draw": [0]},
+    )
+
+
+def test_the_corpus_covers_both_families_and_every_prior_family() -> None:
+    from pymlsem.priors import FAMILIES
+
+    families, priors = set(), set()
+    for name in CORPUS:
+        spec = _spec(name)
+        binding, _ = engine_binding(spec)
+        families.add(binding.family)
+        priors |= {p.prior.family for p in spec.built.free}
+    assert families == {"sem1", "sem2"}
+    assert priors == set(FAMILIES)
+
+
+@pytest.mark.parametrize(
+    ("model", "kwargs", "reason"),
+    [
+        ("visual =~ x1 + a*x2 + x3; textual =~ x4 + b*x5 + x6; a == 2*b", {}, "constraints"),
+        ("visual =~ x1 + a*x2 + x3; textual =~ x4 + b*x5 + x6; a < b", {}, "constraints"),
+        (HS, {"method": "latent"}, "latent"),
+    ],
+)
+def test_models_the_families_cannot_express_say_why(model: str, kwargs: dict, reason: str) -> None:
+    spec = pymlsem.SEM(model, data("HolzingerSwineford1939"), model_type="cfa", **kwargs)
+    binding, why = engine_binding(spec)
+    assert binding is None
+    assert reason in why
+
+
+def test_missing_values_are_not_an_engine_family_yet() -> None:
+    frame = data("HolzingerSwineford1939").copy()
+    frame.loc[::7, "x2"] = np.nan
+    binding, why = engine_binding(pymlsem.SEM(HS, frame, model_type="cfa"))
+    assert binding is None
+    assert "missing" in why
