@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv with Python >= 3.12 and install pymlsem with its test tools (idempotent).
+# Create .venv with Python >= 3.12, install pymlsem with its test tools and compile its engines (idempotent).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/python ]; then
@@ -26,3 +26,5 @@ if ! { .venv/bin/python -m pip install --quiet --upgrade pip &&
   cat .venv/install.log >&2
   exit 1
 fi
+# compile the engine families for this machine once (a few seconds when they are compiled already)
+.venv/bin/python -m pymlsem warmup

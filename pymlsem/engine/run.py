@@ -57,7 +57,7 @@ def nutpie_model(binding: Binding, family: CompiledFamily, model) -> Any:
         model=model, default_strategy="support_point", jitter_rvs=set(model.free_RVs), return_transformed=True
     )
     names = [value.name for value in model.value_vars]
-    shapes = [tuple(int(s) for s in model.initial_point()[name].shape) for name in names]
+    shapes = [(len(positions),) for *_, positions in binding.variables]  # in the order of value_vars
     n_dim, n_rows = binding.n_dim, binding.n_rows
     shape_info = (
         ["engine_values", "engine_rows"],
