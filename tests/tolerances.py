@@ -141,3 +141,26 @@ def stack_draws(parts: list[xr.DataArray]) -> xr.DataArray:
     parts = [p.squeeze(drop=True) for p in parts]
     parts = [p.drop_vars([c for c in p.coords if c not in SAMPLE_DIMS]) for p in parts]
     return xr.concat([p.transpose(*SAMPLE_DIMS) for p in parts], dim="parameter").transpose(*SAMPLE_DIMS, ...)
+
+
+def check_same_posterior(a: xr.DataArray, b: xr.DataArray, *, labels=None) -> None:
+    """Two samplers or builders of the same posterior: means and SDs differ by Monte Carlo error only (no
+    allowance), ``z`` Bonferroni over both families. ``a`` and ``b``: ``chain``, ``draw`` and one parameter
+    dimension, in the same order."""
+    m = 2 * a.shape[-1]
+    check_close(a.mean(SAMPLE_DIMS), b.mean(SAMPLE_DIMS), np.hypot(mcse(a), mcse(b)), 0.0, labels=labels, m=m)
+    sd_error = np.hypot(mcse(a, "sd"), mcse(b, "sd"))
+    check_close(a.std(SAMPLE_DIMS), b.std(SAMPLE_DIMS), sd_error, 0.0, labels=labels, m=m)
+
+
+def named_draws(fit, names) -> xr.DataArray:
+    """A SEM fit's draws of labelled free parameters and defined parameters, stacked along ``parameter``."""
+    posterior = fit.idata.posterior
+    defined = set(posterior["defined"].defined_parameter.values) if "defined" in posterior else set()
+    parts = [
+        posterior["defined"].sel(defined_parameter=n)
+        if n in defined
+        else posterior["parameters"].sel(parameter=n)
+        for n in names
+    ]
+    return stack_draws(parts)
