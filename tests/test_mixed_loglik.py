@@ -105,11 +105,11 @@ def _brute_force(design: MixedDesign, beta: np.ndarray, sigma: float, covs: list
         ("y ~ x + (1 + x | g)", "clustered"),
         ("y ~ x * w + (1 + x | g) + (0 + w | g)", "clustered"),
         ("y ~ x + (1 + x + w || g)", "clustered"),
-        ("y ~ x + (1 + x | g) + (1 | h)", "dense"),
-        ("y ~ 0 + x + (1 | g) + (1 + w | h)", "dense"),
+        ("y ~ x + (1 + x | g) + (1 | h)", "crossed"),
+        ("y ~ 0 + x + (1 | g) + (1 + w | h)", "crossed"),
         ("y ~ x + (1 + x | g/h)", "nested"),
         ("y ~ 0 + (1 | g)", "clustered"),
-        ("y ~ 0 + (1 | g) + (1 | h)", "dense"),
+        ("y ~ 0 + (1 | g) + (1 | h)", "crossed"),
     ],
 )
 def test_matches_dense_multivariate_normal(formula: str, layout: str) -> None:

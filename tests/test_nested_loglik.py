@@ -1,14 +1,16 @@
-"""Nested grouping factors integrated out level by level (``layout="nested"``), against brute force.
+"""Nested and crossed grouping factors integrated out without a dense factorisation, against brute force.
 
-No sampling. On small simulated nested designs (unequal cluster sizes, two and three levels, random slopes
-at either level), at random parameter values:
+No sampling. On small simulated designs (nested: unequal cluster sizes, two and three levels, random slopes
+at either level; crossed: random pairs of levels), at random parameter values:
 
-* the log-likelihood equals scipy's multivariate normal log-density with ``V = Z G Z' + s^2 I`` built
-  densely, and the dense layout's graph; its gradient equals the dense graph's gradient;
+* the log-likelihood of the ``"nested"`` and ``"crossed"`` layouts equals scipy's multivariate normal
+  log-density with ``V = Z G Z' + s^2 I`` built densely, and the dense layout's graph; its gradient equals
+  the dense graph's gradient;
 * nesting is read from the data (unique class labels without ``/``), and crossed factors are not nested;
 * cluster effects, pointwise log-likelihoods (per school and per observation) and the PyMC model's
   log-density agree with their dense counterparts;
-* crossed factors choose the latent method, and the tools built for the marginal layout still work on it.
+* the method follows the grouping factors (large crossed designs are sampled), and the tools built for
+  the marginal layout still work on a latent crossed fit.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from pymlsem.formula import MixedDesign, mixed_design
 from pymlsem.mlm import gaussian_marginal_loglik, gaussian_stats
 from pymlsem.mlm.api import _cache_key
 from pymlsem.mlm.fit import MixedFit
-from pymlsem.mlm.model import build_mixed_model, choose_method
+from pymlsem.mlm.model import CROSSED_COST_MAX, build_mixed_model, choose_method, crossed_cost
 from pymlsem.mlm.nested import lambda_and_rhs, nested_solve
 from pymlsem.mlm.ranef import _block_factors, conditional_effects
 from pymlsem.mlm.stats import grouping_hierarchy, sparse_z
@@ -99,13 +101,26 @@ NESTED = {
     "no fixed effects": "y ~ 0 + (1 | school/class)",
 }
 
+CROSSED = {
+    "two factors": "y ~ x + (1 + x | g) + (1 | h)",
+    "largest second": "y ~ 0 + x + (1 | g) + (1 + w | h)",
+    "two blocks of the largest": "y ~ x + (1 | g) + (1 + x + w | h) + (0 + w | g)",
+    "no fixed effects": "y ~ 0 + (1 | g) + (1 | h)",
+    "batched (q = 7)": "y ~ x * w + (1 + x + w + x:w | g) + (0 + x + w + x:w | g) + (1 | h)",
+}
 
-@pytest.mark.parametrize("formula", list(NESTED.values()), ids=list(NESTED))
-def test_nested_loglik_equals_the_dense_multivariate_normal(formula: str) -> None:
-    design = mixed_design(formula, _nested_data())
+
+@pytest.mark.parametrize(
+    ("formula", "layout"),
+    [(formula, "nested") for formula in NESTED.values()]
+    + [(formula, "crossed") for formula in CROSSED.values()],
+    ids=[f"nested, {name}" for name in NESTED] + [f"crossed, {name}" for name in CROSSED],
+)
+def test_loglik_equals_the_dense_multivariate_normal(formula: str, layout: str) -> None:
+    design = mixed_design(formula, _nested_data() if layout == "nested" else _simulated())
     beta, sigma, covs = _parameters(design)
     stats = gaussian_stats(design)
-    assert stats.layout == "nested"
+    assert stats.layout == layout
     value = float(gaussian_marginal_loglik(stats, beta, sigma, covs).eval(mode=MODE))
     brute = multivariate_normal(design.x @ beta, _marginal_cov(design, sigma, covs)).logpdf(design.y)
     np.testing.assert_allclose(value, brute, rtol=RTOL)
@@ -120,19 +135,29 @@ def test_nested_loglik_equals_the_dense_multivariate_normal(formula: str) -> Non
     "formula", [NESTED["slopes at both"], NESTED["three levels, slope below"], NESTED["batched (d = 7)"]]
 )
 def test_nested_gradient_equals_the_dense_gradient(formula: str) -> None:
-    design = mixed_design(formula, _nested_data())
+    _check_gradient(mixed_design(formula, _nested_data()), None)
+
+
+def _check_gradient(design: MixedDesign, layout: str | None) -> None:
+    """pytensor.grad of the log-likelihood in every parameter equals the dense layout's."""
     beta_value, sigma_value, covs = _parameters(design, seed=8)
     beta, sigma = pt.vector("beta"), pt.scalar("sigma")
     chols = [pt.matrix(f"chol{k}") for k in range(len(covs))]
     inputs = [beta, sigma, *chols]
     values = [beta_value, sigma_value, *[np.linalg.cholesky(c) for c in covs]]
     gradients = []
-    for layout in (None, "dense"):
-        loglik = gaussian_marginal_loglik(gaussian_stats(design, layout), beta, sigma, chols=chols)
+    for which in (layout, "dense"):
+        loglik = gaussian_marginal_loglik(gaussian_stats(design, which), beta, sigma, chols=chols)
         function = pytensor.function(inputs, pt.grad(loglik, inputs), mode=MODE)
         gradients.append(function(*values))
     for nested, dense in zip(*gradients, strict=True):
         np.testing.assert_allclose(nested, dense, rtol=1e-8, atol=1e-10 * np.abs(dense).max())
+
+
+@pytest.mark.parametrize("formula", [CROSSED["two blocks of the largest"], CROSSED["batched (q = 7)"]])
+def test_crossed_gradient_equals_the_dense_gradient(formula: str) -> None:
+    design = mixed_design(formula, _simulated())
+    _check_gradient(design, "crossed")
 
 
 def test_nesting_is_read_from_the_data() -> None:
@@ -152,9 +177,18 @@ def test_nesting_is_read_from_the_data() -> None:
     # class labels that restart in every school: class "c0" spans schools, so school and class are crossed
     crossed = mixed_design("y ~ x + (1 | school) + (1 | class)", data)
     assert grouping_hierarchy(crossed) is None
-    assert gaussian_stats(crossed).layout == "dense"
+    assert gaussian_stats(crossed).layout == "crossed"
     with pytest.raises(ValueError, match="does not fit"):
         gaussian_stats(crossed, "nested")
+
+
+def _large_crossed(seed: int = 6) -> pd.DataFrame:
+    """400 subjects and 160 items, each row a random pair."""
+    rng = np.random.default_rng(seed)
+    n = 3000
+    subject = np.concatenate([np.arange(400), rng.integers(0, 400, n - 400)])
+    item = np.concatenate([np.arange(160), rng.integers(0, 160, n - 160)])
+    return pd.DataFrame({"y": rng.normal(size=n), "subject": subject.astype(str), "item": item.astype(str)})
 
 
 def test_method_is_chosen_from_the_grouping_factors() -> None:
@@ -163,26 +197,40 @@ def test_method_is_chosen_from_the_grouping_factors() -> None:
     single = mixed_design("y ~ x + (1 + x | school)", _nested_data())
     assert choose_method(single) == ("marginal", "marginal (Woodbury per cluster)")
     crossed = mixed_design("y ~ x + (1 | g) + (1 | h)", _simulated())
-    assert choose_method(crossed) == ("latent", "latent (crossed factors)")
-    spec = build_mixed_model(crossed)
+    assert choose_method(crossed) == ("marginal", "marginal (crossed factors, partial Woodbury)")
+    assert build_mixed_model(crossed).likelihood == "marginal (crossed factors, partial Woodbury)"
+    assert build_mixed_model(crossed, method="latent").likelihood == "latent"
+    # 400 subjects integrated out one by one, each coupled to 160 items: too costly, so sampled
+    large = mixed_design("y ~ 1 + (1 | subject) + (1 | item)", _large_crossed())
+    assert crossed_cost(large) == 400 * 160**2 + 160**3 > CROSSED_COST_MAX
+    assert choose_method(large) == ("latent", "latent (crossed factors)")
+    spec = build_mixed_model(large)
     assert spec.method == "latent" and spec.likelihood == "latent (crossed factors)"
-    forced = build_mixed_model(crossed, method="marginal")
-    assert forced.likelihood == "marginal (dense Cholesky)"
+    forced = build_mixed_model(large, method="marginal")
+    assert forced.likelihood == "marginal (crossed factors, partial Woodbury)"
     assert build_mixed_model(nested).likelihood == "marginal (nested Woodbury)"
     dense = build_mixed_model(nested, method="marginal", layout="dense")
     assert dense.likelihood == "marginal (dense Cholesky)"
 
 
-def test_compiled_model_density_equals_the_dense_layouts() -> None:
-    """The PyMC model (statistics and parent maps as pm.Data) has the dense layout's log-density."""
-    design = mixed_design(NESTED["three levels, slope below"], _nested_data())
-    nested = build_mixed_model(design)
+@pytest.mark.parametrize(
+    ("formula", "data", "extra"),
+    [
+        (NESTED["three levels, slope below"], _nested_data, "stats__parent1"),
+        (CROSSED["two blocks of the largest"], _simulated, "stats__cross"),
+    ],
+    ids=["nested", "crossed"],
+)
+def test_compiled_model_density_equals_the_dense_layouts(formula: str, data, extra: str) -> None:
+    """The PyMC model (statistics, parent maps, cross products as pm.Data) has the dense layout's density."""
+    design = mixed_design(formula, data())
+    spec = build_mixed_model(design)
     dense = build_mixed_model(design, method="marginal", layout="dense")
-    point = {name: np.asarray(value) + 0.1 for name, value in nested.model.initial_point().items()}
-    value = nested.model.compile_logp(mode=MODE)(point)
+    point = {name: np.asarray(value) + 0.1 for name, value in spec.model.initial_point().items()}
+    value = spec.model.compile_logp(mode=MODE)(point)
     np.testing.assert_allclose(value, dense.model.compile_logp(mode=MODE)(point), rtol=RTOL)
-    # the parent maps are data: the same shapes with another nesting compile to the same function
-    assert any(var.name == "stats__parent1" for var in nested.model.data_vars)
+    # the parent maps and cross products are data: a refit on new data of the same shapes swaps them
+    assert any(var.name == extra for var in spec.model.data_vars)
 
 
 def test_cache_key_tells_nested_from_crossed() -> None:
@@ -228,10 +276,31 @@ def test_conditional_draws_have_the_conditional_covariance() -> None:
     check_draws(lambda: (design, *_parameters(design)))
 
 
-def test_crossed_conditional_means_are_the_blups() -> None:
-    design = mixed_design("y ~ x + (1 + x | g) + (1 | h)", _simulated())
-    assert gaussian_stats(design).layout == "dense"
+@pytest.mark.parametrize("formula", [CROSSED["two factors"], CROSSED["two blocks of the largest"]])
+def test_crossed_conditional_effects(formula: str) -> None:
+    """Means (BLUPs) and draws of the crossed layout, and the dense layout's means."""
+    design = mixed_design(formula, _simulated())
+    assert gaussian_stats(design).layout == "crossed"
     check_means(lambda: (design, *_parameters(design)))
+    check_draws(lambda: (design, *_parameters(design)))
+    beta, sigma, covs = _parameters(design)
+    dense = conditional_effects(
+        gaussian_stats(design, "dense"), beta[None], np.array([sigma]), [c[None] for c in covs]
+    )
+    mean, _ = _closed_form(design, beta, sigma, covs)
+    np.testing.assert_allclose(_flat(dense)[0], mean, rtol=1e-8, atol=1e-10 * np.abs(mean).max())
+
+
+@pytest.mark.parametrize("formula", [CROSSED["two factors"], CROSSED["batched (q = 7)"]])
+def test_crossed_total_loglik(formula: str) -> None:
+    design = mixed_design(formula, _simulated())
+    spec = build_mixed_model(design, method="marginal")
+    beta, sigma, covs = _draws(design)
+    total = gaussian_total_loglik(spec, beta, sigma, covs)
+    for s in range(2):
+        cov = _marginal_cov(design, sigma[s], [c[s] for c in covs])
+        full = multivariate_normal(design.x @ beta[s], cov).logpdf(design.y)
+        np.testing.assert_allclose(total[s], full, rtol=RTOL)
 
 
 def _draws(design: MixedDesign, n: int = 2) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
@@ -271,8 +340,7 @@ def test_pointwise_loglik_of_nested_factors(formula: str) -> None:
 def test_latent_crossed_fit_has_ranef_pointwise_loglik_and_dic() -> None:
     """A crossed model sampled with explicit effects: the tools that read parameters still work."""
     design = mixed_design("y ~ x + (1 | g) + (1 | h)", _simulated())
-    spec = build_mixed_model(design)
-    assert spec.method == "latent"
+    spec = build_mixed_model(design, method="latent")
     rng = np.random.default_rng(2)
     shape = (2, 5)
     posterior = xr.Dataset(
@@ -293,7 +361,7 @@ def test_latent_crossed_fit_has_ranef_pointwise_loglik_and_dic() -> None:
         }
     )
     fit = MixedFit(spec, SimpleNamespace(posterior=posterior), sampler="nutpie", chains=2, draws=5, tune=0)
-    assert fit.method == "latent (crossed factors)"
+    assert fit.method == "latent"
     effects = fit.ranef()
     assert set(effects) == {"g", "h"}
     np.testing.assert_allclose(

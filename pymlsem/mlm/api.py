@@ -56,9 +56,10 @@ def mixed_model(
         :mod:`pymlsem.mlm.mcmcglmm_prior` for what each means).
     method
         Gaussian: ``"marginal"`` (random effects integrated out) or ``"latent"`` (sampled, non-centered).
-        By default one grouping factor or nested factors (``(1 | school/class)``) are integrated out and
-        crossed factors are sampled (:func:`pymlsem.mlm.model.choose_method`); the fit's ``method`` says
-        which. Other families always use ``"latent"`` (non-centered random effects).
+        By default one grouping factor, nested factors (``(1 | school/class)``) and crossed factors of
+        moderate size are integrated out, larger crossed designs sampled
+        (:func:`pymlsem.mlm.model.choose_method`); the fit's ``method`` says which. Other families
+        always use ``"latent"`` (non-centered random effects).
     link
         ``"logit"`` (default) or ``"probit"`` for bernoulli, binomial and ordinal; ``"log"`` for counts.
     trials

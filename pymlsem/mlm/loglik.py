@@ -18,10 +18,12 @@ so nothing of size n x n is ever formed; only the cross products of :mod:`pymlse
   are integrated out level by level (a recursive Woodbury: per lowest cluster, then per parent cluster
   with the reduced statistics, up to the top factor). This is M's exact Cholesky factorisation in that
   order, with no fill-in: O(J d^3) for J lowest clusters with d effects in their chain of clusters.
-* Crossed grouping factors (``layout="dense"``): M is formed as one dense Q x Q matrix, Q = sum over
-  factors of levels x effects. This is exact but costs O(Q^3) per evaluation: fine for a few hundred
-  random effects; :func:`pymlsem.mlm.model.build_mixed_model` samples crossed factors with explicit
-  effects (``method="latent"``) unless asked otherwise.
+* Crossed grouping factors (``layout="crossed"``): the factor with the most effects (e.g. subjects) is
+  integrated out cluster by cluster as above, each cluster coupled to all the other factors' Q_r effects
+  (e.g. items), which are left in one dense Q_r x Q_r Schur complement: O(J q Q_r^2 + Q_r^3). When Q_r is
+  large, :func:`pymlsem.mlm.model.choose_method` samples the effects instead (``method="latent"``).
+* Any grouping factors (``layout="dense"``): M is formed as one dense Q x Q matrix, Q = sum over factors of
+  levels x effects: exact, O(Q^3) per evaluation; the reference the other layouts are checked against.
 
 Covariances are factored by Cholesky, with triangular solves only (no explicit inverse); a covariance that
 is not positive definite, or a residual SD that is not positive, gives ``-inf``.
@@ -167,6 +169,44 @@ def _hierarchical_terms(
     return logdet, quad
 
 
+def _crossed_terms(
+    stats: GaussianStats,
+    resid_zr: pt.TensorVariable,
+    beta: pt.TensorVariable | None,
+    factors: Sequence[pt.TensorVariable],
+    s2: pt.TensorVariable,
+) -> tuple[pt.TensorVariable, pt.TensorVariable]:
+    """Log-determinant of M and ``|C^-1 u|^2`` for crossed factors, one integrated out cluster by cluster.
+
+    Ordering first the effects of the factor with the most of them (e.g. subjects), cluster by cluster, then
+    the others' Q_r effects (e.g. items), M's first block is block diagonal over the clusters: each cluster's
+    effects are integrated out (:func:`_own_factor`, coupled to all Q_r others), and the Schur complement
+    left for the others, ``I + N_rr - sum_j W_j'W_j``, is one dense Q_r x Q_r matrix. Its Cholesky factor
+    completes M's exactly, at O(J q Q_r^2 + Q_r^3) instead of O((J q + Q_r)^3).
+    """
+    own_lam = _block_diag([factors[k] for k in stats.columns])
+    rest_factors = [factors[k] for k in stats.rest]
+    rest_sizes = [stats.sizes[k] for k in stats.rest]
+    zz, cross = pt.as_tensor_variable(stats.zz), pt.as_tensor_variable(stats.cross)
+    rest_zz = pt.as_tensor_variable(stats.rest_zz)
+    m_oo = pt.matmul(pt.matmul(own_lam.T[None, :, :], zz), own_lam[None, :, :]) / s2
+    m_oa = pt.matmul(own_lam.T[None, :, :], _scale_columns(cross, rest_factors, rest_sizes)) / s2
+    m_aa = _scale_columns(_scale_columns(rest_zz, rest_factors, rest_sizes).T, rest_factors, rest_sizes) / s2
+    rest_r = pt.as_tensor_variable(stats.rest_zy)
+    if beta is not None:
+        rest_r = rest_r - pt.dot(pt.as_tensor_variable(stats.rest_zx), beta)
+    own = stats.level_effects[0]
+    logdet, quad, w, v = _own_factor(m_oo, m_oa, pt.matmul(resid_zr, own_lam), own)
+    schur = pt.eye(m_aa.shape[0]) + m_aa - sum(pt.dot(row.T, row) for row in w)
+    reduced = _scale_columns(rest_r, rest_factors, rest_sizes) - sum(
+        pt.dot(value, row) for row, value in zip(w, v, strict=True)
+    )
+    factor = pt.linalg.cholesky(schur, lower=True)
+    solved = pt.linalg.solve_triangular(factor, reduced, lower=True, b_ndim=1)
+    logdet_rest = 2.0 * pt.sum(pt.log(pt.diagonal(factor)))
+    return pt.sum(logdet) + logdet_rest, pt.sum(quad) + pt.sum(solved**2)
+
+
 def _dense_terms(
     stats: GaussianStats,
     resid_zr: pt.TensorVariable,
@@ -249,6 +289,8 @@ def gaussian_marginal_loglik(
     if stats.hierarchical:
         lam = _block_diag([factors[k] for k in stats.columns])
         logdet_m, shrink = _hierarchical_terms(stats, resid_zr, lam, s2)
+    elif stats.layout == "crossed":
+        logdet_m, shrink = _crossed_terms(stats, resid_zr, beta if stats.n_fixed else None, factors, s2)
     else:
         logdet_m, shrink = _dense_terms(stats, resid_zr, factors, s2)
     n = stats.nobs

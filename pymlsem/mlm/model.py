@@ -29,9 +29,10 @@ Two likelihoods, one posterior:
 
 By default (``method=None``) the grouping factors in the data choose (:func:`choose_method`): one factor,
 or factors nested in one another, are integrated out exactly at a cost linear in the number of clusters
-(``"marginal"``); crossed factors are sampled (``"latent"``), as integrating them out needs a dense
-factorisation of all their effects together. ``MixedModel.likelihood`` says which, e.g.
-``"marginal (nested Woodbury)"`` or ``"latent (crossed factors)"``.
+(``"marginal"``); so are crossed factors while the factors other than the largest have few effects (they
+share one dense factorisation); beyond that crossed factors are sampled (``"latent"``).
+``MixedModel.likelihood`` says which, e.g. ``"marginal (nested Woodbury)"`` or
+``"latent (crossed factors)"``.
 
 Variables: ``fixef`` (dims ``term``), ``sigma``, and per block ``sd__<label>`` (dims ``<label>__effect``)
 and, for correlated blocks with more than one effect, ``corr__<label>``. The label is the grouping factor,
@@ -61,10 +62,17 @@ from pymlsem.mlm.mcmcglmm_prior import (
     parse_mcmcglmm_prior,
     residual_sd,
 )
-from pymlsem.mlm.stats import LAYOUTS, GaussianStats, gaussian_stats, grouping_hierarchy
+from pymlsem.mlm.stats import LAYOUTS, GaussianStats, crossed_split, gaussian_stats, grouping_hierarchy
 from pymlsem.priors import Prior, parse_prior
 
-__all__ = ["DEFAULT_MIXED_PRIORS", "MixedModel", "block_labels", "build_mixed_model", "choose_method"]
+__all__ = [
+    "DEFAULT_MIXED_PRIORS",
+    "MixedModel",
+    "block_labels",
+    "build_mixed_model",
+    "choose_method",
+    "crossed_cost",
+]
 
 DEFAULT_MIXED_PRIORS: dict[str, str | float] = {
     "intercept": "normal(0,10)",
@@ -74,6 +82,9 @@ DEFAULT_MIXED_PRIORS: dict[str, str | float] = {
     "lkj_eta": 2.0,
 }
 METHODS = ("marginal", "latent")
+#: crossed factors are integrated out (layout "crossed") while :func:`crossed_cost` is at most this many
+#: floating-point operations per evaluation (about a minute of sampling, 4 x 2000 iterations, on 2 cores)
+CROSSED_COST_MAX = 10_000_000
 
 
 @dataclasses.dataclass(eq=False)
@@ -264,7 +275,8 @@ def _block_cholesky(design: MixedDesign, k: int, label: str, priors: dict, y_sd:
 def _stats_data(stats: GaussianStats) -> GaussianStats:
     arrays = {
         name: pm.Data(f"stats__{name}", np.asarray(getattr(stats, name), dtype=float))
-        for name in ("yy", "xy", "xx", "zz", "zy", "zx")
+        for name in ("yy", "xy", "xx", "zz", "zy", "zx", "cross", "rest_zz", "rest_zy", "rest_zx")
+        if getattr(stats, name) is not None
     }
     # which cluster nests in which is data too: a refit on other data of the same shape swaps it
     parents = tuple(
@@ -293,9 +305,12 @@ def choose_method(design: MixedDesign) -> tuple[str, str]:
 
     One grouping factor, or factors that nest in one another in the data
     (:func:`pymlsem.mlm.stats.grouping_hierarchy`), are integrated out exactly, cluster by cluster and
-    level by level: ``"marginal"``. Crossed factors would need one dense Cholesky factorisation of all
-    their effects per gradient (O(Q^3), Q the number of random effects), so they are sampled explicitly:
-    ``"latent"`` (see docs/design-decisions.md for the measurements behind this choice).
+    level by level: ``"marginal"``. Crossed factors are integrated out too while that costs at most
+    :data:`CROSSED_COST_MAX` operations per evaluation (:func:`crossed_cost`); beyond that they are sampled
+    explicitly, ``"latent"``. Integrating out gives many times the effective sample size per second
+    where the factors' levels have many rows each (the latent parameterisation mixes poorly there), and
+    sampling wins for large, sparse designs; the threshold comes from the measurements in
+    ``benchmarks/README.md`` (see docs/design-decisions.md).
 
     Parameters
     ----------
@@ -308,10 +323,26 @@ def choose_method(design: MixedDesign) -> tuple[str, str]:
         The method and :attr:`MixedModel.likelihood`.
     """
     hierarchy = grouping_hierarchy(design)
-    if hierarchy is None:
+    if hierarchy is not None:
+        layout = "clustered" if len(hierarchy.factors) == 1 else "nested"
+    elif crossed_cost(design) <= CROSSED_COST_MAX:
+        layout = "crossed"
+    else:
         return "latent", "latent (crossed factors)"
-    layout = "clustered" if len(hierarchy.factors) == 1 else "nested"
     return "marginal", f"marginal ({LAYOUTS[layout]})"
+
+
+def crossed_cost(design: MixedDesign) -> int:
+    """Operations per evaluation of the ``"crossed"`` layout: ``J q Q_r^2 + Q_r^3``.
+
+    J q is the number of effects of the largest factor, integrated out cluster by cluster; Q_r that of the
+    others, whose Schur complement (a sum of J products of size Q_r) is factored densely
+    (:func:`pymlsem.mlm.stats.crossed_split`).
+    """
+    own, rest = crossed_split(design)
+    own_effects = sum(design.blocks[k].n_levels * design.blocks[k].q for k in own)
+    rest_effects = sum(design.blocks[k].n_levels * design.blocks[k].q for k in rest)
+    return own_effects * rest_effects**2 + rest_effects**3
 
 
 def build_mixed_model(
@@ -339,8 +370,8 @@ def build_mixed_model(
     layout
         ``method="marginal"`` only: ``"dense"`` integrates the random effects out with one dense
         factorisation whatever the grouping factors (the reference the faster layouts are measured
-        against); ``None`` (default) picks the layout from the grouping factors
-        (:func:`pymlsem.mlm.stats.gaussian_stats`).
+        against); ``None`` (default) picks the layout from the grouping factors: ``"clustered"``,
+        ``"nested"`` or ``"crossed"`` (:mod:`pymlsem.mlm.stats`).
 
     Returns
     -------

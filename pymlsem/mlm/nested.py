@@ -14,6 +14,10 @@ their parents', up to the top factor. :func:`nested_solve` keeps every level's `
 which give the log-determinant and quadratic form per top-level cluster, ``M^-1 b`` (and draws from
 ``N(M^-1 b, M^-1)``) by back substitution from the top down, and the covariance of each lowest cluster's
 chain of effects (what a row's predictive variance needs).
+
+Crossed factors (layout ``"crossed"``, :func:`crossed_solve`) are factored the same way with one level
+below a single "cluster" that holds all the other factors' Q_r effects: each cluster of the largest factor
+is eliminated with its coupling to all Q_r, whose Schur complement is one dense Q_r x Q_r matrix.
 """
 
 from __future__ import annotations
@@ -25,7 +29,16 @@ import scipy.sparse as sp
 
 from pymlsem.mlm.stats import GaussianStats
 
-__all__ = ["NestedSolve", "cluster_lambda", "lambda_and_rhs", "nested_solve", "split_levels"]
+__all__ = [
+    "CrossedSolve",
+    "NestedSolve",
+    "cluster_lambda",
+    "crossed_solve",
+    "lambda_and_rhs",
+    "nested_solve",
+    "rest_effects",
+    "split_levels",
+]
 
 
 def _solve_lower(chol: np.ndarray, rhs: np.ndarray) -> np.ndarray:
@@ -229,3 +242,117 @@ def nested_solve(stats: GaussianStats, lam: np.ndarray, s2: np.ndarray, b: np.nd
         parent = stats.parents[level - 1]
         ancestors.append([above[parent] for above in ancestors[level - 1]] + [parent])
     return NestedSolve(stats, chols, ws, vs, ancestors)
+
+
+def _scale_rest(values: np.ndarray, stats: GaussianStats, factors: list[np.ndarray]) -> np.ndarray:
+    """``values @ Lambda_r`` over the last axis (the Q_r effects of the other factors), per draw.
+
+    ``values`` (S, ..., Q_r); each rest block's chunk (levels x effects) is multiplied by its factor.
+    """
+    parts, offset = [], 0
+    for k in stats.rest:
+        levels, q = stats.sizes[k]
+        chunk = values[..., offset : offset + levels * q]
+        shaped = chunk.reshape(*chunk.shape[:-1], levels, q)
+        scaled = np.einsum("s...na,sab->s...nb", shaped, factors[k])
+        parts.append(scaled.reshape(chunk.shape))
+        offset += levels * q
+    return np.concatenate(parts, axis=-1)
+
+
+@dataclasses.dataclass(eq=False)
+class CrossedSolve:
+    """M factored with the largest crossed factor first (layout ``"crossed"``), from :func:`crossed_solve`.
+
+    Attributes
+    ----------
+    stats
+        The statistics it was computed from.
+    own_lambda
+        Block diagonal of the largest factor's Cholesky factors, (S, q, q).
+    chol, w, v
+        Per cluster of the largest factor: the Cholesky factor C of ``I + N_oo`` (S, J, q, q),
+        ``C^-1 N_or`` (S, J, q, Q_r) and ``C^-1 b_o`` (S, J, q).
+    rest_chol, rest_v
+        The Cholesky factor of the others' Schur complement (S, Q_r, Q_r) and its solve with their reduced
+        right-hand side (S, Q_r).
+    """
+
+    stats: GaussianStats
+    own_lambda: np.ndarray
+    chol: np.ndarray
+    w: np.ndarray
+    v: np.ndarray
+    rest_chol: np.ndarray
+    rest_v: np.ndarray
+
+    def logdet_quad(self) -> tuple[np.ndarray, np.ndarray]:
+        """``log|M|`` and ``b' M^-1 b``, each (S,)."""
+        logdet = 2.0 * np.log(np.diagonal(self.chol, axis1=-2, axis2=-1)).sum(axis=(-2, -1))
+        logdet += 2.0 * np.log(np.diagonal(self.rest_chol, axis1=-2, axis2=-1)).sum(axis=-1)
+        return logdet, np.sum(self.v**2, axis=(-2, -1)) + np.sum(self.rest_v**2, axis=-1)
+
+    def mean(self, rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``M^-1 b`` (or a draw from ``N(M^-1 b, M^-1)`` with ``rng``): own (S, J, q), others' (S, Q_r).
+
+        The others' effects first (precision: the Schur complement), then each cluster's given them.
+        """
+        rest = self.rest_v if rng is None else self.rest_v + rng.standard_normal(self.rest_v.shape)
+        rest = _solve_upper(self.rest_chol, rest)
+        own = self.v - np.einsum("sjqr,sr->sjq", self.w, rest)
+        if rng is not None:
+            own = own + rng.standard_normal(own.shape)
+        return _solve_upper(self.chol, own), rest
+
+
+def crossed_solve(
+    stats: GaussianStats, beta: np.ndarray, s2: np.ndarray, factors: list[np.ndarray]
+) -> CrossedSolve:
+    """Factor M for the ``"crossed"`` layout, with right-hand side ``b = Lambda' Z'r / s^2``.
+
+    Parameters
+    ----------
+    stats
+        Statistics of the crossed layout (numpy arrays).
+    beta
+        Fixed effects (S, p).
+    s2
+        Residual variances (S,).
+    factors
+        One lower Cholesky factor per block (S, q_k, q_k), formula order.
+
+    Returns
+    -------
+    CrossedSolve
+    """
+    own_lambda = cluster_lambda(stats, factors)
+    scale = s2[:, None, None, None]
+    m_oo = np.swapaxes(own_lambda, -1, -2)[:, None] @ stats.zz[None] @ own_lambda[:, None] / scale
+    m_or = _scale_rest(np.einsum("sab,jar->sjbr", own_lambda, stats.cross), stats, factors) / scale
+    rest_zz = np.broadcast_to(stats.rest_zz, (s2.size, *stats.rest_zz.shape))
+    m_rr = _scale_rest(np.swapaxes(_scale_rest(rest_zz, stats, factors), -1, -2), stats, factors)
+    zr_own, zr_rest = stats.zy[None], stats.rest_zy[None]
+    if stats.n_fixed:
+        zr_own = zr_own - np.einsum("jqp,sp->sjq", stats.zx, beta)
+        zr_rest = zr_rest - beta @ stats.rest_zx.T
+    zr_own = np.broadcast_to(zr_own, (s2.size, *stats.zy.shape))
+    b_own = np.einsum("sab,sja->sjb", own_lambda, zr_own) / s2[:, None, None]
+    b_rest = _scale_rest(np.broadcast_to(zr_rest, (s2.size, stats.rest_zy.size)), stats, factors)
+    chol = np.linalg.cholesky(np.eye(own_lambda.shape[-1]) + m_oo)
+    w = _solve_lower(chol, m_or)
+    v = _solve_lower(chol, b_own)
+    schur = np.eye(m_rr.shape[-1]) + m_rr / s2[:, None, None] - np.einsum("sjqa,sjqb->sab", w, w)
+    rest_chol = np.linalg.cholesky(schur)
+    reduced = b_rest / s2[:, None] - np.einsum("sjqr,sjq->sr", w, v)
+    return CrossedSolve(stats, own_lambda, chol, w, v, rest_chol, _solve_lower(rest_chol, reduced))
+
+
+def rest_effects(stats: GaussianStats, values: np.ndarray, factors: list[np.ndarray]) -> list[np.ndarray]:
+    """The other factors' standardised effects (S, Q_r) as effects ``L_k v``, per block (S, levels, q)."""
+    out, offset = [], 0
+    for k in stats.rest:
+        levels, q = stats.sizes[k]
+        chunk = values[:, offset : offset + levels * q].reshape(-1, levels, q)
+        out.append(np.einsum("sab,snb->sna", factors[k], chunk))
+        offset += levels * q
+    return out

@@ -21,8 +21,9 @@ import numpy as np
 import scipy.linalg
 
 from pymlsem.diagnostics.mixed import block_covariance_draws
-from pymlsem.mlm.nested import lambda_and_rhs, nested_solve, split_levels
+from pymlsem.mlm.nested import crossed_solve, lambda_and_rhs, nested_solve, rest_effects, split_levels
 from pymlsem.mlm.stats import GaussianStats, gaussian_stats
+from pymlsem.workflow.pointwise import _chunks
 
 if TYPE_CHECKING:
     from pymlsem.mlm.model import MixedModel
@@ -72,6 +73,8 @@ def conditional_effects(
     factors = _block_factors([np.asarray(c, dtype=float) for c in covs])
     if stats.hierarchical:
         return _hierarchical(stats, beta, s2, factors, rng)
+    if stats.layout == "crossed":
+        return _crossed(stats, beta, s2, factors, rng)
     return _dense(stats, beta, s2, factors, rng)
 
 
@@ -84,6 +87,21 @@ def _hierarchical(stats, beta, s2, factors, rng) -> list[np.ndarray]:
         for end, v in zip(ends, standardised, strict=True)
     ]
     return split_levels(stats, effects)
+
+
+def _crossed(stats, beta, s2, factors, rng) -> list[np.ndarray]:
+    out: list[np.ndarray] = [np.empty((s2.size, levels, q)) for levels, q in stats.sizes]
+    per_draw = stats.cross.size * 3 + stats.rest_zz.size * 3
+    for part in _chunks(s2.size, per_draw):
+        solve = crossed_solve(stats, beta[part], s2[part], [f[part] for f in factors])
+        own, rest = solve.mean(rng)
+        own = np.einsum("sab,sjb->sja", solve.own_lambda, own)
+        for k, values in zip(stats.rest, rest_effects(stats, rest, [f[part] for f in factors]), strict=True):
+            out[k][part] = values
+        for k, values in enumerate(split_levels(stats, [own])):
+            if values is not None:
+                out[k][part] = values
+    return out
 
 
 def _dense(stats, beta, s2, factors, rng) -> list[np.ndarray]:

@@ -27,10 +27,10 @@ import scipy.linalg
 
 from pymlsem.diagnostics.mixed import block_covariance_draws
 from pymlsem.exceptions import ModelSpecificationError
-from pymlsem.mlm.nested import lambda_and_rhs, nested_solve
+from pymlsem.mlm.nested import crossed_solve, lambda_and_rhs, nested_solve
 from pymlsem.mlm.ranef import _block_factors
 from pymlsem.mlm.stats import GaussianStats, gaussian_stats, grouping_hierarchy, sparse_z
-from pymlsem.workflow.pointwise import LOG_2PI, Pointwise, _chunks, _logdet, safe_cholesky, stacked_draws
+from pymlsem.workflow.pointwise import LOG_2PI, Pointwise, _chunks, stacked_draws
 
 if TYPE_CHECKING:
     from pymlsem.mlm.model import MixedModel
@@ -202,7 +202,7 @@ def gaussian_observation_loglik(
             g = (resid - fitted) / s2p
             out[part] = -0.5 * LOG_2PI + 0.5 * np.log(c) - 0.5 * g**2 / c
         return out
-    stats = gaussian_stats(design)
+    stats = gaussian_stats(design, "dense")
     zmat = sparse_z(design)
     factors = _block_factors(covs)
     for s in range(s2.size):
@@ -232,22 +232,17 @@ def gaussian_total_loglik(
     """
     if _clustered(spec):
         return gaussian_cluster_loglik(spec, beta, sigma, covs).sum(axis=1)
-    design = spec.design
-    stats = gaussian_stats(design)
+    stats = gaussian_stats(spec.design)  # crossed factors: the largest integrated out cluster by cluster
     beta = np.atleast_2d(beta)
     s2 = np.asarray(sigma, dtype=float).reshape(-1) ** 2
     factors = _block_factors(covs)
     out = np.empty(s2.size)
-    n = design.nobs
-    for s in range(s2.size):
-        lam = _dense_lambda(spec, factors, s)
-        m = np.eye(lam.shape[0]) + lam.T @ stats.zz @ lam / s2[s]
-        chol, ok = safe_cholesky(m)
-        zr = stats.zy - stats.zx @ beta[s] if stats.n_fixed else stats.zy
-        rr = stats.yy - 2.0 * beta[s] @ stats.xy + beta[s] @ stats.xx @ beta[s] if stats.n_fixed else stats.yy
-        v = scipy.linalg.solve_triangular(chol, lam.T @ zr, lower=True)
-        value = -0.5 * (n * LOG_2PI + n * np.log(s2[s]) + _logdet(chol) + rr / s2[s] - v @ v / s2[s] ** 2)
-        out[s] = value if ok else -np.inf
+    for part in _chunks(s2.size, stats.cross.size * 3 + stats.rest_zz.size * 3):
+        logdet, quad = crossed_solve(stats, beta[part], s2[part], [f[part] for f in factors]).logdet_quad()
+        b = beta[part]
+        rr = stats.yy - 2.0 * b @ stats.xy + np.einsum("sp,pq,sq->s", b, stats.xx, b)
+        n = stats.nobs
+        out[part] = -0.5 * (n * LOG_2PI + n * np.log(s2[part]) + logdet + rr / s2[part] - quad)
     return out
 
 
