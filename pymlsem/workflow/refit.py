@@ -6,7 +6,8 @@ compiled-model cache of :mod:`pymlsem.sample` is keyed by the model's structure,
 family (and, for variances, whether it is on the SD, variance or precision) but not its arguments. So a refit
 that changes only the arguments rebuilds the (cheap) PyMC graph, finds the compiled model in the cache and
 swaps the new arguments in: no compilation. A change of family (``normal`` to ``student_t``, ``[sd]`` to
-``[var]``) changes the structure: the model is compiled again, with a warning that says so.
+``[var]``) changes the structure of that graph: the model is compiled again, with a warning that says so,
+unless the model is served by a compiled engine family (:mod:`pymlsem.engine`), whose prior families are data.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from pymlsem.engine.run import engine_binding
 from pymlsem.exceptions import PriorError, PymlsemError
 from pymlsem.priors import DEFAULT_PRIORS, Prior
 from pymlsem.results.posterior import summarize_draws
@@ -82,7 +84,12 @@ def sem_refit_spec(spec: SEM, priors: Mapping[str, str]) -> SEM:
     new = copy.copy(spec)
     new.priors = merged
     new.built = build_marginal_model(
-        spec.partable, spec.stats, spec.exo_values, priors=merged, meanstructure=spec.meanstructure
+        spec.partable,
+        spec.stats,
+        spec.exo_values,
+        priors=merged,
+        meanstructure=spec.meanstructure,
+        likelihood_stats=spec.likelihood_stats,
     )
     new.build_seconds = time.perf_counter() - start
     changed = [
@@ -90,7 +97,7 @@ def sem_refit_spec(spec: SEM, priors: Mapping[str, str]) -> SEM:
         for old, now in zip(spec.built.free, new.built.free, strict=True)
         if (old.variable, old.scale) != (now.variable, now.scale)
     ]
-    if changed:
+    if changed and engine_binding(new)[0] is None:
         _recompile_warning(changed)
     return new
 
