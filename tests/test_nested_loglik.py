@@ -242,6 +242,9 @@ def test_cache_key_tells_nested_from_crossed() -> None:
     assert grouping_hierarchy(design) is None
     crossed = build_mixed_model(design, method="marginal")
     assert _cache_key(nested) != _cache_key(crossed)
+    # the latent graph does not depend on how the method was chosen (a refit passes method= explicitly)
+    large = mixed_design("y ~ 1 + (1 | subject) + (1 | item)", _large_crossed())
+    assert _cache_key(build_mixed_model(large)) == _cache_key(build_mixed_model(large, method="latent"))
 
 
 # ------------------------------------------------------------------------ cluster effects, pointwise

@@ -110,11 +110,12 @@ def _cache_key(spec: MixedModel) -> tuple:
         else (response.family, response.link, response.categories, response.offset is not None)
     )
     mcmcglmm = spec.mcmcglmm_prior.key() if spec.mcmcglmm_prior is not None else None
-    # the likelihood's layout (one factor, nested, dense) is read from the data: part of the structure
+    # the marginal likelihood's layout (one factor, nested, crossed) is read from the data: part of the
+    # structure; the latent graph is the same however the method was chosen
     return (
         "mixed",
         spec.method,
-        spec.likelihood,
+        spec.likelihood if spec.method == "marginal" else None,
         family,
         design.fixed_names,
         design.nobs,
