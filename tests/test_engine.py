@@ -2,8 +2,9 @@
 
 For every model of the corpus, the family's machine code (the C callbacks nutpie calls) gives the same
 log-density and gradient as the per-model PyMC graph at random points, to 1e-8 relative, and its expanded
-values give the per-model deterministics (``parameters``, ``defined``). Models the families cannot express
-as data are refused with a reason.
+values give the per-model deterministics (``parameters``, ``defined``). The corpus covers every family
+(single and two levels, complete and incomplete data) and every prior family. Models the families cannot
+express as data are refused with a reason.
 """
 
 from __future__ import annotations
@@ -107,6 +108,15 @@ CORPUS = {
         {"model_type": "growth"},
     ),
     "nonrecursive": ("y1 ~ y2 + x1\n y2 ~ y1 + x2", "Demo.twolevel", None, {}),
+    "seed_missing_values": (SEED, "demo_missing", "cluster", {}),
+    "two_level_missing_values": (
+        "level: 1\n fw =~ y1 + y2 + y3 + y5\n fw ~ x1\n y1 ~~ y2\nlevel: 2\n fb =~ y1 + y2 + y3 + y5\n fb ~ w1",
+        "demo_missing",
+        "cluster",
+        {},
+    ),
+    "hs_missing_values": (HS, "hs_missing", None, {"model_type": "cfa"}),
+    "poldem_missing_values": (POLDEM, "poldem_missing", None, {}),
     "halft_halfcauchy_priors": (
         "visual =~ x1 + x2 + x3; speed =~ x7 + x8 + x9",
         "HolzingerSwineford1939",
@@ -116,11 +126,23 @@ CORPUS = {
 }
 
 
+#: data sets with missing values: source, columns, every how many rows a value is missing
+_MISSING = {
+    "demo_missing": ("Demo.twolevel", ["y1", "y2", "y3", "y5"], 9),
+    "hs_missing": ("HolzingerSwineford1939", ["x2", "x5", "x9"], 7),
+    "poldem_missing": ("PoliticalDemocracy", ["y1", "y6", "x2"], 6),
+}
+
+
 def _frame(name: str, model: str, model_type: str):
     if name.startswith("book_"):
         return simulate(model, {}, n_clusters=60, cluster_size=8, model_type=model_type, seed=11)
-    if name == "hs_summary":
-        return None
+    if name in _MISSING:
+        source, columns, every = _MISSING[name]
+        frame = data(source).copy()
+        for offset, column in enumerate(columns):
+            frame.loc[frame.index[offset::every], column] = np.nan
+        return frame
     return data(name)
 
 
@@ -222,7 +244,7 @@ def test_the_corpus_covers_both_families_and_every_prior_family() -> None:
         binding, _ = engine_binding(spec)
         families.add(binding.family)
         priors |= {p.prior.family for p in spec.built.free}
-    assert families == {"sem1", "sem2"}
+    assert families == {"sem1", "sem2", "sem1_fiml", "sem2_fiml"}
     assert priors == set(FAMILIES)
 
 
@@ -239,11 +261,3 @@ def test_models_the_families_cannot_express_say_why(model: str, kwargs: dict, re
     binding, why = engine_binding(spec)
     assert binding is None
     assert reason in why
-
-
-def test_missing_values_are_not_an_engine_family_yet() -> None:
-    frame = data("HolzingerSwineford1939").copy()
-    frame.loc[::7, "x2"] = np.nan
-    binding, why = engine_binding(pymlsem.SEM(HS, frame, model_type="cfa"))
-    assert binding is None
-    assert "missing" in why

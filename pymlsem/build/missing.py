@@ -73,10 +73,9 @@ batched Cholesky over the K patterns and two over the J clusters.
 
 from __future__ import annotations
 
-import numpy as np
 import pytensor.tensor as pt
 
-from pymlsem.build.loglik import LOG_2PI, TensorLike, _cholesky, _or_minus_inf, _trace_solve
+from pymlsem.build.loglik import LOG_2PI, TensorLike, _cholesky, _index_array, _or_minus_inf, _trace_solve
 from pymlsem.data.missing_stats import MissingSingleLevelStats, MissingTwoLevelStats
 from pymlsem.exceptions import DataError
 
@@ -176,7 +175,7 @@ def two_level_missing_loglik(
         (the within-only rows and columns are zero by convention). It may be singular.
     stats
         Statistics of the incomplete data; the arrays of :meth:`MissingTwoLevelStats.arrays` may be
-        ``pm.Data`` containers (the index arrays are read as constants).
+        ``pm.Data`` containers (the index arrays may be symbolic too: the compiled engine's inputs).
 
     Returns
     -------
@@ -184,11 +183,10 @@ def two_level_missing_loglik(
         Scalar log-likelihood; ``-inf`` when ``sigma_w`` (over the within-varying variables) or the
         covariance of some cluster's observed values is not positive definite.
     """
-    within = np.asarray(stats.within_index, dtype=np.int64)
-    between = np.asarray(stats.between_index, dtype=np.int64)
-    nvar = len(stats.variables)
-    is_within = np.zeros(nvar)
-    is_within[within] = 1.0
+    within = _index_array(stats.within_index)
+    between = _index_array(stats.between_index)
+    nvar = pt.as_tensor_variable(stats.pattern_means).shape[-1]
+    is_within = pt.set_subtensor(pt.zeros(nvar)[within], 1.0)
     mu = pt.as_tensor_variable(mu_w) + pt.as_tensor_variable(mu_b)
     sigma_w = pt.as_tensor_variable(sigma_w)
     sigma_b = pt.as_tensor_variable(sigma_b)

@@ -31,14 +31,20 @@ _GRAPH_SOURCES = (
     "engine/compiled.py",
     "nutpie_compile.py",
     "build/loglik.py",
+    "build/missing.py",
     "build/ram.py",
     "build/rewrites.py",
     "build/parameters.py",
     "priors.py",
 )
 #: rough first-compile time of a family on a 2-core machine (said in the progress line)
-_EXPECTED_SECONDS = {"sem1": 40, "sem2": 60}
-_DESCRIPTION = {"sem1": "single-level SEM", "sem2": "two-level SEM"}
+_EXPECTED_SECONDS = {"sem1": 40, "sem2": 60, "sem1_fiml": 40, "sem2_fiml": 80}
+_DESCRIPTION = {
+    "sem1": "single-level SEM",
+    "sem2": "two-level SEM",
+    "sem1_fiml": "single-level SEM with missing values",
+    "sem2_fiml": "two-level SEM with missing values",
+}
 _LOADED: dict[str, CompiledFamily] = {}
 
 

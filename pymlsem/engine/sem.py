@@ -1,7 +1,8 @@
 """The SEM engine family: single- and two-level marginal SEMs whose structure is data.
 
-One log-density graph serves every model of a family (``sem1``: single level, ``sem2``: two levels). What
-makes a model itself enters as arrays (:func:`bind`):
+One log-density graph serves every model of a family (``sem1``: single level, ``sem2``: two levels, each
+also with missing values: ``sem1_fiml``, ``sem2_fiml``, the full-information likelihood of
+:mod:`pymlsem.build.missing`). What makes a model itself enters as arrays (:func:`bind`):
 
 * the free parameters in sampling order: which take which prior family, and its hyperparameters
   (:mod:`pymlsem.engine.priors`) and how each becomes a value on lavaan's scale (SD squared, correlation
@@ -27,6 +28,7 @@ import pandas as pd
 import pytensor.tensor as pt
 
 from pymlsem.build.loglik import single_level_loglik, two_level_loglik
+from pymlsem.build.missing import single_level_missing_loglik, two_level_missing_loglik
 from pymlsem.build.ram import implied_moments, place_moments, ram_matrices
 from pymlsem.build.table_values import tied_labels as _tied_labels
 from pymlsem.engine.priors import MAX_HYPER, PRIOR_FAMILIES, prior_logp, transform_of
@@ -37,6 +39,14 @@ __all__ = ["FAMILIES", "SCALE_CODES", "Binding", "Unsupported", "bind", "family_
 #: variance, ``(rho + 1) / 2`` -> correlation (covariance rows are then scaled by the two SDs)
 SCALE_CODES = {"plain": 0, "sd": 1, "var": 2, "prec": 3, "rho": 4}
 _LEVEL_SEGMENTS = ("nvars", "a_rows", "a_index", "s_rows", "s_index", "m_rows", "m_index", "where")
+_PATTERNS = (
+    ("n_values", 1),
+    ("pattern_observed", 2),
+    ("pattern_counts", 1),
+    ("pattern_means", 2),
+    ("pattern_scatter", 3),
+)
+#: family -> the statistics it reads (name, number of dimensions)
 _STATS = {
     "sem1": (("nobs", 1), ("mean", 1), ("cov", 2)),
     "sem2": (
@@ -46,6 +56,21 @@ _STATS = {
         ("group_means", 2),
         ("group_scatter", 3),
     ),
+    "sem1_fiml": _PATTERNS,
+    "sem2_fiml": (
+        *_PATTERNS,
+        ("cluster_pattern_counts", 2),
+        ("cluster_pattern_sums", 3),
+        ("cluster_observed", 2),
+        ("cluster_values", 2),
+    ),
+}
+#: family -> the statistics' array whose last dimension is the number of the data's variables
+_VARIABLES_FROM = {
+    "sem1": "cov",
+    "sem2": "group_means",
+    "sem1_fiml": "pattern_means",
+    "sem2_fiml": "pattern_means",
 }
 FAMILIES = tuple(_STATS)
 
@@ -56,12 +81,17 @@ class Unsupported(Exception):
 
 def segments(family: str) -> tuple[str, ...]:
     """Names of the integer arrays packed into ``ints``, in order."""
-    levels = 2 if family == "sem2" else 1
+    levels = 2 if family.startswith("sem2") else 1
     names = [f"prior_{name}" for name in PRIOR_FAMILIES]
     names += ["scale", "row_param", "cov_rows", "cov_var_a", "cov_var_b"]
     for level in range(1, levels + 1):
         names += [f"l{level}_{name}" for name in _LEVEL_SEGMENTS]
-    names += ["within_index"] if family == "sem2" else ["mean_flag"]
+    names += {
+        "sem1": ["mean_flag"],
+        "sem2": ["within_index"],
+        "sem1_fiml": [],
+        "sem2_fiml": ["within_index", "between_index"],
+    }[family]
     return tuple(names)
 
 
@@ -98,18 +128,27 @@ def family_graph(
 
     log_prior, values = prior_logp(x, data["hyper"], {name: part[f"prior_{name}"] for name in PRIOR_FAMILIES})
     rows = _row_values(values, part, data["row_fixed"])
-    if family == "sem2":
-        p = data["group_means"].shape[1]
+    p = data[_VARIABLES_FROM[family]].shape[-1]
+    stats = SimpleNamespace(**{name: data[name] for name, _ in _STATS[family]})
+    if family.startswith("sem2"):
         mu_w, sigma_w = _level_moments(rows, part, 1, p)
         mu_b, sigma_b = _level_moments(rows, part, 2, p)
-        stats = SimpleNamespace(within_index=part["within_index"], **{n: data[n] for n, _ in _STATS[family]})
-        loglik = two_level_loglik(mu_w, sigma_w, mu_b, sigma_b, stats)
+        stats.within_index = part["within_index"]
+        if family == "sem2_fiml":
+            stats.between_index = part["between_index"]
+            stats.n_values = stats.n_values[0]
+            loglik = two_level_missing_loglik(mu_w, sigma_w, mu_b, sigma_b, stats)
+        else:
+            loglik = two_level_loglik(mu_w, sigma_w, mu_b, sigma_b, stats)
+    elif family == "sem1_fiml":
+        mu, sigma = _level_moments(rows, part, 1, p)
+        stats.n_values = stats.n_values[0]
+        loglik = single_level_missing_loglik(mu, sigma, stats)
     else:
-        p = data["cov"].shape[0]
         mu, sigma = _level_moments(rows, part, 1, p)
         # without a mean structure the data's means are their own expectation (the mean term is zero)
         mu = pt.switch(pt.gt(part["mean_flag"][0], 0), mu, data["mean"])
-        stats = SimpleNamespace(nobs=data["nobs"][0], mean=data["mean"], cov=data["cov"])
+        stats.nobs = stats.nobs[0]
         loglik = single_level_loglik(mu, sigma, stats)
     return x, inputs, log_prior + loglik, pt.concatenate([values, rows])
 
@@ -181,8 +220,6 @@ def bind(spec) -> Binding:
     partable, built = spec.partable, spec.built
     if spec.method != "marginal":
         raise Unsupported(f"method={spec.method!r} (the latent builder is not an engine family yet)")
-    if spec.likelihood_stats is not None:
-        raise Unsupported("missing values (the full-information likelihood is not an engine family yet)")
     merged = {tuple(pair) for pair in _tied_labels(partable)}
     written = [c for c in partable.constraints if (c.lhs.strip(), c.rhs.strip()) not in merged]
     if written:
@@ -223,8 +260,8 @@ def bind(spec) -> Binding:
     row_fixed = np.nan_to_num(spec.fixed_row_values(), nan=0.0)
     cov_rows, var_a, var_b = _covariance_rows(table, built.row_param)
 
-    stats = spec.stats
-    variables_order = list(stats.variables)
+    stats, missing = spec.stats, spec.likelihood_stats
+    variables_order = list((missing or stats).variables)  # the order of the likelihood's statistics
     families = np.array([m.prior.family for m in elements])
     parts: dict[str, np.ndarray] = {
         **{f"prior_{name}": np.flatnonzero(families == name) for name in PRIOR_FAMILIES},
@@ -249,9 +286,14 @@ def bind(spec) -> Binding:
         parts.update(
             {f"l{level}_{name}": np.atleast_1d(v) for name, v in zip(_LEVEL_SEGMENTS, values, strict=True)}
         )
-    family = "sem2" if partable.n_levels == 2 else "sem1"
-    if family == "sem2":
+    family = ("sem2" if partable.n_levels == 2 else "sem1") + ("_fiml" if missing is not None else "")
+    if family.startswith("sem2"):
         parts["within_index"] = np.asarray(stats.within_index)
+    if family == "sem2_fiml":
+        parts["between_index"] = np.asarray(missing.between_index)
+    if missing is not None:
+        stat_values = {**missing.arrays(), "n_values": np.atleast_1d(missing.n_values)}
+    elif family == "sem2":
         stat_values = stats.arrays()
     else:
         has_mean = stats.mean is not None
