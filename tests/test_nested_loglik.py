@@ -344,6 +344,9 @@ def test_latent_crossed_fit_has_ranef_pointwise_loglik_and_dic() -> None:
     """A crossed model sampled with explicit effects: the tools that read parameters still work."""
     design = mixed_design("y ~ x + (1 | g) + (1 | h)", _simulated())
     spec = build_mixed_model(design, method="latent")
+    # each row's level is data, as the design matrices are: a reused compiled model gets the new data's
+    names = {var.name for var in spec.model.data_vars}
+    assert {"codes__g", "codes__h", "z_design__g", "z_design__h"} <= names
     rng = np.random.default_rng(2)
     shape = (2, 5)
     posterior = xr.Dataset(

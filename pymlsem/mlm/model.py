@@ -296,7 +296,9 @@ def _latent_mean(design: MixedDesign, fixef: pt.TensorVariable, chols: list, lab
         model.add_coord(levels, list(block.levels))
         raw = pm.Normal(f"z__{label}", 0.0, 1.0, dims=(levels, f"{label}__effect"))
         effects = pm.Deterministic(f"u__{label}", pt.dot(raw, chol.T), dims=(levels, f"{label}__effect"))
-        mean = mean + pt.sum(pm.Data(f"z_design__{label}", block.z) * effects[block.codes], axis=1)
+        # the level of each row is data: a compiled model reused for new data of the same shape swaps it
+        codes = pm.Data(f"codes__{label}", np.asarray(block.codes, dtype=np.int64))
+        mean = mean + pt.sum(pm.Data(f"z_design__{label}", block.z) * effects[codes], axis=1)
     return mean
 
 
