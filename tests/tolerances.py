@@ -24,7 +24,9 @@ from the two sources of difference:
 The tolerance is ``z * sqrt(mcse^2 + allowance^2)`` with ``z`` Bonferroni-corrected for the ``m``
 comparisons a test makes at once, ``z = Phi^-1(1 - alpha / (2 m))``, ``alpha = 0.01``: a correct
 implementation fails a test in fewer than 1 in 100 runs whatever the seed or the machine. A tolerance is
-never widened until a test passes; a comparison that fails with a principled tolerance is a finding.
+never widened until a test passes; a comparison that fails with a principled tolerance is a finding:
+a long run (tens of thousands of draws) tells a genuine difference, to be reported, from a Monte Carlo
+outlier of the committed seed (1 run in 100 by design), which may then get another seed, documented.
 
 Every test must still be able to fail: its comment says (or computes) that a plausible bug, such as a
 loading off by 20% or a variance reported on the SD scale, would exceed the tolerance.
