@@ -11,7 +11,7 @@ import sys
 import time
 
 from pymlsem.engine.compiled import load_family
-from pymlsem.engine.sem import FAMILIES
+from pymlsem.engine.sem import FAMILIES, WARMUP_FAMILIES
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,12 +19,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pymlsem", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     warmup = commands.add_parser("warmup", help="compile the engine families for this machine (once)")
-    warmup.add_argument("families", nargs="*", metavar="family", help=f"default: all ({', '.join(FAMILIES)})")
+    warmup.add_argument(
+        "families",
+        nargs="*",
+        metavar="family",
+        help=f"default: {', '.join(WARMUP_FAMILIES)} (default priors)",
+    )
+    warmup.add_argument("--all", action="store_true", help="every family, also those for any prior family")
     args = parser.parse_args(argv)
     unknown = sorted(set(args.families) - set(FAMILIES))
     if unknown:
         parser.error(f"unknown engine family {', '.join(unknown)}; the families are {', '.join(FAMILIES)}")
-    for family in args.families or FAMILIES:
+    for family in args.families or (FAMILIES if args.all else WARMUP_FAMILIES):
         start = time.perf_counter()
         loaded = load_family(family)
         state = "compiled" if loaded.compiled_now else "already compiled"

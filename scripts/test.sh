@@ -6,4 +6,7 @@ bash scripts/setup.sh
 # two pytest workers on two cores: one BLAS thread each (threaded OpenBLAS makes the small batched
 # factorisations of the likelihoods up to 100x slower when the workers compete)
 export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}" OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+# the tests use every engine family, also those for other prior families: compile them before the workers
+# start (once per machine), so that the two workers do not both compile the same one
+.venv/bin/python -m pymlsem warmup --all
 .venv/bin/python -m pytest -n 2 -q "$@"

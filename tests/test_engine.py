@@ -18,6 +18,8 @@ from reference import BOOK_MODELS, HS, M2, MEDIATION, POLDEM, SEED, data
 import pymlsem
 from pymlsem.engine.compiled import load_family
 from pymlsem.engine.run import engine_binding, nutpie_model, per_model_posterior
+from pymlsem.engine.sem import FAMILIES
+from pymlsem.priors import FAMILIES as PRIOR_FAMILIES
 from pymlsem.simulate import simulate
 
 HS_NAMES = [f"x{i}" for i in range(1, 10)]
@@ -110,12 +112,20 @@ CORPUS = {
     "nonrecursive": ("y1 ~ y2 + x1\n y2 ~ y1 + x2", "Demo.twolevel", None, {}),
     "seed_missing_values": (SEED, "demo_missing", "cluster", {}),
     "two_level_missing_values": (
-        "level: 1\n fw =~ y1 + y2 + y3 + y5\n fw ~ x1\n y1 ~~ y2\nlevel: 2\n fb =~ y1 + y2 + y3 + y5\n fb ~ w1",
+        "level: 1\n fw =~ y1 + y2 + y3 + y5\n fw ~ x1\n y1 ~~ y2\n"
+        "level: 2\n fb =~ y1 + y2 + y3 + y5\n fb ~ w1",
         "demo_missing",
         "cluster",
         {},
     ),
     "hs_missing_values": (HS, "hs_missing", None, {"model_type": "cfa"}),
+    "hs_missing_student_t": (
+        HS,
+        "hs_missing",
+        None,
+        {"model_type": "cfa", "priors": {"lambda": "student_t(3,0,5)"}},
+    ),
+    "seed_missing_cauchy": (SEED, "demo_missing", "cluster", {"priors": {"fb~w1@between": "cauchy(0,2)"}}),
     "poldem_missing_values": (POLDEM, "poldem_missing", None, {}),
     "halft_halfcauchy_priors": (
         "visual =~ x1 + x2 + x3; speed =~ x7 + x8 + x9",
@@ -235,17 +245,15 @@ def _as_posterior(expanded: np.ndarray, binding):
     )
 
 
-def test_the_corpus_covers_both_families_and_every_prior_family() -> None:
-    from pymlsem.priors import FAMILIES
-
+def test_the_corpus_covers_every_engine_family_and_every_prior_family() -> None:
     families, priors = set(), set()
     for name in CORPUS:
         spec = _spec(name)
         binding, _ = engine_binding(spec)
         families.add(binding.family)
         priors |= {p.prior.family for p in spec.built.free}
-    assert families == {"sem1", "sem2", "sem1_fiml", "sem2_fiml"}
-    assert priors == set(FAMILIES)
+    assert families == set(FAMILIES)
+    assert priors == set(PRIOR_FAMILIES)
 
 
 @pytest.mark.parametrize(

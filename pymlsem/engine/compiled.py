@@ -113,6 +113,10 @@ def load_family(family: str, *, progress: bool = True) -> CompiledFamily:
     """
     if family in _LOADED:
         return _LOADED[family]
+    from pymlsem.engine.sem import ANY_PRIOR, base_family
+
+    base = base_family(family)
+    description = _DESCRIPTION[base] + (" (any prior family)" if family.endswith(ANY_PRIOR) else "")
     start = time.perf_counter()
     key = engine_key(family)
     keys, record_dtype = _layout(family)
@@ -122,8 +126,8 @@ def load_family(family: str, *, progress: bool = True) -> CompiledFamily:
     except Exception:
         if progress:
             print(
-                f"pymlsem: compiling the {_DESCRIPTION[family]} engine for this machine, once "
-                f"(~{_EXPECTED_SECONDS[family]} s; later fits of any {_DESCRIPTION[family]} start at once)",
+                f"pymlsem: compiling the {description} engine for this machine, once "
+                f"(~{_EXPECTED_SECONDS[base]} s; later fits of any {description} start at once)",
                 file=sys.stderr,
                 flush=True,
             )

@@ -53,7 +53,8 @@ def prior_logp(
     hyper
         Hyperparameters, shape (K, :data:`MAX_HYPER`), in the order of ``FAMILIES[family][0]``.
     positions
-        For every family of :data:`PRIOR_FAMILIES`, the positions of its elements in ``x`` (int vector).
+        For each prior family the graph evaluates (all of :data:`PRIOR_FAMILIES`, or the common ones when
+        no element has another), the positions of its elements in ``x`` (int vector, possibly empty).
 
     Returns
     -------
@@ -62,8 +63,7 @@ def prior_logp(
     """
     total = pt.as_tensor(0.0)
     values = pt.zeros_like(x)
-    for name in PRIOR_FAMILIES:
-        where = positions[name]
+    for name, where in positions.items():
         names = FAMILIES[name][0]
         args = [hyper[where, j] for j in range(len(names))]
         free = x[where]

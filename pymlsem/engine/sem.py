@@ -33,7 +33,16 @@ from pymlsem.build.ram import implied_moments, place_moments, ram_matrices
 from pymlsem.build.table_values import tied_labels as _tied_labels
 from pymlsem.engine.priors import MAX_HYPER, PRIOR_FAMILIES, prior_logp, transform_of
 
-__all__ = ["FAMILIES", "SCALE_CODES", "Binding", "Unsupported", "bind", "family_graph", "family_inputs"]
+__all__ = [
+    "FAMILIES",
+    "SCALE_CODES",
+    "WARMUP_FAMILIES",
+    "Binding",
+    "Unsupported",
+    "bind",
+    "family_graph",
+    "family_inputs",
+]
 
 #: how an element's value becomes the table's value: as it is, SD -> variance, variance, precision ->
 #: variance, ``(rho + 1) / 2`` -> correlation (covariance rows are then scaled by the two SDs)
@@ -72,7 +81,23 @@ _VARIABLES_FROM = {
     "sem1_fiml": "pattern_means",
     "sem2_fiml": "pattern_means",
 }
-FAMILIES = tuple(_STATS)
+#: prior families every model with blavaan's (and pymlsem's) default priors uses; a family's graph with only
+#: these is smaller and faster, so a model using another prior family takes the ``_anyprior`` variant
+COMMON_PRIORS = ("normal", "gamma", "beta")
+ANY_PRIOR = "_anyprior"
+#: the families compiled by ``python -m pymlsem warmup`` (default priors)
+WARMUP_FAMILIES = tuple(_STATS)
+FAMILIES = (*WARMUP_FAMILIES, *(f"{family}{ANY_PRIOR}" for family in WARMUP_FAMILIES))
+
+
+def base_family(family: str) -> str:
+    """The family's likelihood (``sem2`` for ``sem2_anyprior``)."""
+    return family.removesuffix(ANY_PRIOR)
+
+
+def family_priors(family: str) -> tuple[str, ...]:
+    """The prior families a family's graph evaluates."""
+    return PRIOR_FAMILIES if family.endswith(ANY_PRIOR) else COMMON_PRIORS
 
 
 class Unsupported(Exception):
@@ -82,7 +107,7 @@ class Unsupported(Exception):
 def segments(family: str) -> tuple[str, ...]:
     """Names of the integer arrays packed into ``ints``, in order."""
     levels = 2 if family.startswith("sem2") else 1
-    names = [f"prior_{name}" for name in PRIOR_FAMILIES]
+    names = [f"prior_{name}" for name in family_priors(family)]
     names += ["scale", "row_param", "cov_rows", "cov_var_a", "cov_var_b"]
     for level in range(1, levels + 1):
         names += [f"l{level}_{name}" for name in _LEVEL_SEGMENTS]
@@ -91,7 +116,7 @@ def segments(family: str) -> tuple[str, ...]:
         "sem2": ["within_index"],
         "sem1_fiml": [],
         "sem2_fiml": ["within_index", "between_index"],
-    }[family]
+    }[base_family(family)]
     return tuple(names)
 
 
@@ -102,7 +127,7 @@ def family_inputs(family: str) -> tuple[tuple[str, str, int], ...]:
         ("ints", "int64", 1),
         ("offsets", "int64", 1),
         ("row_fixed", "float64", 1),
-        *((name, "float64", ndim) for name, ndim in _STATS[family]),
+        *((name, "float64", ndim) for name, ndim in _STATS[base_family(family)]),
     )
 
 
@@ -126,21 +151,23 @@ def family_graph(
     ints, offsets = data["ints"], data["offsets"]
     part = {name: ints[offsets[i] : offsets[i + 1]] for i, name in enumerate(segments(family))}
 
-    log_prior, values = prior_logp(x, data["hyper"], {name: part[f"prior_{name}"] for name in PRIOR_FAMILIES})
+    positions = {name: part[f"prior_{name}"] for name in family_priors(family)}
+    log_prior, values = prior_logp(x, data["hyper"], positions)
+    likelihood = base_family(family)
     rows = _row_values(values, part, data["row_fixed"])
-    p = data[_VARIABLES_FROM[family]].shape[-1]
-    stats = SimpleNamespace(**{name: data[name] for name, _ in _STATS[family]})
-    if family.startswith("sem2"):
+    p = data[_VARIABLES_FROM[likelihood]].shape[-1]
+    stats = SimpleNamespace(**{name: data[name] for name, _ in _STATS[likelihood]})
+    if likelihood.startswith("sem2"):
         mu_w, sigma_w = _level_moments(rows, part, 1, p)
         mu_b, sigma_b = _level_moments(rows, part, 2, p)
         stats.within_index = part["within_index"]
-        if family == "sem2_fiml":
+        if likelihood == "sem2_fiml":
             stats.between_index = part["between_index"]
             stats.n_values = stats.n_values[0]
             loglik = two_level_missing_loglik(mu_w, sigma_w, mu_b, sigma_b, stats)
         else:
             loglik = two_level_loglik(mu_w, sigma_w, mu_b, sigma_b, stats)
-    elif family == "sem1_fiml":
+    elif likelihood == "sem1_fiml":
         mu, sigma = _level_moments(rows, part, 1, p)
         stats.n_values = stats.n_values[0]
         loglik = single_level_missing_loglik(mu, sigma, stats)
@@ -300,6 +327,9 @@ def bind(spec) -> Binding:
         parts["mean_flag"] = np.array([int(bool(spec.meanstructure) and has_mean)])
         mean = stats.mean if has_mean else np.zeros(len(variables_order))
         stat_values = {"nobs": np.array([float(stats.nobs)]), "mean": mean, "cov": stats.cov}
+    base = family
+    if not set(families) <= set(COMMON_PRIORS):
+        family += ANY_PRIOR
     names = segments(family)
     lengths = [parts[name].size for name in names]
     data = {
@@ -307,7 +337,7 @@ def bind(spec) -> Binding:
         "ints": np.concatenate([parts[name].astype(np.int64).ravel() for name in names]),
         "offsets": np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
         "row_fixed": row_fixed.astype(float),
-        **{name: np.asarray(stat_values[name], dtype=float) for name, _ in _STATS[family]},
+        **{name: np.asarray(stat_values[name], dtype=float) for name, _ in _STATS[base]},
     }
     return Binding(family, data, variables, len(table))
 
