@@ -25,6 +25,12 @@ __all__ = ["engine_binding", "nutpie_model", "sample_binding"]
 
 def engine_binding(spec) -> tuple[Binding | None, str]:
     """The model as data of an engine family, or None and why it compiles as itself."""
+    import nutpie.compile_pymc as ncp
+
+    needed = ("CompiledPyMCModel", "update_user_data", "_rv_dict_to_flat_array_wrapper", "_wrap_with_lock")
+    missing = [name for name in needed if not hasattr(ncp, name)]
+    if missing:
+        return None, f"this nutpie version has no {', '.join(missing)}, which the engine uses"
     try:
         return bind(spec), ""
     except Unsupported as why:
@@ -53,8 +59,15 @@ def nutpie_model(binding: Binding, family: CompiledFamily, model) -> Any:
         shared_data[key] = array
     user_data = np.zeros((), dtype=family.record_dtype)
     user_data = ncp.update_user_data(user_data, shared_data)
-    initial = make_initial_point_fn(
-        model=model, default_strategy="support_point", jitter_rvs=set(model.free_RVs), return_transformed=True
+    # nutpie asks for initial points from several threads at once: a compiled PyTensor function is not
+    # thread-safe, so calls are serialised (as nutpie's own compiler does)
+    initial = ncp._wrap_with_lock(
+        make_initial_point_fn(
+            model=model,
+            default_strategy="support_point",
+            jitter_rvs=set(model.free_RVs),
+            return_transformed=True,
+        )
     )
     names = [value.name for value in model.value_vars]
     shapes = [(len(positions),) for *_, positions in binding.variables]  # in the order of value_vars
