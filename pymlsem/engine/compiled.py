@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CompiledFamily", "engine_key", "load_family"]
+__all__ = ["EXPECTED_SECONDS", "CompiledFamily", "engine_key", "load_family"]
 
 #: files whose code shapes a family's compiled graph: a change to any of them compiles the family again
 _GRAPH_SOURCES = (
@@ -37,8 +37,8 @@ _GRAPH_SOURCES = (
     "build/parameters.py",
     "priors.py",
 )
-#: rough first-compile time of a family on a 2-core machine (said in the progress line)
-_EXPECTED_SECONDS = {"sem1": 40, "sem2": 60, "sem1_fiml": 40, "sem2_fiml": 80}
+#: rough first-compile time of a family on a 2-core machine with empty caches (said in the progress line)
+EXPECTED_SECONDS = {"sem1": 50, "sem2": 100, "sem1_fiml": 40, "sem2_fiml": 80}
 _DESCRIPTION = {
     "sem1": "single-level SEM",
     "sem2": "two-level SEM",
@@ -101,7 +101,7 @@ def engine_key(family: str) -> str:
     return f"pymlsem_engine_{family}_{digest.hexdigest()[:32]}"
 
 
-def load_family(family: str, *, progress: bool = True) -> CompiledFamily:
+def load_family(family: str, *, progress: bool = True, compile_missing: bool = True) -> CompiledFamily | None:
     """The compiled callbacks of ``family``: from this process, from the disk cache, or compiled now.
 
     Parameters
@@ -110,6 +110,8 @@ def load_family(family: str, *, progress: bool = True) -> CompiledFamily:
         An engine family (:data:`pymlsem.engine.sem.FAMILIES`).
     progress
         Print a line before compiling (the first fit of a family on a machine).
+    compile_missing
+        Compile the family when the disk cache does not have it; otherwise return None then.
     """
     if family in _LOADED:
         return _LOADED[family]
@@ -123,11 +125,13 @@ def load_family(family: str, *, progress: bool = True) -> CompiledFamily:
     try:
         logp, expand = _callbacks(family, key, keys, record_dtype, inner=None)
         compiled_now = False
-    except Exception:
+    except Exception:  # not in the disk cache (typing the stand-in failed): compile it
+        if not compile_missing:
+            return None
         if progress:
             print(
                 f"pymlsem: compiling the {description} engine for this machine, once "
-                f"(~{_EXPECTED_SECONDS[base]} s; later fits of any {description} start at once)",
+                f"(~{EXPECTED_SECONDS[base]} s; later fits of any {description} start at once)",
                 file=sys.stderr,
                 flush=True,
             )

@@ -92,9 +92,16 @@ def _posterior_index(fit: SEMFit, n_draws: int | None) -> tuple[np.ndarray, np.n
 
 
 def _psd_sqrt(cov: np.ndarray) -> np.ndarray:
-    """A square root ``R`` (``R R' = cov``) of a batch of symmetric PSD matrices, tolerating singular ones."""
+    """A square root ``R`` (``R R' = cov``) of a batch of symmetric PSD matrices, tolerating singular ones.
+
+    Eigenvalues below the rounding level of their matrix (``q * eps * largest``, the threshold numpy's
+    ``matrix_rank`` uses) are zero: a variable known exactly given the data (a between-only variable's
+    between part) has a rounding-level conditional variance, whose square root would add ~1e-8 of noise.
+    """
     values, vectors = np.linalg.eigh(cov)
-    return vectors * np.sqrt(np.clip(values, 0.0, None))[..., None, :]
+    largest = np.abs(values).max(axis=-1, keepdims=True)
+    noise = values.shape[-1] * np.finfo(float).eps * largest
+    return vectors * np.sqrt(np.where(values > noise, values, 0.0))[..., None, :]
 
 
 def _gain(cov_dd: np.ndarray, cov_dz: np.ndarray) -> np.ndarray:
