@@ -28,36 +28,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SEED = "level: 1\n fw =~ y1+y2+y3\n fw ~ x1+x2+x3\nlevel: 2\n fb =~ y1+y2+y3\n fb ~ w1+w2"
-HS = "visual =~ x1+x2+x3\n textual =~ x4+x5+x6\n speed =~ x7+x8+x9"
-POLDEM = """ind60 =~ x1 + x2 + x3
-dem60 =~ y1 + a*y2 + b*y3 + c*y4
-dem65 =~ y5 + a*y6 + b*y7 + c*y8
-dem60 ~ ind60
-dem65 ~ ind60 + dem60
-y1 ~~ y5
-y2 ~~ y4 + y6
-y3 ~~ y7
-y4 ~~ y8
-y6 ~~ y8"""
-MEDIATION = """dem60 =~ y1 + y2 + y3 + y4
-ind60 =~ x1 + x2 + x3
-dem65 =~ y5 + y6 + y7 + y8
-dem60 ~ a*ind60
-dem65 ~ b*dem60 + c*ind60
-indirect := a*b
-total := c + a*b"""
+sys.path.insert(0, str(ROOT / "tests"))
+from reference import HS, M2, MEDIATION, POLDEM, SEED  # noqa: E402  (the models the tests use)
 
 #: name -> (model, lavaan function, data set, cluster column or "-")
 ZOO = {
     "seed": (SEED, "sem", "Demo.twolevel", "cluster"),
-    "seed + y1~~y2": (SEED.replace("x3\n", "x3\n y1 ~~ y2\n"), "sem", "Demo.twolevel", "cluster"),
-    "two within factors": (
-        "level: 1\n fw1 =~ y1+y2+y3\n fw2 =~ y4+y5+y6\nlevel: 2\n fb =~ y1+y2+y3+y4+y5+y6",
-        "sem",
-        "Demo.twolevel",
-        "cluster",
-    ),
+    "seed + y1~~y2": (SEED.replace("x3\n", "x3\n    y1 ~~ y2\n"), "sem", "Demo.twolevel", "cluster"),
+    "two within factors": (M2, "sem", "Demo.twolevel", "cluster"),
     "six-indicator CFA": (
         "level: 1\n fw =~ y1+y2+y3+y4+y5+y6\nlevel: 2\n fb =~ y1+y2+y3+y4+y5+y6",
         "sem",

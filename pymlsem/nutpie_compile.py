@@ -81,6 +81,31 @@ def wrapper_source(template: str, keys: list[str], ndims: list[int], size_check:
     return template.format(reads="\n".join(reads), args=args, size_check=size_check)
 
 
+def callback_signatures() -> tuple[Any, Any]:
+    """numba signatures of nutpie's two C callbacks: log-density with gradient, and expanded values."""
+    import numba
+
+    types = numba.types
+    double = types.CPointer(types.double)
+    logp = types.int64(types.uint64, double, double, double, types.voidptr)
+    expand = types.int64(types.uint64, types.uint64, double, double, types.voidptr)
+    return logp, expand
+
+
+def compile_inner(inner: Any, arrays: list[tuple[np.dtype, int]]) -> None:
+    """Compile PyTensor's numba function ``inner`` for a point vector and arrays of these (dtype, ndim)."""
+    import numba
+
+    types = numba.types
+    arg_types = [types.Array(types.float64, 1, "C")] + [
+        types.Array(numba.from_dtype(np.dtype(dtype)), ndim, "C") for dtype, ndim in arrays
+    ]
+    try:  # PyTensor's function takes its inputs as *args (one StarArgTuple) or as separate arguments
+        inner.compile((types.StarArgTuple(tuple(arg_types)),))
+    except TypeError:
+        inner.compile(tuple(arg_types))
+
+
 def _callback_cache_key(source: str, inner: Any, namespace: dict[str, Any]) -> str | None:
     """A key naming the compiled callback in numba's disk cache, or None when it must not be cached.
 
@@ -136,13 +161,7 @@ def _make_callback(template, name, inner, keys, shared_data, record_dtype, const
     # compiled with LLVM's module optimisation off: the inner function's code is optimised already and
     # re-optimising it inside the callback costs many seconds for nothing.
     # (the callback passes the arrays as ``*args``: numba types them as one StarArgTuple)
-    arg_types = [numba.types.Array(numba.types.float64, 1, "C")] + [
-        numba.types.Array(numba.from_dtype(shared_data[k].dtype), shared_data[k].ndim, "C") for k in keys
-    ]
-    try:  # PyTensor's function takes its inputs as *args (one StarArgTuple) or as separate arguments
-        inner.compile((numba.types.StarArgTuple(tuple(arg_types)),))
-    except TypeError:
-        inner.compile(tuple(arg_types))
+    compile_inner(inner, [(shared_data[k].dtype, shared_data[k].ndim) for k in keys])
     if cache_key is not None:
         # Cached: the finished callback goes to (and next time comes from) PyTensor's numba cache folder,
         # through PyTensor's cache locator, so a warm start skips numba entirely. Compiled at the default
@@ -191,7 +210,6 @@ def fast_compile(model: pm.Model) -> Any:
     -------
     nutpie.compile_pymc.CompiledPyMCModel
     """
-    import numba
     import nutpie
     import nutpie.compile_pymc as ncp
     from pymc.initial_point import make_initial_point_fn
@@ -223,17 +241,7 @@ def fast_compile(model: pm.Model) -> Any:
         shared_var_keys[var] = key
     user_data = ncp.make_user_data(shared_var_keys, shared_data)
 
-    types = numba.types
-    logp_sig = types.int64(
-        types.uint64,
-        types.CPointer(types.double),
-        types.CPointer(types.double),
-        types.CPointer(types.double),
-        types.voidptr,
-    )
-    expand_sig = types.int64(
-        types.uint64, types.uint64, types.CPointer(types.double), types.CPointer(types.double), types.voidptr
-    )
+    logp_sig, expand_sig = callback_signatures()
     logp_c = _make_callback(
         LOGP_TEMPLATE,
         "logp_numba",

@@ -134,7 +134,7 @@ def single_level_loglik(
     return _or_minus_inf(value, ok)
 
 
-def _index_array(index: TensorLike) -> TensorLike:
+def index_array(index: TensorLike) -> TensorLike:
     """Positions as an int64 numpy array, or as they are when symbolic (an input of the compiled engine)."""
     if isinstance(index, pt.Variable):
         return index
@@ -173,7 +173,7 @@ def two_level_loglik(
         Scalar log-likelihood; ``-inf`` when ``sigma_w`` (over the within-varying variables) or any
         ``sigma_b + sigma_w / n_g`` is not positive definite.
     """
-    index = _index_array(stats.within_index)
+    index = index_array(stats.within_index)
     n_within = index.shape[0]
     sigma_w = pt.as_tensor_variable(sigma_w)
     sigma_b = pt.as_tensor_variable(sigma_b)

@@ -75,7 +75,7 @@ from __future__ import annotations
 
 import pytensor.tensor as pt
 
-from pymlsem.build.loglik import LOG_2PI, TensorLike, _cholesky, _index_array, _or_minus_inf, _trace_solve
+from pymlsem.build.loglik import LOG_2PI, TensorLike, _cholesky, _or_minus_inf, _trace_solve, index_array
 from pymlsem.data.missing_stats import MissingSingleLevelStats, MissingTwoLevelStats
 from pymlsem.exceptions import DataError
 
@@ -183,8 +183,8 @@ def two_level_missing_loglik(
         Scalar log-likelihood; ``-inf`` when ``sigma_w`` (over the within-varying variables) or the
         covariance of some cluster's observed values is not positive definite.
     """
-    within = _index_array(stats.within_index)
-    between = _index_array(stats.between_index)
+    within = index_array(stats.within_index)
+    between = index_array(stats.between_index)
     nvar = pt.as_tensor_variable(stats.pattern_means).shape[-1]
     is_within = pt.set_subtensor(pt.zeros(nvar)[within], 1.0)
     mu = pt.as_tensor_variable(mu_w) + pt.as_tensor_variable(mu_b)

@@ -303,12 +303,36 @@ def _make_thresholds(
     return {p.name: rv[i] for i, p in enumerate(members)}
 
 
-def _to_lavaan_scale(value: pt.TensorVariable, param: FreeParameter) -> pt.TensorVariable:
-    if param.pclass in _VARIANCE_NAMES:
-        return {"sd": value**2, "var": value, "prec": 1.0 / value}[param.scale]
+#: how a random variable's value becomes lavaan's: as it is, SD squared, a variance, a precision inverted,
+#: ``(rho + 1) / 2`` to a correlation
+SCALE_CODES = {"plain": 0, "sd": 1, "var": 2, "prec": 3, "rho": 4}
+
+
+def scale_code(param: FreeParameter) -> int:
+    """The :data:`SCALE_CODES` entry of a free parameter."""
     if param.pclass == "rho":
-        return 2.0 * value - 1.0
-    return value
+        return SCALE_CODES["rho"]
+    if param.pclass in _VARIANCE_NAMES:
+        return SCALE_CODES[param.scale]
+    return SCALE_CODES["plain"]
+
+
+def lavaan_scale(value: pt.TensorVariable, code) -> pt.TensorVariable:
+    """Values of random variables on lavaan's scale, by scale code (a number, or an array of codes)."""
+    code = pt.as_tensor(code)
+    return pt.switch(
+        pt.eq(code, SCALE_CODES["sd"]),
+        value**2,
+        pt.switch(
+            pt.eq(code, SCALE_CODES["prec"]),
+            1.0 / value,
+            pt.switch(pt.eq(code, SCALE_CODES["rho"]), 2.0 * value - 1.0, value),
+        ),
+    )
+
+
+def _to_lavaan_scale(value: pt.TensorVariable, param: FreeParameter) -> pt.TensorVariable:
+    return lavaan_scale(value, scale_code(param))
 
 
 def _initial_value(param: FreeParameter, start: float) -> float:

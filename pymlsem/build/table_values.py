@@ -160,22 +160,37 @@ def _row_values(partable, free, row_param, values, exo) -> list[pt.TensorVariabl
             rows.append(exo[exo_pos[r]])
         else:
             rows.append(pt.as_tensor(float(row.value)))
+    for r, var_a, var_b in covariance_rows(table, row_param):
+        rows[r] = rows[r] * pt.sqrt(rows[var_a] * rows[var_b])
+    return rows
+
+
+def covariance_rows(table, row_param: np.ndarray) -> list[tuple[int, int, int]]:
+    """Each free covariance row with the rows of its two variances (same level): a covariance's value is
+    its correlation times the two SDs.
+
+    Raises
+    ------
+    ModelSpecificationError
+        When a variance of the two variables is not in the table.
+    """
     variance_row = {
         (row.lhs, int(row.level)): r
         for r, row in enumerate(table.itertuples(index=False))
         if row.op == "~~" and row.lhs == row.rhs
     }
+    found = []
     for r, row in enumerate(table.itertuples(index=False)):
         if row.op == "~~" and row.lhs != row.rhs and row_param[r] >= 0:
             try:
-                var_a = rows[variance_row[(row.lhs, int(row.level))]]
-                var_b = rows[variance_row[(row.rhs, int(row.level))]]
+                found.append(
+                    (r, variance_row[(row.lhs, int(row.level))], variance_row[(row.rhs, int(row.level))])
+                )
             except KeyError as err:
                 raise ModelSpecificationError(
                     f"the covariance {row.lhs} ~~ {row.rhs} needs the variances of both variables"
                 ) from err
-            rows[r] = rows[r] * pt.sqrt(var_a * var_b)
-    return rows
+    return found
 
 
 def _add_defined(partable, labels, names) -> None:

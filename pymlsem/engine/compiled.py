@@ -22,6 +22,15 @@ from typing import Any
 
 import numpy as np
 
+from pymlsem.engine.sem import ANY_PRIOR, base_family, family_graph, family_inputs
+from pymlsem.nutpie_compile import (
+    EXPAND_TEMPLATE,
+    LOGP_TEMPLATE,
+    callback_signatures,
+    compile_inner,
+    wrapper_source,
+)
+
 __all__ = ["EXPECTED_SECONDS", "CompiledFamily", "engine_key", "load_family"]
 
 #: files whose code shapes a family's compiled graph: a change to any of them compiles the family again
@@ -115,8 +124,6 @@ def load_family(family: str, *, progress: bool = True, compile_missing: bool = T
     """
     if family in _LOADED:
         return _LOADED[family]
-    from pymlsem.engine.sem import ANY_PRIOR, base_family
-
     base = base_family(family)
     description = _DESCRIPTION[base] + (" (any prior family)" if family.endswith(ANY_PRIOR) else "")
     start = time.perf_counter()
@@ -147,8 +154,6 @@ def load_family(family: str, *, progress: bool = True, compile_missing: bool = T
 
 def _layout(family: str) -> tuple[tuple[str, ...], np.dtype]:
     """User-data keys and record type of a family (nutpie's layout: data pointers, sizes, shapes)."""
-    from pymlsem.engine.sem import family_inputs
-
     inputs = family_inputs(family)
     keys = tuple(f"d{i}" for i in range(len(inputs)))
     record_dtype = np.dtype(
@@ -174,8 +179,6 @@ def _inner_functions(family: str) -> tuple[Any, Any]:
     import pytensor
     from pymc.pytensorf import compile as pymc_compile
 
-    from pymlsem.engine.sem import family_graph
-
     x, inputs, logp, expanded = family_graph(family)
     grad = pytensor.grad(logp, x)
     logp_fn = pymc_compile([x, *inputs], [logp, grad], mode="NUMBA")
@@ -193,23 +196,10 @@ def _callbacks(family, key, keys, record_dtype, inner) -> tuple[Any, Any]:
     from nutpie.compile_pymc import address_as_void_pointer
     from pytensor.link.numba.cache import compile_numba_function_src
 
-    from pymlsem.engine.sem import family_inputs
-    from pymlsem.nutpie_compile import EXPAND_TEMPLATE, LOGP_TEMPLATE, wrapper_source
-
     inputs = family_inputs(family)
     ndims = [ndim for _, _, ndim in inputs]
     dtypes = {f"dtype{i}": np.dtype(dtype) for i, (_, dtype, _) in enumerate(inputs)}
-    types = numba.types
-    logp_sig = types.int64(
-        types.uint64,
-        types.CPointer(types.double),
-        types.CPointer(types.double),
-        types.CPointer(types.double),
-        types.voidptr,
-    )
-    expand_sig = types.int64(
-        types.uint64, types.uint64, types.CPointer(types.double), types.CPointer(types.double), types.voidptr
-    )
+    logp_sig, expand_sig = callback_signatures()
     made = []
     for template, name, sig, part in (
         (LOGP_TEMPLATE, "logp_numba", logp_sig, 0),
@@ -229,12 +219,6 @@ def _callbacks(family, key, keys, record_dtype, inner) -> tuple[Any, Any]:
         callback = compile_numba_function_src(source, name, global_env=namespace, cache_key=f"{key}_{name}")
         callback.__module__ = __name__
         if function is not None:
-            arg_types = [types.Array(types.float64, 1, "C")] + [
-                types.Array(numba.from_dtype(np.dtype(dtype)), ndim, "C") for _, dtype, ndim in inputs
-            ]
-            try:  # PyTensor's function takes its inputs as *args (one StarArgTuple) or as separate arguments
-                function.compile((types.StarArgTuple(tuple(arg_types)),))
-            except TypeError:
-                function.compile(tuple(arg_types))
+            compile_inner(function, [(dtype, ndim) for _, dtype, ndim in inputs])
         made.append(numba.cfunc(sig, cache=True)(callback))
     return made[0], made[1]

@@ -18,7 +18,7 @@ import xarray as xr
 
 from pymlsem.build.expressions import evaluate
 from pymlsem.engine.compiled import CompiledFamily, load_family
-from pymlsem.engine.sem import Binding, Unsupported, bind
+from pymlsem.engine.sem import Binding, Unsupported, bind, family_inputs
 
 __all__ = ["engine_binding", "nutpie_model", "sample_binding"]
 
@@ -53,7 +53,7 @@ def nutpie_model(binding: Binding, family: CompiledFamily, model) -> Any:
     from pymc.initial_point import make_initial_point_fn
 
     shared_data = {}
-    for key, (name, dtype, _) in zip(family.keys, _inputs(binding), strict=True):
+    for key, (name, dtype, _) in zip(family.keys, family_inputs(binding.family), strict=True):
         array = np.array(binding.data[name], dtype=dtype, order="C", copy=True)
         array.flags.writeable = False
         shared_data[key] = array
@@ -154,9 +154,3 @@ def per_model_posterior(binding: Binding, spec, posterior: xr.Dataset) -> xr.Dat
         out, coords={"chain": posterior.chain, "draw": posterior.draw}, attrs=posterior.attrs
     )
     return dataset
-
-
-def _inputs(binding: Binding):
-    from pymlsem.engine.sem import family_inputs
-
-    return family_inputs(binding.family)

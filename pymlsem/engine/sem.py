@@ -24,18 +24,17 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 
 import numpy as np
-import pandas as pd
 import pytensor.tensor as pt
 
 from pymlsem.build.loglik import single_level_loglik, two_level_loglik
 from pymlsem.build.missing import single_level_missing_loglik, two_level_missing_loglik
+from pymlsem.build.parameters import lavaan_scale, scale_code
 from pymlsem.build.ram import implied_moments, place_moments, ram_matrices
-from pymlsem.build.table_values import tied_labels as _tied_labels
+from pymlsem.build.table_values import covariance_rows, tied_labels
 from pymlsem.engine.priors import MAX_HYPER, PRIOR_FAMILIES, prior_logp, transform_of
 
 __all__ = [
     "FAMILIES",
-    "SCALE_CODES",
     "WARMUP_FAMILIES",
     "Binding",
     "Unsupported",
@@ -44,9 +43,6 @@ __all__ = [
     "family_inputs",
 ]
 
-#: how an element's value becomes the table's value: as it is, SD -> variance, variance, precision ->
-#: variance, ``(rho + 1) / 2`` -> correlation (covariance rows are then scaled by the two SDs)
-SCALE_CODES = {"plain": 0, "sd": 1, "var": 2, "prec": 3, "rho": 4}
 _LEVEL_SEGMENTS = ("nvars", "a_rows", "a_index", "s_rows", "s_index", "m_rows", "m_index", "where")
 _PATTERNS = (
     ("n_values", 1),
@@ -182,16 +178,7 @@ def family_graph(
 
 def _row_values(values, part, row_fixed) -> pt.TensorVariable:
     """Every table row's value on lavaan's scale (covariances from correlations and variances)."""
-    scale = part["scale"]
-    lavaan = pt.switch(
-        pt.eq(scale, SCALE_CODES["sd"]),
-        values**2,
-        pt.switch(
-            pt.eq(scale, SCALE_CODES["prec"]),
-            1.0 / values,
-            pt.switch(pt.eq(scale, SCALE_CODES["rho"]), 2.0 * values - 1.0, values),
-        ),
-    )
+    lavaan = lavaan_scale(values, part["scale"])
     row_param = part["row_param"]
     rows = pt.switch(pt.ge(row_param, 0), lavaan[pt.maximum(row_param, 0)], row_fixed)
     sds = pt.sqrt(rows[part["cov_var_a"]] * rows[part["cov_var_b"]])
@@ -247,7 +234,7 @@ def bind(spec) -> Binding:
     partable, built = spec.partable, spec.built
     if spec.method != "marginal":
         raise Unsupported(f"method={spec.method!r} (the latent builder is not an engine family yet)")
-    merged = {tuple(pair) for pair in _tied_labels(partable)}
+    merged = {tuple(pair) for pair in tied_labels(partable)}
     written = [c for c in partable.constraints if (c.lhs.strip(), c.rhs.strip()) not in merged]
     if written:
         raise Unsupported(
@@ -282,10 +269,11 @@ def bind(spec) -> Binding:
     hyper = np.zeros((len(elements), MAX_HYPER))
     for k, member in enumerate(elements):
         hyper[k, : len(member.prior.args)] = member.prior.args
-    scale = [_scale_code(member) for member in elements]
+    scale = [scale_code(member) for member in elements]
     row_param = np.where(built.row_param >= 0, x_of_param[np.maximum(built.row_param, 0)], -1)
     row_fixed = np.nan_to_num(spec.fixed_row_values(), nan=0.0)
-    cov_rows, var_a, var_b = _covariance_rows(table, built.row_param)
+    found = np.array(covariance_rows(table, built.row_param), dtype=np.int64).reshape(-1, 3)
+    cov_rows, var_a, var_b = found.T
 
     stats, missing = spec.stats, spec.likelihood_stats
     variables_order = list((missing or stats).variables)  # the order of the likelihood's statistics
@@ -340,28 +328,3 @@ def bind(spec) -> Binding:
         **{name: np.asarray(stat_values[name], dtype=float) for name, _ in _STATS[base]},
     }
     return Binding(family, data, variables, len(table))
-
-
-def _scale_code(member) -> int:
-    if member.pclass == "rho":
-        return SCALE_CODES["rho"]
-    if member.pclass in ("theta", "psi"):
-        return SCALE_CODES[member.scale]
-    return SCALE_CODES["plain"]
-
-
-def _covariance_rows(table: pd.DataFrame, row_param: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Free covariance rows and the rows of their two variances (same level)."""
-    variance_row = {
-        (row.lhs, int(row.level)): r
-        for r, row in enumerate(table.itertuples(index=False))
-        if row.op == "~~" and row.lhs == row.rhs
-    }
-    found = [
-        (r, variance_row[(row.lhs, int(row.level))], variance_row[(row.rhs, int(row.level))])
-        for r, row in enumerate(table.itertuples(index=False))
-        if row.op == "~~" and row.lhs != row.rhs and row_param[r] >= 0
-    ]
-    return tuple(
-        np.array(column, dtype=np.int64) for column in (zip(*found, strict=True) if found else ([], [], []))
-    )
