@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from pymlsem.engine.sem import FAMILIES, WARMUP_FAMILIES
+from pymlsem.engine.compiled import FAMILIES, WARMUP_FAMILIES
 from pymlsem.engine.warmup import warmup
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 
 import numpy as np
+import pandas as pd
 import pytest
 from reference import BOOK_MODELS, HS, M2, MEDIATION, POLDEM, SEED, data
 
@@ -192,38 +193,41 @@ def _engine_at(family, compiled, x: np.ndarray) -> tuple[float, np.ndarray, np.n
 @pytest.mark.parametrize("name", sorted(CORPUS))
 def test_engine_equals_the_models_own_graph(name: str) -> None:
     spec = _spec(name)
-    binding, why = engine_binding(spec)
-    assert binding is not None, why
-    family = load_family(binding.family)
     model = spec.pymc_model
-    compiled = nutpie_model(binding, family, model)
-    logp = model.compile_logp(mode="FAST_COMPILE")
-    dlogp = model.compile_dlogp(mode="FAST_COMPILE")
     outputs = [model["parameters"]] + ([model["defined"]] if "defined" in model.named_vars else [])
     deterministics = _point_function(model, outputs)
     constrained = _point_function(model, model.free_RVs)
-    start = model.initial_point()
-    names = [v.name for v in model.value_vars]
-    sizes = [start[n].size for n in names]
-    rng = np.random.default_rng(abs(hash(name)) % 2**32)
-    for _ in range(3):
-        x = np.concatenate([start[n].ravel() for n in names]) + rng.normal(0.0, 0.4, sum(sizes))
-        point = dict(zip(names, np.split(x, np.cumsum(sizes)[:-1]), strict=True))
-        point = {n: v.reshape(start[n].shape) for n, v in point.items()}
-        value, grad, expanded = _engine_at(family, compiled, x)
-        expected = float(logp(point))
-        assert value == pytest.approx(expected, rel=1e-8)
-        expected_grad = dlogp(point)
-        np.testing.assert_allclose(grad, expected_grad, rtol=1e-8, atol=1e-8 * np.abs(expected_grad).max())
-        # the expanded values give the per-model variables and deterministics
-        posterior = _as_posterior(expanded, binding)
-        rebuilt = per_model_posterior(binding, spec, posterior)
+    for point, rebuilt in _engine_points(spec, model, name):
         values = deterministics(point)
         np.testing.assert_allclose(rebuilt["parameters"].values[0, 0], values[0], rtol=1e-10, atol=1e-12)
         if len(values) > 1:
             np.testing.assert_allclose(rebuilt["defined"].values[0, 0], values[1], rtol=1e-10, atol=1e-12)
         for rv, rv_values in zip(model.free_RVs, constrained(point), strict=True):
             np.testing.assert_allclose(rebuilt[rv.name].values[0, 0], rv_values, rtol=1e-10)
+
+
+def _engine_points(spec, model, name: str, n_points: int = 3):
+    """At random points near the initial point: the engine's log-density and gradient equal the model's
+    own (asserted); yields each point and the per-model posterior rebuilt from the expanded values."""
+    binding, why = engine_binding(spec)
+    assert binding is not None, why
+    family = load_family(binding.family)
+    compiled = nutpie_model(binding, family, model)
+    logp = model.compile_logp(mode="FAST_COMPILE")
+    dlogp = model.compile_dlogp(mode="FAST_COMPILE")
+    start = model.initial_point()
+    names = [v.name for v in model.value_vars]
+    sizes = [start[n].size for n in names]
+    rng = np.random.default_rng(abs(hash(name)) % 2**32)
+    for _ in range(n_points):
+        x = np.concatenate([start[n].ravel() for n in names]) + rng.normal(0.0, 0.4, sum(sizes))
+        parts = np.split(x, np.cumsum(sizes)[:-1])
+        point = {n: v.reshape(start[n].shape) for n, v in zip(names, parts, strict=True)}
+        value, grad, expanded = _engine_at(family, compiled, x)
+        assert value == pytest.approx(float(logp(point)), rel=1e-8)
+        expected_grad = dlogp(point)
+        np.testing.assert_allclose(grad, expected_grad, rtol=1e-8, atol=1e-8 * np.abs(expected_grad).max())
+        yield point, per_model_posterior(binding, spec, _as_posterior(expanded, binding))
 
 
 def _point_function(model, outputs):
@@ -239,7 +243,7 @@ def _as_posterior(expanded: np.ndarray, binding):
     return xr.Dataset(
         {
             "engine_values": (("chain", "draw", "v"), expanded[None, None, :k]),
-            "engine_rows": (("chain", "draw", "r"), expanded[None, None, k:]),
+            "engine_derived": (("chain", "draw", "r"), expanded[None, None, k:]),
         },
         coords={"chain": [0], "draw": [0]},
     )
@@ -266,6 +270,92 @@ def test_the_corpus_covers_every_engine_family_and_every_prior_family() -> None:
 )
 def test_models_the_families_cannot_express_say_why(model: str, kwargs: dict, reason: str) -> None:
     spec = pymlsem.SEM(model, data("HolzingerSwineford1939"), model_type="cfa", **kwargs)
+    binding, why = engine_binding(spec)
+    assert binding is None
+    assert reason in why
+
+
+#: Gaussian mixed models of the ``mixed`` families: name -> (formula, data name, keyword arguments)
+MIXED_CORPUS = {
+    "sleepstudy_correlated_slope": ("Reaction ~ Days + (Days | Subject)", "sleepstudy", {}),
+    "sleepstudy_intercept_only": ("Reaction ~ Days + (1 | Subject)", "sleepstudy", {}),
+    "sleepstudy_uncorrelated": ("Reaction ~ Days + (Days || Subject)", "sleepstudy", {}),
+    "sleepstudy_two_blocks": ("Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)", "sleepstudy", {}),
+    "sleepstudy_no_fixed_effects": ("Reaction ~ 0 + (1 | Subject)", "sleepstudy", {}),
+    "sleepstudy_term_priors": (
+        "Reaction ~ Days + (Days | Subject)",
+        "sleepstudy",
+        {
+            "priors": {
+                "fixef:Days": "student_t(3,10,5)",
+                "sd:Subject": "halfcauchy(20)",
+                "sigma": "exponential(1)",
+                "lkj_eta": 4.0,
+            }
+        },
+    ),
+    "reading_correlated_slope": ("geread ~ gevocab + (1 + gevocab | school)", "reading_public", {}),
+    "simulated_four_correlated_effects": ("y ~ x1 + x2 + (1 + x1 + x2 + x3 | g)", "simulated", {}),
+    "simulated_three_and_one": ("y ~ x1 + x2 + x3 + (1 + x1 + x2 | g) + (0 + x3 | g)", "simulated", {}),
+    "nested_intercepts": ("y ~ x1 + (1 | school/class)", "simulated", {}),
+    "nested_slope_above": ("y ~ x1 + (1 + x1 | school) + (1 | class)", "simulated", {}),
+    "nested_slopes_both": ("y ~ x1 + x2 + (x1 || class) + (1 + x2 | school)", "simulated", {}),
+    "nested_priors": (
+        "y ~ x1 + (1 | school/class)",
+        "simulated",
+        {"priors": {"sd": "gamma(2,2)", "fixef": "student_t(4,0,2)"}},
+    ),
+}
+
+
+def _mixed_frame(name: str):
+    if name != "simulated":
+        return data(name)
+    rng = np.random.default_rng(4)
+    n, groups = 300, 25
+    frame = pd.DataFrame(rng.normal(size=(n, 3)), columns=["x1", "x2", "x3"])
+    frame["g"] = rng.integers(0, groups, n)
+    frame["class"] = rng.integers(0, 3 * groups, n)  # three classes per school, classes nested in schools
+    frame["school"] = frame["class"] // 3
+    effects = rng.normal(size=(groups, 4))
+    design = np.column_stack([np.ones(n), frame[["x1", "x2", "x3"]].to_numpy()])
+    noise = rng.normal(size=n) + rng.normal(size=3 * groups)[frame["class"]]
+    frame["y"] = design @ [1.0, 0.5, -0.3, 0.2] + (design * effects[frame["g"]]).sum(1) + noise
+    return frame
+
+
+@pytest.mark.parametrize("name", sorted(MIXED_CORPUS))
+def test_mixed_engine_equals_the_models_own_graph(name: str) -> None:
+    formula, source, kwargs = MIXED_CORPUS[name]
+    spec = pymlsem.mixed_model(formula, _mixed_frame(source), **kwargs)
+    factors = 2 if name.startswith("nested") else 1
+    assert engine_binding(spec)[0].family == f"mixed{factors}" + ("_anyprior" if "priors" in kwargs else "")
+    model = spec.model
+    named = [*model.deterministics, *model.free_RVs]
+    evaluate = _point_function(model, named)
+    for point, rebuilt in _engine_points(spec, model, name):
+        assert set(rebuilt.data_vars) == {v.name for v in named}
+        for var, expected in zip(named, evaluate(point), strict=True):
+            np.testing.assert_allclose(rebuilt[var.name].values[0, 0], expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("formula", "kwargs", "reason"),
+    [
+        ("geread ~ gevocab + (1 | school)", {"method": "latent"}, "likelihood 'latent'"),
+        ("geread ~ gevocab + (1 | school)", {"family": "poisson"}, "poisson family"),
+        (
+            "geread ~ gevocab + (1 | school)",
+            {"prior": {"R": {"V": 1, "nu": 0.002}, "G": {"G1": {"V": 1, "nu": 0.002}}}},
+            "MCMCglmm",
+        ),
+    ],
+)
+def test_mixed_models_the_family_cannot_express_say_why(formula: str, kwargs: dict, reason: str) -> None:
+    frame = data("reading_public")
+    if kwargs.get("family") == "poisson":
+        frame = frame.assign(geread=frame["geread"].round().clip(lower=0).astype(int))
+    spec = pymlsem.mixed_model(formula, frame, **kwargs)
     binding, why = engine_binding(spec)
     assert binding is None
     assert reason in why

@@ -1,13 +1,14 @@
 """Compiled engine families: one machine-code log-density per family, compiled once per machine.
 
-A family's graph (:func:`pymlsem.engine.sem.family_graph`) has no model-specific constant or static shape,
-so its compiled form serves every model of the family. It is compiled by PyTensor's numba backend and
-wrapped in two C callbacks for nutpie (log-density with gradient; expanded values), which read the point's
-size and every data array's shape at run time. The callbacks are cached on disk (numba's cache, in
-PyTensor's cache folder) under a key made of the family, a hash of the source files that define its
-graph and the versions of the libraries that compile it. Loading a family therefore needs neither PyTensor
-nor numba's compiler: its callbacks are defined from a fixed source and numba finds their machine code
-under that key. Only the first fit of a family on a machine (or after an upgrade) compiles, and says so.
+A family's graph (``family_graph`` of :mod:`pymlsem.engine.sem` or :mod:`pymlsem.engine.mixed`) has no model-
+specific constant or static shape, so its compiled form serves every model of the family. It is compiled by
+PyTensor's numba backend and wrapped in two C callbacks for nutpie (log-density with gradient; expanded
+values), which read the point's size and every data array's shape at run time. The callbacks are cached on
+disk (numba's cache, in PyTensor's cache folder) under a key made of the family, a hash of the source files
+that define its graph and the versions of the libraries that compile it. Loading a family therefore needs
+neither PyTensor nor numba's compiler: its callbacks are defined from a fixed source and numba finds their
+machine code under that key. Only the first fit of a family on a machine (or after an upgrade) compiles, and
+says so.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from pymlsem.engine.sem import ANY_PRIOR, base_family, family_graph, family_inputs
+from pymlsem.engine import mixed, sem
+from pymlsem.engine.binding import ANY_PRIOR, base_family
 from pymlsem.nutpie_compile import (
     EXPAND_TEMPLATE,
     LOGP_TEMPLATE,
@@ -31,11 +33,30 @@ from pymlsem.nutpie_compile import (
     wrapper_source,
 )
 
-__all__ = ["EXPECTED_SECONDS", "CompiledFamily", "engine_key", "load_family"]
+__all__ = [
+    "EXPECTED_SECONDS",
+    "FAMILIES",
+    "WARMUP_FAMILIES",
+    "CompiledFamily",
+    "engine_key",
+    "family_inputs",
+    "load_family",
+]
+
+#: the module that defines each family's graph and binds models to it
+_MODULES = {family: module for module in (sem, mixed) for family in module.FAMILIES}
+FAMILIES = tuple(_MODULES)
+#: the families ``python -m pymlsem warmup`` compiles by default (those of the default priors)
+WARMUP_FAMILIES = (*sem.WARMUP_FAMILIES, *mixed.WARMUP_FAMILIES)
+#: rough first-compile time of a family on a 2-core machine with empty caches (said in the progress line)
+EXPECTED_SECONDS = {**sem.EXPECTED_SECONDS, **mixed.EXPECTED_SECONDS}
+_DESCRIPTION = {**sem.DESCRIPTION, **mixed.DESCRIPTION}
 
 #: files whose code shapes a family's compiled graph: a change to any of them compiles the family again
 _GRAPH_SOURCES = (
     "engine/sem.py",
+    "engine/mixed.py",
+    "engine/binding.py",
     "engine/priors.py",
     "engine/compiled.py",
     "nutpie_compile.py",
@@ -44,16 +65,9 @@ _GRAPH_SOURCES = (
     "build/ram.py",
     "build/rewrites.py",
     "build/parameters.py",
+    "mlm/loglik.py",
     "priors.py",
 )
-#: rough first-compile time of a family on a 2-core machine with empty caches (said in the progress line)
-EXPECTED_SECONDS = {"sem1": 50, "sem2": 100, "sem1_fiml": 40, "sem2_fiml": 80}
-_DESCRIPTION = {
-    "sem1": "single-level SEM",
-    "sem2": "two-level SEM",
-    "sem1_fiml": "single-level SEM with missing values",
-    "sem2_fiml": "two-level SEM with missing values",
-}
 _LOADED: dict[str, CompiledFamily] = {}
 
 
@@ -116,7 +130,7 @@ def load_family(family: str, *, progress: bool = True, compile_missing: bool = T
     Parameters
     ----------
     family
-        An engine family (:data:`pymlsem.engine.sem.FAMILIES`).
+        An engine family (:data:`FAMILIES`).
     progress
         Print a line before compiling (the first fit of a family on a machine).
     compile_missing
@@ -179,7 +193,7 @@ def _inner_functions(family: str) -> tuple[Any, Any]:
     import pytensor
     from pymc.pytensorf import compile as pymc_compile
 
-    x, inputs, logp, expanded = family_graph(family)
+    x, inputs, logp, expanded = _MODULES[family].family_graph(family)
     grad = pytensor.grad(logp, x)
     logp_fn = pymc_compile([x, *inputs], [logp, grad], mode="NUMBA")
     expand_fn = pymc_compile([x, *inputs], [expanded], mode="NUMBA", on_unused_input="ignore")
@@ -222,3 +236,8 @@ def _callbacks(family, key, keys, record_dtype, inner) -> tuple[Any, Any]:
             compile_inner(function, [(dtype, ndim) for _, dtype, ndim in inputs])
         made.append(numba.cfunc(sig, cache=True)(callback))
     return made[0], made[1]
+
+
+def family_inputs(family: str) -> tuple[tuple[str, str, int], ...]:
+    """(name, dtype, ndim) of a family's data inputs, in the compiled function's argument order."""
+    return _MODULES[family].family_inputs(family)

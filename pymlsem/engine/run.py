@@ -1,10 +1,10 @@
 """Sample a model through its engine family with nutpie, and give the posterior the per-model layout.
 
-The compiled family (:mod:`pymlsem.engine.compiled`) takes the model's arrays
-(:func:`pymlsem.engine.sem.bind`) as nutpie's user data. Its expanded values are the constrained values of
-the per-model PyMC variables and every table row on lavaan's scale; from them the posterior gets exactly
-the variables a per-model fit has (``loadings``, ``residual_sds``, ..., ``parameters``, ``defined``), with
-the same dimensions and coordinates.
+The compiled family (:mod:`pymlsem.engine.compiled`) takes the model's arrays (``bind`` of
+:mod:`pymlsem.engine.sem` or :mod:`pymlsem.engine.mixed`) as nutpie's user data. Its expanded values are
+the constrained values of the per-model PyMC variables and what the family derives from them (a SEM's
+table rows on lavaan's scale; a mixed model's fixed effects, SDs and correlations); from them the
+posterior gets exactly the variables a per-model fit has, with the same dimensions and coordinates.
 """
 
 from __future__ import annotations
@@ -17,14 +17,18 @@ import pytensor.tensor as pt
 import xarray as xr
 
 from pymlsem.build.expressions import evaluate
-from pymlsem.engine.compiled import CompiledFamily, load_family
-from pymlsem.engine.sem import Binding, Unsupported, bind, family_inputs
+from pymlsem.engine import mixed, sem
+from pymlsem.engine.binding import Binding, Unsupported
+from pymlsem.engine.compiled import CompiledFamily, family_inputs, load_family
+from pymlsem.mlm.model import MixedModel
+from pymlsem.mlm.stats import grouping_hierarchy
 
 __all__ = ["engine_binding", "nutpie_model", "sample_binding"]
 
 
 def engine_binding(spec) -> tuple[Binding | None, str]:
-    """The model as data of an engine family, or None and why it compiles as itself."""
+    """The model (a :class:`pymlsem.api.SEM` or a :class:`pymlsem.mlm.model.MixedModel`) as data of an
+    engine family, or None and why it compiles as itself."""
     import nutpie.compile_pymc as ncp
 
     needed = ("CompiledPyMCModel", "update_user_data", "_rv_dict_to_flat_array_wrapper", "_wrap_with_lock")
@@ -32,7 +36,7 @@ def engine_binding(spec) -> tuple[Binding | None, str]:
     if missing:
         return None, f"this nutpie version has no {', '.join(missing)}, which the engine uses"
     try:
-        return bind(spec), ""
+        return _module(spec).bind(spec), ""
     except Unsupported as why:
         return None, str(why)
 
@@ -70,25 +74,28 @@ def nutpie_model(binding: Binding, family: CompiledFamily, model) -> Any:
         )
     )
     names = [value.name for value in model.value_vars]
-    shapes = [(len(positions),) for *_, positions in binding.variables]  # in the order of value_vars
-    n_dim, n_rows = binding.n_dim, binding.n_rows
+    shapes = [  # of the value variables (unconstrained), in their order
+        () if value.ndim == 0 else (len(positions),)
+        for value, (*_, positions) in zip(model.value_vars, binding.variables, strict=True)
+    ]
+    n_dim, n_derived = binding.n_dim, binding.n_derived
     shape_info = (
-        ["engine_values", "engine_rows"],
-        [slice(0, n_dim), slice(n_dim, n_dim + n_rows)],
-        [(n_dim,), (n_rows,)],
+        ["engine_values", "engine_derived"],
+        [slice(0, n_dim), slice(n_dim, n_dim + n_derived)],
+        [(n_dim,), (n_derived,)],
     )
     return ncp.CompiledPyMCModel(
         _n_dim=n_dim,
         dims={},
         _coords={},
-        _shapes={"engine_values": (n_dim,), "engine_rows": (n_rows,)},
+        _shapes={"engine_values": (n_dim,), "engine_derived": (n_derived,)},
         compiled_logp_func=family.logp,
         compiled_expand_func=family.expand,
         initial_point_func=ncp._rv_dict_to_flat_array_wrapper(initial, names, shapes),
         shared_data=shared_data,
         shared_var_keys={},
         user_data=user_data,
-        n_expanded=n_dim + n_rows,
+        n_expanded=n_dim + n_derived,
         shape_info=shape_info,
         logp_func=None,
         expand_func=None,
@@ -99,7 +106,7 @@ def nutpie_model(binding: Binding, family: CompiledFamily, model) -> Any:
 def sample_binding(
     binding: Binding, spec, *, draws: int, tune: int, chains: int, random_seed, progressbar: bool, **kwargs
 ) -> tuple[Any, float, float, bool]:
-    """Sample with nutpie through the engine.
+    """Sample with nutpie through the engine (``spec``: the model ``binding`` was made from).
 
     Returns
     -------
@@ -111,7 +118,7 @@ def sample_binding(
 
     start = time.perf_counter()
     family = load_family(binding.family)
-    compiled = nutpie_model(binding, family, spec.pymc_model)
+    compiled = nutpie_model(binding, family, spec.model if isinstance(spec, MixedModel) else spec.pymc_model)
     compile_seconds = time.perf_counter() - start
     start = time.perf_counter()
     idata = nutpie.sample(
@@ -122,10 +129,21 @@ def sample_binding(
     return idata, compile_seconds, sampling_seconds, not family.compiled_now
 
 
+def _module(spec):
+    return mixed if isinstance(spec, MixedModel) else sem
+
+
 def per_model_posterior(binding: Binding, spec, posterior: xr.Dataset) -> xr.Dataset:
-    """The engine's draws as the per-model PyMC model names them (variables, ``parameters``, ``defined``)."""
+    """The engine's draws as the per-model PyMC model names them."""
+    if isinstance(spec, MixedModel):
+        return _mixed_posterior(binding, spec, posterior)
+    return _sem_posterior(binding, spec, posterior)
+
+
+def _sem_posterior(binding: Binding, spec, posterior: xr.Dataset) -> xr.Dataset:
+    """A SEM's variables, ``parameters`` and ``defined`` from the engine's draws."""
     values = posterior["engine_values"].values
-    rows = posterior["engine_rows"].values
+    rows = posterior["engine_derived"].values
     out = {}
     for name, dim, coords, positions in binding.variables:
         out[name] = xr.DataArray(values[..., positions], dims=("chain", "draw", dim), coords={dim: coords})
@@ -154,3 +172,55 @@ def per_model_posterior(binding: Binding, spec, posterior: xr.Dataset) -> xr.Dat
         out, coords={"chain": posterior.chain, "draw": posterior.draw}, attrs=posterior.attrs
     )
     return dataset
+
+
+def _mixed_posterior(binding: Binding, spec, posterior: xr.Dataset) -> xr.Dataset:
+    """The engine's draws as the per-model PyMC model names them (free variables and deterministics)."""
+    values = posterior["engine_values"].values
+    derived = posterior["engine_derived"].values
+    design, model = spec.design, spec.model
+    p = len(design.fixed_names)
+    out = {}
+    shape = values.shape[:2]
+    for name, dim, coords, positions in binding.variables:
+        if name.startswith("corr_chol__"):
+            continue
+        if dim is None:
+            out[name] = xr.DataArray(values[..., positions[0]], dims=("chain", "draw"))
+        else:
+            out[name] = xr.DataArray(
+                values[..., positions], dims=("chain", "draw", dim), coords={dim: coords}
+            )
+    if p:  # the per-model graph has no fixef without fixed effects
+        out["fixef"] = xr.DataArray(
+            derived[..., :p], dims=("chain", "draw", "term"), coords={"term": list(design.fixed_names)}
+        )
+    out["sigma"] = xr.DataArray(derived[..., p], dims=("chain", "draw"))
+    n_effects = sum(block.q for block in design.blocks)
+    # the blocks' effects side by side, top grouping factor first (as the likelihood's statistics)
+    columns = [k for blocks in grouping_hierarchy(design).blocks for k in blocks]
+    sd = derived[..., p + 1 : p + 1 + n_effects]
+    start = p + 1 + n_effects
+    factor = derived[..., start : start + n_effects**2].reshape(*shape, n_effects, n_effects)
+    corr = derived[..., start + n_effects**2 :].reshape(*shape, n_effects, n_effects)
+    offset = 0
+    for k in columns:
+        block, label = design.blocks[k], spec.labels[k]
+        own = slice(offset, offset + block.q)
+        dim = f"{label}__effect"
+        out[f"sd__{label}"] = xr.DataArray(
+            sd[..., own], dims=("chain", "draw", dim), coords={dim: list(block.names)}
+        )
+        if f"corr__{label}" in model.named_vars:
+            dims = model.named_vars_to_dims[f"corr__{label}"]
+            out[f"corr__{label}"] = xr.DataArray(
+                corr[..., own, own],
+                dims=("chain", "draw", *dims),
+                coords={d: list(block.names) for d in dims},
+            )
+            out[f"corr_chol__{label}"] = xr.DataArray(
+                factor[..., own, own],
+                dims=("chain", "draw", f"corr_chol__{label}_dim_0", f"corr_chol__{label}_dim_1"),
+            )
+        offset += block.q
+    return xr.Dataset(out, coords={"chain": posterior.chain, "draw": posterior.draw}, attrs=posterior.attrs)

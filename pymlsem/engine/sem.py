@@ -20,7 +20,6 @@ engine's log-density equals its ``model.logp()`` at every point (tests/test_engi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from types import SimpleNamespace
 
 import numpy as np
@@ -31,13 +30,22 @@ from pymlsem.build.missing import single_level_missing_loglik, two_level_missing
 from pymlsem.build.parameters import lavaan_scale, scale_code
 from pymlsem.build.ram import implied_moments, place_moments, ram_matrices
 from pymlsem.build.table_values import covariance_rows, tied_labels
+from pymlsem.engine.binding import (
+    ANY_PRIOR,
+    Binding,
+    Unsupported,
+    base_family,
+    pack,
+    symbolic_inputs,
+    unpack,
+)
 from pymlsem.engine.priors import MAX_HYPER, PRIOR_FAMILIES, prior_logp, transform_of
 
 __all__ = [
+    "DESCRIPTION",
+    "EXPECTED_SECONDS",
     "FAMILIES",
     "WARMUP_FAMILIES",
-    "Binding",
-    "Unsupported",
     "bind",
     "family_graph",
     "family_inputs",
@@ -80,24 +88,22 @@ _VARIABLES_FROM = {
 #: prior families every model with blavaan's (and pymlsem's) default priors uses; a family's graph with only
 #: these is smaller and faster, so a model using another prior family takes the ``_anyprior`` variant
 COMMON_PRIORS = ("normal", "gamma", "beta")
-ANY_PRIOR = "_anyprior"
 #: the families compiled by ``python -m pymlsem warmup`` (default priors)
 WARMUP_FAMILIES = tuple(_STATS)
 FAMILIES = (*WARMUP_FAMILIES, *(f"{family}{ANY_PRIOR}" for family in WARMUP_FAMILIES))
-
-
-def base_family(family: str) -> str:
-    """The family's likelihood (``sem2`` for ``sem2_anyprior``)."""
-    return family.removesuffix(ANY_PRIOR)
+#: rough first-compile time of a family on a 2-core machine with empty caches (said in the progress line)
+EXPECTED_SECONDS = {"sem1": 50, "sem2": 100, "sem1_fiml": 40, "sem2_fiml": 80}
+DESCRIPTION = {
+    "sem1": "single-level SEM",
+    "sem2": "two-level SEM",
+    "sem1_fiml": "single-level SEM with missing values",
+    "sem2_fiml": "two-level SEM with missing values",
+}
 
 
 def family_priors(family: str) -> tuple[str, ...]:
     """The prior families a family's graph evaluates."""
     return PRIOR_FAMILIES if family.endswith(ANY_PRIOR) else COMMON_PRIORS
-
-
-class Unsupported(Exception):
-    """The model is not (yet) expressible as data of an engine family; the message says why."""
 
 
 def segments(family: str) -> tuple[str, ...]:
@@ -139,13 +145,8 @@ def family_graph(
         log-density and the expanded values: the K constrained values followed by every table row's
         value on lavaan's scale.
     """
-    x = pt.vector("x", dtype="float64")
-    inputs = [
-        pt.tensor(name, dtype=dtype, shape=(None,) * ndim) for name, dtype, ndim in family_inputs(family)
-    ]
-    data = {var.name: var for var in inputs}
-    ints, offsets = data["ints"], data["offsets"]
-    part = {name: ints[offsets[i] : offsets[i + 1]] for i, name in enumerate(segments(family))}
+    x, inputs, data = symbolic_inputs(family_inputs(family))
+    part = unpack(data["ints"], data["offsets"], segments(family))
 
     positions = {name: part[f"prior_{name}"] for name in family_priors(family)}
     log_prior, values = prior_logp(x, data["hyper"], positions)
@@ -193,34 +194,6 @@ def _level_moments(rows, part, level: int, p) -> tuple[pt.TensorVariable, pt.Ten
     a, s, m = ram_matrices(rows, k, *index)
     mean, cov = implied_moments(a, s, m, get["where"].shape[0])
     return place_moments(mean, cov, get["where"], p)
-
-
-@dataclass
-class Binding:
-    """One model as data of an engine family.
-
-    Attributes
-    ----------
-    family
-        ``"sem1"`` or ``"sem2"``.
-    data
-        The family's inputs by name (:func:`family_inputs`).
-    variables
-        The per-model PyMC variables in sampling order: (variable name, dimension, coordinate names,
-        positions in the unconstrained vector).
-    n_rows
-        Rows of the parameter table (the expanded values are K constrained values, then the rows).
-    """
-
-    family: str
-    data: dict[str, np.ndarray]
-    variables: list[tuple[str, str, list[str], np.ndarray]]
-    n_rows: int
-
-    @property
-    def n_dim(self) -> int:
-        """Number of unconstrained parameters."""
-        return int(self.data["hyper"].shape[0])
 
 
 def bind(spec) -> Binding:
@@ -318,12 +291,11 @@ def bind(spec) -> Binding:
     base = family
     if not set(families) <= set(COMMON_PRIORS):
         family += ANY_PRIOR
-    names = segments(family)
-    lengths = [parts[name].size for name in names]
+    ints, offsets = pack(parts, segments(family), "int64")
     data = {
         "hyper": hyper,
-        "ints": np.concatenate([parts[name].astype(np.int64).ravel() for name in names]),
-        "offsets": np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+        "ints": ints,
+        "offsets": offsets,
         "row_fixed": row_fixed.astype(float),
         **{name: np.asarray(stat_values[name], dtype=float) for name, _ in _STATS[base]},
     }

@@ -8,8 +8,8 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 
+from pymlsem.engine.binding import base_family
 from pymlsem.engine.compiled import EXPECTED_SECONDS, load_family
-from pymlsem.engine.sem import base_family
 
 __all__ = ["warmup"]
 
@@ -20,7 +20,7 @@ def warmup(families: Sequence[str], jobs: int = 1) -> list[str]:
     Parameters
     ----------
     families
-        Engine families (:data:`pymlsem.engine.sem.FAMILIES`).
+        Engine families (:data:`pymlsem.engine.compiled.FAMILIES`).
     jobs
         Processes compiling at once (each compiles one family into the shared disk cache).
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
 
 from pymlsem.diagnostics.controls import mcmcglmm_controls
+from pymlsem.engine.run import engine_binding, sample_binding
 from pymlsem.exceptions import ModelSpecificationError
 from pymlsem.formula.design import mixed_design
 from pymlsem.mlm.families import FAMILIES, ArrayLike, check_family, glmm_design
@@ -18,7 +20,7 @@ from pymlsem.mlm.model import MixedModel, build_mixed_model
 from pymlsem.priors import Prior
 from pymlsem.sample import check_sampler, sample_model
 
-__all__ = ["FAMILIES", "mixed", "mixed_model"]
+__all__ = ["FAMILIES", "mixed", "mixed_model", "sample_mixed"]
 
 
 def mixed_model(
@@ -191,21 +193,78 @@ def mixed(
         trials=trials,
         offset=offset,
     )
-    data_values = {var.name: var.get_value() for var in spec.model.data_vars}
-    result = sample_model(
-        spec.model,
+    idata = sample_mixed(
+        spec,
         sampler=sampler,
-        draws=draws * thin,
+        draws=draws,
         tune=tune,
         chains=chains,
+        thin=thin,
         random_seed=random_seed,
         progressbar=progressbar,
-        cache_key=_cache_key(spec),
-        data=data_values,
         **kwargs,
     )
-    idata = result.idata
-    if thin > 1:
-        idata["posterior"] = idata.posterior.isel(draw=slice(None, None, thin)).to_dataset()
     fit_class = MixedFit if spec.family == "gaussian" else GLMMFit
     return fit_class(spec, idata, sampler=sampler, chains=chains, draws=draws, tune=tune, thin=thin)
+
+
+def sample_mixed(
+    spec: MixedModel,
+    *,
+    sampler: str,
+    draws: int,
+    tune: int,
+    chains: int,
+    thin: int = 1,
+    random_seed: int | None = None,
+    progressbar: bool = True,
+    **kwargs: Any,
+) -> Any:
+    """Sample a built mixed model: through its compiled engine family with nutpie when it has one
+    (:mod:`pymlsem.engine.mixed`), otherwise through its own compiled graph (with a line saying why).
+
+    Parameters
+    ----------
+    spec
+        The built model.
+    sampler, draws, tune, chains, random_seed, progressbar, **kwargs
+        As in :func:`mixed`; ``draws`` are kept per chain after thinning.
+    thin
+        Keep every ``thin``-th iteration (``draws * thin`` are run).
+
+    Returns
+    -------
+    xarray.DataTree
+        The posterior in the per-model layout.
+    """
+    binding, why = engine_binding(spec) if sampler == "nutpie" else (None, "")
+    if binding is not None:
+        idata, *_ = sample_binding(
+            binding,
+            spec,
+            draws=draws * thin,
+            tune=tune,
+            chains=chains,
+            random_seed=random_seed,
+            progressbar=progressbar,
+            **kwargs,
+        )
+    else:
+        if why:
+            print(f"pymlsem: this model compiles as itself ({why})", file=sys.stderr, flush=True)
+        data_values = {var.name: var.get_value() for var in spec.model.data_vars}
+        idata = sample_model(
+            spec.model,
+            sampler=sampler,
+            draws=draws * thin,
+            tune=tune,
+            chains=chains,
+            random_seed=random_seed,
+            progressbar=progressbar,
+            cache_key=_cache_key(spec),
+            data=data_values,
+            **kwargs,
+        ).idata
+    if thin > 1:
+        idata["posterior"] = idata.posterior.isel(draw=slice(None, None, thin)).to_dataset()
+    return idata

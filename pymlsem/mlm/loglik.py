@@ -32,6 +32,7 @@ is not positive definite, or a residual SD that is not positive, gives ``-inf``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -103,8 +104,8 @@ def _own_factor_unrolled(
 
 
 def _own_factor(
-    m_oo: pt.TensorVariable, m_oa: pt.TensorVariable | None, u_o: pt.TensorVariable, own: int
-) -> tuple[pt.TensorVariable, pt.TensorVariable, list[pt.TensorVariable], list[pt.TensorVariable]]:
+    m_oo: pt.TensorVariable, m_oa: pt.TensorVariable | None, u_o: pt.TensorVariable, own: int | TensorLike
+) -> tuple[pt.TensorVariable, pt.TensorVariable, Any, Any]:
     """Integrate out the own effects of a batch of J clusters, keeping the effects they are coupled to.
 
     Cluster j's own effects have ``N_oo`` (own x own: the scaled cross products ``Lambda' Z_j'Z_j Lambda /
@@ -113,21 +114,26 @@ def _own_factor(
     ``v = C^-1 u_o``, block Gaussian elimination of the precision gives the cluster's own ``log|D|`` and
     ``|v|^2`` and leaves ``N_aa - W'W`` and ``u_a - W'v`` for the coupled effects (Schur complement).
 
+    ``own`` is a number, or a symbolic one when it is known only at run time (the compiled engine, which
+    serves models of any size).
+
     Returns
     -------
     tuple
-        ``log|D|`` (J,), ``|v|^2`` (J,), the rows of W (own tensors (J, a); none when ``m_oa`` is None)
-        and the entries of v (own tensors (J,)).
+        ``log|D|`` (J,), ``|v|^2`` (J,), W and v: for a number ``own``, the rows of W (own tensors (J, a);
+        none when ``m_oa`` is None) and the entries of v (own tensors (J,)); for a symbolic one, W (J, own,
+        a; None when ``m_oa`` is None) and v (J, own).
     """
-    if own <= UNROLL_MAX:
+    static = isinstance(own, Integral)
+    if static and own <= UNROLL_MAX:
         return _own_factor_unrolled(m_oo, m_oa, u_o, own)
-    factor = pt.linalg.cholesky(pt.eye(own)[None] + m_oo, lower=True)
+    factor = pt.linalg.cholesky(pt.eye(m_oo.shape[-1])[None] + m_oo, lower=True)
     v = pt.linalg.solve_triangular(factor, u_o, lower=True, b_ndim=1)
     logdet = 2.0 * pt.sum(pt.log(pt.diagonal(factor, axis1=-2, axis2=-1)), axis=-1)
-    rows: list[pt.TensorVariable] = []
-    if m_oa is not None:
-        w = pt.linalg.solve_triangular(factor, m_oa, lower=True, b_ndim=2)
-        rows = [w[:, i, :] for i in range(own)]
+    w = None if m_oa is None else pt.linalg.solve_triangular(factor, m_oa, lower=True, b_ndim=2)
+    if not static:
+        return logdet, pt.sum(v**2, axis=-1), w, v
+    rows = [] if w is None else [w[:, i, :] for i in range(own)]
     return logdet, pt.sum(v**2, axis=-1), rows, [v[:, i] for i in range(own)]
 
 
@@ -150,9 +156,9 @@ def _hierarchical_terms(
     computation; one grouping factor is the one-level case.
     """
     zz = pt.as_tensor_variable(stats.zz)
-    d = sum(stats.level_effects)
     m = pt.matmul(pt.matmul(chol.T[None, :, :], zz), chol[None, :, :]) / s2  # Lambda' Z_j'Z_j Lambda / s^2
     u = pt.matmul(resid_zr, chol)  # row j: (Lambda' Z_j'r_j)'
+    d = sum(stats.level_effects)
     logdet, quad = pt.zeros(()), pt.zeros(())
     for level in reversed(range(len(stats.level_effects))):
         own = stats.level_effects[level]
@@ -160,9 +166,14 @@ def _hierarchical_terms(
         m_oa = m[:, anc:, :anc] if level else None
         level_logdet, level_quad, w, v = _own_factor(m[:, anc:, anc:], m_oa, u[:, anc:], own)
         logdet, quad = logdet + pt.sum(level_logdet), quad + pt.sum(level_quad)
-        if level:
+        if level and isinstance(own, Integral):
             schur = m[:, :anc, :anc] - sum(row[:, :, None] * row[:, None, :] for row in w)
             reduced = u[:, :anc] - sum(row * value[:, None] for row, value in zip(w, v, strict=True))
+        elif level:  # sizes known at run time: W and v as matrices
+            w_t = pt.swapaxes(w, -1, -2)
+            schur = m[:, :anc, :anc] - pt.matmul(w_t, w)
+            reduced = u[:, :anc] - pt.matmul(w_t, v[:, :, None])[:, :, 0]
+        if level:
             parent, n_parent = stats.parents[level - 1], stats.level_sizes[level - 1]
             m, u = _sum_into(schur, parent, n_parent), _sum_into(reduced, parent, n_parent)
         d = anc

@@ -168,7 +168,7 @@ def check_term_priors(priors: Mapping[str, object], design: MixedDesign, labels:
             raise PriorError(f"priors[{key!r}]: no random block {key[3:]!r}; blocks: {', '.join(labels)}")
 
 
-def _safe(name: str) -> str:
+def safe_name(name: str) -> str:
     return re.sub(r"\W", "_", name)
 
 
@@ -210,7 +210,7 @@ def _resolve_priors(
     return resolved
 
 
-def _column_sd(values: np.ndarray) -> np.ndarray:
+def column_sd(values: np.ndarray) -> np.ndarray:
     sd = values.std(axis=0, ddof=1) if values.shape[0] > 1 else np.ones(values.shape[1])
     return np.where(sd > 0, sd, 1.0)
 
@@ -232,11 +232,11 @@ def _fixed_effects(design: MixedDesign, priors: dict, y_mean: float, y_sd: float
     names = design.fixed_names
     if not names:
         return pt.zeros(0)
-    scale = y_sd / _column_sd(design.x)
+    scale = y_sd / column_sd(design.x)
     is_intercept = np.array([name == INTERCEPT for name in names])
     slopes = [name for name in names if name != INTERCEPT]
     parts: dict[str, pt.TensorVariable] = {
-        name: _draw(f"fixef__{_safe(name)}", priors[f"fixef:{name}"])  # data scale
+        name: _draw(f"fixef__{safe_name(name)}", priors[f"fixef:{name}"])  # data scale
         for name in names
         if f"fixef:{name}" in priors
     }
@@ -257,7 +257,7 @@ def _block_cholesky(design: MixedDesign, k: int, label: str, priors: dict, y_sd:
     dim = f"{label}__effect"
     pm.modelcontext(None).add_coord(dim, list(block.names))
     intercept = np.array([name == INTERCEPT for name in block.names])
-    scale = np.where(intercept, y_sd, y_sd / _column_sd(block.z))
+    scale = np.where(intercept, y_sd, y_sd / column_sd(block.z))
     if f"sd:{label}" in priors:  # the user's prior, on the data scale
         sd = _draw(f"sd__{label}", priors[f"sd:{label}"], dims=dim)
     else:
@@ -400,7 +400,7 @@ def build_mixed_model(
     resolved = _resolve_priors(priors)
     labels = block_labels(design)
     check_term_priors(resolved, design, labels)
-    y_mean, y_sd = float(design.y.mean()), float(_column_sd(design.y[:, None])[0])
+    y_mean, y_sd = float(design.y.mean()), float(column_sd(design.y[:, None])[0])
     prior = (
         parse_mcmcglmm_prior(prior, design, gaussian=True)
         if prior is not None

@@ -160,7 +160,7 @@ def mixed_refit_spec(spec: MixedModel, priors: Mapping[str, str | float]) -> Mix
         new = build_mixed_model(spec.design, priors=merged, method=spec.method)
     else:
         new = build_glmm_model(spec.design, spec.response, priors=merged)
-    if _cache_key(new) != _cache_key(spec):
+    if _cache_key(new) != _cache_key(spec) and engine_binding(new)[0] is None:
         changed = [
             key for key in given if _structure(spec.priors.get(key)) != _structure(new.priors.get(key))
         ]
@@ -173,26 +173,17 @@ def _structure(prior: Any) -> Any:
 
 
 def _sample_mixed(fit: Any, spec: MixedModel, sampling: dict[str, Any]) -> Any:
-    from pymlsem.mlm.api import _cache_key
-    from pymlsem.sample import sample_model
+    from pymlsem.mlm.api import sample_mixed
 
-    thin = fit.thin
-    data_values = {var.name: var.get_value() for var in spec.model.data_vars}
-    draws = sampling.pop("draws")
-    result = sample_model(
-        spec.model, draws=draws * thin, cache_key=_cache_key(spec), data=data_values, **sampling
-    )
-    idata = result.idata
-    if thin > 1:
-        idata["posterior"] = idata.posterior.isel(draw=slice(None, None, thin)).to_dataset()
+    idata = sample_mixed(spec, thin=fit.thin, **sampling)
     return type(fit)(
         spec,
         idata,
         sampler=sampling["sampler"],
         chains=sampling["chains"],
-        draws=draws,
+        draws=sampling["draws"],
         tune=sampling["tune"],
-        thin=thin,
+        thin=fit.thin,
     )
 
 

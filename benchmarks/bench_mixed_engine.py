@@ -1,0 +1,125 @@
+"""Benchmark: new mixed-model structures through the compiled engine, against lme4 on the same machine.
+
+Every model of the zoo is fitted in its own fresh Python process (import, data, build, compile, sample
+4 chains x 1000 draws + 1000 tuning with nutpie, ``fixef()`` and ``varcorr()``), on a machine whose engine
+families are compiled already (``python -m pymlsem warmup``): none of these structures was fitted before in
+that process, which is what a researcher changing a model does. lme4 fits the same formula by maximum
+likelihood (``lmer(REML = FALSE)`` and ``summary``) in its own fresh R process
+(``Rscript benchmarks/lme4_fit.R``). The ratio is pymlsem's whole process over lme4's.
+
+Prints a Markdown table for benchmarks/README.md and the machine's load (``uptime``) before and after.
+
+Run:  .venv/bin/python benchmarks/bench_mixed_engine.py        (needs Rscript with lme4 for the ratios)
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: name -> (formula, data set)
+ZOO = {
+    "random intercept": ("Reaction ~ Days + (1 | Subject)", "sleepstudy"),
+    "correlated slope": ("Reaction ~ Days + (Days | Subject)", "sleepstudy"),
+    "uncorrelated slope": ("Reaction ~ Days + (Days || Subject)", "sleepstudy"),
+    "two blocks, one factor": ("Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)", "sleepstudy"),
+    "reading, random intercept": ("geread ~ gevocab + (1 | school)", "reading_public"),
+    "reading, correlated slope": ("geread ~ gevocab + (1 + gevocab | school)", "reading_public"),
+    "reading, cross-level interaction": (
+        "geread ~ gevocab * senroll + (1 + gevocab | school)",
+        "reading_public",
+    ),
+    "reading, intercept only": ("geread ~ 1 + (1 | school)", "reading_public"),
+    "reading, school covariate": ("geread ~ gevocab + senroll + (1 | school)", "reading_public"),
+    "reading, uncorrelated slope": ("geread ~ gevocab + (gevocab || school)", "reading_public"),
+}
+
+CHILD = r"""
+import json, sys, time, warnings
+start = time.perf_counter()
+import pandas as pd
+import pymlsem
+warnings.simplefilter("ignore")
+imported = time.perf_counter() - start
+name, formula, dataset = json.loads(sys.argv[1])
+begin = time.perf_counter()
+data = pd.read_csv(f"tests/data/reference/data/{dataset}.csv")
+fit = pymlsem.mixed(formula, data, random_seed=1, progressbar=False, draws=1000, tune=1000, chains=4)
+fixef, varcorr = fit.fixef(), fit.varcorr()
+print(json.dumps({"import": imported, "fit": time.perf_counter() - begin, "method": fit.method,
+                  "min_ess": float(min(fixef.ess_bulk.min(), varcorr.ess_bulk.min())),
+                  "max_rhat": float(max(fixef.r_hat.max(), varcorr.r_hat.max())),
+                  "fixef": [round(float(v), 4) for v in fixef["mean"]]}))
+"""
+
+
+def _uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def _pymlsem(name: str, formula: str, dataset: str) -> dict:
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, json.dumps([name, formula, dataset])],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["whole"] = time.perf_counter() - start
+    result["engine"] = "compiles as itself" not in done.stderr
+    return result
+
+
+def _lme4(name: str, formula: str, dataset: str) -> tuple[float, float, str]:
+    """Whole R process, lme4's fit + summary, and its fixed effects."""
+    with tempfile.TemporaryDirectory() as folder:
+        jobs = Path(folder) / "jobs.tsv"
+        jobs.write_text(f"{name}\t{formula}\t{dataset}\n")
+        start = time.perf_counter()
+        done = subprocess.run(
+            ["Rscript", str(ROOT / "benchmarks" / "lme4_fit.R"), str(jobs)],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=True,
+        )
+        whole = time.perf_counter() - start
+    _, seconds, fixef = done.stdout.strip().split("\t")
+    return whole, float(seconds), fixef
+
+
+def main() -> None:
+    print("load before:", _uptime())
+    has_r = shutil.which("Rscript") is not None
+    print(
+        "| model | method | engine | pymlsem whole process (s) | fit (s) | min ESS | max R-hat "
+        "| lme4 whole process (s) | lme4 fit (s) | ratio | fixef pymlsem / lme4 |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    ratios = []
+    for name, (formula, dataset) in ZOO.items():
+        ours = _pymlsem(name, formula, dataset)
+        whole, seconds, fixef = _lme4(name, formula, dataset) if has_r else (float("nan"),) * 2 + ("",)
+        ratio = ours["whole"] / whole
+        ratios.append(ratio)
+        print(
+            f"| {name} (`{formula}`) | {ours['method']} | {'yes' if ours['engine'] else 'no'} "
+            f"| {ours['whole']:.1f} | {ours['fit']:.1f} | {ours['min_ess']:.0f} | {ours['max_rhat']:.3f} "
+            f"| {whole:.1f} | {seconds:.2f} | {ratio:.1f} | {ours['fixef']} / {fixef} |",
+            flush=True,
+        )
+    print(f"ratio: median {sorted(ratios)[len(ratios) // 2]:.1f}, max {max(ratios):.1f}")
+    print("load after:", _uptime())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,300 @@
+"""The Gaussian mixed-model engine family: random effects integrated out, the model's structure as data.
+
+``mixed1`` serves every Gaussian mixed model with one grouping factor fitted marginally (lme4's
+``y ~ x + (1 + x | g)``, ``(1 | g) + (0 + x | g)``, ``(x || g)``, any number of fixed effects and of
+random effects per cluster), ``mixed2`` those with two nested grouping factors (``(1 | school/class)``,
+``(1 + x | school) + (1 | class)`` with every class in one school), with the default priors or any prior
+family (the ``_anyprior`` variants) given on the standardised scale or per term on the data scale. What
+makes a model itself enters as arrays (:func:`bind`):
+
+* the free parameters in sampling order, which take which prior family, and their hyperparameters
+  (:mod:`pymlsem.engine.priors`); the correlation factors of the correlated blocks by size (PyMC's own
+  ``LKJCorr`` density and transform, one batch per size up to :data:`MAX_CORRELATED`);
+* how each becomes a value on the data scale: a fixed effect ``offset + scale * t`` (the intercept
+  ``mean(y) + sd(y) t``, a slope ``sd(y) / sd(x) t``, a term with its own prior ``t``), the residual SD
+  and every random-effect SD ``scale * t``;
+* where each correlation factor's entries sit in the block-diagonal factor of the random effects'
+  covariance (the effects of all blocks side by side, as :mod:`pymlsem.mlm.stats` orders them), the
+  number of effects and of clusters of each grouping factor and the parent cluster of each cluster;
+* the cross products of :func:`pymlsem.mlm.stats.gaussian_stats`.
+
+The likelihood is :func:`pymlsem.mlm.loglik.gaussian_marginal_loglik` with the number of effects known
+only at run time. The per-model PyMC graph (:func:`pymlsem.mlm.model.build_mixed_model`) stays the
+specification: the engine's log-density equals its ``model.logp()`` at every point (tests/test_engine.py).
+Crossed grouping factors, more than two nested ones, MCMCglmm-style priors and GLMMs still compile their
+own graph.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+from pymc.distributions.transforms import CholeskyCorrTransform
+
+from pymlsem.engine.binding import (
+    ANY_PRIOR,
+    Binding,
+    Unsupported,
+    base_family,
+    pack,
+    symbolic_inputs,
+    unpack,
+)
+from pymlsem.engine.priors import MAX_HYPER, PRIOR_FAMILIES, prior_logp, transform_of
+from pymlsem.formula.design import INTERCEPT
+from pymlsem.mlm.loglik import gaussian_marginal_loglik
+from pymlsem.mlm.model import column_sd, safe_name
+from pymlsem.mlm.stats import gaussian_stats
+from pymlsem.priors import Prior
+
+__all__ = [
+    "DESCRIPTION",
+    "EXPECTED_SECONDS",
+    "FAMILIES",
+    "WARMUP_FAMILIES",
+    "bind",
+    "family_graph",
+    "family_inputs",
+]
+
+#: the prior families of the default mixed-model priors (normal effects, half-normal SDs)
+COMMON_PRIORS = ("normal", "halfnormal")
+#: correlated blocks of up to this many effects are data (one batch of LKJ factors per size)
+MAX_CORRELATED = 4
+_LKJ_SIZES = tuple(range(2, MAX_CORRELATED + 1))
+#: family -> number of grouping factors (each nested in the one above it)
+_FACTORS = {"mixed1": 1, "mixed2": 2}
+WARMUP_FAMILIES = tuple(_FACTORS)
+FAMILIES = (*WARMUP_FAMILIES, *(f"{family}{ANY_PRIOR}" for family in WARMUP_FAMILIES))
+EXPECTED_SECONDS = {"mixed1": 40, "mixed2": 50}
+DESCRIPTION = {
+    "mixed1": "Gaussian mixed model",
+    "mixed2": "Gaussian mixed model with nested grouping factors",
+}
+_STATS = (("yy", 1), ("xy", 1), ("xx", 2), ("zz", 3), ("zy", 2), ("zx", 3), ("nobs", 1))
+_REALS = ("fixef_offset", "fixef_scale", "sd_scale", "sigma_scale", "lkj_eta")
+
+
+def _family_priors(family: str) -> tuple[str, ...]:
+    return PRIOR_FAMILIES if family.endswith(ANY_PRIOR) else COMMON_PRIORS
+
+
+def _segments(family: str) -> tuple[str, ...]:
+    """Names of the integer arrays packed into ``ints``, in order."""
+    names = [f"prior_{name}" for name in _family_priors(family)]
+    names += ["fixef_param", "sd_param", "sigma_param"]
+    names += [f"lkj{q}_param" for q in _LKJ_SIZES] + [f"lkj{q}_place" for q in _LKJ_SIZES]
+    names += ["level_effects", "level_sizes"]  # per grouping factor, the top one first
+    names += [f"parent{level}" for level in range(1, _FACTORS[base_family(family)])]
+    return tuple(names)
+
+
+def family_inputs(family: str) -> tuple[tuple[str, str, int], ...]:
+    """(name, dtype, ndim) of the family's data inputs, in the compiled function's argument order."""
+    return (
+        ("hyper", "float64", 2),
+        ("ints", "int64", 1),
+        ("offsets", "int64", 1),
+        ("reals", "float64", 1),
+        ("real_offsets", "int64", 1),
+        *((name, "float64", ndim) for name, ndim in _STATS),
+    )
+
+
+def family_graph(
+    family: str,
+) -> tuple[pt.TensorVariable, list[pt.TensorVariable], pt.TensorVariable, pt.TensorVariable]:
+    """The family's symbolic log-density.
+
+    Returns
+    -------
+    x, inputs, logp, expanded
+        The unconstrained point (K,), the data inputs (as :func:`family_inputs`), the scalar log-density
+        and the expanded values: the K constrained values, then the fixed effects (p), the residual SD,
+        the random-effect SDs (Q), the block-diagonal correlation factor (Q x Q, row by row) and the
+        correlation matrix it gives (Q x Q).
+    """
+    x, inputs, data = symbolic_inputs(family_inputs(family))
+    part = unpack(data["ints"], data["offsets"], _segments(family))
+    real = unpack(data["reals"], data["real_offsets"], _REALS)
+
+    positions = {name: part[f"prior_{name}"] for name in _family_priors(family)}
+    log_prior, values = prior_logp(x, data["hyper"], positions)
+    n_effects = real["sd_scale"].shape[0]
+    corr_factor = pt.eye(n_effects).reshape((-1,))
+    for q in _LKJ_SIZES:  # the correlated blocks of q effects: PyMC's LKJCorr density at its transform
+        free = x[part[f"lkj{q}_param"]].reshape((-1, q * (q - 1) // 2))
+        transform = CholeskyCorrTransform(n=q, upper=False)
+        factor = transform.backward(free)
+        density = pm.logp(pm.LKJCorr.dist(n=q, eta=real["lkj_eta"][0]), factor)
+        log_prior = log_prior + pt.sum(density + transform.log_jac_det(free))
+        corr_factor = pt.set_subtensor(corr_factor[part[f"lkj{q}_place"]], factor.reshape((-1,)))
+    corr_factor = corr_factor.reshape((n_effects, n_effects))
+
+    fixef = real["fixef_offset"] + real["fixef_scale"] * values[part["fixef_param"]]
+    sigma = real["sigma_scale"][0] * values[part["sigma_param"][0]]
+    sd = real["sd_scale"] * values[part["sd_param"]]
+    factors = _FACTORS[base_family(family)]
+    stats = SimpleNamespace(
+        **{name: data[name] for name, _ in _STATS},
+        layout="clustered" if factors == 1 else "nested",
+        hierarchical=True,
+        n_fixed=True,  # p may be 0: the products with an empty beta are zero
+        sizes=((None, None),),
+        columns=(0,),
+        level_effects=tuple(part["level_effects"][level] for level in range(factors)),
+        level_sizes=tuple(part["level_sizes"][level] for level in range(factors)),
+        parents=tuple(part[f"parent{level}"] for level in range(1, factors)),
+    )
+    stats.yy, stats.nobs = stats.yy[0], stats.nobs[0]
+    loglik = gaussian_marginal_loglik(stats, fixef, sigma, chols=[sd[:, None] * corr_factor])
+    corr = pt.dot(corr_factor, corr_factor.T)
+    expanded = pt.concatenate(
+        [values, fixef, sigma[None], sd, corr_factor.reshape((-1,)), corr.reshape((-1,))]
+    )
+    return x, inputs, log_prior + loglik, expanded
+
+
+def _prior_of(name: str, spec) -> Prior | float:
+    """The prior (or LKJ ``eta``) of a per-model variable, from the names ``build_mixed_model`` gives."""
+    priors = spec.priors
+    by_name = {"intercept_std": "intercept", "fixef_std": "fixef", "sigma_std": "sigma"}
+    by_name |= {f"fixef__{safe_name(term)}": f"fixef:{term}" for term in spec.design.fixed_names}
+    for label in spec.labels:
+        by_name |= {f"sd_std__{label}": "sd", f"sd__{label}": f"sd:{label}", f"corr_chol__{label}": "lkj_eta"}
+    if name not in by_name or by_name[name] not in priors:
+        raise Unsupported(f"the variable {name} (MCMCglmm-style priors are not an engine family yet)")
+    return priors[by_name[name]]
+
+
+def bind(spec) -> Binding:
+    """The arrays that make ``spec`` (a built :class:`pymlsem.mlm.model.MixedModel`) a ``mixed`` model.
+
+    Raises
+    ------
+    Unsupported
+        When the model needs something the family does not express as data (the message says what).
+    """
+    design = spec.design
+    if spec.family != "gaussian":
+        raise Unsupported(f"the {spec.family} family (GLMMs are not an engine family yet)")
+    served = ("(Woodbury per cluster)", "(nested Woodbury)")  # one grouping factor, or nested ones
+    if spec.method != "marginal" or not spec.likelihood.endswith(served):
+        raise Unsupported(f"the likelihood {spec.likelihood!r} (not an engine family yet)")
+    mcmcglmm = spec.mcmcglmm_prior
+    if mcmcglmm is not None and (mcmcglmm.b or mcmcglmm.r or any(mcmcglmm.g)):
+        raise Unsupported("MCMCglmm-style priors (prior=) are not an engine family yet")
+    model = spec.model
+    start = model.initial_point()
+    variables, elements = [], []  # elements: (prior, k) of the generic parameters
+    lkj: dict[str, np.ndarray] = {}  # positions of each correlated block's factor
+    position = 0
+    for value_var in model.value_vars:
+        rv = model.values_to_rvs[value_var]
+        size = start[value_var.name].size
+        prior = _prior_of(rv.name, spec)
+        dims = model.named_vars_to_dims.get(rv.name)
+        coords = list(model.coords[dims[0]]) if dims else []
+        variables.append((rv.name, dims[0] if dims else None, coords, np.arange(position, position + size)))
+        if rv.name.startswith("corr_chol__"):
+            lkj[rv.name.removeprefix("corr_chol__")] = np.arange(position, position + size)
+        else:
+            expected = transform_of(prior.family, prior.args)
+            actual = model.rvs_to_transforms.get(rv)
+            if prior.family not in PRIOR_FAMILIES or type(actual) is not type(expected):
+                raise Unsupported(f"the prior family or transform of {rv.name}")
+            elements += [(prior, position + i) for i in range(size)]
+        position += size
+    positions = {v[0]: v[3] for v in variables}
+
+    hyper = np.zeros((position, MAX_HYPER))
+    family_of = np.full(position, "", dtype=object)
+    for prior, k in elements:
+        hyper[k, : len(prior.args)] = prior.args
+        family_of[k] = prior.family
+    y_mean, y_sd = float(design.y.mean()), float(column_sd(design.y[:, None])[0])
+    x_sd = column_sd(design.x)
+    fixef = []  # per term: (position, offset, scale) of ``offset + scale * t``
+    slopes = iter(positions.get("fixef_std", []))
+    for t, term in enumerate(design.fixed_names):
+        own = f"fixef__{safe_name(term)}"
+        if own in positions:  # the term's own prior, on the data scale
+            fixef.append((positions[own][0], 0.0, 1.0))
+        elif term == INTERCEPT:
+            fixef.append((positions["intercept_std"][0], y_mean, y_sd))
+        else:
+            fixef.append((next(slopes), 0.0, y_sd / x_sd[t]))
+    fixef_table = np.array(fixef, dtype=float).reshape(-1, 3)
+
+    stats = gaussian_stats(design)
+    family = f"mixed{len(stats.level_effects)}"
+    if family not in _FACTORS:
+        raise Unsupported(
+            f"{len(stats.level_effects)} nested grouping factors (up to {max(_FACTORS.values())})"
+        )
+    sd_param, sd_scale = [], []
+    places: dict[int, list[np.ndarray]] = {q: [] for q in _LKJ_SIZES}
+    params: dict[int, list[np.ndarray]] = {q: [] for q in _LKJ_SIZES}
+    n_effects = sum(design.blocks[k].q for k in stats.columns)
+    offset = 0
+    for k in stats.columns:
+        block, label = design.blocks[k], spec.labels[k]
+        if f"sd__{label}" in positions:  # the block's own prior, on the data scale
+            sd_param += list(positions[f"sd__{label}"])
+            sd_scale += [1.0] * block.q
+        else:
+            is_intercept = np.array([name == INTERCEPT for name in block.names])
+            sd_param += list(positions[f"sd_std__{label}"])
+            sd_scale += list(np.where(is_intercept, y_sd, y_sd / column_sd(block.z)))
+        if label in lkj:
+            if block.q > MAX_CORRELATED:
+                raise Unsupported(
+                    f"a correlated block of {block.q} effects (up to {MAX_CORRELATED} are data)"
+                )
+            rows = offset + np.arange(block.q)
+            places[block.q].append((rows[:, None] * n_effects + rows[None, :]).ravel())
+            params[block.q].append(lkj[label])
+        offset += block.q
+
+    if not set(family_of[family_of != ""]) <= set(COMMON_PRIORS):
+        family += ANY_PRIOR
+    parts = {f"prior_{name}": np.flatnonzero(family_of == name) for name in _family_priors(family)}
+    parts |= {
+        "fixef_param": fixef_table[:, 0],
+        "sd_param": np.asarray(sd_param),
+        "sigma_param": positions["sigma_std"][:1],
+    }
+    for q in _LKJ_SIZES:
+        parts[f"lkj{q}_param"] = np.concatenate([np.zeros(0), *params[q]])
+        parts[f"lkj{q}_place"] = np.concatenate([np.zeros(0), *places[q]])
+    parts["level_effects"] = np.asarray(stats.level_effects)
+    parts["level_sizes"] = np.asarray(stats.level_sizes)
+    parts |= {f"parent{level}": np.asarray(parent) for level, parent in enumerate(stats.parents, start=1)}
+    reals = {
+        "fixef_offset": fixef_table[:, 1],
+        "fixef_scale": fixef_table[:, 2],
+        "sd_scale": np.asarray(sd_scale),
+        "sigma_scale": np.array([y_sd]),
+        "lkj_eta": np.array([float(spec.priors["lkj_eta"])]),  # one eta for every correlated block
+    }
+    ints, offsets = pack(parts, _segments(family), "int64")
+    real_values, real_offsets = pack(reals, _REALS, "float64")
+    data = {
+        "hyper": hyper,
+        "ints": ints,
+        "offsets": offsets,
+        "reals": real_values,
+        "real_offsets": real_offsets,
+        "yy": np.array([stats.yy], dtype=float),
+        "xy": np.asarray(stats.xy, dtype=float),
+        "xx": np.asarray(stats.xx, dtype=float).reshape((len(design.fixed_names),) * 2),
+        "zz": np.asarray(stats.zz, dtype=float),
+        "zy": np.asarray(stats.zy, dtype=float),
+        "zx": np.asarray(stats.zx, dtype=float),
+        "nobs": np.array([float(stats.nobs)]),
+    }
+    n_derived = len(design.fixed_names) + 1 + n_effects + 2 * n_effects**2
+    return Binding(family, data, variables, n_derived)
