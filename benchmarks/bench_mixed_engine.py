@@ -5,7 +5,8 @@ Every model of the zoo is fitted in its own fresh Python process (import, data, 
 families are compiled already (``python -m pymlsem warmup``): none of these structures was fitted before in
 that process, which is what a researcher changing a model does. lme4 fits the same formula by maximum
 likelihood (``lmer(REML = FALSE)`` and ``summary``) in its own fresh R process
-(``Rscript benchmarks/lme4_fit.R``). The ratio is pymlsem's whole process over lme4's.
+(``Rscript benchmarks/lme4_fit.R``; ``glmer`` for the GLMMs). The ratio is pymlsem's whole process over
+lme4's.
 
 Prints a Markdown table for benchmarks/README.md and the machine's load (``uptime``) before and after.
 
@@ -24,7 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-#: name -> (formula, data set)
+#: name -> (formula, data set[, family])
 ZOO = {
     "random intercept": ("Reaction ~ Days + (1 | Subject)", "sleepstudy"),
     "correlated slope": ("Reaction ~ Days + (Days | Subject)", "sleepstudy"),
@@ -39,6 +40,12 @@ ZOO = {
     "reading, intercept only": ("geread ~ 1 + (1 | school)", "reading_public"),
     "reading, school covariate": ("geread ~ gevocab + senroll + (1 | school)", "reading_public"),
     "reading, uncorrelated slope": ("geread ~ gevocab + (gevocab || school)", "reading_public"),
+    "cbpp, binomial": ("cbind(incidence, size - incidence) ~ period + (1 | herd)", "cbpp", "binomial"),
+    "grouse ticks, Poisson, crossed": (
+        "TICKS ~ YEAR + (1 | BROOD) + (1 | LOCATION)",
+        "grouseticks",
+        "poisson",
+    ),
 }
 
 CHILD = r"""
@@ -48,10 +55,10 @@ import pandas as pd
 import pymlsem
 warnings.simplefilter("ignore")
 imported = time.perf_counter() - start
-name, formula, dataset = json.loads(sys.argv[1])
+name, formula, dataset, family = json.loads(sys.argv[1])
 begin = time.perf_counter()
 data = pd.read_csv(f"tests/data/reference/data/{dataset}.csv")
-fit = pymlsem.mixed(formula, data, random_seed=1, progressbar=False, draws=1000, tune=1000, chains=4)
+fit = pymlsem.mixed(formula, data, family, random_seed=1, progressbar=False, draws=1000, tune=1000, chains=4)
 fixef, varcorr = fit.fixef(), fit.varcorr()
 print(json.dumps({"import": imported, "fit": time.perf_counter() - begin, "method": fit.method,
                   "min_ess": float(min(fixef.ess_bulk.min(), varcorr.ess_bulk.min())),
@@ -64,10 +71,10 @@ def _uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
-def _pymlsem(name: str, formula: str, dataset: str) -> dict:
+def _pymlsem(name: str, formula: str, dataset: str, family: str) -> dict:
     start = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, json.dumps([name, formula, dataset])],
+        [sys.executable, "-c", CHILD, json.dumps([name, formula, dataset, family])],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -79,11 +86,11 @@ def _pymlsem(name: str, formula: str, dataset: str) -> dict:
     return result
 
 
-def _lme4(name: str, formula: str, dataset: str) -> tuple[float, float, str]:
+def _lme4(name: str, formula: str, dataset: str, family: str) -> tuple[float, float, str]:
     """Whole R process, lme4's fit + summary, and its fixed effects."""
     with tempfile.TemporaryDirectory() as folder:
         jobs = Path(folder) / "jobs.tsv"
-        jobs.write_text(f"{name}\t{formula}\t{dataset}\n")
+        jobs.write_text(f"{name}\t{formula}\t{dataset}\t{family}\n")
         start = time.perf_counter()
         done = subprocess.run(
             ["Rscript", str(ROOT / "benchmarks" / "lme4_fit.R"), str(jobs)],
@@ -106,9 +113,11 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     ratios = []
-    for name, (formula, dataset) in ZOO.items():
-        ours = _pymlsem(name, formula, dataset)
-        whole, seconds, fixef = _lme4(name, formula, dataset) if has_r else (float("nan"),) * 2 + ("",)
+    for name, (formula, dataset, *family) in ZOO.items():
+        family = family[0] if family else "gaussian"
+        ours = _pymlsem(name, formula, dataset, family)
+        peer = _lme4(name, formula, dataset, family) if has_r else (float("nan"), float("nan"), "")
+        whole, seconds, fixef = peer
         ratio = ours["whole"] / whole
         ratios.append(ratio)
         print(

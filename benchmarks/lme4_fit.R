@@ -1,7 +1,8 @@
 # Fit lme4 models as a user would, for benchmarks/bench_mixed_engine.py (the peer's whole process and fit).
 # Usage: Rscript benchmarks/lme4_fit.R JOBS.tsv
 # JOBS.tsv: one job per line, tab-separated: name, formula, data set (a file name of
-# tests/data/reference/data without .csv).
+# tests/data/reference/data without .csv), family ("gaussian": lmer by maximum likelihood; "binomial",
+# "poisson": glmer, Laplace).
 # Prints one line per job: name<TAB>seconds of the fit and summary<TAB>fixed effects (comma-separated).
 suppressPackageStartupMessages(library(lme4))
 args <- commandArgs(trailingOnly = TRUE)
@@ -10,7 +11,11 @@ for (i in seq_len(nrow(jobs))) {
   job <- jobs[i, ]
   data <- read.csv(file.path("tests", "data", "reference", "data", paste0(job$V3, ".csv")))
   start <- proc.time()[["elapsed"]]
-  fit <- lmer(as.formula(job$V2), data = data, REML = FALSE)
+  fit <- if (job$V4 == "gaussian") {
+    lmer(as.formula(job$V2), data = data, REML = FALSE)
+  } else {
+    glmer(as.formula(job$V2), data = data, family = job$V4)
+  }
   invisible(capture.output(summary(fit)))
   seconds <- proc.time()[["elapsed"]] - start
   cat(job$V1, "\t", seconds, "\t", paste(signif(fixef(fit), 6), collapse = ","), "\n", sep = "")

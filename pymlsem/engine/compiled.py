@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from pymlsem.engine import mixed, sem
+from pymlsem.engine import glmm, mixed, sem
 from pymlsem.engine.binding import ANY_PRIOR, base_family
 from pymlsem.nutpie_compile import (
     EXPAND_TEMPLATE,
@@ -44,28 +44,23 @@ __all__ = [
 ]
 
 #: the module that defines each family's graph and binds models to it
-_MODULES = {family: module for module in (sem, mixed) for family in module.FAMILIES}
+_MODULES = {family: module for module in (sem, mixed, glmm) for family in module.FAMILIES}
 FAMILIES = tuple(_MODULES)
 #: the families ``python -m pymlsem warmup`` compiles by default (those of the default priors)
-WARMUP_FAMILIES = (*sem.WARMUP_FAMILIES, *mixed.WARMUP_FAMILIES)
+WARMUP_FAMILIES = (*sem.WARMUP_FAMILIES, *mixed.WARMUP_FAMILIES, *glmm.WARMUP_FAMILIES)
 #: rough first-compile time of a family on a 2-core machine with empty caches (said in the progress line)
-EXPECTED_SECONDS = {**sem.EXPECTED_SECONDS, **mixed.EXPECTED_SECONDS}
-_DESCRIPTION = {**sem.DESCRIPTION, **mixed.DESCRIPTION}
+EXPECTED_SECONDS = {**sem.EXPECTED_SECONDS, **mixed.EXPECTED_SECONDS, **glmm.EXPECTED_SECONDS}
+_DESCRIPTION = {**sem.DESCRIPTION, **mixed.DESCRIPTION, **glmm.DESCRIPTION}
 
-#: files whose code shapes a family's compiled graph: a change to any of them compiles the family again
-_GRAPH_SOURCES = (
-    "engine/sem.py",
-    "engine/mixed.py",
+#: files whose code shapes every family's compiled graph; each family's module adds its own
+#: (``GRAPH_SOURCES``): a change to any of them compiles the families that read it again
+_COMMON_SOURCES = (
     "engine/binding.py",
     "engine/priors.py",
     "engine/compiled.py",
     "nutpie_compile.py",
-    "build/loglik.py",
-    "build/missing.py",
-    "build/ram.py",
-    "build/rewrites.py",
     "build/parameters.py",
-    "mlm/loglik.py",
+    "build/rewrites.py",
     "priors.py",
 )
 _LOADED: dict[str, CompiledFamily] = {}
@@ -109,7 +104,7 @@ def engine_key(family: str) -> str:
 
     root = Path(__file__).resolve().parent.parent
     digest = hashlib.sha256()
-    for name in _GRAPH_SOURCES:
+    for name in (*_COMMON_SOURCES, *_MODULES[family].GRAPH_SOURCES):
         digest.update((root / name).read_bytes())
     versions = (
         numba.__version__,
@@ -192,11 +187,16 @@ def _inner_functions(family: str) -> tuple[Any, Any]:
     """Compile the family's graph with PyTensor's numba backend: (logp, grad) and the expanded values."""
     import pytensor
     from pymc.pytensorf import compile as pymc_compile
+    from pytensor.compile.mode import get_mode
 
-    x, inputs, logp, expanded = _MODULES[family].family_graph(family)
+    module = _MODULES[family]
+    x, inputs, logp, expanded = module.family_graph(family)
     grad = pytensor.grad(logp, x)
-    logp_fn = pymc_compile([x, *inputs], [logp, grad], mode="NUMBA")
-    expand_fn = pymc_compile([x, *inputs], [expanded], mode="NUMBA", on_unused_input="ignore")
+    # rewrites a family's graph must do without (see the family module's COMPILE_EXCLUDING)
+    mode = get_mode("NUMBA").excluding(*getattr(module, "COMPILE_EXCLUDING", ()))
+    # a family may leave an input unused (a Poisson GLMM its trials)
+    logp_fn = pymc_compile([x, *inputs], [logp, grad], mode=mode, on_unused_input="ignore")
+    expand_fn = pymc_compile([x, *inputs], [expanded], mode=mode, on_unused_input="ignore")
     return logp_fn.vm.jit_fn, expand_fn.vm.jit_fn
 
 

@@ -4,7 +4,9 @@
 ``y ~ x + (1 + x | g)``, ``(1 | g) + (0 + x | g)``, ``(x || g)``, any number of fixed effects and of
 random effects per cluster), ``mixed2`` those with two nested grouping factors (``(1 | school/class)``,
 ``(1 + x | school) + (1 | class)`` with every class in one school), with the default priors or any prior
-family (the ``_anyprior`` variants) given on the standardised scale or per term on the data scale. What
+family (the ``_anyprior`` variants) given on the standardised scale or per term on the data scale;
+``mixed1_q1`` and ``mixed1_q2`` are ``mixed1`` for one or two effects per cluster (random intercepts, or
+intercepts and one slope), with the per-cluster factorisation written out entry by entry. What
 makes a model itself enters as arrays (:func:`bind`):
 
 * the free parameters in sampling order, which take which prior family, and their hyperparameters
@@ -48,12 +50,13 @@ from pymlsem.formula.design import INTERCEPT
 from pymlsem.mlm.loglik import gaussian_marginal_loglik
 from pymlsem.mlm.model import column_sd, safe_name
 from pymlsem.mlm.stats import gaussian_stats
-from pymlsem.priors import Prior
+from pymlsem.priors import Prior, parse_prior
 
 __all__ = [
     "DESCRIPTION",
     "EXPECTED_SECONDS",
     "FAMILIES",
+    "GRAPH_SOURCES",
     "WARMUP_FAMILIES",
     "bind",
     "family_graph",
@@ -65,15 +68,26 @@ COMMON_PRIORS = ("normal", "halfnormal")
 #: correlated blocks of up to this many effects are data (one batch of LKJ factors per size)
 MAX_CORRELATED = 4
 _LKJ_SIZES = tuple(range(2, MAX_CORRELATED + 1))
-#: family -> number of grouping factors (each nested in the one above it)
-_FACTORS = {"mixed1": 1, "mixed2": 2}
-WARMUP_FAMILIES = tuple(_FACTORS)
-FAMILIES = (*WARMUP_FAMILIES, *(f"{family}{ANY_PRIOR}" for family in WARMUP_FAMILIES))
-EXPECTED_SECONDS = {"mixed1": 40, "mixed2": 50}
+#: family -> (grouping factors, each nested in the one above it; effects per cluster when the family is
+#: specialised to that number, whose per-cluster factorisation is then written out entry by entry as in the
+#: per-model graph, several times faster than a batch of LAPACK calls; None: known at run time)
+_SHAPES = {"mixed1_q1": (1, 1), "mixed1_q2": (1, 2), "mixed1": (1, None), "mixed2": (2, None)}
+#: compiled by ``python -m pymlsem warmup`` (the set-up script): the shapes of most models; the others are
+#: compiled on first use, with a progress line (``warmup --all`` compiles every family)
+WARMUP_FAMILIES = ("mixed1_q1", "mixed1_q2")
+#: other prior families take the variants of the general shapes
+FAMILIES = (*_SHAPES, f"mixed1{ANY_PRIOR}", f"mixed2{ANY_PRIOR}")
+#: the files besides the engine's own whose code shapes this module's graphs (the cache key)
+GRAPH_SOURCES = ("engine/mixed.py", "mlm/loglik.py", "build/loglik.py")
+EXPECTED_SECONDS = {"mixed1_q1": 60, "mixed1_q2": 60, "mixed1": 80, "mixed2": 100}
 DESCRIPTION = {
+    "mixed1_q1": "Gaussian random-intercept model",
+    "mixed1_q2": "Gaussian mixed model with two effects per cluster",
     "mixed1": "Gaussian mixed model",
     "mixed2": "Gaussian mixed model with nested grouping factors",
 }
+#: the prior of the standardised random effects of the latent (GLMM) graph
+STANDARD_NORMAL = parse_prior("normal(0,1)")
 _STATS = (("yy", 1), ("xy", 1), ("xx", 2), ("zz", 3), ("zy", 2), ("zx", 3), ("nobs", 1))
 _REALS = ("fixef_offset", "fixef_scale", "sd_scale", "sigma_scale", "lkj_eta")
 
@@ -82,13 +96,17 @@ def _family_priors(family: str) -> tuple[str, ...]:
     return PRIOR_FAMILIES if family.endswith(ANY_PRIOR) else COMMON_PRIORS
 
 
+def effect_segments() -> tuple[str, ...]:
+    """Names of the integer arrays of :func:`effect_arrays` (fixed effects, SDs, LKJ factors)."""
+    return ("fixef_param", "sd_param", *(f"lkj{q}_{what}" for what in ("param", "place") for q in _LKJ_SIZES))
+
+
 def _segments(family: str) -> tuple[str, ...]:
     """Names of the integer arrays packed into ``ints``, in order."""
     names = [f"prior_{name}" for name in _family_priors(family)]
-    names += ["fixef_param", "sd_param", "sigma_param"]
-    names += [f"lkj{q}_param" for q in _LKJ_SIZES] + [f"lkj{q}_place" for q in _LKJ_SIZES]
+    names += [*effect_segments(), "sigma_param"]
     names += ["level_effects", "level_sizes"]  # per grouping factor, the top one first
-    names += [f"parent{level}" for level in range(1, _FACTORS[base_family(family)])]
+    names += [f"parent{level}" for level in range(1, _SHAPES[base_family(family)][0])]
     return tuple(names)
 
 
@@ -102,6 +120,31 @@ def family_inputs(family: str) -> tuple[tuple[str, str, int], ...]:
         ("real_offsets", "int64", 1),
         *((name, "float64", ndim) for name, ndim in _STATS),
     )
+
+
+def effect_values(x, hyper, positions, part, real) -> tuple[pt.TensorVariable, ...]:
+    """The prior density and the values of a mixed model's parameters (the data of :func:`effect_arrays`).
+
+    Returns
+    -------
+    log_prior, values, fixef, sd, corr_factor
+        The joint prior log-density (with Jacobians, LKJ factors included), the K constrained values, the
+        fixed effects, the random-effect SDs (Q) and the block-diagonal correlation factor (Q x Q).
+    """
+    log_prior, values = prior_logp(x, hyper, positions)
+    n_effects = real["sd_scale"].shape[0]
+    corr_factor = pt.eye(n_effects).reshape((-1,))
+    for q in _LKJ_SIZES:  # the correlated blocks of q effects: PyMC's LKJCorr density at its transform
+        free = x[part[f"lkj{q}_param"]].reshape((-1, q * (q - 1) // 2))
+        transform = CholeskyCorrTransform(n=q, upper=False)
+        factor = transform.backward(free)
+        density = pm.logp(pm.LKJCorr.dist(n=q, eta=real["lkj_eta"][0]), factor)
+        log_prior = log_prior + pt.sum(density + transform.log_jac_det(free))
+        corr_factor = pt.set_subtensor(corr_factor[part[f"lkj{q}_place"]], factor.reshape((-1,)))
+    corr_factor = corr_factor.reshape((n_effects, n_effects))
+    fixef = real["fixef_offset"] + real["fixef_scale"] * values[part["fixef_param"]]
+    sd = real["sd_scale"] * values[part["sd_param"]]
+    return log_prior, values, fixef, sd, corr_factor
 
 
 def family_graph(
@@ -122,22 +165,9 @@ def family_graph(
     real = unpack(data["reals"], data["real_offsets"], _REALS)
 
     positions = {name: part[f"prior_{name}"] for name in _family_priors(family)}
-    log_prior, values = prior_logp(x, data["hyper"], positions)
-    n_effects = real["sd_scale"].shape[0]
-    corr_factor = pt.eye(n_effects).reshape((-1,))
-    for q in _LKJ_SIZES:  # the correlated blocks of q effects: PyMC's LKJCorr density at its transform
-        free = x[part[f"lkj{q}_param"]].reshape((-1, q * (q - 1) // 2))
-        transform = CholeskyCorrTransform(n=q, upper=False)
-        factor = transform.backward(free)
-        density = pm.logp(pm.LKJCorr.dist(n=q, eta=real["lkj_eta"][0]), factor)
-        log_prior = log_prior + pt.sum(density + transform.log_jac_det(free))
-        corr_factor = pt.set_subtensor(corr_factor[part[f"lkj{q}_place"]], factor.reshape((-1,)))
-    corr_factor = corr_factor.reshape((n_effects, n_effects))
-
-    fixef = real["fixef_offset"] + real["fixef_scale"] * values[part["fixef_param"]]
+    log_prior, values, fixef, sd, corr_factor = effect_values(x, data["hyper"], positions, part, real)
     sigma = real["sigma_scale"][0] * values[part["sigma_param"][0]]
-    sd = real["sd_scale"] * values[part["sd_param"]]
-    factors = _FACTORS[base_family(family)]
+    factors, effects = _SHAPES[base_family(family)]
     stats = SimpleNamespace(
         **{name: data[name] for name, _ in _STATS},
         layout="clustered" if factors == 1 else "nested",
@@ -145,7 +175,7 @@ def family_graph(
         n_fixed=True,  # p may be 0: the products with an empty beta are zero
         sizes=((None, None),),
         columns=(0,),
-        level_effects=tuple(part["level_effects"][level] for level in range(factors)),
+        level_effects=(effects,) if effects else tuple(part["level_effects"][i] for i in range(factors)),
         level_sizes=tuple(part["level_sizes"][level] for level in range(factors)),
         parents=tuple(part[f"parent{level}"] for level in range(1, factors)),
     )
@@ -165,29 +195,39 @@ def _prior_of(name: str, spec) -> Prior | float:
     by_name |= {f"fixef__{safe_name(term)}": f"fixef:{term}" for term in spec.design.fixed_names}
     for label in spec.labels:
         by_name |= {f"sd_std__{label}": "sd", f"sd__{label}": f"sd:{label}", f"corr_chol__{label}": "lkj_eta"}
+        if name == f"z__{label}":  # a GLMM's standardised random effects
+            return STANDARD_NORMAL
     if name not in by_name or by_name[name] not in priors:
         raise Unsupported(f"the variable {name} (MCMCglmm-style priors are not an engine family yet)")
     return priors[by_name[name]]
 
 
-def bind(spec) -> Binding:
-    """The arrays that make ``spec`` (a built :class:`pymlsem.mlm.model.MixedModel`) a ``mixed`` model.
+def effect_arrays(spec, columns, center: float, scale: float) -> tuple:
+    """A mixed model's parameters as data: what :func:`effect_values` reads.
+
+    Parameters
+    ----------
+    spec
+        The built :class:`pymlsem.mlm.model.MixedModel` (Gaussian, or a GLMM on the link scale).
+    columns
+        The blocks in the order their effects sit side by side.
+    center, scale
+        The intercept is ``center + scale * t`` and a slope ``scale / sd(x) * t`` (Gaussian: the mean and
+        SD of y; a GLMM: the link of the pooled mean response and 1).
+
+    Returns
+    -------
+    variables, hyper, family_of, parts, reals
+        The per-model variables in sampling order (name, dimension or None, coordinates, positions), the
+        hyperparameters of the generic elements, each element's prior family ("" for LKJ factors), and
+        the integer and real arrays by name (fixed effects, SDs, LKJ positions and places).
 
     Raises
     ------
     Unsupported
-        When the model needs something the family does not express as data (the message says what).
+        A prior the families do not express, or a correlated block of more than :data:`MAX_CORRELATED`.
     """
-    design = spec.design
-    if spec.family != "gaussian":
-        raise Unsupported(f"the {spec.family} family (GLMMs are not an engine family yet)")
-    served = ("(Woodbury per cluster)", "(nested Woodbury)")  # one grouping factor, or nested ones
-    if spec.method != "marginal" or not spec.likelihood.endswith(served):
-        raise Unsupported(f"the likelihood {spec.likelihood!r} (not an engine family yet)")
-    mcmcglmm = spec.mcmcglmm_prior
-    if mcmcglmm is not None and (mcmcglmm.b or mcmcglmm.r or any(mcmcglmm.g)):
-        raise Unsupported("MCMCglmm-style priors (prior=) are not an engine family yet")
-    model = spec.model
+    design, model = spec.design, spec.model
     start = model.initial_point()
     variables, elements = [], []  # elements: (prior, k) of the generic parameters
     lkj: dict[str, np.ndarray] = {}  # positions of each correlated block's factor
@@ -215,7 +255,6 @@ def bind(spec) -> Binding:
     for prior, k in elements:
         hyper[k, : len(prior.args)] = prior.args
         family_of[k] = prior.family
-    y_mean, y_sd = float(design.y.mean()), float(column_sd(design.y[:, None])[0])
     x_sd = column_sd(design.x)
     fixef = []  # per term: (position, offset, scale) of ``offset + scale * t``
     slopes = iter(positions.get("fixef_std", []))
@@ -224,23 +263,17 @@ def bind(spec) -> Binding:
         if own in positions:  # the term's own prior, on the data scale
             fixef.append((positions[own][0], 0.0, 1.0))
         elif term == INTERCEPT:
-            fixef.append((positions["intercept_std"][0], y_mean, y_sd))
+            fixef.append((positions["intercept_std"][0], center, scale))
         else:
-            fixef.append((next(slopes), 0.0, y_sd / x_sd[t]))
+            fixef.append((next(slopes), 0.0, scale / x_sd[t]))
     fixef_table = np.array(fixef, dtype=float).reshape(-1, 3)
 
-    stats = gaussian_stats(design)
-    family = f"mixed{len(stats.level_effects)}"
-    if family not in _FACTORS:
-        raise Unsupported(
-            f"{len(stats.level_effects)} nested grouping factors (up to {max(_FACTORS.values())})"
-        )
     sd_param, sd_scale = [], []
     places: dict[int, list[np.ndarray]] = {q: [] for q in _LKJ_SIZES}
     params: dict[int, list[np.ndarray]] = {q: [] for q in _LKJ_SIZES}
-    n_effects = sum(design.blocks[k].q for k in stats.columns)
+    n_effects = sum(design.blocks[k].q for k in columns)
     offset = 0
-    for k in stats.columns:
+    for k in columns:
         block, label = design.blocks[k], spec.labels[k]
         if f"sd__{label}" in positions:  # the block's own prior, on the data scale
             sd_param += list(positions[f"sd__{label}"])
@@ -248,7 +281,7 @@ def bind(spec) -> Binding:
         else:
             is_intercept = np.array([name == INTERCEPT for name in block.names])
             sd_param += list(positions[f"sd_std__{label}"])
-            sd_scale += list(np.where(is_intercept, y_sd, y_sd / column_sd(block.z)))
+            sd_scale += list(np.where(is_intercept, scale, scale / column_sd(block.z)))
         if label in lkj:
             if block.q > MAX_CORRELATED:
                 raise Unsupported(
@@ -258,28 +291,55 @@ def bind(spec) -> Binding:
             places[block.q].append((rows[:, None] * n_effects + rows[None, :]).ravel())
             params[block.q].append(lkj[label])
         offset += block.q
-
-    if not set(family_of[family_of != ""]) <= set(COMMON_PRIORS):
-        family += ANY_PRIOR
-    parts = {f"prior_{name}": np.flatnonzero(family_of == name) for name in _family_priors(family)}
-    parts |= {
-        "fixef_param": fixef_table[:, 0],
-        "sd_param": np.asarray(sd_param),
-        "sigma_param": positions["sigma_std"][:1],
-    }
+    parts = {"fixef_param": fixef_table[:, 0], "sd_param": np.asarray(sd_param)}
     for q in _LKJ_SIZES:
         parts[f"lkj{q}_param"] = np.concatenate([np.zeros(0), *params[q]])
         parts[f"lkj{q}_place"] = np.concatenate([np.zeros(0), *places[q]])
-    parts["level_effects"] = np.asarray(stats.level_effects)
-    parts["level_sizes"] = np.asarray(stats.level_sizes)
-    parts |= {f"parent{level}": np.asarray(parent) for level, parent in enumerate(stats.parents, start=1)}
     reals = {
         "fixef_offset": fixef_table[:, 1],
         "fixef_scale": fixef_table[:, 2],
-        "sd_scale": np.asarray(sd_scale),
-        "sigma_scale": np.array([y_sd]),
+        "sd_scale": np.asarray(sd_scale, dtype=float),
         "lkj_eta": np.array([float(spec.priors["lkj_eta"])]),  # one eta for every correlated block
     }
+    return variables, hyper, family_of, parts, reals
+
+
+def bind(spec) -> Binding:
+    """The arrays that make ``spec`` (a built :class:`pymlsem.mlm.model.MixedModel`) a ``mixed`` model.
+
+    Raises
+    ------
+    Unsupported
+        When the model needs something the family does not express as data (the message says what).
+    """
+    design = spec.design
+    if spec.family != "gaussian":
+        raise Unsupported(f"the {spec.family} family (GLMMs are not an engine family yet)")
+    served = ("(Woodbury per cluster)", "(nested Woodbury)")  # one grouping factor, or nested ones
+    if spec.method != "marginal" or not spec.likelihood.endswith(served):
+        raise Unsupported(f"the likelihood {spec.likelihood!r} (not an engine family yet)")
+    mcmcglmm = spec.mcmcglmm_prior
+    if mcmcglmm is not None and (mcmcglmm.b or mcmcglmm.r or any(mcmcglmm.g)):
+        raise Unsupported("MCMCglmm-style priors (prior=) are not an engine family yet")
+    y_mean, y_sd = float(design.y.mean()), float(column_sd(design.y[:, None])[0])
+    stats = gaussian_stats(design)
+    factors = len(stats.level_effects)
+    if factors > 2:
+        raise Unsupported(f"{factors} nested grouping factors (up to 2 are engine families)")
+    variables, hyper, family_of, parts, reals = effect_arrays(spec, stats.columns, y_mean, y_sd)
+    n_effects = reals["sd_scale"].size
+    family = f"mixed{factors}"
+    if not set(family_of[family_of != ""]) <= set(COMMON_PRIORS):
+        family += ANY_PRIOR
+    elif factors == 1 and n_effects <= 2:
+        family += f"_q{n_effects}"
+    positions = {v[0]: v[3] for v in variables}
+    parts |= {f"prior_{name}": np.flatnonzero(family_of == name) for name in _family_priors(family)}
+    parts["sigma_param"] = positions["sigma_std"][:1]
+    parts["level_effects"] = np.asarray(stats.level_effects)
+    parts["level_sizes"] = np.asarray(stats.level_sizes)
+    parts |= {f"parent{level}": np.asarray(parent) for level, parent in enumerate(stats.parents, start=1)}
+    reals["sigma_scale"] = np.array([y_sd])
     ints, offsets = pack(parts, _segments(family), "int64")
     real_values, real_offsets = pack(reals, _REALS, "float64")
     data = {

@@ -17,7 +17,7 @@ import pytensor.tensor as pt
 import xarray as xr
 
 from pymlsem.build.expressions import evaluate
-from pymlsem.engine import mixed, sem
+from pymlsem.engine import glmm, mixed, sem
 from pymlsem.engine.binding import Binding, Unsupported
 from pymlsem.engine.compiled import CompiledFamily, family_inputs, load_family
 from pymlsem.mlm.model import MixedModel
@@ -74,8 +74,8 @@ def nutpie_model(binding: Binding, family: CompiledFamily, model) -> Any:
         )
     )
     names = [value.name for value in model.value_vars]
-    shapes = [  # of the value variables (unconstrained), in their order
-        () if value.ndim == 0 else (len(positions),)
+    shapes = [
+        _value_shape(model, value, len(positions))
         for value, (*_, positions) in zip(model.value_vars, binding.variables, strict=True)
     ]
     n_dim, n_derived = binding.n_dim, binding.n_derived
@@ -101,6 +101,17 @@ def nutpie_model(binding: Binding, family: CompiledFamily, model) -> Any:
         expand_func=None,
         reparameterized_names=[],
     )
+
+
+def _value_shape(model, value, size: int) -> tuple[int, ...]:
+    """The shape of a value variable (unconstrained) of ``size`` elements: from its variable's dimensions
+    when they match (e.g. a GLMM's standardised effects, levels x effects), else a vector (or scalar)."""
+    dims = model.named_vars_to_dims.get(model.values_to_rvs[value].name, ())
+    if value.ndim == 0:
+        return ()
+    if len(dims) == value.ndim:
+        return tuple(len(model.coords[d]) for d in dims)
+    return (size,)
 
 
 def sample_binding(
@@ -130,7 +141,9 @@ def sample_binding(
 
 
 def _module(spec):
-    return mixed if isinstance(spec, MixedModel) else sem
+    if isinstance(spec, MixedModel):
+        return mixed if spec.family == "gaussian" else glmm
+    return sem
 
 
 def per_model_posterior(binding: Binding, spec, posterior: xr.Dataset) -> xr.Dataset:
@@ -175,35 +188,52 @@ def _sem_posterior(binding: Binding, spec, posterior: xr.Dataset) -> xr.Dataset:
 
 
 def _mixed_posterior(binding: Binding, spec, posterior: xr.Dataset) -> xr.Dataset:
-    """The engine's draws as the per-model PyMC model names them (free variables and deterministics)."""
+    """A mixed model's free variables and deterministics from the engine's draws (Gaussian or GLMM)."""
     values = posterior["engine_values"].values
     derived = posterior["engine_derived"].values
     design, model = spec.design, spec.model
-    p = len(design.fixed_names)
-    out = {}
+    gaussian = spec.family == "gaussian"
     shape = values.shape[:2]
+    out = {}
     for name, dim, coords, positions in binding.variables:
         if name.startswith("corr_chol__"):
             continue
-        if dim is None:
+        dims = model.named_vars_to_dims.get(name, ())
+        if len(dims) == 2:  # a GLMM's standardised effects (levels, effects)
+            sizes = [len(model.coords[d]) for d in dims]
+            out[name] = xr.DataArray(
+                values[..., positions].reshape(*shape, *sizes),
+                dims=("chain", "draw", *dims),
+                coords={d: list(model.coords[d]) for d in dims},
+            )
+        elif dim is None:
             out[name] = xr.DataArray(values[..., positions[0]], dims=("chain", "draw"))
         else:
             out[name] = xr.DataArray(
                 values[..., positions], dims=("chain", "draw", dim), coords={dim: coords}
             )
+    p = len(design.fixed_names)
     if p:  # the per-model graph has no fixef without fixed effects
         out["fixef"] = xr.DataArray(
             derived[..., :p], dims=("chain", "draw", "term"), coords={"term": list(design.fixed_names)}
         )
-    out["sigma"] = xr.DataArray(derived[..., p], dims=("chain", "draw"))
+    cursor = p
+    if gaussian:
+        out["sigma"] = xr.DataArray(derived[..., p], dims=("chain", "draw"))
+        cursor += 1
     n_effects = sum(block.q for block in design.blocks)
-    # the blocks' effects side by side, top grouping factor first (as the likelihood's statistics)
-    columns = [k for blocks in grouping_hierarchy(design).blocks for k in blocks]
-    sd = derived[..., p + 1 : p + 1 + n_effects]
-    start = p + 1 + n_effects
-    factor = derived[..., start : start + n_effects**2].reshape(*shape, n_effects, n_effects)
-    corr = derived[..., start + n_effects**2 :].reshape(*shape, n_effects, n_effects)
-    offset = 0
+    sd = derived[..., cursor : cursor + n_effects]
+    cursor += n_effects
+    factor = derived[..., cursor : cursor + n_effects**2].reshape(*shape, n_effects, n_effects)
+    cursor += n_effects**2
+    corr = derived[..., cursor : cursor + n_effects**2].reshape(*shape, n_effects, n_effects)
+    cursor += n_effects**2
+    effects = derived[..., cursor:].reshape(*shape, -1, n_effects)  # GLMM: every block's levels
+    # the blocks' effects side by side: Gaussian as the likelihood's statistics (top grouping factor
+    # first), a GLMM in formula order
+    hierarchy = grouping_hierarchy(design) if gaussian else None
+    columns = [k for blocks in hierarchy.blocks for k in blocks] if gaussian else range(len(design.blocks))
+    offset = level_offset = 0
     for k in columns:
         block, label = design.blocks[k], spec.labels[k]
         own = slice(offset, offset + block.q)
@@ -222,5 +252,13 @@ def _mixed_posterior(binding: Binding, spec, posterior: xr.Dataset) -> xr.Datase
                 factor[..., own, own],
                 dims=("chain", "draw", f"corr_chol__{label}_dim_0", f"corr_chol__{label}_dim_1"),
             )
+        if f"u__{label}" in model.named_vars:
+            dims = model.named_vars_to_dims[f"u__{label}"]
+            out[f"u__{label}"] = xr.DataArray(
+                effects[..., level_offset : level_offset + block.n_levels, own],
+                dims=("chain", "draw", *dims),
+                coords={d: list(model.coords[d]) for d in dims},
+            )
+            level_offset += block.n_levels
         offset += block.q
     return xr.Dataset(out, coords={"chain": posterior.chain, "draw": posterior.draw}, attrs=posterior.attrs)

@@ -57,7 +57,7 @@ from pymlsem.mlm.model import (
 )
 from pymlsem.priors import Prior
 
-__all__ = ["DEFAULT_GLMM_PRIORS", "build_glmm_model"]
+__all__ = ["DEFAULT_GLMM_PRIORS", "build_glmm_model", "intercept_center"]
 
 DEFAULT_GLMM_PRIORS: dict[str, str | float] = {
     "intercept": "normal(0,2.5)",
@@ -83,7 +83,7 @@ def _inverse_link(link: str, p: np.ndarray) -> np.ndarray:
     return logit(p) if link == "logit" else norm.ppf(p)
 
 
-def _center(response: GLMMResponse) -> float:
+def intercept_center(response: GLMMResponse) -> float:
     """Link of the pooled mean response: where the intercept's prior is centered."""
     y = response.y.astype(float)
     if response.family in ("poisson", "negbinomial"):
@@ -197,7 +197,9 @@ def build_glmm_model(
     )
     with pm.Model(coords={"term": list(design.fixed_names)}) as model:
         fixef = (
-            fixed_effects(parsed.b) if parsed.b else _fixed_effects(design, resolved, _center(response), 1.0)
+            fixed_effects(parsed.b)
+            if parsed.b
+            else _fixed_effects(design, resolved, intercept_center(response), 1.0)
         )
         chols = [
             block_root(design, k, label, parsed.g[k])

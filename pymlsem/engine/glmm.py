@@ -1,0 +1,200 @@
+"""The GLMM engine families: binomial and Poisson mixed models with explicit random effects, as data.
+
+``glmm_binomial_logit``, ``glmm_binomial_probit`` (bernoulli and binomial responses: a bernoulli row is a
+binomial one of one trial, with the same density) and ``glmm_poisson`` serve the non-Gaussian mixed models
+of :func:`pymlsem.mlm.glmm.build_glmm_model` with any grouping factors (one, nested or crossed: the random
+effects are sampled, so how the factors relate does not matter), any number of blocks and effects, and
+offsets; with the default priors or any prior family (the ``_anyprior`` variants). The parameters are laid
+out as for Gaussian mixed models (:func:`pymlsem.engine.mixed.effect_arrays`, on the link scale), and the
+random effects as:
+
+* the standardised effects ``z`` of every block (standard normal elements of the point) and where each
+  sits in one matrix with a row per level of every block and a column per effect of every block, whose
+  product with the block-diagonal covariance factor gives every block's effects ``u = z L'`` at once;
+* for every row and effect, the row of that matrix (the row's level of the effect's block), the random
+  design ``Z`` and the fixed design ``X``, the response, the trials and the offset.
+
+The per-model PyMC graph stays the specification: the engine's log-density equals its ``model.logp()``
+(tests/test_engine.py). Negative binomial and ordinal responses and MCMCglmm-style priors still compile
+their own graph.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from pymlsem.engine.binding import ANY_PRIOR, Binding, Unsupported, base_family, pack, symbolic_inputs, unpack
+from pymlsem.engine.mixed import COMMON_PRIORS, effect_arrays, effect_segments, effect_values
+from pymlsem.engine.priors import PRIOR_FAMILIES
+from pymlsem.mlm.glmm import intercept_center
+
+__all__ = [
+    "DESCRIPTION",
+    "EXPECTED_SECONDS",
+    "FAMILIES",
+    "GRAPH_SOURCES",
+    "WARMUP_FAMILIES",
+    "bind",
+    "family_graph",
+    "family_inputs",
+]
+
+#: PyTensor rewrites the GLMM graphs are compiled without: with elementwise fusion, the numba backend gave a
+#: wrong gradient for the correlation parameter of ``yb ~ x1 + (1 + x1 | g)`` (tests/test_engine.py; log
+#: prior and likelihood each right alone, their sum's gradient off by 2.8), PyTensor 3.3.8, numba 0.68
+COMPILE_EXCLUDING = ("fusion",)
+#: family -> (response family of the per-model graph, link)
+_LIKELIHOODS = {
+    "glmm_binomial_logit": ("binomial", "logit"),
+    "glmm_binomial_probit": ("binomial", "probit"),
+    "glmm_poisson": ("poisson", "log"),
+}
+#: ``python -m pymlsem warmup`` leaves the GLMM families to their first use (``--all`` compiles them)
+WARMUP_FAMILIES = ()
+FAMILIES = (*_LIKELIHOODS, *(f"{family}{ANY_PRIOR}" for family in _LIKELIHOODS))
+#: the files besides the engine's own whose code shapes this module's graphs (the cache key)
+GRAPH_SOURCES = ("engine/glmm.py", "engine/mixed.py", "mlm/loglik.py", "build/loglik.py")
+EXPECTED_SECONDS = {family: 60 for family in _LIKELIHOODS}
+DESCRIPTION = {
+    "glmm_binomial_logit": "logistic mixed model",
+    "glmm_binomial_probit": "probit mixed model",
+    "glmm_poisson": "Poisson mixed model",
+}
+_REALS = ("fixef_offset", "fixef_scale", "sd_scale", "lkj_eta")
+_ROWS = (("x", "float64", 2), ("z_design", "float64", 2), ("row_levels", "int64", 2))
+_RESPONSE = ("y", "trials", "offset")
+
+
+def _family_priors(family: str) -> tuple[str, ...]:
+    return PRIOR_FAMILIES if family.endswith(ANY_PRIOR) else COMMON_PRIORS
+
+
+def _segments(family: str) -> tuple[str, ...]:
+    names = [f"prior_{name}" for name in _family_priors(family)]
+    return (*names, *effect_segments(), "z_param", "z_place", "n_levels")
+
+
+def family_inputs(family: str) -> tuple[tuple[str, str, int], ...]:
+    """(name, dtype, ndim) of the family's data inputs, in the compiled function's argument order."""
+    return (
+        ("hyper", "float64", 2),
+        ("ints", "int64", 1),
+        ("offsets", "int64", 1),
+        ("reals", "float64", 1),
+        ("real_offsets", "int64", 1),
+        *_ROWS,
+        *((name, "float64", 1) for name in _RESPONSE),
+    )
+
+
+def family_graph(
+    family: str,
+) -> tuple[pt.TensorVariable, list[pt.TensorVariable], pt.TensorVariable, pt.TensorVariable]:
+    """The family's symbolic log-density.
+
+    Returns
+    -------
+    x, inputs, logp, expanded
+        The unconstrained point (K,), the data inputs (as :func:`family_inputs`), the scalar log-density
+        and the expanded values: the K constrained values, the fixed effects (p), the random-effect SDs (Q),
+        the block-diagonal correlation factor and the correlation matrix (Q x Q each, row by row), and the
+        effects of every level (levels of all blocks x Q, row by row).
+    """
+    x, inputs, data = symbolic_inputs(family_inputs(family))
+    part = unpack(data["ints"], data["offsets"], _segments(family))
+    real = unpack(data["reals"], data["real_offsets"], _REALS)
+    positions = {name: part[f"prior_{name}"] for name in _family_priors(family)}
+    log_prior, values, fixef, sd, corr_factor = effect_values(x, data["hyper"], positions, part, real)
+    n_effects = sd.shape[0]
+    standardised = pt.zeros(part["n_levels"][0] * n_effects)
+    standardised = pt.set_subtensor(standardised[part["z_place"]], values[part["z_param"]])
+    effects = pt.dot(standardised.reshape((-1, n_effects)), (sd[:, None] * corr_factor).T)  # u = z L'
+    random = pt.sum(data["z_design"] * effects[data["row_levels"], pt.arange(n_effects)[None, :]], axis=1)
+    eta = data["offset"] + pt.dot(data["x"], fixef) + random
+    response, link = _LIKELIHOODS[base_family(family)]
+    if response == "poisson":
+        distribution = pm.Poisson.dist(mu=pt.exp(eta))
+    elif link == "logit":
+        distribution = pm.Binomial.dist(n=data["trials"], logit_p=eta)
+    else:
+        distribution = pm.Binomial.dist(n=data["trials"], p=pm.math.invprobit(eta))
+    loglik = pt.sum(pm.logp(distribution, data["y"]))
+    corr = pt.dot(corr_factor, corr_factor.T)
+    expanded = pt.concatenate(
+        [values, fixef, sd, corr_factor.reshape((-1,)), corr.reshape((-1,)), effects.reshape((-1,))]
+    )
+    return x, inputs, log_prior + loglik, expanded
+
+
+def bind(spec) -> Binding:
+    """The arrays that make ``spec`` (a built non-Gaussian :class:`pymlsem.mlm.model.MixedModel`) a model
+    of a GLMM family.
+
+    Raises
+    ------
+    Unsupported
+        When the model needs something the families do not express as data (the message says what).
+    """
+    design, response = spec.design, spec.response
+    family = {("bernoulli", "logit"): "glmm_binomial_logit", ("bernoulli", "probit"): "glmm_binomial_probit"}
+    family |= {(_LIKELIHOODS[f][0], _LIKELIHOODS[f][1]): f for f in _LIKELIHOODS}
+    key = (response.family, response.link)
+    if key not in family:
+        raise Unsupported(
+            f"the {response.family} family with the {response.link} link (not an engine family yet)"
+        )
+    mcmcglmm = spec.mcmcglmm_prior
+    if mcmcglmm is not None and (mcmcglmm.b or any(mcmcglmm.g)):
+        raise Unsupported("MCMCglmm-style priors (prior=) are not an engine family yet")
+    columns = tuple(range(len(design.blocks)))  # formula order
+    variables, hyper, family_of, parts, reals = effect_arrays(spec, columns, intercept_center(response), 1.0)
+    name = family[key]
+    if not set(family_of[family_of != ""]) <= set(COMMON_PRIORS):
+        name += ANY_PRIOR
+    parts |= {f"prior_{prior}": np.flatnonzero(family_of == prior) for prior in _family_priors(name)}
+
+    positions = {v[0]: v[3] for v in variables}
+    n_effects = sum(block.q for block in design.blocks)
+    n_rows = design.y.shape[0]
+    z_param, z_place = [], []
+    row_levels = np.zeros((n_rows, n_effects), dtype=np.int64)
+    z_design = np.zeros((n_rows, n_effects))
+    level_offset = effect_offset = 0
+    for block, label in zip(design.blocks, spec.labels, strict=True):
+        own = f"z__{label}"
+        if own not in positions:
+            raise Unsupported(f"the random effects of {label} are not the standardised z__{label}")
+        levels = np.arange(block.n_levels)[:, None] + level_offset
+        effects = np.arange(block.q)[None, :] + effect_offset
+        z_param.append(positions[own])  # z__label is (levels, effects), row by row
+        z_place.append((levels * n_effects + effects).ravel())
+        row_levels[:, effect_offset : effect_offset + block.q] = (block.codes + level_offset)[:, None]
+        z_design[:, effect_offset : effect_offset + block.q] = block.z
+        level_offset += block.n_levels
+        effect_offset += block.q
+    parts |= {
+        "z_param": np.concatenate(z_param),
+        "z_place": np.concatenate(z_place),
+        "n_levels": np.array([level_offset]),
+    }
+    ints, offsets = pack(parts, _segments(name), "int64")
+    real_values, real_offsets = pack(reals, _REALS, "float64")
+    trials = response.trials if response.trials is not None else np.ones(n_rows)
+    data = {
+        "hyper": hyper,
+        "ints": ints,
+        "offsets": offsets,
+        "reals": real_values,
+        "real_offsets": real_offsets,
+        "x": np.asarray(design.x, dtype=float).reshape(n_rows, -1),
+        "z_design": z_design,
+        "row_levels": row_levels,
+        "y": np.asarray(response.y, dtype=float),
+        "trials": np.asarray(trials, dtype=float),
+        "offset": np.zeros(n_rows) if response.offset is None else np.asarray(response.offset, dtype=float),
+    }
+    p = len(design.fixed_names)
+    n_derived = p + n_effects + 2 * n_effects**2 + level_offset * n_effects
+    return Binding(name, data, variables, n_derived)
