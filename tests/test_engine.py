@@ -307,6 +307,13 @@ MIXED_CORPUS = {
         "simulated",
         {"priors": {"sd": "gamma(2,2)", "fixef": "student_t(4,0,2)"}},
     ),
+    "crossed_intercepts": ("y ~ x1 + (1 | g) + (1 | school)", "simulated", {}),
+    "crossed_slope_and_intercept": (
+        "y ~ x1 + x2 + (1 + x1 | g) + (1 | school) + (0 + x2 | school)",
+        "simulated",
+        {},
+    ),
+    "crossed_priors": ("y ~ x1 + (x1 || g) + (1 | class)", "simulated", {"priors": {"sd": "exponential(1)"}}),
     "glmm_cbpp_logit": (
         "cbind(incidence, size - incidence) ~ period + (1 | herd)",
         "cbpp",
@@ -356,6 +363,9 @@ MIXED_FAMILY = {
     "nested_slope_above": "mixed2",
     "nested_slopes_both": "mixed2",
     "nested_priors": "mixed2_anyprior",
+    "crossed_intercepts": "mixed_crossed",
+    "crossed_slope_and_intercept": "mixed_crossed",
+    "crossed_priors": "mixed_crossed_anyprior",
     "glmm_cbpp_logit": "glmm_binomial_logit",
     "glmm_cbpp_probit": "glmm_binomial_probit",
     "glmm_cbpp_term_prior": "glmm_binomial_logit_anyprior",

@@ -5,6 +5,7 @@
 random effects per cluster), ``mixed2`` those with two nested grouping factors (``(1 | school/class)``,
 ``(1 + x | school) + (1 | class)`` with every class in one school), with the default priors or any prior
 family (the ``_anyprior`` variants) given on the standardised scale or per term on the data scale;
+``mixed_crossed`` those with crossed factors (the layout ``"crossed"`` of :mod:`pymlsem.mlm.stats`);
 ``mixed1_q1`` and ``mixed1_q2`` are ``mixed1`` for one or two effects per cluster (random intercepts, or
 intercepts and one slope), with the per-cluster factorisation written out entry by entry. What
 makes a model itself enters as arrays (:func:`bind`):
@@ -71,24 +72,33 @@ _LKJ_SIZES = tuple(range(2, MAX_CORRELATED + 1))
 #: family -> (grouping factors, each nested in the one above it; effects per cluster when the family is
 #: specialised to that number, whose per-cluster factorisation is then written out entry by entry as in the
 #: per-model graph, several times faster than a batch of LAPACK calls; None: known at run time)
-_SHAPES = {"mixed1_q1": (1, 1), "mixed1_q2": (1, 2), "mixed1": (1, None), "mixed2": (2, None)}
+_SHAPES = {
+    "mixed1_q1": (1, 1),
+    "mixed1_q2": (1, 2),
+    "mixed1": (1, None),
+    "mixed2": (2, None),
+    "mixed_crossed": (0, None),  # crossed factors: one integrated out cluster by cluster, the others dense
+}
 #: compiled by ``python -m pymlsem warmup`` (the set-up script): the shapes of most models; the others are
 #: compiled on first use, with a progress line (``warmup --all`` compiles every family)
 WARMUP_FAMILIES = ("mixed1_q1", "mixed1_q2")
 #: other prior families take the variants of the general shapes
-FAMILIES = (*_SHAPES, f"mixed1{ANY_PRIOR}", f"mixed2{ANY_PRIOR}")
+FAMILIES = (*_SHAPES, *(f"{family}{ANY_PRIOR}" for family in ("mixed1", "mixed2", "mixed_crossed")))
 #: the files besides the engine's own whose code shapes this module's graphs (the cache key)
 GRAPH_SOURCES = ("engine/mixed.py", "mlm/loglik.py", "build/loglik.py")
-EXPECTED_SECONDS = {"mixed1_q1": 60, "mixed1_q2": 60, "mixed1": 80, "mixed2": 100}
+EXPECTED_SECONDS = {"mixed1_q1": 60, "mixed1_q2": 60, "mixed1": 80, "mixed2": 100, "mixed_crossed": 100}
 DESCRIPTION = {
     "mixed1_q1": "Gaussian random-intercept model",
     "mixed1_q2": "Gaussian mixed model with two effects per cluster",
     "mixed1": "Gaussian mixed model",
     "mixed2": "Gaussian mixed model with nested grouping factors",
+    "mixed_crossed": "Gaussian mixed model with crossed grouping factors",
 }
 #: the prior of the standardised random effects of the latent (GLMM) graph
 STANDARD_NORMAL = parse_prior("normal(0,1)")
 _STATS = (("yy", 1), ("xy", 1), ("xx", 2), ("zz", 3), ("zy", 2), ("zx", 3), ("nobs", 1))
+#: the crossed layout's products with the other factors' columns
+_CROSSED_STATS = (("cross", 3), ("rest_zz", 2), ("rest_zy", 1), ("rest_zx", 2))
 _REALS = ("fixef_offset", "fixef_scale", "sd_scale", "sigma_scale", "lkj_eta")
 
 
@@ -107,6 +117,8 @@ def _segments(family: str) -> tuple[str, ...]:
     names += [*effect_segments(), "sigma_param"]
     names += ["level_effects", "level_sizes"]  # per grouping factor, the top one first
     names += [f"parent{level}" for level in range(1, _SHAPES[base_family(family)][0])]
+    if _SHAPES[base_family(family)][0] == 0:  # crossed: where each entry of the others' factor comes from
+        names.append("rest_source")
     return tuple(names)
 
 
@@ -119,6 +131,7 @@ def family_inputs(family: str) -> tuple[tuple[str, str, int], ...]:
         ("reals", "float64", 1),
         ("real_offsets", "int64", 1),
         *((name, "float64", ndim) for name, ndim in _STATS),
+        *((name, "float64", ndim) for name, ndim in _CROSSED_STATS if _SHAPES[base_family(family)][0] == 0),
     )
 
 
@@ -168,19 +181,31 @@ def family_graph(
     log_prior, values, fixef, sd, corr_factor = effect_values(x, data["hyper"], positions, part, real)
     sigma = real["sigma_scale"][0] * values[part["sigma_param"][0]]
     factors, effects = _SHAPES[base_family(family)]
-    stats = SimpleNamespace(
-        **{name: data[name] for name, _ in _STATS},
-        layout="clustered" if factors == 1 else "nested",
-        hierarchical=True,
-        n_fixed=True,  # p may be 0: the products with an empty beta are zero
-        sizes=((None, None),),
-        columns=(0,),
-        level_effects=(effects,) if effects else tuple(part["level_effects"][i] for i in range(factors)),
-        level_sizes=tuple(part["level_sizes"][level] for level in range(factors)),
-        parents=tuple(part[f"parent{level}"] for level in range(1, factors)),
-    )
+    factor = sd[:, None] * corr_factor  # of all effects, block diagonal
+    if factors == 0:  # crossed: the own factor's effects first, then every other block's effects
+        own = part["level_effects"][0]
+        rest = pt.concatenate([pt.zeros(1), factor.reshape((-1,))])[part["rest_source"]]
+        stats = SimpleNamespace(
+            **{name: data[name] for name, _ in (*_STATS, *_CROSSED_STATS)},
+            layout="crossed",
+            hierarchical=False,
+            level_effects=(own,),
+            rest_lambda=rest.reshape((data["rest_zy"].shape[0], -1)),
+        )
+        factor = factor[:own, :own]
+    else:
+        stats = SimpleNamespace(
+            **{name: data[name] for name, _ in _STATS},
+            layout="clustered" if factors == 1 else "nested",
+            hierarchical=True,
+            level_effects=(effects,) if effects else tuple(part["level_effects"][i] for i in range(factors)),
+            level_sizes=tuple(part["level_sizes"][level] for level in range(factors)),
+            parents=tuple(part[f"parent{level}"] for level in range(1, factors)),
+        )
+    stats.n_fixed = True  # p may be 0: the products with an empty beta are zero
+    stats.sizes, stats.columns = ((None, None),), (0,)
     stats.yy, stats.nobs = stats.yy[0], stats.nobs[0]
-    loglik = gaussian_marginal_loglik(stats, fixef, sigma, chols=[sd[:, None] * corr_factor])
+    loglik = gaussian_marginal_loglik(stats, fixef, sigma, chols=[factor])
     corr = pt.dot(corr_factor, corr_factor.T)
     expanded = pt.concatenate(
         [values, fixef, sigma[None], sd, corr_factor.reshape((-1,)), corr.reshape((-1,))]
@@ -315,7 +340,7 @@ def bind(spec) -> Binding:
     design = spec.design
     if spec.family != "gaussian":
         raise Unsupported(f"the {spec.family} family (GLMMs are not an engine family yet)")
-    served = ("(Woodbury per cluster)", "(nested Woodbury)")  # one grouping factor, or nested ones
+    served = ("(Woodbury per cluster)", "(nested Woodbury)", "(crossed factors, partial Woodbury)")
     if spec.method != "marginal" or not spec.likelihood.endswith(served):
         raise Unsupported(f"the likelihood {spec.likelihood!r} (not an engine family yet)")
     mcmcglmm = spec.mcmcglmm_prior
@@ -323,21 +348,25 @@ def bind(spec) -> Binding:
         raise Unsupported("MCMCglmm-style priors (prior=) are not an engine family yet")
     y_mean, y_sd = float(design.y.mean()), float(column_sd(design.y[:, None])[0])
     stats = gaussian_stats(design)
+    crossed = stats.layout == "crossed"
     factors = len(stats.level_effects)
     if factors > 2:
         raise Unsupported(f"{factors} nested grouping factors (up to 2 are engine families)")
-    variables, hyper, family_of, parts, reals = effect_arrays(spec, stats.columns, y_mean, y_sd)
+    columns = (*stats.columns, *stats.rest)  # crossed: the own factor's blocks, then the others'
+    variables, hyper, family_of, parts, reals = effect_arrays(spec, columns, y_mean, y_sd)
     n_effects = reals["sd_scale"].size
-    family = f"mixed{factors}"
+    family = "mixed_crossed" if crossed else f"mixed{factors}"
     if not set(family_of[family_of != ""]) <= set(COMMON_PRIORS):
         family += ANY_PRIOR
-    elif factors == 1 and n_effects <= 2:
+    elif factors == 1 and n_effects <= 2 and not crossed:
         family += f"_q{n_effects}"
     positions = {v[0]: v[3] for v in variables}
     parts |= {f"prior_{name}": np.flatnonzero(family_of == name) for name in _family_priors(family)}
     parts["sigma_param"] = positions["sigma_std"][:1]
     parts["level_effects"] = np.asarray(stats.level_effects)
-    parts["level_sizes"] = np.asarray(stats.level_sizes)
+    parts["level_sizes"] = np.asarray(stats.level_sizes if not crossed else stats.level_sizes[:1])
+    if crossed:
+        parts["rest_source"] = _rest_source(design, stats, n_effects)
     parts |= {f"parent{level}": np.asarray(parent) for level, parent in enumerate(stats.parents, start=1)}
     reals["sigma_scale"] = np.array([y_sd])
     ints, offsets = pack(parts, _segments(family), "int64")
@@ -356,5 +385,29 @@ def bind(spec) -> Binding:
         "zx": np.asarray(stats.zx, dtype=float),
         "nobs": np.array([float(stats.nobs)]),
     }
+    if crossed:
+        data |= {name: np.asarray(getattr(stats, name), dtype=float) for name, _ in _CROSSED_STATS}
+        data["rest_zx"] = data["rest_zx"].reshape(data["rest_zy"].size, len(design.fixed_names))
+        data["cross"] = data["cross"].reshape(*data["zy"].shape, data["rest_zy"].size)
     n_derived = len(design.fixed_names) + 1 + n_effects + 2 * n_effects**2
     return Binding(family, data, variables, n_derived)
+
+
+def _rest_source(design, stats, n_effects: int) -> np.ndarray:
+    """Crossed layout: for every entry of the other factors' covariance factor (Q_r x Q_r, block by block,
+    level by level, as :mod:`pymlsem.mlm.stats` orders their columns), 0 for a structural zero or 1 plus
+    its place in the factor of all effects (``n_effects`` square, the own factor's blocks first)."""
+    q_r = stats.rest_zy.shape[0]
+    source = np.zeros((q_r, q_r), dtype=np.int64)
+    effect = sum(design.blocks[k].q for k in stats.columns)  # the rest blocks' effects follow the own ones
+    column = 0
+    for k in stats.rest:
+        block = design.blocks[k]
+        q = block.q
+        inner = 1 + (effect + np.arange(q))[:, None] * n_effects + (effect + np.arange(q))[None, :]
+        for level in range(block.n_levels):
+            at = column + level * q
+            source[at : at + q, at : at + q] = inner
+        column += block.n_levels * q
+        effect += q
+    return source.ravel()

@@ -21,7 +21,7 @@ from pymlsem.engine import glmm, mixed, sem
 from pymlsem.engine.binding import Binding, Unsupported
 from pymlsem.engine.compiled import CompiledFamily, family_inputs, load_family
 from pymlsem.mlm.model import MixedModel
-from pymlsem.mlm.stats import grouping_hierarchy
+from pymlsem.mlm.stats import crossed_split, grouping_hierarchy
 
 __all__ = ["engine_binding", "nutpie_model", "sample_binding"]
 
@@ -229,10 +229,15 @@ def _mixed_posterior(binding: Binding, spec, posterior: xr.Dataset) -> xr.Datase
     corr = derived[..., cursor : cursor + n_effects**2].reshape(*shape, n_effects, n_effects)
     cursor += n_effects**2
     effects = derived[..., cursor:].reshape(*shape, -1, n_effects)  # GLMM: every block's levels
-    # the blocks' effects side by side: Gaussian as the likelihood's statistics (top grouping factor
-    # first), a GLMM in formula order
+    # the blocks' effects side by side: Gaussian as the likelihood's statistics (nested: top grouping
+    # factor first), a GLMM in formula order
     hierarchy = grouping_hierarchy(design) if gaussian else None
-    columns = [k for blocks in hierarchy.blocks for k in blocks] if gaussian else range(len(design.blocks))
+    if hierarchy is not None:
+        columns = [k for blocks in hierarchy.blocks for k in blocks]
+    elif gaussian:  # crossed: the factor integrated out cluster by cluster first, then the others
+        columns = [k for part in crossed_split(design) for k in part]
+    else:
+        columns = list(range(len(design.blocks)))
     offset = level_offset = 0
     for k in columns:
         block, label = design.blocks[k], spec.labels[k]

@@ -196,22 +196,35 @@ def _crossed_terms(
     completes M's exactly, at O(J q Q_r^2 + Q_r^3) instead of O((J q + Q_r)^3).
     """
     own_lam = _block_diag([factors[k] for k in stats.columns])
-    rest_factors = [factors[k] for k in stats.rest]
-    rest_sizes = [stats.sizes[k] for k in stats.rest]
+    rest_lambda = getattr(stats, "rest_lambda", None)
+    if rest_lambda is None:
+        rest_factors = [factors[k] for k in stats.rest]
+        rest_sizes = [stats.sizes[k] for k in stats.rest]
+
+        def scale(matrix: pt.TensorVariable) -> pt.TensorVariable:  # matrix @ Lambda_r, block by block
+            return _scale_columns(matrix, rest_factors, rest_sizes)
+
+    else:  # the compiled engine: Lambda_r as one dense matrix, its size known at run time only
+
+        def scale(matrix: pt.TensorVariable) -> pt.TensorVariable:
+            return pt.matmul(matrix, rest_lambda)
+
     zz, cross = pt.as_tensor_variable(stats.zz), pt.as_tensor_variable(stats.cross)
     rest_zz = pt.as_tensor_variable(stats.rest_zz)
     m_oo = pt.matmul(pt.matmul(own_lam.T[None, :, :], zz), own_lam[None, :, :]) / s2
-    m_oa = pt.matmul(own_lam.T[None, :, :], _scale_columns(cross, rest_factors, rest_sizes)) / s2
-    m_aa = _scale_columns(_scale_columns(rest_zz, rest_factors, rest_sizes).T, rest_factors, rest_sizes) / s2
+    m_oa = pt.matmul(own_lam.T[None, :, :], scale(cross)) / s2
+    m_aa = scale(scale(rest_zz).T) / s2
     rest_r = pt.as_tensor_variable(stats.rest_zy)
     if beta is not None:
         rest_r = rest_r - pt.dot(pt.as_tensor_variable(stats.rest_zx), beta)
     own = stats.level_effects[0]
     logdet, quad, w, v = _own_factor(m_oo, m_oa, pt.matmul(resid_zr, own_lam), own)
-    schur = pt.eye(m_aa.shape[0]) + m_aa - sum(pt.dot(row.T, row) for row in w)
-    reduced = _scale_columns(rest_r, rest_factors, rest_sizes) - sum(
-        pt.dot(value, row) for row, value in zip(w, v, strict=True)
-    )
+    if isinstance(own, Integral):
+        schur = pt.eye(m_aa.shape[0]) + m_aa - sum(pt.dot(row.T, row) for row in w)
+        reduced = scale(rest_r) - sum(pt.dot(value, row) for row, value in zip(w, v, strict=True))
+    else:  # W (J, own, Q_r) and v (J, own) as arrays
+        schur = pt.eye(m_aa.shape[0]) + m_aa - pt.tensordot(w, w, axes=[[0, 1], [0, 1]])
+        reduced = scale(rest_r) - pt.tensordot(w, v, axes=[[0, 1], [0, 1]])
     factor = pt.linalg.cholesky(schur, lower=True)
     solved = pt.linalg.solve_triangular(factor, reduced, lower=True, b_ndim=1)
     logdet_rest = 2.0 * pt.sum(pt.log(pt.diagonal(factor)))
