@@ -8,8 +8,22 @@ from dataclasses import dataclass
 import numpy as np
 import pytensor.tensor as pt
 
-__all__ = ["ANY_PRIOR", "Binding", "Unsupported", "base_family", "pack", "symbolic_inputs", "unpack"]
+__all__ = [
+    "ANY_PRIOR",
+    "PACKED_INPUTS",
+    "PACKED_REALS",
+    "Binding",
+    "Unsupported",
+    "base_family",
+    "pack",
+    "symbolic_inputs",
+    "unpack",
+]
 
+#: the first inputs of every family: hyperparameters (K, 3) and the integer arrays packed by :func:`pack`
+PACKED_INPUTS = (("hyper", "float64", 2), ("ints", "int64", 1), ("offsets", "int64", 1))
+#: real arrays packed by :func:`pack` (the mixed-model and GLMM families)
+PACKED_REALS = (("reals", "float64", 1), ("real_offsets", "int64", 1))
 #: suffix of a family's variant that evaluates every prior family (the plain one only the common ones)
 ANY_PRIOR = "_anyprior"
 

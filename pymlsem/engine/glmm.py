@@ -25,9 +25,18 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from pymlsem.engine.binding import ANY_PRIOR, Binding, Unsupported, base_family, pack, symbolic_inputs, unpack
-from pymlsem.engine.mixed import COMMON_PRIORS, effect_arrays, effect_segments, effect_values
-from pymlsem.engine.priors import PRIOR_FAMILIES
+from pymlsem.engine.binding import (
+    ANY_PRIOR,
+    PACKED_INPUTS,
+    PACKED_REALS,
+    Binding,
+    Unsupported,
+    base_family,
+    pack,
+    symbolic_inputs,
+    unpack,
+)
+from pymlsem.engine.mixed import COMMON_PRIORS, effect_arrays, effect_segments, effect_values, family_priors
 from pymlsem.mlm.glmm import intercept_center
 
 __all__ = [
@@ -67,23 +76,16 @@ _ROWS = (("x", "float64", 2), ("z_design", "float64", 2), ("row_levels", "int64"
 _RESPONSE = ("y", "trials", "offset")
 
 
-def _family_priors(family: str) -> tuple[str, ...]:
-    return PRIOR_FAMILIES if family.endswith(ANY_PRIOR) else COMMON_PRIORS
-
-
 def _segments(family: str) -> tuple[str, ...]:
-    names = [f"prior_{name}" for name in _family_priors(family)]
+    names = [f"prior_{name}" for name in family_priors(family)]
     return (*names, *effect_segments(), "z_param", "z_place", "n_levels")
 
 
 def family_inputs(family: str) -> tuple[tuple[str, str, int], ...]:
     """(name, dtype, ndim) of the family's data inputs, in the compiled function's argument order."""
     return (
-        ("hyper", "float64", 2),
-        ("ints", "int64", 1),
-        ("offsets", "int64", 1),
-        ("reals", "float64", 1),
-        ("real_offsets", "int64", 1),
+        *PACKED_INPUTS,
+        *PACKED_REALS,
         *_ROWS,
         *((name, "float64", 1) for name in _RESPONSE),
     )
@@ -105,7 +107,7 @@ def family_graph(
     x, inputs, data = symbolic_inputs(family_inputs(family))
     part = unpack(data["ints"], data["offsets"], _segments(family))
     real = unpack(data["reals"], data["real_offsets"], _REALS)
-    positions = {name: part[f"prior_{name}"] for name in _family_priors(family)}
+    positions = {name: part[f"prior_{name}"] for name in family_priors(family)}
     log_prior, values, fixef, sd, corr_factor = effect_values(x, data["hyper"], positions, part, real)
     n_effects = sd.shape[0]
     standardised = pt.zeros(part["n_levels"][0] * n_effects)
@@ -153,7 +155,7 @@ def bind(spec) -> Binding:
     name = family[key]
     if not set(family_of[family_of != ""]) <= set(COMMON_PRIORS):
         name += ANY_PRIOR
-    parts |= {f"prior_{prior}": np.flatnonzero(family_of == prior) for prior in _family_priors(name)}
+    parts |= {f"prior_{prior}": np.flatnonzero(family_of == prior) for prior in family_priors(name)}
 
     positions = {v[0]: v[3] for v in variables}
     n_effects = sum(block.q for block in design.blocks)

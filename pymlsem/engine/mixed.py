@@ -39,6 +39,8 @@ from pymc.distributions.transforms import CholeskyCorrTransform
 
 from pymlsem.engine.binding import (
     ANY_PRIOR,
+    PACKED_INPUTS,
+    PACKED_REALS,
     Binding,
     Unsupported,
     base_family,
@@ -62,6 +64,7 @@ __all__ = [
     "bind",
     "family_graph",
     "family_inputs",
+    "family_priors",
 ]
 
 #: the prior families of the default mixed-model priors (normal effects, half-normal SDs)
@@ -102,7 +105,8 @@ _CROSSED_STATS = (("cross", 3), ("rest_zz", 2), ("rest_zy", 1), ("rest_zx", 2))
 _REALS = ("fixef_offset", "fixef_scale", "sd_scale", "sigma_scale", "lkj_eta")
 
 
-def _family_priors(family: str) -> tuple[str, ...]:
+def family_priors(family: str) -> tuple[str, ...]:
+    """The prior families a family's graph evaluates (all for an ``_anyprior`` variant)."""
     return PRIOR_FAMILIES if family.endswith(ANY_PRIOR) else COMMON_PRIORS
 
 
@@ -113,7 +117,7 @@ def effect_segments() -> tuple[str, ...]:
 
 def _segments(family: str) -> tuple[str, ...]:
     """Names of the integer arrays packed into ``ints``, in order."""
-    names = [f"prior_{name}" for name in _family_priors(family)]
+    names = [f"prior_{name}" for name in family_priors(family)]
     names += [*effect_segments(), "sigma_param"]
     names += ["level_effects", "level_sizes"]  # per grouping factor, the top one first
     names += [f"parent{level}" for level in range(1, _SHAPES[base_family(family)][0])]
@@ -125,11 +129,8 @@ def _segments(family: str) -> tuple[str, ...]:
 def family_inputs(family: str) -> tuple[tuple[str, str, int], ...]:
     """(name, dtype, ndim) of the family's data inputs, in the compiled function's argument order."""
     return (
-        ("hyper", "float64", 2),
-        ("ints", "int64", 1),
-        ("offsets", "int64", 1),
-        ("reals", "float64", 1),
-        ("real_offsets", "int64", 1),
+        *PACKED_INPUTS,
+        *PACKED_REALS,
         *((name, "float64", ndim) for name, ndim in _STATS),
         *((name, "float64", ndim) for name, ndim in _CROSSED_STATS if _SHAPES[base_family(family)][0] == 0),
     )
@@ -177,7 +178,7 @@ def family_graph(
     part = unpack(data["ints"], data["offsets"], _segments(family))
     real = unpack(data["reals"], data["real_offsets"], _REALS)
 
-    positions = {name: part[f"prior_{name}"] for name in _family_priors(family)}
+    positions = {name: part[f"prior_{name}"] for name in family_priors(family)}
     log_prior, values, fixef, sd, corr_factor = effect_values(x, data["hyper"], positions, part, real)
     sigma = real["sigma_scale"][0] * values[part["sigma_param"][0]]
     factors, effects = _SHAPES[base_family(family)]
@@ -361,7 +362,7 @@ def bind(spec) -> Binding:
     elif factors == 1 and n_effects <= 2 and not crossed:
         family += f"_q{n_effects}"
     positions = {v[0]: v[3] for v in variables}
-    parts |= {f"prior_{name}": np.flatnonzero(family_of == name) for name in _family_priors(family)}
+    parts |= {f"prior_{name}": np.flatnonzero(family_of == name) for name in family_priors(family)}
     parts["sigma_param"] = positions["sigma_std"][:1]
     parts["level_effects"] = np.asarray(stats.level_effects)
     parts["level_sizes"] = np.asarray(stats.level_sizes if not crossed else stats.level_sizes[:1])

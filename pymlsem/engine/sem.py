@@ -32,6 +32,7 @@ from pymlsem.build.ram import implied_moments, place_moments, ram_matrices
 from pymlsem.build.table_values import covariance_rows, tied_labels
 from pymlsem.engine.binding import (
     ANY_PRIOR,
+    PACKED_INPUTS,
     Binding,
     Unsupported,
     base_family,
@@ -128,9 +129,7 @@ def segments(family: str) -> tuple[str, ...]:
 def family_inputs(family: str) -> tuple[tuple[str, str, int], ...]:
     """(name, dtype, ndim) of the family's data inputs, in the compiled function's argument order."""
     return (
-        ("hyper", "float64", 2),
-        ("ints", "int64", 1),
-        ("offsets", "int64", 1),
+        *PACKED_INPUTS,
         ("row_fixed", "float64", 1),
         *((name, "float64", ndim) for name, ndim in _STATS[base_family(family)]),
     )
