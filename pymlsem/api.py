@@ -220,17 +220,28 @@ class SEM:
 
     @property
     def has_closed_form(self) -> bool:
-        """Whether the model's implied moments describe the data (no random slopes, ordered indicators or
-        missing values): what PPP, SRMR, standardized solutions, LOO and predictive draws are built on."""
-        return not (self.partable.needs_latent_builder or self.missing)
+        """Whether the model's implied moments describe the data (no random slopes or ordered indicators):
+        what log-likelihoods, standardized solutions and predictive draws of the marginal model use."""
+        return not self.partable.needs_latent_builder
 
     def check_closed_form(self, what: str) -> None:
         """Raise a :class:`ModelSpecificationError` naming ``what`` unless :attr:`has_closed_form`."""
         if not self.has_closed_form:
             raise ModelSpecificationError(
                 f"{what} is computed from the model-implied means and covariances, which do not describe a "
-                "model with random slopes, ordered indicators or missing values; use the posterior of the "
-                "parameters and latent variables (parameter_estimates(), latent_scores()) instead"
+                "model with random slopes or ordered indicators; use the posterior of the parameters and "
+                "latent variables (parameter_estimates(), latent_scores()) instead"
+            )
+
+    def check_complete(self, what: str) -> None:
+        """Raise a :class:`DataError` naming ``what`` when the modelled variables have missing values."""
+        self.check_closed_form(what)
+        if self.missing:
+            raise DataError(
+                f"{what} compares the model with the saturated model of the observed data, which with "
+                "missing values needs an EM estimate of incomplete data that pymlsem does not compute yet; "
+                "the pointwise log-likelihood (loo, compare, DIC) and posterior predictive draws work "
+                "with missing values"
             )
 
     def fixed_row_values(self) -> np.ndarray:

@@ -13,7 +13,12 @@ from reference import data
 from scipy.stats import Covariance, multivariate_normal
 
 from pymlsem.build.loglik import single_level_loglik, stats_as_data, two_level_loglik
-from pymlsem.build.missing import single_level_missing_loglik, two_level_missing_loglik
+from pymlsem.build.missing import (
+    single_level_missing_loglik,
+    single_level_missing_row_loglik,
+    two_level_missing_cluster_loglik,
+    two_level_missing_loglik,
+)
 from pymlsem.data.missing_stats import (
     MissingTwoLevelStats,
     has_missing,
@@ -34,6 +39,10 @@ P = len(VARIABLES)
 # ---------------------------------------------------------------------- helpers
 def evaluate(value: pt.TensorVariable) -> float:
     return float(pytensor.function([], value, mode="FAST_COMPILE")())
+
+
+def evaluate_vector(value: pt.TensorVariable) -> np.ndarray:
+    return np.asarray(pytensor.function([], value, mode="FAST_COMPILE")())
 
 
 def random_pd(rng: np.random.Generator, size: int, scale: float = 1.0) -> np.ndarray:
@@ -65,13 +74,13 @@ def logpdf(x: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> float:
     return float(multivariate_normal(mean, Covariance.from_cholesky(np.linalg.cholesky(cov))).logpdf(x))
 
 
-def brute_force_two_level(
+def brute_force_clusters(
     frame: pd.DataFrame, mu_w: np.ndarray, sigma_w: np.ndarray, mu_b: np.ndarray, sigma_b: np.ndarray
-) -> float:
-    """Sum over clusters of the joint normal log-density of all observed cells of the cluster."""
+) -> dict[int, float]:
+    """The joint normal log-density of all observed cells of each cluster (with an observed cell)."""
     mu = mu_w + mu_b
-    total = 0.0
-    for _, group in frame.groupby("cluster"):
+    out = {}
+    for label, group in frame.groupby("cluster"):
         y = group[VARIABLES].to_numpy(dtype=float)
         # cells (row, variable, value); between-only values form a 'row' of their own (-1)
         cells = [(i, a, y[i, a]) for i in range(y.shape[0]) for a in W if np.isfinite(y[i, a])]
@@ -85,18 +94,29 @@ def brute_force_two_level(
         c = np.array([cell[1] for cell in cells])
         # Sigma_W is zero for between-only variables, so they get no within part
         cov = (r[:, None] == r[None, :]) * sigma_w[np.ix_(c, c)] + sigma_b[np.ix_(c, c)]
-        total += logpdf(np.array([cell[2] for cell in cells]), mu[c], cov)
-    return float(total)
+        out[label] = logpdf(np.array([cell[2] for cell in cells]), mu[c], cov)
+    return out
+
+
+def brute_force_two_level(
+    frame: pd.DataFrame, mu_w: np.ndarray, sigma_w: np.ndarray, mu_b: np.ndarray, sigma_b: np.ndarray
+) -> float:
+    """Sum over clusters of the joint normal log-density of all observed cells of the cluster."""
+    return float(sum(brute_force_clusters(frame, mu_w, sigma_w, mu_b, sigma_b).values()))
+
+
+def brute_force_rows(frame: pd.DataFrame, variables: list[str], mu, sigma) -> np.ndarray:
+    """The normal log-density of each row's observed values (0 for a row without one)."""
+    out = np.zeros(len(frame))
+    for k, row in enumerate(frame[variables].to_numpy(dtype=float)):
+        o = np.flatnonzero(np.isfinite(row))
+        if o.size:
+            out[k] = logpdf(row[o], mu[o], sigma[np.ix_(o, o)])
+    return out
 
 
 def brute_force_single_level(frame: pd.DataFrame, variables: list[str], mu, sigma) -> float:
-    y = frame[variables].to_numpy(dtype=float)
-    total = 0.0
-    for row in y:
-        o = np.flatnonzero(np.isfinite(row))
-        if o.size:
-            total += logpdf(row[o], mu[o], sigma[np.ix_(o, o)])
-    return float(total)
+    return float(brute_force_rows(frame, variables, mu, sigma).sum())
 
 
 @pytest.fixture(scope="module")
@@ -179,6 +199,38 @@ def test_single_level_missing_equals_brute_force(incomplete: pd.DataFrame) -> No
     assert value == pytest.approx(brute_force_single_level(incomplete, names, mu, sigma), abs=1e-8)
     with pytest.raises(DataError, match="mean structure"):
         single_level_missing_loglik(None, sigma, stats)
+
+
+def test_cluster_values_equal_brute_force_and_add_up_to_the_total(incomplete: pd.DataFrame) -> None:
+    """Patterns split by cluster give each cluster's own density; their sum is the model's likelihood."""
+    mu_w, sigma_w, mu_b, sigma_b = moments(6)
+    stats = two_level_missing_stats(
+        incomplete, VARIABLES, "cluster", within_only=WITHIN_ONLY, between_only=BETWEEN_ONLY, by_cluster=True
+    )
+    pooled = two_level_missing(incomplete)
+    assert stats.pattern_observed.shape[0] > pooled.pattern_observed.shape[0]
+    assert ((stats.cluster_pattern_counts > 0).sum(axis=0) == 1).all()  # every pattern in one cluster
+    values = evaluate_vector(two_level_missing_cluster_loglik(mu_w, sigma_w, mu_b, sigma_b, stats))
+    expected = brute_force_clusters(incomplete, mu_w, sigma_w, mu_b, sigma_b)
+    assert list(stats.cluster_ids) == list(expected)
+    np.testing.assert_allclose(values, list(expected.values()), rtol=1e-10)
+    total = evaluate(two_level_missing_loglik(mu_w, sigma_w, mu_b, sigma_b, pooled))
+    assert values.sum() == pytest.approx(total, rel=1e-12)
+    # the split statistics are valid statistics of the same data: same total
+    assert evaluate(two_level_missing_loglik(mu_w, sigma_w, mu_b, sigma_b, stats)) == pytest.approx(
+        total, rel=1e-12
+    )
+
+
+def test_row_values_equal_brute_force(incomplete: pd.DataFrame) -> None:
+    rng = np.random.default_rng(7)
+    names = VARIABLES[:6]
+    mu, sigma = rng.normal(size=6), random_pd(rng, 6)
+    seen = incomplete[names].notna().any(axis=1).to_numpy()
+    stats = single_level_missing_stats(incomplete, names, by_row=True)
+    assert stats.pattern_counts.tolist() == [1.0] * seen.sum()
+    values = evaluate_vector(single_level_missing_row_loglik(mu, sigma, stats))
+    np.testing.assert_allclose(values, brute_force_rows(incomplete, names, mu, sigma)[seen], rtol=1e-10)
 
 
 # ---------------------------------------------------------------------- (c) -inf

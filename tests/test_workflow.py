@@ -32,6 +32,7 @@ from pymlsem.mlm.loglik import gaussian_marginal_loglik
 from pymlsem.mlm.model import build_mixed_model
 from pymlsem.mlm.stats import gaussian_stats
 from pymlsem.results.fit import SEMFit
+from pymlsem.workflow.incomplete import missing_stats_of, missing_total_loglik
 from pymlsem.workflow.loglik import implied_moments
 from pymlsem.workflow.mixed_loglik import (
     gaussian_cluster_loglik,
@@ -39,6 +40,7 @@ from pymlsem.workflow.mixed_loglik import (
     gaussian_total_loglik,
 )
 from pymlsem.workflow.pointwise import fixed_x_constant, sem_pointwise_loglik, sem_total_loglik
+from pymlsem.workflow.ppp import ppp_from_rows
 from pymlsem.workflow.refit import mixed_refit_spec, sem_refit_spec
 from pymlsem.workflow.sensitivity import add_log_prior
 
@@ -166,6 +168,106 @@ def test_pointwise_units_that_are_not_defined_raise() -> None:
     # the total (DIC) needs only the statistics
     total = sem_total_loglik(summary, _rows_from_estimates(summary, lavaan_estimates(prefix))[None])[0]
     assert total - fixed_x_constant(summary) == pytest.approx(lavaan_fitmeasure(prefix, "logl"), rel=1e-10)
+
+
+def _with_missing(frame: pd.DataFrame, seed: int = 3) -> pd.DataFrame:
+    """y1..y3 missing in about 12% of the rows, and all three in a whole cluster's rows."""
+    rng = np.random.default_rng(seed)
+    out = frame.copy()
+    for name in ("y1", "y2", "y3"):
+        out.loc[rng.random(len(out)) < 0.12, name] = np.nan
+    out.loc[out.cluster == out.cluster.iloc[0], ["y1", "y2", "y3"]] = np.nan
+    return out
+
+
+@pytest.mark.parametrize("method", ["marginal", "latent"])
+def test_missing_values_cluster_values_add_up_to_the_models_likelihood(method: str) -> None:
+    """With missing values, the clusters' log-densities (full information) sum to the model's likelihood."""
+    incomplete = _with_missing(data("Demo.twolevel"))
+    spec = pymlsem.SEM(SEED, incomplete, cluster="cluster", method=method)
+    estimates = lavaan_estimates("demo_twolevel")
+    rows = _rows_from_estimates(spec, estimates)[None]
+    point = sem_pointwise_loglik(spec, rows)
+    assert point.unit == "cluster" and point.factorizes
+    assert point.values.shape == (1, spec.n_clusters) and np.isfinite(point.values).all()
+    marginal = pymlsem.SEM(SEED, incomplete, cluster="cluster")  # the model's own full-information graph
+    total = marginal.log_likelihood(estimates, fixed_x=False)
+    assert point.values.sum() == pytest.approx(total, rel=1e-12)
+    assert sem_total_loglik(spec, rows)[0] == pytest.approx(total, rel=1e-12)
+    # a cluster's value is its own data's likelihood, and differs from the complete data's
+    complete = sem_pointwise_loglik(_spec("seed"), rows).values[0]
+    untouched = incomplete.groupby("cluster")[["y1", "y2", "y3"]].apply(lambda g: g.notna().all().all())
+    same = untouched.to_numpy()
+    np.testing.assert_allclose(point.values[0, same], complete[same], rtol=1e-10)
+    assert (point.values[0, ~same] > complete[~same]).all()  # fewer values, higher density
+    with pytest.raises(DataError, match="unit='cluster'"):
+        sem_pointwise_loglik(spec, rows, "observation")
+
+
+def test_missing_values_row_values_single_level() -> None:
+    model, dataset, _, prefix = REFERENCE_FITS["hs_cfa"]
+    frame = data(dataset)
+    spec_complete = pymlsem.SEM(model, frame)
+    incomplete = frame.copy()
+    incomplete.loc[incomplete.index[::7], "x2"] = np.nan
+    incomplete.loc[incomplete.index[::11], ["x4", "x7"]] = np.nan
+    spec = pymlsem.SEM(model, incomplete)
+    estimates = lavaan_estimates(prefix)
+    rows = _rows_from_estimates(spec, estimates)[None]
+    point = sem_pointwise_loglik(spec, rows)
+    assert point.values.sum() == pytest.approx(spec.log_likelihood(estimates, fixed_x=False), rel=1e-12)
+    complete = sem_pointwise_loglik(spec_complete, rows).values[0]
+    full = incomplete[list(spec.observed)].notna().all(axis=1).to_numpy()
+    np.testing.assert_allclose(point.values[0, full], complete[full], rtol=1e-10)
+    assert (point.values[0, ~full] > complete[~full]).all()
+
+
+def test_missing_values_predictive_draws_keep_the_missingness_and_refuse_ppp() -> None:
+    incomplete = _with_missing(data("Demo.twolevel"))
+    spec = pymlsem.SEM(SEED, incomplete, cluster="cluster")
+    rows = _rows_from_estimates(spec, lavaan_estimates("demo_twolevel"))
+    free = np.zeros(spec.built.row_param.max() + 1)
+    has = spec.built.row_param >= 0
+    free[spec.built.row_param[has]] = rows[has]
+    posterior = xr.Dataset({"parameters": (("chain", "draw", "parameter"), np.tile(free, (1, 3, 1)))})
+    fit = _unfitted(spec, posterior)
+    replicated = pymlsem.workflow.posterior_predictive(fit, n_draws=None, seed=1).posterior_predictive
+    for name in ("y1", "y2", "y3", "x1", "w1"):
+        missing = incomplete[name].isna().to_numpy()
+        values = replicated[name].values
+        assert np.isnan(values[..., missing]).all() and np.isfinite(values[..., ~missing]).all()
+    assert np.isfinite(pymlsem.workflow.sem_dic(fit).dic)
+    assert fit.ppp(n_draws=3).discrepancy == "deviance"
+    with pytest.raises(DataError, match="saturated model"):
+        fit.srmr()
+
+
+def test_missing_values_replicated_deviance_has_its_expectation() -> None:
+    """At fixed parameters, replicated data with the data's missing values have a deviance whose mean is
+    ``D(mu) + n_values`` (``D(mu)``: the deviance of data equal to their implied means, where the quadratic
+    forms vanish; each replicate's quadratic form is chi-square with n_values degrees of freedom), within 4
+    standard errors ``sqrt(2 n_values / R)``. Replicates without the missingness, from other moments, or a
+    deviance of the wrong statistics miss by far more."""
+    incomplete = data("Demo.twolevel")
+    rng = np.random.default_rng(3)
+    for name in ("y1", "y2", "y3", "y4"):
+        incomplete.loc[rng.random(len(incomplete)) < 0.12, name] = np.nan
+    spec = pymlsem.SEM(REFERENCE_FITS["m2"][0], incomplete, cluster="cluster")
+    rows = _rows_from_estimates(spec, lavaan_estimates("demo_twolevel_m2"))[None]
+    replicates = 300
+    result = ppp_from_rows(spec, np.repeat(rows, replicates, axis=0), seed=1)
+    assert result.discrepancy == "deviance" and result.n_draws == replicates
+    assert result.observed[0] == pytest.approx(
+        -2 * spec.log_likelihood(lavaan_estimates("demo_twolevel_m2"), fixed_x=False)
+    )
+    moments = implied_moments(spec, rows)
+    mu = moments.mean[1][0] + moments.mean[2][0]
+    at_mean = incomplete.assign(
+        **{v: np.where(incomplete[v].isna(), np.nan, mu[k]) for k, v in enumerate(spec.stats.variables)}
+    )
+    floor = -2 * missing_total_loglik(spec, rows, missing_stats_of(spec, at_mean))[0]
+    n_values = float(spec.likelihood_stats.n_values)
+    assert abs(result.replicated.mean() - (floor + n_values)) < 4 * np.sqrt(2 * n_values / replicates)
 
 
 # ---------------------------------------------------------------------------- mixed pointwise (exact)

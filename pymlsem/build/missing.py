@@ -79,7 +79,12 @@ from pymlsem.build.loglik import LOG_2PI, TensorLike, _cholesky, _or_minus_inf, 
 from pymlsem.data.missing_stats import MissingSingleLevelStats, MissingTwoLevelStats
 from pymlsem.exceptions import DataError
 
-__all__ = ["single_level_missing_loglik", "two_level_missing_loglik"]
+__all__ = [
+    "single_level_missing_loglik",
+    "single_level_missing_row_loglik",
+    "two_level_missing_cluster_loglik",
+    "two_level_missing_loglik",
+]
 
 
 def _outer(mask: TensorLike) -> pt.TensorVariable:
@@ -102,8 +107,9 @@ def _inverse(chol: pt.TensorVariable) -> pt.TensorVariable:
 
 def _pattern_terms(
     mu: TensorLike, sigma: TensorLike, stats: MissingSingleLevelStats | MissingTwoLevelStats
-) -> tuple[pt.TensorVariable, pt.TensorVariable, pt.TensorVariable, pt.TensorVariable]:
-    """Per-pattern Cholesky factors, ``sum_k N_k log|Sigma_kk|``, ``sum_i r_i' Sigma_kk^-1 r_i``, PD flag."""
+) -> tuple[pt.TensorVariable, pt.TensorVariable, pt.TensorVariable]:
+    """Per-pattern Cholesky factors, ``N_k (|o_k| log 2pi + log|Sigma_kk|) + sum_i r_i' Sigma_kk^-1 r_i``
+    (shape (K,)) and positive-definiteness flags (K,)."""
     mask = pt.as_tensor_variable(stats.pattern_observed)
     counts = pt.as_tensor_variable(stats.pattern_counts)
     sigma = pt.as_tensor_variable(sigma)
@@ -112,7 +118,19 @@ def _pattern_terms(
     scatter = pt.as_tensor_variable(stats.pattern_scatter) + counts[:, None, None] * (
         dev[:, :, None] * dev[:, None, :]
     )
-    return chol, pt.sum(counts * logdet), pt.sum(_trace_solve(chol, scatter)), pt.all(ok)
+    terms = counts * (pt.sum(mask, axis=-1) * LOG_2PI + logdet) + _trace_solve(chol, scatter)
+    return chol, terms, ok
+
+
+def _single_level_terms(
+    mu: TensorLike | None, sigma: TensorLike, stats: MissingSingleLevelStats
+) -> tuple[pt.TensorVariable, pt.TensorVariable]:
+    """``-2`` times each pattern's log-likelihood (K,) and whether each is defined (K,)."""
+    if mu is None:
+        raise DataError("incomplete data need a mean structure: fit the model with meanstructure=True")
+    sigma = pt.as_tensor_variable(sigma)
+    _, terms, ok = _pattern_terms(mu, sigma, stats)
+    return terms, ok & _cholesky(sigma)[2]
 
 
 def single_level_missing_loglik(
@@ -142,12 +160,26 @@ def single_level_missing_loglik(
     DataError
         When ``mu`` is None.
     """
-    if mu is None:
-        raise DataError("incomplete data need a mean structure: fit the model with meanstructure=True")
-    sigma = pt.as_tensor_variable(sigma)
-    _, logdet, quad, ok = _pattern_terms(mu, sigma, stats)
-    value = -0.5 * (pt.as_tensor_variable(stats.n_values) * LOG_2PI + logdet + quad)
-    return _or_minus_inf(value, ok & _cholesky(sigma)[2])
+    terms, ok = _single_level_terms(mu, sigma, stats)
+    return _or_minus_inf(-0.5 * pt.sum(terms), pt.all(ok))
+
+
+def single_level_missing_row_loglik(
+    mu: TensorLike | None, sigma: TensorLike, stats: MissingSingleLevelStats
+) -> pt.TensorVariable:
+    """Log-likelihood of each pattern's rows: of each row, for the statistics of one row per pattern.
+
+    The terms whose sum is :func:`single_level_missing_loglik`; with the statistics of
+    ``single_level_missing_stats(..., by_row=True)`` (every row its own pattern) they are the rows'
+    log-densities.
+
+    Returns
+    -------
+    TensorVariable
+        Shape (K,); ``-inf`` where ``sigma`` or the pattern's block of it is not positive definite.
+    """
+    terms, ok = _single_level_terms(mu, sigma, stats)
+    return _or_minus_inf(-0.5 * terms, ok)
 
 
 def two_level_missing_loglik(
@@ -183,6 +215,48 @@ def two_level_missing_loglik(
         Scalar log-likelihood; ``-inf`` when ``sigma_w`` (over the within-varying variables) or the
         covariance of some cluster's observed values is not positive definite.
     """
+    pattern_terms, cluster_terms, ok_all, ok_clusters = _two_level_terms(mu_w, sigma_w, mu_b, sigma_b, stats)
+    value = -0.5 * (pt.sum(pattern_terms) + pt.sum(cluster_terms))
+    return _or_minus_inf(value, ok_all & pt.all(ok_clusters))
+
+
+def two_level_missing_cluster_loglik(
+    mu_w: TensorLike,
+    sigma_w: TensorLike,
+    mu_b: TensorLike,
+    sigma_b: TensorLike,
+    stats: MissingTwoLevelStats,
+) -> pt.TensorVariable:
+    """Log-likelihood of each cluster's observed values, for statistics whose patterns are by cluster.
+
+    The terms whose sum is :func:`two_level_missing_loglik`, grouped by cluster: with the statistics of
+    ``two_level_missing_stats(..., by_cluster=True)`` every pattern's rows lie in one cluster, so its
+    within term belongs to that cluster (the pattern's column of ``cluster_pattern_counts``).
+
+    Returns
+    -------
+    TensorVariable
+        Shape (J,); ``-inf`` where ``sigma_w``, a pattern's block of it or the covariance of the
+        cluster's observed values is not positive definite.
+    """
+    pattern_terms, cluster_terms, ok_all, ok_clusters = _two_level_terms(mu_w, sigma_w, mu_b, sigma_b, stats)
+    members = pt.gt(pt.as_tensor_variable(stats.cluster_pattern_counts), 0.0)  # (J, K)
+    value = -0.5 * (pt.dot(members, pattern_terms) + cluster_terms)
+    return _or_minus_inf(value, ok_all & ok_clusters)
+
+
+def _two_level_terms(
+    mu_w: TensorLike,
+    sigma_w: TensorLike,
+    mu_b: TensorLike,
+    sigma_b: TensorLike,
+    stats: MissingTwoLevelStats,
+) -> tuple[pt.TensorVariable, pt.TensorVariable, pt.TensorVariable, pt.TensorVariable]:
+    """``-2`` times the log-likelihood in per-pattern (K,) and per-cluster (J,) terms, and PD flags.
+
+    Returns the pattern terms, the cluster terms, whether ``Sigma_W`` and every pattern's block are
+    positive definite (scalar), and whether each cluster's ``G_j`` and ``M_j`` are (J,).
+    """
     within = index_array(stats.within_index)
     between = index_array(stats.between_index)
     nvar = pt.as_tensor_variable(stats.pattern_means).shape[-1]
@@ -193,7 +267,7 @@ def two_level_missing_loglik(
     ok_w = _cholesky(sigma_w[within][:, within])[2]
 
     # Within part: every row against its pattern's block of Sigma_W
-    chol_k, logdet_d, quad_d, ok_k = _pattern_terms(mu, sigma_w, stats)
+    chol_k, pattern_terms, ok_k = _pattern_terms(mu, sigma_w, stats)
     precision = _inverse(chol_k) * _outer(stats.pattern_observed)  # P_k, zero outside o_k
 
     # Between part: G_j and v_j as linear combinations over patterns
@@ -216,9 +290,8 @@ def two_level_missing_loglik(
     scaled = pt.matmul(pt.matmul(pt.swapaxes(chol_g, -1, -2), masked_b), chol_g)
     chol_m, logdet_m, ok_m = _cholesky(scaled + _diag(1.0 - only_between))  # M_j
     z = pt.linalg.solve_triangular(chol_m, u + z_dev, lower=True, b_ndim=1)
-    cluster_terms = logdet_m - pt.sum(u**2, axis=-1) + pt.sum(z**2, axis=-1)
-
-    value = -0.5 * (
-        pt.as_tensor_variable(stats.n_values) * LOG_2PI + logdet_d + quad_d + pt.sum(cluster_terms)
+    # the between-only values' share of n_values log 2pi, then the cluster's quadratic form
+    cluster_terms = (
+        pt.sum(only_between, axis=-1) * LOG_2PI + logdet_m - pt.sum(u**2, axis=-1) + pt.sum(z**2, axis=-1)
     )
-    return _or_minus_inf(value, ok_w & ok_k & pt.all(ok_g) & pt.all(ok_m))
+    return pattern_terms, cluster_terms, ok_w & pt.all(ok_k), ok_g & ok_m

@@ -47,6 +47,7 @@ from pymlsem.data.stats import (
     _numeric_block,
     _split_variables,
     group_sums,
+    per_cluster_scatter,
 )
 from pymlsem.exceptions import DataError
 
@@ -216,23 +217,25 @@ def _patterns(observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _pattern_moments(
     filled: np.ndarray, masks: np.ndarray, pattern: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Counts, means and scatters of zero-filled rows per pattern (rows sorted by pattern once)."""
-    n_patterns, nvar = masks.shape
-    sizes = np.bincount(pattern, minlength=n_patterns)
-    counts = sizes.astype(np.float64)
-    bounds = np.concatenate([[0], np.cumsum(sizes)])
-    order = np.argsort(pattern, kind="stable")  # each pattern's rows in row order
-    means = np.zeros((n_patterns, nvar))
-    scatter = np.zeros((n_patterns, nvar, nvar))
-    for k in range(n_patterns):
-        rows = filled[order[bounds[k] : bounds[k + 1]]]
-        means[k] = rows.mean(axis=0)
-        centered = (rows - means[k]) * masks[k]
-        scatter[k] = centered.T @ centered
-    return counts, means, scatter
+    """Counts, means and scatters of zero-filled rows per pattern (the patterns of one size together)."""
+    n_patterns = masks.shape[0]
+    counts = np.bincount(pattern, minlength=n_patterns).astype(np.float64)
+    means = group_sums(pattern, n_patterns, filled) / counts[:, None]
+    centered = (filled - means[pattern]) * masks[pattern]
+    return counts, means, per_cluster_scatter(centered, pattern, n_patterns)
 
 
-def single_level_missing_stats(data: pd.DataFrame, variables: Sequence[str]) -> MissingSingleLevelStats:
+def _by_cluster(
+    masks: np.ndarray, pattern: np.ndarray, row_cluster: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The patterns split by cluster: one pattern per (cluster, pattern) pair, cluster by cluster."""
+    cells, refined = np.unique(row_cluster * masks.shape[0] + pattern, return_inverse=True)
+    return masks[cells % masks.shape[0]], np.asarray(refined).reshape(-1)
+
+
+def single_level_missing_stats(
+    data: pd.DataFrame, variables: Sequence[str], *, by_row: bool = False
+) -> MissingSingleLevelStats:
     """Compute the statistics of single-level data with missing values.
 
     Parameters
@@ -241,6 +244,9 @@ def single_level_missing_stats(data: pd.DataFrame, variables: Sequence[str]) -> 
         One row per observation; missing values as NaN.
     variables
         The observed model variables, in model order.
+    by_row
+        Make every row (with an observed value) its own pattern, in row order: the statistics whose
+        per-pattern log-likelihoods are the rows' (pointwise log-likelihood).
 
     Returns
     -------
@@ -260,7 +266,7 @@ def single_level_missing_stats(data: pd.DataFrame, variables: Sequence[str]) -> 
         raise DataError(
             f"at least two rows with an observed value are needed, the data have {values.shape[0]}"
         )
-    masks, pattern = _patterns(observed)
+    masks, pattern = (observed, np.arange(observed.shape[0])) if by_row else _patterns(observed)
     counts, means, scatter = _pattern_moments(np.where(observed, values, 0.0), masks, pattern)
     return MissingSingleLevelStats(
         variables=names,
@@ -290,6 +296,7 @@ def two_level_missing_stats(
     *,
     within_only: Sequence[str] = (),
     between_only: Sequence[str] = (),
+    by_cluster: bool = False,
 ) -> MissingTwoLevelStats:
     """Compute the statistics of two-level data with missing values.
 
@@ -306,6 +313,10 @@ def two_level_missing_stats(
     between_only
         Variables with no within part: the non-missing values of a cluster must agree; a cluster may have
         none.
+    by_cluster
+        Split every pattern by cluster (the patterns ordered by cluster), so that each pattern's rows lie
+        in one cluster: the statistics whose per-cluster log-likelihoods are the clusters' (pointwise
+        log-likelihood).
 
     Returns
     -------
@@ -346,6 +357,8 @@ def two_level_missing_stats(
     nclusters = int(kept_clusters.size)
 
     masks, pattern = _patterns(observed)
+    if by_cluster:
+        masks, pattern = _by_cluster(masks, pattern, row_cluster)
     n_patterns = masks.shape[0]
     counts, means, scatter = _pattern_moments(filled, masks, pattern)
     cell = row_cluster * n_patterns + pattern

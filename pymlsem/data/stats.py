@@ -415,7 +415,7 @@ def two_level_stats(
     within_index = np.array([k for k, v in enumerate(names) if v not in b_only], dtype=np.int64)
     cluster_means = group_sums(codes, labels.size, y) / sizes[:, None]
     deviations = (y - cluster_means[codes])[:, within_index]
-    cluster_within_scatter = _per_cluster_scatter(deviations, codes, labels.size)
+    cluster_within_scatter = per_cluster_scatter(deviations, codes, labels.size)
 
     group_sizes, cluster_group = np.unique(sizes, return_inverse=True)
     group_counts = np.bincount(cluster_group).astype(np.float64)
@@ -483,7 +483,7 @@ def group_sums(codes: np.ndarray, n_groups: int, values: np.ndarray) -> np.ndarr
     return out
 
 
-def _per_cluster_scatter(deviations: np.ndarray, codes: np.ndarray, nclusters: int) -> np.ndarray:
+def per_cluster_scatter(deviations: np.ndarray, codes: np.ndarray, nclusters: int) -> np.ndarray:
     """Return the (J, q, q) scatter of ``deviations`` rows per cluster code (zero for an empty cluster).
 
     The clusters of each distinct size are multiplied in one batched product (see :func:`blocks_by_size`),

@@ -284,7 +284,7 @@ class SEMFit(FitMethods):
             result = self.ppp()
         except PymlsemError:  # e.g. covariates with parts at both levels: see fit.ppp()
             return [("", ""), ("PPP (chi-square)", "n/a")]
-        return [("", ""), (f"PPP (chi-square, {result.n_draws} draws)", f"{result.ppp:.3f}")]
+        return [("", ""), (f"PPP ({result.discrepancy}, {result.n_draws} draws)", f"{result.ppp:.3f}")]
 
     def divergences(self) -> int:
         """Number of divergent transitions after tuning."""

@@ -24,7 +24,11 @@ Gaussian mixed model       ``observation``  ``log p(y_i | y_-i)`` with the rando
 non-Gaussian mixed model   ``observation``  ``log p(y_i | u, theta)`` given the sampled random effects
 =========================  ===============  ==========================================================
 
-Everything is computed from the posterior draws of the parameters in batches of draws (no compilation);
+With missing values (SEMs), a cluster's or row's value is the density of its observed values (the
+full-information likelihood; :mod:`pymlsem.workflow.incomplete`), and ``observation`` is not available
+for two-level models.
+
+Everything is computed from the posterior draws of the parameters in batches of draws (no model compiled);
 the SEM's per-draw moments come from :mod:`pymlsem.results.implied`. A covariance that is not positive
 definite at a draw gives ``-inf`` for that draw.
 """
@@ -42,6 +46,7 @@ import xarray as xr
 from pymlsem.build.loglik import single_level_fixed_x_loglik, two_level_fixed_x_loglik
 from pymlsem.data.stats import TwoLevelStats
 from pymlsem.exceptions import DataError, ModelSpecificationError, PymlsemError
+from pymlsem.workflow.incomplete import missing_cluster_loglik, missing_row_loglik, missing_total_loglik
 from pymlsem.workflow.loglik import batch_of, implied_moments, model_loglik
 
 if TYPE_CHECKING:
@@ -228,6 +233,7 @@ def sem_pointwise_loglik(spec: SEM, rows: np.ndarray, unit: str | None = None) -
     unit = unit or ("cluster" if two_level else "observation")
     _check_unit(unit)
     rows = np.atleast_2d(rows)
+    incomplete = getattr(spec, "missing", False)
     if not two_level:
         if unit == "cluster":
             raise ModelSpecificationError(
@@ -235,12 +241,17 @@ def sem_pointwise_loglik(spec: SEM, rows: np.ndarray, unit: str | None = None) -
                 "level, so its rows are the units: use unit='observation'"
             )
         data = _raw_data(spec)
-        values = _single_level_rows(spec, rows, data)
+        values = missing_row_loglik(spec, rows) if incomplete else _single_level_rows(spec, rows, data)
         return Pointwise(values, unit, np.arange(len(data)), True)
     stats = spec.stats
     if unit == "cluster":
-        values = _two_level_clusters(spec, rows)
+        values = missing_cluster_loglik(spec, rows) if incomplete else _two_level_clusters(spec, rows)
         return Pointwise(values, unit, np.asarray(stats.cluster_ids), True)
+    if incomplete:
+        raise DataError(
+            "unit='observation' of a two-level model with missing values (the leave-one-row-out "
+            "conditionals of incomplete clusters) is not available; use unit='cluster'"
+        )
     data = _raw_data(spec)
     values = _two_level_rows(spec, rows, data)
     return Pointwise(values, unit, np.arange(len(data)), False)
@@ -363,6 +374,8 @@ def sem_total_loglik(spec: SEM, rows: np.ndarray) -> np.ndarray:
         Shape (n_draws,); ``-inf`` where a covariance is not positive definite.
     """
     rows = np.atleast_2d(rows)
+    if getattr(spec, "missing", False):
+        return missing_total_loglik(spec, rows)
     batch = batch_of(spec.stats)
     p = len(spec.stats.variables)
     groups = np.size(getattr(spec.stats, "group_sizes", 1))

@@ -11,6 +11,10 @@ maximised likelihood (:mod:`pymlsem.workflow.saturated`; for two levels its EM i
 replicate). The PPP is the share of draws with ``D(y_rep, theta) > D(y, theta)``: near 0.5 when the data
 look like the model's own replicates, near 0 when the model misses structure in the data.
 
+With missing values the discrepancy is the deviance ``D(y, theta) = -2 log L(theta; y)`` (the
+full-information likelihood), and the replicates keep the data's missing values: the saturated model of
+incomplete data is not computed (blavaan refits it by EM to every replicate).
+
 At the ML estimates ``D(y, theta)`` is lavaan's chi-square test statistic. The exogenous covariates'
 log-likelihood (lavaan's fixed.x constant) is the same in both terms and cancels. Everything is numpy,
 batched over draws: no graph is compiled.
@@ -27,6 +31,7 @@ import numpy as np
 from pymlsem.data.stats import TwoLevelStats
 from pymlsem.exceptions import ControlError, PymlsemError
 from pymlsem.results.implied import row_value_draws
+from pymlsem.workflow.incomplete import missing_stats_of, missing_total_loglik
 from pymlsem.workflow.loglik import (
     SingleLevelBatch,
     TwoLevelBatch,
@@ -34,6 +39,7 @@ from pymlsem.workflow.loglik import (
     implied_moments,
     model_loglik,
 )
+from pymlsem.workflow.predictive import replicate_rows
 from pymlsem.workflow.replicate import simulate_replicates
 from pymlsem.workflow.saturated import LAVAAN_TOL, check_saturated, single_level_h1_loglik, two_level_h1
 
@@ -66,6 +72,9 @@ class PPPResult:
     excluded
         Draws left out because a discrepancy was not finite (an implied covariance matrix that is not
         positive definite).
+    discrepancy
+        ``"chi-square"`` (the likelihood ratio against the saturated model) or ``"deviance"``
+        (``-2 log L(theta; y)``, for data with missing values).
     """
 
     ppp: float
@@ -74,6 +83,7 @@ class PPPResult:
     draws: np.ndarray
     seed: int | None
     excluded: int = 0
+    discrepancy: str = "chi-square"
 
     @property
     def n_draws(self) -> int:
@@ -116,6 +126,7 @@ def chisq_discrepancy(spec: SEM, rows: np.ndarray, *, tol: float = LAVAAN_TOL) -
     DataError
         When the saturated model of the data is undefined.
     """
+    spec.check_complete("the chi-square discrepancy (PPP)")
     batch = batch_of(spec.stats)
     moments = implied_moments(spec, rows)
     loglik = model_loglik(moments, batch, meanstructure=spec.meanstructure)
@@ -156,15 +167,13 @@ def ppp_from_rows(spec: SEM, rows: np.ndarray, *, seed: int | None = 0, tol: flo
     """
     rows = np.atleast_2d(np.asarray(rows, dtype=float))
     rng = np.random.default_rng(seed)
-    observed = chisq_discrepancy(spec, rows, tol=tol)
-    replicated = np.empty(rows.shape[0])
-    step = _chunk_size(spec)
-    for start in range(0, rows.shape[0], step):
-        part = slice(start, start + step)
-        moments = implied_moments(spec, rows[part])
-        batch = simulate_replicates(spec, moments, rng)
-        loglik = model_loglik(moments, batch, meanstructure=spec.meanstructure)
-        replicated[part] = 2.0 * (_h1_loglik(batch, tol) - loglik)
+    if getattr(spec, "missing", False):
+        spec.check_closed_form("the posterior predictive p-value")
+        observed, replicated = _deviances(spec, rows, rng)
+        discrepancy = "deviance"
+    else:
+        observed, replicated = _chisq_discrepancies(spec, rows, rng, tol)
+        discrepancy = "chi-square"
     finite = np.isfinite(observed) & np.isfinite(replicated)
     excluded = int((~finite).sum())
     if excluded:
@@ -178,7 +187,40 @@ def ppp_from_rows(spec: SEM, rows: np.ndarray, *, seed: int | None = 0, tol: flo
         raise PymlsemError("no posterior draw gave a finite discrepancy: the PPP is undefined")
     ppp = float(np.mean(replicated[finite] > observed[finite]))
     draws = np.arange(rows.shape[0])[finite]
-    return PPPResult(ppp, observed[finite], replicated[finite], draws, seed, excluded)
+    return PPPResult(ppp, observed[finite], replicated[finite], draws, seed, excluded, discrepancy)
+
+
+def _chisq_discrepancies(
+    spec: SEM, rows: np.ndarray, rng: np.random.Generator, tol: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The chi-square discrepancies of the observed data and of one replicate per draw."""
+    observed = chisq_discrepancy(spec, rows, tol=tol)
+    replicated = np.empty(rows.shape[0])
+    step = _chunk_size(spec)
+    for start in range(0, rows.shape[0], step):
+        part = slice(start, start + step)
+        moments = implied_moments(spec, rows[part])
+        batch = simulate_replicates(spec, moments, rng)
+        loglik = model_loglik(moments, batch, meanstructure=spec.meanstructure)
+        replicated[part] = 2.0 * (_h1_loglik(batch, tol) - loglik)
+    return observed, replicated
+
+
+def _deviances(spec: SEM, rows: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``-2 log L(theta; y)`` of the observed data and of one replicate per draw, missing values kept.
+
+    The saturated model of incomplete data (blavaan refits it by EM to every replicate) is not computed,
+    so the discrepancy is the deviance itself; the replicates have the data's missing values
+    (:func:`pymlsem.workflow.predictive.replicate_rows`) and the full-information likelihood.
+    """
+    observed = -2.0 * missing_total_loglik(spec, rows)
+    replicated = np.empty(rows.shape[0])
+    variables = list(spec.stats.variables)
+    for s in range(rows.shape[0]):
+        values = replicate_rows(spec, implied_moments(spec, rows[s : s + 1]), rng)[0]
+        frame = spec.data.assign(**{name: values[:, k] for k, name in enumerate(variables)})
+        replicated[s] = -2.0 * missing_total_loglik(spec, rows[s : s + 1], missing_stats_of(spec, frame))[0]
+    return observed, replicated
 
 
 def posterior_predictive_pvalue(
@@ -214,7 +256,13 @@ def posterior_predictive_pvalue(
     chosen = _spread(rows.shape[0], int(n_draws))
     result = ppp_from_rows(fit.model, rows[chosen], seed=seed, tol=tol)
     return PPPResult(
-        result.ppp, result.observed, result.replicated, chosen[result.draws], seed, result.excluded
+        result.ppp,
+        result.observed,
+        result.replicated,
+        chosen[result.draws],
+        seed,
+        result.excluded,
+        result.discrepancy,
     )
 
 

@@ -69,7 +69,8 @@ def replicate_rows(spec: SEM, moments: ImpliedMoments, rng: np.random.Generator)
     -------
     numpy.ndarray
         Shape (S, N, p), variables in ``spec.stats.variables`` order; NaN for a draw whose implied
-        residual covariance is not positive semi-definite.
+        residual covariance is not positive semi-definite, and where the data have a missing value (the
+        replicates keep the data's missingness, as its full-information likelihood does).
 
     Raises
     ------
@@ -78,13 +79,21 @@ def replicate_rows(spec: SEM, moments: ImpliedMoments, rng: np.random.Generator)
     ModelSpecificationError
         A two-level model with an exogenous covariate that has parts at both levels.
     """
+    exo = spec.partable.exogenous
+    if isinstance(spec.stats, TwoLevelStats):
+        out = _two_level_rows(spec, moments, rng, exo.get(1, []), exo.get(2, []))
+    else:
+        out = _single_level_rows(spec, moments, rng, exo.get(1, []))
+    if getattr(spec, "missing", False):  # the data's missing values stay missing in every replicate
+        out[:, spec.data[list(spec.stats.variables)].isna().to_numpy()] = np.nan
+    return out
+
+
+def _single_level_rows(spec: SEM, moments: ImpliedMoments, rng: np.random.Generator, exo: list) -> np.ndarray:
     stats = spec.stats
     variables = tuple(stats.variables)
-    exo = spec.partable.exogenous
     data = getattr(spec, "data", None)
-    if isinstance(stats, TwoLevelStats):
-        return _two_level_rows(spec, moments, rng, exo.get(1, []), exo.get(2, []))
-    x = _positions(variables, exo.get(1, []))
+    x = _positions(variables, exo)
     y = np.array([k for k in range(len(variables)) if k not in set(x.tolist())], dtype=np.int64)
     if data is None:
         if x.size:

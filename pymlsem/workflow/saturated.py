@@ -420,6 +420,7 @@ def sample_statistics(
         Each level's variables in the order the model lists them (lavaan's order).
     """
     spec = getattr(model, "model", model)
+    spec.check_complete("the saturated model's sample statistics")
     stats = spec.stats
     exo = spec.partable.exogenous
     if isinstance(stats, SingleLevelStats):

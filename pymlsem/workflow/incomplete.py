@@ -1,0 +1,250 @@
+"""Log-likelihoods of SEMs fitted to data with missing values, per cluster, per row and in total.
+
+The full-information densities of :mod:`pymlsem.build.missing` (the ones the model samples with) are
+compiled once per process with every statistic an input, so one compiled function serves every model, and
+evaluated draw by draw:
+
+- two levels: the log-density of each cluster's observed values (statistics with the patterns split by
+  cluster, :func:`~pymlsem.data.missing_stats.two_level_missing_stats` with ``by_cluster=True``);
+- one level: the log-density of each row's observed values (every row its own pattern);
+- the log-likelihood of all the data, from the model's own statistics.
+
+Clusters are processed in blocks, so memory stays bounded whatever the number of clusters. A cluster or
+row without an observed value has log-likelihood 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from itertools import pairwise
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import pytensor
+import pytensor.tensor as pt
+
+from pymlsem.build.missing import (
+    single_level_missing_loglik,
+    single_level_missing_row_loglik,
+    two_level_missing_cluster_loglik,
+    two_level_missing_loglik,
+)
+from pymlsem.data.missing_stats import (
+    MissingSingleLevelStats,
+    MissingTwoLevelStats,
+    single_level_missing_stats,
+    two_level_missing_stats,
+)
+from pymlsem.workflow.loglik import implied_moments
+
+if TYPE_CHECKING:
+    from pymlsem.api import SEM
+
+__all__ = ["missing_cluster_loglik", "missing_row_loglik", "missing_stats_of", "missing_total_loglik"]
+
+#: Rows per block of the pointwise statistics.
+_BLOCK_ROWS = 20_000
+
+_SINGLE_ARRAYS = {"pattern_observed": 2, "pattern_counts": 1, "pattern_means": 2, "pattern_scatter": 3}
+_TWO_LEVEL_ARRAYS = {
+    **_SINGLE_ARRAYS,
+    "cluster_pattern_counts": 2,
+    "cluster_pattern_sums": 3,
+    "cluster_observed": 2,
+    "cluster_values": 2,
+}
+
+
+def _symbolic(arrays: dict[str, int]) -> SimpleNamespace:
+    return SimpleNamespace(
+        **{name: pt.tensor(name, dtype="float64", shape=(None,) * ndim) for name, ndim in arrays.items()}
+    )
+
+
+@cache
+def _single_level_function(per_row: bool) -> Callable[..., np.ndarray]:
+    """``f(mu, sigma, *statistics)``: the rows' log-likelihoods (per_row) or the total."""
+    mu, sigma = pt.vector("mu"), pt.matrix("sigma")
+    stats = _symbolic(_SINGLE_ARRAYS)
+    density = single_level_missing_row_loglik if per_row else single_level_missing_loglik
+    inputs = [mu, sigma, *vars(stats).values()]
+    return pytensor.function(inputs, density(mu, sigma, stats), on_unused_input="ignore")
+
+
+@cache
+def _two_level_function(per_cluster: bool) -> Callable[..., np.ndarray]:
+    """``f(mu_w, sigma_w, mu_b, sigma_b, within_index, between_index, *statistics)``."""
+    mu_w, mu_b = pt.vector("mu_w"), pt.vector("mu_b")
+    sigma_w, sigma_b = pt.matrix("sigma_w"), pt.matrix("sigma_b")
+    stats = _symbolic(_TWO_LEVEL_ARRAYS)
+    arrays = list(vars(stats).values())
+    stats.within_index = pt.lvector("within_index")
+    stats.between_index = pt.lvector("between_index")
+    density = two_level_missing_cluster_loglik if per_cluster else two_level_missing_loglik
+    inputs = [mu_w, sigma_w, mu_b, sigma_b, stats.within_index, stats.between_index, *arrays]
+    return pytensor.function(inputs, density(mu_w, sigma_w, mu_b, sigma_b, stats), on_unused_input="ignore")
+
+
+def _likelihood_stats(spec: SEM) -> MissingSingleLevelStats | MissingTwoLevelStats:
+    """The model's full-information statistics (computed here for a model fitted by the latent method)."""
+    if spec.likelihood_stats is not None:
+        return spec.likelihood_stats
+    return missing_stats_of(spec, spec.data)
+
+
+def missing_stats_of(
+    spec: SEM, frame: pd.DataFrame, *, by_unit: bool = False
+) -> MissingSingleLevelStats | MissingTwoLevelStats:
+    """Full-information statistics of a data frame of the model's variables (and cluster column).
+
+    Parameters
+    ----------
+    spec
+        The SEM: its variables, cluster column and each variable's levels.
+    frame
+        Data with the model's columns, e.g. a replicated data set.
+    by_unit
+        Patterns split by cluster (two levels) or one per row (one level): the statistics of the
+        pointwise log-likelihoods.
+
+    Returns
+    -------
+    MissingSingleLevelStats or MissingTwoLevelStats
+    """
+    if spec.cluster is None:
+        return single_level_missing_stats(frame, spec.observed, by_row=by_unit)
+    levels = {"within_only": spec.partable.within_only, "between_only": spec.partable.between_only}
+    return two_level_missing_stats(frame, spec.observed, spec.cluster, **levels, by_cluster=by_unit)
+
+
+def _moments(spec: SEM, rows: np.ndarray, variables: tuple[str, ...]) -> tuple[dict, dict]:
+    """Implied means and covariances per level and draw, in the order of ``variables``."""
+    moments = implied_moments(spec, rows)
+    order = np.array([moments.variables.index(v) for v in variables], dtype=np.int64)
+    mean = {level: m[:, order] for level, m in moments.mean.items()}
+    cov = {level: c[:, order[:, None], order[None, :]] for level, c in moments.cov.items()}
+    return mean, cov
+
+
+def _arrays(stats: MissingSingleLevelStats | MissingTwoLevelStats, names: dict[str, int]) -> list[np.ndarray]:
+    return [getattr(stats, name) for name in names]
+
+
+def _two_level_values(
+    spec: SEM, rows: np.ndarray, stats: MissingTwoLevelStats, per_cluster: bool
+) -> np.ndarray:
+    mean, cov = _moments(spec, rows, stats.variables)
+    function = _two_level_function(per_cluster)
+    fixed = [np.asarray(stats.within_index, dtype=np.int64), np.asarray(stats.between_index, dtype=np.int64)]
+    arrays = _arrays(stats, _TWO_LEVEL_ARRAYS)
+    return np.stack(
+        [
+            function(mean[1][s], cov[1][s], mean[2][s], cov[2][s], *fixed, *arrays)
+            for s in range(rows.shape[0])
+        ]
+    )
+
+
+def _single_level_values(
+    spec: SEM, rows: np.ndarray, stats: MissingSingleLevelStats, per_row: bool
+) -> np.ndarray:
+    mean, cov = _moments(spec, rows, stats.variables)
+    function = _single_level_function(per_row)
+    arrays = _arrays(stats, _SINGLE_ARRAYS)
+    return np.stack([function(mean[1][s], cov[1][s], *arrays) for s in range(rows.shape[0])])
+
+
+def missing_total_loglik(
+    spec: SEM, rows: np.ndarray, stats: MissingSingleLevelStats | MissingTwoLevelStats | None = None
+) -> np.ndarray:
+    """Log-likelihood of all the data (missing values integrated out) for a batch of row values.
+
+    Parameters
+    ----------
+    spec
+        A SEM with missing values.
+    rows
+        Shape (n_draws, n_rows): every parameter-table row's value per draw.
+    stats
+        Statistics of other data of the model's variables (e.g. a replicated data set); by default the
+        model's own.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (n_draws,): the model's own likelihood term, ``-inf`` where a covariance is not positive
+        definite.
+    """
+    rows = np.atleast_2d(rows)
+    stats = _likelihood_stats(spec) if stats is None else stats
+    if isinstance(stats, MissingTwoLevelStats):
+        return _two_level_values(spec, rows, stats, per_cluster=False)
+    return _single_level_values(spec, rows, stats, per_row=False)
+
+
+def _blocks(sizes: np.ndarray) -> list[slice]:
+    """Consecutive units grouped into blocks of about :data:`_BLOCK_ROWS` rows."""
+    ends = np.cumsum(sizes)
+    bounds = np.searchsorted(ends, np.arange(_BLOCK_ROWS, ends[-1], _BLOCK_ROWS), side="right")
+    bounds = np.unique(np.concatenate([[0], bounds, [sizes.size]]))
+    return [slice(int(a), int(b)) for a, b in pairwise(bounds) if b > a]
+
+
+def missing_cluster_loglik(spec: SEM, rows: np.ndarray) -> np.ndarray:
+    """Log-likelihood of each cluster's observed values, for a batch of row values.
+
+    Parameters
+    ----------
+    spec
+        A two-level SEM with missing values.
+    rows
+        Shape (n_draws, n_rows).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (n_draws, J), clusters in the order of ``spec.stats.cluster_ids``; they sum to
+        :func:`missing_total_loglik`.
+    """
+    rows = np.atleast_2d(rows)
+    frame = spec.data
+    labels = np.asarray(spec.stats.cluster_ids)
+    codes = np.searchsorted(labels, frame[spec.cluster].to_numpy())
+    order = np.argsort(codes, kind="stable")
+    starts = np.searchsorted(codes[order], np.arange(labels.size + 1))
+    out = np.zeros((rows.shape[0], labels.size))
+    for block in _blocks(np.diff(starts)):
+        members = order[starts[block.start] : starts[block.stop]]
+        part = missing_stats_of(spec, frame.iloc[members], by_unit=True)
+        where = np.searchsorted(labels, part.cluster_ids)
+        out[:, where] = _two_level_values(spec, rows, part, per_cluster=True)
+    return out
+
+
+def missing_row_loglik(spec: SEM, rows: np.ndarray) -> np.ndarray:
+    """Log-likelihood of each row's observed values, for a batch of row values.
+
+    Parameters
+    ----------
+    spec
+        A single-level SEM with missing values.
+    rows
+        Shape (n_draws, n_rows).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (n_draws, N); they sum to :func:`missing_total_loglik`.
+    """
+    rows = np.atleast_2d(rows)
+    values = spec.data.loc[:, list(spec.observed)].to_numpy(dtype=float)
+    out = np.zeros((rows.shape[0], values.shape[0]))
+    for block in _blocks(np.ones(values.shape[0], dtype=np.int64)):
+        seen = np.flatnonzero(np.isfinite(values[block]).any(axis=1)) + block.start
+        if seen.size:
+            part = missing_stats_of(spec, spec.data.iloc[seen], by_unit=True)
+            out[:, seen] = _single_level_values(spec, rows, part, per_row=True)
+    return out
