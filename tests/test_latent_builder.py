@@ -19,6 +19,9 @@ import warnings
 import arviz as az
 import numpy as np
 import pandas as pd
+import pymc as pm
+import pytensor
+import pytensor.tensor as pt
 import pytest
 import xarray as xr
 from reference import BOOK_MODELS, HS, SEED, data
@@ -34,8 +37,11 @@ from tolerances import (
 
 import pymlsem
 from pymlsem.build.latent import DATA, EXPLICIT, OBSERVED
+from pymlsem.datasets.designs import two_level_ordinal_cfa
 from pymlsem.exceptions import DataError, ModelSpecificationError
+from pymlsem.results.fit import SEMFit
 from pymlsem.simulate import simulate
+from pymlsem.workflow.pointwise import pointwise_log_likelihood
 
 RANDOM_SLOPE = 'level: 1\n    y ~ rv("s")*x\nlevel: 2\n    y ~ w\n    s ~ w\n    y ~~ s\n'
 HS_FACTORS = {"visual": ["x1", "x2", "x3"], "textual": ["x4", "x5", "x6"], "speed": ["x7", "x8", "x9"]}
@@ -650,6 +656,11 @@ def test_random_slope_posterior_matches_mixed_model(slope_data) -> None:
     """
     sem_fit = pymlsem.SEM(RANDOM_SLOPE, slope_data, cluster="cluster").fit(random_seed=3, **SMALL_FIT)
     mixed_fit = pymlsem.mixed("y ~ x*w + (1 + x | cluster)", slope_data, random_seed=3, **SMALL_FIT)
+    # leave-one-cluster-out LOO of the random-slope SEM, given its sampled latent variables
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pareto k warnings: conditional values (see workflow/conditional.py)
+        loo = pymlsem.workflow.loo(sem_fit)
+    assert np.isfinite(loo.elpd) and loo.n_data_points == 80
     estimates = sem_fit.parameter_estimates().assign(level=lambda t: t.level.astype(int))
     rows = {(r.lhs, r.op, r.rhs, r.level): r.Index for r in estimates.itertuples()}
     sem_draws = sem_fit.idata.posterior["parameters"]
@@ -681,3 +692,55 @@ def test_random_slope_posterior_matches_mixed_model(slope_data) -> None:
         np.where(fixed, LMM_FIXEF_ALLOWANCE * sem_sd, mle_allowance(sem_sd, 80)),
         labels=[term for term, *_ in pairs],
     )
+
+
+# --------------------------------------------------------------------------------------------------------
+# pointwise log-likelihood given the latent variables
+
+
+def prior_draws_fit(spec: pymlsem.SEM, draws: int = 3) -> SEMFit:
+    """A fit whose 'posterior' is a few prior draws of every free variable (no sampling)."""
+    model = spec.pymc_model
+    with model:
+        prior = pm.sample_prior_predictive(
+            draws=draws, random_seed=1, compile_kwargs={"mode": "FAST_COMPILE"}
+        )
+        prior = prior.prior.to_dataset()
+    posterior = prior[[rv.name for rv in model.free_RVs]]
+    tree = xr.DataTree.from_dict({"posterior": posterior})
+    return SEMFit(spec, tree, sampler="nutpie", chains=1, draws=draws, tune=0, timings=None)
+
+
+def _ordinal_spec() -> pymlsem.SEM:
+    design = two_level_ordinal_cfa(n_clusters=20, cluster_size=6, seed=2)
+    frame = design.data.copy()
+    frame.loc[frame.index[::9], design.ordered[0]] = np.nan  # missing responses leave the likelihood
+    return pymlsem.SEM(design.model, frame, cluster="cluster", ordered=list(design.ordered))
+
+
+@pytest.mark.parametrize("case", ["random slope", "ordinal"])
+def test_latent_pointwise_values_are_the_models_likelihood_terms(case: str, slope_data) -> None:
+    """Per cluster and per row, the values split the model's own likelihood potentials exactly."""
+    spec = (
+        pymlsem.SEM(RANDOM_SLOPE, slope_data, cluster="cluster")
+        if case == "random slope"
+        else _ordinal_spec()
+    )
+    assert not spec.has_closed_form
+    fit = prior_draws_fit(spec)
+    clusters = pointwise_log_likelihood(fit)
+    rows = pointwise_log_likelihood(fit, "observation")
+    assert clusters.unit == "cluster" and clusters.values.shape == (3, spec.raw.n_clusters)
+    assert rows.values.shape == (3, spec.nobs) and np.isfinite(rows.values).all()
+    model = spec.pymc_model
+    inputs = [rv.type(name=rv.name) for rv in model.free_RVs]
+    likelihood = pytensor.graph.replace.graph_replace(
+        pt.sum([pt.sum(p) for p in model.potentials]), dict(zip(model.free_RVs, inputs, strict=True))
+    )
+    function = pytensor.function(inputs, likelihood, on_unused_input="ignore")
+    posterior = fit.idata.posterior
+    for k in range(3):
+        total = function(*[posterior[rv.name].values[0, k] for rv in model.free_RVs])
+        assert clusters.values[k].sum() == pytest.approx(total, rel=1e-10)
+    by_cluster = np.stack([np.bincount(spec.raw.cluster_index, weights=v) for v in rows.values])
+    np.testing.assert_allclose(by_cluster, clusters.values, rtol=1e-10)

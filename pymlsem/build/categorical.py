@@ -158,7 +158,12 @@ def ordinal_loglik(
 
 
 def ordinal_loglik_matrix(
-    eta: pt.TensorLike, thresholds: pt.TensorLike, codes: np.ndarray, *, link: str = "probit"
+    eta: pt.TensorLike,
+    thresholds: pt.TensorLike,
+    codes: np.ndarray,
+    *,
+    link: str = "probit",
+    per_row: bool = False,
 ) -> pt.TensorVariable:
     """Sum of log P(y = code) over the observed entries of several ordered variables with K categories each.
 
@@ -176,17 +181,23 @@ def ordinal_loglik_matrix(
         Integer array ``(n, m)`` of categories 0..K-1, ``-1`` for missing values (skipped).
     link
         ``"probit"`` or ``"logit"``.
+    per_row
+        Return each row's sum (shape ``(n,)``) instead of the total.
 
     Returns
     -------
     TensorVariable
-        A scalar.
+        A scalar, or shape ``(n,)`` with ``per_row``.
     """
     _check_link(link)
     log_cdf = _LOG_CDF[link]
     eta = pt.as_tensor_variable(eta)
     thresholds = pt.as_tensor_variable(thresholds)
     codes = np.asarray(codes)
+
+    def total(value: pt.TensorVariable) -> pt.TensorVariable:
+        return pt.sum(value, axis=-1) if per_row else pt.sum(value)
+
     n_thresholds = thresholds.type.shape[-1]
     if n_thresholds is None or codes.ndim != 2:
         raise ModelSpecificationError("thresholds need a static shape (m, K-1) and codes a 2-D array")
@@ -199,7 +210,7 @@ def ordinal_loglik_matrix(
         sign = np.where(codes == last, 1.0, -1.0)
         edge = _select(codes == 0, thresholds[:, 0]) + _select(codes == last, thresholds[:, last - 1])
         value = log_cdf(sign * (eta - edge))
-        terms.append(pt.sum(value if edge_mask.all() else pt.switch(edge_mask, value, 0.0)))
+        terms.append(total(value if edge_mask.all() else pt.switch(edge_mask, value, 0.0)))
     middle_mask = (codes > 0) & (codes < last)
     if middle_mask.any():
         # a dummy interval (-1, 1) where the entry is not a middle category keeps every branch finite
@@ -214,9 +225,9 @@ def ordinal_loglik_matrix(
         a = pt.switch(flip, -upper, lower)
         b = pt.switch(flip, -lower, upper)
         log_b = log_cdf(b)
-        terms.append(pt.sum(pt.switch(middle_mask, log_b + pt.log1mexp(log_cdf(a) - log_b), 0.0)))
+        terms.append(total(pt.switch(middle_mask, log_b + pt.log1mexp(log_cdf(a) - log_b), 0.0)))
     if not terms:
-        return pt.as_tensor_variable(np.float64(0.0))
+        return pt.zeros(codes.shape[0]) if per_row else pt.as_tensor_variable(np.float64(0.0))
     return terms[0] if len(terms) == 1 else pt.add(*terms)
 
 

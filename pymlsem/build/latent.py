@@ -206,6 +206,10 @@ class LatentModel:
         As for :class:`~pymlsem.build.marginal.MarginalModel`.
     structures
         The :class:`LevelStructure` of each level.
+    unit_loglik
+        Per level with observed variables, the log-likelihood of each unit (row of level 1, cluster of
+        level 2) given the latent variables, shape (units,): the terms of the model's potential
+        ``loglik_level<k>``, in terms of the model's random variables.
     """
 
     model: pm.Model
@@ -214,6 +218,7 @@ class LatentModel:
     defined: list[str]
     layouts: dict[int, LevelLayout]
     structures: dict[int, LevelStructure]
+    unit_loglik: dict[int, pt.TensorVariable]
 
 
 def build_latent_model(
@@ -263,11 +268,17 @@ def build_latent_model(
     with pm.Model(coords=coords) as model:
         values = add_parameters(partable, stats, exo_values, priors=priors)
         thresholds = _thresholds(partable, values.rows)
-        between = None
+        between, unit_loglik = None, {}
         if partable.n_levels == 2:
-            between = _level(structures[2], values.rows, raw, codes, thresholds, link, None, 2 in centered)
-        _level(structures[1], values.rows, raw, codes, thresholds, link, between, 1 in centered)
-    return LatentModel(model, values.free, values.row_param, values.defined, layouts, structures)
+            level_values, level_names, unit_loglik[2] = _level(
+                structures[2], values.rows, raw, codes, thresholds, link, None, 2 in centered
+            )
+            between = (level_values, level_names)
+        *_, unit_loglik[1] = _level(
+            structures[1], values.rows, raw, codes, thresholds, link, between, 1 in centered
+        )
+    unit_loglik = {level: value for level, value in unit_loglik.items() if value is not None}
+    return LatentModel(model, values.free, values.row_param, values.defined, layouts, structures, unit_loglik)
 
 
 def _thresholds(partable: ParTable, rows: pt.TensorVariable) -> dict[str, pt.TensorVariable]:
@@ -289,7 +300,7 @@ def _level(
     link: str,
     between: tuple[pt.TensorVariable, tuple[str, ...]] | None,
     centered: bool = False,
-) -> tuple[pt.TensorVariable, tuple[str, ...]]:
+) -> tuple[pt.TensorVariable, tuple[str, ...], pt.TensorVariable | None]:
     """Add one level's variables and likelihood to the model.
 
     ``between`` is the level-2 result ``(values, names)`` when this is level 1 of a two-level model.
@@ -300,7 +311,8 @@ def _level(
     -------
     tuple
         The values of the level's variables, shape (units, variables) in ``s.variables`` order (ordered
-        indicators hold zeros), and those names.
+        indicators hold zeros), those names, and each unit's log-likelihood (None without observed
+        variables).
     """
     deterministic, unit_dim = LEVEL_VALUES[s.level] if raw.cluster_ids is not None else ("latent", "obs")
     n_units = len(raw.frame) if unit_dim == "obs" else raw.n_clusters
@@ -358,8 +370,9 @@ def _level(
         loglik += _ordinal_terms(s, terminal, ordered, linear, thresholds, codes, link)
         block = linear
     loglik += _residual_loglik(s, rows, residuals, raw)
-    if loglik:
-        pm.Potential(f"loglik_level{s.level}", pt.sum(pt.stack(loglik)))
+    unit_loglik = pt.add(*loglik) if loglik else None  # (units,): each row's (or cluster's) terms
+    if unit_loglik is not None:
+        pm.Potential(f"loglik_level{s.level}", pt.sum(unit_loglik))
 
     columns = [values[i] if i in values else pt.zeros(n_units) for i in core]
     everything = pt.stack(columns, axis=1) if columns else None
@@ -373,7 +386,7 @@ def _level(
         pm.Deterministic(
             deterministic, everything[:, explicit_all], dims=(unit_dim, f"{deterministic}_variable")
         )
-    return everything, names
+    return everything, names, unit_loglik
 
 
 class _ClusterValues:
@@ -422,7 +435,7 @@ def _terminal_linear(s, rows, terminal, values, coefficient, shift, n_units) -> 
 
 
 def _ordinal_terms(s, terminal, ordered, linear, thresholds, codes, link) -> list[pt.TensorVariable]:
-    """Ordered indicators' log-likelihood, one vectorised term per number of categories."""
+    """Ordered indicators' log-likelihood per unit, one vectorised term per number of categories."""
     from pymlsem.build.categorical import ordinal_loglik_matrix
 
     by_size: dict[int, list[int]] = {}
@@ -437,7 +450,7 @@ def _ordinal_terms(s, terminal, ordered, linear, thresholds, codes, link) -> lis
                 f"between-only ordered variables ({', '.join(group_names)}) are not supported yet"
             )
         taus = pt.stack([thresholds[name] for name in group_names], axis=0)
-        terms.append(ordinal_loglik_matrix(linear[:, group], taus, codes_matrix, link=link))
+        terms.append(ordinal_loglik_matrix(linear[:, group], taus, codes_matrix, link=link, per_row=True))
     return terms
 
 
@@ -541,7 +554,7 @@ def _disturbances(
 def _residual_loglik(
     s: LevelStructure, rows: pt.TensorVariable, residuals: Mapping[int, pt.TensorVariable], raw: RawData
 ) -> list[pt.TensorVariable]:
-    """Normal log-density of the continuous observed residuals (independent, or jointly normal)."""
+    """Normal log-density of each unit's continuous observed residuals (independent, or jointly normal)."""
     if not residuals:
         return []
     index = sorted(residuals)
@@ -558,11 +571,11 @@ def _residual_loglik(
         squares = pt.stack([residuals[i] for i in singles], axis=1) ** 2 / variances[None, :]
         if not observed.all():
             squares = pt.switch(observed, squares, 0.0)
-        counts = observed.sum(axis=0).astype(float)
-        terms.append(-0.5 * pt.sum(squares) - 0.5 * pt.sum(counts * (LOG_2PI + pt.log(variances))))
+        constants = pt.as_tensor(observed.astype(float)) * (LOG_2PI + pt.log(variances))[None, :]
+        terms.append(-0.5 * pt.sum(squares + constants, axis=1))
     if covarying:
         group = sorted(covarying)
         cov = _covariance(s, rows, group)
         stacked = pt.stack([residuals[i] for i in group], axis=1)
-        terms.append(pm.logp(pm.MvNormal.dist(mu=pt.zeros(len(group)), cov=cov), stacked).sum())
+        terms.append(pm.logp(pm.MvNormal.dist(mu=pt.zeros(len(group)), cov=cov), stacked))
     return terms

@@ -22,6 +22,8 @@ Gaussian mixed model       ``observation``  ``log p(y_i | y_-i)`` with the rando
                                             out, as for the two-level SEM (both methods, marginal and
                                             latent, give the same values)
 non-Gaussian mixed model   ``observation``  ``log p(y_i | u, theta)`` given the sampled random effects
+SEM with random slopes or  ``cluster`` or    the row's or cluster's likelihood terms given the sampled
+ordered indicators         ``observation``  latent variables (:mod:`pymlsem.workflow.conditional`)
 =========================  ===============  ==========================================================
 
 With missing values (SEMs), a cluster's or row's value is the density of its observed values (the
@@ -46,6 +48,7 @@ import xarray as xr
 from pymlsem.build.loglik import single_level_fixed_x_loglik, two_level_fixed_x_loglik
 from pymlsem.data.stats import TwoLevelStats
 from pymlsem.exceptions import DataError, ModelSpecificationError, PymlsemError
+from pymlsem.workflow.conditional import latent_pointwise_values
 from pymlsem.workflow.incomplete import missing_cluster_loglik, missing_row_loglik, missing_total_loglik
 from pymlsem.workflow.loglik import batch_of, implied_moments, model_loglik
 
@@ -427,8 +430,16 @@ def pointwise_log_likelihood(fit: Any, unit: str | None = None) -> Pointwise:
     unit = unit or default_unit(fit)
     _check_unit(unit)
     if _is_sem(fit):
-        rows = sem_rows(fit.model, stacked_draws(fit.idata.posterior, "parameters"))
-        return sem_pointwise_loglik(fit.model, rows, unit)
+        spec = fit.model
+        if not spec.has_closed_form:  # random slopes, ordered indicators: given the latent variables
+            if unit == "cluster" and spec.cluster is None:
+                raise ModelSpecificationError(
+                    "unit='cluster' needs a two-level model: use unit='observation'"
+                )
+            labels = np.asarray(spec.raw.cluster_ids) if unit == "cluster" else np.arange(spec.nobs)
+            return Pointwise(latent_pointwise_values(fit, unit), unit, labels, True)
+        rows = sem_rows(spec, stacked_draws(fit.idata.posterior, "parameters"))
+        return sem_pointwise_loglik(spec, rows, unit)
     from pymlsem.workflow.mixed_loglik import mixed_fit_pointwise
 
     return mixed_fit_pointwise(fit, unit)
