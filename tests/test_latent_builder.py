@@ -36,11 +36,13 @@ from tolerances import (
 )
 
 import pymlsem
+from pymlsem.build.categorical import ordinal_probabilities
 from pymlsem.build.latent import DATA, EXPLICIT, OBSERVED
 from pymlsem.datasets.designs import two_level_ordinal_cfa
 from pymlsem.exceptions import DataError, ModelSpecificationError
 from pymlsem.results.fit import SEMFit
 from pymlsem.simulate import simulate
+from pymlsem.workflow.conditional import _per_draw
 from pymlsem.workflow.pointwise import pointwise_log_likelihood
 
 RANDOM_SLOPE = 'level: 1\n    y ~ rv("s")*x\nlevel: 2\n    y ~ w\n    s ~ w\n    y ~~ s\n'
@@ -661,6 +663,8 @@ def test_random_slope_posterior_matches_mixed_model(slope_data) -> None:
         warnings.simplefilter("ignore")  # Pareto k warnings: conditional values (see workflow/conditional.py)
         loo = pymlsem.workflow.loo(sem_fit)
     assert np.isfinite(loo.elpd) and loo.n_data_points == 80
+    replicated = pymlsem.workflow.posterior_predictive(sem_fit, n_draws=40, seed=1).posterior_predictive
+    assert replicated["y"].shape == (2, 20, len(slope_data)) and np.isfinite(replicated["y"].values).all()
     estimates = sem_fit.parameter_estimates().assign(level=lambda t: t.level.astype(int))
     rows = {(r.lhs, r.op, r.rhs, r.level): r.Index for r in estimates.itertuples()}
     sem_draws = sem_fit.idata.posterior["parameters"]
@@ -698,17 +702,16 @@ def test_random_slope_posterior_matches_mixed_model(slope_data) -> None:
 # pointwise log-likelihood given the latent variables
 
 
-def prior_draws_fit(spec: pymlsem.SEM, draws: int = 3) -> SEMFit:
-    """A fit whose 'posterior' is a few prior draws of every free variable (no sampling)."""
-    model = spec.pymc_model
-    with model:
+def prior_draws_fit(spec: pymlsem.SEM, draws: int = 3, repeat: int = 1) -> SEMFit:
+    """A fit whose 'posterior' is a few prior draws of every variable (no sampling), each ``repeat`` times."""
+    with spec.pymc_model:
         prior = pm.sample_prior_predictive(
             draws=draws, random_seed=1, compile_kwargs={"mode": "FAST_COMPILE"}
         )
-        prior = prior.prior.to_dataset()
-    posterior = prior[[rv.name for rv in model.free_RVs]]
+    posterior = prior.prior.to_dataset().isel(draw=np.repeat(np.arange(draws), repeat))
+    posterior = posterior.assign_coords(draw=np.arange(draws * repeat))
     tree = xr.DataTree.from_dict({"posterior": posterior})
-    return SEMFit(spec, tree, sampler="nutpie", chains=1, draws=draws, tune=0, timings=None)
+    return SEMFit(spec, tree, sampler="nutpie", chains=1, draws=draws * repeat, tune=0, timings=None)
 
 
 def _ordinal_spec() -> pymlsem.SEM:
@@ -744,3 +747,56 @@ def test_latent_pointwise_values_are_the_models_likelihood_terms(case: str, slop
         assert clusters.values[k].sum() == pytest.approx(total, rel=1e-10)
     by_cluster = np.stack([np.bincount(spec.raw.cluster_index, weights=v) for v in rows.values])
     np.testing.assert_allclose(by_cluster, clusters.values, rtol=1e-10)
+
+
+def test_random_slope_replicates_follow_the_draws_latent_slopes(slope_data) -> None:
+    """Replicates at one draw: within each cluster, y regressed on x over 200 replicates recovers the
+    draw's latent slope and intercept (the between values of s and y) within 5 standard errors (Bonferroni
+    over 80 clusters); the covariates keep their values."""
+    spec = pymlsem.SEM(RANDOM_SLOPE, slope_data, cluster="cluster")
+    replicates = 200
+    fit = prior_draws_fit(spec, draws=1, repeat=replicates)
+    idata = pymlsem.workflow.posterior_predictive(fit, n_draws=None, seed=2)
+    y = idata.posterior_predictive["y"].values[0]  # (replicates, N)
+    np.testing.assert_array_equal(idata.posterior_predictive["x"].values[0, 0], slope_data["x"].to_numpy())
+    between = fit.idata.posterior["between"].isel(chain=0, draw=0)
+    index = np.asarray(spec.raw.cluster_index)
+    x = slope_data["x"].to_numpy()
+    z = []
+    for j in range(spec.raw.n_clusters):
+        rows = index == j
+        design = np.column_stack([np.ones(rows.sum()), x[rows]])
+        coef, ss, *_ = np.linalg.lstsq(np.tile(design, (replicates, 1)), y[:, rows].ravel(), rcond=None)
+        sigma2 = ss[0] / (replicates * rows.sum() - 2)
+        se = np.sqrt(np.diag(sigma2 * np.linalg.inv(replicates * design.T @ design)))
+        truth = [float(between.sel(between_variable="y")[j]), float(between.sel(between_variable="s")[j])]
+        z.append((coef - truth) / se)
+    assert np.abs(z).max() < 5
+
+
+def test_ordinal_replicates_have_the_models_category_probabilities() -> None:
+    """At one draw, 400 replicates: each row's category frequencies match the model's probabilities
+    (ordinal_probabilities of the draw's latent-response means and thresholds) within 5 binomial standard
+    errors (Bonferroni over the ~600 cells expected at least 5 times in and out of the category); the
+    data's missing responses stay missing."""
+    spec = _ordinal_spec()
+    replicates = 400
+    fit = prior_draws_fit(spec, draws=1, repeat=replicates)
+    idata = pymlsem.workflow.posterior_predictive(fit, n_draws=None, seed=1)
+    part = spec.built.likelihood[1]
+    one = fit.idata.posterior.isel(draw=[0])
+    eta, *thresholds = next(_per_draw(spec, [part.eta, *part.thresholds], one))
+    assert np.isnan(idata.observed_data[part.ordered[0]].values).any()
+    for k, name in enumerate(part.ordered):
+        values = idata.posterior_predictive[name].values[0]  # (replicates, N)
+        missing = np.isnan(idata.observed_data[name].values)
+        assert np.isnan(values[:, missing]).all() and not np.isnan(values[:, ~missing]).any()
+        probability = ordinal_probabilities(eta[:, k], thresholds[k], spec.link)[~missing]  # (n, K)
+        frequency = np.stack(
+            [(values[:, ~missing] == c).mean(axis=0) for c in range(probability.shape[1])], 1
+        )
+        # cells with at least 5 expected replicates in and out of the category (the normal approximation)
+        cells = (replicates * probability >= 5) & (replicates * (1 - probability) >= 5)
+        se = np.sqrt(probability * (1 - probability) / replicates)
+        assert cells.sum() > 50
+        assert np.abs((frequency - probability)[cells] / se[cells]).max() < 5

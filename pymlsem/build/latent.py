@@ -196,6 +196,38 @@ def _check_structure(s: LevelStructure) -> None:
             )
 
 
+@dataclass(frozen=True)
+class LevelLikelihood:
+    """One level's likelihood given the latent variables, per unit (rows of level 1, clusters of level 2).
+
+    Graph expressions in terms of the model's random variables, for the pointwise log-likelihood and
+    replicated data (:mod:`pymlsem.workflow.conditional`).
+
+    Attributes
+    ----------
+    unit_loglik
+        Each unit's log-likelihood, shape (units,): the terms of the potential ``loglik_level<k>``; None
+        when the level has no observed variables.
+    continuous
+        The continuous observed variables.
+    mean, cov
+        Their conditional means given the latent variables and the observed predictors (units, k), and
+        their residual covariance (k, k); None without continuous variables.
+    ordered
+        The ordered observed variables.
+    eta, thresholds
+        Their latent responses' means (units, m) and each one's thresholds.
+    """
+
+    unit_loglik: pt.TensorVariable | None
+    continuous: tuple[str, ...]
+    mean: pt.TensorVariable | None
+    cov: pt.TensorVariable | None
+    ordered: tuple[str, ...]
+    eta: pt.TensorVariable | None
+    thresholds: tuple[pt.TensorVariable, ...]
+
+
 @dataclass
 class LatentModel:
     """A built latent-variable PyMC model and what is needed to read its posterior.
@@ -206,10 +238,8 @@ class LatentModel:
         As for :class:`~pymlsem.build.marginal.MarginalModel`.
     structures
         The :class:`LevelStructure` of each level.
-    unit_loglik
-        Per level with observed variables, the log-likelihood of each unit (row of level 1, cluster of
-        level 2) given the latent variables, shape (units,): the terms of the model's potential
-        ``loglik_level<k>``, in terms of the model's random variables.
+    likelihood
+        Each level's :class:`LevelLikelihood`.
     """
 
     model: pm.Model
@@ -218,7 +248,7 @@ class LatentModel:
     defined: list[str]
     layouts: dict[int, LevelLayout]
     structures: dict[int, LevelStructure]
-    unit_loglik: dict[int, pt.TensorVariable]
+    likelihood: dict[int, LevelLikelihood]
 
 
 def build_latent_model(
@@ -268,17 +298,16 @@ def build_latent_model(
     with pm.Model(coords=coords) as model:
         values = add_parameters(partable, stats, exo_values, priors=priors)
         thresholds = _thresholds(partable, values.rows)
-        between, unit_loglik = None, {}
+        between, likelihood = None, {}
         if partable.n_levels == 2:
-            level_values, level_names, unit_loglik[2] = _level(
+            level_values, level_names, likelihood[2] = _level(
                 structures[2], values.rows, raw, codes, thresholds, link, None, 2 in centered
             )
             between = (level_values, level_names)
-        *_, unit_loglik[1] = _level(
+        *_, likelihood[1] = _level(
             structures[1], values.rows, raw, codes, thresholds, link, between, 1 in centered
         )
-    unit_loglik = {level: value for level, value in unit_loglik.items() if value is not None}
-    return LatentModel(model, values.free, values.row_param, values.defined, layouts, structures, unit_loglik)
+    return LatentModel(model, values.free, values.row_param, values.defined, layouts, structures, likelihood)
 
 
 def _thresholds(partable: ParTable, rows: pt.TensorVariable) -> dict[str, pt.TensorVariable]:
@@ -300,7 +329,7 @@ def _level(
     link: str,
     between: tuple[pt.TensorVariable, tuple[str, ...]] | None,
     centered: bool = False,
-) -> tuple[pt.TensorVariable, tuple[str, ...], pt.TensorVariable | None]:
+) -> tuple[pt.TensorVariable, tuple[str, ...], LevelLikelihood]:
     """Add one level's variables and likelihood to the model.
 
     ``between`` is the level-2 result ``(values, names)`` when this is level 1 of a two-level model.
@@ -311,8 +340,7 @@ def _level(
     -------
     tuple
         The values of the level's variables, shape (units, variables) in ``s.variables`` order (ordered
-        indicators hold zeros), those names, and each unit's log-likelihood (None without observed
-        variables).
+        indicators hold zeros), those names, and the level's :class:`LevelLikelihood`.
     """
     deterministic, unit_dim = LEVEL_VALUES[s.level] if raw.cluster_ids is not None else ("latent", "obs")
     n_units = len(raw.frame) if unit_dim == "obs" else raw.n_clusters
@@ -347,6 +375,7 @@ def _level(
 
     loglik = []
     block = None
+    ordered_names, eta = (), None
     if terminal:
         linear = _terminal_linear(s, rows, terminal, values, coefficient, shift, n_units)
         with_between = [a for a, i in enumerate(terminal) if cluster is not None and cluster.has(names[i])]
@@ -368,11 +397,23 @@ def _level(
                     residuals[terminal[a]] = residuals[terminal[a]] - offsets[:, k]
         ordered = [a for a, i in enumerate(terminal) if s.roles[i] == OBSERVED and names[i] in s.ordered]
         loglik += _ordinal_terms(s, terminal, ordered, linear, thresholds, codes, link)
+        if ordered:
+            ordered_names, eta = tuple(names[terminal[a]] for a in ordered), linear[:, ordered]
         block = linear
     loglik += _residual_loglik(s, rows, residuals, raw)
     unit_loglik = pt.add(*loglik) if loglik else None  # (units,): each row's (or cluster's) terms
     if unit_loglik is not None:
         pm.Potential(f"loglik_level{s.level}", pt.sum(unit_loglik))
+    index = sorted(residuals)
+    likelihood = LevelLikelihood(
+        unit_loglik=unit_loglik,
+        continuous=tuple(names[i] for i in index),
+        mean=pt.stack([observed_values[i] - residuals[i] for i in index], axis=1) if index else None,
+        cov=_covariance(s, rows, index) if index else None,
+        ordered=ordered_names,
+        eta=eta,
+        thresholds=tuple(thresholds[name] for name in ordered_names),
+    )
 
     columns = [values[i] if i in values else pt.zeros(n_units) for i in core]
     everything = pt.stack(columns, axis=1) if columns else None
@@ -386,7 +427,7 @@ def _level(
         pm.Deterministic(
             deterministic, everything[:, explicit_all], dims=(unit_dim, f"{deterministic}_variable")
         )
-    return everything, names, unit_loglik
+    return everything, names, likelihood
 
 
 class _ClusterValues:

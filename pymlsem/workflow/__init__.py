@@ -11,7 +11,10 @@
 - :func:`add_log_prior`, :func:`prior_sensitivity`: ArviZ's power-scaling prior sensitivity and diagnosis.
 - :func:`refit`, :func:`prior_grid`: refits with other prior arguments that reuse the compiled model.
 
-Everything works in numpy on sufficient statistics, batched over posterior draws and replicated data sets.
+Models with implied moments work in numpy on sufficient statistics, batched over posterior draws and
+replicated data sets; with missing values the pointwise log-likelihood is the model's full-information graph
+(:mod:`pymlsem.workflow.incomplete`), and models with random slopes or ordered indicators are evaluated given
+their sampled latent variables from the latent builder's own graph (:mod:`pymlsem.workflow.conditional`).
 """
 
 from pymlsem.workflow.information import compare, loo, sem_dic

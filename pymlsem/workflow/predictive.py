@@ -1,6 +1,8 @@
 """Posterior and prior predictive draws: replicated data sets stored in the fit's ArviZ DataTree.
 
 SEM
+    Models with random slopes or ordered indicators (latent builder) are replicated given each draw's latent
+    variables (:func:`pymlsem.workflow.conditional.latent_replicates`; ordered variables as category codes).
     Each replicated data set has the observed data's rows and cluster structure: the same number of rows, the
     same cluster of each row, and the exogenous covariates held at their observed values (lavaan's fixed.x, as
     blavaan's ``postdata`` and the PPP of :mod:`pymlsem.workflow.replicate` do); the other variables are drawn
@@ -34,9 +36,10 @@ import xarray as xr
 
 from pymlsem.data.stats import TwoLevelStats
 from pymlsem.exceptions import DataError, PymlsemError
+from pymlsem.workflow.conditional import latent_replicates, observed_values
 from pymlsem.workflow.loglik import ImpliedMoments, implied_moments
 from pymlsem.workflow.pointwise import _is_sem, sem_rows, stacked_draws
-from pymlsem.workflow.replicate import _check_covariate_levels, _conditional, _positions, _psd_factor
+from pymlsem.workflow.replicate import _check_covariate_levels, _conditional, _positions, psd_factor
 
 if TYPE_CHECKING:
     from pymlsem.api import SEM
@@ -125,7 +128,7 @@ def _factor(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return cov, np.ones(cov.shape[0], dtype=bool)
     smallest = np.linalg.eigvalsh(cov)[..., 0]
     scale = np.maximum(np.abs(np.diagonal(cov, axis1=-2, axis2=-1)).max(axis=-1), 1e-300)
-    return _psd_factor(cov), smallest >= -1e-8 * scale
+    return psd_factor(cov), smallest >= -1e-8 * scale
 
 
 def _two_level_rows(
@@ -195,7 +198,7 @@ def _sem_observed(spec: SEM) -> xr.Dataset | None:
         return None
     coords = _observation_coords(spec, len(data))
     return xr.Dataset(
-        {name: ("observation", data[name].to_numpy(dtype=float)) for name in spec.stats.variables},
+        {name: ("observation", observed_values(spec, name)) for name in spec.stats.variables},
         coords=coords,
     )
 
@@ -455,8 +458,11 @@ def posterior_predictive(
     pymc_seed, rng = _seeds(seed)
     if _is_sem(fit):
         spec = fit.model
-        rows = sem_rows(spec, stacked_draws(posterior, "parameters"))
-        replicates = replicate_rows(spec, implied_moments(spec, rows), rng)
+        if spec.has_closed_form:
+            rows = sem_rows(spec, stacked_draws(posterior, "parameters"))
+            replicates = replicate_rows(spec, implied_moments(spec, rows), rng)
+        else:  # random slopes, ordered indicators: given each draw's latent variables
+            replicates = latent_replicates(spec, posterior, rng)
         fit.idata["posterior_predictive"] = _sem_dataset(spec, replicates, chain, draw)
         observed = _sem_observed(spec)
         if observed is not None:

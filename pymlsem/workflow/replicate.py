@@ -73,7 +73,7 @@ def _positions(variables: tuple[str, ...], names: list[str]) -> np.ndarray:
     return np.array([variables.index(v) for v in names], dtype=np.int64)
 
 
-def _psd_factor(cov: np.ndarray) -> np.ndarray:
+def psd_factor(cov: np.ndarray) -> np.ndarray:
     """A batch of factors ``F`` with ``F F' = cov`` (negative eigenvalues of rounding size set to 0)."""
     values, vectors = np.linalg.eigh((cov + np.swapaxes(cov, -1, -2)) / 2)
     return vectors * np.sqrt(np.clip(values, 0.0, None))[..., None, :]
@@ -166,7 +166,7 @@ def _single_level(
     nobs, size = int(stats.nobs), moments.size
     mean, cov = moments.mean[1], moments.cov[1]
     intercept, slopes, resid = _conditional(mean, cov, y, x)
-    factor = _psd_factor(resid)
+    factor = psd_factor(resid)
     obs_cov = np.asarray(stats.cov, dtype=float)
     scatter = _scatter(slopes, factor, obs_cov[np.ix_(x, x)] * nobs, nobs - 1, rng)
     order = np.concatenate([x, y])
@@ -202,7 +202,7 @@ def _two_level(
 
     # within level: cluster means of the within parts, and the pooled within scatter
     a_w, b_w, psi_w = _conditional(moments.mean[1], moments.cov[1], y_w, x_w)
-    f_w = _psd_factor(psi_w)
+    f_w = psd_factor(psi_w)
     noise = rng.standard_normal((size, sizes.size, y_w.size)) / np.sqrt(sizes)[:, None]
     means = np.zeros((size, sizes.size, p))
     means[:, :, x_w] = observed_means[:, x_w]
@@ -221,7 +221,7 @@ def _two_level(
 
     # between level: each cluster's between values given its observed between-level covariates
     a_b, b_b, psi_b = _conditional(moments.mean[2], moments.cov[2], y_b, x_b)
-    f_b = _psd_factor(psi_b)
+    f_b = psd_factor(psi_b)
     effects = (
         a_b[:, None, :]
         + np.einsum("sqk,jk->sjq", b_b, observed_means[:, x_b])
