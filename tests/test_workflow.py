@@ -222,7 +222,7 @@ def test_missing_values_row_values_single_level() -> None:
     assert (point.values[0, ~full] > complete[~full]).all()
 
 
-def test_missing_values_predictive_draws_keep_the_missingness_and_refuse_ppp() -> None:
+def test_missing_values_predictive_draws_dic_ppp_and_what_is_refused() -> None:
     incomplete = _with_missing(data("Demo.twolevel"))
     spec = pymlsem.SEM(SEED, incomplete, cluster="cluster")
     rows = _rows_from_estimates(spec, lavaan_estimates("demo_twolevel"))
@@ -240,6 +240,8 @@ def test_missing_values_predictive_draws_keep_the_missingness_and_refuse_ppp() -
     assert fit.ppp(n_draws=3).discrepancy == "deviance"
     with pytest.raises(DataError, match="saturated model"):
         fit.srmr()
+    with pytest.raises(DataError, match="method='latent'"):
+        fit.latent_scores()
 
 
 def test_missing_values_replicated_deviance_has_its_expectation() -> None:

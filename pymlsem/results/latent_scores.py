@@ -275,7 +275,11 @@ def latent_scores(
     if getattr(model, "method", "marginal") == "latent":
         targets = latents + (list(layout.observed) if include_observed else [])
         return _sampled_scores(fit, level, targets, chains, draws)
-    model.check_complete("latent scores of the marginal model")
+    if model.missing:
+        raise DataError(
+            "latent scores of the marginal model need complete rows; with missing values fit the model "
+            "with method='latent', whose posterior holds the latent variables"
+        )
     rows = row_value_draws(fit)[stacked]
     moments = {lvl: ram_moment_draws(lay, rows) for lvl, lay in layouts.items()}
     shape = (chains.size, draws.size)
