@@ -374,8 +374,8 @@ class SEM:
             )
             total = time.perf_counter() - start + self.build_seconds
             timings = Timings(self.build_seconds, compile_seconds, sampling_seconds, total, reused)
-            return SEMFit(
-                self, idata, sampler=sampler, chains=chains, draws=draws, tune=tune, timings=timings
+            return _checked(
+                SEMFit(self, idata, sampler=sampler, chains=chains, draws=draws, tune=tune, timings=timings)
             )
         if why:
             print(f"pymlsem: this model compiles as itself ({why})", file=sys.stderr, flush=True)
@@ -395,9 +395,17 @@ class SEM:
         timings = Timings(
             self.build_seconds, result.compile_seconds, result.sampling_seconds, total, result.reused_compiled
         )
-        return SEMFit(
-            self, result.idata, sampler=sampler, chains=chains, draws=draws, tune=tune, timings=timings
+        return _checked(
+            SEMFit(
+                self, result.idata, sampler=sampler, chains=chains, draws=draws, tune=tune, timings=timings
+            )
         )
+
+
+def _checked(fit: SEMFit) -> SEMFit:
+    """The fit, after warning when its draws fail a convergence check."""
+    fit.warn_if_unconverged()
+    return fit
 
 
 #: keywords of :class:`SEM` (the model); the other keywords of ``sem()`` go to :meth:`SEM.fit`

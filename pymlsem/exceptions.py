@@ -53,3 +53,9 @@ class SamplerError(PymlsemError):
 
 class ControlError(PymlsemError):
     """Chain controls that do not give a valid run (negative, not integers, burn-in too long, ...)."""
+
+
+class ConvergenceWarning(UserWarning):
+    """The sampler's diagnostics say the posterior draws may not be trustworthy (R-hat, ESS, divergences,
+    E-BFMI or tree depth); :meth:`fit.diagnose() <pymlsem.results.fit_methods.FitMethods.diagnose>` lists
+    them."""

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 from scipy.stats import norm
 
+import pymlsem
+from pymlsem.datasets import load_dataset
 from pymlsem.diagnostics import (
     autocorr_array,
     autocorr_table,
@@ -20,7 +25,8 @@ from pymlsem.diagnostics import (
     spectrum0_ar,
 )
 from pymlsem.diagnostics.controls import ControlError
-from pymlsem.exceptions import PymlsemError
+from pymlsem.diagnostics.convergence import convergence_message, diagnose
+from pymlsem.exceptions import ConvergenceWarning, PymlsemError
 
 
 def ar1(rng: np.random.Generator, rho: float, size: tuple[int, ...]) -> np.ndarray:
@@ -233,3 +239,51 @@ def test_mcmcglmm_controls_errors(kwargs: dict, words: str) -> None:
     with pytest.raises(ControlError, match=words) as info:
         mcmcglmm_controls(**kwargs)
     assert isinstance(info.value, PymlsemError)
+
+
+# --------------------------------------------------------------------------------- convergence checks
+def _idata(posterior: np.ndarray, **sample_stats: np.ndarray) -> xr.DataTree:
+    """A DataTree with one posterior variable ``theta`` (chain, draw, k) and given sample statistics."""
+    groups = {"posterior": xr.Dataset({"theta": (("chain", "draw", "k"), posterior)})}
+    if sample_stats:
+        groups["sample_stats"] = xr.Dataset({k: (("chain", "draw"), v) for k, v in sample_stats.items()})
+    return xr.DataTree.from_dict(groups)
+
+
+def test_convergence_checks_pass_on_independent_draws() -> None:
+    rng = np.random.default_rng(1)
+    energy = rng.normal(size=(4, 1000))  # independent energies: E-BFMI about 2
+    idata = _idata(rng.normal(size=(4, 1000, 3)), diverging=np.zeros((4, 1000), bool), energy=energy)
+    table = diagnose(idata, ["theta"])
+    assert list(table.index) == ["r_hat", "ess_bulk", "ess_tail", "divergent", "e_bfmi"]
+    assert table["ok"].all() and convergence_message(table) is None
+
+
+def test_convergence_checks_name_what_failed_and_what_to_try() -> None:
+    rng = np.random.default_rng(2)
+    draws = rng.normal(size=(4, 200, 3))
+    draws[0, :, 1] += 3.0  # one chain elsewhere for theta[1]
+    walk = np.cumsum(rng.normal(size=(4, 200)), axis=1)  # a random-walk energy: E-BFMI far below 0.3
+    diverging = np.zeros((4, 200), bool)
+    diverging[1, :5] = True
+    table = diagnose(_idata(draws, diverging=diverging, energy=walk), ["theta"])
+    assert not table.loc["r_hat", "ok"] and table.loc["r_hat", "worst"].startswith("theta[1]")
+    assert table.loc["divergent", "value"] == 5 and not table.loc["divergent", "ok"]
+    assert not table.loc["e_bfmi", "ok"]
+    message = convergence_message(table)
+    assert "r_hat" in message and "target_accept" in message and "fit.diagnose()" in message
+
+
+@pytest.mark.sampling
+def test_a_short_run_warns_and_a_healthy_one_does_not() -> None:
+    model, frame = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6", load_dataset("HolzingerSwineford1939")
+    with pytest.warns(ConvergenceWarning, match="may not be trustworthy"):
+        short = pymlsem.sem(model, frame, draws=15, tune=15, chains=2, progressbar=False, random_seed=1)
+    assert "FAILED" in short.summary() and not short.diagnose()["ok"].all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        healthy = pymlsem.sem(model, frame, draws=1000, tune=1000, chains=2, progressbar=False, random_seed=1)
+    assert healthy.diagnose()["ok"].all() and "passed" in healthy.summary()
+    with pytest.warns(ConvergenceWarning):  # the mixed-model door too
+        mixed = pymlsem.mixed("y1 ~ x1 + (1 | cluster)", load_dataset("Demo.twolevel"), draws=15, tune=15)
+    assert "WARNING" in mixed.summary() and set(mixed.reported_variables()) >= {"fixef", "sigma"}

@@ -205,7 +205,9 @@ def mixed(
         **kwargs,
     )
     fit_class = MixedFit if spec.family == "gaussian" else GLMMFit
-    return fit_class(spec, idata, sampler=sampler, chains=chains, draws=draws, tune=tune, thin=thin)
+    fit = fit_class(spec, idata, sampler=sampler, chains=chains, draws=draws, tune=tune, thin=thin)
+    fit.warn_if_unconverged()
+    return fit
 
 
 def sample_mixed(

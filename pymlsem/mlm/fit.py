@@ -82,6 +82,13 @@ class MixedFit(FitMethods):
         self._loglik: Callable[[MixedTheta], float] | None = None
         self._ranef: dict[str, xr.DataArray] | None = None
 
+    def reported_variables(self) -> list[str]:
+        """Fixed effects, standard deviations, correlations and family parameters: what :meth:`diagnose`
+        checks (the random effects themselves are not reported)."""
+        names = list(self.idata.posterior.data_vars)
+        own = ("fixef", "sigma", "theta", "cutpoints")
+        return [name for name in names if name in own or name.startswith(("sd__", "corr__"))]
+
     def __str__(self) -> str:
         return self.summary()
 

@@ -276,6 +276,10 @@ class SEMFit(FitMethods):
             self.__dict__["_sample_statistics"] = sample_statistics(self)
         return self.__dict__["_sample_statistics"]
 
+    def reported_variables(self) -> list[str]:
+        """The free parameters on lavaan's scale (``parameters``): what :meth:`diagnose` checks."""
+        return ["parameters"]
+
     def _ppp_header(self) -> list[tuple[str, object]]:
         """The summary header's PPP line (computed once, with :meth:`ppp`'s defaults)."""
         from pymlsem.exceptions import PymlsemError
@@ -313,6 +317,10 @@ class SEMFit(FitMethods):
             ("Max R-hat", f"{free.r_hat.max():.3f}"),
             ("Min bulk ESS", f"{free.ess_bulk.min():.0f}"),
             (
+                "Convergence checks",
+                "passed" if self.convergence_note() is None else "FAILED (fit.diagnose())",
+            ),
+            (
                 "Time: build / compile / sample (s)",
                 f"{self.timings.build:.1f} / {self.timings.compile:.1f} / {self.timings.sampling:.1f}",
             ),
@@ -327,6 +335,9 @@ class SEMFit(FitMethods):
         lines.append("")
         lines += format_estimates(estimates, self.model.partable.n_levels, (lo, hi))
         lines.append(f"Intervals: central {prob:.0%} posterior intervals. ESS: bulk effective sample size.")
+        note = self.convergence_note()
+        if note is not None:
+            lines += ["", f"WARNING: {note}"]
         return "\n".join(lines)
 
     # --- Bayesian workflow: information criteria, predictive draws, prior sensitivity, refits ----------

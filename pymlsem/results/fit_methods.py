@@ -3,17 +3,51 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from pymlsem.diagnostics.convergence import convergence_message, diagnose
+from pymlsem.exceptions import ConvergenceWarning
+
 __all__ = ["FitMethods"]
 
 
 class FitMethods:
-    """Pointwise log-likelihood, LOO, prior sensitivity, refits and plots of a fit (plots need matplotlib)."""
+    """Pointwise log-likelihood, LOO, prior sensitivity, refits, convergence checks and plots of a fit (plots
+    need matplotlib)."""
+
+    def diagnose(self) -> pd.DataFrame:
+        """Convergence checks of the draws: R-hat, bulk and tail ESS, divergences, E-BFMI, tree depth.
+
+        See :mod:`pymlsem.diagnostics.convergence`; computed once.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per check: ``value``, ``threshold``, ``ok``, ``worst`` parameters and ``advice``.
+        """
+        if "_diagnosis" not in self.__dict__:
+            names = [name for name in self.reported_variables() if name in self.idata.posterior]
+            self.__dict__["_diagnosis"] = diagnose(self.idata, names)
+        return self.__dict__["_diagnosis"]
+
+    def reported_variables(self) -> list[str]:
+        """The posterior variables whose convergence :meth:`diagnose` checks (each kind of fit says)."""
+        return []
+
+    def convergence_note(self) -> str | None:
+        """The failed checks of :meth:`diagnose` in one paragraph, or None when the draws pass them all."""
+        return convergence_message(self.diagnose())
+
+    def warn_if_unconverged(self) -> None:
+        """Warn (:class:`~pymlsem.exceptions.ConvergenceWarning`) when a convergence check fails."""
+        note = self.convergence_note()
+        if note is not None:
+            warnings.warn(note, ConvergenceWarning, stacklevel=3)
 
     def log_likelihood(self, unit: str | None = None) -> Any:
         """Add the pointwise log-likelihood to ``idata`` (group ``log_likelihood``, variable ``loglik``).

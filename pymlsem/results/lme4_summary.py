@@ -111,4 +111,7 @@ def lme4_summary(fit: MixedFit, prob: float = 0.95) -> str:
         lines.append(format_table(table))
     else:
         lines.append(" (no fixed effects)")
+    note = fit.convergence_note()
+    if note is not None:
+        lines += ["", f"WARNING: {note}"]
     return "\n".join(lines) + "\n"

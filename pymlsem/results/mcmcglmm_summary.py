@@ -130,4 +130,7 @@ def mcmcglmm_summary(fit: MixedFit, prob: float = 0.95) -> str:
         lines += [format_table(sol), "---", SIGNIF_LEGEND]
     else:
         lines.append(" (no fixed effects)")
+    note = fit.convergence_note()
+    if note is not None:
+        lines += ["", f" WARNING: {note}"]
     return "\n".join(lines) + "\n"

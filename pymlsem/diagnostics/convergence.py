@@ -1,0 +1,141 @@
+"""Convergence checks of a fit's draws, as brms, blavaan and PyMC make them, and the warning they give.
+
+Each check compares one diagnostic with the threshold the Stan and ArviZ teams recommend (Vehtari et al.
+2021, "Rank-normalization, folding, and localization"; Betancourt 2017 for E-BFMI):
+
+==============  =====================================================  =============================
+check           value                                                   passes when
+==============  =====================================================  =============================
+``r_hat``       largest rank-normalised split R-hat                     < 1.01
+``ess_bulk``    smallest bulk effective sample size                     >= 100 per chain
+``ess_tail``    smallest tail effective sample size                     >= 100 per chain
+``divergent``   number of divergent transitions after tuning            0
+``e_bfmi``      smallest energy Bayesian fraction of missing info       >= 0.3 (every chain)
+``tree_depth``  share of draws whose trajectory hit the maximum depth   <= 1%
+==============  =====================================================  =============================
+
+R-hat and ESS are computed over the parameters a fit reports (a SEM's free parameters, a mixed model's fixed
+effects, standard deviations, correlations and family parameters); the worst ones are named, with what to
+try. Checks that need what a sampler did not record (energy, tree depth) are left out; constant draws
+(a correlation's diagonal) have no R-hat and are skipped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from arviz_stats import bfmi, ess, rhat
+
+__all__ = ["RHAT_MAX", "convergence_message", "diagnose"]
+
+RHAT_MAX = 1.01
+ESS_PER_CHAIN = 100
+BFMI_MIN = 0.3
+TREE_DEPTH_SHARE = 0.01
+_WORST = 3  # parameters named per check
+
+_ADVICE = {
+    "r_hat": "run longer chains (draws=, tune=) or more chains",
+    "ess_bulk": "run more draws",
+    "ess_tail": "run more draws",
+    "divergent": "raise target_accept (e.g. target_accept=0.95) or reparameterise (method=, centered=)",
+    "e_bfmi": "the posterior's tails are hard to explore: reparameterise or use more informative priors",
+    "tree_depth": "raise max_treedepth or reparameterise; sampling is inefficient",
+}
+
+
+def _flat(dataset: xr.Dataset) -> pd.Series:
+    """Every scalar element of a Dataset of diagnostics, labelled ``name[coords]``."""
+    values = {}
+    for name, array in dataset.data_vars.items():
+        if array.ndim == 0:
+            values[name] = float(array)
+            continue
+        stacked = array.stack(element=array.dims)
+        for index, value in zip(stacked["element"].values, stacked.values, strict=True):
+            label = ", ".join(str(v) for v in np.atleast_1d(index))
+            values[f"{name}[{label}]"] = float(value)
+    return pd.Series(values, dtype=float)
+
+
+def _sample_stat(idata: Any, *names: str) -> xr.DataArray | None:
+    stats = idata.get("sample_stats") if hasattr(idata, "get") else None
+    if stats is None:
+        return None
+    for name in names:
+        if name in stats:
+            return stats[name]
+    return None
+
+
+def diagnose(idata: Any, var_names: list[str]) -> pd.DataFrame:
+    """The convergence checks of a fit's draws (see the module docstring).
+
+    Parameters
+    ----------
+    idata
+        The fit's ArviZ DataTree (``posterior`` and, where the sampler recorded them, ``sample_stats``).
+    var_names
+        The posterior variables whose R-hat and ESS are checked.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per check: ``value``, ``threshold``, ``ok``, ``worst`` (the worst parameters, for R-hat and
+        ESS) and ``advice``.
+    """
+    posterior = idata.posterior
+    posterior = (posterior.to_dataset() if hasattr(posterior, "to_dataset") else posterior)[var_names]
+    chains = int(posterior.sizes["chain"])
+    rows = []
+    r_hat = _flat(rhat(posterior)).dropna() if var_names else pd.Series(dtype=float)
+    if r_hat.size:
+        worst = r_hat.sort_values(ascending=False)
+        rows.append(("r_hat", worst.iloc[0], RHAT_MAX, worst.iloc[0] < RHAT_MAX, worst[worst >= RHAT_MAX]))
+    for method in ("bulk", "tail"):
+        values = _flat(ess(posterior, method=method)).dropna() if var_names else pd.Series(dtype=float)
+        if values.size:
+            worst = values.sort_values()
+            limit = ESS_PER_CHAIN * chains
+            rows.append((f"ess_{method}", worst.iloc[0], limit, worst.iloc[0] >= limit, worst[worst < limit]))
+    diverging = _sample_stat(idata, "diverging")
+    if diverging is not None:
+        count = int(np.asarray(diverging).sum())
+        rows.append(("divergent", count, 0, count == 0, pd.Series(dtype=float)))
+    if _sample_stat(idata, "energy") is not None:
+        values = np.asarray(bfmi(idata)["energy"], dtype=float)
+        rows.append(
+            ("e_bfmi", float(values.min()), BFMI_MIN, bool(values.min() >= BFMI_MIN), pd.Series(dtype=float))
+        )
+    depth = _sample_stat(idata, "reached_max_treedepth", "maxdepth_reached")
+    if depth is not None:
+        share = float(np.asarray(depth, dtype=float).mean())
+        rows.append(
+            ("tree_depth", share, TREE_DEPTH_SHARE, share <= TREE_DEPTH_SHARE, pd.Series(dtype=float))
+        )
+    return pd.DataFrame(
+        {
+            "value": [r[1] for r in rows],
+            "threshold": [r[2] for r in rows],
+            "ok": [bool(r[3]) for r in rows],
+            "worst": [", ".join(list(r[4].index[:_WORST])) for r in rows],
+            "advice": ["" if r[3] else _ADVICE[r[0]] for r in rows],
+        },
+        index=pd.Index([r[0] for r in rows], name="check"),
+    )
+
+
+def convergence_message(table: pd.DataFrame) -> str | None:
+    """One paragraph naming the failed checks of :func:`diagnose` and what to try, or None when all pass."""
+    failed = table[~table["ok"]]
+    if failed.empty:
+        return None
+    parts = []
+    for check, row in failed.iterrows():
+        value = f"{row.value:.3g}" if check != "divergent" else f"{int(row.value)}"
+        worst = f" ({row.worst})" if row.worst else ""
+        parts.append(f"{check} {value} (threshold {row.threshold:g}){worst}: {row.advice}")
+    return "the draws may not be trustworthy: " + "; ".join(parts) + ". See fit.diagnose()."
