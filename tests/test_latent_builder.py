@@ -42,7 +42,7 @@ from pymlsem.datasets.designs import two_level_ordinal_cfa
 from pymlsem.exceptions import DataError, ModelSpecificationError
 from pymlsem.results.fit import SEMFit
 from pymlsem.simulate import simulate
-from pymlsem.workflow.conditional import _per_draw
+from pymlsem.workflow.conditional import values_per_draw
 from pymlsem.workflow.pointwise import pointwise_log_likelihood
 
 RANDOM_SLOPE = 'level: 1\n    y ~ rv("s")*x\nlevel: 2\n    y ~ w\n    s ~ w\n    y ~~ s\n'
@@ -785,7 +785,7 @@ def test_ordinal_replicates_have_the_models_category_probabilities() -> None:
     idata = pymlsem.workflow.posterior_predictive(fit, n_draws=None, seed=1)
     part = spec.built.likelihood[1]
     one = fit.idata.posterior.isel(draw=[0])
-    eta, *thresholds = next(_per_draw(spec, [part.eta, *part.thresholds], one))
+    eta, *thresholds = next(values_per_draw(spec, [part.eta, *part.thresholds], one))
     assert np.isnan(idata.observed_data[part.ordered[0]].values).any()
     for k, name in enumerate(part.ordered):
         values = idata.posterior_predictive[name].values[0]  # (replicates, N)

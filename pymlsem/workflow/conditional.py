@@ -27,7 +27,7 @@ from pytensor.graph.replace import graph_replace
 from pymlsem.exceptions import ModelSpecificationError
 from pymlsem.workflow.replicate import psd_factor
 
-__all__ = ["latent_pointwise_values", "latent_replicates", "observed_values"]
+__all__ = ["latent_pointwise_values", "latent_replicates", "observed_values", "values_per_draw"]
 
 SAMPLE_DIMS = ("chain", "draw")
 
@@ -72,10 +72,12 @@ def latent_pointwise_values(fit: Any, unit: str) -> np.ndarray:
         ``unit="observation"`` with observed between-only variables.
     """
     spec = fit.model
-    return np.stack(list(_per_draw(spec, [_per_unit(spec, unit)], fit.idata.posterior)))[:, 0]
+    return np.stack(list(values_per_draw(spec, [_per_unit(spec, unit)], fit.idata.posterior)))[:, 0]
 
 
-def _per_draw(spec: Any, outputs: list[pt.TensorVariable], posterior: Any) -> Iterator[list[np.ndarray]]:
+def values_per_draw(
+    spec: Any, outputs: list[pt.TensorVariable], posterior: Any
+) -> Iterator[list[np.ndarray]]:
     """The values of graph expressions of the model's random variables at each posterior draw."""
     model = spec.built.model
     inputs = [rv.type(name=rv.name) for rv in model.free_RVs]
@@ -126,7 +128,7 @@ def latent_replicates(spec: Any, posterior: Any, rng: np.random.Generator) -> np
             layout.append(("ordered", part.ordered, rows))
     fixed = np.column_stack([observed_values(spec, name) for name in variables])
     out = []
-    for values in _per_draw(spec, outputs, posterior):
+    for values in values_per_draw(spec, outputs, posterior):
         replicate = fixed.copy()
         at = 0
         for kind, names, rows in layout:

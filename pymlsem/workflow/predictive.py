@@ -39,7 +39,12 @@ from pymlsem.exceptions import DataError, PymlsemError
 from pymlsem.workflow.conditional import latent_replicates, observed_values
 from pymlsem.workflow.loglik import ImpliedMoments, implied_moments
 from pymlsem.workflow.pointwise import _is_sem, sem_rows, stacked_draws
-from pymlsem.workflow.replicate import _check_covariate_levels, _conditional, _positions, psd_factor
+from pymlsem.workflow.replicate import (
+    check_covariate_levels,
+    conditional_regression,
+    psd_factor,
+    variable_positions,
+)
 
 if TYPE_CHECKING:
     from pymlsem.api import SEM
@@ -96,7 +101,7 @@ def _single_level_rows(spec: SEM, moments: ImpliedMoments, rng: np.random.Genera
     stats = spec.stats
     variables = tuple(stats.variables)
     data = getattr(spec, "data", None)
-    x = _positions(variables, exo)
+    x = variable_positions(variables, exo)
     y = np.array([k for k in range(len(variables)) if k not in set(x.tolist())], dtype=np.int64)
     if data is None:
         if x.size:
@@ -108,7 +113,7 @@ def _single_level_rows(spec: SEM, moments: ImpliedMoments, rng: np.random.Genera
     else:
         values = data[list(variables)].to_numpy(dtype=float)
     nobs, size = int(stats.nobs), moments.size
-    intercept, slopes, resid = _conditional(moments.mean[1], moments.cov[1], y, x)
+    intercept, slopes, resid = conditional_regression(moments.mean[1], moments.cov[1], y, x)
     factor, ok = _factor(resid)
     out = np.empty((size, nobs, len(variables)))
     out[:, :, x] = values[:, x]
@@ -135,7 +140,7 @@ def _two_level_rows(
     spec: SEM, moments: ImpliedMoments, rng: np.random.Generator, exo_within: list, exo_between: list
 ) -> np.ndarray:
     stats: TwoLevelStats = spec.stats
-    _check_covariate_levels(stats, exo_within, exo_between)
+    check_covariate_levels(stats, exo_within, exo_between)
     variables = tuple(stats.variables)
     data = spec.data
     values = data[list(variables)].to_numpy(dtype=float)
@@ -143,14 +148,14 @@ def _two_level_rows(
     p, size, nobs = len(variables), moments.size, values.shape[0]
     within = np.asarray(stats.within_index, dtype=np.int64)
     between = np.array([k for k in range(p) if variables[k] not in stats.within_only], dtype=np.int64)
-    x_w, x_b = _positions(variables, exo_within), _positions(variables, exo_between)
+    x_w, x_b = variable_positions(variables, exo_within), variable_positions(variables, exo_between)
     y_w = np.array([k for k in within if k not in set(x_w.tolist())], dtype=np.int64)
     y_b = np.array([k for k in between if k not in set(x_b.tolist())], dtype=np.int64)
     cluster_values = np.asarray(stats.cluster_means, dtype=float)
 
-    a_w, b_w, psi_w = _conditional(moments.mean[1], moments.cov[1], y_w, x_w)
+    a_w, b_w, psi_w = conditional_regression(moments.mean[1], moments.cov[1], y_w, x_w)
     f_w, ok_w = _factor(psi_w)
-    a_b, b_b, psi_b = _conditional(moments.mean[2], moments.cov[2], y_b, x_b)
+    a_b, b_b, psi_b = conditional_regression(moments.mean[2], moments.cov[2], y_b, x_b)
     f_b, ok_b = _factor(psi_b)
     effects = (
         a_b[:, None, :]

@@ -33,7 +33,13 @@ from pymlsem.workflow.loglik import ImpliedMoments, SingleLevelBatch, TwoLevelBa
 if TYPE_CHECKING:
     from pymlsem.api import SEM
 
-__all__ = ["simulate_replicates"]
+__all__ = [
+    "check_covariate_levels",
+    "conditional_regression",
+    "psd_factor",
+    "simulate_replicates",
+    "variable_positions",
+]
 
 
 def simulate_replicates(
@@ -69,7 +75,8 @@ def simulate_replicates(
     return _single_level(stats, exo.get(1, []), moments, rng)
 
 
-def _positions(variables: tuple[str, ...], names: list[str]) -> np.ndarray:
+def variable_positions(variables: tuple[str, ...], names: list[str]) -> np.ndarray:
+    """Positions of ``names`` in ``variables``."""
     return np.array([variables.index(v) for v in names], dtype=np.int64)
 
 
@@ -79,7 +86,7 @@ def psd_factor(cov: np.ndarray) -> np.ndarray:
     return vectors * np.sqrt(np.clip(values, 0.0, None))[..., None, :]
 
 
-def _conditional(mean: np.ndarray, cov: np.ndarray, y: np.ndarray, x: np.ndarray) -> tuple:
+def conditional_regression(mean: np.ndarray, cov: np.ndarray, y: np.ndarray, x: np.ndarray) -> tuple:
     """Intercept ``a``, slopes ``B`` and residual covariance ``Psi`` of ``y`` given ``x``, per draw."""
     if x.size == 0:
         return mean[:, y], np.zeros((mean.shape[0], y.size, 0)), cov[:, y[:, None], y[None, :]]
@@ -161,11 +168,11 @@ def _single_level(
     stats: SingleLevelStats, exo: list[str], moments: ImpliedMoments, rng: np.random.Generator
 ) -> SingleLevelBatch:
     variables = tuple(stats.variables)
-    x = _positions(variables, exo)
+    x = variable_positions(variables, exo)
     y = np.array([k for k in range(len(variables)) if k not in set(x.tolist())], dtype=np.int64)
     nobs, size = int(stats.nobs), moments.size
     mean, cov = moments.mean[1], moments.cov[1]
-    intercept, slopes, resid = _conditional(mean, cov, y, x)
+    intercept, slopes, resid = conditional_regression(mean, cov, y, x)
     factor = psd_factor(resid)
     obs_cov = np.asarray(stats.cov, dtype=float)
     scatter = _scatter(slopes, factor, obs_cov[np.ix_(x, x)] * nobs, nobs - 1, rng)
@@ -190,18 +197,18 @@ def _two_level(
     rng: np.random.Generator,
 ) -> TwoLevelBatch:
     variables = tuple(stats.variables)
-    _check_covariate_levels(stats, exo_within, exo_between)
+    check_covariate_levels(stats, exo_within, exo_between)
     p, size = len(variables), moments.size
     within = np.asarray(stats.within_index, dtype=np.int64)
     between = np.array([k for k in range(p) if variables[k] not in stats.within_only], dtype=np.int64)
-    x_w, x_b = _positions(variables, exo_within), _positions(variables, exo_between)
+    x_w, x_b = variable_positions(variables, exo_within), variable_positions(variables, exo_between)
     y_w = np.array([k for k in within if k not in set(x_w.tolist())], dtype=np.int64)
     y_b = np.array([k for k in between if k not in set(x_b.tolist())], dtype=np.int64)
     observed_means = np.asarray(stats.cluster_means, dtype=float)  # (J, p)
     sizes = np.asarray(stats.cluster_sizes, dtype=float)
 
     # within level: cluster means of the within parts, and the pooled within scatter
-    a_w, b_w, psi_w = _conditional(moments.mean[1], moments.cov[1], y_w, x_w)
+    a_w, b_w, psi_w = conditional_regression(moments.mean[1], moments.cov[1], y_w, x_w)
     f_w = psd_factor(psi_w)
     noise = rng.standard_normal((size, sizes.size, y_w.size)) / np.sqrt(sizes)[:, None]
     means = np.zeros((size, sizes.size, p))
@@ -220,7 +227,7 @@ def _two_level(
     within_scatter[:, order[:, None], order[None, :]] = scatter
 
     # between level: each cluster's between values given its observed between-level covariates
-    a_b, b_b, psi_b = _conditional(moments.mean[2], moments.cov[2], y_b, x_b)
+    a_b, b_b, psi_b = conditional_regression(moments.mean[2], moments.cov[2], y_b, x_b)
     f_b = psd_factor(psi_b)
     effects = (
         a_b[:, None, :]
@@ -232,7 +239,8 @@ def _two_level(
     return _group(stats, within_scatter, means)
 
 
-def _check_covariate_levels(stats: TwoLevelStats, exo_within: list[str], exo_between: list[str]) -> None:
+def check_covariate_levels(stats: TwoLevelStats, exo_within: list[str], exo_between: list[str]) -> None:
+    """Refuse exogenous covariates with parts at both levels (replicates hold covariates fixed)."""
     shared = [v for v in exo_within if v not in stats.within_only] + [
         v for v in exo_between if v not in stats.between_only
     ]
