@@ -32,7 +32,10 @@ def _standardised_point(spec: MixedModel, name: str) -> dict[str, np.ndarray]:
     y_sd = design.y.std(ddof=1)
     x_sd = design.x.std(axis=0, ddof=1)
     point = {
-        "intercept_std": np.array((beta[0] - design.y.mean()) / y_sd),
+        # the default intercept prior is on the intercept at the predictors' means (intercept_shift)
+        "intercept_std": np.array(
+            (beta[0] + design.x[:, 1:].mean(axis=0) @ beta[1:] - design.y.mean()) / y_sd
+        ),
         "fixef_std": beta[1:] * x_sd[1:] / y_sd,
         "sigma_std": np.array(sigma / y_sd),
     }

@@ -91,12 +91,14 @@ def diagnose(idata: Any, var_names: list[str]) -> pd.DataFrame:
     posterior = (posterior.to_dataset() if hasattr(posterior, "to_dataset") else posterior)[var_names]
     chains = int(posterior.sizes["chain"])
     rows = []
-    r_hat = _flat(rhat(posterior)).dropna() if var_names else pd.Series(dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):  # constant draws: no R-hat (NaN, skipped)
+        r_hat = _flat(rhat(posterior)).dropna() if var_names else pd.Series(dtype=float)
     if r_hat.size:
         worst = r_hat.sort_values(ascending=False)
         rows.append(("r_hat", worst.iloc[0], RHAT_MAX, worst.iloc[0] < RHAT_MAX, worst[worst >= RHAT_MAX]))
     for method in ("bulk", "tail"):
-        values = _flat(ess(posterior, method=method)).dropna() if var_names else pd.Series(dtype=float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            values = _flat(ess(posterior, method=method)).dropna() if var_names else pd.Series(dtype=float)
         if values.size:
             worst = values.sort_values()
             limit = ESS_PER_CHAIN * chains

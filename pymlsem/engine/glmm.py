@@ -71,7 +71,7 @@ DESCRIPTION = {
     "glmm_binomial_probit": "probit mixed model",
     "glmm_poisson": "Poisson mixed model",
 }
-_REALS = ("fixef_offset", "fixef_scale", "sd_scale", "lkj_eta")
+_REALS = ("fixef_offset", "fixef_scale", "fixef_shift", "fixef_intercept", "sd_scale", "lkj_eta")
 _ROWS = (("x", "float64", 2), ("z_design", "float64", 2), ("row_levels", "int64", 2))
 _RESPONSE = ("y", "trials", "offset")
 

@@ -51,7 +51,7 @@ from pymlsem.engine.binding import (
 from pymlsem.engine.priors import MAX_HYPER, PRIOR_FAMILIES, prior_logp, transform_of
 from pymlsem.formula.design import INTERCEPT
 from pymlsem.mlm.loglik import gaussian_marginal_loglik
-from pymlsem.mlm.model import column_sd, safe_name
+from pymlsem.mlm.model import column_sd, intercept_shift, safe_name
 from pymlsem.mlm.stats import gaussian_stats
 from pymlsem.priors import Prior, parse_prior
 
@@ -102,7 +102,15 @@ STANDARD_NORMAL = parse_prior("normal(0,1)")
 _STATS = (("yy", 1), ("xy", 1), ("xx", 2), ("zz", 3), ("zy", 2), ("zx", 3), ("nobs", 1))
 #: the crossed layout's products with the other factors' columns
 _CROSSED_STATS = (("cross", 3), ("rest_zz", 2), ("rest_zy", 1), ("rest_zx", 2))
-_REALS = ("fixef_offset", "fixef_scale", "sd_scale", "sigma_scale", "lkj_eta")
+_REALS = (
+    "fixef_offset",
+    "fixef_scale",
+    "fixef_shift",
+    "fixef_intercept",
+    "sd_scale",
+    "sigma_scale",
+    "lkj_eta",
+)
 
 
 def family_priors(family: str) -> tuple[str, ...]:
@@ -157,6 +165,7 @@ def effect_values(x, hyper, positions, part, real) -> tuple[pt.TensorVariable, .
         corr_factor = pt.set_subtensor(corr_factor[part[f"lkj{q}_place"]], factor.reshape((-1,)))
     corr_factor = corr_factor.reshape((n_effects, n_effects))
     fixef = real["fixef_offset"] + real["fixef_scale"] * values[part["fixef_param"]]
+    fixef = fixef - real["fixef_intercept"] * pt.dot(real["fixef_shift"], fixef)  # see intercept_shift
     sd = real["sd_scale"] * values[part["sd_param"]]
     return log_prior, values, fixef, sd, corr_factor
 
@@ -321,9 +330,12 @@ def effect_arrays(spec, columns, center: float, scale: float) -> tuple:
     for q in _LKJ_SIZES:
         parts[f"lkj{q}_param"] = np.concatenate([np.zeros(0), *params[q]])
         parts[f"lkj{q}_place"] = np.concatenate([np.zeros(0), *places[q]])
+    shift, is_intercept = intercept_shift(design, spec.priors)
     reals = {
         "fixef_offset": fixef_table[:, 1],
         "fixef_scale": fixef_table[:, 2],
+        "fixef_shift": shift,
+        "fixef_intercept": is_intercept,
         "sd_scale": np.asarray(sd_scale, dtype=float),
         "lkj_eta": np.array([float(spec.priors["lkj_eta"])]),  # one eta for every correlated block
     }

@@ -228,6 +228,28 @@ def _draw(name: str, prior: Prior, dims: str | None = None, shape: int | None = 
     return _DISTRIBUTIONS[prior.family](name, **prior_data(name, prior), **kwargs)
 
 
+def intercept_shift(design: MixedDesign, priors: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Where the default intercept prior sits: at the predictors' means, as brms puts it.
+
+    The default prior is on the intercept of the centred design, ``b_c = b_0 + sum_k mean(x_k) b_k`` (the
+    mean response's link when the predictors are at their means), so that a predictor far from zero (a
+    year, 95-97) does not put the intercept far from its prior; the model's intercept is then
+    ``b_0 = b_c - shift . b``. A user's prior on ``(Intercept)`` keeps its lme4 meaning (no shift).
+
+    Returns
+    -------
+    shift, is_intercept
+        Per fixed effect: the column mean of each predictor (0 for the intercept, and everywhere without a
+        default intercept prior), and 1.0 at the intercept.
+    """
+    names = design.fixed_names
+    is_intercept = np.array([name == INTERCEPT for name in names], dtype=float)
+    shift = np.where(is_intercept > 0, 0.0, design.x.mean(axis=0)) if names else np.zeros(0)
+    if not is_intercept.any() or f"fixef:{INTERCEPT}" in priors:
+        shift = np.zeros(len(names))
+    return shift, is_intercept
+
+
 def _fixed_effects(design: MixedDesign, priors: dict, y_mean: float, y_sd: float) -> pt.TensorVariable:
     names = design.fixed_names
     if not names:
@@ -248,7 +270,10 @@ def _fixed_effects(design: MixedDesign, priors: dict, y_mean: float, y_sd: float
         raw = _draw("fixef_std", priors["fixef"], dims="fixef_slope")
         for i, name in enumerate(slopes):
             parts[name] = raw[i] * scale[names.index(name)]
-    return pm.Deterministic("fixef", pt.stack([parts[name] for name in names]), dims="term")
+    fixef = pt.stack([parts[name] for name in names])
+    shift, intercept = intercept_shift(design, priors)
+    fixef = fixef - intercept * pt.dot(shift, fixef)  # the centred intercept back to x = 0
+    return pm.Deterministic("fixef", fixef, dims="term")
 
 
 def _block_cholesky(design: MixedDesign, k: int, label: str, priors: dict, y_sd: float) -> pt.TensorVariable:
