@@ -43,7 +43,7 @@ from pymlsem.workflow.loglik import implied_moments
 if TYPE_CHECKING:
     from pymlsem.api import SEM
 
-__all__ = ["missing_cluster_loglik", "missing_row_loglik", "missing_stats_of", "missing_total_loglik"]
+__all__ = ["missing_stats_of", "missing_total_loglik", "missing_unit_loglik"]
 
 #: Rows per block of the pointwise statistics.
 _BLOCK_ROWS = 20_000
@@ -120,41 +120,31 @@ def missing_stats_of(
     return two_level_missing_stats(frame, spec.observed, spec.cluster, **levels, by_cluster=by_unit)
 
 
-def _moments(spec: SEM, rows: np.ndarray, variables: tuple[str, ...]) -> tuple[dict, dict]:
-    """Implied means and covariances per level and draw, in the order of ``variables``."""
-    moments = implied_moments(spec, rows)
-    order = np.array([moments.variables.index(v) for v in variables], dtype=np.int64)
+def _moments(spec: SEM, rows: np.ndarray) -> tuple[dict, dict]:
+    """Implied means and covariances per level and draw, in the order of the statistics' variables."""
+    moments = implied_moments(spec, np.atleast_2d(rows))
+    order = np.array([moments.variables.index(v) for v in spec.observed], dtype=np.int64)
     mean = {level: m[:, order] for level, m in moments.mean.items()}
     cov = {level: c[:, order[:, None], order[None, :]] for level, c in moments.cov.items()}
     return mean, cov
 
 
-def _arrays(stats: MissingSingleLevelStats | MissingTwoLevelStats, names: dict[str, int]) -> list[np.ndarray]:
-    return [getattr(stats, name) for name in names]
-
-
-def _two_level_values(
-    spec: SEM, rows: np.ndarray, stats: MissingTwoLevelStats, per_cluster: bool
-) -> np.ndarray:
-    mean, cov = _moments(spec, rows, stats.variables)
-    function = _two_level_function(per_cluster)
-    fixed = [np.asarray(stats.within_index, dtype=np.int64), np.asarray(stats.between_index, dtype=np.int64)]
-    arrays = _arrays(stats, _TWO_LEVEL_ARRAYS)
-    return np.stack(
-        [
-            function(mean[1][s], cov[1][s], mean[2][s], cov[2][s], *fixed, *arrays)
-            for s in range(rows.shape[0])
+def _values(moments: tuple[dict, dict], stats, per_unit: bool) -> np.ndarray:
+    """The compiled density at every draw's moments: per unit (S, units) or in total (S,)."""
+    mean, cov = moments
+    if isinstance(stats, MissingTwoLevelStats):
+        function = _two_level_function(per_unit)
+        index = [
+            np.asarray(stats.within_index, dtype=np.int64),
+            np.asarray(stats.between_index, dtype=np.int64),
         ]
-    )
-
-
-def _single_level_values(
-    spec: SEM, rows: np.ndarray, stats: MissingSingleLevelStats, per_row: bool
-) -> np.ndarray:
-    mean, cov = _moments(spec, rows, stats.variables)
-    function = _single_level_function(per_row)
-    arrays = _arrays(stats, _SINGLE_ARRAYS)
-    return np.stack([function(mean[1][s], cov[1][s], *arrays) for s in range(rows.shape[0])])
+        arrays = index + [getattr(stats, name) for name in _TWO_LEVEL_ARRAYS]
+        levels = [(mean[1][s], cov[1][s], mean[2][s], cov[2][s]) for s in range(cov[1].shape[0])]
+    else:
+        function = _single_level_function(per_unit)
+        arrays = [getattr(stats, name) for name in _SINGLE_ARRAYS]
+        levels = [(mean[1][s], cov[1][s]) for s in range(cov[1].shape[0])]
+    return np.stack([function(*level, *arrays) for level in levels])
 
 
 def missing_total_loglik(
@@ -178,11 +168,8 @@ def missing_total_loglik(
         Shape (n_draws,): the model's own likelihood term, ``-inf`` where a covariance is not positive
         definite.
     """
-    rows = np.atleast_2d(rows)
     stats = _likelihood_stats(spec) if stats is None else stats
-    if isinstance(stats, MissingTwoLevelStats):
-        return _two_level_values(spec, rows, stats, per_cluster=False)
-    return _single_level_values(spec, rows, stats, per_row=False)
+    return _values(_moments(spec, rows), stats, per_unit=False)
 
 
 def _blocks(sizes: np.ndarray) -> list[slice]:
@@ -193,58 +180,40 @@ def _blocks(sizes: np.ndarray) -> list[slice]:
     return [slice(int(a), int(b)) for a, b in pairwise(bounds) if b > a]
 
 
-def missing_cluster_loglik(spec: SEM, rows: np.ndarray) -> np.ndarray:
-    """Log-likelihood of each cluster's observed values, for a batch of row values.
+def missing_unit_loglik(spec: SEM, rows: np.ndarray) -> np.ndarray:
+    """Log-likelihood of each cluster's (two levels) or row's (one level) observed values, per draw.
 
     Parameters
     ----------
     spec
-        A two-level SEM with missing values.
+        A SEM with missing values.
     rows
         Shape (n_draws, n_rows).
 
     Returns
     -------
     numpy.ndarray
-        Shape (n_draws, J), clusters in the order of ``spec.stats.cluster_ids``; they sum to
-        :func:`missing_total_loglik`.
+        Shape (n_draws, units): clusters in the order of ``spec.stats.cluster_ids``, or the data's rows;
+        they sum to :func:`missing_total_loglik` (a unit without an observed value has 0).
     """
-    rows = np.atleast_2d(rows)
+    moments = _moments(spec, rows)
     frame = spec.data
-    labels = np.asarray(spec.stats.cluster_ids)
-    codes = np.searchsorted(labels, frame[spec.cluster].to_numpy())
+    if spec.cluster is None:
+        labels = np.arange(len(frame))
+        codes = labels
+    else:
+        labels = np.asarray(spec.stats.cluster_ids)
+        codes = np.searchsorted(labels, frame[spec.cluster].to_numpy())
     order = np.argsort(codes, kind="stable")
     starts = np.searchsorted(codes[order], np.arange(labels.size + 1))
-    out = np.zeros((rows.shape[0], labels.size))
+    seen = frame.loc[:, list(spec.observed)].notna().to_numpy().any(axis=1)
+    out = np.zeros((moments[1][1].shape[0], labels.size))
     for block in _blocks(np.diff(starts)):
         members = order[starts[block.start] : starts[block.stop]]
+        members = members[seen[members]]  # the statistics leave out rows without an observed value
+        if not members.size:
+            continue
         part = missing_stats_of(spec, frame.iloc[members], by_unit=True)
-        where = np.searchsorted(labels, part.cluster_ids)
-        out[:, where] = _two_level_values(spec, rows, part, per_cluster=True)
-    return out
-
-
-def missing_row_loglik(spec: SEM, rows: np.ndarray) -> np.ndarray:
-    """Log-likelihood of each row's observed values, for a batch of row values.
-
-    Parameters
-    ----------
-    spec
-        A single-level SEM with missing values.
-    rows
-        Shape (n_draws, n_rows).
-
-    Returns
-    -------
-    numpy.ndarray
-        Shape (n_draws, N); they sum to :func:`missing_total_loglik`.
-    """
-    rows = np.atleast_2d(rows)
-    values = spec.data.loc[:, list(spec.observed)].to_numpy(dtype=float)
-    out = np.zeros((rows.shape[0], values.shape[0]))
-    for block in _blocks(np.ones(values.shape[0], dtype=np.int64)):
-        seen = np.flatnonzero(np.isfinite(values[block]).any(axis=1)) + block.start
-        if seen.size:
-            part = missing_stats_of(spec, spec.data.iloc[seen], by_unit=True)
-            out[:, seen] = _single_level_values(spec, rows, part, per_row=True)
+        where = np.searchsorted(labels, part.cluster_ids) if spec.cluster is not None else members
+        out[:, where] = _values(moments, part, per_unit=True)
     return out

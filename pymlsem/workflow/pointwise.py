@@ -49,7 +49,7 @@ from pymlsem.build.loglik import single_level_fixed_x_loglik, two_level_fixed_x_
 from pymlsem.data.stats import TwoLevelStats
 from pymlsem.exceptions import DataError, ModelSpecificationError, PymlsemError
 from pymlsem.workflow.conditional import latent_pointwise_values
-from pymlsem.workflow.incomplete import missing_cluster_loglik, missing_row_loglik, missing_total_loglik
+from pymlsem.workflow.incomplete import missing_total_loglik, missing_unit_loglik
 from pymlsem.workflow.loglik import batch_of, implied_moments, model_loglik
 
 if TYPE_CHECKING:
@@ -244,11 +244,11 @@ def sem_pointwise_loglik(spec: SEM, rows: np.ndarray, unit: str | None = None) -
                 "level, so its rows are the units: use unit='observation'"
             )
         data = _raw_data(spec)
-        values = missing_row_loglik(spec, rows) if incomplete else _single_level_rows(spec, rows, data)
+        values = missing_unit_loglik(spec, rows) if incomplete else _single_level_rows(spec, rows, data)
         return Pointwise(values, unit, np.arange(len(data)), True)
     stats = spec.stats
     if unit == "cluster":
-        values = missing_cluster_loglik(spec, rows) if incomplete else _two_level_clusters(spec, rows)
+        values = missing_unit_loglik(spec, rows) if incomplete else _two_level_clusters(spec, rows)
         return Pointwise(values, unit, np.asarray(stats.cluster_ids), True)
     if incomplete:
         raise DataError(
