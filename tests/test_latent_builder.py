@@ -42,7 +42,7 @@ from pymlsem.datasets.designs import two_level_ordinal_cfa
 from pymlsem.exceptions import DataError, ModelSpecificationError
 from pymlsem.results.fit import SEMFit
 from pymlsem.simulate import simulate
-from pymlsem.workflow.conditional import values_per_draw
+from pymlsem.workflow.conditional import latent_deviances, latent_replicates, values_per_draw
 from pymlsem.workflow.pointwise import pointwise_log_likelihood
 
 RANDOM_SLOPE = 'level: 1\n    y ~ rv("s")*x\nlevel: 2\n    y ~ w\n    s ~ w\n    y ~~ s\n'
@@ -665,6 +665,10 @@ def test_random_slope_posterior_matches_mixed_model(slope_data) -> None:
     assert np.isfinite(loo.elpd) and loo.n_data_points == 80
     replicated = pymlsem.workflow.posterior_predictive(sem_fit, n_draws=40, seed=1).posterior_predictive
     assert replicated["y"].shape == (2, 20, len(slope_data)) and np.isfinite(replicated["y"].values).all()
+    # the PPP given the latent variables of a model that generated the data: not extreme
+    ppp = sem_fit.ppp()
+    assert ppp.discrepancy == "deviance given latent variables" and ppp.n_draws == 800
+    assert 0.05 < ppp.ppp < 0.95
     estimates = sem_fit.parameter_estimates().assign(level=lambda t: t.level.astype(int))
     rows = {(r.lhs, r.op, r.rhs, r.level): r.Index for r in estimates.itertuples()}
     sem_draws = sem_fit.idata.posterior["parameters"]
@@ -800,3 +804,44 @@ def test_ordinal_replicates_have_the_models_category_probabilities() -> None:
         se = np.sqrt(probability * (1 - probability) / replicates)
         assert cells.sum() > 50
         assert np.abs((frequency - probability)[cells] / se[cells]).max() < 5
+
+
+@pytest.mark.parametrize("case", ["random slope", "ordinal"])
+def test_latent_deviances_are_the_replicates_densities(case: str, slope_data) -> None:
+    """The PPP's discrepancies given the latent variables: the observed one is -2 x the sum of the
+    pointwise values, and the replicated one (same seed, same replicates as latent_replicates) equals
+    scipy's normal densities and ordinal_probabilities at the draw's conditional means, residual variances
+    and thresholds, skipping the data's missing values."""
+    if case == "random slope":
+        frame = slope_data.copy()
+        frame.loc[frame.index[::7], "y"] = np.nan  # masked in the likelihood, kept missing in replicates
+        spec = pymlsem.SEM(RANDOM_SLOPE, frame, cluster="cluster")
+    else:
+        spec = _ordinal_spec()
+    fit = prior_draws_fit(spec)
+    posterior = fit.idata.posterior
+    observed, replicated = latent_deviances(spec, posterior, np.random.default_rng(5))
+    pointwise = pointwise_log_likelihood(fit).values
+    np.testing.assert_allclose(observed, -2.0 * pointwise.sum(axis=1), rtol=1e-10)
+    replicates = latent_replicates(spec, posterior, np.random.default_rng(5))
+    variables = list(spec.stats.variables)
+    part = spec.built.likelihood[1]
+    assert 2 not in spec.built.likelihood or spec.built.likelihood[2].unit_loglik is None
+    outputs = [part.mean, part.cov] if part.continuous else [part.eta, *part.thresholds]
+    for s, values in enumerate(values_per_draw(spec, outputs, posterior)):
+        total = 0.0
+        if part.continuous:
+            mean, cov = values
+            assert np.count_nonzero(cov - np.diag(np.diag(cov))) == 0
+            y = replicates[s][:, [variables.index(name) for name in part.continuous]]
+            density = stats.norm.logpdf(y, mean, np.sqrt(np.diag(cov)))
+            assert np.isnan(density).sum() == np.isnan(frame["y"]).sum()
+            total = np.nansum(density)
+        else:
+            eta, *thresholds = values
+            for k, name in enumerate(part.ordered):
+                codes = replicates[s][:, variables.index(name)]
+                seen = ~np.isnan(codes)
+                probability = ordinal_probabilities(eta[seen, k], thresholds[k], spec.link)
+                total += np.log(probability[np.arange(seen.sum()), codes[seen].astype(int)]).sum()
+        assert replicated[s] == pytest.approx(-2.0 * total, rel=1e-10)

@@ -209,6 +209,10 @@ def test_two_level_ordinal_cfa_recovers_loadings_and_thresholds() -> None:
     replicated = pymlsem.workflow.posterior_predictive(fit, n_draws=20, seed=1).posterior_predictive
     codes = np.concatenate([replicated[name].values.ravel() for name in design.ordered])
     assert set(np.unique(codes)) == {0.0, 1.0, 2.0, 3.0}
+    # the PPP given the latent variables of a model that generated the data: not extreme
+    ppp = fit.ppp()
+    assert ppp.discrepancy == "deviance given latent variables" and ppp.n_draws == 1000
+    assert 0.05 < ppp.ppp < 0.95
 
 
 # --------------------------------------------------------------------------------------------------

@@ -160,7 +160,7 @@ def ordinal_loglik(
 def ordinal_loglik_matrix(
     eta: pt.TensorLike,
     thresholds: pt.TensorLike,
-    codes: np.ndarray,
+    codes: np.ndarray | pt.TensorVariable,
     *,
     link: str = "probit",
     per_row: bool = False,
@@ -168,8 +168,8 @@ def ordinal_loglik_matrix(
     """Sum of log P(y = code) over the observed entries of several ordered variables with K categories each.
 
     The vectorised form of :func:`ordinal_loglik` (same tail-safe terms): one elementwise expression per
-    category over the whole ``(n, m)`` matrix, selected by constant masks, so that the graph does not grow
-    with the number of variables.
+    category over the whole ``(n, m)`` matrix, selected by masks, so that the graph does not grow with the
+    number of variables.
 
     Parameters
     ----------
@@ -178,7 +178,9 @@ def ordinal_loglik_matrix(
     thresholds
         Shape ``(m, K - 1)``: each variable's increasing thresholds.
     codes
-        Integer array ``(n, m)`` of categories 0..K-1, ``-1`` for missing values (skipped).
+        Integer array ``(n, m)`` of categories 0..K-1, ``-1`` for missing values (skipped): the data
+        (constant masks, only the categories present are computed), or a symbolic integer matrix (e.g.
+        replicated data: every category's term is computed and selected).
     link
         ``"probit"`` or ``"logit"``.
     per_row
@@ -193,32 +195,45 @@ def ordinal_loglik_matrix(
     log_cdf = _LOG_CDF[link]
     eta = pt.as_tensor_variable(eta)
     thresholds = pt.as_tensor_variable(thresholds)
-    codes = np.asarray(codes)
+    symbolic = isinstance(codes, pt.Variable)
+    if not symbolic:
+        codes = np.asarray(codes)
 
     def total(value: pt.TensorVariable) -> pt.TensorVariable:
         return pt.sum(value, axis=-1) if per_row else pt.sum(value)
 
+    def where(mask, a: float, b: float):
+        return pt.switch(mask, a, b) if symbolic else np.where(mask, a, b)
+
+    def anywhere(mask) -> bool:  # whether the term is needed: always for symbolic codes
+        return True if symbolic else bool(mask.any())
+
+    def everywhere(mask) -> bool:  # whether the term needs no mask
+        return False if symbolic else bool(mask.all())
+
     n_thresholds = thresholds.type.shape[-1]
     if n_thresholds is None or codes.ndim != 2:
         raise ModelSpecificationError("thresholds need a static shape (m, K-1) and codes a 2-D array")
-    _check_codes(codes.ravel(), n_thresholds + 1, None)
+    if not symbolic:
+        _check_codes(codes.ravel(), n_thresholds + 1, None)
     last = n_thresholds
     # first and last categories: log F(sign * (eta - edge)), one evaluation for all entries
-    edge_mask = (codes == 0) | (codes == last)
+    is_first, is_last = _equals(codes, 0), _equals(codes, last)
+    edge_mask = is_first | is_last
     terms = []
-    if edge_mask.any():
-        sign = np.where(codes == last, 1.0, -1.0)
-        edge = _select(codes == 0, thresholds[:, 0]) + _select(codes == last, thresholds[:, last - 1])
+    if anywhere(edge_mask):
+        sign = where(is_last, 1.0, -1.0)
+        edge = _select(is_first, thresholds[:, 0]) + _select(is_last, thresholds[:, last - 1])
         value = log_cdf(sign * (eta - edge))
-        terms.append(total(value if edge_mask.all() else pt.switch(edge_mask, value, 0.0)))
+        terms.append(total(value if everywhere(edge_mask) else pt.switch(edge_mask, value, 0.0)))
     middle_mask = (codes > 0) & (codes < last)
-    if middle_mask.any():
+    if anywhere(middle_mask):
         # a dummy interval (-1, 1) where the entry is not a middle category keeps every branch finite
-        lower = pt.as_tensor(np.where(middle_mask, 0.0, -1.0))
-        upper = pt.as_tensor(np.where(middle_mask, 0.0, 1.0))
+        lower = pt.as_tensor(where(middle_mask, 0.0, -1.0))
+        upper = pt.as_tensor(where(middle_mask, 0.0, 1.0))
         for c in range(1, last):
-            lower = lower + _select(codes == c, thresholds[:, c - 1])
-            upper = upper + _select(codes == c, thresholds[:, c])
+            lower = lower + _select(_equals(codes, c), thresholds[:, c - 1])
+            upper = upper + _select(_equals(codes, c), thresholds[:, c])
         eta_middle = pt.switch(middle_mask, eta, 0.0)
         lower, upper = lower - eta_middle, upper - eta_middle
         flip = pt.gt(lower + upper, 0.0)
@@ -231,8 +246,15 @@ def ordinal_loglik_matrix(
     return terms[0] if len(terms) == 1 else pt.add(*terms)
 
 
-def _select(mask: np.ndarray, row: pt.TensorVariable) -> pt.TensorVariable:
-    """``row[j]`` where ``mask[i, j]``, else 0: an (n, m) matrix from a constant mask and an (m,) vector."""
+def _equals(codes: np.ndarray | pt.TensorVariable, c: int):
+    """``codes == c``: a numpy mask, or a symbolic one (``==`` on a PyTensor variable is identity)."""
+    return pt.eq(codes, c) if isinstance(codes, pt.Variable) else codes == c
+
+
+def _select(mask: np.ndarray | pt.TensorVariable, row: pt.TensorVariable) -> pt.TensorVariable:
+    """``row[j]`` where ``mask[i, j]``, else 0: an (n, m) matrix from a mask and an (m,) vector."""
+    if isinstance(mask, pt.Variable):
+        return pt.switch(mask, row[None, :], 0.0)
     return pt.as_tensor(mask.astype(float)) * row[None, :]
 
 

@@ -217,6 +217,11 @@ class LevelLikelihood:
         The ordered observed variables.
     eta, thresholds
         Their latent responses' means (units, m) and each one's thresholds.
+    shift, codes, other_loglik
+        ``unit_loglik`` of other data with the same missing values (replicated data), built by the same
+        functions: ``other_loglik`` is in terms of two inputs, ``shift`` (units, k), the other data's
+        continuous values minus the data's (0 where missing), and ``codes`` (units, m), their ordered
+        variables' category codes (-1 where missing). None where the level has no such variables.
     """
 
     unit_loglik: pt.TensorVariable | None
@@ -226,6 +231,9 @@ class LevelLikelihood:
     ordered: tuple[str, ...]
     eta: pt.TensorVariable | None
     thresholds: tuple[pt.TensorVariable, ...]
+    shift: pt.TensorVariable | None = None
+    codes: pt.TensorVariable | None = None
+    other_loglik: pt.TensorVariable | None = None
 
 
 @dataclass
@@ -373,9 +381,9 @@ def _level(
         values[i] = observed_values[i] - offset
         residuals[i] = values[i] - linear
 
-    loglik = []
+    loglik, other_loglik = [], []
     block = None
-    ordered_names, eta = (), None
+    ordered_names, eta, codes_input = (), None, None
     if terminal:
         linear = _terminal_linear(s, rows, terminal, values, coefficient, shift, n_units)
         with_between = [a for a, i in enumerate(terminal) if cluster is not None and cluster.has(names[i])]
@@ -399,12 +407,19 @@ def _level(
         loglik += _ordinal_terms(s, terminal, ordered, linear, thresholds, codes, link)
         if ordered:
             ordered_names, eta = tuple(names[terminal[a]] for a in ordered), linear[:, ordered]
+            codes_input = pt.lmatrix(f"codes_level{s.level}")
+            other_codes = {name: codes_input[:, k] for k, name in enumerate(ordered_names)}
+            other_loglik += _ordinal_terms(s, terminal, ordered, linear, thresholds, other_codes, link)
         block = linear
     loglik += _residual_loglik(s, rows, residuals, raw)
     unit_loglik = pt.add(*loglik) if loglik else None  # (units,): each row's (or cluster's) terms
     if unit_loglik is not None:
         pm.Potential(f"loglik_level{s.level}", pt.sum(unit_loglik))
     index = sorted(residuals)
+    shift = pt.matrix(f"shift_level{s.level}") if index else None
+    if index:
+        shifted = {i: residuals[i] + shift[:, k] for k, i in enumerate(index)}
+        other_loglik += _residual_loglik(s, rows, shifted, raw)
     likelihood = LevelLikelihood(
         unit_loglik=unit_loglik,
         continuous=tuple(names[i] for i in index),
@@ -413,6 +428,9 @@ def _level(
         ordered=ordered_names,
         eta=eta,
         thresholds=tuple(thresholds[name] for name in ordered_names),
+        shift=shift,
+        codes=codes_input,
+        other_loglik=pt.add(*other_loglik) if other_loglik else None,
     )
 
     columns = [values[i] if i in values else pt.zeros(n_units) for i in core]
@@ -485,7 +503,9 @@ def _ordinal_terms(s, terminal, ordered, linear, thresholds, codes, link) -> lis
     terms = []
     for _, group in sorted(by_size.items()):
         group_names = [s.variables[terminal[a]] for a in group]
-        codes_matrix = np.stack([codes[name] for name in group_names], axis=1)
+        columns = [codes[name] for name in group_names]
+        symbolic = any(isinstance(c, pt.Variable) for c in columns)
+        codes_matrix = pt.stack(columns, axis=1) if symbolic else np.stack(columns, axis=1)
         if s.level == 2:
             raise ModelSpecificationError(
                 f"between-only ordered variables ({', '.join(group_names)}) are not supported yet"

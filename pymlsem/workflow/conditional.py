@@ -27,7 +27,13 @@ from pytensor.graph.replace import graph_replace
 from pymlsem.exceptions import ModelSpecificationError
 from pymlsem.workflow.replicate import psd_factor
 
-__all__ = ["latent_pointwise_values", "latent_replicates", "observed_values", "values_per_draw"]
+__all__ = [
+    "latent_deviances",
+    "latent_pointwise_values",
+    "latent_replicates",
+    "observed_values",
+    "values_per_draw",
+]
 
 SAMPLE_DIMS = ("chain", "draw")
 
@@ -79,15 +85,25 @@ def values_per_draw(
     spec: Any, outputs: list[pt.TensorVariable], posterior: Any
 ) -> Iterator[list[np.ndarray]]:
     """The values of graph expressions of the model's random variables at each posterior draw."""
+    function = _at_draws(spec, outputs)
+    draws = _stacked_draws(spec, posterior)
+    for s in range(draws[0].shape[0]):
+        yield function(*[d[s] for d in draws])
+
+
+def _at_draws(spec: Any, outputs: list[pt.TensorVariable], extra: list[pt.TensorVariable] = ()) -> Any:
+    """A function of the model's random variables' values (then of ``extra`` inputs) returning ``outputs``."""
     model = spec.built.model
     inputs = [rv.type(name=rv.name) for rv in model.free_RVs]
     outputs = graph_replace(outputs, dict(zip(model.free_RVs, inputs, strict=True)), strict=False)
     # the Python implementations of the ops: no compilation, and each draw is a few numpy calls
-    function = pytensor.function(inputs, outputs, on_unused_input="ignore", mode="FAST_COMPILE")
-    draws = [posterior[rv.name].transpose(*SAMPLE_DIMS, ...).values for rv in model.free_RVs]
-    draws = [d.reshape(-1, *d.shape[2:]) for d in draws]
-    for s in range(draws[0].shape[0]):
-        yield function(*[d[s] for d in draws])
+    return pytensor.function([*inputs, *extra], outputs, on_unused_input="ignore", mode="FAST_COMPILE")
+
+
+def _stacked_draws(spec: Any, posterior: Any) -> list[np.ndarray]:
+    """Each random variable's draws, shape (chain * draw, ...), in ``free_RVs`` order."""
+    draws = [posterior[rv.name].transpose(*SAMPLE_DIMS, ...).values for rv in spec.built.model.free_RVs]
+    return [d.reshape(-1, *d.shape[2:]) for d in draws]
 
 
 def latent_replicates(spec: Any, posterior: Any, rng: np.random.Generator) -> np.ndarray:
@@ -115,42 +131,136 @@ def latent_replicates(spec: Any, posterior: Any, rng: np.random.Generator) -> np
         category codes 0..K-1.
     """
     variables = list(spec.stats.variables)
-    levels = sorted(spec.built.likelihood)
-    parts = [spec.built.likelihood[level] for level in levels]
-    outputs, layout = [], []
-    for level, part in zip(levels, parts, strict=True):
-        rows = np.arange(spec.nobs) if level == 1 else np.asarray(spec.raw.cluster_index)
-        if part.continuous:
-            outputs += [part.mean, part.cov]
-            layout.append(("continuous", part.continuous, rows))
-        if part.ordered:
-            outputs += [part.eta, *part.thresholds]
-            layout.append(("ordered", part.ordered, rows))
     fixed = np.column_stack([observed_values(spec, name) for name in variables])
+    draws = _stacked_draws(spec, posterior)
+    moments = _at_draws(spec, _moment_outputs(spec))
     out = []
-    for values in values_per_draw(spec, outputs, posterior):
+    for s in range(draws[0].shape[0]):
         replicate = fixed.copy()
-        at = 0
-        for kind, names, rows in layout:
-            where = [variables.index(name) for name in names]
-            if kind == "continuous":
-                mean, cov = values[at], values[at + 1]
-                noise = rng.standard_normal(mean.shape) @ psd_factor(cov[None])[0].T
-                replicate[:, where] = (mean + noise)[rows]
-                at += 2
-            else:
-                eta, thresholds = values[at], values[at + 1 : at + 1 + len(names)]
-                error = (
-                    rng.standard_normal(eta.shape) if spec.link == "probit" else rng.logistic(size=eta.shape)
-                )
-                latent = eta + error
-                codes = np.stack(
-                    [(latent[:, k, None] > t[None, :]).sum(axis=1) for k, t in enumerate(thresholds)], 1
-                )
-                replicate[:, where] = codes[rows]
-                at += 1 + len(names)
+        levels = _replicate_levels(spec, moments(*[d[s] for d in draws]), rng)
+        for level, (continuous, codes) in levels.items():
+            part = spec.built.likelihood[level]
+            rows = _unit_of_rows(spec, level)
+            for names, values in ((part.continuous, continuous), (part.ordered, codes)):
+                if names:
+                    replicate[:, [variables.index(name) for name in names]] = values[rows]
         out.append(np.where(np.isnan(fixed), np.nan, replicate))
     return np.stack(out)
+
+
+def latent_deviances(
+    spec: Any, posterior: Any, rng: np.random.Generator, positions: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``-2 log p(y | theta, eta)`` of the data and of one replicate per draw, given its latent variables.
+
+    The replicates are :func:`latent_replicates`' (the data's missing values kept); both deviances are the
+    model's own likelihood terms (:attr:`pymlsem.build.latent.LevelLikelihood.other_loglik`), so the
+    observed one is minus twice the sum of :func:`latent_pointwise_values`.
+
+    Parameters
+    ----------
+    spec
+        A SEM built by the latent builder.
+    posterior
+        Its posterior draws (a Dataset with ``chain`` and ``draw``).
+    rng
+        Random generator of the replicates.
+    positions
+        The draws to use, as positions among the draws stacked chain by chain (all by default).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        The observed and the replicated deviance per used draw.
+    """
+    levels = sorted(spec.built.likelihood)
+    parts = [spec.built.likelihood[level] for level in levels]
+    inputs = [x for part in parts for x in (part.shift, part.codes) if x is not None]
+    total = pt.add(*[pt.sum(part.other_loglik) for part in parts if part.other_loglik is not None])
+    loglik = _at_draws(spec, [total], inputs)
+    moments = _at_draws(spec, _moment_outputs(spec))
+    data = {level: _level_data(spec, level) for level in levels}
+    draws = _stacked_draws(spec, posterior)
+    if positions is not None:
+        draws = [d[positions] for d in draws]
+    observed, replicated = np.empty(draws[0].shape[0]), np.empty(draws[0].shape[0])
+    for s in range(draws[0].shape[0]):
+        at = [d[s] for d in draws]
+        levels_rep = _replicate_levels(spec, moments(*at), rng)
+        same, other = [], []
+        for level, part in zip(levels, parts, strict=True):
+            (continuous, codes), (continuous_rep, codes_rep) = data[level], levels_rep[level]
+            if part.shift is not None:
+                same.append(np.zeros_like(continuous))
+                other.append(np.nan_to_num(continuous_rep - continuous))
+            if part.codes is not None:
+                same.append(codes)
+                other.append(codes_rep)
+        observed[s] = -2.0 * loglik(*at, *same)[0]
+        replicated[s] = -2.0 * loglik(*at, *other)[0]
+    return observed, replicated
+
+
+def _moment_outputs(spec: Any) -> list[pt.TensorVariable]:
+    """Each level's conditional means and residual covariance, latent-response means and thresholds."""
+    outputs = []
+    for level in sorted(spec.built.likelihood):
+        part = spec.built.likelihood[level]
+        if part.continuous:
+            outputs += [part.mean, part.cov]
+        if part.ordered:
+            outputs += [part.eta, *part.thresholds]
+    return outputs
+
+
+def _replicate_levels(
+    spec: Any, values: list[np.ndarray], rng: np.random.Generator
+) -> dict[int, tuple[np.ndarray | None, np.ndarray | None]]:
+    """One draw's replicated data per level (units of the level), from :func:`_moment_outputs`' values.
+
+    Continuous values are NaN, and ordered variables' codes -1, where the data have none.
+    """
+    out = {}
+    at = 0
+    for level in sorted(spec.built.likelihood):
+        part = spec.built.likelihood[level]
+        observed, observed_codes = _level_data(spec, level)
+        continuous = codes = None
+        if part.continuous:
+            mean, cov = values[at], values[at + 1]
+            noise = rng.standard_normal(mean.shape) @ psd_factor(cov[None])[0].T
+            continuous = np.where(np.isnan(observed), np.nan, mean + noise)
+            at += 2
+        if part.ordered:
+            eta, thresholds = values[at], values[at + 1 : at + 1 + len(part.ordered)]
+            error = rng.standard_normal(eta.shape) if spec.link == "probit" else rng.logistic(size=eta.shape)
+            latent = eta + error
+            codes = np.stack(
+                [(latent[:, k, None] > t[None, :]).sum(axis=1) for k, t in enumerate(thresholds)], 1
+            )
+            codes = np.where(observed_codes < 0, -1, codes)
+            at += 1 + len(part.ordered)
+        out[level] = (continuous, codes)
+    return out
+
+
+def _level_data(spec: Any, level: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """A level's data per unit: continuous values (NaN where missing) and codes (-1 where missing)."""
+    part = spec.built.likelihood[level]
+    continuous = codes = None
+    if part.continuous:
+        if level == 2 and spec.raw.cluster_ids is not None:
+            continuous = np.column_stack([spec.raw.cluster_column(name) for name in part.continuous])
+        else:
+            continuous = np.column_stack([observed_values(spec, name) for name in part.continuous])
+    if part.ordered:
+        codes = np.column_stack([np.asarray(spec.codes[name], dtype=np.int64) for name in part.ordered])
+    return continuous, codes
+
+
+def _unit_of_rows(spec: Any, level: int) -> np.ndarray:
+    """The unit (row, or cluster) of each row of the data at ``level``."""
+    return np.arange(spec.nobs) if level == 1 else np.asarray(spec.raw.cluster_index)
 
 
 def observed_values(spec: Any, name: str) -> np.ndarray:

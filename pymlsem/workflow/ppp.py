@@ -15,6 +15,13 @@ With missing values the discrepancy is the deviance ``D(y, theta) = -2 log L(the
 full-information likelihood), and the replicates keep the data's missing values: the saturated model of
 incomplete data is not computed (blavaan refits it by EM to every replicate).
 
+Models with random slopes or ordered indicators (the latent builder) have no implied moments: the
+discrepancy is the deviance given the draw's latent variables, ``D(y, theta, eta) = -2 log p(y | theta,
+eta)``, a realized discrepancy in the sense of Gelman, Meng and Stern (1996), with replicates drawn given
+the same latent variables (:mod:`pymlsem.workflow.conditional`). It checks each unit's data against the
+model given its latent values (residual variances, thresholds, conditional means), not the latent
+variables' own distribution, so it is less sensitive to misfit at the latent level than the chi-square.
+
 At the ML estimates ``D(y, theta)`` is lavaan's chi-square test statistic. The exogenous covariates'
 log-likelihood (lavaan's fixed.x constant) is the same in both terms and cancels. Everything is numpy,
 batched over draws: no graph is compiled.
@@ -22,6 +29,7 @@ batched over draws: no graph is compiled.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -31,6 +39,7 @@ import numpy as np
 from pymlsem.data.stats import TwoLevelStats
 from pymlsem.exceptions import ControlError, PymlsemError
 from pymlsem.results.implied import row_value_draws
+from pymlsem.workflow.conditional import latent_deviances
 from pymlsem.workflow.incomplete import missing_stats_of, missing_total_loglik
 from pymlsem.workflow.loglik import (
     SingleLevelBatch,
@@ -73,8 +82,9 @@ class PPPResult:
         Draws left out because a discrepancy was not finite (an implied covariance matrix that is not
         positive definite).
     discrepancy
-        ``"chi-square"`` (the likelihood ratio against the saturated model) or ``"deviance"``
-        (``-2 log L(theta; y)``, for data with missing values).
+        ``"chi-square"`` (the likelihood ratio against the saturated model), ``"deviance"``
+        (``-2 log L(theta; y)``, for data with missing values) or ``"deviance given latent variables"``
+        (random slopes, ordered indicators).
     """
 
     ppp: float
@@ -170,10 +180,13 @@ def ppp_from_rows(spec: SEM, rows: np.ndarray, *, seed: int | None = 0, tol: flo
     if getattr(spec, "missing", False):
         spec.check_closed_form("the posterior predictive p-value")
         observed, replicated = _deviances(spec, rows, rng)
-        discrepancy = "deviance"
-    else:
-        observed, replicated = _chisq_discrepancies(spec, rows, rng, tol)
-        discrepancy = "chi-square"
+        return _result(observed, replicated, seed, "deviance")
+    observed, replicated = _chisq_discrepancies(spec, rows, rng, tol)
+    return _result(observed, replicated, seed, "chi-square")
+
+
+def _result(observed: np.ndarray, replicated: np.ndarray, seed: int | None, discrepancy: str) -> PPPResult:
+    """The PPP of the draws with two finite discrepancies (``draws`` counts from 0); warns of the others."""
     finite = np.isfinite(observed) & np.isfinite(replicated)
     excluded = int((~finite).sum())
     if excluded:
@@ -186,7 +199,7 @@ def ppp_from_rows(spec: SEM, rows: np.ndarray, *, seed: int | None = 0, tol: flo
     if not finite.any():
         raise PymlsemError("no posterior draw gave a finite discrepancy: the PPP is undefined")
     ppp = float(np.mean(replicated[finite] > observed[finite]))
-    draws = np.arange(rows.shape[0])[finite]
+    draws = np.arange(observed.size)[finite]
     return PPPResult(ppp, observed[finite], replicated[finite], draws, seed, excluded, discrepancy)
 
 
@@ -252,18 +265,17 @@ def posterior_predictive_pvalue(
     """
     if isinstance(n_draws, bool) or not isinstance(n_draws, int | np.integer) or n_draws < 1:
         raise ControlError(f"n_draws must be a positive integer, not {n_draws!r}")
-    rows = row_value_draws(fit)
-    chosen = _spread(rows.shape[0], int(n_draws))
-    result = ppp_from_rows(fit.model, rows[chosen], seed=seed, tol=tol)
-    return PPPResult(
-        result.ppp,
-        result.observed,
-        result.replicated,
-        chosen[result.draws],
-        seed,
-        result.excluded,
-        result.discrepancy,
-    )
+    if not fit.model.has_closed_form:
+        posterior = fit.idata.posterior
+        chosen = _spread(posterior.sizes["chain"] * posterior.sizes["draw"], int(n_draws))
+        rng = np.random.default_rng(seed)
+        observed, replicated = latent_deviances(fit.model, posterior, rng, positions=chosen)
+        result = _result(observed, replicated, seed, "deviance given latent variables")
+    else:
+        rows = row_value_draws(fit)
+        chosen = _spread(rows.shape[0], int(n_draws))
+        result = ppp_from_rows(fit.model, rows[chosen], seed=seed, tol=tol)
+    return dataclasses.replace(result, draws=chosen[result.draws])
 
 
 def _spread(total: int, wanted: int) -> np.ndarray:
