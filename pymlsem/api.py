@@ -19,7 +19,7 @@ from pymlsem.data.prepare import exogenous_values
 from pymlsem.data.raw import RawData, prepare_raw_data
 from pymlsem.data.stats import cluster_nanmeans, single_level_stats, stats_from_summary, two_level_stats
 from pymlsem.engine.run import engine_binding, sample_binding
-from pymlsem.exceptions import DataError, ModelSpecificationError
+from pymlsem.exceptions import DataError, ModelSpecificationError, PriorError
 from pymlsem.partable import ParTable, build_partable
 from pymlsem.results.fit import SEMFit, Timings
 from pymlsem.sample import check_sampler, sample_model
@@ -45,7 +45,9 @@ class SEM:
         ``"sem"``, ``"cfa"`` or ``"growth"``: which of lavaan's default settings apply.
     priors
         Prior strings by class (``"lambda"``, ``"beta"``, ``"nu"``, ``"alpha"``, ``"theta"``, ``"psi"``,
-        ``"rho"``) or by parameter (a label, or ``"fw=~y2"`` as shown in the summary).
+        ``"rho"``) or by parameter (a label, or ``"fw=~y2"`` as shown in the summary). The other
+        parameters get blavaan's default priors in the data's units (see :mod:`pymlsem.priors`), or,
+        with ``priors="blavaan"``, blavaan's numbers as they are.
     sample_cov, sample_mean, sample_nobs
         Single-level models only: fit to summary statistics instead of raw data (``sample_cov`` the
         usual N-1 covariance matrix, a DataFrame with variable names or an array in ``variables``' order).
@@ -82,7 +84,7 @@ class SEM:
         cluster: str | None = None,
         *,
         model_type: str = "sem",
-        priors: Mapping[str, str] | None = None,
+        priors: Mapping[str, str] | str | None = None,
         sample_cov: Any = None,
         sample_mean: Any = None,
         sample_nobs: int | None = None,
@@ -104,7 +106,8 @@ class SEM:
         self.source = model
         self.model_type = model_type
         self.cluster = cluster
-        self.priors = dict(priors or {})
+        self.default_priors = "blavaan" if isinstance(priors, str) else "scaled"
+        self.priors = _check_priors_argument(priors)
         parsed = parse_model(model)
         from_summary = sample_cov is not None
         if data is None and not from_summary:
@@ -154,6 +157,7 @@ class SEM:
                 codes=self.codes,
                 link=link,
                 priors=self.priors,
+                default_priors=self.default_priors,
                 centered=self.centered,
             )
         else:
@@ -162,6 +166,7 @@ class SEM:
                 self.stats,
                 self.exo_values,
                 priors=self.priors,
+                default_priors=self.default_priors,
                 meanstructure=self.meanstructure,
                 likelihood_stats=self.likelihood_stats,
             )
@@ -433,7 +438,7 @@ def sem(
     data: pd.DataFrame | None = None,
     cluster: str | None = None,
     *,
-    priors: Mapping[str, str] | None = None,
+    priors: Mapping[str, str] | str | None = None,
     method: str = "auto",
     ordered: Sequence[str] | None = None,
     draws: int = 1000,
@@ -586,6 +591,23 @@ def _filled(frame: pd.DataFrame, variables: list[str], cluster: str | None) -> p
         means = cluster_nanmeans(values, codes, len(labels))
         out[variables] = np.where(missing, means[codes], values)
     return out.fillna(out[variables].mean())
+
+
+def _check_priors_argument(priors: Mapping[str, str] | str | None) -> dict[str, str]:
+    """The user's priors by class or parameter; ``"blavaan"`` (blavaan's default numbers) gives none."""
+    if isinstance(priors, str):
+        if priors != "blavaan":
+            raise PriorError(
+                f"priors={priors!r} is not a choice of default priors: give 'blavaan' (blavaan's numbers as "
+                "they are), or a dict of prior strings by class or parameter, e.g. {'lambda': 'normal(0,1)'}"
+            )
+        return {}
+    if priors is not None and not isinstance(priors, Mapping):
+        raise PriorError(
+            f"priors must be a dict of prior strings by class or parameter (or 'blavaan'), not "
+            f"{type(priors).__name__}"
+        )
+    return dict(priors or {})
 
 
 def _centered_levels(centered: bool | str) -> tuple[int, ...]:

@@ -22,6 +22,17 @@ tau       thresholds of ordered variables (``|``)     ``normal(0,1.5)``
 
 ``beta(a,b)`` on a correlation is placed on ``(rho + 1) / 2``, as blavaan does.
 
+**In the data's units.** These defaults are blavaan's numbers for data whose variables have unit scale;
+pymlsem applies them to each parameter in its data's units (:func:`scaled_prior` with a unit from
+:mod:`pymlsem.build.prior_units`): a loading of indicator ``y`` on factor ``f`` gets ``normal(0, 10 *
+sd(y) / sd(f))``, a regression of ``y`` on ``x`` ``normal(0, 10 * sd(y) / sd(x))``, an intercept or mean
+``normal(0, 32 * rms(y))`` (``rms = sqrt(mean^2 + sd^2)``, so that a variable far from zero is not pulled
+towards it), a variance ``gamma(1, .5 / sd(y))[sd]``. A factor's scale is its marker indicator's (divided
+by the fixed loading) or the square root of its fixed variance. So the same model on data in other units
+gives the correspondingly transformed posterior (exactly for a change of scale; a shift moves only the
+intercepts' prior widths). ``priors="blavaan"`` uses blavaan's numbers as they are. Priors a user gives,
+by class or by parameter, are used as written.
+
 Thresholds: ``normal(0,1.5)`` is blavaan's current default for ``tau`` (target ``"stan"``; older
 releases used ``normal(0,10^.5)``). On the probit scale 95% of its mass lies within +-2.9, cut points
 between the 0.2% and 99.8% quantiles of a standard normal latent response. The thresholds of one
@@ -192,18 +203,52 @@ def _check_arguments(family: str, args: tuple[float, ...], text: str, at: str) -
         raise PriorError(f"prior arguments must be finite in {text!r}{at}")
 
 
+#: the ways of choosing the default priors: in the data's units, or blavaan's numbers as they are
+DEFAULT_PRIOR_CHOICES = ("scaled", "blavaan")
+
+
+def scaled_prior(prior: Prior, unit: float) -> Prior:
+    """A prior on a parameter measured in ``unit`` s: the distribution of ``unit * X`` for ``X ~ prior``.
+
+    Location-scale families on the real line scale their location and scale; a prior on a standard
+    deviation (``[sd]``) of the gamma, halfnormal, halfcauchy, halft, exponential or lognormal family
+    scales the SD. Other priors (correlations, variances with ``[var]``/``[prec]``) are returned as they are.
+    """
+    if unit == 1.0 or not np.isfinite(unit) or unit <= 0:
+        return prior
+    args = list(prior.args)
+    family = prior.family
+    if family in ("normal", "student_t") or (family == "lognormal" and prior.scale == "sd"):
+        where = {"normal": (0, 1), "student_t": (1, 2), "lognormal": ()}[family]
+        for k in where:
+            args[k] *= unit
+        if family == "lognormal":
+            args[0] += float(np.log(unit))
+    elif family == "cauchy":
+        args = [args[0] * unit, args[1] * unit]
+    elif prior.scale == "sd" and family in ("gamma", "exponential"):
+        args[-1] /= unit  # the rate
+    elif prior.scale == "sd" and family in ("halfnormal", "halfcauchy", "halft"):
+        args[-1] *= unit
+    else:
+        return prior
+    return Prior(family, tuple(float(a) for a in args), prior.scale)
+
+
 def resolve_prior(
     pclass: str,
     *,
     names: tuple[str, ...] = (),
     syntax_prior: str = "",
     priors: Mapping[str, str] | None = None,
+    unit: float = 1.0,
 ) -> Prior:
     """Choose the prior of one parameter.
 
     The order of precedence is: a prior written in the model syntax (``prior("...")*x``), then an
     entry of ``priors`` keyed by one of the parameter's ``names`` (its label or ``"lhs op rhs"``),
-    then an entry of ``priors`` keyed by its class, then :data:`DEFAULT_PRIORS`.
+    then an entry of ``priors`` keyed by its class, then :data:`DEFAULT_PRIORS` in the parameter's
+    ``unit`` (:func:`scaled_prior`).
 
     Parameters
     ----------
@@ -216,15 +261,20 @@ def resolve_prior(
         The prior written in the model syntax, or ``""``.
     priors
         The user's ``priors=`` argument.
+    unit
+        The parameter's unit in the data (1: blavaan's default as it is).
     """
     priors = dict(priors or {})
     where = names[0] if names else pclass
     if syntax_prior:
         prior = parse_prior(syntax_prior, where=where)
     else:
-        text = next((priors[n] for n in names if n in priors), None)
-        text = text or priors.get(pclass) or DEFAULT_PRIORS[pclass]
-        prior = parse_prior(text, where=where)
+        text = next((priors[n] for n in names if n in priors), None) or priors.get(pclass)
+        prior = (
+            parse_prior(text, where=where)
+            if text
+            else scaled_prior(parse_prior(DEFAULT_PRIORS[pclass]), unit)
+        )
     _check_fits_class(prior, pclass, where)
     return prior
 

@@ -7,7 +7,7 @@ import pytest
 from reference import BOOK_MODELS, HS, POLDEM, SEED, data
 
 import pymlsem
-from pymlsem.exceptions import ModelSpecificationError
+from pymlsem.exceptions import ModelSpecificationError, PriorError
 from pymlsem.simulate import simulate
 
 
@@ -30,13 +30,39 @@ def test_free_parameters_are_named_vector_variables(seed_model) -> None:
     assert "parameters" in model.named_vars and "loglik" in model.named_vars
 
 
-def test_default_priors_are_blavaan_and_reported(seed_model) -> None:
-    priors = {p.name: str(p.prior) for p in seed_model.built.free}
+def test_priors_blavaan_gives_blavaans_numbers() -> None:
+    spec = pymlsem.SEM(SEED, data("Demo.twolevel"), cluster="cluster", priors="blavaan")
+    priors = {p.name: str(p.prior) for p in spec.built.free}
     assert priors["fw=~y2@within"] == "normal(0,10)"
     assert priors["fb~w1@between"] == "normal(0,10)"
     assert priors["y1~1@between"] == "normal(0,32)"
     assert priors["y1~~y1@within"] == "gamma(1,0.5)[sd]"
     assert priors["fb~~fb@between"] == "gamma(1,0.5)[sd]"
+
+
+def test_default_priors_are_blavaans_in_the_datas_units(seed_model) -> None:
+    """Loadings sd(y)/sd(f) with f on its marker's scale, regressions sd(y)/sd(x), intercepts rms(y),
+    variances sd(y), all from the data's total (both-level) moments."""
+    frame = data("Demo.twolevel")
+    sd, mean = frame.std(ddof=0), frame.mean()
+    priors = {p.name: p.prior for p in seed_model.built.free}
+
+    def check(name: str, family: str, args: tuple[float, ...]) -> None:
+        assert priors[name].family == family
+        np.testing.assert_allclose(priors[name].args, args, rtol=1e-9)
+
+    check("fw=~y2@within", "normal", (0.0, 10 * sd.y2 / sd.y1))  # fw's marker is y1
+    check("fb~w1@between", "normal", (0.0, 10 * sd.y1 / sd.w1))  # fb's marker is y1
+    check("y1~1@between", "normal", (0.0, 32 * np.hypot(mean.y1, sd.y1)))
+    check("y1~~y1@within", "gamma", (1.0, 0.5 / sd.y1))
+    check("fb~~fb@between", "gamma", (1.0, 0.5 / sd.y1))
+
+
+def test_priors_argument_is_checked() -> None:
+    with pytest.raises(PriorError, match="'blavaan'"):
+        pymlsem.SEM(SEED, data("Demo.twolevel"), cluster="cluster", priors="stan")
+    with pytest.raises(PriorError, match="not float"):
+        pymlsem.SEM(SEED, data("Demo.twolevel"), cluster="cluster", priors=10.0)
 
 
 def test_priors_by_class_by_name_and_in_the_syntax() -> None:
@@ -49,7 +75,7 @@ def test_priors_by_class_by_name_and_in_the_syntax() -> None:
     )
     priors = {p.name: str(p.prior) for p in spec.built.free}
     assert priors["fb~w1@between"] == "normal(0,1)"
-    assert priors["fb~w2@between"] == "normal(0,10)"
+    assert priors["fb~w2@between"] != "normal(0,10)"  # the default in the data's units
     assert priors["fw=~y2@within"] == "normal(1,2)"
     assert priors["fw=~y3@within"] == "student_t(3,0,1)"
     assert priors["y1~~y1@within"] == "gamma(2,1)[var]"

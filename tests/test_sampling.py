@@ -32,8 +32,15 @@ def _merge(estimates: pd.DataFrame, reference: pd.DataFrame, on: list[str]) -> p
 
 @pytest.fixture(scope="module")
 def seed_fit():
-    # the issue's setting: 4 chains x 1000 draws
-    return pymlsem.sem(SEED, data("Demo.twolevel"), cluster="cluster", random_seed=11, **{**FIT, "chains": 4})
+    # the issue's setting: 4 chains x 1000 draws; blavaan's priors as they are, as INLAvaan's reference uses
+    return pymlsem.sem(
+        SEED,
+        data("Demo.twolevel"),
+        cluster="cluster",
+        priors="blavaan",
+        random_seed=11,
+        **{**FIT, "chains": 4},
+    )
 
 
 def test_seed_model_converges(seed_fit) -> None:
@@ -219,3 +226,51 @@ def test_book_chapter_10_models_sample(number: str) -> None:
     free = estimates[estimates.free]
     assert free.r_hat.max() < 1.05
     assert fit.divergences() <= 5
+
+
+def _wide_sleepstudy() -> pd.DataFrame:
+    """lme4's sleepstudy, one row per subject and one column per day (r0..r9)."""
+    wide = data("sleepstudy").pivot(index="Subject", columns="Days", values="Reaction")
+    return wide.set_axis([f"r{day}" for day in wide.columns], axis=1).reset_index(drop=True)
+
+
+GROWTH = (
+    "i =~ "
+    + " + ".join(f"1*r{d}" for d in range(10))
+    + "\n s =~ "
+    + " + ".join(f"{d}*r{d}" for d in range(10))
+)
+
+
+def test_growth_default_priors_follow_the_datas_units() -> None:
+    """The linear growth model on wide sleepstudy (18 subjects, reaction times ~300 ms).
+
+    blavaan's priors as they are (normal(0,10) on the latent means) pulled i~1 to 32.5 with i~~i 12,000,
+    where lavaan has 250.5 and 829, and nothing warned. The defaults in the data's units put the posterior
+    means of i~1 and s~1 within 0.5 posterior SD of lavaan's estimates (the posterior of a mean is nearly
+    the likelihood's here: they differ by ~0.02 SD). On the data times 100 plus 250 the posterior is the
+    transformed one: means of i/s, their variances and covariance within both Monte Carlo errors and
+    0.05 posterior SD (a shift changes only the intercept priors' widths, by the data's rms), z over 5.
+    """
+    wide = _wide_sleepstudy()
+    fit = pymlsem.growth(GROWTH, wide, random_seed=1, **FIT)
+    table = fit.parameter_estimates()
+    rows = table[table.lhs.isin(["i", "s"]) & table.op.isin(["~1", "~~"])]
+    lavaan = lavaan_estimates("sleepstudy_growth").assign(rhs=lambda t: t.rhs.fillna(""))
+    merged = rows.merge(lavaan, on=["lhs", "op", "rhs"])
+    means = merged[merged.op == "~1"]
+    assert len(means) == 2 and (np.abs(means["mean"] - means.est) <= 0.5 * means["sd"]).all(), means
+    shifted = pymlsem.growth(GROWTH, wide * 100 + 250, random_seed=2, **FIT)
+    shifted_rows = shifted.parameter_estimates().loc[rows.index]
+    scale = np.where(rows.op == "~1", 100.0, 1e4)
+    shift = np.where((rows.op == "~1") & (rows.lhs == "i"), 250.0, 0.0)
+    errors = np.hypot(
+        mcse(_draws(fit, rows.index.to_series())), mcse(_draws(shifted, rows.index.to_series())) / scale
+    )
+    check_close(
+        (shifted_rows["mean"] - shift) / scale,
+        rows["mean"],
+        errors,
+        0.05 * rows["sd"],
+        labels=[f"{r.lhs}{r.op}{r.rhs}" for r in rows.itertuples()],
+    )

@@ -269,6 +269,7 @@ def build_latent_model(
     link: str = "probit",
     priors: Mapping[str, str] | None = None,
     centered: tuple[int, ...] = (),
+    default_priors: str = "scaled",
 ) -> LatentModel:
     """Build the latent-variable PyMC model of ``partable`` for the rows of ``raw``.
 
@@ -291,6 +292,8 @@ def build_latent_model(
     centered
         Levels whose disturbances are sampled as they are (centered) instead of as standard normal
         ``z`` (non-centered, the default): better for the between level when clusters are large.
+    default_priors
+        ``"scaled"`` (the default priors in the data's units) or ``"blavaan"``; see :mod:`pymlsem.priors`.
     """
     codes = dict(codes or {})
     ordered = frozenset(codes)
@@ -304,7 +307,7 @@ def build_latent_model(
     if partable.n_levels == 2:
         coords["cluster"] = raw.cluster_ids
     with pm.Model(coords=coords) as model:
-        values = add_parameters(partable, stats, exo_values, priors=priors)
+        values = add_parameters(partable, stats, exo_values, priors=priors, default_priors=default_priors)
         thresholds = _thresholds(partable, values.rows)
         between, likelihood = None, {}
         if partable.n_levels == 2:

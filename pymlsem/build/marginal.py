@@ -61,6 +61,7 @@ def build_marginal_model(
     priors: Mapping[str, str] | None = None,
     meanstructure: bool = True,
     likelihood_stats=None,
+    default_priors: str = "scaled",
 ) -> MarginalModel:
     """Build the PyMC model of ``partable`` for data summarised by ``stats``.
 
@@ -81,6 +82,8 @@ def build_marginal_model(
         Statistics of incomplete data (:mod:`pymlsem.data.missing_stats`) when some values are missing:
         the likelihood is then the exact full-information one (:mod:`pymlsem.build.missing`), while
         ``stats`` (of completed data) only gives start values.
+    default_priors
+        ``"scaled"`` (the default priors in the data's units) or ``"blavaan"``; see :mod:`pymlsem.priors`.
     """
     _refuse_latent_only_features(partable)
     layouts = {
@@ -89,7 +92,7 @@ def build_marginal_model(
     }
     with pm.Model() as model:
         stats_data = stats_as_data(likelihood_stats or stats, prefix=STATS_PREFIX)
-        values = add_parameters(partable, stats, exo_values, priors=priors)
+        values = add_parameters(partable, stats, exo_values, priors=priors, default_priors=default_priors)
         loglik = loglik_from_rows(layouts, values.rows, stats_data, meanstructure=meanstructure)
         pm.Potential("loglik", loglik)
     return MarginalModel(model, values.free, values.row_param, values.defined, layouts)

@@ -139,6 +139,7 @@ def collect_free_parameters(
     two_level: bool,
     tied_labels: list[tuple[str, str]] = (),
     priors: Mapping[str, str] | None = None,
+    units: np.ndarray | None = None,
 ) -> list[FreeParameter]:
     """Group the free rows of ``table`` into parameters and give each its prior.
 
@@ -154,6 +155,9 @@ def collect_free_parameters(
         Pairs of labels made equal by ``a == b`` constraints.
     priors
         The user's ``priors=`` argument (class or parameter name -> prior string).
+    units
+        Each row's unit in the data (:mod:`pymlsem.build.prior_units`), for the default priors; None:
+        blavaan's defaults as they are.
     """
     root = {}
 
@@ -198,7 +202,10 @@ def collect_free_parameters(
     check_prior_keys(priors, known | set(table.loc[table.label != "", "label"]))
     for p in params:
         syntax = next((str(table.prior.iloc[r]) for r in p.rows if str(table.prior.iloc[r] or "")), "")
-        p.prior = resolve_prior(p.pclass, names=(p.name, *p.aliases), syntax_prior=syntax, priors=priors)
+        unit = 1.0 if units is None else float(units[p.rows[0]])
+        p.prior = resolve_prior(
+            p.pclass, names=(p.name, *p.aliases), syntax_prior=syntax, priors=priors, unit=unit
+        )
     return params
 
 

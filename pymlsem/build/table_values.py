@@ -18,6 +18,7 @@ import pytensor.tensor as pt
 
 from pymlsem.build.expressions import evaluate, names_in
 from pymlsem.build.parameters import FreeParameter, collect_free_parameters, make_random_variables
+from pymlsem.build.prior_units import parameter_units
 from pymlsem.build.starts import start_values
 from pymlsem.exceptions import ModelSpecificationError
 from pymlsem.partable import ParTable
@@ -51,7 +52,12 @@ class TableValues:
 
 
 def add_parameters(
-    partable: ParTable, stats, exo_values: np.ndarray, *, priors: Mapping[str, str] | None = None
+    partable: ParTable,
+    stats,
+    exo_values: np.ndarray,
+    *,
+    priors: Mapping[str, str] | None = None,
+    default_priors: str = "scaled",
 ) -> TableValues:
     """Create the parameters of ``partable`` inside the current PyMC model.
 
@@ -66,6 +72,9 @@ def add_parameters(
         they become the ``pm.Data`` ``exo_values``.
     priors
         User priors by class or parameter name.
+    default_priors
+        ``"scaled"``: the default priors in the data's units (:mod:`pymlsem.build.prior_units`);
+        ``"blavaan"``: blavaan's numbers as they are.
 
     Returns
     -------
@@ -74,8 +83,9 @@ def add_parameters(
     table = partable.table
     latent = {v for names in partable.latent.values() for v in names}
     tied = tied_labels(partable)
+    units = parameter_units(table, stats, latent) if default_priors == "scaled" else None
     free = collect_free_parameters(
-        table, latent, two_level=partable.n_levels == 2, tied_labels=tied, priors=priors
+        table, latent, two_level=partable.n_levels == 2, tied_labels=tied, priors=priors, units=units
     )
     row_param = np.full(len(table), -1, dtype=np.int64)
     for i, p in enumerate(free):

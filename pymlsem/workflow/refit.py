@@ -88,6 +88,7 @@ def sem_refit_spec(spec: SEM, priors: Mapping[str, str]) -> SEM:
         spec.stats,
         spec.exo_values,
         priors=merged,
+        default_priors=spec.default_priors,
         meanstructure=spec.meanstructure,
         likelihood_stats=spec.likelihood_stats,
     )
