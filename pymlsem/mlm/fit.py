@@ -15,6 +15,7 @@ from pymlsem.diagnostics.geweke import geweke_z
 from pymlsem.diagnostics.mixed import MixedTheta, block_covariance_draws, mixed_loglik_function, vcv_terms
 from pymlsem.diagnostics.pmcmc import pmcmc
 from pymlsem.exceptions import PymlsemError
+from pymlsem.mlm.variance import icc_table, r_squared_table
 from pymlsem.results.fit_methods import FitMethods
 from pymlsem.results.posterior import SAMPLE_DIMS, summarize_draws
 
@@ -123,6 +124,48 @@ class MixedFit(FitMethods):
         table["pmcmc"] = _pmcmc(draws)
         table.index.name = "term"
         return table
+
+    def icc(self, prob: float = 0.95) -> pd.DataFrame:
+        """Intraclass correlations per grouping factor, per draw (Nakagawa et al. 2017; R's performance).
+
+        The adjusted ICC of a factor is its random-effect variance over the random and residual variances;
+        the conditional ICC adds the fixed effects' variance ``var(X beta)``. Non-Gaussian families are on
+        the latent scale (``pi^2/3`` for logit, 1 for probit, the lognormal approximation for counts); a
+        random slope counts with its variance at the observed covariate values. See
+        :mod:`pymlsem.mlm.variance`.
+
+        Parameters
+        ----------
+        prob
+            Probability of the central posterior interval.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``group`` (a grouping factor, or ``"all"`` for all together when there are several),
+            ``type`` (``"adjusted"``, ``"conditional"``), ``mean, sd``, the interval, ``r_hat, ess_bulk,
+            ess_tail``.
+        """
+        return icc_table(self, prob)
+
+    def r_squared(self, prob: float = 0.95) -> pd.DataFrame:
+        """Nakagawa's marginal and conditional R-squared per draw (R's performance ``r2_nakagawa``).
+
+        Marginal: the fixed effects' share of the total latent-scale variance; conditional: the fixed and
+        random effects' share (see :meth:`icc` and :mod:`pymlsem.mlm.variance`).
+
+        Parameters
+        ----------
+        prob
+            Probability of the central posterior interval.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``response, type`` (``"marginal"``, ``"conditional"``), ``mean, sd``, the interval,
+            ``r_hat, ess_bulk, ess_tail``.
+        """
+        return r_squared_table(self, prob)
 
     def varcorr(self, prob: float = 0.95) -> pd.DataFrame:
         """Variance components in lme4's ``as.data.frame(VarCorr())`` layout.
