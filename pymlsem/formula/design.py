@@ -12,6 +12,7 @@ import difflib
 import re
 import warnings
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,7 +22,7 @@ from pymlsem.exceptions import DataError, ModelSpecificationError, ModelSyntaxEr
 from pymlsem.formula.split import BarTerm, SplitFormula, split_formula
 from pymlsem.formula.transforms import NAMESPACE, from_formulae, to_formulae
 
-__all__ = ["MixedDesign", "RandomBlock", "mixed_design"]
+__all__ = ["MixedDesign", "RandomBlock", "level_keys", "mixed_design"]
 
 INTERCEPT = "(Intercept)"
 
@@ -44,6 +45,10 @@ class RandomBlock:
         lme4 names of the columns of ``z``.
     correlated
         False for ``||``: the effects have a diagonal covariance matrix.
+    columns
+        The grouping factor's data columns (two or more for ``a:b``).
+    terms
+        The ``formulae`` design of ``z`` (evaluates it on new data).
     """
 
     group: str
@@ -52,6 +57,8 @@ class RandomBlock:
     z: np.ndarray
     names: tuple[str, ...]
     correlated: bool
+    columns: tuple[str, ...] = ()
+    terms: Any = None
 
     @property
     def n_levels(self) -> int:
@@ -84,6 +91,8 @@ class MixedDesign:
         Random-effect blocks, in formula order.
     rows
         Index labels (of the caller's DataFrame) of the rows used.
+    fixed_terms
+        The ``formulae`` design of ``x`` (evaluates it on new data); None without fixed effects.
     """
 
     formula: str
@@ -93,6 +102,7 @@ class MixedDesign:
     fixed_names: tuple[str, ...]
     blocks: tuple[RandomBlock, ...]
     rows: pd.Index
+    fixed_terms: Any = None
 
     @property
     def nobs(self) -> int:
@@ -140,12 +150,21 @@ def _drop_missing(data: pd.DataFrame, used: list[str]) -> pd.DataFrame:
     return data.loc[~missing, used].copy()
 
 
-def _matrix(rhs: str, data: pd.DataFrame) -> tuple[np.ndarray, tuple[str, ...]]:
+def _matrix(rhs: str, data: pd.DataFrame) -> tuple[np.ndarray, tuple[str, ...], Any]:
+    """The design matrix of ``rhs``, its lme4 column names and its ``formulae`` design (None if empty)."""
     common = design_matrices(to_formulae(rhs), data, na_action="error", extra_namespace=NAMESPACE).common
     if common is None:
-        return np.zeros((len(data), 0)), ()
+        return np.zeros((len(data), 0)), (), None
     labels = [label for term in common.terms.values() for label in term.labels]
-    return np.asarray(common.design_matrix, dtype=float), tuple(lme4_name(label) for label in labels)
+    return np.asarray(common.design_matrix, dtype=float), tuple(lme4_name(label) for label in labels), common
+
+
+def level_keys(data: pd.DataFrame, columns: tuple[str, ...]) -> np.ndarray:
+    """Each row's level name of the grouping factor of ``columns`` (``"a:b"`` for an interaction)."""
+    keys = data[columns[0]].astype(str).to_numpy(dtype=object)
+    for name in columns[1:]:
+        keys = keys + ":" + data[name].astype(str).to_numpy(dtype=object)
+    return keys
 
 
 def _grouping(bar: BarTerm, data: pd.DataFrame) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -190,12 +209,12 @@ def _block(bar: BarTerm, data: pd.DataFrame) -> RandomBlock:
             f"grouping factor {bar.group!r} has as many levels as rows ({len(data)}): its random effects "
             "cannot be told apart from the residual"
         )
-    z, names = _matrix(bar.expr, data)
+    z, names, terms = _matrix(bar.expr, data)
     if not names:
         raise ModelSyntaxError(
             f"random-effect term ({bar.expr} | {bar.group}) has no columns", "", 1, bar.column
         )
-    block = RandomBlock(bar.group, codes, levels, z, names, bar.correlated)
+    block = RandomBlock(bar.group, codes, levels, z, names, bar.correlated, tuple(bar.group_columns), terms)
     _check_slopes(block)
     return block
 
@@ -272,6 +291,6 @@ def mixed_design(formula: str, data: pd.DataFrame) -> MixedDesign:
     y = np.asarray(matrices.response.design_matrix, dtype=float).reshape(len(clean), -1)
     if y.shape[1] != 1:
         raise DataError(f"response {split.response!r} must be one numeric column")
-    x, fixed_names = _matrix(split.fixed, clean)
+    x, fixed_names, fixed_terms = _matrix(split.fixed, clean)
     blocks = tuple(_block(bar, clean) for bar in split.bars)
-    return MixedDesign(split.source, split.response, y[:, 0], x, fixed_names, blocks, rows)
+    return MixedDesign(split.source, split.response, y[:, 0], x, fixed_names, blocks, rows, fixed_terms)

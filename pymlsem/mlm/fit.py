@@ -15,6 +15,7 @@ from pymlsem.diagnostics.geweke import geweke_z
 from pymlsem.diagnostics.mixed import MixedTheta, block_covariance_draws, mixed_loglik_function, vcv_terms
 from pymlsem.diagnostics.pmcmc import pmcmc
 from pymlsem.exceptions import PymlsemError
+from pymlsem.mlm.predict import coef_tables, prediction_table
 from pymlsem.mlm.variance import icc_table, r_squared_table
 from pymlsem.results.fit_methods import FitMethods
 from pymlsem.results.posterior import SAMPLE_DIMS, summarize_draws
@@ -147,6 +148,55 @@ class MixedFit(FitMethods):
             ess_tail``.
         """
         return icc_table(self, prob)
+
+    def predict(
+        self,
+        newdata: pd.DataFrame | None = None,
+        *,
+        re_form: str | None = None,
+        type: str = "response",
+        allow_new_levels: bool = False,
+        prob: float = 0.95,
+    ) -> pd.DataFrame:
+        """Posterior predictions of the expected response (lme4's ``predict``, brms's ``fitted``).
+
+        Parameters
+        ----------
+        newdata
+            Rows to predict, with the columns the formula uses (not the response); the fitted rows by
+            default. Transformations and factor levels follow the fitted data.
+        re_form
+            ``None``: with the clusters' effects; ``"~0"``: the population level (lme4's ``re.form=NA``).
+        type
+            ``"response"`` (the mean, or a binomial model's probability) or ``"link"``.
+        allow_new_levels
+            A level the fitted data do not have gets a cluster effect of zero (otherwise an error).
+        prob
+            Probability of the central posterior interval.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed like ``newdata`` (or the fitted rows), columns ``mean, sd``, the interval and the
+            diagnostics; see :mod:`pymlsem.mlm.predict`.
+        """
+        return prediction_table(
+            self, newdata, re_form=re_form, type=type, allow_new_levels=allow_new_levels, prob=prob
+        )
+
+    def fitted(self, prob: float = 0.95) -> pd.DataFrame:
+        """The fitted rows' expected response, cluster effects included (lme4's ``fitted``; see predict)."""
+        return prediction_table(self, prob=prob)
+
+    def coef(self) -> dict[str, pd.DataFrame]:
+        """lme4's ``coef()``: each cluster's coefficients, fixed effects plus its effects (posterior means).
+
+        Returns
+        -------
+        dict
+            Block label -> DataFrame, one row per level, one column per fixed effect.
+        """
+        return coef_tables(self)
 
     def r_squared(self, prob: float = 0.95) -> pd.DataFrame:
         """Nakagawa's marginal and conditional R-squared per draw (R's performance ``r2_nakagawa``).
