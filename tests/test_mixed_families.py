@@ -346,6 +346,13 @@ def test_ordinal_recovers_simulated_parameters() -> None:
     check_truth(
         stack_draws(parts), [*cutpoints, slope, group_sd], labels=["cut1", "cut2", "cut3", "x", "sd g"]
     )
+    # the cut-points in family_params() and in both summaries, named by the categories they separate
+    table = fit.family_params()
+    assert list(table.index) == ["0|1", "1|2", "2|3"]
+    np.testing.assert_allclose(table["mean"], cuts.mean(("chain", "draw")).values)
+    text = fit.summary(style="lme4")
+    assert "Bayesian generalized linear mixed model" in text and "Family: ordinal  ( logit )" in text
+    assert "Family parameters:" in text and "Family parameters:" in fit.summary()
 
 
 @pytest.mark.sampling

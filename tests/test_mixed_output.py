@@ -148,9 +148,43 @@ def test_summary_rejects_unknown_style(correlated: MixedModel) -> None:
 # --- summary(style="lme4") ---------------------------------------------------------------------------
 
 
+def test_family_params_of_gaussian_and_negative_binomial_fits(correlated: MixedModel) -> None:
+    fit = _fit(correlated)
+    table = fit.family_params()
+    assert list(table.index) == ["sigma"]
+    assert table.loc["sigma", "mean"] == pytest.approx(float(fit.idata.posterior["sigma"].mean()))
+    assert "Family parameters:" not in fit.summary(style="lme4")  # sigma is the Residual row
+    rng = np.random.default_rng(2)
+    data = pd.DataFrame(
+        {"count": rng.poisson(3.0, 60), "x": rng.normal(size=60), "g": np.repeat(list("abcdef"), 10)}
+    )
+    spec = mixed_model("count ~ x + (1 | g)", data, "negbinomial")
+    theta = rng.gamma(50.0, 0.1, size=(2, 40))
+    posterior = xr.Dataset(
+        {
+            "fixef": (("chain", "draw", "term"), rng.normal(size=(2, 40, 2))),
+            "sd__g": (("chain", "draw", "e"), rng.gamma(20.0, 0.03, size=(2, 40, 1))),
+            "u__g": (("chain", "draw", "level", "e"), rng.normal(size=(2, 40, 6, 1))),
+            "theta": (("chain", "draw"), theta),
+        }
+    )
+    nb = MixedFit(
+        spec, types.SimpleNamespace(posterior=posterior), sampler="none", chains=2, draws=40, tune=0
+    )
+    assert list(nb.family_params().index) == ["theta"]
+    assert nb.family_params().loc["theta", "mean"] == pytest.approx(theta.mean())
+    text = nb.summary(style="lme4")
+    assert (
+        text.startswith("Bayesian generalized linear mixed model") and "Family: negbinomial  ( log )" in text
+    )
+    block = text.splitlines()[text.splitlines().index("Family parameters:") + 2]
+    assert block.split()[0] == "theta"
+
+
 def test_lme4_summary(correlated: MixedModel) -> None:
     fit = _fit(correlated, fixef_center=3.0)
     text = fit.summary(style="lme4")
+    assert text.startswith("Bayesian linear mixed model")
     lines = text.splitlines()
     assert "Random effects:" in lines and "Fixed effects:" in lines
     header = lines[lines.index("Random effects:") + 1].split()

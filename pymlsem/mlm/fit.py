@@ -126,6 +126,44 @@ class MixedFit(FitMethods):
         table.index.name = "term"
         return table
 
+    def family_params(self, prob: float = 0.95) -> pd.DataFrame:
+        """Posterior summary of the family's own parameters (brms's "Family Specific Parameters").
+
+        ``sigma`` (Gaussian residual SD), ``theta`` (negative binomial: ``var = mu + mu^2 / theta``, as
+        glmer.nb's theta) and the ordinal cut-points (named ``"a|b"`` by the categories they separate, as
+        R's ordinal package); no rows for binomial, bernoulli and Poisson models.
+
+        Parameters
+        ----------
+        prob
+            Probability of the central posterior interval.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by ``parameter``, columns ``mean, sd``, the interval, ``r_hat, ess_bulk, ess_tail``.
+        """
+        posterior = self.idata.posterior
+        parts = []
+        for name in ("sigma", "theta"):
+            if name in posterior:
+                parts.append(
+                    posterior[name].expand_dims(parameter=[name]).transpose(*SAMPLE_DIMS, "parameter")
+                )
+        if "cutpoints" in posterior:
+            cut = posterior["cutpoints"]
+            (dim,) = [d for d in cut.dims if d not in SAMPLE_DIMS]
+            parts.append(cut.rename({dim: "parameter"}).transpose(*SAMPLE_DIMS, "parameter"))
+        if not parts:
+            return pd.DataFrame(columns=["mean", "sd"], index=pd.Index([], name="parameter"))
+        draws = xr.concat(
+            [part.drop_vars(part.coords.keys() - set(SAMPLE_DIMS) - {"parameter"}) for part in parts],
+            "parameter",
+        )
+        table = summarize_draws(draws, prob)
+        table.index.name = "parameter"
+        return table
+
     def icc(self, prob: float = 0.95) -> pd.DataFrame:
         """Intraclass correlations per grouping factor, per draw (Nakagawa et al. 2017; R's performance).
 

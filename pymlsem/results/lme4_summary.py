@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from pymlsem.results.mcmcglmm_summary import format_number, format_table
+from pymlsem.results.mcmcglmm_summary import family_params_lines, format_number, format_table
 from pymlsem.results.posterior import quantile_name
 
 if TYPE_CHECKING:
@@ -85,12 +85,11 @@ def lme4_summary(fit: MixedFit, prob: float = 0.95) -> str:
         posterior SD, interval).
     """
     design = fit.spec.design
-    lines = [
-        f"Bayesian linear mixed model ({fit.sampler}: {fit.chains} chains x {fit.draws} draws)",
-        f"Formula: {design.formula}",
-        "",
-        "Random effects:",
-    ]
+    kind = "linear" if fit.spec.family == "gaussian" else "generalized linear"
+    lines = [f"Bayesian {kind} mixed model ({fit.sampler}: {fit.chains} chains x {fit.draws} draws)"]
+    if fit.spec.response is not None:
+        lines.append(f" Family: {fit.spec.family}  ( {fit.spec.response.link} )")
+    lines += [f"Formula: {design.formula}", "", "Random effects:"]
     lines += [" " + line for line in _left_aligned(random_effects_table(fit))]
     groups = {block.group: block.n_levels for block in design.blocks}
     counts = "; ".join(f"{group}, {n}" for group, n in groups.items())
@@ -111,6 +110,7 @@ def lme4_summary(fit: MixedFit, prob: float = 0.95) -> str:
         lines.append(format_table(table))
     else:
         lines.append(" (no fixed effects)")
+    lines += family_params_lines(fit, prob)
     note = fit.convergence_note()
     if note is not None:
         lines += ["", f"WARNING: {note}"]

@@ -13,12 +13,12 @@ from pymlsem.diagnostics.mixed import vcv_terms
 from pymlsem.diagnostics.pmcmc import SIGNIF_LEGEND, pmcmc, signif_stars
 from pymlsem.diagnostics.spectral import effective_size
 from pymlsem.exceptions import PymlsemError
-from pymlsem.results.posterior import SAMPLE_DIMS
+from pymlsem.results.posterior import SAMPLE_DIMS, quantile_name
 
 if TYPE_CHECKING:
     from pymlsem.mlm.fit import MixedFit
 
-__all__ = ["format_number", "format_table", "mcmcglmm_summary", "mcmcglmm_table"]
+__all__ = ["family_params_lines", "format_number", "format_table", "mcmcglmm_summary", "mcmcglmm_table"]
 
 
 def format_number(value: float, digits: int = 4) -> str:
@@ -130,7 +130,19 @@ def mcmcglmm_summary(fit: MixedFit, prob: float = 0.95) -> str:
         lines += [format_table(sol), "---", SIGNIF_LEGEND]
     else:
         lines.append(" (no fixed effects)")
+    lines += family_params_lines(fit, prob)
     note = fit.convergence_note()
     if note is not None:
         lines += ["", f" WARNING: {note}"]
     return "\n".join(lines) + "\n"
+
+
+def family_params_lines(fit: MixedFit, prob: float) -> list[str]:
+    """The ``Family parameters:`` block (negative binomial theta, ordinal cut-points), or nothing."""
+    table = fit.family_params(prob).drop(index="sigma", errors="ignore")  # sigma: the Residual row
+    if not len(table):
+        return []
+    lo, hi = quantile_name((1 - prob) / 2), quantile_name(1 - (1 - prob) / 2)
+    shown = table[["mean", "sd", lo, hi]].rename(columns={"mean": "Estimate", "sd": "Est.Error"})
+    shown.index.name = None
+    return ["", "Family parameters:", format_table(shown)]
