@@ -395,6 +395,33 @@ def test_grouseticks_poisson_matches_lme4() -> None:
     )
 
 
+@pytest.mark.sampling
+def test_grouseticks_observation_level_effect_matches_glmer() -> None:
+    """(1 | INDEX), one level per row: the standard overdispersion term of a Poisson GLMM. glmer's INDEX SD
+    is 0.54; the posterior median of the SD within K_MLE / sqrt(403) posterior SDs plus Monte Carlo error,
+    and the fixed effects as in the model without it (z over 5). A Gaussian model refuses such a factor."""
+    data = _grouseticks().astype({"INDEX": str})
+    formula = "TICKS ~ YEAR + scale(HEIGHT) + (1 | BROOD) + (1 | INDEX) + (1 | LOCATION)"
+    fit = mixed(formula, data, "poisson", random_seed=3, target_accept=0.95, **SMALL)
+    reference = pd.read_csv(LME4 / "grouseticks_olre_fixef.csv").set_index("term")
+    table = fit.fixef()
+    check_close(
+        table["mean"],
+        reference["est"],
+        mcse(fit.idata.posterior["fixef"]),
+        mle_allowance(reference["se"], 63),
+        labels=table.index,
+        m=5,
+    )
+    sd = fit.idata.posterior["sd__INDEX"]
+    glmer = pd.read_csv(LME4 / "grouseticks_olre_varcorr.csv").set_index("grp").loc["INDEX", "sdcor"]
+    check_close(
+        sd.median(SAMPLE_DIMS), glmer, mcse(sd, "median"), mle_allowance(sd.std(SAMPLE_DIMS), 403), m=5
+    )
+    with pytest.raises(ModelSpecificationError, match="as many levels as rows"):
+        mixed("TICKS ~ YEAR + (1 | INDEX)", data)
+
+
 @pytest.mark.parametrize(
     ("family", "formula", "moved"),
     [

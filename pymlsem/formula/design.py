@@ -200,14 +200,15 @@ def _check_slopes(block: RandomBlock) -> None:
             )
 
 
-def _block(bar: BarTerm, data: pd.DataFrame) -> RandomBlock:
+def _block(bar: BarTerm, data: pd.DataFrame, observation_level: bool) -> RandomBlock:
     codes, levels = _grouping(bar, data)
     if len(levels) < 2:
         raise ModelSpecificationError(f"grouping factor {bar.group!r} has fewer than 2 levels in the data")
-    if len(levels) >= len(data):
+    if len(levels) >= len(data) and not observation_level:
         raise ModelSpecificationError(
             f"grouping factor {bar.group!r} has as many levels as rows ({len(data)}): its random effects "
-            "cannot be told apart from the residual"
+            "cannot be told apart from the Gaussian residual (an observation-level effect is for counts "
+            "and proportions: family='poisson' or 'binomial')"
         )
     z, names, terms = _matrix(bar.expr, data)
     if not names:
@@ -230,7 +231,7 @@ def _check_response(split: SplitFormula, data: pd.DataFrame) -> None:
             )
 
 
-def mixed_design(formula: str, data: pd.DataFrame) -> MixedDesign:
+def mixed_design(formula: str, data: pd.DataFrame, *, observation_level: bool = False) -> MixedDesign:
     """Parse an lme4 formula and build its design matrices from ``data``.
 
     Parameters
@@ -242,6 +243,9 @@ def mixed_design(formula: str, data: pd.DataFrame) -> MixedDesign:
         with uncorrelated effects), ``(expr | a/b)`` (nested: ``a`` and ``a:b``), ``(expr | a:b)``.
     data
         The data; never modified.
+    observation_level
+        Allow a grouping factor with one level per row (an observation-level random effect, the usual
+        overdispersion term of a count model); a Gaussian model cannot tell it from the residual.
 
     Returns
     -------
@@ -256,8 +260,8 @@ def mixed_design(formula: str, data: pd.DataFrame) -> MixedDesign:
         A column the formula names is not in the data (the message suggests a close match); the response
         is not numeric; no complete rows.
     ModelSpecificationError
-        A grouping factor with one level or as many levels as rows; a random slope of a variable that is
-        constant within every group.
+        A grouping factor with one level, or as many levels as rows without ``observation_level``; a random
+        slope of a variable that is constant within every group.
 
     Warns
     -----
@@ -292,5 +296,5 @@ def mixed_design(formula: str, data: pd.DataFrame) -> MixedDesign:
     if y.shape[1] != 1:
         raise DataError(f"response {split.response!r} must be one numeric column")
     x, fixed_names, fixed_terms = _matrix(split.fixed, clean)
-    blocks = tuple(_block(bar, clean) for bar in split.bars)
+    blocks = tuple(_block(bar, clean, observation_level) for bar in split.bars)
     return MixedDesign(split.source, split.response, y[:, 0], x, fixed_names, blocks, rows, fixed_terms)

@@ -342,7 +342,7 @@ def glmm_design(
     name = lhs if lhs in frame.columns and re.fullmatch(r"[A-Za-z_]\w*", lhs) else _PRIVATE
     frame = frame.copy()
     frame[name] = np.where(missing, np.nan, y)
-    design = mixed_design(f"{name} ~ {rhs}", frame)
+    design = mixed_design(f"{name} ~ {rhs}", frame, observation_level=True)
     keep = design.rows.to_numpy()
     design = dataclasses.replace(design, formula=source, response=lhs, rows=data.index[keep])
     response = GLMMResponse(
