@@ -7,6 +7,7 @@ draw one between-level vector per cluster and one within-level vector per row.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -86,9 +87,12 @@ def _row_values(partable: ParTable, values: dict[str, float]) -> np.ndarray:
     latent = {v for names in partable.latent.values() for v in names}
     two_level = partable.n_levels == 2
     used: set[str] = set()
+    settable: list[str] = []  # the names values= accepts, for the error message
     out = np.empty(len(table))
     for r, row in enumerate(table.itertuples(index=False)):
         name = row_name(pd.Series(row._asdict()), two_level)
+        if int(row.free) != 0:
+            settable += [name] + ([row.label] if row.label else [])
         key = row.label if row.label in values else name
         if key in values:
             out[r] = values[key]
@@ -104,7 +108,12 @@ def _row_values(partable: ParTable, values: dict[str, float]) -> np.ndarray:
             )
     unknown = set(values) - used
     if unknown:
-        raise ModelSpecificationError(f"values names parameters the model does not have: {sorted(unknown)}")
+        closest = {k: difflib.get_close_matches(k, settable, n=1) for k in sorted(unknown)}
+        hints = "; ".join(f"{k!r} (did you mean {m[0]!r}?)" if m else repr(k) for k, m in closest.items())
+        raise ModelSpecificationError(
+            f"values names parameters the model does not have: {hints}. The model's free parameters are: "
+            f"{', '.join(dict.fromkeys(settable))}"
+        )
     return out
 
 

@@ -136,3 +136,9 @@ def test_book_chapter_10_models_build_with_finite_density(number: str) -> None:
     assert np.isfinite(pymc_model.compile_logp(mode="FAST_COMPILE")(point))
     gradient = pymc_model.compile_dlogp(mode="FAST_COMPILE")(point)
     assert np.all(np.isfinite(gradient)) and np.any(gradient != 0)
+
+
+def test_simulate_lists_the_names_it_accepts() -> None:
+    growth = "i =~ 1*y1 + 1*y2 + 1*y3\n s =~ 0*y1 + 1*y2 + 2*y3"
+    with pytest.raises(ModelSpecificationError, match=r"'ib~1' \(did you mean 'i~1'\?\).*i~1, s~1"):
+        simulate(growth, {"ib~1": 1.0}, n=50, seed=1, model_type="growth")

@@ -549,6 +549,10 @@ def test_leave_one_cluster_out_loo(seed_fit) -> None:
 def test_compare_ranks_the_two_factor_model_above_the_one_factor_model(y1_y6_fits) -> None:
     table = pymlsem.compare(y1_y6_fits)
     assert list(table.index) == ["two_factors", "one_factor"]
+    # the columns compare()'s docstring lists
+    assert list(table.columns) == [
+        "rank", "elpd_diff", "dse", "p_worse", "diag_diff", "diag_elpd", "p", "elpd", "se", "weight"
+    ]  # fmt: skip
     worse = table.loc["one_factor"]
     assert worse["elpd_diff"] < -4 * worse["dse"]  # clearly worse, not within the noise
     assert table.loc["two_factors", "weight"] > 0.9

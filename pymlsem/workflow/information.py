@@ -129,7 +129,10 @@ def compare(
     Returns
     -------
     pandas.DataFrame
-        One row per fit, best first: ``rank, elpd, p, elpd_diff, weight, se, dse, warning``.
+        One row per fit, best first (ArviZ's columns): ``rank`` (0 is the best), ``elpd_diff`` (against the
+        best), ``dse`` (its standard error), ``p_worse`` (probability of being worse than the best, normal
+        approximation), ``diag_diff`` and ``diag_elpd`` (warnings about the difference and the ELPD), ``p``
+        (effective number of parameters), ``elpd``, ``se`` and ``weight``.
 
     Raises
     ------
