@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pymc as pm
@@ -16,6 +18,8 @@ import pymlsem.mlm.api as api
 from pymlsem.exceptions import DataError, ModelSpecificationError, PriorError
 from pymlsem.mlm.api import mixed, mixed_model
 from pymlsem.mlm.glmm_fit import GLMMFit
+from pymlsem.mlm.predict import linear_predictor_draws
+from pymlsem.workflow.pointwise import pointwise_log_likelihood
 
 MODE = "FAST_COMPILE"
 LME4 = REFERENCE / "lme4"
@@ -327,6 +331,14 @@ def test_cbpp_herd_sd_close_to_lme4(cbpp_fit: GLMMFit) -> None:
 
 
 @pytest.mark.sampling
+def test_cbpp_conditional_dic_counts_the_herds(cbpp_fit: GLMMFit) -> None:
+    """The conditional DIC's pD lies between the 4 fixed effects and those plus the 15 herd effects (which
+    the herd SD of about 0.6 shrinks, so they count less than one each)."""
+    result = cbpp_fit.dic()
+    assert 4 < result.pd < 4 + 15 and result.dic == pytest.approx(result.dbar + result.pd)
+
+
+@pytest.mark.sampling
 def test_ordinal_recovers_simulated_parameters() -> None:
     rng = np.random.default_rng(11)
     groups, size = 30, 20
@@ -446,3 +458,38 @@ def test_default_priors_do_not_depend_on_where_a_predictor_is_centred(family, fo
     for _ in range(3):
         point = {k: v + 0.3 * rng.normal(size=np.shape(v)) for k, v in start.items()}
         assert first.compile_logp()(point) == pytest.approx(second.compile_logp()(point), rel=1e-12)
+
+
+def _prior_draw_fit(spec, repeat: int = 4) -> GLMMFit:
+    """A fit whose posterior is one prior draw of every variable, repeated (no sampling)."""
+    with spec.model:
+        prior = pm.sample_prior_predictive(draws=1, random_seed=2, compile_kwargs={"mode": MODE})
+    posterior = prior.prior.to_dataset().isel(draw=np.zeros(repeat, dtype=int))
+    posterior = posterior.assign_coords(draw=np.arange(repeat))
+    if "cutpoints" in posterior:  # forward sampling ignores the ordered transform
+        posterior["cutpoints"] = posterior["cutpoints"].copy(
+            data=np.sort(posterior["cutpoints"].values, axis=-1)
+        )
+    return GLMMFit(spec, SimpleNamespace(posterior=posterior), sampler="none", chains=1, draws=repeat, tune=0)
+
+
+@pytest.mark.parametrize("family", ["binomial", "ordinal", "negbinomial"])
+def test_glmm_dic_is_conditional_on_the_random_effects(family: str) -> None:
+    """At one draw repeated, pD is 0 and both deviances are -2 x the sum of the pointwise values (the
+    linear predictor fed to the graph's own likelihood equals the sampled one); for the binomial model
+    they equal scipy's binomial deviance at that draw's linear predictor."""
+    if family == "binomial":
+        formula, data = "cbind(incidence, size - incidence) ~ period + (1 | herd)", _cbpp()
+    else:
+        formula, data = ("code" if family == "ordinal" else "count") + " ~ x + (1 | g)", _simulated()
+    fit = _prior_draw_fit(mixed_model(formula, data, family))
+    result = fit.dic()
+    values = pointwise_log_likelihood(fit, "observation").values
+    assert result.pd == pytest.approx(0.0, abs=1e-8)
+    assert result.dbar == pytest.approx(-2.0 * values[0].sum(), rel=1e-10)
+    assert result.dhat == pytest.approx(result.dbar, rel=1e-10)
+    if family == "binomial":
+        eta = linear_predictor_draws(fit)[0, 0]
+        response = fit.spec.response
+        deviance = -2.0 * stats.binom.logpmf(response.y, response.trials, expit(eta)).sum()
+        assert result.dhat == pytest.approx(deviance, rel=1e-10)

@@ -522,6 +522,9 @@ class MixedFit(FitMethods):
     def dic(self) -> DIC:
         """Deviance information criterion of the marginal likelihood (random effects integrated out).
 
+        Non-Gaussian families have no closed-form marginal likelihood: their DIC is conditional on the
+        random effects, as MCMCglmm's (:func:`pymlsem.workflow.mixed_loglik.glmm_dic`).
+
         ``DIC = Dbar + pD`` with ``Dbar`` the posterior mean of ``-2 log p(y | beta, G, sigma)`` and
         ``pD = Dbar - D(theta_bar)``, ``theta_bar`` the posterior means of the fixed effects, of each
         random block's covariance matrix and of the residual variance (MCMCglmm plugs in the means of
@@ -533,8 +536,12 @@ class MixedFit(FitMethods):
         DIC
             ``dic``, ``dbar``, ``dhat``, ``pd``.
         """
-        if getattr(self.spec, "family", "gaussian") != "gaussian" or "sigma" not in self.idata.posterior:
-            raise PymlsemError("dic() is implemented for Gaussian mixed models only")
+        if getattr(self.spec, "family", "gaussian") != "gaussian":
+            from pymlsem.workflow.mixed_loglik import glmm_dic
+
+            return glmm_dic(self)
+        if "sigma" not in self.idata.posterior:
+            raise PymlsemError("dic() needs the residual SD sigma in the posterior")
         if self._loglik is None:
             self._loglik = mixed_loglik_function(self.spec)
         posterior = self.idata.posterior

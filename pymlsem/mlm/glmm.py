@@ -57,7 +57,10 @@ from pymlsem.mlm.model import (
 )
 from pymlsem.priors import Prior
 
-__all__ = ["DEFAULT_GLMM_PRIORS", "build_glmm_model", "intercept_center"]
+__all__ = ["DEFAULT_GLMM_PRIORS", "LINEAR_PREDICTOR", "build_glmm_model", "intercept_center"]
+
+#: the name of the linear predictor in the graph (each row's, random effects and offset included)
+LINEAR_PREDICTOR = "eta"
 
 DEFAULT_GLMM_PRIORS: dict[str, str | float] = {
     "intercept": "normal(0,2.5)",
@@ -210,6 +213,7 @@ def build_glmm_model(
         eta = _latent_mean(design, fixef, chols, labels)
         if response.offset is not None:
             eta = eta + pm.Data("offset", response.offset)
+        eta.name = LINEAR_PREDICTOR  # found by name for the conditional DIC's plug-in deviance
         _likelihood(response, eta, resolved)
     return MixedModel(
         model,

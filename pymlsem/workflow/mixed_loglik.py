@@ -25,9 +25,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.linalg
 
+from pymlsem.diagnostics.dic import DIC, dic
 from pymlsem.diagnostics.mixed import block_covariance_draws
 from pymlsem.exceptions import ModelSpecificationError
+from pymlsem.mlm.glmm import LINEAR_PREDICTOR
 from pymlsem.mlm.nested import crossed_solve, lambda_and_rhs, nested_solve
+from pymlsem.mlm.predict import linear_predictor_draws
 from pymlsem.mlm.ranef import _block_factors
 from pymlsem.mlm.stats import GaussianStats, gaussian_stats, grouping_hierarchy, sparse_z
 from pymlsem.workflow.pointwise import LOG_2PI, Pointwise, _chunks, stacked_draws
@@ -284,10 +287,55 @@ def observed_logp_function(model: Any, name: str = "y") -> tuple[list[str], Any]
     return names, pytensor.function(inputs, logp, on_unused_input="ignore")
 
 
+def linear_predictor_logp(model: Any) -> tuple[list[str], Any]:
+    """The elementwise log-density of a GLMM's response given its linear predictor, as a function.
+
+    The model's own observed variable, with its linear predictor (the graph variable named
+    :data:`pymlsem.mlm.glmm.LINEAR_PREDICTOR`) made an input: the inputs are the free random variables
+    (constrained scale; only the family's parameters are used), then the linear predictor.
+    """
+    import pymc as pm
+    import pytensor
+    from pytensor.graph.replace import graph_replace
+    from pytensor.graph.traversal import ancestors
+
+    response = model["y"]
+    (eta,) = {v for v in ancestors([response]) if v.name == LINEAR_PREDICTOR}
+    given = eta.type(name=LINEAR_PREDICTOR)
+    logp = pm.logp(graph_replace(response, {eta: given}, strict=False), model.rvs_to_values[response])
+    inputs = [rv.type(name=rv.name) for rv in model.free_RVs]
+    logp = graph_replace(logp, dict(zip(model.free_RVs, inputs, strict=True)), strict=False)
+    names = [rv.name for rv in model.free_RVs]
+    return names, pytensor.function([*inputs, given], logp, on_unused_input="ignore")
+
+
 def _glmm_observation_loglik(fit: Any) -> np.ndarray:
     names, function = observed_logp_function(fit.spec.model)
     draws = [stacked_draws(fit.idata.posterior, name) for name in names]
     return np.stack([function(*[d[i] for d in draws]) for i in range(draws[0].shape[0])])
+
+
+def glmm_dic(fit: Any) -> DIC:
+    """DIC of a non-Gaussian mixed model, conditional on the random effects (as MCMCglmm's).
+
+    ``Dbar`` is the posterior mean of ``-2 log p(y | eta, phi)`` (``eta`` each row's linear predictor with
+    its cluster effects, ``phi`` the family's parameters: theta, cut-points); the plug-in deviance is at
+    the posterior mean of ``eta`` and of the family's free variables. ``eta`` is linear in the fixed and
+    cluster effects, so the plug-in does not depend on how those are parameterised (non-centered).
+    ``pD`` counts the cluster effects too (conditional DIC), so it is much larger than with the random
+    effects integrated out.
+
+    Returns
+    -------
+    DIC
+        ``dic``, ``dbar``, ``dhat``, ``pd``.
+    """
+    values = _glmm_observation_loglik(fit).sum(axis=1)
+    names, function = linear_predictor_logp(fit.spec.model)
+    means = [stacked_draws(fit.idata.posterior, name).mean(axis=0) for name in names]
+    eta = linear_predictor_draws(fit).mean(axis=(0, 1))
+    at_mean = float(np.sum(function(*means, eta)))
+    return dic(lambda value: value, values, at_mean)
 
 
 def mixed_fit_pointwise(fit: Any, unit: str) -> Pointwise:
