@@ -288,11 +288,11 @@ def test_plot_without_matplotlib(correlated: MixedModel, monkeypatch) -> None:
 
 
 def test_output_without_residual_variance(correlated: MixedModel) -> None:
-    """A family without a residual SD (GLMM): no ``units`` column, no R-structure, DIC not available."""
+    """A posterior without a residual SD: no ``units`` column, no R-structure, no (Gaussian) DIC."""
     fit = _fit(correlated, draws=50)
     fit.idata.posterior = fit.idata.posterior.drop_vars("sigma")
     assert "units" not in fit.vcv_draws()["parameter"].values
-    with pytest.raises(PymlsemError, match="Gaussian"):
+    with pytest.raises(PymlsemError, match="residual SD sigma"):
         fit.dic()
     text = fit.summary()
     assert "DIC: not available" in text and "R-structure" not in text and "G-structure" in text
