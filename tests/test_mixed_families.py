@@ -493,3 +493,14 @@ def test_glmm_dic_is_conditional_on_the_random_effects(family: str) -> None:
         response = fit.spec.response
         deviance = -2.0 * stats.binom.logpmf(response.y, response.trials, expit(eta)).sum()
         assert result.dhat == pytest.approx(deviance, rel=1e-10)
+
+
+def test_waic_at_one_draw_is_the_log_likelihood() -> None:
+    """At one draw repeated, WAIC's penalty is 0 and its elpd the log-likelihood (the sum of the pointwise
+    values), unit by unit."""
+    fit = _prior_draw_fit(mixed_model("count ~ x + (1 | g)", _simulated(), "poisson"))
+    result = fit.waic()
+    values = pointwise_log_likelihood(fit, "observation").values[0]
+    assert result.unit == "observation" and result.p == pytest.approx(0.0, abs=1e-10)
+    np.testing.assert_allclose(result.pointwise, values, rtol=1e-12)
+    assert result.waic == pytest.approx(-2.0 * values.sum())

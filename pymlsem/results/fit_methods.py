@@ -81,6 +81,15 @@ class FitMethods:
 
         return loo(self, unit, **kwargs)
 
+    def waic(self, unit: str | None = None) -> Any:
+        """WAIC (``elpd``, ``se``, ``p``, ``waic``) from the same pointwise values as :meth:`loo`.
+
+        See :func:`pymlsem.workflow.information.waic`.
+        """
+        from pymlsem.workflow.information import waic
+
+        return waic(self, unit)
+
     def prior_sensitivity(self, threshold: float = 0.05) -> pd.DataFrame:
         """Power-scaling prior sensitivity per parameter with ArviZ's diagnosis (adds ``log_prior``).
 

@@ -17,7 +17,7 @@ replicated data sets; with missing values the pointwise log-likelihood is the mo
 their sampled latent variables from the latent builder's own graph (:mod:`pymlsem.workflow.conditional`).
 """
 
-from pymlsem.workflow.information import compare, loo, sem_dic
+from pymlsem.workflow.information import WAIC, compare, loo, sem_dic, waic
 from pymlsem.workflow.loglik import ImpliedMoments, implied_moments, model_loglik
 from pymlsem.workflow.pointwise import add_log_likelihood, pointwise_log_likelihood
 from pymlsem.workflow.ppp import PPPResult, chisq_discrepancy, posterior_predictive_pvalue, ppp_from_rows
@@ -29,6 +29,7 @@ from pymlsem.workflow.sensitivity import add_log_prior, prior_sensitivity
 from pymlsem.workflow.srmr import srmr, srmr_draws, srmr_from_rows
 
 __all__ = [
+    "WAIC",
     "ImpliedMoments",
     "PPPResult",
     "SaturatedMoments",
@@ -55,4 +56,5 @@ __all__ = [
     "srmr_draws",
     "srmr_from_rows",
     "two_level_h1",
+    "waic",
 ]

@@ -1,4 +1,4 @@
-"""Information criteria: PSIS-LOO (ArviZ) per cluster or per observation, model comparison, DIC for SEMs.
+"""Information criteria: PSIS-LOO (ArviZ) and WAIC per cluster or per observation, model comparison, DIC.
 
 LOO needs the pointwise log-likelihood of :mod:`pymlsem.workflow.pointwise`; for two-level SEMs and Gaussian
 mixed models with one grouping factor the default unit is the cluster (leave-one-cluster-out). ``compare``
@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.special import logsumexp
 
 from pymlsem.diagnostics.dic import DIC, dic
 from pymlsem.exceptions import DataError, PymlsemError
@@ -24,12 +26,13 @@ from pymlsem.workflow.pointwise import (
     add_log_likelihood,
     default_unit,
     fixed_x_constant,
+    pointwise_log_likelihood,
     sem_rows,
     sem_total_loglik,
     stacked_draws,
 )
 
-__all__ = ["compare", "loo", "sem_dic"]
+__all__ = ["WAIC", "compare", "loo", "sem_dic", "waic"]
 
 
 def loo(fit: Any, unit: str | None = None, **kwargs: Any) -> Any:
@@ -56,6 +59,62 @@ def loo(fit: Any, unit: str | None = None, **kwargs: Any) -> Any:
     add_log_likelihood(fit, unit)
     kwargs.setdefault("pointwise", True)
     return arviz_loo(fit.idata, var_name=LOGLIK_VAR, **kwargs)
+
+
+@dataclass(frozen=True)
+class WAIC:
+    """The widely applicable information criterion (Watanabe 2010; Vehtari, Gelman & Gabry 2017).
+
+    Attributes
+    ----------
+    elpd
+        ``sum_i lppd_i - p_i``: the expected log predictive density it estimates.
+    se
+        Its standard error, ``sqrt(n var_i(elpd_i))``.
+    p
+        The effective number of parameters, ``sum_i var_s(log p(y_i | theta_s))``.
+    pointwise
+        ``elpd_i`` per unit.
+    unit
+        ``"cluster"`` or ``"observation"``.
+    """
+
+    elpd: float
+    se: float
+    p: float
+    pointwise: np.ndarray
+    unit: str
+
+    @property
+    def waic(self) -> float:
+        """On the deviance scale, ``-2 elpd``."""
+        return -2.0 * self.elpd
+
+
+def waic(fit: Any, unit: str | None = None) -> WAIC:
+    """WAIC from the pointwise log-likelihood of :mod:`pymlsem.workflow.pointwise` (ArviZ 1 has none).
+
+    PSIS-LOO (:func:`loo`) is preferred: it estimates the same quantity and says when it fails (Pareto k);
+    WAIC is here for users who report it (the book's chapters, brms's ``waic``).
+
+    Parameters
+    ----------
+    fit
+        A fitted SEM or mixed model.
+    unit
+        ``"cluster"`` or ``"observation"``; the default as for :func:`loo`.
+
+    Returns
+    -------
+    WAIC
+    """
+    unit = unit or default_unit(fit)
+    values = pointwise_log_likelihood(fit, unit).values  # (draws, units)
+    lppd = logsumexp(values, axis=0) - np.log(values.shape[0])
+    penalty = values.var(axis=0, ddof=1) if values.shape[0] > 1 else np.zeros(values.shape[1])
+    elpd = lppd - penalty
+    se = float(np.sqrt(elpd.size * elpd.var(ddof=1))) if elpd.size > 1 else float("nan")
+    return WAIC(float(elpd.sum()), se, float(penalty.sum()), elpd, unit)
 
 
 def _digest(*arrays: Any) -> str:
