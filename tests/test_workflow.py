@@ -711,3 +711,23 @@ def test_log_prior_function_is_compiled_once(monkeypatch) -> None:
     add_log_prior(fit)
     assert len(calls) == 1
     assert fit.idata["log_prior"]["loadings"].shape == (1, 5, 6)
+
+
+@pytest.mark.sampling
+def test_loo_outliers_finds_the_outlying_cluster() -> None:
+    """40 clusters of 15 from a random-intercept model, one cluster moved 8 between-SDs away: leaving it
+    out moves the posterior most (largest Pareto k, lowest ELPD of all clusters), as chapter 12's
+    outlier tables show."""
+    rng = np.random.default_rng(4)
+    groups, size = 40, 15
+    g = np.repeat(np.arange(groups), size)
+    effects = rng.normal(0.0, 1.0, groups)
+    effects[7] = 8.0
+    data = pd.DataFrame({"y": effects[g] + rng.normal(0.0, 1.0, groups * size), "g": g.astype(str)})
+    fit = pymlsem.mixed("y ~ 1 + (1 | g)", data, random_seed=2, progressbar=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the Pareto k warning is the point here
+        table = fit.loo_outliers()
+    assert table.index.name == "cluster" and len(table) == groups
+    assert table.index[0] == "7" and table["elpd_loo"].idxmin() == "7"
+    assert list(table.columns) == ["elpd_loo", "pareto_k", "influential"]

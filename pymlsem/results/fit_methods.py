@@ -81,6 +81,15 @@ class FitMethods:
 
         return loo(self, unit, **kwargs)
 
+    def loo_outliers(self, unit: str | None = None, **kwargs: Any) -> pd.DataFrame:
+        """Each cluster's (or row's) LOO ELPD and Pareto k, most influential first.
+
+        See :func:`pymlsem.workflow.information.loo_outliers`.
+        """
+        from pymlsem.workflow.information import loo_outliers
+
+        return loo_outliers(self, unit, **kwargs)
+
     def waic(self, unit: str | None = None) -> Any:
         """WAIC (``elpd``, ``se``, ``p``, ``waic``) from the same pointwise values as :meth:`loo`.
 

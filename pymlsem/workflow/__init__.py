@@ -17,7 +17,7 @@ replicated data sets; with missing values the pointwise log-likelihood is the mo
 their sampled latent variables from the latent builder's own graph (:mod:`pymlsem.workflow.conditional`).
 """
 
-from pymlsem.workflow.information import WAIC, compare, loo, sem_dic, waic
+from pymlsem.workflow.information import WAIC, compare, loo, loo_outliers, sem_dic, waic
 from pymlsem.workflow.loglik import ImpliedMoments, implied_moments, model_loglik
 from pymlsem.workflow.pointwise import add_log_likelihood, pointwise_log_likelihood
 from pymlsem.workflow.ppp import PPPResult, chisq_discrepancy, posterior_predictive_pvalue, ppp_from_rows
@@ -39,6 +39,7 @@ __all__ = [
     "compare",
     "implied_moments",
     "loo",
+    "loo_outliers",
     "mixed_prior_predictive",
     "model_loglik",
     "pointwise_log_likelihood",

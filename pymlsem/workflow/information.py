@@ -32,7 +32,7 @@ from pymlsem.workflow.pointwise import (
     stacked_draws,
 )
 
-__all__ = ["WAIC", "compare", "loo", "sem_dic", "waic"]
+__all__ = ["WAIC", "compare", "loo", "loo_outliers", "sem_dic", "waic"]
 
 
 def loo(fit: Any, unit: str | None = None, **kwargs: Any) -> Any:
@@ -59,6 +59,41 @@ def loo(fit: Any, unit: str | None = None, **kwargs: Any) -> Any:
     add_log_likelihood(fit, unit)
     kwargs.setdefault("pointwise", True)
     return arviz_loo(fit.idata, var_name=LOGLIK_VAR, **kwargs)
+
+
+def loo_outliers(fit: Any, unit: str | None = None, **kwargs: Any) -> pd.DataFrame:
+    """Each unit's leave-one-out ELPD and Pareto k, most influential first: outlying clusters or rows.
+
+    The table the book's chapter 12 builds for robust models with other tools: a unit whose Pareto k
+    exceeds ``good_k`` (about 0.7) moves the posterior so much when left out that PSIS cannot estimate its
+    ELPD; with ``unit="cluster"`` these are the outlying clusters.
+
+    Parameters
+    ----------
+    fit
+        A fitted SEM or mixed model.
+    unit
+        ``"cluster"`` or ``"observation"``; the default as for :func:`loo`.
+    **kwargs
+        Passed to :func:`loo`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by the unit's label, columns ``elpd_loo`` (its ELPD), ``pareto_k`` and ``influential``
+        (``pareto_k > good_k``), sorted by ``pareto_k``, largest first.
+    """
+    result = loo(fit, unit, **kwargs)
+    labels = result.elpd_i.coords[result.elpd_i.dims[-1]].values
+    table = pd.DataFrame(
+        {
+            "elpd_loo": np.asarray(result.elpd_i.values).ravel(),
+            "pareto_k": np.asarray(result.pareto_k.values).ravel(),
+        },
+        index=pd.Index(labels, name=result.elpd_i.dims[-1]),
+    )
+    table["influential"] = table["pareto_k"] > result.good_k
+    return table.sort_values("pareto_k", ascending=False)
 
 
 @dataclass(frozen=True)
