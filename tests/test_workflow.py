@@ -601,15 +601,21 @@ def test_prior_sensitivity_does_not_flag_the_default_priors(seed_fit) -> None:
     assert not table["flagged"].any(), table
     assert (table["likelihood"] > table["prior"]).all()
     assert "log_prior" in seed_fit.idata.children
+    assert seed_fit.prior_note() is None
 
 
 @pytest.mark.sampling
 def test_prior_sensitivity_flags_a_conflicting_prior(conflict_fit) -> None:
+    assert "prior-data conflict" not in conflict_fit.summary()  # not checked yet: the summary does not run it
     table = conflict_fit.prior_sensitivity()
     row = table.loc["fw=~y2@within"]
     assert row["prior_distribution"] == "normal(5,0.05)"
     assert row["diagnosis"] == "potential prior-data conflict"
     assert row["prior"] == table["prior"].max()
+    # once found, the summary says it
+    assert "WARNING: prior_sensitivity() finds a potential prior-data conflict for fw=~y2@within" in (
+        conflict_fit.summary()
+    )
 
 
 @pytest.mark.sampling

@@ -335,8 +335,7 @@ class SEMFit(FitMethods):
         lines.append("")
         lines += format_estimates(estimates, self.model.partable.n_levels, (lo, hi))
         lines.append(f"Intervals: central {prob:.0%} posterior intervals. ESS: bulk effective sample size.")
-        note = self.convergence_note()
-        if note is not None:
+        for note in self.warning_notes():
             lines += ["", f"WARNING: {note}"]
         return "\n".join(lines)
 

@@ -43,6 +43,27 @@ class FitMethods:
         """The failed checks of :meth:`diagnose` in one paragraph, or None when the draws pass them all."""
         return convergence_message(self.diagnose())
 
+    def prior_note(self) -> str | None:
+        """The parameters whose potential prior-data conflict :meth:`prior_sensitivity` found, or None (also
+        None before it has run: the summary says what it has computed, it does not run the check)."""
+        table = self.__dict__.get("_prior_sensitivity")
+        if table is None:
+            return None
+        conflicts = [
+            str(name) for name in table.index[table["diagnosis"].astype(str).str.contains("conflict")]
+        ]
+        if not conflicts:
+            return None
+        return (
+            f"prior_sensitivity() finds a potential prior-data conflict for {', '.join(conflicts)}: the "
+            "prior and the data pull these apart; compare them (fit.plot_prior_posterior()) and refit with a "
+            "prior you can defend (fit.refit(priors=...))"
+        )
+
+    def warning_notes(self) -> list[str]:
+        """What a summary warns of: failed convergence checks, a prior-data conflict found."""
+        return [note for note in (self.convergence_note(), self.prior_note()) if note is not None]
+
     def warn_if_unconverged(self) -> None:
         """Warn (:class:`~pymlsem.exceptions.ConvergenceWarning`) when a convergence check fails."""
         note = self.convergence_note()
@@ -106,7 +127,9 @@ class FitMethods:
         """
         from pymlsem.workflow.sensitivity import prior_sensitivity
 
-        return prior_sensitivity(self, threshold=threshold)
+        table = prior_sensitivity(self, threshold=threshold)
+        self.__dict__["_prior_sensitivity"] = table  # the summary then says what it flagged
+        return table
 
     def refit(self, priors: Any, **kwargs: Any) -> Any:
         """Fit again with other priors, reusing the compiled model when only prior arguments change.

@@ -131,8 +131,7 @@ def mcmcglmm_summary(fit: MixedFit, prob: float = 0.95) -> str:
     else:
         lines.append(" (no fixed effects)")
     lines += family_params_lines(fit, prob)
-    note = fit.convergence_note()
-    if note is not None:
+    for note in fit.warning_notes():
         lines += ["", f" WARNING: {note}"]
     return "\n".join(lines) + "\n"
 
