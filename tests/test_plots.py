@@ -20,7 +20,7 @@ from test_mixed_output import _data, _fit
 
 import pymlsem
 from pymlsem.api import _rows_from_estimates
-from pymlsem.exceptions import PymlsemError
+from pymlsem.exceptions import DataError, PymlsemError
 from pymlsem.mlm.api import mixed_model
 from pymlsem.plots import (
     plot_autocorr,
@@ -340,3 +340,33 @@ def test_path_diagram_without_graphviz(seed_fit, monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "graphviz", None)
     with pytest.raises(ImportError, match=r"pip install graphviz .*pymlsem\[plots\]"):
         seed_fit.path_diagram()
+
+
+# --- clusters of a mixed model -----------------------------------------------------------------------
+
+
+def test_caterpillar_plot_shows_each_clusters_effect_in_order(mixed_fit, tmp_path) -> None:
+    figure = mixed_fit.plot_caterpillar(term="x", path=tmp_path / "caterpillar.png")
+    _assert_png(tmp_path / "caterpillar.png")
+    table = mixed_fit.ranef(summary=True)
+    slopes = table[table["term"] == "x"].sort_values("mean")
+    markers = figure.axes[0].lines[0]
+    np.testing.assert_allclose(markers.get_xdata(), slopes["mean"])
+    assert [t.get_text() for t in figure.axes[0].get_yticklabels()] == list(slopes["level"].astype(str))
+    with pytest.raises(PymlsemError, match="no effect 'z'"):
+        mixed_fit.plot_caterpillar(term="z")
+
+
+def test_cluster_lines_follow_the_fitted_values(mixed_fit, tmp_path) -> None:
+    data = _data()
+    figure = mixed_fit.plot_cluster_lines("x", data, path=tmp_path / "lines.png")
+    _assert_png(tmp_path / "lines.png")
+    block = mixed_fit.spec.design.blocks[0]
+    lines = figure.axes[0].lines
+    assert len(lines) == block.n_levels
+    fitted = mixed_fit.fitted()["mean"].to_numpy()
+    first = np.flatnonzero(block.codes == 0)
+    order = np.argsort(data["x"].to_numpy()[first], kind="stable")
+    np.testing.assert_allclose(lines[0].get_ydata(), fitted[first][order])
+    with pytest.raises(DataError, match="no column 'w'"):
+        mixed_fit.plot_cluster_lines("w", data)

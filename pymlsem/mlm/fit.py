@@ -126,6 +126,22 @@ class MixedFit(FitMethods):
         table.index.name = "term"
         return table
 
+    def plot_caterpillar(
+        self, group: str | None = None, term: str = "(Intercept)", prob: float = 0.95, path: Any = None
+    ) -> Any:
+        """Caterpillar plot of the cluster effects: see :func:`pymlsem.plots.plot_caterpillar`."""
+        from pymlsem.plots import plot_caterpillar
+
+        return plot_caterpillar(self, group, term, prob, path)
+
+    def plot_cluster_lines(
+        self, x: str, data: pd.DataFrame, group: str | None = None, path: Any = None
+    ) -> Any:
+        """Per-cluster fitted lines against ``x``: see :func:`pymlsem.plots.plot_cluster_lines`."""
+        from pymlsem.plots import plot_cluster_lines
+
+        return plot_cluster_lines(self, x, data, group, path)
+
     def family_params(self, prob: float = 0.95) -> pd.DataFrame:
         """Posterior summary of the family's own parameters (brms's "Family Specific Parameters").
 

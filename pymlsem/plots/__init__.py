@@ -6,6 +6,7 @@ methods (``fit.plot()``, ``fit.plot_autocorr()``, ...) call them. Path diagrams 
 :mod:`pymlsem.path_diagram`.
 """
 
+from pymlsem.plots.clusters import plot_caterpillar, plot_cluster_lines
 from pymlsem.plots.diagnostics import plot_autocorr, plot_rank
 from pymlsem.plots.ppc import plot_fit_ppc, plot_ppc
 from pymlsem.plots.prior import plot_prior_posterior, prior_draws, prior_posterior_draws
@@ -13,6 +14,8 @@ from pymlsem.plots.trace import plot_trace_density
 
 __all__ = [
     "plot_autocorr",
+    "plot_caterpillar",
+    "plot_cluster_lines",
     "plot_fit_ppc",
     "plot_ppc",
     "plot_prior_posterior",
