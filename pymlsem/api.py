@@ -22,7 +22,7 @@ from pymlsem.engine.run import engine_binding, sample_binding
 from pymlsem.exceptions import DataError, ModelSpecificationError, PriorError
 from pymlsem.partable import ParTable, build_partable
 from pymlsem.results.fit import SEMFit, Timings
-from pymlsem.sample import check_sampler, sample_model
+from pymlsem.sample import check_sampling, sample_model
 from pymlsem.syntax import parse_model
 
 MODEL_TYPES = ("sem", "cfa", "growth")
@@ -363,7 +363,7 @@ class SEM:
         **kwargs
             Passed to the sampler (e.g. ``target_accept``).
         """
-        check_sampler(sampler)
+        check_sampling(sampler, draws, tune, chains, random_seed, kwargs)
         start = time.perf_counter()
         binding, why = engine_binding(self) if sampler == "nutpie" else (None, "")
         if binding is not None:

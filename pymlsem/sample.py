@@ -8,7 +8,9 @@ compiling again. ``"pymc"``, ``"numpyro"`` and ``"blackjax"`` go through ``pm.sa
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
+import inspect
 import time
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
@@ -17,7 +19,7 @@ from typing import Any
 import numpy as np
 import pymc as pm
 
-from pymlsem.exceptions import SamplerError
+from pymlsem.exceptions import ControlError, SamplerError
 from pymlsem.nutpie_compile import compile_nutpie_model
 
 SAMPLERS = ("nutpie", "pymc", "numpyro", "blackjax")
@@ -46,6 +48,63 @@ def check_sampler(sampler: str) -> None:
             f"sampler={sampler!r} needs {', '.join(missing)}, which is not installed; "
             "install it with: pip install 'pymlsem[jax]'  (or choose sampler='nutpie' or 'pymc')"
         )
+
+
+def check_sampling(
+    sampler: str,
+    draws: Any,
+    tune: Any,
+    chains: Any,
+    random_seed: Any = None,
+    sampler_kwargs: Mapping[str, Any] | None = None,
+) -> None:
+    """Check the sampler and its controls before anything is built or compiled.
+
+    Raises
+    ------
+    SamplerError
+        An unknown or uninstalled sampler.
+    ControlError
+        ``draws`` or ``chains`` not a positive integer, ``tune`` not a non-negative one, ``random_seed``
+        neither None nor a non-negative integer, or (nutpie) a setting nutpie does not know, e.g. a typo
+        such as ``target_acept`` (the message names the closest setting).
+    """
+    check_sampler(sampler)
+    for name, value, least in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < least:
+            kind = "a positive" if least else "a non-negative"
+            raise ControlError(f"{name} must be {kind} integer, not {value!r}")
+    if random_seed is not None and (
+        isinstance(random_seed, bool) or not isinstance(random_seed, int | np.integer) or random_seed < 0
+    ):
+        raise ControlError(f"random_seed must be None or a non-negative integer, not {random_seed!r}")
+    if sampler == "nutpie" and sampler_kwargs:
+        _check_nutpie_settings(dict(sampler_kwargs))
+
+
+def _check_nutpie_settings(kwargs: dict[str, Any]) -> None:
+    """Try ``kwargs`` on a fresh nutpie settings object, as ``nutpie.sample`` will after compiling."""
+    import nutpie
+
+    own = set(inspect.signature(nutpie.sample).parameters) - {"compiled_model", "kwargs"}
+    settings_class = getattr(getattr(nutpie, "_lib", None), "PyNutsSettings", None)
+    if settings_class is None:  # another nutpie layout: leave the check to nutpie
+        return
+    settings = settings_class.Diag(0)
+    known = sorted(own | set(settings.as_dict().get("settings", [])) | {"target_accept"})
+    for key, value in kwargs.items():
+        if key in own:
+            continue
+        try:
+            settings.update({key: value})
+        except AttributeError as err:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ControlError(
+                f"nutpie has no setting {key!r}{hint} (its settings include {', '.join(known)})"
+            ) from err
+        except (TypeError, ValueError) as err:
+            raise ControlError(f"nutpie's setting {key}={value!r} is not valid: {err}") from err
 
 
 def sample_model(

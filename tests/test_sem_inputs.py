@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -10,7 +11,14 @@ import pytest
 from reference import HS, SEED, data
 
 import pymlsem
-from pymlsem.exceptions import DataError, ModelSpecificationError, ModelSyntaxError, PriorError, SamplerError
+from pymlsem.exceptions import (
+    ControlError,
+    DataError,
+    ModelSpecificationError,
+    ModelSyntaxError,
+    PriorError,
+    SamplerError,
+)
 
 
 @pytest.fixture(scope="module")
@@ -115,3 +123,26 @@ def test_data_or_summary_statistics_but_not_both(demo) -> None:
         pymlsem.SEM(HS, demo, sample_cov=np.eye(9), sample_nobs=10, variables=[f"x{i}" for i in range(1, 10)])
     with pytest.raises(DataError, match="give the data"):
         pymlsem.SEM(HS)
+
+
+@pytest.mark.parametrize(
+    ("controls", "message"),
+    [
+        ({"draws": 0}, "draws must be a positive integer, not 0"),
+        ({"draws": 2.5}, "draws must be a positive integer"),
+        ({"chains": 0}, "chains must be a positive integer"),
+        ({"tune": -1}, "tune must be a non-negative integer"),
+        ({"random_seed": -1}, "random_seed must be None or a non-negative integer"),
+        ({"target_acept": 0.9}, "no setting 'target_acept'; did you mean 'target_accept'"),
+        ({"target_accept": "high"}, "target_accept='high' is not valid"),
+    ],
+)
+@pytest.mark.parametrize("door", ["sem", "mixed"])
+def test_sampler_controls_are_checked_before_compiling(door: str, controls: dict, message: str) -> None:
+    with pytest.raises(ControlError, match=re.escape(message)):
+        if door == "sem":
+            pymlsem.SEM(HS, data("HolzingerSwineford1939")).fit(progressbar=False, **controls)
+        else:
+            pymlsem.mixed(
+                "Reaction ~ Days + (1 | Subject)", data("sleepstudy"), progressbar=False, **controls
+            )

@@ -18,7 +18,7 @@ from pymlsem.mlm.glmm import build_glmm_model
 from pymlsem.mlm.glmm_fit import GLMMFit
 from pymlsem.mlm.model import MixedModel, build_mixed_model
 from pymlsem.priors import Prior
-from pymlsem.sample import check_sampler, sample_model
+from pymlsem.sample import check_sampler, check_sampling, sample_model
 
 __all__ = ["FAMILIES", "mixed", "mixed_model", "sample_mixed"]
 
@@ -182,6 +182,7 @@ def mixed(
             13000 if nitt is None else nitt, 3000 if burnin is None else burnin, 10 if thin is None else thin
         )
     thin = thin or 1
+    check_sampling(sampler, draws, tune, chains, random_seed, kwargs)
     spec = mixed_model(
         formula,
         data,
