@@ -15,7 +15,7 @@ import pymc as pm
 from pymlsem.build.latent import LatentModel, build_latent_model
 from pymlsem.build.marginal import EXO_DATA, MarginalModel, build_marginal_model, stats_data_values
 from pymlsem.data.missing_stats import has_missing, single_level_missing_stats, two_level_missing_stats
-from pymlsem.data.prepare import exogenous_values
+from pymlsem.data.prepare import check_frame, exogenous_values
 from pymlsem.data.raw import RawData, prepare_raw_data
 from pymlsem.data.stats import cluster_nanmeans, single_level_stats, stats_from_summary, two_level_stats
 from pymlsem.engine.run import engine_binding, sample_binding
@@ -116,6 +116,8 @@ class SEM:
             )
         if data is not None and from_summary:
             raise DataError("give either data or sample_cov/sample_mean/sample_nobs, not both")
+        if data is not None:
+            check_frame(data)
         columns = _summary_names(sample_cov, variables) if from_summary else [str(c) for c in data.columns]
         meanstructure = None if from_summary and sample_mean is None else True
         self.ordinal = _ordinal_columns(data, ordered, from_summary)
@@ -215,6 +217,11 @@ class SEM:
                     numeric, self.observed, self.cluster, **levels
                 )
             self.n_clusters = self.raw.n_clusters
+            if self.n_clusters < 2:
+                raise DataError(
+                    f"the cluster column {self.cluster!r} has {self.n_clusters} cluster(s) in the data; a "
+                    "two-level model needs many clusters (its between level is estimated from them)"
+                )
         else:
             self.stats = single_level_stats(_filled(numeric, self.observed, None), self.observed)
             if self.missing and self.method == "marginal":
@@ -595,6 +602,14 @@ def _filled(frame: pd.DataFrame, variables: list[str], cluster: str | None) -> p
 
 def _check_priors_argument(priors: Mapping[str, str] | str | None) -> dict[str, str]:
     """The user's priors by class or parameter; ``"blavaan"`` (blavaan's default numbers) gives none."""
+    if isinstance(priors, Mapping):
+        bad = {key: value for key, value in priors.items() if not isinstance(value, str)}
+        if bad:
+            key, value = next(iter(bad.items()))
+            raise PriorError(
+                f"priors[{key!r}] = {value!r}: a prior is a string such as 'normal(0,10)' or "
+                "'gamma(1,.5)[sd]'"
+            )
     if isinstance(priors, str):
         if priors != "blavaan":
             raise PriorError(

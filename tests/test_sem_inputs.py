@@ -146,3 +146,60 @@ def test_sampler_controls_are_checked_before_compiling(door: str, controls: dict
             pymlsem.mixed(
                 "Reaction ~ Days + (1 | Subject)", data("sleepstudy"), progressbar=False, **controls
             )
+
+
+def _sleep(**columns) -> pd.DataFrame:
+    return data("sleepstudy").assign(**columns)
+
+
+def _hs() -> pd.DataFrame:
+    return data("HolzingerSwineford1939")
+
+
+SLEEP_RI = "Reaction ~ Days + (1 | Subject)"
+BAD_INPUTS = {
+    "duplicated column": (
+        lambda: pymlsem.SEM(HS, pd.concat([_hs(), _hs()[["x1"]]], axis=1)),
+        DataError,
+        "several columns named 'x1'",
+    ),
+    "numpy data": (lambda: pymlsem.SEM(HS, _hs().to_numpy()), DataError, "got ndarray"),
+    "prior as a number": (
+        lambda: pymlsem.SEM(HS, _hs(), priors={"lambda": 10}),
+        PriorError,
+        "a prior is a string",
+    ),
+    "continuous ordered": (lambda: pymlsem.SEM(HS, _hs(), ordered=["x1"]), DataError, "looks continuous"),
+    "one cluster": (
+        lambda: pymlsem.SEM(SEED, data("Demo.twolevel").assign(cluster=1), cluster="cluster"),
+        DataError,
+        "1 cluster",
+    ),
+    "mixed duplicated column": (
+        lambda: pymlsem.mixed(SLEEP_RI, pd.concat([_sleep(), _sleep()[["Days"]]], axis=1)),
+        DataError,
+        "several columns named 'Days'",
+    ),
+    "unknown function": (
+        lambda: pymlsem.mixed("Reaction ~ foo(Days) + (1 | Subject)", _sleep()),
+        ModelSpecificationError,
+        "uses 'foo'",
+    ),
+    "infinite predictor": (
+        lambda: pymlsem.mixed(SLEEP_RI, _sleep(Days=lambda d: d.Days.replace(9, np.inf))),
+        DataError,
+        "infinite values",
+    ),
+    "collinear predictors": (
+        lambda: pymlsem.mixed("Reaction ~ Days + D2 + (1 | Subject)", _sleep(D2=lambda d: 2 * d.Days)),
+        ModelSpecificationError,
+        "'D2' is a linear combination of '(Intercept)', 'Days'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_data_and_arguments_get_our_own_errors(case: str) -> None:
+    build, error, message = BAD_INPUTS[case]
+    with pytest.raises(error, match=re.escape(message)):
+        build()

@@ -135,6 +135,13 @@ def _code_column(series: pd.Series, name: str) -> OrdinalColumn:
         raise DataError(f"column {name!r} has infinite values; an ordinal column needs finite codes")
     missing = np.isnan(values)
     categories = np.unique(values[~missing])
+    fractional = categories[np.mod(categories, 1) != 0]
+    if fractional.size:
+        raise DataError(
+            f"column {name!r} has non-integer values ({fractional[0]:g}, ...), so "
+            "it looks continuous: leave it out of ordered= (or code its categories as integers, or as an "
+            "ordered pandas Categorical)"
+        )
     codes = np.full(values.shape, -1, dtype=np.int64)
     codes[~missing] = np.searchsorted(categories, values[~missing])
     return OrdinalColumn(codes=codes, categories=tuple(_plain(c) for c in categories))

@@ -15,10 +15,26 @@ from pymlsem.data.stats import SingleLevelStats, TwoLevelStats, level_moments
 from pymlsem.exceptions import DataError
 
 
+def check_frame(data: object) -> None:
+    """Raise a :class:`DataError` unless ``data`` is a pandas data frame with unique column names."""
+    if not isinstance(data, pd.DataFrame):
+        hint = ""
+        if hasattr(data, "to_pandas"):  # polars, pyarrow, ...
+            hint = " (convert it with data.to_pandas())"
+        elif isinstance(data, np.ndarray):
+            hint = " (wrap it: pandas.DataFrame(array, columns=[...names the model uses...]))"
+        raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}{hint}")
+    duplicated = sorted({str(c) for c in data.columns[data.columns.duplicated()]})
+    if duplicated:
+        raise DataError(
+            f"data has several columns named {', '.join(map(repr, duplicated))}: a variable must be one "
+            "column; rename or drop the duplicates"
+        )
+
+
 def check_columns(data: pd.DataFrame, variables: Sequence[str], cluster: str | None) -> None:
     """Raise a :class:`DataError` unless ``data`` is a data frame with ``variables`` and ``cluster``."""
-    if not isinstance(data, pd.DataFrame):
-        raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+    check_frame(data)
     columns = [str(c) for c in data.columns]
     missing = [v for v in variables if v not in columns]
     if missing:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from formulae import design_matrices, model_description
 
+from pymlsem.data.prepare import check_frame
 from pymlsem.exceptions import DataError, ModelSpecificationError, ModelSyntaxError
 from pymlsem.formula.split import BarTerm, SplitFormula, split_formula
 from pymlsem.formula.transforms import NAMESPACE, from_formulae, to_formulae
@@ -150,9 +151,20 @@ def _drop_missing(data: pd.DataFrame, used: list[str]) -> pd.DataFrame:
     return data.loc[~missing, used].copy()
 
 
+def _design(formula: str, data: pd.DataFrame) -> Any:
+    """``formulae``'s design matrices, with an unknown name explained."""
+    try:
+        return design_matrices(to_formulae(formula), data, na_action="error", extra_namespace=NAMESPACE)
+    except KeyError as err:  # formulae looks a name up in the data, then in its namespace
+        raise ModelSpecificationError(
+            f"the formula {formula!r} uses {err.args[0]!r}, which is neither a column of the data nor a "
+            "function the formula knows (scale(x), center(x), C(x), poly(x, 2), or numpy's, as np.log(x))"
+        ) from err
+
+
 def _matrix(rhs: str, data: pd.DataFrame) -> tuple[np.ndarray, tuple[str, ...], Any]:
     """The design matrix of ``rhs``, its lme4 column names and its ``formulae`` design (None if empty)."""
-    common = design_matrices(to_formulae(rhs), data, na_action="error", extra_namespace=NAMESPACE).common
+    common = _design(rhs, data).common
     if common is None:
         return np.zeros((len(data), 0)), (), None
     labels = [label for term in common.terms.values() for label in term.labels]
@@ -178,6 +190,32 @@ def _grouping(bar: BarTerm, data: pd.DataFrame) -> tuple[np.ndarray, tuple[str, 
         ":".join(str(f.categories[k]) for f, k in zip(factors, row, strict=True)) for row in unique
     )
     return codes.reshape(-1).astype(np.int64), levels
+
+
+def _check_finite(data: pd.DataFrame) -> None:
+    """Refuse infinite values in the used numeric columns (missing ones were dropped with a warning)."""
+    numeric = data.select_dtypes("number")
+    infinite = [str(c) for c in numeric.columns if np.isinf(numeric[c].to_numpy(dtype=float)).any()]
+    if infinite:
+        raise DataError(
+            f"column(s) {', '.join(map(repr, infinite))} have infinite values; remove or recode them"
+        )
+
+
+def _check_rank(x: np.ndarray, names: tuple[str, ...]) -> None:
+    """Refuse fixed effects that are linear combinations of the others (lme4 would drop them)."""
+    if x.shape[1] == 0 or np.linalg.matrix_rank(x) == x.shape[1]:
+        return
+    kept: list[int] = []
+    for k in range(x.shape[1]):
+        if np.linalg.matrix_rank(x[:, [*kept, k]]) > len(kept):
+            kept.append(k)
+        else:
+            raise ModelSpecificationError(
+                f"the fixed effect {names[k]!r} is a linear combination of "
+                f"{', '.join(repr(names[j]) for j in kept)} in these data (collinear columns), so it cannot "
+                "be estimated; drop it from the formula"
+            )
 
 
 def _check_slopes(block: RandomBlock) -> None:
@@ -268,8 +306,7 @@ def mixed_design(formula: str, data: pd.DataFrame, *, observation_level: bool = 
     UserWarning
         When rows with missing values in the used columns are dropped (the warning counts them).
     """
-    if not isinstance(data, pd.DataFrame):
-        raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}")
+    check_frame(data)
     split = split_formula(formula)
     fixed_formula = f"{split.response} ~ {split.fixed}"
     used = _variables(fixed_formula, split.source)
@@ -285,9 +322,8 @@ def mixed_design(formula: str, data: pd.DataFrame, *, observation_level: bool = 
     rows = clean.index
     clean = clean.reset_index(drop=True)
 
-    matrices = design_matrices(
-        to_formulae(fixed_formula), clean, na_action="error", extra_namespace=NAMESPACE
-    )
+    _check_finite(clean)
+    matrices = _design(fixed_formula, clean)
     if matrices.response is None:
         raise ModelSyntaxError("missing response before '~'", split.source, 1, 1)
     if getattr(matrices.response, "kind", "numeric") != "numeric":
@@ -296,5 +332,6 @@ def mixed_design(formula: str, data: pd.DataFrame, *, observation_level: bool = 
     if y.shape[1] != 1:
         raise DataError(f"response {split.response!r} must be one numeric column")
     x, fixed_names, fixed_terms = _matrix(split.fixed, clean)
+    _check_rank(x, fixed_names)
     blocks = tuple(_block(bar, clean, observation_level) for bar in split.bars)
     return MixedDesign(split.source, split.response, y[:, 0], x, fixed_names, blocks, rows, fixed_terms)
