@@ -103,9 +103,10 @@ def test_model_errors(kwargs: dict, error: type, words: str) -> None:
         mixed_model("Reaction ~ Days + (Days | Subject)", _data("sleepstudy_ml"), **kwargs)
 
 
-def test_model_needs_random_effects() -> None:
-    with pytest.raises(ModelSpecificationError, match="no random-effect term"):
-        mixed_model("Reaction ~ Days", _data("sleepstudy_ml"))
+def test_a_model_without_random_effects_is_a_regression_built_as_itself() -> None:
+    spec = mixed_model("Reaction ~ Days", _data("sleepstudy_ml"))
+    assert spec.method == "latent" and spec.likelihood.startswith("no random effects")
+    assert {rv.name for rv in spec.model.free_RVs} == {"intercept_std", "fixef_std", "sigma_std"}
 
 
 def _fake_fit(spec: MixedModel, rng: np.random.Generator, chains: int = 2, draws: int = 50) -> MixedFit:
@@ -282,3 +283,59 @@ def test_per_term_prior_errors(priors: dict, message: str) -> None:
     sleep = pd.read_csv(REFERENCE / "data" / "sleepstudy.csv")
     with pytest.raises(PriorError, match=message):
         mixed_model("Reaction ~ Days + (Days | Subject)", sleep, priors=priors)
+
+
+# --- formulas without random terms: Bayesian regressions ----------------------------------------------
+
+
+@pytest.mark.sampling
+def test_a_formula_without_random_terms_is_a_regression() -> None:
+    """The book's fixed-effects model with cluster dummies: Reaction ~ Days + Subject on sleepstudy. The
+    posterior means follow OLS (numpy's least squares) within 0.1 posterior SD plus Monte Carlo error (the
+    default priors are weak against 180 rows), pD counts the 20 parameters, LOO is per row."""
+    data = pd.read_csv(DATA / "sleepstudy.csv").astype({"Subject": str})
+    fit = mixed(
+        "Reaction ~ Days + Subject", data, random_seed=4, draws=500, tune=500, chains=2, progressbar=False
+    )
+    assert fit.method == "no random effects (a Bayesian regression)" and fit.ranef() == {}
+    x = fit.spec.design.x
+    ols, *_ = np.linalg.lstsq(x, data["Reaction"].to_numpy(), rcond=None)
+    table = fit.fixef()
+    check_close(
+        table["mean"],
+        ols,
+        mcse(fit.idata.posterior["fixef"]),
+        LMM_FIXEF_ALLOWANCE * table["sd"],
+        labels=table.index,
+    )
+    assert abs(fit.dic().pd - 20) < 2  # 19 coefficients and sigma
+    assert fit.loo().n_data_points == 180
+    assert "Bayesian linear model" in fit.summary(style="lme4") and "groups:" not in fit.summary(style="lme4")
+    with pytest.raises(ModelSpecificationError, match="nothing to integrate"):
+        mixed_model("Reaction ~ Days", data, method="marginal")
+
+
+@pytest.mark.sampling
+def test_a_poisson_formula_without_random_terms_matches_the_mle() -> None:
+    """A Poisson regression: posterior means within K_MLE / sqrt(n) SEs (plus Monte Carlo error) of the
+    maximum-likelihood estimates found by scipy from scipy's Poisson log-pmf."""
+    from scipy import optimize, stats
+
+    rng = np.random.default_rng(3)
+    data = pd.DataFrame({"x": rng.normal(size=300), "g": rng.choice(list("abc"), 300)})
+    data["count"] = rng.poisson(np.exp(0.5 + 0.4 * data["x"]))
+    fit = mixed(
+        "count ~ x + g", data, "poisson", random_seed=1, draws=500, tune=500, chains=2, progressbar=False
+    )
+    x, y = fit.spec.design.x, data["count"].to_numpy()
+    result = optimize.minimize(lambda b: -stats.poisson.logpmf(y, np.exp(x @ b)).sum(), np.zeros(x.shape[1]))
+    se = np.sqrt(np.diag(result.hess_inv))
+    table = fit.fixef()
+    check_close(
+        table["mean"],
+        result.x,
+        mcse(fit.idata.posterior["fixef"]),
+        mle_allowance(se, 300),
+        labels=table.index,
+    )
+    assert len(fit.varcorr()) == 0 and "(none)" in fit.summary(style="lme4")

@@ -35,6 +35,8 @@ def engine_binding(spec) -> tuple[Binding | None, str]:
     missing = [name for name in needed if not hasattr(ncp, name)]
     if missing:
         return None, f"this nutpie version has no {', '.join(missing)}, which the engine uses"
+    if isinstance(spec, MixedModel) and not spec.design.blocks:
+        return None, "a formula without random terms (not an engine family)"
     try:
         return _module(spec).bind(spec), ""
     except Unsupported as why:

@@ -316,6 +316,9 @@ class MixedFit(FitMethods):
             sdcor.append(sigma)
             vcov.append(sigma**2)
 
+        if not rows:  # a GLM without random terms: nothing to report
+            return pd.DataFrame(columns=["grp", "var1", "var2", "vcov", "sdcor"])
+
         def as_array(values: list[np.ndarray]) -> xr.DataArray:
             return xr.DataArray(
                 np.stack(values, axis=-1), dims=(*SAMPLE_DIMS, "row"), coords={"row": np.arange(len(rows))}
@@ -436,8 +439,9 @@ class MixedFit(FitMethods):
             else np.asarray(posterior["sigma"].transpose(*SAMPLE_DIMS).values, dtype=float) ** 2
             for t in terms
         ]
+        shape = (posterior.sizes["chain"], posterior.sizes["draw"], 0)  # a GLM: no variance components
         return xr.DataArray(
-            np.stack(columns, axis=-1),
+            np.stack(columns, axis=-1) if columns else np.zeros(shape),
             dims=(*SAMPLE_DIMS, "parameter"),
             coords={"parameter": [t.name for t in terms]},
         )
@@ -552,8 +556,8 @@ class MixedFit(FitMethods):
         DIC
             ``dic``, ``dbar``, ``dhat``, ``pd``.
         """
-        if getattr(self.spec, "family", "gaussian") != "gaussian":
-            from pymlsem.workflow.mixed_loglik import glmm_dic
+        if getattr(self.spec, "family", "gaussian") != "gaussian" or not self.spec.design.blocks:
+            from pymlsem.workflow.mixed_loglik import glmm_dic  # (no random effects: the same deviance)
 
             return glmm_dic(self)
         if "sigma" not in self.idata.posterior:

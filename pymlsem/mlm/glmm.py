@@ -45,6 +45,7 @@ from pymlsem.formula.design import INTERCEPT, MixedDesign
 from pymlsem.mlm.families import GLMMResponse
 from pymlsem.mlm.mcmcglmm_prior import McmcglmmPrior, block_root, fixed_effects, parse_mcmcglmm_prior
 from pymlsem.mlm.model import (
+    NO_RANDOM_EFFECTS,
     MixedModel,
     _block_cholesky,
     _draw,
@@ -186,8 +187,6 @@ def build_glmm_model(
     PriorError
         An unknown ``priors`` key or a prior that does not fit its parameter.
     """
-    if not design.blocks:
-        raise ModelSpecificationError("the formula has no random-effect term (g): add e.g. (1 | group)")
     resolved = _resolve_priors(priors, _defaults(response.family))
     if response.family == "ordinal":
         design = _without_intercept(design)
@@ -224,4 +223,5 @@ def build_glmm_model(
         family=response.family,
         response=response,
         mcmcglmm_prior=parsed,
+        likelihood="latent" if design.blocks else NO_RANDOM_EFFECTS,
     )

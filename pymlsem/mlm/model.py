@@ -327,6 +327,10 @@ def _latent_mean(design: MixedDesign, fixef: pt.TensorVariable, chols: list, lab
     return mean
 
 
+#: :attr:`MixedModel.likelihood` of a formula without random terms
+NO_RANDOM_EFFECTS = "no random effects (a Bayesian regression)"
+
+
 def choose_method(design: MixedDesign) -> tuple[str, str]:
     """The method the grouping factors call for, and the likelihood's description.
 
@@ -412,9 +416,13 @@ def build_mixed_model(
     PriorError
         An unknown ``priors`` key or a prior that does not fit its parameter.
     """
-    if not design.blocks:
-        raise ModelSpecificationError("the formula has no random-effect term (g): add e.g. (1 | group)")
-    if method is None:
+    if not design.blocks:  # a Bayesian linear model (e.g. fixed effects with cluster dummies)
+        if method not in (None, "latent"):
+            raise ModelSpecificationError(
+                f"a formula without random terms has nothing to integrate: no method={method!r}"
+            )
+        method, likelihood = "latent", NO_RANDOM_EFFECTS
+    elif method is None:
         method, likelihood = choose_method(design)
     elif method in METHODS:
         likelihood = method
@@ -449,5 +457,6 @@ def build_mixed_model(
             pm.Potential("loglik", gaussian_marginal_loglik(_stats_data(stats), fixef, sigma, chols=chols))
         else:
             mean = _latent_mean(design, fixef, chols, labels)
+            mean.name = "eta"  # the linear predictor, found by name by the plug-in deviance (DIC)
             pm.Normal("y", mean, sigma, observed=pm.Data("y_obs", design.y))
     return MixedModel(model, design, method, labels, resolved, mcmcglmm_prior=prior, likelihood=likelihood)

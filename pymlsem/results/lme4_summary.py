@@ -86,14 +86,20 @@ def lme4_summary(fit: MixedFit, prob: float = 0.95) -> str:
     """
     design = fit.spec.design
     kind = "linear" if fit.spec.family == "gaussian" else "generalized linear"
-    lines = [f"Bayesian {kind} mixed model ({fit.sampler}: {fit.chains} chains x {fit.draws} draws)"]
+    mixed = " mixed" if design.blocks else ""
+    lines = [f"Bayesian {kind}{mixed} model ({fit.sampler}: {fit.chains} chains x {fit.draws} draws)"]
     if fit.spec.response is not None:
         lines.append(f" Family: {fit.spec.family}  ( {fit.spec.response.link} )")
     lines += [f"Formula: {design.formula}", "", "Random effects:"]
-    lines += [" " + line for line in _left_aligned(random_effects_table(fit))]
+    table = random_effects_table(fit)
+    lines += [" " + line for line in _left_aligned(table)] if len(table) else [" (none)"]
     groups = {block.group: block.n_levels for block in design.blocks}
     counts = "; ".join(f"{group}, {n}" for group, n in groups.items())
-    lines += [f"Number of obs: {design.nobs}, groups:  {counts}", "", "Fixed effects:"]
+    lines += [
+        f"Number of obs: {design.nobs}" + (f", groups:  {counts}" if groups else ""),
+        "",
+        "Fixed effects:",
+    ]
     fixef = fit.fixef(prob)
     if len(fixef):
         lo, hi = quantile_name((1 - prob) / 2), quantile_name(1 - (1 - prob) / 2)

@@ -113,7 +113,7 @@ def mcmcglmm_summary(fit: MixedFit, prob: float = 0.95) -> str:
     """
     lines = _header(fit)
     vcv = fit.vcv_draws()
-    table = mcmcglmm_table(vcv, prob)
+    table = mcmcglmm_table(vcv, prob) if vcv.sizes["parameter"] else pd.DataFrame()
     terms = vcv_terms(fit.spec)
     structures = list(dict.fromkeys(t.structure for t in terms if t.block is not None))
     for structure in structures:

@@ -54,7 +54,7 @@ def _is_gaussian(spec: MixedModel) -> bool:
 
 def _clustered(spec: MixedModel) -> bool:
     """One grouping factor, or factors nested in one another: the top factor's clusters are independent."""
-    return grouping_hierarchy(spec.design) is not None
+    return bool(spec.design.blocks) and grouping_hierarchy(spec.design) is not None
 
 
 def mixed_default_unit(spec: MixedModel) -> str:
@@ -360,6 +360,10 @@ def mixed_fit_pointwise(fit: Any, unit: str) -> Pointwise:
     """
     spec = fit.spec
     design = spec.design
+    if not design.blocks:  # a regression: each row's density, independent given the parameters
+        if unit == "cluster":
+            raise ModelSpecificationError("the model has no grouping factor: use unit='observation'")
+        return Pointwise(_glmm_observation_loglik(fit), unit, np.arange(design.nobs), True)
     if not _is_gaussian(spec):
         if unit == "cluster":
             raise ModelSpecificationError(
