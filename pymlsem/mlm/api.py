@@ -78,7 +78,7 @@ def mixed_model(
     Raises
     ------
     ModelSpecificationError
-        An unsupported family or link, a model without random effects, ``method="marginal"`` for a
+        An unsupported family or link, ``method="marginal"`` for a model without random terms or a
         non-Gaussian family, ...
     DataError
         A response that does not fit the family (negative or non-integer counts, a non-binary Bernoulli
