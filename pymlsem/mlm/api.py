@@ -40,7 +40,8 @@ def mixed_model(
     Parameters
     ----------
     formula
-        An lme4 formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``.
+        An lme4 formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``; without random terms
+        (``"Reaction ~ Days + Subject"``) a Bayesian (generalized) linear model.
     data
         The data (never modified; rows with missing values in used columns are dropped with a warning).
     family
