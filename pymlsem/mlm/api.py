@@ -46,8 +46,9 @@ def mixed_model(
         The data (never modified; rows with missing values in used columns are dropped with a warning).
     family
         ``"gaussian"`` (default), ``"bernoulli"``, ``"binomial"`` (response ``cbind(successes, failures)``
-        or ``trials=``), ``"poisson"``, ``"negbinomial"`` or ``"ordinal"`` (cumulative model; response an
-        ordered ``pandas.Categorical`` or integer codes, at least 3 categories).
+        or ``trials=``), ``"poisson"``, ``"negbinomial"``, ``"ordinal"`` (cumulative model; response an
+        ordered ``pandas.Categorical`` or integer codes, at least 3 categories) or ``"student"`` (Student-t
+        errors, a robust linear mixed model: ``sigma`` and the degrees of freedom ``nu`` are sampled).
     priors
         Overrides of :data:`pymlsem.mlm.model.DEFAULT_MIXED_PRIORS` (Gaussian) or
         :data:`pymlsem.mlm.glmm.DEFAULT_GLMM_PRIORS` (other families, on the link scale); plus per-term

@@ -36,6 +36,7 @@ LINKS: dict[str, tuple[str, ...]] = {
     "poisson": ("log",),
     "negbinomial": ("log",),
     "ordinal": ("logit", "probit"),
+    "student": ("identity",),
 }
 FAMILIES = tuple(LINKS)
 _COUNT_FAMILIES = ("poisson", "negbinomial")
@@ -53,7 +54,8 @@ class GLMMResponse:
     family, link
         The family and its link function.
     y
-        The response: counts or 0/1 (int64), or 0-based category codes for ``"ordinal"``.
+        The response: counts or 0/1 (int64), 0-based category codes for ``"ordinal"``, or the values
+        (float) for ``"student"``.
     trials
         Binomial trials per row (int64), ``None`` for other families.
     offset
@@ -256,6 +258,8 @@ def _response_values(
     if not pd.api.types.is_numeric_dtype(column):
         raise DataError(f"response {lhs!r} is not numeric (dtype {column.dtype})")
     values = column.to_numpy(dtype=float)
+    if family == "student":  # a continuous response
+        return values, None, ()
     if family == "bernoulli":
         return _bernoulli(values, lhs), None, ()
     _check_integers(values, lhs, family)
@@ -348,7 +352,7 @@ def glmm_design(
     response = GLMMResponse(
         family=family,
         link=link,
-        y=y[keep].astype(np.int64),
+        y=y[keep] if family == "student" else y[keep].astype(np.int64),
         trials=None if n is None else n[keep].astype(np.int64),
         offset=total[keep] if has_offset else None,
         categories=categories,

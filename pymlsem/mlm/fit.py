@@ -88,7 +88,7 @@ class MixedFit(FitMethods):
         """Fixed effects, standard deviations, correlations and family parameters: what :meth:`diagnose`
         checks (the random effects themselves are not reported)."""
         names = list(self.idata.posterior.data_vars)
-        own = ("fixef", "sigma", "theta", "cutpoints")
+        own = ("fixef", "sigma", "nu", "theta", "cutpoints")
         return [name for name in names if name in own or name.startswith(("sd__", "corr__"))]
 
     def __str__(self) -> str:
@@ -145,9 +145,10 @@ class MixedFit(FitMethods):
     def family_params(self, prob: float = 0.95) -> pd.DataFrame:
         """Posterior summary of the family's own parameters (brms's "Family Specific Parameters").
 
-        ``sigma`` (Gaussian residual SD), ``theta`` (negative binomial: ``var = mu + mu^2 / theta``, as
-        glmer.nb's theta) and the ordinal cut-points (named ``"a|b"`` by the categories they separate, as
-        R's ordinal package); no rows for binomial, bernoulli and Poisson models.
+        ``sigma`` (Gaussian or Student-t residual scale), ``nu`` (Student-t degrees of freedom), ``theta``
+        (negative binomial: ``var = mu + mu^2 / theta``, as glmer.nb's theta) and the ordinal cut-points
+        (named ``"a|b"`` by the categories they separate, as R's ordinal package); no rows for binomial,
+        bernoulli and Poisson models.
 
         Parameters
         ----------
@@ -161,7 +162,7 @@ class MixedFit(FitMethods):
         """
         posterior = self.idata.posterior
         parts = []
-        for name in ("sigma", "theta"):
+        for name in ("sigma", "nu", "theta"):
             if name in posterior:
                 parts.append(
                     posterior[name].expand_dims(parameter=[name]).transpose(*SAMPLE_DIMS, "parameter")

@@ -45,6 +45,7 @@ from pymlsem.formula.design import INTERCEPT, MixedDesign
 from pymlsem.mlm.families import GLMMResponse
 from pymlsem.mlm.mcmcglmm_prior import McmcglmmPrior, block_root, fixed_effects, parse_mcmcglmm_prior
 from pymlsem.mlm.model import (
+    DEFAULT_MIXED_PRIORS,
     NO_RANDOM_EFFECTS,
     MixedModel,
     _block_cholesky,
@@ -54,11 +55,18 @@ from pymlsem.mlm.model import (
     _resolve_priors,
     block_labels,
     check_term_priors,
+    column_sd,
     prior_data,
 )
 from pymlsem.priors import Prior
 
-__all__ = ["DEFAULT_GLMM_PRIORS", "LINEAR_PREDICTOR", "build_glmm_model", "intercept_center"]
+__all__ = [
+    "DEFAULT_GLMM_PRIORS",
+    "LINEAR_PREDICTOR",
+    "STUDENT_PRIORS",
+    "build_glmm_model",
+    "intercept_center",
+]
 
 #: the name of the linear predictor in the graph (each row's, random effects and offset included)
 LINEAR_PREDICTOR = "eta"
@@ -72,14 +80,27 @@ DEFAULT_GLMM_PRIORS: dict[str, str | float] = {
     "cutpoints": "normal(0,5)",
 }
 _FAMILY_PRIORS = {"overdispersion": ("negbinomial",), "cutpoints": ("ordinal",)}
+#: Student-t (robust) models: the Gaussian model's priors on the data's scale, and brms's prior on the
+#: degrees of freedom (gamma(2, 0.1): mean 20, most mass between 2 and 50)
+STUDENT_PRIORS: dict[str, str | float] = {**DEFAULT_MIXED_PRIORS, "nu": "gamma(2,0.1)"}
 
 
 def _defaults(family: str) -> dict[str, str | float]:
+    if family == "student":
+        return dict(STUDENT_PRIORS)
     return {
         key: value
         for key, value in DEFAULT_GLMM_PRIORS.items()
         if key not in _FAMILY_PRIORS or family in _FAMILY_PRIORS[key]
     }
+
+
+def _response_scale(response: GLMMResponse) -> tuple[float, float]:
+    """Where the intercept's prior is centred and the unit of the fixed and random effects' priors: the
+    data's mean and SD for a Student-t response (as for a Gaussian one), the link scale's otherwise."""
+    if response.family == "student":
+        return float(response.y.mean()), float(column_sd(response.y[:, None])[0])
+    return intercept_center(response), 1.0
 
 
 def _inverse_link(link: str, p: np.ndarray) -> np.ndarray:
@@ -131,9 +152,14 @@ def _draw_ordered(name: str, prior: Prior, start: np.ndarray) -> pt.TensorVariab
     )
 
 
-def _likelihood(response: GLMMResponse, eta: pt.TensorVariable, priors: dict) -> None:
+def _likelihood(response: GLMMResponse, eta: pt.TensorVariable, priors: dict, scale: float = 1.0) -> None:
     observed = pm.Data("y_obs", response.y)
     family, link = response.family, response.link
+    if family == "student":
+        sigma = pm.Deterministic("sigma", scale * _draw("sigma_std", priors["sigma"]))
+        nu = _draw("nu", priors["nu"])
+        pm.StudentT("y", nu=nu, mu=eta, sigma=sigma, observed=observed)
+        return
     if family in ("bernoulli", "binomial"):
         kwargs = {"logit_p": eta} if link == "logit" else {"p": pm.math.invprobit(eta)}
         if family == "bernoulli":
@@ -198,22 +224,19 @@ def build_glmm_model(
         else McmcglmmPrior(None, None, (None,) * len(labels))
     )
     with pm.Model(coords={"term": list(design.fixed_names)}) as model:
-        fixef = (
-            fixed_effects(parsed.b)
-            if parsed.b
-            else _fixed_effects(design, resolved, intercept_center(response), 1.0)
-        )
+        center, scale = _response_scale(response)
+        fixef = fixed_effects(parsed.b) if parsed.b else _fixed_effects(design, resolved, center, scale)
         chols = [
             block_root(design, k, label, parsed.g[k])
             if parsed.g[k]
-            else _block_cholesky(design, k, label, resolved, 1.0)
+            else _block_cholesky(design, k, label, resolved, scale)
             for k, label in enumerate(labels)
         ]
         eta = _latent_mean(design, fixef, chols, labels)
         if response.offset is not None:
             eta = eta + pm.Data("offset", response.offset)
         eta.name = LINEAR_PREDICTOR  # found by name for the conditional DIC's plug-in deviance
-        _likelihood(response, eta, resolved)
+        _likelihood(response, eta, resolved, scale)
     return MixedModel(
         model,
         design,

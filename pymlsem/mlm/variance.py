@@ -6,7 +6,8 @@ As Nakagawa, Johnson and Schielzeth (2017) define them and R's performance packa
 - the fixed effects' variance ``var(X beta)`` over the rows of the data;
 - each grouping factor's random-effect variance ``mean_i z_i' Sigma z_i`` (Johnson 2014: a random slope's
   variance at the observed covariate values; for a random intercept, its variance);
-- the distribution-specific (residual) variance: ``sigma^2`` for Gaussian models, ``pi^2 / 3`` for the
+- the distribution-specific (residual) variance: ``sigma^2`` for Gaussian models (Student-t:
+  ``sigma^2 nu / (nu - 2)``, infinite for ``nu <= 2``), ``pi^2 / 3`` for the
   logit link and 1 for the probit link (binomial, bernoulli, ordinal), and for counts with a log link the
   lognormal approximation ``log(1 + 1 / lambda)`` (negative binomial: ``log(1 + 1 / lambda + 1 / theta)``)
   with ``lambda = exp(mean(X beta) + sum of the random variances / 2)``.
@@ -95,6 +96,9 @@ def _residual_variance(fit: MixedFit, linear: np.ndarray, random: np.ndarray, sh
     spec, posterior = fit.spec, fit.idata.posterior
     if spec.family == "gaussian":
         return posterior["sigma"].transpose(*SAMPLE_DIMS).values ** 2
+    if spec.family == "student":  # the t distribution's variance (infinite for nu <= 2)
+        sigma, nu = (posterior[name].transpose(*SAMPLE_DIMS).values for name in ("sigma", "nu"))
+        return np.where(nu > 2, sigma**2 * nu / np.maximum(nu - 2, 1e-12), np.inf)
     link = spec.response.link
     if link in _LATENT_RESIDUAL:
         return np.full(shape, _LATENT_RESIDUAL[link])
