@@ -16,7 +16,7 @@ from pymlsem.diagnostics.mixed import MixedTheta, block_covariance_draws, mixed_
 from pymlsem.diagnostics.pmcmc import pmcmc
 from pymlsem.exceptions import PymlsemError
 from pymlsem.mlm.predict import coef_tables, prediction_table
-from pymlsem.mlm.variance import icc_table, r_squared_table
+from pymlsem.mlm.variance import bayes_r2_table, icc_table, r_squared_table
 from pymlsem.results.fit_methods import FitMethods
 from pymlsem.results.posterior import SAMPLE_DIMS, summarize_draws
 
@@ -252,6 +252,22 @@ class MixedFit(FitMethods):
             Block label -> DataFrame, one row per level, one column per fixed effect.
         """
         return coef_tables(self)
+
+    def bayes_r2(self, prob: float = 0.95) -> pd.DataFrame:
+        """Bayesian R-squared (Gelman et al. 2019; brms's ``bayes_R2``): per draw, the variance of the
+        expected responses over that plus the variance of the residuals (see :mod:`pymlsem.mlm.variance`).
+
+        Parameters
+        ----------
+        prob
+            Probability of the central posterior interval.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row, columns ``response, type`` (``"bayes"``), ``mean, sd``, the interval and diagnostics.
+        """
+        return bayes_r2_table(self, prob)
 
     def r_squared(self, prob: float = 0.95) -> pd.DataFrame:
         """Nakagawa's marginal and conditional R-squared per draw (R's performance ``r2_nakagawa``).

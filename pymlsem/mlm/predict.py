@@ -10,7 +10,7 @@ contrasts) use the fitted data's centering, scaling and levels, as R's ``predict
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -24,7 +24,7 @@ from pymlsem.results.posterior import SAMPLE_DIMS, summarize_draws
 if TYPE_CHECKING:
     from pymlsem.mlm.fit import MixedFit
 
-__all__ = ["coef_tables", "linear_predictor_draws", "prediction_table"]
+__all__ = ["coef_tables", "linear_predictor_draws", "prediction_table", "response_mean"]
 
 TYPES = ("link", "response")
 _INVERSE_LINK = {
@@ -140,6 +140,23 @@ def _new_design(
     return x, blocks
 
 
+def response_mean(spec: Any, eta: np.ndarray) -> np.ndarray:
+    """The expected response at linear predictors ``eta``: the inverse link (a binomial model's success
+    probability).
+
+    Raises
+    ------
+    ModelSpecificationError
+        For an ordinal model, whose response is a category.
+    """
+    if spec.family == "ordinal":
+        raise ModelSpecificationError(
+            "an ordinal model's response is a category: predict type='link' (the latent scale)"
+        )
+    link = spec.response.link if spec.response is not None else "identity"
+    return _INVERSE_LINK[link](eta)
+
+
 def prediction_table(
     fit: MixedFit,
     newdata: pd.DataFrame | None = None,
@@ -162,12 +179,7 @@ def prediction_table(
     spec = fit.spec
     eta = linear_predictor_draws(fit, newdata, re_form=re_form, allow_new_levels=allow_new_levels)
     if type == "response":
-        link = spec.response.link if spec.response is not None else "identity"
-        if spec.family == "ordinal":
-            raise ModelSpecificationError(
-                "an ordinal model's response is a category: predict type='link' (the latent scale)"
-            )
-        eta = _INVERSE_LINK[link](eta)
+        eta = response_mean(spec, eta)
     index = spec.design.rows if newdata is None else newdata.index
     draws = xr.DataArray(eta, dims=(*SAMPLE_DIMS, "row"), coords={"row": np.arange(eta.shape[-1])})
     table = summarize_draws(draws, prob)

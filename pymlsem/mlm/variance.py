@@ -27,12 +27,13 @@ import pandas as pd
 import xarray as xr
 
 from pymlsem.exceptions import ModelSpecificationError
+from pymlsem.mlm.predict import linear_predictor_draws, response_mean
 from pymlsem.results.posterior import SAMPLE_DIMS, summarize_draws
 
 if TYPE_CHECKING:
     from pymlsem.mlm.fit import MixedFit
 
-__all__ = ["VariancePartition", "icc_table", "r_squared_table", "variance_partition"]
+__all__ = ["VariancePartition", "bayes_r2_table", "icc_table", "r_squared_table", "variance_partition"]
 
 _LATENT_RESIDUAL = {"logit": np.pi**2 / 3, "probit": 1.0}
 
@@ -164,3 +165,28 @@ def r_squared_table(fit: MixedFit, prob: float = 0.95) -> pd.DataFrame:
         (response, "conditional"): explained / parts.total,
     }
     return _summary(values, prob, "response", "type")
+
+
+def bayes_r2_table(fit: MixedFit, prob: float = 0.95) -> pd.DataFrame:
+    """Gelman, Goodrich, Gabry and Vehtari's (2019) Bayesian R-squared, as brms's ``bayes_R2``.
+
+    Per draw, ``var(mu) / (var(mu) + var(y - mu))`` over the rows, ``mu`` each row's expected response
+    with its cluster effects (a binomial model's success probability against the observed proportion).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row (``response``), columns ``mean, sd``, the interval, ``r_hat, ess_bulk, ess_tail``.
+    """
+    spec = fit.spec
+    if spec.family == "ordinal":
+        raise ModelSpecificationError("an ordinal model's response is a category: no Bayesian R-squared")
+    mu = response_mean(spec, linear_predictor_draws(fit))
+    y = spec.design.y
+    if spec.response is not None and spec.response.trials is not None:
+        y = spec.response.y / spec.response.trials
+    explained = mu.var(axis=-1, ddof=1)
+    residual = (y - mu).var(axis=-1, ddof=1)
+    return _summary(
+        {(spec.design.response, "bayes"): explained / (explained + residual)}, prob, "response", "type"
+    )
