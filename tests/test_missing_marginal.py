@@ -9,9 +9,11 @@ import pymc as pm
 import pytensor
 import pytensor.tensor as pt
 import pytest
-from reference import data
+from reference import LAVAAN, data
 from scipy.stats import Covariance, multivariate_normal
 
+import pymlsem
+from pymlsem.api import _rows_from_estimates
 from pymlsem.build.loglik import single_level_loglik, stats_as_data, two_level_loglik
 from pymlsem.build.missing import (
     single_level_missing_loglik,
@@ -27,6 +29,9 @@ from pymlsem.data.missing_stats import (
 )
 from pymlsem.data.stats import single_level_stats, two_level_stats
 from pymlsem.exceptions import DataError
+from pymlsem.workflow.ppp import chisq_discrepancy, ppp_from_rows
+from pymlsem.workflow.saturated import sample_statistics
+from pymlsem.workflow.saturated_missing import missing_h1
 
 VARIABLES = ["y1", "y2", "y3", "x1", "x2", "x3", "w1", "w2"]
 WITHIN_ONLY = ["x1", "x2", "x3"]
@@ -337,3 +342,55 @@ def test_statistics_errors(demo: pd.DataFrame) -> None:
         two_level_missing(frame)
     with pytest.raises(DataError, match="not found"):
         single_level_missing_stats(demo, ["y1", "nope"])
+
+
+# --------------------------------------------------------------------------------------------------------
+# the saturated model of incomplete data (EM) and the chi-square, against lavaan's missing = "ml"
+
+HS_CFA = "visual =~ x1 + x2 + x3\n textual =~ x4 + x5 + x6\n speed =~ x7 + x8 + x9"
+
+
+def _hs_incomplete() -> pd.DataFrame:
+    """HolzingerSwineford1939 less the values lavaan's reference removes (reference/lavaan/hs_missing.R)."""
+    frame = data("HolzingerSwineford1939")
+    r = np.arange(1, len(frame) + 1)
+    frame.loc[r % 7 == 0, "x1"] = np.nan
+    frame.loc[r % 11 == 3, "x5"] = np.nan
+    frame.loc[r % 13 == 5, "x9"] = np.nan
+    return frame
+
+
+def _hs_reference(name: str) -> pd.DataFrame:
+    return pd.read_csv(LAVAAN / f"hs_missing_{name}.csv")
+
+
+def test_saturated_model_of_incomplete_data_is_lavaans() -> None:
+    """EM's means and covariances equal lavaan's sampstat.h1 within its EM tolerance, and their
+    full-information log-likelihood is lavaan's unrestricted.logl; sample_statistics() returns them."""
+    spec = pymlsem.SEM(HS_CFA, _hs_incomplete(), model_type="cfa")
+    h1 = missing_h1(spec.likelihood_stats)
+    reference = _hs_reference("h1").set_index("variable")
+    names = list(spec.likelihood_stats.variables)
+    np.testing.assert_allclose(h1.mean, reference.loc[names, "mean"], atol=1e-4)
+    np.testing.assert_allclose(h1.cov, reference.loc[names, names], atol=1e-4)
+    fit_measures = _hs_reference("fitmeasures").set_index("measure")["value"]
+    assert h1.loglik == pytest.approx(fit_measures["unrestricted.logl"], rel=1e-9)
+    moments = sample_statistics(spec)
+    np.testing.assert_allclose(moments.cov[1].loc[names, names], h1.cov)
+
+
+def test_chisq_of_incomplete_data_is_lavaans_and_its_ppp_replicates_have_the_df() -> None:
+    """At lavaan's estimates the chi-square discrepancy is lavaan's test statistic (76.79, df 24). Data
+    replicated there, with the data's missing values and the saturated model refitted by EM to each, have
+    a discrepancy at those fixed parameters that is ~chi-square on the saturated model's free moments
+    (lavaan's df + npar = 54): mean within 5 standard errors sqrt(2 dof / R), as for complete data
+    (test_model_fit); a replicate without the missingness or a saturated model not refitted misses."""
+    spec = pymlsem.SEM(HS_CFA, _hs_incomplete(), model_type="cfa")
+    rows = np.asarray(_rows_from_estimates(spec, _hs_reference("estimates")), dtype=float)[None]
+    fit_measures = _hs_reference("fitmeasures").set_index("measure")["value"]
+    assert chisq_discrepancy(spec, rows)[0] == pytest.approx(fit_measures["chisq"], rel=1e-7)
+    replicates, dof = 400, fit_measures["df"] + len(spec.built.free)
+    result = ppp_from_rows(spec, np.repeat(rows, replicates, axis=0), seed=3)
+    assert result.discrepancy == "chi-square" and result.n_draws == replicates and dof == 54
+    assert abs(result.replicated.mean() - dof) < 5 * np.sqrt(2 * dof / replicates)
+    assert result.replicated.var() == pytest.approx(2 * dof, rel=0.25)

@@ -43,7 +43,7 @@ from pymlsem.workflow.loglik import implied_moments
 if TYPE_CHECKING:
     from pymlsem.api import SEM
 
-__all__ = ["missing_stats_of", "missing_total_loglik", "missing_unit_loglik"]
+__all__ = ["missing_loglik_at", "missing_stats_of", "missing_total_loglik", "missing_unit_loglik"]
 
 #: Rows per block of the pointwise statistics.
 _BLOCK_ROWS = 20_000
@@ -145,6 +145,13 @@ def _values(moments: tuple[dict, dict], stats, per_unit: bool) -> np.ndarray:
         arrays = [getattr(stats, name) for name in _SINGLE_ARRAYS]
         levels = [(mean[1][s], cov[1][s]) for s in range(cov[1].shape[0])]
     return np.stack([function(*level, *arrays) for level in levels])
+
+
+def missing_loglik_at(mean: np.ndarray, cov: np.ndarray, stats: MissingSingleLevelStats) -> float:
+    """The full-information log-likelihood of one-level incomplete data at given means and covariances
+    (e.g. the saturated model's), by the model's own density."""
+    arrays = [getattr(stats, name) for name in _SINGLE_ARRAYS]
+    return float(_single_level_function(False)(mean, cov, *arrays))
 
 
 def missing_total_loglik(

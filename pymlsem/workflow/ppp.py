@@ -11,9 +11,11 @@ maximised likelihood (:mod:`pymlsem.workflow.saturated`; for two levels its EM i
 replicate). The PPP is the share of draws with ``D(y_rep, theta) > D(y, theta)``: near 0.5 when the data
 look like the model's own replicates, near 0 when the model misses structure in the data.
 
-With missing values the discrepancy is the deviance ``D(y, theta) = -2 log L(theta; y)`` (the
-full-information likelihood), and the replicates keep the data's missing values: the saturated model of
-incomplete data is not computed (blavaan refits it by EM to every replicate).
+With missing values the replicates keep the data's missing values and the likelihood is the
+full-information one. For a single-level model without exogenous covariates the discrepancy is still the
+chi-square: the saturated model of incomplete data is estimated by EM for the data and for every replicate
+(:mod:`pymlsem.workflow.saturated_missing`), as blavaan does. Otherwise (two levels, or fixed.x covariates)
+it is the deviance ``D(y, theta) = -2 log L(theta; y)``.
 
 Models with random slopes or ordered indicators (the latent builder) have no implied moments: the
 discrepancy is the deviance given the draw's latent variables, ``D(y, theta, eta) = -2 log p(y | theta,
@@ -51,6 +53,7 @@ from pymlsem.workflow.loglik import (
 from pymlsem.workflow.predictive import replicate_rows
 from pymlsem.workflow.replicate import simulate_replicates
 from pymlsem.workflow.saturated import LAVAAN_TOL, check_saturated, single_level_h1_loglik, two_level_h1
+from pymlsem.workflow.saturated_missing import missing_h1
 
 if TYPE_CHECKING:
     from pymlsem.api import SEM
@@ -136,6 +139,10 @@ def chisq_discrepancy(spec: SEM, rows: np.ndarray, *, tol: float = LAVAAN_TOL) -
     DataError
         When the saturated model of the data is undefined.
     """
+    if getattr(spec, "missing", False) and _saturated_of_incomplete_data(spec):
+        return 2.0 * (
+            missing_h1(spec.likelihood_stats).loglik - missing_total_loglik(spec, np.atleast_2d(rows))
+        )
     spec.check_complete("the chi-square discrepancy (PPP)")
     batch = batch_of(spec.stats)
     moments = implied_moments(spec, rows)
@@ -179,6 +186,9 @@ def ppp_from_rows(spec: SEM, rows: np.ndarray, *, seed: int | None = 0, tol: flo
     rng = np.random.default_rng(seed)
     if getattr(spec, "missing", False):
         spec.check_closed_form("the posterior predictive p-value")
+        if _saturated_of_incomplete_data(spec):
+            observed, replicated = _missing_chisq_discrepancies(spec, rows, rng)
+            return _result(observed, replicated, seed, "chi-square")
         observed, replicated = _deviances(spec, rows, rng)
         return _result(observed, replicated, seed, "deviance")
     observed, replicated = _chisq_discrepancies(spec, rows, rng, tol)
@@ -219,6 +229,33 @@ def _chisq_discrepancies(
     return observed, replicated
 
 
+def _saturated_of_incomplete_data(spec: SEM) -> bool:
+    """Whether the chi-square of incomplete data is computed: one level and no exogenous covariates."""
+    return spec.cluster is None and not any(spec.partable.exogenous.values())
+
+
+def _replicate_stats(spec: SEM, rows: np.ndarray, rng: np.random.Generator):
+    """The statistics of one replicate per draw, with the data's missing values."""
+    variables = list(spec.stats.variables)
+    for s in range(rows.shape[0]):
+        values = replicate_rows(spec, implied_moments(spec, rows[s : s + 1]), rng)[0]
+        frame = spec.data.assign(**{name: values[:, k] for k, name in enumerate(variables)})
+        yield s, missing_stats_of(spec, frame)
+
+
+def _missing_chisq_discrepancies(
+    spec: SEM, rows: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """The chi-square of incomplete data, ``2 [log L_h1 - log L(theta)]``, observed and one replicate per
+    draw, the saturated model refitted by EM to every replicate."""
+    observed = chisq_discrepancy(spec, rows)
+    replicated = np.empty(rows.shape[0])
+    for s, stats in _replicate_stats(spec, rows, rng):
+        model = missing_total_loglik(spec, rows[s : s + 1], stats)[0]
+        replicated[s] = 2.0 * (missing_h1(stats).loglik - model)
+    return observed, replicated
+
+
 def _deviances(spec: SEM, rows: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """``-2 log L(theta; y)`` of the observed data and of one replicate per draw, missing values kept.
 
@@ -228,11 +265,8 @@ def _deviances(spec: SEM, rows: np.ndarray, rng: np.random.Generator) -> tuple[n
     """
     observed = -2.0 * missing_total_loglik(spec, rows)
     replicated = np.empty(rows.shape[0])
-    variables = list(spec.stats.variables)
-    for s in range(rows.shape[0]):
-        values = replicate_rows(spec, implied_moments(spec, rows[s : s + 1]), rng)[0]
-        frame = spec.data.assign(**{name: values[:, k] for k, name in enumerate(variables)})
-        replicated[s] = -2.0 * missing_total_loglik(spec, rows[s : s + 1], missing_stats_of(spec, frame))[0]
+    for s, stats in _replicate_stats(spec, rows, rng):
+        replicated[s] = -2.0 * missing_total_loglik(spec, rows[s : s + 1], stats)[0]
     return observed, replicated
 
 

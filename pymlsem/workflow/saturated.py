@@ -33,6 +33,7 @@ from pymlsem.build.loglik import single_level_fixed_x_loglik, two_level_fixed_x_
 from pymlsem.data.stats import SingleLevelStats, TwoLevelStats
 from pymlsem.exceptions import DataError
 from pymlsem.workflow.loglik import LOG_2PI, SingleLevelBatch, TwoLevelBatch, batch_of, two_level_loglik
+from pymlsem.workflow.saturated_missing import missing_h1
 
 if TYPE_CHECKING:
     from pymlsem.api import SEM
@@ -420,12 +421,29 @@ def sample_statistics(
         Each level's variables in the order the model lists them (lavaan's order).
     """
     spec = getattr(model, "model", model)
+    exo = spec.partable.exogenous
+    if getattr(spec, "missing", False) and spec.cluster is None and not exo.get(1):
+        spec.check_closed_form("the saturated model's sample statistics")
+        return _incomplete_moments(spec)
     spec.check_complete("the saturated model's sample statistics")
     stats = spec.stats
-    exo = spec.partable.exogenous
     if isinstance(stats, SingleLevelStats):
         return _single_level_moments(spec, stats, exo.get(1, []))
     return _two_level_moments(spec, stats, exo, tol=tol, max_iter=max_iter, min_variance=min_variance)
+
+
+def _incomplete_moments(spec: SEM) -> SaturatedMoments:
+    """The EM estimates of incomplete single-level data (lavaan's ``sampstat.h1`` with missing = "ml")."""
+    h1 = missing_h1(spec.likelihood_stats)
+    names = list(spec.likelihood_stats.variables)
+    return SaturatedMoments(
+        mean={1: pd.Series(h1.mean, index=names)},
+        cov={1: pd.DataFrame(h1.cov, index=names, columns=names)},
+        loglik=h1.loglik,
+        loglik_fixed_x=h1.loglik,
+        iterations=h1.iterations,
+        converged=True,
+    )
 
 
 def _single_level_moments(spec: SEM, stats: SingleLevelStats, exo: list[str]) -> SaturatedMoments:
