@@ -32,6 +32,7 @@ from pymlsem.exceptions import DataError
 from pymlsem.workflow.ppp import chisq_discrepancy, ppp_from_rows
 from pymlsem.workflow.saturated import sample_statistics
 from pymlsem.workflow.saturated_missing import missing_h1
+from pymlsem.workflow.srmr import srmr_from_rows
 
 VARIABLES = ["y1", "y2", "y3", "x1", "x2", "x3", "w1", "w2"]
 WITHIN_ONLY = ["x1", "x2", "x3"]
@@ -389,6 +390,8 @@ def test_chisq_of_incomplete_data_is_lavaans_and_its_ppp_replicates_have_the_df(
     rows = np.asarray(_rows_from_estimates(spec, _hs_reference("estimates")), dtype=float)[None]
     fit_measures = _hs_reference("fitmeasures").set_index("measure")["value"]
     assert chisq_discrepancy(spec, rows)[0] == pytest.approx(fit_measures["chisq"], rel=1e-7)
+    # lavaan's SRMR (Bentler's, with the mean residuals) against the EM moments
+    assert srmr_from_rows(spec, rows)["srmr"].iloc[0] == pytest.approx(fit_measures["srmr"], rel=1e-5)
     replicates, dof = 400, fit_measures["df"] + len(spec.built.free)
     result = ppp_from_rows(spec, np.repeat(rows, replicates, axis=0), seed=3)
     assert result.discrepancy == "chi-square" and result.n_draws == replicates and dof == 54

@@ -86,8 +86,8 @@ def srmr_from_rows(spec: SEM, rows: np.ndarray, h1: SaturatedMoments | None = No
         Two-level: columns ``srmr``, ``srmr_within``, ``srmr_between``. Single-level: ``srmr`` (with the
         mean residuals when the model has a mean structure) and ``srmr_nomean``.
     """
-    spec.check_complete("SRMR")
-    h1 = sample_statistics(spec) if h1 is None else h1
+    h1 = sample_statistics(spec) if h1 is None else h1  # incomplete data: EM's moments where computed
+    spec.check_closed_form("SRMR")
     moments = implied_moments(spec, rows)
     variables = list(moments.variables)
     values: dict[str, np.ndarray] = {}
