@@ -150,30 +150,35 @@ class SEM:
             self._set_data(data)
         self.exo_values = exogenous_values(self.partable.table, self.stats)
         self.meanstructure = not (from_summary and sample_mean is None)
+        self.built: MarginalModel | LatentModel = self.build(self.priors)
+        _check_identification(self)
+        self.build_seconds = time.perf_counter() - start
+
+    def build(self, priors: Mapping[str, str]) -> MarginalModel | LatentModel:
+        """The PyMC model of this SEM and its data with the given user priors, by the SEM's own builder
+        (``method``), data statistics and default priors: what construction and a refit with other priors
+        (:func:`pymlsem.workflow.refit.sem_refit_spec`) both use."""
         if self.method == "latent":
-            self.built: MarginalModel | LatentModel = build_latent_model(
+            return build_latent_model(
                 self.partable,
                 self.raw,
                 self.stats,
                 self.exo_values,
                 codes=self.codes,
-                link=link,
-                priors=self.priors,
+                link=self.link,
+                priors=priors,
                 default_priors=self.default_priors,
                 centered=self.centered,
             )
-        else:
-            self.built = build_marginal_model(
-                self.partable,
-                self.stats,
-                self.exo_values,
-                priors=self.priors,
-                default_priors=self.default_priors,
-                meanstructure=self.meanstructure,
-                likelihood_stats=self.likelihood_stats,
-            )
-        _check_identification(self)
-        self.build_seconds = time.perf_counter() - start
+        return build_marginal_model(
+            self.partable,
+            self.stats,
+            self.exo_values,
+            priors=priors,
+            default_priors=self.default_priors,
+            meanstructure=self.meanstructure,
+            likelihood_stats=self.likelihood_stats,
+        )
 
     @property
     def observed(self) -> list[str]:

@@ -18,10 +18,12 @@ import pytest
 import xarray as xr
 from reference import REFERENCE, REFERENCE_FITS, SEED, data, lavaan_estimates, lavaan_fitmeasure
 from scipy.stats import multivariate_normal
+from test_latent_builder import RANDOM_SLOPE, random_slope_data
 from test_mixed_loglik import CASES, lme4_estimates
 
 import pymlsem
 from pymlsem.api import _rows_from_estimates
+from pymlsem.build.latent import LatentModel
 from pymlsem.build.loglik import two_level_cluster_loglik
 from pymlsem.engine.run import engine_binding
 from pymlsem.exceptions import DataError, ModelSpecificationError, PriorError, PymlsemError
@@ -434,6 +436,24 @@ def test_sem_refit_with_another_family_says_when_it_recompiles() -> None:
     )
     with pytest.warns(UserWarning, match="compiled again"):  # no engine family has inequality constraints
         sem_refit_spec(constrained, {"lambda": "student_t(3,0,1)"})
+
+
+def test_sem_refit_keeps_the_builder_and_the_statistics() -> None:
+    """A refit of a latent-builder model (random slope) stays a latent-builder model, and one of a model
+    with missing values keeps the full-information statistics; only the changed prior moves."""
+    slope = pymlsem.SEM(RANDOM_SLOPE, random_slope_data(), cluster="cluster")
+    new = sem_refit_spec(slope, {"beta": "normal(0,3)"})
+    assert isinstance(new.built, LatentModel) and new.method == "latent"
+    assert {p.name: str(p.prior) for p in new.built.free if p.pclass == "beta"} == {
+        p.name: "normal(0,3)" for p in slope.built.free if p.pclass == "beta"
+    }
+    incomplete = pymlsem.SEM(SEED, _with_missing(data("Demo.twolevel")), cluster="cluster")
+    refit = sem_refit_spec(incomplete, {"lambda": "normal(0,2)"})
+    assert refit.likelihood_stats is incomplete.likelihood_stats
+    point = incomplete.pymc_model.initial_point()
+    logp = incomplete.pymc_model.compile_logp(vars=incomplete.pymc_model.potentials, mode="FAST_COMPILE")
+    refit_logp = refit.pymc_model.compile_logp(vars=refit.pymc_model.potentials, mode="FAST_COMPILE")
+    assert refit_logp(point) == pytest.approx(logp(point), rel=1e-12)  # the same likelihood
 
 
 def test_sem_refit_refuses_a_prior_written_in_the_syntax() -> None:

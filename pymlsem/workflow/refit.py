@@ -75,23 +75,13 @@ def sem_refit_spec(spec: SEM, priors: Mapping[str, str]) -> SEM:
         An unknown name, a prior that does not fit its parameter, or a parameter whose prior is written in
         the model syntax (which takes precedence over ``priors=``).
     """
-    from pymlsem.build.marginal import build_marginal_model
-
     given = _check_mapping(priors)
     _check_syntax_priors(spec, given)
     start = time.perf_counter()
     merged = {**spec.priors, **given}
     new = copy.copy(spec)
     new.priors = merged
-    new.built = build_marginal_model(
-        spec.partable,
-        spec.stats,
-        spec.exo_values,
-        priors=merged,
-        default_priors=spec.default_priors,
-        meanstructure=spec.meanstructure,
-        likelihood_stats=spec.likelihood_stats,
-    )
+    new.built = spec.build(merged)  # the spec's own builder (latent or marginal) and statistics
     new.build_seconds = time.perf_counter() - start
     changed = [
         old.name
