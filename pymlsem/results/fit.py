@@ -284,9 +284,9 @@ class SEMFit(FitMethods):
         """The summary header's PPP line (computed once, with :meth:`ppp`'s defaults)."""
         from pymlsem.exceptions import PymlsemError
 
-        # given latent variables a draw costs a replicate and two deviances over all the rows' terms (tens
-        # of ms for an IRT model): the summary uses 200 draws there and says so; fit.ppp() takes 1000
-        n_draws = 1000 if self.model.has_closed_form else 200
+        # given latent variables, or with missing values, a draw costs a replicate and its statistics
+        # (tens of ms): the summary uses 200 draws there and says so; fit.ppp() takes 1000
+        n_draws = 1000 if self.model.has_closed_form and not self.model.missing else 200
         try:
             result = self.ppp(n_draws)
         except PymlsemError:  # e.g. covariates with parts at both levels: see fit.ppp()
