@@ -17,6 +17,7 @@ from pymlsem.exceptions import (
     SamplerError,
 )
 from pymlsem.mlm.api import mixed, mixed_model
+from pymlsem.studies.power import power_sim
 from pymlsem.workflow.information import compare
 from pymlsem.workflow.refit import prior_grid
 
@@ -37,6 +38,7 @@ __all__ = [
     "growth",
     "mixed",
     "mixed_model",
+    "power_sim",
     "prior_grid",
     "sem",
 ]

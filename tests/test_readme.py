@@ -7,6 +7,7 @@ import re
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from reference import data
@@ -33,6 +34,12 @@ def test_readme_mixed_model_example_runs(monkeypatch, tmp_path) -> None:
         return real(*args, chains=2, progressbar=False, **kwargs)
 
     monkeypatch.setattr(pymlsem, "mixed", short)
+    power = pymlsem.power_sim
+    monkeypatch.setattr(
+        pymlsem,
+        "power_sim",
+        lambda *a, **k: power(*a, **{**k, "nsim": 2, "draws": 100, "tune": 100, "chains": 2}),
+    )
     monkeypatch.chdir(tmp_path)  # fit.plot(path="trace.png") writes there
     sleepstudy = data("sleepstudy")
     namespace = {
@@ -43,6 +50,9 @@ def test_readme_mixed_model_example_runs(monkeypatch, tmp_path) -> None:
         "newdata": pd.DataFrame({"Days": [0, 5], "Subject": [308, 309]}),
         "formula": "Reaction ~ Days + (1 | Subject)",
         "data": sleepstudy,
+        "design": pd.DataFrame(
+            {"x1": np.tile(np.arange(1, 21), 25), "cluster": np.repeat(np.arange(25), 20)}
+        ),
     }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # short chains warn about convergence, as they should

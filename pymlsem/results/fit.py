@@ -293,11 +293,6 @@ class SEMFit(FitMethods):
             return [("", ""), ("PPP (chi-square)", "n/a")]
         return [("", ""), (f"PPP ({result.discrepancy}, {result.n_draws} draws)", f"{result.ppp:.3f}")]
 
-    def divergences(self) -> int:
-        """Number of divergent transitions after tuning."""
-        stats = self.idata.sample_stats
-        return int(stats["diverging"].sum()) if "diverging" in stats else 0
-
     def summary(self, prob: float = 0.95) -> str:
         """A lavaan/blavaan-style printout: a header, then each level's parameter sections."""
         estimates = self.parameter_estimates(prob)

@@ -43,6 +43,11 @@ class FitMethods:
         """The failed checks of :meth:`diagnose` in one paragraph, or None when the draws pass them all."""
         return convergence_message(self.diagnose())
 
+    def divergences(self) -> int:
+        """Number of divergent transitions after tuning."""
+        stats = self.idata.sample_stats
+        return int(stats["diverging"].sum()) if "diverging" in stats else 0
+
     def prior_note(self) -> str | None:
         """The parameters whose potential prior-data conflict :meth:`prior_sensitivity` found, or None (also
         None before it has run: the summary says what it has computed, it does not run the check)."""
