@@ -17,7 +17,7 @@ from pymlsem.exceptions import (
     SamplerError,
 )
 from pymlsem.mlm.api import mixed, mixed_model
-from pymlsem.studies.power import power_sim
+from pymlsem.studies.power import power_curve, power_sim
 from pymlsem.workflow.information import compare
 from pymlsem.workflow.refit import prior_grid
 
@@ -38,6 +38,7 @@ __all__ = [
     "growth",
     "mixed",
     "mixed_model",
+    "power_curve",
     "power_sim",
     "prior_grid",
     "sem",

@@ -127,3 +127,32 @@ def test_replicates_on_dask_give_the_serial_table() -> None:
     ):
         parallel = pymlsem.power_sim(FORMULA, design, client=client, **arguments)
     pd.testing.assert_frame_equal(parallel.table, serial.table)
+
+
+@pytest.mark.sampling
+def test_power_curve_follows_the_normal_approximation() -> None:
+    """A small slope (0.02): with k clusters of x1 = 1..20 the slope's SE is about sigma / sqrt(665 k), so
+    the power is about Phi(d / se - 1.96) (0.21, 0.63 and 0.90 at 5, 20 and 40 clusters); each point within
+    3.3 binomial SDs of it (30 replicates), rising from 5 to 40 clusters, and its plot drawn."""
+    from scipy.stats import norm
+
+    design = _book_design(40)
+    curve = pymlsem.power_curve(
+        FORMULA,
+        design,
+        along="cluster",
+        clusters=[5, 20, 40],
+        fixef={"(Intercept)": 1.0, "x1": 0.02},
+        varcorr={"cluster": 0.25},
+        term="x1",
+        nsim=30,
+        random_seed=3,
+        **SHORT,
+    )
+    ratio = 0.02 * np.sqrt(665 * curve.table["clusters"].to_numpy())
+    expected = norm.cdf(ratio - 1.96) + norm.cdf(-ratio - 1.96)
+    sd = np.sqrt(expected * (1 - expected) / 30)
+    assert (np.abs(curve.table["power"] - expected) < 3.3 * sd).all(), curve.table
+    assert curve.table["power"].iloc[-1] > curve.table["power"].iloc[0]
+    figure = curve.plot()
+    assert len(figure.axes[0].lines) >= 2  # the curve and the 0.8 line

@@ -26,7 +26,7 @@ from pymlsem.exceptions import ModelSpecificationError
 from pymlsem.formula.design import mixed_design
 from pymlsem.formula.split import split_formula
 
-__all__ = ["PowerResult", "power_sim", "simulate_response"]
+__all__ = ["PowerCurve", "PowerResult", "power_curve", "power_sim", "simulate_response"]
 
 FAMILIES = ("gaussian", "bernoulli", "poisson")
 
@@ -238,3 +238,86 @@ def power_sim(
     successes = int(table["excludes_zero"].sum())
     ci = stats.binomtest(successes, len(table)).proportion_ci(confidence_level=0.95, method="exact")
     return PowerResult(successes / len(table), (float(ci.low), float(ci.high)), table, term)
+
+
+@dataclass(frozen=True)
+class PowerCurve:
+    """Power at several numbers of clusters (simr's ``powerCurve``).
+
+    Attributes
+    ----------
+    table
+        One row per number of clusters: ``clusters``, ``power``, ``lower``, ``upper`` (the Clopper-Pearson
+        interval), ``nsim``.
+    results
+        Each number of clusters' :class:`PowerResult`.
+    """
+
+    table: pd.DataFrame
+    results: dict[int, PowerResult]
+
+    def plot(self, target: float = 0.8, path: Any = None) -> Any:
+        """Power against the number of clusters, with its intervals and a line at ``target``."""
+        from pymlsem.plots._common import finish, pyplot
+
+        plt = pyplot()
+        figure, axes = plt.subplots(figsize=(5.0, 3.5))
+        table = self.table
+        axes.errorbar(
+            table["clusters"],
+            table["power"],
+            yerr=[table["power"] - table["lower"], table["upper"] - table["power"]],
+            marker="o",
+            capsize=3,
+        )
+        axes.axhline(target, color="0.4", linestyle="--", linewidth=0.8)
+        axes.set_ylim(-0.02, 1.02)
+        axes.set_xlabel("number of clusters")
+        axes.set_ylabel("power (95% interval excludes 0)")
+        return finish(figure, path)
+
+
+def power_curve(
+    formula: str,
+    design: pd.DataFrame,
+    *,
+    along: str,
+    clusters: list[int],
+    random_seed: int | None = None,
+    **arguments: Any,
+) -> PowerCurve:
+    """Power for the first ``k`` clusters of ``design`` (in their order of appearance), for each ``k``.
+
+    Parameters
+    ----------
+    formula, design
+        As for :func:`power_sim`.
+    along
+        The grouping column whose clusters are kept (simr's ``along``).
+    clusters
+        The numbers of clusters.
+    random_seed
+        Seed of the whole curve (each point gets its own, spawned from it).
+    **arguments
+        The other arguments of :func:`power_sim` (``fixef``, ``varcorr``, ``sigma``, ``term``, ``nsim``,
+        ``client``, sampler settings).
+
+    Raises
+    ------
+    ModelSpecificationError
+        ``along`` not a column, or more clusters than the design has.
+    """
+    if along not in design.columns:
+        raise ModelSpecificationError(f"along={along!r} is not a column of the design")
+    order = pd.unique(design[along])
+    if max(clusters) > order.size or min(clusters) < 2:
+        raise ModelSpecificationError(f"clusters must be between 2 and the design's {order.size} clusters")
+    seeds = np.random.SeedSequence(random_seed).spawn(len(clusters))
+    results, rows = {}, []
+    for k, seed in zip(clusters, seeds, strict=True):
+        part = design[design[along].isin(order[:k])]
+        result = power_sim(formula, part, random_seed=int(seed.generate_state(1)[0]), **arguments)
+        results[int(k)] = result
+        rows.append((int(k), result.power, *result.interval, len(result.table)))
+    table = pd.DataFrame(rows, columns=["clusters", "power", "lower", "upper", "nsim"])
+    return PowerCurve(table, results)
