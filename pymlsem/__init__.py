@@ -17,7 +17,7 @@ from pymlsem.exceptions import (
     SamplerError,
 )
 from pymlsem.mlm.api import mixed, mixed_model
-from pymlsem.studies.power import power_curve, power_sim
+from pymlsem.studies.power import power_curve, power_sim, sem_power_sim
 from pymlsem.workflow.information import compare
 from pymlsem.workflow.refit import prior_grid
 
@@ -42,4 +42,5 @@ __all__ = [
     "power_sim",
     "prior_grid",
     "sem",
+    "sem_power_sim",
 ]

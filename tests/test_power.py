@@ -156,3 +156,17 @@ def test_power_curve_follows_the_normal_approximation() -> None:
     assert curve.table["power"].iloc[-1] > curve.table["power"].iloc[0]
     figure = curve.plot()
     assert len(figure.axes[0].lines) >= 2  # the curve and the 0.8 line
+
+
+@pytest.mark.sampling
+def test_sem_power_sim_from_a_lavaan_model() -> None:
+    """A regression in lavaan syntax (y ~ b*x, b = 0.5, 200 rows): every interval excludes 0 and the
+    estimates sit near 0.5; the label or the printed name selects the parameter, an unknown one is refused
+    before any fit."""
+    model = "y ~ b*x"
+    result = pymlsem.sem_power_sim(model, {"b": 0.5}, term="b", nsim=4, n=200, random_seed=2, **SHORT)
+    assert result.power == 1.0 and np.abs(result.table["estimate"] - 0.5).max() < 0.25
+    by_name = pymlsem.sem_power_sim(model, {"b": 0.5}, term="y~x", nsim=1, n=200, random_seed=2, **SHORT)
+    assert by_name.table["estimate"].iloc[0] == result.table["estimate"].iloc[0]
+    with pytest.raises(ModelSpecificationError, match="not a free parameter"):
+        pymlsem.sem_power_sim(model, {"b": 0.5}, term="c", nsim=1, n=200)

@@ -22,11 +22,14 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+from pymlsem.api import SEM
 from pymlsem.exceptions import ModelSpecificationError
 from pymlsem.formula.design import mixed_design
 from pymlsem.formula.split import split_formula
+from pymlsem.mlm.api import mixed
+from pymlsem.simulate import simulate
 
-__all__ = ["PowerCurve", "PowerResult", "power_curve", "power_sim", "simulate_response"]
+__all__ = ["PowerCurve", "PowerResult", "power_curve", "power_sim", "sem_power_sim", "simulate_response"]
 
 FAMILIES = ("gaussian", "bernoulli", "poisson")
 
@@ -127,8 +130,6 @@ def simulate_response(
 
 def _replicate(task: dict[str, Any]) -> dict[str, Any]:
     """Simulate and fit one replicate (a Dask task, or a step of the serial loop)."""
-    from pymlsem.mlm.api import mixed
-
     data_seed, fit_seed = np.random.SeedSequence(task["seed"]).generate_state(2)
     rng = np.random.default_rng(data_seed)
     response = split_formula(task["formula"]).response
@@ -150,7 +151,11 @@ def _replicate(task: dict[str, Any]) -> dict[str, Any]:
         progressbar=False,
         **task["fit_kwargs"],
     )
-    row = fit.fixef().loc[task["term"]]
+    return _replicate_row(fit.fixef().loc[task["term"]], fit, task["seed"])
+
+
+def _replicate_row(row: pd.Series, fit: Any, seed: int) -> dict[str, Any]:
+    """One replicate's line of the table, from the term's posterior summary."""
     lower, upper = row["q2.5"], row["q97.5"]
     return {
         "estimate": float(row["mean"]),
@@ -160,7 +165,7 @@ def _replicate(task: dict[str, Any]) -> dict[str, Any]:
         "ess_bulk": float(row["ess_bulk"]),
         "r_hat": float(row["r_hat"]),
         "divergences": int(fit.divergences()),
-        "seed": int(task["seed"]),
+        "seed": int(seed),
     }
 
 
@@ -204,8 +209,7 @@ def power_sim(
     ModelSpecificationError
         ``term`` not a fixed effect, or a model :func:`simulate_response` refuses, before any fit.
     """
-    if isinstance(nsim, bool) or not isinstance(nsim, int | np.integer) or nsim < 1:
-        raise ModelSpecificationError(f"nsim must be a positive integer, not {nsim!r}")
+    seeds = _seeds(random_seed, nsim)
     check = simulate_response(  # refuses a bad model before any fit
         formula,
         design,
@@ -218,7 +222,6 @@ def power_sim(
     del check
     if term not in fixef:
         raise ModelSpecificationError(f"term {term!r} is not a fixed effect of the model: {list(fixef)}")
-    seeds = [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(random_seed).spawn(int(nsim))]
     common = {
         "formula": formula,
         "design": design,
@@ -229,15 +232,98 @@ def power_sim(
         "term": term,
         "fit_kwargs": fit_kwargs,
     }
-    tasks = [{**common, "seed": seed} for seed in seeds]
+    return _run(_replicate, [{**common, "seed": seed} for seed in seeds], client, term)
+
+
+def _seeds(random_seed: int | None, nsim: int) -> list[int]:
+    """One seed per replicate, spawned from the study's."""
+    if isinstance(nsim, bool) or not isinstance(nsim, int | np.integer) or nsim < 1:
+        raise ModelSpecificationError(f"nsim must be a positive integer, not {nsim!r}")
+    return [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(random_seed).spawn(int(nsim))]
+
+
+def _run(replicate: Any, tasks: list[dict[str, Any]], client: Any, term: str) -> PowerResult:
+    """Run the replicates serially or as Dask tasks; the power and its Clopper-Pearson interval."""
     if client is None:
-        rows = [_replicate(task) for task in tasks]
+        rows = [replicate(task) for task in tasks]
     else:
-        rows = client.gather(client.map(_replicate, tasks, pure=False))
+        rows = client.gather(client.map(replicate, tasks, pure=False))
     table = pd.DataFrame(rows)
     successes = int(table["excludes_zero"].sum())
     ci = stats.binomtest(successes, len(table)).proportion_ci(confidence_level=0.95, method="exact")
     return PowerResult(successes / len(table), (float(ci.low), float(ci.high)), table, term)
+
+
+def _sem_replicate(task: dict[str, Any]) -> dict[str, Any]:
+    """Simulate one data set from a lavaan model and fit it (a Dask task, or a step of the serial loop)."""
+    data_seed, fit_seed = np.random.SeedSequence(task["seed"]).generate_state(2)
+    data = simulate(task["model"], task["values"], seed=int(data_seed), **task["size"])
+    cluster = "cluster" if "cluster" in data.columns else None
+    spec = SEM(task["model"], data, cluster, model_type=task["model_type"])
+    fit = spec.fit(random_seed=int(fit_seed), progressbar=False, **task["fit_kwargs"])
+    estimates = fit.parameter_estimates()
+    names = estimates["lhs"] + estimates["op"] + estimates["rhs"].fillna("")
+    if cluster is not None:
+        names = names + np.where(estimates["level"].astype(int) == 1, "@within", "@between")
+    match = estimates[(estimates["label"] == task["term"]) | (names == task["term"])]
+    return _replicate_row(match.iloc[0], fit, task["seed"])
+
+
+def sem_power_sim(
+    model: str,
+    values: Mapping[str, float],
+    *,
+    term: str,
+    nsim: int = 100,
+    n: int | None = None,
+    n_clusters: int | None = None,
+    cluster_size: int = 10,
+    model_type: str = "sem",
+    client: Any = None,
+    random_seed: int | None = None,
+    **fit_kwargs: Any,
+) -> PowerResult:
+    """Power of a SEM to exclude 0 from a parameter's 95% interval, by simulation.
+
+    Each replicate is drawn from ``model`` at ``values`` by :func:`pymlsem.simulate.simulate` (``n`` rows, or
+    ``n_clusters`` clusters of ``cluster_size`` for a two-level model) and fitted with the same model.
+
+    Parameters
+    ----------
+    model, values, n, n_clusters, cluster_size, model_type
+        As for :func:`pymlsem.simulate.simulate`.
+    term
+        The parameter checked: a label, or a name as the summary prints it (``"fb~w1@between"``).
+    nsim, client, random_seed, **fit_kwargs
+        As for :func:`power_sim` (``fit_kwargs`` go to :meth:`pymlsem.SEM.fit`).
+
+    Returns
+    -------
+    PowerResult
+
+    Raises
+    ------
+    ModelSpecificationError
+        ``term`` not a free parameter of the model, or values the model does not have, before any fit.
+    """
+    seeds = _seeds(random_seed, nsim)
+    size = {"n": n} if n_clusters is None else {"n_clusters": n_clusters, "cluster_size": cluster_size}
+    probe = simulate(model, values, seed=0, model_type=model_type, **size)  # refuses unknown values
+    spec = SEM(model, probe, "cluster" if "cluster" in probe.columns else None, model_type=model_type)
+    known = {name for p in spec.built.free for name in (p.name, *p.aliases)}
+    if term not in known:
+        raise ModelSpecificationError(
+            f"term {term!r} is not a free parameter of the model; its parameters: {sorted(known)}"
+        )
+    common = {
+        "model": model,
+        "values": dict(values),
+        "size": {**size, "model_type": model_type},
+        "model_type": model_type,
+        "term": term,
+        "fit_kwargs": fit_kwargs,
+    }
+    return _run(_sem_replicate, [{**common, "seed": seed} for seed in seeds], client, term)
 
 
 @dataclass(frozen=True)
