@@ -14,11 +14,16 @@ from pymlsem.diagnostics.dic import DIC, dic
 from pymlsem.diagnostics.geweke import geweke_z
 from pymlsem.diagnostics.mixed import MixedTheta, block_covariance_draws, mixed_loglik_function, vcv_terms
 from pymlsem.diagnostics.pmcmc import pmcmc
+from pymlsem.diagnostics.spectral import effective_size
 from pymlsem.exceptions import PymlsemError
 from pymlsem.mlm.predict import coef_tables, prediction_table
 from pymlsem.mlm.variance import bayes_r2_table, icc_table, r_squared_table
+from pymlsem.plots.clusters import plot_caterpillar, plot_cluster_lines
 from pymlsem.results.fit_methods import FitMethods
+from pymlsem.results.lme4_summary import lme4_summary
+from pymlsem.results.mcmcglmm_summary import mcmcglmm_summary
 from pymlsem.results.posterior import SAMPLE_DIMS, summarize_draws
+from pymlsem.workflow.mixed_loglik import glmm_dic
 
 if TYPE_CHECKING:
     from pymlsem.mlm.model import MixedModel
@@ -130,16 +135,12 @@ class MixedFit(FitMethods):
         self, group: str | None = None, term: str = "(Intercept)", prob: float = 0.95, path: Any = None
     ) -> Any:
         """Caterpillar plot of the cluster effects: see :func:`pymlsem.plots.plot_caterpillar`."""
-        from pymlsem.plots import plot_caterpillar
-
         return plot_caterpillar(self, group, term, prob, path)
 
     def plot_cluster_lines(
         self, x: str, data: pd.DataFrame, group: str | None = None, path: Any = None
     ) -> Any:
         """Per-cluster fitted lines against ``x``: see :func:`pymlsem.plots.plot_cluster_lines`."""
-        from pymlsem.plots import plot_cluster_lines
-
         return plot_cluster_lines(self, x, data, group, path)
 
     def family_params(self, prob: float = 0.95) -> pd.DataFrame:
@@ -548,8 +549,6 @@ class MixedFit(FitMethods):
         pandas.DataFrame
             Indexed by parameter, columns ``mean, sd, ess_bulk, ess_tail, r_hat, eff.samp``.
         """
-        from pymlsem.diagnostics.spectral import effective_size
-
         draws = self._parts(which)
         table = summarize_draws(draws)[["mean", "sd", "ess_bulk", "ess_tail", "r_hat"]]
         values = draws.transpose("parameter", *SAMPLE_DIMS).values
@@ -574,8 +573,6 @@ class MixedFit(FitMethods):
             ``dic``, ``dbar``, ``dhat``, ``pd``.
         """
         if getattr(self.spec, "family", "gaussian") != "gaussian" or not self.spec.design.blocks:
-            from pymlsem.workflow.mixed_loglik import glmm_dic  # (no random effects: the same deviance)
-
             return glmm_dic(self)
         if "sigma" not in self.idata.posterior:
             raise PymlsemError("dic() needs the residual SD sigma in the posterior")
@@ -638,11 +635,7 @@ class MixedFit(FitMethods):
             An unknown style.
         """
         if style == "mcmcglmm":
-            from pymlsem.results.mcmcglmm_summary import mcmcglmm_summary
-
             return mcmcglmm_summary(self, prob) + f"\n Likelihood: {self.method}\n"
         if style == "lme4":
-            from pymlsem.results.lme4_summary import lme4_summary
-
             return lme4_summary(self, prob) + f"\nLikelihood: {self.method}\n"
         raise PymlsemError(f"unknown summary style {style!r}; choose one of {', '.join(STYLES)}")

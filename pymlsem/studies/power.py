@@ -210,7 +210,7 @@ def power_sim(
         ``term`` not a fixed effect, or a model :func:`simulate_response` refuses, before any fit.
     """
     seeds = _seeds(random_seed, nsim)
-    check = simulate_response(  # refuses a bad model before any fit
+    simulate_response(  # refuses a bad model before any fit
         formula,
         design,
         fixef=fixef,
@@ -219,7 +219,6 @@ def power_sim(
         family=family,
         rng=np.random.default_rng(0),
     )
-    del check
     if term not in fixef:
         raise ModelSpecificationError(f"term {term!r} is not a fixed effect of the model: {list(fixef)}")
     common = {

@@ -143,13 +143,15 @@ def latent_replicates(spec: Any, posterior: Any, rng: np.random.Generator) -> np
     fixed = np.column_stack([observed_values(spec, name) for name in variables])
     draws = _stacked_draws(spec, posterior)
     moments = _at_draws(spec, _moment_outputs(spec))
+    data = {level: _level_data(spec, level) for level in spec.built.likelihood}
+    rows_of = {level: _unit_of_rows(spec, level) for level in spec.built.likelihood}
     out = []
     for s in range(draws[0].shape[0]):
         replicate = fixed.copy()
-        levels = _replicate_levels(spec, moments(*[d[s] for d in draws]), rng)
+        levels = _replicate_levels(spec, moments(*[d[s] for d in draws]), data, rng)
         for level, (continuous, codes) in levels.items():
             part = spec.built.likelihood[level]
-            rows = _unit_of_rows(spec, level)
+            rows = rows_of[level]
             for names, values in ((part.continuous, continuous), (part.ordered, codes)):
                 if names:
                     replicate[:, [variables.index(name) for name in names]] = values[rows]
@@ -196,7 +198,7 @@ def latent_deviances(
     observed, replicated = np.empty(draws[0].shape[0]), np.empty(draws[0].shape[0])
     for s in range(draws[0].shape[0]):
         at = [d[s] for d in draws]
-        levels_rep = _replicate_levels(spec, moments(*at), rng)
+        levels_rep = _replicate_levels(spec, moments(*at), data, rng)
         same, other = [], []
         for level, part in zip(levels, parts, strict=True):
             (continuous, codes), (continuous_rep, codes_rep) = data[level], levels_rep[level]
@@ -224,17 +226,18 @@ def _moment_outputs(spec: Any) -> list[pt.TensorVariable]:
 
 
 def _replicate_levels(
-    spec: Any, values: list[np.ndarray], rng: np.random.Generator
+    spec: Any, values: list[np.ndarray], data: dict[int, tuple], rng: np.random.Generator
 ) -> dict[int, tuple[np.ndarray | None, np.ndarray | None]]:
     """One draw's replicated data per level (units of the level), from :func:`_moment_outputs`' values.
 
-    Continuous values are NaN, and ordered variables' codes -1, where the data have none.
+    Continuous values are NaN, and ordered variables' codes -1, where the data (:func:`_level_data`, per
+    level) have none.
     """
     out = {}
     at = 0
     for level in sorted(spec.built.likelihood):
         part = spec.built.likelihood[level]
-        observed, observed_codes = _level_data(spec, level)
+        observed, observed_codes = data[level]
         continuous = codes = None
         if part.continuous:
             mean, cov = values[at], values[at + 1]
