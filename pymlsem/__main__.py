@@ -1,5 +1,7 @@
 """Command line: ``python -m pymlsem warmup`` compiles the engine families for this machine, once.
 
+It also compiles the two-level model checks' densities (:func:`pymlsem.workflow.loglik.compile_model_checks`).
+
 Later fits of any model of a compiled family load its machine code from the disk cache instead of
 compiling (see :mod:`pymlsem.engine.compiled`); the set-up script runs this step.
 """
@@ -11,6 +13,7 @@ import os
 
 from pymlsem.engine.compiled import FAMILIES, WARMUP_FAMILIES
 from pymlsem.engine.warmup import warmup
+from pymlsem.workflow.loglik import compile_model_checks
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown engine family {', '.join(unknown)}; the families are {', '.join(FAMILIES)}")
     families = args.families or (FAMILIES if args.all else WARMUP_FAMILIES)
-    warmup(families, jobs=args.jobs)
+    warmup(families, jobs=args.jobs, also=(compile_model_checks,))
     return 0
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import multiprocessing
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 
 from pymlsem.engine.binding import base_family
 from pymlsem.engine.compiled import EXPECTED_SECONDS, load_family
@@ -14,7 +15,7 @@ from pymlsem.engine.compiled import EXPECTED_SECONDS, load_family
 __all__ = ["warmup"]
 
 
-def warmup(families: Sequence[str], jobs: int = 1) -> list[str]:
+def warmup(families: Sequence[str], jobs: int = 1, also: Sequence[Callable[[], str]] = ()) -> list[str]:
     """Compile the families the disk cache lacks, ``jobs`` at a time in separate processes.
 
     Parameters
@@ -23,6 +24,9 @@ def warmup(families: Sequence[str], jobs: int = 1) -> list[str]:
         Engine families (:data:`pymlsem.engine.compiled.FAMILIES`).
     jobs
         Processes compiling at once (each compiles one family into the shared disk cache).
+    also
+        Other compile steps, run first among the tasks: module-level functions (picklable) that compile
+        into the disk cache and return a line to print.
 
     Returns
     -------
@@ -34,18 +38,22 @@ def warmup(families: Sequence[str], jobs: int = 1) -> list[str]:
     for line in lines:
         print(line, file=sys.stderr)
     missing.sort(key=lambda family: -EXPECTED_SECONDS[base_family(family)])  # the slowest first
-    if len(missing) > 1 and jobs > 1:
+    tasks = [*also, *(partial(compile_family, family) for family in missing)]
+    if len(tasks) > 1 and jobs > 1:
         context = multiprocessing.get_context("spawn")  # no state of this process is shared
-        with ProcessPoolExecutor(max_workers=min(jobs, len(missing)), mp_context=context) as pool:
-            compiled = pool.map(compile_family, missing)
-            for line in compiled:
+        with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=context) as pool:
+            for line in pool.map(_run, tasks):
                 print(line, file=sys.stderr)
                 lines.append(line)
     else:
-        for family in missing:
-            lines.append(compile_family(family))
+        for task in tasks:
+            lines.append(task())
             print(lines[-1], file=sys.stderr)
     return lines
+
+
+def _run(task: Callable[[], str]) -> str:
+    return task()
 
 
 def compile_family(family: str) -> str:

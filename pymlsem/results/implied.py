@@ -1,23 +1,53 @@
-"""Posterior draws of a fitted SEM's parameter-table rows and model-implied moments, in numpy.
+"""Posterior draws of a fitted SEM's parameter-table rows and model-implied moments.
 
 Everything downstream of a fit that needs the model's moments per posterior draw (standardized solutions,
 R-squared, intraclass correlations, fit indices, posterior predictive checks) starts here. The RAM algebra
-is the one of :mod:`pymlsem.build.ram`, written for a batch of draws with numpy instead of PyTensor.
+is the model's own (:mod:`pymlsem.build.ram`), vectorized over draws (:mod:`pymlsem.build.vectorized`); the
+layout's index arrays are inputs, so one compiled function serves every model.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pytensor.tensor as pt
 
-from pymlsem.build.ram import LevelLayout
+from pymlsem.build.ram import LevelLayout, implied_moments, ram_matrices
+from pymlsem.build.vectorized import batched_function
 
 if TYPE_CHECKING:
+    from pymlsem.api import SEM
     from pymlsem.results.fit import SEMFit
 
-__all__ = ["LevelMoments", "implied_moment_draws", "ram_moment_draws", "row_value_draws"]
+__all__ = ["LevelMoments", "implied_moment_draws", "ram_moment_draws", "row_value_draws", "sem_rows"]
+
+
+def sem_rows(spec: SEM, free: np.ndarray) -> np.ndarray:
+    """Value of every row of the parameter table for a batch of free-parameter vectors.
+
+    Parameters
+    ----------
+    spec
+        The SEM.
+    free
+        Shape (n_draws, n_free): values of the ``parameters`` deterministic (lavaan's scale).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (n_draws, n_rows); fixed rows (including the exogenous covariates' moments) repeat.
+    """
+    spec.check_closed_form("this quantity (log-likelihood, PPP, SRMR, DIC, standardized solution, ...)")
+    free = np.atleast_2d(np.asarray(free, dtype=float))
+    fixed = spec.fixed_row_values()
+    rows = np.broadcast_to(fixed, (free.shape[0], fixed.size)).copy()
+    has_param = spec.built.row_param >= 0
+    rows[:, has_param] = free[:, spec.built.row_param[has_param]]
+    return rows
 
 
 def row_value_draws(fit: SEMFit) -> np.ndarray:
@@ -34,8 +64,6 @@ def row_value_draws(fit: SEMFit) -> np.ndarray:
         Shape (n_draws, n_rows), draws stacked chain by chain; fixed rows (including the exogenous
         covariates' sample moments) repeat their value. Variances and covariances are on lavaan's scale.
     """
-    from pymlsem.workflow.pointwise import sem_rows
-
     parameters = fit.idata.posterior["parameters"]
     return sem_rows(fit.model, parameters.stack(sample=("chain", "draw")).transpose("sample", "parameter"))
 
@@ -54,19 +82,12 @@ class LevelMoments:
         Shape (n_draws, k): implied means (zeros where the model has no mean structure for a variable).
     cov
         Shape (n_draws, k, k): implied covariances.
-    total_effects
-        Shape (n_draws, k, k): ``(I - A)^-1``.
-    a, s
-        The RAM matrices per draw (directed paths ``A[target, source]`` and (co)variances ``S``).
     """
 
     variables: tuple[str, ...]
     observed: tuple[str, ...]
     mean: np.ndarray
     cov: np.ndarray
-    total_effects: np.ndarray
-    a: np.ndarray
-    s: np.ndarray
 
     @property
     def observed_mean(self) -> np.ndarray:
@@ -78,6 +99,16 @@ class LevelMoments:
         """(n_draws, p, p) implied covariances of the observed variables."""
         p = len(self.observed)
         return self.cov[:, :p, :p]
+
+
+@cache
+def _ram_moments_function() -> Callable[..., list[np.ndarray]]:
+    """``f(rows, k, a_rows, a_index, s_rows, s_index, m_rows, m_index) -> [mean, cov]``, batched over rows."""
+    rows, size = pt.vector("rows"), pt.lscalar("k")
+    index = [pt.lvector(name) for name in ("a_rows", "a_index", "s_rows", "s_index", "m_rows", "m_index")]
+    a, s, m = ram_matrices(rows, size, *index)
+    mean, cov = implied_moments(a, s, m, size)  # every variable of the level: p = k
+    return batched_function([rows, size, *index], [mean, cov], batched=[rows])
 
 
 def ram_moment_draws(layout: LevelLayout, rows: np.ndarray) -> LevelMoments:
@@ -95,18 +126,9 @@ def ram_moment_draws(layout: LevelLayout, rows: np.ndarray) -> LevelMoments:
     LevelMoments
     """
     rows = np.atleast_2d(np.asarray(rows, dtype=float))
-    n, k = rows.shape[0], len(layout.variables)
-    a = np.zeros((n, k * k))
-    s = np.zeros((n, k * k))
-    m = np.zeros((n, k))
-    a[:, layout.a_index] = rows[:, layout.a_rows]
-    s[:, layout.s_index] = rows[:, layout.s_rows]
-    m[:, layout.m_index] = rows[:, layout.m_rows]
-    a, s = a.reshape(n, k, k), s.reshape(n, k, k)
-    total = np.linalg.inv(np.eye(k)[None, :, :] - a)
-    mean = np.einsum("nij,nj->ni", total, m)
-    cov = total @ s @ np.swapaxes(total, -1, -2)
-    return LevelMoments(layout.variables, layout.observed, mean, cov, total, a, s)
+    index = (layout.a_rows, layout.a_index, layout.s_rows, layout.s_index, layout.m_rows, layout.m_index)
+    mean, cov = _ram_moments_function()(rows, len(layout.variables), *index)
+    return LevelMoments(layout.variables, layout.observed, mean, cov)
 
 
 def implied_moment_draws(fit: SEMFit) -> dict[int, LevelMoments]:

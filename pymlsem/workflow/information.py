@@ -20,6 +20,7 @@ from scipy.special import logsumexp
 
 from pymlsem.diagnostics.dic import DIC, dic
 from pymlsem.exceptions import DataError, PymlsemError
+from pymlsem.results.implied import sem_rows
 from pymlsem.workflow.pointwise import (
     LOGLIK_VAR,
     _is_sem,
@@ -27,7 +28,6 @@ from pymlsem.workflow.pointwise import (
     default_unit,
     fixed_x_constant,
     pointwise_log_likelihood,
-    sem_rows,
     sem_total_loglik,
     stacked_draws,
 )

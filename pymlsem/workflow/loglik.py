@@ -1,24 +1,29 @@
-"""Normal log-likelihoods of SEM data in numpy, for a batch of parameter draws and data sets at once.
+"""Normal log-likelihoods of SEM data for a batch of parameter draws and data sets at once.
 
-The PyTensor expressions of :mod:`pymlsem.build.loglik` are what the sampler uses; the model checks
-(posterior predictive p-values, fit indices) evaluate the same densities for hundreds of posterior draws and
-replicated data sets, where compiling a graph per draw would dominate. These functions take the same
-sufficient statistics with an optional leading batch axis (one entry per replicated data set) and implied
-moments with a leading draw axis, and broadcast the two.
-
-The densities are exactly those of :func:`pymlsem.build.loglik.single_level_loglik` and
-:func:`pymlsem.build.loglik.two_level_loglik` (the full joint normal density of all observed variables; no
-fixed.x constant is subtracted). A covariance that is not positive definite gives ``-inf``.
+The model checks (posterior predictive p-values, fit indices) evaluate the model's densities for hundreds of
+posterior draws and replicated data sets. These functions take sufficient statistics with a leading batch
+axis (one entry per replicated data set) and implied moments with a leading draw axis, broadcast the two,
+and evaluate the sampler's own expressions, :func:`pymlsem.build.loglik.single_level_loglik` and
+:func:`pymlsem.build.loglik.two_level_loglik`, vectorized over the batch (:mod:`pymlsem.build.vectorized`):
+the full joint normal density of all observed variables, no fixed.x constant subtracted. A covariance that
+is not positive definite gives ``-inf``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
+from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pytensor.tensor as pt
 
+from pymlsem.build import loglik as build_loglik
+from pymlsem.build.vectorized import batched_function
 from pymlsem.data.stats import SingleLevelStats, TwoLevelStats
 from pymlsem.results.implied import ram_moment_draws
 
@@ -30,13 +35,12 @@ __all__ = [
     "SingleLevelBatch",
     "TwoLevelBatch",
     "batch_of",
+    "compile_model_checks",
     "implied_moments",
     "model_loglik",
     "single_level_loglik",
     "two_level_loglik",
 ]
-
-LOG_2PI = float(np.log(2.0 * np.pi))
 
 
 @dataclass(frozen=True)
@@ -162,31 +166,65 @@ def batch_of(stats: SingleLevelStats | TwoLevelStats) -> SingleLevelBatch | TwoL
     return SingleLevelBatch(tuple(stats.variables), int(stats.nobs), mean, np.asarray(stats.cov, float)[None])
 
 
-def _factor(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Inverse, log-determinant and positive-definiteness flag of a batch of symmetric matrices.
+@cache
+def _single_level_function(meanstructure: bool) -> Callable[..., list[np.ndarray]]:
+    """:func:`pymlsem.build.loglik.single_level_loglik`, batched over moments and statistics."""
+    mu, sigma = pt.vector("mu"), pt.matrix("sigma")
+    stats = SimpleNamespace(nobs=pt.scalar("nobs"), mean=pt.vector("mean"), cov=pt.matrix("cov"))
+    value = build_loglik.single_level_loglik(mu if meanstructure else None, sigma, stats)
+    inputs = [mu, sigma, stats.nobs, stats.mean, stats.cov]
+    return batched_function(inputs, [value], batched=[mu, sigma, stats.mean, stats.cov])
 
-    Matrices that are not positive definite are replaced by the identity (their flag is False), so that
-    one bad draw does not stop the batch.
+
+@cache
+def _two_level_function(shared_data: bool) -> Callable[..., list[np.ndarray]]:
+    """:func:`pymlsem.build.loglik.two_level_loglik`, batched over moments (and statistics unless
+    ``shared_data``), compiled by numba: a batched Cholesky per draw and cluster size."""
+    mu_w, mu_b = pt.vector("mu_w"), pt.vector("mu_b")
+    sigma_w, sigma_b = pt.matrix("sigma_w"), pt.matrix("sigma_b")
+    stats = SimpleNamespace(
+        within_index=pt.lvector("within_index"),
+        group_sizes=pt.vector("group_sizes"),
+        group_counts=pt.vector("group_counts"),
+        within_scatter=pt.matrix("within_scatter"),
+        group_means=pt.matrix("group_means"),
+        group_scatter=pt.tensor3("group_scatter"),
+    )
+    value = build_loglik.two_level_loglik(mu_w, sigma_w, mu_b, sigma_b, stats)
+    batched = [mu_w, sigma_w, mu_b, sigma_b]
+    if not shared_data:
+        batched += [stats.within_scatter, stats.group_means, stats.group_scatter]
+    inputs = [mu_w, sigma_w, mu_b, sigma_b, *vars(stats).values()]
+    return batched_function(inputs, [value], batched=batched, compiled=True)
+
+
+def compile_model_checks() -> str:
+    """Compile (or load from the disk cache) the numba-compiled densities of the model checks.
+
+    Run by ``python -m pymlsem warmup`` beside the engine families, so that the first PPP of a two-level
+    model does not compile them.
+
+    Returns
+    -------
+    str
+        A line saying how long it took.
     """
-    safe = np.asarray(cov, dtype=float)
-    ok = np.ones(safe.shape[:-2], dtype=bool)
-    try:
-        chol = np.linalg.cholesky(safe)
-    except np.linalg.LinAlgError:  # some matrix of the batch is not positive definite
-        ok = np.linalg.eigvalsh(safe)[..., 0] > 0
-        safe = np.where(ok[..., None, None], safe, np.eye(safe.shape[-1]))
-        chol = np.linalg.cholesky(safe)
-    logdet = 2.0 * np.log(np.diagonal(chol, axis1=-2, axis2=-1)).sum(axis=-1)
-    return np.linalg.inv(safe), logdet, ok
+    start = time.perf_counter()
+    for shared_data in (True, False):
+        _two_level_function(shared_data)
+    return f"pymlsem: two-level model checks ready ({time.perf_counter() - start:.1f} s)"
 
 
-def _trace(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``tr(A B)`` for symmetric ``B``, batched over leading axes."""
-    return np.einsum("...ij,...ij->...", a, b)
+def _common(*arrays: np.ndarray) -> list[np.ndarray]:
+    """The arrays broadcast to one batch length (each has 1 or that many entries along its first axis)."""
+    length = max(array.shape[0] for array in arrays)
+    return [np.broadcast_to(array, (length, *array.shape[1:])) for array in arrays]
 
 
 def single_level_loglik(mean: np.ndarray | None, cov: np.ndarray, batch: SingleLevelBatch) -> np.ndarray:
     """Multivariate normal log-likelihood of each data set of a batch, for each parameter draw.
+
+    The density of :func:`pymlsem.build.loglik.single_level_loglik`, evaluated by that expression.
 
     Parameters
     ----------
@@ -203,14 +241,12 @@ def single_level_loglik(mean: np.ndarray | None, cov: np.ndarray, batch: SingleL
         Shape (max(S, R),): the log-likelihood of data set r under draw r (or of the single data set under
         every draw); ``-inf`` where ``cov`` is not positive definite.
     """
-    inv, logdet, ok = _factor(cov)
-    quad = _trace(inv, batch.cov)
-    if mean is not None and batch.mean is not None:
-        dev = batch.mean - mean
-        quad = quad + np.einsum("...i,...ij,...j->...", dev, inv, dev)
-    p = batch.cov.shape[-1]
-    value = -0.5 * batch.nobs * (p * LOG_2PI + logdet + quad)
-    return np.where(ok, value, -np.inf)
+    cov = np.asarray(cov, dtype=float)
+    meanstructure = mean is not None and batch.mean is not None
+    mu = np.asarray(mean, dtype=float) if meanstructure else np.zeros(cov.shape[:-1])
+    data_mean = batch.mean if meanstructure else np.zeros(batch.cov.shape[:-1])
+    mu, cov, data_mean, data_cov = _common(mu, cov, data_mean, batch.cov)
+    return _single_level_function(meanstructure)(mu, cov, float(batch.nobs), data_mean, data_cov)[0]
 
 
 def two_level_loglik(
@@ -218,7 +254,7 @@ def two_level_loglik(
 ) -> np.ndarray:
     """Exact two-level normal log-likelihood of each data set of a batch, for each parameter draw.
 
-    The density of :func:`pymlsem.build.loglik.two_level_loglik`.
+    The density of :func:`pymlsem.build.loglik.two_level_loglik`, evaluated by that expression.
 
     Parameters
     ----------
@@ -237,21 +273,20 @@ def two_level_loglik(
     numpy.ndarray
         Shape (max(S, R),); ``-inf`` where a covariance is not positive definite.
     """
-    index = batch.within_index
-    sizes, counts = batch.group_sizes, batch.group_counts
-    p, p_w = batch.group_means.shape[-1], index.size
-    inv_w, logdet_w, ok_w = _factor(sigma_w[..., index[:, None], index[None, :]])
-    dof = float(np.sum(counts * (sizes - 1.0)))
-    within = -0.5 * (dof * (p_w * LOG_2PI + logdet_w) + _trace(inv_w, batch.within_scatter))
-
-    cov_g = sigma_b[..., None, :, :] + sigma_w[..., None, :, :] / sizes[:, None, None]
-    inv_g, logdet_g, ok_g = _factor(cov_g)
-    dev = batch.group_means - (mu_w + mu_b)[..., None, :]
-    scatter = batch.group_scatter + counts[:, None, None] * (dev[..., :, None] * dev[..., None, :])
-    between = -0.5 * np.sum(
-        counts * (p * LOG_2PI + logdet_g + p_w * np.log(sizes)) + _trace(inv_g, scatter), axis=-1
-    )
-    return np.where(ok_w & ok_g.all(axis=-1), within + between, -np.inf)
+    moments = [np.asarray(array, dtype=float) for array in (mu_w, sigma_w, mu_b, sigma_b)]
+    data = [batch.within_scatter, batch.group_means, batch.group_scatter]
+    shared = batch.size == 1
+    if shared:  # one data set: its statistics are the same input for every draw
+        data = [array[0] for array in data]
+    else:
+        moments = _common(*moments, *data)[:4]
+    contiguous = [np.ascontiguousarray(array, dtype=float) for array in (*moments, *data)]
+    structure = [
+        np.ascontiguousarray(batch.within_index, dtype=np.int64),
+        np.ascontiguousarray(batch.group_sizes, dtype=float),
+        np.ascontiguousarray(batch.group_counts, dtype=float),
+    ]
+    return _two_level_function(shared)(*contiguous[:4], *structure, *contiguous[4:])[0]
 
 
 @dataclass(frozen=True)

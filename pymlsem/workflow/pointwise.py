@@ -48,6 +48,7 @@ import xarray as xr
 from pymlsem.build.loglik import single_level_fixed_x_loglik, two_level_fixed_x_loglik
 from pymlsem.data.stats import TwoLevelStats
 from pymlsem.exceptions import DataError, ModelSpecificationError, PymlsemError
+from pymlsem.results.implied import sem_rows
 from pymlsem.workflow.conditional import latent_pointwise_values
 from pymlsem.workflow.incomplete import missing_total_loglik, missing_unit_loglik
 from pymlsem.workflow.loglik import batch_of, implied_moments, model_loglik
@@ -63,7 +64,6 @@ __all__ = [
     "fixed_x_constant",
     "pointwise_log_likelihood",
     "sem_pointwise_loglik",
-    "sem_rows",
     "sem_total_loglik",
 ]
 
@@ -157,30 +157,6 @@ def _mvn_logpdf(resid: np.ndarray, chol: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------------- SEM
-def sem_rows(spec: SEM, free: np.ndarray) -> np.ndarray:
-    """Value of every row of the parameter table for a batch of free-parameter vectors.
-
-    Parameters
-    ----------
-    spec
-        The SEM.
-    free
-        Shape (n_draws, n_free): values of the ``parameters`` deterministic (lavaan's scale).
-
-    Returns
-    -------
-    numpy.ndarray
-        Shape (n_draws, n_rows); fixed rows (including the exogenous covariates' moments) repeat.
-    """
-    spec.check_closed_form("this quantity (log-likelihood, PPP, SRMR, DIC, standardized solution, ...)")
-    free = np.atleast_2d(np.asarray(free, dtype=float))
-    fixed = spec.fixed_row_values()
-    rows = np.broadcast_to(fixed, (free.shape[0], fixed.size)).copy()
-    has_param = spec.built.row_param >= 0
-    rows[:, has_param] = free[:, spec.built.row_param[has_param]]
-    return rows
-
-
 def default_unit(fit_or_spec: Any) -> str:
     """The default unit: ``"cluster"`` for two-level SEMs and one-factor Gaussian mixed models."""
     spec = getattr(fit_or_spec, "model", None) or getattr(fit_or_spec, "spec", None) or fit_or_spec
@@ -214,7 +190,7 @@ def sem_pointwise_loglik(spec: SEM, rows: np.ndarray, unit: str | None = None) -
     spec
         The SEM (for ``unit="observation"`` built from raw data).
     rows
-        Shape (n_draws, n_rows), see :func:`sem_rows`.
+        Shape (n_draws, n_rows), see :func:`~pymlsem.results.implied.sem_rows`.
     unit
         ``"cluster"`` (two-level models only; the default there) or ``"observation"``; see the module
         docstring for what each means.

@@ -36,9 +36,10 @@ import xarray as xr
 
 from pymlsem.data.stats import TwoLevelStats
 from pymlsem.exceptions import DataError, PymlsemError
+from pymlsem.results.implied import sem_rows
 from pymlsem.workflow.conditional import latent_replicates, observed_values
 from pymlsem.workflow.loglik import ImpliedMoments, implied_moments
-from pymlsem.workflow.pointwise import _is_sem, sem_rows, stacked_draws
+from pymlsem.workflow.pointwise import _is_sem, stacked_draws
 from pymlsem.workflow.replicate import (
     check_covariate_levels,
     conditional_regression,

@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from pymlsem.build.loglik import single_level_fixed_x_loglik, two_level_fixed_x_loglik
+from pymlsem.build.loglik import LOG_2PI, single_level_fixed_x_loglik, two_level_fixed_x_loglik
 from pymlsem.data.stats import SingleLevelStats, TwoLevelStats
 from pymlsem.exceptions import DataError
-from pymlsem.workflow.loglik import LOG_2PI, SingleLevelBatch, TwoLevelBatch, batch_of, two_level_loglik
+from pymlsem.workflow.loglik import SingleLevelBatch, TwoLevelBatch, batch_of, two_level_loglik
 from pymlsem.workflow.saturated_missing import missing_h1
 
 if TYPE_CHECKING:

@@ -24,13 +24,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from pymlsem.results.implied import sem_rows
 from pymlsem.workflow.pointwise import (
     LOGLIK_VAR,
     SAMPLE_DIMS,
     _is_sem,
     default_unit,
     pointwise_log_likelihood,
-    sem_rows,
     sem_total_loglik,
     stacked_draws,
 )
