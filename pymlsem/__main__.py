@@ -1,6 +1,6 @@
 """Command line: ``python -m pymlsem warmup`` compiles the engine families for this machine, once.
 
-It also compiles the two-level model checks' densities (:func:`pymlsem.workflow.loglik.compile_model_checks`).
+It also compiles the post-fit checks' densities (:func:`pymlsem.workflow.pointwise.compile_model_checks`).
 
 Later fits of any model of a compiled family load its machine code from the disk cache instead of
 compiling (see :mod:`pymlsem.engine.compiled`); the set-up script runs this step.
@@ -13,7 +13,7 @@ import os
 
 from pymlsem.engine.compiled import FAMILIES, WARMUP_FAMILIES
 from pymlsem.engine.warmup import warmup
-from pymlsem.workflow.loglik import compile_model_checks
+from pymlsem.workflow.pointwise import compile_model_checks
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -218,8 +218,8 @@ def two_level_cluster_loglik(
         Shape (J,), the exact log-density of each cluster's rows, in ``stats.cluster_ids`` order; they sum to
         :func:`two_level_loglik`. All ``-inf`` when a covariance is not positive definite.
     """
-    index = np.asarray(stats.within_index, dtype=np.int64)
-    n_within = int(index.size)
+    index = index_array(stats.within_index)
+    n_within = index.shape[0]
     sigma_w = pt.as_tensor_variable(sigma_w)
     sigma_b = pt.as_tensor_variable(sigma_b)
     sizes = pt.as_tensor_variable(stats.cluster_sizes)

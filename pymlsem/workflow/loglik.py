@@ -12,7 +12,6 @@ is not positive definite gives ``-inf``.
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -35,7 +34,7 @@ __all__ = [
     "SingleLevelBatch",
     "TwoLevelBatch",
     "batch_of",
-    "compile_model_checks",
+    "compile_densities",
     "implied_moments",
     "model_loglik",
     "single_level_loglik",
@@ -198,21 +197,10 @@ def _two_level_function(shared_data: bool) -> Callable[..., list[np.ndarray]]:
     return batched_function(inputs, [value], batched=batched, compiled=True)
 
 
-def compile_model_checks() -> str:
-    """Compile (or load from the disk cache) the numba-compiled densities of the model checks.
-
-    Run by ``python -m pymlsem warmup`` beside the engine families, so that the first PPP of a two-level
-    model does not compile them.
-
-    Returns
-    -------
-    str
-        A line saying how long it took.
-    """
-    start = time.perf_counter()
+def compile_densities() -> None:
+    """Compile (or load from the disk cache) the numba-compiled two-level densities of the model checks."""
     for shared_data in (True, False):
         _two_level_function(shared_data)
-    return f"pymlsem: two-level model checks ready ({time.perf_counter() - start:.1f} s)"
 
 
 def _common(*arrays: np.ndarray) -> list[np.ndarray]:

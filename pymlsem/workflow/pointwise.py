@@ -1,4 +1,4 @@
-"""Pointwise log-likelihood of a fitted SEM or mixed model, per cluster or per observation, in numpy.
+"""Pointwise log-likelihood of a fitted SEM or mixed model, per cluster or per observation.
 
 What one "point" is, and whether the points add up to the log-likelihood of all the data:
 
@@ -30,28 +30,43 @@ With missing values (SEMs), a cluster's or row's value is the density of its obs
 full-information likelihood; :mod:`pymlsem.workflow.incomplete`), and ``observation`` is not available
 for two-level models.
 
-Everything is computed from the posterior draws of the parameters in batches of draws (no model compiled);
-the SEM's per-draw moments come from :mod:`pymlsem.results.implied`. A covariance that is not positive
-definite at a draw gives ``-inf`` for that draw.
+Everything is computed from the posterior draws of the parameters in batches of draws; the SEM's per-draw
+moments come from :mod:`pymlsem.results.implied`. A SEM's per-cluster and per-row values are the model's own
+expressions (:func:`pymlsem.build.loglik.two_level_cluster_loglik`, and
+:func:`pymlsem.build.loglik.single_level_loglik` of one row), vectorized over draws and compiled once per
+machine (:mod:`pymlsem.build.vectorized`); the leave-one-row-out conditionals of a two-level model have no
+counterpart in the model and are computed here. A covariance that is not positive definite at a draw gives
+``-inf`` for that draw.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cache
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pytensor.tensor as pt
 import xarray as xr
+from pytensor.graph.replace import vectorize_graph
 
-from pymlsem.build.loglik import single_level_fixed_x_loglik, two_level_fixed_x_loglik
+from pymlsem.build.loglik import (
+    single_level_fixed_x_loglik,
+    single_level_loglik,
+    two_level_cluster_loglik,
+    two_level_fixed_x_loglik,
+)
+from pymlsem.build.vectorized import batched_function
 from pymlsem.data.stats import TwoLevelStats
 from pymlsem.exceptions import DataError, ModelSpecificationError, PymlsemError
 from pymlsem.results.implied import sem_rows
 from pymlsem.workflow.conditional import latent_pointwise_values
 from pymlsem.workflow.incomplete import missing_total_loglik, missing_unit_loglik
-from pymlsem.workflow.loglik import batch_of, implied_moments, model_loglik
+from pymlsem.workflow.loglik import batch_of, compile_densities, implied_moments, model_loglik
 
 if TYPE_CHECKING:
     from pymlsem.api import SEM
@@ -60,6 +75,7 @@ __all__ = [
     "UNITS",
     "Pointwise",
     "add_log_likelihood",
+    "compile_model_checks",
     "default_unit",
     "fixed_x_constant",
     "pointwise_log_likelihood",
@@ -236,52 +252,84 @@ def sem_pointwise_loglik(spec: SEM, rows: np.ndarray, unit: str | None = None) -
     return Pointwise(values, unit, np.arange(len(data)), False)
 
 
+@cache
+def _row_function() -> Callable[..., list[np.ndarray]]:
+    """Each row's :func:`pymlsem.build.loglik.single_level_loglik` (one row: N = 1, its values as the mean,
+    zero covariance), batched over rows and draws (numba-compiled)."""
+    mu, sigma = pt.vector("mu"), pt.matrix("sigma")
+    row, zero = pt.vector("row"), pt.matrix("zero")
+    value = single_level_loglik(mu, sigma, SimpleNamespace(nobs=1.0, mean=row, cov=zero))
+    data = pt.matrix("data")
+    per_row = vectorize_graph(value, replace={row: data})
+    return batched_function([mu, sigma, data, zero], [per_row], batched=[mu, sigma], compiled=True)
+
+
 def _single_level_rows(spec: SEM, rows: np.ndarray, data: pd.DataFrame) -> np.ndarray:
     variables = list(spec.stats.variables)
-    y = data[variables].to_numpy(dtype=float)
+    y = np.ascontiguousarray(data[variables].to_numpy(dtype=float))
+    zero = np.zeros((len(variables), len(variables)))
     out = np.empty((rows.shape[0], y.shape[0]))
     for part in _chunks(rows.shape[0], y.size + len(variables) ** 2):
         moments = implied_moments(spec, rows[part])
         mean, cov = moments.mean[1], moments.cov[1]
-        chol, ok = safe_cholesky(cov)
-        if not spec.meanstructure:
-            mean = np.broadcast_to(np.asarray(spec.stats.mean), mean.shape)
-        values = _mvn_logpdf(y[None, :, :] - mean[:, None, :], chol)
-        out[part] = np.where(ok[:, None], values, -np.inf)
+        if not spec.meanstructure:  # the rows' mean is the sample mean
+            mean = np.broadcast_to(np.asarray(spec.stats.mean, dtype=float), mean.shape)
+        out[part] = _row_function()(np.ascontiguousarray(mean), np.ascontiguousarray(cov), y, zero)[0]
     return out
 
 
+@cache
+def _cluster_function() -> Callable[..., list[np.ndarray]]:
+    """:func:`pymlsem.build.loglik.two_level_cluster_loglik`, batched over draws (numba-compiled)."""
+    mu_w, mu_b = pt.vector("mu_w"), pt.vector("mu_b")
+    sigma_w, sigma_b = pt.matrix("sigma_w"), pt.matrix("sigma_b")
+    stats = SimpleNamespace(
+        within_index=pt.lvector("within_index"),
+        cluster_sizes=pt.vector("cluster_sizes"),
+        cluster_means=pt.matrix("cluster_means"),
+        cluster_within_scatter=pt.tensor3("cluster_within_scatter"),
+        cluster_group=pt.lvector("cluster_group"),
+        group_sizes=pt.vector("group_sizes"),
+    )
+    value = two_level_cluster_loglik(mu_w, sigma_w, mu_b, sigma_b, stats)
+    inputs = [mu_w, sigma_w, mu_b, sigma_b, *vars(stats).values()]
+    return batched_function(inputs, [value], batched=[mu_w, sigma_w, mu_b, sigma_b], compiled=True)
+
+
+def compile_model_checks() -> str:
+    """Compile (or load from the disk cache) the numba-compiled densities of the post-fit checks.
+
+    Run by ``python -m pymlsem warmup`` beside the engine families, so that the first LOO or PPP of a model
+    does not compile them (about a minute on a 2-core machine).
+
+    Returns
+    -------
+    str
+        A line saying how long it took.
+    """
+    start = time.perf_counter()
+    compile_densities()
+    _cluster_function()
+    _row_function()
+    return f"pymlsem: post-fit model checks ready ({time.perf_counter() - start:.1f} s)"
+
+
 def _two_level_clusters(spec: SEM, rows: np.ndarray) -> np.ndarray:
-    """Numpy version of :func:`pymlsem.build.loglik.two_level_cluster_loglik`, batched over draws."""
+    """:func:`pymlsem.build.loglik.two_level_cluster_loglik` for every draw: shape (S, clusters)."""
     stats: TwoLevelStats = spec.stats
-    index = np.asarray(stats.within_index, dtype=np.int64)
-    n_within = index.size
-    sizes = np.asarray(stats.cluster_sizes, dtype=float)
-    means = np.asarray(stats.cluster_means, dtype=float)
-    group = np.asarray(stats.cluster_group, dtype=np.int64)
-    group_sizes = np.asarray(stats.group_sizes, dtype=float)
-    scatter = np.asarray(stats.cluster_within_scatter, dtype=float)
-    p = means.shape[1]
-    out = np.empty((rows.shape[0], sizes.size))
-    for part in _chunks(rows.shape[0], means.size + group_sizes.size * p * p):
+    arrays = [
+        np.ascontiguousarray(stats.within_index, dtype=np.int64),
+        *(np.ascontiguousarray(array, dtype=float) for array in (stats.cluster_sizes, stats.cluster_means)),
+        np.ascontiguousarray(stats.cluster_within_scatter, dtype=float),
+        np.ascontiguousarray(stats.cluster_group, dtype=np.int64),
+        np.ascontiguousarray(stats.group_sizes, dtype=float),
+    ]
+    p = len(stats.variables)
+    out = np.empty((rows.shape[0], arrays[1].size))
+    for part in _chunks(rows.shape[0], arrays[1].size * p + np.size(stats.group_sizes) * p * p):
         moments = implied_moments(spec, rows[part])
-        mu_w, sigma_w, mu_b, sigma_b = moments.mean[1], moments.cov[1], moments.mean[2], moments.cov[2]
-        chol_w, ok_w = safe_cholesky(sigma_w[:, index][:, :, index])
-        inv_w = _inverse_from_cholesky(chol_w)
-        trace = np.einsum("sab,jba->sj", inv_w, scatter)
-        within = -0.5 * ((sizes - 1.0)[None, :] * (n_within * LOG_2PI + _logdet(chol_w))[:, None] + trace)
-        cov_g = sigma_b[:, None] + sigma_w[:, None] / group_sizes[None, :, None, None]
-        chol_g, ok_g = safe_cholesky(cov_g)
-        inv_g = _inverse_from_cholesky(chol_g)
-        logdet_g = _logdet(chol_g)
-        dev = means[None, :, :] - (mu_w + mu_b)[:, None, :]
-        quad = np.empty(dev.shape[:2])
-        for g in range(group_sizes.size):
-            members = np.flatnonzero(group == g)
-            quad[:, members] = np.einsum("sja,sab,sjb->sj", dev[:, members], inv_g[:, g], dev[:, members])
-        between = -0.5 * (p * LOG_2PI + logdet_g[:, group] + n_within * np.log(sizes)[None, :] + quad)
-        ok = ok_w & ok_g.all(axis=1)
-        out[part] = np.where(ok[:, None], within + between, -np.inf)
+        levels = (moments.mean[1], moments.cov[1], moments.mean[2], moments.cov[2])
+        out[part] = _cluster_function()(*(np.ascontiguousarray(m) for m in levels), *arrays)[0]
     return out
 
 
