@@ -18,13 +18,14 @@ arrays: numba compiles again for each memory layout.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from types import SimpleNamespace
 
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
 from pytensor.graph.replace import vectorize_graph
 
-__all__ = ["batched_function"]
+__all__ = ["batched_function", "symbolic", "two_level_moment_inputs", "values_of"]
 
 
 def _with_batch_axis(variable: pt.TensorVariable) -> pt.TensorVariable:
@@ -66,3 +67,35 @@ def batched_function(
     new_inputs = [replace.get(variable, variable) for variable in inputs]
     mode = "NUMBA" if compiled else "FAST_COMPILE"
     return pytensor.function(new_inputs, vectorized, mode=mode, on_unused_input="ignore")
+
+
+def symbolic(*, positions: Sequence[str] = (), **ndim: int) -> SimpleNamespace:
+    """Named symbolic inputs standing for a statistics object's arrays.
+
+    Parameters
+    ----------
+    positions
+        Names of integer position vectors (int64, one axis).
+    **ndim
+        Names of float64 arrays and their number of axes.
+
+    Returns
+    -------
+    types.SimpleNamespace
+        One tensor per name, in the order given (positions first).
+    """
+    inputs = {name: pt.lvector(name) for name in positions}
+    inputs |= {name: pt.tensor(name, dtype="float64", shape=(None,) * axes) for name, axes in ndim.items()}
+    return SimpleNamespace(**inputs)
+
+
+def two_level_moment_inputs() -> tuple[pt.TensorVariable, ...]:
+    """Symbolic ``mu_w, sigma_w, mu_b, sigma_b``: one draw's within and between implied moments."""
+    return pt.vector("mu_w"), pt.matrix("sigma_w"), pt.vector("mu_b"), pt.matrix("sigma_b")
+
+
+def values_of(inputs: SimpleNamespace, source: object) -> list[np.ndarray]:
+    """The attributes of ``source`` named like ``inputs``, in their order, as C-contiguous arrays of their
+    dtypes (what the compiled function takes)."""
+    items = vars(inputs).items()
+    return [np.ascontiguousarray(getattr(source, name), dtype=variable.dtype) for name, variable in items]

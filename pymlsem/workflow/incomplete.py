@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import cache
 from itertools import pairwise
-from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -32,6 +31,7 @@ from pymlsem.build.missing import (
     two_level_missing_cluster_loglik,
     two_level_missing_loglik,
 )
+from pymlsem.build.vectorized import symbolic
 from pymlsem.data.missing_stats import (
     MissingSingleLevelStats,
     MissingTwoLevelStats,
@@ -58,17 +58,11 @@ _TWO_LEVEL_ARRAYS = {
 }
 
 
-def _symbolic(arrays: dict[str, int]) -> SimpleNamespace:
-    return SimpleNamespace(
-        **{name: pt.tensor(name, dtype="float64", shape=(None,) * ndim) for name, ndim in arrays.items()}
-    )
-
-
 @cache
 def _single_level_function(per_row: bool) -> Callable[..., np.ndarray]:
     """``f(mu, sigma, *statistics)``: the rows' log-likelihoods (per_row) or the total."""
     mu, sigma = pt.vector("mu"), pt.matrix("sigma")
-    stats = _symbolic(_SINGLE_ARRAYS)
+    stats = symbolic(**_SINGLE_ARRAYS)
     density = single_level_missing_row_loglik if per_row else single_level_missing_loglik
     inputs = [mu, sigma, *vars(stats).values()]
     return pytensor.function(inputs, density(mu, sigma, stats), on_unused_input="ignore")
@@ -79,7 +73,7 @@ def _two_level_function(per_cluster: bool) -> Callable[..., np.ndarray]:
     """``f(mu_w, sigma_w, mu_b, sigma_b, within_index, between_index, *statistics)``."""
     mu_w, mu_b = pt.vector("mu_w"), pt.vector("mu_b")
     sigma_w, sigma_b = pt.matrix("sigma_w"), pt.matrix("sigma_b")
-    stats = _symbolic(_TWO_LEVEL_ARRAYS)
+    stats = symbolic(**_TWO_LEVEL_ARRAYS)
     arrays = list(vars(stats).values())
     stats.within_index = pt.lvector("within_index")
     stats.between_index = pt.lvector("between_index")

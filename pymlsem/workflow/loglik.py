@@ -22,7 +22,7 @@ import numpy as np
 import pytensor.tensor as pt
 
 from pymlsem.build import loglik as build_loglik
-from pymlsem.build.vectorized import batched_function
+from pymlsem.build.vectorized import batched_function, symbolic, two_level_moment_inputs, values_of
 from pymlsem.data.stats import SingleLevelStats, TwoLevelStats
 from pymlsem.results.implied import ram_moment_draws
 
@@ -169,32 +169,27 @@ def batch_of(stats: SingleLevelStats | TwoLevelStats) -> SingleLevelBatch | TwoL
 def _single_level_function(meanstructure: bool) -> Callable[..., list[np.ndarray]]:
     """:func:`pymlsem.build.loglik.single_level_loglik`, batched over moments and statistics."""
     mu, sigma = pt.vector("mu"), pt.matrix("sigma")
-    stats = SimpleNamespace(nobs=pt.scalar("nobs"), mean=pt.vector("mean"), cov=pt.matrix("cov"))
+    stats = symbolic(nobs=0, mean=1, cov=2)
     value = build_loglik.single_level_loglik(mu if meanstructure else None, sigma, stats)
     inputs = [mu, sigma, stats.nobs, stats.mean, stats.cov]
     return batched_function(inputs, [value], batched=[mu, sigma, stats.mean, stats.cov])
 
 
+_TWO_LEVEL_STRUCTURE = symbolic(positions=["within_index"], group_sizes=1, group_counts=1)
+_TWO_LEVEL_DATA = symbolic(within_scatter=2, group_means=2, group_scatter=3)
+
+
 @cache
 def _two_level_function(shared_data: bool) -> Callable[..., list[np.ndarray]]:
     """:func:`pymlsem.build.loglik.two_level_loglik`, batched over moments (and statistics unless
-    ``shared_data``), compiled by numba: a batched Cholesky per draw and cluster size."""
-    mu_w, mu_b = pt.vector("mu_w"), pt.vector("mu_b")
-    sigma_w, sigma_b = pt.matrix("sigma_w"), pt.matrix("sigma_b")
-    stats = SimpleNamespace(
-        within_index=pt.lvector("within_index"),
-        group_sizes=pt.vector("group_sizes"),
-        group_counts=pt.vector("group_counts"),
-        within_scatter=pt.matrix("within_scatter"),
-        group_means=pt.matrix("group_means"),
-        group_scatter=pt.tensor3("group_scatter"),
-    )
-    value = build_loglik.two_level_loglik(mu_w, sigma_w, mu_b, sigma_b, stats)
-    batched = [mu_w, sigma_w, mu_b, sigma_b]
-    if not shared_data:
-        batched += [stats.within_scatter, stats.group_means, stats.group_scatter]
-    inputs = [mu_w, sigma_w, mu_b, sigma_b, *vars(stats).values()]
-    return batched_function(inputs, [value], batched=batched, compiled=True)
+    ``shared_data``), compiled by numba: a batched Cholesky per draw and cluster size. Takes the moments,
+    then the arrays of :data:`_TWO_LEVEL_STRUCTURE` and :data:`_TWO_LEVEL_DATA`."""
+    moments = two_level_moment_inputs()
+    structure, data = list(vars(_TWO_LEVEL_STRUCTURE).values()), list(vars(_TWO_LEVEL_DATA).values())
+    stats = SimpleNamespace(**vars(_TWO_LEVEL_STRUCTURE), **vars(_TWO_LEVEL_DATA))
+    value = build_loglik.two_level_loglik(*moments, stats)
+    batched = list(moments) if shared_data else [*moments, *data]
+    return batched_function([*moments, *structure, *data], [value], batched=batched, compiled=True)
 
 
 def compile_densities() -> None:
@@ -262,19 +257,15 @@ def two_level_loglik(
         Shape (max(S, R),); ``-inf`` where a covariance is not positive definite.
     """
     moments = [np.asarray(array, dtype=float) for array in (mu_w, sigma_w, mu_b, sigma_b)]
-    data = [batch.within_scatter, batch.group_means, batch.group_scatter]
+    data = values_of(_TWO_LEVEL_DATA, batch)
     shared = batch.size == 1
     if shared:  # one data set: its statistics are the same input for every draw
         data = [array[0] for array in data]
     else:
         moments = _common(*moments, *data)[:4]
-    contiguous = [np.ascontiguousarray(array, dtype=float) for array in (*moments, *data)]
-    structure = [
-        np.ascontiguousarray(batch.within_index, dtype=np.int64),
-        np.ascontiguousarray(batch.group_sizes, dtype=float),
-        np.ascontiguousarray(batch.group_counts, dtype=float),
-    ]
-    return _two_level_function(shared)(*contiguous[:4], *structure, *contiguous[4:])[0]
+    moments = [np.ascontiguousarray(array) for array in moments]
+    structure = values_of(_TWO_LEVEL_STRUCTURE, batch)
+    return _two_level_function(shared)(*moments, *structure, *data)[0]
 
 
 @dataclass(frozen=True)

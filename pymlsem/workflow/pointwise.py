@@ -60,7 +60,7 @@ from pymlsem.build.loglik import (
     two_level_cluster_loglik,
     two_level_fixed_x_loglik,
 )
-from pymlsem.build.vectorized import batched_function
+from pymlsem.build.vectorized import batched_function, symbolic, two_level_moment_inputs, values_of
 from pymlsem.data.stats import TwoLevelStats
 from pymlsem.exceptions import DataError, ModelSpecificationError, PymlsemError
 from pymlsem.results.implied import sem_rows
@@ -278,22 +278,23 @@ def _single_level_rows(spec: SEM, rows: np.ndarray, data: pd.DataFrame) -> np.nd
     return out
 
 
+_CLUSTER_STATS = symbolic(
+    positions=["within_index", "cluster_group"],
+    cluster_sizes=1,
+    cluster_means=2,
+    cluster_within_scatter=3,
+    group_sizes=1,
+)
+
+
 @cache
 def _cluster_function() -> Callable[..., list[np.ndarray]]:
-    """:func:`pymlsem.build.loglik.two_level_cluster_loglik`, batched over draws (numba-compiled)."""
-    mu_w, mu_b = pt.vector("mu_w"), pt.vector("mu_b")
-    sigma_w, sigma_b = pt.matrix("sigma_w"), pt.matrix("sigma_b")
-    stats = SimpleNamespace(
-        within_index=pt.lvector("within_index"),
-        cluster_sizes=pt.vector("cluster_sizes"),
-        cluster_means=pt.matrix("cluster_means"),
-        cluster_within_scatter=pt.tensor3("cluster_within_scatter"),
-        cluster_group=pt.lvector("cluster_group"),
-        group_sizes=pt.vector("group_sizes"),
-    )
-    value = two_level_cluster_loglik(mu_w, sigma_w, mu_b, sigma_b, stats)
-    inputs = [mu_w, sigma_w, mu_b, sigma_b, *vars(stats).values()]
-    return batched_function(inputs, [value], batched=[mu_w, sigma_w, mu_b, sigma_b], compiled=True)
+    """:func:`pymlsem.build.loglik.two_level_cluster_loglik`, batched over draws (numba-compiled); its
+    statistics in the order of :data:`_CLUSTER_STATS`."""
+    moments = two_level_moment_inputs()
+    value = two_level_cluster_loglik(*moments, _CLUSTER_STATS)
+    inputs = [*moments, *vars(_CLUSTER_STATS).values()]
+    return batched_function(inputs, [value], batched=moments, compiled=True)
 
 
 def compile_model_checks() -> str:
@@ -317,16 +318,10 @@ def compile_model_checks() -> str:
 def _two_level_clusters(spec: SEM, rows: np.ndarray) -> np.ndarray:
     """:func:`pymlsem.build.loglik.two_level_cluster_loglik` for every draw: shape (S, clusters)."""
     stats: TwoLevelStats = spec.stats
-    arrays = [
-        np.ascontiguousarray(stats.within_index, dtype=np.int64),
-        *(np.ascontiguousarray(array, dtype=float) for array in (stats.cluster_sizes, stats.cluster_means)),
-        np.ascontiguousarray(stats.cluster_within_scatter, dtype=float),
-        np.ascontiguousarray(stats.cluster_group, dtype=np.int64),
-        np.ascontiguousarray(stats.group_sizes, dtype=float),
-    ]
-    p = len(stats.variables)
-    out = np.empty((rows.shape[0], arrays[1].size))
-    for part in _chunks(rows.shape[0], arrays[1].size * p + np.size(stats.group_sizes) * p * p):
+    arrays = values_of(_CLUSTER_STATS, stats)
+    p, n_clusters = len(stats.variables), np.size(stats.cluster_sizes)
+    out = np.empty((rows.shape[0], n_clusters))
+    for part in _chunks(rows.shape[0], n_clusters * p + np.size(stats.group_sizes) * p * p):
         moments = implied_moments(spec, rows[part])
         levels = (moments.mean[1], moments.cov[1], moments.mean[2], moments.cov[2])
         out[part] = _cluster_function()(*(np.ascontiguousarray(m) for m in levels), *arrays)[0]
