@@ -18,10 +18,9 @@ from pymlsem.exceptions import (
 )
 from pymlsem.mlm.api import mixed, mixed_model
 from pymlsem.studies.power import power_curve, power_sim, sem_power_sim
+from pymlsem.version import __version__
 from pymlsem.workflow.information import compare
 from pymlsem.workflow.refit import prior_grid
-
-__version__ = "0.1.0"
 
 __all__ = [
     "SEM",

@@ -13,7 +13,15 @@ import pandas as pd
 import pymc as pm
 
 from pymlsem.build.latent import LatentModel, build_latent_model
-from pymlsem.build.marginal import EXO_DATA, MarginalModel, build_marginal_model, stats_data_values
+from pymlsem.build.loglik import single_level_fixed_x_loglik, two_level_fixed_x_loglik
+from pymlsem.build.marginal import (
+    EXO_DATA,
+    MarginalModel,
+    build_marginal_model,
+    loglik_from_rows,
+    stats_data_values,
+)
+from pymlsem.data.categorical import ordinal_codes
 from pymlsem.data.missing_stats import has_missing, single_level_missing_stats, two_level_missing_stats
 from pymlsem.data.prepare import check_frame, exogenous_values
 from pymlsem.data.raw import RawData, prepare_raw_data
@@ -24,6 +32,7 @@ from pymlsem.partable import ParTable, build_partable
 from pymlsem.results.fit import SEMFit, Timings
 from pymlsem.sample import check_sampling, sample_model
 from pymlsem.syntax import parse_model
+from pymlsem.workflow.predictive import sem_prior_predictive
 
 MODEL_TYPES = ("sem", "cfa", "growth")
 METHODS = ("auto", "marginal", "latent")
@@ -288,9 +297,6 @@ class SEM:
         """
         import pytensor
 
-        from pymlsem.build.loglik import single_level_fixed_x_loglik, two_level_fixed_x_loglik
-        from pymlsem.build.marginal import loglik_from_rows
-
         rows = _rows_from_estimates(self, estimates)
         value = float(
             pytensor.function(
@@ -345,7 +351,6 @@ class SEM:
         xarray.DataTree
             Groups ``prior``, ``prior_predictive`` and (raw data) ``observed_data``.
         """
-        from pymlsem.workflow.predictive import sem_prior_predictive
 
         return sem_prior_predictive(self, n_draws, seed)
 
@@ -571,7 +576,6 @@ def _ordinal_columns(data: pd.DataFrame | None, ordered: Sequence[str] | None, f
         raise DataError("ordered indicators need the raw data, not summary statistics")
     if isinstance(ordered, str):
         ordered = [ordered]
-    from pymlsem.data.categorical import ordinal_codes
 
     return ordinal_codes(data, list(ordered))
 

@@ -151,17 +151,17 @@ def test_single_level_saturated_moments_are_the_sample_moments(name: str) -> Non
     assert h1.loglik_fixed_x == pytest.approx(lavaan_fitmeasure(prefix, "unrestricted.logl"), abs=1e-8)
 
 
-# --- numpy log-likelihood, discrepancy and SRMR at lavaan's estimates --------------------------------------
+# --- batched log-likelihood, discrepancy and SRMR at lavaan's estimates --------------------------------------
 
 
-def test_numpy_loglik_equals_the_models_loglik_at_lavaans_estimates(reference_fit) -> None:
+def test_batched_loglik_equals_the_models_loglik_at_lavaans_estimates(reference_fit) -> None:
     spec, rows, prefix = reference_fit
     value = model_loglik(implied_moments(spec, rows), batch_of(spec.stats), meanstructure=spec.meanstructure)
     assert value.shape == (1,)
     assert value[0] == pytest.approx(spec.log_likelihood(lavaan_estimates(prefix), fixed_x=False), abs=1e-8)
 
 
-def test_numpy_loglik_follows_each_draw_like_the_pytensor_path(seed) -> None:
+def test_batched_loglik_follows_each_draw_like_the_pytensor_path(seed) -> None:
     """A batch of different draws gives, draw by draw, what the model's PyTensor likelihood gives."""
     spec, rows, _ = seed
     rng = np.random.default_rng(3)

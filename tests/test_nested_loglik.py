@@ -36,14 +36,14 @@ from pymlsem.mlm.api import _cache_key
 from pymlsem.mlm.fit import MixedFit
 from pymlsem.mlm.model import CROSSED_COST_MAX, build_mixed_model, choose_method, crossed_cost
 from pymlsem.mlm.nested import lambda_and_rhs, nested_solve
-from pymlsem.mlm.ranef import _block_factors, conditional_effects
+from pymlsem.mlm.ranef import block_factors, conditional_effects
 from pymlsem.mlm.stats import grouping_hierarchy, sparse_z
 from pymlsem.workflow.mixed_loglik import (
     gaussian_cluster_loglik,
     gaussian_observation_loglik,
     gaussian_total_loglik,
-    mixed_default_unit,
 )
+from pymlsem.workflow.pointwise import mixed_default_unit, mixed_fit_pointwise
 
 MODE = "FAST_COMPILE"
 RTOL = 1e-9
@@ -257,9 +257,7 @@ def test_conditional_effects_are_the_blups(formula: str) -> None:
     mean, cov = _closed_form(design, beta, sigma, covs)
     np.testing.assert_allclose(ours, mean, rtol=1e-8, atol=1e-10 * np.abs(mean).max())
     # the chain covariance of each lowest cluster is the matching block of Cov(u | y), up to Lambda
-    lam, rhs = lambda_and_rhs(
-        stats, beta[None], np.array([sigma**2]), _block_factors([c[None] for c in covs])
-    )
+    lam, rhs = lambda_and_rhs(stats, beta[None], np.array([sigma**2]), block_factors([c[None] for c in covs]))
     chain = nested_solve(stats, lam, np.array([sigma**2]), rhs).chain_covariance()[0]
     lam = lam[0]
     hierarchy = grouping_hierarchy(design)
@@ -373,8 +371,6 @@ def test_latent_crossed_fit_has_ranef_pointwise_loglik_and_dic() -> None:
     np.testing.assert_allclose(
         effects["h"].to_numpy()[:, 0], posterior["u__h"].mean(("chain", "draw")).values[:, 0]
     )
-    from pymlsem.workflow.mixed_loglik import mixed_fit_pointwise
-
     assert mixed_default_unit(spec) == "observation"
     assert mixed_fit_pointwise(fit, "observation").values.shape == (10, design.nobs)
     assert np.isfinite(fit.dic().dic)

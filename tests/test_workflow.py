@@ -114,6 +114,29 @@ def test_cluster_values_equal_the_pytensor_per_cluster_density(name: str) -> Non
     np.testing.assert_allclose(sem_pointwise_loglik(spec, rows).values[0], expected, rtol=1e-12)
 
 
+def test_single_level_row_values_are_each_rows_normal_density_and_minus_inf_off_the_cone() -> None:
+    """Per-row values (one row's statistics through the model's density) against scipy, per draw; a draw
+    whose implied covariance is not positive definite gives -inf for every row and cluster."""
+    spec = _spec("hs_cfa")
+    rows = _lavaan_rows(spec, "hs_cfa")
+    draws = np.vstack([rows, rows * 1.05, rows])
+    variance = np.flatnonzero(
+        (spec.partable.table["op"] == "~~") & (spec.partable.table["lhs"] == spec.partable.table["rhs"])
+    )[0]
+    draws[2, variance] = -50.0  # a negative residual variance: not positive definite
+    values = sem_pointwise_loglik(spec, draws).values
+    moments = implied_moments(spec, draws[:2])
+    y = spec.data[list(spec.stats.variables)].to_numpy(dtype=float)
+    for s in range(2):
+        expected = multivariate_normal(moments.mean[1][s], moments.cov[1][s]).logpdf(y)
+        np.testing.assert_allclose(values[s], expected, rtol=1e-10)
+    assert np.all(values[2] == -np.inf)
+    two_level = _spec("seed")
+    bad = _lavaan_rows(two_level, "seed").copy()
+    bad[0, np.flatnonzero(two_level.partable.table["op"] == "~~")[0]] = -50.0
+    assert np.all(sem_pointwise_loglik(two_level, bad).values == -np.inf)
+
+
 def _cluster_density(y: np.ndarray, mu, sigma_w, sigma_b, within, between_only) -> float:
     """Brute force: the stacked within-varying values of the rows and the between-only values once."""
     k = y.shape[0]

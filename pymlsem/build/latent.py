@@ -45,6 +45,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
+from pymlsem.build.categorical import ordinal_loglik_matrix
 from pymlsem.build.parameters import FreeParameter
 from pymlsem.build.ram import LevelLayout
 from pymlsem.build.table_values import add_parameters
@@ -498,7 +499,6 @@ def _terminal_linear(s, rows, terminal, values, coefficient, shift, n_units) -> 
 
 def _ordinal_terms(s, terminal, ordered, linear, thresholds, codes, link) -> list[pt.TensorVariable]:
     """Ordered indicators' log-likelihood per unit, one vectorised term per number of categories."""
-    from pymlsem.build.categorical import ordinal_loglik_matrix
 
     by_size: dict[int, list[int]] = {}
     for a in ordered:

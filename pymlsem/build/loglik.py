@@ -57,9 +57,12 @@ from pymlsem.data.stats import SingleLevelStats, TwoLevelStats, level_moments
 from pymlsem.exceptions import DataError
 
 __all__ = [
+    "guarded_cholesky",
+    "or_minus_inf",
     "single_level_fixed_x_loglik",
     "single_level_loglik",
     "stats_as_data",
+    "trace_solve",
     "two_level_cluster_loglik",
     "two_level_fixed_x_loglik",
     "two_level_loglik",
@@ -70,7 +73,7 @@ LOG_2PI = float(np.log(2.0 * np.pi))
 TensorLike = Any  # a PyTensor variable, a numpy array or a Python number
 
 
-def _cholesky(cov: TensorLike) -> tuple[pt.TensorVariable, pt.TensorVariable, pt.TensorVariable]:
+def guarded_cholesky(cov: TensorLike) -> tuple[pt.TensorVariable, pt.TensorVariable, pt.TensorVariable]:
     """Return the lower Cholesky factor (batched over leading axes), log-determinant and a PD flag."""
     cov = pt.as_tensor_variable(cov)
     # NaN where not positive definite; no gradient flows through this trial factor.
@@ -83,14 +86,15 @@ def _cholesky(cov: TensorLike) -> tuple[pt.TensorVariable, pt.TensorVariable, pt
     return chol, logdet, positive
 
 
-def _trace_solve(chol: TensorLike, scatter: TensorLike) -> pt.TensorVariable:
+def trace_solve(chol: TensorLike, scatter: TensorLike) -> pt.TensorVariable:
     """Return ``tr(Sigma^-1 T)`` for ``Sigma = L L'`` and symmetric T, batched over leading axes."""
     half = pt.linalg.solve_triangular(chol, scatter, lower=True, b_ndim=2)  # L^-1 T
     full = pt.linalg.solve_triangular(chol, pt.swapaxes(half, -1, -2), lower=True, b_ndim=2)  # L^-1 T L^-T
     return pt.diagonal(full, axis1=-2, axis2=-1).sum(axis=-1)
 
 
-def _or_minus_inf(value: pt.TensorVariable, ok: pt.TensorVariable) -> pt.TensorVariable:
+def or_minus_inf(value: pt.TensorVariable, ok: pt.TensorVariable) -> pt.TensorVariable:
+    """``value`` where ``ok``, ``-inf`` elsewhere (a covariance that is not positive definite)."""
     return pt.switch(ok, value, -np.inf)
 
 
@@ -120,10 +124,10 @@ def single_level_loglik(
     DataError
         When ``mu`` is given but the statistics have no mean (covariance-only summary data).
     """
-    chol, logdet, ok = _cholesky(sigma)
+    chol, logdet, ok = guarded_cholesky(sigma)
     cov = pt.as_tensor_variable(stats.cov)
     nvar = cov.shape[-1]
-    quad = _trace_solve(chol, cov)
+    quad = trace_solve(chol, cov)
     if mu is not None:
         if stats.mean is None:
             raise DataError("the statistics have no means: fit the model without a mean structure")
@@ -131,7 +135,7 @@ def single_level_loglik(
         z = pt.linalg.solve_triangular(chol, dev, lower=True, b_ndim=1)
         quad = quad + pt.sum(z**2)
     value = -0.5 * pt.as_tensor_variable(stats.nobs) * (nvar * LOG_2PI + logdet + quad)
-    return _or_minus_inf(value, ok)
+    return or_minus_inf(value, ok)
 
 
 def index_array(index: TensorLike) -> TensorLike:
@@ -182,22 +186,20 @@ def two_level_loglik(
     means = pt.as_tensor_variable(stats.group_means)
     nvar = means.shape[-1]
 
-    chol_w, logdet_w, ok_w = _cholesky(_submatrix(sigma_w, index))
+    chol_w, logdet_w, ok_w = guarded_cholesky(_submatrix(sigma_w, index))
     within_dof = pt.sum(counts * (sizes - 1.0))
-    within = -0.5 * (
-        within_dof * (n_within * LOG_2PI + logdet_w) + _trace_solve(chol_w, stats.within_scatter)
-    )
+    within = -0.5 * (within_dof * (n_within * LOG_2PI + logdet_w) + trace_solve(chol_w, stats.within_scatter))
 
     cov_b = sigma_b[None, :, :] + sigma_w[None, :, :] / sizes[:, None, None]
-    chol_b, logdet_b, ok_b = _cholesky(cov_b)
+    chol_b, logdet_b, ok_b = guarded_cholesky(cov_b)
     dev = means - (pt.as_tensor_variable(mu_w) + pt.as_tensor_variable(mu_b))[None, :]
     scatter = pt.as_tensor_variable(stats.group_scatter) + counts[:, None, None] * (
         dev[:, :, None] * dev[:, None, :]
     )
     between = -0.5 * pt.sum(
-        counts * (nvar * LOG_2PI + logdet_b + n_within * pt.log(sizes)) + _trace_solve(chol_b, scatter)
+        counts * (nvar * LOG_2PI + logdet_b + n_within * pt.log(sizes)) + trace_solve(chol_b, scatter)
     )
-    return _or_minus_inf(within + between, ok_w & pt.all(ok_b))
+    return or_minus_inf(within + between, ok_w & pt.all(ok_b))
 
 
 def two_level_cluster_loglik(
@@ -227,16 +229,18 @@ def two_level_cluster_loglik(
     group_sizes = pt.as_tensor_variable(stats.group_sizes)
     nvar = means.shape[-1]
 
-    chol_w, logdet_w, ok_w = _cholesky(_submatrix(sigma_w, index))
+    chol_w, logdet_w, ok_w = guarded_cholesky(_submatrix(sigma_w, index))
     within_scatter = pt.as_tensor_variable(stats.cluster_within_scatter)
-    within = -0.5 * ((sizes - 1.0) * (n_within * LOG_2PI + logdet_w) + _trace_solve(chol_w, within_scatter))
+    within = -0.5 * ((sizes - 1.0) * (n_within * LOG_2PI + logdet_w) + trace_solve(chol_w, within_scatter))
 
-    chol_g, logdet_g, ok_g = _cholesky(sigma_b[None, :, :] + sigma_w[None, :, :] / group_sizes[:, None, None])
+    chol_g, logdet_g, ok_g = guarded_cholesky(
+        sigma_b[None, :, :] + sigma_w[None, :, :] / group_sizes[:, None, None]
+    )
     group = pt.as_tensor_variable(stats.cluster_group)
     dev = means - (pt.as_tensor_variable(mu_w) + pt.as_tensor_variable(mu_b))[None, :]
     z = pt.linalg.solve_triangular(chol_g[group], dev, lower=True, b_ndim=1)
     between = -0.5 * (nvar * LOG_2PI + logdet_g[group] + n_within * pt.log(sizes) + pt.sum(z**2, axis=-1))
-    return _or_minus_inf(within + between, ok_w & pt.all(ok_g))
+    return or_minus_inf(within + between, ok_w & pt.all(ok_g))
 
 
 def _h1_loglik(nobs: float, cov: np.ndarray) -> float:

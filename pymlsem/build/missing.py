@@ -75,7 +75,7 @@ from __future__ import annotations
 
 import pytensor.tensor as pt
 
-from pymlsem.build.loglik import LOG_2PI, TensorLike, _cholesky, _or_minus_inf, _trace_solve, index_array
+from pymlsem.build.loglik import LOG_2PI, TensorLike, guarded_cholesky, index_array, or_minus_inf, trace_solve
 from pymlsem.data.missing_stats import MissingSingleLevelStats, MissingTwoLevelStats
 from pymlsem.exceptions import DataError
 
@@ -113,12 +113,12 @@ def _pattern_terms(
     mask = pt.as_tensor_variable(stats.pattern_observed)
     counts = pt.as_tensor_variable(stats.pattern_counts)
     sigma = pt.as_tensor_variable(sigma)
-    chol, logdet, ok = _cholesky(_outer(mask) * sigma[None, :, :] + _diag(1.0 - mask))
+    chol, logdet, ok = guarded_cholesky(_outer(mask) * sigma[None, :, :] + _diag(1.0 - mask))
     dev = (pt.as_tensor_variable(stats.pattern_means) - pt.as_tensor_variable(mu)[None, :]) * mask
     scatter = pt.as_tensor_variable(stats.pattern_scatter) + counts[:, None, None] * (
         dev[:, :, None] * dev[:, None, :]
     )
-    terms = counts * (pt.sum(mask, axis=-1) * LOG_2PI + logdet) + _trace_solve(chol, scatter)
+    terms = counts * (pt.sum(mask, axis=-1) * LOG_2PI + logdet) + trace_solve(chol, scatter)
     return chol, terms, ok
 
 
@@ -130,7 +130,7 @@ def _single_level_terms(
         raise DataError("incomplete data need a mean structure: fit the model with meanstructure=True")
     sigma = pt.as_tensor_variable(sigma)
     _, terms, ok = _pattern_terms(mu, sigma, stats)
-    return terms, ok & _cholesky(sigma)[2]
+    return terms, ok & guarded_cholesky(sigma)[2]
 
 
 def single_level_missing_loglik(
@@ -161,7 +161,7 @@ def single_level_missing_loglik(
         When ``mu`` is None.
     """
     terms, ok = _single_level_terms(mu, sigma, stats)
-    return _or_minus_inf(-0.5 * pt.sum(terms), pt.all(ok))
+    return or_minus_inf(-0.5 * pt.sum(terms), pt.all(ok))
 
 
 def single_level_missing_row_loglik(
@@ -179,7 +179,7 @@ def single_level_missing_row_loglik(
         Shape (K,); ``-inf`` where ``sigma`` or the pattern's block of it is not positive definite.
     """
     terms, ok = _single_level_terms(mu, sigma, stats)
-    return _or_minus_inf(-0.5 * terms, ok)
+    return or_minus_inf(-0.5 * terms, ok)
 
 
 def two_level_missing_loglik(
@@ -217,7 +217,7 @@ def two_level_missing_loglik(
     """
     pattern_terms, cluster_terms, ok_all, ok_clusters = _two_level_terms(mu_w, sigma_w, mu_b, sigma_b, stats)
     value = -0.5 * (pt.sum(pattern_terms) + pt.sum(cluster_terms))
-    return _or_minus_inf(value, ok_all & pt.all(ok_clusters))
+    return or_minus_inf(value, ok_all & pt.all(ok_clusters))
 
 
 def two_level_missing_cluster_loglik(
@@ -242,7 +242,7 @@ def two_level_missing_cluster_loglik(
     pattern_terms, cluster_terms, ok_all, ok_clusters = _two_level_terms(mu_w, sigma_w, mu_b, sigma_b, stats)
     members = pt.gt(pt.as_tensor_variable(stats.cluster_pattern_counts), 0.0)  # (J, K)
     value = -0.5 * (pt.dot(members, pattern_terms) + cluster_terms)
-    return _or_minus_inf(value, ok_all & ok_clusters)
+    return or_minus_inf(value, ok_all & ok_clusters)
 
 
 def _two_level_terms(
@@ -264,7 +264,7 @@ def _two_level_terms(
     mu = pt.as_tensor_variable(mu_w) + pt.as_tensor_variable(mu_b)
     sigma_w = pt.as_tensor_variable(sigma_w)
     sigma_b = pt.as_tensor_variable(sigma_b)
-    ok_w = _cholesky(sigma_w[within][:, within])[2]
+    ok_w = guarded_cholesky(sigma_w[within][:, within])[2]
 
     # Within part: every row against its pattern's block of Sigma_W
     chol_k, pattern_terms, ok_k = _pattern_terms(mu, sigma_w, stats)
@@ -283,12 +283,12 @@ def _two_level_terms(
     observed = pt.as_tensor_variable(stats.cluster_observed)[:, between]  # c_j and o_z, (J, p_B)
     seen = observed * is_within[between]  # c_j
     only_between = observed * (1.0 - is_within[between])  # o_z
-    chol_g, _, ok_g = _cholesky(gram + _diag(1.0 - seen))  # G_j = L L', identity outside c_j
+    chol_g, _, ok_g = guarded_cholesky(gram + _diag(1.0 - seen))  # G_j = L L', identity outside c_j
     u = pt.linalg.solve_triangular(chol_g, v, lower=True, b_ndim=1)  # L^-1 v, zero outside c_j
     z_dev = (pt.as_tensor_variable(stats.cluster_values)[:, between] - mu[between][None, :]) * only_between
     masked_b = _outer(observed) * sigma_b[between][:, between][None, :, :]
     scaled = pt.matmul(pt.matmul(pt.swapaxes(chol_g, -1, -2), masked_b), chol_g)
-    chol_m, logdet_m, ok_m = _cholesky(scaled + _diag(1.0 - only_between))  # M_j
+    chol_m, logdet_m, ok_m = guarded_cholesky(scaled + _diag(1.0 - only_between))  # M_j
     z = pt.linalg.solve_triangular(chol_m, u + z_dev, lower=True, b_ndim=1)
     # the between-only values' share of n_values log 2pi, then the cluster's quadratic form
     cluster_terms = (

@@ -371,4 +371,3 @@ DISTRIBUTIONS = {
     "beta": pm.Beta,
     "uniform": pm.Uniform,
 }
-_DISTRIBUTIONS = DISTRIBUTIONS  # the name the mixed-model builders import

@@ -41,13 +41,13 @@ import numpy as np
 import pandas as pd
 
 from pymlsem.data.stats import (
-    _check_between_only,
-    _cluster_codes,
-    _names,
-    _numeric_block,
-    _split_variables,
+    check_between_only,
+    cluster_codes,
     group_sums,
+    numeric_block,
     per_cluster_scatter,
+    split_variables,
+    variable_names,
 )
 from pymlsem.exceptions import DataError
 
@@ -257,8 +257,8 @@ def single_level_missing_stats(
     DataError
         Missing or non-numeric columns, infinite values, or fewer than two rows with an observed value.
     """
-    names = _names(variables)
-    values = _numeric_block(data, names, allow_missing=True)
+    names = variable_names(variables)
+    values = numeric_block(data, names, allow_missing=True)
     observed = np.isfinite(values)
     keep = observed.any(axis=1)
     values, observed = values[keep], observed[keep]
@@ -328,11 +328,11 @@ def two_level_missing_stats(
         A missing cluster column or variable, non-numeric columns, infinite values, missing cluster labels,
         a between-only variable that varies within a cluster, or no observed within-varying value.
     """
-    names = _names(variables)
-    w_only, b_only = _split_variables(names, within_only, between_only)
-    values = _numeric_block(data, names, allow_missing=True)
-    codes, labels = _cluster_codes(data, cluster)
-    _check_between_only(values, codes, labels, names, b_only)
+    names = variable_names(variables)
+    w_only, b_only = split_variables(names, within_only, between_only)
+    values = numeric_block(data, names, allow_missing=True)
+    codes, labels = cluster_codes(data, cluster)
+    check_between_only(values, codes, labels, names, b_only)
 
     nvar = len(names)
     within_index = np.array([k for k, v in enumerate(names) if v not in b_only], dtype=np.int64)

@@ -152,7 +152,7 @@ class TwoLevelStats:
         }
 
 
-def _names(variables: Sequence[str], what: str = "variables") -> tuple[str, ...]:
+def variable_names(variables: Sequence[str], what: str = "variables") -> tuple[str, ...]:
     names = (variables,) if isinstance(variables, str) else tuple(variables)
     if not names:
         raise DataError(f"no {what} given")
@@ -162,7 +162,7 @@ def _names(variables: Sequence[str], what: str = "variables") -> tuple[str, ...]
     return names
 
 
-def _numeric_block(
+def numeric_block(
     data: pd.DataFrame, variables: tuple[str, ...], *, allow_missing: bool = False
 ) -> np.ndarray:
     """Return the named columns as a float64 array, checking presence, type and completeness.
@@ -193,7 +193,7 @@ def _numeric_block(
     return values
 
 
-def _cluster_codes(data: pd.DataFrame, cluster: str) -> tuple[np.ndarray, np.ndarray]:
+def cluster_codes(data: pd.DataFrame, cluster: str) -> tuple[np.ndarray, np.ndarray]:
     """Cluster of each row as 0..J-1 and the cluster labels (sorted); the column must be complete."""
     if cluster not in getattr(data, "columns", ()):
         raise DataError(f"cluster column {cluster!r} not found in the data")
@@ -223,8 +223,8 @@ def single_level_stats(data: pd.DataFrame, variables: Sequence[str]) -> SingleLe
     DataError
         Missing, non-numeric or incomplete columns, or fewer than two rows.
     """
-    names = _names(variables)
-    y = _numeric_block(data, names)
+    names = variable_names(variables)
+    y = numeric_block(data, names)
     nobs = y.shape[0]
     if nobs < 2:
         raise DataError(f"at least two rows are needed, the data have {nobs}")
@@ -237,14 +237,18 @@ def _summary_matrix(sample_cov: Any, variables: Sequence[str] | None) -> tuple[n
     if isinstance(sample_cov, pd.DataFrame):
         if list(sample_cov.index) != list(sample_cov.columns):
             raise DataError("sample_cov must have the same row and column names, in the same order")
-        names = _names(variables) if variables is not None else _names([str(c) for c in sample_cov.columns])
+        names = (
+            variable_names(variables)
+            if variables is not None
+            else variable_names([str(c) for c in sample_cov.columns])
+        )
         missing = [v for v in names if v not in sample_cov.columns]
         if missing:
             raise DataError(f"variables not found in sample_cov: {', '.join(missing)}")
         return sample_cov.loc[list(names), list(names)].to_numpy(dtype=np.float64), names
     if variables is None:
         raise DataError("variables must be given when sample_cov is an array without names")
-    names = _names(variables)
+    names = variable_names(variables)
     cov = np.asarray(sample_cov, dtype=np.float64)
     if cov.shape != (len(names), len(names)):
         raise DataError(f"sample_cov has shape {cov.shape}, expected {(len(names), len(names))} for {names}")
@@ -319,7 +323,7 @@ def stats_from_summary(
     return SingleLevelStats(names, nobs, mean, cov * (nobs - 1) / nobs)
 
 
-def _check_between_only(
+def check_between_only(
     y: np.ndarray,
     codes: np.ndarray,
     labels: np.ndarray,
@@ -343,7 +347,7 @@ def _check_between_only(
             )
 
 
-def _split_variables(
+def split_variables(
     names: tuple[str, ...], within_only: Sequence[str], between_only: Sequence[str]
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     w_only = tuple(within_only)
@@ -395,12 +399,12 @@ def two_level_stats(
     UserWarning
         When some (not all) clusters have a single row.
     """
-    names = _names(variables)
-    w_only, b_only = _split_variables(names, within_only, between_only)
+    names = variable_names(variables)
+    w_only, b_only = split_variables(names, within_only, between_only)
     if cluster not in getattr(data, "columns", ()):
         raise DataError(f"cluster column {cluster!r} not found in the data")
-    y = _numeric_block(data, names)
-    codes, labels = _cluster_codes(data, cluster)
+    y = numeric_block(data, names)
+    codes, labels = cluster_codes(data, cluster)
     sizes = np.bincount(codes).astype(np.float64)
     if np.all(sizes == 1):
         raise DataError(
@@ -410,7 +414,7 @@ def two_level_stats(
     singletons = int(np.sum(sizes == 1))
     if singletons:
         warnings.warn(f"{singletons} cluster(s) of {cluster!r} have a single row", UserWarning, stacklevel=2)
-    _check_between_only(y, codes, labels, names, b_only)
+    check_between_only(y, codes, labels, names, b_only)
 
     within_index = np.array([k for k, v in enumerate(names) if v not in b_only], dtype=np.int64)
     cluster_means = group_sums(codes, labels.size, y) / sizes[:, None]

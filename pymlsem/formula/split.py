@@ -76,7 +76,7 @@ def _error(message: str, source: str, index: int) -> ModelSyntaxError:
     return ModelSyntaxError(message, source, 1, index + 1)
 
 
-def _top_level_pieces(text: str, offset: int, source: str) -> list[tuple[str, str, int]]:
+def top_level_pieces(text: str, offset: int, source: str) -> list[tuple[str, str, int]]:
     """Split ``text`` at ``+`` and ``-`` outside parentheses: (sign, piece, start index in source)."""
     pieces: list[tuple[str, str, int]] = []
     depth = 0
@@ -110,7 +110,7 @@ def _find_bar(inner: str) -> tuple[int, int] | None:
     return None
 
 
-def _enclosed(piece: str) -> bool:
+def enclosed(piece: str) -> bool:
     """Whether the stripped piece is one parenthesised group ``( ... )``."""
     if not (piece.startswith("(") and piece.endswith(")")):
         return False
@@ -138,7 +138,7 @@ def _expand_nesting(group: str, source: str, index: int) -> list[str]:
 def _bar_terms(piece: str, start: int, source: str) -> list[BarTerm] | None:
     stripped = piece.strip()
     lead = start + len(piece) - len(piece.lstrip())
-    if not _enclosed(stripped):
+    if not enclosed(stripped):
         return None
     inner = stripped[1:-1]
     found = _find_bar(inner)
@@ -197,7 +197,7 @@ def split_formula(source: str) -> SplitFormula:
 
     fixed: list[str] = []
     bars: list[BarTerm] = []
-    for sign, piece, start in _top_level_pieces(rhs, tilde + 1, source):
+    for sign, piece, start in top_level_pieces(rhs, tilde + 1, source):
         if not piece.strip():
             if sign == "+" and start == tilde + 1:
                 continue  # a leading sign: "y ~ -1 + x" or "y ~ + x"

@@ -24,7 +24,7 @@ import pandas as pd
 
 from pymlsem.exceptions import DataError, ModelSpecificationError, ModelSyntaxError
 from pymlsem.formula.design import MixedDesign, mixed_design
-from pymlsem.formula.split import _enclosed, _top_level_pieces, split_formula
+from pymlsem.formula.split import enclosed, split_formula, top_level_pieces
 
 __all__ = ["FAMILIES", "LINKS", "GLMMResponse", "check_family", "glmm_design"]
 
@@ -133,9 +133,9 @@ def _split_offsets(formula: str) -> tuple[str, str, list[str]]:
         raise ModelSyntaxError("a formula needs '~' between the response and the predictors", formula, 1, 1)
     lhs, rhs = formula[:tilde], formula[tilde + 1 :]
     kept, offsets = [], []
-    for sign, piece, start in _top_level_pieces(rhs, tilde + 1, formula):
+    for sign, piece, start in top_level_pieces(rhs, tilde + 1, formula):
         text = piece.strip()
-        if text.startswith("offset(") and _enclosed(text[len("offset") :]):
+        if text.startswith("offset(") and enclosed(text[len("offset") :]):
             if sign == "-":
                 raise ModelSyntaxError("an offset cannot be subtracted", formula, 1, start + 1)
             offsets.append(text[len("offset(") : -1])

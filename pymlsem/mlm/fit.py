@@ -17,6 +17,7 @@ from pymlsem.diagnostics.pmcmc import pmcmc
 from pymlsem.diagnostics.spectral import effective_size
 from pymlsem.exceptions import PymlsemError
 from pymlsem.mlm.predict import coef_tables, prediction_table
+from pymlsem.mlm.ranef import conditional_effect_draws
 from pymlsem.mlm.variance import bayes_r2_table, icc_table, r_squared_table
 from pymlsem.plots.clusters import plot_caterpillar, plot_cluster_lines
 from pymlsem.results.fit_methods import FitMethods
@@ -24,6 +25,7 @@ from pymlsem.results.lme4_summary import lme4_summary
 from pymlsem.results.mcmcglmm_summary import mcmcglmm_summary
 from pymlsem.results.posterior import SAMPLE_DIMS, summarize_draws
 from pymlsem.workflow.mixed_loglik import glmm_dic
+from pymlsem.workflow.predictive import mixed_prior_predictive, posterior_predictive
 
 if TYPE_CHECKING:
     from pymlsem.mlm.model import MixedModel
@@ -372,8 +374,6 @@ class MixedFit(FitMethods):
                     for label in labels
                 ]
             elif self.spec.method == "marginal" and "sigma" in posterior:
-                from pymlsem.mlm.ranef import conditional_effect_draws
-
                 arrays = conditional_effect_draws(self.spec, posterior, seed=seed)
             else:
                 raise PymlsemError("this fit has no cluster effects to report (no u__<label> draws)")
@@ -599,13 +599,11 @@ class MixedFit(FitMethods):
         See :func:`pymlsem.workflow.predictive.posterior_predictive`; ``random_effects="new"`` draws new
         cluster effects instead of each draw's.
         """
-        from pymlsem.workflow.predictive import posterior_predictive
 
         return posterior_predictive(self, n_draws, seed, random_effects=random_effects)
 
     def prior_predictive(self, n_draws: int = 500, seed: int | None = None) -> Any:
         """Prior draws and replicated responses, stored as the ``prior`` and ``prior_predictive`` groups."""
-        from pymlsem.workflow.predictive import mixed_prior_predictive
 
         tree = mixed_prior_predictive(self.spec, n_draws, seed)
         for group in ("prior", "prior_predictive"):

@@ -39,7 +39,7 @@ import pytensor.tensor as pt
 from scipy.special import logit
 from scipy.stats import norm
 
-from pymlsem.build.parameters import _DISTRIBUTIONS
+from pymlsem.build.parameters import DISTRIBUTIONS
 from pymlsem.exceptions import ModelSpecificationError, PriorError
 from pymlsem.formula.design import INTERCEPT, MixedDesign
 from pymlsem.mlm.families import GLMMResponse
@@ -48,15 +48,15 @@ from pymlsem.mlm.model import (
     DEFAULT_MIXED_PRIORS,
     NO_RANDOM_EFFECTS,
     MixedModel,
-    _block_cholesky,
-    _draw,
-    _fixed_effects,
-    _latent_mean,
-    _resolve_priors,
+    block_cholesky,
     block_labels,
     check_term_priors,
     column_sd,
+    default_fixed_effects,
+    draw_prior,
+    latent_response_mean,
     prior_data,
+    resolve_mixed_priors,
 )
 from pymlsem.priors import Prior
 
@@ -143,7 +143,7 @@ def _cutpoints(response: GLMMResponse, prior: Prior) -> pt.TensorVariable:
 
 
 def _draw_ordered(name: str, prior: Prior, start: np.ndarray) -> pt.TensorVariable:
-    return _DISTRIBUTIONS[prior.family](
+    return DISTRIBUTIONS[prior.family](
         name,
         **prior_data(name, prior),
         dims="cutpoint",
@@ -156,8 +156,8 @@ def _likelihood(response: GLMMResponse, eta: pt.TensorVariable, priors: dict, sc
     observed = pm.Data("y_obs", response.y)
     family, link = response.family, response.link
     if family == "student":
-        sigma = pm.Deterministic("sigma", scale * _draw("sigma_std", priors["sigma"]))
-        nu = _draw("nu", priors["nu"])
+        sigma = pm.Deterministic("sigma", scale * draw_prior("sigma_std", priors["sigma"]))
+        nu = draw_prior("nu", priors["nu"])
         pm.StudentT("y", nu=nu, mu=eta, sigma=sigma, observed=observed)
         return
     if family in ("bernoulli", "binomial"):
@@ -169,7 +169,7 @@ def _likelihood(response: GLMMResponse, eta: pt.TensorVariable, priors: dict, sc
     elif family == "poisson":
         pm.Poisson("y", mu=pt.exp(eta), observed=observed)
     elif family == "negbinomial":
-        raw = _draw("overdispersion_std", priors["overdispersion"])
+        raw = draw_prior("overdispersion_std", priors["overdispersion"])
         theta = pm.Deterministic("theta", 1.0 / pt.sqr(raw))
         pm.NegativeBinomial("y", mu=pt.exp(eta), alpha=theta, observed=observed)
     elif family == "ordinal":
@@ -213,7 +213,7 @@ def build_glmm_model(
     PriorError
         An unknown ``priors`` key or a prior that does not fit its parameter.
     """
-    resolved = _resolve_priors(priors, _defaults(response.family))
+    resolved = resolve_mixed_priors(priors, _defaults(response.family))
     if response.family == "ordinal":
         design = _without_intercept(design)
     labels = block_labels(design)
@@ -225,14 +225,16 @@ def build_glmm_model(
     )
     with pm.Model(coords={"term": list(design.fixed_names)}) as model:
         center, scale = _response_scale(response)
-        fixef = fixed_effects(parsed.b) if parsed.b else _fixed_effects(design, resolved, center, scale)
+        fixef = (
+            fixed_effects(parsed.b) if parsed.b else default_fixed_effects(design, resolved, center, scale)
+        )
         chols = [
             block_root(design, k, label, parsed.g[k])
             if parsed.g[k]
-            else _block_cholesky(design, k, label, resolved, scale)
+            else block_cholesky(design, k, label, resolved, scale)
             for k, label in enumerate(labels)
         ]
-        eta = _latent_mean(design, fixef, chols, labels)
+        eta = latent_response_mean(design, fixef, chols, labels)
         if response.offset is not None:
             eta = eta + pm.Data("offset", response.offset)
         eta.name = LINEAR_PREDICTOR  # found by name for the conditional DIC's plug-in deviance

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import pytensor.tensor as pt
 
-from pymlsem.build.loglik import _cholesky
+from pymlsem.build.loglik import guarded_cholesky
 from pymlsem.mlm.stats import GaussianStats
 
 __all__ = ["gaussian_marginal_loglik"]
@@ -292,7 +292,7 @@ def gaussian_marginal_loglik(
     factors = []
     for matrix in given:
         if covs is not None:
-            factor, _, positive = _cholesky(matrix)
+            factor, _, positive = guarded_cholesky(matrix)
             ok = ok & positive
         else:
             factor = pt.as_tensor_variable(matrix)

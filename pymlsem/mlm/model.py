@@ -50,7 +50,7 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 
-from pymlsem.build.parameters import _DISTRIBUTIONS
+from pymlsem.build.parameters import DISTRIBUTIONS
 from pymlsem.exceptions import ModelSpecificationError, PriorError
 from pymlsem.formula.design import INTERCEPT, MixedDesign
 from pymlsem.mlm.families import GLMMResponse
@@ -172,7 +172,7 @@ def safe_name(name: str) -> str:
     return re.sub(r"\W", "_", name)
 
 
-def _resolve_priors(
+def resolve_mixed_priors(
     priors: Mapping[str, str | float] | None, defaults: Mapping[str, str | float] = DEFAULT_MIXED_PRIORS
 ) -> dict[str, Prior | float]:
     given = dict(priors or {})
@@ -223,9 +223,11 @@ def prior_data(name: str, prior: Prior) -> dict[str, pt.TensorVariable]:
     }
 
 
-def _draw(name: str, prior: Prior, dims: str | None = None, shape: int | None = None) -> pt.TensorVariable:
+def draw_prior(
+    name: str, prior: Prior, dims: str | None = None, shape: int | None = None
+) -> pt.TensorVariable:
     kwargs = {"dims": dims} if dims is not None else ({"shape": shape} if shape is not None else {})
-    return _DISTRIBUTIONS[prior.family](name, **prior_data(name, prior), **kwargs)
+    return DISTRIBUTIONS[prior.family](name, **prior_data(name, prior), **kwargs)
 
 
 def intercept_shift(design: MixedDesign, priors: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -250,7 +252,7 @@ def intercept_shift(design: MixedDesign, priors: dict) -> tuple[np.ndarray, np.n
     return shift, is_intercept
 
 
-def _fixed_effects(design: MixedDesign, priors: dict, y_mean: float, y_sd: float) -> pt.TensorVariable:
+def default_fixed_effects(design: MixedDesign, priors: dict, y_mean: float, y_sd: float) -> pt.TensorVariable:
     names = design.fixed_names
     if not names:
         return pt.zeros(0)
@@ -258,16 +260,16 @@ def _fixed_effects(design: MixedDesign, priors: dict, y_mean: float, y_sd: float
     is_intercept = np.array([name == INTERCEPT for name in names])
     slopes = [name for name in names if name != INTERCEPT]
     parts: dict[str, pt.TensorVariable] = {
-        name: _draw(f"fixef__{safe_name(name)}", priors[f"fixef:{name}"])  # data scale
+        name: draw_prior(f"fixef__{safe_name(name)}", priors[f"fixef:{name}"])  # data scale
         for name in names
         if f"fixef:{name}" in priors
     }
     slopes = [name for name in slopes if name not in parts]
     if is_intercept.any() and INTERCEPT not in parts:
-        parts[INTERCEPT] = y_mean + y_sd * _draw("intercept_std", priors["intercept"])
+        parts[INTERCEPT] = y_mean + y_sd * draw_prior("intercept_std", priors["intercept"])
     if slopes:
         pm.modelcontext(None).add_coord("fixef_slope", slopes)
-        raw = _draw("fixef_std", priors["fixef"], dims="fixef_slope")
+        raw = draw_prior("fixef_std", priors["fixef"], dims="fixef_slope")
         for i, name in enumerate(slopes):
             parts[name] = raw[i] * scale[names.index(name)]
     fixef = pt.stack([parts[name] for name in names])
@@ -276,7 +278,7 @@ def _fixed_effects(design: MixedDesign, priors: dict, y_mean: float, y_sd: float
     return pm.Deterministic("fixef", fixef, dims="term")
 
 
-def _block_cholesky(design: MixedDesign, k: int, label: str, priors: dict, y_sd: float) -> pt.TensorVariable:
+def block_cholesky(design: MixedDesign, k: int, label: str, priors: dict, y_sd: float) -> pt.TensorVariable:
     """Lower Cholesky factor of block k's covariance, with ``sd__label`` and ``corr__label`` recorded."""
     block = design.blocks[k]
     dim = f"{label}__effect"
@@ -284,9 +286,9 @@ def _block_cholesky(design: MixedDesign, k: int, label: str, priors: dict, y_sd:
     intercept = np.array([name == INTERCEPT for name in block.names])
     scale = np.where(intercept, y_sd, y_sd / column_sd(block.z))
     if f"sd:{label}" in priors:  # the user's prior, on the data scale
-        sd = _draw(f"sd__{label}", priors[f"sd:{label}"], dims=dim)
+        sd = draw_prior(f"sd__{label}", priors[f"sd:{label}"], dims=dim)
     else:
-        raw_sd = _draw(f"sd_std__{label}", priors["sd"], dims=dim)
+        raw_sd = draw_prior(f"sd_std__{label}", priors["sd"], dims=dim)
         sd = pm.Deterministic(f"sd__{label}", raw_sd * scale, dims=dim)
     if not block.correlated or block.q == 1:
         return pt.diag(sd)
@@ -313,7 +315,7 @@ def _stats_data(stats: GaussianStats) -> GaussianStats:
     )
 
 
-def _latent_mean(design: MixedDesign, fixef: pt.TensorVariable, chols: list, labels: tuple[str, ...]):
+def latent_response_mean(design: MixedDesign, fixef: pt.TensorVariable, chols: list, labels: tuple[str, ...]):
     mean = pt.dot(pm.Data("x", design.x), fixef) if design.fixed_names else pt.zeros(design.nobs)
     model = pm.modelcontext(None)
     for block, chol, label in zip(design.blocks, chols, labels, strict=True):
@@ -430,7 +432,7 @@ def build_mixed_model(
         raise ModelSpecificationError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if layout is not None and method != "marginal":
         raise ModelSpecificationError("layout= is for method='marginal'")
-    resolved = _resolve_priors(priors)
+    resolved = resolve_mixed_priors(priors)
     labels = block_labels(design)
     check_term_priors(resolved, design, labels)
     y_mean, y_sd = float(design.y.mean()), float(column_sd(design.y[:, None])[0])
@@ -440,15 +442,15 @@ def build_mixed_model(
         else McmcglmmPrior(None, None, (None,) * len(labels))
     )
     with pm.Model(coords={"term": list(design.fixed_names)}) as model:
-        fixef = fixed_effects(prior.b) if prior.b else _fixed_effects(design, resolved, y_mean, y_sd)
+        fixef = fixed_effects(prior.b) if prior.b else default_fixed_effects(design, resolved, y_mean, y_sd)
         if prior.r:
             sigma = residual_sd(prior.r)
         else:
-            sigma = pm.Deterministic("sigma", y_sd * _draw("sigma_std", resolved["sigma"]))
+            sigma = pm.Deterministic("sigma", y_sd * draw_prior("sigma_std", resolved["sigma"]))
         chols = [
             block_root(design, k, label, prior.g[k])
             if prior.g[k]
-            else _block_cholesky(design, k, label, resolved, y_sd)
+            else block_cholesky(design, k, label, resolved, y_sd)
             for k, label in enumerate(labels)
         ]
         if method == "marginal":
@@ -456,7 +458,7 @@ def build_mixed_model(
             likelihood = f"marginal ({LAYOUTS[stats.layout]})"
             pm.Potential("loglik", gaussian_marginal_loglik(_stats_data(stats), fixef, sigma, chols=chols))
         else:
-            mean = _latent_mean(design, fixef, chols, labels)
+            mean = latent_response_mean(design, fixef, chols, labels)
             mean.name = "eta"  # the linear predictor, found by name by the plug-in deviance (DIC)
             pm.Normal("y", mean, sigma, observed=pm.Data("y_obs", design.y))
     return MixedModel(model, design, method, labels, resolved, mcmcglmm_prior=prior, likelihood=likelihood)

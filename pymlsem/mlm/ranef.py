@@ -23,7 +23,7 @@ import scipy.linalg
 from pymlsem.diagnostics.mixed import block_covariance_draws
 from pymlsem.mlm.nested import crossed_solve, lambda_and_rhs, nested_solve, rest_effects, split_levels
 from pymlsem.mlm.stats import GaussianStats, gaussian_stats
-from pymlsem.workflow.pointwise import _chunks
+from pymlsem.results.posterior import draw_chunks
 
 if TYPE_CHECKING:
     from pymlsem.mlm.model import MixedModel
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["conditional_effect_draws", "conditional_effects"]
 
 
-def _block_factors(covs: list[np.ndarray]) -> list[np.ndarray]:
+def block_factors(covs: list[np.ndarray]) -> list[np.ndarray]:
     """Lower Cholesky factor of each block covariance, batched over leading axes (PSD allowed)."""
     factors = []
     for cov in covs:
@@ -70,7 +70,7 @@ def conditional_effects(
     """
     beta = np.atleast_2d(np.asarray(beta, dtype=float))
     s2 = np.asarray(sigma, dtype=float).reshape(-1) ** 2
-    factors = _block_factors([np.asarray(c, dtype=float) for c in covs])
+    factors = block_factors([np.asarray(c, dtype=float) for c in covs])
     if stats.hierarchical:
         return _hierarchical(stats, beta, s2, factors, rng)
     if stats.layout == "crossed":
@@ -92,7 +92,7 @@ def _hierarchical(stats, beta, s2, factors, rng) -> list[np.ndarray]:
 def _crossed(stats, beta, s2, factors, rng) -> list[np.ndarray]:
     out: list[np.ndarray] = [np.empty((s2.size, levels, q)) for levels, q in stats.sizes]
     per_draw = stats.cross.size * 3 + stats.rest_zz.size * 3
-    for part in _chunks(s2.size, per_draw):
+    for part in draw_chunks(s2.size, per_draw):
         solve = crossed_solve(stats, beta[part], s2[part], [f[part] for f in factors])
         own, rest = solve.mean(rng)
         own = np.einsum("sab,sjb->sja", solve.own_lambda, own)

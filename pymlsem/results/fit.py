@@ -8,9 +8,20 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from pymlsem.exceptions import PymlsemError
+from pymlsem.path_diagram import path_diagram
 from pymlsem.results.fit_methods import FitMethods
+from pymlsem.results.latent_scores import latent_scores
 from pymlsem.results.lavaan_summary import format_estimates, format_header
 from pymlsem.results.posterior import quantile_name, summarize_draws
+from pymlsem.results.standardized import icc, r_squared, standardized_solution
+from pymlsem.version import __version__
+from pymlsem.workflow.information import sem_dic
+from pymlsem.workflow.ppp import posterior_predictive_pvalue
+from pymlsem.workflow.predictive import posterior_predictive
+from pymlsem.workflow.saturated import sample_statistics
+from pymlsem.workflow.saturated_posterior import saturated_posterior
+from pymlsem.workflow.srmr import srmr
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -124,7 +135,6 @@ class SEMFit(FitMethods):
             One row per parameter-table row and defined parameter, with ``est.std`` (posterior mean),
             ``sd``, the interval and diagnostics.
         """
-        from pymlsem.results.standardized import standardized_solution
 
         return standardized_solution(self, type=type, prob=prob)
 
@@ -143,7 +153,6 @@ class SEMFit(FitMethods):
         pandas.DataFrame
             Columns ``variable, level, r2`` (posterior mean), ``sd``, the interval and diagnostics.
         """
-        from pymlsem.results.standardized import r_squared
 
         return r_squared(self, prob=prob)
 
@@ -168,7 +177,6 @@ class SEMFit(FitMethods):
         ModelSpecificationError
             When the model has a single level.
         """
-        from pymlsem.results.standardized import icc
 
         return icc(self, prob=prob)
 
@@ -200,7 +208,6 @@ class SEMFit(FitMethods):
         xarray.DataArray
             Dims ``(chain, draw, row, latent)`` (level 1) or ``(chain, draw, cluster, latent)`` (level 2).
         """
-        from pymlsem.results.latent_scores import latent_scores
 
         return latent_scores(self, level, seed=seed, n_draws=n_draws, include_observed=include_observed)
 
@@ -223,7 +230,6 @@ class SEMFit(FitMethods):
         PPPResult
             ``float(result)`` is the PPP; the discrepancies per draw are ``observed`` and ``replicated``.
         """
-        from pymlsem.workflow.ppp import posterior_predictive_pvalue
 
         cache = self.__dict__.setdefault("_ppp_cache", {})
         key = (n_draws, seed, tol)
@@ -246,7 +252,6 @@ class SEMFit(FitMethods):
         pandas.DataFrame
             One row per measure, columns ``mean, sd``, the interval and diagnostics.
         """
-        from pymlsem.workflow.srmr import srmr
 
         return srmr(self, prob=prob)
 
@@ -267,10 +272,7 @@ class SEMFit(FitMethods):
             posterior version also has ``.table`` with intervals and ``.fit``.
         """
         if bayesian:
-            from pymlsem.workflow.saturated_posterior import saturated_posterior
-
             return saturated_posterior(self, **kwargs)
-        from pymlsem.workflow.saturated import sample_statistics
 
         if "_sample_statistics" not in self.__dict__:
             self.__dict__["_sample_statistics"] = sample_statistics(self)
@@ -282,7 +284,6 @@ class SEMFit(FitMethods):
 
     def _ppp_header(self) -> list[tuple[str, object]]:
         """The summary header's PPP line (computed once, with :meth:`ppp`'s defaults)."""
-        from pymlsem.exceptions import PymlsemError
 
         # given latent variables, or with missing values, a draw costs a replicate and its statistics
         # (tens of ms): the summary uses 200 draws there and says so; fit.ppp() takes 1000
@@ -329,7 +330,7 @@ class SEMFit(FitMethods):
         header.append(("Marginal log-likelihood", "not computed (compare models with loo())"))
         lo, hi = quantile_name((1 - prob) / 2), quantile_name(1 - (1 - prob) / 2)
         builder = "explicit latent variables" if data.method == "latent" else "integrated likelihood"
-        lines = format_header(header, f"pymlsem {_version()}: Bayesian SEM ({data.model_type}), {builder}")
+        lines = format_header(header, f"pymlsem {__version__}: Bayesian SEM ({data.model_type}), {builder}")
         lines.append("")
         lines += format_estimates(estimates, self.model.partable.n_levels, (lo, hi))
         lines.append(f"Intervals: central {prob:.0%} posterior intervals. ESS: bulk effective sample size.")
@@ -349,7 +350,6 @@ class SEMFit(FitMethods):
         DIC
             ``dic``, ``dbar``, ``dhat``, ``pd``.
         """
-        from pymlsem.workflow.information import sem_dic
 
         return sem_dic(self)
 
@@ -363,7 +363,6 @@ class SEMFit(FitMethods):
         xarray.DataTree
             ``self.idata``.
         """
-        from pymlsem.workflow.predictive import posterior_predictive
 
         return posterior_predictive(self, n_draws, seed)
 
@@ -399,7 +398,6 @@ class SEMFit(FitMethods):
         -------
         graphviz.Digraph
         """
-        from pymlsem.path_diagram import path_diagram
 
         return path_diagram(self, path, **kwargs)
 
@@ -408,9 +406,3 @@ class SEMFit(FitMethods):
 
     def __repr__(self) -> str:
         return self.summary()
-
-
-def _version() -> str:
-    from pymlsem import __version__
-
-    return __version__

@@ -12,6 +12,11 @@ import pandas as pd
 
 from pymlsem.diagnostics.convergence import convergence_message, diagnose
 from pymlsem.exceptions import ConvergenceWarning
+from pymlsem.plots import plot_autocorr, plot_fit_ppc, plot_prior_posterior, plot_rank, plot_trace_density
+from pymlsem.workflow.information import loo, loo_outliers, waic
+from pymlsem.workflow.pointwise import add_log_likelihood
+from pymlsem.workflow.refit import refit
+from pymlsem.workflow.sensitivity import prior_sensitivity
 
 __all__ = ["FitMethods"]
 
@@ -94,7 +99,6 @@ class FitMethods:
         xarray.DataTree
             ``self.idata``.
         """
-        from pymlsem.workflow.pointwise import add_log_likelihood
 
         return add_log_likelihood(self, unit)
 
@@ -103,7 +107,6 @@ class FitMethods:
 
         See :func:`pymlsem.workflow.information.loo`.
         """
-        from pymlsem.workflow.information import loo
 
         return loo(self, unit, **kwargs)
 
@@ -112,7 +115,6 @@ class FitMethods:
 
         See :func:`pymlsem.workflow.information.loo_outliers`.
         """
-        from pymlsem.workflow.information import loo_outliers
 
         return loo_outliers(self, unit, **kwargs)
 
@@ -121,7 +123,6 @@ class FitMethods:
 
         See :func:`pymlsem.workflow.information.waic`.
         """
-        from pymlsem.workflow.information import waic
 
         return waic(self, unit)
 
@@ -130,7 +131,6 @@ class FitMethods:
 
         See :func:`pymlsem.workflow.sensitivity.prior_sensitivity`.
         """
-        from pymlsem.workflow.sensitivity import prior_sensitivity
 
         table = prior_sensitivity(self, threshold=threshold)
         self.__dict__["_prior_sensitivity"] = table  # the summary then says what it flagged
@@ -141,7 +141,6 @@ class FitMethods:
 
         See :func:`pymlsem.workflow.refit.refit`; returns a fit of the same kind.
         """
-        from pymlsem.workflow.refit import refit
 
         return refit(self, priors, **kwargs)
 
@@ -164,7 +163,6 @@ class FitMethods:
         -------
         matplotlib.figure.Figure
         """
-        from pymlsem.plots import plot_trace_density
 
         return plot_trace_density(self, var_names=var_names, path=path)
 
@@ -188,7 +186,6 @@ class FitMethods:
         -------
         matplotlib.figure.Figure
         """
-        from pymlsem.plots import plot_autocorr
 
         return plot_autocorr(self, var_names=var_names, max_lag=max_lag, path=path)
 
@@ -208,7 +205,6 @@ class FitMethods:
         -------
         matplotlib.figure.Figure
         """
-        from pymlsem.plots import plot_rank
 
         return plot_rank(self, var_names=var_names, path=path)
 
@@ -239,7 +235,6 @@ class FitMethods:
         -------
         matplotlib.figure.Figure
         """
-        from pymlsem.plots import plot_prior_posterior
 
         return plot_prior_posterior(self, var_names=var_names, n_draws=n_draws, seed=seed, path=path)
 
@@ -272,6 +267,5 @@ class FitMethods:
         PymlsemError
             No posterior predictive draws on the fit.
         """
-        from pymlsem.plots import plot_fit_ppc
 
         return plot_fit_ppc(self, var_names, num_replicates=num_replicates, path=path)

@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from pymlsem.build.latent import LEVEL_VALUES
 from pymlsem.exceptions import DataError, ModelSpecificationError
 from pymlsem.results.implied import LevelMoments, ram_moment_draws, row_value_draws
 
@@ -315,7 +316,6 @@ def _sampled_scores(
     fit: SEMFit, level: int, targets: list[str], chains: np.ndarray, draws: np.ndarray
 ) -> xr.DataArray:
     """The latent variables a latent-builder fit sampled (``within``, ``between`` or ``latent``)."""
-    from pymlsem.build.latent import LEVEL_VALUES
 
     two_level = len(fit.model.built.layouts) == 2
     name, unit = LEVEL_VALUES[level] if two_level else ("latent", "obs")

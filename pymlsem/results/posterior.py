@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import arviz as az
 import numpy as np
 import pandas as pd
@@ -53,3 +56,25 @@ def _diagnostic(draws: xr.DataArray, func, **kwargs) -> np.ndarray:
     constant = (draws.std(SAMPLE_DIMS) == 0).values
     values[constant] = np.nan
     return values
+
+
+#: numbers held per batch of draws by the post-fit computations
+_CHUNK_ELEMENTS = 4_000_000
+
+
+def draw_chunks(n_draws: int, per_draw: int) -> Iterator[slice]:
+    """Slices of draws such that one batch holds at most about :data:`_CHUNK_ELEMENTS` numbers."""
+    size = max(1, _CHUNK_ELEMENTS // max(per_draw, 1))
+    for start in range(0, n_draws, size):
+        yield slice(start, min(start + size, n_draws))
+
+
+def is_sem_fit(fit: Any) -> bool:
+    """Whether ``fit`` is a SEM fit (``fit.model`` a SEM) rather than a mixed-model fit (``fit.spec``)."""
+    return hasattr(fit, "model") and hasattr(getattr(fit, "model", None), "partable")
+
+
+def stacked_draws(posterior: xr.Dataset, name: str) -> np.ndarray:
+    """Draws of one posterior variable stacked chain by chain: shape (chain * draw, ...)."""
+    values = np.asarray(posterior[name].transpose(*SAMPLE_DIMS, ...).values, dtype=float)
+    return values.reshape(-1, *values.shape[2:])

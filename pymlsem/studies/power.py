@@ -27,6 +27,7 @@ from pymlsem.exceptions import ModelSpecificationError
 from pymlsem.formula.design import mixed_design
 from pymlsem.formula.split import split_formula
 from pymlsem.mlm.api import mixed
+from pymlsem.plots._common import finish, pyplot
 from pymlsem.simulate import simulate
 
 __all__ = ["PowerCurve", "PowerResult", "power_curve", "power_sim", "sem_power_sim", "simulate_response"]
@@ -343,7 +344,6 @@ class PowerCurve:
 
     def plot(self, target: float = 0.8, path: Any = None) -> Any:
         """Power against the number of clusters, with its intervals and a line at ``target``."""
-        from pymlsem.plots._common import finish, pyplot
 
         plt = pyplot()
         figure, axes = plt.subplots(figsize=(5.0, 3.5))

@@ -21,15 +21,14 @@ from scipy.special import logsumexp
 from pymlsem.diagnostics.dic import DIC, dic
 from pymlsem.exceptions import DataError, PymlsemError
 from pymlsem.results.implied import sem_rows
+from pymlsem.results.posterior import is_sem_fit, stacked_draws
 from pymlsem.workflow.pointwise import (
     LOGLIK_VAR,
-    _is_sem,
     add_log_likelihood,
     default_unit,
     fixed_x_constant,
     pointwise_log_likelihood,
     sem_total_loglik,
-    stacked_draws,
 )
 
 __all__ = ["WAIC", "compare", "loo", "loo_outliers", "sem_dic", "waic"]
@@ -161,7 +160,7 @@ def _digest(*arrays: Any) -> str:
 
 def _observations(fit: Any) -> tuple[tuple[str, ...], int, str]:
     """Which data a fit models: its variables, number of rows and a digest of the values."""
-    if _is_sem(fit):
+    if is_sem_fit(fit):
         spec = fit.model
         variables = tuple(sorted(spec.observed))
         data = getattr(spec, "data", None)

@@ -25,41 +25,39 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.linalg
 
+from pymlsem.build.loglik import LOG_2PI
 from pymlsem.diagnostics.dic import DIC, dic
 from pymlsem.diagnostics.mixed import block_covariance_draws
 from pymlsem.exceptions import ModelSpecificationError
 from pymlsem.mlm.glmm import LINEAR_PREDICTOR
 from pymlsem.mlm.nested import crossed_solve, lambda_and_rhs, nested_solve
 from pymlsem.mlm.predict import linear_predictor_draws
-from pymlsem.mlm.ranef import _block_factors
+from pymlsem.mlm.ranef import block_factors
 from pymlsem.mlm.stats import GaussianStats, gaussian_stats, grouping_hierarchy, sparse_z
-from pymlsem.workflow.pointwise import LOG_2PI, Pointwise, _chunks, stacked_draws
+from pymlsem.results.posterior import draw_chunks, stacked_draws
 
 if TYPE_CHECKING:
     from pymlsem.mlm.model import MixedModel
 
 __all__ = [
+    "clustered",
     "gaussian_cluster_loglik",
     "gaussian_observation_loglik",
     "gaussian_theta_draws",
     "gaussian_total_loglik",
-    "mixed_default_unit",
-    "mixed_fit_pointwise",
+    "glmm_observation_loglik",
+    "is_gaussian",
 ]
 
 
-def _is_gaussian(spec: MixedModel) -> bool:
+def is_gaussian(spec: MixedModel) -> bool:
+    """Whether the mixed model's family is Gaussian."""
     return getattr(spec, "family", "gaussian") == "gaussian"
 
 
-def _clustered(spec: MixedModel) -> bool:
+def clustered(spec: MixedModel) -> bool:
     """One grouping factor, or factors nested in one another: the top factor's clusters are independent."""
     return bool(spec.design.blocks) and grouping_hierarchy(spec.design) is not None
-
-
-def mixed_default_unit(spec: MixedModel) -> str:
-    """``"cluster"`` for a Gaussian model with one or nested grouping factors, ``"observation"`` otherwise."""
-    return "cluster" if _is_gaussian(spec) and _clustered(spec) else "observation"
 
 
 def gaussian_theta_draws(spec: MixedModel, posterior: Any) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
@@ -98,7 +96,7 @@ def _top_cluster_products(design, codes: np.ndarray, n_levels: int) -> dict[str,
 
 def _draw_terms(stats: GaussianStats, covs: list[np.ndarray], beta: np.ndarray, s2: np.ndarray):
     """``Lambda``, the level-by-level factorisation of M and its right-hand side for a batch of draws."""
-    lam, rhs = lambda_and_rhs(stats, beta, s2, _block_factors(covs))
+    lam, rhs = lambda_and_rhs(stats, beta, s2, block_factors(covs))
     return lam, nested_solve(stats, lam, s2, rhs)
 
 
@@ -140,7 +138,7 @@ def gaussian_cluster_loglik(
     s2 = np.asarray(sigma, dtype=float).reshape(-1) ** 2
     d = stats.zz.shape[-1]
     out = np.empty((s2.size, parts["n"].size))
-    for part in _chunks(s2.size, stats.zz.shape[0] * d * d * 4):
+    for part in draw_chunks(s2.size, stats.zz.shape[0] * d * d * 4):
         _, solve = _draw_terms(stats, [c[part] for c in covs], beta[part], s2[part])
         logdet, quad = solve.top_terms()
         b = beta[part]
@@ -187,12 +185,12 @@ def gaussian_observation_loglik(
     s2 = np.asarray(sigma, dtype=float).reshape(-1) ** 2
     n_obs = design.nobs
     out = np.empty((s2.size, n_obs))
-    if _clustered(spec):
+    if clustered(spec):
         stats = gaussian_stats(design)
         codes = grouping_hierarchy(design).codes[-1]  # each row's lowest cluster
         z = np.hstack([design.blocks[k].z for k in stats.columns])
         d = z.shape[1]
-        for part in _chunks(s2.size, n_obs * (d * d + d + 2) + stats.zz.shape[0] * d * d * 6):
+        for part in draw_chunks(s2.size, n_obs * (d * d + d + 2) + stats.zz.shape[0] * d * d * 6):
             lam, solve = _draw_terms(stats, [c[part] for c in covs], beta[part], s2[part])
             effects = solve.lowest_chains(solve.mean())  # per lowest cluster, its chain's E[v | y]
             chain_cov = solve.chain_covariance()
@@ -207,7 +205,7 @@ def gaussian_observation_loglik(
         return out
     stats = gaussian_stats(design, "dense")
     zmat = sparse_z(design)
-    factors = _block_factors(covs)
+    factors = block_factors(covs)
     for s in range(s2.size):
         lam = _dense_lambda(spec, factors, s)
         m = np.eye(lam.shape[0]) + lam.T @ stats.zz @ lam / s2[s]
@@ -233,14 +231,14 @@ def gaussian_total_loglik(
     numpy.ndarray
         Shape (S,).
     """
-    if _clustered(spec):
+    if clustered(spec):
         return gaussian_cluster_loglik(spec, beta, sigma, covs).sum(axis=1)
     stats = gaussian_stats(spec.design)  # crossed factors: the largest integrated out cluster by cluster
     beta = np.atleast_2d(beta)
     s2 = np.asarray(sigma, dtype=float).reshape(-1) ** 2
-    factors = _block_factors(covs)
+    factors = block_factors(covs)
     out = np.empty(s2.size)
-    for part in _chunks(s2.size, stats.cross.size * 3 + stats.rest_zz.size * 3):
+    for part in draw_chunks(s2.size, stats.cross.size * 3 + stats.rest_zz.size * 3):
         logdet, quad = crossed_solve(stats, beta[part], s2[part], [f[part] for f in factors]).logdet_quad()
         b = beta[part]
         rr = stats.yy - 2.0 * b @ stats.xy + np.einsum("sp,pq,sq->s", b, stats.xx, b)
@@ -309,7 +307,8 @@ def linear_predictor_logp(model: Any) -> tuple[list[str], Any]:
     return names, pytensor.function([*inputs, given], logp, on_unused_input="ignore")
 
 
-def _glmm_observation_loglik(fit: Any) -> np.ndarray:
+def glmm_observation_loglik(fit: Any) -> np.ndarray:
+    """``log p(y_i | u, theta)`` of every row and draw of a fitted non-Gaussian (or no-random-term) model."""
     names, function = observed_logp_function(fit.spec.model)
     draws = [stacked_draws(fit.idata.posterior, name) for name in names]
     return np.stack([function(*[d[i] for d in draws]) for i in range(draws[0].shape[0])])
@@ -330,51 +329,9 @@ def glmm_dic(fit: Any) -> DIC:
     DIC
         ``dic``, ``dbar``, ``dhat``, ``pd``.
     """
-    values = _glmm_observation_loglik(fit).sum(axis=1)
+    values = glmm_observation_loglik(fit).sum(axis=1)
     names, function = linear_predictor_logp(fit.spec.model)
     means = [stacked_draws(fit.idata.posterior, name).mean(axis=0) for name in names]
     eta = linear_predictor_draws(fit).mean(axis=(0, 1))
     at_mean = float(np.sum(function(*means, eta)))
     return dic(lambda value: value, values, at_mean)
-
-
-def mixed_fit_pointwise(fit: Any, unit: str) -> Pointwise:
-    """Pointwise log-likelihood of a fitted mixed model (see the module docstring).
-
-    Parameters
-    ----------
-    fit
-        A :class:`~pymlsem.mlm.fit.MixedFit`.
-    unit
-        ``"cluster"`` (Gaussian models with one grouping factor or nested ones: clusters of the top factor)
-        or ``"observation"``.
-
-    Returns
-    -------
-    Pointwise
-
-    Raises
-    ------
-    ModelSpecificationError
-        ``unit="cluster"`` for a non-Gaussian model or a model with crossed grouping factors.
-    """
-    spec = fit.spec
-    design = spec.design
-    if not design.blocks:  # a regression: each row's density, independent given the parameters
-        if unit == "cluster":
-            raise ModelSpecificationError("the model has no grouping factor: use unit='observation'")
-        return Pointwise(_glmm_observation_loglik(fit), unit, np.arange(design.nobs), True)
-    if not _is_gaussian(spec):
-        if unit == "cluster":
-            raise ModelSpecificationError(
-                f"leave-one-cluster-out needs the random effects integrated out, which has no closed form "
-                f"for family={spec.family!r}; use unit='observation' (given the sampled random effects)"
-            )
-        return Pointwise(_glmm_observation_loglik(fit), unit, np.arange(design.nobs), True)
-    beta, sigma, covs = gaussian_theta_draws(spec, fit.idata.posterior)
-    if unit == "cluster":
-        values = gaussian_cluster_loglik(spec, beta, sigma, covs)
-        top = grouping_hierarchy(design).blocks[0][0]  # a block of the top grouping factor
-        return Pointwise(values, unit, np.asarray(design.blocks[top].levels), True)
-    values = gaussian_observation_loglik(spec, beta, sigma, covs)
-    return Pointwise(values, unit, np.arange(design.nobs), False)

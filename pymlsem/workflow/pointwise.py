@@ -42,7 +42,7 @@ counterpart in the model and are computed here. A covariance that is not positiv
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from types import SimpleNamespace
@@ -63,13 +63,24 @@ from pymlsem.build.loglik import (
 from pymlsem.build.vectorized import batched_function, symbolic, two_level_moment_inputs, values_of
 from pymlsem.data.stats import TwoLevelStats
 from pymlsem.exceptions import DataError, ModelSpecificationError, PymlsemError
+from pymlsem.mlm.stats import grouping_hierarchy
 from pymlsem.results.implied import sem_rows
+from pymlsem.results.posterior import SAMPLE_DIMS, draw_chunks, is_sem_fit, stacked_draws
 from pymlsem.workflow.conditional import latent_pointwise_values
 from pymlsem.workflow.incomplete import missing_total_loglik, missing_unit_loglik
 from pymlsem.workflow.loglik import batch_of, compile_densities, implied_moments, model_loglik
+from pymlsem.workflow.mixed_loglik import (
+    clustered,
+    gaussian_cluster_loglik,
+    gaussian_observation_loglik,
+    gaussian_theta_draws,
+    glmm_observation_loglik,
+    is_gaussian,
+)
 
 if TYPE_CHECKING:
     from pymlsem.api import SEM
+    from pymlsem.mlm.model import MixedModel
 
 __all__ = [
     "UNITS",
@@ -78,6 +89,8 @@ __all__ = [
     "compile_model_checks",
     "default_unit",
     "fixed_x_constant",
+    "mixed_default_unit",
+    "mixed_fit_pointwise",
     "pointwise_log_likelihood",
     "sem_pointwise_loglik",
     "sem_total_loglik",
@@ -85,10 +98,8 @@ __all__ = [
 
 UNITS = ("cluster", "observation")
 LOG_2PI = float(np.log(2.0 * np.pi))
-SAMPLE_DIMS = ("chain", "draw")
 #: Name of the variable of the ``log_likelihood`` group (one variable: ArviZ sums the group).
 LOGLIK_VAR = "loglik"
-_CHUNK_ELEMENTS = 4_000_000  # numbers held per batch of draws
 
 
 @dataclass(frozen=True)
@@ -115,13 +126,6 @@ class Pointwise:
 
 
 # --------------------------------------------------------------------------------------------- helpers
-def _chunks(n_draws: int, per_draw: int) -> Iterator[slice]:
-    """Slices of draws such that one batch holds at most about :data:`_CHUNK_ELEMENTS` numbers."""
-    size = max(1, _CHUNK_ELEMENTS // max(per_draw, 1))
-    for start in range(0, n_draws, size):
-        yield slice(start, min(start + size, n_draws))
-
-
 def safe_cholesky(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Lower Cholesky factors of a batch of matrices and which of them are positive definite.
 
@@ -178,8 +182,6 @@ def default_unit(fit_or_spec: Any) -> str:
     spec = getattr(fit_or_spec, "model", None) or getattr(fit_or_spec, "spec", None) or fit_or_spec
     if hasattr(spec, "partable"):
         return "cluster" if spec.partable.n_levels == 2 else "observation"
-    from pymlsem.workflow.mixed_loglik import mixed_default_unit
-
     return mixed_default_unit(spec)
 
 
@@ -269,7 +271,7 @@ def _single_level_rows(spec: SEM, rows: np.ndarray, data: pd.DataFrame) -> np.nd
     y = np.ascontiguousarray(data[variables].to_numpy(dtype=float))
     zero = np.zeros((len(variables), len(variables)))
     out = np.empty((rows.shape[0], y.shape[0]))
-    for part in _chunks(rows.shape[0], y.size + len(variables) ** 2):
+    for part in draw_chunks(rows.shape[0], y.size + len(variables) ** 2):
         moments = implied_moments(spec, rows[part])
         mean, cov = moments.mean[1], moments.cov[1]
         if not spec.meanstructure:  # the rows' mean is the sample mean
@@ -321,7 +323,7 @@ def _two_level_clusters(spec: SEM, rows: np.ndarray) -> np.ndarray:
     arrays = values_of(_CLUSTER_STATS, stats)
     p, n_clusters = len(stats.variables), np.size(stats.cluster_sizes)
     out = np.empty((rows.shape[0], n_clusters))
-    for part in _chunks(rows.shape[0], n_clusters * p + np.size(stats.group_sizes) * p * p):
+    for part in draw_chunks(rows.shape[0], n_clusters * p + np.size(stats.group_sizes) * p * p):
         moments = implied_moments(spec, rows[part])
         levels = (moments.mean[1], moments.cov[1], moments.mean[2], moments.cov[2])
         out[part] = _cluster_function()(*(np.ascontiguousarray(m) for m in levels), *arrays)[0]
@@ -346,7 +348,7 @@ def _two_level_rows(spec: SEM, rows: np.ndarray, data: pd.DataFrame) -> np.ndarr
     cluster_means = np.asarray(stats.cluster_means, dtype=float)[codes]
     p = len(variables)
     out = np.empty((rows.shape[0], y.shape[0]))
-    for part in _chunks(rows.shape[0], y.size + np.unique(sizes).size * p * p):
+    for part in draw_chunks(rows.shape[0], y.size + np.unique(sizes).size * p * p):
         moments = implied_moments(spec, rows[part])
         mu_w, sigma_w, mu_b, sigma_b = moments.mean[1], moments.cov[1], moments.mean[2], moments.cov[2]
         mu = mu_w + mu_b
@@ -402,7 +404,7 @@ def sem_total_loglik(spec: SEM, rows: np.ndarray) -> np.ndarray:
     p = len(spec.stats.variables)
     groups = np.size(getattr(spec.stats, "group_sizes", 1))
     out = np.empty(rows.shape[0])
-    for part in _chunks(rows.shape[0], 4 * (groups + 2) * p * p):
+    for part in draw_chunks(rows.shape[0], 4 * (groups + 2) * p * p):
         moments = implied_moments(spec, rows[part])
         out[part] = model_loglik(moments, batch, meanstructure=spec.meanstructure)
     return out
@@ -420,16 +422,6 @@ def fixed_x_constant(spec: SEM) -> float:
 
 
 # ------------------------------------------------------------------------------------------ both kinds
-def _is_sem(fit: Any) -> bool:
-    return hasattr(fit, "model") and hasattr(getattr(fit, "model", None), "partable")
-
-
-def stacked_draws(posterior: xr.Dataset, name: str) -> np.ndarray:
-    """Draws of one posterior variable stacked chain by chain: shape (chain * draw, ...)."""
-    values = np.asarray(posterior[name].transpose(*SAMPLE_DIMS, ...).values, dtype=float)
-    return values.reshape(-1, *values.shape[2:])
-
-
 def pointwise_log_likelihood(fit: Any, unit: str | None = None) -> Pointwise:
     """Pointwise log-likelihood of every posterior draw of a fitted SEM or mixed model.
 
@@ -448,7 +440,7 @@ def pointwise_log_likelihood(fit: Any, unit: str | None = None) -> Pointwise:
     """
     unit = unit or default_unit(fit)
     _check_unit(unit)
-    if _is_sem(fit):
+    if is_sem_fit(fit):
         spec = fit.model
         if not spec.has_closed_form:  # random slopes, ordered indicators: given the latent variables
             if unit == "cluster" and spec.cluster is None:
@@ -459,8 +451,6 @@ def pointwise_log_likelihood(fit: Any, unit: str | None = None) -> Pointwise:
             return Pointwise(latent_pointwise_values(fit, unit), unit, labels, True)
         rows = sem_rows(spec, stacked_draws(fit.idata.posterior, "parameters"))
         return sem_pointwise_loglik(spec, rows, unit)
-    from pymlsem.workflow.mixed_loglik import mixed_fit_pointwise
-
     return mixed_fit_pointwise(fit, unit)
 
 
@@ -502,3 +492,50 @@ def add_log_likelihood(fit: Any, unit: str | None = None) -> xr.DataTree:
     )
     fit.idata["log_likelihood"] = xr.Dataset({LOGLIK_VAR: array})
     return fit.idata
+
+
+def mixed_default_unit(spec: MixedModel) -> str:
+    """``"cluster"`` for a Gaussian model with one or nested grouping factors, else ``"observation"``."""
+    return "cluster" if is_gaussian(spec) and clustered(spec) else "observation"
+
+
+def mixed_fit_pointwise(fit: Any, unit: str) -> Pointwise:
+    """Pointwise log-likelihood of a fitted mixed model (see the module docstring).
+
+    Parameters
+    ----------
+    fit
+        A :class:`~pymlsem.mlm.fit.MixedFit`.
+    unit
+        ``"cluster"`` (Gaussian models with one grouping factor or nested ones: clusters of the top factor)
+        or ``"observation"``.
+
+    Returns
+    -------
+    Pointwise
+
+    Raises
+    ------
+    ModelSpecificationError
+        ``unit="cluster"`` for a non-Gaussian model or a model with crossed grouping factors.
+    """
+    spec = fit.spec
+    design = spec.design
+    if not design.blocks:  # a regression: each row's density, independent given the parameters
+        if unit == "cluster":
+            raise ModelSpecificationError("the model has no grouping factor: use unit='observation'")
+        return Pointwise(glmm_observation_loglik(fit), unit, np.arange(design.nobs), True)
+    if not is_gaussian(spec):
+        if unit == "cluster":
+            raise ModelSpecificationError(
+                f"leave-one-cluster-out needs the random effects integrated out, which has no closed form "
+                f"for family={spec.family!r}; use unit='observation' (given the sampled random effects)"
+            )
+        return Pointwise(glmm_observation_loglik(fit), unit, np.arange(design.nobs), True)
+    beta, sigma, covs = gaussian_theta_draws(spec, fit.idata.posterior)
+    if unit == "cluster":
+        values = gaussian_cluster_loglik(spec, beta, sigma, covs)
+        top = grouping_hierarchy(design).blocks[0][0]  # a block of the top grouping factor
+        return Pointwise(values, unit, np.asarray(design.blocks[top].levels), True)
+    values = gaussian_observation_loglik(spec, beta, sigma, covs)
+    return Pointwise(values, unit, np.arange(design.nobs), False)

@@ -37,9 +37,9 @@ import xarray as xr
 from pymlsem.data.stats import TwoLevelStats
 from pymlsem.exceptions import DataError, PymlsemError
 from pymlsem.results.implied import sem_rows
+from pymlsem.results.posterior import is_sem_fit, stacked_draws
 from pymlsem.workflow.conditional import latent_replicates, observed_values
 from pymlsem.workflow.loglik import ImpliedMoments, implied_moments
-from pymlsem.workflow.pointwise import _is_sem, stacked_draws
 from pymlsem.workflow.replicate import (
     check_covariate_levels,
     conditional_regression,
@@ -298,10 +298,10 @@ def _obs(spec: MixedModel) -> np.ndarray:
 
 
 def _new_effects(covs: list[np.ndarray], spec: MixedModel, rng: np.random.Generator) -> list[np.ndarray]:
-    from pymlsem.mlm.ranef import _block_factors
+    from pymlsem.mlm.ranef import block_factors
 
     out = []
-    for factor, block in zip(_block_factors(covs), spec.design.blocks, strict=True):
+    for factor, block in zip(block_factors(covs), spec.design.blocks, strict=True):
         noise = rng.standard_normal((factor.shape[0], block.n_levels, block.q))
         out.append(np.einsum("sab,sjb->sja", factor, noise))
     return out
@@ -462,7 +462,7 @@ def posterior_predictive(
     posterior = select_draws(fit.idata.posterior.to_dataset(), n_draws)
     chain, draw = posterior["chain"].values, posterior["draw"].values
     pymc_seed, rng = _seeds(seed)
-    if _is_sem(fit):
+    if is_sem_fit(fit):
         spec = fit.model
         if spec.has_closed_form:
             rows = sem_rows(spec, stacked_draws(posterior, "parameters"))

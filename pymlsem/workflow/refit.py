@@ -23,8 +23,7 @@ import pandas as pd
 from pymlsem.engine.run import engine_binding
 from pymlsem.exceptions import PriorError, PymlsemError
 from pymlsem.priors import DEFAULT_PRIORS, Prior
-from pymlsem.results.posterior import summarize_draws
-from pymlsem.workflow.pointwise import _is_sem
+from pymlsem.results.posterior import is_sem_fit, summarize_draws
 from pymlsem.workflow.sensitivity import posterior_parameters
 
 if TYPE_CHECKING:
@@ -221,7 +220,7 @@ def refit(
         "progressbar": progressbar,
         **kwargs,
     }
-    if _is_sem(fit):
+    if is_sem_fit(fit):
         return sem_refit_spec(fit.model, priors).fit(**sampling)
     return _sample_mixed(fit, mixed_refit_spec(fit.spec, priors), sampling)
 
@@ -229,7 +228,7 @@ def refit(
 def _summary(fit: Any, prob: float) -> pd.DataFrame:
     table = summarize_draws(posterior_parameters(fit), prob)
     table.index = pd.Index([str(name) for name in table.index], name="parameter")
-    if _is_sem(fit):
+    if is_sem_fit(fit):
         priors = {p.name: str(p.prior) for p in fit.model.built.free}
         table.insert(0, "prior", [priors.get(name, "") for name in table.index])
     return table

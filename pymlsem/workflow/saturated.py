@@ -29,10 +29,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from pymlsem.build.loglik import LOG_2PI, single_level_fixed_x_loglik, two_level_fixed_x_loglik
+from pymlsem.build.loglik import single_level_fixed_x_loglik, two_level_fixed_x_loglik
 from pymlsem.data.stats import SingleLevelStats, TwoLevelStats
 from pymlsem.exceptions import DataError
-from pymlsem.workflow.loglik import SingleLevelBatch, TwoLevelBatch, batch_of, two_level_loglik
+from pymlsem.workflow.loglik import (
+    SingleLevelBatch,
+    TwoLevelBatch,
+    batch_of,
+    single_level_loglik,
+    two_level_loglik,
+)
 from pymlsem.workflow.saturated_missing import missing_h1
 
 if TYPE_CHECKING:
@@ -65,12 +71,12 @@ def single_level_h1_loglik(batch: SingleLevelBatch) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        Shape (R,): ``-N/2 [p log 2pi + log|S| + p]`` (with or without means: the mean term is zero); NaN
+        Shape (R,): ``-N/2 [p log 2pi + log|S| + p]`` (with or without means: the mean term is zero), the
+        model's density (:func:`pymlsem.workflow.loglik.single_level_loglik`) at the sample moments; NaN
         for a data set whose sample covariance is not positive definite.
     """
-    sign, logdet = np.linalg.slogdet(batch.cov)
-    p = batch.cov.shape[-1]
-    return np.where(sign > 0, -0.5 * batch.nobs * (p * LOG_2PI + logdet + p), np.nan)
+    value = single_level_loglik(None, batch.cov, batch)
+    return np.where(np.isfinite(value), value, np.nan)
 
 
 def check_saturated(loglik: np.ndarray) -> None:

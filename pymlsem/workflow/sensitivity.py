@@ -25,21 +25,15 @@ import pandas as pd
 import xarray as xr
 
 from pymlsem.results.implied import sem_rows
-from pymlsem.workflow.pointwise import (
-    LOGLIK_VAR,
-    SAMPLE_DIMS,
-    _is_sem,
-    default_unit,
-    pointwise_log_likelihood,
-    sem_total_loglik,
-    stacked_draws,
-)
+from pymlsem.results.posterior import SAMPLE_DIMS, is_sem_fit, stacked_draws
+from pymlsem.workflow.mixed_loglik import gaussian_theta_draws, gaussian_total_loglik
+from pymlsem.workflow.pointwise import LOGLIK_VAR, default_unit, pointwise_log_likelihood, sem_total_loglik
 
 __all__ = ["add_log_prior", "posterior_parameters", "prior_sensitivity"]
 
 
 def _pymc_model(fit: Any) -> Any:
-    return fit.model.pymc_model if _is_sem(fit) else fit.spec.model
+    return fit.model.pymc_model if is_sem_fit(fit) else fit.spec.model
 
 
 def prior_variables(fit: Any) -> list[str]:
@@ -127,7 +121,7 @@ def posterior_parameters(fit: Any) -> xr.DataArray:
     SEM: the free parameters on lavaan's scale (as in the summary), then the defined (``:=``) ones. Mixed
     models: MCMCglmm's ``Sol`` and ``VCV`` columns (fixed effects, then variance components).
     """
-    if _is_sem(fit):
+    if is_sem_fit(fit):
         posterior = fit.idata.posterior
         parts = [posterior["parameters"].transpose(*SAMPLE_DIMS, "parameter")]
         if "defined" in posterior:
@@ -143,12 +137,14 @@ def _likelihood_dataset(fit: Any) -> xr.Dataset:
         return existing.to_dataset()
     posterior = fit.idata.posterior
     unit = default_unit(fit)
-    if _is_sem(fit) and getattr(fit.model, "data", None) is None:  # summary statistics: the total only
+    if is_sem_fit(fit) and getattr(fit.model, "data", None) is None:  # summary statistics: the total only
         rows = sem_rows(fit.model, stacked_draws(posterior, "parameters"))
         values, unit = sem_total_loglik(fit.model, rows)[:, None], "total"
-    elif not _is_sem(fit) and unit == "observation" and getattr(fit.spec, "family", "gaussian") == "gaussian":
-        from pymlsem.workflow.mixed_loglik import gaussian_theta_draws, gaussian_total_loglik
-
+    elif (
+        not is_sem_fit(fit)
+        and unit == "observation"
+        and getattr(fit.spec, "family", "gaussian") == "gaussian"
+    ):
         values = gaussian_total_loglik(fit.spec, *gaussian_theta_draws(fit.spec, posterior))[:, None]
         unit = "total"
     else:
@@ -206,7 +202,7 @@ def prior_sensitivity(
         index=pd.Index(names, name="parameter"),
     )
     out["flagged"] = out["diagnosis"] != "✓"
-    if _is_sem(fit):
+    if is_sem_fit(fit):
         priors = {p.name: str(p.prior) for p in fit.model.built.free}
         out["prior_distribution"] = [priors.get(name, "") for name in names]
     out.attrs["threshold"] = threshold
