@@ -151,7 +151,7 @@ def test_single_level_saturated_moments_are_the_sample_moments(name: str) -> Non
     assert h1.loglik_fixed_x == pytest.approx(lavaan_fitmeasure(prefix, "unrestricted.logl"), abs=1e-8)
 
 
-# --- batched log-likelihood, discrepancy and SRMR at lavaan's estimates --------------------------------------
+# --- batched log-likelihood, discrepancy and SRMR at lavaan's estimates ---------------------------------
 
 
 def test_batched_loglik_equals_the_models_loglik_at_lavaans_estimates(reference_fit) -> None:

@@ -312,7 +312,15 @@ def _draws(design: MixedDesign, n: int = 2) -> tuple[np.ndarray, np.ndarray, lis
     return beta, sigma, covs
 
 
-@pytest.mark.parametrize("formula", [NESTED["slopes at both"], NESTED["three levels, slope below"]])
+@pytest.mark.parametrize(
+    "formula",
+    [
+        NESTED["slopes at both"],
+        NESTED["three levels, slope below"],
+        NESTED["batched (d = 7)"],  # seven effects in each chain of clusters
+        NESTED["no fixed effects"],
+    ],
+)
 def test_pointwise_loglik_of_nested_factors(formula: str) -> None:
     design = mixed_design(formula, _nested_data())
     spec = build_mixed_model(design)

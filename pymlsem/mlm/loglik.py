@@ -41,7 +41,7 @@ import pytensor.tensor as pt
 from pymlsem.build.loglik import guarded_cholesky
 from pymlsem.mlm.stats import GaussianStats
 
-__all__ = ["gaussian_marginal_loglik"]
+__all__ = ["gaussian_cluster_marginal_loglik", "gaussian_marginal_loglik"]
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -143,7 +143,11 @@ def _sum_into(values: pt.TensorVariable, index: TensorLike, n: int) -> pt.Tensor
 
 
 def _hierarchical_terms(
-    stats: GaussianStats, resid_zr: pt.TensorVariable, chol: pt.TensorVariable, s2: pt.TensorVariable
+    stats: GaussianStats,
+    resid_zr: pt.TensorVariable,
+    chol: pt.TensorVariable,
+    s2: pt.TensorVariable,
+    per_cluster: bool = False,
 ) -> tuple[pt.TensorVariable, pt.TensorVariable]:
     """Log-determinant of M and ``|C^-1 u|^2`` for one factor or a chain of nested factors.
 
@@ -153,7 +157,8 @@ def _hierarchical_terms(
     (:func:`_own_factor`): the lowest clusters first, their Schur complements and reduced vectors summed
     into their parent clusters, and so on up to the top factor, whose clusters are independent. This is the
     exact Cholesky factorisation of M in that order (no fill-in), so the result equals the dense
-    computation; one grouping factor is the one-level case.
+    computation; one grouping factor is the one-level case. With ``per_cluster`` each top-level cluster's
+    share (its own terms and its descendants'), shape (J_0,) each; they sum to the totals.
     """
     zz = pt.as_tensor_variable(stats.zz)
     m = pt.matmul(pt.matmul(chol.T[None, :, :], zz), chol[None, :, :]) / s2  # Lambda' Z_j'Z_j Lambda / s^2
@@ -165,7 +170,10 @@ def _hierarchical_terms(
         anc = d - own
         m_oa = m[:, anc:, :anc] if level else None
         level_logdet, level_quad, w, v = _own_factor(m[:, anc:, anc:], m_oa, u[:, anc:], own)
-        logdet, quad = logdet + pt.sum(level_logdet), quad + pt.sum(level_quad)
+        if per_cluster:  # this level's clusters, with what their descendants carried up
+            logdet, quad = logdet + level_logdet, quad + level_quad
+        else:
+            logdet, quad = logdet + pt.sum(level_logdet), quad + pt.sum(level_quad)
         if level and isinstance(own, Integral):
             schur = m[:, :anc, :anc] - sum(row[:, :, None] * row[:, None, :] for row in w)
             reduced = u[:, :anc] - sum(row * value[:, None] for row, value in zip(w, v, strict=True))
@@ -176,6 +184,8 @@ def _hierarchical_terms(
         if level:
             parent, n_parent = stats.parents[level - 1], stats.level_sizes[level - 1]
             m, u = _sum_into(schur, parent, n_parent), _sum_into(reduced, parent, n_parent)
+            if per_cluster:
+                logdet, quad = _sum_into(logdet, parent, n_parent), _sum_into(quad, parent, n_parent)
         d = anc
     return logdet, quad
 
@@ -283,6 +293,65 @@ def gaussian_marginal_loglik(
     ValueError
         When neither or both of ``covs`` and ``chols`` are given, or their number does not match the blocks.
     """
+    factors, ok, s2, resid_zr = _prepare(stats, beta, sigma, covs, chols)
+    rr = _residual_square(stats, beta if stats.n_fixed else None)
+    if stats.hierarchical:
+        lam = _block_diag([factors[k] for k in stats.columns])
+        logdet_m, shrink = _hierarchical_terms(stats, resid_zr, lam, s2)
+    elif stats.layout == "crossed":
+        logdet_m, shrink = _crossed_terms(stats, resid_zr, beta if stats.n_fixed else None, factors, s2)
+    else:
+        logdet_m, shrink = _dense_terms(stats, resid_zr, factors, s2)
+    return pt.switch(ok, _density(stats.nobs, s2, logdet_m, rr, shrink), -np.inf)
+
+
+def gaussian_cluster_marginal_loglik(
+    stats: GaussianStats,
+    clusters: Any,
+    beta: TensorLike,
+    sigma: TensorLike,
+    covs: Sequence[TensorLike] | None = None,
+    *,
+    chols: Sequence[TensorLike] | None = None,
+) -> pt.TensorVariable:
+    """The marginal log-density of each top-level cluster's responses (one grouping factor or nested ones).
+
+    The terms whose sum is :func:`gaussian_marginal_loglik`: the top-level clusters are independent given
+    the parameters, and each one's share of ``log|M|`` and of the quadratic form is its own and its
+    descendants' (:func:`_hierarchical_terms` with ``per_cluster``).
+
+    Parameters
+    ----------
+    stats
+        Cross products of the ``"clustered"`` or ``"nested"`` layout.
+    clusters
+        Per top-level cluster, in the order of the top factor's levels: ``nobs`` (J,) rows, ``yy`` (J,),
+        ``xy`` (J, p), ``xx`` (J, p, p) (``y'y``, ``X'y`` and ``X'X`` of its rows).
+    beta, sigma, covs, chols
+        As in :func:`gaussian_marginal_loglik`.
+
+    Returns
+    -------
+    TensorVariable
+        Shape (J,); all ``-inf`` when a covariance is not positive definite or ``sigma <= 0``.
+
+    Raises
+    ------
+    ValueError
+        Crossed grouping factors (their clusters are not independent), or the arguments of
+        :func:`gaussian_marginal_loglik` do not match.
+    """
+    if not stats.hierarchical:
+        raise ValueError("per-cluster values need one grouping factor or nested ones, not crossed factors")
+    factors, ok, s2, resid_zr = _prepare(stats, beta, sigma, covs, chols)
+    lam = _block_diag([factors[k] for k in stats.columns])
+    logdet_m, shrink = _hierarchical_terms(stats, resid_zr, lam, s2, per_cluster=True)
+    rr = _residual_square(clusters, beta if stats.n_fixed else None)
+    return pt.switch(ok, _density(pt.as_tensor_variable(clusters.nobs), s2, logdet_m, rr, shrink), -np.inf)
+
+
+def _prepare(stats, beta, sigma, covs, chols) -> tuple[list, pt.TensorVariable, pt.TensorVariable, Any]:
+    """The blocks' Cholesky factors, whether the parameters are valid, ``sigma^2`` and ``Z'(y - X beta)``."""
     if (covs is None) == (chols is None):
         raise ValueError("give exactly one of covs and chols")
     given = covs if covs is not None else chols
@@ -301,22 +370,23 @@ def gaussian_marginal_loglik(
     sigma = pt.as_tensor_variable(sigma)
     ok = ok & (sigma > 0)
     s2 = pt.switch(sigma > 0, sigma**2, 1.0)
+    resid_zr = pt.as_tensor_variable(stats.zy)
     if stats.n_fixed:
-        beta = pt.as_tensor_variable(beta)
-        xy, xx = pt.as_tensor_variable(stats.xy), pt.as_tensor_variable(stats.xx)
-        rr = stats.yy - 2.0 * pt.dot(beta, xy) + pt.dot(beta, pt.dot(xx, beta))
-        resid_zr = pt.as_tensor_variable(stats.zy) - pt.dot(pt.as_tensor_variable(stats.zx), beta)
-    else:  # no fixed effects (y ~ 0 + ...): r = y
-        rr = pt.as_tensor_variable(stats.yy)
-        resid_zr = pt.as_tensor_variable(stats.zy)
+        resid_zr = resid_zr - pt.dot(pt.as_tensor_variable(stats.zx), pt.as_tensor_variable(beta))
+    return factors, ok, s2, resid_zr
 
-    if stats.hierarchical:
-        lam = _block_diag([factors[k] for k in stats.columns])
-        logdet_m, shrink = _hierarchical_terms(stats, resid_zr, lam, s2)
-    elif stats.layout == "crossed":
-        logdet_m, shrink = _crossed_terms(stats, resid_zr, beta if stats.n_fixed else None, factors, s2)
-    else:
-        logdet_m, shrink = _dense_terms(stats, resid_zr, factors, s2)
-    n = stats.nobs
-    value = -0.5 * (n * LOG_2PI + n * pt.log(s2) + logdet_m + rr / s2 - shrink / s2**2)
-    return pt.switch(ok, value, -np.inf)
+
+def _residual_square(products: Any, beta: TensorLike | None) -> pt.TensorVariable:
+    """``r'r = y'y - 2 beta'X'y + beta'X'X beta`` from the products (``yy``, ``xy``, ``xx``), batched over
+    their leading axes; ``y'y`` when ``beta`` is None (no fixed effects, y ~ 0 + ...: r = y)."""
+    yy = pt.as_tensor_variable(products.yy)
+    if beta is None:
+        return yy
+    beta = pt.as_tensor_variable(beta)
+    xy, xx = pt.as_tensor_variable(products.xy), pt.as_tensor_variable(products.xx)
+    return yy - 2.0 * pt.dot(xy, beta) + pt.sum(pt.dot(xx, beta) * beta, axis=-1)
+
+
+def _density(n: TensorLike, s2, logdet_m, rr, shrink) -> pt.TensorVariable:
+    """``-1/2 [n log 2pi s^2 + log|M| + r'r / s^2 - |C^-1 Lambda'Z'r|^2 / s^4]`` (module docstring)."""
+    return -0.5 * (n * LOG_2PI + n * pt.log(s2) + logdet_m + rr / s2 - shrink / s2**2)

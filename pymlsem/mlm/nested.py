@@ -1,9 +1,9 @@
 """Level-by-level integration of nested random effects, in numpy, batched over parameter draws.
 
-The numpy counterpart of the marginal log-likelihood's graph (:mod:`pymlsem.mlm.loglik`) for the
+The factorisation behind the marginal log-likelihood's graph (:mod:`pymlsem.mlm.loglik`) for the
 ``"clustered"`` and ``"nested"`` layouts of :mod:`pymlsem.mlm.stats`, for the tools that work on posterior
-draws: cluster effects (:mod:`pymlsem.mlm.ranef`) and pointwise log-likelihoods
-(:mod:`pymlsem.workflow.mixed_loglik`).
+draws: cluster effects (:mod:`pymlsem.mlm.ranef`) and the leave-one-row-out terms of
+:mod:`pymlsem.workflow.mixed_loglik`.
 
 With ``Lambda`` the block diagonal of the block covariances' Cholesky factors, the standardised random
 effects v (``u = Lambda v``) have precision ``M = I + Lambda' Z'Z Lambda / s^2`` given y. Each cluster of
@@ -11,9 +11,9 @@ the lowest factor sees one cluster of every factor above it (its ancestors), so 
 first M needs no fill-in: the lowest clusters' own effects are eliminated first (Cholesky ``D = C C'`` of
 their own block, ``W = C^-1 N_oa``, Schur complement ``N_aa - W'W`` summed into the parent cluster), then
 their parents', up to the top factor. :func:`nested_solve` keeps every level's ``C``, ``W`` and ``C^-1 b``,
-which give the log-determinant and quadratic form per top-level cluster, ``M^-1 b`` (and draws from
-``N(M^-1 b, M^-1)``) by back substitution from the top down, and the covariance of each lowest cluster's
-chain of effects (what a row's predictive variance needs).
+which give ``M^-1 b`` (and draws from ``N(M^-1 b, M^-1)``) by back substitution from the top down, and the
+covariance of each lowest cluster's chain of effects (what a row's predictive variance needs). The
+log-likelihood itself is the model's graph (:mod:`pymlsem.mlm.loglik`), not computed here.
 
 Crossed factors (layout ``"crossed"``, :func:`crossed_solve`) are factored the same way with one level
 below a single "cluster" that holds all the other factors' Q_r effects: each cluster of the largest factor
@@ -132,21 +132,6 @@ class NestedSolve:
     w: list[np.ndarray]
     v: list[np.ndarray]
     ancestors: list[list[np.ndarray]]
-
-    def top_terms(self) -> tuple[np.ndarray, np.ndarray]:
-        """``log|M|`` and ``b' M^-1 b`` of each top-level cluster, each (S, J_0); they sum to M's.
-
-        The top-level clusters are independent given the parameters, so each one's share is the sum of its
-        own and its descendants' terms.
-        """
-        n_top = self.stats.level_sizes[0]
-        logdet = np.zeros((self.v[0].shape[0], n_top))
-        quad = np.zeros_like(logdet)
-        for level, (chol, v) in enumerate(zip(self.chol, self.v, strict=True)):
-            top = self.ancestors[level][0] if level else np.arange(n_top)
-            logdet += _sum_into(2.0 * np.log(np.diagonal(chol, axis1=-2, axis2=-1)).sum(axis=-1), top, n_top)
-            quad += _sum_into(np.sum(v**2, axis=-1), top, n_top)
-        return logdet, quad
 
     def _chain(self, level: int, values: list[np.ndarray]) -> np.ndarray:
         """The ancestors' values (S, J_l, a_l) of each level-l cluster, top level first."""
@@ -285,12 +270,6 @@ class CrossedSolve:
     v: np.ndarray
     rest_chol: np.ndarray
     rest_v: np.ndarray
-
-    def logdet_quad(self) -> tuple[np.ndarray, np.ndarray]:
-        """``log|M|`` and ``b' M^-1 b``, each (S,)."""
-        logdet = 2.0 * np.log(np.diagonal(self.chol, axis1=-2, axis2=-1)).sum(axis=(-2, -1))
-        logdet += 2.0 * np.log(np.diagonal(self.rest_chol, axis1=-2, axis2=-1)).sum(axis=-1)
-        return logdet, np.sum(self.v**2, axis=(-2, -1)) + np.sum(self.rest_v**2, axis=-1)
 
     def mean(self, rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``M^-1 b`` (or a draw from ``N(M^-1 b, M^-1)`` with ``rng``): own (S, J, q), others' (S, Q_r).

@@ -6,12 +6,15 @@ covariances, ``r = y - X b``, ``M = I + Lambda' Z'Z Lambda / s^2`` and ``A = Lam
 
 * per cluster j of the top grouping factor (one factor, or factors nested in one another): ``-1/2 [n_j log
   2pi s^2 + log|M_j| + r_j'r_j / s^2 - |C_j^-1 Lambda' Z_j'r_j|^2 / s^4]``, M_j the precision of the
-  effects of cluster j and of the clusters nested in it (factored level by level, :mod:`pymlsem.mlm.nested`);
-  their sum over clusters is the marginal log-likelihood;
+  effects of cluster j and of the clusters nested in it; their sum over clusters is the marginal
+  log-likelihood. These values and the total are the model's own expressions (``gaussian_cluster_marginal_
+  loglik`` and ``gaussian_marginal_loglik`` of :mod:`pymlsem.mlm.loglik`) vectorized over draws
+  (:mod:`pymlsem.build.vectorized`);
 * per observation: ``V^-1 = (I - Z A Z' / s^2) / s^2`` gives ``c_i = (V^-1)_ii`` and ``g_i = (V^-1 r)_i``,
   and ``log p(y_i | y_-i) = -1/2 log 2pi + 1/2 log c_i - g_i^2 / (2 c_i)``, the leave-one-out conditional of
   a multivariate normal (these do not sum to the log-likelihood). Nested factors need only the block of
-  ``M^-1`` of each row's chain of clusters; crossed factors need one dense factorisation of M per draw.
+  ``M^-1`` of each row's chain of clusters (factored level by level, :mod:`pymlsem.mlm.nested`); crossed
+  factors need one dense factorisation of M per draw.
 
 Non-Gaussian models give ``log p(y_i | u, theta)`` per observation, evaluated by PyMC from the sampled
 random effects; leaving out a whole cluster would need the random effects integrated out, which has no
@@ -20,17 +23,21 @@ closed form there.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pytensor.tensor as pt
 import scipy.linalg
 
 from pymlsem.build.loglik import LOG_2PI
+from pymlsem.build.vectorized import batched_function
 from pymlsem.diagnostics.dic import DIC, dic
 from pymlsem.diagnostics.mixed import block_covariance_draws
 from pymlsem.exceptions import ModelSpecificationError
 from pymlsem.mlm.glmm import LINEAR_PREDICTOR
-from pymlsem.mlm.nested import crossed_solve, lambda_and_rhs, nested_solve
+from pymlsem.mlm.loglik import gaussian_cluster_marginal_loglik, gaussian_marginal_loglik
+from pymlsem.mlm.nested import lambda_and_rhs, nested_solve
 from pymlsem.mlm.predict import linear_predictor_draws
 from pymlsem.mlm.ranef import block_factors
 from pymlsem.mlm.stats import GaussianStats, gaussian_stats, grouping_hierarchy, sparse_z
@@ -87,7 +94,7 @@ def _top_cluster_products(design, codes: np.ndarray, n_levels: int) -> dict[str,
     np.add.at(xy, codes, x * y[:, None])
     np.add.at(xx, codes, x[:, :, None] * x[:, None, :])
     return {
-        "n": np.bincount(codes, minlength=n_levels).astype(float),
+        "nobs": np.bincount(codes, minlength=n_levels).astype(float),
         "yy": np.bincount(codes, weights=y**2, minlength=n_levels),
         "xy": xy,
         "xx": xx,
@@ -117,6 +124,7 @@ def gaussian_cluster_loglik(
     numpy.ndarray
         Shape (S, J), clusters in the order of the top grouping factor's levels (the factor with the
         fewest levels); they sum to the marginal log-likelihood (lme4's ``logLik`` at the same parameters).
+        The model's own :func:`pymlsem.mlm.loglik.gaussian_cluster_marginal_loglik`, vectorized over draws.
 
     Raises
     ------
@@ -133,23 +141,29 @@ def gaussian_cluster_loglik(
             "give: use unit='observation'"
         )
     stats = gaussian_stats(design)
-    parts = _top_cluster_products(design, hierarchy.codes[0], hierarchy.n_levels[0])
-    beta = np.atleast_2d(beta)
-    s2 = np.asarray(sigma, dtype=float).reshape(-1) ** 2
-    d = stats.zz.shape[-1]
-    out = np.empty((s2.size, parts["n"].size))
-    for part in draw_chunks(s2.size, stats.zz.shape[0] * d * d * 4):
-        _, solve = _draw_terms(stats, [c[part] for c in covs], beta[part], s2[part])
-        logdet, quad = solve.top_terms()
-        b = beta[part]
-        rr = (
-            parts["yy"][None]
-            - 2.0 * np.einsum("jp,sp->sj", parts["xy"], b)
-            + np.einsum("sp,jpq,sq->sj", b, parts["xx"], b)
-        )
-        n = parts["n"][None]
-        s2p = s2[part][:, None]
-        out[part] = -0.5 * (n * LOG_2PI + n * np.log(s2p) + logdet + rr / s2p - quad)
+    clusters = SimpleNamespace(**_top_cluster_products(design, hierarchy.codes[0], hierarchy.n_levels[0]))
+    beta_in, sigma_in, cov_in = _parameter_inputs(spec)
+    value = gaussian_cluster_marginal_loglik(stats, clusters, beta_in, sigma_in, cov_in)
+    return _evaluate([value], beta_in, sigma_in, cov_in, (beta, sigma, covs), clusters.nobs.size, stats)
+
+
+def _parameter_inputs(
+    spec: MixedModel,
+) -> tuple[pt.TensorVariable, pt.TensorVariable, list[pt.TensorVariable]]:
+    """Symbolic fixed effects, residual SD and block covariances of one draw."""
+    covs = [pt.matrix(f"cov_{k}") for k in range(len(spec.design.blocks))]
+    return pt.vector("beta"), pt.scalar("sigma"), covs
+
+
+def _evaluate(outputs, beta_in, sigma_in, cov_in, draws, width: int, stats: GaussianStats) -> np.ndarray:
+    """``outputs`` (an expression of one draw's parameters) for every draw, in chunks of draws."""
+    function = batched_function([beta_in, sigma_in, *cov_in], outputs, batched=[beta_in, sigma_in, *cov_in])
+    beta, sigma, covs = draws
+    sigma = np.asarray(sigma, dtype=float).reshape(-1)
+    beta = np.atleast_2d(beta).reshape(sigma.size, -1)
+    out = np.empty((sigma.size, width)) if width else np.empty(sigma.size)
+    for part in draw_chunks(sigma.size, np.size(stats.zz) * 4):
+        out[part] = function(beta[part], sigma[part], *[c[part] for c in covs])[0]
     return out
 
 
@@ -224,27 +238,18 @@ def gaussian_observation_loglik(
 def gaussian_total_loglik(
     spec: MixedModel, beta: np.ndarray, sigma: np.ndarray, covs: list[np.ndarray]
 ) -> np.ndarray:
-    """Marginal log-likelihood of all the responses, per draw (any grouping structure).
+    """Marginal log-likelihood of all the responses, per draw (any grouping structure): the model's own
+    :func:`pymlsem.mlm.loglik.gaussian_marginal_loglik`, vectorized over draws.
 
     Returns
     -------
     numpy.ndarray
         Shape (S,).
     """
-    if clustered(spec):
-        return gaussian_cluster_loglik(spec, beta, sigma, covs).sum(axis=1)
-    stats = gaussian_stats(spec.design)  # crossed factors: the largest integrated out cluster by cluster
-    beta = np.atleast_2d(beta)
-    s2 = np.asarray(sigma, dtype=float).reshape(-1) ** 2
-    factors = block_factors(covs)
-    out = np.empty(s2.size)
-    for part in draw_chunks(s2.size, stats.cross.size * 3 + stats.rest_zz.size * 3):
-        logdet, quad = crossed_solve(stats, beta[part], s2[part], [f[part] for f in factors]).logdet_quad()
-        b = beta[part]
-        rr = stats.yy - 2.0 * b @ stats.xy + np.einsum("sp,pq,sq->s", b, stats.xx, b)
-        n = stats.nobs
-        out[part] = -0.5 * (n * LOG_2PI + n * np.log(s2[part]) + logdet + rr / s2[part] - quad)
-    return out
+    stats = gaussian_stats(spec.design)
+    beta_in, sigma_in, cov_in = _parameter_inputs(spec)
+    value = gaussian_marginal_loglik(stats, beta_in, sigma_in, cov_in)
+    return _evaluate([value], beta_in, sigma_in, cov_in, (beta, sigma, covs), 0, stats)
 
 
 def observed_logp_function(model: Any, name: str = "y") -> tuple[list[str], Any]:
