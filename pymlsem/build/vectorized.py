@@ -11,8 +11,9 @@ machine code, a fraction of a second to build), which suits expressions whose ba
 elementwise or already batched. A batched linear-algebra operation (a Cholesky factor per draw and per
 cluster size) then runs as a Python loop over the batch, which is slow for thousands of draws; such
 expressions are compiled by numba instead (``compiled=True``): about 15-30 s the first time on a machine,
-kept in PyTensor's disk cache afterwards, so later processes only load them. Call them with C-contiguous
-arrays: numba compiles again for each memory layout.
+kept in PyTensor's disk cache afterwards, so later processes only load them. Call them with the arrays
+of :func:`as_input` (C-contiguous, writeable): numba compiles again for another memory layout or a
+read-only array (a broadcast view, a pandas column under copy-on-write).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import pytensor
 import pytensor.tensor as pt
 from pytensor.graph.replace import vectorize_graph
 
-__all__ = ["batched_function", "symbolic", "two_level_moment_inputs", "values_of"]
+__all__ = ["as_input", "batched_function", "symbolic", "two_level_moment_inputs", "values_of"]
 
 
 def _with_batch_axis(variable: pt.TensorVariable) -> pt.TensorVariable:
@@ -97,5 +98,9 @@ def two_level_moment_inputs() -> tuple[pt.TensorVariable, ...]:
 def values_of(inputs: SimpleNamespace, source: object) -> list[np.ndarray]:
     """The attributes of ``source`` named like ``inputs``, in their order, as C-contiguous arrays of their
     dtypes (what the compiled function takes)."""
-    items = vars(inputs).items()
-    return [np.ascontiguousarray(getattr(source, name), dtype=variable.dtype) for name, variable in items]
+    return [as_input(getattr(source, name), variable.dtype) for name, variable in vars(inputs).items()]
+
+
+def as_input(array: object, dtype: str = "float64") -> np.ndarray:
+    """``array`` as a compiled function takes it: C-contiguous, writeable, of ``dtype`` (copied if not)."""
+    return np.require(array, dtype=dtype, requirements=("C", "W"))

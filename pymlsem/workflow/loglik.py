@@ -22,7 +22,7 @@ import numpy as np
 import pytensor.tensor as pt
 
 from pymlsem.build import loglik as build_loglik
-from pymlsem.build.vectorized import batched_function, symbolic, two_level_moment_inputs, values_of
+from pymlsem.build.vectorized import as_input, batched_function, symbolic, two_level_moment_inputs, values_of
 from pymlsem.data.stats import SingleLevelStats, TwoLevelStats
 from pymlsem.results.implied import ram_moment_draws
 
@@ -193,9 +193,19 @@ def _two_level_function(shared_data: bool) -> Callable[..., list[np.ndarray]]:
 
 
 def compile_densities() -> None:
-    """Compile (or load from the disk cache) the numba-compiled two-level densities of the model checks."""
-    for shared_data in (True, False):
-        _two_level_function(shared_data)
+    """Compile (or load from the disk cache) the numba-compiled two-level densities of the model checks.
+
+    numba compiles a function at its first call, for the types of that call, so each variant is called once
+    on a tiny data set (two clusters of two rows), with the array types of every later call.
+    """
+    p = 2
+    one = TwoLevelBatch(
+        ("a", "b"), (), (), 4, 2, np.arange(p), np.array([2.0]), np.array([2.0]),
+        np.eye(p)[None], np.zeros((1, 1, p)), np.eye(p)[None, None],
+    )  # fmt: skip
+    mean, cov = np.zeros((1, p)), np.eye(p)[None]
+    for batch in (one, one.take(np.array([0, 0]))):  # one data set (shared statistics), then a batch
+        two_level_loglik(mean, cov, mean, cov, batch)
 
 
 def _common(*arrays: np.ndarray) -> list[np.ndarray]:
@@ -263,7 +273,7 @@ def two_level_loglik(
         data = [array[0] for array in data]
     else:
         moments = _common(*moments, *data)[:4]
-    moments = [np.ascontiguousarray(array) for array in moments]
+    moments = [as_input(array) for array in moments]
     structure = values_of(_TWO_LEVEL_STRUCTURE, batch)
     return _two_level_function(shared)(*moments, *structure, *data)[0]
 

@@ -60,7 +60,7 @@ from pymlsem.build.loglik import (
     two_level_cluster_loglik,
     two_level_fixed_x_loglik,
 )
-from pymlsem.build.vectorized import batched_function, symbolic, two_level_moment_inputs, values_of
+from pymlsem.build.vectorized import as_input, batched_function, symbolic, two_level_moment_inputs, values_of
 from pymlsem.data.stats import TwoLevelStats
 from pymlsem.exceptions import DataError, ModelSpecificationError, PymlsemError
 from pymlsem.mlm.stats import grouping_hierarchy
@@ -268,7 +268,7 @@ def _row_function() -> Callable[..., list[np.ndarray]]:
 
 def _single_level_rows(spec: SEM, rows: np.ndarray, data: pd.DataFrame) -> np.ndarray:
     variables = list(spec.stats.variables)
-    y = np.ascontiguousarray(data[variables].to_numpy(dtype=float))
+    y = as_input(data[variables].to_numpy(dtype=float))
     zero = np.zeros((len(variables), len(variables)))
     out = np.empty((rows.shape[0], y.shape[0]))
     for part in draw_chunks(rows.shape[0], y.size + len(variables) ** 2):
@@ -276,7 +276,7 @@ def _single_level_rows(spec: SEM, rows: np.ndarray, data: pd.DataFrame) -> np.nd
         mean, cov = moments.mean[1], moments.cov[1]
         if not spec.meanstructure:  # the rows' mean is the sample mean
             mean = np.broadcast_to(np.asarray(spec.stats.mean, dtype=float), mean.shape)
-        out[part] = _row_function()(np.ascontiguousarray(mean), np.ascontiguousarray(cov), y, zero)[0]
+        out[part] = _row_function()(as_input(mean), as_input(cov), y, zero)[0]
     return out
 
 
@@ -312,8 +312,18 @@ def compile_model_checks() -> str:
     """
     start = time.perf_counter()
     compile_densities()
-    _cluster_function()
-    _row_function()
+    # numba compiles at the first call: one call each on a tiny example (two variables, one cluster)
+    mean, cov = np.zeros((1, 2)), np.eye(2)[None]
+    cluster = SimpleNamespace(
+        within_index=[0, 1],
+        cluster_group=[0],
+        cluster_sizes=[2.0],
+        cluster_means=np.zeros((1, 2)),
+        cluster_within_scatter=np.eye(2)[None],
+        group_sizes=[2.0],
+    )
+    _cluster_function()(mean, cov, mean, cov, *values_of(_CLUSTER_STATS, cluster))
+    _row_function()(mean, cov, np.zeros((1, 2)), np.zeros((2, 2)))
     return f"pymlsem: post-fit model checks ready ({time.perf_counter() - start:.1f} s)"
 
 
@@ -326,7 +336,7 @@ def _two_level_clusters(spec: SEM, rows: np.ndarray) -> np.ndarray:
     for part in draw_chunks(rows.shape[0], n_clusters * p + np.size(stats.group_sizes) * p * p):
         moments = implied_moments(spec, rows[part])
         levels = (moments.mean[1], moments.cov[1], moments.mean[2], moments.cov[2])
-        out[part] = _cluster_function()(*(np.ascontiguousarray(m) for m in levels), *arrays)[0]
+        out[part] = _cluster_function()(*(as_input(m) for m in levels), *arrays)[0]
     return out
 
 
