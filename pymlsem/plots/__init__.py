@@ -8,6 +8,7 @@ methods (``fit.plot()``, ``fit.plot_autocorr()``, ...) call them. Path diagrams 
 
 from pymlsem.plots.clusters import plot_caterpillar, plot_cluster_lines
 from pymlsem.plots.diagnostics import plot_autocorr, plot_rank
+from pymlsem.plots.power import plot_power_curve
 from pymlsem.plots.ppc import plot_fit_ppc, plot_ppc
 from pymlsem.plots.prior import plot_prior_posterior, prior_draws, prior_posterior_draws
 from pymlsem.plots.trace import plot_trace_density
@@ -17,6 +18,7 @@ __all__ = [
     "plot_caterpillar",
     "plot_cluster_lines",
     "plot_fit_ppc",
+    "plot_power_curve",
     "plot_ppc",
     "plot_prior_posterior",
     "plot_rank",

@@ -27,7 +27,7 @@ from pymlsem.exceptions import ModelSpecificationError
 from pymlsem.formula.design import mixed_design
 from pymlsem.formula.split import split_formula
 from pymlsem.mlm.api import mixed
-from pymlsem.plots._common import finish, pyplot
+from pymlsem.plots import plot_power_curve
 from pymlsem.simulate import simulate
 
 __all__ = ["PowerCurve", "PowerResult", "power_curve", "power_sim", "sem_power_sim", "simulate_response"]
@@ -343,23 +343,9 @@ class PowerCurve:
     results: dict[int, PowerResult]
 
     def plot(self, target: float = 0.8, path: Any = None) -> Any:
-        """Power against the number of clusters, with its intervals and a line at ``target``."""
-
-        plt = pyplot()
-        figure, axes = plt.subplots(figsize=(5.0, 3.5))
-        table = self.table
-        axes.errorbar(
-            table["clusters"],
-            table["power"],
-            yerr=[table["power"] - table["lower"], table["upper"] - table["power"]],
-            marker="o",
-            capsize=3,
-        )
-        axes.axhline(target, color="0.4", linestyle="--", linewidth=0.8)
-        axes.set_ylim(-0.02, 1.02)
-        axes.set_xlabel("number of clusters")
-        axes.set_ylabel("power (95% interval excludes 0)")
-        return finish(figure, path)
+        """Power against the number of clusters, with its intervals and a line at ``target``
+        (:func:`pymlsem.plots.power.plot_power_curve`)."""
+        return plot_power_curve(self.table, target, path)
 
 
 def power_curve(
