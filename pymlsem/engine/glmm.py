@@ -1,10 +1,13 @@
-"""The GLMM engine families: binomial and Poisson mixed models with explicit random effects, as data.
+"""The GLMM engine families: binomial, Poisson, negative binomial and Student-t mixed models with explicit
+random effects, as data.
 
 ``glmm_binomial_logit``, ``glmm_binomial_probit`` (bernoulli and binomial responses: a bernoulli row is a
-binomial one of one trial, with the same density) and ``glmm_poisson`` serve the non-Gaussian mixed models
+binomial one of one trial, with the same density), ``glmm_poisson``, ``glmm_negbinomial`` and
+``glmm_student`` serve the non-Gaussian mixed models
 of :func:`pymlsem.mlm.glmm.build_glmm_model` with any grouping factors (one, nested or crossed: the random
 effects are sampled, so how the factors relate does not matter), any number of blocks and effects, and
-offsets; with the default priors or any prior family (the ``_anyprior`` variants). The parameters are laid
+offsets; with the default priors and correlated blocks of up to two effects, or any prior family and
+correlated blocks of up to four (the ``_anyprior`` variants). The parameters are laid
 out as for Gaussian mixed models (:func:`pymlsem.engine.mixed.effect_arrays`, on the link scale), and the
 random effects as:
 
@@ -12,11 +15,13 @@ random effects as:
   sits in one matrix with a row per level of every block and a column per effect of every block, whose
   product with the block-diagonal covariance factor gives every block's effects ``u = z L'`` at once;
 * for every row and effect, the row of that matrix (the row's level of the effect's block), the random
-  design ``Z`` and the fixed design ``X``, the response, the trials and the offset.
+  design ``Z`` and the fixed design ``X``, the response, the trials and the offset;
+* the response family's own parameters (:data:`RESPONSE_PARAMETERS`: the negative binomial's
+  ``overdispersion_std``, the Student-t's ``sigma_std`` and ``nu``) by their positions in the point, and the
+  unit of the Student-t's residual SD (the SD of y, as for a Gaussian model).
 
 The per-model PyMC graph stays the specification: the engine's log-density equals its ``model.logp()``
-(tests/test_engine.py). Negative binomial and ordinal responses and MCMCglmm-style priors still compile
-their own graph.
+(tests/test_engine.py). Ordinal responses and MCMCglmm-style priors still compile their own graph.
 """
 
 from __future__ import annotations
@@ -36,14 +41,24 @@ from pymlsem.engine.binding import (
     symbolic_inputs,
     unpack,
 )
-from pymlsem.engine.mixed import COMMON_PRIORS, effect_arrays, effect_segments, effect_values, family_priors
-from pymlsem.mlm.glmm import intercept_center
+from pymlsem.engine.mixed import (
+    COMMON_PRIORS,
+    effect_arrays,
+    effect_segments,
+    effect_values,
+    family_priors,
+    lkj_sizes,
+    needs_general_variant,
+)
+from pymlsem.mlm.glmm import response_scale
 
 __all__ = [
     "DESCRIPTION",
     "EXPECTED_SECONDS",
     "FAMILIES",
     "GRAPH_SOURCES",
+    "RESPONSE_DETERMINISTICS",
+    "RESPONSE_PARAMETERS",
     "WARMUP_FAMILIES",
     "bind",
     "family_graph",
@@ -59,26 +74,52 @@ _LIKELIHOODS = {
     "glmm_binomial_logit": ("binomial", "logit"),
     "glmm_binomial_probit": ("binomial", "probit"),
     "glmm_poisson": ("poisson", "log"),
+    "glmm_negbinomial": ("negbinomial", "log"),
+    "glmm_student": ("student", "identity"),
 }
+#: response family -> its own parameters in the per-model graph, in the order the family's graph reads them
+RESPONSE_PARAMETERS = {"negbinomial": ("overdispersion_std",), "student": ("sigma_std", "nu")}
+#: response family -> its deterministics in the per-model graph, expanded after the fixed effects
+RESPONSE_DETERMINISTICS = {"negbinomial": ("theta",), "student": ("sigma",)}
+#: the prior families a family's default graph evaluates: those of the default priors (the Student-t's
+#: degrees of freedom take brms's gamma prior)
+_COMMON = {"glmm_student": (*COMMON_PRIORS, "gamma")}
 #: ``python -m pymlsem warmup`` leaves the GLMM families to their first use (``--all`` compiles them)
 WARMUP_FAMILIES = ()
 FAMILIES = (*_LIKELIHOODS, *(f"{family}{ANY_PRIOR}" for family in _LIKELIHOODS))
 #: the files besides the engine's own whose code shapes this module's graphs (the cache key)
 GRAPH_SOURCES = ("engine/glmm.py", "engine/mixed.py", "mlm/loglik.py", "build/loglik.py")
-EXPECTED_SECONDS = {family: 60 for family in _LIKELIHOODS}
+EXPECTED_SECONDS = {family: 60 for family in _LIKELIHOODS} | {"glmm_negbinomial": 90, "glmm_student": 90}
 DESCRIPTION = {
     "glmm_binomial_logit": "logistic mixed model",
     "glmm_binomial_probit": "probit mixed model",
     "glmm_poisson": "Poisson mixed model",
+    "glmm_negbinomial": "negative binomial mixed model",
+    "glmm_student": "Student-t mixed model",
 }
-_REALS = ("fixef_offset", "fixef_scale", "fixef_shift", "fixef_intercept", "sd_scale", "lkj_eta")
+_REALS = (
+    "fixef_offset",
+    "fixef_scale",
+    "fixef_shift",
+    "fixef_intercept",
+    "sd_scale",
+    "lkj_eta",
+    "response_unit",
+)
 _ROWS = (("x", "float64", 2), ("z_design", "float64", 2), ("row_levels", "int64", 2))
 _RESPONSE = ("y", "trials", "offset")
 
 
+def _priors(family: str) -> tuple[str, ...]:
+    """The prior families a family's graph evaluates (all for an ``_anyprior`` variant)."""
+    if family.endswith(ANY_PRIOR):
+        return family_priors(family)
+    return _COMMON.get(family, COMMON_PRIORS)
+
+
 def _segments(family: str) -> tuple[str, ...]:
-    names = [f"prior_{name}" for name in family_priors(family)]
-    return (*names, *effect_segments(), "z_param", "z_place", "n_levels")
+    names = [f"prior_{name}" for name in _priors(family)]
+    return (*names, *effect_segments(), "z_param", "z_place", "n_levels", "response_param")
 
 
 def family_inputs(family: str) -> tuple[tuple[str, str, int], ...]:
@@ -100,24 +141,37 @@ def family_graph(
     -------
     x, inputs, logp, expanded
         The unconstrained point (K,), the data inputs (as :func:`family_inputs`), the scalar log-density
-        and the expanded values: the K constrained values, the fixed effects (p), the random-effect SDs (Q),
+        and the expanded values: the K constrained values, the fixed effects (p), the response family's
+        deterministics (:data:`RESPONSE_DETERMINISTICS`), the random-effect SDs (Q),
         the block-diagonal correlation factor and the correlation matrix (Q x Q each, row by row), and the
         effects of every level (levels of all blocks x Q, row by row).
     """
     x, inputs, data = symbolic_inputs(family_inputs(family))
     part = unpack(data["ints"], data["offsets"], _segments(family))
     real = unpack(data["reals"], data["real_offsets"], _REALS)
-    positions = {name: part[f"prior_{name}"] for name in family_priors(family)}
-    log_prior, values, fixef, sd, corr_factor = effect_values(x, data["hyper"], positions, part, real)
+    positions = {name: part[f"prior_{name}"] for name in _priors(family)}
+    log_prior, values, fixef, sd, corr_factor = effect_values(
+        x, data["hyper"], positions, part, real, lkj_sizes(family)
+    )
     n_effects = sd.shape[0]
     standardised = pt.zeros(part["n_levels"][0] * n_effects)
     standardised = pt.set_subtensor(standardised[part["z_place"]], values[part["z_param"]])
     effects = pt.dot(standardised.reshape((-1, n_effects)), (sd[:, None] * corr_factor).T)  # u = z L'
     random = pt.sum(data["z_design"] * effects[data["row_levels"], pt.arange(n_effects)[None, :]], axis=1)
     eta = data["offset"] + pt.dot(data["x"], fixef) + random
+    own = values[part["response_param"]]  # the response family's parameters (RESPONSE_PARAMETERS)
     response, link = _LIKELIHOODS[base_family(family)]
+    deterministics = []
     if response == "poisson":
         distribution = pm.Poisson.dist(mu=pt.exp(eta))
+    elif response == "negbinomial":
+        theta = 1.0 / pt.sqr(own[0])
+        distribution = pm.NegativeBinomial.dist(mu=pt.exp(eta), alpha=theta)
+        deterministics.append(theta)
+    elif response == "student":
+        sigma = real["response_unit"][0] * own[0]
+        distribution = pm.StudentT.dist(nu=own[1], mu=eta, sigma=sigma)
+        deterministics.append(sigma)
     elif link == "logit":
         distribution = pm.Binomial.dist(n=data["trials"], logit_p=eta)
     else:
@@ -125,7 +179,15 @@ def family_graph(
     loglik = pt.sum(pm.logp(distribution, data["y"]))
     corr = pt.dot(corr_factor, corr_factor.T)
     expanded = pt.concatenate(
-        [values, fixef, sd, corr_factor.reshape((-1,)), corr.reshape((-1,)), effects.reshape((-1,))]
+        [
+            values,
+            fixef,
+            *(pt.atleast_1d(value) for value in deterministics),
+            sd,
+            corr_factor.reshape((-1,)),
+            corr.reshape((-1,)),
+            effects.reshape((-1,)),
+        ]
     )
     return x, inputs, log_prior + loglik, expanded
 
@@ -151,13 +213,20 @@ def bind(spec) -> Binding:
     if mcmcglmm is not None and (mcmcglmm.b or any(mcmcglmm.g)):
         raise Unsupported("MCMCglmm-style priors (prior=) are not an engine family yet")
     columns = tuple(range(len(design.blocks)))  # formula order
-    variables, hyper, family_of, parts, reals = effect_arrays(spec, columns, intercept_center(response), 1.0)
+    center, unit = response_scale(response)
+    variables, hyper, family_of, parts, reals = effect_arrays(spec, columns, center, unit)
     name = family[key]
-    if not set(family_of[family_of != ""]) <= set(COMMON_PRIORS):
+    if needs_general_variant(family_of, parts, _priors(name)):
         name += ANY_PRIOR
-    parts |= {f"prior_{prior}": np.flatnonzero(family_of == prior) for prior in family_priors(name)}
+    parts |= {f"prior_{prior}": np.flatnonzero(family_of == prior) for prior in _priors(name)}
 
     positions = {v[0]: v[3] for v in variables}
+    own_names = RESPONSE_PARAMETERS.get(response.family, ())
+    missing = [own for own in own_names if own not in positions]
+    if missing:
+        raise Unsupported(f"the {response.family} family's parameters {missing} are not free variables")
+    parts["response_param"] = np.array([positions[own][0] for own in own_names], dtype=np.int64)
+    reals["response_unit"] = np.array([unit])
     n_effects = sum(block.q for block in design.blocks)
     n_rows = design.y.shape[0]
     z_param, z_place = [], []
@@ -197,6 +266,6 @@ def bind(spec) -> Binding:
         "trials": np.asarray(trials, dtype=float),
         "offset": np.zeros(n_rows) if response.offset is None else np.asarray(response.offset, dtype=float),
     }
-    p = len(design.fixed_names)
+    p = len(design.fixed_names) + len(RESPONSE_DETERMINISTICS.get(response.family, ()))
     n_derived = p + n_effects + 2 * n_effects**2 + level_offset * n_effects
     return Binding(name, data, variables, n_derived)

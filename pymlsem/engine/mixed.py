@@ -4,7 +4,8 @@
 ``y ~ x + (1 + x | g)``, ``(1 | g) + (0 + x | g)``, ``(x || g)``, any number of fixed effects and of
 random effects per cluster), ``mixed2`` those with two nested grouping factors (``(1 | school/class)``,
 ``(1 + x | school) + (1 | class)`` with every class in one school), with the default priors or any prior
-family (the ``_anyprior`` variants) given on the standardised scale or per term on the data scale;
+family given on the standardised scale or per term on the data scale (any prior family, or a correlated
+block of three or four effects, takes the ``_anyprior`` variant);
 ``mixed_crossed`` those with crossed factors (the layout ``"crossed"`` of :mod:`pymlsem.mlm.stats`);
 ``mixed1_q1`` and ``mixed1_q2`` are ``mixed1`` for one or two effects per cluster (random intercepts, or
 intercepts and one slope), with the per-cluster factorisation written out entry by entry. What
@@ -12,7 +13,7 @@ makes a model itself enters as arrays (:func:`bind`):
 
 * the free parameters in sampling order, which take which prior family, and their hyperparameters
   (:mod:`pymlsem.engine.priors`); the correlation factors of the correlated blocks by size (PyMC's own
-  ``LKJCorr`` density and transform, one batch per size up to :data:`MAX_CORRELATED`);
+  ``LKJCorr`` density and transform, one batch per size: :func:`lkj_sizes`);
 * how each becomes a value on the data scale: a fixed effect ``offset + scale * t`` (the intercept
   ``mean(y) + sd(y) t``, a slope ``sd(y) / sd(x) t``, a term with its own prior ``t``), the residual SD
   and every random-effect SD ``scale * t``;
@@ -30,6 +31,7 @@ own graph.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import SimpleNamespace
 
 import numpy as np
@@ -65,6 +67,8 @@ __all__ = [
     "family_graph",
     "family_inputs",
     "family_priors",
+    "lkj_sizes",
+    "needs_general_variant",
 ]
 
 #: the prior families of the default mixed-model priors (normal effects, half-normal SDs)
@@ -72,6 +76,9 @@ COMMON_PRIORS = ("normal", "halfnormal")
 #: correlated blocks of up to this many effects are data (one batch of LKJ factors per size)
 MAX_CORRELATED = 4
 _LKJ_SIZES = tuple(range(2, MAX_CORRELATED + 1))
+#: the correlated blocks of most models (an intercept and a slope): a family's default variant evaluates
+#: only these sizes, since each size's batch costs ~7 µs per gradient even when empty (benchmarks/README.md)
+_COMMON_LKJ_SIZES = (2,)
 #: family -> (grouping factors, each nested in the one above it; effects per cluster when the family is
 #: specialised to that number, whose per-cluster factorisation is then written out entry by entry as in the
 #: per-model graph, several times faster than a batch of LAPACK calls; None: known at run time)
@@ -118,6 +125,22 @@ def family_priors(family: str) -> tuple[str, ...]:
     return PRIOR_FAMILIES if family.endswith(ANY_PRIOR) else COMMON_PRIORS
 
 
+def lkj_sizes(family: str) -> tuple[int, ...]:
+    """The sizes of correlated blocks a family's graph evaluates (all for an ``_anyprior`` variant)."""
+    if family.endswith(ANY_PRIOR):
+        return _LKJ_SIZES
+    return () if base_family(family) == "mixed1_q1" else _COMMON_LKJ_SIZES
+
+
+def needs_general_variant(family_of: np.ndarray, parts: dict, common_priors: Sequence[str]) -> bool:
+    """Whether a model needs its family's ``_anyprior`` variant: a prior family outside ``common_priors``
+    or a correlated block of a size the default variant does not evaluate (``parts`` of
+    :func:`effect_arrays`)."""
+    if not set(family_of[family_of != ""]) <= set(common_priors):
+        return True
+    return any(parts[f"lkj{q}_param"].size for q in _LKJ_SIZES if q not in _COMMON_LKJ_SIZES)
+
+
 def effect_segments() -> tuple[str, ...]:
     """Names of the integer arrays of :func:`effect_arrays` (fixed effects, SDs, LKJ factors)."""
     return ("fixef_param", "sd_param", *(f"lkj{q}_{what}" for what in ("param", "place") for q in _LKJ_SIZES))
@@ -144,8 +167,9 @@ def family_inputs(family: str) -> tuple[tuple[str, str, int], ...]:
     )
 
 
-def effect_values(x, hyper, positions, part, real) -> tuple[pt.TensorVariable, ...]:
-    """The prior density and the values of a mixed model's parameters (the data of :func:`effect_arrays`).
+def effect_values(x, hyper, positions, part, real, sizes) -> tuple[pt.TensorVariable, ...]:
+    """The prior density and the values of a mixed model's parameters (the data of :func:`effect_arrays`),
+    with the correlated blocks of ``sizes`` effects (:func:`lkj_sizes`).
 
     Returns
     -------
@@ -156,7 +180,7 @@ def effect_values(x, hyper, positions, part, real) -> tuple[pt.TensorVariable, .
     log_prior, values = prior_logp(x, hyper, positions)
     n_effects = real["sd_scale"].shape[0]
     corr_factor = pt.eye(n_effects).reshape((-1,))
-    for q in _LKJ_SIZES:  # the correlated blocks of q effects: PyMC's LKJCorr density at its transform
+    for q in sizes:  # the correlated blocks of q effects: PyMC's LKJCorr density at its transform
         free = x[part[f"lkj{q}_param"]].reshape((-1, q * (q - 1) // 2))
         transform = CholeskyCorrTransform(n=q, upper=False)
         factor = transform.backward(free)
@@ -188,7 +212,9 @@ def family_graph(
     real = unpack(data["reals"], data["real_offsets"], _REALS)
 
     positions = {name: part[f"prior_{name}"] for name in family_priors(family)}
-    log_prior, values, fixef, sd, corr_factor = effect_values(x, data["hyper"], positions, part, real)
+    log_prior, values, fixef, sd, corr_factor = effect_values(
+        x, data["hyper"], positions, part, real, lkj_sizes(family)
+    )
     sigma = real["sigma_scale"][0] * values[part["sigma_param"][0]]
     factors, effects = _SHAPES[base_family(family)]
     factor = sd[:, None] * corr_factor  # of all effects, block diagonal
@@ -226,7 +252,8 @@ def family_graph(
 def _prior_of(name: str, spec) -> Prior | float:
     """The prior (or LKJ ``eta``) of a per-model variable, from the names ``build_mixed_model`` gives."""
     priors = spec.priors
-    by_name = {"intercept_std": "intercept", "fixef_std": "fixef", "sigma_std": "sigma"}
+    by_name = {"intercept_std": "intercept", "fixef_std": "fixef", "sigma_std": "sigma", "nu": "nu"}
+    by_name["overdispersion_std"] = "overdispersion"
     by_name |= {f"fixef__{safe_name(term)}": f"fixef:{term}" for term in spec.design.fixed_names}
     for label in spec.labels:
         by_name |= {f"sd_std__{label}": "sd", f"sd__{label}": f"sd:{label}", f"corr_chol__{label}": "lkj_eta"}
@@ -369,7 +396,7 @@ def bind(spec) -> Binding:
     variables, hyper, family_of, parts, reals = effect_arrays(spec, columns, y_mean, y_sd)
     n_effects = reals["sd_scale"].size
     family = "mixed_crossed" if crossed else f"mixed{factors}"
-    if not set(family_of[family_of != ""]) <= set(COMMON_PRIORS):
+    if needs_general_variant(family_of, parts, COMMON_PRIORS):
         family += ANY_PRIOR
     elif factors == 1 and n_effects <= 2 and not crossed:
         family += f"_q{n_effects}"

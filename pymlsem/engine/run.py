@@ -220,8 +220,9 @@ def _mixed_posterior(binding: Binding, spec, posterior: xr.Dataset) -> xr.Datase
             derived[..., :p], dims=("chain", "draw", "term"), coords={"term": list(design.fixed_names)}
         )
     cursor = p
-    if gaussian:
-        out["sigma"] = xr.DataArray(derived[..., p], dims=("chain", "draw"))
+    response = ("sigma",) if gaussian else glmm.RESPONSE_DETERMINISTICS.get(spec.family, ())
+    for name in response:  # the residual SD, the negative binomial's size
+        out[name] = xr.DataArray(derived[..., cursor], dims=("chain", "draw"))
         cursor += 1
     n_effects = sum(block.q for block in design.blocks)
     sd = derived[..., cursor : cursor + n_effects]

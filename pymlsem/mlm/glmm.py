@@ -66,6 +66,7 @@ __all__ = [
     "STUDENT_PRIORS",
     "build_glmm_model",
     "intercept_center",
+    "response_scale",
 ]
 
 #: the name of the linear predictor in the graph (each row's, random effects and offset included)
@@ -95,7 +96,7 @@ def _defaults(family: str) -> dict[str, str | float]:
     }
 
 
-def _response_scale(response: GLMMResponse) -> tuple[float, float]:
+def response_scale(response: GLMMResponse) -> tuple[float, float]:
     """Where the intercept's prior is centred and the unit of the fixed and random effects' priors: the
     data's mean and SD for a Student-t response (as for a Gaussian one), the link scale's otherwise."""
     if response.family == "student":
@@ -224,7 +225,7 @@ def build_glmm_model(
         else McmcglmmPrior(None, None, (None,) * len(labels))
     )
     with pm.Model(coords={"term": list(design.fixed_names)}) as model:
-        center, scale = _response_scale(response)
+        center, scale = response_scale(response)
         fixef = (
             fixed_effects(parsed.b) if parsed.b else default_fixed_effects(design, resolved, center, scale)
         )
