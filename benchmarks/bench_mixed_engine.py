@@ -54,6 +54,11 @@ ZOO = {
         "grouseticks",
         "negbinomial",
     ),
+    "grouse ticks, negative binomial, height": (
+        "TICKS ~ scale(YEAR) + scale(HEIGHT) + (1 | BROOD) + (1 | LOCATION)",
+        "grouseticks",
+        "negbinomial",
+    ),
     # lme4 has no Student-t family: its peer is lmer's Gaussian fit of the same formula
     "sleepstudy, Student-t": ("Reaction ~ Days + (Days | Subject)", "sleepstudy", "student"),
 }

@@ -43,6 +43,7 @@ from pymlsem.engine.binding import (
 )
 from pymlsem.engine.mixed import (
     COMMON_PRIORS,
+    EFFECT_REALS,
     effect_arrays,
     effect_segments,
     effect_values,
@@ -97,15 +98,7 @@ DESCRIPTION = {
     "glmm_negbinomial": "negative binomial mixed model",
     "glmm_student": "Student-t mixed model",
 }
-_REALS = (
-    "fixef_offset",
-    "fixef_scale",
-    "fixef_shift",
-    "fixef_intercept",
-    "sd_scale",
-    "lkj_eta",
-    "response_unit",
-)
+_REALS = (*EFFECT_REALS, "response_unit")
 _ROWS = (("x", "float64", 2), ("z_design", "float64", 2), ("row_levels", "int64", 2))
 _RESPONSE = ("y", "trials", "offset")
 

@@ -58,12 +58,17 @@ from pymlsem.mlm.stats import gaussian_stats
 from pymlsem.priors import Prior, parse_prior
 
 __all__ = [
+    "COMMON_PRIORS",
     "DESCRIPTION",
+    "EFFECT_REALS",
     "EXPECTED_SECONDS",
     "FAMILIES",
     "GRAPH_SOURCES",
     "WARMUP_FAMILIES",
     "bind",
+    "effect_arrays",
+    "effect_segments",
+    "effect_values",
     "family_graph",
     "family_inputs",
     "family_priors",
@@ -109,15 +114,9 @@ STANDARD_NORMAL = parse_prior("normal(0,1)")
 _STATS = (("yy", 1), ("xy", 1), ("xx", 2), ("zz", 3), ("zy", 2), ("zx", 3), ("nobs", 1))
 #: the crossed layout's products with the other factors' columns
 _CROSSED_STATS = (("cross", 3), ("rest_zz", 2), ("rest_zy", 1), ("rest_zx", 2))
-_REALS = (
-    "fixef_offset",
-    "fixef_scale",
-    "fixef_shift",
-    "fixef_intercept",
-    "sd_scale",
-    "sigma_scale",
-    "lkj_eta",
-)
+#: the real arrays of :func:`effect_arrays` (every mixed-model and GLMM family reads them)
+EFFECT_REALS = ("fixef_offset", "fixef_scale", "fixef_shift", "fixef_intercept", "sd_scale", "lkj_eta")
+_REALS = (*EFFECT_REALS, "sigma_scale")
 
 
 def family_priors(family: str) -> tuple[str, ...]:
