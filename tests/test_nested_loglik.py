@@ -32,7 +32,7 @@ from test_mixed_ranef import test_conditional_means_are_the_blups as check_means
 
 from pymlsem.formula import MixedDesign, mixed_design
 from pymlsem.mlm import gaussian_marginal_loglik, gaussian_stats
-from pymlsem.mlm.api import _cache_key
+from pymlsem.mlm.api import model_cache_key
 from pymlsem.mlm.fit import MixedFit
 from pymlsem.mlm.model import CROSSED_COST_MAX, build_mixed_model, choose_method, crossed_cost
 from pymlsem.mlm.nested import lambda_and_rhs, nested_solve
@@ -233,7 +233,7 @@ def test_compiled_model_density_equals_the_dense_layouts(formula: str, data, ext
     assert any(var.name == extra for var in spec.model.data_vars)
 
 
-def test_cache_key_tells_nested_from_crossed() -> None:
+def testmodel_cache_key_tells_nested_from_crossed() -> None:
     """Same formula, levels and rows: nested and crossed data must not share a compiled model."""
     data = _nested_data()
     nested = build_mixed_model(mixed_design("y ~ x + (1 | school) + (1 | class_id)", data), method="marginal")
@@ -241,10 +241,12 @@ def test_cache_key_tells_nested_from_crossed() -> None:
     design = mixed_design("y ~ x + (1 | school) + (1 | class_id)", shuffled)
     assert grouping_hierarchy(design) is None
     crossed = build_mixed_model(design, method="marginal")
-    assert _cache_key(nested) != _cache_key(crossed)
+    assert model_cache_key(nested) != model_cache_key(crossed)
     # the latent graph does not depend on how the method was chosen (a refit passes method= explicitly)
     large = mixed_design("y ~ 1 + (1 | subject) + (1 | item)", _large_crossed())
-    assert _cache_key(build_mixed_model(large)) == _cache_key(build_mixed_model(large, method="latent"))
+    assert model_cache_key(build_mixed_model(large)) == model_cache_key(
+        build_mixed_model(large, method="latent")
+    )
 
 
 # ------------------------------------------------------------------------ cluster effects, pointwise

@@ -28,7 +28,7 @@ from pymlsem.build.loglik import two_level_cluster_loglik
 from pymlsem.engine.run import engine_binding
 from pymlsem.exceptions import DataError, ModelSpecificationError, PriorError, PymlsemError
 from pymlsem.formula import mixed_design
-from pymlsem.mlm.api import _cache_key
+from pymlsem.mlm.api import model_cache_key
 from pymlsem.mlm.fit import MixedFit
 from pymlsem.mlm.loglik import gaussian_marginal_loglik
 from pymlsem.mlm.model import build_mixed_model
@@ -492,7 +492,7 @@ def test_mixed_refit_changes_only_prior_data() -> None:
     frame = pd.read_csv(LME4_DATA / "sleepstudy.csv")
     spec = pymlsem.mixed_model("Reaction ~ Days + (Days | Subject)", frame)
     new = mixed_refit_spec(spec, {"fixef": "normal(0,0.5)"})
-    assert _cache_key(new) == _cache_key(spec)
+    assert model_cache_key(new) == model_cache_key(spec)
     before = {v.name: v.get_value() for v in spec.model.data_vars}
     after = {v.name: v.get_value() for v in new.model.data_vars}
     assert before.keys() == after.keys()
@@ -506,7 +506,7 @@ def test_mixed_refit_changes_only_prior_data() -> None:
     latent = pymlsem.mixed_model("Reaction ~ Days + (Days | Subject)", frame, method="latent")
     with pytest.warns(UserWarning, match="compiled again"):
         other = mixed_refit_spec(latent, {"fixef": "student_t(3,0,1)"})
-    assert _cache_key(other) != _cache_key(latent)
+    assert model_cache_key(other) != model_cache_key(latent)
     with pytest.raises(PriorError, match="unknown priors"):
         mixed_refit_spec(spec, {"slopes": "normal(0,1)"})
 

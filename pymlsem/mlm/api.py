@@ -20,7 +20,7 @@ from pymlsem.mlm.model import MixedModel, build_mixed_model
 from pymlsem.priors import Prior
 from pymlsem.sample import check_sampler, check_sampling, sample_model
 
-__all__ = ["FAMILIES", "mixed", "mixed_model", "sample_mixed"]
+__all__ = ["FAMILIES", "mixed", "mixed_model", "model_cache_key", "sample_mixed"]
 
 
 def mixed_model(
@@ -100,7 +100,9 @@ def mixed_model(
     return build_glmm_model(design, response, priors=priors, prior=prior)
 
 
-def _cache_key(spec: MixedModel) -> tuple:
+def model_cache_key(spec: MixedModel) -> tuple:
+    """What makes two mixed models share one compiled per-model graph: the design's shape, the prior
+    families (not their arguments, which are data), the response family and the likelihood's layout."""
     design = spec.design
     blocks = tuple((b.group, b.names, b.n_levels, b.correlated) for b in design.blocks)
     # prior families, not their arguments: those are pm.Data, swapped in by a refit with other priors
@@ -266,7 +268,7 @@ def sample_mixed(
             chains=chains,
             random_seed=random_seed,
             progressbar=progressbar,
-            cache_key=_cache_key(spec),
+            cache_key=model_cache_key(spec),
             data=data_values,
             **kwargs,
         ).idata

@@ -134,7 +134,7 @@ def mixed_refit_spec(spec: MixedModel, priors: Mapping[str, str | float]) -> Mix
     PriorError
         An unknown key or a prior that does not fit its parameter.
     """
-    from pymlsem.mlm.api import _cache_key
+    from pymlsem.mlm.api import model_cache_key
     from pymlsem.mlm.glmm import build_glmm_model
     from pymlsem.mlm.model import build_mixed_model
 
@@ -150,7 +150,7 @@ def mixed_refit_spec(spec: MixedModel, priors: Mapping[str, str | float]) -> Mix
         new = build_mixed_model(spec.design, priors=merged, method=spec.method)
     else:
         new = build_glmm_model(spec.design, spec.response, priors=merged)
-    if _cache_key(new) != _cache_key(spec) and engine_binding(new)[0] is None:
+    if model_cache_key(new) != model_cache_key(spec) and engine_binding(new)[0] is None:
         changed = [
             key for key in given if _structure(spec.priors.get(key)) != _structure(new.priors.get(key))
         ]
