@@ -61,6 +61,9 @@ ZOO = {
     ),
     # lme4 has no Student-t family: its peer is lmer's Gaussian fit of the same formula
     "sleepstudy, Student-t": ("Reaction ~ Days + (Days | Subject)", "sleepstudy", "student"),
+    # the peer is the ordinal package's clmm
+    "wine, ordinal": ("rating ~ temp + contact + (1 | judge)", "wine", "ordinal"),
+    "wine, ordinal, interaction": ("rating ~ temp * contact + (1 | judge)", "wine", "ordinal"),
 }
 
 CHILD = r"""

@@ -358,6 +358,17 @@ MIXED_CORPUS = {
         "simulated",
         {"family": "student", "priors": {"sigma": "halfcauchy(2)", "nu": "exponential(0.1)"}},
     ),
+    "glmm_ordinal_slope": ("rating ~ x1 + x2 + (1 + x1 | g)", "simulated", {"family": "ordinal"}),
+    "glmm_ordinal_probit_crossed": (
+        "rating ~ x1 + (1 | g) + (1 | school)",
+        "simulated",
+        {"family": "ordinal", "link": "probit"},
+    ),
+    "glmm_ordinal_priors": (
+        "rating ~ x1 + (1 | school/class)",
+        "simulated",
+        {"family": "ordinal", "priors": {"cutpoints": "student_t(3,0,4)", "sd": "exponential(1)"}},
+    ),
 }
 
 
@@ -391,6 +402,9 @@ MIXED_FAMILY = {
     "glmm_negbinomial_priors": "glmm_negbinomial_anyprior",
     "glmm_student_crossed": "glmm_student",
     "glmm_student_priors": "glmm_student_anyprior",
+    "glmm_ordinal_slope": "glmm_ordinal_logit",
+    "glmm_ordinal_probit_crossed": "glmm_ordinal_probit",
+    "glmm_ordinal_priors": "glmm_ordinal_logit_anyprior",
 }
 
 
@@ -410,12 +424,14 @@ def _mixed_frame(name: str):
     frame["yb"] = (frame["y"] > frame["y"].median()).astype(int)
     frame["exposure"] = np.log(rng.uniform(1.0, 3.0, n))
     frame["count"] = rng.poisson(np.exp(0.3 * frame["x1"] + frame["exposure"]))
+    frame["rating"] = np.digitize(frame["y"], np.quantile(frame["y"], [0.15, 0.5, 0.8]))  # 4 categories
     return frame
 
 
 def test_the_mixed_corpus_covers_every_mixed_and_glmm_family() -> None:
-    # the probit family's _anyprior variant differs from the covered logit one by the link only
-    expected = set(MIXED_FAMILIES) | (set(GLMM_FAMILIES) - {"glmm_binomial_probit_anyprior"})
+    # the probit families' _anyprior variants differ from the covered logit ones by the link only
+    probit_variants = {"glmm_binomial_probit_anyprior", "glmm_ordinal_probit_anyprior"}
+    expected = set(MIXED_FAMILIES) | (set(GLMM_FAMILIES) - probit_variants)
     assert set(MIXED_FAMILY.values()) == expected
 
 
@@ -437,7 +453,11 @@ def test_mixed_engine_equals_the_models_own_graph(name: str) -> None:
     ("formula", "kwargs", "reason"),
     [
         ("geread ~ gevocab + (1 | school)", {"method": "latent"}, "likelihood 'latent'"),
-        ("geread ~ gevocab + (1 | school)", {"family": "ordinal"}, "ordinal family"),
+        (
+            "geread ~ gevocab + (1 | school)",
+            {"family": "ordinal", "prior": {"G": {"G1": {"V": 1, "nu": 0.002}}}},
+            "MCMCglmm",
+        ),
         (
             "geread ~ gevocab + (1 | school)",
             {"prior": {"R": {"V": 1, "nu": 0.002}, "G": {"G1": {"V": 1, "nu": 0.002}}}},

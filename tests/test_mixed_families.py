@@ -339,6 +339,34 @@ def test_cbpp_conditional_dic_counts_the_herds(cbpp_fit: GLMMFit) -> None:
 
 
 @pytest.mark.sampling
+def test_ordinal_wine_matches_clmm() -> None:
+    """The wine data of R's ordinal package (72 ratings in 5 categories by 9 judges): ``clmm``'s cumulative
+    logit model with a random intercept per judge (adaptive Gauss-Hermite; tests/data/reference/ordinal/
+    wine_clmm.R). Posterior means of the cut-points and fixed effects within K_MLE / sqrt(72) standard
+    errors of clmm's estimates plus Monte Carlo error (a probit link, 1/1.7 of every value, misses by
+    more), the judge SD's median within K_MLE / sqrt(9) posterior SDs. Through the ordinal engine family."""
+    data = pd.read_csv(REFERENCE / "data" / "wine.csv").astype({"judge": str})
+    fit = mixed("rating ~ temp + contact + (1 | judge)", data, "ordinal", random_seed=2, **SMALL)
+    reference = pd.read_csv(REFERENCE / "ordinal" / "wine_clmm_fixef.csv").set_index("term")
+    table = pd.concat([fit.family_params(), fit.fixef()])
+    assert (
+        list(table.index) == list(reference.index) == ["1|2", "2|3", "3|4", "4|5", "tempwarm", "contactyes"]
+    )
+    posterior = fit.idata.posterior
+    check_close(
+        table["mean"],
+        reference["est"],
+        np.concatenate([mcse(posterior["cutpoints"]), mcse(posterior["fixef"])]),
+        mle_allowance(reference["se"], 72),
+        labels=table.index,
+        m=7,
+    )
+    sd = posterior["sd__judge"]
+    clmm = pd.read_csv(REFERENCE / "ordinal" / "wine_clmm_varcorr.csv")["sdcor"].iloc[0]
+    check_close(sd.median(SAMPLE_DIMS), clmm, mcse(sd, "median"), mle_allowance(sd.std(SAMPLE_DIMS), 9), m=7)
+
+
+@pytest.mark.sampling
 def test_ordinal_recovers_simulated_parameters() -> None:
     rng = np.random.default_rng(11)
     groups, size = 30, 20

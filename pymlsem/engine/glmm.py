@@ -1,9 +1,9 @@
-"""The GLMM engine families: binomial, Poisson, negative binomial and Student-t mixed models with explicit
-random effects, as data.
+"""The GLMM engine families: binomial, Poisson, negative binomial, Student-t and ordinal mixed models with
+explicit random effects, as data.
 
 ``glmm_binomial_logit``, ``glmm_binomial_probit`` (bernoulli and binomial responses: a bernoulli row is a
-binomial one of one trial, with the same density), ``glmm_poisson``, ``glmm_negbinomial`` and
-``glmm_student`` serve the non-Gaussian mixed models
+binomial one of one trial, with the same density), ``glmm_poisson``, ``glmm_negbinomial``,
+``glmm_student``, ``glmm_ordinal_logit`` and ``glmm_ordinal_probit`` serve the non-Gaussian mixed models
 of :func:`pymlsem.mlm.glmm.build_glmm_model` with any grouping factors (one, nested or crossed: the random
 effects are sampled, so how the factors relate does not matter), any number of blocks and effects, and
 offsets; with the default priors and correlated blocks of up to two effects, or any prior family and
@@ -17,11 +17,14 @@ random effects as:
 * for every row and effect, the row of that matrix (the row's level of the effect's block), the random
   design ``Z`` and the fixed design ``X``, the response, the trials and the offset;
 * the response family's own parameters (:data:`RESPONSE_PARAMETERS`: the negative binomial's
-  ``overdispersion_std``, the Student-t's ``sigma_std`` and ``nu``) by their positions in the point, and the
-  unit of the Student-t's residual SD (the SD of y, as for a Gaussian model).
+  ``overdispersion_std``, the Student-t's ``sigma_std`` and ``nu``, the ordinal model's ``cutpoints``, as
+  many as the response has categories less one) by their positions in the point, and the unit of the
+  Student-t's residual SD (the SD of y, as for a Gaussian model).
 
+The ordinal model's cut-points are PyMC's ordered transform of their elements of the point (its log-Jacobian
+added), evaluated under their prior like any other element.
 The per-model PyMC graph stays the specification: the engine's log-density equals its ``model.logp()``
-(tests/test_engine.py). Ordinal responses and MCMCglmm-style priors still compile their own graph.
+(tests/test_engine.py). MCMCglmm-style priors still compile their own graph.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
+from pymc.distributions.transforms import ordered
 
 from pymlsem.engine.binding import (
     ANY_PRIOR,
@@ -77,9 +81,15 @@ _LIKELIHOODS = {
     "glmm_poisson": ("poisson", "log"),
     "glmm_negbinomial": ("negbinomial", "log"),
     "glmm_student": ("student", "identity"),
+    "glmm_ordinal_logit": ("ordinal", "logit"),
+    "glmm_ordinal_probit": ("ordinal", "probit"),
 }
 #: response family -> its own parameters in the per-model graph, in the order the family's graph reads them
-RESPONSE_PARAMETERS = {"negbinomial": ("overdispersion_std",), "student": ("sigma_std", "nu")}
+RESPONSE_PARAMETERS = {
+    "negbinomial": ("overdispersion_std",),
+    "student": ("sigma_std", "nu"),
+    "ordinal": ("cutpoints",),
+}
 #: response family -> its deterministics in the per-model graph, expanded after the fixed effects
 RESPONSE_DETERMINISTICS = {"negbinomial": ("theta",), "student": ("sigma",)}
 #: the prior families a family's default graph evaluates: those of the default priors (the Student-t's
@@ -91,12 +101,15 @@ FAMILIES = (*_LIKELIHOODS, *(f"{family}{ANY_PRIOR}" for family in _LIKELIHOODS))
 #: the files besides the engine's own whose code shapes this module's graphs (the cache key)
 GRAPH_SOURCES = ("engine/glmm.py", "engine/mixed.py", "mlm/loglik.py", "build/loglik.py")
 EXPECTED_SECONDS = {family: 60 for family in _LIKELIHOODS} | {"glmm_negbinomial": 90, "glmm_student": 90}
+EXPECTED_SECONDS |= {"glmm_ordinal_logit": 90, "glmm_ordinal_probit": 90}
 DESCRIPTION = {
     "glmm_binomial_logit": "logistic mixed model",
     "glmm_binomial_probit": "probit mixed model",
     "glmm_poisson": "Poisson mixed model",
     "glmm_negbinomial": "negative binomial mixed model",
     "glmm_student": "Student-t mixed model",
+    "glmm_ordinal_logit": "ordinal (cumulative logit) mixed model",
+    "glmm_ordinal_probit": "ordinal (cumulative probit) mixed model",
 }
 _REALS = (*EFFECT_REALS, "response_unit")
 _ROWS = (("x", "float64", 2), ("z_design", "float64", 2), ("row_levels", "int64", 2))
@@ -143,9 +156,16 @@ def family_graph(
     part = unpack(data["ints"], data["offsets"], _segments(family))
     real = unpack(data["reals"], data["real_offsets"], _REALS)
     positions = {name: part[f"prior_{name}"] for name in _priors(family)}
+    response, link = _LIKELIHOODS[base_family(family)]
+    point, jacobian = x, 0.0
+    if response == "ordinal":  # the cut-points' elements of the point, ordered before their prior
+        free = x[part["response_param"]]
+        point = pt.set_subtensor(x[part["response_param"]], ordered.backward(free))
+        jacobian = ordered.log_jac_det(free)
     log_prior, values, fixef, sd, corr_factor = effect_values(
-        x, data["hyper"], positions, part, real, lkj_sizes(family)
+        point, data["hyper"], positions, part, real, lkj_sizes(family)
     )
+    log_prior = log_prior + jacobian
     n_effects = sd.shape[0]
     standardised = pt.zeros(part["n_levels"][0] * n_effects)
     standardised = pt.set_subtensor(standardised[part["z_place"]], values[part["z_param"]])
@@ -153,7 +173,6 @@ def family_graph(
     random = pt.sum(data["z_design"] * effects[data["row_levels"], pt.arange(n_effects)[None, :]], axis=1)
     eta = data["offset"] + pt.dot(data["x"], fixef) + random
     own = values[part["response_param"]]  # the response family's parameters (RESPONSE_PARAMETERS)
-    response, link = _LIKELIHOODS[base_family(family)]
     deterministics = []
     if response == "poisson":
         distribution = pm.Poisson.dist(mu=pt.exp(eta))
@@ -165,11 +184,15 @@ def family_graph(
         sigma = real["response_unit"][0] * own[0]
         distribution = pm.StudentT.dist(nu=own[1], mu=eta, sigma=sigma)
         deterministics.append(sigma)
+    elif response == "ordinal":
+        kind = pm.OrderedLogistic if link == "logit" else pm.OrderedProbit
+        distribution = kind.dist(eta=eta, cutpoints=own, compute_p=False)
     elif link == "logit":
         distribution = pm.Binomial.dist(n=data["trials"], logit_p=eta)
     else:
         distribution = pm.Binomial.dist(n=data["trials"], p=pm.math.invprobit(eta))
-    loglik = pt.sum(pm.logp(distribution, data["y"]))
+    y = pt.cast(data["y"], "int64") if response == "ordinal" else data["y"]  # ordinal: category codes
+    loglik = pt.sum(pm.logp(distribution, y))
     corr = pt.dot(corr_factor, corr_factor.T)
     expanded = pt.concatenate(
         [
@@ -218,7 +241,9 @@ def bind(spec) -> Binding:
     missing = [own for own in own_names if own not in positions]
     if missing:
         raise Unsupported(f"the {response.family} family's parameters {missing} are not free variables")
-    parts["response_param"] = np.array([positions[own][0] for own in own_names], dtype=np.int64)
+    parts["response_param"] = np.concatenate(
+        [np.zeros(0, dtype=np.int64), *(positions[own] for own in own_names)]
+    )
     reals["response_unit"] = np.array([unit])
     n_effects = sum(block.q for block in design.blocks)
     n_rows = design.y.shape[0]

@@ -37,7 +37,7 @@ from types import SimpleNamespace
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
-from pymc.distributions.transforms import CholeskyCorrTransform
+from pymc.distributions.transforms import CholeskyCorrTransform, ordered
 
 from pymlsem.engine.binding import (
     ANY_PRIOR,
@@ -109,6 +109,9 @@ DESCRIPTION = {
     "mixed2": "Gaussian mixed model with nested grouping factors",
     "mixed_crossed": "Gaussian mixed model with crossed grouping factors",
 }
+#: variables under PyMC's ordered transform (the ordinal GLMM's cut-points), which the family's graph applies
+#: before their prior (:mod:`pymlsem.engine.glmm`); every other element takes its prior family's transform
+ORDERED_VARIABLES = ("cutpoints",)
 #: the prior of the standardised random effects of the latent (GLMM) graph
 STANDARD_NORMAL = parse_prior("normal(0,1)")
 _STATS = (("yy", 1), ("xy", 1), ("xx", 2), ("zz", 3), ("zy", 2), ("zx", 3), ("nobs", 1))
@@ -252,7 +255,7 @@ def _prior_of(name: str, spec) -> Prior | float:
     """The prior (or LKJ ``eta``) of a per-model variable, from the names ``build_mixed_model`` gives."""
     priors = spec.priors
     by_name = {"intercept_std": "intercept", "fixef_std": "fixef", "sigma_std": "sigma", "nu": "nu"}
-    by_name["overdispersion_std"] = "overdispersion"
+    by_name |= {"overdispersion_std": "overdispersion", "cutpoints": "cutpoints"}
     by_name |= {f"fixef__{safe_name(term)}": f"fixef:{term}" for term in spec.design.fixed_names}
     for label in spec.labels:
         by_name |= {f"sd_std__{label}": "sd", f"sd__{label}": f"sd:{label}", f"corr_chol__{label}": "lkj_eta"}
@@ -303,7 +306,7 @@ def effect_arrays(spec, columns, center: float, scale: float) -> tuple:
         if rv.name.startswith("corr_chol__"):
             lkj[rv.name.removeprefix("corr_chol__")] = np.arange(position, position + size)
         else:
-            expected = transform_of(prior.family, prior.args)
+            expected = ordered if rv.name in ORDERED_VARIABLES else transform_of(prior.family, prior.args)
             actual = model.rvs_to_transforms.get(rv)
             if prior.family not in PRIOR_FAMILIES or type(actual) is not type(expected):
                 raise Unsupported(f"the prior family or transform of {rv.name}")
