@@ -29,8 +29,8 @@ from pymlsem.data.stats import cluster_nanmeans, single_level_stats, stats_from_
 from pymlsem.engine.run import engine_binding, sample_binding
 from pymlsem.exceptions import DataError, ModelSpecificationError, PriorError
 from pymlsem.partable import ParTable, build_partable
-from pymlsem.results.fit import SEMFit, Timings
-from pymlsem.sample import check_sampling, sample_model
+from pymlsem.results.fit import SEMFit
+from pymlsem.sample import Timings, check_sampling, sample_model
 from pymlsem.syntax import parse_model
 from pymlsem.workflow.predictive import sem_prior_predictive
 

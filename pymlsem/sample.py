@@ -27,6 +27,31 @@ _COMPILED: dict[Hashable, Any] = {}
 
 
 @dataclass
+class Timings:
+    """Seconds spent in each stage of a fit (both kinds of fit).
+
+    Attributes
+    ----------
+    build
+        Building the model (data checks, statistics, the PyMC graph).
+    compile
+        Loading (or, the first time on a machine, compiling) the engine family or the model's own graph.
+    sampling
+        NUTS, tuning included.
+    total
+        The whole fit.
+    reused_compiled
+        Whether compiled code was reused (the family or graph was not compiled by this fit).
+    """
+
+    build: float
+    compile: float
+    sampling: float
+    total: float
+    reused_compiled: bool
+
+
+@dataclass
 class SamplingResult:
     """A posterior and how long each stage took (seconds)."""
 

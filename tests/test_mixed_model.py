@@ -190,6 +190,10 @@ def test_sleepstudy_posterior_near_lme4() -> None:
         progressbar=False,
     )
     check_sleepstudy_against_lme4(fit)
+    # seconds per stage, as an SEM fit has them: the stages add up to at most the whole
+    timings = fit.timings
+    assert timings.total >= timings.build + timings.compile + timings.sampling
+    assert min(timings.build, timings.compile) >= 0 and timings.sampling > 0
 
 
 def check_sleepstudy_against_lme4(fit: MixedFit) -> None:

@@ -21,7 +21,8 @@ import pymlsem
 from pymlsem.api import _rows_from_estimates
 from pymlsem.build.marginal import loglik_from_rows
 from pymlsem.data.stats import two_level_stats
-from pymlsem.results.fit import SEMFit, Timings
+from pymlsem.results.fit import SEMFit
+from pymlsem.sample import Timings
 from pymlsem.workflow import (
     chisq_discrepancy,
     implied_moments,

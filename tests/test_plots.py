@@ -33,7 +33,8 @@ from pymlsem.plots import (
     prior_posterior_draws,
 )
 from pymlsem.plots._common import fit_draws
-from pymlsem.results.fit import SEMFit, Timings
+from pymlsem.results.fit import SEMFit
+from pymlsem.sample import Timings
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")

@@ -25,6 +25,10 @@ from pymlsem.mlm.stats import crossed_split, grouping_hierarchy
 
 __all__ = ["engine_binding", "nutpie_model", "sample_binding"]
 
+#: families this process has sampled through: a later fit reuses their compiled code, even when the
+#: first one compiled it
+_SAMPLED: set[str] = set()
+
 
 def engine_binding(spec) -> tuple[Binding | None, str]:
     """The model (a :class:`pymlsem.api.SEM` or a :class:`pymlsem.mlm.model.MixedModel`) as data of an
@@ -125,7 +129,8 @@ def sample_binding(
     -------
     idata, compile_seconds, sampling_seconds, reused
         The posterior in the per-model layout; seconds to load (or compile) the family and to sample;
-        whether the family's compiled code was reused (not compiled by this call).
+        whether the family's compiled code was reused (not compiled by this call: from the disk cache or
+        an earlier fit in this process).
     """
     import nutpie
 
@@ -139,7 +144,9 @@ def sample_binding(
     )
     sampling_seconds = time.perf_counter() - start
     idata["posterior"] = per_model_posterior(binding, spec, idata["posterior"].to_dataset())
-    return idata, compile_seconds, sampling_seconds, not family.compiled_now
+    reused = binding.family in _SAMPLED or not family.compiled_now
+    _SAMPLED.add(binding.family)
+    return idata, compile_seconds, sampling_seconds, reused
 
 
 def _module(spec):

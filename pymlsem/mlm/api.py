@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,7 +19,7 @@ from pymlsem.mlm.glmm import build_glmm_model
 from pymlsem.mlm.glmm_fit import GLMMFit
 from pymlsem.mlm.model import MixedModel, build_mixed_model
 from pymlsem.priors import Prior
-from pymlsem.sample import check_sampler, check_sampling, sample_model
+from pymlsem.sample import Timings, check_sampler, check_sampling, sample_model
 
 __all__ = ["FAMILIES", "mixed", "mixed_model", "model_cache_key", "sample_mixed"]
 
@@ -187,6 +188,7 @@ def mixed(
         )
     thin = thin or 1
     check_sampling(sampler, draws, tune, chains, random_seed, kwargs)
+    start = time.perf_counter()
     spec = mixed_model(
         formula,
         data,
@@ -198,8 +200,9 @@ def mixed(
         trials=trials,
         offset=offset,
     )
-    idata = sample_mixed(
+    idata, timings = sample_mixed(
         spec,
+        build_seconds=time.perf_counter() - start,
         sampler=sampler,
         draws=draws,
         tune=tune,
@@ -210,7 +213,9 @@ def mixed(
         **kwargs,
     )
     fit_class = MixedFit if spec.family == "gaussian" else GLMMFit
-    fit = fit_class(spec, idata, sampler=sampler, chains=chains, draws=draws, tune=tune, thin=thin)
+    fit = fit_class(
+        spec, idata, sampler=sampler, chains=chains, draws=draws, tune=tune, thin=thin, timings=timings
+    )
     fit.warn_if_unconverged()
     return fit
 
@@ -225,8 +230,9 @@ def sample_mixed(
     thin: int = 1,
     random_seed: int | None = None,
     progressbar: bool = True,
+    build_seconds: float = 0.0,
     **kwargs: Any,
-) -> Any:
+) -> tuple[Any, Timings]:
     """Sample a built mixed model: through its compiled engine family with nutpie when it has one
     (:mod:`pymlsem.engine.mixed`), otherwise through its own compiled graph (with a line saying why).
 
@@ -238,15 +244,18 @@ def sample_mixed(
         As in :func:`mixed`; ``draws`` are kept per chain after thinning.
     thin
         Keep every ``thin``-th iteration (``draws * thin`` are run).
+    build_seconds
+        Seconds it took to build ``spec`` (counted in the timings' total).
 
     Returns
     -------
-    xarray.DataTree
-        The posterior in the per-model layout.
+    idata, timings
+        The posterior in the per-model layout (an ``xarray.DataTree``) and the seconds each stage took.
     """
+    start = time.perf_counter()
     binding, why = engine_binding(spec) if sampler == "nutpie" else (None, "")
     if binding is not None:
-        idata, *_ = sample_binding(
+        idata, compile_seconds, sampling_seconds, reused = sample_binding(
             binding,
             spec,
             draws=draws * thin,
@@ -260,7 +269,7 @@ def sample_mixed(
         if why:
             print(f"pymlsem: this model compiles as itself ({why})", file=sys.stderr, flush=True)
         data_values = {var.name: var.get_value() for var in spec.model.data_vars}
-        idata = sample_model(
+        result = sample_model(
             spec.model,
             sampler=sampler,
             draws=draws * thin,
@@ -271,7 +280,10 @@ def sample_mixed(
             cache_key=model_cache_key(spec),
             data=data_values,
             **kwargs,
-        ).idata
+        )
+        idata, reused = result.idata, result.reused_compiled
+        compile_seconds, sampling_seconds = result.compile_seconds, result.sampling_seconds
     if thin > 1:
         idata["posterior"] = idata.posterior.isel(draw=slice(None, None, thin)).to_dataset()
-    return idata
+    total = time.perf_counter() - start + build_seconds
+    return idata, Timings(build_seconds, compile_seconds, sampling_seconds, total, reused)

@@ -24,6 +24,7 @@ from pymlsem.results.fit_methods import FitMethods
 from pymlsem.results.lme4_summary import lme4_summary
 from pymlsem.results.mcmcglmm_summary import mcmcglmm_summary
 from pymlsem.results.posterior import SAMPLE_DIMS, summarize_draws
+from pymlsem.sample import Timings
 from pymlsem.workflow.mixed_loglik import glmm_dic
 from pymlsem.workflow.predictive import mixed_prior_predictive, posterior_predictive
 
@@ -68,6 +69,8 @@ class MixedFit(FitMethods):
     sampler, chains, draws, tune, thin
         How it was sampled: ``draws`` kept per chain after ``tune`` tuning steps, every ``thin``-th
         iteration.
+    timings
+        :class:`~pymlsem.sample.Timings` of the fit (None for a fit made from draws by hand).
     """
 
     def __init__(
@@ -80,6 +83,7 @@ class MixedFit(FitMethods):
         draws: int,
         tune: int,
         thin: int = 1,
+        timings: Timings | None = None,
     ) -> None:
         self.spec = spec
         self.idata = idata
@@ -88,6 +92,7 @@ class MixedFit(FitMethods):
         self.draws = draws
         self.tune = tune
         self.thin = thin
+        self.timings = timings
         self._loglik: Callable[[MixedTheta], float] | None = None
         self._ranef: dict[str, xr.DataArray] | None = None
 

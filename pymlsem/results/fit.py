@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -15,6 +14,7 @@ from pymlsem.results.latent_scores import latent_scores
 from pymlsem.results.lavaan_summary import format_estimates, format_header
 from pymlsem.results.posterior import quantile_name, summarize_draws
 from pymlsem.results.standardized import icc, r_squared, standardized_solution
+from pymlsem.sample import Timings
 from pymlsem.version import __version__
 from pymlsem.workflow.information import sem_dic
 from pymlsem.workflow.ppp import posterior_predictive_pvalue
@@ -29,17 +29,6 @@ if TYPE_CHECKING:
     from pymlsem.api import SEM
 
 ESTIMATE_COLUMNS = ["lhs", "op", "rhs", "level", "label", "free"]
-
-
-@dataclass
-class Timings:
-    """Seconds spent in each stage of a fit."""
-
-    build: float
-    compile: float
-    sampling: float
-    total: float
-    reused_compiled: bool
 
 
 class SEMFit(FitMethods):

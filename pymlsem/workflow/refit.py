@@ -165,7 +165,7 @@ def _structure(prior: Any) -> Any:
 def _sample_mixed(fit: Any, spec: MixedModel, sampling: dict[str, Any]) -> Any:
     from pymlsem.mlm.api import sample_mixed
 
-    idata = sample_mixed(spec, thin=fit.thin, **sampling)
+    idata, timings = sample_mixed(spec, thin=fit.thin, **sampling)
     return type(fit)(
         spec,
         idata,
@@ -174,6 +174,7 @@ def _sample_mixed(fit: Any, spec: MixedModel, sampling: dict[str, Any]) -> Any:
         draws=sampling["draws"],
         tune=sampling["tune"],
         thin=fit.thin,
+        timings=timings,
     )
 
 
