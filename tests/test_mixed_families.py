@@ -76,7 +76,7 @@ def no_sampling(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args, **kwargs):
         raise AssertionError("the sampler was reached")
 
-    monkeypatch.setattr(api, "sample_model", refuse)
+    monkeypatch.setattr(api, "sample_mixed", refuse)
 
 
 @pytest.mark.parametrize(

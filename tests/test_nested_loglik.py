@@ -32,11 +32,11 @@ from test_mixed_ranef import test_conditional_means_are_the_blups as check_means
 
 from pymlsem.formula import MixedDesign, mixed_design
 from pymlsem.mlm import gaussian_marginal_loglik, gaussian_stats
-from pymlsem.mlm.api import model_cache_key
 from pymlsem.mlm.fit import MixedFit
 from pymlsem.mlm.model import CROSSED_COST_MAX, build_mixed_model, choose_method, crossed_cost
 from pymlsem.mlm.nested import lambda_and_rhs, nested_solve
 from pymlsem.mlm.ranef import block_factors, conditional_effects
+from pymlsem.mlm.sampling import model_cache_key
 from pymlsem.mlm.stats import grouping_hierarchy, sparse_z
 from pymlsem.workflow.mixed_loglik import (
     gaussian_cluster_loglik,

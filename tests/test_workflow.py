@@ -28,10 +28,10 @@ from pymlsem.build.loglik import two_level_cluster_loglik
 from pymlsem.engine.run import engine_binding
 from pymlsem.exceptions import DataError, ModelSpecificationError, PriorError, PymlsemError
 from pymlsem.formula import mixed_design
-from pymlsem.mlm.api import model_cache_key
 from pymlsem.mlm.fit import MixedFit
 from pymlsem.mlm.loglik import gaussian_marginal_loglik
 from pymlsem.mlm.model import build_mixed_model
+from pymlsem.mlm.sampling import model_cache_key
 from pymlsem.mlm.stats import gaussian_stats
 from pymlsem.results.fit import SEMFit
 from pymlsem.workflow.incomplete import missing_stats_of, missing_total_loglik

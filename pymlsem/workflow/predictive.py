@@ -36,10 +36,13 @@ import xarray as xr
 
 from pymlsem.data.stats import TwoLevelStats
 from pymlsem.exceptions import DataError, PymlsemError
+from pymlsem.mlm.ranef import block_factors, conditional_effects
+from pymlsem.mlm.stats import gaussian_stats
 from pymlsem.results.implied import sem_rows
 from pymlsem.results.posterior import is_sem_fit, stacked_draws
 from pymlsem.workflow.conditional import latent_replicates, observed_values
 from pymlsem.workflow.loglik import ImpliedMoments, implied_moments
+from pymlsem.workflow.mixed_loglik import gaussian_theta_draws
 from pymlsem.workflow.replicate import (
     check_covariate_levels,
     conditional_regression,
@@ -298,8 +301,6 @@ def _obs(spec: MixedModel) -> np.ndarray:
 
 
 def _new_effects(covs: list[np.ndarray], spec: MixedModel, rng: np.random.Generator) -> list[np.ndarray]:
-    from pymlsem.mlm.ranef import block_factors
-
     out = []
     for factor, block in zip(block_factors(covs), spec.design.blocks, strict=True):
         noise = rng.standard_normal((factor.shape[0], block.n_levels, block.q))
@@ -311,10 +312,6 @@ def _gaussian_replicates(
     spec: MixedModel, posterior: xr.Dataset, random_effects: str, rng: np.random.Generator
 ) -> np.ndarray:
     """Replicated responses (S, N) of a Gaussian mixed model from a (selected) posterior."""
-    from pymlsem.mlm.ranef import conditional_effects
-    from pymlsem.mlm.stats import gaussian_stats
-    from pymlsem.workflow.mixed_loglik import gaussian_theta_draws
-
     beta, sigma, covs = gaussian_theta_draws(spec, posterior)
     if random_effects == "new":
         effects = _new_effects(covs, spec, rng)

@@ -22,13 +22,15 @@ import pandas as pd
 
 from pymlsem.engine.run import engine_binding
 from pymlsem.exceptions import PriorError, PymlsemError
+from pymlsem.mlm.glmm import build_glmm_model
+from pymlsem.mlm.model import MixedModel, build_mixed_model
+from pymlsem.mlm.sampling import model_cache_key, sample_mixed
 from pymlsem.priors import DEFAULT_PRIORS, Prior
 from pymlsem.results.posterior import is_sem_fit, summarize_draws
 from pymlsem.workflow.sensitivity import posterior_parameters
 
 if TYPE_CHECKING:
     from pymlsem.api import SEM
-    from pymlsem.mlm.model import MixedModel
 
 __all__ = ["mixed_refit_spec", "prior_grid", "refit", "sem_refit_spec"]
 
@@ -134,10 +136,6 @@ def mixed_refit_spec(spec: MixedModel, priors: Mapping[str, str | float]) -> Mix
     PriorError
         An unknown key or a prior that does not fit its parameter.
     """
-    from pymlsem.mlm.api import model_cache_key
-    from pymlsem.mlm.glmm import build_glmm_model
-    from pymlsem.mlm.model import build_mixed_model
-
     given = _check_mapping(priors)
     parsed = getattr(spec, "mcmcglmm_prior", None)
     if parsed is not None and (parsed.b or parsed.r or any(parsed.g)):
@@ -163,8 +161,6 @@ def _structure(prior: Any) -> Any:
 
 
 def _sample_mixed(fit: Any, spec: MixedModel, sampling: dict[str, Any]) -> Any:
-    from pymlsem.mlm.api import sample_mixed
-
     idata, timings = sample_mixed(spec, thin=fit.thin, **sampling)
     return type(fit)(
         spec,
