@@ -265,9 +265,10 @@ class SEM:
         if self.missing:
             raise DataError(
                 f"{what} compares the model with the saturated model of the observed data, which with "
-                "missing values pymlsem estimates (by EM) only for single-level models without exogenous "
-                "covariates (their PPP and sample statistics); the pointwise log-likelihood (loo, compare, "
-                "DIC), a deviance PPP and posterior predictive draws work with missing values"
+                "missing values pymlsem estimates for two-level models and for single-level models without "
+                "exogenous covariates, not for a single-level model with exogenous covariates; the pointwise "
+                "log-likelihood (loo, compare, DIC), a deviance PPP and posterior predictive draws work with "
+                "missing values"
             )
 
     def fixed_row_values(self) -> np.ndarray:

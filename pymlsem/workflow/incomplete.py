@@ -43,13 +43,20 @@ from pymlsem.workflow.loglik import implied_moments
 if TYPE_CHECKING:
     from pymlsem.api import SEM
 
-__all__ = ["missing_loglik_at", "missing_stats_of", "missing_total_loglik", "missing_unit_loglik"]
+__all__ = [
+    "TWO_LEVEL_ARRAYS",
+    "missing_loglik_at",
+    "missing_stats_of",
+    "missing_total_loglik",
+    "missing_unit_loglik",
+]
 
 #: Rows per block of the pointwise statistics.
 _BLOCK_ROWS = 20_000
 
 _SINGLE_ARRAYS = {"pattern_observed": 2, "pattern_counts": 1, "pattern_means": 2, "pattern_scatter": 3}
-_TWO_LEVEL_ARRAYS = {
+#: the statistics of two-level incomplete data the compiled densities take, with their numbers of dimensions
+TWO_LEVEL_ARRAYS = {
     **_SINGLE_ARRAYS,
     "cluster_pattern_counts": 2,
     "cluster_pattern_sums": 3,
@@ -73,7 +80,7 @@ def _two_level_function(per_cluster: bool) -> Callable[..., np.ndarray]:
     """``f(mu_w, sigma_w, mu_b, sigma_b, within_index, between_index, *statistics)``."""
     mu_w, mu_b = pt.vector("mu_w"), pt.vector("mu_b")
     sigma_w, sigma_b = pt.matrix("sigma_w"), pt.matrix("sigma_b")
-    stats = symbolic(**_TWO_LEVEL_ARRAYS)
+    stats = symbolic(**TWO_LEVEL_ARRAYS)
     arrays = list(vars(stats).values())
     stats.within_index = pt.lvector("within_index")
     stats.between_index = pt.lvector("between_index")
@@ -132,7 +139,7 @@ def _values(moments: tuple[dict, dict], stats, per_unit: bool) -> np.ndarray:
             np.asarray(stats.within_index, dtype=np.int64),
             np.asarray(stats.between_index, dtype=np.int64),
         ]
-        arrays = index + [getattr(stats, name) for name in _TWO_LEVEL_ARRAYS]
+        arrays = index + [getattr(stats, name) for name in TWO_LEVEL_ARRAYS]
         levels = [(mean[1][s], cov[1][s], mean[2][s], cov[2][s]) for s in range(cov[1].shape[0])]
     else:
         function = _single_level_function(per_unit)

@@ -53,7 +53,7 @@ from pymlsem.workflow.loglik import (
 from pymlsem.workflow.predictive import replicate_rows
 from pymlsem.workflow.replicate import simulate_replicates
 from pymlsem.workflow.saturated import LAVAAN_TOL, check_saturated, single_level_h1_loglik, two_level_h1
-from pymlsem.workflow.saturated_missing import missing_h1
+from pymlsem.workflow.saturated_missing import missing_h1, two_level_missing_h1
 
 if TYPE_CHECKING:
     from pymlsem.api import SEM
@@ -143,6 +143,10 @@ def chisq_discrepancy(spec: SEM, rows: np.ndarray, *, tol: float = LAVAAN_TOL) -
         return 2.0 * (
             missing_h1(spec.likelihood_stats).loglik - missing_total_loglik(spec, np.atleast_2d(rows))
         )
+    if getattr(spec, "missing", False) and spec.cluster is not None:  # of the observed data only
+        spec.check_closed_form("the chi-square discrepancy")
+        saturated = two_level_missing_h1(spec.likelihood_stats).loglik
+        return 2.0 * (saturated - missing_total_loglik(spec, np.atleast_2d(rows)))
     spec.check_complete("the chi-square discrepancy (PPP)")
     batch = batch_of(spec.stats)
     moments = implied_moments(spec, rows)

@@ -39,7 +39,7 @@ from pymlsem.workflow.loglik import (
     single_level_loglik,
     two_level_loglik,
 )
-from pymlsem.workflow.saturated_missing import missing_h1
+from pymlsem.workflow.saturated_missing import missing_h1, two_level_missing_h1
 
 if TYPE_CHECKING:
     from pymlsem.api import SEM
@@ -428,8 +428,10 @@ def sample_statistics(
     """
     spec = getattr(model, "model", model)
     exo = spec.partable.exogenous
-    if getattr(spec, "missing", False) and spec.cluster is None and not exo.get(1):
+    if getattr(spec, "missing", False) and (spec.cluster is not None or not exo.get(1)):
         spec.check_closed_form("the saturated model's sample statistics")
+        if spec.cluster is not None:
+            return _incomplete_two_level_moments(spec, exo)
         return _incomplete_moments(spec)
     spec.check_complete("the saturated model's sample statistics")
     stats = spec.stats
@@ -450,6 +452,29 @@ def _incomplete_moments(spec: SEM) -> SaturatedMoments:
         iterations=h1.iterations,
         converged=True,
     )
+
+
+def _incomplete_two_level_moments(spec: SEM, exo: dict[int, list[str]]) -> SaturatedMoments:
+    """The ML estimates of incomplete two-level data (lavaan's h1 with missing = "ml", fitted to the end)."""
+    h1 = two_level_missing_h1(spec.likelihood_stats)
+    names = list(spec.likelihood_stats.variables)
+    means, covs = {1: h1.mu_w, 2: h1.mu_b}, {1: h1.sigma_w, 2: h1.sigma_b}
+    mean, cov = _by_level(spec, names, means, covs)
+    # the exogenous covariates are complete (fixed.x): their constant is that of the complete data's
+    constant = two_level_fixed_x_loglik(spec.stats, exo.get(1, []), exo.get(2, []))
+    return SaturatedMoments(mean, cov, h1.loglik, h1.loglik - constant, h1.iterations, True)
+
+
+def _by_level(spec: SEM, names: list[str], means: dict, covs: dict) -> tuple[dict, dict]:
+    """Each level's means and covariances of the variables the model has at that level, in its order."""
+    mean: dict[int, pd.Series] = {}
+    cov: dict[int, pd.DataFrame] = {}
+    for level in (1, 2):
+        order = list(spec.partable.observed[level])
+        where = [names.index(v) for v in order]
+        mean[level] = pd.Series(means[level][where], index=order)
+        cov[level] = pd.DataFrame(covs[level][np.ix_(where, where)], index=order, columns=order)
+    return mean, cov
 
 
 def _single_level_moments(spec: SEM, stats: SingleLevelStats, exo: list[str]) -> SaturatedMoments:
@@ -478,16 +503,9 @@ def _two_level_moments(
 ) -> SaturatedMoments:
     result = two_level_h1(batch_of(stats), **settings)
     check_saturated(result.loglik)
-    names = list(stats.variables)
     means = {1: result.mu_w[0], 2: result.mu_b[0]}
     covs = {1: result.sigma_w[0], 2: result.sigma_b[0]}
-    mean: dict[int, pd.Series] = {}
-    cov: dict[int, pd.DataFrame] = {}
-    for level in (1, 2):
-        order = list(spec.partable.observed[level])
-        where = [names.index(v) for v in order]
-        mean[level] = pd.Series(means[level][where], index=order)
-        cov[level] = pd.DataFrame(covs[level][np.ix_(where, where)], index=order, columns=order)
+    mean, cov = _by_level(spec, list(stats.variables), means, covs)
     loglik = float(result.loglik[0])
     constant = two_level_fixed_x_loglik(stats, exo.get(1, []), exo.get(2, []))
     return SaturatedMoments(

@@ -1,26 +1,40 @@
-"""The saturated model of incomplete single-level data (lavaan's h1 with ``missing = "ml"``).
+"""The saturated model of incomplete data (lavaan's h1 with ``missing = "ml"``), at one or two levels.
 
-With missing values the unrestricted means and covariances have no closed form: they are estimated by EM
-(Dempster, Laird & Rubin 1977; the algorithm of lavaan's ``lav_mvnorm_missing_h1_estimate_moments``). The
-E-step needs only each missingness pattern's statistics (count, observed means, scatter;
-:class:`~pymlsem.data.missing_stats.MissingSingleLevelStats`): a pattern's missing values are replaced by
-their regression on its observed ones at the current moments, and their conditional covariance is added.
-The saturated log-likelihood is then the model's own full-information density
-(:func:`pymlsem.workflow.incomplete.missing_loglik_at`) at the EM estimates, so the chi-square
+With missing values the unrestricted means and covariances have no closed form.
+
+One level: they are estimated by EM (Dempster, Laird & Rubin 1977; the algorithm of lavaan's
+``lav_mvnorm_missing_h1_estimate_moments``). The E-step needs only each missingness pattern's statistics
+(count, observed means, scatter; :class:`~pymlsem.data.missing_stats.MissingSingleLevelStats`): a pattern's
+missing values are replaced by their regression on its observed ones at the current moments, and their
+conditional covariance is added. The saturated log-likelihood is then the model's own full-information
+density (:func:`pymlsem.workflow.incomplete.missing_loglik_at`) at the EM estimates, so the chi-square
 ``2 [log L_h1 - log L(theta)]`` at lavaan's estimates is lavaan's test statistic.
+
+Two levels: the unrestricted model has a mean per variable, a within covariance over the within-varying
+variables and a between covariance over the between-varying ones. Its log-likelihood is the models' own
+full-information density (:func:`pymlsem.build.missing.two_level_missing_loglik`), maximised directly over
+the means and the two covariances' Cholesky factors (log-diagonals) by quasi-Newton steps with the density's
+exact gradient (PyTensor's), from moments that ignore the clustering.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
+import pytensor
+import pytensor.tensor as pt
+from scipy.optimize import minimize
 
-from pymlsem.data.missing_stats import MissingSingleLevelStats
+from pymlsem.build.missing import two_level_missing_loglik
+from pymlsem.build.vectorized import symbolic
+from pymlsem.data.missing_stats import MissingSingleLevelStats, MissingTwoLevelStats
 from pymlsem.exceptions import PymlsemError
-from pymlsem.workflow.incomplete import missing_loglik_at
+from pymlsem.workflow.incomplete import TWO_LEVEL_ARRAYS, missing_loglik_at
 
-__all__ = ["MissingH1", "missing_h1"]
+__all__ = ["MissingH1", "MissingTwoLevelH1", "missing_h1", "two_level_missing_h1"]
 
 
 @dataclass(frozen=True)
@@ -104,3 +118,141 @@ def missing_h1(stats: MissingSingleLevelStats, *, tol: float = 1e-9, max_iter: i
         if change < tol:
             return MissingH1(mean, cov, missing_loglik_at(mean, cov, stats), iteration)
     raise PymlsemError(f"the saturated model's EM did not converge in {max_iter} iterations")
+
+
+@dataclass(frozen=True)
+class MissingTwoLevelH1:
+    """ML estimates of the two-level saturated model of incomplete data.
+
+    Attributes
+    ----------
+    mu_w, sigma_w, mu_b, sigma_b
+        Within and between means (p,) and covariances (p, p), in ``stats.variables`` order, with the
+        convention of :class:`pymlsem.workflow.saturated.EMResult`: ``mu_w`` holds the means of the
+        within-only variables and ``mu_b`` those of all others; the within-only rows and columns of
+        ``sigma_b`` and the between-only ones of ``sigma_w`` are zero.
+    loglik
+        The full-information log-likelihood at them.
+    iterations
+        Quasi-Newton iterations used.
+    """
+
+    mu_w: np.ndarray
+    sigma_w: np.ndarray
+    mu_b: np.ndarray
+    sigma_b: np.ndarray
+    loglik: float
+    iterations: int
+
+
+def _cholesky_of(free: pt.TensorVariable, rows: pt.TensorVariable, cols: pt.TensorVariable, size):
+    """A lower-triangular factor from its free elements (the diagonal's on the log scale)."""
+    values = pt.switch(pt.eq(rows, cols), pt.exp(free), free)
+    return pt.set_subtensor(pt.zeros((size, size))[rows, cols], values)
+
+
+@cache
+def _two_level_objective() -> Callable[..., tuple[float, np.ndarray]]:
+    """``f(theta, within_index, between_index, *statistics) -> (-loglik, -gradient)`` of the saturated
+    model: ``theta`` holds the p means, then the within factor's and the between factor's lower triangles
+    (row by row, log-diagonal), compiled once per process."""
+    theta = pt.vector("theta")
+    stats = symbolic(**TWO_LEVEL_ARRAYS)
+    arrays = list(vars(stats).values())
+    stats.within_index = pt.lvector("within_index")
+    stats.between_index = pt.lvector("between_index")
+    p = stats.pattern_observed.shape[1]
+    n_w, n_b = stats.within_index.shape[0], stats.between_index.shape[0]
+    rows_w, cols_w = pt.tril_indices(n_w)
+    rows_b, cols_b = pt.tril_indices(n_b)
+    cut = p + rows_w.shape[0]
+    chol_w = _cholesky_of(theta[p:cut], rows_w, cols_w, n_w)
+    chol_b = _cholesky_of(theta[cut:], rows_b, cols_b, n_b)
+    within, between = stats.within_index, stats.between_index
+    sigma_w = pt.set_subtensor(pt.zeros((p, p))[within[:, None], within[None, :]], chol_w @ chol_w.T)
+    sigma_b = pt.set_subtensor(pt.zeros((p, p))[between[:, None], between[None, :]], chol_b @ chol_b.T)
+    loglik = two_level_missing_loglik(pt.zeros(p), sigma_w, theta[:p], sigma_b, stats)
+    outputs = [-loglik, -pytensor.grad(loglik, theta), sigma_w, sigma_b]
+    return pytensor.function([theta, within, between, *arrays], outputs, on_unused_input="ignore")
+
+
+def _starting_point(stats: MissingTwoLevelStats) -> tuple[np.ndarray, np.ndarray]:
+    """Means and variances ignoring the clustering (half of each variance at each level it varies at)."""
+    observed = stats.pattern_observed.astype(bool)
+    counts = stats.pattern_counts.astype(float)
+    seen = counts @ observed
+    between_only = np.setdiff1d(np.arange(observed.shape[1]), stats.within_index)
+    clusters = stats.cluster_observed[:, between_only].astype(bool)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = (counts[:, None] * stats.pattern_means * observed).sum(axis=0) / seen
+        scatter = np.einsum("kjj->j", stats.pattern_scatter)
+        spread = (counts[:, None] * observed * (stats.pattern_means - mean) ** 2).sum(axis=0)
+        variance = (scatter + spread) / seen
+    values = stats.cluster_values[:, between_only]
+    mean[between_only] = (values * clusters).sum(axis=0) / clusters.sum(axis=0)
+    variance[between_only] = ((values - mean[between_only]) ** 2 * clusters).sum(axis=0) / clusters.sum(
+        axis=0
+    )
+    return mean, variance
+
+
+def _log_factor(variance: np.ndarray) -> np.ndarray:
+    """Free elements of a diagonal Cholesky factor with these variances (lower triangle, row by row)."""
+    rows, cols = np.tril_indices(variance.size)
+    return np.where(rows == cols, 0.5 * np.log(variance[rows]), 0.0)
+
+
+def two_level_missing_h1(
+    stats: MissingTwoLevelStats, *, gtol: float = 1e-7, accept: float = 1e-3
+) -> MissingTwoLevelH1:
+    """The two-level saturated model's ML estimates and log-likelihood, from incomplete data's statistics.
+
+    Parameters
+    ----------
+    stats
+        Statistics of the incomplete two-level data
+        (:func:`pymlsem.data.missing_stats.two_level_missing_stats`).
+    gtol
+        Largest gradient element (of the log-likelihood, per unconstrained parameter) at convergence.
+    accept
+        Largest gradient element accepted when the quasi-Newton steps stop before ``gtol`` (rounding).
+
+    Raises
+    ------
+    PymlsemError
+        When a variable has no observed value or the maximisation does not converge.
+    """
+    if not stats.pattern_observed.astype(bool)[:, stats.within_index].any(axis=0).all():
+        raise PymlsemError("a variable has no observed value: the saturated model is undefined")
+    mean, variance = _starting_point(stats)
+    if not np.all(np.isfinite(variance) & (variance > 0)):
+        raise PymlsemError("a variable has no observed variation: the saturated model is undefined")
+    within = np.asarray(stats.within_index, dtype=np.int64)
+    between = np.asarray(stats.between_index, dtype=np.int64)
+    between_only = np.setdiff1d(between, within)
+    within_share = np.where(np.isin(within, between), 0.5, 1.0)
+    between_share = np.where(np.isin(between, between_only), 1.0, 0.5)
+    start = np.concatenate(
+        [mean, _log_factor(within_share * variance[within]), _log_factor(between_share * variance[between])]
+    )
+    function = _two_level_objective()
+    arrays = [within, between, *(getattr(stats, name) for name in TWO_LEVEL_ARRAYS)]
+
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        value, gradient, *_ = function(theta, *arrays)
+        return float(value), np.asarray(gradient)
+
+    result = minimize(objective, start, jac=True, method="BFGS", options={"gtol": gtol, "maxiter": 10_000})
+    # BFGS may stop short of gtol from rounding in a log-likelihood of thousands (its line search then
+    # fails); a gradient below ``accept`` leaves the log-likelihood within ~1e-8 of its maximum
+    if not result.success and np.abs(result.jac).max() > accept:
+        raise PymlsemError(f"the two-level saturated model did not converge: {result.message}")
+    loglik, _, sigma_w, sigma_b = function(result.x, *arrays)
+    p = mean.size
+    within_only = np.setdiff1d(within, between)
+    mu_b = result.x[:p].copy()
+    mu_w = np.zeros(p)
+    mu_w[within_only], mu_b[within_only] = mu_b[within_only], 0.0
+    return MissingTwoLevelH1(
+        mu_w, np.asarray(sigma_w), mu_b, np.asarray(sigma_b), -float(loglik), int(result.nit)
+    )
