@@ -23,6 +23,13 @@
       variance component has a half-Cauchy prior with scale ``A`` (Gelman 2006), MCMCglmm's usual choice for
       small variances; ``nu = 0.002`` with ``alpha.V = 1000`` is the book's "parameter-expanded" prior.
 
+      Parameter expansion speeds up MCMCglmm's Gibbs sampler; for NUTS it adds modes (the signs of
+      ``alpha``) and a funnel where they meet, hence divergences. The same prior on G is sampled in a form
+      NUTS can take when ``alpha.mu = 0`` and ``alpha.V`` and ``V`` are diagonal (the usual case): a
+      variance's SD is ``sqrt(V alpha.V) |t_nu|``, a half-t prior sampled directly (``sd_px__<label>``),
+      and a covariance matrix takes ``alpha_i ~ HalfNormal(sqrt(alpha.V_ii))`` (a sign flip of ``alpha_i``
+      leaves G's distribution unchanged). Other expansions are sampled as written.
+
 Entries that are not given keep pymlsem's defaults (weakly informative and scaled to the data, see
 :mod:`pymlsem.mlm.model`).
 """
@@ -241,14 +248,33 @@ def _inverse_wishart_root(name: str, prior: CovariancePrior) -> pt.TensorVariabl
     return pt.linalg.solve_triangular(factor, pt.eye(q), lower=True).T
 
 
+def _symmetric(prior: CovariancePrior) -> bool:
+    """Whether a parameter-expanded prior has ``alpha.mu = 0`` and diagonal ``alpha.V`` and ``V``: then
+    flipping the sign of ``alpha_i`` leaves the distribution of G unchanged (``S G* S ~ IW(nu V, nu)`` for a
+    diagonal sign matrix S and diagonal V), so G has the same prior with ``|alpha|``."""
+
+    def diagonal(matrix: np.ndarray) -> bool:
+        return bool(np.allclose(matrix, np.diag(np.diag(matrix))))
+
+    return bool(np.all(prior.alpha_mu == 0)) and diagonal(prior.alpha_v) and diagonal(prior.v)
+
+
 def block_root(design: MixedDesign, k: int, label: str, prior: CovariancePrior) -> pt.TensorVariable:
     """Square root of block k's covariance under an MCMCglmm G prior, recording ``sd__`` and ``corr__``."""
     block = design.blocks[k]
     dim = f"{label}__effect"
     model = pm.modelcontext(None)
     model.add_coord(dim, list(block.names))
-    root = _inverse_wishart_root(f"G_{label}", prior)
-    if prior.expanded:
+    if prior.expanded and _symmetric(prior) and prior.q == 1:
+        # |alpha| sqrt(G*) with G* ~ IG(nu / 2, nu V / 2) is sqrt(V alpha.V) |t_nu|: the SD itself
+        scale = float(np.sqrt(prior.v[0, 0] * prior.alpha_v[0, 0]))
+        root = pm.HalfStudentT(f"sd_px__{label}", nu=prior.nu, sigma=scale, shape=1).reshape((1, 1))
+    else:
+        root = _inverse_wishart_root(f"G_{label}", prior)
+    if prior.expanded and prior.q > 1 and _symmetric(prior):  # the same G with |alpha|: no sign modes
+        alpha = pm.HalfNormal(f"alpha__{label}", sigma=np.sqrt(np.diag(prior.alpha_v)))
+        root = alpha[:, None] * root
+    elif prior.expanded and not _symmetric(prior):
         if prior.q == 1:
             alpha = pm.Normal(f"alpha__{label}", prior.alpha_mu[0], np.sqrt(prior.alpha_v[0, 0]), shape=1)
         else:
