@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 REFERENCE = Path(__file__).parent / "data" / "reference"
@@ -107,6 +108,23 @@ dem65 ~ b*dem60 + c*ind60
 indirect := a*b
 total := c + a*b
 """
+
+
+#: a two-level regression with a random slope of ``x`` (the latent builder)
+RANDOM_SLOPE = 'level: 1\n    y ~ rv("s")*x\nlevel: 2\n    y ~ w\n    s ~ w\n    y ~~ s\n'
+
+
+def random_slope_data(n_clusters: int = 80, size: int = 8, seed: int = 1) -> pd.DataFrame:
+    """``y = b0 + b1 w + (g0 + g1 w) x + u0 + u1 x + e`` with correlated (u0, u1); rows shuffled."""
+    rng = np.random.default_rng(seed)
+    cluster = np.repeat(np.arange(n_clusters), size)
+    w = rng.normal(size=n_clusters)
+    u = rng.multivariate_normal([0.0, 0.0], [[0.5, 0.1], [0.1, 0.2]], size=n_clusters)
+    x = rng.normal(size=cluster.size)
+    y = 1.0 + 0.3 * w[cluster] + (0.5 + 0.2 * w[cluster]) * x + u[cluster, 0] + u[cluster, 1] * x
+    y += rng.normal(size=cluster.size)
+    frame = pd.DataFrame({"y": y, "x": x, "w": w[cluster], "cluster": 100 + 7 * cluster})
+    return frame.sample(frac=1.0, random_state=seed).reset_index(drop=True)
 
 
 def inlavaan_posterior() -> pd.DataFrame:

@@ -14,11 +14,13 @@ import ctypes
 import numpy as np
 import pandas as pd
 import pytest
-from reference import BOOK_MODELS, HS, M2, MEDIATION, POLDEM, SEED, data
+from reference import BOOK_MODELS, HS, M2, MEDIATION, POLDEM, RANDOM_SLOPE, SEED, data, random_slope_data
 
 import pymlsem
+from pymlsem.datasets.designs import two_level_irt, two_level_ordinal_cfa
 from pymlsem.engine.compiled import load_family
 from pymlsem.engine.glmm import FAMILIES as GLMM_FAMILIES
+from pymlsem.engine.latent import FAMILIES as LATENT_FAMILIES
 from pymlsem.engine.mixed import FAMILIES as MIXED_FAMILIES
 from pymlsem.engine.run import engine_binding, nutpie_model, per_model_posterior
 from pymlsem.engine.sem import FAMILIES
@@ -37,6 +39,11 @@ SEED_PRIORS = {
     "fb~~fb@between": "halfnormal(2)",
     "y1~1@between": "normal(0,5)",
 }
+
+#: small simulated data sets with ordered indicators (two-level ordinal CFA; binary items of a 2PL model)
+ORDINAL = two_level_ordinal_cfa(n_clusters=30, cluster_size=8, seed=1)
+IRT = two_level_irt(n_items=6, n_clusters=20, seed=2)
+IRT_ITEMS = list(IRT.ordered)
 
 #: name -> (model, data name or simulated design, cluster, keyword arguments of SEM)
 CORPUS = {
@@ -136,6 +143,62 @@ CORPUS = {
         None,
         {"model_type": "cfa", "priors": {"theta": "halft(3,2)[sd]", "psi": "halfcauchy(1)[sd]"}},
     ),
+    # the latent builder (method="latent"): explicit latent variables of every unit
+    "latent_random_slope": (RANDOM_SLOPE, "random_slope", "cluster", {}),
+    "latent_random_slope_missing": (RANDOM_SLOPE, "random_slope_missing", "cluster", {}),
+    "latent_random_slope_priors": (
+        RANDOM_SLOPE,
+        "random_slope",
+        "cluster",
+        {"priors": {"s~w@between": "cauchy(0,2)", "theta": "gamma(2,1)[var]", "rho": "beta(2,2)"}},
+    ),
+    "latent_seed": (SEED, "Demo.twolevel", "cluster", {"method": "latent"}),
+    "latent_seed_residual_covariance": (SEED + "\n    y1 ~~ y2", None, "cluster", {"method": "latent"}),
+    "latent_centering_explicit": (
+        "level: 1\n y1 ~ x1\nlevel: 2\n y1 ~ x1",
+        "Demo.twolevel",
+        "cluster",
+        {"method": "latent"},
+    ),
+    "latent_two_level_path": (
+        "level: 1\n y1 ~ x2\n y2 ~ y1 + x1\n y3 ~ y2 + x2\nlevel: 2\n y2 ~ y1 + w1\n y3 ~ y2",
+        "Demo.twolevel",
+        "cluster",
+        {"method": "latent"},
+    ),
+    "latent_hs_cfa": (HS, "HolzingerSwineford1939", None, {"model_type": "cfa", "method": "latent"}),
+    "latent_hs_priors": (
+        HS,
+        "HolzingerSwineford1939",
+        None,
+        {
+            "model_type": "cfa",
+            "method": "latent",
+            "priors": {"lambda": "student_t(3,0,5)", "psi": "halfnormal(2)[sd]"},
+        },
+    ),
+    "latent_hs_missing_values": (HS, "hs_missing", None, {"model_type": "cfa", "method": "latent"}),
+    "latent_mediation_defined": (MEDIATION, "PoliticalDemocracy", None, {"method": "latent"}),
+    "latent_ordinal_two_level": (ORDINAL.model, "ordinal_cfa", "cluster", {"ordered": list(ORDINAL.ordered)}),
+    "latent_irt_two_level_logit": (IRT.model, "irt", "cluster", {"ordered": IRT_ITEMS, "link": "logit"}),
+    "latent_binary_missing_values": (
+        "f =~ " + " + ".join(IRT_ITEMS),
+        "irt_missing",
+        None,
+        {"ordered": IRT_ITEMS, "priors": {"tau": "student_t(3,0,2)"}},
+    ),
+    "latent_binary_logit": (
+        "f =~ " + " + ".join(IRT_ITEMS),
+        "irt",
+        None,
+        {"ordered": IRT_ITEMS, "link": "logit"},
+    ),
+    "latent_between_outcome": (
+        "level: 1\n fw =~ y1 + y2 + y3\n fw ~ x1\nlevel: 2\n fb =~ y1 + y2 + y3\n w1 ~ fb + w2",
+        "Demo.twolevel",
+        "cluster",
+        {"method": "latent"},
+    ),
 }
 
 
@@ -148,6 +211,18 @@ _MISSING = {
 
 
 def _frame(name: str, model: str, model_type: str):
+    if name == "ordinal_cfa":
+        return ORDINAL.data
+    if name.startswith("irt"):
+        frame = IRT.data.copy()
+        if name.endswith("_missing"):
+            frame.loc[frame.index[::7], "y1"] = np.nan
+        return frame
+    if name.startswith("random_slope"):
+        frame = random_slope_data()
+        if name.endswith("_missing"):
+            frame.loc[frame.index[::9], "y"] = np.nan
+        return frame
     if name.startswith("book_"):
         return simulate(model, {}, n_clusters=60, cluster_size=8, model_type=model_type, seed=11)
     if name in _MISSING:
@@ -196,14 +271,13 @@ def _engine_at(family, compiled, x: np.ndarray) -> tuple[float, np.ndarray, np.n
 def test_engine_equals_the_models_own_graph(name: str) -> None:
     spec = _spec(name)
     model = spec.pymc_model
-    outputs = [model["parameters"]] + ([model["defined"]] if "defined" in model.named_vars else [])
-    deterministics = _point_function(model, outputs)
+    names = ["parameters", *(n for n in ("defined", "between", "within", "latent") if n in model.named_vars)]
+    deterministics = _point_function(model, [model[n] for n in names])
     constrained = _point_function(model, model.free_RVs)
     for point, rebuilt in _engine_points(spec, model, name):
-        values = deterministics(point)
-        np.testing.assert_allclose(rebuilt["parameters"].values[0, 0], values[0], rtol=1e-10, atol=1e-12)
-        if len(values) > 1:
-            np.testing.assert_allclose(rebuilt["defined"].values[0, 0], values[1], rtol=1e-10, atol=1e-12)
+        for deterministic, values in zip(names, deterministics(point), strict=True):
+            rebuilt_values = rebuilt[deterministic].values[0, 0]
+            np.testing.assert_allclose(rebuilt_values, values, rtol=1e-10, atol=1e-12)
         for rv, rv_values in zip(model.free_RVs, constrained(point), strict=True):
             np.testing.assert_allclose(rebuilt[rv.name].values[0, 0], rv_values, rtol=1e-10)
 
@@ -258,7 +332,7 @@ def test_the_corpus_covers_every_engine_family_and_every_prior_family() -> None:
         binding, _ = engine_binding(spec)
         families.add(binding.family)
         priors |= {p.prior.family for p in spec.built.free}
-    assert families == set(FAMILIES)
+    assert families == set(FAMILIES) | set(LATENT_FAMILIES)
     assert priors == set(PRIOR_FAMILIES)
 
 
@@ -267,7 +341,7 @@ def test_the_corpus_covers_every_engine_family_and_every_prior_family() -> None:
     [
         ("visual =~ x1 + a*x2 + x3; textual =~ x4 + b*x5 + x6; a == 2*b", {}, "constraints"),
         ("visual =~ x1 + a*x2 + x3; textual =~ x4 + b*x5 + x6; a < b", {}, "constraints"),
-        (HS, {"method": "latent"}, "latent"),
+        (HS, {"method": "latent", "centered": True}, "centered"),
     ],
 )
 def test_models_the_families_cannot_express_say_why(model: str, kwargs: dict, reason: str) -> None:

@@ -24,7 +24,7 @@ import pytensor
 import pytensor.tensor as pt
 import pytest
 import xarray as xr
-from reference import BOOK_MODELS, HS, SEED, data
+from reference import BOOK_MODELS, HS, RANDOM_SLOPE, SEED, data, random_slope_data
 from scipy import stats
 from tolerances import (
     LMM_FIXEF_ALLOWANCE,
@@ -45,7 +45,6 @@ from pymlsem.simulate import simulate
 from pymlsem.workflow.conditional import latent_deviances, latent_replicates, values_per_draw
 from pymlsem.workflow.pointwise import pointwise_log_likelihood
 
-RANDOM_SLOPE = 'level: 1\n    y ~ rv("s")*x\nlevel: 2\n    y ~ w\n    s ~ w\n    y ~~ s\n'
 HS_FACTORS = {"visual": ["x1", "x2", "x3"], "textual": ["x4", "x5", "x6"], "speed": ["x7", "x8", "x9"]}
 SMALL_FIT = {"draws": 400, "tune": 400, "chains": 2, "progressbar": False}
 
@@ -63,19 +62,6 @@ def seed_latent(seed_data) -> pymlsem.SEM:
 @pytest.fixture(scope="module")
 def hs_latent() -> pymlsem.SEM:
     return pymlsem.SEM(HS, data("HolzingerSwineford1939"), method="latent")
-
-
-def random_slope_data(n_clusters: int = 80, size: int = 8, seed: int = 1) -> pd.DataFrame:
-    """``y = b0 + b1 w + (g0 + g1 w) x + u0 + u1 x + e`` with correlated (u0, u1); rows shuffled."""
-    rng = np.random.default_rng(seed)
-    cluster = np.repeat(np.arange(n_clusters), size)
-    w = rng.normal(size=n_clusters)
-    u = rng.multivariate_normal([0.0, 0.0], [[0.5, 0.1], [0.1, 0.2]], size=n_clusters)
-    x = rng.normal(size=cluster.size)
-    y = 1.0 + 0.3 * w[cluster] + (0.5 + 0.2 * w[cluster]) * x + u[cluster, 0] + u[cluster, 1] * x
-    y += rng.normal(size=cluster.size)
-    frame = pd.DataFrame({"y": y, "x": x, "w": w[cluster], "cluster": 100 + 7 * cluster})
-    return frame.sample(frac=1.0, random_state=seed).reset_index(drop=True)
 
 
 @pytest.fixture(scope="module")

@@ -16,9 +16,17 @@ import pandas as pd
 import pytensor
 import pytest
 import xarray as xr
-from reference import REFERENCE, REFERENCE_FITS, SEED, data, lavaan_estimates, lavaan_fitmeasure
+from reference import (
+    RANDOM_SLOPE,
+    REFERENCE,
+    REFERENCE_FITS,
+    SEED,
+    data,
+    lavaan_estimates,
+    lavaan_fitmeasure,
+    random_slope_data,
+)
 from scipy.stats import multivariate_normal
-from test_latent_builder import RANDOM_SLOPE, random_slope_data
 from test_mixed_loglik import CASES, lme4_estimates
 
 import pymlsem

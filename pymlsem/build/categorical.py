@@ -143,15 +143,7 @@ def ordinal_loglik(
         elif c == n_thresholds:
             terms.append(pt.sum(log_cdf(eta_c - thresholds[c - 1])))
         else:
-            lower = thresholds[c - 1] - eta_c
-            upper = thresholds[c] - eta_c
-            # P = F(upper) - F(lower) = F(-lower) - F(-upper): use the side where a + b <= 0, so that
-            # a < 0 sits in the lower tail where log F(a) is accurate
-            flip = pt.gt(lower + upper, 0.0)
-            a = pt.switch(flip, -upper, lower)
-            b = pt.switch(flip, -lower, upper)
-            log_b = log_cdf(b)
-            terms.append(pt.sum(log_b + pt.log1mexp(log_cdf(a) - log_b)))
+            terms.append(pt.sum(interval_loglik(thresholds[c - 1] - eta_c, thresholds[c] - eta_c, link)))
     if not terms:
         return pt.as_tensor_variable(np.float64(0.0))
     return terms[0] if len(terms) == 1 else pt.add(*terms)
@@ -192,7 +184,6 @@ def ordinal_loglik_matrix(
         A scalar, or shape ``(n,)`` with ``per_row``.
     """
     _check_link(link)
-    log_cdf = _LOG_CDF[link]
     eta = pt.as_tensor_variable(eta)
     thresholds = pt.as_tensor_variable(thresholds)
     symbolic = isinstance(codes, pt.Variable)
@@ -222,9 +213,8 @@ def ordinal_loglik_matrix(
     edge_mask = is_first | is_last
     terms = []
     if anywhere(edge_mask):
-        sign = where(is_last, 1.0, -1.0)
         edge = _select(is_first, thresholds[:, 0]) + _select(is_last, thresholds[:, last - 1])
-        value = log_cdf(sign * (eta - edge))
+        value = edge_category_loglik(eta, edge, is_last, link)
         terms.append(total(value if everywhere(edge_mask) else pt.switch(edge_mask, value, 0.0)))
     middle_mask = (codes > 0) & (codes < last)
     if anywhere(middle_mask):
@@ -235,15 +225,32 @@ def ordinal_loglik_matrix(
             lower = lower + _select(_equals(codes, c), thresholds[:, c - 1])
             upper = upper + _select(_equals(codes, c), thresholds[:, c])
         eta_middle = pt.switch(middle_mask, eta, 0.0)
-        lower, upper = lower - eta_middle, upper - eta_middle
-        flip = pt.gt(lower + upper, 0.0)
-        a = pt.switch(flip, -upper, lower)
-        b = pt.switch(flip, -lower, upper)
-        log_b = log_cdf(b)
-        terms.append(total(pt.switch(middle_mask, log_b + pt.log1mexp(log_cdf(a) - log_b), 0.0)))
+        value = interval_loglik(lower - eta_middle, upper - eta_middle, link)
+        terms.append(total(pt.switch(middle_mask, value, 0.0)))
     if not terms:
         return pt.zeros(codes.shape[0]) if per_row else pt.as_tensor_variable(np.float64(0.0))
     return terms[0] if len(terms) == 1 else pt.add(*terms)
+
+
+def edge_category_loglik(eta, edge, is_last, link: str) -> pt.TensorVariable:
+    """log P(y = first category) = log F(edge - eta), or log P(y = last) = log F(eta - edge) where
+    ``is_last`` (a mask, numpy or symbolic): one evaluation of the link's log-CDF for both."""
+    sign = pt.switch(is_last, 1.0, -1.0) if isinstance(is_last, pt.Variable) else np.where(is_last, 1.0, -1.0)
+    return _LOG_CDF[link](sign * (eta - edge))
+
+
+def interval_loglik(lower, upper, link: str) -> pt.TensorVariable:
+    """log(F(upper) - F(lower)) for ``lower < upper`` (thresholds minus the linear predictor), tail-safe.
+
+    ``F(upper) - F(lower) = F(-lower) - F(-upper)`` (``F`` symmetric): the side where ``a + b <= 0`` puts
+    ``a < 0`` in the lower tail, where ``log F(a)`` is accurate; then ``log F(b) + log(1 - F(a) / F(b))``.
+    """
+    log_cdf = _LOG_CDF[link]
+    flip = pt.gt(lower + upper, 0.0)
+    a = pt.switch(flip, -upper, lower)
+    b = pt.switch(flip, -lower, upper)
+    log_b = log_cdf(b)
+    return log_b + pt.log1mexp(log_cdf(a) - log_b)
 
 
 def _equals(codes: np.ndarray | pt.TensorVariable, c: int):

@@ -1,6 +1,6 @@
 """Compiled engine families: one machine-code log-density per family, compiled once per machine.
 
-A family's graph (``family_graph`` of :mod:`pymlsem.engine.sem` or :mod:`pymlsem.engine.mixed`) has no model-
+A family's graph (``family_graph`` of its module, :mod:`pymlsem.engine.families`) has no model-
 specific constant or static shape, so its compiled form serves every model of the family. It is compiled by
 PyTensor's numba backend and wrapped in two C callbacks for nutpie (log-density with gradient; expanded
 values), which read the point's size and every data array's shape at run time. The callbacks are cached on
@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from pymlsem.engine import glmm, mixed, sem
 from pymlsem.engine.binding import ANY_PRIOR, base_family
+from pymlsem.engine.families import DESCRIPTION, EXPECTED_SECONDS, FAMILIES, MODULES, WARMUP_FAMILIES
 from pymlsem.nutpie_compile import (
     EXPAND_TEMPLATE,
     LOGP_TEMPLATE,
@@ -45,14 +45,6 @@ __all__ = [
     "load_family",
 ]
 
-#: the module that defines each family's graph and binds models to it
-_MODULES = {family: module for module in (sem, mixed, glmm) for family in module.FAMILIES}
-FAMILIES = tuple(_MODULES)
-#: the families ``python -m pymlsem warmup`` compiles by default (those of the default priors)
-WARMUP_FAMILIES = (*sem.WARMUP_FAMILIES, *mixed.WARMUP_FAMILIES, *glmm.WARMUP_FAMILIES)
-#: rough first-compile time of a family on a 2-core machine with empty caches (said in the progress line)
-EXPECTED_SECONDS = {**sem.EXPECTED_SECONDS, **mixed.EXPECTED_SECONDS, **glmm.EXPECTED_SECONDS}
-_DESCRIPTION = {**sem.DESCRIPTION, **mixed.DESCRIPTION, **glmm.DESCRIPTION}
 
 #: files whose code shapes every family's compiled graph; each family's module adds its own
 #: (``GRAPH_SOURCES``): a change to any of them compiles the families that read it again
@@ -109,7 +101,7 @@ def engine_key(family: str) -> str:
 
     root = Path(__file__).resolve().parent.parent
     digest = hashlib.sha256()
-    for name in (*_COMMON_SOURCES, *_MODULES[family].GRAPH_SOURCES):
+    for name in (*_COMMON_SOURCES, *MODULES[family].GRAPH_SOURCES):
         digest.update((root / name).read_bytes())
     versions = (
         numba.__version__,
@@ -139,7 +131,7 @@ def load_family(family: str, *, progress: bool = True, compile_missing: bool = T
     if family in _LOADED:
         return _LOADED[family]
     base = base_family(family)
-    description = _DESCRIPTION[base] + (" (any prior family)" if family.endswith(ANY_PRIOR) else "")
+    description = DESCRIPTION[base] + (" (any prior family)" if family.endswith(ANY_PRIOR) else "")
     start = time.perf_counter()
     key = engine_key(family)
     keys, record_dtype = _layout(family)
@@ -208,7 +200,7 @@ def _inner_functions(family: str) -> tuple[Any, Any]:
     from pymc.pytensorf import compile as pymc_compile
     from pytensor.compile.mode import get_mode
 
-    module = _MODULES[family]
+    module = MODULES[family]
     x, inputs, logp, expanded = module.family_graph(family)
     grad = pytensor.grad(logp, x)
     # rewrites a family's graph must do without (see the family module's COMPILE_EXCLUDING)
@@ -259,4 +251,4 @@ def _callbacks(family, key, keys, record_dtype, inner) -> tuple[Any, Any]:
 
 def family_inputs(family: str) -> tuple[tuple[str, str, int], ...]:
     """(name, dtype, ndim) of a family's data inputs, in the compiled function's argument order."""
-    return _MODULES[family].family_inputs(family)
+    return MODULES[family].family_inputs(family)

@@ -17,7 +17,7 @@ import pytensor.tensor as pt
 import xarray as xr
 
 from pymlsem.build.expressions import evaluate
-from pymlsem.engine import glmm, mixed, sem
+from pymlsem.engine import glmm, latent, mixed, sem
 from pymlsem.engine.binding import Binding, Unsupported
 from pymlsem.engine.compiled import CompiledFamily, family_inputs, load_family
 from pymlsem.mlm.model import MixedModel
@@ -152,7 +152,7 @@ def sample_binding(
 def _module(spec):
     if isinstance(spec, MixedModel):
         return mixed if spec.family == "gaussian" else glmm
-    return sem
+    return latent if spec.method == "latent" else sem
 
 
 def per_model_posterior(binding: Binding, spec, posterior: xr.Dataset) -> xr.Dataset:
@@ -163,13 +163,23 @@ def per_model_posterior(binding: Binding, spec, posterior: xr.Dataset) -> xr.Dat
 
 
 def _sem_posterior(binding: Binding, spec, posterior: xr.Dataset) -> xr.Dataset:
-    """A SEM's variables, ``parameters`` and ``defined`` from the engine's draws."""
+    """A SEM's variables, ``parameters`` and ``defined`` from the engine's draws (and a latent model's
+    explicit variables of every unit)."""
     values = posterior["engine_values"].values
     rows = posterior["engine_derived"].values
+    built, table, model = spec.built, spec.partable.table, spec.pymc_model
+    shape = values.shape[:2]
     out = {}
     for name, dim, coords, positions in binding.variables:
+        if dim is None:  # a latent model's z (units, disturbances)
+            dims = model.named_vars_to_dims[name]
+            out[name] = xr.DataArray(
+                values[..., positions].reshape(*shape, *(len(model.coords[d]) for d in dims)),
+                dims=("chain", "draw", *dims),
+                coords={d: list(model.coords[d]) for d in dims},
+            )
+            continue
         out[name] = xr.DataArray(values[..., positions], dims=("chain", "draw", dim), coords={dim: coords})
-    built, table = spec.built, spec.partable.table
     first_rows = [p.rows[0] for p in built.free]
     out["parameters"] = xr.DataArray(
         rows[..., first_rows],
@@ -190,10 +200,17 @@ def _sem_posterior(binding: Binding, spec, posterior: xr.Dataset) -> xr.Dataset:
             dims=("chain", "draw", "defined_parameter"),
             coords={"defined_parameter": built.defined},
         )
-    dataset = xr.Dataset(
-        out, coords={"chain": posterior.chain, "draw": posterior.draw}, attrs=posterior.attrs
-    )
-    return dataset
+    cursor = len(table)
+    for name in latent.explicit_deterministics(spec):  # level 2 first, as the family expands them
+        dims = model.named_vars_to_dims[name]
+        sizes = [len(model.coords[d]) for d in dims]
+        out[name] = xr.DataArray(
+            rows[..., cursor : cursor + sizes[0] * sizes[1]].reshape(*shape, *sizes),
+            dims=("chain", "draw", *dims),
+            coords={d: list(model.coords[d]) for d in dims},
+        )
+        cursor += sizes[0] * sizes[1]
+    return xr.Dataset(out, coords={"chain": posterior.chain, "draw": posterior.draw}, attrs=posterior.attrs)
 
 
 def _mixed_posterior(binding: Binding, spec, posterior: xr.Dataset) -> xr.Dataset:

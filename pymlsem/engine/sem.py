@@ -27,9 +27,8 @@ import pytensor.tensor as pt
 
 from pymlsem.build.loglik import single_level_loglik, two_level_loglik
 from pymlsem.build.missing import single_level_missing_loglik, two_level_missing_loglik
-from pymlsem.build.parameters import lavaan_scale, scale_code
+from pymlsem.build.parameters import lavaan_scale
 from pymlsem.build.ram import implied_moments, place_moments, ram_matrices
-from pymlsem.build.table_values import covariance_rows, tied_labels
 from pymlsem.engine.binding import (
     ANY_PRIOR,
     PACKED_INPUTS,
@@ -40,7 +39,8 @@ from pymlsem.engine.binding import (
     symbolic_inputs,
     unpack,
 )
-from pymlsem.engine.priors import MAX_HYPER, PRIOR_FAMILIES, prior_logp, transform_of
+from pymlsem.engine.priors import PRIOR_FAMILIES, prior_logp
+from pymlsem.engine.table import parameter_variables, table_arrays
 
 __all__ = [
     "DESCRIPTION",
@@ -51,6 +51,7 @@ __all__ = [
     "bind",
     "family_graph",
     "family_inputs",
+    "row_values",
 ]
 
 _LEVEL_SEGMENTS = ("nvars", "a_rows", "a_index", "s_rows", "s_index", "m_rows", "m_index", "where")
@@ -153,7 +154,7 @@ def family_graph(
     positions = {name: part[f"prior_{name}"] for name in family_priors(family)}
     log_prior, values = prior_logp(x, data["hyper"], positions)
     likelihood = base_family(family)
-    rows = _row_values(values, part, data["row_fixed"])
+    rows = row_values(values, part, data["row_fixed"])
     p = data[_VARIABLES_FROM[likelihood]].shape[-1]
     stats = SimpleNamespace(**{name: data[name] for name, _ in _STATS[likelihood]})
     if likelihood.startswith("sem2"):
@@ -179,7 +180,7 @@ def family_graph(
     return x, inputs, log_prior + loglik, pt.concatenate([values, rows])
 
 
-def _row_values(values, part, row_fixed) -> pt.TensorVariable:
+def row_values(values, part, row_fixed) -> pt.TensorVariable:
     """Every table row's value on lavaan's scale (covariances from correlations and variances)."""
     lavaan = lavaan_scale(values, part["scale"])
     row_param = part["row_param"]
@@ -206,61 +207,17 @@ def bind(spec) -> Binding:
     Unsupported
         When the model needs something the families do not express as data (the message says what).
     """
-    partable, built = spec.partable, spec.built
     if spec.method != "marginal":
-        raise Unsupported(f"method={spec.method!r} (the latent builder is not an engine family yet)")
-    merged = {tuple(pair) for pair in tied_labels(partable)}
-    written = [c for c in partable.constraints if (c.lhs.strip(), c.rhs.strip()) not in merged]
-    if written:
-        raise Unsupported(
-            f"constraints written as expressions ({written[0].lhs} {written[0].op} {written[0].rhs})"
-        )
+        raise Unsupported(f"method={spec.method!r} (not a marginal SEM)")
+    partable, built = spec.partable, spec.built
     model = built.model
     if model.potentials and [p.name for p in model.potentials] != ["loglik"]:
         raise Unsupported("inequality constraints")
-    free_index = {p.name: i for i, p in enumerate(built.free)}
-    variables, elements = [], []
-    position = 0
-    for value_var in model.value_vars:
-        rv = model.values_to_rvs[value_var]
-        dim = model.named_vars_to_dims[rv.name][0]
-        names = list(model.coords[dim])
-        members = [built.free[free_index[name]] for name in names]
-        expected = transform_of(members[0].prior.family, members[0].prior.args)
-        actual = model.rvs_to_transforms[rv]
-        unknown = any(m.prior.family not in PRIOR_FAMILIES for m in members)
-        if unknown or not isinstance(actual, type(expected)):  # PyMC's default transform, as the engine's
-            raise Unsupported(f"the prior family or transform of {rv.name}")
-        variables.append((rv.name, dim, names, np.arange(position, position + len(names))))
-        elements += members
-        position += len(names)
-    table = partable.table
-    x_of_param = np.full(len(built.free), -1, dtype=np.int64)
-    for k, member in enumerate(elements):
-        x_of_param[free_index[member.name]] = k
-    if np.any(x_of_param < 0):
-        raise Unsupported("a free parameter that is a function of others")
-
-    hyper = np.zeros((len(elements), MAX_HYPER))
-    for k, member in enumerate(elements):
-        hyper[k, : len(member.prior.args)] = member.prior.args
-    scale = [scale_code(member) for member in elements]
-    row_param = np.where(built.row_param >= 0, x_of_param[np.maximum(built.row_param, 0)], -1)
-    row_fixed = np.nan_to_num(spec.fixed_row_values(), nan=0.0)
-    found = np.array(covariance_rows(table, built.row_param), dtype=np.int64).reshape(-1, 3)
-    cov_rows, var_a, var_b = found.T
+    variables, elements = parameter_variables(spec, model.value_vars)
+    hyper, families, parts, row_fixed = table_arrays(spec, elements)
 
     stats, missing = spec.stats, spec.likelihood_stats
     variables_order = list((missing or stats).variables)  # the order of the likelihood's statistics
-    families = np.array([m.prior.family for m in elements])
-    parts: dict[str, np.ndarray] = {
-        **{f"prior_{name}": np.flatnonzero(families == name) for name in PRIOR_FAMILIES},
-        "scale": np.asarray(scale),
-        "row_param": row_param,
-        "cov_rows": cov_rows,
-        "cov_var_a": var_a,
-        "cov_var_b": var_b,
-    }
     for level, layout in built.layouts.items():
         where = np.array([variables_order.index(v) for v in layout.observed])
         values = (
@@ -298,7 +255,7 @@ def bind(spec) -> Binding:
         "hyper": hyper,
         "ints": ints,
         "offsets": offsets,
-        "row_fixed": row_fixed.astype(float),
+        "row_fixed": row_fixed,
         **{name: np.asarray(stat_values[name], dtype=float) for name, _ in _STATS[base]},
     }
-    return Binding(family, data, variables, len(table))
+    return Binding(family, data, variables, len(partable.table))
