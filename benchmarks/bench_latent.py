@@ -24,7 +24,9 @@ Models (``--models`` picks a subset, by these names):
 sizes ``two_level_irt`` draws; the random-slope, ordinal-CFA and mediation designs use the same sizes.
 
 Run:  .venv/bin/python benchmarks/bench_latent.py [--models irt mediation] [--draws 1000] [--tune 1000]
-      [--chains 4] [--seed 1] [--centered none|between|within|both] [--out results.json|results.md]
+      [--chains 4] [--seed 1] [--centered none|between|within|both] [--without-engine]
+      [--out results.json|results.md]
+``--without-engine``: every model compiles its own PyMC graph (as before the latent engine families).
 Prints a Markdown table (seconds, wall clock); ``--out`` also writes it (``.json``: the raw numbers).
 Nothing is asserted.
 """
@@ -94,16 +96,23 @@ def problem(name: str, seed: int) -> tuple[str, object, dict]:
     return design.model, design.data, kwargs
 
 
-def measure(name: str, draws: int, tune: int, chains: int, seed: int, centered: str) -> dict:
+def measure(
+    name: str, draws: int, tune: int, chains: int, seed: int, centered: str, without_engine: bool = False
+) -> dict:
     """Fit one model in this process and return its measurements."""
     import pandas as pd
 
     import pymlsem
+    import pymlsem.api
+    from pymlsem.engine.run import engine_binding
 
     warnings.simplefilter("ignore")
+    if without_engine:  # the model compiles its own graph, as before its engine family
+        pymlsem.api.engine_binding = lambda spec: (None, "")
     model, data, kwargs = problem(name, seed)
     if centered != "none":  # the marginal builder ignores it
         kwargs["centered"] = True if centered == "both" else centered
+    binding = None if without_engine else engine_binding(pymlsem.SEM(model, data, **kwargs))[0]
     start = time.perf_counter()
     fit = pymlsem.sem(
         model, data, draws=draws, tune=tune, chains=chains, random_seed=seed, progressbar=False, **kwargs
@@ -128,6 +137,7 @@ def measure(name: str, draws: int, tune: int, chains: int, seed: int, centered: 
     return {
         "model": name,
         "method": builder,
+        "engine": binding.family if binding is not None else "own graph",
         "rows": len(data),
         "clusters": int(data[cluster].nunique()),
         "free": len(fit.model.built.free),
@@ -155,6 +165,7 @@ def run_child(name: str, args: argparse.Namespace) -> dict:
     command = [sys.executable, __file__, "--child", name]
     command += ["--draws", str(args.draws), "--tune", str(args.tune), "--chains", str(args.chains)]
     command += ["--seed", str(args.seed), "--centered", args.centered]
+    command += ["--without-engine"] if args.without_engine else []
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     if done.returncode != 0:
@@ -166,22 +177,24 @@ def run_child(name: str, args: argparse.Namespace) -> dict:
 
 
 HEADER = (
-    "| model | builder | rows / clusters | free (+defined) | build (s) | compile (s) | sampling (s) | "
+    "| model | builder | engine family | rows / clusters | free (+defined) | build (s) | compile (s) | "
+    "sampling (s) | "
     "total (s) | min bulk ESS free (defined) | lowest-ESS parameter | min ESS/s of sampling | max R-hat | "
-    "divergences | steps/draw |\n" + "|---" * 14 + "|"
+    "divergences | steps/draw |\n" + "|---" * 15 + "|"
 )
 
 
 def row(r: dict) -> str:
     """One Markdown line of the table."""
     if "error" in r:
-        return f"| {r['model']} | failed: {r['error'][:100]} |" + " |" * 12
+        return f"| {r['model']} | failed: {r['error'][:100]} |" + " |" * 13
     defined = f" (+{r['defined']})" if r["defined"] else ""
     ess = f"{r['min_ess_free']:.0f}"
     if r["min_ess_defined"] is not None:
         ess += f" ({r['min_ess_defined']:.0f})"
     return (
-        f"| {r['model']} | {r['method']} | {r['rows']:,} / {r['clusters']} | {r['free']}{defined} | "
+        f"| {r['model']} | {r['method']} | {r.get('engine', '')} | "
+        f"{r['rows']:,} / {r['clusters']} | {r['free']}{defined} | "
         f"{r['build']:.2f} | {r['compile']:.1f} | {r['sampling']:.1f} | {r['total']:.1f} | {ess} | "
         f"{r.get('lowest_ess', '')} | "
         f"{r['min_ess_per_s']:.1f} | {r['max_r_hat']:.3f} | {r['divergences']} | {r['mean_steps']:.1f} |"
@@ -201,15 +214,21 @@ def main(argv: list[str] | None = None) -> None:
         default="none",
         help="latent builder: levels sampled centered (default none: non-centered, the library's default)",
     )
+    parser.add_argument(
+        "--without-engine", action="store_true", help="every model compiles its own graph (no engine family)"
+    )
     parser.add_argument("--out", type=Path, help="also write the results (.json: raw numbers; else Markdown)")
     parser.add_argument("--child", choices=MODELS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(measure(args.child, args.draws, args.tune, args.chains, args.seed, args.centered)))
+        measured = measure(
+            args.child, args.draws, args.tune, args.chains, args.seed, args.centered, args.without_engine
+        )
+        print(json.dumps(measured))
         return
     print(
         f"nutpie, {args.chains} chains x {args.draws} draws (+{args.tune} tuning), seed {args.seed}, "
-        f"centered={args.centered}"
+        f"centered={args.centered}" + (", without the engine" if args.without_engine else "")
     )
     print(HEADER, flush=True)
     results = []

@@ -180,12 +180,18 @@ CORPUS = {
     "latent_hs_missing_values": (HS, "hs_missing", None, {"model_type": "cfa", "method": "latent"}),
     "latent_mediation_defined": (MEDIATION, "PoliticalDemocracy", None, {"method": "latent"}),
     "latent_ordinal_two_level": (ORDINAL.model, "ordinal_cfa", "cluster", {"ordered": list(ORDINAL.ordered)}),
+    "latent_ordinal_two_level_logit_priors": (
+        ORDINAL.model,
+        "ordinal_cfa",
+        "cluster",
+        {"ordered": list(ORDINAL.ordered), "link": "logit", "priors": {"lambda": "student_t(3,0,2)"}},
+    ),
     "latent_irt_two_level_logit": (IRT.model, "irt", "cluster", {"ordered": IRT_ITEMS, "link": "logit"}),
     "latent_binary_missing_values": (
         "f =~ " + " + ".join(IRT_ITEMS),
         "irt_missing",
         None,
-        {"ordered": IRT_ITEMS, "priors": {"tau": "student_t(3,0,2)"}},
+        {"ordered": IRT_ITEMS, "link": "logit", "priors": {"tau": "student_t(3,0,2)"}},
     ),
     "latent_binary_logit": (
         "f =~ " + " + ".join(IRT_ITEMS),

@@ -7,43 +7,55 @@ covariances, ordered (binary and ordinal) indicators, and missing values of outc
 The per-model graph computes the variables one at a time in path order; the family computes the same values
 for every model at once, with the level's structure as data:
 
-* the free parameters and the table rows as in :mod:`pymlsem.engine.sem` (every prior family, scales,
-  fixed values), the thresholds of each ordered variable made increasing by PyMC's ordered transform,
-  followed by the standard normal ``z`` of every unit (each level's ``<level>_z``, units x disturbances);
-* per level, the RAM positions of the rows (``A``, ``S``, ``m``, :func:`pymlsem.build.ram.ram_matrices`)
-  and the variables' roles as positions: covariates (``data``), latent variables and cluster effects
-  (``explicit``), continuous outcomes (``observed``), the explicit variables with a disturbance
-  (``random``) and the ordered outcomes (level 1);
+* the free parameters and the table rows as in :mod:`pymlsem.engine.sem` (priors, scales, fixed values),
+  the thresholds of each ordered variable made increasing by PyMC's ordered transform, followed by the
+  standard normal ``z`` of every unit (each level's ``<level>_z``, units x disturbances, row by row);
+* per level, the variables' roles: covariates and continuous outcomes (``k``, known values), latent
+  variables and cluster effects (``e``, explicit), continuous then ordered outcomes (``t``), the explicit
+  variables with a disturbance (``r``); and, for every block of the RAM matrices the level needs
+  (``A_ek``, ``A_ee``, ``A_tk``, ``A_te``, ``S_rr``, ``S_oo``, ``m_e``, ``m_t``), which table rows fill
+  which of its entries;
 * the units' values of the data and outcomes (0 where missing or latent) and where they are present, and
   each row's category of every ordered variable as the table rows of the thresholds around it;
 * for level 1 of a two-level model, each row's cluster, the level-2 column of every level-1 variable's
   between part, and the random slopes (target, source, level-2 column).
 
-With ``d``, ``e``, ``o`` and ``r`` the masks of the roles, a level is: the disturbances' conditional
-distribution given the covariates (``S_dd^-1 S_dn``: the mean shift and the covariance reduction, zero for
-variables that do not covary with a covariate), ``u = z L'`` with ``L`` the Cholesky factor of the random
-variables' disturbance covariance (the identity elsewhere), the explicit values solved from
-``(I - A_ee) v_e = m_e + A v_known + shift_e + u_e`` (the paths are acyclic), the continuous outcomes'
-residuals ``y - m - A v - shift - slopes`` under their normal density (the residual covariance of the
-outcomes, the identity elsewhere; missing values count nothing), and the ordered outcomes' category
-probabilities given ``m + A v + slopes`` (:mod:`pymlsem.build.categorical`'s terms). The per-model PyMC
+A level is then: ``u = z L_rr'`` placed among the explicit variables (``L_rr`` the Cholesky factor of the
+disturbances' covariance), the explicit values ``v_e = (I - A_ee)^-1 (m_e + A_ek v_k + u)`` (the paths
+are acyclic), the outcomes' expectations ``m_t + A_tk v_k + A_te v_e`` plus their clusters' between parts
+and random slopes, the continuous outcomes' residuals under their normal density (missing values count
+nothing) and the ordered outcomes' category probabilities (:mod:`pymlsem.build.categorical`'s terms). Only
+these small blocks are formed (the graph's cost is its number of operations, ~0.2 us each, as much as its
+arithmetic), each factorised block padded by one identity row so that an empty one is never factorised;
+what grows with the units touches only the columns it needs. The per-model PyMC
 graph stays the specification: the family's log-density equals its ``model.logp()``
-(tests/test_engine.py). Every prior family is in every latent family's graph: its cost is small beside the
-units' latent variables. Centered disturbances (``centered=``), missing values that are parameters and
-thresholds bounded by fixed ones compile their own graph.
+(tests/test_engine.py). Each family has an ``_anyprior`` variant for prior families other than the
+defaults' (as :mod:`pymlsem.engine.sem`). Centered disturbances (``centered=``), missing values that are
+parameters, thresholds bounded by fixed ones and covariances of covariates with latent variables compile
+their own graph.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pytensor.tensor as pt
 
 from pymlsem.build.categorical import edge_category_loglik, interval_loglik
 from pymlsem.build.latent import DATA, EXPLICIT, LEVEL_VALUES, OBSERVED
-from pymlsem.build.ram import ram_matrices
-from pymlsem.engine.binding import PACKED_INPUTS, Binding, Unsupported, pack, symbolic_inputs, unpack
-from pymlsem.engine.priors import PRIOR_FAMILIES, prior_logp
-from pymlsem.engine.sem import row_values
+from pymlsem.engine.binding import (
+    ANY_PRIOR,
+    PACKED_INPUTS,
+    Binding,
+    Unsupported,
+    base_family,
+    pack,
+    symbolic_inputs,
+    unpack,
+)
+from pymlsem.engine.priors import prior_logp
+from pymlsem.engine.sem import COMMON_PRIORS, family_priors, row_values
 from pymlsem.engine.table import THRESHOLD_PREFIX, parameter_variables, table_arrays
 
 __all__ = [
@@ -59,29 +71,64 @@ __all__ = [
 ]
 
 LOG_2PI = float(np.log(2.0 * np.pi))
+#: the blocks of a level's RAM matrices: name -> (matrix, rows' role, columns' role, rows and columns added:
+#: a square block to factorise gets one more row and column, 0 but for a 1 on the diagonal of a covariance)
+_BLOCKS = {
+    "a_ec": ("a", "explicit", "covariates_e", (0, 0)),
+    "a_eo": ("a", "explicit", "outcomes_e", (0, 0)),
+    "a_ee": ("a", "explicit", "explicit", (1, 1)),
+    "a_tc": ("a", "outcome", "covariates_t", (0, 0)),
+    "a_to": ("a", "outcome", "outcomes_t", (0, 0)),
+    "a_te": ("a", "outcome", "explicit", (0, 0)),
+    "s_rr": ("s", "random", "random", (1, 1)),
+    "s_oo": ("s", "continuous", "continuous", (1, 1)),
+    "s_cc": ("s", "conditioning", "conditioning", (1, 1)),
+    "s_ce": ("s", "conditioning", "explicit", (1, 0)),
+    "m_e": ("m", "explicit", None, (0, 0)),
+    "m_t": ("m", "outcome", None, (0, 0)),
+    "m_c": ("m", "conditioning", None, (0, 0)),
+}
+#: per level: the numbers of variables in each role (:data:`_SIZES`), the first element of the units' ``z``
+#: in the point, each random variable's place among the explicit ones (flat positions in a random x
+#: explicit matrix), the continuous outcomes that predict explicit variables and those that predict
+#: outcomes (among the continuous ones), and the blocks laid end to end in one vector: where each starts
+#: (and where the last ends), and which table rows fill which of its elements
 _LEVEL_SEGMENTS = (
-    "nvars",
-    "a_rows",
-    "a_index",
-    "s_rows",
-    "s_index",
-    "m_rows",
-    "m_index",
-    "data",
-    "explicit",
-    "observed",
-    "random",
-    "z_param",
+    "sizes",
+    "z_start",
+    "random_place",
+    "random_explicit",
+    "outcomes_e",
+    "outcomes_t",
+    "block_start",
+    "block_rows",
+    "block_place",
 )
-#: level 1 of a two-level model: where the between parts and the random slopes come from (flat positions
-#: ``column * p1 + variable`` in a level-2 x level-1 matrix, and ``slope * p1 + target``)
-_BETWEEN_SEGMENTS = ("between_place", "slope_source", "slope_column", "slope_place")
-#: per level: the units' values of the data and the outcomes (0 elsewhere), and 1 where present
-_UNIT_ARRAYS = ("values", "present")
-#: the thresholds of ordered variables: their elements of the point (variable after variable), the
-#: position among them of each one's variable's first, and those that are not a first (PyMC's ordered
-#: transform: the first as it is, the others' exponentials added to it)
-_THRESHOLD_SEGMENTS = ("threshold_param", "threshold_start", "threshold_rest", "l1_ordered")
+_SIZES = (
+    "covariates_e",
+    "outcomes_e",
+    "covariates_t",
+    "outcomes_t",
+    "explicit",
+    "outcome",
+    "continuous",
+    "random",
+    "conditioning",
+)
+#: level 1 of a two-level model, reading its clusters' explicit values: the level-2 explicit column of each
+#: outcome's between part (the number of them for none: a column of zeros) and of each random slope, and the
+#: random slopes' sources (among the covariates and outcomes that predict outcomes, then the explicit
+#: variables) and targets (flat positions in a slope x outcome matrix)
+_BETWEEN_SEGMENTS = ("cluster_columns", "slope_source", "slope_place")
+#: per level: the units' covariates that predict explicit variables and those that predict outcomes, all
+#: covariates where a latent variable covaries with one (else none: ``conditioning``), the continuous
+#: outcomes (0 where missing) and 1 where present
+_UNIT_ARRAYS = ("covariates_e", "covariates_t", "conditioning", "outcomes", "present")
+#: the free parameters' number (the ``z`` follow them), and the thresholds of ordered variables: their
+#: elements of the point (variable after variable), the position among them of each one's variable's
+#: first, and those that are not a first (PyMC's ordered transform: the first as it is, the others'
+#: exponentials added to it)
+_PARAMETER_SEGMENTS = ("n_params", "threshold_param", "threshold_start", "threshold_rest")
 #: level 1: each row's category of every ordered variable as the table rows of the thresholds below and
 #: above it, and its kind (:data:`_KINDS`)
 _ORDINAL_ARRAYS = ("ordinal_lower", "ordinal_upper", "ordinal_kind")
@@ -89,7 +136,7 @@ _KINDS = {"missing": 0, "first": 1, "last": 2, "middle": 3}
 #: family -> link of its ordered indicators (probit: the default, also for models without any)
 _LINKS = {"latent1": "probit", "latent2": "probit", "latent1_logit": "logit", "latent2_logit": "logit"}
 WARMUP_FAMILIES = ("latent1", "latent2")
-FAMILIES = tuple(_LINKS)
+FAMILIES = (*_LINKS, *(f"{family}{ANY_PRIOR}" for family in _LINKS))
 #: the files besides the engine's own whose code shapes this module's graphs (the cache key)
 GRAPH_SOURCES = ("engine/latent.py", "engine/sem.py", "build/ram.py", "build/categorical.py")
 EXPECTED_SECONDS = {"latent1": 40, "latent2": 60, "latent1_logit": 40, "latent2_logit": 60}
@@ -107,8 +154,8 @@ def _levels(family: str) -> int:
 
 def segments(family: str) -> tuple[str, ...]:
     """Names of the integer arrays packed into ``ints``, in order."""
-    names = [f"prior_{name}" for name in PRIOR_FAMILIES]
-    names += ["scale", "row_param", "cov_rows", "cov_var_a", "cov_var_b", *_THRESHOLD_SEGMENTS]
+    names = [f"prior_{name}" for name in family_priors(family)]
+    names += ["scale", "row_param", "cov_rows", "cov_var_a", "cov_var_b", *_PARAMETER_SEGMENTS]
     for level in range(1, _levels(family) + 1):
         names += [f"l{level}_{name}" for name in _LEVEL_SEGMENTS]
     if _levels(family) == 2:
@@ -141,28 +188,37 @@ def family_graph(
     """
     x, inputs, data = symbolic_inputs(family_inputs(family))
     part = unpack(data["ints"], data["offsets"], segments(family))
-    point, jacobian = _ordered_thresholds(x, part)
-    positions = {name: part[f"prior_{name}"] for name in PRIOR_FAMILIES}
-    log_prior, values = prior_logp(point, data["hyper"], positions)
-    log_prior = log_prior + jacobian
-    rows = row_values(values, part, data["row_fixed"])
-    ordinal = (_LINKS[family], *(data[name] for name in _ORDINAL_ARRAYS))
+    n_params = part["n_params"][0]
+    params, jacobian = _ordered_thresholds(x[:n_params], part)
+    positions = {name: part[f"prior_{name}"] for name in family_priors(family)}
+    log_prior, values = prior_logp(params, data["hyper"][:n_params], positions)
+    z = x[n_params:]  # standard normal
+    log_prior = log_prior + jacobian - 0.5 * (pt.sum(z**2) + z.shape[0] * LOG_2PI)
+    rows = pt.concatenate([row_values(values, part, data["row_fixed"]), pt.ones(1)])  # a 1 for padding
+    ordinal = (base_family(family), *(data[name] for name in _ORDINAL_ARRAYS))
     loglik, explicit = [], []
     between = None
     if _levels(family) == 2:
-        level_loglik, between = _level(part, 2, rows, values, data["values2"], data["present2"])
+        level_loglik, between = _level(part, 2, rows, x, _unit_arrays(data, 2))
         loglik.append(level_loglik)
-        explicit.append(between[:, part["l2_explicit"]].reshape((-1,)))
-        between = between[data["cluster_index"]]  # each row's cluster values
-    level_loglik, within = _level(part, 1, rows, values, data["values1"], data["present1"], between, ordinal)
+        explicit.append(between.reshape((-1,)))
+        # the columns level 1 reads (a column of zeros for outcomes without a between part), row by row
+        columns = pt.concatenate([between, pt.zeros((between.shape[0], 1))], axis=1)
+        between = columns[:, part["l1_cluster_columns"]][data["cluster_index"]]
+    level_loglik, within = _level(part, 1, rows, x, _unit_arrays(data, 1), between, ordinal)
     loglik.append(level_loglik)
-    explicit.append(within[:, part["l1_explicit"]].reshape((-1,)))
-    return x, inputs, log_prior + pt.add(*loglik), pt.concatenate([values, rows, *explicit])
+    explicit.append(within.reshape((-1,)))
+    expanded = pt.concatenate([values, z, rows[:-1], *explicit])
+    return x, inputs, log_prior + pt.add(*loglik), expanded
+
+
+def _unit_arrays(data, level: int) -> tuple:
+    return tuple(data[f"{name}{level}"] for name in _UNIT_ARRAYS)
 
 
 def _ordered_thresholds(x, part) -> tuple[pt.TensorVariable, pt.TensorVariable]:
-    """The point with its threshold elements made increasing per variable (PyMC's ordered transform, one
-    cumulative sum cut by variable), and the transform's log-Jacobian."""
+    """The parameters with their threshold elements made increasing per variable (PyMC's ordered transform,
+    one cumulative sum cut by variable), and the transform's log-Jacobian."""
     free = x[part["threshold_param"]]
     rest = part["threshold_rest"]
     steps = pt.set_subtensor(free[rest], pt.exp(free[rest]))
@@ -171,9 +227,10 @@ def _ordered_thresholds(x, part) -> tuple[pt.TensorVariable, pt.TensorVariable]:
     return pt.set_subtensor(x[part["threshold_param"]], increasing), pt.sum(free[rest])
 
 
-def _ordinal_loglik(eta, rows, link: str, lower, upper, kind) -> pt.TensorVariable:
+def _ordinal_loglik(eta, rows, family: str, lower, upper, kind) -> pt.TensorVariable:
     """The ordered variables' log-likelihood (rows x variables, ``eta`` their latent responses' means): the
     same terms as :func:`pymlsem.build.categorical.ordinal_loglik_matrix`, categories given as data."""
+    link = _LINKS[family]
     first, last = pt.eq(kind, _KINDS["first"]), pt.eq(kind, _KINDS["last"])
     middle = pt.eq(kind, _KINDS["middle"])
     below, above = rows[lower], rows[upper]
@@ -185,64 +242,86 @@ def _ordinal_loglik(eta, rows, link: str, lower, upper, kind) -> pt.TensorVariab
     return pt.sum(pt.switch(first | last, edge, 0.0)) + pt.sum(pt.switch(middle, inside, 0.0))
 
 
-def _mask(size, where) -> pt.TensorVariable:
-    return pt.set_subtensor(pt.zeros(size)[where], 1.0)
-
-
 def _placed(shape: tuple, place) -> pt.TensorVariable:
     """A 0/1 matrix with ones at flat positions ``place``."""
     return pt.set_subtensor(pt.zeros(shape[0] * shape[1])[place], 1.0).reshape(shape)
 
 
-def _level(part, level: int, rows, values, unit_values, present, between=None, ordinal=None):
-    """One level's log-likelihood given its ``z`` (in ``values``), and the values of all its variables.
+def _level(part, level: int, rows, x, units, between=None, ordinal=None):
+    """One level's log-likelihood given its ``z`` (elements of ``x``), and its explicit variables' values
+    (units x explicit variables).
 
-    ``between`` holds each row's cluster values (rows x level-2 variables) for level 1 of a two-level
-    model; ``ordinal`` the link and arrays of level 1's ordered variables.
+    ``rows`` are the table rows' values followed by a 1 (the padding's); ``units`` the units' covariates,
+    continuous outcomes and where those are present; ``between`` each row's cluster values (rows x level-2
+    explicit variables) for level 1 of a two-level model; ``ordinal`` the family and arrays of level 1's
+    ordered variables.
     """
     get = {name: part[f"l{level}_{name}"] for name in _LEVEL_SEGMENTS}
-    p = get["nvars"][0]
-    index = (get[name] for name in ("a_rows", "a_index", "s_rows", "s_index", "m_rows", "m_index"))
-    a, s, m = ram_matrices(rows, p, *index)
-    d, e, o, r = (_mask(p, get[name]) for name in ("data", "explicit", "observed", "random"))
-    n = unit_values.shape[0]
-    # the disturbances given the covariates: mean shift and reduced covariance (zero where none covaries)
-    s_dd = s * pt.outer(d, d) + pt.diag(1.0 - d)
-    s_dn = s * pt.outer(d, 1.0 - d)
-    coef = pt.linalg.solve(s_dd, s_dn, assume_a="pos")
-    shift = ((unit_values - m[None, :]) * d[None, :]) @ coef
-    psi = (s - s_dn.T @ coef) * pt.outer(r, r) + pt.diag(1.0 - r)
-    z = pt.zeros((n, p))
-    z = pt.set_subtensor(z[:, get["random"]], values[get["z_param"]].reshape((n, -1)))
-    u = z @ pt.linalg.cholesky(psi, lower=True).T
-    slopes = 0.0
-    offset = 0.0
+    covariates_e, covariates_t, conditioning, outcomes, present = units
+    n = outcomes.shape[0]
+    sizes = {name: get["sizes"][k] for k, name in enumerate(_SIZES)}
+    p_explicit, p_outcome, p_continuous, p_random, p_conditioning = (
+        sizes[name] for name in ("explicit", "outcome", "continuous", "random", "conditioning")
+    )
+
+    start = get["block_start"]
+    blocks = pt.set_subtensor(pt.zeros(start[-1])[get["block_place"]], rows[get["block_rows"]])
+
+    def block(name: str) -> pt.TensorVariable:
+        k = list(_BLOCKS).index(name)
+        _, row_role, column_role, (more_rows, more_columns) = _BLOCKS[name]
+        flat = blocks[start[k] : start[k + 1]]
+        if column_role is None:
+            return flat
+        return flat.reshape((sizes[row_role] + more_rows, sizes[column_role] + more_columns))
+
+    within_outcomes = outcomes
+    if between is not None:  # the outcomes' between parts, and the random slopes, of each row's cluster
+        offset, slope_coefficients = between[:, :p_outcome], between[:, p_outcome:]
+        within_outcomes = outcomes - offset[:, :p_continuous]
+    # disturbances that covary with covariates: their distribution given all the covariates
+    coefficients = pt.linalg.solve(block("s_cc"), block("s_ce"), assume_a="pos")  # S_cc^-1 S_ce
+    shift = (conditioning - block("m_c")[None, :]) @ coefficients[:p_conditioning]
+    reduction = (block("s_ce").T @ coefficients)[get["random_explicit"]][:, get["random_explicit"]]
+    disturbance_cov = pt.inc_subtensor(block("s_rr")[:p_random, :p_random], -reduction)
+    # the disturbances u = z L' (L: the Cholesky factor of the random variables' covariance)
+    chol = pt.linalg.cholesky(disturbance_cov, lower=True)[:p_random, :p_random]
+    factor = chol.T @ _placed((p_random, p_explicit), get["random_place"])
+    z = x[get["z_start"][0] : get["z_start"][0] + n * p_random].reshape((n, p_random))
+    # the explicit values: (I - A_ee) v_e = m_e + A_ec v_c + A_eo v_o + u, the paths acyclic
+    outcomes_e = within_outcomes[:, get["outcomes_e"]]
+    driven = (
+        block("m_e")[None, :]
+        + covariates_e @ block("a_ec").T
+        + outcomes_e @ block("a_eo").T
+        + shift
+        + z @ factor
+    )
+    total_effects = pt.linalg.inv(pt.eye(p_explicit + 1) - block("a_ee"))[:p_explicit, :p_explicit]
+    latent_values = driven @ total_effects.T
+    # the outcomes' expected values given the explicit variables, the known ones and the cluster values
+    outcomes_t = within_outcomes[:, get["outcomes_t"]]
+    linear = (
+        block("m_t")[None, :]
+        + covariates_t @ block("a_tc").T
+        + outcomes_t @ block("a_to").T
+        + latent_values @ block("a_te").T
+    )
     if between is not None:
-        p2 = between.shape[1]
-        offset = between @ _placed((p2, p), part["l1_between_place"])
-        n_slopes = part["l1_slope_source"].shape[0]
-        slope_values = between[:, part["l1_slope_column"]]
-        slopes = (slope_values, _placed((n_slopes, p), part["l1_slope_place"]), part["l1_slope_source"])
-    known = unit_values * d[None, :] + (unit_values - offset) * o[None, :]
-    driven = (m[None, :] + known @ a.T + shift + u) * e[None, :]
-    explicit_paths = pt.eye(p) - a * pt.outer(e, e)
-    v = known + pt.linalg.solve(explicit_paths, driven.T, assume_a="gen").T
-    linear = m[None, :] + v @ a.T + shift
-    if between is not None:
-        slope_values, place, source = slopes
-        linear = linear + (slope_values * v[:, source]) @ place
-    counted = o[None, :] * present
-    residual = (known - linear) * counted
-    theta = s * pt.outer(o, o) + pt.diag(1.0 - o)
-    chol = pt.linalg.cholesky(theta, lower=True)
-    whitened = pt.linalg.solve_triangular(chol, residual.T, lower=True)
-    log_sd = pt.log(pt.diagonal(chol))
-    loglik = -0.5 * (pt.sum(whitened**2) + pt.sum(counted * (LOG_2PI + 2.0 * log_sd)[None, :]))
+        sources = pt.concatenate([covariates_t, outcomes_t, latent_values], axis=1)[
+            :, part["l1_slope_source"]
+        ]
+        place = _placed((sources.shape[1], p_outcome), part["l1_slope_place"])
+        linear = linear + offset + (sources * slope_coefficients) @ place
+    residual = (outcomes - linear[:, :p_continuous]) * present
+    residual_chol = pt.linalg.cholesky(block("s_oo"), lower=True)
+    inverse = pt.linalg.solve_triangular(residual_chol, pt.eye(p_continuous + 1), lower=True)
+    whitened = residual @ inverse[:p_continuous, :p_continuous].T
+    log_sd = pt.log(pt.diagonal(residual_chol)[:p_continuous])
+    loglik = -0.5 * (pt.sum(whitened**2) + pt.sum(present * (LOG_2PI + 2.0 * log_sd)[None, :]))
     if ordinal is not None:
-        ordered = part["l1_ordered"]
-        eta = (linear + offset)[:, ordered]
-        loglik = loglik + _ordinal_loglik(eta, rows, *ordinal)
-    return loglik, v
+        loglik = loglik + _ordinal_loglik(linear[:, p_continuous:], rows, *ordinal)
+    return loglik, latent_values
 
 
 def bind(spec) -> Binding:
@@ -274,49 +353,42 @@ def bind(spec) -> Binding:
         raise Unsupported(f"missing values of predictors or of covarying outcomes ({unknown[0]})")
     variables, elements = parameter_variables(spec, others)
     position = len(elements)
-    z_positions = {}
+    z_start = {}
     for value in own:
         name = model.values_to_rvs[value].name
         size = int(np.prod([len(model.coords[d]) for d in model.named_vars_to_dims[name]]))
-        z_positions[name] = np.arange(position, position + size)
-        variables.append((name, None, [], z_positions[name]))
+        z_start[name] = position
+        variables.append((name, None, [], np.arange(position, position + size)))
         position += size
-    hyper, _, parts, row_fixed = table_arrays(spec, elements, position - len(elements))
-    parts |= _threshold_arrays(variables)
+    hyper, families, parts, row_fixed = table_arrays(spec, elements, position - len(elements))
+    parts |= _threshold_arrays(variables) | {"n_params": np.array([len(elements)])}
+    parts["scale"] = parts["scale"][: len(elements)]  # the z are not on lavaan's scale
+    one = len(partable.table)  # the row the family appends: a 1 for the padding of factorised blocks
 
     data: dict[str, np.ndarray] = {}
     n_derived = len(partable.table)
+    roles = {level: _roles(built.structures[level]) for level in levels}
     for level in levels:
-        structure, layout = built.structures[level], built.layouts[level]
+        structure, layout, role = built.structures[level], built.layouts[level], roles[level]
         name, _ = _unit_names(raw, level)
-        unit_values, present = _unit_values(structure, raw, level)
-        random = _random(structure)
-        level_parts = (
-            len(layout.variables),
-            layout.a_rows,
-            layout.a_index,
-            layout.s_rows,
-            layout.s_index,
-            layout.m_rows,
-            layout.m_index,
-            structure.indices(DATA),
-            structure.indices(EXPLICIT),
-            _continuous(structure),
-            random,
-            z_positions.get(f"{name}_z", np.zeros(0, dtype=np.int64)),
-        )
-        named = zip(_LEVEL_SEGMENTS, level_parts, strict=True)
-        parts |= {f"l{level}_{k}": np.atleast_1d(v) for k, v in named}
-        data |= {f"values{level}": unit_values, f"present{level}": present}
-        n_derived += unit_values.shape[0] * len(structure.indices(EXPLICIT))
+        units = _unit_values(structure, role, raw, level)
+        data |= units
+        n_units = len(units[f"outcomes{level}"])
+        parts |= {
+            f"l{level}_{k}": np.asarray(v, dtype=np.int64)
+            for k, v in _level_arrays(layout, role, one, z_start.get(f"{name}_z", position)).items()
+        }
+        n_derived += n_units * len(role.explicit)
     if partable.n_levels == 2:
-        parts |= _between_arrays(built.structures[1], built.structures[2])
+        parts |= _between_arrays(built.structures[1], roles[1], built.structures[2], roles[2])
         data["cluster_index"] = np.asarray(raw.cluster_index, dtype=np.int64)
     within = built.structures[1]
-    ordered = [i for i in within.indices(OBSERVED) if within.variables[i] in within.ordered]
-    parts["l1_ordered"] = np.asarray(ordered, dtype=np.int64)
-    data |= _ordinal_arrays(spec, [within.variables[i] for i in ordered], len(raw.frame))
+    data |= _ordinal_arrays(spec, [within.variables[i] for i in roles[1].ordered], len(raw.frame))
     family = ("latent2" if partable.n_levels == 2 else "latent1") + ("_logit" if spec.link == "logit" else "")
+    if not set(families) <= set(COMMON_PRIORS):
+        family += ANY_PRIOR
+    own_families = families[: len(elements)]  # the z are not in the prior block
+    parts |= {f"prior_{name}": np.flatnonzero(own_families == name) for name in family_priors(family)}
     ints, offsets = pack(parts, segments(family), "int64")
     data |= {"hyper": hyper, "ints": ints, "offsets": offsets, "row_fixed": row_fixed}
     return Binding(family, data, variables, n_derived)
@@ -337,9 +409,90 @@ def _unit_names(raw, level: int) -> tuple[str, str]:
     return LEVEL_VALUES[level] if raw.cluster_ids is not None else ("latent", "obs")
 
 
-def _continuous(structure) -> list[int]:
-    """The level's continuous outcomes."""
-    return [i for i in structure.indices(OBSERVED) if structure.variables[i] not in structure.ordered]
+@dataclass(frozen=True)
+class _Roles:
+    """Positions of a level's variables by role."""
+
+    covariates: list[int]
+    continuous: list[int]
+    ordered: list[int]
+    explicit: list[int]
+    random: list[int]
+    covariates_e: list[int]
+    outcomes_e: list[int]
+    covariates_t: list[int]
+    outcomes_t: list[int]
+    conditioning: list[int]
+
+    @property
+    def outcome(self) -> list[int]:
+        """Continuous, then ordered outcomes."""
+        return [*self.continuous, *self.ordered]
+
+
+def _roles(structure) -> _Roles:
+    """The level's variables by role (``conditioning``: every covariate when a latent variable covaries with
+    one, whose disturbance is then drawn from its distribution given the covariates; else none)."""
+    data = set(structure.indices(DATA))
+    linked = any((i in data) != (j in data) for i, j, _ in structure.cov_rows)
+    observed = structure.indices(OBSERVED)
+    variance_rows = {i for i, j, _ in structure.cov_rows if i == j}
+    explicit = structure.indices(EXPLICIT)
+    continuous = [i for i in observed if structure.variables[i] not in structure.ordered]
+    predict_explicit = {p.source for p in structure.paths if p.target in explicit}
+    predict_outcomes = {p.source for p in structure.paths if p.target in observed}  # random slopes too
+    return _Roles(
+        covariates=sorted(data),
+        continuous=continuous,
+        ordered=[i for i in observed if structure.variables[i] in structure.ordered],
+        explicit=explicit,
+        random=[i for i in explicit if i in variance_rows],  # with a disturbance, in position order
+        covariates_e=sorted(data & predict_explicit),
+        outcomes_e=[i for i in continuous if i in predict_explicit],
+        covariates_t=sorted(data & predict_outcomes),
+        outcomes_t=[i for i in continuous if i in predict_outcomes],
+        conditioning=sorted(data) if linked else [],
+    )
+
+
+def _level_arrays(layout, role: _Roles, one: int, z_start: int) -> dict[str, list[int]]:
+    """The level's sizes, where its ``z`` start, the random variables' places among the explicit ones, and
+    for every block (:data:`_BLOCKS`) the table rows that fill it and where (flat positions)."""
+    p = len(layout.variables)
+    entries = {
+        "a": list(zip(layout.a_rows, layout.a_index, strict=True)),
+        "s": list(zip(layout.s_rows, layout.s_index, strict=True)),
+        "m": [(r, f * p) for r, f in zip(layout.m_rows, layout.m_index, strict=True)],  # as column 0
+    }
+    arrays: dict[str, list[int]] = {
+        "sizes": [len(getattr(role, name)) for name in _SIZES],
+        "z_start": [z_start],
+        "random_place": [k * len(role.explicit) + role.explicit.index(i) for k, i in enumerate(role.random)],
+        "random_explicit": [role.explicit.index(i) for i in role.random],
+        "outcomes_e": [role.continuous.index(i) for i in role.outcomes_e],
+        "outcomes_t": [role.continuous.index(i) for i in role.outcomes_t],
+    }
+    start, filled = [0], []
+    for matrix, row_role, column_role, (more_rows, more_columns) in _BLOCKS.values():
+        row_of = {v: k for k, v in enumerate(getattr(role, row_role))}
+        column_of = (
+            {0: 0} if column_role is None else {v: k for k, v in enumerate(getattr(role, column_role))}
+        )
+        width = len(column_of) + more_columns
+        filled += [
+            (r, start[-1] + row_of[f // p] * width + column_of[f % p])
+            for r, f in entries[matrix]
+            if f // p in row_of and f % p in column_of
+        ]
+        if matrix == "s" and more_columns:  # a covariance padded by a 1 on the diagonal (A_ee by a 0)
+            filled.append((one, start[-1] + len(row_of) * width + len(column_of)))
+        start.append(start[-1] + (len(row_of) + more_rows) * width)
+    arrays |= {
+        "block_start": start,
+        "block_rows": [r for r, _ in filled],
+        "block_place": [f for _, f in filled],
+    }
+    return arrays
 
 
 def _threshold_arrays(variables: list) -> dict[str, np.ndarray]:
@@ -382,45 +535,56 @@ def _ordinal_arrays(spec, names: list[str], n_rows: int) -> dict[str, np.ndarray
     return {"ordinal_lower": lower, "ordinal_upper": upper, "ordinal_kind": kind}
 
 
-def _random(structure) -> list[int]:
-    """Explicit variables with a disturbance (a variance row), in position order."""
-    variance_rows = {i for i, j, _ in structure.cov_rows if i == j}
-    return [i for i in structure.indices(EXPLICIT) if i in variance_rows]
+def _unit_values(structure, role: _Roles, raw, level: int) -> dict[str, np.ndarray]:
+    """Each unit's covariates and continuous outcomes (0 where missing), and 1 where an outcome is present.
+
+    Raises
+    ------
+    Unsupported
+        For a missing covariate.
+    """
+
+    def columns(positions: list[int]) -> np.ndarray:
+        names = [structure.variables[i] for i in positions]
+        found = [raw.cluster_column(n) if level == 2 else raw.column(n) for n in names]
+        n_units = raw.n_clusters if level == 2 else len(raw.frame)
+        return np.stack(found, axis=1) if found else np.zeros((n_units, 0))
+
+    if np.isnan(columns(role.covariates)).any():
+        raise Unsupported("missing values of covariates")
+    outcomes = columns(role.continuous)
+    return {
+        f"covariates_e{level}": columns(role.covariates_e),
+        f"covariates_t{level}": columns(role.covariates_t),
+        f"conditioning{level}": columns(role.conditioning),
+        f"outcomes{level}": np.nan_to_num(outcomes, nan=0.0),
+        f"present{level}": (~np.isnan(outcomes)).astype(float),
+    }
 
 
-def _unit_values(structure, raw, level: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each unit's values of the level's covariates and outcomes (0 elsewhere), and 1 where present."""
-    n_units = raw.n_clusters if level == 2 else len(raw.frame)
-    values = np.zeros((n_units, len(structure.variables)))
-    present = np.ones_like(values)
-    for i in structure.indices(DATA) + _continuous(structure):
-        name = structure.variables[i]
-        column = raw.cluster_column(name) if level == 2 else raw.column(name)
-        missing = np.isnan(column)
-        if missing.any() and structure.roles[i] == DATA:
-            raise Unsupported(f"missing values of the covariate {name!r}")
-        values[:, i] = np.where(missing, 0.0, column)
-        present[:, i] = ~missing
-    return values, present
+def _between_arrays(within, role: _Roles, between, between_role: _Roles) -> dict[str, np.ndarray]:
+    """Where level 1 reads its clusters' explicit values: the outcomes' between parts and random slopes.
 
-
-def _between_arrays(within, between) -> dict[str, np.ndarray]:
-    """Where level 1 reads the cluster values: between parts and random slopes."""
-    column = {name: k for k, name in enumerate(between.variables)}
-    p1 = len(within.variables)
-    place = []
+    Raises
+    ------
+    Unsupported
+        For a between part of a variable that is not an outcome, or a random slope on a latent variable.
+    """
+    column = {between.variables[i]: k for k, i in enumerate(between_role.explicit)}
+    outcome, sources = role.outcome, [*role.covariates_t, *role.outcomes_t, *role.explicit]
     for i, name in enumerate(within.variables):
-        if name in column:
-            if within.roles[i] != OBSERVED:
-                raise Unsupported(f"the level-1 {within.roles[i]} variable {name!r} with a between part")
-            place.append(column[name] * p1 + i)
+        if name in column and i not in outcome:
+            raise Unsupported(f"the level-1 {within.roles[i]} variable {name!r} with a between part")
     slopes = [p for p in within.paths if p.slope]
     for path in slopes:
-        if within.roles[path.target] != OBSERVED:
+        if path.target not in outcome:
             raise Unsupported(f"a random slope on the latent variable {within.variables[path.target]!r}")
+    zeros = len(between_role.explicit)  # the column of zeros the family appends
+    offsets = [column.get(within.variables[i], zeros) for i in outcome]
     return {
-        "l1_between_place": np.asarray(place, dtype=np.int64),
-        "l1_slope_source": np.asarray([p.source for p in slopes], dtype=np.int64),
-        "l1_slope_column": np.asarray([column[p.slope] for p in slopes], dtype=np.int64),
-        "l1_slope_place": np.asarray([k * p1 + p.target for k, p in enumerate(slopes)], dtype=np.int64),
+        "l1_cluster_columns": np.asarray(offsets + [column[p.slope] for p in slopes], dtype=np.int64),
+        "l1_slope_source": np.asarray([sources.index(p.source) for p in slopes], dtype=np.int64),
+        "l1_slope_place": np.asarray(
+            [k * len(outcome) + outcome.index(p.target) for k, p in enumerate(slopes)], dtype=np.int64
+        ),
     }
