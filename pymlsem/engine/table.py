@@ -59,12 +59,18 @@ def parameter_variables(spec, value_vars) -> tuple[list, list]:
         variables.append((rv.name, dim, names, np.arange(position, position + len(names))))
         elements += members
         position += len(names)
-    x_of_param = np.full(len(built.free), -1, dtype=np.int64)
-    for k, member in enumerate(elements):
-        x_of_param[free_index[member.name]] = k
-    if np.any(x_of_param < 0):
+    if np.any(_point_positions(built.free, elements) < 0):
         raise Unsupported("a free parameter that is a function of others")
     return variables, elements
+
+
+def _point_positions(free: list, elements: list) -> np.ndarray:
+    """Each free parameter's position in the point (``elements`` in sampling order), -1 if absent."""
+    index = {p.name: i for i, p in enumerate(free)}
+    positions = np.full(len(free), -1, dtype=np.int64)
+    for k, member in enumerate(elements):
+        positions[index[member.name]] = k
+    return positions
 
 
 def _thresholds(free: list, name: str) -> list:
@@ -86,10 +92,7 @@ def table_arrays(
         priors and the table (``prior_*``, ``scale``, ``row_param``, ``cov_*``), and the fixed rows' values.
     """
     built, table = spec.built, spec.partable.table
-    free_index = {p.name: i for i, p in enumerate(built.free)}
-    x_of_param = np.full(len(built.free), -1, dtype=np.int64)
-    for k, member in enumerate(elements):
-        x_of_param[free_index[member.name]] = k
+    x_of_param = _point_positions(built.free, elements)
     hyper = np.zeros((len(elements) + n_standard, MAX_HYPER))
     for k, member in enumerate(elements):
         hyper[k, : len(member.prior.args)] = member.prior.args
