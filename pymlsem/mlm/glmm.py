@@ -36,8 +36,7 @@ from collections.abc import Mapping
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
-from scipy.special import logit
-from scipy.stats import norm
+from scipy.special import logit, ndtri
 
 from pymlsem.build.parameters import DISTRIBUTIONS
 from pymlsem.exceptions import ModelSpecificationError, PriorError
@@ -106,7 +105,7 @@ def response_scale(response: GLMMResponse) -> tuple[float, float]:
 
 def _inverse_link(link: str, p: np.ndarray) -> np.ndarray:
     p = np.clip(p, 0.01, 0.99)
-    return logit(p) if link == "logit" else norm.ppf(p)
+    return logit(p) if link == "logit" else ndtri(p)
 
 
 def intercept_center(response: GLMMResponse) -> float:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
+from arviz_stats import ess, rhat
 
 SAMPLE_DIMS = ("chain", "draw")
 
@@ -37,9 +37,9 @@ def summarize_draws(draws: xr.DataArray, prob: float = 0.95) -> pd.DataFrame:
             "sd": draws.std(SAMPLE_DIMS, ddof=1).values,
             quantile_name(lo): quantiles.sel(quantile=lo).values,
             quantile_name(hi): quantiles.sel(quantile=hi).values,
-            "r_hat": _diagnostic(draws, az.rhat),
-            "ess_bulk": _diagnostic(draws, az.ess, method="bulk"),
-            "ess_tail": _diagnostic(draws, az.ess, method="tail"),
+            "r_hat": _diagnostic(draws, rhat),
+            "ess_bulk": _diagnostic(draws, ess, method="bulk"),
+            "ess_tail": _diagnostic(draws, ess, method="tail"),
         },
         index=pd.Index(draws[dim].values, name=dim),
     )
