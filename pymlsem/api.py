@@ -31,7 +31,7 @@ from pymlsem.exceptions import DataError, ModelSpecificationError, PriorError
 from pymlsem.partable import ParTable, build_partable
 from pymlsem.results.fit import SEMFit
 from pymlsem.sample import Timings, check_sampling, sample_model
-from pymlsem.syntax import parse_model
+from pymlsem.syntax import ParsedModel, parse_model
 from pymlsem.workflow.predictive import sem_prior_predictive
 
 MODEL_TYPES = ("sem", "cfa", "growth")
@@ -125,11 +125,18 @@ class SEM:
             )
         if data is not None and from_summary:
             raise DataError("give either data or sample_cov/sample_mean/sample_nobs, not both")
+        if from_summary and sample_nobs is None:
+            raise DataError("sample_cov needs sample_nobs=N, the number of observations it was computed from")
+        if from_summary and cluster is not None:
+            raise DataError(
+                "summary statistics (sample_cov=) fit single-level models only; give the data (one row per "
+                "observation) for a two-level model"
+            )
         if data is not None:
             check_frame(data)
         columns = _summary_names(sample_cov, variables) if from_summary else [str(c) for c in data.columns]
         meanstructure = None if from_summary and sample_mean is None else True
-        self.ordinal = _ordinal_columns(data, ordered, from_summary)
+        self.ordinal = _ordinal_columns(data, ordered, parsed, from_summary)
         self.codes: dict[str, np.ndarray] = {}
         self.missing = False
         self.likelihood_stats = None
@@ -381,7 +388,7 @@ class SEM:
         **kwargs
             Passed to the sampler (e.g. ``target_accept``).
         """
-        check_sampling(sampler, draws, tune, chains, random_seed, kwargs)
+        check_sampling(sampler, draws, tune, chains, random_seed, kwargs, progressbar)
         start = time.perf_counter()
         binding, why = engine_binding(self) if sampler == "nutpie" else (None, "")
         if binding is not None:
@@ -505,6 +512,12 @@ def _summary_names(sample_cov: Any, variables: list[str] | None) -> list[str]:
         return [str(c) for c in sample_cov.columns]
     if variables is None:
         raise DataError("sample_cov is an array: give variables=[...] naming its rows and columns")
+    shape = np.shape(sample_cov)
+    if shape != (len(variables), len(variables)):
+        raise DataError(
+            f"sample_cov has shape {shape} but variables= names {len(variables)} variable(s); give one name "
+            "per row and column"
+        )
     return list(variables)
 
 
@@ -521,6 +534,13 @@ def _reorder(stats, observed):
 
 def _rows_from_estimates(spec: SEM, estimates: pd.DataFrame) -> np.ndarray:
     """Value of every table row taken from a lavaan-style estimates table."""
+    needed = {"lhs", "op", "rhs", "est"}
+    if not isinstance(estimates, pd.DataFrame) or not needed <= set(estimates.columns):
+        have = list(estimates.columns) if isinstance(estimates, pd.DataFrame) else type(estimates).__name__
+        raise DataError(
+            f"estimates must be a table with columns lhs, op, rhs, est (and level for two-level models), as "
+            f"lavaan's parameterEstimates(); got {have}"
+        )
     level_of = {"within": 1, "between": 2, 1: 1, 2: 2, "1": 1, "2": 2}
     given: dict[tuple, float] = {}
     for row in estimates.itertuples(index=False):
@@ -569,16 +589,18 @@ def _check_identification(spec: SEM) -> None:
         )
 
 
-def _ordinal_columns(data: pd.DataFrame | None, ordered: Sequence[str] | None, from_summary: bool) -> dict:
-    """Category codes of the ordered indicators (empty when there are none)."""
-    if not ordered:
+def _ordinal_columns(
+    data: pd.DataFrame | None, ordered: Sequence[str] | None, parsed: ParsedModel, from_summary: bool
+) -> dict:
+    """Category codes of the ordered indicators (empty when there are none): those of ``ordered=`` and, as
+    in lavaan, the variables with a threshold statement (``y | t1``) in the model."""
+    names = [ordered] if isinstance(ordered, str) else list(ordered or [])
+    names += [s.lhs for s in parsed.statements if s.op == "|" and s.lhs not in names]
+    if not names:
         return {}
     if from_summary:
         raise DataError("ordered indicators need the raw data, not summary statistics")
-    if isinstance(ordered, str):
-        ordered = [ordered]
-
-    return ordinal_codes(data, list(ordered))
+    return ordinal_codes(data, list(dict.fromkeys(names)))
 
 
 def _choose_method(method: str, partable: ParTable, from_summary: bool) -> str:

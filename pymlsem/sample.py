@@ -82,6 +82,7 @@ def check_sampling(
     chains: Any,
     random_seed: Any = None,
     sampler_kwargs: Mapping[str, Any] | None = None,
+    progressbar: Any = True,
 ) -> None:
     """Check the sampler and its controls before anything is built or compiled.
 
@@ -91,20 +92,38 @@ def check_sampling(
         An unknown or uninstalled sampler.
     ControlError
         ``draws`` or ``chains`` not a positive integer, ``tune`` not a non-negative one, ``random_seed``
-        neither None nor a non-negative integer, or (nutpie) a setting nutpie does not know, e.g. a typo
+        neither None nor a non-negative integer, ``progressbar`` not a bool, ``target_accept`` outside
+        (0, 1), ``cores`` not a positive integer, or (nutpie) a setting nutpie does not know, e.g. a typo
         such as ``target_acept`` (the message names the closest setting).
     """
     check_sampler(sampler)
-    for name, value, least in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < least:
+    settings = dict(sampler_kwargs or {})
+    counts = [("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)]
+    if settings.get("cores") is not None:
+        counts.append(("cores", settings["cores"], 1))
+    for name, value, least in counts:
+        if not _is_integer(value) or value < least:
             kind = "a positive" if least else "a non-negative"
             raise ControlError(f"{name} must be {kind} integer, not {value!r}")
-    if random_seed is not None and (
-        isinstance(random_seed, bool) or not isinstance(random_seed, int | np.integer) or random_seed < 0
-    ):
+    if random_seed is not None and (not _is_integer(random_seed) or random_seed < 0):
         raise ControlError(f"random_seed must be None or a non-negative integer, not {random_seed!r}")
-    if sampler == "nutpie" and sampler_kwargs:
-        _check_nutpie_settings(dict(sampler_kwargs))
+    if not isinstance(progressbar, bool):
+        raise ControlError(f"progressbar must be True or False, not {progressbar!r}")
+    target = settings.get("target_accept")
+    if target is not None and _is_real(target) and not 0 < target < 1:
+        raise ControlError(f"target_accept must be between 0 and 1 (e.g. 0.9 or 0.95), not {target!r}")
+    if sampler == "nutpie" and settings:
+        _check_nutpie_settings(settings)
+
+
+def _is_integer(value: Any) -> bool:
+    """Whether ``value`` is an integer (not a bool)."""
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    """Whether ``value`` is a real number (not a bool)."""
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
 
 
 def _check_nutpie_settings(kwargs: dict[str, Any]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import warnings
 
 import numpy as np
@@ -12,7 +11,6 @@ from reference import HS, SEED, data
 
 import pymlsem
 from pymlsem.exceptions import (
-    ControlError,
     DataError,
     ModelSpecificationError,
     ModelSyntaxError,
@@ -123,83 +121,3 @@ def test_data_or_summary_statistics_but_not_both(demo) -> None:
         pymlsem.SEM(HS, demo, sample_cov=np.eye(9), sample_nobs=10, variables=[f"x{i}" for i in range(1, 10)])
     with pytest.raises(DataError, match="give the data"):
         pymlsem.SEM(HS)
-
-
-@pytest.mark.parametrize(
-    ("controls", "message"),
-    [
-        ({"draws": 0}, "draws must be a positive integer, not 0"),
-        ({"draws": 2.5}, "draws must be a positive integer"),
-        ({"chains": 0}, "chains must be a positive integer"),
-        ({"tune": -1}, "tune must be a non-negative integer"),
-        ({"random_seed": -1}, "random_seed must be None or a non-negative integer"),
-        ({"target_acept": 0.9}, "no setting 'target_acept'; did you mean 'target_accept'"),
-        ({"target_accept": "high"}, "target_accept='high' is not valid"),
-    ],
-)
-@pytest.mark.parametrize("door", ["sem", "mixed"])
-def test_sampler_controls_are_checked_before_compiling(door: str, controls: dict, message: str) -> None:
-    with pytest.raises(ControlError, match=re.escape(message)):
-        if door == "sem":
-            pymlsem.SEM(HS, data("HolzingerSwineford1939")).fit(progressbar=False, **controls)
-        else:
-            pymlsem.mixed(
-                "Reaction ~ Days + (1 | Subject)", data("sleepstudy"), progressbar=False, **controls
-            )
-
-
-def _sleep(**columns) -> pd.DataFrame:
-    return data("sleepstudy").assign(**columns)
-
-
-def _hs() -> pd.DataFrame:
-    return data("HolzingerSwineford1939")
-
-
-SLEEP_RI = "Reaction ~ Days + (1 | Subject)"
-BAD_INPUTS = {
-    "duplicated column": (
-        lambda: pymlsem.SEM(HS, pd.concat([_hs(), _hs()[["x1"]]], axis=1)),
-        DataError,
-        "several columns named 'x1'",
-    ),
-    "numpy data": (lambda: pymlsem.SEM(HS, _hs().to_numpy()), DataError, "got ndarray"),
-    "prior as a number": (
-        lambda: pymlsem.SEM(HS, _hs(), priors={"lambda": 10}),
-        PriorError,
-        "a prior is a string",
-    ),
-    "continuous ordered": (lambda: pymlsem.SEM(HS, _hs(), ordered=["x1"]), DataError, "looks continuous"),
-    "one cluster": (
-        lambda: pymlsem.SEM(SEED, data("Demo.twolevel").assign(cluster=1), cluster="cluster"),
-        DataError,
-        "1 cluster",
-    ),
-    "mixed duplicated column": (
-        lambda: pymlsem.mixed(SLEEP_RI, pd.concat([_sleep(), _sleep()[["Days"]]], axis=1)),
-        DataError,
-        "several columns named 'Days'",
-    ),
-    "unknown function": (
-        lambda: pymlsem.mixed("Reaction ~ foo(Days) + (1 | Subject)", _sleep()),
-        ModelSpecificationError,
-        "uses 'foo'",
-    ),
-    "infinite predictor": (
-        lambda: pymlsem.mixed(SLEEP_RI, _sleep(Days=lambda d: d.Days.replace(9, np.inf))),
-        DataError,
-        "infinite values",
-    ),
-    "collinear predictors": (
-        lambda: pymlsem.mixed("Reaction ~ Days + D2 + (1 | Subject)", _sleep(D2=lambda d: 2 * d.Days)),
-        ModelSpecificationError,
-        "'D2' is a linear combination of '(Intercept)', 'Days'",
-    ),
-}
-
-
-@pytest.mark.parametrize("case", list(BAD_INPUTS))
-def test_bad_data_and_arguments_get_our_own_errors(case: str) -> None:
-    build, error, message = BAD_INPUTS[case]
-    with pytest.raises(error, match=re.escape(message)):
-        build()

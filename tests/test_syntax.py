@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pymlsem.exceptions import ModelSyntaxError
+from pymlsem.exceptions import ModelSpecificationError, ModelSyntaxError
 from pymlsem.syntax import Modifier, parse_model
 from pymlsem.syntax.tokens import tokenize
 
@@ -161,7 +161,7 @@ def test_error_message_shows_caret() -> None:
 
 
 def test_non_string_model() -> None:
-    with pytest.raises(TypeError):
+    with pytest.raises(ModelSpecificationError, match="the model must be a string"):
         parse_model(None)  # type: ignore[arg-type]
 
 

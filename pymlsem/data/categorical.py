@@ -139,8 +139,8 @@ def _code_column(series: pd.Series, name: str) -> OrdinalColumn:
     if fractional.size:
         raise DataError(
             f"column {name!r} has non-integer values ({fractional[0]:g}, ...), so "
-            "it looks continuous: leave it out of ordered= (or code its categories as integers, or as an "
-            "ordered pandas Categorical)"
+            "it looks continuous: leave it out of ordered= and remove its thresholds (x | t1) from the model "
+            "(or code its categories as integers, or as an ordered pandas Categorical)"
         )
     codes = np.full(values.shape, -1, dtype=np.int64)
     codes[~missing] = np.searchsorted(categories, values[~missing])

@@ -46,6 +46,13 @@ def check_columns(data: pd.DataFrame, variables: Sequence[str], cluster: str | N
             f"the model uses variable(s) not in the data: {', '.join(hints)}. "
             "Check the spelling in the model string, or add the column(s) to the data."
         )
+    if cluster is not None and not isinstance(cluster, str):
+        raise DataError(f"cluster must be the name of one column (a string), not {cluster!r}")
+    if cluster is not None and cluster in variables:
+        raise DataError(
+            f"the cluster column {cluster!r} is also a variable of the model; clusters are given by a column "
+            "of labels that the model does not use"
+        )
     if cluster is not None and cluster not in columns:
         close = difflib.get_close_matches(cluster, columns, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""

@@ -105,12 +105,23 @@ def prepare_raw_data(
         if name in categorical:
             continue
         column = frame[name]
-        if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+        kinds = pd.api.types
+        if (
+            not kinds.is_numeric_dtype(column)
+            or kinds.is_bool_dtype(column)
+            or kinds.is_complex_dtype(column)
+        ):
             raise DataError(
                 f"column {name!r} is not numeric (dtype {column.dtype}); convert it (e.g. with "
                 "pd.to_numeric), or list it in ordered= if it is an ordinal or binary indicator"
             )
         frame[name] = column.astype(np.float64)
+        finite = frame[name][np.isfinite(frame[name])]
+        if finite.nunique() == 1:
+            raise DataError(
+                f"column {name!r} is constant (every observed value is {finite.iloc[0]:g}): "
+                "it has no variance to model; leave it out of the model"
+            )
     required = [*conditioned, *([cluster] if cluster is not None else [])]
     incomplete = frame[required].isna().any(axis=1) if required else pd.Series(False, index=frame.index)
     if incomplete.any():

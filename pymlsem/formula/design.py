@@ -193,7 +193,13 @@ def _grouping(bar: BarTerm, data: pd.DataFrame) -> tuple[np.ndarray, tuple[str, 
 
 
 def _check_finite(data: pd.DataFrame) -> None:
-    """Refuse infinite values in the used numeric columns (missing ones were dropped with a warning)."""
+    """Refuse complex columns and infinite values in the used numeric columns (missing ones were dropped
+    with a warning)."""
+    complex_columns = [str(c) for c in data.columns if pd.api.types.is_complex_dtype(data[c])]
+    if complex_columns:
+        raise DataError(
+            f"column(s) {', '.join(map(repr, complex_columns))} have complex values; give real numbers"
+        )
     numeric = data.select_dtypes("number")
     infinite = [str(c) for c in numeric.columns if np.isinf(numeric[c].to_numpy(dtype=float)).any()]
     if infinite:
@@ -262,7 +268,9 @@ def _check_response(split: SplitFormula, data: pd.DataFrame) -> None:
     name = split.response
     if name in data.columns:
         column = data[name]
-        if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+        kinds = pd.api.types
+        real = kinds.is_numeric_dtype(column) and not kinds.is_bool_dtype(column)
+        if not real or kinds.is_complex_dtype(column):
             raise DataError(
                 f"response {name!r} is not numeric (dtype {column.dtype}); a Gaussian mixed model needs a "
                 "numeric response"

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from pymlsem.exceptions import ModelSyntaxError
+from pymlsem.exceptions import ModelSpecificationError, ModelSyntaxError
 
 __all__ = ["BarTerm", "SplitFormula", "split_formula"]
 
@@ -177,6 +177,10 @@ def split_formula(source: str) -> SplitFormula:
     ModelSyntaxError
         No ``~``, an empty response or right-hand side, unbalanced parentheses, an empty bar term.
     """
+    if source is not None and not isinstance(source, str):
+        raise ModelSpecificationError(
+            f"the formula must be a string such as 'y ~ x + (1 | g)', not {type(source).__name__}"
+        )
     if not isinstance(source, str) or not source.strip():
         raise ModelSyntaxError("the formula is empty: write e.g. 'y ~ x + (1 | g)'", str(source or ""), 1, 1)
     if "\n" in source.strip():
@@ -209,9 +213,24 @@ def split_formula(source: str) -> SplitFormula:
             raise _error("a random-effect term cannot be subtracted", source, found[0].column - 1)
         else:
             bars.extend(found)
+    _check_distinct(bars, source)
     fixed_text = " ".join(fixed).lstrip("+ ").strip()
     if not fixed_text:
         fixed_text = "1"
     elif fixed_text.startswith("-"):
         fixed_text = "1 " + fixed_text
     return SplitFormula(source=source, response=response, fixed=fixed_text, bars=tuple(bars))
+
+
+def _check_distinct(bars: list[BarTerm], source: str) -> None:
+    """Raise when the same random-effect term is written twice (its effects could not be told apart)."""
+    seen = set()
+    for bar in bars:
+        key = (" ".join(bar.expr.split()), bar.group)
+        if key in seen:
+            raise _error(
+                f"the random-effect term ({key[0]} | {bar.group}) is written twice; remove one",
+                source,
+                bar.column - 1,
+            )
+        seen.add(key)

@@ -6,10 +6,11 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pymlsem.diagnostics.controls import mcmcglmm_controls
-from pymlsem.exceptions import ModelSpecificationError
+from pymlsem.exceptions import DataError, ModelSpecificationError
 from pymlsem.formula.design import mixed_design
 from pymlsem.mlm.families import FAMILIES, ArrayLike, check_family, glmm_design
 from pymlsem.mlm.fit import MixedFit
@@ -89,7 +90,13 @@ def mixed_model(
     if family == "gaussian":
         if trials is not None or offset is not None:
             raise ModelSpecificationError("trials= and offset= are for non-Gaussian families")
-        return build_mixed_model(mixed_design(formula, data), priors=priors, method=method, prior=prior)
+        design = mixed_design(formula, data)
+        if np.ptp(design.y) == 0:
+            raise DataError(
+                f"response {design.response!r} is constant (every value is {design.y[0]:g}): there is no "
+                "variation to model"
+            )
+        return build_mixed_model(design, priors=priors, method=method, prior=prior)
     if method not in (None, "latent"):
         raise ModelSpecificationError(
             f"family={family!r} is fitted with method='latent' (explicit random effects); "
@@ -154,7 +161,7 @@ def mixed(
             13000 if nitt is None else nitt, 3000 if burnin is None else burnin, 10 if thin is None else thin
         )
     thin = thin or 1
-    check_sampling(sampler, draws, tune, chains, random_seed, kwargs)
+    check_sampling(sampler, draws, tune, chains, random_seed, kwargs, progressbar)
     start = time.perf_counter()
     spec = mixed_model(
         formula,

@@ -23,7 +23,7 @@ from pymlsem.plots.clusters import plot_caterpillar, plot_cluster_lines
 from pymlsem.results.fit_methods import FitMethods
 from pymlsem.results.lme4_summary import lme4_summary
 from pymlsem.results.mcmcglmm_summary import mcmcglmm_summary
-from pymlsem.results.posterior import SAMPLE_DIMS, summarize_draws
+from pymlsem.results.posterior import SAMPLE_DIMS, check_prob, summarize_draws
 from pymlsem.sample import Timings
 from pymlsem.workflow.mixed_loglik import glmm_dic
 from pymlsem.workflow.predictive import mixed_prior_predictive, posterior_predictive
@@ -130,6 +130,7 @@ class MixedFit(FitMethods):
             Indexed by lme4's term names (``term``), columns ``mean, sd, q<lo>, q<hi>, r_hat, ess_bulk,
             ess_tail, pmcmc``.
         """
+        check_prob(prob)
         if not self.spec.design.fixed_names:  # y ~ 0 + (...): no fixed effects
             return pd.DataFrame(columns=["mean", "sd", "pmcmc"], index=pd.Index([], name="term"))
         draws = self.idata.posterior["fixef"]
@@ -168,6 +169,7 @@ class MixedFit(FitMethods):
         pandas.DataFrame
             Indexed by ``parameter``, columns ``mean, sd``, the interval, ``r_hat, ess_bulk, ess_tail``.
         """
+        check_prob(prob)
         posterior = self.idata.posterior
         parts = []
         for name in ("sigma", "nu", "theta"):
@@ -210,6 +212,7 @@ class MixedFit(FitMethods):
             ``type`` (``"adjusted"``, ``"conditional"``), ``mean, sd``, the interval, ``r_hat, ess_bulk,
             ess_tail``.
         """
+        check_prob(prob)
         return icc_table(self, prob)
 
     def predict(
@@ -249,6 +252,7 @@ class MixedFit(FitMethods):
 
     def fitted(self, prob: float = 0.95) -> pd.DataFrame:
         """The fitted rows' expected response, cluster effects included (lme4's ``fitted``; see predict)."""
+        check_prob(prob)
         return prediction_table(self, prob=prob)
 
     def coef(self) -> dict[str, pd.DataFrame]:
@@ -275,6 +279,7 @@ class MixedFit(FitMethods):
         pandas.DataFrame
             One row, columns ``response, type`` (``"bayes"``), ``mean, sd``, the interval and diagnostics.
         """
+        check_prob(prob)
         return bayes_r2_table(self, prob)
 
     def r_squared(self, prob: float = 0.95) -> pd.DataFrame:
@@ -294,6 +299,7 @@ class MixedFit(FitMethods):
             Columns ``response, type`` (``"marginal"``, ``"conditional"``), ``mean, sd``, the interval,
             ``r_hat, ess_bulk, ess_tail``.
         """
+        check_prob(prob)
         return r_squared_table(self, prob)
 
     def varcorr(self, prob: float = 0.95) -> pd.DataFrame:
@@ -311,6 +317,7 @@ class MixedFit(FitMethods):
             SD/correlation), then the interval, ``r_hat``, ``ess_bulk`` and ``ess_tail`` of ``sdcor``; the
             last row is ``grp="Residual"``.
         """
+        check_prob(prob)
         posterior = self.idata.posterior
         rows: list[tuple[str, str | float, str | float]] = []
         sdcor, vcov = [], []
@@ -408,6 +415,7 @@ class MixedFit(FitMethods):
         -------
         dict of pandas.DataFrame, or pandas.DataFrame
         """
+        check_prob(prob)
         draws = self.ranef_draws()
         if summary:
             tables = []
@@ -637,6 +645,7 @@ class MixedFit(FitMethods):
         PymlsemError
             An unknown style.
         """
+        check_prob(prob)
         if style == "mcmcglmm":
             return mcmcglmm_summary(self, prob) + f"\n Likelihood: {self.method}\n"
         if style == "lme4":

@@ -175,6 +175,11 @@ def safe_name(name: str) -> str:
 def resolve_mixed_priors(
     priors: Mapping[str, str | float] | None, defaults: Mapping[str, str | float] = DEFAULT_MIXED_PRIORS
 ) -> dict[str, Prior | float]:
+    if priors is not None and not isinstance(priors, Mapping):
+        raise PriorError(
+            f"priors must be a dict of prior strings by key, e.g. {{'sigma': 'halfnormal(1)'}}, not "
+            f"{type(priors).__name__}"
+        )
     given = dict(priors or {})
     unknown = {key for key in set(given) - set(defaults) if not key.startswith(TERM_PREFIXES)}
     if unknown:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from pymlsem.exceptions import PymlsemError
+from pymlsem.exceptions import ControlError, PymlsemError
 
 SAMPLE_DIMS = ("chain", "draw")
 EXTRA = "pip install 'pymlsem[plots]'"
@@ -174,5 +174,10 @@ def finish(figure: Any, path: str | Path | None) -> Any:
     if figure.get_layout_engine() is None:  # arviz_plots' figures: room for titles and tick labels
         figure.set_layout_engine("constrained")
     if path is not None:
+        folder = Path(path).expanduser().parent
+        if not folder.is_dir():
+            raise ControlError(
+                f"cannot save the figure to {str(path)!r}: the folder {str(folder)!r} does not exist"
+            )
         figure.savefig(path)
     return figure

@@ -12,7 +12,7 @@ from pymlsem.path_diagram import path_diagram
 from pymlsem.results.fit_methods import FitMethods
 from pymlsem.results.latent_scores import latent_scores
 from pymlsem.results.lavaan_summary import format_estimates, format_header
-from pymlsem.results.posterior import quantile_name, summarize_draws
+from pymlsem.results.posterior import check_prob, quantile_name, summarize_draws
 from pymlsem.results.standardized import icc, r_squared, standardized_solution
 from pymlsem.sample import Timings
 from pymlsem.version import __version__
@@ -73,6 +73,7 @@ class SEMFit(FitMethods):
             Columns ``lhs, op, rhs, level, label, free, mean, sd, q<lo>, q<hi>, r_hat, ess_bulk,
             ess_tail, prior``. Fixed parameters show their value as ``mean`` and no SD.
         """
+        check_prob(prob)
         built = self.model.built
         table = self.model.partable.table
         free_stats = summarize_draws(self.idata.posterior["parameters"], prob)
@@ -241,6 +242,7 @@ class SEMFit(FitMethods):
         pandas.DataFrame
             One row per measure, columns ``mean, sd``, the interval and diagnostics.
         """
+        check_prob(prob)
 
         return srmr(self, prob=prob)
 
@@ -285,6 +287,7 @@ class SEMFit(FitMethods):
 
     def summary(self, prob: float = 0.95) -> str:
         """A lavaan/blavaan-style printout: a header, then each level's parameter sections."""
+        check_prob(prob)
         estimates = self.parameter_estimates(prob)
         free = estimates[estimates.free & (estimates.op != ":=")]
         data = self.model

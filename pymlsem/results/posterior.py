@@ -10,7 +10,16 @@ import pandas as pd
 import xarray as xr
 from arviz_stats import ess, rhat
 
+from pymlsem.exceptions import ControlError
+
 SAMPLE_DIMS = ("chain", "draw")
+
+
+def check_prob(prob: Any) -> None:
+    """Raise :class:`~pymlsem.exceptions.ControlError` unless ``prob`` is a number between 0 and 1."""
+    real = isinstance(prob, int | float | np.integer | np.floating) and not isinstance(prob, bool)
+    if not real or not 0 < prob < 1:
+        raise ControlError(f"prob must be a number between 0 and 1 (e.g. 0.95 or 0.9), not {prob!r}")
 
 
 def summarize_draws(draws: xr.DataArray, prob: float = 0.95) -> pd.DataFrame:
@@ -28,6 +37,7 @@ def summarize_draws(draws: xr.DataArray, prob: float = 0.95) -> pd.DataFrame:
     pandas.DataFrame
         Indexed by the parameter coordinate, columns ``mean, sd, q<lo>, q<hi>, r_hat, ess_bulk, ess_tail``.
     """
+    check_prob(prob)
     (dim,) = [d for d in draws.dims if d not in SAMPLE_DIMS]
     lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
     quantiles = draws.quantile([lo, hi], dim=SAMPLE_DIMS)

@@ -35,7 +35,7 @@ import xarray as xr
 from pymlsem.build.expressions import evaluate
 from pymlsem.exceptions import ModelSpecificationError, PymlsemError
 from pymlsem.results.implied import LevelMoments, implied_moment_draws, row_value_draws
-from pymlsem.results.posterior import quantile_name, summarize_draws
+from pymlsem.results.posterior import check_prob, quantile_name, summarize_draws
 
 if TYPE_CHECKING:
     from pymlsem.results.fit import SEMFit
@@ -92,7 +92,7 @@ def standardized_solution(fit: SEMFit, type: str = "std.all", prob: float = 0.95
         For an unknown ``type`` or a ``prob`` outside (0, 1).
     """
     _check_type(type)
-    _check_prob(prob)
+    check_prob(prob)
     draws = _fit_standardized_draws(fit, type)
     out = _row_frame(fit)
     defined = _defined_draws(fit, draws)
@@ -136,7 +136,7 @@ def r_squared(fit: SEMFit, prob: float = 0.95) -> pd.DataFrame:
         Columns ``variable, level, r2`` (posterior mean), ``sd, q<lo>, q<hi>, r_hat, ess_bulk,
         ess_tail``, in the order of the variance rows of the parameter table.
     """
-    _check_prob(prob)
+    check_prob(prob)
     table = fit.model.partable.table
     names, draws = r_squared_draws(table, _fit_standardized_draws(fit, "std.all"))
     stats = _summarize(fit, draws, prob).rename(columns={"mean": "r2"})
@@ -181,7 +181,7 @@ def icc(fit: SEMFit, prob: float = 0.95) -> pd.DataFrame:
     ModelSpecificationError
         When the fit is not a two-level model.
     """
-    _check_prob(prob)
+    check_prob(prob)
     if fit.model.partable.n_levels != 2:
         raise ModelSpecificationError(
             "intraclass correlations need a two-level model (with 'level: 1' and 'level: 2' blocks and a "
@@ -436,11 +436,6 @@ def _check_type(type: str) -> None:
         raise PymlsemError(
             f"unknown standardization type {type!r}; use one of {', '.join(map(repr, STANDARDIZATION_TYPES))}"
         )
-
-
-def _check_prob(prob: float) -> None:
-    if not 0 < prob < 1:
-        raise PymlsemError(f"prob must be between 0 and 1 (e.g. 0.95), not {prob!r}")
 
 
 def _fit_standardized_draws(fit: SEMFit, type: str) -> np.ndarray:

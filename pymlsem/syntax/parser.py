@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from pymlsem.exceptions import ModelSyntaxError
+from pymlsem.exceptions import ModelSpecificationError, ModelSyntaxError
 from pymlsem.syntax.expressions import check_expression
 from pymlsem.syntax.model import ParsedModel, Statement
 from pymlsem.syntax.terms import parse_lhs, parse_rhs
@@ -50,7 +50,10 @@ def parse_model(source: str) -> ParsedModel:
     [('f', '=~', 'y1', None), ('f', '=~', 'y2', 'a'), ('y1', '~1', '', None)]
     """
     if not isinstance(source, str):
-        raise TypeError(f"the model must be a string, not {type(source).__name__}")
+        raise ModelSpecificationError(
+            f"the model must be a string in lavaan syntax (e.g. 'f =~ y1 + y2 + y3'), not "
+            f"{type(source).__name__}"
+        )
     statements: list[Statement] = []
     levels: list[int] = []
     level: int | None = None

@@ -228,6 +228,8 @@ def _quiet_pymc() -> Iterator[None]:
 
 
 def _seeds(seed: int | None) -> tuple[int, np.random.Generator]:
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0):
+        raise PymlsemError(f"seed must be None or a non-negative integer, not {seed!r}")
     sequence = np.random.SeedSequence(seed)
     pymc_seed, numpy_seed = sequence.spawn(2)
     return int(pymc_seed.generate_state(1)[0]), np.random.default_rng(numpy_seed)
