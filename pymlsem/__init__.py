@@ -6,7 +6,9 @@
 """
 
 import pymlsem.build.rewrites  # noqa: F401  (registers graph rewrites before any model compiles)
+from pymlsem import datasets
 from pymlsem.api import SEM, cfa, growth, sem
+from pymlsem.datasets import load_dataset
 from pymlsem.exceptions import (
     ControlError,
     DataError,
@@ -16,7 +18,9 @@ from pymlsem.exceptions import (
     PymlsemError,
     SamplerError,
 )
+from pymlsem.formula.centering import center_grand, center_within, cluster_means
 from pymlsem.mlm.api import mixed, mixed_model
+from pymlsem.simulate import simulate
 from pymlsem.studies.power import power_curve, power_sim, sem_power_sim
 from pymlsem.version import __version__
 from pymlsem.workflow.information import compare
@@ -32,9 +36,14 @@ __all__ = [
     "PymlsemError",
     "SamplerError",
     "__version__",
+    "center_grand",
+    "center_within",
     "cfa",
+    "cluster_means",
     "compare",
+    "datasets",
     "growth",
+    "load_dataset",
     "mixed",
     "mixed_model",
     "power_curve",
@@ -42,4 +51,5 @@ __all__ = [
     "prior_grid",
     "sem",
     "sem_power_sim",
+    "simulate",
 ]

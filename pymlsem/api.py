@@ -476,8 +476,27 @@ def sem(
 ) -> SEMFit:
     """Fit a structural equation model written in lavaan syntax (lavaan's ``sem()`` defaults).
 
-    See :class:`SEM` for the model arguments (``priors``, ``method``, ``ordered``, ``link``,
-    ``sample_cov``, ...) and :meth:`SEM.fit` for the sampling arguments.
+    Parameters
+    ----------
+    model
+        The model in lavaan syntax; ``level: 1`` / ``level: 2`` blocks make a two-level model.
+    data
+        The data, one row per observation (not modified); optional with summary statistics.
+    cluster
+        Name of the cluster column (two-level models).
+    priors, method, ordered
+        As in :class:`SEM`.
+    draws, tune, chains, sampler, random_seed, progressbar
+        As in :meth:`SEM.fit`.
+    **kwargs
+        The other arguments of :class:`SEM` (``link``, ``centered``, ``sample_cov``, ``sample_mean``,
+        ``sample_nobs``, ``variables``) and of :meth:`SEM.fit` (sampler settings such as
+        ``target_accept``).
+
+    Returns
+    -------
+    SEMFit
+        The posterior with lavaan/blavaan-style summaries; it warns when the draws did not converge.
     """
     return _fit(
         "sem",
@@ -498,12 +517,36 @@ def sem(
 
 
 def cfa(model: str, data: pd.DataFrame | None = None, cluster: str | None = None, **kwargs: Any) -> SEMFit:
-    """Fit a confirmatory factor analysis (lavaan's ``cfa()`` defaults); same keywords as :func:`sem`."""
+    """Fit a confirmatory factor analysis (lavaan's ``cfa()`` defaults).
+
+    Parameters
+    ----------
+    model, data, cluster
+        As in :func:`sem`.
+    **kwargs
+        The keywords of :func:`sem`.
+
+    Returns
+    -------
+    SEMFit
+    """
     return _fit("cfa", model, data, cluster, **kwargs)
 
 
 def growth(model: str, data: pd.DataFrame | None = None, cluster: str | None = None, **kwargs: Any) -> SEMFit:
-    """Fit a latent growth model (lavaan's ``growth()`` defaults); same keywords as :func:`sem`."""
+    """Fit a latent growth model (lavaan's ``growth()`` defaults).
+
+    Parameters
+    ----------
+    model, data, cluster
+        As in :func:`sem`.
+    **kwargs
+        The keywords of :func:`sem`.
+
+    Returns
+    -------
+    SEMFit
+    """
     return _fit("growth", model, data, cluster, **kwargs)
 
 

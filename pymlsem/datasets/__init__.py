@@ -42,7 +42,24 @@ DATASETS = ("Demo.twolevel", "HolzingerSwineford1939", "PoliticalDemocracy")
 
 
 def load_dataset(name: str) -> pd.DataFrame:
-    """Load one of the example data sets by its lavaan name (see :data:`DATASETS`)."""
+    """Load one of the example data sets by its lavaan name.
+
+    Parameters
+    ----------
+    name
+        ``"Demo.twolevel"``, ``"HolzingerSwineford1939"``, ``"PoliticalDemocracy"`` or another name of
+        :data:`DATASETS`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A new frame (the caller may change it).
+
+    Raises
+    ------
+    DataError
+        An unknown name (the message lists the available ones).
+    """
     if name not in DATASETS:
         raise DataError(f"unknown data set {name!r}; available: {', '.join(DATASETS)}")
     with files(__package__).joinpath(f"{name}.csv").open("r") as handle:

@@ -1,0 +1,28 @@
+"""The public API a user finds from ``pymlsem.``: every name resolves and is documented (numpydoc)."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+import pymlsem
+
+
+@pytest.mark.parametrize("name", pymlsem.__all__)
+def test_every_public_name_resolves_and_has_a_docstring(name: str) -> None:
+    value = getattr(pymlsem, name)
+    if name == "__version__":
+        assert isinstance(value, str)
+        return
+    assert inspect.getdoc(value), f"pymlsem.{name} has no docstring"
+    if inspect.isfunction(value) and inspect.signature(value).parameters:
+        assert "Parameters\n----------" in inspect.getdoc(value), f"pymlsem.{name}: numpydoc Parameters"
+
+
+def test_data_helpers_are_found_from_the_package() -> None:
+    helpers = {"load_dataset", "simulate", "center_grand", "center_within", "cluster_means", "datasets"}
+    assert helpers <= set(pymlsem.__all__)
+    frame = pymlsem.load_dataset("Demo.twolevel")
+    design = pymlsem.datasets.mediation_111(n_clusters=20, cluster_size=5, seed=1)
+    assert len(frame) == 2500 and len(design.data) == 100
