@@ -23,7 +23,7 @@ from pymlsem.build.marginal import (
 )
 from pymlsem.data.categorical import ordinal_codes
 from pymlsem.data.missing_stats import has_missing, single_level_missing_stats, two_level_missing_stats
-from pymlsem.data.prepare import check_frame, exogenous_values
+from pymlsem.data.prepare import as_pandas, check_frame, exogenous_values
 from pymlsem.data.raw import RawData, prepare_raw_data
 from pymlsem.data.stats import cluster_nanmeans, single_level_stats, stats_from_summary, two_level_stats
 from pymlsem.engine.run import engine_binding, sample_binding
@@ -118,6 +118,7 @@ class SEM:
         self.default_priors = "blavaan" if isinstance(priors, str) else "scaled"
         self.priors = _check_priors_argument(priors)
         parsed = parse_model(model)
+        data = as_pandas(data)
         from_summary = sample_cov is not None
         if data is None and not from_summary:
             raise DataError(

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytensor
 import pytensor.compile.maker
 import pytest
@@ -250,11 +251,18 @@ cases(
 cases(
     DataError,
     {
-        "data as a list": (lambda _: sem(HS, [[1, 2, 3]]), "data must be a pandas DataFrame, got list"),
+        "data as a list": (
+            lambda _: sem(HS, [[1, 2, 3]]),
+            "data must be a data frame (pandas, polars, PyArrow, ...), got list",
+        ),
         "data as a dict": (lambda _: sem(HS, {"x1": [1, 2]}), "got dict"),
         "data as a file name": (lambda _: sem(HS, "hs.csv"), "got str"),
         "data as a Series": (lambda _: sem(HS, hs().x1), "got Series"),
         "data as a numpy array": (lambda _: sem(HS, hs().to_numpy()), "got ndarray"),
+        "a PyArrow table of the wrong model": (
+            lambda _: sem(THREE.replace("x3", "x33"), pa.Table.from_pandas(hs())),
+            "'x33' (closest: x3",
+        ),
         "no rows": (lambda _: sem(HS, hs().iloc[:0]), "no rows are left"),
         "a column of missing values": (lambda _: sem(HS, hs(x1=np.nan)), "missing or infinite values in: x1"),
         "a constant column": (
@@ -507,7 +515,7 @@ cases(
     {
         "mixed data as a list": (
             lambda _: pymlsem.mixed_model(SLEEP, [1, 2]),
-            "data must be a pandas DataFrame, got list",
+            "data must be a data frame (pandas, polars, PyArrow, ...), got list",
         ),
         "mixed data as an array": (
             lambda _: pymlsem.mixed_model(SLEEP, sleep().to_numpy()),
@@ -537,7 +545,10 @@ cases(
             lambda _: mixed(frame=sleep(Days=lambda d: d.Days.replace(9, np.inf))),
             "column(s) 'Days' have infinite values",
         ),
-        "constant response": (lambda _: mixed(frame=sleep(Reaction=1.0)), "response 'Reaction' is constant (every value is 1)"),
+        "constant response": (
+            lambda _: mixed(frame=sleep(Reaction=1.0)),
+            "response 'Reaction' is constant (every value is 1)",
+        ),
         "complex predictor": (
             lambda _: mixed(frame=sleep(Days=lambda d: d.Days + 1j)),
             "column(s) 'Days' have complex values",

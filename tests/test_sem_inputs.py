@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa  # nutpie's dependency: always installed
 import pytest
 from reference import HS, SEED, data
 
@@ -121,3 +122,13 @@ def test_data_or_summary_statistics_but_not_both(demo) -> None:
         pymlsem.SEM(HS, demo, sample_cov=np.eye(9), sample_nobs=10, variables=[f"x{i}" for i in range(1, 10)])
     with pytest.raises(DataError, match="give the data"):
         pymlsem.SEM(HS)
+
+
+def test_other_data_frames_are_read_through_narwhals() -> None:
+    frame = data("HolzingerSwineford1939")
+    from_arrow = pymlsem.SEM(HS, pa.Table.from_pandas(frame))
+    assert from_arrow.nobs == len(frame)
+    np.testing.assert_allclose(from_arrow.stats.cov, pymlsem.SEM(HS, frame).stats.cov)
+    sleep = data("sleepstudy")
+    mixed = pymlsem.mixed_model("Reaction ~ Days + (1 | Subject)", pa.Table.from_pandas(sleep))
+    np.testing.assert_array_equal(mixed.design.y, sleep["Reaction"].to_numpy())

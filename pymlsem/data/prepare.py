@@ -15,15 +15,29 @@ from pymlsem.data.stats import SingleLevelStats, TwoLevelStats, level_moments
 from pymlsem.exceptions import DataError
 
 
+def as_pandas(data: object) -> object:
+    """``data`` as a pandas DataFrame when it is another eager data frame (polars, PyArrow, ... through
+    narwhals); anything else unchanged (:func:`check_frame` then says what is wrong)."""
+    if isinstance(data, pd.DataFrame):
+        return data
+    import narwhals as nw  # here: pandas frames, the common case, do without its 0.1 s of import
+
+    try:
+        frame = nw.from_native(data, eager_only=True)
+    except TypeError:
+        return data
+    return frame.to_pandas()
+
+
 def check_frame(data: object) -> None:
     """Raise a :class:`DataError` unless ``data`` is a pandas data frame with unique column names."""
     if not isinstance(data, pd.DataFrame):
         hint = ""
-        if hasattr(data, "to_pandas"):  # polars, pyarrow, ...
-            hint = " (convert it with data.to_pandas())"
-        elif isinstance(data, np.ndarray):
+        if isinstance(data, np.ndarray):
             hint = " (wrap it: pandas.DataFrame(array, columns=[...names the model uses...]))"
-        raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}{hint}")
+        raise DataError(
+            f"data must be a data frame (pandas, polars, PyArrow, ...), got {type(data).__name__}{hint}"
+        )
     duplicated = sorted({str(c) for c in data.columns[data.columns.duplicated()]})
     if duplicated:
         raise DataError(

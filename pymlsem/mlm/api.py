@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pymlsem.data.prepare import as_pandas
 from pymlsem.diagnostics.controls import mcmcglmm_controls
 from pymlsem.exceptions import DataError, ModelSpecificationError
 from pymlsem.formula.design import mixed_design
@@ -86,6 +87,7 @@ def mixed_model(
         A response that does not fit the family (negative or non-integer counts, a non-binary Bernoulli
         response, successes above trials, fewer than 3 ordinal categories), checked before compiling.
     """
+    data = as_pandas(data)
     family, link = check_family(family, link)
     if family == "gaussian":
         if trials is not None or offset is not None:
