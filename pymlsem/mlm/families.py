@@ -26,7 +26,10 @@ from pymlsem.exceptions import DataError, ModelSpecificationError, ModelSyntaxEr
 from pymlsem.formula.design import MixedDesign, mixed_design
 from pymlsem.formula.split import enclosed, split_formula, top_level_pieces
 
-__all__ = ["FAMILIES", "LINKS", "GLMMResponse", "check_family", "glmm_design"]
+__all__ = ["FAMILIES", "LINEAR_PREDICTOR", "LINKS", "GLMMResponse", "check_family", "glmm_design"]
+
+#: the name of the linear predictor in a GLMM's graph (each row's, random effects and offset included)
+LINEAR_PREDICTOR = "eta"
 
 #: Link functions each family accepts; the first is the default.
 LINKS: dict[str, tuple[str, ...]] = {

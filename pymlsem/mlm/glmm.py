@@ -41,7 +41,7 @@ from scipy.special import logit, ndtri
 from pymlsem.build.parameters import DISTRIBUTIONS
 from pymlsem.exceptions import ModelSpecificationError, PriorError
 from pymlsem.formula.design import INTERCEPT, MixedDesign
-from pymlsem.mlm.families import GLMMResponse
+from pymlsem.mlm.families import LINEAR_PREDICTOR, GLMMResponse
 from pymlsem.mlm.mcmcglmm_prior import McmcglmmPrior, block_root, fixed_effects, parse_mcmcglmm_prior
 from pymlsem.mlm.model import (
     DEFAULT_MIXED_PRIORS,
@@ -61,15 +61,11 @@ from pymlsem.priors import Prior
 
 __all__ = [
     "DEFAULT_GLMM_PRIORS",
-    "LINEAR_PREDICTOR",
     "STUDENT_PRIORS",
     "build_glmm_model",
     "intercept_center",
     "response_scale",
 ]
-
-#: the name of the linear predictor in the graph (each row's, random effects and offset included)
-LINEAR_PREDICTOR = "eta"
 
 DEFAULT_GLMM_PRIORS: dict[str, str | float] = {
     "intercept": "normal(0,2.5)",

@@ -35,7 +35,7 @@ from pymlsem.build.vectorized import batched_function
 from pymlsem.diagnostics.dic import DIC, dic
 from pymlsem.diagnostics.mixed import block_covariance_draws
 from pymlsem.exceptions import ModelSpecificationError
-from pymlsem.mlm.glmm import LINEAR_PREDICTOR
+from pymlsem.mlm.families import LINEAR_PREDICTOR
 from pymlsem.mlm.loglik import gaussian_cluster_marginal_loglik, gaussian_marginal_loglik
 from pymlsem.mlm.nested import lambda_and_rhs, nested_solve
 from pymlsem.mlm.predict import linear_predictor_draws
@@ -294,7 +294,7 @@ def linear_predictor_logp(model: Any) -> tuple[list[str], Any]:
     """The elementwise log-density of a GLMM's response given its linear predictor, as a function.
 
     The model's own observed variable, with its linear predictor (the graph variable named
-    :data:`pymlsem.mlm.glmm.LINEAR_PREDICTOR`) made an input: the inputs are the free random variables
+    :data:`pymlsem.mlm.families.LINEAR_PREDICTOR`) made an input: the inputs are the free random variables
     (constrained scale; only the family's parameters are used), then the linear predictor.
     """
     import pymc as pm
