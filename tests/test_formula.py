@@ -233,5 +233,5 @@ def test_grouping_factor_with_one_level(nested: pd.DataFrame) -> None:
 
 
 def test_data_must_be_a_dataframe() -> None:
-    with pytest.raises(DataError, match="DataFrame"):
+    with pytest.raises(DataError, match="data must be a data frame"):
         mixed_design("y ~ x + (1 | g)", {"y": [1.0], "x": [1.0], "g": ["a"]})
