@@ -91,7 +91,8 @@ def saturated_posterior(model: SEM | SEMFit, *, prob: float = 0.95, **fit_kwargs
     prob
         Probability of the central posterior intervals.
     **fit_kwargs
-        Passed to :func:`pymlsem.sem` (``draws``, ``tune``, ``chains``, ``sampler``, ``random_seed``, ...).
+        Passed to :meth:`~pymlsem.api.SEM.fit` (``draws``, ``tune``, ``chains``, ``sampler``, ``random_seed``,
+        ...).
 
     Returns
     -------
@@ -103,15 +104,15 @@ def saturated_posterior(model: SEM | SEMFit, *, prob: float = 0.95, **fit_kwargs
         The model was built from summary statistics (a single-level saturated posterior from ``sample_cov``
         is not implemented).
     """
-    from pymlsem.api import sem
-
     spec = getattr(model, "model", model)
     if getattr(spec, "data", None) is None:
         raise DataError(
             "the saturated posterior needs the raw data; this model was built from summary statistics"
         )
     fit_kwargs.setdefault("progressbar", False)
-    fit = sem(saturated_syntax(spec), spec.data, cluster=spec.cluster, **fit_kwargs)
+    # the saturated model of the same kind (the model's own class), with lavaan's sem() defaults
+    saturated = type(spec)(saturated_syntax(spec), spec.data, cluster=spec.cluster)
+    fit = saturated.fit(**fit_kwargs)
     moments = implied_moment_draws(fit)
     means: dict[int, pd.Series] = {}
     covs: dict[int, pd.DataFrame] = {}
