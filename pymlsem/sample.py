@@ -102,26 +102,26 @@ def check_sampling(
     if settings.get("cores") is not None:
         counts.append(("cores", settings["cores"], 1))
     for name, value, least in counts:
-        if not _is_integer(value) or value < least:
+        if not is_integer(value) or value < least:
             kind = "a positive" if least else "a non-negative"
             raise ControlError(f"{name} must be {kind} integer, not {value!r}")
-    if random_seed is not None and (not _is_integer(random_seed) or random_seed < 0):
+    if random_seed is not None and (not is_integer(random_seed) or random_seed < 0):
         raise ControlError(f"random_seed must be None or a non-negative integer, not {random_seed!r}")
     if not isinstance(progressbar, bool):
         raise ControlError(f"progressbar must be True or False, not {progressbar!r}")
     target = settings.get("target_accept")
-    if target is not None and _is_real(target) and not 0 < target < 1:
+    if target is not None and is_real(target) and not 0 < target < 1:
         raise ControlError(f"target_accept must be between 0 and 1 (e.g. 0.9 or 0.95), not {target!r}")
     if sampler == "nutpie" and settings:
         _check_nutpie_settings(settings)
 
 
-def _is_integer(value: Any) -> bool:
+def is_integer(value: Any) -> bool:
     """Whether ``value`` is an integer (not a bool)."""
     return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
-def _is_real(value: Any) -> bool:
+def is_real(value: Any) -> bool:
     """Whether ``value`` is a real number (not a bool)."""
     return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
 

@@ -11,14 +11,14 @@ import xarray as xr
 from arviz_stats import ess, rhat
 
 from pymlsem.exceptions import ControlError
+from pymlsem.sample import is_real
 
 SAMPLE_DIMS = ("chain", "draw")
 
 
 def check_prob(prob: Any) -> None:
     """Raise :class:`~pymlsem.exceptions.ControlError` unless ``prob`` is a number between 0 and 1."""
-    real = isinstance(prob, int | float | np.integer | np.floating) and not isinstance(prob, bool)
-    if not real or not 0 < prob < 1:
+    if not is_real(prob) or not 0 < prob < 1:
         raise ControlError(f"prob must be a number between 0 and 1 (e.g. 0.95 or 0.9), not {prob!r}")
 
 

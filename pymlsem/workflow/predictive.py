@@ -40,6 +40,7 @@ from pymlsem.mlm.ranef import block_factors, conditional_effects
 from pymlsem.mlm.stats import gaussian_stats
 from pymlsem.results.implied import sem_rows
 from pymlsem.results.posterior import is_sem_fit, stacked_draws
+from pymlsem.sample import is_integer
 from pymlsem.workflow.conditional import latent_replicates, observed_values
 from pymlsem.workflow.loglik import ImpliedMoments, implied_moments
 from pymlsem.workflow.mixed_loglik import gaussian_theta_draws
@@ -228,7 +229,7 @@ def _quiet_pymc() -> Iterator[None]:
 
 
 def _seeds(seed: int | None) -> tuple[int, np.random.Generator]:
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0):
+    if seed is not None and (not is_integer(seed) or seed < 0):
         raise PymlsemError(f"seed must be None or a non-negative integer, not {seed!r}")
     sequence = np.random.SeedSequence(seed)
     pymc_seed, numpy_seed = sequence.spawn(2)
