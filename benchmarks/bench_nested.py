@@ -2,7 +2,7 @@
 
 Each fit runs in a fresh Python process (so one model's compiled code does not help the next), with nutpie,
 4 chains x 1000 draws (+1000 tuning) by default. Reported per fit: rows, grouping factors and their
-levels, the likelihood used (``MixedModel.likelihood``), build of the PyMC model, compile, sampling and
+levels, the likelihood used (``BuiltMixedModel.likelihood``), build of the PyMC model, compile, sampling and
 total seconds, the minimum bulk ESS over the parameters (fixed effects, SDs, residual SD), min ESS per
 second of sampling, max R-hat, divergences and mean leapfrog steps per draw.
 

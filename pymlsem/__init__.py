@@ -19,7 +19,7 @@ from pymlsem.exceptions import (
     SamplerError,
 )
 from pymlsem.formula.centering import center_grand, center_within, cluster_means
-from pymlsem.mlm.api import mixed, mixed_model
+from pymlsem.mlm.api import MixedModel, mixed, mixed_model
 from pymlsem.simulate import simulate
 from pymlsem.studies.power import power_curve, power_sim, sem_power_sim
 from pymlsem.version import __version__
@@ -30,6 +30,7 @@ __all__ = [
     "SEM",
     "ControlError",
     "DataError",
+    "MixedModel",
     "ModelSpecificationError",
     "ModelSyntaxError",
     "PriorError",

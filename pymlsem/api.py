@@ -33,6 +33,7 @@ from pymlsem.results.fit import SEMFit
 from pymlsem.sample import Timings, check_sampling, sample_model
 from pymlsem.syntax import ParsedModel, parse_model
 from pymlsem.workflow.predictive import sem_prior_predictive
+from pymlsem.workflow.refit import sem_refit_spec
 
 MODEL_TYPES = ("sem", "cfa", "growth")
 METHODS = ("auto", "marginal", "latent")
@@ -327,7 +328,7 @@ class SEM:
                 value -= single_level_fixed_x_loglik(self.stats, exo.get(1, []))
         return value
 
-    def cache_key(self) -> tuple:
+    def structure_key(self) -> tuple:
         """Identifies the structure of the compiled model (same key: the compiled model can be reused)."""
         priors = tuple((p.name, p.variable, p.scale) for p in self.built.free)
         stats = self.likelihood_stats or self.stats
@@ -349,6 +350,15 @@ class SEM:
             if "__" in name and not name.startswith("stats__"):
                 values[name] = np.asarray(p_var.get_value())
         return values
+
+    def with_priors(self, priors: Mapping[str, str]) -> SEM:
+        """The same model on the same data with the priors ``priors`` changed (by class or by parameter, as
+        ``priors=``); the others stay (:func:`pymlsem.workflow.refit.sem_refit_spec`).
+
+        Only the PyMC model is built again; when only prior arguments change, ``structure_key()`` stays
+        the same and a fit reuses the compiled model.
+        """
+        return sem_refit_spec(self, priors)
 
     def prior_predictive(self, n_draws: int = 500, seed: int | None = None) -> Any:
         """Draw the parameters from their priors and a replicated data set from each draw.
@@ -418,7 +428,7 @@ class SEM:
             chains=chains,
             random_seed=random_seed,
             progressbar=progressbar,
-            cache_key=self.cache_key(),
+            cache_key=self.structure_key(),
             data=self.data_values(),
             **kwargs,
         )

@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "pymlsem"
 #: classes whose isinstance checks switch on the kind of model or fit
-MODEL_KINDS = {"SEM", "SEMFit", "MixedModel", "MixedFit", "GLMMFit", "GLMMModel"}
+MODEL_KINDS = {"SEM", "SEMFit", "MixedModel", "BuiltMixedModel", "MixedFit", "GLMMFit", "GLMMModel"}
 #: helpers that do the same
 KIND_HELPERS = {"is_sem", "_is_sem", "is_sem_fit", "is_mixed", "is_mixed_fit"}
 SWITCH_FOLDERS = ("workflow", "plots", "results")

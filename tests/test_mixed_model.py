@@ -18,14 +18,14 @@ from tolerances import LMM_FIXEF_ALLOWANCE, check_close, mcse, mle_allowance
 from pymlsem.exceptions import DataError, ModelSpecificationError, PriorError
 from pymlsem.mlm.api import mixed, mixed_model
 from pymlsem.mlm.fit import MixedFit
-from pymlsem.mlm.model import MixedModel
+from pymlsem.mlm.model import BuiltMixedModel
 
 
 def _data(name: str) -> pd.DataFrame:
     return pd.read_csv(DATA / f"{CASES[name][0]}.csv")
 
 
-def _standardised_point(spec: MixedModel, name: str) -> dict[str, np.ndarray]:
+def _standardised_point(spec: BuiltMixedModel, name: str) -> dict[str, np.ndarray]:
     """lme4's ML estimates expressed as values of the model's standardised random variables."""
     design = spec.design
     beta, sigma, covs = lme4_estimates(name, design)
@@ -49,7 +49,7 @@ def _standardised_point(spec: MixedModel, name: str) -> dict[str, np.ndarray]:
     return point
 
 
-def _evaluate_at(spec: MixedModel, expression, point: dict[str, np.ndarray]) -> float:
+def _evaluate_at(spec: BuiltMixedModel, expression, point: dict[str, np.ndarray]) -> float:
     replace = {rv: pytensor.tensor.as_tensor_variable(point[rv.name]) for rv in spec.model.free_RVs}
     (value,) = pytensor.graph.replace.graph_replace([expression], replace, strict=False)
     return float(value.eval(mode=MODE))
@@ -109,7 +109,7 @@ def test_a_model_without_random_effects_is_a_regression_built_as_itself() -> Non
     assert {rv.name for rv in spec.model.free_RVs} == {"intercept_std", "fixef_std", "sigma_std"}
 
 
-def _fake_fit(spec: MixedModel, rng: np.random.Generator, chains: int = 2, draws: int = 50) -> MixedFit:
+def _fake_fit(spec: BuiltMixedModel, rng: np.random.Generator, chains: int = 2, draws: int = 50) -> MixedFit:
     """A fit whose posterior is random draws of the right shapes (no sampling)."""
     design = spec.design
     posterior = {

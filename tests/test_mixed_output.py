@@ -16,7 +16,7 @@ from pymlsem.diagnostics import hpd_interval
 from pymlsem.exceptions import PymlsemError
 from pymlsem.mlm.api import mixed_model
 from pymlsem.mlm.fit import MixedFit
-from pymlsem.mlm.model import MixedModel
+from pymlsem.mlm.model import BuiltMixedModel
 from pymlsem.results.mcmcglmm_summary import format_number, mcmcglmm_table
 
 
@@ -33,7 +33,7 @@ def _data(n: int = 60, seed: int = 0) -> pd.DataFrame:
 
 
 def _fit(
-    spec: MixedModel,
+    spec: BuiltMixedModel,
     *,
     chains: int = 2,
     draws: int = 400,
@@ -68,7 +68,7 @@ def _fit(
 
 
 @pytest.fixture(scope="module")
-def correlated() -> MixedModel:
+def correlated() -> BuiltMixedModel:
     return mixed_model("y ~ x + (1 + x | g)", _data())
 
 
@@ -88,7 +88,7 @@ def test_vcv_names_follow_mcmcglmm(formula: str, names: list[str]) -> None:
     assert list(fit.vcv_draws()["parameter"].values) == [*names, "units"]
 
 
-def test_vcv_values(correlated: MixedModel) -> None:
+def test_vcv_values(correlated: BuiltMixedModel) -> None:
     fit = _fit(correlated)
     vcv = fit.vcv_draws()
     post = fit.idata.posterior
@@ -103,7 +103,7 @@ def test_vcv_values(correlated: MixedModel) -> None:
 # --- summary(style="mcmcglmm") -----------------------------------------------------------------------
 
 
-def test_mcmcglmm_summary_sections(correlated: MixedModel) -> None:
+def test_mcmcglmm_summary_sections(correlated: BuiltMixedModel) -> None:
     fit = _fit(correlated, chains=1, draws=1000, tune=3000, thin=10, fixef_center=40.0)
     text = fit.summary()
     assert text == str(fit)
@@ -129,7 +129,7 @@ def test_mcmcglmm_summary_sections(correlated: MixedModel) -> None:
     assert stars == [["<0.001", "***"]] * 2  # pMCMC = 1/1000 for effects far from zero
 
 
-def test_mcmcglmm_table_values(correlated: MixedModel) -> None:
+def test_mcmcglmm_table_values(correlated: BuiltMixedModel) -> None:
     fit = _fit(correlated, draws=500, fixef_center=40.0)
     sol = fit.sol_draws()
     table = mcmcglmm_table(sol, with_pmcmc=True)
@@ -140,7 +140,7 @@ def test_mcmcglmm_table_values(correlated: MixedModel) -> None:
     np.testing.assert_allclose(table["eff.samp"], 1000, rtol=0.15)  # iid draws
 
 
-def test_summary_rejects_unknown_style(correlated: MixedModel) -> None:
+def test_summary_rejects_unknown_style(correlated: BuiltMixedModel) -> None:
     with pytest.raises(PymlsemError, match="style"):
         _fit(correlated).summary(style="brms")
 
@@ -148,7 +148,7 @@ def test_summary_rejects_unknown_style(correlated: MixedModel) -> None:
 # --- summary(style="lme4") ---------------------------------------------------------------------------
 
 
-def test_family_params_of_gaussian_and_negative_binomial_fits(correlated: MixedModel) -> None:
+def test_family_params_of_gaussian_and_negative_binomial_fits(correlated: BuiltMixedModel) -> None:
     fit = _fit(correlated)
     table = fit.family_params()
     assert list(table.index) == ["sigma"]
@@ -181,7 +181,7 @@ def test_family_params_of_gaussian_and_negative_binomial_fits(correlated: MixedM
     assert block.split()[0] == "theta"
 
 
-def test_lme4_summary(correlated: MixedModel) -> None:
+def test_lme4_summary(correlated: BuiltMixedModel) -> None:
     fit = _fit(correlated, fixef_center=3.0)
     text = fit.summary(style="lme4")
     assert text.startswith("Bayesian linear mixed model")
@@ -203,7 +203,7 @@ def test_lme4_summary(correlated: MixedModel) -> None:
 # --- diagnostics -------------------------------------------------------------------------------------
 
 
-def test_autocorr_of_ar1_fixed_effects(correlated: MixedModel) -> None:
+def test_autocorr_of_ar1_fixed_effects(correlated: BuiltMixedModel) -> None:
     rho = 0.7
     fit = _fit(correlated, chains=2, draws=8000, rho=rho, thin=10)
     table = fit.autocorr(lags=(0, 10, 30, 500000), which="Sol")
@@ -216,7 +216,7 @@ def test_autocorr_of_ar1_fixed_effects(correlated: MixedModel) -> None:
         fit.autocorr(lags=(0, 15))
 
 
-def test_geweke_and_diagnostics(correlated: MixedModel) -> None:
+def test_geweke_and_diagnostics(correlated: BuiltMixedModel) -> None:
     fit = _fit(correlated, chains=2, draws=1000)
     z = fit.geweke()
     assert z.shape == (2 + 5, 2)
@@ -229,7 +229,7 @@ def test_geweke_and_diagnostics(correlated: MixedModel) -> None:
     np.testing.assert_allclose(table.loc["units", "eff.samp"], 2000, rtol=0.15)
 
 
-def _marginal_loglik_by_hand(spec: MixedModel, beta, sigma, covs) -> float:
+def _marginal_loglik_by_hand(spec: BuiltMixedModel, beta, sigma, covs) -> float:
     design = spec.design
     v = sigma**2 * np.eye(design.nobs)
     for block, cov in zip(design.blocks, covs, strict=True):
@@ -265,7 +265,7 @@ def test_dic_is_mean_deviance_plus_pd(formula: str) -> None:
 # --- plots -------------------------------------------------------------------------------------------
 
 
-def test_plot_writes_png(correlated: MixedModel, tmp_path) -> None:
+def test_plot_writes_png(correlated: BuiltMixedModel, tmp_path) -> None:
     matplotlib = pytest.importorskip("matplotlib")
     matplotlib.use("Agg")
     fit = _fit(correlated, draws=100)
@@ -280,14 +280,14 @@ def test_plot_writes_png(correlated: MixedModel, tmp_path) -> None:
     matplotlib.pyplot.close("all")
 
 
-def test_plot_without_matplotlib(correlated: MixedModel, monkeypatch) -> None:
+def test_plot_without_matplotlib(correlated: BuiltMixedModel, monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     with pytest.raises(ImportError, match="pip install matplotlib"):
         _fit(correlated, draws=20).plot()
 
 
-def test_output_without_residual_variance(correlated: MixedModel) -> None:
+def test_output_without_residual_variance(correlated: BuiltMixedModel) -> None:
     """A posterior without a residual SD: no ``units`` column, no R-structure, no (Gaussian) DIC."""
     fit = _fit(correlated, draws=50)
     fit.idata.posterior = fit.idata.posterior.drop_vars("sigma")

@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import pymc as pm
 import pytensor
 import pytest
 import xarray as xr
@@ -51,6 +52,7 @@ from pymlsem.workflow.mixed_loglik import (
 )
 from pymlsem.workflow.pointwise import fixed_x_constant, sem_pointwise_loglik, sem_total_loglik
 from pymlsem.workflow.ppp import ppp_from_rows
+from pymlsem.workflow.protocol import Fitted
 from pymlsem.workflow.refit import mixed_refit_spec, sem_refit_spec
 from pymlsem.workflow.sensitivity import add_log_prior
 
@@ -444,7 +446,7 @@ def test_glmm_observation_values_are_the_models_observed_log_density(formula: st
 def test_sem_refit_changes_only_prior_data() -> None:
     spec = _spec("seed")
     new = sem_refit_spec(spec, {"fw=~y2@within": "normal(1,0.5)"})
-    assert new.cache_key() == spec.cache_key()  # the compiled model is found in the cache
+    assert new.structure_key() == spec.structure_key()  # the compiled model is found in the cache
     before, after = spec.data_values(), new.data_values()
     assert before.keys() == after.keys()
     changed = sorted(k for k in before if not np.array_equal(before[k], after[k]))
@@ -462,7 +464,7 @@ def test_sem_refit_with_another_family_says_when_it_recompiles() -> None:
         warnings.simplefilter("error")  # the engine takes prior families as data: nothing to compile
         new = sem_refit_spec(spec, {"lambda": "student_t(3,0,1)"})
     assert engine_binding(new)[0] is not None
-    assert new.cache_key() != spec.cache_key()  # the per-model graph's structure did change
+    assert new.structure_key() != spec.structure_key()  # the per-model graph's structure did change
     constrained = pymlsem.SEM(
         SEED.replace("fb ~ w1 + w2", "fb ~ a*w1 + b*w2\n a > b"), data("Demo.twolevel"), cluster="cluster"
     )
@@ -520,6 +522,31 @@ def test_mixed_refit_changes_only_prior_data() -> None:
         mixed_refit_spec(spec, {"slopes": "normal(0,1)"})
 
 
+def test_both_specs_share_one_life_cycle() -> None:
+    """SEM and MixedModel: built spec -> pymc_model -> with_priors() (same structure key when only prior
+    arguments change, another when a family changes) -> prior_predictive(); the originals untouched."""
+    frame = pd.read_csv(LME4_DATA / "sleepstudy.csv")
+    sem_spec = _spec("seed")
+    mixed_spec = pymlsem.MixedModel("Reaction ~ Days + (Days | Subject)", frame)
+    for spec, same, other in (
+        (sem_spec, {"lambda": "normal(0,3)"}, {"lambda": "student_t(3,0,1)"}),
+        (mixed_spec, {"fixef": "normal(0,0.5)"}, {"fixef": "student_t(3,0,1)"}),
+    ):
+        assert isinstance(spec.pymc_model, pm.Model)
+        before = {v.name: np.copy(v.get_value()) for v in spec.pymc_model.data_vars}
+        changed = spec.with_priors(same)
+        assert type(changed) is type(spec) and changed.pymc_model is not spec.pymc_model
+        assert changed.structure_key() == spec.structure_key()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (a family change may say that it compiles again)
+            assert spec.with_priors(other).structure_key() != spec.structure_key()
+        after = {v.name: v.get_value() for v in spec.pymc_model.data_vars}
+        assert all(np.array_equal(before[name], after[name]) for name in before)
+        tree = spec.prior_predictive(10, seed=1)
+        assert {"prior", "prior_predictive", "observed_data"} <= set(tree.children)
+    assert mixed_spec.built.family == "gaussian" and mixed_spec.build_seconds > 0
+
+
 # ------------------------------------------------------------------ comparison input and predictive
 def test_compare_refuses_fits_of_different_data() -> None:
     demo = data("Demo.twolevel")
@@ -550,7 +577,7 @@ def test_sem_prior_predictive_replicates_the_data_layout() -> None:
 
 def test_mixed_prior_predictive_draws_responses() -> None:
     frame = pd.read_csv(LME4_DATA / "sleepstudy.csv")
-    spec = pymlsem.mixed_model("Reaction ~ Days + (Days | Subject)", frame)
+    spec = pymlsem.MixedModel("Reaction ~ Days + (Days | Subject)", frame)
     tree = spec.prior_predictive(30, seed=1)
     y = tree["prior_predictive"]["y"]
     assert y.shape == (1, 30, len(frame)) and np.isfinite(y.values).all()
@@ -673,7 +700,7 @@ def test_prior_sensitivity_flags_a_conflicting_prior(conflict_fit) -> None:
 @pytest.mark.sampling
 def test_refit_reuses_the_compiled_model_and_moves_the_changed_parameter(seed_fit, conflict_fit) -> None:
     assert conflict_fit.timings.reused_compiled
-    assert conflict_fit.model.cache_key() == seed_fit.model.cache_key()
+    assert conflict_fit.model.structure_key() == seed_fit.model.structure_key()
     assert engine_binding(seed_fit.model)[0] is not None  # sampled through the compiled engine family
     before = seed_fit.parameter_estimates().set_index(["lhs", "op", "rhs", "level"])
     after = conflict_fit.parameter_estimates().set_index(["lhs", "op", "rhs", "level"])
@@ -751,6 +778,28 @@ def test_mixed_model_loo_predictive_draws_and_refit() -> None:
     assert refit.timings.reused_compiled and refit.timings.sampling > 0
     slope = fit.fixef().loc["Days", "mean"]
     assert abs(refit.fixef().loc["Days", "mean"]) < 0.1 * slope  # shrunk towards 0 by the tight prior
+
+
+@pytest.mark.sampling
+def test_mixed_model_spec_fits_as_mixed_does_and_both_fits_follow_the_protocol(seed_fit) -> None:
+    """pymlsem.MixedModel(...).fit(...) is pymlsem.mixed(...): the same draws for the same seed; both
+    kinds of fit have every member the workflow tools ask for (workflow/protocol.py)."""
+    frame = pd.read_csv(LME4_DATA / "sleepstudy.csv")
+    settings = {"random_seed": 5, "draws": 100, "tune": 100, "chains": 2, "progressbar": False}
+    spec = pymlsem.MixedModel("Reaction ~ Days + (1 | Subject)", frame)
+    fit = spec.fit(**settings)
+    direct = pymlsem.mixed("Reaction ~ Days + (1 | Subject)", frame, **settings)
+    np.testing.assert_array_equal(fit.idata.posterior["fixef"].values, direct.idata.posterior["fixef"].values)
+    assert fit.spec is spec.built and fit.timings.build == spec.build_seconds
+    for each in (fit, seed_fit):
+        assert isinstance(each, Fitted)
+        assert each.parameter_draws().dims == ("chain", "draw", "parameter")
+        draws, lookup, default = each.parameter_columns()
+        assert draws.sizes["parameter"] == each.parameter_draws().sizes["parameter"]
+        assert set(default) <= set(range(draws.sizes["parameter"])) and default
+        assert all(max(positions, default=0) < draws.sizes["parameter"] for positions in lookup.values())
+    assert fit.default_unit() == "cluster" and seed_fit.default_unit() == "cluster"
+    assert fit.parameter_priors() == {} and seed_fit.parameter_priors()["fw=~y2@within"].startswith("normal(")
 
 
 def test_log_prior_function_is_compiled_once(monkeypatch) -> None:

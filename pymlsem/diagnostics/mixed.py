@@ -15,7 +15,7 @@ from pymlsem.mlm.loglik import gaussian_marginal_loglik
 from pymlsem.mlm.stats import gaussian_stats
 
 if TYPE_CHECKING:
-    from pymlsem.mlm.model import MixedModel
+    from pymlsem.mlm.model import BuiltMixedModel
 
 __all__ = ["MixedTheta", "VCVTerm", "block_covariance_draws", "mixed_loglik_function", "vcv_terms"]
 
@@ -48,7 +48,7 @@ def _term(name: str) -> str:
     return "1" if name == INTERCEPT else name
 
 
-def vcv_terms(spec: MixedModel) -> list[VCVTerm]:
+def vcv_terms(spec: BuiltMixedModel) -> list[VCVTerm]:
     """MCMCglmm's ``VCV`` columns of a mixed model, in its order (each block column-major, then units)."""
     terms = []
     for k, (block, label) in enumerate(zip(spec.design.blocks, spec.labels, strict=True)):
@@ -86,7 +86,7 @@ class MixedTheta:
     covs: tuple[np.ndarray, ...]
 
 
-def mixed_loglik_function(spec: MixedModel, mode: str = "FAST_COMPILE") -> Callable[[MixedTheta], float]:
+def mixed_loglik_function(spec: BuiltMixedModel, mode: str = "FAST_COMPILE") -> Callable[[MixedTheta], float]:
     """Compile the marginal log-likelihood (random effects integrated out) of a Gaussian mixed model.
 
     Parameters
@@ -116,7 +116,7 @@ def mixed_loglik_function(spec: MixedModel, mode: str = "FAST_COMPILE") -> Calla
     return loglik
 
 
-def block_covariance_draws(posterior, spec: MixedModel) -> list[np.ndarray]:
+def block_covariance_draws(posterior, spec: BuiltMixedModel) -> list[np.ndarray]:
     """Covariance matrix of each random block at each draw, shape (chain, draw, q, q).
 
     Parameters

@@ -20,7 +20,7 @@ from pymlsem.build.expressions import evaluate
 from pymlsem.engine import glmm, latent, mixed, sem
 from pymlsem.engine.binding import Binding, Unsupported
 from pymlsem.engine.compiled import CompiledFamily, family_inputs, load_family
-from pymlsem.mlm.model import MixedModel
+from pymlsem.mlm.model import BuiltMixedModel
 from pymlsem.mlm.stats import crossed_split, grouping_hierarchy
 
 __all__ = ["engine_binding", "nutpie_model", "sample_binding"]
@@ -31,7 +31,7 @@ _SAMPLED: set[str] = set()
 
 
 def engine_binding(spec) -> tuple[Binding | None, str]:
-    """The model (a :class:`pymlsem.api.SEM` or a :class:`pymlsem.mlm.model.MixedModel`) as data of an
+    """The model (a :class:`pymlsem.api.SEM` or a :class:`pymlsem.mlm.model.BuiltMixedModel`) as data of an
     engine family, or None and why it compiles as itself."""
     import nutpie.compile_pymc as ncp
 
@@ -39,7 +39,7 @@ def engine_binding(spec) -> tuple[Binding | None, str]:
     missing = [name for name in needed if not hasattr(ncp, name)]
     if missing:
         return None, f"this nutpie version has no {', '.join(missing)}, which the engine uses"
-    if isinstance(spec, MixedModel) and not spec.design.blocks:
+    if isinstance(spec, BuiltMixedModel) and not spec.design.blocks:
         return None, "a formula without random terms (not an engine family)"
     try:
         return _module(spec).bind(spec), ""
@@ -136,7 +136,9 @@ def sample_binding(
 
     start = time.perf_counter()
     family = load_family(binding.family)
-    compiled = nutpie_model(binding, family, spec.model if isinstance(spec, MixedModel) else spec.pymc_model)
+    compiled = nutpie_model(
+        binding, family, spec.model if isinstance(spec, BuiltMixedModel) else spec.pymc_model
+    )
     compile_seconds = time.perf_counter() - start
     start = time.perf_counter()
     idata = nutpie.sample(
@@ -150,14 +152,14 @@ def sample_binding(
 
 
 def _module(spec):
-    if isinstance(spec, MixedModel):
+    if isinstance(spec, BuiltMixedModel):
         return mixed if spec.family == "gaussian" else glmm
     return latent if spec.method == "latent" else sem
 
 
 def per_model_posterior(binding: Binding, spec, posterior: xr.Dataset) -> xr.Dataset:
     """The engine's draws as the per-model PyMC model names them."""
-    if isinstance(spec, MixedModel):
+    if isinstance(spec, BuiltMixedModel):
         return _mixed_posterior(binding, spec, posterior)
     return _sem_posterior(binding, spec, posterior)
 

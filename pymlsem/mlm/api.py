@@ -1,13 +1,14 @@
-"""``pymlsem.mixed``: fit a mixed model written as an lme4 formula."""
+"""``pymlsem.mixed`` and ``pymlsem.MixedModel``: fit a mixed model written as an lme4 formula."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from pymlsem.data.prepare import as_pandas
 from pymlsem.diagnostics.controls import mcmcglmm_controls
@@ -17,11 +18,16 @@ from pymlsem.mlm.families import FAMILIES, ArrayLike, check_family, glmm_design
 from pymlsem.mlm.fit import MixedFit
 from pymlsem.mlm.glmm import build_glmm_model
 from pymlsem.mlm.glmm_fit import GLMMFit
-from pymlsem.mlm.model import MixedModel, build_mixed_model
-from pymlsem.mlm.sampling import sample_mixed
+from pymlsem.mlm.model import BuiltMixedModel, build_mixed_model
+from pymlsem.mlm.sampling import model_cache_key, sample_mixed
 from pymlsem.sample import check_sampler, check_sampling
+from pymlsem.workflow.predictive import mixed_prior_predictive
+from pymlsem.workflow.refit import mixed_refit_spec
 
-__all__ = ["FAMILIES", "mixed", "mixed_model"]
+if TYPE_CHECKING:
+    import pymc as pm
+
+__all__ = ["FAMILIES", "MixedModel", "mixed", "mixed_model"]
 
 
 def mixed_model(
@@ -35,8 +41,10 @@ def mixed_model(
     link: str | None = None,
     trials: str | ArrayLike | None = None,
     offset: str | ArrayLike | None = None,
-) -> MixedModel:
-    """Translate an lme4 formula and data into a PyMC model, without sampling.
+) -> BuiltMixedModel:
+    """Translate an lme4 formula and data into a built PyMC model, without sampling (what
+    :class:`MixedModel` holds as ``built``; ``MixedModel`` adds the life cycle: ``fit()``, ``with_priors()``,
+    ``prior_predictive()``, ``structure_key()``).
 
     Parameters
     ----------
@@ -75,8 +83,8 @@ def mixed_model(
 
     Returns
     -------
-    MixedModel
-        ``.model`` is the ``pm.Model``.
+    BuiltMixedModel
+        ``.model`` is the ``pm.Model``; ``.design``, ``.priors``, ``.likelihood`` what it was built from.
 
     Raises
     ------
@@ -106,6 +114,155 @@ def mixed_model(
         )
     design, response = glmm_design(formula, data, family, link, trials=trials, offset=offset)
     return build_glmm_model(design, response, priors=priors, prior=prior)
+
+
+class MixedModel:
+    """A mixed model written as an lme4 formula, translated (checked, data prepared, PyMC model built) but not
+    sampled: the same life cycle as :class:`pymlsem.SEM`.
+
+    Parameters
+    ----------
+    formula, data, family, priors, prior, method, link, trials, offset
+        As in :func:`mixed_model`.
+
+    Attributes
+    ----------
+    built
+        The :class:`~pymlsem.mlm.model.BuiltMixedModel` (design, priors, response, likelihood).
+    build_seconds
+        Seconds spent building it.
+
+    Examples
+    --------
+    >>> spec = pymlsem.MixedModel("Reaction ~ Days + (Days | Subject)", sleepstudy)  # doctest: +SKIP
+    >>> fit = spec.fit(random_seed=1)                                                 # doctest: +SKIP
+    >>> wider = spec.with_priors({"fixef": "normal(0,5)"}).fit(random_seed=1)        # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        formula: str,
+        data: pd.DataFrame,
+        family: str = "gaussian",
+        *,
+        priors: Mapping[str, str | float] | None = None,
+        prior: Mapping[str, Any] | None = None,
+        method: str | None = None,
+        link: str | None = None,
+        trials: str | ArrayLike | None = None,
+        offset: str | ArrayLike | None = None,
+    ) -> None:
+        start = time.perf_counter()
+        self.built = mixed_model(
+            formula,
+            data,
+            family,
+            priors=priors,
+            prior=prior,
+            method=method,
+            link=link,
+            trials=trials,
+            offset=offset,
+        )
+        self.build_seconds = time.perf_counter() - start
+
+    @classmethod
+    def from_built(cls, built: BuiltMixedModel, build_seconds: float = 0.0) -> MixedModel:
+        """The spec of an already built model (e.g. :func:`mixed_model`'s)."""
+        spec = cls.__new__(cls)
+        spec.built = built
+        spec.build_seconds = build_seconds
+        return spec
+
+    @property
+    def pymc_model(self) -> pm.Model:
+        """The PyMC model (inspect it, extend it, sample it yourself)."""
+        return self.built.model
+
+    def structure_key(self) -> tuple:
+        """What makes two models share one compiled model: equal keys, no compiling again
+        (:func:`pymlsem.mlm.sampling.model_cache_key`)."""
+        return model_cache_key(self.built)
+
+    def with_priors(self, priors: Mapping[str, str | float]) -> MixedModel:
+        """The same model on the same data with the priors ``priors`` changed (keys of ``priors=``); the
+        others stay (:func:`pymlsem.workflow.refit.mixed_refit_spec`)."""
+        start = time.perf_counter()
+        built = mixed_refit_spec(self.built, priors)
+        return MixedModel.from_built(built, time.perf_counter() - start)
+
+    def prior_predictive(self, n_draws: int = 500, seed: int | None = None) -> xr.DataTree:
+        """Draw the parameters from their priors and replicated responses from each draw.
+
+        See :func:`pymlsem.workflow.predictive.mixed_prior_predictive`.
+
+        Returns
+        -------
+        xarray.DataTree
+            Groups ``prior``, ``prior_predictive`` (variable ``y``) and ``observed_data``.
+        """
+        return mixed_prior_predictive(self.built, n_draws, seed)
+
+    def fit(
+        self,
+        *,
+        draws: int = 1000,
+        tune: int = 1000,
+        chains: int = 4,
+        sampler: str = "nutpie",
+        random_seed: int | None = None,
+        progressbar: bool = True,
+        nitt: int | None = None,
+        burnin: int | None = None,
+        thin: int | None = None,
+        **kwargs: Any,
+    ) -> MixedFit:
+        """Sample the posterior with NUTS.
+
+        Parameters
+        ----------
+        draws, tune, chains, sampler, random_seed, progressbar, nitt, burnin, thin, **kwargs
+            As in :func:`mixed`.
+
+        Returns
+        -------
+        MixedFit
+            A :class:`~pymlsem.mlm.glmm_fit.GLMMFit` for non-Gaussian families.
+        """
+        check_sampler(sampler)
+        if nitt is not None or burnin is not None or thin is not None:
+            draws, tune, thin = mcmcglmm_controls(
+                13000 if nitt is None else nitt,
+                3000 if burnin is None else burnin,
+                10 if thin is None else thin,
+            )
+        thin = thin or 1
+        check_sampling(sampler, draws, tune, chains, random_seed, kwargs, progressbar)
+        idata, timings = sample_mixed(
+            self.built,
+            build_seconds=self.build_seconds,
+            sampler=sampler,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            thin=thin,
+            random_seed=random_seed,
+            progressbar=progressbar,
+            **kwargs,
+        )
+        fit_class = MixedFit if self.built.family == "gaussian" else GLMMFit
+        fit = fit_class(
+            self.built,
+            idata,
+            sampler=sampler,
+            chains=chains,
+            draws=draws,
+            tune=tune,
+            thin=thin,
+            timings=timings,
+        )
+        fit.warn_if_unconverged()
+        return fit
 
 
 def mixed(
@@ -157,15 +314,7 @@ def mixed(
         With ``fixef()``, ``varcorr()`` and ``idata``; a :class:`~pymlsem.mlm.glmm_fit.GLMMFit` (no residual
         row in ``varcorr()``) for non-Gaussian families.
     """
-    check_sampler(sampler)
-    if nitt is not None or burnin is not None or thin is not None:
-        draws, tune, thin = mcmcglmm_controls(
-            13000 if nitt is None else nitt, 3000 if burnin is None else burnin, 10 if thin is None else thin
-        )
-    thin = thin or 1
-    check_sampling(sampler, draws, tune, chains, random_seed, kwargs, progressbar)
-    start = time.perf_counter()
-    spec = mixed_model(
+    spec = MixedModel(
         formula,
         data,
         family,
@@ -176,21 +325,15 @@ def mixed(
         trials=trials,
         offset=offset,
     )
-    idata, timings = sample_mixed(
-        spec,
-        build_seconds=time.perf_counter() - start,
-        sampler=sampler,
+    return spec.fit(
         draws=draws,
         tune=tune,
         chains=chains,
-        thin=thin,
+        sampler=sampler,
         random_seed=random_seed,
         progressbar=progressbar,
+        nitt=nitt,
+        burnin=burnin,
+        thin=thin,
         **kwargs,
     )
-    fit_class = MixedFit if spec.family == "gaussian" else GLMMFit
-    fit = fit_class(
-        spec, idata, sampler=sampler, chains=chains, draws=draws, tune=tune, thin=thin, timings=timings
-    )
-    fit.warn_if_unconverged()
-    return fit

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,23 +18,30 @@ from pymlsem.diagnostics.spectral import effective_size
 from pymlsem.exceptions import PymlsemError
 from pymlsem.mlm.predict import coef_tables, prediction_table
 from pymlsem.mlm.ranef import conditional_effect_draws
+from pymlsem.mlm.sampling import sample_mixed
 from pymlsem.mlm.variance import bayes_r2_table, icc_table, r_squared_table
 from pymlsem.plots.clusters import plot_caterpillar, plot_cluster_lines
 from pymlsem.results.fit_methods import FitMethods
 from pymlsem.results.lme4_summary import lme4_summary
 from pymlsem.results.mcmcglmm_summary import mcmcglmm_summary
-from pymlsem.results.posterior import SAMPLE_DIMS, check_prob, summarize_draws
+from pymlsem.results.posterior import SAMPLE_DIMS, check_prob, columns, flat, group, summarize_draws
 from pymlsem.sample import Timings
-from pymlsem.workflow.mixed_loglik import glmm_dic
-from pymlsem.workflow.predictive import mixed_prior_predictive, posterior_predictive
+from pymlsem.workflow.information import data_digest
+from pymlsem.workflow.mixed_loglik import gaussian_theta_draws, gaussian_total_loglik, glmm_dic
+from pymlsem.workflow.pointwise import Pointwise, mixed_default_unit, mixed_fit_pointwise
+from pymlsem.workflow.predictive import mixed_prior_predictive, mixed_replicated_data, posterior_predictive
+from pymlsem.workflow.protocol import ParameterColumns
+from pymlsem.workflow.refit import mixed_refit_spec
 
 if TYPE_CHECKING:
-    from pymlsem.mlm.model import MixedModel
+    import pymc as pm
+
+    from pymlsem.mlm.model import BuiltMixedModel
 
 __all__ = ["MixedFit", "varcorr_groups"]
 
 
-def varcorr_groups(spec: MixedModel) -> list[str]:
+def varcorr_groups(spec: BuiltMixedModel) -> list[str]:
     """lme4's ``grp`` of each variance-component term: an uncorrelated block counts one term per effect."""
     seen: dict[str, int] = {}
     groups = []
@@ -48,6 +55,8 @@ def varcorr_groups(spec: MixedModel) -> list[str]:
 
 STYLES = ("mcmcglmm", "lme4")
 PARTS = ("Sol", "VCV", "all")
+#: posterior variables compared with their priors (``sd__<label>`` per block too)
+PRIOR_VARIABLES = ("fixef", "sigma", "theta")
 
 
 def _pmcmc(draws: xr.DataArray) -> np.ndarray:
@@ -63,7 +72,7 @@ class MixedFit(FitMethods):
     Attributes
     ----------
     spec
-        The :class:`~pymlsem.mlm.model.MixedModel` that was sampled.
+        The :class:`~pymlsem.mlm.model.BuiltMixedModel` that was sampled.
     idata
         The posterior (ArviZ); variables ``fixef``, ``sigma``, ``sd__<label>``, ``corr__<label>``.
     sampler, chains, draws, tune, thin
@@ -75,7 +84,7 @@ class MixedFit(FitMethods):
 
     def __init__(
         self,
-        spec: MixedModel,
+        spec: BuiltMixedModel,
         idata: Any,
         *,
         sampler: str,
@@ -619,9 +628,121 @@ class MixedFit(FitMethods):
         """Prior draws and replicated responses, stored as the ``prior`` and ``prior_predictive`` groups."""
 
         tree = mixed_prior_predictive(self.spec, n_draws, seed)
-        for group in ("prior", "prior_predictive"):
-            self.idata[group] = tree[group].to_dataset()
+        for name in ("prior", "prior_predictive"):
+            self.idata[name] = tree[name].to_dataset()
         return self.idata
+
+    # --- what the workflow tools and plots ask of a fit (pymlsem.workflow.protocol.Fitted) -------------
+
+    @property
+    def pymc_model(self) -> pm.Model:
+        """The mixed model's PyMC model."""
+        return self.spec.model
+
+    def default_unit(self) -> str:
+        """``"cluster"`` for a Gaussian model with one or nested grouping factors, else ``"observation"``."""
+        return mixed_default_unit(self.spec)
+
+    def pointwise_log_likelihood(self, unit: str) -> Pointwise:
+        """The log-likelihood of every draw by cluster or by row
+        (:func:`pymlsem.workflow.pointwise.mixed_fit_pointwise`)."""
+        return mixed_fit_pointwise(self, unit)
+
+    def total_log_likelihood(self) -> np.ndarray | None:
+        """The marginal log-likelihood of all the data per draw for a Gaussian model whose pointwise one is by
+        row (crossed factors: one marginal density is far cheaper than a density per row); else None."""
+        if self.spec.family != "gaussian" or self.default_unit() != "observation":
+            return None
+        return gaussian_total_loglik(self.spec, *gaussian_theta_draws(self.spec, self.idata.posterior))
+
+    def replicated_data(
+        self, posterior: xr.Dataset, seed: int | None, random_effects: str
+    ) -> tuple[xr.Dataset, xr.Dataset]:
+        """Replicated responses (:func:`pymlsem.workflow.predictive.mixed_replicated_data`)."""
+        return mixed_replicated_data(self.spec, posterior, seed, random_effects)
+
+    def replicated_variables(self, available: Sequence[str]) -> list[str]:
+        """Every replicated variable (the response ``y``)."""
+        return list(available)
+
+    def observed_values(self, names: Sequence[str]) -> dict[str, np.ndarray]:
+        """The observed response ``y`` (the only replicated variable)."""
+        response = self.spec.response
+        return {"y": np.asarray(self.spec.design.y if response is None else response.y, dtype=float)}
+
+    def data_identity(self) -> tuple[tuple[str, ...], int, str]:
+        """The response, the number of rows and a digest of the responses and the first grouping factor."""
+        design, response = self.spec.design, self.spec.response
+        y = design.y if response is None else response.y
+        return (design.response,), design.nobs, data_digest(y, *(block.codes for block in design.blocks[:1]))
+
+    def parameter_draws(self) -> xr.DataArray:
+        """MCMCglmm's ``Sol`` and ``VCV`` columns (fixed effects, then variance components)."""
+        return xr.concat([self.sol_draws(), self.vcv_draws()], dim="parameter")
+
+    def parameter_columns(self) -> ParameterColumns:
+        """:meth:`parameter_draws` as plot columns, each named by its own name; the fixed effects by default
+        (the variance components when there are none)."""
+        draws = self.parameter_draws().transpose(*SAMPLE_DIMS, "parameter")
+        names = [str(name) for name in draws["parameter"].values]
+        n_fixed = len(self.spec.design.fixed_names)
+        default = list(range(n_fixed)) if n_fixed else list(range(len(names)))
+        return columns(draws.values, names), {name: [i] for i, name in enumerate(names)}, default
+
+    def parameter_priors(self) -> dict[str, str]:
+        """Empty: the priors are set on the model's own parameters (:meth:`prior_variables`), not on
+        MCMCglmm's ``Sol``/``VCV`` columns."""
+        return {}
+
+    def prior_variables(self) -> list[str]:
+        """The posterior variables with a prior: ``fixef``, ``sigma``, ``theta`` and ``sd__<label>`` (those
+        the model has)."""
+        posterior = group(self.idata, "posterior")
+        named = self.spec.model.named_vars
+        wanted = [*PRIOR_VARIABLES, *(f"sd__{label}" for label in self.spec.labels)]
+        return [name for name in wanted if name in posterior and name in named]
+
+    def prior_columns(self, source: xr.Dataset) -> ParameterColumns:
+        """:meth:`prior_variables` of ``source`` as columns: ``fixef`` by term, ``sd__<label>[effect]``,
+        ``sigma``, ``theta``; each variable also selects all its columns by its name. All by default."""
+        variables = self.prior_variables()
+        blocks = dict(zip(self.spec.labels, self.spec.design.blocks, strict=True))
+        parts, names = [], []
+        for name in variables:
+            values = flat(source[name])
+            if name == "fixef":
+                labels = list(self.spec.design.fixed_names)
+            elif name.startswith("sd__"):
+                labels = [f"{name}[{effect}]" for effect in blocks[name[4:]].names]
+            elif values.shape[-1] == 1:
+                labels = [name]
+            else:
+                labels = [f"{name}[{k}]" for k in range(values.shape[-1])]
+            parts.append(values)
+            names += labels
+        lookup = {label: [i] for i, label in enumerate(names)}
+        start = 0
+        for name, values in zip(variables, parts, strict=True):
+            lookup.setdefault(name, list(range(start, start + values.shape[-1])))
+            start += values.shape[-1]
+        return columns(np.concatenate(parts, axis=-1), names), lookup, list(range(len(names)))
+
+    def fit_with_priors(self, priors: Mapping[str, str | float], sampling: Mapping[str, Any]) -> MixedFit:
+        """The same model with the priors ``priors`` changed
+        (:func:`pymlsem.workflow.refit.mixed_refit_spec`), sampled with ``sampling`` (``draws``, ``tune``,
+        ``chains``, ``sampler``, ... of :func:`pymlsem.mixed`) and thinned as this fit was."""
+        spec = mixed_refit_spec(self.spec, priors)
+        idata, timings = sample_mixed(spec, thin=self.thin, **sampling)
+        return type(self)(
+            spec,
+            idata,
+            sampler=sampling["sampler"],
+            chains=sampling["chains"],
+            draws=sampling["draws"],
+            tune=sampling["tune"],
+            thin=self.thin,
+            timings=timings,
+        )
 
     # --- printouts and plots --------------------------------------------------------------------------
 

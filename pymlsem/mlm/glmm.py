@@ -46,7 +46,7 @@ from pymlsem.mlm.mcmcglmm_prior import McmcglmmPrior, block_root, fixed_effects,
 from pymlsem.mlm.model import (
     DEFAULT_MIXED_PRIORS,
     NO_RANDOM_EFFECTS,
-    MixedModel,
+    BuiltMixedModel,
     block_cholesky,
     block_labels,
     check_term_priors,
@@ -184,7 +184,7 @@ def build_glmm_model(
     *,
     priors: Mapping[str, str | float] | None = None,
     prior: Mapping | None = None,
-) -> MixedModel:
+) -> BuiltMixedModel:
     """Build the PyMC model of a non-Gaussian mixed model.
 
     Parameters
@@ -199,7 +199,7 @@ def build_glmm_model(
 
     Returns
     -------
-    MixedModel
+    BuiltMixedModel
         With ``method="latent"``, ``family`` and ``response`` set.
 
     Raises
@@ -235,7 +235,7 @@ def build_glmm_model(
             eta = eta + pm.Data("offset", response.offset)
         eta.name = LINEAR_PREDICTOR  # found by name for the conditional DIC's plug-in deviance
         _likelihood(response, eta, resolved, scale)
-    return MixedModel(
+    return BuiltMixedModel(
         model,
         design,
         "latent",

@@ -31,7 +31,7 @@ By default (``method=None``) the grouping factors in the data choose (:func:`cho
 or factors nested in one another, are integrated out exactly at a cost linear in the number of clusters
 (``"marginal"``); so are crossed factors while the factors other than the largest have few effects (they
 share one dense factorisation); beyond that crossed factors are sampled (``"latent"``).
-``MixedModel.likelihood`` says which, e.g. ``"marginal (nested Woodbury)"`` or
+``BuiltMixedModel.likelihood`` says which, e.g. ``"marginal (nested Woodbury)"`` or
 ``"latent (crossed factors)"``.
 
 Variables: ``fixef`` (dims ``term``), ``sigma``, and per block ``sd__<label>`` (dims ``<label>__effect``)
@@ -48,7 +48,6 @@ from collections.abc import Mapping
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
-import xarray as xr
 
 from pymlsem.build.parameters import DISTRIBUTIONS
 from pymlsem.exceptions import ModelSpecificationError, PriorError
@@ -67,7 +66,7 @@ from pymlsem.priors import Prior, parse_prior
 
 __all__ = [
     "DEFAULT_MIXED_PRIORS",
-    "MixedModel",
+    "BuiltMixedModel",
     "block_labels",
     "build_mixed_model",
     "choose_method",
@@ -88,7 +87,7 @@ CROSSED_COST_MAX = 10_000_000
 
 
 @dataclasses.dataclass(eq=False)
-class MixedModel:
+class BuiltMixedModel:
     """A built mixed model.
 
     Attributes
@@ -125,19 +124,10 @@ class MixedModel:
     mcmcglmm_prior: McmcglmmPrior | None = None
     likelihood: str = "latent"
 
-    def prior_predictive(self, n_draws: int = 500, seed: int | None = None) -> xr.DataTree:
-        """Draw the parameters from their priors and replicated responses from each draw.
-
-        See :func:`pymlsem.workflow.predictive.mixed_prior_predictive`.
-
-        Returns
-        -------
-        xarray.DataTree
-            Groups ``prior``, ``prior_predictive`` (variable ``y``) and ``observed_data``.
-        """
-        from pymlsem.workflow.predictive import mixed_prior_predictive
-
-        return mixed_prior_predictive(self, n_draws, seed)
+    @property
+    def pymc_model(self) -> pm.Model:
+        """The PyMC model (``model``; the name a SEM uses too)."""
+        return self.model
 
 
 def block_labels(design: MixedDesign) -> tuple[str, ...]:
@@ -334,7 +324,7 @@ def latent_response_mean(design: MixedDesign, fixef: pt.TensorVariable, chols: l
     return mean
 
 
-#: :attr:`MixedModel.likelihood` of a formula without random terms
+#: :attr:`BuiltMixedModel.likelihood` of a formula without random terms
 NO_RANDOM_EFFECTS = "no random effects (a Bayesian regression)"
 
 
@@ -358,7 +348,7 @@ def choose_method(design: MixedDesign) -> tuple[str, str]:
     Returns
     -------
     tuple of str
-        The method and :attr:`MixedModel.likelihood`.
+        The method and :attr:`BuiltMixedModel.likelihood`.
     """
     hierarchy = grouping_hierarchy(design)
     if hierarchy is not None:
@@ -390,7 +380,7 @@ def build_mixed_model(
     method: str | None = None,
     prior: Mapping | None = None,
     layout: str | None = None,
-) -> MixedModel:
+) -> BuiltMixedModel:
     """Build the PyMC model of a Gaussian mixed model.
 
     Parameters
@@ -413,7 +403,7 @@ def build_mixed_model(
 
     Returns
     -------
-    MixedModel
+    BuiltMixedModel
         The model and what it was built from.
 
     Raises
@@ -466,4 +456,6 @@ def build_mixed_model(
             mean = latent_response_mean(design, fixef, chols, labels)
             mean.name = "eta"  # the linear predictor, found by name by the plug-in deviance (DIC)
             pm.Normal("y", mean, sigma, observed=pm.Data("y_obs", design.y))
-    return MixedModel(model, design, method, labels, resolved, mcmcglmm_prior=prior, likelihood=likelihood)
+    return BuiltMixedModel(
+        model, design, method, labels, resolved, mcmcglmm_prior=prior, likelihood=likelihood
+    )

@@ -26,7 +26,7 @@ from pymlsem.mlm.stats import GaussianStats, gaussian_stats
 from pymlsem.results.posterior import draw_chunks
 
 if TYPE_CHECKING:
-    from pymlsem.mlm.model import MixedModel
+    from pymlsem.mlm.model import BuiltMixedModel
 
 __all__ = ["conditional_effect_draws", "conditional_effects"]
 
@@ -128,7 +128,7 @@ def _dense(stats, beta, s2, factors, rng) -> list[np.ndarray]:
     return out
 
 
-def conditional_effect_draws(spec: MixedModel, posterior, seed: int | None = None) -> list[np.ndarray]:
+def conditional_effect_draws(spec: BuiltMixedModel, posterior, seed: int | None = None) -> list[np.ndarray]:
     """Posterior draws of every random block's cluster effects for a marginal Gaussian fit.
 
     Parameters

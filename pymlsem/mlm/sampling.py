@@ -1,7 +1,7 @@
 """Sample a built mixed model: through its compiled engine family, or its own compiled graph.
 
 Both front doors' fits and refits (:mod:`pymlsem.workflow.refit`) sample a :class:`~pymlsem.mlm.model.
-MixedModel` here; a model no engine family expresses compiles its own graph once per structure
+BuiltMixedModel` here; a model no engine family expresses compiles its own graph once per structure
 (:func:`model_cache_key`) and is reused for new data or priors of that structure.
 """
 
@@ -12,14 +12,14 @@ import time
 from typing import Any
 
 from pymlsem.engine.run import engine_binding, sample_binding
-from pymlsem.mlm.model import MixedModel
+from pymlsem.mlm.model import BuiltMixedModel
 from pymlsem.priors import Prior
 from pymlsem.sample import Timings, sample_model
 
 __all__ = ["model_cache_key", "sample_mixed"]
 
 
-def model_cache_key(spec: MixedModel) -> tuple:
+def model_cache_key(spec: BuiltMixedModel) -> tuple:
     """What makes two mixed models share one compiled per-model graph: the design's shape, the prior
     families (not their arguments, which are data), the response family and the likelihood's layout."""
     design = spec.design
@@ -51,7 +51,7 @@ def model_cache_key(spec: MixedModel) -> tuple:
 
 
 def sample_mixed(
-    spec: MixedModel,
+    spec: BuiltMixedModel,
     *,
     sampler: str,
     draws: int,

@@ -6,12 +6,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import xarray as xr
 
 from pymlsem.exceptions import ControlError, PymlsemError
+from pymlsem.workflow.protocol import Fitted
 
-SAMPLE_DIMS = ("chain", "draw")
 EXTRA = "pip install 'pymlsem[plots]'"
 
 
@@ -32,23 +31,6 @@ def arviz_plots() -> Any:
     import arviz_plots
 
     return arviz_plots
-
-
-def is_sem(fit: Any) -> bool:
-    """Whether ``fit`` is a SEM fit (``fit.model`` a SEM) rather than a mixed-model fit (``fit.spec``)."""
-    return hasattr(getattr(fit, "model", None), "partable")
-
-
-def group(idata: Any, name: str) -> xr.Dataset | None:
-    """One group of a fit's posterior object (a DataTree, or a stand-in namespace) as a Dataset."""
-    if isinstance(idata, xr.DataTree):
-        return idata[name].to_dataset() if name in idata.children else None
-    node = getattr(idata, name, None)
-    if node is None or isinstance(node, xr.Dataset):
-        return node
-    if isinstance(node, xr.DataTree):
-        return node.to_dataset()
-    return xr.Dataset(dict(node))
 
 
 def as_names(var_names: str | Sequence[str] | None) -> list[str] | None:
@@ -82,79 +64,15 @@ def select(
     return draws.isel(parameter=[i for name in var_names for i in lookup[name]])
 
 
-def columns(values: np.ndarray, names: Sequence[str]) -> xr.DataArray:
-    """Draws (chain, draw, parameter) with plain integer chain/draw coordinates and the given names."""
-    chains, draws = values.shape[:2]
-    return xr.DataArray(
-        np.asarray(values, dtype=float),
-        dims=(*SAMPLE_DIMS, "parameter"),
-        coords={"chain": np.arange(chains), "draw": np.arange(draws), "parameter": list(names)},
-    )
-
-
-def flat(data: xr.DataArray) -> np.ndarray:
-    """A posterior variable as (chain, draw, k), its other dims flattened in order."""
-    values = np.asarray(data.transpose(*SAMPLE_DIMS, ...).values, dtype=float)
-    return values.reshape(*values.shape[:2], -1)
-
-
-# ------------------------------------------------------------------------------------------------- SEM
-def sem_lookup(fit: Any) -> tuple[list[str], dict[str, list[int]]]:
-    """Names of a SEM fit's free then defined parameters, and every name a user may give for each.
-
-    A parameter is named by its display name (``fw=~y2@within``, or its label), by any of the rows it
-    stands for, and by a row without its ``@within``/``@between`` suffix when that is unambiguous.
-    """
-    built = fit.model.built
-    names = [p.name for p in built.free] + list(built.defined)
-    lookup: dict[str, list[int]] = {}
-    short: dict[str, set[int]] = {}
-    for i, parameter in enumerate(built.free):
-        for alias in (parameter.name, *parameter.aliases):
-            lookup.setdefault(alias, [i])
-            if "@" in alias:
-                short.setdefault(alias.rsplit("@", 1)[0], set()).add(i)
-    for name, where in short.items():
-        lookup.setdefault(name, sorted(where) if len(where) == 1 else [])
-    for j, name in enumerate(built.defined, start=len(built.free)):
-        lookup.setdefault(name, [j])
-    return names, lookup
-
-
-def sem_draws(fit: Any, source: xr.Dataset | None = None) -> xr.DataArray:
-    """All free (``parameters``) and defined (``defined``) parameters of a SEM fit as named columns."""
-    source = group(fit.idata, "posterior") if source is None else source
-    names, _ = sem_lookup(fit)
-    parts = [flat(source["parameters"])]
-    if fit.model.built.defined and "defined" in source:
-        parts.append(flat(source["defined"]))
-    values = np.concatenate(parts, axis=-1)
-    return columns(values, names[: values.shape[-1]])
-
-
-def fit_draws(fit: Any, var_names: str | Sequence[str] | None = None) -> xr.DataArray:
-    """The draws a plot shows, dims ``(chain, draw, parameter)``.
-
-    SEM fits: the free parameters (``parameters``) by default, any free or defined parameter by name.
-    Mixed fits: MCMCglmm's ``Sol`` (fixed effects) by default, any ``Sol`` or ``VCV`` column by name.
-    """
+def fit_draws(fit: Fitted, var_names: str | Sequence[str] | None = None) -> xr.DataArray:
+    """The draws a plot shows, dims ``(chain, draw, parameter)``: the fit's default parameters
+    (:meth:`~pymlsem.workflow.protocol.Fitted.parameter_columns`; a SEM's free parameters, a mixed model's
+    fixed effects), or the parameters ``var_names`` names (any name the fit accepts for them)."""
+    draws, lookup, default = fit.parameter_columns()
     names = as_names(var_names)
-    if is_sem(fit):
-        draws = sem_draws(fit)
-        _, lookup = sem_lookup(fit)
-        if names is None:
-            return draws.isel(parameter=slice(0, len(fit.model.built.free)))
-        return select(draws, names, lookup)
     if names is None:
-        draws = fit.sol_draws()
-        draws = draws if draws.sizes["parameter"] else fit.vcv_draws()
-    else:
-        draws = xr.concat([fit.sol_draws(), fit.vcv_draws()], dim="parameter")
-        known = [str(name) for name in draws["parameter"].values]
-        draws = select(draws, names, {name: [i] for i, name in enumerate(known)})
-    return columns(
-        draws.transpose(*SAMPLE_DIMS, "parameter").values, [str(n) for n in draws["parameter"].values]
-    )
+        return draws.isel(parameter=default)
+    return select(draws, names, lookup)
 
 
 def tree(**groups: xr.DataArray) -> xr.DataTree:

@@ -11,7 +11,9 @@ import numpy as np
 import xarray as xr
 
 from pymlsem.exceptions import PymlsemError
-from pymlsem.plots._common import SAMPLE_DIMS, as_names, finish, group, is_sem, pyplot
+from pymlsem.plots._common import as_names, finish, pyplot
+from pymlsem.results.posterior import SAMPLE_DIMS, group
+from pymlsem.workflow.protocol import Fitted
 
 ArrayOrMapping = Any  # array-like, xarray object, or a mapping name -> array-like
 
@@ -156,16 +158,8 @@ def plot_ppc(
     return finish(fig, path)
 
 
-def _default_names(fit: Any, available: Sequence[str]) -> list[str]:
-    """Variables a PPC shows by default: a SEM's variables except its exogenous covariates (held fixed)."""
-    if not is_sem(fit):
-        return list(available)
-    exogenous = {name for names in fit.model.partable.exogenous.values() for name in names}
-    return [name for name in available if name not in exogenous] or list(available)
-
-
 def plot_fit_ppc(
-    fit: Any,
+    fit: Fitted,
     var_names: str | Sequence[str] | None = None,
     *,
     num_replicates: int = 50,
@@ -202,26 +196,16 @@ def plot_fit_ppc(
     if replicated is None:
         raise PymlsemError("the fit has no posterior predictive draws: run fit.posterior_predictive() first")
     available = [str(name) for name in replicated.data_vars]
-    names = as_names(var_names) or _default_names(fit, available)
+    names = as_names(var_names) or fit.replicated_variables(available)
     unknown = [name for name in names if name not in available]
     if unknown:
         raise PymlsemError(f"no replicated variable(s) {unknown}; choose among {available}")
     observed = group(fit.idata, "observed_data")
     if observed is None or any(name not in observed for name in names):
-        observed = _observed_from_model(fit, names)
+        observed = fit.observed_values(names)
     return plot_ppc(
         {name: np.asarray(observed[name]) for name in names},
         {name: replicated[name] for name in names},
         num_replicates=num_replicates,
         path=path,
     )
-
-
-def _observed_from_model(fit: Any, names: Sequence[str]) -> dict[str, np.ndarray]:
-    if is_sem(fit):
-        data = getattr(fit.model, "data", None)
-        if data is None:
-            raise PymlsemError("the fit has no observed data (it was fitted to summary statistics)")
-        return {name: data[name].to_numpy(dtype=float) for name in names}
-    response = getattr(fit.spec, "response", None)
-    return {"y": np.asarray(fit.spec.design.y if response is None else response.y, dtype=float)}

@@ -7,39 +7,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import xarray as xr
 
 from pymlsem.exceptions import PymlsemError
-from pymlsem.plots._common import (
-    arviz_plots,
-    as_names,
-    columns,
-    finish,
-    flat,
-    group,
-    is_sem,
-    layout,
-    select,
-    sem_draws,
-    sem_lookup,
-    tree,
-)
-
-#: Posterior variables of a mixed model compared with their priors (``sd__<label>`` per block too).
-MIXED_VARIABLES = ("fixef", "sigma", "theta")
+from pymlsem.plots._common import arviz_plots, as_names, finish, layout, select, tree
+from pymlsem.results.posterior import group
+from pymlsem.workflow.protocol import Fitted
 
 
-def _variables(fit: Any) -> list[str]:
-    if is_sem(fit):
-        return ["parameters", *(["defined"] if fit.model.built.defined else [])]
-    posterior = group(fit.idata, "posterior")
-    named = fit.spec.model.named_vars
-    wanted = [*MIXED_VARIABLES, *(f"sd__{label}" for label in fit.spec.labels)]
-    return [name for name in wanted if name in posterior and name in named]
-
-
-def prior_draws(fit: Any, n_draws: int = 1000, seed: int | None = 0) -> xr.Dataset:
+def prior_draws(fit: Fitted, n_draws: int = 1000, seed: int | None = 0) -> xr.Dataset:
     """Draws from the priors of a fit's parameters.
 
     The fit's own ``prior`` group is used when it holds the variables; otherwise they are drawn with
@@ -69,7 +45,7 @@ def prior_draws(fit: Any, n_draws: int = 1000, seed: int | None = 0) -> xr.Datas
     """
     if isinstance(n_draws, bool) or not isinstance(n_draws, int) or n_draws < 1:
         raise PymlsemError(f"n_draws must be a positive integer, not {n_draws!r}")
-    variables = _variables(fit)
+    variables = fit.prior_variables()
     stored = group(fit.idata, "prior")
     if stored is not None and all(name in stored for name in variables):
         return stored
@@ -78,12 +54,11 @@ def prior_draws(fit: Any, n_draws: int = 1000, seed: int | None = 0) -> xr.Datas
     if key not in cache:
         import pymc as pm
 
-        model = fit.model.pymc_model if is_sem(fit) else fit.spec.model
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*Potential.*")
             result = pm.sample_prior_predictive(
                 draws=n_draws,
-                model=model,
+                model=fit.pymc_model,
                 var_names=variables,
                 random_seed=seed,
                 compile_kwargs={"mode": "FAST_COMPILE"},
@@ -92,29 +67,8 @@ def prior_draws(fit: Any, n_draws: int = 1000, seed: int | None = 0) -> xr.Datas
     return cache[key]
 
 
-def _mixed_columns(fit: Any, source: xr.Dataset, variables: Sequence[str]) -> tuple[np.ndarray, list[str]]:
-    """Mixed-model variables as columns: ``fixef`` by term, ``sd__<label>[effect]``, ``sigma``, ``theta``."""
-    blocks = dict(zip(fit.spec.labels, fit.spec.design.blocks, strict=True))
-    parts, names = [], []
-    for name in variables:
-        values = flat(source[name])
-        if name == "fixef":
-            labels = list(fit.spec.design.fixed_names)
-        elif name.startswith("sd__"):
-            labels = [f"{name}[{effect}]" for effect in blocks[name[4:]].names]
-        else:
-            labels = (
-                [name] * values.shape[-1]
-                if values.shape[-1] == 1
-                else [f"{name}[{k}]" for k in range(values.shape[-1])]
-            )
-        parts.append(values)
-        names += labels
-    return np.concatenate(parts, axis=-1), names
-
-
 def prior_posterior_draws(
-    fit: Any, var_names: str | Sequence[str] | None = None, n_draws: int = 1000, seed: int | None = 0
+    fit: Fitted, var_names: str | Sequence[str] | None = None, n_draws: int = 1000, seed: int | None = 0
 ) -> tuple[xr.DataArray, xr.DataArray]:
     """Posterior and prior draws of the same parameters, dims ``(chain, draw, parameter)``.
 
@@ -141,23 +95,10 @@ def prior_posterior_draws(
     """
     names = as_names(var_names)
     prior = prior_draws(fit, n_draws, seed)
-    if is_sem(fit):
-        posterior_cols, prior_cols = sem_draws(fit), sem_draws(fit, prior)
-        _, lookup = sem_lookup(fit)
-        if names is None:
-            free = slice(0, len(fit.model.built.free))
-            return posterior_cols.isel(parameter=free), prior_cols.isel(parameter=free)
-    else:
-        variables = _variables(fit)
-        values, labels = _mixed_columns(fit, group(fit.idata, "posterior"), variables)
-        posterior_cols = columns(values, labels)
-        prior_cols = columns(*_mixed_columns(fit, prior, variables))
-        lookup = {label: [i] for i, label in enumerate(labels)}
-        start = 0
-        for name in variables:
-            width = flat(prior[name]).shape[-1]
-            lookup.setdefault(name, list(range(start, start + width)))
-            start += width
+    posterior_cols, lookup, default = fit.prior_columns(group(fit.idata, "posterior"))
+    prior_cols, _, _ = fit.prior_columns(prior)
+    if names is None:
+        return posterior_cols.isel(parameter=default), prior_cols.isel(parameter=default)
     return select(posterior_cols, names, lookup), select(prior_cols, names, lookup)
 
 

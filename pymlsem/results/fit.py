@@ -2,29 +2,45 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from pymlsem.exceptions import PymlsemError
 from pymlsem.path_diagram import path_diagram
 from pymlsem.results.fit_methods import FitMethods
+from pymlsem.results.implied import sem_rows
 from pymlsem.results.latent_scores import latent_scores
 from pymlsem.results.lavaan_summary import format_estimates, format_header
-from pymlsem.results.posterior import check_prob, quantile_name, summarize_draws
+from pymlsem.results.posterior import (
+    SAMPLE_DIMS,
+    check_prob,
+    columns,
+    flat,
+    group,
+    quantile_name,
+    stacked_draws,
+    summarize_draws,
+)
 from pymlsem.results.standardized import icc, r_squared, standardized_solution
 from pymlsem.sample import Timings
 from pymlsem.version import __version__
-from pymlsem.workflow.information import sem_dic
+from pymlsem.workflow.information import data_digest, sem_dic
+from pymlsem.workflow.pointwise import Pointwise, sem_fit_pointwise, sem_total_loglik
 from pymlsem.workflow.ppp import posterior_predictive_pvalue
-from pymlsem.workflow.predictive import posterior_predictive
+from pymlsem.workflow.predictive import posterior_predictive, sem_replicated_data
+from pymlsem.workflow.protocol import ParameterColumns
 from pymlsem.workflow.saturated import sample_statistics
 from pymlsem.workflow.saturated_posterior import saturated_posterior
 from pymlsem.workflow.srmr import srmr
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    import pymc as pm
 
     from pymlsem.api import SEM
 
@@ -369,8 +385,8 @@ class SEMFit(FitMethods):
             ``self.idata``.
         """
         tree = self.model.prior_predictive(n_draws, seed)
-        for group in ("prior", "prior_predictive"):
-            self.idata[group] = tree[group].to_dataset()
+        for name in ("prior", "prior_predictive"):
+            self.idata[name] = tree[name].to_dataset()
         return self.idata
 
     def path_diagram(self, path: str | Path | None = None, **kwargs: Any) -> Any:
@@ -392,6 +408,122 @@ class SEMFit(FitMethods):
         """
 
         return path_diagram(self, path, **kwargs)
+
+    # --- what the workflow tools and plots ask of a fit (pymlsem.workflow.protocol.Fitted) -------------
+
+    @property
+    def pymc_model(self) -> pm.Model:
+        """The SEM's PyMC model."""
+        return self.model.pymc_model
+
+    def default_unit(self) -> str:
+        """``"cluster"`` for a two-level model, ``"observation"`` for a single-level one."""
+        return "cluster" if self.model.partable.n_levels == 2 else "observation"
+
+    def pointwise_log_likelihood(self, unit: str) -> Pointwise:
+        """The log-likelihood of every draw by cluster or by row
+        (:func:`pymlsem.workflow.pointwise.sem_fit_pointwise`)."""
+        return sem_fit_pointwise(self, unit)
+
+    def total_log_likelihood(self) -> np.ndarray | None:
+        """The log-likelihood of all the data per draw for a fit to summary statistics (which has no rows to
+        give one each); None for a fit to raw data."""
+        if getattr(self.model, "data", None) is not None:
+            return None
+        rows = sem_rows(self.model, stacked_draws(self.idata.posterior, "parameters"))
+        return sem_total_loglik(self.model, rows)
+
+    def replicated_data(
+        self, posterior: xr.Dataset, seed: int | None, random_effects: str
+    ) -> tuple[xr.Dataset, xr.Dataset | None]:
+        """Replicated data sets (:func:`pymlsem.workflow.predictive.sem_replicated_data`); a SEM has no
+        random effects to choose, so ``random_effects`` changes nothing."""
+        return sem_replicated_data(self.model, posterior, seed)
+
+    def replicated_variables(self, available: Sequence[str]) -> list[str]:
+        """The observed variables but the exogenous covariates (the replicates hold them at their values)."""
+        exogenous = {name for names in self.model.partable.exogenous.values() for name in names}
+        return [name for name in available if name not in exogenous] or list(available)
+
+    def observed_values(self, names: Sequence[str]) -> dict[str, np.ndarray]:
+        """The data's columns ``names``.
+
+        Raises
+        ------
+        PymlsemError
+            For a fit to summary statistics.
+        """
+        data = getattr(self.model, "data", None)
+        if data is None:
+            raise PymlsemError("the fit has no observed data (it was fitted to summary statistics)")
+        return {name: data[name].to_numpy(dtype=float) for name in names}
+
+    def data_identity(self) -> tuple[tuple[str, ...], int, str]:
+        """The observed variables, the number of rows and a digest of the values (and clusters); for a fit
+        to summary statistics, of the covariance matrix and means."""
+        spec = self.model
+        variables = tuple(sorted(spec.observed))
+        data = getattr(spec, "data", None)
+        if data is None:
+            stats = spec.stats
+            mean = stats.mean if stats.mean is not None else np.zeros(0)
+            order = [list(stats.variables).index(v) for v in variables]
+            cov = np.asarray(stats.cov)[np.ix_(order, order)]
+            return variables, int(spec.nobs), data_digest(cov, np.asarray(mean)[order] if mean.size else mean)
+        values = [data[v].to_numpy(dtype=float) for v in variables]
+        if spec.cluster is not None:
+            values.append(pd.factorize(data[spec.cluster], sort=True)[0])
+        return variables, len(data), data_digest(*values)
+
+    def parameter_draws(self) -> xr.DataArray:
+        """The free parameters on lavaan's scale (as in the summary), then the defined (``:=``) ones."""
+        posterior = self.idata.posterior
+        parts = [posterior["parameters"].transpose(*SAMPLE_DIMS, "parameter")]
+        if "defined" in posterior:
+            parts.append(posterior["defined"].rename(defined_parameter="parameter"))
+        return xr.concat(parts, dim="parameter") if len(parts) > 1 else parts[0]
+
+    def parameter_columns(self) -> ParameterColumns:
+        """The free then the defined parameters as plot columns; the free ones by default."""
+        return self.prior_columns(group(self.idata, "posterior"))
+
+    def parameter_priors(self) -> dict[str, str]:
+        """Each free parameter's prior as written (``normal(0,10)``, ``gamma(1,.5)[sd]``)."""
+        return {p.name: str(p.prior) for p in self.model.built.free}
+
+    def prior_variables(self) -> list[str]:
+        """``parameters`` (and ``defined`` when the model has ``:=`` parameters)."""
+        return ["parameters", *(["defined"] if self.model.built.defined else [])]
+
+    def prior_columns(self, source: xr.Dataset) -> ParameterColumns:
+        """The free (``parameters``) and defined (``defined``) parameters of ``source`` as named columns.
+
+        A parameter is named by its display name (``fw=~y2@within``, or its label), by any of the rows it
+        stands for, and by a row without its ``@within``/``@between`` suffix when that is unambiguous.
+        """
+        built = self.model.built
+        names = [p.name for p in built.free] + list(built.defined)
+        lookup: dict[str, list[int]] = {}
+        short: dict[str, set[int]] = {}
+        for i, parameter in enumerate(built.free):
+            for alias in (parameter.name, *parameter.aliases):
+                lookup.setdefault(alias, [i])
+                if "@" in alias:
+                    short.setdefault(alias.rsplit("@", 1)[0], set()).add(i)
+        for name, where in short.items():
+            lookup.setdefault(name, sorted(where) if len(where) == 1 else [])
+        for j, name in enumerate(built.defined, start=len(built.free)):
+            lookup.setdefault(name, [j])
+        parts = [flat(source["parameters"])]
+        if built.defined and "defined" in source:
+            parts.append(flat(source["defined"]))
+        values = np.concatenate(parts, axis=-1)
+        return columns(values, names[: values.shape[-1]]), lookup, list(range(len(built.free)))
+
+    def fit_with_priors(self, priors: Mapping[str, str], sampling: Mapping[str, Any]) -> SEMFit:
+        """The same model with the priors ``priors`` changed (:meth:`pymlsem.api.SEM.with_priors`), fitted
+        with ``sampling`` (keywords of :meth:`pymlsem.api.SEM.fit`)."""
+        return self.model.with_priors(priors).fit(**sampling)
 
     def __str__(self) -> str:
         return self.summary()

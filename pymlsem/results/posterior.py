@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -79,9 +79,32 @@ def draw_chunks(n_draws: int, per_draw: int) -> Iterator[slice]:
         yield slice(start, min(start + size, n_draws))
 
 
-def is_sem_fit(fit: Any) -> bool:
-    """Whether ``fit`` is a SEM fit (``fit.model`` a SEM) rather than a mixed-model fit (``fit.spec``)."""
-    return hasattr(fit, "model") and hasattr(getattr(fit, "model", None), "partable")
+def group(idata: Any, name: str) -> xr.Dataset | None:
+    """One group of a fit's posterior object (a DataTree, or a stand-in namespace) as a Dataset."""
+    if isinstance(idata, xr.DataTree):
+        return idata[name].to_dataset() if name in idata.children else None
+    node = getattr(idata, name, None)
+    if node is None or isinstance(node, xr.Dataset):
+        return node
+    if isinstance(node, xr.DataTree):
+        return node.to_dataset()
+    return xr.Dataset(dict(node))
+
+
+def columns(values: np.ndarray, names: Sequence[str]) -> xr.DataArray:
+    """Draws (chain, draw, parameter) with plain integer chain/draw coordinates and the given names."""
+    chains, draws = values.shape[:2]
+    return xr.DataArray(
+        np.asarray(values, dtype=float),
+        dims=(*SAMPLE_DIMS, "parameter"),
+        coords={"chain": np.arange(chains), "draw": np.arange(draws), "parameter": list(names)},
+    )
+
+
+def flat(data: xr.DataArray) -> np.ndarray:
+    """A posterior variable as (chain, draw, k), its other dims flattened in order."""
+    values = np.asarray(data.transpose(*SAMPLE_DIMS, ...).values, dtype=float)
+    return values.reshape(*values.shape[:2], -1)
 
 
 def stacked_draws(posterior: xr.Dataset, name: str) -> np.ndarray:

@@ -21,17 +21,16 @@ from scipy.special import logsumexp
 from pymlsem.diagnostics.dic import DIC, dic
 from pymlsem.exceptions import DataError, PymlsemError
 from pymlsem.results.implied import sem_rows
-from pymlsem.results.posterior import is_sem_fit, stacked_draws
+from pymlsem.results.posterior import stacked_draws
 from pymlsem.workflow.pointwise import (
     LOGLIK_VAR,
     add_log_likelihood,
-    default_unit,
     fixed_x_constant,
     pointwise_log_likelihood,
     sem_total_loglik,
 )
 
-__all__ = ["WAIC", "compare", "loo", "loo_outliers", "sem_dic", "waic"]
+__all__ = ["WAIC", "compare", "data_digest", "loo", "loo_outliers", "sem_dic", "waic"]
 
 
 def loo(fit: Any, unit: str | None = None, **kwargs: Any) -> Any:
@@ -142,7 +141,7 @@ def waic(fit: Any, unit: str | None = None) -> WAIC:
     -------
     WAIC
     """
-    unit = unit or default_unit(fit)
+    unit = unit or fit.default_unit()
     values = pointwise_log_likelihood(fit, unit).values  # (draws, units)
     lppd = logsumexp(values, axis=0) - np.log(values.shape[0])
     penalty = values.var(axis=0, ddof=1) if values.shape[0] > 1 else np.zeros(values.shape[1])
@@ -151,42 +150,21 @@ def waic(fit: Any, unit: str | None = None) -> WAIC:
     return WAIC(float(elpd.sum()), se, float(penalty.sum()), elpd, unit)
 
 
-def _digest(*arrays: Any) -> str:
+def data_digest(*arrays: Any) -> str:
+    """A digest of the values of ``arrays`` (which data a fit models, see
+    :meth:`~pymlsem.workflow.protocol.Fitted.data_identity`)."""
     sha = hashlib.sha1(usedforsecurity=False)
     for array in arrays:
         sha.update(np.ascontiguousarray(np.asarray(array, dtype=float)).tobytes())
     return sha.hexdigest()
 
 
-def _observations(fit: Any) -> tuple[tuple[str, ...], int, str]:
-    """Which data a fit models: its variables, number of rows and a digest of the values."""
-    if is_sem_fit(fit):
-        spec = fit.model
-        variables = tuple(sorted(spec.observed))
-        data = getattr(spec, "data", None)
-        if data is None:
-            stats = spec.stats
-            mean = stats.mean if stats.mean is not None else np.zeros(0)
-            order = [list(stats.variables).index(v) for v in variables]
-            cov = np.asarray(stats.cov)[np.ix_(order, order)]
-            return variables, int(spec.nobs), _digest(cov, np.asarray(mean)[order] if mean.size else mean)
-        columns = [data[v].to_numpy(dtype=float) for v in variables]
-        if spec.cluster is not None:
-            columns.append(pd.factorize(data[spec.cluster], sort=True)[0])
-        return variables, len(data), _digest(*columns)
-    design = fit.spec.design
-    response = getattr(fit.spec, "response", None)
-    y = design.y if response is None else response.y
-    columns = [y] + [block.codes for block in design.blocks[:1]]
-    return (design.response,), design.nobs, _digest(*columns)
-
-
 def _check_same_data(fits: Mapping[str, Any]) -> None:
     names = list(fits)
     first = names[0]
-    reference = _observations(fits[first])
+    reference = fits[first].data_identity()
     for name in names[1:]:
-        other = _observations(fits[name])
+        other = fits[name].data_identity()
         if other[0] != reference[0]:
             raise DataError(
                 f"the fits model different variables: {first!r} models {', '.join(reference[0])} and "
@@ -238,7 +216,7 @@ def compare(
 
     if not isinstance(fits, Mapping) or len(fits) < 2:
         raise PymlsemError("compare needs a dict of at least two fits, e.g. {'m1': fit1, 'm2': fit2}")
-    units = {name: unit or default_unit(fit) for name, fit in fits.items()}
+    units = {name: unit or fit.default_unit() for name, fit in fits.items()}
     if len(set(units.values())) > 1:
         raise PymlsemError(
             f"the fits have different default units ({units}); give unit='cluster' or unit='observation'"

@@ -44,7 +44,7 @@ from pymlsem.mlm.stats import GaussianStats, gaussian_stats, grouping_hierarchy,
 from pymlsem.results.posterior import draw_chunks, stacked_draws
 
 if TYPE_CHECKING:
-    from pymlsem.mlm.model import MixedModel
+    from pymlsem.mlm.model import BuiltMixedModel
 
 __all__ = [
     "clustered",
@@ -57,17 +57,19 @@ __all__ = [
 ]
 
 
-def is_gaussian(spec: MixedModel) -> bool:
+def is_gaussian(spec: BuiltMixedModel) -> bool:
     """Whether the mixed model's family is Gaussian."""
     return getattr(spec, "family", "gaussian") == "gaussian"
 
 
-def clustered(spec: MixedModel) -> bool:
+def clustered(spec: BuiltMixedModel) -> bool:
     """One grouping factor, or factors nested in one another: the top factor's clusters are independent."""
     return bool(spec.design.blocks) and grouping_hierarchy(spec.design) is not None
 
 
-def gaussian_theta_draws(spec: MixedModel, posterior: Any) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+def gaussian_theta_draws(
+    spec: BuiltMixedModel, posterior: Any
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     """Fixed effects (S, p), residual SDs (S,) and block covariances (S, q_k, q_k) of every draw.
 
     Parameters
@@ -108,7 +110,7 @@ def _draw_terms(stats: GaussianStats, covs: list[np.ndarray], beta: np.ndarray, 
 
 
 def gaussian_cluster_loglik(
-    spec: MixedModel, beta: np.ndarray, sigma: np.ndarray, covs: list[np.ndarray]
+    spec: BuiltMixedModel, beta: np.ndarray, sigma: np.ndarray, covs: list[np.ndarray]
 ) -> np.ndarray:
     """Marginal log-density of each top-level cluster's responses, per draw (one or nested factors).
 
@@ -148,7 +150,7 @@ def gaussian_cluster_loglik(
 
 
 def _parameter_inputs(
-    spec: MixedModel,
+    spec: BuiltMixedModel,
 ) -> tuple[pt.TensorVariable, pt.TensorVariable, list[pt.TensorVariable]]:
     """Symbolic fixed effects, residual SD and block covariances of one draw."""
     covs = [pt.matrix(f"cov_{k}") for k in range(len(spec.design.blocks))]
@@ -167,7 +169,7 @@ def _evaluate(outputs, beta_in, sigma_in, cov_in, draws, width: int, stats: Gaus
     return out
 
 
-def _dense_lambda(spec: MixedModel, factors: list[np.ndarray], s: int) -> np.ndarray:
+def _dense_lambda(spec: BuiltMixedModel, factors: list[np.ndarray], s: int) -> np.ndarray:
     return scipy.linalg.block_diag(
         *[
             np.kron(np.eye(block.n_levels), factor[s])
@@ -177,7 +179,7 @@ def _dense_lambda(spec: MixedModel, factors: list[np.ndarray], s: int) -> np.nda
 
 
 def gaussian_observation_loglik(
-    spec: MixedModel, beta: np.ndarray, sigma: np.ndarray, covs: list[np.ndarray]
+    spec: BuiltMixedModel, beta: np.ndarray, sigma: np.ndarray, covs: list[np.ndarray]
 ) -> np.ndarray:
     """``log p(y_i | y_-i)`` of every observation, random effects integrated out, per draw.
 
@@ -236,7 +238,7 @@ def gaussian_observation_loglik(
 
 
 def gaussian_total_loglik(
-    spec: MixedModel, beta: np.ndarray, sigma: np.ndarray, covs: list[np.ndarray]
+    spec: BuiltMixedModel, beta: np.ndarray, sigma: np.ndarray, covs: list[np.ndarray]
 ) -> np.ndarray:
     """Marginal log-likelihood of all the responses, per draw (any grouping structure): the model's own
     :func:`pymlsem.mlm.loglik.gaussian_marginal_loglik`, vectorized over draws.

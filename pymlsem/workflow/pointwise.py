@@ -65,7 +65,7 @@ from pymlsem.data.stats import TwoLevelStats
 from pymlsem.exceptions import DataError, ModelSpecificationError, PymlsemError
 from pymlsem.mlm.stats import grouping_hierarchy
 from pymlsem.results.implied import sem_rows
-from pymlsem.results.posterior import SAMPLE_DIMS, draw_chunks, is_sem_fit, stacked_draws
+from pymlsem.results.posterior import SAMPLE_DIMS, draw_chunks, stacked_draws
 from pymlsem.workflow.conditional import latent_pointwise_values
 from pymlsem.workflow.incomplete import missing_total_loglik, missing_unit_loglik
 from pymlsem.workflow.loglik import batch_of, compile_densities, implied_moments, model_loglik
@@ -80,18 +80,19 @@ from pymlsem.workflow.mixed_loglik import (
 
 if TYPE_CHECKING:
     from pymlsem.api import SEM
-    from pymlsem.mlm.model import MixedModel
+    from pymlsem.mlm.model import BuiltMixedModel
+    from pymlsem.workflow.protocol import Fitted
 
 __all__ = [
     "UNITS",
     "Pointwise",
     "add_log_likelihood",
     "compile_model_checks",
-    "default_unit",
     "fixed_x_constant",
     "mixed_default_unit",
     "mixed_fit_pointwise",
     "pointwise_log_likelihood",
+    "sem_fit_pointwise",
     "sem_pointwise_loglik",
     "sem_total_loglik",
 ]
@@ -177,14 +178,6 @@ def _mvn_logpdf(resid: np.ndarray, chol: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------------- SEM
-def default_unit(fit_or_spec: Any) -> str:
-    """The default unit: ``"cluster"`` for two-level SEMs and one-factor Gaussian mixed models."""
-    spec = getattr(fit_or_spec, "model", None) or getattr(fit_or_spec, "spec", None) or fit_or_spec
-    if hasattr(spec, "partable"):
-        return "cluster" if spec.partable.n_levels == 2 else "observation"
-    return mixed_default_unit(spec)
-
-
 def _check_unit(unit: str) -> None:
     if unit not in UNITS:
         raise PymlsemError(f"unknown unit {unit!r}; choose 'cluster' or 'observation'")
@@ -432,7 +425,7 @@ def fixed_x_constant(spec: SEM) -> float:
 
 
 # ------------------------------------------------------------------------------------------ both kinds
-def pointwise_log_likelihood(fit: Any, unit: str | None = None) -> Pointwise:
+def pointwise_log_likelihood(fit: Fitted, unit: str | None = None) -> Pointwise:
     """Pointwise log-likelihood of every posterior draw of a fitted SEM or mixed model.
 
     Parameters
@@ -440,31 +433,41 @@ def pointwise_log_likelihood(fit: Any, unit: str | None = None) -> Pointwise:
     fit
         A :class:`~pymlsem.results.fit.SEMFit` or :class:`~pymlsem.mlm.fit.MixedFit`.
     unit
-        ``"cluster"`` or ``"observation"`` (see the module docstring); the default is
-        :func:`default_unit`.
+        ``"cluster"`` or ``"observation"`` (see the module docstring); the default is the fit's
+        (``fit.default_unit()``: ``"cluster"`` for two-level SEMs and Gaussian models with one grouping
+        factor or nested ones).
 
     Returns
     -------
     Pointwise
         ``values`` of shape (chain * draw, n_units), draws stacked chain by chain.
     """
-    unit = unit or default_unit(fit)
+    unit = unit or fit.default_unit()
     _check_unit(unit)
-    if is_sem_fit(fit):
-        spec = fit.model
-        if not spec.has_closed_form:  # random slopes, ordered indicators: given the latent variables
-            if unit == "cluster" and spec.cluster is None:
-                raise ModelSpecificationError(
-                    "unit='cluster' needs a two-level model: use unit='observation'"
-                )
-            labels = np.asarray(spec.raw.cluster_ids) if unit == "cluster" else np.arange(spec.nobs)
-            return Pointwise(latent_pointwise_values(fit, unit), unit, labels, True)
-        rows = sem_rows(spec, stacked_draws(fit.idata.posterior, "parameters"))
-        return sem_pointwise_loglik(spec, rows, unit)
-    return mixed_fit_pointwise(fit, unit)
+    return fit.pointwise_log_likelihood(unit)
 
 
-def add_log_likelihood(fit: Any, unit: str | None = None) -> xr.DataTree:
+def sem_fit_pointwise(fit: Any, unit: str) -> Pointwise:
+    """Pointwise log-likelihood of a fitted SEM (see the module docstring).
+
+    Parameters
+    ----------
+    fit
+        A :class:`~pymlsem.results.fit.SEMFit`.
+    unit
+        ``"cluster"`` (two-level models) or ``"observation"``.
+    """
+    spec = fit.model
+    if not spec.has_closed_form:  # random slopes, ordered indicators: given the latent variables
+        if unit == "cluster" and spec.cluster is None:
+            raise ModelSpecificationError("unit='cluster' needs a two-level model: use unit='observation'")
+        labels = np.asarray(spec.raw.cluster_ids) if unit == "cluster" else np.arange(spec.nobs)
+        return Pointwise(latent_pointwise_values(fit, unit), unit, labels, True)
+    rows = sem_rows(spec, stacked_draws(fit.idata.posterior, "parameters"))
+    return sem_pointwise_loglik(spec, rows, unit)
+
+
+def add_log_likelihood(fit: Fitted, unit: str | None = None) -> xr.DataTree:
     """Add (or replace) the ``log_likelihood`` group of ``fit.idata``.
 
     The group holds one variable, ``loglik``, with dims ``(chain, draw, cluster)`` or
@@ -477,14 +480,14 @@ def add_log_likelihood(fit: Any, unit: str | None = None) -> xr.DataTree:
     fit
         A fitted SEM or mixed model.
     unit
-        ``"cluster"`` or ``"observation"``; the default is :func:`default_unit`.
+        ``"cluster"`` or ``"observation"``; the default is the fit's (``fit.default_unit()``).
 
     Returns
     -------
     xarray.DataTree
         ``fit.idata``, with the group added.
     """
-    unit = unit or default_unit(fit)
+    unit = unit or fit.default_unit()
     existing = fit.idata.get("log_likelihood") if hasattr(fit.idata, "get") else None
     if existing is not None and LOGLIK_VAR in existing and existing[LOGLIK_VAR].attrs.get("unit") == unit:
         return fit.idata
@@ -504,7 +507,7 @@ def add_log_likelihood(fit: Any, unit: str | None = None) -> xr.DataTree:
     return fit.idata
 
 
-def mixed_default_unit(spec: MixedModel) -> str:
+def mixed_default_unit(spec: BuiltMixedModel) -> str:
     """``"cluster"`` for a Gaussian model with one or nested grouping factors, else ``"observation"``."""
     return "cluster" if is_gaussian(spec) and clustered(spec) else "observation"
 

@@ -39,7 +39,7 @@ from pymlsem.exceptions import DataError, PymlsemError
 from pymlsem.mlm.ranef import block_factors, conditional_effects
 from pymlsem.mlm.stats import gaussian_stats
 from pymlsem.results.implied import sem_rows
-from pymlsem.results.posterior import is_sem_fit, stacked_draws
+from pymlsem.results.posterior import stacked_draws
 from pymlsem.sample import is_integer
 from pymlsem.workflow.conditional import latent_replicates, observed_values
 from pymlsem.workflow.loglik import ImpliedMoments, implied_moments
@@ -53,13 +53,16 @@ from pymlsem.workflow.replicate import (
 
 if TYPE_CHECKING:
     from pymlsem.api import SEM
-    from pymlsem.mlm.model import MixedModel
+    from pymlsem.mlm.model import BuiltMixedModel
+    from pymlsem.workflow.protocol import Fitted
 
 __all__ = [
     "mixed_prior_predictive",
+    "mixed_replicated_data",
     "posterior_predictive",
     "replicate_rows",
     "sem_prior_predictive",
+    "sem_replicated_data",
 ]
 
 RANDOM_EFFECTS = ("fitted", "new")
@@ -290,20 +293,20 @@ def sem_prior_predictive(spec: SEM, n_draws: int = 500, seed: int | None = None)
 
 
 # ----------------------------------------------------------------------------------------------- mixed
-def _mixed_response(spec: MixedModel) -> np.ndarray:
+def _mixed_response(spec: BuiltMixedModel) -> np.ndarray:
     response = getattr(spec, "response", None)
     return spec.design.y if response is None else response.y
 
 
-def _mixed_observed(spec: MixedModel) -> xr.Dataset:
+def _mixed_observed(spec: BuiltMixedModel) -> xr.Dataset:
     return xr.Dataset({"y": ("observation", _mixed_response(spec))}, coords={"observation": _obs(spec)})
 
 
-def _obs(spec: MixedModel) -> np.ndarray:
+def _obs(spec: BuiltMixedModel) -> np.ndarray:
     return np.arange(spec.design.nobs)
 
 
-def _new_effects(covs: list[np.ndarray], spec: MixedModel, rng: np.random.Generator) -> list[np.ndarray]:
+def _new_effects(covs: list[np.ndarray], spec: BuiltMixedModel, rng: np.random.Generator) -> list[np.ndarray]:
     out = []
     for factor, block in zip(block_factors(covs), spec.design.blocks, strict=True):
         noise = rng.standard_normal((factor.shape[0], block.n_levels, block.q))
@@ -312,7 +315,7 @@ def _new_effects(covs: list[np.ndarray], spec: MixedModel, rng: np.random.Genera
 
 
 def _gaussian_replicates(
-    spec: MixedModel, posterior: xr.Dataset, random_effects: str, rng: np.random.Generator
+    spec: BuiltMixedModel, posterior: xr.Dataset, random_effects: str, rng: np.random.Generator
 ) -> np.ndarray:
     """Replicated responses (S, N) of a Gaussian mixed model from a (selected) posterior."""
     beta, sigma, covs = gaussian_theta_draws(spec, posterior)
@@ -329,7 +332,9 @@ def _gaussian_replicates(
     return mean + sigma[:, None] * rng.standard_normal(mean.shape)
 
 
-def _pymc_replicates(spec: MixedModel, posterior: xr.Dataset, random_effects: str, seed: int) -> np.ndarray:
+def _pymc_replicates(
+    spec: BuiltMixedModel, posterior: xr.Dataset, random_effects: str, seed: int
+) -> np.ndarray:
     import pymc as pm
 
     sample_vars = ["y"]
@@ -351,7 +356,9 @@ def _pymc_replicates(spec: MixedModel, posterior: xr.Dataset, random_effects: st
     return stacked_draws(tree["posterior_predictive"].to_dataset(), "y")
 
 
-def _mixed_dataset(values: np.ndarray, chain: np.ndarray, draw: np.ndarray, spec: MixedModel) -> xr.Dataset:
+def _mixed_dataset(
+    values: np.ndarray, chain: np.ndarray, draw: np.ndarray, spec: BuiltMixedModel
+) -> xr.Dataset:
     shape = (chain.size, draw.size, values.shape[-1])
     return xr.Dataset(
         {"y": (("chain", "draw", "observation"), values.reshape(shape))},
@@ -359,7 +366,7 @@ def _mixed_dataset(values: np.ndarray, chain: np.ndarray, draw: np.ndarray, spec
     )
 
 
-def mixed_prior_predictive(spec: MixedModel, n_draws: int = 500, seed: int | None = None) -> xr.DataTree:
+def mixed_prior_predictive(spec: BuiltMixedModel, n_draws: int = 500, seed: int | None = None) -> xr.DataTree:
     """Prior predictive draws of a mixed model: parameters from their priors, then responses.
 
     New cluster effects are drawn for the design's clusters at each prior draw.
@@ -431,7 +438,7 @@ def select_draws(posterior: xr.Dataset, n_draws: int | None) -> xr.Dataset:
 
 
 def posterior_predictive(
-    fit: Any, n_draws: int | None = 500, seed: int | None = None, *, random_effects: str = "fitted"
+    fit: Fitted, n_draws: int | None = 500, seed: int | None = None, *, random_effects: str = "fitted"
 ) -> xr.DataTree:
     """Replicated data sets from the posterior, stored as the ``posterior_predictive`` group of ``fit.idata``.
 
@@ -460,25 +467,37 @@ def posterior_predictive(
     if random_effects not in RANDOM_EFFECTS:
         raise PymlsemError(f"random_effects must be 'fitted' or 'new', not {random_effects!r}")
     posterior = select_draws(fit.idata.posterior.to_dataset(), n_draws)
+    replicated, observed = fit.replicated_data(posterior, seed, random_effects)
+    fit.idata["posterior_predictive"] = replicated
+    if observed is not None:
+        fit.idata["observed_data"] = observed
+    return fit.idata
+
+
+def sem_replicated_data(
+    spec: SEM, posterior: xr.Dataset, seed: int | None
+) -> tuple[xr.Dataset, xr.Dataset | None]:
+    """A SEM's replicated data sets, one per draw of ``posterior``, and its observed data (None for a fit to
+    summary statistics); see the module docstring."""
+    _, rng = _seeds(seed)
+    if spec.has_closed_form:
+        rows = sem_rows(spec, stacked_draws(posterior, "parameters"))
+        replicates = replicate_rows(spec, implied_moments(spec, rows), rng)
+    else:  # random slopes, ordered indicators: given each draw's latent variables
+        replicates = latent_replicates(spec, posterior, rng)
     chain, draw = posterior["chain"].values, posterior["draw"].values
+    return _sem_dataset(spec, replicates, chain, draw), _sem_observed(spec)
+
+
+def mixed_replicated_data(
+    spec: BuiltMixedModel, posterior: xr.Dataset, seed: int | None, random_effects: str
+) -> tuple[xr.Dataset, xr.Dataset]:
+    """A mixed model's replicated responses, one per draw of ``posterior``, with ``random_effects``
+    ``"fitted"`` or ``"new"``, and its observed responses; see the module docstring."""
     pymc_seed, rng = _seeds(seed)
-    if is_sem_fit(fit):
-        spec = fit.model
-        if spec.has_closed_form:
-            rows = sem_rows(spec, stacked_draws(posterior, "parameters"))
-            replicates = replicate_rows(spec, implied_moments(spec, rows), rng)
-        else:  # random slopes, ordered indicators: given each draw's latent variables
-            replicates = latent_replicates(spec, posterior, rng)
-        fit.idata["posterior_predictive"] = _sem_dataset(spec, replicates, chain, draw)
-        observed = _sem_observed(spec)
-        if observed is not None:
-            fit.idata["observed_data"] = observed
-        return fit.idata
-    spec = fit.spec
-    if getattr(spec, "family", "gaussian") == "gaussian":
+    if spec.family == "gaussian":
         values = _gaussian_replicates(spec, posterior, random_effects, rng)
     else:
         values = _pymc_replicates(spec, posterior, random_effects, pymc_seed)
-    fit.idata["posterior_predictive"] = _mixed_dataset(values, chain, draw, spec)
-    fit.idata["observed_data"] = _mixed_observed(spec)
-    return fit.idata
+    chain, draw = posterior["chain"].values, posterior["draw"].values
+    return _mixed_dataset(values, chain, draw, spec), _mixed_observed(spec)

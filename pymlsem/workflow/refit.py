@@ -23,10 +23,11 @@ import pandas as pd
 from pymlsem.engine.run import engine_binding
 from pymlsem.exceptions import PriorError, PymlsemError
 from pymlsem.mlm.glmm import build_glmm_model
-from pymlsem.mlm.model import MixedModel, build_mixed_model
-from pymlsem.mlm.sampling import model_cache_key, sample_mixed
+from pymlsem.mlm.model import BuiltMixedModel, build_mixed_model
+from pymlsem.mlm.sampling import model_cache_key
 from pymlsem.priors import DEFAULT_PRIORS, Prior
-from pymlsem.results.posterior import is_sem_fit, summarize_draws
+from pymlsem.results.posterior import summarize_draws
+from pymlsem.workflow.protocol import Fitted
 from pymlsem.workflow.sensitivity import posterior_parameters
 
 if TYPE_CHECKING:
@@ -67,8 +68,8 @@ def sem_refit_spec(spec: SEM, priors: Mapping[str, str]) -> SEM:
     Returns
     -------
     SEM
-        A new model whose ``cache_key()`` equals ``spec.cache_key()`` when only prior arguments change (a
-        fit then reuses the compiled model and only the prior ``pm.Data`` differ).
+        A new model whose ``structure_key()`` equals ``spec.structure_key()`` when only prior arguments
+        change (a fit then reuses the compiled model and only the prior ``pm.Data`` differ).
 
     Raises
     ------
@@ -115,7 +116,7 @@ def _prior_text(prior: Prior | float) -> str | float:
     return f"{prior.family}({args})" + (f"[{prior.scale}]" if prior.scale else "")
 
 
-def mixed_refit_spec(spec: MixedModel, priors: Mapping[str, str | float]) -> MixedModel:
+def mixed_refit_spec(spec: BuiltMixedModel, priors: Mapping[str, str | float]) -> BuiltMixedModel:
     """The same mixed model with other ``priors=`` (keys of the model's default priors).
 
     Parameters
@@ -127,7 +128,7 @@ def mixed_refit_spec(spec: MixedModel, priors: Mapping[str, str | float]) -> Mix
 
     Returns
     -------
-    MixedModel
+    BuiltMixedModel
 
     Raises
     ------
@@ -160,22 +161,8 @@ def _structure(prior: Any) -> Any:
     return (prior.family, prior.scale) if isinstance(prior, Prior) else prior
 
 
-def _sample_mixed(fit: Any, spec: MixedModel, sampling: dict[str, Any]) -> Any:
-    idata, timings = sample_mixed(spec, thin=fit.thin, **sampling)
-    return type(fit)(
-        spec,
-        idata,
-        sampler=sampling["sampler"],
-        chains=sampling["chains"],
-        draws=sampling["draws"],
-        tune=sampling["tune"],
-        thin=fit.thin,
-        timings=timings,
-    )
-
-
 def refit(
-    fit: Any,
+    fit: Fitted,
     priors: Mapping[str, Any],
     *,
     draws: int | None = None,
@@ -217,22 +204,20 @@ def refit(
         "progressbar": progressbar,
         **kwargs,
     }
-    if is_sem_fit(fit):
-        return sem_refit_spec(fit.model, priors).fit(**sampling)
-    return _sample_mixed(fit, mixed_refit_spec(fit.spec, priors), sampling)
+    return fit.fit_with_priors(priors, sampling)
 
 
-def _summary(fit: Any, prob: float) -> pd.DataFrame:
+def _summary(fit: Fitted, prob: float) -> pd.DataFrame:
     table = summarize_draws(posterior_parameters(fit), prob)
     table.index = pd.Index([str(name) for name in table.index], name="parameter")
-    if is_sem_fit(fit):
-        priors = {p.name: str(p.prior) for p in fit.model.built.free}
+    priors = fit.parameter_priors()
+    if priors:
         table.insert(0, "prior", [priors.get(name, "") for name in table.index])
     return table
 
 
 def prior_grid(
-    fit: Any,
+    fit: Fitted,
     settings: Mapping[str, Mapping[str, Any]],
     *,
     prob: float = 0.95,

@@ -24,21 +24,16 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from pymlsem.results.implied import sem_rows
-from pymlsem.results.posterior import SAMPLE_DIMS, is_sem_fit, stacked_draws
-from pymlsem.workflow.mixed_loglik import gaussian_theta_draws, gaussian_total_loglik
-from pymlsem.workflow.pointwise import LOGLIK_VAR, default_unit, pointwise_log_likelihood, sem_total_loglik
+from pymlsem.results.posterior import SAMPLE_DIMS
+from pymlsem.workflow.pointwise import LOGLIK_VAR, pointwise_log_likelihood
+from pymlsem.workflow.protocol import Fitted
 
 __all__ = ["add_log_prior", "posterior_parameters", "prior_sensitivity"]
 
 
-def _pymc_model(fit: Any) -> Any:
-    return fit.model.pymc_model if is_sem_fit(fit) else fit.spec.model
-
-
-def prior_variables(fit: Any) -> list[str]:
+def prior_variables(fit: Fitted) -> list[str]:
     """Names of the free random variables that carry the model's priors (random effects left out)."""
-    return [rv.name for rv in _pymc_model(fit).free_RVs if not rv.name.startswith("z__")]
+    return [rv.name for rv in fit.pymc_model.free_RVs if not rv.name.startswith("z__")]
 
 
 def log_prior_function(model: Any, names: list[str]) -> Callable[..., list[np.ndarray]]:
@@ -80,7 +75,7 @@ def log_prior_function(model: Any, names: list[str]) -> Callable[..., list[np.nd
     return pytensor.function(inputs, outputs, on_unused_input="ignore")
 
 
-def add_log_prior(fit: Any) -> xr.DataTree:
+def add_log_prior(fit: Fitted) -> xr.DataTree:
     """Add the ``log_prior`` group to ``fit.idata``: each prior's log-density at each posterior draw.
 
     One variable per PyMC random variable that carries a prior (e.g. ``loadings`` with dim ``loading``),
@@ -99,7 +94,7 @@ def add_log_prior(fit: Any) -> xr.DataTree:
     """
     posterior = fit.idata.posterior
     names = prior_variables(fit)
-    function = log_prior_function(_pymc_model(fit), names)
+    function = log_prior_function(fit.pymc_model, names)
     chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
     arrays = [posterior[name].transpose(*SAMPLE_DIMS, ...) for name in names]
     flat = [np.asarray(a.values).reshape(chains * draws, *a.shape[2:]) for a in arrays]
@@ -115,46 +110,34 @@ def add_log_prior(fit: Any) -> xr.DataTree:
     return fit.idata
 
 
-def posterior_parameters(fit: Any) -> xr.DataArray:
-    """Every reported parameter's draws as one array with dims ``(chain, draw, parameter)``.
+def posterior_parameters(fit: Fitted) -> xr.DataArray:
+    """Every reported parameter's draws as one array with dims ``(chain, draw, parameter)``
+    (:meth:`~pymlsem.workflow.protocol.Fitted.parameter_draws`).
 
     SEM: the free parameters on lavaan's scale (as in the summary), then the defined (``:=``) ones. Mixed
     models: MCMCglmm's ``Sol`` and ``VCV`` columns (fixed effects, then variance components).
     """
-    if is_sem_fit(fit):
-        posterior = fit.idata.posterior
-        parts = [posterior["parameters"].transpose(*SAMPLE_DIMS, "parameter")]
-        if "defined" in posterior:
-            parts.append(posterior["defined"].rename(defined_parameter="parameter"))
-        return xr.concat(parts, dim="parameter") if len(parts) > 1 else parts[0]
-    return xr.concat([fit.sol_draws(), fit.vcv_draws()], dim="parameter")
+    return fit.parameter_draws()
 
 
-def _likelihood_dataset(fit: Any) -> xr.Dataset:
+def _likelihood_dataset(fit: Fitted) -> xr.Dataset:
     """A log-likelihood whose values sum to the log-likelihood of all the data."""
     existing = fit.idata.get("log_likelihood") if hasattr(fit.idata, "get") else None
     if existing is not None and LOGLIK_VAR in existing and existing[LOGLIK_VAR].attrs.get("factorizes"):
         return existing.to_dataset()
     posterior = fit.idata.posterior
-    unit = default_unit(fit)
-    if is_sem_fit(fit) and getattr(fit.model, "data", None) is None:  # summary statistics: the total only
-        rows = sem_rows(fit.model, stacked_draws(posterior, "parameters"))
-        values, unit = sem_total_loglik(fit.model, rows)[:, None], "total"
-    elif (
-        not is_sem_fit(fit)
-        and unit == "observation"
-        and getattr(fit.spec, "family", "gaussian") == "gaussian"
-    ):
-        values = gaussian_total_loglik(fit.spec, *gaussian_theta_draws(fit.spec, posterior))[:, None]
-        unit = "total"
+    total = fit.total_log_likelihood()
+    if total is not None:
+        values, unit = total[:, None], "total"
     else:
+        unit = fit.default_unit()
         values = pointwise_log_likelihood(fit, unit).values
     shape = (posterior.sizes["chain"], posterior.sizes["draw"], values.shape[1])
     return xr.Dataset({LOGLIK_VAR: ((*SAMPLE_DIMS, unit), values.reshape(shape))})
 
 
 def prior_sensitivity(
-    fit: Any, *, threshold: float = 0.05, alphas: tuple[float, float] = (0.99, 1.01)
+    fit: Fitted, *, threshold: float = 0.05, alphas: tuple[float, float] = (0.99, 1.01)
 ) -> pd.DataFrame:
     """Power-scaling prior and likelihood sensitivity of every parameter, with ArviZ's diagnosis.
 
@@ -202,8 +185,8 @@ def prior_sensitivity(
         index=pd.Index(names, name="parameter"),
     )
     out["flagged"] = out["diagnosis"] != "✓"
-    if is_sem_fit(fit):
-        priors = {p.name: str(p.prior) for p in fit.model.built.free}
+    priors = fit.parameter_priors()
+    if priors:
         out["prior_distribution"] = [priors.get(name, "") for name in names]
     out.attrs["threshold"] = threshold
     return out
