@@ -30,7 +30,7 @@ from pymlsem.engine.run import engine_binding, sample_binding
 from pymlsem.exceptions import DataError, ModelSpecificationError, PriorError
 from pymlsem.partable import ParTable, build_partable
 from pymlsem.results.fit import SEMFit
-from pymlsem.sample import Timings, check_sampling, sample_model
+from pymlsem.sample import SamplerSettings, Timings, sample_model
 from pymlsem.syntax import ParsedModel, parse_model
 from pymlsem.workflow.predictive import sem_prior_predictive
 from pymlsem.workflow.refit import sem_refit_spec
@@ -399,7 +399,7 @@ class SEM:
         **kwargs
             Passed to the sampler (e.g. ``target_accept``).
         """
-        check_sampling(sampler, draws, tune, chains, random_seed, kwargs, progressbar)
+        settings = SamplerSettings(sampler, draws, tune, chains, random_seed, progressbar, options=kwargs)
         start = time.perf_counter()
         binding, why = engine_binding(self) if sampler == "nutpie" else (None, "")
         if binding is not None:
@@ -411,13 +411,11 @@ class SEM:
                 chains=chains,
                 random_seed=random_seed,
                 progressbar=progressbar,
-                **kwargs,
+                **settings.options,
             )
             total = time.perf_counter() - start + self.build_seconds
             timings = Timings(self.build_seconds, compile_seconds, sampling_seconds, total, reused)
-            return _checked(
-                SEMFit(self, idata, sampler=sampler, chains=chains, draws=draws, tune=tune, timings=timings)
-            )
+            return _checked(SEMFit(self, idata, **settings.fit_record(), timings=timings))
         if why:
             print(f"pymlsem: this model compiles as itself ({why})", file=sys.stderr, flush=True)
         result = sample_model(
@@ -430,17 +428,13 @@ class SEM:
             progressbar=progressbar,
             cache_key=self.structure_key(),
             data=self.data_values(),
-            **kwargs,
+            **settings.options,
         )
         total = time.perf_counter() - start + self.build_seconds
         timings = Timings(
             self.build_seconds, result.compile_seconds, result.sampling_seconds, total, result.reused_compiled
         )
-        return _checked(
-            SEMFit(
-                self, result.idata, sampler=sampler, chains=chains, draws=draws, tune=tune, timings=timings
-            )
-        )
+        return _checked(SEMFit(self, result.idata, **settings.fit_record(), timings=timings))
 
 
 def _checked(fit: SEMFit) -> SEMFit:

@@ -8,12 +8,14 @@ compiling again. ``"pymc"``, ``"numpyro"`` and ``"blackjax"`` go through ``pm.sa
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib.util
 import inspect
 import time
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -75,45 +77,85 @@ def check_sampler(sampler: str) -> None:
         )
 
 
-def check_sampling(
-    sampler: str,
-    draws: Any,
-    tune: Any,
-    chains: Any,
-    random_seed: Any = None,
-    sampler_kwargs: Mapping[str, Any] | None = None,
-    progressbar: Any = True,
-) -> None:
-    """Check the sampler and its controls before anything is built or compiled.
+@dataclass(frozen=True)
+class SamplerSettings:
+    """How a model is sampled: the sampler, its controls and the options passed on to it, checked when the
+    settings are made (before anything is built or compiled), in this one place for both front doors.
+
+    Attributes
+    ----------
+    sampler
+        ``"nutpie"`` (default), ``"pymc"``, ``"numpyro"`` or ``"blackjax"``.
+    draws, tune, chains
+        Draws kept per chain, tuning steps per chain, number of chains.
+    random_seed
+        Seed for reproducible draws (None: a fresh one).
+    progressbar
+        Show the sampler's progress.
+    thin
+        Keep every ``thin``-th draw (MCMCglmm's ``thin``; mixed models).
+    options
+        Passed to the sampler (e.g. ``target_accept``, ``cores``).
 
     Raises
     ------
     SamplerError
         An unknown or uninstalled sampler.
     ControlError
-        ``draws`` or ``chains`` not a positive integer, ``tune`` not a non-negative one, ``random_seed``
-        neither None nor a non-negative integer, ``progressbar`` not a bool, ``target_accept`` outside
-        (0, 1), ``cores`` not a positive integer, or (nutpie) a setting nutpie does not know, e.g. a typo
-        such as ``target_acept`` (the message names the closest setting).
+        ``draws``, ``chains`` or ``thin`` not a positive integer, ``tune`` not a non-negative one,
+        ``random_seed`` neither None nor a non-negative integer, ``progressbar`` not a bool,
+        ``target_accept`` outside (0, 1), ``cores`` not a positive integer, or (nutpie) a setting nutpie
+        does not know, e.g. a typo such as ``target_acept`` (the message names the closest setting).
     """
-    check_sampler(sampler)
-    settings = dict(sampler_kwargs or {})
-    counts = [("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)]
-    if settings.get("cores") is not None:
-        counts.append(("cores", settings["cores"], 1))
-    for name, value, least in counts:
-        if not is_integer(value) or value < least:
-            kind = "a positive" if least else "a non-negative"
-            raise ControlError(f"{name} must be {kind} integer, not {value!r}")
-    if random_seed is not None and (not is_integer(random_seed) or random_seed < 0):
-        raise ControlError(f"random_seed must be None or a non-negative integer, not {random_seed!r}")
-    if not isinstance(progressbar, bool):
-        raise ControlError(f"progressbar must be True or False, not {progressbar!r}")
-    target = settings.get("target_accept")
-    if target is not None and is_real(target) and not 0 < target < 1:
-        raise ControlError(f"target_accept must be between 0 and 1 (e.g. 0.9 or 0.95), not {target!r}")
-    if sampler == "nutpie" and settings:
-        _check_nutpie_settings(settings)
+
+    sampler: str = "nutpie"
+    draws: int = 1000
+    tune: int = 1000
+    chains: int = 4
+    random_seed: int | None = None
+    progressbar: bool = True
+    thin: int = 1
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_sampler(self.sampler)
+        options = dict(self.options)
+        counts = [("draws", self.draws, 1), ("tune", self.tune, 0), ("chains", self.chains, 1)]
+        counts.append(("thin", self.thin, 1))
+        if options.get("cores") is not None:
+            counts.append(("cores", options["cores"], 1))
+        for name, value, least in counts:
+            if not is_integer(value) or value < least:
+                kind = "a positive" if least else "a non-negative"
+                raise ControlError(f"{name} must be {kind} integer, not {value!r}")
+        seed = self.random_seed
+        if seed is not None and (not is_integer(seed) or seed < 0):
+            raise ControlError(f"random_seed must be None or a non-negative integer, not {seed!r}")
+        if not isinstance(self.progressbar, bool):
+            raise ControlError(f"progressbar must be True or False, not {self.progressbar!r}")
+        target = options.get("target_accept")
+        if target is not None and is_real(target) and not 0 < target < 1:
+            raise ControlError(f"target_accept must be between 0 and 1 (e.g. 0.9 or 0.95), not {target!r}")
+        if self.sampler == "nutpie" and options:
+            _check_nutpie_settings(options)
+        object.__setattr__(self, "options", MappingProxyType(options))
+
+    def replace(self, **changes: Any) -> SamplerSettings:
+        """These settings with ``changes`` (checked again); ``options`` given join the present ones."""
+        if "options" in changes:
+            changes["options"] = {**self.options, **changes["options"]}
+        return dataclasses.replace(self, **changes)
+
+    def fit_record(self, thin: bool = False) -> dict[str, Any]:
+        """What a fit records of these settings (the keywords of its constructor): ``sampler``, ``chains``,
+        ``draws``, ``tune``, ``options`` (and ``thin`` when asked)."""
+        names = ("sampler", "chains", "draws", "tune", *(("thin",) if thin else ()))
+        return {name: getattr(self, name) for name in names} | {"options": dict(self.options)}
+
+    def keywords(self) -> dict[str, Any]:
+        """The settings as the keywords of a front door's ``fit`` (``thin`` left out: SEMs have none)."""
+        names = ("sampler", "draws", "tune", "chains", "random_seed", "progressbar")
+        return {name: getattr(self, name) for name in names} | dict(self.options)
 
 
 def is_integer(value: Any) -> bool:

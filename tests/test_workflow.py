@@ -35,7 +35,7 @@ from pymlsem.api import _rows_from_estimates
 from pymlsem.build.latent import LatentModel
 from pymlsem.build.loglik import two_level_cluster_loglik
 from pymlsem.engine.run import engine_binding
-from pymlsem.exceptions import DataError, ModelSpecificationError, PriorError, PymlsemError
+from pymlsem.exceptions import ControlError, DataError, ModelSpecificationError, PriorError, PymlsemError
 from pymlsem.formula import mixed_design
 from pymlsem.mlm.fit import MixedFit
 from pymlsem.mlm.loglik import gaussian_marginal_loglik
@@ -43,6 +43,7 @@ from pymlsem.mlm.model import build_mixed_model
 from pymlsem.mlm.sampling import model_cache_key
 from pymlsem.mlm.stats import gaussian_stats
 from pymlsem.results.fit import SEMFit
+from pymlsem.sample import SamplerSettings
 from pymlsem.workflow.incomplete import missing_stats_of, missing_total_loglik
 from pymlsem.workflow.loglik import implied_moments
 from pymlsem.workflow.mixed_loglik import (
@@ -499,6 +500,24 @@ def test_sem_refit_refuses_a_prior_written_in_the_syntax() -> None:
         sem_refit_spec(spec, {})
 
 
+def test_sampler_settings_are_checked_in_one_place_and_carried_to_a_refit() -> None:
+    settings = SamplerSettings(draws=200, options={"target_accept": 0.95})
+    assert settings.keywords()["target_accept"] == 0.95 and settings.thin == 1
+    changed = settings.replace(draws=50, options={"cores": 1})
+    assert changed.draws == 50 and dict(changed.options) == {"target_accept": 0.95, "cores": 1}
+    assert settings.draws == 200 and dict(settings.options) == {"target_accept": 0.95}  # frozen
+    with pytest.raises(ControlError, match="draws must be a positive integer, not 0"):
+        settings.replace(draws=0)
+    with pytest.raises(ControlError, match="thin must be a positive integer"):
+        SamplerSettings(thin=0)
+    with pytest.raises(TypeError):
+        settings.options["cores"] = 2  # read-only
+    spec = _spec("seed")
+    options = {"target_accept": 0.9}
+    fit = SEMFit(spec, None, sampler="nutpie", chains=2, draws=30, tune=20, timings=None, options=options)
+    assert fit.settings == SamplerSettings(draws=30, tune=20, chains=2, options={"target_accept": 0.9})
+
+
 def test_mixed_refit_changes_only_prior_data() -> None:
     frame = pd.read_csv(LME4_DATA / "sleepstudy.csv")
     spec = pymlsem.mixed_model("Reaction ~ Days + (Days | Subject)", frame)
@@ -787,10 +806,11 @@ def test_mixed_model_spec_fits_as_mixed_does_and_both_fits_follow_the_protocol(s
     frame = pd.read_csv(LME4_DATA / "sleepstudy.csv")
     settings = {"random_seed": 5, "draws": 100, "tune": 100, "chains": 2, "progressbar": False}
     spec = pymlsem.MixedModel("Reaction ~ Days + (1 | Subject)", frame)
-    fit = spec.fit(**settings)
-    direct = pymlsem.mixed("Reaction ~ Days + (1 | Subject)", frame, **settings)
+    fit = spec.fit(**settings, target_accept=0.9)
+    direct = pymlsem.mixed("Reaction ~ Days + (1 | Subject)", frame, **settings, target_accept=0.9)
     np.testing.assert_array_equal(fit.idata.posterior["fixef"].values, direct.idata.posterior["fixef"].values)
     assert fit.spec is spec.built and fit.timings.build == spec.build_seconds
+    assert fit.settings == SamplerSettings(draws=100, tune=100, chains=2, options={"target_accept": 0.9})
     for each in (fit, seed_fit):
         assert isinstance(each, Fitted)
         assert each.parameter_draws().dims == ("chain", "draw", "parameter")

@@ -20,7 +20,7 @@ from pymlsem.mlm.glmm import build_glmm_model
 from pymlsem.mlm.glmm_fit import GLMMFit
 from pymlsem.mlm.model import BuiltMixedModel, build_mixed_model
 from pymlsem.mlm.sampling import model_cache_key, sample_mixed
-from pymlsem.sample import check_sampler, check_sampling
+from pymlsem.sample import SamplerSettings, check_sampler
 from pymlsem.workflow.predictive import mixed_prior_predictive
 from pymlsem.workflow.refit import mixed_refit_spec
 
@@ -236,31 +236,14 @@ class MixedModel:
                 3000 if burnin is None else burnin,
                 10 if thin is None else thin,
             )
-        thin = thin or 1
-        check_sampling(sampler, draws, tune, chains, random_seed, kwargs, progressbar)
+        settings = SamplerSettings(
+            sampler, draws, tune, chains, random_seed, progressbar, thin=thin or 1, options=kwargs
+        )
         idata, timings = sample_mixed(
-            self.built,
-            build_seconds=self.build_seconds,
-            sampler=sampler,
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            thin=thin,
-            random_seed=random_seed,
-            progressbar=progressbar,
-            **kwargs,
+            self.built, build_seconds=self.build_seconds, thin=settings.thin, **settings.keywords()
         )
         fit_class = MixedFit if self.built.family == "gaussian" else GLMMFit
-        fit = fit_class(
-            self.built,
-            idata,
-            sampler=sampler,
-            chains=chains,
-            draws=draws,
-            tune=tune,
-            thin=thin,
-            timings=timings,
-        )
+        fit = fit_class(self.built, idata, **settings.fit_record(thin=True), timings=timings)
         fit.warn_if_unconverged()
         return fit
 

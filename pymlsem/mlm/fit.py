@@ -25,7 +25,7 @@ from pymlsem.results.fit_methods import FitMethods
 from pymlsem.results.lme4_summary import lme4_summary
 from pymlsem.results.mcmcglmm_summary import mcmcglmm_summary
 from pymlsem.results.posterior import SAMPLE_DIMS, check_prob, columns, flat, group, summarize_draws
-from pymlsem.sample import Timings
+from pymlsem.sample import SamplerSettings, Timings
 from pymlsem.workflow.information import data_digest
 from pymlsem.workflow.mixed_loglik import gaussian_theta_draws, gaussian_total_loglik, glmm_dic
 from pymlsem.workflow.pointwise import Pointwise, mixed_default_unit, mixed_fit_pointwise
@@ -78,6 +78,8 @@ class MixedFit(FitMethods):
     sampler, chains, draws, tune, thin
         How it was sampled: ``draws`` kept per chain after ``tune`` tuning steps, every ``thin``-th
         iteration.
+    options
+        The options passed to the sampler (e.g. ``target_accept``); a refit passes them again.
     timings
         :class:`~pymlsem.sample.Timings` of the fit (None for a fit made from draws by hand).
     """
@@ -93,6 +95,7 @@ class MixedFit(FitMethods):
         tune: int,
         thin: int = 1,
         timings: Timings | None = None,
+        options: Mapping[str, Any] | None = None,
     ) -> None:
         self.spec = spec
         self.idata = idata
@@ -101,6 +104,7 @@ class MixedFit(FitMethods):
         self.draws = draws
         self.tune = tune
         self.thin = thin
+        self.options = dict(options or {})
         self.timings = timings
         self._loglik: Callable[[MixedTheta], float] | None = None
         self._ranef: dict[str, xr.DataArray] | None = None
@@ -727,22 +731,12 @@ class MixedFit(FitMethods):
             start += values.shape[-1]
         return columns(np.concatenate(parts, axis=-1), names), lookup, list(range(len(names)))
 
-    def fit_with_priors(self, priors: Mapping[str, str | float], sampling: Mapping[str, Any]) -> MixedFit:
+    def fit_with_priors(self, priors: Mapping[str, str | float], settings: SamplerSettings) -> MixedFit:
         """The same model with the priors ``priors`` changed
-        (:func:`pymlsem.workflow.refit.mixed_refit_spec`), sampled with ``sampling`` (``draws``, ``tune``,
-        ``chains``, ``sampler``, ... of :func:`pymlsem.mixed`) and thinned as this fit was."""
+        (:func:`pymlsem.workflow.refit.mixed_refit_spec`), sampled with ``settings``."""
         spec = mixed_refit_spec(self.spec, priors)
-        idata, timings = sample_mixed(spec, thin=self.thin, **sampling)
-        return type(self)(
-            spec,
-            idata,
-            sampler=sampling["sampler"],
-            chains=sampling["chains"],
-            draws=sampling["draws"],
-            tune=sampling["tune"],
-            thin=self.thin,
-            timings=timings,
-        )
+        idata, timings = sample_mixed(spec, thin=settings.thin, **settings.keywords())
+        return type(self)(spec, idata, **settings.fit_record(thin=True), timings=timings)
 
     # --- printouts and plots --------------------------------------------------------------------------
 

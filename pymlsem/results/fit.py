@@ -26,7 +26,7 @@ from pymlsem.results.posterior import (
     summarize_draws,
 )
 from pymlsem.results.standardized import icc, r_squared, standardized_solution
-from pymlsem.sample import Timings
+from pymlsem.sample import SamplerSettings, Timings
 from pymlsem.version import __version__
 from pymlsem.workflow.information import data_digest, sem_dic
 from pymlsem.workflow.pointwise import Pointwise, sem_fit_pointwise, sem_total_loglik
@@ -60,12 +60,23 @@ class SEMFit(FitMethods):
         ``defined`` the ``:=`` parameters.
     sampler, chains, draws, tune
         How it was sampled.
+    options
+        The options passed to the sampler (e.g. ``target_accept``); a refit passes them again.
     timings
         :class:`Timings` of the fit.
     """
 
     def __init__(
-        self, model: SEM, idata: Any, *, sampler: str, chains: int, draws: int, tune: int, timings: Timings
+        self,
+        model: SEM,
+        idata: Any,
+        *,
+        sampler: str,
+        chains: int,
+        draws: int,
+        tune: int,
+        timings: Timings,
+        options: Mapping[str, Any] | None = None,
     ) -> None:
         self.model = model
         self.idata = idata
@@ -73,6 +84,7 @@ class SEMFit(FitMethods):
         self.chains = chains
         self.draws = draws
         self.tune = tune
+        self.options = dict(options or {})
         self.timings = timings
 
     def parameter_estimates(self, prob: float = 0.95) -> pd.DataFrame:
@@ -520,10 +532,10 @@ class SEMFit(FitMethods):
         values = np.concatenate(parts, axis=-1)
         return columns(values, names[: values.shape[-1]]), lookup, list(range(len(built.free)))
 
-    def fit_with_priors(self, priors: Mapping[str, str], sampling: Mapping[str, Any]) -> SEMFit:
-        """The same model with the priors ``priors`` changed (:meth:`pymlsem.api.SEM.with_priors`), fitted
-        with ``sampling`` (keywords of :meth:`pymlsem.api.SEM.fit`)."""
-        return self.model.with_priors(priors).fit(**sampling)
+    def fit_with_priors(self, priors: Mapping[str, str], settings: SamplerSettings) -> SEMFit:
+        """The same model with the priors ``priors`` changed (:meth:`pymlsem.api.SEM.with_priors`), sampled
+        with ``settings``."""
+        return self.model.with_priors(priors).fit(**settings.keywords())
 
     def __str__(self) -> str:
         return self.summary()

@@ -13,6 +13,7 @@ import pandas as pd
 from pymlsem.diagnostics.convergence import convergence_message, diagnose
 from pymlsem.exceptions import ConvergenceWarning
 from pymlsem.plots import plot_autocorr, plot_fit_ppc, plot_prior_posterior, plot_rank, plot_trace_density
+from pymlsem.sample import SamplerSettings
 from pymlsem.workflow.information import loo, loo_outliers, waic
 from pymlsem.workflow.pointwise import add_log_likelihood
 from pymlsem.workflow.refit import refit
@@ -22,8 +23,22 @@ __all__ = ["FitMethods"]
 
 
 class FitMethods:
-    """Pointwise log-likelihood, LOO, prior sensitivity, refits, convergence checks and plots of a fit (plots
-    need matplotlib)."""
+    """What every kind of fit has: its sampler settings, pointwise log-likelihood, LOO, prior sensitivity,
+    refits, convergence checks and plots (plots need matplotlib). Each kind of fit adds the members of
+    :class:`pymlsem.workflow.protocol.Fitted` these ask for."""
+
+    @property
+    def settings(self) -> SamplerSettings:
+        """How the fit was sampled, as a (checked) :class:`~pymlsem.sample.SamplerSettings`; a refit starts
+        from it."""
+        return SamplerSettings(
+            self.sampler,
+            self.draws,
+            self.tune,
+            self.chains,
+            thin=getattr(self, "thin", 1),
+            options=getattr(self, "options", {}),
+        )
 
     def diagnose(self) -> pd.DataFrame:
         """Convergence checks of the draws: R-hat, bulk and tail ESS, divergences, E-BFMI, tree depth.

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import pymc as pm
     import xarray as xr
 
+    from pymlsem.sample import SamplerSettings
     from pymlsem.workflow.pointwise import Pointwise
 
 __all__ = ["Fitted", "ParameterColumns"]
@@ -36,7 +37,7 @@ class Fitted(Protocol):
     idata
         The posterior (an ArviZ DataTree) to which the tools add groups.
     sampler, chains, draws, tune
-        How it was sampled (a refit samples the same way unless told otherwise).
+        How it was sampled (see ``settings``).
     """
 
     idata: Any
@@ -89,6 +90,9 @@ class Fitted(Protocol):
     def prior_columns(self, source: xr.Dataset) -> ParameterColumns:
         """:meth:`prior_variables` of ``source`` (the posterior or draws from the prior) as plot columns."""
 
-    def fit_with_priors(self, priors: Mapping[str, Any], sampling: Mapping[str, Any]) -> Fitted:
-        """The same model on the same data with the priors ``priors`` changed, sampled with ``sampling``
-        (the keywords of the model's ``fit``)."""
+    @property
+    def settings(self) -> SamplerSettings:
+        """How the fit was sampled (a refit starts from these settings)."""
+
+    def fit_with_priors(self, priors: Mapping[str, Any], settings: SamplerSettings) -> Fitted:
+        """The same model on the same data with the priors ``priors`` changed, sampled with ``settings``."""

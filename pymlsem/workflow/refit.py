@@ -188,23 +188,22 @@ def refit(
     progressbar
         Show the sampler's progress.
     **kwargs
-        Passed to the sampler.
+        Sampler options, added to those the fit was sampled with (``fit.settings``: a fit with
+        ``target_accept=0.95`` is refitted with it too); ``sampler=`` another sampler.
 
     Returns
     -------
     SEMFit or MixedFit
         The new fit. Its ``timings.reused_compiled`` (SEM) tells whether the compiled model was reused.
     """
-    sampling = {
-        "draws": fit.draws if draws is None else draws,
-        "tune": fit.tune if tune is None else tune,
-        "chains": fit.chains if chains is None else chains,
-        "sampler": kwargs.pop("sampler", fit.sampler),
-        "random_seed": random_seed,
-        "progressbar": progressbar,
-        **kwargs,
-    }
-    return fit.fit_with_priors(priors, sampling)
+    counts = {"draws": draws, "tune": tune, "chains": chains}
+    changes = {name: value for name, value in counts.items() if value is not None}
+    if "sampler" in kwargs:
+        changes["sampler"] = kwargs.pop("sampler")
+    settings = fit.settings.replace(
+        random_seed=random_seed, progressbar=progressbar, options=kwargs, **changes
+    )
+    return fit.fit_with_priors(priors, settings)
 
 
 def _summary(fit: Fitted, prob: float) -> pd.DataFrame:
