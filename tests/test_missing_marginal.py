@@ -126,11 +126,6 @@ def brute_force_single_level(frame: pd.DataFrame, variables: list[str], mu, sigm
 
 
 @pytest.fixture(scope="module")
-def demo() -> pd.DataFrame:
-    return data("Demo.twolevel")
-
-
-@pytest.fixture(scope="module")
 def incomplete(demo: pd.DataFrame) -> pd.DataFrame:
     """Demo.twolevel with ~15% of y1..y3 missing, w1 missing in a few clusters, and hard cases."""
     rng = np.random.default_rng(20240601)

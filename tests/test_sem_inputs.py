@@ -20,11 +20,6 @@ from pymlsem.exceptions import (
 )
 
 
-@pytest.fixture(scope="module")
-def demo() -> pd.DataFrame:
-    return data("Demo.twolevel")
-
-
 def test_errors_are_value_errors_of_our_own() -> None:
     for cls in (DataError, ModelSpecificationError, ModelSyntaxError, PriorError, SamplerError):
         assert issubclass(cls, pymlsem.PymlsemError)

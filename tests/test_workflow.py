@@ -606,11 +606,6 @@ def test_mixed_prior_predictive_draws_responses() -> None:
 
 # ================================================================================= with sampling
 @pytest.fixture(scope="module")
-def demo() -> pd.DataFrame:
-    return data("Demo.twolevel")
-
-
-@pytest.fixture(scope="module")
 def seed_fit(demo):
     return pymlsem.sem(SEED, demo, cluster="cluster", random_seed=21, **SMALL)
 
