@@ -34,6 +34,9 @@ def test_readme_mixed_model_example_runs(monkeypatch, tmp_path) -> None:
         return real(*args, chains=2, progressbar=False, **kwargs)
 
     monkeypatch.setattr(pymlsem, "mixed", short)
+    real_fit = pymlsem.MixedModel.fit
+    short_run = {"draws": 100, "tune": 100, "chains": 2, "progressbar": False}
+    monkeypatch.setattr(pymlsem.MixedModel, "fit", lambda self, **k: real_fit(self, **{**short_run, **k}))
     power = pymlsem.power_sim
     monkeypatch.setattr(
         pymlsem,
