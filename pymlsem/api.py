@@ -46,7 +46,9 @@ class SEM:
     Parameters
     ----------
     model
-        The model in lavaan syntax; ``level: 1`` / ``level: 2`` blocks make a two-level model.
+        The model in lavaan syntax; ``level: 1`` / ``level: 2`` blocks make a two-level model. Or the
+        parser's statements (a :class:`~pymlsem.syntax.ParsedModel`, e.g. the saturated model of
+        :func:`pymlsem.workflow.saturated_posterior.saturated_model`).
     data
         The data, one row per observation (not modified). Optional when summary statistics are given.
     cluster
@@ -89,7 +91,7 @@ class SEM:
 
     def __init__(
         self,
-        model: str,
+        model: str | ParsedModel,
         data: pd.DataFrame | None = None,
         cluster: str | None = None,
         *,
@@ -113,12 +115,12 @@ class SEM:
             raise ModelSpecificationError(f"link must be one of {LINKS}, got {link!r}")
         self.link = link
         self.centered = _centered_levels(centered)
-        self.source = model
+        self.source = model.source if isinstance(model, ParsedModel) else model
         self.model_type = model_type
         self.cluster = cluster
         self.default_priors = "blavaan" if isinstance(priors, str) else "scaled"
         self.priors = _check_priors_argument(priors)
-        parsed = parse_model(model)
+        parsed = model if isinstance(model, ParsedModel) else parse_model(model)
         data = as_pandas(data)
         from_summary = sample_cov is not None
         if data is None and not from_summary:

@@ -11,21 +11,21 @@ from tolerances import check_close, mcse, mle_allowance
 
 import pymlsem
 from pymlsem.results.implied import implied_moment_draws
-from pymlsem.workflow.saturated_posterior import saturated_posterior, saturated_syntax
+from pymlsem.workflow.saturated_posterior import saturated_model, saturated_posterior
 
 
-def test_saturated_syntax_frees_every_moment_of_each_level() -> None:
+def test_saturated_model_frees_every_moment_of_each_level() -> None:
     spec = pymlsem.SEM(SEED, data("Demo.twolevel"), cluster="cluster")
-    saturated = pymlsem.SEM(saturated_syntax(spec), spec.data, cluster="cluster")
+    saturated = pymlsem.SEM(saturated_model(spec), spec.data, cluster="cluster")
     # lavaan's h1 for this model: 21 within and 15 between (co)variances, 5 between means, 3 within-only means
     assert len(saturated.built.free) == 21 + 15 + 5 + 3
     assert saturated.partable.observed == spec.partable.observed
     assert not any(saturated.partable.exogenous.values())  # every covariate's moments are free
 
 
-def test_single_level_saturated_syntax() -> None:
+def test_single_level_saturated_model() -> None:
     spec = pymlsem.SEM(HS, data("HolzingerSwineford1939"))
-    saturated = pymlsem.SEM(saturated_syntax(spec), spec.data)
+    saturated = pymlsem.SEM(saturated_model(spec), spec.data)
     assert len(saturated.built.free) == 9 * 10 // 2 + 9
 
 

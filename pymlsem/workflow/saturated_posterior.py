@@ -1,9 +1,11 @@
 """The posterior of the saturated (unrestricted) model: the Bayesian counterpart of lavaan's ``sampstat``.
 
 :func:`pymlsem.workflow.saturated.sample_statistics` gives the saturated model's ML moments per level. Here
-the same model is written in lavaan syntax (every variance and covariance of each level's observed variables
-free, means free, blavaan's default priors) and sampled, so each level's covariance matrix and means come
-with posterior intervals: what the seed note's two-step approach starts from, with its uncertainty.
+the same model (every variance and covariance of each level's observed variables free, means free, the
+default priors), built as statements straight into a parameter table as lavaan's
+``lav_partable_unrestricted`` does (no syntax written and parsed again), is sampled, so each level's
+covariance matrix and means come with posterior intervals: what the seed note's two-step approach starts
+from, with its uncertainty.
 """
 
 from __future__ import annotations
@@ -18,16 +20,17 @@ import pandas as pd
 from pymlsem.exceptions import DataError
 from pymlsem.results.implied import implied_moment_draws
 from pymlsem.results.posterior import quantile_name
+from pymlsem.syntax import ParsedModel, Statement
 
 if TYPE_CHECKING:
     from pymlsem.api import SEM
     from pymlsem.results.fit import SEMFit
 
-__all__ = ["SaturatedPosterior", "saturated_posterior", "saturated_syntax"]
+__all__ = ["SaturatedPosterior", "saturated_model", "saturated_posterior"]
 
 
-def saturated_syntax(spec: SEM) -> str:
-    """lavaan syntax of the saturated model over each level's observed variables of ``spec``.
+def saturated_model(spec: SEM) -> ParsedModel:
+    """The saturated model over each level's observed variables of ``spec``, as the parser's statements.
 
     Parameters
     ----------
@@ -36,19 +39,18 @@ def saturated_syntax(spec: SEM) -> str:
 
     Returns
     -------
-    str
-        ``y1 ~~ y2`` for every pair (variances and means are free by lavaan's defaults), per ``level:``.
+    ParsedModel
+        ``y1 ~~ y2`` for every pair and ``y ~~ y`` for every variable, per level (means are free by
+        ``sem()``'s defaults); :class:`~pymlsem.api.SEM` builds its parameter table from it.
     """
     observed = spec.partable.observed
     two_level = spec.partable.n_levels == 2
-    lines: list[str] = []
+    statements = []
     for level in sorted(observed):
         names = list(observed[level])
-        if two_level:
-            lines.append(f"level: {level}")
-        lines += [f"    {a} ~~ {b}" for a, b in combinations(names, 2)]
-        lines += [f"    {a} ~~ {a}" for a in names]
-    return "\n".join(lines)
+        pairs = [*combinations(names, 2), *((name, name) for name in names)]
+        statements += [Statement(a, "~~", b, level if two_level else None) for a, b in pairs]
+    return ParsedModel(statements, levels=tuple(sorted(observed)) if two_level else ())
 
 
 @dataclass
@@ -111,7 +113,7 @@ def saturated_posterior(model: SEM | SEMFit, *, prob: float = 0.95, **fit_kwargs
         )
     fit_kwargs.setdefault("progressbar", False)
     # the saturated model of the same kind (the model's own class), with lavaan's sem() defaults
-    saturated = type(spec)(saturated_syntax(spec), spec.data, cluster=spec.cluster)
+    saturated = type(spec)(saturated_model(spec), spec.data, cluster=spec.cluster)
     fit = saturated.fit(**fit_kwargs)
     moments = implied_moment_draws(fit)
     means: dict[int, pd.Series] = {}
