@@ -631,6 +631,10 @@ cases(
             lambda _: mixed(frame=sleep(n=2), trials="n"),
             "trials= and offset= are for non-Gaussian families",
         ),
+        "an offset term in a Gaussian formula": (
+            lambda _: mixed("Reaction ~ Days + offset(Days) + (1|Subject)"),
+            "offset(Days) is for non-Gaussian families",
+        ),
         "unknown mixed method": (
             lambda _: mixed(method="laplace"),
             "unknown method 'laplace'; choose one of marginal, latent",

@@ -56,6 +56,14 @@ def test_split_fixed_and_bars() -> None:
     ]
 
 
+def test_split_takes_the_offsets_out_once() -> None:
+    """One parse: ``offset(expr)`` terms leave the fixed part (lme4's coefficient 1, not a fixed effect)."""
+    split = split_formula("count ~ x + offset(log(exposure)) + (1 | g) + offset(z)")
+    assert split.offsets == ("log(exposure)", "z")
+    assert split.fixed == "x" and [bar.group for bar in split.bars] == ["g"]
+    assert split_formula("count ~ offset(z) + (1 | g)").fixed == "1"
+
+
 def test_split_double_bar_is_uncorrelated() -> None:
     (bar,) = split_formula("y ~ x + (1 + x || g)").bars
     assert (bar.expr, bar.group, bar.correlated) == ("1 + x", "g", False)
@@ -96,6 +104,7 @@ def test_split_fixed_part(formula: str, fixed: str) -> None:
         ("y ~ x + (1 | g", 9, "unmatched"),
         ("y ~ x + + w", 7, "empty term"),
         ("y ~ x - (1 | g)", 9, "subtracted"),
+        ("y ~ x - offset(e) + (1 | g)", 9, "an offset cannot be subtracted"),
     ],
 )
 def test_split_errors_point_at_the_problem(formula: str, column: int, words: str) -> None:

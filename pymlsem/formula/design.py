@@ -277,7 +277,9 @@ def _check_response(split: SplitFormula, data: pd.DataFrame) -> None:
             )
 
 
-def mixed_design(formula: str, data: pd.DataFrame, *, observation_level: bool = False) -> MixedDesign:
+def mixed_design(
+    formula: str | SplitFormula, data: pd.DataFrame, *, observation_level: bool = False
+) -> MixedDesign:
     """Parse an lme4 formula and build its design matrices from ``data``.
 
     Parameters
@@ -286,7 +288,9 @@ def mixed_design(formula: str, data: pd.DataFrame, *, observation_level: bool = 
         An lme4 formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``. Supported: ``0 +``/``-1``,
         categorical predictors (treatment contrasts, lme4 names), ``x:w``, ``x*w``, calls ``formulae``
         knows (``scale(x)``, ``np.log(x)``, ``C(x)``), bar terms ``(expr | g)``, ``(expr || g)`` (one block
-        with uncorrelated effects), ``(expr | a/b)`` (nested: ``a`` and ``a:b``), ``(expr | a:b)``.
+        with uncorrelated effects), ``(expr | a/b)`` (nested: ``a`` and ``a:b``), ``(expr | a:b)``. Or the
+        formula already split (:func:`~pymlsem.formula.split.split_formula`), its offsets taken out by the
+        caller (:func:`pymlsem.mlm.families.glmm_design`).
     data
         The data; never modified.
     observation_level
@@ -307,7 +311,8 @@ def mixed_design(formula: str, data: pd.DataFrame, *, observation_level: bool = 
         is not numeric; no complete rows.
     ModelSpecificationError
         A grouping factor with one level, or as many levels as rows without ``observation_level``; a random
-        slope of a variable that is constant within every group.
+        slope of a variable that is constant within every group; an ``offset()`` term (Gaussian models take
+        none).
 
     Warns
     -----
@@ -315,7 +320,12 @@ def mixed_design(formula: str, data: pd.DataFrame, *, observation_level: bool = 
         When rows with missing values in the used columns are dropped (the warning counts them).
     """
     check_frame(data)
-    split = split_formula(formula)
+    split = formula if isinstance(formula, SplitFormula) else split_formula(formula)
+    if split.offsets:
+        raise ModelSpecificationError(
+            f"offset({split.offsets[0]}) is for non-Gaussian families (e.g. a count's exposure); a Gaussian "
+            "model takes no offset: subtract it from the response (a column y - offset) instead"
+        )
     fixed_formula = f"{split.response} ~ {split.fixed}"
     used = _variables(fixed_formula, split.source)
     _check_columns(used, data, "variable")

@@ -64,12 +64,15 @@ class SplitFormula:
         lme4 then keeps the intercept; ``"0"`` when the intercept was removed and nothing else is left).
     bars
         The random-effect terms, in formula order, nesting expanded.
+    offsets
+        The expressions of the ``offset(expr)`` terms (added to the linear predictor with coefficient 1).
     """
 
     source: str
     response: str
     fixed: str
     bars: tuple[BarTerm, ...]
+    offsets: tuple[str, ...] = ()
 
 
 def _error(message: str, source: str, index: int) -> ModelSyntaxError:
@@ -170,12 +173,14 @@ def split_formula(source: str) -> SplitFormula:
     Returns
     -------
     SplitFormula
-        Response, fixed part (a ``formulae`` right-hand side) and the expanded bar terms.
+        Response, fixed part (a ``formulae`` right-hand side), the expanded bar terms and the ``offset()``
+        terms' expressions.
 
     Raises
     ------
     ModelSyntaxError
-        No ``~``, an empty response or right-hand side, unbalanced parentheses, an empty bar term.
+        No ``~``, an empty response or right-hand side, unbalanced parentheses, an empty bar term, a
+        subtracted offset.
     """
     if source is not None and not isinstance(source, str):
         raise ModelSpecificationError(
@@ -201,11 +206,19 @@ def split_formula(source: str) -> SplitFormula:
 
     fixed: list[str] = []
     bars: list[BarTerm] = []
+    offsets: list[str] = []
     for sign, piece, start in top_level_pieces(rhs, tilde + 1, source):
         if not piece.strip():
             if sign == "+" and start == tilde + 1:
                 continue  # a leading sign: "y ~ -1 + x" or "y ~ + x"
             raise _error(f"empty term after '{sign}'", source, start - 1)
+        text = piece.strip()
+        if text.startswith("offset(") and enclosed(text[len("offset") :]):
+            if sign == "-":
+                lead = start + len(piece) - len(piece.lstrip())
+                raise _error("an offset cannot be subtracted", source, lead)
+            offsets.append(text[len("offset(") : -1])
+            continue
         found = _bar_terms(piece, start, source)
         if found is None:
             fixed.append(f"{sign} {piece.strip()}")
@@ -219,7 +232,7 @@ def split_formula(source: str) -> SplitFormula:
         fixed_text = "1"
     elif fixed_text.startswith("-"):
         fixed_text = "1 " + fixed_text
-    return SplitFormula(source=source, response=response, fixed=fixed_text, bars=tuple(bars))
+    return SplitFormula(source, response, fixed_text, tuple(bars), tuple(offsets))
 
 
 def _check_distinct(bars: list[BarTerm], source: str) -> None:

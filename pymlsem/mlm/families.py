@@ -24,7 +24,7 @@ import pandas as pd
 
 from pymlsem.exceptions import DataError, ModelSpecificationError, ModelSyntaxError
 from pymlsem.formula.design import MixedDesign, mixed_design
-from pymlsem.formula.split import enclosed, split_formula, top_level_pieces
+from pymlsem.formula.split import split_formula
 
 __all__ = ["FAMILIES", "LINEAR_PREDICTOR", "LINKS", "GLMMResponse", "check_family", "glmm_design"]
 
@@ -127,27 +127,6 @@ def _column_or_array(value: str | ArrayLike, data: pd.DataFrame, what: str) -> n
     if not np.issubdtype(values.dtype, np.number) or values.dtype == bool:
         raise DataError(f"{what} must be numeric, not dtype {values.dtype}")
     return values.astype(float)
-
-
-def _split_offsets(formula: str) -> tuple[str, str, list[str]]:
-    """Take ``offset(...)`` terms out of the right-hand side: (lhs, rhs without them, offset expressions)."""
-    tilde = formula.find("~")
-    if tilde < 0:
-        raise ModelSyntaxError("a formula needs '~' between the response and the predictors", formula, 1, 1)
-    lhs, rhs = formula[:tilde], formula[tilde + 1 :]
-    kept, offsets = [], []
-    for sign, piece, start in top_level_pieces(rhs, tilde + 1, formula):
-        text = piece.strip()
-        if text.startswith("offset(") and enclosed(text[len("offset") :]):
-            if sign == "-":
-                raise ModelSyntaxError("an offset cannot be subtracted", formula, 1, start + 1)
-            offsets.append(text[len("offset(") : -1])
-        elif text:
-            kept.append(f"{sign} {text}")
-    rhs_kept = " ".join(kept).lstrip("+ ").strip() or "1"
-    if rhs_kept.startswith("-"):
-        rhs_kept = "1 " + rhs_kept
-    return lhs.strip(), rhs_kept, offsets
 
 
 def _cbind(lhs: str) -> tuple[str, str] | None:
@@ -325,8 +304,8 @@ def glmm_design(
         raise ModelSpecificationError("glmm_design is for non-Gaussian families; use mixed_design")
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}")
-    source = split_formula(formula).source  # raises ModelSyntaxError on a malformed formula
-    lhs, rhs, offset_exprs = _split_offsets(source)
+    split = split_formula(formula)  # raises ModelSyntaxError on a malformed formula
+    source, lhs, offset_exprs = split.source, split.response, split.offsets
     frame = data.reset_index(drop=True)
     y, n, categories = _response_values(lhs, frame, family, trials, source)
     if n is not None:
@@ -349,7 +328,8 @@ def glmm_design(
     name = lhs if lhs in frame.columns and re.fullmatch(r"[A-Za-z_]\w*", lhs) else _PRIVATE
     frame = frame.copy()
     frame[name] = np.where(missing, np.nan, y)
-    design = mixed_design(f"{name} ~ {rhs}", frame, observation_level=True)
+    fixed_and_random = dataclasses.replace(split, response=name, offsets=())  # the offsets are taken
+    design = mixed_design(fixed_and_random, frame, observation_level=True)
     keep = design.rows.to_numpy()
     design = dataclasses.replace(design, formula=source, response=lhs, rows=data.index[keep])
     response = GLMMResponse(
