@@ -5,7 +5,6 @@
 >>> print(fit.summary())                                 # doctest: +SKIP
 """
 
-import pymlsem.build.rewrites  # noqa: F401  (registers graph rewrites before any model compiles)
 from pymlsem import datasets
 from pymlsem.api import SEM, cfa, growth, sem
 from pymlsem.datasets import load_dataset

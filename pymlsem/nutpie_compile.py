@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import pymc as pm
 
+from pymlsem.build.rewrites import compile_mode
+
 #: the C callback of the log-density and its gradient; ``{size_check}`` may refuse a point of another size
 LOGP_TEMPLATE = """
 def logp_numba(dim, x_, out_, logp_, user_data_):
@@ -224,7 +226,7 @@ def fast_compile(model: pm.Model) -> Any:
     n_dim, n_expanded, logp_fn_pt, expand_fn_pt, flat_initial_point_fn, shape_info, reparameterized = (
         ncp._make_functions(
             model,
-            mode="NUMBA",
+            mode=compile_mode("NUMBA"),
             compute_grad=True,
             join_expanded=True,
             pymc_initial_point_fn=ncp._wrap_with_lock(initial_point_fn),

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pymc as pm
 
+from pymlsem.build.rewrites import compile_mode
 from pymlsem.exceptions import ControlError, SamplerError
 from pymlsem.nutpie_compile import compile_nutpie_model
 
@@ -232,6 +233,8 @@ def sample_model(
     if sampler == "nutpie":
         return _sample_nutpie(model, draws, tune, chains, random_seed, progressbar, cache_key, data, kwargs)
     start = time.perf_counter()
+    if sampler == "pymc":  # PyMC's own NUTS compiles the model with PyTensor: with pymlsem's rewrites
+        kwargs.setdefault("compile_kwargs", {"mode": compile_mode()})
     idata = pm.sample(
         model=model,
         draws=draws,

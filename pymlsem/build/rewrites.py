@@ -1,4 +1,4 @@
-"""PyTensor graph rewrites that keep our gradients compilable to machine code.
+"""PyTensor graph rewrites that keep our gradients compilable to machine code, and the modes that apply them.
 
 The gradient of a batched Cholesky factorisation (``Blockwise(Cholesky)``, used per cluster size in the
 two-level SEM likelihood and per cluster in the mixed-model likelihood) contains
@@ -8,21 +8,25 @@ once per gradient evaluation, which made sampling several times slower. ``AllocD
 batch dimensions itself, so the ``Blockwise`` wrapper is replaced by the batched op, which the standard
 ``inline_ofg`` rewrite then inlines.
 
-Importing this module registers the rewrite (``pymlsem`` imports it).
+The rewrite is registered under its own tag (:data:`REWRITE_TAG`), which no PyTensor mode includes by
+default: importing pymlsem changes nothing for other PyTensor code. pymlsem compiles with
+:func:`compile_mode`, which includes it (the engine families, nutpie's callbacks, PyMC's sampler).
 """
 
 from __future__ import annotations
 
+from pytensor.compile import optdb
+from pytensor.compile.mode import Mode, get_mode
 from pytensor.graph import node_rewriter
 from pytensor.tensor.basic import AllocDiag, alloc_diag
 from pytensor.tensor.blockwise import Blockwise
-from pytensor.tensor.rewriting.basic import register_canonicalize, register_specialize
 
-__all__ = ["local_blockwise_alloc_diag"]
+__all__ = ["REWRITE_TAG", "compile_mode", "local_blockwise_alloc_diag"]
+
+#: the tag of pymlsem's rewrites: a mode applies them only when it includes this tag
+REWRITE_TAG = "pymlsem"
 
 
-@register_canonicalize
-@register_specialize
 @node_rewriter([Blockwise])
 def local_blockwise_alloc_diag(fgraph, node):
     """``Blockwise(AllocDiag)(x)`` -> ``AllocDiag`` over the trailing axes of x (same values)."""
@@ -33,3 +37,22 @@ def local_blockwise_alloc_diag(fgraph, node):
     batch = diagonal.type.ndim - 1
     out = alloc_diag(diagonal, offset=core.offset, axis1=core.axis1 + batch, axis2=core.axis2 + batch)
     return [out]
+
+
+for _phase in ("canonicalize", "specialize"):
+    optdb[_phase].register(local_blockwise_alloc_diag.__name__, local_blockwise_alloc_diag, REWRITE_TAG)
+
+
+def compile_mode(mode: str | Mode | None = None) -> Mode:
+    """PyTensor's mode ``mode`` (the configured default when None) with pymlsem's rewrites included.
+
+    Parameters
+    ----------
+    mode
+        A mode or its name (``"NUMBA"``, ``"FAST_RUN"``, ...).
+
+    Returns
+    -------
+    pytensor.compile.mode.Mode
+    """
+    return get_mode(mode).including(REWRITE_TAG)

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from pymlsem.build.rewrites import compile_mode
 from pymlsem.engine.binding import ANY_PRIOR, base_family
 from pymlsem.engine.families import DESCRIPTION, EXPECTED_SECONDS, FAMILIES, MODULES, WARMUP_FAMILIES
 from pymlsem.nutpie_compile import (
@@ -198,13 +199,12 @@ def _inner_functions(family: str) -> tuple[Any, Any]:
     """Compile the family's graph with PyTensor's numba backend: (logp, grad) and the expanded values."""
     import pytensor
     from pymc.pytensorf import compile as pymc_compile
-    from pytensor.compile.mode import get_mode
 
     module = MODULES[family]
     x, inputs, logp, expanded = module.family_graph(family)
     grad = pytensor.grad(logp, x)
     # rewrites a family's graph must do without (see the family module's COMPILE_EXCLUDING)
-    mode = get_mode("NUMBA").excluding(*getattr(module, "COMPILE_EXCLUDING", ()))
+    mode = compile_mode("NUMBA").excluding(*getattr(module, "COMPILE_EXCLUDING", ()))
     # a family may leave an input unused (a Poisson GLMM its trials)
     logp_fn = pymc_compile([x, *inputs], [logp, grad], mode=mode, on_unused_input="ignore")
     expand_fn = pymc_compile([x, *inputs], [expanded], mode=mode, on_unused_input="ignore")

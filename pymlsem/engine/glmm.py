@@ -209,7 +209,7 @@ def family_graph(
 
 
 def bind(spec) -> Binding:
-    """The arrays that make ``spec`` (a built non-Gaussian :class:`pymlsem.mlm.model.MixedModel`) a model
+    """The arrays that make ``spec`` (a built non-Gaussian :class:`pymlsem.mlm.model.BuiltMixedModel`) a model
     of a GLMM family.
 
     Raises

@@ -272,7 +272,7 @@ def effect_arrays(spec, columns, center: float, scale: float) -> tuple:
     Parameters
     ----------
     spec
-        The built :class:`pymlsem.mlm.model.MixedModel` (Gaussian, or a GLMM on the link scale).
+        The built :class:`pymlsem.mlm.model.BuiltMixedModel` (Gaussian, or a GLMM on the link scale).
     columns
         The blocks in the order their effects sit side by side.
     center, scale
@@ -372,7 +372,7 @@ def effect_arrays(spec, columns, center: float, scale: float) -> tuple:
 
 
 def bind(spec) -> Binding:
-    """The arrays that make ``spec`` (a built :class:`pymlsem.mlm.model.MixedModel`) a ``mixed`` model.
+    """The arrays that make ``spec`` (a built :class:`pymlsem.mlm.model.BuiltMixedModel`) a ``mixed`` model.
 
     Raises
     ------
