@@ -25,7 +25,7 @@ from pymlsem.results.fit_methods import FitMethods
 from pymlsem.results.lme4_summary import lme4_summary
 from pymlsem.results.mcmcglmm_summary import mcmcglmm_summary
 from pymlsem.results.posterior import SAMPLE_DIMS, check_prob, columns, flat, group, summarize_draws
-from pymlsem.sample import SamplerSettings, Timings
+from pymlsem.sample import SamplerSettings
 from pymlsem.workflow.information import data_digest
 from pymlsem.workflow.mixed_loglik import gaussian_theta_draws, gaussian_total_loglik, glmm_dic
 from pymlsem.workflow.pointwise import Pointwise, mixed_default_unit, mixed_fit_pointwise
@@ -75,37 +75,13 @@ class MixedFit(FitMethods):
         The :class:`~pymlsem.mlm.model.BuiltMixedModel` that was sampled.
     idata
         The posterior (ArviZ); variables ``fixef``, ``sigma``, ``sd__<label>``, ``corr__<label>``.
-    sampler, chains, draws, tune, thin
-        How it was sampled: ``draws`` kept per chain after ``tune`` tuning steps, every ``thin``-th
-        iteration.
-    options
-        The options passed to the sampler (e.g. ``target_accept``); a refit passes them again.
-    timings
-        :class:`~pymlsem.sample.Timings` of the fit (None for a fit made from draws by hand).
+    sampler, chains, draws, tune, thin, timings, options
+        How it was sampled (see :class:`~pymlsem.results.fit_methods.FitMethods`).
     """
 
-    def __init__(
-        self,
-        spec: BuiltMixedModel,
-        idata: Any,
-        *,
-        sampler: str,
-        chains: int,
-        draws: int,
-        tune: int,
-        thin: int = 1,
-        timings: Timings | None = None,
-        options: Mapping[str, Any] | None = None,
-    ) -> None:
+    def __init__(self, spec: BuiltMixedModel, idata: Any, **sampled: Any) -> None:
         self.spec = spec
-        self.idata = idata
-        self.sampler = sampler
-        self.chains = chains
-        self.draws = draws
-        self.tune = tune
-        self.thin = thin
-        self.options = dict(options or {})
-        self.timings = timings
+        super().__init__(idata, **sampled)
         self._loglik: Callable[[MixedTheta], float] | None = None
         self._ranef: dict[str, xr.DataArray] | None = None
 

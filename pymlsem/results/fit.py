@@ -26,7 +26,7 @@ from pymlsem.results.posterior import (
     summarize_draws,
 )
 from pymlsem.results.standardized import icc, r_squared, standardized_solution
-from pymlsem.sample import SamplerSettings, Timings
+from pymlsem.sample import SamplerSettings
 from pymlsem.version import __version__
 from pymlsem.workflow.information import data_digest, sem_dic
 from pymlsem.workflow.pointwise import Pointwise, sem_fit_pointwise, sem_total_loglik
@@ -58,34 +58,13 @@ class SEMFit(FitMethods):
         The posterior as an ArviZ DataTree (groups ``posterior``, ``sample_stats``, ...). The variable
         ``parameters`` holds every free parameter on lavaan's scale (variances, covariances),
         ``defined`` the ``:=`` parameters.
-    sampler, chains, draws, tune
-        How it was sampled.
-    options
-        The options passed to the sampler (e.g. ``target_accept``); a refit passes them again.
-    timings
-        :class:`Timings` of the fit.
+    sampler, chains, draws, tune, timings, options
+        How it was sampled (see :class:`~pymlsem.results.fit_methods.FitMethods`).
     """
 
-    def __init__(
-        self,
-        model: SEM,
-        idata: Any,
-        *,
-        sampler: str,
-        chains: int,
-        draws: int,
-        tune: int,
-        timings: Timings,
-        options: Mapping[str, Any] | None = None,
-    ) -> None:
+    def __init__(self, model: SEM, idata: Any, **sampled: Any) -> None:
         self.model = model
-        self.idata = idata
-        self.sampler = sampler
-        self.chains = chains
-        self.draws = draws
-        self.tune = tune
-        self.options = dict(options or {})
-        self.timings = timings
+        super().__init__(idata, **sampled)
 
     def parameter_estimates(self, prob: float = 0.95) -> pd.DataFrame:
         """One row per parameter (free and fixed) and per defined parameter.

@@ -1,10 +1,10 @@
-"""Methods shared by SEM and mixed-model fits: thin wrappers around :mod:`pymlsem.workflow` and
-:mod:`pymlsem.plots`."""
+"""The base class of every fit (SEM and mixed-model): how it was sampled, and the methods all kinds of fit
+share, thin wrappers around :mod:`pymlsem.workflow` and :mod:`pymlsem.plots`."""
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ import pandas as pd
 from pymlsem.diagnostics.convergence import convergence_message, diagnose
 from pymlsem.exceptions import ConvergenceWarning
 from pymlsem.plots import plot_autocorr, plot_fit_ppc, plot_prior_posterior, plot_rank, plot_trace_density
-from pymlsem.sample import SamplerSettings
+from pymlsem.sample import SamplerSettings, Timings
 from pymlsem.workflow.information import loo, loo_outliers, waic
 from pymlsem.workflow.pointwise import add_log_likelihood
 from pymlsem.workflow.refit import refit
@@ -23,21 +23,50 @@ __all__ = ["FitMethods"]
 
 
 class FitMethods:
-    """What every kind of fit has: its sampler settings, pointwise log-likelihood, LOO, prior sensitivity,
-    refits, convergence checks and plots (plots need matplotlib). Each kind of fit adds the members of
-    :class:`pymlsem.workflow.protocol.Fitted` these ask for."""
+    """The base class of every fit: the posterior, how it was sampled, pointwise log-likelihood, LOO, prior
+    sensitivity, refits, convergence checks and plots (plots need matplotlib). Each kind of fit adds the
+    members of :class:`pymlsem.workflow.protocol.Fitted` these ask for.
+
+    Parameters
+    ----------
+    idata
+        The posterior (an ArviZ DataTree).
+    sampler, chains, draws, tune, thin
+        How it was sampled: ``draws`` kept per chain after ``tune`` tuning steps, every ``thin``-th
+        iteration.
+    timings
+        :class:`~pymlsem.sample.Timings` of the fit (None for a fit made from draws by hand).
+    options
+        The options passed to the sampler (e.g. ``target_accept``); a refit passes them again.
+    """
+
+    def __init__(
+        self,
+        idata: Any,
+        *,
+        sampler: str,
+        chains: int,
+        draws: int,
+        tune: int,
+        thin: int = 1,
+        timings: Timings | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.idata = idata
+        self.sampler = sampler
+        self.chains = chains
+        self.draws = draws
+        self.tune = tune
+        self.thin = thin
+        self.timings = timings
+        self.options = dict(options or {})
 
     @property
     def settings(self) -> SamplerSettings:
         """How the fit was sampled, as a (checked) :class:`~pymlsem.sample.SamplerSettings`; a refit starts
         from it."""
         return SamplerSettings(
-            self.sampler,
-            self.draws,
-            self.tune,
-            self.chains,
-            thin=getattr(self, "thin", 1),
-            options=getattr(self, "options", {}),
+            self.sampler, self.draws, self.tune, self.chains, thin=self.thin, options=self.options
         )
 
     def diagnose(self) -> pd.DataFrame:
