@@ -1,4 +1,4 @@
-"""Plots of SEM and mixed fits (pymlsem.plots) and SEM path diagrams (pymlsem.path_diagram).
+"""Plots of SEM and mixed fits (pymlsem.plots) and SEM path diagrams (pymlsem.plots.path_diagram).
 
 No sampling: SEM stand-in fits whose posterior draws scatter around lavaan's estimates of the reference
 models, mixed stand-in fits with hand-made draws (as in test_mixed_output). Images are written headless

@@ -3,7 +3,7 @@
 Every function returns the matplotlib figure and saves it to ``path=`` when given. They take a SEM fit
 (:class:`~pymlsem.results.fit.SEMFit`) or a mixed-model fit (:class:`~pymlsem.mlm.fit.MixedFit`); the fits'
 methods (``fit.plot()``, ``fit.plot_autocorr()``, ...) call them. Path diagrams of SEM fits:
-:mod:`pymlsem.path_diagram`.
+:mod:`pymlsem.plots.path_diagram` (graphviz, optional).
 """
 
 from pymlsem.plots.clusters import plot_caterpillar, plot_cluster_lines

@@ -10,7 +10,7 @@ import pandas as pd
 import xarray as xr
 
 from pymlsem.exceptions import PymlsemError
-from pymlsem.path_diagram import path_diagram
+from pymlsem.plots.path_diagram import path_diagram
 from pymlsem.results.fit_methods import FitMethods
 from pymlsem.results.implied import sem_rows
 from pymlsem.results.latent_scores import latent_scores
@@ -383,15 +383,15 @@ class SEMFit(FitMethods):
     def path_diagram(self, path: str | Path | None = None, **kwargs: Any) -> Any:
         """Path diagram per level with posterior means on the arrows (graphviz).
 
-        See :func:`pymlsem.path_diagram.path_diagram` (``digits``, ``intervals``, ``prob``, ``variances``,
-        ``rankdir``); needs the graphviz package, and Graphviz's ``dot`` to render images.
+        See :func:`pymlsem.plots.path_diagram.path_diagram` (``digits``, ``intervals``, ``prob``,
+        ``variances``, ``rankdir``); needs the graphviz package, and Graphviz's ``dot`` to render images.
 
         Parameters
         ----------
         path
             ``.gv``/``.dot``: save the DOT source; ``.png``/``.svg``/``.pdf``: render; not saved if None.
         **kwargs
-            Passed to :func:`pymlsem.path_diagram.path_diagram`.
+            Passed to :func:`pymlsem.plots.path_diagram.path_diagram`.
 
         Returns
         -------
