@@ -12,10 +12,10 @@ import xarray as xr
 from pymlsem.diagnostics.autocorr import autocorr_array, autocorr_table
 from pymlsem.diagnostics.dic import DIC, dic
 from pymlsem.diagnostics.geweke import geweke_z
-from pymlsem.diagnostics.mixed import MixedTheta, block_covariance_draws, mixed_loglik_function, vcv_terms
 from pymlsem.diagnostics.pmcmc import pmcmc
 from pymlsem.diagnostics.spectral import effective_size
 from pymlsem.exceptions import PymlsemError
+from pymlsem.mlm.parameters import MixedTheta, block_covariance_draws, mixed_loglik_function, vcv_terms
 from pymlsem.mlm.predict import coef_tables, prediction_table
 from pymlsem.mlm.ranef import conditional_effect_draws
 from pymlsem.mlm.sampling import sample_mixed
@@ -445,7 +445,7 @@ class MixedFit(FitMethods):
         """Variance-component draws as MCMCglmm's ``VCV``: dims ``(chain, draw, parameter)``.
 
         Columns are the elements of each random block's covariance matrix, named as MCMCglmm names them
-        (``(Intercept):Days.Subject``; see :func:`pymlsem.diagnostics.mixed.vcv_terms`), then ``units``, the
+        (``(Intercept):Days.Subject``; see :func:`pymlsem.mlm.parameters.vcv_terms`), then ``units``, the
         residual variance.
         """
         posterior = self.idata.posterior

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.linalg
 
-from pymlsem.diagnostics.mixed import block_covariance_draws
 from pymlsem.mlm.nested import crossed_solve, lambda_and_rhs, nested_solve, rest_effects, split_levels
+from pymlsem.mlm.parameters import block_covariance_draws
 from pymlsem.mlm.stats import GaussianStats, gaussian_stats
 from pymlsem.results.posterior import draw_chunks
 

@@ -9,10 +9,10 @@ import pandas as pd
 import xarray as xr
 
 from pymlsem.diagnostics.hpd import hpd_interval
-from pymlsem.diagnostics.mixed import vcv_terms
 from pymlsem.diagnostics.pmcmc import SIGNIF_LEGEND, pmcmc, signif_stars
 from pymlsem.diagnostics.spectral import effective_size
 from pymlsem.exceptions import PymlsemError
+from pymlsem.mlm.parameters import vcv_terms
 from pymlsem.results.posterior import SAMPLE_DIMS, quantile_name
 
 if TYPE_CHECKING:

@@ -33,11 +33,11 @@ import scipy.linalg
 from pymlsem.build.loglik import LOG_2PI
 from pymlsem.build.vectorized import batched_function
 from pymlsem.diagnostics.dic import DIC, dic
-from pymlsem.diagnostics.mixed import block_covariance_draws
 from pymlsem.exceptions import ModelSpecificationError
 from pymlsem.mlm.families import LINEAR_PREDICTOR
 from pymlsem.mlm.loglik import gaussian_cluster_marginal_loglik, gaussian_marginal_loglik
 from pymlsem.mlm.nested import lambda_and_rhs, nested_solve
+from pymlsem.mlm.parameters import block_covariance_draws
 from pymlsem.mlm.predict import linear_predictor_draws
 from pymlsem.mlm.ranef import block_factors
 from pymlsem.mlm.stats import GaussianStats, gaussian_stats, grouping_hierarchy, sparse_z
