@@ -8,7 +8,8 @@ import xarray as xr
 from reference import SEED, data
 
 import pymlsem
-from pymlsem.results.fit import SEMFit, Timings
+from pymlsem.results.fit import SEMFit
+from pymlsem.sample import Timings
 
 CONTRACT_COLUMNS = ["lhs", "op", "rhs", "level", "label", "free", "mean", "sd", "q2.5", "q97.5", "r_hat",
                     "ess_bulk", "ess_tail", "prior"]  # fmt: skip
