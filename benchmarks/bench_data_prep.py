@@ -2,7 +2,7 @@
 
 Each case builds the model specification only: ``pymlsem.SEM(model, data, cluster="cluster")`` (data checks,
 filled-in data for start values, sufficient statistics, the PyMC model) plus what a fit reads before it
-samples (``spec.data_values()``, ``spec.cache_key()``, the engine's binding where there is one), or
+samples (``spec.data_values()``, ``spec.structure_key()``, the engine's binding where there is one), or
 ``pymlsem.mixed_model(formula, data)`` (design matrices, cross products, the PyMC model). Nothing is
 compiled or sampled.
 
@@ -119,7 +119,7 @@ def child(case: str, n_clusters: int, seed: int) -> dict:
 
         spec = pymlsem.SEM(SEED, data, cluster="cluster")
         spec.data_values()
-        spec.cache_key()
+        spec.structure_key()
         try:  # the arrays SEM.fit hands to the compiled engine (not in older versions)
             from pymlsem.engine.run import engine_binding
         except ImportError:
