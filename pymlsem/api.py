@@ -21,6 +21,7 @@ from pymlsem.build.marginal import (
     loglik_from_rows,
     stats_data_values,
 )
+from pymlsem.build.rewrites import compile_mode
 from pymlsem.data.categorical import ordinal_codes
 from pymlsem.data.missing_stats import has_missing, single_level_missing_stats, two_level_missing_stats
 from pymlsem.data.prepare import as_pandas, check_frame, exogenous_values
@@ -319,7 +320,7 @@ class SEM:
                     self.likelihood_stats or self.stats,
                     meanstructure=self.meanstructure,
                 ),
-                mode="FAST_COMPILE",  # evaluated once: skip the C compilation
+                mode=compile_mode("FAST_COMPILE"),  # evaluated once: skip the C compilation
             )()
         )
         if fixed_x:

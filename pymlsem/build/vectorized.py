@@ -26,6 +26,8 @@ import pytensor
 import pytensor.tensor as pt
 from pytensor.graph.replace import vectorize_graph
 
+from pymlsem.build.rewrites import compile_mode
+
 __all__ = ["as_input", "batched_function", "symbolic", "two_level_moment_inputs", "values_of"]
 
 
@@ -67,7 +69,7 @@ def batched_function(
     vectorized = vectorize_graph(list(outputs), replace=replace)
     new_inputs = [replace.get(variable, variable) for variable in inputs]
     mode = "NUMBA" if compiled else "FAST_COMPILE"
-    return pytensor.function(new_inputs, vectorized, mode=mode, on_unused_input="ignore")
+    return pytensor.function(new_inputs, vectorized, mode=compile_mode(mode), on_unused_input="ignore")
 
 
 def symbolic(*, positions: Sequence[str] = (), **ndim: int) -> SimpleNamespace:

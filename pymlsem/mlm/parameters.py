@@ -10,6 +10,7 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 
+from pymlsem.build.rewrites import compile_mode
 from pymlsem.formula.design import INTERCEPT
 from pymlsem.mlm.loglik import gaussian_marginal_loglik
 from pymlsem.mlm.stats import gaussian_stats
@@ -108,7 +109,8 @@ def mixed_loglik_function(spec: BuiltMixedModel, mode: str = "FAST_COMPILE") -> 
     sizes: Sequence[int] = [block.q for block in spec.design.blocks]
     covs = [pt.matrix(f"cov{k}") for k in range(len(sizes))]
     value = gaussian_marginal_loglik(stats, beta, sigma, covs)
-    function = pytensor.function([beta, sigma, *covs], value, on_unused_input="ignore", mode=mode)
+    inputs = [beta, sigma, *covs]
+    function = pytensor.function(inputs, value, on_unused_input="ignore", mode=compile_mode(mode))
 
     def loglik(theta: MixedTheta) -> float:
         return float(function(np.asarray(theta.beta, dtype=float), float(theta.sigma), *theta.covs))

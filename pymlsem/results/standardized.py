@@ -33,6 +33,7 @@ import pytensor.tensor as pt
 import xarray as xr
 
 from pymlsem.build.expressions import evaluate
+from pymlsem.build.rewrites import compile_mode
 from pymlsem.exceptions import ModelSpecificationError, PymlsemError
 from pymlsem.results.implied import LevelMoments, implied_moment_draws, row_value_draws
 from pymlsem.results.posterior import check_prob, quantile_name, summarize_draws
@@ -466,7 +467,7 @@ def _defined_draws(fit: SEMFit, std: np.ndarray) -> dict[str, np.ndarray]:
     for name, statement in zip(names, partable.defined, strict=True):
         values[name] = pt.as_tensor(evaluate(str(statement.rhs), values))
     # evaluated once: skip the C compilation
-    results = pytensor.function([], [values[name] for name in names], mode="FAST_COMPILE")()
+    results = pytensor.function([], [values[name] for name in names], mode=compile_mode("FAST_COMPILE"))()
     return {
         name: np.broadcast_to(np.asarray(v, dtype=float), std.shape[:1])
         for name, v in zip(names, results, strict=True)

@@ -24,6 +24,7 @@ import pytensor
 import pytensor.tensor as pt
 from pytensor.graph.replace import graph_replace
 
+from pymlsem.build.rewrites import compile_mode
 from pymlsem.exceptions import ModelSpecificationError
 from pymlsem.workflow.replicate import psd_factor
 
@@ -106,7 +107,7 @@ def _at_draws(
     model = spec.built.model
     inputs = [rv.type(name=rv.name) for rv in model.free_RVs]
     outputs = graph_replace(outputs, dict(zip(model.free_RVs, inputs, strict=True)), strict=False)
-    return pytensor.function([*inputs, *extra], outputs, on_unused_input="ignore", mode=mode)
+    return pytensor.function([*inputs, *extra], outputs, on_unused_input="ignore", mode=compile_mode(mode))
 
 
 def _stacked_draws(spec: Any, posterior: Any) -> list[np.ndarray]:

@@ -31,6 +31,7 @@ from pymlsem.build.missing import (
     two_level_missing_cluster_loglik,
     two_level_missing_loglik,
 )
+from pymlsem.build.rewrites import compile_mode
 from pymlsem.build.vectorized import symbolic
 from pymlsem.data.missing_stats import (
     MissingSingleLevelStats,
@@ -72,7 +73,7 @@ def _single_level_function(per_row: bool) -> Callable[..., np.ndarray]:
     stats = symbolic(**_SINGLE_ARRAYS)
     density = single_level_missing_row_loglik if per_row else single_level_missing_loglik
     inputs = [mu, sigma, *vars(stats).values()]
-    return pytensor.function(inputs, density(mu, sigma, stats), on_unused_input="ignore")
+    return pytensor.function(inputs, density(mu, sigma, stats), on_unused_input="ignore", mode=compile_mode())
 
 
 @cache
@@ -86,7 +87,8 @@ def _two_level_function(per_cluster: bool) -> Callable[..., np.ndarray]:
     stats.between_index = pt.lvector("between_index")
     density = two_level_missing_cluster_loglik if per_cluster else two_level_missing_loglik
     inputs = [mu_w, sigma_w, mu_b, sigma_b, stats.within_index, stats.between_index, *arrays]
-    return pytensor.function(inputs, density(mu_w, sigma_w, mu_b, sigma_b, stats), on_unused_input="ignore")
+    outputs = density(mu_w, sigma_w, mu_b, sigma_b, stats)
+    return pytensor.function(inputs, outputs, on_unused_input="ignore", mode=compile_mode())
 
 
 def _likelihood_stats(spec: SEM) -> MissingSingleLevelStats | MissingTwoLevelStats:

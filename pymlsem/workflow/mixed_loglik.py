@@ -31,6 +31,7 @@ import pytensor.tensor as pt
 import scipy.linalg
 
 from pymlsem.build.loglik import LOG_2PI
+from pymlsem.build.rewrites import compile_mode
 from pymlsem.build.vectorized import batched_function
 from pymlsem.diagnostics.dic import DIC, dic
 from pymlsem.exceptions import ModelSpecificationError
@@ -289,7 +290,7 @@ def observed_logp_function(model: Any, name: str = "y") -> tuple[list[str], Any]
         names.append(rv.name)
         inputs.append(value)
     logp = graph_replace(logp, replace, strict=False)
-    return names, pytensor.function(inputs, logp, on_unused_input="ignore")
+    return names, pytensor.function(inputs, logp, on_unused_input="ignore", mode=compile_mode())
 
 
 def linear_predictor_logp(model: Any) -> tuple[list[str], Any]:
@@ -311,7 +312,7 @@ def linear_predictor_logp(model: Any) -> tuple[list[str], Any]:
     inputs = [rv.type(name=rv.name) for rv in model.free_RVs]
     logp = graph_replace(logp, dict(zip(model.free_RVs, inputs, strict=True)), strict=False)
     names = [rv.name for rv in model.free_RVs]
-    return names, pytensor.function([*inputs, given], logp, on_unused_input="ignore")
+    return names, pytensor.function([*inputs, given], logp, on_unused_input="ignore", mode=compile_mode())
 
 
 def glmm_observation_loglik(fit: Any) -> np.ndarray:

@@ -29,6 +29,7 @@ import pytensor.tensor as pt
 from scipy.optimize import minimize
 
 from pymlsem.build.missing import two_level_missing_loglik
+from pymlsem.build.rewrites import compile_mode
 from pymlsem.build.vectorized import symbolic
 from pymlsem.data.missing_stats import MissingSingleLevelStats, MissingTwoLevelStats
 from pymlsem.exceptions import PymlsemError
@@ -173,7 +174,8 @@ def _two_level_objective() -> Callable[..., tuple[float, np.ndarray]]:
     sigma_b = pt.set_subtensor(pt.zeros((p, p))[between[:, None], between[None, :]], chol_b @ chol_b.T)
     loglik = two_level_missing_loglik(pt.zeros(p), sigma_w, theta[:p], sigma_b, stats)
     outputs = [-loglik, -pytensor.grad(loglik, theta), sigma_w, sigma_b]
-    return pytensor.function([theta, within, between, *arrays], outputs, on_unused_input="ignore")
+    inputs = [theta, within, between, *arrays]
+    return pytensor.function(inputs, outputs, on_unused_input="ignore", mode=compile_mode())
 
 
 def _starting_point(stats: MissingTwoLevelStats) -> tuple[np.ndarray, np.ndarray]:

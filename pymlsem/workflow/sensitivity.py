@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from pymlsem.build.rewrites import compile_mode
 from pymlsem.results.posterior import SAMPLE_DIMS
 from pymlsem.workflow.pointwise import LOGLIK_VAR, pointwise_log_likelihood
 from pymlsem.workflow.protocol import Fitted
@@ -72,7 +73,7 @@ def log_prior_function(model: Any, names: list[str]) -> Callable[..., list[np.nd
             raise NotImplementedError(f"the prior of {name} depends on other random variables")
         inputs.append(value)
         outputs.append(logp)
-    return pytensor.function(inputs, outputs, on_unused_input="ignore")
+    return pytensor.function(inputs, outputs, on_unused_input="ignore", mode=compile_mode())
 
 
 def add_log_prior(fit: Fitted) -> xr.DataTree:
