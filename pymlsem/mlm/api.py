@@ -20,7 +20,7 @@ from pymlsem.mlm.glmm import build_glmm_model
 from pymlsem.mlm.glmm_fit import GLMMFit
 from pymlsem.mlm.model import BuiltMixedModel, build_mixed_model
 from pymlsem.mlm.sampling import model_cache_key, sample_mixed
-from pymlsem.sample import SamplerSettings, check_sampler
+from pymlsem.sample import SamplerSettings
 from pymlsem.workflow.predictive import mixed_prior_predictive
 from pymlsem.workflow.refit import mixed_refit_spec
 
@@ -229,7 +229,6 @@ class MixedModel:
         MixedFit
             A :class:`~pymlsem.mlm.glmm_fit.GLMMFit` for non-Gaussian families.
         """
-        check_sampler(sampler)
         if nitt is not None or burnin is not None or thin is not None:
             draws, tune, thin = mcmcglmm_controls(
                 13000 if nitt is None else nitt,
