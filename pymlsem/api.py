@@ -29,6 +29,7 @@ from pymlsem.data.raw import RawData, prepare_raw_data
 from pymlsem.data.stats import cluster_nanmeans, single_level_stats, stats_from_summary, two_level_stats
 from pymlsem.engine.run import engine_binding, sample_binding
 from pymlsem.exceptions import DataError, ModelSpecificationError, PriorError
+from pymlsem.frozen import FrozenSpec
 from pymlsem.partable import ParTable, build_partable
 from pymlsem.results.fit import SEMFit
 from pymlsem.sample import SamplerSettings, Timings, sample_model
@@ -41,7 +42,7 @@ METHODS = ("auto", "marginal", "latent")
 LINKS = ("probit", "logit")
 
 
-class SEM:
+class SEM(FrozenSpec):
     """A structural equation model in lavaan syntax, translated into a PyMC model (nothing sampled yet).
 
     Parameters
@@ -174,11 +175,21 @@ class SEM:
         self.built: MarginalModel | LatentModel = self.build(self.priors)
         _check_identification(self)
         self.build_seconds = time.perf_counter() - start
+        self.freeze()
+
+    def with_user_priors(self, priors: Mapping[str, str]) -> SEM:
+        """A new SEM: this one with ``priors`` as its user priors (all of them, replacing
+        :attr:`priors`), built again by its own builder on its own statistics; this one is unchanged.
+        :meth:`with_priors` checks and merges a change first."""
+        start = time.perf_counter()
+        priors = dict(priors)
+        built = self.build(priors)
+        return self.replaced(priors=priors, built=built, build_seconds=time.perf_counter() - start)
 
     def build(self, priors: Mapping[str, str]) -> MarginalModel | LatentModel:
         """The PyMC model of this SEM and its data with the given user priors, by the SEM's own builder
-        (``method``), data statistics and default priors: what construction and a refit with other priors
-        (:func:`pymlsem.workflow.refit.sem_refit_spec`) both use."""
+        (``method``), data statistics and default priors: what construction and :meth:`with_user_priors`
+        both use."""
         if self.method == "latent":
             return build_latent_model(
                 self.partable,

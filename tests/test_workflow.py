@@ -9,6 +9,7 @@ DIC, posterior predictive draws, prior sensitivity and refits that reuse the com
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -563,7 +564,18 @@ def test_both_specs_share_one_life_cycle() -> None:
         assert all(np.array_equal(before[name], after[name]) for name in before)
         tree = spec.prior_predictive(10, seed=1)
         assert {"prior", "prior_predictive", "observed_data"} <= set(tree.children)
+        # frozen: a spec (and the mixed model it built) never changes under a fit or a cache that holds it
+        with pytest.raises(dataclasses.FrozenInstanceError, match="does not change"):
+            spec.priors = {}
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            del spec.built
+        assert changed.with_priors(same).structure_key() == spec.structure_key()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        mixed_spec.built.priors = {}
     assert mixed_spec.built.family == "gaussian" and mixed_spec.build_seconds > 0
+    assert pymlsem.MixedModel.from_built(mixed_spec.built).built is mixed_spec.built
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        pymlsem.MixedModel.from_built(mixed_spec.built).build_seconds = 1.0
 
 
 # ------------------------------------------------------------------ comparison input and predictive

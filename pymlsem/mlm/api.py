@@ -14,6 +14,7 @@ from pymlsem.data.prepare import as_pandas
 from pymlsem.diagnostics.controls import mcmcglmm_controls
 from pymlsem.exceptions import DataError, ModelSpecificationError
 from pymlsem.formula.design import mixed_design
+from pymlsem.frozen import FrozenSpec
 from pymlsem.mlm.families import FAMILIES, ArrayLike, check_family, glmm_design
 from pymlsem.mlm.fit import MixedFit
 from pymlsem.mlm.glmm import build_glmm_model
@@ -116,7 +117,7 @@ def mixed_model(
     return build_glmm_model(design, response, priors=priors, prior=prior)
 
 
-class MixedModel:
+class MixedModel(FrozenSpec):
     """A mixed model written as an lme4 formula, translated (checked, data prepared, PyMC model built) but not
     sampled: the same life cycle as :class:`pymlsem.SEM`.
 
@@ -165,6 +166,7 @@ class MixedModel:
             offset=offset,
         )
         self.build_seconds = time.perf_counter() - start
+        self.freeze()
 
     @classmethod
     def from_built(cls, built: BuiltMixedModel, build_seconds: float = 0.0) -> MixedModel:
@@ -172,6 +174,7 @@ class MixedModel:
         spec = cls.__new__(cls)
         spec.built = built
         spec.build_seconds = build_seconds
+        spec.freeze()
         return spec
 
     @property

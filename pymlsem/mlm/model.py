@@ -86,9 +86,9 @@ METHODS = ("marginal", "latent")
 CROSSED_COST_MAX = 10_000_000
 
 
-@dataclasses.dataclass(eq=False)
+@dataclasses.dataclass(eq=False, frozen=True)
 class BuiltMixedModel:
-    """A built mixed model.
+    """A built mixed model (frozen: a variant is a new one, e.g. :meth:`pymlsem.MixedModel.with_priors`).
 
     Attributes
     ----------

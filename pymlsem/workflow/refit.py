@@ -12,8 +12,6 @@ unless the model is served by a compiled engine family (:mod:`pymlsem.engine`), 
 
 from __future__ import annotations
 
-import copy
-import time
 import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -79,12 +77,7 @@ def sem_refit_spec(spec: SEM, priors: Mapping[str, str]) -> SEM:
     """
     given = _check_mapping(priors)
     _check_syntax_priors(spec, given)
-    start = time.perf_counter()
-    merged = {**spec.priors, **given}
-    new = copy.copy(spec)
-    new.priors = merged
-    new.built = spec.build(merged)  # the spec's own builder (latent or marginal) and statistics
-    new.build_seconds = time.perf_counter() - start
+    new = spec.with_user_priors({**spec.priors, **given})  # its own builder (latent/marginal), statistics
     changed = [
         old.name
         for old, now in zip(spec.built.free, new.built.free, strict=True)
