@@ -26,7 +26,7 @@ from pymlsem.data.categorical import ordinal_codes
 from pymlsem.data.missing_stats import has_missing, single_level_missing_stats, two_level_missing_stats
 from pymlsem.data.prepare import as_pandas, check_frame, exogenous_values
 from pymlsem.data.raw import RawData, prepare_raw_data
-from pymlsem.data.stats import cluster_nanmeans, single_level_stats, stats_from_summary, two_level_stats
+from pymlsem.data.stats import fill_by_cluster_means, single_level_stats, stats_from_summary, two_level_stats
 from pymlsem.engine.run import engine_binding, sample_binding
 from pymlsem.exceptions import DataError, ModelSpecificationError, PriorError
 from pymlsem.frozen import FrozenSpec
@@ -247,7 +247,10 @@ class SEM(FrozenSpec):
         if two_level:
             levels = {"within_only": self.partable.within_only, "between_only": self.partable.between_only}
             self.stats = two_level_stats(
-                _filled(numeric, self.observed, self.cluster), self.observed, self.cluster, **levels
+                fill_by_cluster_means(numeric, self.observed, self.cluster),
+                self.observed,
+                self.cluster,
+                **levels,
             )
             if self.missing and self.method == "marginal":
                 self.likelihood_stats = two_level_missing_stats(
@@ -260,7 +263,9 @@ class SEM(FrozenSpec):
                     "two-level model needs many clusters (its between level is estimated from them)"
                 )
         else:
-            self.stats = single_level_stats(_filled(numeric, self.observed, None), self.observed)
+            self.stats = single_level_stats(
+                fill_by_cluster_means(numeric, self.observed, None), self.observed
+            )
             if self.missing and self.method == "marginal":
                 self.likelihood_stats = single_level_missing_stats(numeric, self.observed)
             self.n_clusters = None
@@ -321,7 +326,7 @@ class SEM(FrozenSpec):
         """
         import pytensor
 
-        rows = _rows_from_estimates(self, estimates)
+        rows = self.rows_from_estimates(estimates)
         value = float(
             pytensor.function(
                 [],
@@ -341,6 +346,57 @@ class SEM(FrozenSpec):
             else:
                 value -= single_level_fixed_x_loglik(self.stats, exo.get(1, []))
         return value
+
+    def rows_from_estimates(self, estimates: pd.DataFrame) -> np.ndarray:
+        """The value of every row of the parameter table, taken from a lavaan-style estimates table.
+
+        Parameters
+        ----------
+        estimates
+            Columns ``lhs, op, rhs, est`` and, for two-level models, ``level`` (as lavaan's
+            ``parameterEstimates()``). Missing intercepts of observed variables take the sample means; fixed
+            rows keep their values.
+
+        Returns
+        -------
+        numpy.ndarray
+            One value per table row (:attr:`partable`), the layout of the posterior's row draws.
+
+        Raises
+        ------
+        DataError
+            When ``estimates`` lacks a column or a free parameter.
+        """
+        needed = {"lhs", "op", "rhs", "est"}
+        if not isinstance(estimates, pd.DataFrame) or not needed <= set(estimates.columns):
+            have = (
+                list(estimates.columns) if isinstance(estimates, pd.DataFrame) else type(estimates).__name__
+            )
+            raise DataError(
+                "estimates must be a table with columns lhs, op, rhs, est (and level for two-level models), "
+                f"as lavaan's parameterEstimates(); got {have}"
+            )
+        level_of = {"within": 1, "between": 2, 1: 1, 2: 2, "1": 1, "2": 2}
+        given: dict[tuple, float] = {}
+        for row in estimates.itertuples(index=False):
+            level = level_of.get(getattr(row, "level", 1), 1)
+            rhs = "" if pd.isna(row.rhs) else str(row.rhs)
+            given[(row.lhs, row.op, rhs, level)] = float(row.est)
+            if row.op == "~~":
+                given[(rhs, row.op, row.lhs, level)] = float(row.est)
+        table = self.partable.table
+        values = self.fixed_row_values()
+        mean = getattr(self.stats, "mean", None)
+        sample_mean = dict(zip(self.stats.variables, mean, strict=True)) if mean is not None else {}
+        for r, row in enumerate(table.itertuples(index=False)):
+            key = (row.lhs, row.op, row.rhs, int(row.level))
+            if key in given:
+                values[r] = given[key]
+            elif row.op == "~1" and row.lhs in sample_mean:
+                values[r] = sample_mean[row.lhs]
+            elif int(row.free) > 0:
+                raise DataError(f"no estimate given for {row.lhs} {row.op} {row.rhs} (level {row.level})")
+        return values
 
     def structure_key(self) -> tuple:
         """Identifies the structure of the compiled model (same key: the compiled model can be reused)."""
@@ -594,38 +650,6 @@ def _reorder(stats, observed):
     return type(stats)(variables=tuple(observed), nobs=stats.nobs, mean=mean, cov=cov)
 
 
-def _rows_from_estimates(spec: SEM, estimates: pd.DataFrame) -> np.ndarray:
-    """Value of every table row taken from a lavaan-style estimates table."""
-    needed = {"lhs", "op", "rhs", "est"}
-    if not isinstance(estimates, pd.DataFrame) or not needed <= set(estimates.columns):
-        have = list(estimates.columns) if isinstance(estimates, pd.DataFrame) else type(estimates).__name__
-        raise DataError(
-            f"estimates must be a table with columns lhs, op, rhs, est (and level for two-level models), as "
-            f"lavaan's parameterEstimates(); got {have}"
-        )
-    level_of = {"within": 1, "between": 2, 1: 1, 2: 2, "1": 1, "2": 2}
-    given: dict[tuple, float] = {}
-    for row in estimates.itertuples(index=False):
-        level = level_of.get(getattr(row, "level", 1), 1)
-        rhs = "" if pd.isna(row.rhs) else str(row.rhs)
-        given[(row.lhs, row.op, rhs, level)] = float(row.est)
-        if row.op == "~~":
-            given[(rhs, row.op, row.lhs, level)] = float(row.est)
-    table = spec.partable.table
-    values = spec.fixed_row_values()
-    mean = getattr(spec.stats, "mean", None)
-    sample_mean = dict(zip(spec.stats.variables, mean, strict=True)) if mean is not None else {}
-    for r, row in enumerate(table.itertuples(index=False)):
-        key = (row.lhs, row.op, row.rhs, int(row.level))
-        if key in given:
-            values[r] = given[key]
-        elif row.op == "~1" and row.lhs in sample_mean:
-            values[r] = sample_mean[row.lhs]
-        elif int(row.free) > 0:
-            raise DataError(f"no estimate given for {row.lhs} {row.op} {row.rhs} (level {row.level})")
-    return values
-
-
 def _check_identification(spec: SEM) -> None:
     """Raise when the model has more free parameters than the data have sample moments.
 
@@ -672,26 +696,6 @@ def _choose_method(method: str, partable: ParTable, from_summary: bool) -> str:
     if method == "latent" and from_summary:
         raise DataError("method='latent' needs the raw data, not summary statistics")
     return method
-
-
-def _filled(frame: pd.DataFrame, variables: list[str], cluster: str | None) -> pd.DataFrame:
-    """``frame`` with missing values filled (start values only): a new frame, or ``frame`` itself when none
-    of ``variables`` has a missing value.
-
-    A missing value takes the mean of its variable's observed values in its cluster, or, where the cluster
-    has none (or there are no clusters), over all rows. The cluster means come from one pass over the rows
-    sorted by cluster (:func:`~pymlsem.data.stats.cluster_nanmeans`), not from a loop over the clusters.
-    """
-    values = frame[variables].to_numpy(dtype=np.float64)
-    missing = np.isnan(values)
-    if not missing.any():
-        return frame
-    out = frame.copy()
-    if cluster is not None:
-        codes, labels = pd.factorize(out[cluster])
-        means = cluster_nanmeans(values, codes, len(labels))
-        out[variables] = np.where(missing, means[codes], values)
-    return out.fillna(out[variables].mean())
 
 
 def _check_priors_argument(priors: Mapping[str, str] | str | None) -> dict[str, str]:

@@ -1,7 +1,7 @@
 """Counts of the package's structure that the "one house" rules keep at zero, read from its source.
 
 * function-local imports of pymlsem modules (imports run one way, at module level);
-* imports of private names (``_name``) across modules;
+* imports of private names (``_name``) across modules, in the package and from the tests;
 * switches on the kind of model or fit (``isinstance`` with a SEM/mixed class, ``is_sem``-style helpers)
   in the workflow, plots and reports (``pymlsem/workflow``, ``pymlsem/plots``, ``pymlsem/results``);
 * public names in ``pymlsem.__all__``;
@@ -42,10 +42,11 @@ def _imports_pymlsem(node: ast.AST, path: Path) -> bool:
 def counts() -> dict[str, list[str]]:
     """The offending source lines of each count, by count."""
     found: dict[str, list[str]] = {"local": [], "private": [], "switch": []}
-    for path in sorted(PACKAGE.rglob("*.py")):
+    for path in sorted([*PACKAGE.rglob("*.py"), *(ROOT / "tests").rglob("*.py")]):
+        in_package = path.is_relative_to(PACKAGE)
         tree = ast.parse(path.read_text(), filename=str(path))
         where = path.relative_to(ROOT)
-        for function in ast.walk(tree):
+        for function in ast.walk(tree) if in_package else ():
             if isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
                 for node in ast.walk(function):
                     if _imports_pymlsem(node, path):
@@ -56,7 +57,7 @@ def counts() -> dict[str, list[str]]:
                 private = [name for name in names if name.startswith("_") and not name.startswith("__")]
                 if private:
                     found["private"].append(f"{where}:{node.lineno} {', '.join(private)}")
-        if where.parts[1] in SWITCH_FOLDERS:
+        if in_package and where.parts[1] in SWITCH_FOLDERS:
             found["switch"] += [f"{where}:{node.lineno}" for node in ast.walk(tree) if _switches(node)]
     return found
 
@@ -82,7 +83,7 @@ def main() -> None:
 
     found = counts()
     print(f"function-local imports of pymlsem modules: {len(found['local'])}")
-    print(f"cross-module imports of private names: {len(found['private'])}")
+    print(f"cross-module imports of private names (package and tests): {len(found['private'])}")
     print(f"switches on the model kind in workflow/, plots/, results/: {len(found['switch'])}")
     print(f"public names in pymlsem.__all__: {len(pymlsem.__all__)}")
     print(f"bad-input catalogue cases: {len(test_bad_input_catalogue.CASES)}")

@@ -9,4 +9,5 @@ export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}" OMP_NUM_THREADS="${OMP_
 # the tests use every engine family, also those for other prior families: compile them before the workers
 # start (once per machine), so that the two workers do not both compile the same one
 .venv/bin/python -m pymlsem warmup --all
-.venv/bin/python -m pytest -n 2 -q "$@"
+# the 15 slowest tests are listed at the end (where the time of a run goes)
+.venv/bin/python -m pytest -n 2 -q --durations=15 "$@"

@@ -25,7 +25,14 @@ from pymlsem.exceptions import ModelSpecificationError
 from pymlsem.partable import ParTable
 
 STATS_PREFIX = "stats__"
-__all__ = ["EXO_DATA", "MarginalModel", "build_marginal_model", "loglik_from_rows", "stats_data_values"]
+__all__ = [
+    "EXO_DATA",
+    "MarginalModel",
+    "build_marginal_model",
+    "global_moments",
+    "loglik_from_rows",
+    "stats_data_values",
+]
 
 
 @dataclass
@@ -115,12 +122,12 @@ def loglik_from_rows(
         Single-level only: whether the means enter the likelihood.
     """
     if len(layouts) == 2:
-        mu_w, sigma_w = _global_moments(layouts[1], rows, stats.variables)
-        mu_b, sigma_b = _global_moments(layouts[2], rows, stats.variables)
+        mu_w, sigma_w = global_moments(layouts[1], rows, stats.variables)
+        mu_b, sigma_b = global_moments(layouts[2], rows, stats.variables)
         if isinstance(stats, MissingTwoLevelStats):
             return two_level_missing_loglik(mu_w, sigma_w, mu_b, sigma_b, stats)
         return two_level_loglik(mu_w, sigma_w, mu_b, sigma_b, stats)
-    mu, sigma = _global_moments(layouts[1], rows, stats.variables)
+    mu, sigma = global_moments(layouts[1], rows, stats.variables)
     if isinstance(stats, MissingSingleLevelStats):
         return single_level_missing_loglik(mu, sigma, stats)
     return single_level_loglik(mu if meanstructure else None, sigma, stats)
@@ -131,7 +138,7 @@ def stats_data_values(stats) -> dict[str, np.ndarray]:
     return {STATS_PREFIX + name: np.asarray(value) for name, value in stats.arrays().items()}
 
 
-def _global_moments(layout: LevelLayout, rows: pt.TensorVariable, variables) -> tuple:
+def global_moments(layout: LevelLayout, rows: pt.TensorVariable, variables) -> tuple:
     """Implied mean and covariance of one level, placed in the order of ``variables`` (zeros elsewhere)."""
     mean, cov = layout.implied(rows)
     variables = list(variables)

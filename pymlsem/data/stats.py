@@ -32,6 +32,7 @@ from pymlsem.exceptions import DataError
 __all__ = [
     "SingleLevelStats",
     "TwoLevelStats",
+    "fill_by_cluster_means",
     "single_level_stats",
     "stats_from_summary",
     "two_level_stats",
@@ -597,3 +598,23 @@ def level_moments(stats: TwoLevelStats) -> LevelMoments:
     dev = means - mean_of_means
     between = scatter.sum(axis=0) + np.einsum("g,gk,gl->kl", counts, dev, dev)
     return LevelMoments(grand, total / stats.nobs, mean_of_means, between / stats.nclusters)
+
+
+def fill_by_cluster_means(frame: pd.DataFrame, variables: list[str], cluster: str | None) -> pd.DataFrame:
+    """``frame`` with missing values filled (start values only): a new frame, or ``frame`` itself when none
+    of ``variables`` has a missing value.
+
+    A missing value takes the mean of its variable's observed values in its cluster, or, where the cluster
+    has none (or there are no clusters), over all rows. The cluster means come from one pass over the rows
+    sorted by cluster (:func:`cluster_nanmeans`), not from a loop over the clusters.
+    """
+    values = frame[variables].to_numpy(dtype=np.float64)
+    missing = np.isnan(values)
+    if not missing.any():
+        return frame
+    out = frame.copy()
+    if cluster is not None:
+        codes, labels = pd.factorize(out[cluster])
+        means = cluster_nanmeans(values, codes, len(labels))
+        out[variables] = np.where(missing, means[codes], values)
+    return out.fillna(out[variables].mean())

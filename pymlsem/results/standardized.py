@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "STANDARDIZATION_TYPES",
+    "fit_standardized_draws",
     "icc",
     "icc_draws",
     "r_squared",
@@ -94,7 +95,7 @@ def standardized_solution(fit: SEMFit, type: str = "std.all", prob: float = 0.95
     """
     _check_type(type)
     check_prob(prob)
-    draws = _fit_standardized_draws(fit, type)
+    draws = fit_standardized_draws(fit, type)
     out = _row_frame(fit)
     defined = _defined_draws(fit, draws)
     if defined:
@@ -139,7 +140,7 @@ def r_squared(fit: SEMFit, prob: float = 0.95) -> pd.DataFrame:
     """
     check_prob(prob)
     table = fit.model.partable.table
-    names, draws = r_squared_draws(table, _fit_standardized_draws(fit, "std.all"))
+    names, draws = r_squared_draws(table, fit_standardized_draws(fit, "std.all"))
     stats = _summarize(fit, draws, prob).rename(columns={"mean": "r2"})
     out = pd.concat([names, stats], axis=1)
     out["level"] = out["level"].astype("Int64")
@@ -439,7 +440,7 @@ def _check_type(type: str) -> None:
         )
 
 
-def _fit_standardized_draws(fit: SEMFit, type: str) -> np.ndarray:
+def fit_standardized_draws(fit: SEMFit, type: str) -> np.ndarray:
     model = fit.model
     return standardize_draws(
         model.partable.table,

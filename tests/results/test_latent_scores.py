@@ -14,7 +14,6 @@ import xarray as xr
 from reference import HS, REFERENCE_FITS, data, lavaan_estimates
 
 import pymlsem
-from pymlsem.api import _rows_from_estimates
 from pymlsem.exceptions import DataError, ModelSpecificationError
 from pymlsem.results.fit import SEMFit
 from pymlsem.results.implied import implied_moment_draws
@@ -44,7 +43,7 @@ def _fit_at(spec: pymlsem.SEM, rows: np.ndarray, chains: int = 2, draws: int = 3
 def _spec_and_rows(key: str) -> tuple[pymlsem.SEM, np.ndarray]:
     model, dataset, cluster, prefix = REFERENCE_FITS[key]
     spec = pymlsem.SEM(model, data(dataset), cluster=cluster)
-    return spec, np.asarray(_rows_from_estimates(spec, lavaan_estimates(prefix)), dtype=float)
+    return spec, np.asarray(spec.rows_from_estimates(lavaan_estimates(prefix)), dtype=float)
 
 
 @pytest.fixture(scope="module")

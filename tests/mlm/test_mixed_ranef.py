@@ -15,7 +15,6 @@ import pytest
 import scipy.linalg
 import xarray as xr
 from reference import REFERENCE
-from test_mixed_loglik import CASES, lme4_estimates
 
 from pymlsem.exceptions import PymlsemError
 from pymlsem.formula import mixed_design
@@ -23,11 +22,12 @@ from pymlsem.mlm.api import mixed_model
 from pymlsem.mlm.fit import MixedFit
 from pymlsem.mlm.ranef import conditional_effects
 from pymlsem.mlm.stats import gaussian_stats, sparse_z
+from tests.mlm.test_mixed_loglik import CASES, lme4_estimates
 
 DATA = REFERENCE / "data"
 
 
-def _closed_form(design, beta, sigma, covs):
+def closed_form(design, beta, sigma, covs):
     """BLUPs and their conditional covariance from the n x n marginal covariance."""
     z = sparse_z(design).toarray()
     g = scipy.linalg.block_diag(
@@ -40,7 +40,7 @@ def _closed_form(design, beta, sigma, covs):
     return mean, cov
 
 
-def _flat(effects: list[np.ndarray]) -> np.ndarray:
+def flat_effects(effects: list[np.ndarray]) -> np.ndarray:
     """Stack per-block (S, levels, q) arrays in Z's column order (block, level, effect)."""
     return np.concatenate([e.reshape(e.shape[0], -1) for e in effects], axis=1)
 
@@ -64,8 +64,8 @@ def test_conditional_means_are_the_blups(case) -> None:
     design, beta, sigma, covs = case()
     stats = gaussian_stats(design)
     ours = conditional_effects(stats, beta[None], np.array([sigma]), [c[None] for c in covs])
-    mean, _ = _closed_form(design, beta, sigma, covs)
-    np.testing.assert_allclose(_flat(ours)[0], mean, rtol=1e-7, atol=1e-9 * np.abs(mean).max())
+    mean, _ = closed_form(design, beta, sigma, covs)
+    np.testing.assert_allclose(flat_effects(ours)[0], mean, rtol=1e-7, atol=1e-9 * np.abs(mean).max())
 
 
 @pytest.mark.parametrize("case", [_sleepstudy, _crossed], ids=["one factor", "crossed factors"])
@@ -80,8 +80,8 @@ def test_conditional_draws_have_the_conditional_covariance(case) -> None:
         [np.repeat(c[None], n_draws, axis=0) for c in covs],
         np.random.default_rng(5),
     )
-    mean, cov = _closed_form(design, beta, sigma, covs)
-    flat = _flat(draws)
+    mean, cov = closed_form(design, beta, sigma, covs)
+    flat = flat_effects(draws)
     sd = np.sqrt(np.diag(cov))
     # Monte Carlo: the mean of n draws is off by about sd / sqrt(n), a variance by about sqrt(2 / n)
     z = (flat.mean(axis=0) - mean) / (sd / np.sqrt(n_draws))

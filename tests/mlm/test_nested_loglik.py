@@ -25,10 +25,6 @@ import pytest
 import scipy.linalg
 import xarray as xr
 from scipy.stats import multivariate_normal
-from test_mixed_loglik import _random_cov, _simulated
-from test_mixed_ranef import _closed_form, _flat
-from test_mixed_ranef import test_conditional_draws_have_the_conditional_covariance as check_draws
-from test_mixed_ranef import test_conditional_means_are_the_blups as check_means
 
 from pymlsem.formula import MixedDesign, mixed_design
 from pymlsem.mlm import gaussian_marginal_loglik, gaussian_stats
@@ -44,6 +40,10 @@ from pymlsem.workflow.mixed_loglik import (
     gaussian_total_loglik,
 )
 from pymlsem.workflow.pointwise import mixed_default_unit, mixed_fit_pointwise
+from tests.mlm.test_mixed_loglik import random_cov, simulated_data
+from tests.mlm.test_mixed_ranef import closed_form, flat_effects
+from tests.mlm.test_mixed_ranef import test_conditional_draws_have_the_conditional_covariance as check_draws
+from tests.mlm.test_mixed_ranef import test_conditional_means_are_the_blups as check_means
 
 MODE = "FAST_COMPILE"
 RTOL = 1e-9
@@ -75,7 +75,7 @@ def _nested_data(seed: int = 11) -> pd.DataFrame:
 def _parameters(design: MixedDesign, seed: int = 3) -> tuple[np.ndarray, float, list[np.ndarray]]:
     rng = np.random.default_rng(seed)
     beta = rng.normal(size=len(design.fixed_names))
-    covs = [_random_cov(block.q, rng) for block in design.blocks]
+    covs = [random_cov(block.q, rng) for block in design.blocks]
     covs = [c if b.correlated else np.diag(np.diag(c)) for c, b in zip(covs, design.blocks, strict=True)]
     return beta, 0.8, covs
 
@@ -117,7 +117,7 @@ CROSSED = {
     ids=[f"nested, {name}" for name in NESTED] + [f"crossed, {name}" for name in CROSSED],
 )
 def test_loglik_equals_the_dense_multivariate_normal(formula: str, layout: str) -> None:
-    design = mixed_design(formula, _nested_data() if layout == "nested" else _simulated())
+    design = mixed_design(formula, _nested_data() if layout == "nested" else simulated_data())
     beta, sigma, covs = _parameters(design)
     stats = gaussian_stats(design)
     assert stats.layout == layout
@@ -156,7 +156,7 @@ def _check_gradient(design: MixedDesign, layout: str | None) -> None:
 
 @pytest.mark.parametrize("formula", [CROSSED["two blocks of the largest"], CROSSED["batched (q = 7)"]])
 def test_crossed_gradient_equals_the_dense_gradient(formula: str) -> None:
-    design = mixed_design(formula, _simulated())
+    design = mixed_design(formula, simulated_data())
     _check_gradient(design, "crossed")
 
 
@@ -196,7 +196,7 @@ def test_method_is_chosen_from_the_grouping_factors() -> None:
     assert choose_method(nested) == ("marginal", "marginal (nested Woodbury)")
     single = mixed_design("y ~ x + (1 + x | school)", _nested_data())
     assert choose_method(single) == ("marginal", "marginal (Woodbury per cluster)")
-    crossed = mixed_design("y ~ x + (1 | g) + (1 | h)", _simulated())
+    crossed = mixed_design("y ~ x + (1 | g) + (1 | h)", simulated_data())
     assert choose_method(crossed) == ("marginal", "marginal (crossed factors, partial Woodbury)")
     assert build_mixed_model(crossed).likelihood == "marginal (crossed factors, partial Woodbury)"
     assert build_mixed_model(crossed, method="latent").likelihood == "latent"
@@ -217,7 +217,7 @@ def test_method_is_chosen_from_the_grouping_factors() -> None:
     ("formula", "data", "extra"),
     [
         (NESTED["three levels, slope below"], _nested_data, "stats__parent1"),
-        (CROSSED["two blocks of the largest"], _simulated, "stats__cross"),
+        (CROSSED["two blocks of the largest"], simulated_data, "stats__cross"),
     ],
     ids=["nested", "crossed"],
 )
@@ -255,8 +255,8 @@ def test_conditional_effects_are_the_blups(formula: str) -> None:
     design = mixed_design(formula, _nested_data())
     beta, sigma, covs = _parameters(design)
     stats = gaussian_stats(design)
-    ours = _flat(conditional_effects(stats, beta[None], np.array([sigma]), [c[None] for c in covs]))[0]
-    mean, cov = _closed_form(design, beta, sigma, covs)
+    ours = flat_effects(conditional_effects(stats, beta[None], np.array([sigma]), [c[None] for c in covs]))[0]
+    mean, cov = closed_form(design, beta, sigma, covs)
     np.testing.assert_allclose(ours, mean, rtol=1e-8, atol=1e-10 * np.abs(mean).max())
     # the chain covariance of each lowest cluster is the matching block of Cov(u | y), up to Lambda
     lam, rhs = lambda_and_rhs(stats, beta[None], np.array([sigma**2]), block_factors([c[None] for c in covs]))
@@ -282,7 +282,7 @@ def test_conditional_draws_have_the_conditional_covariance() -> None:
 @pytest.mark.parametrize("formula", [CROSSED["two factors"], CROSSED["two blocks of the largest"]])
 def test_crossed_conditional_effects(formula: str) -> None:
     """Means (BLUPs) and draws of the crossed layout, and the dense layout's means."""
-    design = mixed_design(formula, _simulated())
+    design = mixed_design(formula, simulated_data())
     assert gaussian_stats(design).layout == "crossed"
     check_means(lambda: (design, *_parameters(design)))
     check_draws(lambda: (design, *_parameters(design)))
@@ -290,13 +290,13 @@ def test_crossed_conditional_effects(formula: str) -> None:
     dense = conditional_effects(
         gaussian_stats(design, "dense"), beta[None], np.array([sigma]), [c[None] for c in covs]
     )
-    mean, _ = _closed_form(design, beta, sigma, covs)
-    np.testing.assert_allclose(_flat(dense)[0], mean, rtol=1e-8, atol=1e-10 * np.abs(mean).max())
+    mean, _ = closed_form(design, beta, sigma, covs)
+    np.testing.assert_allclose(flat_effects(dense)[0], mean, rtol=1e-8, atol=1e-10 * np.abs(mean).max())
 
 
 @pytest.mark.parametrize("formula", [CROSSED["two factors"], CROSSED["batched (q = 7)"]])
 def test_crossed_total_loglik(formula: str) -> None:
-    design = mixed_design(formula, _simulated())
+    design = mixed_design(formula, simulated_data())
     spec = build_mixed_model(design, method="marginal")
     beta, sigma, covs = _draws(design)
     total = gaussian_total_loglik(spec, beta, sigma, covs)
@@ -310,7 +310,7 @@ def _draws(design: MixedDesign, n: int = 2) -> tuple[np.ndarray, np.ndarray, lis
     rng = np.random.default_rng(9)
     beta = rng.normal(size=(n, len(design.fixed_names)))
     sigma = np.array([0.7, 1.3])[:n]
-    covs = [np.stack([_random_cov(block.q, rng) for _ in range(n)]) for block in design.blocks]
+    covs = [np.stack([random_cov(block.q, rng) for _ in range(n)]) for block in design.blocks]
     return beta, sigma, covs
 
 
@@ -350,7 +350,7 @@ def test_pointwise_loglik_of_nested_factors(formula: str) -> None:
 
 def test_latent_crossed_fit_has_ranef_pointwise_loglik_and_dic() -> None:
     """A crossed model sampled with explicit effects: the tools that read parameters still work."""
-    design = mixed_design("y ~ x + (1 | g) + (1 | h)", _simulated())
+    design = mixed_design("y ~ x + (1 | g) + (1 | h)", simulated_data())
     spec = build_mixed_model(design, method="latent")
     # each row's level is data, as the design matrices are: a reused compiled model gets the new data's
     names = {var.name for var in spec.model.data_vars}

@@ -14,11 +14,11 @@ import pymc as pm
 import pytest
 from reference import REFERENCE
 from scipy import stats
-from test_mixed_model import check_sleepstudy_against_lme4
 from tolerances import check_close, mcse, mle_allowance
 
 from pymlsem.exceptions import PriorError
 from pymlsem.mlm.api import mixed_model
+from tests.mlm.test_mixed_model import check_sleepstudy_against_lme4
 
 SLEEP = pd.read_csv(REFERENCE / "data" / "sleepstudy.csv")
 N_DRAWS = 4000

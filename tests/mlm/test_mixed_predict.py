@@ -15,12 +15,12 @@ import pandas as pd
 import pytest
 import xarray as xr
 from reference import REFERENCE
-from test_mixed_loglik import lme4_estimates
 from tolerances import bonferroni_z
 
 from pymlsem.exceptions import DataError, ModelSpecificationError
 from pymlsem.mlm.api import mixed_model
 from pymlsem.mlm.fit import MixedFit
+from tests.mlm.test_mixed_loglik import lme4_estimates
 
 DATA = REFERENCE / "data"
 LME4 = REFERENCE / "lme4"

@@ -70,7 +70,7 @@ def test_gradient_in_beta_vanishes_at_lme4_ml_estimates() -> None:
     assert np.all(np.abs(grad(beta_hat + se) * se) > 0.1)
 
 
-def _simulated(seed: int = 3) -> pd.DataFrame:
+def simulated_data(seed: int = 3) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     n = 60
     return pd.DataFrame(
@@ -84,7 +84,7 @@ def _simulated(seed: int = 3) -> pd.DataFrame:
     )
 
 
-def _random_cov(q: int, rng: np.random.Generator) -> np.ndarray:
+def random_cov(q: int, rng: np.random.Generator) -> np.ndarray:
     a = rng.normal(size=(q, q))
     return a @ a.T + 0.3 * np.eye(q)
 
@@ -114,9 +114,9 @@ def _brute_force(design: MixedDesign, beta: np.ndarray, sigma: float, covs: list
 )
 def test_matches_dense_multivariate_normal(formula: str, layout: str) -> None:
     rng = np.random.default_rng(7)
-    design = mixed_design(formula, _simulated())
+    design = mixed_design(formula, simulated_data())
     beta = rng.normal(size=len(design.fixed_names))
-    covs = [_random_cov(block.q, rng) for block in design.blocks]
+    covs = [random_cov(block.q, rng) for block in design.blocks]
     covs = [c if b.correlated else np.diag(np.diag(c)) for c, b in zip(covs, design.blocks, strict=True)]
     stats = gaussian_stats(design)
     assert stats.layout == layout
@@ -130,7 +130,7 @@ def test_matches_dense_multivariate_normal(formula: str, layout: str) -> None:
 
 @pytest.mark.parametrize("formula", ["y ~ x + (1 + x | g)", "y ~ x + (1 + x | g) + (1 | h)"])
 def test_not_positive_definite_gives_minus_inf(formula: str) -> None:
-    design = mixed_design(formula, _simulated())
+    design = mixed_design(formula, simulated_data())
     stats = gaussian_stats(design)
     beta = np.zeros(2)
     covs = [np.eye(block.q) for block in design.blocks]
@@ -141,7 +141,7 @@ def test_not_positive_definite_gives_minus_inf(formula: str) -> None:
 
 
 def test_wrong_number_of_covariances() -> None:
-    stats = gaussian_stats(mixed_design("y ~ x + (1 | g)", _simulated()))
+    stats = gaussian_stats(mixed_design("y ~ x + (1 | g)", simulated_data()))
     with pytest.raises(ValueError, match="2 covariance matrices for 1 random blocks"):
         gaussian_marginal_loglik(stats, np.zeros(2), 1.0, [np.eye(1), np.eye(1)])
     with pytest.raises(ValueError, match="exactly one"):

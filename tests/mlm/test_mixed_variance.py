@@ -13,7 +13,6 @@ import pandas as pd
 import pytest
 import xarray as xr
 from reference import REFERENCE
-from test_mixed_loglik import lme4_estimates
 from tolerances import SAMPLE_DIMS, check_truth
 
 import pymlsem
@@ -21,6 +20,7 @@ from pymlsem.exceptions import ModelSpecificationError
 from pymlsem.mlm.api import mixed_model
 from pymlsem.mlm.fit import MixedFit
 from pymlsem.mlm.variance import variance_partition
+from tests.mlm.test_mixed_loglik import lme4_estimates
 
 DATA = REFERENCE / "data"
 PERFORMANCE = pd.read_csv(REFERENCE / "performance" / "variance_partition.csv").set_index(

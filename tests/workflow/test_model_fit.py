@@ -18,7 +18,6 @@ import xarray as xr
 from reference import LAVAAN, M2, REFERENCE_FITS, SEED, data, lavaan_estimates, lavaan_fitmeasure
 
 import pymlsem
-from pymlsem.api import _rows_from_estimates
 from pymlsem.build.marginal import loglik_from_rows
 from pymlsem.data.stats import two_level_stats
 from pymlsem.results.fit import SEMFit
@@ -46,7 +45,7 @@ level: 2
 def _spec(name: str) -> tuple[pymlsem.SEM, np.ndarray, str]:
     model, dataset, cluster, prefix = REFERENCE_FITS[name]
     spec = pymlsem.SEM(model, data(dataset), cluster=cluster)
-    return spec, np.asarray(_rows_from_estimates(spec, lavaan_estimates(prefix)), dtype=float), prefix
+    return spec, np.asarray(spec.rows_from_estimates(lavaan_estimates(prefix)), dtype=float), prefix
 
 
 @pytest.fixture(scope="module", params=list(REFERENCE_FITS))

@@ -12,8 +12,7 @@ import pytest
 from reference import LAVAAN, REFERENCE_FITS, data, lavaan_estimates, lavaan_fitmeasure
 
 import pymlsem
-from pymlsem.api import _rows_from_estimates
-from pymlsem.build.marginal import _global_moments
+from pymlsem.build.marginal import global_moments
 
 
 @pytest.fixture(scope="module", params=sorted(REFERENCE_FITS))
@@ -42,8 +41,8 @@ def test_loglik_moves_away_from_lavaan_estimates(reference) -> None:
 def test_seed_model_implied_moments_equal_lavaan(level: int, kind: str) -> None:
     model, dataset, cluster, prefix = REFERENCE_FITS["seed"]
     spec = pymlsem.SEM(model, data(dataset), cluster=cluster)
-    rows = _rows_from_estimates(spec, lavaan_estimates(prefix))
-    mean, cov = _global_moments(spec.built.layouts[level], rows, spec.stats.variables)
+    rows = spec.rows_from_estimates(lavaan_estimates(prefix))
+    mean, cov = global_moments(spec.built.layouts[level], rows, spec.stats.variables)
     lavaan_cov = pd.read_csv(LAVAAN / f"{prefix}_implied_{kind}_cov.csv", index_col=0)
     lavaan_mean = pd.read_csv(LAVAAN / f"{prefix}_implied_{kind}_mean.csv", index_col=0)
     where = [list(spec.stats.variables).index(v) for v in lavaan_cov.columns]

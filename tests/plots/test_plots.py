@@ -16,10 +16,8 @@ import numpy as np
 import pytest
 import xarray as xr
 from reference import MEDIATION, REFERENCE_FITS, data, lavaan_estimates
-from test_mixed_output import _data, _fit
 
 import pymlsem
-from pymlsem.api import _rows_from_estimates
 from pymlsem.exceptions import DataError, PymlsemError
 from pymlsem.mlm.api import mixed_model
 from pymlsem.plots import (
@@ -35,6 +33,7 @@ from pymlsem.plots import (
 from pymlsem.plots._common import fit_draws
 from pymlsem.results.fit import SEMFit
 from pymlsem.sample import Timings
+from tests.mlm.test_mixed_output import fit_output, output_data
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
@@ -78,7 +77,7 @@ def _sem_fit(
 
 def _lavaan_centre(spec: pymlsem.SEM, name: str) -> np.ndarray:
     """lavaan's estimate of each free parameter (taken from its first table row)."""
-    rows = np.asarray(_rows_from_estimates(spec, lavaan_estimates(REFERENCE_FITS[name][3])), dtype=float)
+    rows = np.asarray(spec.rows_from_estimates(lavaan_estimates(REFERENCE_FITS[name][3])), dtype=float)
     return np.array([rows[p.rows[0]] for p in spec.built.free])
 
 
@@ -90,7 +89,7 @@ def seed_fit() -> SEMFit:
 
 @pytest.fixture(scope="module")
 def mixed_fit():
-    return _fit(mixed_model("y ~ x + (1 + x | g)", _data()), draws=150)
+    return fit_output(mixed_model("y ~ x + (1 + x | g)", output_data()), draws=150)
 
 
 def _assert_png(path) -> None:
@@ -185,7 +184,7 @@ def test_stored_prior_group_is_used(mixed_fit) -> None:
             for name in ("fixef", "sigma", "sd__g")
         }
     )
-    fit = _fit(mixed_fit.spec, draws=50)
+    fit = fit_output(mixed_fit.spec, draws=50)
     fit.idata = types.SimpleNamespace(posterior=fit.idata.posterior, prior=fake)
     _, prior = prior_posterior_draws(fit)
     assert (prior == 7.0).all()
@@ -255,7 +254,7 @@ def test_plot_ppc_of_a_mixed_fit(mixed_fit, tmp_path) -> None:
         mixed_fit.plot_ppc()
     y = mixed_fit.spec.design.y
     rng = np.random.default_rng(3)
-    fit = _fit(mixed_fit.spec, draws=50)
+    fit = fit_output(mixed_fit.spec, draws=50)
     fit.idata = types.SimpleNamespace(
         posterior=fit.idata.posterior,
         posterior_predictive=xr.Dataset(
@@ -359,7 +358,7 @@ def test_caterpillar_plot_shows_each_clusters_effect_in_order(mixed_fit, tmp_pat
 
 
 def test_cluster_lines_follow_the_fitted_values(mixed_fit, tmp_path) -> None:
-    data = _data()
+    data = output_data()
     figure = mixed_fit.plot_cluster_lines("x", data, path=tmp_path / "lines.png")
     _assert_png(tmp_path / "lines.png")
     block = mixed_fit.spec.design.blocks[0]

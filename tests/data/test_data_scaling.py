@@ -17,10 +17,15 @@ import pandas as pd
 import pytest
 
 import pymlsem
-from pymlsem.api import _filled
 from pymlsem.data import missing_stats
 from pymlsem.data.missing_stats import single_level_missing_stats, two_level_missing_stats
-from pymlsem.data.stats import blocks_by_size, cluster_nanmeans, group_sums, two_level_stats
+from pymlsem.data.stats import (
+    blocks_by_size,
+    cluster_nanmeans,
+    fill_by_cluster_means,
+    group_sums,
+    two_level_stats,
+)
 from pymlsem.formula.design import mixed_design
 from pymlsem.mlm.stats import gaussian_stats
 
@@ -152,7 +157,7 @@ def test_group_sums_and_cluster_nanmeans_match_loops() -> None:
 def test_filled_matches_per_cluster_fill_and_keeps_the_callers_frame() -> None:
     frame = clustered(missing=0.25)
     before = frame.copy()
-    filled = _filled(frame, VARIABLES, "cluster")
+    filled = fill_by_cluster_means(frame, VARIABLES, "cluster")
     pd.testing.assert_frame_equal(frame, before)
     pd.testing.assert_frame_equal(filled, reference_filled(frame, VARIABLES, "cluster"), rtol=1e-15)
     # the per-cluster pandas fill the vectorized one replaced gives the very same numbers
@@ -162,7 +167,7 @@ def test_filled_matches_per_cluster_fill_and_keeps_the_callers_frame() -> None:
         filled[VARIABLES].to_numpy(), old.fillna(old[VARIABLES].mean())[VARIABLES].to_numpy()
     )
     complete = clustered()
-    pd.testing.assert_frame_equal(_filled(complete, VARIABLES, "cluster"), complete)
+    pd.testing.assert_frame_equal(fill_by_cluster_means(complete, VARIABLES, "cluster"), complete)
 
 
 @pytest.mark.parametrize("missing", [0.0, 0.25])

@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 import xarray as xr
 from scipy.stats import multivariate_normal
-from test_diagnostics import ar1
 
 from pymlsem.diagnostics import hpd_interval
 from pymlsem.exceptions import PymlsemError
@@ -18,9 +17,10 @@ from pymlsem.mlm.api import mixed_model
 from pymlsem.mlm.fit import MixedFit
 from pymlsem.mlm.model import BuiltMixedModel
 from pymlsem.results.mcmcglmm_summary import format_number, mcmcglmm_table
+from tests.diagnostics.test_diagnostics import ar1
 
 
-def _data(n: int = 60, seed: int = 0) -> pd.DataFrame:
+def output_data(n: int = 60, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     return pd.DataFrame(
         {
@@ -32,7 +32,7 @@ def _data(n: int = 60, seed: int = 0) -> pd.DataFrame:
     )
 
 
-def _fit(
+def fit_output(
     spec: BuiltMixedModel,
     *,
     chains: int = 2,
@@ -69,7 +69,7 @@ def _fit(
 
 @pytest.fixture(scope="module")
 def correlated() -> BuiltMixedModel:
-    return mixed_model("y ~ x + (1 + x | g)", _data())
+    return mixed_model("y ~ x + (1 + x | g)", output_data())
 
 
 # --- MCMCglmm's VCV ----------------------------------------------------------------------------------
@@ -84,12 +84,12 @@ def correlated() -> BuiltMixedModel:
     ],
 )
 def test_vcv_names_follow_mcmcglmm(formula: str, names: list[str]) -> None:
-    fit = _fit(mixed_model(formula, _data()))
+    fit = fit_output(mixed_model(formula, output_data()))
     assert list(fit.vcv_draws()["parameter"].values) == [*names, "units"]
 
 
 def test_vcv_values(correlated: BuiltMixedModel) -> None:
-    fit = _fit(correlated)
+    fit = fit_output(correlated)
     vcv = fit.vcv_draws()
     post = fit.idata.posterior
     sd, corr = post["sd__g"].values, post["corr__g"].values
@@ -104,7 +104,7 @@ def test_vcv_values(correlated: BuiltMixedModel) -> None:
 
 
 def test_mcmcglmm_summary_sections(correlated: BuiltMixedModel) -> None:
-    fit = _fit(correlated, chains=1, draws=1000, tune=3000, thin=10, fixef_center=40.0)
+    fit = fit_output(correlated, chains=1, draws=1000, tune=3000, thin=10, fixef_center=40.0)
     text = fit.summary()
     assert text == str(fit)
     for piece in (
@@ -130,7 +130,7 @@ def test_mcmcglmm_summary_sections(correlated: BuiltMixedModel) -> None:
 
 
 def test_mcmcglmm_table_values(correlated: BuiltMixedModel) -> None:
-    fit = _fit(correlated, draws=500, fixef_center=40.0)
+    fit = fit_output(correlated, draws=500, fixef_center=40.0)
     sol = fit.sol_draws()
     table = mcmcglmm_table(sol, with_pmcmc=True)
     pooled = sol.values.reshape(-1, 2)
@@ -142,14 +142,14 @@ def test_mcmcglmm_table_values(correlated: BuiltMixedModel) -> None:
 
 def test_summary_rejects_unknown_style(correlated: BuiltMixedModel) -> None:
     with pytest.raises(PymlsemError, match="style"):
-        _fit(correlated).summary(style="brms")
+        fit_output(correlated).summary(style="brms")
 
 
 # --- summary(style="lme4") ---------------------------------------------------------------------------
 
 
 def test_family_params_of_gaussian_and_negative_binomial_fits(correlated: BuiltMixedModel) -> None:
-    fit = _fit(correlated)
+    fit = fit_output(correlated)
     table = fit.family_params()
     assert list(table.index) == ["sigma"]
     assert table.loc["sigma", "mean"] == pytest.approx(float(fit.idata.posterior["sigma"].mean()))
@@ -182,7 +182,7 @@ def test_family_params_of_gaussian_and_negative_binomial_fits(correlated: BuiltM
 
 
 def test_lme4_summary(correlated: BuiltMixedModel) -> None:
-    fit = _fit(correlated, fixef_center=3.0)
+    fit = fit_output(correlated, fixef_center=3.0)
     text = fit.summary(style="lme4")
     assert text.startswith("Bayesian linear mixed model")
     lines = text.splitlines()
@@ -205,7 +205,7 @@ def test_lme4_summary(correlated: BuiltMixedModel) -> None:
 
 def test_autocorr_of_ar1_fixed_effects(correlated: BuiltMixedModel) -> None:
     rho = 0.7
-    fit = _fit(correlated, chains=2, draws=8000, rho=rho, thin=10)
+    fit = fit_output(correlated, chains=2, draws=8000, rho=rho, thin=10)
     table = fit.autocorr(lags=(0, 10, 30, 500000), which="Sol")
     assert list(table.index.get_level_values("lag").unique()) == ["Lag 0", "Lag 10", "Lag 30"]
     for label, lag in (("Lag 0", 0), ("Lag 10", 1), ("Lag 30", 3)):
@@ -217,7 +217,7 @@ def test_autocorr_of_ar1_fixed_effects(correlated: BuiltMixedModel) -> None:
 
 
 def test_geweke_and_diagnostics(correlated: BuiltMixedModel) -> None:
-    fit = _fit(correlated, chains=2, draws=1000)
+    fit = fit_output(correlated, chains=2, draws=1000)
     z = fit.geweke()
     assert z.shape == (2 + 5, 2)
     assert np.all(np.abs(z.to_numpy()) < 5)
@@ -240,8 +240,8 @@ def _marginal_loglik_by_hand(spec: BuiltMixedModel, beta, sigma, covs) -> float:
 
 @pytest.mark.parametrize("formula", ["y ~ x + (1 + x | g)", "y ~ x + (1 | g) + (1 | h)"])
 def test_dic_is_mean_deviance_plus_pd(formula: str) -> None:
-    spec = mixed_model(formula, _data(30, seed=3))
-    fit = _fit(spec, chains=1, draws=12)
+    spec = mixed_model(formula, output_data(30, seed=3))
+    fit = fit_output(spec, chains=1, draws=12)
     post = fit.idata.posterior
     beta = post["fixef"].values[0]
     sigma = post["sigma"].values[0]
@@ -268,7 +268,7 @@ def test_dic_is_mean_deviance_plus_pd(formula: str) -> None:
 def test_plot_writes_png(correlated: BuiltMixedModel, tmp_path) -> None:
     matplotlib = pytest.importorskip("matplotlib")
     matplotlib.use("Agg")
-    fit = _fit(correlated, draws=100)
+    fit = fit_output(correlated, draws=100)
     path = tmp_path / "trace.png"
     fig = fit.plot(path=path)
     assert path.exists() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -284,12 +284,12 @@ def test_plot_without_matplotlib(correlated: BuiltMixedModel, monkeypatch) -> No
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     with pytest.raises(ImportError, match="pip install matplotlib"):
-        _fit(correlated, draws=20).plot()
+        fit_output(correlated, draws=20).plot()
 
 
 def test_output_without_residual_variance(correlated: BuiltMixedModel) -> None:
     """A posterior without a residual SD: no ``units`` column, no R-structure, no (Gaussian) DIC."""
-    fit = _fit(correlated, draws=50)
+    fit = fit_output(correlated, draws=50)
     fit.idata.posterior = fit.idata.posterior.drop_vars("sigma")
     assert "units" not in fit.vcv_draws()["parameter"].values
     with pytest.raises(PymlsemError, match="residual SD sigma"):

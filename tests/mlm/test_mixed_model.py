@@ -12,13 +12,13 @@ import pytest
 import xarray as xr
 from reference import REFERENCE
 from scipy.stats import norm
-from test_mixed_loglik import CASES, DATA, LME4, MODE, lme4_estimates
 from tolerances import LMM_FIXEF_ALLOWANCE, check_close, mcse, mle_allowance
 
 from pymlsem.exceptions import DataError, ModelSpecificationError, PriorError
 from pymlsem.mlm.api import mixed, mixed_model
 from pymlsem.mlm.fit import MixedFit
 from pymlsem.mlm.model import BuiltMixedModel
+from tests.mlm.test_mixed_loglik import CASES, DATA, LME4, MODE, lme4_estimates
 
 
 def _data(name: str) -> pd.DataFrame:

@@ -7,7 +7,7 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 from pytensor.compile import optdb
-from pytensor.compile.mode import get_mode
+from pytensor.compile.mode import Mode, get_mode
 from pytensor.tensor.basic import AllocDiag
 from pytensor.tensor.blockwise import Blockwise
 
@@ -15,12 +15,18 @@ import pymlsem  # noqa: F401  (imported: PyTensor's own modes must stay as they 
 from pymlsem.build.rewrites import REWRITE_TAG, compile_mode, local_blockwise_alloc_diag
 
 
+def _python(mode: Mode) -> Mode:
+    """``mode``'s graph rewrites with PyTensor's Python linker (nothing compiled)."""
+    return Mode(linker="py", optimizer=mode.provided_optimizer)
+
+
 def test_pymlsem_modes_batch_the_alloc_diag_of_a_batched_cholesky_gradient() -> None:
     batch = pt.tensor3("batch")  # a Cholesky per cluster, as the two-level likelihood has
     gradient = pytensor.grad(pt.sum(pt.linalg.cholesky(batch)), batch)
-    python = {"linker": "py"}  # the graphs only: no C or numba compilation needed
-    ours = pytensor.function([batch], gradient, mode=compile_mode("FAST_RUN").clone(**python))
-    plain = pytensor.function([batch], gradient, mode=get_mode("FAST_RUN").clone(**python))
+    # the graphs only, run by Python (Mode.clone keeps the numba linker, which would compile PyTensor's own
+    # graph with numba in object mode, an error in this suite): each mode's rewrites with the "py" linker
+    ours = pytensor.function([batch], gradient, mode=_python(compile_mode("FAST_RUN")))
+    plain = pytensor.function([batch], gradient, mode=_python(get_mode("FAST_RUN")))
     batched = [
         node
         for node in ours.maker.fgraph.apply_nodes

@@ -13,7 +13,6 @@ from reference import LAVAAN, SEED, data
 from scipy.stats import Covariance, multivariate_normal
 
 import pymlsem
-from pymlsem.api import _rows_from_estimates
 from pymlsem.build.loglik import single_level_loglik, stats_as_data, two_level_loglik
 from pymlsem.build.missing import (
     single_level_missing_loglik,
@@ -387,7 +386,7 @@ def test_chisq_of_incomplete_data_is_lavaans_and_its_ppp_replicates_have_the_df(
     (lavaan's df + npar = 54): mean within 5 standard errors sqrt(2 dof / R), as for complete data
     (test_model_fit); a replicate without the missingness or a saturated model not refitted misses."""
     spec = pymlsem.SEM(HS_CFA, _hs_incomplete(), model_type="cfa")
-    rows = np.asarray(_rows_from_estimates(spec, _hs_reference("estimates")), dtype=float)[None]
+    rows = np.asarray(spec.rows_from_estimates(_hs_reference("estimates")), dtype=float)[None]
     fit_measures = _hs_reference("fitmeasures").set_index("measure")["value"]
     assert chisq_discrepancy(spec, rows)[0] == pytest.approx(fit_measures["chisq"], rel=1e-7)
     # lavaan's SRMR (Bentler's, with the mean residuals) against the EM moments
@@ -439,7 +438,7 @@ def test_two_level_chisq_and_srmr_of_incomplete_data_are_lavaans() -> None:
     within 2e-4 (from moments within 2e-3). The fit's srmr() works (it refused missing values before), and
     its PPP uses the deviance (a chi-square PPP would need the saturated model of every replicate)."""
     spec = pymlsem.SEM(SEED, _demo_incomplete(), cluster="cluster")
-    rows = np.asarray(_rows_from_estimates(spec, _demo_reference("estimates")), dtype=float)[None]
+    rows = np.asarray(spec.rows_from_estimates(_demo_reference("estimates")), dtype=float)[None]
     measures = _demo_reference("fitmeasures").set_index("measure")["value"]
     chisq = chisq_discrepancy(spec, rows)[0]
     assert 0 <= chisq - measures["chisq"] < 0.01

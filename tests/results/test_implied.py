@@ -16,8 +16,7 @@ import xarray as xr
 from reference import LAVAAN, REFERENCE_FITS, data, lavaan_estimates
 
 import pymlsem
-from pymlsem.api import _rows_from_estimates
-from pymlsem.build.marginal import _global_moments
+from pymlsem.build.marginal import global_moments
 from pymlsem.results.implied import implied_moment_draws, ram_moment_draws, row_value_draws
 
 
@@ -34,7 +33,7 @@ def _fit_at(spec: pymlsem.SEM, rows: np.ndarray, chains: int = 2, draws: int = 3
 def seed() -> tuple[pymlsem.SEM, np.ndarray]:
     model, dataset, cluster, prefix = REFERENCE_FITS["seed"]
     spec = pymlsem.SEM(model, data(dataset), cluster=cluster)
-    rows = np.asarray(_rows_from_estimates(spec, lavaan_estimates(prefix)), dtype=float)
+    rows = np.asarray(spec.rows_from_estimates(lavaan_estimates(prefix)), dtype=float)
     return spec, rows
 
 
@@ -65,7 +64,7 @@ def test_moments_follow_each_draw_like_the_pytensor_path(seed) -> None:
         moments = ram_moment_draws(layout, batch)
         row_vector = pt.vector("rows")
         evaluate = pytensor.function(
-            [row_vector], _global_moments(layout, row_vector, spec.stats.variables), mode="FAST_COMPILE"
+            [row_vector], global_moments(layout, row_vector, spec.stats.variables), mode="FAST_COMPILE"
         )
         where = [list(spec.stats.variables).index(v) for v in layout.observed]
         for n in range(4):

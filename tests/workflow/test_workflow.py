@@ -29,10 +29,8 @@ from reference import (
     random_slope_data,
 )
 from scipy.stats import multivariate_normal
-from test_mixed_loglik import CASES, lme4_estimates
 
 import pymlsem
-from pymlsem.api import _rows_from_estimates
 from pymlsem.build.latent import LatentModel
 from pymlsem.build.loglik import two_level_cluster_loglik
 from pymlsem.engine.run import engine_binding
@@ -57,6 +55,7 @@ from pymlsem.workflow.ppp import ppp_from_rows
 from pymlsem.workflow.protocol import Fitted
 from pymlsem.workflow.refit import mixed_refit_spec, sem_refit_spec
 from pymlsem.workflow.sensitivity import add_log_prior
+from tests.mlm.test_mixed_loglik import CASES, lme4_estimates
 
 # y1-y6 of Demo.twolevel: two correlated factors at each level fit (PPP about 0.6); one factor per level
 # (the misspecified model of the issue; lavaan rejects one within factor) does not. The seed model cannot be
@@ -86,7 +85,7 @@ def _spec(name: str) -> pymlsem.SEM:
 
 
 def _lavaan_rows(spec: pymlsem.SEM, name: str) -> np.ndarray:
-    return _rows_from_estimates(spec, lavaan_estimates(REFERENCE_FITS[name][3]))[None]
+    return spec.rows_from_estimates(lavaan_estimates(REFERENCE_FITS[name][3]))[None]
 
 
 def _unfitted(spec, posterior: xr.Dataset):
@@ -203,7 +202,7 @@ def test_pointwise_units_that_are_not_defined_raise() -> None:
     with pytest.raises(DataError, match="raw data"):
         sem_pointwise_loglik(summary, rows)
     # the total (DIC) needs only the statistics
-    total = sem_total_loglik(summary, _rows_from_estimates(summary, lavaan_estimates(prefix))[None])[0]
+    total = sem_total_loglik(summary, summary.rows_from_estimates(lavaan_estimates(prefix))[None])[0]
     assert total - fixed_x_constant(summary) == pytest.approx(lavaan_fitmeasure(prefix, "logl"), rel=1e-10)
 
 
@@ -223,7 +222,7 @@ def test_missing_values_cluster_values_add_up_to_the_models_likelihood(method: s
     incomplete = _with_missing(data("Demo.twolevel"))
     spec = pymlsem.SEM(SEED, incomplete, cluster="cluster", method=method)
     estimates = lavaan_estimates("demo_twolevel")
-    rows = _rows_from_estimates(spec, estimates)[None]
+    rows = spec.rows_from_estimates(estimates)[None]
     point = sem_pointwise_loglik(spec, rows)
     assert point.unit == "cluster" and point.factorizes
     assert point.values.shape == (1, spec.n_clusters) and np.isfinite(point.values).all()
@@ -250,7 +249,7 @@ def test_missing_values_row_values_single_level() -> None:
     incomplete.loc[incomplete.index[::11], ["x4", "x7"]] = np.nan
     spec = pymlsem.SEM(model, incomplete)
     estimates = lavaan_estimates(prefix)
-    rows = _rows_from_estimates(spec, estimates)[None]
+    rows = spec.rows_from_estimates(estimates)[None]
     point = sem_pointwise_loglik(spec, rows)
     assert point.values.sum() == pytest.approx(spec.log_likelihood(estimates, fixed_x=False), rel=1e-12)
     complete = sem_pointwise_loglik(spec_complete, rows).values[0]
@@ -262,7 +261,7 @@ def test_missing_values_row_values_single_level() -> None:
 def test_missing_values_predictive_draws_dic_ppp_srmr_and_what_is_refused() -> None:
     incomplete = _with_missing(data("Demo.twolevel"))
     spec = pymlsem.SEM(SEED, incomplete, cluster="cluster")
-    rows = _rows_from_estimates(spec, lavaan_estimates("demo_twolevel"))
+    rows = spec.rows_from_estimates(lavaan_estimates("demo_twolevel"))
     free = np.zeros(spec.built.row_param.max() + 1)
     has = spec.built.row_param >= 0
     free[spec.built.row_param[has]] = rows[has]
@@ -275,7 +274,7 @@ def test_missing_values_predictive_draws_dic_ppp_srmr_and_what_is_refused() -> N
         assert np.isnan(values[..., missing]).all() and np.isfinite(values[..., ~missing]).all()
     assert np.isfinite(pymlsem.workflow.sem_dic(fit).dic)
     assert fit.ppp(n_draws=3).discrepancy == "deviance"
-    # the SRMR against the saturated model of the incomplete data (tests/test_missing_marginal.py: lavaan's)
+    # the SRMR against the saturated model of the incomplete data (tests/workflow/test_missing_marginal.py: lavaan's)
     table = fit.srmr()
     assert np.isfinite(table["mean"]).all() and set(table.index) >= {"srmr_within", "srmr_between"}
     with pytest.raises(DataError, match="method='latent'"):
@@ -293,7 +292,7 @@ def test_missing_values_replicated_deviance_has_its_expectation() -> None:
     for name in ("y1", "y2", "y3", "y4"):
         incomplete.loc[rng.random(len(incomplete)) < 0.12, name] = np.nan
     spec = pymlsem.SEM(REFERENCE_FITS["m2"][0], incomplete, cluster="cluster")
-    rows = _rows_from_estimates(spec, lavaan_estimates("demo_twolevel_m2"))[None]
+    rows = spec.rows_from_estimates(lavaan_estimates("demo_twolevel_m2"))[None]
     replicates = 300
     result = ppp_from_rows(spec, np.repeat(rows, replicates, axis=0), seed=1)
     assert result.discrepancy == "deviance" and result.n_draws == replicates

@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from test_mixed_loglik import CASES, DATA, LME4
 from tolerances import LMM_FIXEF_ALLOWANCE, check_close, check_truth, mcse, mle_allowance, stack_draws
 
 from pymlsem.mlm.api import mixed
 from pymlsem.mlm.fit import MixedFit
+from tests.mlm.test_mixed_loglik import CASES, DATA, LME4
 
 SMALL = {"draws": 500, "tune": 500, "chains": 2, "progressbar": False}
 SAMPLE_DIMS = ("chain", "draw")

@@ -17,10 +17,9 @@ from reference import LAVAAN, MEDIATION, REFERENCE_FITS, SEED, data, lavaan_esti
 from tolerances import check_close, mcse, mle_allowance
 
 import pymlsem
-from pymlsem.api import _rows_from_estimates
 from pymlsem.exceptions import ModelSpecificationError, PymlsemError
 from pymlsem.results.fit import SEMFit
-from pymlsem.results.standardized import _fit_standardized_draws, icc, r_squared, standardized_solution
+from pymlsem.results.standardized import fit_standardized_draws, icc, r_squared, standardized_solution
 
 KEY = ["lhs", "op", "rhs", "level"]
 
@@ -39,7 +38,7 @@ def _reference_fit(name: str, model: str | None = None, prefix: str | None = Non
     """A stand-in fit at lavaan's estimates of one of the reference fits."""
     default_model, dataset, cluster, default_prefix = REFERENCE_FITS[name]
     spec = pymlsem.SEM(model or default_model, data(dataset), cluster=cluster)
-    rows = np.asarray(_rows_from_estimates(spec, lavaan_estimates(prefix or default_prefix)), dtype=float)
+    rows = np.asarray(spec.rows_from_estimates(lavaan_estimates(prefix or default_prefix)), dtype=float)
     return _fit_at(spec, rows)
 
 
@@ -308,7 +307,7 @@ def test_posterior_standardized_results(lavaan_std) -> None:
     # that divides by the variance instead of the SD of the indicator (fw=~y1: 0.50 against 0.71, 13 SE) or
     # uses the total instead of the level's variance (3 SE and more) fails.
     varying = merged[~fixed]
-    draws = _fit_standardized_draws(fit, "std.all")[:, varying.row.to_numpy()]
+    draws = fit_standardized_draws(fit, "std.all")[:, varying.row.to_numpy()]
     draws = xr.DataArray(draws.reshape(2, 300, -1), dims=("chain", "draw", "row"))
     np.testing.assert_allclose(draws.mean(("chain", "draw")), varying["est.std"])  # the same draws
     check_close(

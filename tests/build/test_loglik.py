@@ -24,7 +24,7 @@ from pymlsem.build.loglik import (
 from pymlsem.data.stats import TwoLevelStats, single_level_stats, stats_from_summary, two_level_stats
 from pymlsem.exceptions import DataError
 
-REFERENCE = Path(__file__).parent / "data" / "reference"
+REFERENCE = Path(__file__).parent.parent / "data" / "reference"
 LAVAAN = REFERENCE / "lavaan"
 DEMO_VARIABLES = ["y1", "y2", "y3", "x1", "x2", "x3", "w1", "w2"]
 
