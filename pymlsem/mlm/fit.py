@@ -19,6 +19,7 @@ from pymlsem.mlm.parameters import MixedTheta, block_covariance_draws, mixed_log
 from pymlsem.mlm.predict import coef_tables, prediction_table
 from pymlsem.mlm.ranef import conditional_effect_draws
 from pymlsem.mlm.sampling import sample_mixed
+from pymlsem.mlm.standardized import standardized_fixef_table
 from pymlsem.mlm.variance import bayes_r2_table, icc_table, r_squared_table
 from pymlsem.plots.clusters import plot_caterpillar, plot_cluster_lines
 from pymlsem.results.fit_methods import FitMethods
@@ -290,6 +291,28 @@ class MixedFit(FitMethods):
         """
         check_prob(prob)
         return r_squared_table(self, prob)
+
+    def standardized_solution(self, prob: float = 0.95) -> pd.DataFrame:
+        """Standardized fixed effects per draw (R's ``effectsize::standardize_parameters(method="basic")``).
+
+        Each effect times the standard deviation of its predictor column and, for a Gaussian or Student-t
+        response, divided by the response's standard deviation (other families: the predictors only); see
+        :mod:`pymlsem.mlm.standardized`. The SEM's :meth:`~pymlsem.results.fit.SEMFit.standardized_solution`
+        answers the same question for a structural model (lavaan's ``std.all``).
+
+        Parameters
+        ----------
+        prob
+            Probability of the central posterior interval.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by ``term`` (no intercept), columns ``mean, sd``, the interval, ``r_hat, ess_bulk,
+            ess_tail``.
+        """
+        check_prob(prob)
+        return standardized_fixef_table(self, prob)
 
     def varcorr(self, prob: float = 0.95) -> pd.DataFrame:
         """Variance components in lme4's ``as.data.frame(VarCorr())`` layout.

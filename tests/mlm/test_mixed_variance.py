@@ -28,7 +28,7 @@ PERFORMANCE = pd.read_csv(REFERENCE / "performance" / "variance_partition.csv").
 )
 
 
-def _data(name: str) -> pd.DataFrame:
+def load_case_data(name: str) -> pd.DataFrame:
     frame = pd.read_csv(DATA / f"{name}.csv")
     if name == "cbpp":
         return frame.assign(period=frame["period"].astype(str), herd=frame["herd"].astype(str))
@@ -59,7 +59,7 @@ CASES = {
 def _at_lme4_estimates(case: str) -> MixedFit:
     """A fit whose posterior is lme4's ML estimates (2 chains x 3 identical draws)."""
     data_name, formula, family, reference = CASES[case]
-    spec = mixed_model(formula, _data(data_name), family)
+    spec = mixed_model(formula, load_case_data(data_name), family)
     beta, sigma, covs = lme4_estimates(reference, spec.design)
     shape = (2, 3)
     variables = {"fixef": (("chain", "draw", "term"), np.broadcast_to(beta, (*shape, beta.size)))}
