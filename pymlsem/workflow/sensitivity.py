@@ -32,8 +32,10 @@ from pymlsem.workflow.protocol import Fitted
 __all__ = ["add_log_prior", "posterior_parameters", "prior_sensitivity"]
 
 
-def prior_variables(fit: Fitted) -> list[str]:
-    """Names of the free random variables that carry the model's priors (random effects left out)."""
+def free_variables_with_priors(fit: Fitted) -> list[str]:
+    """Names of the PyMC model's free random variables that carry its priors (random effects left out): the
+    sampled variables that power-scaling perturbs, where ``fit.prior_variables()`` names the reported
+    posterior variables that have a prior."""
     return [rv.name for rv in fit.pymc_model.free_RVs if not rv.name.startswith("z__")]
 
 
@@ -94,7 +96,7 @@ def add_log_prior(fit: Fitted) -> xr.DataTree:
         ``fit.idata``.
     """
     posterior = fit.idata.posterior
-    names = prior_variables(fit)
+    names = free_variables_with_priors(fit)
     function = log_prior_function(fit.pymc_model, names)
     chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
     arrays = [posterior[name].transpose(*SAMPLE_DIMS, ...) for name in names]
