@@ -6,8 +6,9 @@ bash scripts/setup.sh
 # two pytest workers on two cores: one BLAS thread each (threaded OpenBLAS makes the small batched
 # factorisations of the likelihoods up to 100x slower when the workers compete)
 export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}" OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
-# the tests use every engine family, also those for other prior families: compile them before the workers
-# start (once per machine), so that the two workers do not both compile the same one
-.venv/bin/python -m pymlsem warmup --all
+# compile the engine families the tests run as machine code before the workers start (once per machine), so
+# that the two workers do not both compile the same one: every default family and one _anyprior variant per
+# module (tests/engine/compiled_families.py; the suite checks the other variants' graphs without compiling)
+.venv/bin/python -m pymlsem warmup $(.venv/bin/python -m tests.engine.compiled_families)
 # the 15 slowest tests are listed at the end (where the time of a run goes)
 .venv/bin/python -m pytest -n 2 -q --durations=15 "$@"

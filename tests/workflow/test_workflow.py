@@ -274,7 +274,8 @@ def test_missing_values_predictive_draws_dic_ppp_srmr_and_what_is_refused() -> N
         assert np.isnan(values[..., missing]).all() and np.isfinite(values[..., ~missing]).all()
     assert np.isfinite(pymlsem.workflow.sem_dic(fit).dic)
     assert fit.ppp(n_draws=3).discrepancy == "deviance"
-    # the SRMR against the saturated model of the incomplete data (tests/workflow/test_missing_marginal.py: lavaan's)
+    # the SRMR against the saturated model of the incomplete data, as lavaan's
+    # (tests/workflow/test_missing_marginal.py)
     table = fit.srmr()
     assert np.isfinite(table["mean"]).all() and set(table.index) >= {"srmr_within", "srmr_between"}
     with pytest.raises(DataError, match="method='latent'"):
