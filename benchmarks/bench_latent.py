@@ -35,13 +35,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 import warnings
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from fresh_process import ROOT, run_json_child
+
 MODELS = (
     "seed-marginal",
     "seed-latent",
@@ -166,14 +166,7 @@ def run_child(name: str, args: argparse.Namespace) -> dict:
     command += ["--draws", str(args.draws), "--tune", str(args.tune), "--chains", str(args.chains)]
     command += ["--seed", str(args.seed), "--centered", args.centered]
     command += ["--without-engine"] if args.without_engine else []
-    start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
-    if done.returncode != 0:
-        lines = done.stderr.strip().splitlines()
-        return {"model": name, "error": lines[-1] if lines else f"exit status {done.returncode}"}
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    result["process"] = time.perf_counter() - start
-    return result
+    return run_json_child(command, {"model": name})
 
 
 HEADER = (

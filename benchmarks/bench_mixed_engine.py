@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from fresh_process import ROOT, uptime
 
 #: name -> (formula, data set[, family])
 ZOO = {
@@ -88,10 +88,6 @@ print(json.dumps({"import": imported, "fit": time.perf_counter() - begin, "metho
 """
 
 
-def _uptime() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-
-
 def _pymlsem(name: str, formula: str, dataset: str, family: str) -> dict:
     start = time.perf_counter()
     done = subprocess.run(
@@ -126,7 +122,7 @@ def _lme4(name: str, formula: str, dataset: str, family: str) -> tuple[float, fl
 
 
 def main(only: str = "") -> None:
-    print("load before:", _uptime())
+    print("load before:", uptime())
     has_r = shutil.which("Rscript") is not None
     print(
         "| model | method | engine | pymlsem whole process (s) | fit (s) | min ESS | max R-hat "
@@ -150,7 +146,7 @@ def main(only: str = "") -> None:
             flush=True,
         )
     print(f"ratio: median {sorted(ratios)[len(ratios) // 2]:.1f}, max {max(ratios):.1f}")
-    print("load after:", _uptime())
+    print("load after:", uptime())
 
 
 if __name__ == "__main__":

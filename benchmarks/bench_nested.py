@@ -30,13 +30,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 import warnings
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from fresh_process import run_json_child, uptime
+
 FITS = (
     "two-level",
     "three-level",
@@ -167,25 +167,10 @@ def measure(name: str, draws: int, tune: int, chains: int, seed: int, crossed: t
 
 def run_child(name: str, args: argparse.Namespace) -> dict:
     """Measure one fit in a fresh Python process (the child runs this file with ``--child``)."""
-    command = [
-        sys.executable,
-        __file__,
-        "--child",
-        name,
-        "--draws",
-        str(args.draws),
-        "--tune",
-        str(args.tune),
-    ]
+    command = [sys.executable, __file__, "--child", name]
+    command += ["--draws", str(args.draws), "--tune", str(args.tune)]
     command += ["--chains", str(args.chains), "--seed", str(args.seed), "--crossed", *map(str, args.crossed)]
-    start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
-    if done.returncode != 0:
-        lines = done.stderr.strip().splitlines()
-        return {"fit": name, "error": lines[-1] if lines else f"exit status {done.returncode}"}
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    result["process"] = time.perf_counter() - start
-    return result
+    return run_json_child(command, {"fit": name})
 
 
 HEADER = (
@@ -208,10 +193,6 @@ def row(r: dict) -> str:
     )
 
 
-def _uptime() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fits", nargs="+", choices=FITS, default=list(FITS), metavar="FIT")
@@ -227,14 +208,14 @@ def main(argv: list[str] | None = None) -> None:
         result = measure(args.child, args.draws, args.tune, args.chains, args.seed, tuple(args.crossed))
         print(json.dumps(result))
         return
-    lines = [f"load before: {_uptime()}", "", HEADER]
+    lines = [f"load before: {uptime()}", "", HEADER]
     results = []
     for name in args.fits:
         result = run_child(name, args)
         results.append(result)
         lines.append(row(result))
         print(lines[-1], flush=True)
-    lines += ["", f"load after: {_uptime()}"]
+    lines += ["", f"load after: {uptime()}"]
     text = "\n".join(lines)
     print(text)
     if args.out:
