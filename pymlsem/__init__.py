@@ -5,6 +5,10 @@
 >>> print(fit.summary())                                 # doctest: +SKIP
 """
 
+# ArviZ first: its loader of the optional JAX/NumPyro converters inspects the whole call stack when they are
+# not installed, which costs ~0.3 s once many modules are loaded and ~0.05 s before (benchmarks/README.md)
+import arviz_stats  # noqa: F401
+
 from pymlsem import datasets
 from pymlsem.api import SEM, cfa, growth, sem
 from pymlsem.datasets import load_dataset
