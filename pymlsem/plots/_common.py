@@ -33,6 +33,19 @@ def arviz_plots() -> Any:
     return arviz_plots
 
 
+def no_var_labeller() -> Any:
+    """ArviZ's ``NoVarLabeller``: panel titles name the parameter only (every plot has one variable)."""
+    from arviz_base.labels import NoVarLabeller
+
+    return NoVarLabeller()
+
+
+def check_positive_integer(name: str, value: Any) -> None:
+    """Raise a PymlsemError unless ``value`` (the argument ``name``) is a positive ``int`` (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise PymlsemError(f"{name} must be a positive integer, not {value!r}")
+
+
 def as_names(var_names: str | Sequence[str] | None) -> list[str] | None:
     """``var_names`` as a list (a single name allowed)."""
     if var_names is None:

@@ -6,14 +6,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pymlsem.exceptions import PymlsemError
-from pymlsem.plots._common import arviz_plots, finish, fit_draws, layout, tree
-
-
-def _labeller() -> Any:
-    from arviz_base.labels import NoVarLabeller
-
-    return NoVarLabeller()
+from pymlsem.plots._common import (
+    arviz_plots,
+    check_positive_integer,
+    finish,
+    fit_draws,
+    layout,
+    no_var_labeller,
+    tree,
+)
 
 
 def plot_autocorr(
@@ -48,14 +49,13 @@ def plot_autocorr(
         An unknown parameter name, or ``max_lag`` not a positive integer.
     """
     azp = arviz_plots()
-    if isinstance(max_lag, bool) or not isinstance(max_lag, int) or max_lag < 1:
-        raise PymlsemError(f"max_lag must be a positive integer, not {max_lag!r}")
+    check_positive_integer("max_lag", max_lag)
     draws = fit_draws(fit, var_names)
     collection = azp.plot_autocorr(
         tree(posterior=draws),
         max_lag=min(max_lag, draws.sizes["draw"]),
         backend="matplotlib",
-        labeller=_labeller(),
+        labeller=no_var_labeller(),
         **layout(draws.sizes["parameter"]),
         # arviz-plots 1.3 draws its band at 1.96/sqrt(max_lag), not 1.96/sqrt(draws): left out
         visuals={"credible_interval": False},
@@ -98,7 +98,7 @@ def plot_rank(fit: Any, var_names: str | Sequence[str] | None = None, path: str 
         tree(posterior=draws),
         method="mtc_c" if draws.sizes["chain"] > 1 else "envelope",
         backend="matplotlib",
-        labeller=_labeller(),
+        labeller=no_var_labeller(),
         **layout(draws.sizes["parameter"]),
     )
     return finish(collection.get_viz("figure"), path)

@@ -11,8 +11,9 @@ import numpy as np
 import xarray as xr
 
 from pymlsem.exceptions import PymlsemError
-from pymlsem.plots._common import as_names, finish, pyplot
+from pymlsem.plots._common import as_names, check_positive_integer, finish, pyplot
 from pymlsem.results.posterior import SAMPLE_DIMS, group
+from pymlsem.workflow.predictive import spread_positions
 from pymlsem.workflow.protocol import Fitted
 
 ArrayOrMapping = Any  # array-like, xarray object, or a mapping name -> array-like
@@ -114,8 +115,7 @@ def plot_ppc(
         replicated data set without NaN, or ``num_replicates`` not a positive integer.
     """
     plt = pyplot()
-    if isinstance(num_replicates, bool) or not isinstance(num_replicates, int) or num_replicates < 1:
-        raise PymlsemError(f"num_replicates must be a positive integer, not {num_replicates!r}")
+    check_positive_integer("num_replicates", num_replicates)
     pairs = _pairs(observed, replicates)
     ncols = min(3, len(pairs))
     nrows = math.ceil(len(pairs) / ncols)
@@ -125,8 +125,7 @@ def plot_ppc(
     for ax, (name, (obs, reps)) in zip(axes.ravel(), pairs.items(), strict=False):
         if reps.shape[0] == 0:
             raise PymlsemError(f"{name}: every replicated data set has a NaN")
-        keep = np.unique(np.linspace(0, reps.shape[0] - 1, min(num_replicates, reps.shape[0])).round())
-        shown = reps[keep.astype(int)]
+        shown = reps[spread_positions(reps.shape[0], num_replicates)]
         if _is_discrete(obs, shown):
             support = np.unique(np.concatenate([obs, shown.ravel()]))
             freq = _frequencies(shown, support)

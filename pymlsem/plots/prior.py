@@ -9,8 +9,16 @@ from typing import Any
 
 import xarray as xr
 
-from pymlsem.exceptions import PymlsemError
-from pymlsem.plots._common import arviz_plots, as_names, finish, layout, select, tree
+from pymlsem.plots._common import (
+    arviz_plots,
+    as_names,
+    check_positive_integer,
+    finish,
+    layout,
+    no_var_labeller,
+    select,
+    tree,
+)
 from pymlsem.results.posterior import group
 from pymlsem.workflow.protocol import Fitted
 
@@ -43,8 +51,7 @@ def prior_draws(fit: Fitted, n_draws: int = 1000, seed: int | None = 0) -> xr.Da
     PymlsemError
         ``n_draws`` not a positive integer.
     """
-    if isinstance(n_draws, bool) or not isinstance(n_draws, int) or n_draws < 1:
-        raise PymlsemError(f"n_draws must be a positive integer, not {n_draws!r}")
+    check_positive_integer("n_draws", n_draws)
     variables = fit.prior_variables()
     stored = group(fit.idata, "prior")
     if stored is not None and all(name in stored for name in variables):
@@ -137,13 +144,11 @@ def plot_prior_posterior(
         An unknown parameter name, or a bad ``n_draws``.
     """
     azp = arviz_plots()
-    from arviz_base.labels import NoVarLabeller
-
     posterior, prior = prior_posterior_draws(fit, var_names, n_draws, seed)
     collection = azp.plot_prior_posterior(
         tree(posterior=posterior, prior=prior),
         backend="matplotlib",
-        labeller=NoVarLabeller(),
+        labeller=no_var_labeller(),
         **layout(posterior.sizes["parameter"]),
     )
     return finish(collection.get_viz("figure"), path)

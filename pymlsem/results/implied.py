@@ -15,15 +15,24 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pytensor.tensor as pt
+import xarray as xr
 
 from pymlsem.build.ram import LevelLayout, implied_moments, ram_matrices
 from pymlsem.build.vectorized import batched_function
+from pymlsem.results.posterior import stacked_draws
 
 if TYPE_CHECKING:
     from pymlsem.api import SEM
     from pymlsem.results.fit import SEMFit
 
-__all__ = ["LevelMoments", "implied_moment_draws", "ram_moment_draws", "row_value_draws", "sem_rows"]
+__all__ = [
+    "LevelMoments",
+    "draws_rows",
+    "implied_moment_draws",
+    "ram_moment_draws",
+    "row_value_draws",
+    "sem_rows",
+]
 
 
 def sem_rows(spec: SEM, free: np.ndarray) -> np.ndarray:
@@ -64,8 +73,26 @@ def row_value_draws(fit: SEMFit) -> np.ndarray:
         Shape (n_draws, n_rows), draws stacked chain by chain; fixed rows (including the exogenous
         covariates' sample moments) repeat their value. Variances and covariances are on lavaan's scale.
     """
-    parameters = fit.idata.posterior["parameters"]
-    return sem_rows(fit.model, parameters.stack(sample=("chain", "draw")).transpose("sample", "parameter"))
+    return draws_rows(fit.model, fit.idata.posterior)
+
+
+def draws_rows(spec: SEM, draws: xr.Dataset) -> np.ndarray:
+    """Value of every row of the parameter table in every draw of a posterior or prior.
+
+    Parameters
+    ----------
+    spec
+        The SEM.
+    draws
+        Posterior (or prior, or a selection of draws) with the ``parameters`` variable, dims
+        ``(chain, draw, parameter)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (chain * draw, n_rows), draws stacked chain by chain (see :func:`sem_rows`).
+    """
+    return sem_rows(spec, stacked_draws(draws, "parameters"))
 
 
 @dataclass(frozen=True)

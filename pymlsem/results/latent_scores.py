@@ -45,6 +45,7 @@ import xarray as xr
 from pymlsem.build.latent import LEVEL_VALUES
 from pymlsem.exceptions import DataError, ModelSpecificationError
 from pymlsem.results.implied import LevelMoments, ram_moment_draws, row_value_draws
+from pymlsem.workflow.predictive import spread_positions
 
 if TYPE_CHECKING:
     from pymlsem.data.stats import TwoLevelStats
@@ -85,9 +86,7 @@ def _posterior_index(fit: SEMFit, n_draws: int | None) -> tuple[np.ndarray, np.n
     if n_draws is not None:
         if int(n_draws) < 1:
             raise ModelSpecificationError(f"n_draws must be a positive integer, got {n_draws!r}")
-        per_chain = -(-int(n_draws) // n_chain)
-        if per_chain < n_draw:
-            keep = np.unique(np.round(np.linspace(0, n_draw - 1, per_chain)).astype(int))
+        keep = spread_positions(n_draw, -(-int(n_draws) // n_chain))
     stacked = (np.arange(n_chain)[:, None] * n_draw + keep[None, :]).ravel()
     return chains, draws[keep], stacked
 

@@ -20,8 +20,7 @@ from scipy.special import logsumexp
 
 from pymlsem.diagnostics.dic import DIC, dic
 from pymlsem.exceptions import DataError, PymlsemError
-from pymlsem.results.implied import sem_rows
-from pymlsem.results.posterior import stacked_draws
+from pymlsem.results.implied import row_value_draws
 from pymlsem.workflow.pointwise import (
     LOGLIK_VAR,
     add_log_likelihood,
@@ -247,7 +246,7 @@ def sem_dic(fit: Any) -> DIC:
         ``dic``, ``dbar``, ``dhat``, ``pd``.
     """
     spec = fit.model
-    rows = sem_rows(spec, stacked_draws(fit.idata.posterior, "parameters"))
+    rows = row_value_draws(fit)
     constant = fixed_x_constant(spec)
     values = sem_total_loglik(spec, rows) - constant
     at_mean = float(sem_total_loglik(spec, rows.mean(axis=0)[None])[0] - constant)

@@ -64,8 +64,8 @@ from pymlsem.build.vectorized import as_input, batched_function, symbolic, two_l
 from pymlsem.data.stats import TwoLevelStats
 from pymlsem.exceptions import DataError, ModelSpecificationError, PymlsemError
 from pymlsem.mlm.stats import grouping_hierarchy
-from pymlsem.results.implied import sem_rows
-from pymlsem.results.posterior import SAMPLE_DIMS, draw_chunks, stacked_draws
+from pymlsem.results.implied import row_value_draws
+from pymlsem.results.posterior import SAMPLE_DIMS, draw_chunks
 from pymlsem.workflow.conditional import latent_pointwise_values
 from pymlsem.workflow.incomplete import missing_total_loglik, missing_unit_loglik
 from pymlsem.workflow.loglik import batch_of, compile_densities, implied_moments, model_loglik
@@ -463,7 +463,7 @@ def sem_fit_pointwise(fit: Any, unit: str) -> Pointwise:
             raise ModelSpecificationError("unit='cluster' needs a two-level model: use unit='observation'")
         labels = np.asarray(spec.raw.cluster_ids) if unit == "cluster" else np.arange(spec.nobs)
         return Pointwise(latent_pointwise_values(fit, unit), unit, labels, True)
-    rows = sem_rows(spec, stacked_draws(fit.idata.posterior, "parameters"))
+    rows = row_value_draws(fit)
     return sem_pointwise_loglik(spec, rows, unit)
 
 

@@ -50,7 +50,7 @@ from pymlsem.workflow.loglik import (
     implied_moments,
     model_loglik,
 )
-from pymlsem.workflow.predictive import replicate_rows
+from pymlsem.workflow.predictive import replicate_rows, spread_positions
 from pymlsem.workflow.replicate import simulate_replicates
 from pymlsem.workflow.saturated import LAVAAN_TOL, check_saturated, single_level_h1_loglik, two_level_h1
 from pymlsem.workflow.saturated_missing import missing_h1, two_level_missing_h1
@@ -305,19 +305,12 @@ def posterior_predictive_pvalue(
         raise ControlError(f"n_draws must be a positive integer, not {n_draws!r}")
     if not fit.model.has_closed_form:
         posterior = fit.idata.posterior
-        chosen = _spread(posterior.sizes["chain"] * posterior.sizes["draw"], int(n_draws))
+        chosen = spread_positions(posterior.sizes["chain"] * posterior.sizes["draw"], int(n_draws))
         rng = np.random.default_rng(seed)
         observed, replicated = latent_deviances(fit.model, posterior, rng, positions=chosen)
         result = _result(observed, replicated, seed, "deviance given latent variables")
     else:
         rows = row_value_draws(fit)
-        chosen = _spread(rows.shape[0], int(n_draws))
+        chosen = spread_positions(rows.shape[0], int(n_draws))
         result = ppp_from_rows(fit.model, rows[chosen], seed=seed, tol=tol)
     return dataclasses.replace(result, draws=chosen[result.draws])
-
-
-def _spread(total: int, wanted: int) -> np.ndarray:
-    """``wanted`` positions evenly spread over ``range(total)`` (all of them when there are fewer)."""
-    if wanted >= total:
-        return np.arange(total)
-    return np.unique(np.linspace(0, total - 1, wanted).round().astype(np.int64))

@@ -38,7 +38,7 @@ from pymlsem.data.stats import TwoLevelStats
 from pymlsem.exceptions import DataError, PymlsemError
 from pymlsem.mlm.ranef import block_factors, conditional_effects
 from pymlsem.mlm.stats import gaussian_stats
-from pymlsem.results.implied import sem_rows
+from pymlsem.results.implied import draws_rows
 from pymlsem.results.posterior import stacked_draws
 from pymlsem.sample import is_integer
 from pymlsem.workflow.conditional import latent_replicates, observed_values
@@ -63,6 +63,7 @@ __all__ = [
     "replicate_rows",
     "sem_prior_predictive",
     "sem_replicated_data",
+    "spread_positions",
 ]
 
 RANDOM_EFFECTS = ("fitted", "new")
@@ -272,7 +273,7 @@ def sem_prior_predictive(spec: SEM, n_draws: int = 500, seed: int | None = None)
     with _quiet_pymc():
         tree = pm.sample_prior_predictive(draws=n_draws, model=model, var_names=names, random_seed=pymc_seed)
     prior = tree["prior"].to_dataset()
-    rows = sem_rows(spec, stacked_draws(prior, "parameters"))
+    rows = draws_rows(spec, prior)
     replicates = replicate_rows(spec, implied_moments(spec, rows), rng)
     bad = int(np.isnan(replicates).any(axis=(1, 2)).sum())
     if bad:
@@ -413,6 +414,24 @@ def _check_draws(n_draws: int | None) -> None:
         raise PymlsemError(f"n_draws must be a positive integer (or None for all draws), not {n_draws!r}")
 
 
+def spread_positions(total: int, wanted: int) -> np.ndarray:
+    """``wanted`` positions spread evenly over ``range(total)``, first and last included.
+
+    Parameters
+    ----------
+    total
+        Number of positions to choose from.
+    wanted
+        How many to choose; all of them when ``wanted >= total``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Sorted distinct int64 positions (fewer than ``wanted`` when rounding makes two equal).
+    """
+    return np.unique(np.linspace(0, total - 1, min(wanted, total)).round().astype(np.int64))
+
+
 def select_draws(posterior: xr.Dataset, n_draws: int | None) -> xr.Dataset:
     """About ``n_draws`` posterior draws, spread evenly over each chain (all of them for ``None``).
 
@@ -432,9 +451,7 @@ def select_draws(posterior: xr.Dataset, n_draws: int | None) -> xr.Dataset:
     chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
     if n_draws is None or n_draws >= chains * draws:
         return posterior
-    per_chain = min(draws, math.ceil(n_draws / chains))
-    index = np.unique(np.linspace(0, draws - 1, per_chain).round().astype(int))
-    return posterior.isel(draw=index)
+    return posterior.isel(draw=spread_positions(draws, math.ceil(n_draws / chains)))
 
 
 def posterior_predictive(
@@ -481,7 +498,7 @@ def sem_replicated_data(
     summary statistics); see the module docstring."""
     _, rng = _seeds(seed)
     if spec.has_closed_form:
-        rows = sem_rows(spec, stacked_draws(posterior, "parameters"))
+        rows = draws_rows(spec, posterior)
         replicates = replicate_rows(spec, implied_moments(spec, rows), rng)
     else:  # random slopes, ordered indicators: given each draw's latent variables
         replicates = latent_replicates(spec, posterior, rng)

@@ -30,6 +30,7 @@ from pymlsem.data.stats import TwoLevelStats
 from pymlsem.results.implied import row_value_draws
 from pymlsem.results.posterior import summarize_draws
 from pymlsem.workflow.loglik import implied_moments
+from pymlsem.workflow.replicate import variable_positions
 from pymlsem.workflow.saturated import SaturatedMoments, sample_statistics
 
 if TYPE_CHECKING:
@@ -89,25 +90,21 @@ def srmr_from_rows(spec: SEM, rows: np.ndarray, h1: SaturatedMoments | None = No
     h1 = sample_statistics(spec) if h1 is None else h1  # incomplete data: EM's moments where computed
     spec.check_closed_form("SRMR")
     moments = implied_moments(spec, rows)
-    variables = list(moments.variables)
+    variables = tuple(moments.variables)
+    two_level = isinstance(spec.stats, TwoLevelStats)
+    levels = (1, 2) if two_level else (1,)
+    where = {level: variable_positions(variables, list(h1.cov[level].columns)) for level in levels}
+    implied = {level: moments.cov[level][:, at[:, None], at[None, :]] for level, at in where.items()}
     values: dict[str, np.ndarray] = {}
-    if isinstance(spec.stats, TwoLevelStats):
+    if two_level:
         for level, name in ((1, "srmr_within"), (2, "srmr_between")):
-            names = list(h1.cov[level].columns)
-            where = np.array([variables.index(v) for v in names], dtype=np.int64)
-            implied = moments.cov[level][:, where[:, None], where[None, :]]
-            residual = _correlation(h1.cov[level].to_numpy()) - _correlation(implied)
+            residual = _correlation(h1.cov[level].to_numpy()) - _correlation(implied[level])
             values[name] = _vech_rms(residual)
         values = {"srmr": values["srmr_within"] + values["srmr_between"], **values}
     else:
-        names = list(h1.cov[1].columns)
-        where = np.array([variables.index(v) for v in names], dtype=np.int64)
         sample_mean = h1.mean[1].to_numpy() if spec.meanstructure else None
         values["srmr"], values["srmr_nomean"] = _bentler(
-            sample_mean,
-            h1.cov[1].to_numpy(),
-            moments.mean[1][:, where],
-            moments.cov[1][:, where[:, None], where[None, :]],
+            sample_mean, h1.cov[1].to_numpy(), moments.mean[1][:, where[1]], implied[1]
         )
     return pd.DataFrame(values)
 
