@@ -103,12 +103,12 @@ def measure(
     import pandas as pd
 
     import pymlsem
-    import pymlsem.api
+    import pymlsem.sample
     from pymlsem.engine.run import engine_binding
 
     warnings.simplefilter("ignore")
     if without_engine:  # the model compiles its own graph, as before its engine family
-        pymlsem.api.engine_binding = lambda spec: (None, "")
+        pymlsem.sample.engine_binding = lambda spec: (None, "")
     model, data, kwargs = problem(name, seed)
     if centered != "none":  # the marginal builder ignores it
         kwargs["centered"] = True if centered == "both" else centered

@@ -71,10 +71,10 @@ import json, os, sys, time, warnings
 start = time.perf_counter()
 import pandas as pd
 import pymlsem
-import pymlsem.mlm.sampling
+import pymlsem.sample
 warnings.simplefilter("ignore")
 if os.environ.get("WITHOUT_ENGINE"):  # each model compiles its own graph (as before the engine families)
-    pymlsem.mlm.sampling.engine_binding = lambda spec: (None, "benchmark without the engine")
+    pymlsem.sample.engine_binding = lambda spec: (None, "benchmark without the engine")
 imported = time.perf_counter() - start
 name, formula, dataset, family = json.loads(sys.argv[1])
 begin = time.perf_counter()

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -27,12 +26,11 @@ from pymlsem.data.missing_stats import has_missing, single_level_missing_stats, 
 from pymlsem.data.prepare import as_pandas, check_frame, exogenous_values
 from pymlsem.data.raw import RawData, prepare_raw_data
 from pymlsem.data.stats import fill_by_cluster_means, single_level_stats, stats_from_summary, two_level_stats
-from pymlsem.engine.run import engine_binding, sample_binding
 from pymlsem.exceptions import DataError, ModelSpecificationError, PriorError
 from pymlsem.frozen import FrozenSpec
 from pymlsem.partable import ParTable, build_partable
 from pymlsem.results.fit import SEMFit
-from pymlsem.sample import SamplerSettings, Timings, sample_model
+from pymlsem.sample import SamplerSettings, sample_spec
 from pymlsem.syntax import ParsedModel, parse_model
 from pymlsem.workflow.predictive import sem_prior_predictive
 from pymlsem.workflow.refit import sem_refit_spec
@@ -470,41 +468,10 @@ class SEM(FrozenSpec):
             Passed to the sampler (e.g. ``target_accept``).
         """
         settings = SamplerSettings(sampler, draws, tune, chains, random_seed, progressbar, options=kwargs)
-        start = time.perf_counter()
-        binding, why = engine_binding(self) if sampler == "nutpie" else (None, "")
-        if binding is not None:
-            idata, compile_seconds, sampling_seconds, reused = sample_binding(
-                binding,
-                self,
-                draws=draws,
-                tune=tune,
-                chains=chains,
-                random_seed=random_seed,
-                progressbar=progressbar,
-                **settings.options,
-            )
-            total = time.perf_counter() - start + self.build_seconds
-            timings = Timings(self.build_seconds, compile_seconds, sampling_seconds, total, reused)
-            return _checked(SEMFit(self, idata, **settings.fit_record(), timings=timings))
-        if why:
-            print(f"pymlsem: this model compiles as itself ({why})", file=sys.stderr, flush=True)
-        result = sample_model(
-            self.pymc_model,
-            sampler=sampler,
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            random_seed=random_seed,
-            progressbar=progressbar,
-            cache_key=self.structure_key(),
-            data=self.data_values(),
-            **settings.options,
+        idata, timings = sample_spec(
+            self, self.pymc_model, self.structure_key, self.data_values, settings, self.build_seconds
         )
-        total = time.perf_counter() - start + self.build_seconds
-        timings = Timings(
-            self.build_seconds, result.compile_seconds, result.sampling_seconds, total, result.reused_compiled
-        )
-        return _checked(SEMFit(self, result.idata, **settings.fit_record(), timings=timings))
+        return _checked(SEMFit(self, idata, **settings.fit_record(), timings=timings))
 
 
 def _checked(fit: SEMFit) -> SEMFit:

@@ -4,6 +4,8 @@
 process-wide cache keyed by the model's structure; a later fit of the same structure on new data (or
 new prior hyperparameters) swaps the ``pm.Data`` values with ``CompiledModel.with_data`` instead of
 compiling again. ``"pymc"``, ``"numpyro"`` and ``"blackjax"`` go through ``pm.sample``.
+:func:`sample_spec`, what both front doors' fits call, first tries the model's compiled engine family
+(:mod:`pymlsem.engine`) and falls back to :func:`sample_model`.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import dataclasses
 import difflib
 import importlib.util
 import inspect
+import sys
 import time
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -22,6 +25,7 @@ import numpy as np
 import pymc as pm
 
 from pymlsem.build.rewrites import compile_mode
+from pymlsem.engine.run import engine_binding, sample_binding
 from pymlsem.exceptions import ControlError, SamplerError
 from pymlsem.nutpie_compile import compile_nutpie_model
 
@@ -279,6 +283,70 @@ def _sample_nutpie(model, draws, tune, chains, random_seed, progressbar, cache_k
         **kwargs,
     )
     return SamplingResult(idata, "nutpie", compile_seconds, time.perf_counter() - start, reused)
+
+
+def sample_spec(
+    spec: Any,
+    model: pm.Model,
+    structure_key: Callable[[], Hashable],
+    data_values: Callable[[], Mapping[str, np.ndarray]],
+    settings: SamplerSettings,
+    build_seconds: float = 0.0,
+) -> tuple[Any, Timings]:
+    """Sample a built model: through its compiled engine family with nutpie when it has one
+    (:func:`pymlsem.engine.run.engine_binding`), otherwise through its own compiled graph
+    (:func:`sample_model`, with a line on stderr saying why).
+
+    Parameters
+    ----------
+    spec
+        The built model: a :class:`pymlsem.api.SEM` or a :class:`pymlsem.mlm.model.BuiltMixedModel`.
+    model
+        Its PyMC model.
+    structure_key, data_values
+        Called only when the model compiles as itself: the compiled-model cache key and the values of
+        the model's ``pm.Data`` (see :func:`sample_model`).
+    settings
+        The sampler, its controls and options; ``settings.draws`` are kept per chain after keeping every
+        ``settings.thin``-th iteration (``draws * thin`` are run).
+    build_seconds
+        Seconds it took to build ``spec`` (counted in the timings' total).
+
+    Returns
+    -------
+    idata, timings
+        The posterior in the per-model layout (an ``xarray.DataTree``) and the seconds each stage took.
+    """
+    start = time.perf_counter()
+    controls = {
+        "draws": settings.draws * settings.thin,
+        "tune": settings.tune,
+        "chains": settings.chains,
+        "random_seed": settings.random_seed,
+        "progressbar": settings.progressbar,
+    }
+    binding, why = engine_binding(spec) if settings.sampler == "nutpie" else (None, "")
+    if binding is not None:
+        idata, compile_seconds, sampling_seconds, reused = sample_binding(
+            binding, spec, **controls, **settings.options
+        )
+    else:
+        if why:
+            print(f"pymlsem: this model compiles as itself ({why})", file=sys.stderr, flush=True)
+        result = sample_model(
+            model,
+            sampler=settings.sampler,
+            **controls,
+            cache_key=structure_key(),
+            data=data_values(),
+            **settings.options,
+        )
+        idata, reused = result.idata, result.reused_compiled
+        compile_seconds, sampling_seconds = result.compile_seconds, result.sampling_seconds
+    if settings.thin > 1:
+        idata["posterior"] = idata.posterior.isel(draw=slice(None, None, settings.thin)).to_dataset()
+    total = time.perf_counter() - start + build_seconds
+    return idata, Timings(build_seconds, compile_seconds, sampling_seconds, total, reused)
 
 
 def clear_compiled_cache() -> None:

@@ -241,9 +241,7 @@ class MixedModel(FrozenSpec):
         settings = SamplerSettings(
             sampler, draws, tune, chains, random_seed, progressbar, thin=thin or 1, options=kwargs
         )
-        idata, timings = sample_mixed(
-            self.built, build_seconds=self.build_seconds, thin=settings.thin, **settings.keywords()
-        )
+        idata, timings = sample_mixed(self.built, settings, self.build_seconds)
         fit_class = MixedFit if self.built.family == "gaussian" else GLMMFit
         fit = fit_class(self.built, idata, **settings.fit_record(thin=True), timings=timings)
         fit.warn_if_unconverged()

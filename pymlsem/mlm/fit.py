@@ -336,18 +336,14 @@ class MixedFit(FitMethods):
         groups = iter(varcorr_groups(self.spec))
         for block, label in zip(self.spec.design.blocks, self.spec.labels, strict=True):
             sd = np.asarray(posterior[f"sd__{label}"].transpose(*SAMPLE_DIMS, ...).values)
-            if not block.correlated:
-                for r, name in enumerate(block.names):
-                    rows.append((next(groups), name, np.nan))
-                    sdcor.append(sd[..., r])
-                    vcov.append(sd[..., r] ** 2)
-                continue
-            grp = next(groups)
-            for r, name in enumerate(block.names):
+            # an uncorrelated block is one lme4 term per effect, a correlated one a single term
+            grps = [next(groups)] * block.q if block.correlated else [next(groups) for _ in block.names]
+            for r, (grp, name) in enumerate(zip(grps, block.names, strict=True)):
                 rows.append((grp, name, np.nan))
                 sdcor.append(sd[..., r])
                 vcov.append(sd[..., r] ** 2)
-            if block.q > 1:
+            if block.correlated and block.q > 1:
+                grp = grps[0]
                 corr = np.asarray(posterior[f"corr__{label}"].transpose(*SAMPLE_DIMS, ...).values)
                 for r in range(block.q):
                     for c in range(r + 1, block.q):
@@ -734,7 +730,7 @@ class MixedFit(FitMethods):
         """The same model with the priors ``priors`` changed
         (:func:`pymlsem.workflow.refit.mixed_refit_spec`), sampled with ``settings``."""
         spec = mixed_refit_spec(self.spec, priors)
-        idata, timings = sample_mixed(spec, thin=settings.thin, **settings.keywords())
+        idata, timings = sample_mixed(spec, settings)
         return type(self)(spec, idata, **settings.fit_record(thin=True), timings=timings)
 
     # --- printouts and plots --------------------------------------------------------------------------
