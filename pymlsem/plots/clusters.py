@@ -10,7 +10,7 @@ import pandas as pd
 
 from pymlsem.exceptions import DataError, PymlsemError
 from pymlsem.plots._common import finish, pyplot
-from pymlsem.results.posterior import quantile_name
+from pymlsem.results.posterior import interval_names
 
 __all__ = ["plot_caterpillar", "plot_cluster_lines"]
 
@@ -57,7 +57,7 @@ def plot_caterpillar(
     if term not in terms:
         raise PymlsemError(f"no effect {term!r} of {group!r}; its effects are {terms}")
     rows = rows[rows["term"] == term].sort_values("mean")
-    lo, hi = quantile_name((1 - prob) / 2), quantile_name(1 - (1 - prob) / 2)
+    lo, hi = interval_names(prob)
     position = np.arange(len(rows))
     figure, axes = plt.subplots(figsize=(5.0, max(3.0, 0.12 * len(rows) + 1.0)))
     axes.hlines(position, rows[lo], rows[hi], color="0.6", linewidth=1)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from pymlsem.results.posterior import quantile_name
+from pymlsem.results.posterior import interval_names
 
 if TYPE_CHECKING:
     from pymlsem.results.fit import SEMFit
@@ -102,7 +102,7 @@ def path_diagram(
     table = partable.table
     keep = ((table["exo"].to_numpy(dtype=int) == 0) & (table["op"] != "~1").to_numpy()).tolist()
     rows = estimates.iloc[: len(table)][keep]  # table rows first, then defined parameters
-    interval = (quantile_name((1 - prob) / 2), quantile_name(1 - (1 - prob) / 2)) if intervals else None
+    interval = interval_names(prob) if intervals else None
     two_level = partable.n_levels > 1
     graph = graphviz.Digraph("sem", graph_attr={"rankdir": rankdir, "fontname": "Helvetica"})
     graph.attr("node", fontname="Helvetica", fontsize="11")

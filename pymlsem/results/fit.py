@@ -12,7 +12,7 @@ import xarray as xr
 from pymlsem.exceptions import PymlsemError
 from pymlsem.plots.path_diagram import path_diagram
 from pymlsem.results.fit_methods import FitMethods
-from pymlsem.results.implied import sem_rows
+from pymlsem.results.implied import row_value_draws
 from pymlsem.results.latent_scores import latent_scores
 from pymlsem.results.lavaan_summary import format_estimates, format_header
 from pymlsem.results.posterior import (
@@ -21,8 +21,7 @@ from pymlsem.results.posterior import (
     columns,
     flat,
     group,
-    quantile_name,
-    stacked_draws,
+    interval_names,
     summarize_draws,
 )
 from pymlsem.results.standardized import icc, r_squared, standardized_solution
@@ -327,7 +326,7 @@ class SEMFit(FitMethods):
         # blavaan and INLAvaan print a marginal log-likelihood; pymlsem does not estimate one (no bridge
         # sampling yet): say so rather than leave the reader looking for it. Compare models with fit.loo().
         header.append(("Marginal log-likelihood", "not computed (compare models with loo())"))
-        lo, hi = quantile_name((1 - prob) / 2), quantile_name(1 - (1 - prob) / 2)
+        lo, hi = interval_names(prob)
         builder = "explicit latent variables" if data.method == "latent" else "integrated likelihood"
         lines = format_header(header, f"pymlsem {__version__}: Bayesian SEM ({data.model_type}), {builder}")
         lines.append("")
@@ -421,8 +420,7 @@ class SEMFit(FitMethods):
         give one each); None for a fit to raw data."""
         if getattr(self.model, "data", None) is not None:
             return None
-        rows = sem_rows(self.model, stacked_draws(self.idata.posterior, "parameters"))
-        return sem_total_loglik(self.model, rows)
+        return sem_total_loglik(self.model, row_value_draws(self))
 
     def replicated_data(
         self, posterior: xr.Dataset, seed: int | None, random_effects: str

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from pymlsem.results.mcmcglmm_summary import family_params_lines, format_number, format_table
-from pymlsem.results.posterior import quantile_name
+from pymlsem.results.posterior import interval_names
 
 if TYPE_CHECKING:
     from pymlsem.mlm.fit import MixedFit
@@ -102,7 +102,7 @@ def lme4_summary(fit: MixedFit, prob: float = 0.95) -> str:
     ]
     fixef = fit.fixef(prob)
     if len(fixef):
-        lo, hi = quantile_name((1 - prob) / 2), quantile_name(1 - (1 - prob) / 2)
+        lo, hi = interval_names(prob)
         level = f"{100 * prob:g}%"
         table = pd.DataFrame(
             {

@@ -13,7 +13,7 @@ from pymlsem.diagnostics.pmcmc import SIGNIF_LEGEND, pmcmc, signif_stars
 from pymlsem.diagnostics.spectral import effective_size
 from pymlsem.exceptions import PymlsemError
 from pymlsem.mlm.parameters import vcv_terms
-from pymlsem.results.posterior import SAMPLE_DIMS, quantile_name
+from pymlsem.results.posterior import SAMPLE_DIMS, interval_names
 
 if TYPE_CHECKING:
     from pymlsem.mlm.fit import MixedFit
@@ -141,7 +141,7 @@ def family_params_lines(fit: MixedFit, prob: float) -> list[str]:
     table = fit.family_params(prob).drop(index="sigma", errors="ignore")  # sigma: the Residual row
     if not len(table):
         return []
-    lo, hi = quantile_name((1 - prob) / 2), quantile_name(1 - (1 - prob) / 2)
+    lo, hi = interval_names(prob)
     shown = table[["mean", "sd", lo, hi]].rename(columns={"mean": "Estimate", "sd": "Est.Error"})
     shown.index.name = None
     return ["", "Family parameters:", format_table(shown)]

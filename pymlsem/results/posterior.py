@@ -39,7 +39,7 @@ def summarize_draws(draws: xr.DataArray, prob: float = 0.95) -> pd.DataFrame:
     """
     check_prob(prob)
     (dim,) = [d for d in draws.dims if d not in SAMPLE_DIMS]
-    lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
+    lo, hi = interval_bounds(prob)
     quantiles = draws.quantile([lo, hi], dim=SAMPLE_DIMS)
     frame = pd.DataFrame(
         {
@@ -59,6 +59,17 @@ def summarize_draws(draws: xr.DataArray, prob: float = 0.95) -> pd.DataFrame:
 def quantile_name(q: float) -> str:
     """Column name of a quantile, lavaan/brms style: ``q2.5``, ``q97.5``."""
     return f"q{100 * q:g}"
+
+
+def interval_bounds(prob: float) -> tuple[float, float]:
+    """The quantiles that bound the central interval of probability ``prob``: ``(0.025, 0.975)`` for 0.95."""
+    return (1 - prob) / 2, 1 - (1 - prob) / 2
+
+
+def interval_names(prob: float) -> tuple[str, str]:
+    """Column names of the central interval's bounds (:func:`quantile_name`): ``("q2.5", "q97.5")``."""
+    lo, hi = interval_bounds(prob)
+    return quantile_name(lo), quantile_name(hi)
 
 
 def _diagnostic(draws: xr.DataArray, func, **kwargs) -> np.ndarray:

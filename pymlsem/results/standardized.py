@@ -36,7 +36,7 @@ from pymlsem.build.expressions import evaluate
 from pymlsem.build.rewrites import compile_mode
 from pymlsem.exceptions import ModelSpecificationError, PymlsemError
 from pymlsem.results.implied import LevelMoments, implied_moment_draws, row_value_draws
-from pymlsem.results.posterior import check_prob, quantile_name, summarize_draws
+from pymlsem.results.posterior import check_prob, interval_names, summarize_draws
 
 if TYPE_CHECKING:
     from pymlsem.results.fit import SEMFit
@@ -483,7 +483,7 @@ def _summarize(fit: SEMFit, draws: np.ndarray, prob: float) -> pd.DataFrame:
     """
     sizes = fit.idata.posterior["parameters"].sizes
     n_chains, n_draws = sizes["chain"], sizes["draw"]
-    lo, hi = quantile_name((1 - prob) / 2), quantile_name(1 - (1 - prob) / 2)
+    lo, hi = interval_names(prob)
     columns = ["mean", "sd", lo, hi, "r_hat", "ess_bulk", "ess_tail"]
     out = pd.DataFrame(np.nan, index=range(draws.shape[1]), columns=columns)
     constant = np.all(draws == draws[:1], axis=0)

@@ -19,7 +19,7 @@ import pandas as pd
 
 from pymlsem.exceptions import DataError
 from pymlsem.results.implied import implied_moment_draws
-from pymlsem.results.posterior import quantile_name
+from pymlsem.results.posterior import interval_bounds, quantile_name
 from pymlsem.syntax import ParsedModel, Statement
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ class SaturatedPosterior:
 
 
 def _summaries(values: np.ndarray, prob: float) -> dict[str, np.ndarray]:
-    lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
+    lo, hi = interval_bounds(prob)
     return {
         "mean": values.mean(axis=0),
         "sd": values.std(axis=0, ddof=1),
