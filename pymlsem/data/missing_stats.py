@@ -95,13 +95,7 @@ class MissingSingleLevelStats:
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Return the arrays :func:`pymlsem.build.missing.single_level_missing_loglik` reads, by name."""
-        return {
-            "n_values": self.n_values,
-            "pattern_observed": self.pattern_observed,
-            "pattern_counts": self.pattern_counts,
-            "pattern_means": self.pattern_means,
-            "pattern_scatter": self.pattern_scatter,
-        }
+        return _pattern_arrays(self)
 
 
 @dataclass(frozen=True)
@@ -175,16 +169,23 @@ class MissingTwoLevelStats:
         second dimension of the (cluster, pattern) arrays); the last dimension is fixed by the model.
         """
         return {
-            "n_values": self.n_values,
-            "pattern_observed": self.pattern_observed,
-            "pattern_counts": self.pattern_counts,
-            "pattern_means": self.pattern_means,
-            "pattern_scatter": self.pattern_scatter,
+            **_pattern_arrays(self),
             "cluster_pattern_counts": self.cluster_pattern_counts,
             "cluster_pattern_sums": self.cluster_pattern_sums,
             "cluster_observed": self.cluster_observed,
             "cluster_values": self.cluster_values,
         }
+
+
+def _pattern_arrays(stats: MissingSingleLevelStats | MissingTwoLevelStats) -> dict[str, np.ndarray]:
+    """The per-pattern arrays that both missing-data log-likelihoods read, by name."""
+    return {
+        "n_values": stats.n_values,
+        "pattern_observed": stats.pattern_observed,
+        "pattern_counts": stats.pattern_counts,
+        "pattern_means": stats.pattern_means,
+        "pattern_scatter": stats.pattern_scatter,
+    }
 
 
 def has_missing(data: pd.DataFrame, variables: Sequence[str]) -> bool:

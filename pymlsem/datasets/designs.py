@@ -78,8 +78,8 @@ class Design:
 # helpers
 
 
-def _sizes(n_clusters: int, cluster_size: int | Sequence[int]) -> np.ndarray:
-    """Cluster sizes as an integer array of length ``n_clusters``."""
+def _clusters(n_clusters: int, cluster_size: int | Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Cluster sizes as an integer array of length ``n_clusters``, and the zero-based cluster of every row."""
     if n_clusters < 1:
         raise ValueError(f"n_clusters must be at least 1, not {n_clusters}")
     sizes = np.asarray(cluster_size, dtype=int)
@@ -89,12 +89,7 @@ def _sizes(n_clusters: int, cluster_size: int | Sequence[int]) -> np.ndarray:
         raise ValueError(f"cluster_size has {sizes.size} entries for {n_clusters} clusters")
     if (sizes < 1).any():
         raise ValueError("every cluster needs at least one row")
-    return sizes
-
-
-def _cluster_ids(sizes: np.ndarray) -> np.ndarray:
-    """Zero-based cluster index of every row."""
-    return np.repeat(np.arange(len(sizes)), sizes)
+    return sizes, np.repeat(np.arange(n_clusters), sizes)
 
 
 def _center(values: np.ndarray, cluster: np.ndarray, n_clusters: int) -> np.ndarray:
@@ -124,6 +119,34 @@ def _bivariate_normal(
 def _model(level1: list[str], level2: list[str], defined: Sequence[str] = ()) -> str:
     lines = ["level: 1", *(f"  {s}" for s in level1), "level: 2", *(f"  {s}" for s in level2)]
     return "\n".join([*lines, *defined]) + "\n"
+
+
+def _between_mediation(
+    rng: np.random.Generator,
+    n_clusters: int,
+    *,
+    a: float,
+    b: float,
+    cp: float,
+    s2m: float,
+    s2yb: float,
+    mum: float,
+    muy: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The level-2 chain of the 2-1-1 and 2-2-1 designs: ``x_j``, ``m_j`` (or its between part) and ``yb_j``.
+
+    ``x_j ~ N(0, 1)``, ``m_j = mum + a x_j + um_j`` with ``um_j ~ N(0, s2m)`` and
+    ``yb_j = muy + b m_j + cp x_j + uy_j`` with ``uy_j ~ N(0, s2yb)``.
+    """
+    x = rng.standard_normal(n_clusters)
+    m = mum + a * x + rng.normal(0.0, np.sqrt(s2m), n_clusters)
+    yb = muy + b * m + cp * x + rng.normal(0.0, np.sqrt(s2yb), n_clusters)
+    return x, m, yb
+
+
+def _between_mediation_model(m_variance: str) -> list[str]:
+    """Level-2 statements of :func:`_between_mediation`, with ``m_variance`` the label of ``m``'s variance."""
+    return ["m ~ a*x", "y ~ b*m + cp*x", "m ~ mum*1", "y ~ muy*1", f"m ~~ {m_variance}*m", "y ~~ s2yb*y"]
 
 
 def _floats(values: dict[str, float]) -> dict[str, float]:
@@ -198,8 +221,7 @@ def random_slope_cross_level(
     intercept with ``y ~ g01*w``, intercept ``g00`` and residual variance ``tau00``.
     """
     rng = np.random.default_rng(seed)
-    sizes = _sizes(n_clusters, cluster_size)
-    cl = _cluster_ids(sizes)
+    _, cl = _clusters(n_clusters, cluster_size)
     w = rng.standard_normal(n_clusters)
     u = _bivariate_normal(rng, n_clusters, (0.0, 0.0), tau00, tau11, tau01)
     x = rng.standard_normal(len(cl))
@@ -297,8 +319,7 @@ def latent_centering(
     if not 0.0 < icc_x < 1.0:
         raise ValueError(f"icc_x must lie strictly between 0 and 1, not {icc_x}")
     rng = np.random.default_rng(seed)
-    sizes = _sizes(n_clusters, cluster_size)
-    cl = _cluster_ids(sizes)
+    sizes, cl = _clusters(n_clusters, cluster_size)
     s2xb, s2xw = icc_x * var_x, (1.0 - icc_x) * var_x
     xb = rng.normal(0.0, np.sqrt(s2xb), n_clusters)
     xw = rng.normal(0.0, np.sqrt(s2xw), len(cl))
@@ -442,8 +463,7 @@ def two_level_irt(
     rng = np.random.default_rng(seed)
     if cluster_size is None:
         cluster_size = rng.integers(10, 25, size=n_clusters)
-    sizes = _sizes(n_clusters, cluster_size)
-    cl = _cluster_ids(sizes)
+    _, cl = _clusters(n_clusters, cluster_size)
     item_rng = np.random.default_rng(item_seed)
     lam = _item_values(loadings, n_items, item_rng.uniform(0.5, 1.5, n_items), "loadings")
     tau = _item_values(thresholds, n_items, item_rng.normal(0.0, 0.8, n_items), "thresholds")
@@ -546,8 +566,7 @@ def two_level_ordinal_cfa(
     ``th<k>_<c>`` sit at level 2, and the level-1 residual variances of ``y*`` are 1 (probit).
     """
     rng = np.random.default_rng(seed)
-    sizes = _sizes(n_clusters, cluster_size)
-    cl = _cluster_ids(sizes)
+    _, cl = _clusters(n_clusters, cluster_size)
     lw = np.asarray(within_loadings, dtype=float)
     n_items = lw.size
     if between_loadings is None:
@@ -666,8 +685,7 @@ def mediation_111(
     (those covariances are not in the model).
     """
     rng = np.random.default_rng(seed)
-    sizes = _sizes(n_clusters, cluster_size)
-    cl = _cluster_ids(sizes)
+    _, cl = _clusters(n_clusters, cluster_size)
     ab = _bivariate_normal(rng, n_clusters, (ma, mb), va, vb, cab)
     d = _bivariate_normal(rng, n_clusters, (mum, muy), vdm, vdy, cmy)
     x = _center(rng.standard_normal(len(cl)), cl, n_clusters)
@@ -771,17 +789,14 @@ def mediation_211(
     regressions the between parts (no conflation of the two effects, Preacher, Zyphur & Zhang 2010).
     """
     rng = np.random.default_rng(seed)
-    sizes = _sizes(n_clusters, cluster_size)
-    cl = _cluster_ids(sizes)
-    x = rng.standard_normal(n_clusters)
-    mb_ = mum + a * x + rng.normal(0.0, np.sqrt(s2mb), n_clusters)
-    yb_ = muy + b * mb_ + cp * x + rng.normal(0.0, np.sqrt(s2yb), n_clusters)
+    _, cl = _clusters(n_clusters, cluster_size)
+    x, mb_, yb_ = _between_mediation(rng, n_clusters, a=a, b=b, cp=cp, s2m=s2mb, s2yb=s2yb, mum=mum, muy=muy)
     mw = rng.normal(0.0, np.sqrt(s2mw), len(cl))
     yw = bw * mw + rng.normal(0.0, np.sqrt(s2yw), len(cl))
     data = _frame(cl, {"y": yb_[cl] + yw, "m": mb_[cl] + mw, "x": x[cl]})
     model = _model(
         ["y ~ bw*m", "m ~~ s2mw*m", "y ~~ s2yw*y"],
-        ["m ~ a*x", "y ~ b*m + cp*x", "m ~ mum*1", "y ~ muy*1", "m ~~ s2mb*m", "y ~~ s2yb*y"],
+        _between_mediation_model("s2mb"),
         ["ind := a*b"],
     )
     truth = _floats(
@@ -852,16 +867,13 @@ def mediation_221(
     The level-1 model has only the variance of ``y`` (``y ~~ s2yw*y``); all paths are at level 2.
     """
     rng = np.random.default_rng(seed)
-    sizes = _sizes(n_clusters, cluster_size)
-    cl = _cluster_ids(sizes)
-    x = rng.standard_normal(n_clusters)
-    m = mum + a * x + rng.normal(0.0, np.sqrt(s2m), n_clusters)
-    yb_ = muy + b * m + cp * x + rng.normal(0.0, np.sqrt(s2yb), n_clusters)
+    _, cl = _clusters(n_clusters, cluster_size)
+    x, m, yb_ = _between_mediation(rng, n_clusters, a=a, b=b, cp=cp, s2m=s2m, s2yb=s2yb, mum=mum, muy=muy)
     y = yb_[cl] + rng.normal(0.0, np.sqrt(s2yw), len(cl))
     data = _frame(cl, {"y": y, "m": m[cl], "x": x[cl]})
     model = _model(
         ["y ~~ s2yw*y"],
-        ["m ~ a*x", "y ~ b*m + cp*x", "m ~ mum*1", "y ~ muy*1", "m ~~ s2m*m", "y ~~ s2yb*y"],
+        _between_mediation_model("s2m"),
         ["ind := a*b"],
     )
     truth = _floats(

@@ -129,12 +129,9 @@ def simulate_response(
     return rng.poisson(np.exp(eta)).astype(float)
 
 
-def _replicate(task: dict[str, Any]) -> dict[str, Any]:
-    """Simulate and fit one replicate (a Dask task, or a step of the serial loop)."""
-    data_seed, fit_seed = np.random.SeedSequence(task["seed"]).generate_state(2)
-    rng = np.random.default_rng(data_seed)
-    response = split_formula(task["formula"]).response
-    y = simulate_response(
+def _task_response(task: dict[str, Any], rng: np.random.Generator) -> np.ndarray:
+    """:func:`simulate_response` for the model a power study's task states."""
+    return simulate_response(
         task["formula"],
         task["design"],
         fixef=task["fixef"],
@@ -143,6 +140,13 @@ def _replicate(task: dict[str, Any]) -> dict[str, Any]:
         family=task["family"],
         rng=rng,
     )
+
+
+def _replicate(task: dict[str, Any]) -> dict[str, Any]:
+    """Simulate and fit one replicate (a Dask task, or a step of the serial loop)."""
+    data_seed, fit_seed = np.random.SeedSequence(task["seed"]).generate_state(2)
+    response = split_formula(task["formula"]).response
+    y = _task_response(task, np.random.default_rng(data_seed))
     data = task["design"].assign(**{response: y})
     fit = mixed(
         task["formula"],
@@ -211,17 +215,6 @@ def power_sim(
         ``term`` not a fixed effect, or a model :func:`simulate_response` refuses, before any fit.
     """
     seeds = _seeds(random_seed, nsim)
-    simulate_response(  # refuses a bad model before any fit
-        formula,
-        design,
-        fixef=fixef,
-        varcorr=varcorr,
-        sigma=sigma,
-        family=family,
-        rng=np.random.default_rng(0),
-    )
-    if term not in fixef:
-        raise ModelSpecificationError(f"term {term!r} is not a fixed effect of the model: {list(fixef)}")
     common = {
         "formula": formula,
         "design": design,
@@ -232,6 +225,9 @@ def power_sim(
         "term": term,
         "fit_kwargs": fit_kwargs,
     }
+    _task_response(common, np.random.default_rng(0))  # refuses a bad model before any fit
+    if term not in fixef:
+        raise ModelSpecificationError(f"term {term!r} is not a fixed effect of the model: {list(fixef)}")
     return _run(_replicate, [{**common, "seed": seed} for seed in seeds], client, term)
 
 

@@ -14,11 +14,12 @@ import pymc as pm
 import pytest
 from reference import REFERENCE
 from scipy import stats
-from tolerances import check_close, mcse, mle_allowance
+from tolerances import check_close
 
 from pymlsem.exceptions import PriorError
-from pymlsem.mlm.api import mixed_model
-from tests.mlm.test_mixed_model import check_sleepstudy_against_lme4
+from pymlsem.mlm.api import mixed, mixed_model
+from tests.mlm.test_mixed_families import cbpp_units, check_fixef_against_glmer
+from tests.mlm.test_mixed_model import check_sleepstudy_against_lme4, fit_sleepstudy
 
 SLEEP = pd.read_csv(REFERENCE / "data" / "sleepstudy.csv")
 N_DRAWS = 4000
@@ -162,22 +163,11 @@ def test_r_prior_is_refused_for_non_gaussian_families() -> None:
 @pytest.mark.sampling
 def test_book_style_prior_fit_agrees_with_lme4() -> None:
     """The book's parameter-expanded G prior and weak R prior: fixed effects stay at lme4's (180 rows)."""
-    from pymlsem.mlm.api import mixed
-
     prior = {
         "R": {"V": 1, "nu": 0.002},
         "G": {"G1": {"V": np.eye(2), "nu": 2, "alpha.mu": [0, 0], "alpha.V": np.diag([1000.0, 1000.0])}},
     }
-    fit = mixed(
-        "Reaction ~ Days + (Days | Subject)",
-        SLEEP,
-        prior=prior,
-        draws=500,
-        tune=500,
-        chains=2,
-        random_seed=5,
-        progressbar=False,
-    )
+    fit = fit_sleepstudy(prior=prior, draws=500, tune=500, chains=2, random_seed=5)
     # MCMCglmm's B prior has variance 1e10: the fit must agree with lme4 as the default priors' does
     check_sleepstudy_against_lme4(fit)
 
@@ -189,8 +179,6 @@ def test_expanded_prior_posterior_matches_mcmcglmm_without_divergences() -> None
     matrix and the residual variance, within z times both Monte Carlo errors (the priors are the same: no
     other allowance). Sampled as written (alpha with its signs) NUTS gave 41 divergences in 4000 draws,
     with |alpha| 15 (under 1%: a funnel where a variance and its alpha shrink together remains)."""
-    from pymlsem.mlm.api import mixed
-
     reading = pd.read_csv(REFERENCE / "data" / "reading_public.csv")
     prior = {
         "R": {"V": 1, "nu": 0.002},
@@ -223,20 +211,9 @@ def test_expanded_prior_on_a_variance_samples_without_divergences() -> None:
     """The book's expanded prior on a binomial random intercept (cbpp; V = 1, nu = 0.002, alpha.V = 1000):
     sampled as written, 496 of 4000 draws diverged; as the half-t SD it is, none (at most 0.1% allowed),
     with the fixed effects at glmer's (reference/lme4, the allowance of the default priors' test)."""
-    from pymlsem.mlm.api import mixed
-
     cbpp = pd.read_csv(REFERENCE / "data" / "cbpp.csv").astype({"period": str, "herd": str})
     prior = {"G": {"G1": {"V": 1, "nu": 0.002, "alpha.mu": 0, "alpha.V": 1000}}}
     formula = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
     fit = mixed(formula, cbpp, "binomial", prior=prior, random_seed=1, progressbar=False)
     assert int(fit.idata.sample_stats.diverging.sum()) <= 4
-    glmer = pd.read_csv(REFERENCE / "lme4" / "cbpp_binomial_fixef.csv").set_index("term")
-    table = fit.fixef()
-    n = np.where(table.index == "(Intercept)", 15, 99)  # as test_mixed_families' default-prior check
-    check_close(
-        table["mean"],
-        glmer["est"],
-        mcse(fit.idata.posterior["fixef"]),
-        mle_allowance(glmer["se"], n),
-        labels=table.index,
-    )
+    check_fixef_against_glmer(fit, "cbpp_binomial", cbpp_units)  # as test_mixed_families' default-prior check

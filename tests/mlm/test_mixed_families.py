@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import SimpleNamespace
 
 import numpy as np
@@ -293,6 +294,31 @@ def cbpp_fit() -> GLMMFit:
 # SE of lme4's, and each group SD within 0.5 of its posterior SDs.
 
 
+def check_fixef_against_glmer(
+    fit: GLMMFit, name: str, n: float | Callable[[pd.Index], np.ndarray], *, m: int | None = None
+) -> None:
+    """The posterior means of ``fit``'s fixed effects against glmer's (reference/lme4/<name>_fixef.csv, in the
+    fit's order): within z sqrt(mcse^2 + allowance^2), z over ``m`` comparisons (default: the fixed
+    effects), the allowance that of an MLE from ``n`` independent units (a number, or one per fixed effect
+    from a function of their names)."""
+    reference = pd.read_csv(LME4 / f"{name}_fixef.csv").set_index("term")
+    table = fit.fixef()
+    check_close(
+        table["mean"],
+        reference["est"],
+        mcse(fit.idata.posterior["fixef"]),
+        mle_allowance(reference["se"], n(table.index) if callable(n) else n),
+        labels=table.index,
+        m=m,
+    )
+
+
+def cbpp_units(terms: pd.Index) -> np.ndarray:
+    """The units behind cbpp's fixed effects: the intercept rests on the 15 herds; the period effects are
+    contrasts within herds, whose logit likelihood rests on the 99 cases."""
+    return np.where(terms == "(Intercept)", 15, 99)
+
+
 @pytest.mark.sampling
 def test_cbpp_fixed_effects_match_lme4(cbpp_fit: GLMMFit) -> None:
     assert isinstance(cbpp_fit, GLMMFit)
@@ -303,14 +329,7 @@ def test_cbpp_fixed_effects_match_lme4(cbpp_fit: GLMMFit) -> None:
     # the intercept rests on the 15 herds (allowance 1 SE); the period effects are contrasts within herds,
     # whose logit likelihood rests on the 99 cases (0.4 SE). A probit fit (effects 40% smaller: 1.3 to 2.4
     # SE) or a flipped response (cbind(size - incidence, incidence)) fails.
-    n = np.where(table.index == "(Intercept)", 15, 99)
-    check_close(
-        table["mean"],
-        reference["est"],
-        mcse(cbpp_fit.idata.posterior["fixef"]),
-        mle_allowance(reference["se"], n),
-        labels=table.index,
-    )
+    check_fixef_against_glmer(cbpp_fit, "cbpp_binomial", cbpp_units)
 
 
 @pytest.mark.sampling
@@ -413,14 +432,7 @@ def test_grouseticks_poisson_matches_lme4() -> None:
     # HEIGHT is a property of the 63 locations, YEAR of the 118 broods: allowance K_MLE / sqrt(63) = 0.5 SE
     # for every fixed effect, z over the 6 comparisons of this test; a sign error or a HEIGHT effect
     # unscaled (its raw units differ by the SD of HEIGHT, about 40) fails
-    check_close(
-        table["mean"],
-        reference["est"],
-        mcse(fit.idata.posterior["fixef"]),
-        mle_allowance(reference["se"], 63),
-        labels=table.index,
-        m=6,
-    )
+    check_fixef_against_glmer(fit, "grouseticks_poisson", 63, m=6)
     varcorr = fit.varcorr().set_index("grp")
     sds = pd.read_csv(LME4 / "grouseticks_poisson_varcorr.csv").set_index("grp")["sdcor"]
     assert list(varcorr.index) == list(sds.index) == ["BROOD", "LOCATION"]
@@ -443,16 +455,7 @@ def test_grouseticks_observation_level_effect_matches_glmer() -> None:
     data = _grouseticks().astype({"INDEX": str})
     formula = "TICKS ~ YEAR + scale(HEIGHT) + (1 | BROOD) + (1 | INDEX) + (1 | LOCATION)"
     fit = mixed(formula, data, "poisson", random_seed=3, target_accept=0.95, **SMALL)
-    reference = pd.read_csv(LME4 / "grouseticks_olre_fixef.csv").set_index("term")
-    table = fit.fixef()
-    check_close(
-        table["mean"],
-        reference["est"],
-        mcse(fit.idata.posterior["fixef"]),
-        mle_allowance(reference["se"], 63),
-        labels=table.index,
-        m=5,
-    )
+    check_fixef_against_glmer(fit, "grouseticks_olre", 63, m=5)
     sd = fit.idata.posterior["sd__INDEX"]
     glmer = pd.read_csv(LME4 / "grouseticks_olre_varcorr.csv").set_index("grp").loc["INDEX", "sdcor"]
     check_close(

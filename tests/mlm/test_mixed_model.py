@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import types
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -178,17 +179,15 @@ def test_fixef_summary_and_pmcmc() -> None:
     assert {"sd", "q2.5", "q97.5", "ess_bulk", "r_hat"} <= set(table.columns)
 
 
+def fit_sleepstudy(**settings: Any) -> MixedFit:
+    """``Reaction ~ Days + (Days | Subject)`` fitted to sleepstudy by :func:`pymlsem.mixed` with
+    ``settings`` (sampler settings, priors), without a progress bar."""
+    return mixed("Reaction ~ Days + (Days | Subject)", _data("sleepstudy_ml"), progressbar=False, **settings)
+
+
 @pytest.mark.sampling
 def test_sleepstudy_posterior_near_lme4() -> None:
-    fit = mixed(
-        "Reaction ~ Days + (Days | Subject)",
-        _data("sleepstudy_ml"),
-        draws=500,
-        tune=500,
-        chains=2,
-        random_seed=11,
-        progressbar=False,
-    )
+    fit = fit_sleepstudy(draws=500, tune=500, chains=2, random_seed=11)
     check_sleepstudy_against_lme4(fit)
     # seconds per stage, as an SEM fit has them: the stages add up to at most the whole
     timings = fit.timings
@@ -241,16 +240,7 @@ def test_varcorr_groups_follow_lme4(formula: str, groups: list[str]) -> None:
 
 @pytest.mark.sampling
 def test_mcmcglmm_controls_thin_the_stored_draws() -> None:
-    fit = mixed(
-        "Reaction ~ Days + (Days | Subject)",
-        _data("sleepstudy_ml"),
-        nitt=700,
-        burnin=200,
-        thin=5,
-        chains=2,
-        random_seed=1,
-        progressbar=False,
-    )
+    fit = fit_sleepstudy(nitt=700, burnin=200, thin=5, chains=2, random_seed=1)
     assert fit.idata.posterior.sizes["draw"] == 100 and fit.thin == 5
     assert "Iterations = 201:696" in fit.summary() and "Thinning interval  = 5" in fit.summary()
 

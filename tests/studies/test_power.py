@@ -20,6 +20,20 @@ def _book_design(clusters: int = 25) -> pd.DataFrame:
     )
 
 
+def _constant_eta_response(
+    design: pd.DataFrame, family: str, intercept: float, rng: np.random.Generator
+) -> np.ndarray:
+    """A ``family`` response whose linear predictor is ``intercept`` on every row (no slope or variance)."""
+    return simulate_response(
+        FORMULA,
+        design,
+        fixef={"(Intercept)": intercept, "x1": 0.0},
+        varcorr={"cluster": 0.0},
+        family=family,
+        rng=rng,
+    )
+
+
 def test_simulated_response_has_the_stated_moments() -> None:
     """4,000 clusters: the cluster means' variance is the intercept variance plus sigma^2 / 20, the
     within-cluster residual variance is sigma^2, the slope is the fixed effect (each within 4 standard
@@ -37,23 +51,9 @@ def test_simulated_response_has_the_stated_moments() -> None:
     assert abs(within - 1.0) < 4 * np.sqrt(2 / (4000 * 19))
     slope = np.polyfit(design["x1"], y, 1)[0]
     assert abs(slope - 0.5) < 0.01
-    binary = simulate_response(
-        FORMULA,
-        design,
-        fixef={"(Intercept)": 0.0, "x1": 0.0},
-        varcorr={"cluster": 0.0},
-        family="bernoulli",
-        rng=rng,
-    )
+    binary = _constant_eta_response(design, "bernoulli", 0.0, rng)
     assert set(np.unique(binary)) == {0.0, 1.0} and abs(binary.mean() - 0.5) < 0.02
-    counts = simulate_response(
-        FORMULA,
-        design,
-        fixef={"(Intercept)": 1.0, "x1": 0.0},
-        varcorr={"cluster": 0.0},
-        family="poisson",
-        rng=rng,
-    )
+    counts = _constant_eta_response(design, "poisson", 1.0, rng)
     assert abs(counts.mean() - np.e) < 0.05
 
 
