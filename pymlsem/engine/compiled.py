@@ -13,6 +13,7 @@ says so.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import platform
 import sys
@@ -41,6 +42,7 @@ __all__ = [
     "FAMILIES",
     "WARMUP_FAMILIES",
     "CompiledFamily",
+    "code_fingerprint",
     "engine_key",
     "family_inputs",
     "load_family",
@@ -103,7 +105,7 @@ def engine_key(family: str) -> str:
     root = Path(__file__).resolve().parent.parent
     digest = hashlib.sha256()
     for name in (*_COMMON_SOURCES, *MODULES[family].GRAPH_SOURCES):
-        digest.update((root / name).read_bytes())
+        digest.update(code_fingerprint((root / name).read_text()).encode())
     versions = (
         numba.__version__,
         nutpie.__version__,
@@ -115,6 +117,26 @@ def engine_key(family: str) -> str:
     )
     digest.update(repr((family, versions)).encode())
     return f"pymlsem_engine_{family}_{digest.hexdigest()[:32]}"
+
+
+def code_fingerprint(source: str) -> str:
+    """What of a Python source shapes the code it compiles to: its syntax tree without docstrings.
+
+    Comments, docstrings, blank lines and formatting do not enter, so editing them leaves the families'
+    disk-cache keys (:func:`engine_key`) as they were; any change to the code changes the fingerprint.
+    """
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (
+            isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
 
 
 def load_family(family: str, *, progress: bool = True, compile_missing: bool = True) -> CompiledFamily | None:
@@ -196,11 +218,15 @@ def _layout(family: str) -> tuple[tuple[str, ...], np.dtype]:
 
 
 def _inner_functions(family: str) -> tuple[Any, Any]:
-    """Compile the family's graph with PyTensor's numba backend: (logp, grad) and the expanded values."""
+    """The family's two inner functions, (logp, grad) and the expanded values: its hand-written kernels
+    where the family module has them (``KERNELS``), else its graph compiled by PyTensor's numba backend."""
     import pytensor
     from pymc.pytensorf import compile as pymc_compile
 
     module = MODULES[family]
+    kernels = getattr(module, "KERNELS", {})
+    if family in kernels:  # written by hand: one numba function each, tested against the graph
+        return kernels[family]
     x, inputs, logp, expanded = module.family_graph(family)
     grad = pytensor.grad(logp, x)
     # rewrites a family's graph must do without (see the family module's COMPILE_EXCLUDING)

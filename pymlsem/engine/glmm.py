@@ -24,7 +24,7 @@ random effects as:
 The ordinal model's cut-points are PyMC's ordered transform of their elements of the point (its log-Jacobian
 added), evaluated under their prior like any other element.
 The per-model PyMC graph stays the specification: the engine's log-density equals its ``model.logp()``
-(tests/test_engine.py). MCMCglmm-style priors still compile their own graph.
+(tests/engine/test_engine.py). MCMCglmm-style priors still compile their own graph.
 """
 
 from __future__ import annotations
@@ -71,8 +71,9 @@ __all__ = [
 ]
 
 #: PyTensor rewrites the GLMM graphs are compiled without: with elementwise fusion, the numba backend gave a
-#: wrong gradient for the correlation parameter of ``yb ~ x1 + (1 + x1 | g)`` (tests/test_engine.py; log
-#: prior and likelihood each right alone, their sum's gradient off by 2.8), PyTensor 3.3.8, numba 0.68
+#: wrong gradient for the correlation parameter of ``yb ~ x1 + (1 + x1 | g)``
+#: (tests/engine/test_engine.py; log prior and likelihood each right alone, their sum's gradient off by 2.8),
+#: PyTensor 3.3.8, numba 0.68
 COMPILE_EXCLUDING = ("fusion",)
 #: family -> (response family of the per-model graph, link)
 _LIKELIHOODS = {

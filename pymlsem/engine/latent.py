@@ -29,7 +29,7 @@ these small blocks are formed (the graph's cost is its number of operations, ~0.
 arithmetic), each factorised block padded by one identity row so that an empty one is never factorised;
 what grows with the units touches only the columns it needs. The per-model PyMC
 graph stays the specification: the family's log-density equals its ``model.logp()``
-(tests/test_engine.py). Each family has an ``_anyprior`` variant for prior families other than the
+(tests/engine/test_engine.py). Each family has an ``_anyprior`` variant for prior families other than the
 defaults' (as :mod:`pymlsem.engine.sem`). Centered disturbances (``centered=``), missing values that are
 parameters, thresholds bounded by fixed ones and covariances of covariates with latent variables compile
 their own graph.

@@ -24,7 +24,8 @@ makes a model itself enters as arrays (:func:`bind`):
 
 The likelihood is :func:`pymlsem.mlm.loglik.gaussian_marginal_loglik` with the number of effects known
 only at run time. The per-model PyMC graph (:func:`pymlsem.mlm.model.build_mixed_model`) stays the
-specification: the engine's log-density equals its ``model.logp()`` at every point (tests/test_engine.py).
+specification: the engine's log-density equals its ``model.logp()`` at every point
+(tests/engine/test_engine.py).
 Crossed grouping factors, more than two nested ones, MCMCglmm-style priors and GLMMs still compile their
 own graph.
 """

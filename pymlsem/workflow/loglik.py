@@ -3,10 +3,12 @@
 The model checks (posterior predictive p-values, fit indices) evaluate the model's densities for hundreds of
 posterior draws and replicated data sets. These functions take sufficient statistics with a leading batch
 axis (one entry per replicated data set) and implied moments with a leading draw axis, broadcast the two,
-and evaluate the sampler's own expressions, :func:`pymlsem.build.loglik.single_level_loglik` and
-:func:`pymlsem.build.loglik.two_level_loglik`, vectorized over the batch (:mod:`pymlsem.build.vectorized`):
-the full joint normal density of all observed variables, no fixed.x constant subtracted. A covariance that
-is not positive definite gives ``-inf``.
+and evaluate the sampler's own densities: :func:`pymlsem.build.loglik.single_level_loglik`'s expression
+vectorized over the batch (:mod:`pymlsem.build.vectorized`), and the two-level density of the two-level
+engine family's kernel (:func:`pymlsem.engine.sem2_kernel.loglik_draws`, tested against
+:func:`pymlsem.build.loglik.two_level_loglik`; one numba function, a few seconds to compile where the
+expression's batched form took a minute): the full joint normal density of all observed variables, no
+fixed.x constant subtracted. A covariance that is not positive definite gives ``-inf``.
 """
 
 from __future__ import annotations
@@ -15,15 +17,15 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pytensor.tensor as pt
 
 from pymlsem.build import loglik as build_loglik
-from pymlsem.build.vectorized import as_input, batched_function, symbolic, two_level_moment_inputs, values_of
+from pymlsem.build.vectorized import batched_function, symbolic
 from pymlsem.data.stats import SingleLevelStats, TwoLevelStats
+from pymlsem.engine.sem2_kernel import loglik_draws
 from pymlsem.results.implied import ram_moment_draws
 
 if TYPE_CHECKING:
@@ -165,6 +167,10 @@ def batch_of(stats: SingleLevelStats | TwoLevelStats) -> SingleLevelBatch | TwoL
     return SingleLevelBatch(tuple(stats.variables), int(stats.nobs), mean, np.asarray(stats.cov, float)[None])
 
 
+#: the statistics of a two-level batch that change from one data set to another
+_TWO_LEVEL_DATA = ("within_scatter", "group_means", "group_scatter")
+
+
 @cache
 def _single_level_function(meanstructure: bool) -> Callable[..., list[np.ndarray]]:
     """:func:`pymlsem.build.loglik.single_level_loglik`, batched over moments and statistics."""
@@ -175,28 +181,11 @@ def _single_level_function(meanstructure: bool) -> Callable[..., list[np.ndarray
     return batched_function(inputs, [value], batched=[mu, sigma, stats.mean, stats.cov])
 
 
-_TWO_LEVEL_STRUCTURE = symbolic(positions=["within_index"], group_sizes=1, group_counts=1)
-_TWO_LEVEL_DATA = symbolic(within_scatter=2, group_means=2, group_scatter=3)
-
-
-@cache
-def _two_level_function(shared_data: bool) -> Callable[..., list[np.ndarray]]:
-    """:func:`pymlsem.build.loglik.two_level_loglik`, batched over moments (and statistics unless
-    ``shared_data``), compiled by numba: a batched Cholesky per draw and cluster size. Takes the moments,
-    then the arrays of :data:`_TWO_LEVEL_STRUCTURE` and :data:`_TWO_LEVEL_DATA`."""
-    moments = two_level_moment_inputs()
-    structure, data = list(vars(_TWO_LEVEL_STRUCTURE).values()), list(vars(_TWO_LEVEL_DATA).values())
-    stats = SimpleNamespace(**vars(_TWO_LEVEL_STRUCTURE), **vars(_TWO_LEVEL_DATA))
-    value = build_loglik.two_level_loglik(*moments, stats)
-    batched = list(moments) if shared_data else [*moments, *data]
-    return batched_function([*moments, *structure, *data], [value], batched=batched, compiled=True)
-
-
 def compile_densities() -> None:
-    """Compile (or load from the disk cache) the numba-compiled two-level densities of the model checks.
+    """Compile (or load from numba's disk cache) the two-level density of the model checks.
 
-    numba compiles a function at its first call, for the types of that call, so each variant is called once
-    on a tiny data set (two clusters of two rows), with the array types of every later call.
+    numba compiles a function at its first call, for the types of that call, so it is called once on a tiny
+    data set (two clusters of two rows), with the array types of every later call.
     """
     p = 2
     one = TwoLevelBatch(
@@ -204,8 +193,7 @@ def compile_densities() -> None:
         np.eye(p)[None], np.zeros((1, 1, p)), np.eye(p)[None, None],
     )  # fmt: skip
     mean, cov = np.zeros((1, p)), np.eye(p)[None]
-    for batch in (one, one.take(np.array([0, 0]))):  # one data set (shared statistics), then a batch
-        two_level_loglik(mean, cov, mean, cov, batch)
+    two_level_loglik(mean, cov, mean, cov, one)
 
 
 def _common(*arrays: np.ndarray) -> list[np.ndarray]:
@@ -247,7 +235,8 @@ def two_level_loglik(
 ) -> np.ndarray:
     """Exact two-level normal log-likelihood of each data set of a batch, for each parameter draw.
 
-    The density of :func:`pymlsem.build.loglik.two_level_loglik`, evaluated by that expression.
+    The density of :func:`pymlsem.build.loglik.two_level_loglik`, evaluated by the two-level family's kernel
+    (:func:`pymlsem.engine.sem2_kernel.loglik_draws`).
 
     Parameters
     ----------
@@ -266,16 +255,15 @@ def two_level_loglik(
     numpy.ndarray
         Shape (max(S, R),); ``-inf`` where a covariance is not positive definite.
     """
-    moments = [np.asarray(array, dtype=float) for array in (mu_w, sigma_w, mu_b, sigma_b)]
-    data = values_of(_TWO_LEVEL_DATA, batch)
-    shared = batch.size == 1
-    if shared:  # one data set: its statistics are the same input for every draw
-        data = [array[0] for array in data]
-    else:
-        moments = _common(*moments, *data)[:4]
-    moments = [as_input(array) for array in moments]
-    structure = values_of(_TWO_LEVEL_STRUCTURE, batch)
-    return _two_level_function(shared)(*moments, *structure, *data)[0]
+    moments = [np.ascontiguousarray(array, dtype=float) for array in (mu_w, sigma_w, mu_b, sigma_b)]
+    data = [np.ascontiguousarray(getattr(batch, name), dtype=float) for name in _TWO_LEVEL_DATA]
+    return loglik_draws(
+        *moments,
+        np.ascontiguousarray(batch.within_index, dtype=np.int64),
+        np.ascontiguousarray(batch.group_sizes, dtype=float),
+        np.ascontiguousarray(batch.group_counts, dtype=float),
+        *data,
+    )
 
 
 @dataclass(frozen=True)

@@ -280,7 +280,7 @@ def _engine_at(family, compiled, x: np.ndarray) -> tuple[float, np.ndarray, np.n
 
 
 @functools.cache
-def _graph_function(family: str):
+def graph_function(family: str):
     """A family's graph (log-density, gradient, expanded values) evaluated by PyTensor, not compiled."""
     x, inputs, logp, expanded = MODULES[family].family_graph(family)
     outputs = [logp, pytensor.grad(logp, x), expanded]
@@ -288,10 +288,10 @@ def _graph_function(family: str):
     return pytensor.function([x, *inputs], outputs, mode=mode, on_unused_input="ignore")
 
 
-def _graph_at(binding, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+def graph_at(binding, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
     """The family's graph at ``x``, with the model's arrays as its inputs (the callbacks' arithmetic)."""
     arrays = [np.asarray(binding.data[name], dtype=dtype) for name, dtype, _ in family_inputs(binding.family)]
-    logp, grad, expanded = _graph_function(binding.family)(np.asarray(x, dtype=float), *arrays)
+    logp, grad, expanded = graph_function(binding.family)(np.asarray(x, dtype=float), *arrays)
     return float(logp), np.asarray(grad), np.asarray(expanded)
 
 
@@ -320,7 +320,7 @@ def _engine_points(spec, model, name: str, n_points: int = 3):
         compiled = nutpie_model(binding, family, model)
         engine = functools.partial(_engine_at, family, compiled)
     else:
-        engine = functools.partial(_graph_at, binding)
+        engine = functools.partial(graph_at, binding)
     logp = model.compile_logp(mode="FAST_COMPILE")
     dlogp = model.compile_dlogp(mode="FAST_COMPILE")
     start = model.initial_point()

@@ -1,0 +1,38 @@
+"""The families' disk-cache key follows the code of their graph sources, not its docstrings or comments."""
+
+from __future__ import annotations
+
+from pymlsem.engine.compiled import code_fingerprint, engine_key
+
+SOURCE = '''"""A module."""
+
+def f(x):
+    """Twice x."""
+    return 2 * x  # doubled
+'''
+
+
+def test_docstrings_comments_and_layout_do_not_change_the_fingerprint() -> None:
+    edited = '''"""The module, described at more length."""
+
+
+def f(x):
+    """Two times x (see tests/engine/test_engine.py)."""
+
+    return 2 * x
+'''
+    assert code_fingerprint(edited) == code_fingerprint(SOURCE)
+
+
+def test_a_change_of_code_changes_the_fingerprint() -> None:
+    assert code_fingerprint(SOURCE.replace("2 * x", "3 * x")) != code_fingerprint(SOURCE)
+    assert code_fingerprint(SOURCE.replace("def f(x)", "def f(x, y=0)")) != code_fingerprint(SOURCE)
+
+
+def test_a_function_that_is_only_a_docstring_keeps_a_body() -> None:
+    assert "Pass" in code_fingerprint('def g():\n    """Nothing."""\n')
+
+
+def test_each_family_has_its_own_key() -> None:
+    assert engine_key("sem1") != engine_key("sem2")
+    assert engine_key("sem2").startswith("pymlsem_engine_sem2_")
