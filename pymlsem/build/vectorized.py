@@ -6,13 +6,11 @@ formula a second time in numpy, the expression is written once, for one draw, an
 ``vectorize_graph`` adds a leading batch axis to the inputs named as batched (every operation on them
 becomes its batched form).
 
-By default the function runs the operations' numpy implementations (``FAST_COMPILE``: nothing compiled to
-machine code, a fraction of a second to build), which suits expressions whose batched operations are
-elementwise or already batched. A batched linear-algebra operation (a Cholesky factor per draw and per
-cluster size) then runs as a Python loop over the batch, which is slow for thousands of draws; such
-expressions are compiled by numba instead (``compiled=True``): about 15-30 s the first time on a machine,
-kept in PyTensor's disk cache afterwards, so later processes only load them. Call them with the arrays
-of :func:`as_input` (C-contiguous, writeable): numba compiles again for another memory layout or a
+The function runs the operations' numpy implementations (``FAST_COMPILE``: nothing compiled to machine
+code, a fraction of a second to build), which suits expressions whose batched operations are elementwise or
+already batched. Densities that factor a covariance per draw and per cluster are numba kernels instead
+(:mod:`pymlsem.engine.kernels`), tested against these expressions. :func:`as_input` gives arrays as a
+compiled function takes them (C-contiguous, writeable): numba compiles again for another memory layout or a
 read-only array (a broadcast view, a pandas column under copy-on-write).
 """
 
@@ -28,7 +26,7 @@ from pytensor.graph.replace import vectorize_graph
 
 from pymlsem.build.rewrites import compile_mode
 
-__all__ = ["as_input", "batched_function", "symbolic", "two_level_moment_inputs", "values_of"]
+__all__ = ["as_input", "batched_function", "symbolic", "values_of"]
 
 
 def _with_batch_axis(variable: pt.TensorVariable) -> pt.TensorVariable:
@@ -42,8 +40,6 @@ def batched_function(
     inputs: Sequence[pt.TensorVariable],
     outputs: Sequence[pt.TensorVariable],
     batched: Sequence[pt.TensorVariable],
-    *,
-    compiled: bool = False,
 ) -> Callable[..., list[np.ndarray]]:
     """Compile ``outputs`` of ``inputs`` with a leading batch axis on the inputs in ``batched``.
 
@@ -56,9 +52,6 @@ def batched_function(
     batched
         The inputs that get a leading batch axis; the others are shared by the whole batch. All batched
         inputs must have the same batch length when called.
-    compiled
-        Compile to machine code with numba (see the module docstring) instead of running the operations'
-        numpy implementations.
 
     Returns
     -------
@@ -68,8 +61,9 @@ def batched_function(
     replace = {variable: _with_batch_axis(variable) for variable in batched}
     vectorized = vectorize_graph(list(outputs), replace=replace)
     new_inputs = [replace.get(variable, variable) for variable in inputs]
-    mode = "NUMBA" if compiled else "FAST_COMPILE"
-    return pytensor.function(new_inputs, vectorized, mode=compile_mode(mode), on_unused_input="ignore")
+    return pytensor.function(
+        new_inputs, vectorized, mode=compile_mode("FAST_COMPILE"), on_unused_input="ignore"
+    )
 
 
 def symbolic(*, positions: Sequence[str] = (), **ndim: int) -> SimpleNamespace:
@@ -90,11 +84,6 @@ def symbolic(*, positions: Sequence[str] = (), **ndim: int) -> SimpleNamespace:
     inputs = {name: pt.lvector(name) for name in positions}
     inputs |= {name: pt.tensor(name, dtype="float64", shape=(None,) * axes) for name, axes in ndim.items()}
     return SimpleNamespace(**inputs)
-
-
-def two_level_moment_inputs() -> tuple[pt.TensorVariable, ...]:
-    """Symbolic ``mu_w, sigma_w, mu_b, sigma_b``: one draw's within and between implied moments."""
-    return pt.vector("mu_w"), pt.matrix("sigma_w"), pt.vector("mu_b"), pt.matrix("sigma_b")
 
 
 def values_of(inputs: SimpleNamespace, source: object) -> list[np.ndarray]:

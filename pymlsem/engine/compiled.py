@@ -50,7 +50,8 @@ __all__ = [
 
 
 #: files whose code shapes every family's compiled graph; each family's module adds its own
-#: (``GRAPH_SOURCES``): a change to any of them compiles the families that read it again
+#: (``GRAPH_SOURCES``, and ``KERNEL_SOURCES`` for a family written by hand): a change to any of them compiles
+#: the families that read it again
 _COMMON_SOURCES = (
     "engine/binding.py",
     "engine/priors.py",
@@ -104,7 +105,9 @@ def engine_key(family: str) -> str:
 
     root = Path(__file__).resolve().parent.parent
     digest = hashlib.sha256()
-    for name in (*_COMMON_SOURCES, *MODULES[family].GRAPH_SOURCES):
+    module = MODULES[family]
+    kernel_sources = getattr(module, "KERNEL_SOURCES", {}).get(family, ())
+    for name in (*_COMMON_SOURCES, *module.GRAPH_SOURCES, *kernel_sources):
         digest.update(code_fingerprint((root / name).read_text()).encode())
     versions = (
         numba.__version__,

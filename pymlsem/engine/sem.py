@@ -15,10 +15,10 @@ also with missing values: ``sem1_fiml``, ``sem2_fiml``, the full-information lik
 
 The integer arrays travel packed in one vector (``ints``, cut by ``offsets``) so that the compiled function
 has few arguments. The per-model PyMC graph (:mod:`pymlsem.build.marginal`) stays the specification: the
-engine's log-density equals its ``model.logp()`` at every point (tests/engine/test_engine.py). The two-level
-family with default priors is compiled from a hand-written kernel of the same inputs
-(:mod:`pymlsem.engine.sem2_kernel`, ``KERNELS``), which compiles in seconds instead of minutes; its graph here
-stays what the kernel is tested against.
+engine's log-density equals its ``model.logp()`` at every point (tests/engine/test_engine.py). The families
+with default priors are compiled from hand-written kernels of the same inputs
+(:mod:`pymlsem.engine.kernels`, ``KERNELS``), which compile in seconds instead of minutes; their graphs here
+stay what the kernels are tested against.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from pymlsem.build.loglik import single_level_loglik, two_level_loglik
 from pymlsem.build.missing import single_level_missing_loglik, two_level_missing_loglik
 from pymlsem.build.parameters import lavaan_scale
 from pymlsem.build.ram import implied_moments, place_moments, ram_matrices
-from pymlsem.engine import sem2_kernel
 from pymlsem.engine.binding import (
     ANY_PRIOR,
     PACKED_INPUTS,
@@ -43,6 +42,7 @@ from pymlsem.engine.binding import (
     symbolic_inputs,
     unpack,
 )
+from pymlsem.engine.kernels import sem1, sem1_fiml, sem2, sem2_fiml
 from pymlsem.engine.priors import PRIOR_FAMILIES, prior_logp
 from pymlsem.engine.table import parameter_variables, table_arrays
 
@@ -52,6 +52,7 @@ __all__ = [
     "FAMILIES",
     "GRAPH_SOURCES",
     "KERNELS",
+    "KERNEL_SOURCES",
     "WARMUP_FAMILIES",
     "bind",
     "family_graph",
@@ -102,16 +103,20 @@ FAMILIES = (*WARMUP_FAMILIES, *(f"{family}{ANY_PRIOR}" for family in WARMUP_FAMI
 #: the files besides the engine's own whose code shapes this module's graphs (the cache key)
 GRAPH_SOURCES = (
     "engine/sem.py",
-    "engine/sem2_kernel.py",
     "build/loglik.py",
     "build/missing.py",
     "build/ram.py",
 )
 #: rough first-compile time of a family on a 2-core machine with empty caches (said in the progress line)
-EXPECTED_SECONDS = {"sem1": 50, "sem2": 20, "sem1_fiml": 40, "sem2_fiml": 80}
+EXPECTED_SECONDS = {"sem1": 20, "sem2": 25, "sem1_fiml": 25, "sem2_fiml": 30}
 #: families compiled from hand-written kernels instead of their graph: (logp with gradient, expanded values),
 #: numba functions of the family's inputs (the graph stays the specification they are tested against)
-KERNELS = {"sem2": (sem2_kernel.logp_grad, sem2_kernel.expand)}
+KERNELS = {
+    name: (module.logp_grad, module.expand)
+    for name, module in (("sem1", sem1), ("sem1_fiml", sem1_fiml), ("sem2", sem2), ("sem2_fiml", sem2_fiml))
+}
+#: the files whose code is each kernel (a family's cache key reads them besides ``GRAPH_SOURCES``)
+KERNEL_SOURCES = {name: ("engine/kernels/parts.py", f"engine/kernels/{name}.py") for name in KERNELS}
 DESCRIPTION = {
     "sem1": "single-level SEM",
     "sem2": "two-level SEM",

@@ -5,7 +5,7 @@ posterior draws and replicated data sets. These functions take sufficient statis
 axis (one entry per replicated data set) and implied moments with a leading draw axis, broadcast the two,
 and evaluate the sampler's own densities: :func:`pymlsem.build.loglik.single_level_loglik`'s expression
 vectorized over the batch (:mod:`pymlsem.build.vectorized`), and the two-level density of the two-level
-engine family's kernel (:func:`pymlsem.engine.sem2_kernel.loglik_draws`, tested against
+engine family's kernel (:func:`pymlsem.engine.kernels.sem2.loglik_draws`, tested against
 :func:`pymlsem.build.loglik.two_level_loglik`; one numba function, a few seconds to compile where the
 expression's batched form took a minute): the full joint normal density of all observed variables, no
 fixed.x constant subtracted. A covariance that is not positive definite gives ``-inf``.
@@ -25,7 +25,7 @@ import pytensor.tensor as pt
 from pymlsem.build import loglik as build_loglik
 from pymlsem.build.vectorized import batched_function, symbolic
 from pymlsem.data.stats import SingleLevelStats, TwoLevelStats
-from pymlsem.engine.sem2_kernel import loglik_draws
+from pymlsem.engine.kernels.sem2 import loglik_draws
 from pymlsem.results.implied import ram_moment_draws
 
 if TYPE_CHECKING:
@@ -236,7 +236,7 @@ def two_level_loglik(
     """Exact two-level normal log-likelihood of each data set of a batch, for each parameter draw.
 
     The density of :func:`pymlsem.build.loglik.two_level_loglik`, evaluated by the two-level family's kernel
-    (:func:`pymlsem.engine.sem2_kernel.loglik_draws`).
+    (:func:`pymlsem.engine.kernels.sem2.loglik_draws`).
 
     Parameters
     ----------

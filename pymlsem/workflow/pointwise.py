@@ -31,37 +31,32 @@ full-information likelihood; :mod:`pymlsem.workflow.incomplete`), and ``observat
 for two-level models.
 
 Everything is computed from the posterior draws of the parameters in batches of draws; the SEM's per-draw
-moments come from :mod:`pymlsem.results.implied`. A SEM's per-cluster and per-row values are the model's own
-expressions (:func:`pymlsem.build.loglik.two_level_cluster_loglik`, and
-:func:`pymlsem.build.loglik.single_level_loglik` of one row), vectorized over draws and compiled once per
-machine (:mod:`pymlsem.build.vectorized`); the leave-one-row-out conditionals of a two-level model have no
-counterpart in the model and are computed here. A covariance that is not positive definite at a draw gives
-``-inf`` for that draw.
+moments come from :mod:`pymlsem.results.implied`. A SEM's per-cluster and per-row values come from the
+engine's kernels (:mod:`pymlsem.engine.kernels.pointwise`, compiled once per machine), tested against the
+model's own expressions (:func:`pymlsem.build.loglik.two_level_cluster_loglik`, and
+:func:`pymlsem.build.loglik.single_level_loglik` of one row); the leave-one-row-out conditionals of a
+two-level model have no counterpart in the model and are computed here. A covariance that is not positive
+definite at a draw gives ``-inf`` for that draw.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import pytensor.tensor as pt
 import xarray as xr
-from pytensor.graph.replace import vectorize_graph
 
 from pymlsem.build.loglik import (
     single_level_fixed_x_loglik,
-    single_level_loglik,
-    two_level_cluster_loglik,
     two_level_fixed_x_loglik,
 )
-from pymlsem.build.vectorized import as_input, batched_function, symbolic, two_level_moment_inputs, values_of
+from pymlsem.build.vectorized import as_input
 from pymlsem.data.stats import TwoLevelStats
+from pymlsem.engine.kernels.pointwise import cluster_loglik_draws, row_loglik_draws
 from pymlsem.exceptions import DataError, ModelSpecificationError, PymlsemError
 from pymlsem.mlm.stats import grouping_hierarchy
 from pymlsem.results.implied import row_value_draws
@@ -247,49 +242,32 @@ def sem_pointwise_loglik(spec: SEM, rows: np.ndarray, unit: str | None = None) -
     return Pointwise(values, unit, np.arange(len(data)), False)
 
 
-@cache
-def _row_function() -> Callable[..., list[np.ndarray]]:
-    """Each row's :func:`pymlsem.build.loglik.single_level_loglik` (one row: N = 1, its values as the mean,
-    zero covariance), batched over rows and draws (numba-compiled)."""
-    mu, sigma = pt.vector("mu"), pt.matrix("sigma")
-    row, zero = pt.vector("row"), pt.matrix("zero")
-    value = single_level_loglik(mu, sigma, SimpleNamespace(nobs=1.0, mean=row, cov=zero))
-    data = pt.matrix("data")
-    per_row = vectorize_graph(value, replace={row: data})
-    return batched_function([mu, sigma, data, zero], [per_row], batched=[mu, sigma], compiled=True)
-
-
 def _single_level_rows(spec: SEM, rows: np.ndarray, data: pd.DataFrame) -> np.ndarray:
     variables = list(spec.stats.variables)
     y = as_input(data[variables].to_numpy(dtype=float))
-    zero = np.zeros((len(variables), len(variables)))
     out = np.empty((rows.shape[0], y.shape[0]))
     for part in draw_chunks(rows.shape[0], y.size + len(variables) ** 2):
         moments = implied_moments(spec, rows[part])
         mean, cov = moments.mean[1], moments.cov[1]
         if not spec.meanstructure:  # the rows' mean is the sample mean
             mean = np.broadcast_to(np.asarray(spec.stats.mean, dtype=float), mean.shape)
-        out[part] = _row_function()(as_input(mean), as_input(cov), y, zero)[0]
+        out[part] = row_loglik_draws(as_input(mean), as_input(cov), y)
     return out
 
 
-_CLUSTER_STATS = symbolic(
-    positions=["within_index", "cluster_group"],
-    cluster_sizes=1,
-    cluster_means=2,
-    cluster_within_scatter=3,
-    group_sizes=1,
-)
+#: the statistics of :func:`pymlsem.engine.kernels.pointwise.cluster_loglik_draws`, in order, and their dtypes
+_CLUSTER_STATS = {
+    "within_index": "int64",
+    "cluster_group": "int64",
+    "cluster_sizes": "float64",
+    "cluster_means": "float64",
+    "cluster_within_scatter": "float64",
+    "group_sizes": "float64",
+}
 
 
-@cache
-def _cluster_function() -> Callable[..., list[np.ndarray]]:
-    """:func:`pymlsem.build.loglik.two_level_cluster_loglik`, batched over draws (numba-compiled); its
-    statistics in the order of :data:`_CLUSTER_STATS`."""
-    moments = two_level_moment_inputs()
-    value = two_level_cluster_loglik(*moments, _CLUSTER_STATS)
-    inputs = [*moments, *vars(_CLUSTER_STATS).values()]
-    return batched_function(inputs, [value], batched=moments, compiled=True)
+def _cluster_arrays(stats: object) -> list[np.ndarray]:
+    return [as_input(getattr(stats, name), dtype) for name, dtype in _CLUSTER_STATS.items()]
 
 
 def compile_model_checks() -> str:
@@ -315,21 +293,21 @@ def compile_model_checks() -> str:
         cluster_within_scatter=np.eye(2)[None],
         group_sizes=[2.0],
     )
-    _cluster_function()(mean, cov, mean, cov, *values_of(_CLUSTER_STATS, cluster))
-    _row_function()(mean, cov, np.zeros((1, 2)), np.zeros((2, 2)))
+    cluster_loglik_draws(mean, cov, mean, cov, *_cluster_arrays(cluster))
+    row_loglik_draws(mean, cov, np.zeros((1, 2)))
     return f"pymlsem: post-fit model checks ready ({time.perf_counter() - start:.1f} s)"
 
 
 def _two_level_clusters(spec: SEM, rows: np.ndarray) -> np.ndarray:
     """:func:`pymlsem.build.loglik.two_level_cluster_loglik` for every draw: shape (S, clusters)."""
     stats: TwoLevelStats = spec.stats
-    arrays = values_of(_CLUSTER_STATS, stats)
+    arrays = _cluster_arrays(stats)
     p, n_clusters = len(stats.variables), np.size(stats.cluster_sizes)
     out = np.empty((rows.shape[0], n_clusters))
     for part in draw_chunks(rows.shape[0], n_clusters * p + np.size(stats.group_sizes) * p * p):
         moments = implied_moments(spec, rows[part])
         levels = (moments.mean[1], moments.cov[1], moments.mean[2], moments.cov[2])
-        out[part] = _cluster_function()(*(as_input(m) for m in levels), *arrays)[0]
+        out[part] = cluster_loglik_draws(*(as_input(m) for m in levels), *arrays)
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pymlsem.engine import sem
 from pymlsem.engine.compiled import code_fingerprint, engine_key
 
 SOURCE = '''"""A module."""
@@ -36,3 +37,12 @@ def test_a_function_that_is_only_a_docstring_keeps_a_body() -> None:
 def test_each_family_has_its_own_key() -> None:
     assert engine_key("sem1") != engine_key("sem2")
     assert engine_key("sem2").startswith("pymlsem_engine_sem2_")
+
+
+def test_a_kernel_is_part_of_its_own_familys_key_only(monkeypatch) -> None:
+    assert set(sem.KERNEL_SOURCES) == set(sem.KERNELS)
+    before = {family: engine_key(family) for family in ("sem1", "sem2", "sem2_fiml")}
+    monkeypatch.setitem(sem.KERNEL_SOURCES, "sem2", ("engine/kernels/parts.py",))
+    assert engine_key("sem2") != before["sem2"]
+    assert engine_key("sem1") == before["sem1"]
+    assert engine_key("sem2_fiml") == before["sem2_fiml"]

@@ -246,7 +246,7 @@ def _frame(name: str, model: str, model_type: str):
     return data(name)
 
 
-def _spec(name: str) -> pymlsem.SEM:
+def corpus_spec(name: str) -> pymlsem.SEM:
     model, source, cluster, kwargs = CORPUS[name]
     kwargs = dict(kwargs)
     if source == "hs_summary" or source == "hs_covariance":
@@ -297,7 +297,7 @@ def graph_at(binding, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
 
 @pytest.mark.parametrize("name", sorted(CORPUS))
 def test_engine_equals_the_models_own_graph(name: str) -> None:
-    spec = _spec(name)
+    spec = corpus_spec(name)
     model = spec.pymc_model
     names = ["parameters", *(n for n in ("defined", "between", "within", "latent") if n in model.named_vars)]
     deterministics = _point_function(model, [model[n] for n in names])
@@ -360,7 +360,7 @@ def _as_posterior(expanded: np.ndarray, binding):
 def test_the_corpus_covers_every_engine_family_and_every_prior_family() -> None:
     families, priors = set(), set()
     for name in CORPUS:
-        spec = _spec(name)
+        spec = corpus_spec(name)
         binding, _ = engine_binding(spec)
         families.add(binding.family)
         priors |= {p.prior.family for p in spec.built.free}

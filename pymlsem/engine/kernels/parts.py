@@ -1,0 +1,319 @@
+"""What every SEM kernel computes before and after its likelihood, and the matrix helpers they share.
+
+Before: the free parameters' values from the unconstrained point, with their priors and the transforms'
+log-Jacobians (normal on the real line; gamma through ``exp``; beta through the logistic function: PyMC's
+``Normal``, ``Gamma`` and ``Beta`` log-densities, :mod:`pymlsem.engine.priors`), then every parameter-table
+row on lavaan's scale (:func:`pymlsem.engine.sem.row_values`: SD squared, precision inverted, correlation
+``2u - 1``; fixed rows; covariances from correlations times SDs) and a level's RAM matrices and implied
+moments (:mod:`pymlsem.build.ram`). After: the likelihood's gradient by row taken back through the same
+steps to the unconstrained point.
+
+The integer arrays arrive packed in ``ints`` and cut by ``offsets`` (:func:`pymlsem.engine.binding.pack`),
+in the order of :func:`pymlsem.engine.sem.segments`; every SEM family with the default priors starts with
+the same 16 segments (priors, rows, level 1), so their positions are constants here.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+#: the segments every SEM family with the default priors starts with
+COMMON_SEGMENTS = (
+    "prior_normal",
+    "prior_gamma",
+    "prior_beta",
+    "scale",
+    "row_param",
+    "cov_rows",
+    "cov_var_a",
+    "cov_var_b",
+)
+LEVEL_SEGMENTS = ("nvars", "a_rows", "a_index", "s_rows", "s_index", "m_rows", "m_index", "where")
+NORMAL, GAMMA, BETA, SCALE, ROW_PARAM, COV_ROWS, COV_A, COV_B = range(8)
+#: first segment of each level (level 1 at index 0)
+LEVEL_START = (8, 16)
+#: lavaan-scale codes (:data:`pymlsem.build.parameters.SCALE_CODES`)
+_SD, _PREC, _RHO = 1, 3, 4
+LOG_2PI = math.log(2.0 * math.pi)
+_HALF_LOG_2PI = 0.5 * LOG_2PI
+
+
+def level_segments(levels: int) -> tuple[str, ...]:
+    """The segments of ``levels`` levels, after :data:`COMMON_SEGMENTS`."""
+    return tuple(f"l{level}_{name}" for level in range(1, levels + 1) for name in LEVEL_SEGMENTS)
+
+
+@numba.njit(cache=False)
+def segment(ints, offsets, i):
+    """The ``i``-th packed integer array."""
+    return ints[offsets[i] : offsets[i + 1]]
+
+
+@numba.njit(cache=False)
+def _log_sigmoid(x):
+    """``log(1 / (1 + exp(-x)))`` without overflow."""
+    if x >= 0:
+        return -math.log1p(math.exp(-x))
+    return x - math.log1p(math.exp(x))
+
+
+@numba.njit(cache=False)
+def _priors(x, hyper, ints, offsets):
+    """Prior log-density (with log-Jacobians), its gradient in x, the values and dvalue/dx."""
+    k = x.size
+    logp = 0.0
+    grad = np.zeros(k)
+    values = np.zeros(k)
+    slope = np.zeros(k)
+    for i in segment(ints, offsets, NORMAL):
+        mu, sigma = hyper[i, 0], hyper[i, 1]
+        z = (x[i] - mu) / sigma
+        logp += -0.5 * z * z - math.log(sigma) - _HALF_LOG_2PI
+        grad[i] = -z / sigma
+        values[i] = x[i]
+        slope[i] = 1.0
+    for i in segment(ints, offsets, GAMMA):
+        alpha, beta = hyper[i, 0], hyper[i, 1]
+        v = math.exp(x[i])
+        # Gamma(alpha, rate beta) at v = exp(x), plus the log-Jacobian x
+        logp += alpha * math.log(beta) - math.lgamma(alpha) + (alpha - 1.0) * x[i] - beta * v + x[i]
+        grad[i] = alpha - beta * v
+        values[i] = v
+        slope[i] = v
+    for i in segment(ints, offsets, BETA):
+        alpha, beta = hyper[i, 0], hyper[i, 1]
+        log_v, log_w = _log_sigmoid(x[i]), _log_sigmoid(-x[i])  # log u, log(1 - u)
+        v = math.exp(log_v)
+        betaln = math.lgamma(alpha) + math.lgamma(beta) - math.lgamma(alpha + beta)
+        # Beta(alpha, beta) at u = logistic(x), plus the log-Jacobian log u + log(1 - u)
+        logp += alpha * log_v + beta * log_w - betaln
+        grad[i] = alpha * (1.0 - v) - beta * v
+        values[i] = v
+        slope[i] = v * (1.0 - v)
+    return logp, grad, values, slope
+
+
+@numba.njit(cache=False)
+def _rows(values, ints, offsets, row_fixed):
+    """Every table row's value on lavaan's scale; also the rows before covariances are scaled, and
+    d(lavaan value)/d(value) of each free parameter."""
+    scale = segment(ints, offsets, SCALE)
+    k = values.size
+    lavaan = np.empty(k)
+    lavaan_slope = np.empty(k)
+    for i in range(k):
+        v, code = values[i], scale[i]
+        if code == _SD:
+            lavaan[i], lavaan_slope[i] = v * v, 2.0 * v
+        elif code == _PREC:
+            lavaan[i], lavaan_slope[i] = 1.0 / v, -1.0 / (v * v)
+        elif code == _RHO:
+            lavaan[i], lavaan_slope[i] = 2.0 * v - 1.0, 2.0
+        else:
+            lavaan[i], lavaan_slope[i] = v, 1.0
+    row_param = segment(ints, offsets, ROW_PARAM)
+    base = np.empty(row_param.size)
+    for r in range(row_param.size):
+        base[r] = lavaan[row_param[r]] if row_param[r] >= 0 else row_fixed[r]
+    rows = base.copy()
+    cov_rows = segment(ints, offsets, COV_ROWS)
+    var_a = segment(ints, offsets, COV_A)
+    var_b = segment(ints, offsets, COV_B)
+    for t in range(cov_rows.size):
+        rows[cov_rows[t]] = base[cov_rows[t]] * math.sqrt(base[var_a[t]] * base[var_b[t]])
+    return lavaan_slope, base, rows
+
+
+@numba.njit(cache=False)
+def prior_and_rows(x, hyper, ints, offsets, row_fixed):
+    """The prior's log-density at ``x`` and every table row's value, with what :func:`to_point` needs.
+
+    Returns
+    -------
+    log_prior, rows, state
+        ``state`` (the prior's gradient, dvalue/dx, dlavaan/dvalue, the rows before covariances are
+        scaled) goes to :func:`to_point` with the likelihood's gradient by row.
+    """
+    log_prior, grad, values, slope = _priors(x, hyper, ints, offsets)
+    lavaan_slope, base, rows = _rows(values, ints, offsets, row_fixed)
+    return log_prior, rows, (grad, slope, lavaan_slope, base)
+
+
+@numba.njit(cache=False)
+def to_point(g_rows, state, ints, offsets):
+    """The gradient in the unconstrained point of the prior plus a likelihood whose gradient by table row
+    is ``g_rows``."""
+    grad, slope, lavaan_slope, base = state
+    # covariances: row = base * sqrt(base_a * base_b)
+    g_base = g_rows.copy()
+    cov_rows = segment(ints, offsets, COV_ROWS)
+    var_a = segment(ints, offsets, COV_A)
+    var_b = segment(ints, offsets, COV_B)
+    for t in range(cov_rows.size):
+        c, a, b = cov_rows[t], var_a[t], var_b[t]
+        sd = math.sqrt(base[a] * base[b])
+        g_base[c] = g_rows[c] * sd
+        g_base[a] += g_rows[c] * base[c] * sd / (2.0 * base[a])
+        g_base[b] += g_rows[c] * base[c] * sd / (2.0 * base[b])
+    row_param = segment(ints, offsets, ROW_PARAM)
+    g_lavaan = np.zeros(grad.size)
+    for r in range(row_param.size):
+        if row_param[r] >= 0:
+            g_lavaan[row_param[r]] += g_base[r]
+    return grad + g_lavaan * lavaan_slope * slope
+
+
+@numba.njit(cache=False)
+def posterior(log_prior, loglik, state, n_rows, ints, offsets, levels):
+    """The log-density and its gradient in the unconstrained point, from the prior's part and the
+    likelihood with its gradient in each level's placed moments.
+
+    ``levels`` holds ``(dL/dSigma, dL/dmu, ram)`` per level (:func:`level_moments`), level 1 first; a
+    likelihood of ``-inf`` gives ``-inf`` and a zero gradient.
+    """
+    if not np.isfinite(loglik):
+        return -np.inf, np.zeros(state[0].size)
+    g_rows = np.zeros(n_rows)
+    for level in range(len(levels)):
+        g_sigma, g_mu, ram = levels[level]
+        add_level_gradient(g_rows, g_sigma, g_mu, ram, ints, offsets, level)
+    return log_prior + loglik, to_point(g_rows, state, ints, offsets)
+
+
+@numba.njit(cache=False)
+def expanded_values(x, hyper, ints, offsets, row_fixed):
+    """The expanded values at ``x``: the K constrained values, then every table row on lavaan's scale."""
+    _, _, values, _ = _priors(x, hyper, ints, offsets)
+    _, _, rows = _rows(values, ints, offsets, row_fixed)
+    return (np.concatenate((values, rows)),)
+
+
+@numba.njit(cache=False)
+def level_moments(rows, ints, offsets, level, p):
+    """One level's RAM matrices, ``(I - A)^-1`` and implied moments placed among the data's ``p``
+    variables.
+
+    Returns
+    -------
+    sigma, mu, ram
+        The placed covariance (p, p) and mean (p,); ``ram`` goes to :func:`add_level_gradient`.
+    """
+    first = LEVEL_START[level]
+    k = segment(ints, offsets, first)[0]
+    a = np.zeros(k * k)
+    s = np.zeros(k * k)
+    m = np.zeros(k)
+    a_rows, a_index = segment(ints, offsets, first + 1), segment(ints, offsets, first + 2)
+    s_rows, s_index = segment(ints, offsets, first + 3), segment(ints, offsets, first + 4)
+    m_rows, m_index = segment(ints, offsets, first + 5), segment(ints, offsets, first + 6)
+    for t in range(a_rows.size):
+        a[a_index[t]] = rows[a_rows[t]]
+    for t in range(s_rows.size):
+        s[s_index[t]] = rows[s_rows[t]]
+    for t in range(m_rows.size):
+        m[m_index[t]] = rows[m_rows[t]]
+    total = np.linalg.inv(np.eye(k) - a.reshape(k, k))
+    s2 = s.reshape(k, k)
+    where = segment(ints, offsets, first + 7)
+    effect = np.ascontiguousarray(total[: where.size])
+    sigma = placed(effect @ s2 @ effect.T, where, p)
+    mean = effect @ m
+    mu = np.zeros(p)
+    for i in range(where.size):
+        mu[where[i]] = mean[i]
+    return sigma, mu, (total, s2, m, effect)
+
+
+@numba.njit(cache=False)
+def add_level_gradient(grad, g_sigma, g_mu, ram, ints, offsets, level):
+    """Add to ``grad`` (by row) what dL/dSigma (symmetric) and dL/dmu of a level's placed moments give."""
+    total, s, m, effect = ram
+    first = LEVEL_START[level]
+    where = segment(ints, offsets, first + 7)
+    g_sub = taken(g_sigma, where)
+    g_mean = np.empty(where.size)
+    for i in range(where.size):
+        g_mean[i] = g_mu[where[i]]
+    inner = effect.T @ g_sub @ effect
+    d_a = (2.0 * (inner @ s @ total.T) + np.outer(effect.T @ g_mean, total @ m)).ravel()
+    d_s = inner.ravel()
+    d_m = effect.T @ g_mean
+    a_rows, a_index = segment(ints, offsets, first + 1), segment(ints, offsets, first + 2)
+    s_rows, s_index = segment(ints, offsets, first + 3), segment(ints, offsets, first + 4)
+    m_rows, m_index = segment(ints, offsets, first + 5), segment(ints, offsets, first + 6)
+    for t in range(a_rows.size):
+        grad[a_rows[t]] += d_a[a_index[t]]
+    for t in range(s_rows.size):
+        grad[s_rows[t]] += d_s[s_index[t]]
+    for t in range(m_rows.size):
+        grad[m_rows[t]] += d_m[m_index[t]]
+
+
+@numba.njit(cache=False)
+def cholesky_inverse(sigma):
+    """``(ok, log|Sigma|, Sigma^-1)``; ``ok`` is False where ``Sigma`` is not positive definite."""
+    n = sigma.shape[0]
+    chol = np.zeros((n, n))
+    if n == 0:
+        return True, 0.0, chol
+    for j in range(n):
+        d = sigma[j, j] - np.sum(chol[j, :j] ** 2)
+        if not d > 0.0:
+            return False, 0.0, chol
+        chol[j, j] = math.sqrt(d)
+        for i in range(j + 1, n):
+            chol[i, j] = (sigma[i, j] - np.sum(chol[i, :j] * chol[j, :j])) / chol[j, j]
+    inv_chol = np.zeros((n, n))  # L^-1, lower triangular
+    for j in range(n):
+        inv_chol[j, j] = 1.0 / chol[j, j]
+        for i in range(j + 1, n):
+            inv_chol[i, j] = -np.sum(chol[i, j:i] * inv_chol[j:i, j]) / chol[i, i]
+    logdet = 2.0 * np.sum(np.log(np.diag(chol)))
+    return True, logdet, inv_chol.T @ inv_chol
+
+
+@numba.njit(cache=False)
+def normal_terms(sigma, mean, mu, scatter, count):
+    """``count`` rows' normal log-likelihood from their mean and scatter around it (``-inf`` where
+    ``sigma`` is not positive definite), with its gradient in ``sigma`` and ``mu``:
+
+    ``-1/2 [count (p log 2pi + log|Sigma|) + tr(Sigma^-1 (scatter + count d d'))]``, ``d = mean - mu``.
+    """
+    p = mu.size
+    ok, logdet, inv = cholesky_inverse(sigma)
+    if not ok:
+        return -np.inf, np.zeros((p, p)), np.zeros(p)
+    d = mean - mu
+    total = scatter + count * np.outer(d, d)
+    logp = gaussian(count, p, logdet, np.sum(inv * total))
+    return logp, -0.5 * (count * inv - inv @ total @ inv), count * (inv @ d)
+
+
+@numba.njit(cache=False)
+def gaussian(count, p, logdet, quadratic):
+    """The log-density of ``count`` p-variate normal vectors of covariance determinant ``exp(logdet)``
+    whose squared Mahalanobis distances add up to ``quadratic``."""
+    return -0.5 * (count * (p * LOG_2PI + logdet) + quadratic)
+
+
+@numba.njit(cache=False)
+def placed(values, where, p):
+    """``values`` at rows and columns ``where`` of a p x p zero matrix."""
+    out = np.zeros((p, p))
+    for i in range(where.size):
+        for j in range(where.size):
+            out[where[i], where[j]] = values[i, j]
+    return out
+
+
+@numba.njit(cache=False)
+def taken(full, where):
+    """``full[where][:, where]``."""
+    out = np.empty((where.size, where.size))
+    for i in range(where.size):
+        for j in range(where.size):
+            out[i, j] = full[where[i], where[j]]
+    return out

@@ -1,0 +1,179 @@
+"""The two-level SEM family with missing values (``sem2_fiml``, default priors) as a numba kernel.
+
+As :mod:`pymlsem.engine.kernels.sem2`, with the exact likelihood of incomplete two-level data
+(:func:`pymlsem.build.missing.two_level_missing_loglik`, derived in :mod:`pymlsem.build.missing`): each
+missingness pattern's rows against its block ``Sigma_kk`` of the within covariance (precision ``P_k``), then
+per cluster j, over the between-varying variables it observes (``c``: also within-varying; ``z``:
+between-only)::
+
+    -2 log L_j = |z| log 2pi + log|G| + log|C| - v' G^-1 v + w' C^-1 w,
+    G = (sum_k n_jk P_k)[c, c],  v = (sum_k P_k (T_jk - n_jk mu))[c],
+    C = Sigma_B[c + z, c + z] + blockdiag(G^-1, 0),  w = (G^-1 v, z_j - mu_z),
+
+which equals the graph's ``log|M_j| - u'u + t' M_j^-1 t`` (``|M_j| = |G| |C|``, ``u'u = v' G^-1 v``,
+``t' M^-1 t = w' C^-1 w``); ``-inf`` where ``Sigma_W``, a pattern's block, ``G`` or ``C`` is not positive
+definite. With ``R = C^-1``, ``a = R w``, ``H = G^-1``, ``Gamma = R - a a'`` and
+``Phi = Gamma_cc - v v' + a_c v' + v a_c'``, the reverse pass is ``d/dSigma_B[c+z] = Gamma``,
+``d/dG = H - H Phi H``, ``d/dv = 2 H (a_c - v)``, ``d/dmu_z = -2 a_z``, then through ``G`` and ``v`` to each
+``P_k`` and ``mu``, and ``d/dSigma_kk = -P_k (d/dP_k) P_k``. Tested against the family graph
+(tests/engine/test_kernels.py) and every such model's own PyMC graph (tests/engine/test_engine.py).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from pymlsem.engine.kernels.parts import (
+    COMMON_SEGMENTS,
+    LOG_2PI,
+    cholesky_inverse,
+    expanded_values,
+    gaussian,
+    level_moments,
+    level_segments,
+    placed,
+    posterior,
+    prior_and_rows,
+    segment,
+    taken,
+)
+
+__all__ = ["SEGMENTS", "expand", "logp_grad"]
+
+#: the packed integer arrays of the ``sem2_fiml`` family, in order (:func:`pymlsem.engine.sem.segments`)
+SEGMENTS = (*COMMON_SEGMENTS, *level_segments(2), "within_index", "between_index")
+_WITHIN_INDEX, _BETWEEN_INDEX = 24, 25
+
+
+@numba.njit(cache=False)
+def _add_block(full, where, block, factor):
+    """``full[where, where] += factor * block``."""
+    for i in range(where.size):
+        for j in range(where.size):
+            full[where[i], where[j]] += factor * block[i, j]
+
+
+@numba.njit(cache=False)
+def _cluster(j, sigma_b, mu, precision, g_precision, g_b, g_mu, between, is_within, data):
+    """Cluster j's log-likelihood term; adds its gradient to ``g_precision`` (by pattern), ``g_b`` and
+    ``g_mu``. Returns ``-inf`` where ``G`` or ``C`` is not positive definite."""
+    cluster_counts, cluster_sums, cluster_observed, cluster_values = data
+    p = mu.size
+    gram = np.zeros((p, p))
+    r = np.zeros(p)
+    for k in range(precision.shape[0]):
+        n = cluster_counts[j, k]
+        if n > 0.0:
+            gram += n * precision[k]
+            r += precision[k] @ (cluster_sums[j, k] - n * mu)
+    present = cluster_observed[j][between] > 0.5
+    seen = between[present & is_within[between]]  # c: observed in some row
+    only = between[present & ~is_within[between]]  # z: the cluster's between-only values
+    ok, logdet_g, h = cholesky_inverse(taken(gram, seen))
+    if not ok:
+        return -np.inf
+    v = r[seen]
+    b_hat = h @ v
+    both = np.concatenate((seen, only))
+    nc = seen.size
+    c = taken(sigma_b, both)
+    c[:nc, :nc] += h
+    ok, logdet_c, inv_c = cholesky_inverse(c)
+    if not ok:
+        return -np.inf
+    w = np.concatenate((b_hat, cluster_values[j][only] - mu[only]))
+    a = inv_c @ w
+    quadratic = w @ a - v @ b_hat
+    value = -0.5 * (only.size * LOG_2PI + logdet_g + logdet_c + quadratic)
+    # the reverse pass of -1/2 (-2 log L_j)
+    gamma = inv_c - np.outer(a, a)
+    _add_block(g_b, both, gamma, -0.5)
+    for i in range(only.size):
+        g_mu[only[i]] += a[nc + i]
+    a_c = a[:nc]
+    phi = gamma[:nc, :nc] - np.outer(v, v) + np.outer(a_c, v) + np.outer(v, a_c)
+    d_gram = placed(h - h @ phi @ h, seen, p)
+    d_v = np.zeros(p)
+    d_v[seen] = 2.0 * (h @ (a_c - v))
+    g_mu += 0.5 * (gram @ d_v)
+    for k in range(precision.shape[0]):
+        n = cluster_counts[j, k]
+        if n > 0.0:
+            dev = cluster_sums[j, k] - n * mu
+            g_precision[k] -= 0.5 * (n * d_gram + 0.5 * (np.outer(d_v, dev) + np.outer(dev, d_v)))
+    return value
+
+
+@numba.njit(cache=False)
+def _likelihood(sigma_w, sigma_b, mu, within, between, patterns, clusters):
+    """The log-likelihood with dL/dSigma_w, dL/dSigma_b and dL/dmu (``-inf`` if not PD)."""
+    observed, counts, means, scatter = patterns
+    p = mu.size
+    g_w = np.zeros((p, p))
+    g_b = np.zeros((p, p))
+    g_mu = np.zeros(p)
+    if not cholesky_inverse(taken(sigma_w, within))[0]:
+        return -np.inf, g_w, g_b, g_mu
+    n_patterns = counts.size
+    precision = np.zeros((n_patterns, p, p))
+    logp = 0.0
+    # every row against its pattern's block of Sigma_W
+    for k in range(n_patterns):
+        where = np.flatnonzero(observed[k] > 0.5)
+        ok, logdet, inv = cholesky_inverse(taken(sigma_w, where))
+        if not ok:
+            return -np.inf, g_w, g_b, g_mu
+        d = means[k][where] - mu[where]
+        total = taken(scatter[k], where) + counts[k] * np.outer(d, d)
+        logp += gaussian(counts[k], where.size, logdet, np.sum(inv * total))
+        _add_block(g_w, where, -0.5 * (counts[k] * inv - inv @ total @ inv), 1.0)
+        g_mu[where] += counts[k] * (inv @ d)
+        precision[k] = placed(inv, where, p)
+    # each cluster's between part, through P_k
+    is_within = np.zeros(p, dtype=np.bool_)
+    is_within[within] = True
+    g_precision = np.zeros((n_patterns, p, p))
+    for j in range(clusters[0].shape[0]):
+        term = _cluster(j, sigma_b, mu, precision, g_precision, g_b, g_mu, between, is_within, clusters)
+        if not np.isfinite(term):
+            return -np.inf, g_w, g_b, g_mu
+        logp += term
+    for k in range(n_patterns):  # P_k = Sigma_kk^-1
+        g_w -= precision[k] @ g_precision[k] @ precision[k]
+    return logp, g_w, g_b, g_mu
+
+
+@numba.njit(cache=False)
+def logp_grad(
+    x, hyper, ints, offsets, row_fixed, n_values, observed, counts, means, scatter,
+    cluster_counts, cluster_sums, cluster_observed, cluster_values,
+):  # fmt: skip
+    """Log-density of the ``sem2_fiml`` family at the unconstrained point ``x`` and its gradient.
+
+    The arguments are the family's inputs in order (:func:`pymlsem.engine.sem.family_inputs`).
+    """
+    log_prior, rows, state = prior_and_rows(x, hyper, ints, offsets, row_fixed)
+    p = means.shape[1]
+    sigma_w, mu_w, ram_w = level_moments(rows, ints, offsets, 0, p)
+    sigma_b, mu_b, ram_b = level_moments(rows, ints, offsets, 1, p)
+    loglik, g_w, g_b, g_mu = _likelihood(
+        sigma_w,
+        sigma_b,
+        mu_w + mu_b,
+        segment(ints, offsets, _WITHIN_INDEX),
+        segment(ints, offsets, _BETWEEN_INDEX),
+        (observed, counts, means, scatter),
+        (cluster_counts, cluster_sums, cluster_observed, cluster_values),
+    )
+    levels = ((g_w, g_mu, ram_w), (g_b, g_mu, ram_b))
+    return posterior(log_prior, loglik, state, rows.size, ints, offsets, levels)
+
+
+@numba.njit(cache=False)
+def expand(
+    x, hyper, ints, offsets, row_fixed, n_values, observed, counts, means, scatter,
+    cluster_counts, cluster_sums, cluster_observed, cluster_values,
+):  # fmt: skip
+    """The expanded values at ``x``: the K constrained values, then every table row on lavaan's scale."""
+    return expanded_values(x, hyper, ints, offsets, row_fixed)

@@ -1,0 +1,115 @@
+"""The hand-written kernels of the SEM families equal the families' graphs (their specification).
+
+Every model of the engine corpus whose family has a kernel is also checked through the compiled kernel
+against its own PyMC graph (tests/engine/test_engine.py); here each kernel is compared with its family's
+PyTensor graph directly, on models of the corpus that take every branch (mean structure or not, missing
+values, two levels), including where a covariance is not positive definite.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from reference import data
+
+import pymlsem
+from pymlsem.engine.kernels import sem1, sem1_fiml, sem2, sem2_fiml
+from pymlsem.engine.run import engine_binding
+from pymlsem.engine.sem import KERNELS, family_inputs, segments
+from tests.engine.test_engine import corpus_spec, graph_at
+
+#: corpus models of each kernel's family, and the family they bind to
+CASES = {
+    "seed": "sem2",
+    "two_level_path": "sem2",
+    "hs_cfa": "sem1",
+    "hs_covariance_only": "sem1",
+    "regression_fixed_x": "sem1",
+    "poldem_missing_values": "sem1_fiml",
+    "hs_missing_values": "sem1_fiml",
+    "seed_missing_values": "sem2_fiml",
+    "two_level_missing_values": "sem2_fiml",
+}
+#: three within-level correlations: with two of them at 0.95 and one at -0.95 no covariance matrix has them
+CORRELATED = "y1 ~~ y2\n y1 ~~ y3\n y2 ~~ y3"
+
+
+def _kernel_at(binding, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    logp_grad, expand = KERNELS[binding.family]
+    arrays = [np.asarray(binding.data[name], dtype=dtype) for name, dtype, _ in family_inputs(binding.family)]
+    logp, grad = logp_grad(x, *arrays)
+    (expanded,) = expand(x, *arrays)
+    return float(logp), grad, expanded
+
+
+def _binding(spec, family: str):
+    binding, why = engine_binding(spec)
+    assert binding is not None and binding.family == family, why
+    return binding
+
+
+def _assert_kernel_equals_graph(binding, rng: np.random.Generator, n_points: int) -> None:
+    """At random points: the kernel's log-density (finite), gradient and expanded values equal the graph's."""
+    for _ in range(n_points):
+        x = rng.normal(0.0, 0.5, binding.n_dim)
+        logp, grad, expanded = _kernel_at(binding, x)
+        graph_logp, graph_grad, graph_expanded = graph_at(binding, x)
+        assert np.isfinite(logp)
+        assert logp == pytest.approx(graph_logp, rel=1e-10)
+        np.testing.assert_allclose(grad, graph_grad, rtol=1e-8, atol=1e-8 * np.abs(graph_grad).max())
+        np.testing.assert_allclose(expanded, graph_expanded, rtol=1e-12)
+
+
+def test_each_kernel_reads_its_familys_segments() -> None:
+    modules = {"sem1": sem1, "sem1_fiml": sem1_fiml, "sem2": sem2, "sem2_fiml": sem2_fiml}
+    assert set(KERNELS) == set(modules)
+    for family, module in modules.items():
+        assert module.SEGMENTS == segments(family)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_the_kernel_equals_the_family_graph(name: str) -> None:
+    _assert_kernel_equals_graph(_binding(corpus_spec(name), CASES[name]), np.random.default_rng(3), 3)
+
+
+def test_the_two_level_missing_kernel_with_clusters_missing_a_variable_entirely() -> None:
+    """Clusters without any value of a within-varying variable (a smaller ``c``) or without their
+    between-only value (an empty ``z``), the branches the corpus's data do not reach."""
+    frame = data("Demo.twolevel").copy()
+    clusters = frame["cluster"].unique()
+    frame.loc[frame["cluster"].isin(clusters[:5]), "w1"] = np.nan
+    frame.loc[frame["cluster"].isin(clusters[5:8]), "y1"] = np.nan
+    frame.loc[frame.index[::7], "y2"] = np.nan
+    model = "level: 1\n fw =~ y1 + y2 + y3\n fw ~ x1\nlevel: 2\n fb =~ y1 + y2 + y3\n w1 ~ fb + w2"
+    binding = _binding(pymlsem.SEM(model, frame, cluster="cluster"), "sem2_fiml")
+    _assert_kernel_equals_graph(binding, np.random.default_rng(5), 2)
+
+
+@pytest.mark.parametrize(
+    ("model", "cluster", "family"),
+    [
+        (f"level: 1\n {CORRELATED}\nlevel: 2\n y1 ~~ y1\n y2 ~~ y2\n y3 ~~ y3", "cluster", "sem2"),
+        (CORRELATED, None, "sem1"),
+        (CORRELATED, None, "sem1_fiml"),
+        (f"level: 1\n {CORRELATED}\nlevel: 2\n y1 ~~ y1\n y2 ~~ y2\n y3 ~~ y3", "cluster", "sem2_fiml"),
+    ],
+)
+def test_a_covariance_that_is_not_positive_definite_gives_minus_infinity(model, cluster, family) -> None:
+    frame = data("Demo.twolevel")
+    if family.endswith("_fiml"):
+        frame = frame.copy()
+        frame.loc[frame.index[::5], "y2"] = np.nan
+    binding = _binding(pymlsem.SEM(model, frame, cluster=cluster), family)
+    ints, offsets = binding.data["ints"], binding.data["offsets"]
+    beta = ints[offsets[2] : offsets[3]]  # the correlations' positions (beta priors)
+    assert beta.size == 3
+    x = np.zeros(binding.n_dim)
+    logit = np.log(0.975 / 0.025)  # correlation 2 * 0.975 - 1 = 0.95
+    x[beta] = [logit, logit, -logit]
+    assert graph_at(binding, x)[0] == -np.inf
+    logp, grad, expanded = _kernel_at(binding, x)
+    assert logp == -np.inf
+    assert np.all(grad == 0.0)
+    np.testing.assert_allclose(expanded, graph_at(binding, x)[2], rtol=1e-12)
+    x[beta] = 0.0  # correlations 0: positive definite again
+    assert np.isfinite(_kernel_at(binding, x)[0])
