@@ -28,15 +28,18 @@ def logp_numba(dim, x_, out_, logp_, user_data_):
 {size_check}    try:
         x = numba.carray(x_, (dim,))
         out = numba.carray(out_, (dim,))
-        logp = numba.carray(logp_, ())
+        logp = numba.carray(logp_, (1,))
         shared = numba.carray(user_data_, (), record_dtype)["shared"]
 {reads}
         logp_val, grad = inner(x{args})
         if grad.shape[0] != dim:
             return -1
-        logp[()] = logp_val
-        out[...] = grad
-        if not np.all(np.isfinite(out)):
+        logp[0] = logp_val
+        finite = True
+        for i in range(dim):  # element by element: an array assignment compiles seconds of checks
+            out[i] = grad[i]
+            finite = finite and np.isfinite(grad[i])
+        if not finite:
             return 3
         if not np.isfinite(logp_val):
             return 4
@@ -56,7 +59,8 @@ def expand_numba(dim, expanded, x_, out_, user_data_):
         (values,) = inner(x{args})
         if values.shape[0] != expanded:
             return -1
-        out[...] = values
+        for i in range(expanded):
+            out[i] = values[i]
     except Exception:  # noqa: BLE001
         return -2
     return 0

@@ -46,7 +46,7 @@ def level_segments(levels: int) -> tuple[str, ...]:
     return tuple(f"l{level}_{name}" for level in range(1, levels + 1) for name in LEVEL_SEGMENTS)
 
 
-@numba.njit(cache=False)
+@numba.njit(cache=False, inline="always")  # inlined: called with a different constant at each site
 def segment(ints, offsets, i):
     """The ``i``-th packed integer array."""
     return ints[offsets[i] : offsets[i + 1]]
