@@ -43,6 +43,7 @@ from pymlsem.engine.binding import (
     unpack,
 )
 from pymlsem.engine.kernels import sem1, sem1_fiml, sem2, sem2_fiml
+from pymlsem.engine.kernels.parts import LEVEL_SEGMENTS
 from pymlsem.engine.priors import PRIOR_FAMILIES, prior_logp
 from pymlsem.engine.table import parameter_variables, table_arrays
 
@@ -60,7 +61,6 @@ __all__ = [
     "row_values",
 ]
 
-_LEVEL_SEGMENTS = ("nvars", "a_rows", "a_index", "s_rows", "s_index", "m_rows", "m_index", "where")
 _PATTERNS = (
     ("n_values", 1),
     ("pattern_observed", 2),
@@ -136,7 +136,7 @@ def segments(family: str) -> tuple[str, ...]:
     names = [f"prior_{name}" for name in family_priors(family)]
     names += ["scale", "row_param", "cov_rows", "cov_var_a", "cov_var_b"]
     for level in range(1, levels + 1):
-        names += [f"l{level}_{name}" for name in _LEVEL_SEGMENTS]
+        names += [f"l{level}_{name}" for name in LEVEL_SEGMENTS]
     names += {
         "sem1": ["mean_flag"],
         "sem2": ["within_index"],
@@ -210,7 +210,7 @@ def row_values(values, part, row_fixed) -> pt.TensorVariable:
 
 def _level_moments(rows, part, level: int, p) -> tuple[pt.TensorVariable, pt.TensorVariable]:
     """One level's implied moments placed among the data's ``p`` variables."""
-    get = {name: part[f"l{level}_{name}"] for name in _LEVEL_SEGMENTS}
+    get = {name: part[f"l{level}_{name}"] for name in LEVEL_SEGMENTS}
     k = get["nvars"][0]
     index = (get[name] for name in ("a_rows", "a_index", "s_rows", "s_index", "m_rows", "m_index"))
     a, s, m = ram_matrices(rows, k, *index)
@@ -250,7 +250,7 @@ def bind(spec) -> Binding:
             where,
         )
         parts.update(
-            {f"l{level}_{name}": np.atleast_1d(v) for name, v in zip(_LEVEL_SEGMENTS, values, strict=True)}
+            {f"l{level}_{name}": np.atleast_1d(v) for name, v in zip(LEVEL_SEGMENTS, values, strict=True)}
         )
     family = ("sem2" if partable.n_levels == 2 else "sem1") + ("_fiml" if missing is not None else "")
     if family.startswith("sem2"):

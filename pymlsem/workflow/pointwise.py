@@ -274,7 +274,7 @@ def compile_model_checks() -> str:
     """Compile (or load from the disk cache) the numba-compiled densities of the post-fit checks.
 
     Run by ``python -m pymlsem warmup`` beside the engine families, so that the first LOO or PPP of a model
-    does not compile them (about a minute on a 2-core machine).
+    does not compile them (~20 s on a 2-core machine with empty caches).
 
     Returns
     -------

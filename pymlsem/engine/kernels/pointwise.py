@@ -6,7 +6,7 @@ implied moments (single level), and each cluster's exact log-density (two levels
 covariances are factored once (:func:`pymlsem.engine.kernels.parts.cholesky_inverse`), then every row or
 cluster reads them; ``-inf`` where a covariance is not positive definite. Compiled once per machine
 (numba's disk cache; ``python -m pymlsem warmup`` does it) and tested against the PyTensor expressions
-(tests/workflow/test_pointwise.py).
+(tests/workflow/test_workflow.py).
 """
 
 from __future__ import annotations
