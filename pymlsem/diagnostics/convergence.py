@@ -12,12 +12,20 @@ check           value                                                   passes w
 ``divergent``   number of divergent transitions after tuning            0
 ``e_bfmi``      smallest energy Bayesian fraction of missing info       >= 0.3 (every chain)
 ``tree_depth``  share of draws whose trajectory hit the maximum depth   <= 1%
+``modes``       largest gap between the chains' mean log densities      <= 4 within-chain SDs of it
 ==============  =====================================================  =============================
 
 R-hat and ESS are computed over the parameters a fit reports (a SEM's free parameters, a mixed model's fixed
 effects, standard deviations, correlations and family parameters); the worst ones are named, with what to
-try. Checks that need what a sampler did not record (energy, tree depth) are left out; constant draws
-(a correlation's diagonal) have no R-hat and are skipped.
+try. Checks that need what a sampler did not record (energy, tree depth, log density) are left out; constant
+draws (a correlation's diagonal) have no R-hat and are skipped.
+
+``modes`` tells why R-hat fails when it fails because chains sit in different modes of the posterior rather
+than because they are short. Chains that sample one distribution have mean log densities a small fraction of
+its within-chain SD apart; a chain whose mean lies several SDs below the best chain's explores another mode,
+and the check names it with the gap. A gap of tens of units means a mode that holds a negligible share of
+the posterior (a trap: a factor variance near zero with large loadings of either sign) or, where most chains
+sit in the lower one, that a single start (an ML optimiser's, too) can end in a local mode.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ RHAT_MAX = 1.01
 ESS_PER_CHAIN = 100
 BFMI_MIN = 0.3
 TREE_DEPTH_SHARE = 0.01
+MODE_GAP_SDS = 4.0  # chains' mean log densities further apart than this many within-chain SDs: two modes
 _WORST = 3  # parameters named per check
 
 _ADVICE = {
@@ -44,6 +53,13 @@ _ADVICE = {
     "divergent": "raise target_accept (e.g. target_accept=0.95) or reparameterise (method=, centered=)",
     "e_bfmi": "the posterior's tails are hard to explore: reparameterise or use more informative priors",
     "tree_depth": "raise max_treedepth or reparameterise; sampling is inefficient",
+    "modes": (
+        "the chains found different modes, which also fails R-hat and ESS; a mode whose log density is tens "
+        "of units below another's holds a negligible share of the posterior. Compare the chains "
+        "(fit.idata.posterior.sel(chain=...)), refit with more chains or another random_seed, and check the "
+        "model's identification (a vanishing factor variance with large loadings is a weakly identified "
+        "factor)"
+    ),
 }
 
 
@@ -118,6 +134,9 @@ def diagnose(idata: Any, var_names: list[str]) -> pd.DataFrame:
         rows.append(
             ("tree_depth", share, TREE_DEPTH_SHARE, share <= TREE_DEPTH_SHARE, pd.Series(dtype=float))
         )
+    log_density = _sample_stat(idata, "logp", "lp")
+    if log_density is not None and log_density.sizes.get("chain", 1) > 1:
+        rows.append(_modes(log_density))
     return pd.DataFrame(
         {
             "value": [r[1] for r in rows],
@@ -130,14 +149,30 @@ def diagnose(idata: Any, var_names: list[str]) -> pd.DataFrame:
     )
 
 
+def _modes(log_density: xr.DataArray) -> tuple:
+    """The ``modes`` check: the largest gap between chains' mean log densities against
+    :data:`MODE_GAP_SDS` pooled within-chain SDs; the chains below the best one by more, with their gaps."""
+    means = log_density.mean("draw")
+    spread = float(np.sqrt(log_density.var("draw").mean()))
+    gaps = (means - means.max()).to_series()
+    threshold = MODE_GAP_SDS * spread
+    gap = float(-gaps.min())
+    lower = gaps[gaps < -threshold].sort_values()
+    named = pd.Series(lower.values, index=[f"chain {c} at {v:.1f}" for c, v in lower.items()], dtype=float)
+    return ("modes", gap, threshold, gap <= threshold, named)
+
+
 def convergence_message(table: pd.DataFrame) -> str | None:
     """One paragraph naming the failed checks of :func:`diagnose` and what to try, or None when all pass."""
     failed = table[~table["ok"]]
     if failed.empty:
         return None
+    failed = failed.loc[sorted(failed.index, key=lambda check: check != "modes")]  # the cause first
     parts = []
     for check, row in failed.iterrows():
         value = f"{row.value:.3g}" if check != "divergent" else f"{int(row.value)}"
         worst = f" ({row.worst})" if row.worst else ""
-        parts.append(f"{check} {value} (threshold {row.threshold:g}){worst}: {row.advice}")
+        if check == "modes":
+            value, worst = f"{row.value:.1f}", f" (log density below the best chain's: {row.worst})"
+        parts.append(f"{check} {value} (threshold {row.threshold:.3g}){worst}: {row.advice}")
     return "the draws may not be trustworthy: " + "; ".join(parts) + ". See fit.diagnose()."

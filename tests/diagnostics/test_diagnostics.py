@@ -274,6 +274,24 @@ def test_convergence_checks_name_what_failed_and_what_to_try() -> None:
     assert "r_hat" in message and "target_accept" in message and "fit.diagnose()" in message
 
 
+def test_chains_in_different_modes_are_named_with_their_log_density_gap() -> None:
+    # M2 of tests/reference.py on Demo.twolevel: three chains at a log density about 60 above the fourth's
+    # (lavaan's ML estimate is in the lower mode: tests/workflow/test_model_fit.py); within-chain SD ~4
+    rng = np.random.default_rng(3)
+    log_density = rng.normal(-24206.0, 4.0, size=(4, 1000))
+    one_mode = diagnose(_idata(rng.normal(size=(4, 1000, 2)), logp=log_density), ["theta"])
+    assert one_mode.loc["modes", "ok"] and one_mode.loc["modes", "value"] < 1.0
+    assert one_mode.loc["modes", "threshold"] == pytest.approx(16.0, rel=0.05)
+    log_density[1] -= 60.0
+    table = diagnose(_idata(rng.normal(size=(4, 1000, 2)), lp=log_density), ["theta"])  # PyMC's name
+    assert not table.loc["modes", "ok"] and table.loc["modes", "value"] == pytest.approx(60.0, abs=1.0)
+    assert table.loc["modes", "worst"].startswith("chain 1 at -6")
+    message = convergence_message(table)
+    assert "different modes" in message and "below the best chain's: chain 1 at -6" in message
+    single = diagnose(_idata(rng.normal(size=(1, 1000, 2)), logp=log_density[:1]), ["theta"])
+    assert "modes" not in single.index  # one chain: nothing to compare
+
+
 @pytest.mark.sampling
 def test_a_short_run_warns_and_a_healthy_one_does_not() -> None:
     model, frame = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6", load_dataset("HolzingerSwineford1939")

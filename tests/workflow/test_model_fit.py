@@ -161,6 +161,20 @@ def test_batched_loglik_equals_the_models_loglik_at_lavaans_estimates(reference_
     assert value[0] == pytest.approx(spec.log_likelihood(lavaan_estimates(prefix), fixed_x=False), abs=1e-8)
 
 
+def test_m2_has_two_maxima_and_lavaans_default_estimate_is_the_lower() -> None:
+    """lavaan's M2 with y4 as the between factor's marker converges to another maximum, 65.6 higher: the
+    Bayesian chains find both (tests/diagnostics/test_diagnostics.py names such chains), lavaan's default
+    start only the lower. Our likelihood equals lavaan's logl at each."""
+    lower, _, prefix = _spec("m2")
+    marker_y4 = M2.replace("fb =~ y1+y2+y3+y4", "fb =~ y4+y1+y2+y3")
+    higher = pymlsem.SEM(marker_y4, data("Demo.twolevel"), "cluster")
+    values = {}
+    for spec, name in ((lower, prefix), (higher, f"{prefix}_y4")):
+        values[name] = spec.log_likelihood(lavaan_estimates(name), fixed_x=False)
+        assert values[name] == pytest.approx(lavaan_fitmeasure(name, "logl"), abs=1e-6)
+    assert values[f"{prefix}_y4"] - values[prefix] == pytest.approx(65.64, abs=0.01)
+
+
 def test_batched_loglik_follows_each_draw_like_the_pytensor_path(seed) -> None:
     """A batch of different draws gives, draw by draw, what the model's PyTensor likelihood gives."""
     spec, rows, _ = seed
