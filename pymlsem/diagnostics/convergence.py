@@ -56,9 +56,9 @@ _ADVICE = {
     "modes": (
         "the chains found different modes, which also fails R-hat and ESS; a mode whose log density is tens "
         "of units below another's holds a negligible share of the posterior. Compare the chains "
-        "(fit.idata.posterior.sel(chain=...)), refit with more chains or another random_seed, and check the "
-        "model's identification (a vanishing factor variance with large loadings is a weakly identified "
-        "factor)"
+        "(fit.idata.posterior.sel(chain=...)); keep those in the highest mode (fit.select_chains([...])) or "
+        "refit with more chains or another random_seed; check the model's identification (a vanishing "
+        "factor variance with large loadings is a weakly identified factor)"
     ),
 }
 

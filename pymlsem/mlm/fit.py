@@ -86,6 +86,9 @@ class MixedFit(FitMethods):
         self._loglik: Callable[[MixedTheta], float] | None = None
         self._ranef: dict[str, xr.DataArray] | None = None
 
+    def _with_posterior(self, idata: Any, **sampled: Any) -> MixedFit:
+        return type(self)(self.spec, idata, **sampled)
+
     def reported_variables(self) -> list[str]:
         """Fixed effects, standard deviations, correlations and family parameters: what :meth:`diagnose`
         checks (the random effects themselves are not reported)."""

@@ -65,6 +65,9 @@ class SEMFit(FitMethods):
         self.model = model
         super().__init__(idata, **sampled)
 
+    def _with_posterior(self, idata: Any, **sampled: Any) -> SEMFit:
+        return type(self)(self.model, idata, **sampled)
+
     def parameter_estimates(self, prob: float = 0.95) -> pd.DataFrame:
         """One row per parameter (free and fixed) and per defined parameter.
 

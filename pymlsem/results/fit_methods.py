@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from pymlsem.diagnostics.convergence import convergence_message, diagnose
-from pymlsem.exceptions import ConvergenceWarning
+from pymlsem.exceptions import ControlError, ConvergenceWarning
 from pymlsem.plots import plot_autocorr, plot_fit_ppc, plot_prior_posterior, plot_rank, plot_trace_density
 from pymlsem.sample import SamplerSettings, Timings
 from pymlsem.workflow.information import loo, loo_outliers, waic
@@ -83,6 +83,47 @@ class FitMethods:
             names = [name for name in self.reported_variables() if name in self.idata.posterior]
             self.__dict__["_diagnosis"] = diagnose(self.idata, names)
         return self.__dict__["_diagnosis"]
+
+    def select_chains(self, chains: Sequence[int]) -> Any:
+        """The same fit with only some of its chains: those the ``modes`` check of :meth:`diagnose` found in
+        the highest mode, say, when the others sit in a mode whose log density is tens of units lower.
+
+        Keeping chains is a decision about the posterior, which the convergence checks of the new fit (and
+        its summary) then judge again; the fit itself is unchanged.
+
+        Parameters
+        ----------
+        chains
+            Chain numbers (``idata.posterior.chain`` values) to keep, at least one.
+
+        Returns
+        -------
+        A fit of the same kind holding those chains.
+
+        Raises
+        ------
+        ControlError
+            An empty selection, a repeated chain or one the fit does not have.
+        """
+        have = [int(c) for c in self.idata.posterior["chain"].values]
+        chosen = [int(c) for c in chains]
+        unknown = sorted(set(chosen) - set(have))
+        if not chosen or unknown or len(set(chosen)) < len(chosen):
+            what = f"no chain {unknown}" if unknown else "a repeated chain" if chosen else "no chain"
+            raise ControlError(f"select_chains: {what} among the fit's chains {have}; give some of {have}")
+
+        def kept(dataset: Any) -> Any:
+            return dataset.sel(chain=chosen) if "chain" in dataset.dims else dataset
+
+        posterior = self.idata.map_over_datasets(kept)
+        sampled = {"sampler": self.sampler, "draws": self.draws, "tune": self.tune, "thin": self.thin}
+        return self._with_posterior(
+            posterior, chains=len(chosen), timings=self.timings, options=self.options, **sampled
+        )
+
+    def _with_posterior(self, idata: Any, **sampled: Any) -> Any:
+        """A fit of the same kind and model with another posterior (each kind of fit says)."""
+        raise NotImplementedError
 
     def reported_variables(self) -> list[str]:
         """The posterior variables whose convergence :meth:`diagnose` checks (each kind of fit says)."""

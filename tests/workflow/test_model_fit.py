@@ -20,6 +20,7 @@ from reference import LAVAAN, M2, REFERENCE_FITS, SEED, data, lavaan_estimates, 
 import pymlsem
 from pymlsem.build.marginal import loglik_from_rows
 from pymlsem.data.stats import two_level_stats
+from pymlsem.exceptions import ControlError
 from pymlsem.results.fit import SEMFit
 from pymlsem.sample import Timings
 from pymlsem.workflow import (
@@ -173,6 +174,29 @@ def test_m2_has_two_maxima_and_lavaans_default_estimate_is_the_lower() -> None:
         values[name] = spec.log_likelihood(lavaan_estimates(name), fixed_x=False)
         assert values[name] == pytest.approx(lavaan_fitmeasure(name, "logl"), abs=1e-6)
     assert values[f"{prefix}_y4"] - values[prefix] == pytest.approx(65.64, abs=0.01)
+
+
+def test_select_chains_keeps_the_chains_of_the_highest_mode(seed) -> None:
+    spec, rows, _ = seed
+    fit = _fit_at(spec, rows, chains=4, draws=200)
+    rng = np.random.default_rng(4)
+    fit.idata.posterior["parameters"] += rng.normal(0.0, 0.01, fit.idata.posterior["parameters"].shape)
+    log_density = rng.normal(-3000.0, 3.0, (4, 200))
+    log_density[2] -= 50.0  # chain 2 in a lower mode, its draws elsewhere
+    fit.idata.posterior["parameters"][2] += 1.0
+    fit.idata["sample_stats"]["logp"] = xr.DataArray(log_density, dims=("chain", "draw"))
+    assert fit.diagnose().loc["modes", "worst"].startswith("chain 2 at -5")
+    kept = fit.select_chains([0, 1, 3])
+    assert type(kept) is SEMFit and kept.chains == 3 and fit.chains == 4
+    assert kept.diagnose()["ok"].all() and kept.convergence_note() is None
+    assert list(kept.idata.posterior.chain.values) == [0, 1, 3]
+    np.testing.assert_array_equal(kept.idata.sample_stats["logp"].values, log_density[[0, 1, 3]])
+    means = kept.parameter_estimates().query("free")["mean"].to_numpy()
+    np.testing.assert_allclose(means, rows[np.asarray(spec.built.row_param) >= 0], atol=0.01)
+    assert not fit.diagnose()["ok"].all()  # the fit itself is unchanged
+    for chains, words in (([], "no chain"), ([0, 0], "repeated"), ([1, 7], r"no chain \[7\]")):
+        with pytest.raises(ControlError, match=words):
+            fit.select_chains(chains)
 
 
 def test_batched_loglik_follows_each_draw_like_the_pytensor_path(seed) -> None:
