@@ -196,6 +196,9 @@ def level_moments(rows, ints, offsets, level, p):
     """One level's RAM matrices, ``(I - A)^-1`` and implied moments placed among the data's ``p``
     variables.
 
+    Callers pass ``level`` as ``np.int64(0)`` or ``np.int64(1)``: numba compiles a function once for each
+    literal integer it is called with, and this is the kernels' largest function (~2 s a compile).
+
     Returns
     -------
     sigma, mu, ram

@@ -12,6 +12,7 @@ expectation, so the mean term is zero.
 from __future__ import annotations
 
 import numba
+import numpy as np
 
 from pymlsem.engine.kernels.parts import (
     COMMON_SEGMENTS,
@@ -38,7 +39,7 @@ def logp_grad(x, hyper, ints, offsets, row_fixed, nobs, mean, cov):
     The arguments are the family's inputs in order (:func:`pymlsem.engine.sem.family_inputs`).
     """
     log_prior, rows, state = prior_and_rows(x, hyper, ints, offsets, row_fixed)
-    sigma, mu, ram = level_moments(rows, ints, offsets, 0, cov.shape[0])
+    sigma, mu, ram = level_moments(rows, ints, offsets, np.int64(0), cov.shape[0])
     if segment(ints, offsets, _MEAN_FLAG)[0] == 0:
         mu = mean.copy()
     n = nobs[0]

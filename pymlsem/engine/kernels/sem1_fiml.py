@@ -61,7 +61,7 @@ def logp_grad(x, hyper, ints, offsets, row_fixed, n_values, observed, counts, me
     The arguments are the family's inputs in order (:func:`pymlsem.engine.sem.family_inputs`).
     """
     log_prior, rows, state = prior_and_rows(x, hyper, ints, offsets, row_fixed)
-    sigma, mu, ram = level_moments(rows, ints, offsets, 0, means.shape[1])
+    sigma, mu, ram = level_moments(rows, ints, offsets, np.int64(0), means.shape[1])
     loglik, g_sigma, g_mu = _pattern_terms(sigma, mu, observed, counts, means, scatter)
     return posterior(log_prior, loglik, state, rows.size, ints, offsets, ((g_sigma, g_mu, ram),))
 

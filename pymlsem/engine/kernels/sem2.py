@@ -120,8 +120,8 @@ def logp_grad(x, hyper, ints, offsets, row_fixed, within_scatter, sizes, counts,
     """
     log_prior, rows, state = prior_and_rows(x, hyper, ints, offsets, row_fixed)
     p = means.shape[1]
-    sigma_w, mu_w, ram_w = level_moments(rows, ints, offsets, 0, p)
-    sigma_b, mu_b, ram_b = level_moments(rows, ints, offsets, 1, p)
+    sigma_w, mu_w, ram_w = level_moments(rows, ints, offsets, np.int64(0), p)
+    sigma_b, mu_b, ram_b = level_moments(rows, ints, offsets, np.int64(1), p)
     within_index = segment(ints, offsets, _WITHIN_INDEX)
     loglik, g_w, g_b, g_mu = _two_level_terms(
         sigma_w, sigma_b, mu_w + mu_b, within_index, within_scatter, sizes, counts, means, group_scatter

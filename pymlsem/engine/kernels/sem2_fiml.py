@@ -155,8 +155,8 @@ def logp_grad(
     """
     log_prior, rows, state = prior_and_rows(x, hyper, ints, offsets, row_fixed)
     p = means.shape[1]
-    sigma_w, mu_w, ram_w = level_moments(rows, ints, offsets, 0, p)
-    sigma_b, mu_b, ram_b = level_moments(rows, ints, offsets, 1, p)
+    sigma_w, mu_w, ram_w = level_moments(rows, ints, offsets, np.int64(0), p)
+    sigma_b, mu_b, ram_b = level_moments(rows, ints, offsets, np.int64(1), p)
     loglik, g_w, g_b, g_mu = _likelihood(
         sigma_w,
         sigma_b,
