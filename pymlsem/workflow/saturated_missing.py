@@ -14,24 +14,20 @@ Two levels: the unrestricted model has a mean per variable, a within covariance 
 variables and a between covariance over the between-varying ones. Its log-likelihood is the models' own
 full-information density (:func:`pymlsem.build.missing.two_level_missing_loglik`), maximised directly over
 the means and the two covariances' Cholesky factors (log-diagonals) by quasi-Newton steps with the density's
-exact gradient (PyTensor's), from moments that ignore the clustering.
+exact gradient, from moments that ignore the clustering. Both come from the ``sem2_fiml`` engine kernel's
+likelihood (:mod:`pymlsem.engine.kernels.saturated`, compiled once per machine and cached: building and
+compiling the density's PyTensor graph took 10-25 s in every process).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
-import pytensor
-import pytensor.tensor as pt
 from scipy.optimize import minimize
 
-from pymlsem.build.missing import two_level_missing_loglik
-from pymlsem.build.rewrites import compile_mode
-from pymlsem.build.vectorized import symbolic
 from pymlsem.data.missing_stats import MissingSingleLevelStats, MissingTwoLevelStats
+from pymlsem.engine.kernels.saturated import objective
 from pymlsem.exceptions import PymlsemError
 from pymlsem.workflow.incomplete import TWO_LEVEL_ARRAYS, missing_loglik_at
 
@@ -146,38 +142,6 @@ class MissingTwoLevelH1:
     iterations: int
 
 
-def _cholesky_of(free: pt.TensorVariable, rows: pt.TensorVariable, cols: pt.TensorVariable, size):
-    """A lower-triangular factor from its free elements (the diagonal's on the log scale)."""
-    values = pt.switch(pt.eq(rows, cols), pt.exp(free), free)
-    return pt.set_subtensor(pt.zeros((size, size))[rows, cols], values)
-
-
-@cache
-def _two_level_objective() -> Callable[..., tuple[float, np.ndarray]]:
-    """``f(theta, within_index, between_index, *statistics) -> (-loglik, -gradient)`` of the saturated
-    model: ``theta`` holds the p means, then the within factor's and the between factor's lower triangles
-    (row by row, log-diagonal), compiled once per process."""
-    theta = pt.vector("theta")
-    stats = symbolic(**TWO_LEVEL_ARRAYS)
-    arrays = list(vars(stats).values())
-    stats.within_index = pt.lvector("within_index")
-    stats.between_index = pt.lvector("between_index")
-    p = stats.pattern_observed.shape[1]
-    n_w, n_b = stats.within_index.shape[0], stats.between_index.shape[0]
-    rows_w, cols_w = pt.tril_indices(n_w)
-    rows_b, cols_b = pt.tril_indices(n_b)
-    cut = p + rows_w.shape[0]
-    chol_w = _cholesky_of(theta[p:cut], rows_w, cols_w, n_w)
-    chol_b = _cholesky_of(theta[cut:], rows_b, cols_b, n_b)
-    within, between = stats.within_index, stats.between_index
-    sigma_w = pt.set_subtensor(pt.zeros((p, p))[within[:, None], within[None, :]], chol_w @ chol_w.T)
-    sigma_b = pt.set_subtensor(pt.zeros((p, p))[between[:, None], between[None, :]], chol_b @ chol_b.T)
-    loglik = two_level_missing_loglik(pt.zeros(p), sigma_w, theta[:p], sigma_b, stats)
-    outputs = [-loglik, -pytensor.grad(loglik, theta), sigma_w, sigma_b]
-    inputs = [theta, within, between, *arrays]
-    return pytensor.function(inputs, outputs, on_unused_input="ignore", mode=compile_mode())
-
-
 def _starting_point(stats: MissingTwoLevelStats) -> tuple[np.ndarray, np.ndarray]:
     """Means and variances ignoring the clustering (half of each variance at each level it varies at)."""
     observed = stats.pattern_observed.astype(bool)
@@ -237,19 +201,21 @@ def two_level_missing_h1(
     start = np.concatenate(
         [mean, _log_factor(within_share * variance[within]), _log_factor(between_share * variance[between])]
     )
-    function = _two_level_objective()
-    arrays = [within, between, *(getattr(stats, name) for name in TWO_LEVEL_ARRAYS)]
+    statistics = (np.ascontiguousarray(getattr(stats, name), dtype=float) for name in TWO_LEVEL_ARRAYS)
+    arrays = [within, between, *statistics]
 
-    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        value, gradient, *_ = function(theta, *arrays)
-        return float(value), np.asarray(gradient)
+    def negative_loglik(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        value, gradient, *_ = objective(theta, *arrays)
+        return float(value), gradient
 
-    result = minimize(objective, start, jac=True, method="BFGS", options={"gtol": gtol, "maxiter": 10_000})
+    result = minimize(
+        negative_loglik, start, jac=True, method="BFGS", options={"gtol": gtol, "maxiter": 10_000}
+    )
     # BFGS may stop short of gtol from rounding in a log-likelihood of thousands (its line search then
     # fails); a gradient below ``accept`` leaves the log-likelihood within ~1e-8 of its maximum
     if not result.success and np.abs(result.jac).max() > accept:
         raise PymlsemError(f"the two-level saturated model did not converge: {result.message}")
-    loglik, _, sigma_w, sigma_b = function(result.x, *arrays)
+    loglik, _, sigma_w, sigma_b = objective(result.x, *arrays)
     p = mean.size
     within_only = np.setdiff1d(within, between)
     mu_b = result.x[:p].copy()

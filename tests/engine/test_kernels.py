@@ -8,14 +8,21 @@ values, two levels), including where a covariance is not positive definite.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
+import pytensor
+import pytensor.tensor as pt
 import pytest
+from pytensor.compile.mode import Mode
 from reference import data
 
 import pymlsem
-from pymlsem.engine.kernels import sem1, sem1_fiml, sem2, sem2_fiml
+from pymlsem.build.missing import two_level_missing_loglik
+from pymlsem.engine.kernels import saturated, sem1, sem1_fiml, sem2, sem2_fiml
 from pymlsem.engine.run import engine_binding
 from pymlsem.engine.sem import KERNELS, family_inputs, segments
+from pymlsem.workflow.incomplete import TWO_LEVEL_ARRAYS
 from tests.engine.test_engine import corpus_spec, graph_at
 
 #: corpus models of each kernel's family, and the family they bind to
@@ -113,3 +120,50 @@ def test_a_covariance_that_is_not_positive_definite_gives_minus_infinity(model, 
     np.testing.assert_allclose(expanded, graph_at(binding, x)[2], rtol=1e-12)
     x[beta] = 0.0  # correlations 0: positive definite again
     assert np.isfinite(_kernel_at(binding, x)[0])
+
+
+def _saturated_graph(stats):
+    """The saturated model's negative log-likelihood and gradient at ``theta`` from the specification
+    (:func:`pymlsem.build.missing.two_level_missing_loglik`), evaluated by PyTensor without compiling."""
+    theta = pt.vector("theta")
+    p = stats.pattern_observed.shape[1]
+    within, between = np.asarray(stats.within_index), np.asarray(stats.between_index)
+    cut = p + within.size * (within.size + 1) // 2
+
+    def factor(free, n):
+        rows, cols = np.tril_indices(n)
+        values = pt.switch(pt.eq(rows, cols), pt.exp(free), free)
+        return pt.set_subtensor(pt.zeros((n, n))[rows, cols], values)
+
+    def placed(chol, where):
+        return pt.set_subtensor(pt.zeros((p, p))[where[:, None], where[None, :]], chol @ chol.T)
+
+    sigma_w = placed(factor(theta[p:cut], within.size), within)
+    sigma_b = placed(factor(theta[cut:], between.size), between)
+    arrays = SimpleNamespace(**{name: pt.as_tensor(getattr(stats, name)) for name in TWO_LEVEL_ARRAYS})
+    arrays.within_index, arrays.between_index = pt.as_tensor(within), pt.as_tensor(between)
+    loglik = two_level_missing_loglik(pt.zeros(p), sigma_w, theta[:p], sigma_b, arrays)
+    mode = Mode(linker="py", optimizer=None)
+    return pytensor.function([theta], [-loglik, -pytensor.grad(loglik, theta)], mode=mode), cut
+
+
+@pytest.mark.parametrize("name", ["seed_missing_values", "two_level_missing_values"])
+def test_the_saturated_objective_equals_the_two_level_missing_density(name: str) -> None:
+    """The kernel the two-level saturated model of incomplete data is maximised with
+    (:mod:`pymlsem.engine.kernels.saturated`): value and gradient are the specification's."""
+    stats = corpus_spec(name).likelihood_stats
+    graph, cut = _saturated_graph(stats)
+    within = np.asarray(stats.within_index, dtype=np.int64)
+    between = np.asarray(stats.between_index, dtype=np.int64)
+    arrays = [np.ascontiguousarray(getattr(stats, array), dtype=float) for array in TWO_LEVEL_ARRAYS]
+    n_between = between.size * (between.size + 1) // 2
+    rng = np.random.default_rng(7)
+    for _ in range(2):
+        theta = rng.normal(0.0, 0.3, cut + n_between)
+        value, gradient, sigma_w, sigma_b = saturated.objective(theta, within, between, *arrays)
+        expected_value, expected_gradient = graph(theta)
+        assert np.isfinite(value) and value == pytest.approx(float(expected_value), rel=1e-10)
+        scale = np.abs(expected_gradient).max()
+        np.testing.assert_allclose(gradient, expected_gradient, rtol=1e-8, atol=1e-8 * scale)
+        assert np.all(np.linalg.eigvalsh(sigma_w[np.ix_(within, within)]) > 0)
+        assert np.all(sigma_b[np.setdiff1d(np.arange(sigma_b.shape[0]), between)] == 0.0)

@@ -106,7 +106,7 @@ def _cluster(j, sigma_b, mu, precision, g_precision, g_b, g_mu, between, is_with
 
 
 @numba.njit(cache=False)
-def _likelihood(sigma_w, sigma_b, mu, within, between, patterns, clusters):
+def likelihood(sigma_w, sigma_b, mu, within, between, patterns, clusters):
     """The log-likelihood with dL/dSigma_w, dL/dSigma_b and dL/dmu (``-inf`` if not PD)."""
     observed, counts, means, scatter = patterns
     p = mu.size
@@ -157,7 +157,7 @@ def logp_grad(
     p = means.shape[1]
     sigma_w, mu_w, ram_w = level_moments(rows, ints, offsets, np.int64(0), p)
     sigma_b, mu_b, ram_b = level_moments(rows, ints, offsets, np.int64(1), p)
-    loglik, g_w, g_b, g_mu = _likelihood(
+    loglik, g_w, g_b, g_mu = likelihood(
         sigma_w,
         sigma_b,
         mu_w + mu_b,
