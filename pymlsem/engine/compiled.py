@@ -46,6 +46,7 @@ __all__ = [
     "engine_key",
     "family_inputs",
     "load_family",
+    "shared_family",
 ]
 
 
@@ -142,6 +143,13 @@ def code_fingerprint(source: str) -> str:
     return ast.dump(tree)
 
 
+def shared_family(family: str) -> str:
+    """The family whose compiled callbacks ``family`` uses: itself, or the family it shares a hand-written
+    kernel with (its module's ``SHARED_KERNELS``: families that compute the same log-density over the same
+    inputs are compiled and cached once)."""
+    return getattr(MODULES[family], "SHARED_KERNELS", {}).get(family, family)
+
+
 def load_family(family: str, *, progress: bool = True, compile_missing: bool = True) -> CompiledFamily | None:
     """The compiled callbacks of ``family``: from this process, from the disk cache, or compiled now.
 
@@ -156,6 +164,12 @@ def load_family(family: str, *, progress: bool = True, compile_missing: bool = T
     """
     if family in _LOADED:
         return _LOADED[family]
+    shared = shared_family(family)
+    if shared != family:  # its callbacks are another family's: compiled and cached once for both
+        loaded = load_family(shared, progress=progress, compile_missing=compile_missing)
+        if loaded is not None:
+            _LOADED[family] = loaded
+        return loaded
     base = base_family(family)
     description = DESCRIPTION[base] + (" (any prior family)" if family.endswith(ANY_PRIOR) else "")
     start = time.perf_counter()

@@ -26,6 +26,9 @@ The likelihood is :func:`pymlsem.mlm.loglik.gaussian_marginal_loglik` with the n
 only at run time. The per-model PyMC graph (:func:`pymlsem.mlm.model.build_mixed_model`) stays the
 specification: the engine's log-density equals its ``model.logp()`` at every point
 (tests/engine/test_engine.py).
+The one-factor families with the default priors are compiled from a hand-written kernel of the same inputs
+(:mod:`pymlsem.engine.kernels.mixed1`, ``KERNELS``), which compiles in seconds instead of a minute; their
+graphs here stay what the kernel is tested against.
 Crossed grouping factors, more than two nested ones, MCMCglmm-style priors and GLMMs still compile their
 own graph.
 """
@@ -51,6 +54,7 @@ from pymlsem.engine.binding import (
     symbolic_inputs,
     unpack,
 )
+from pymlsem.engine.kernels import mixed1
 from pymlsem.engine.priors import MAX_HYPER, PRIOR_FAMILIES, prior_logp, transform_of
 from pymlsem.formula.design import INTERCEPT
 from pymlsem.mlm.loglik import gaussian_marginal_loglik
@@ -65,6 +69,9 @@ __all__ = [
     "EXPECTED_SECONDS",
     "FAMILIES",
     "GRAPH_SOURCES",
+    "KERNELS",
+    "KERNEL_SOURCES",
+    "SHARED_KERNELS",
     "WARMUP_FAMILIES",
     "bind",
     "effect_arrays",
@@ -97,12 +104,22 @@ _SHAPES = {
 }
 #: compiled by ``python -m pymlsem warmup`` (the set-up script): the shapes of most models; the others are
 #: compiled on first use, with a progress line (``warmup --all`` compiles every family)
-WARMUP_FAMILIES = ("mixed1_q1", "mixed1_q2")
+WARMUP_FAMILIES = ("mixed1_q1", "mixed1_q2", "mixed1")
 #: other prior families take the variants of the general shapes
 FAMILIES = (*_SHAPES, *(f"{family}{ANY_PRIOR}" for family in ("mixed1", "mixed2", "mixed_crossed")))
 #: the files besides the engine's own whose code shapes this module's graphs (the cache key)
 GRAPH_SOURCES = ("engine/mixed.py", "mlm/loglik.py", "build/loglik.py")
-EXPECTED_SECONDS = {"mixed1_q1": 60, "mixed1_q2": 60, "mixed1": 80, "mixed2": 100, "mixed_crossed": 100}
+EXPECTED_SECONDS = {"mixed1_q1": 10, "mixed1_q2": 10, "mixed1": 10, "mixed2": 100, "mixed_crossed": 100}
+#: families compiled from a hand-written kernel instead of their graph: (logp with gradient, expanded values),
+#: numba functions of the family's inputs (the graph stays the specification they are tested against); the
+#: three one-factor families with the default priors compute the same thing, so one kernel serves them
+KERNELS = {name: (mixed1.logp_grad, mixed1.expand) for name in ("mixed1_q1", "mixed1_q2", "mixed1")}
+#: the files whose code is each kernel (a family's cache key reads them besides ``GRAPH_SOURCES``)
+KERNEL_SOURCES = dict.fromkeys(
+    KERNELS, ("engine/kernels/parts.py", "engine/kernels/effects.py", "engine/kernels/mixed1.py")
+)
+#: families whose compiled callbacks are another family's (the same kernel over the same inputs)
+SHARED_KERNELS = {"mixed1_q1": "mixed1", "mixed1_q2": "mixed1"}
 DESCRIPTION = {
     "mixed1_q1": "Gaussian random-intercept model",
     "mixed1_q2": "Gaussian mixed model with two effects per cluster",

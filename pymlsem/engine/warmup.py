@@ -10,7 +10,7 @@ from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 
 from pymlsem.engine.binding import base_family
-from pymlsem.engine.compiled import EXPECTED_SECONDS, load_family
+from pymlsem.engine.compiled import EXPECTED_SECONDS, load_family, shared_family
 
 __all__ = ["warmup"]
 
@@ -35,6 +35,8 @@ def warmup(families: Sequence[str], jobs: int = 1, also: Sequence[Callable[[], s
     """
     missing = [family for family in families if load_family(family, compile_missing=False) is None]
     lines = [f"pymlsem: {family} engine already compiled" for family in families if family not in missing]
+    # families sharing their callbacks with another are compiled once, as that family
+    missing = list(dict.fromkeys(shared_family(family) for family in missing))
     for line in lines:
         print(line, file=sys.stderr)
     missing.sort(key=lambda family: -EXPECTED_SECONDS[base_family(family)])  # the slowest first

@@ -1,9 +1,12 @@
-"""The families' disk-cache key follows the code of their graph sources, not its docstrings or comments."""
+"""The families' disk-cache key follows the code of their graph sources, not its docstrings or comments;
+families that share a kernel are compiled once."""
 
 from __future__ import annotations
 
-from pymlsem.engine import sem
-from pymlsem.engine.compiled import code_fingerprint, engine_key
+from pymlsem.engine import compiled as compiled_module
+from pymlsem.engine import mixed, sem
+from pymlsem.engine import warmup as warmup_module
+from pymlsem.engine.compiled import code_fingerprint, engine_key, shared_family
 
 SOURCE = '''"""A module."""
 
@@ -46,3 +49,20 @@ def test_a_kernel_is_part_of_its_own_familys_key_only(monkeypatch) -> None:
     assert engine_key("sem2") != before["sem2"]
     assert engine_key("sem1") == before["sem1"]
     assert engine_key("sem2_fiml") == before["sem2_fiml"]
+
+
+def test_families_sharing_a_kernel_are_compiled_once(monkeypatch) -> None:
+    """``mixed1_q1`` and ``mixed1_q2`` compute ``mixed1``'s log-density over its inputs: the warm-up compiles
+    ``mixed1`` once for the three, and loading either of them gives ``mixed1``'s callbacks."""
+    shared = {family: shared_family(family) for family in mixed.KERNELS}
+    assert shared == dict.fromkeys(mixed.KERNELS, "mixed1")
+    assert shared_family("sem2") == "sem2"
+    compiled = []
+    monkeypatch.setattr(warmup_module, "load_family", lambda family, compile_missing: None)
+    monkeypatch.setattr(warmup_module, "compile_family", lambda family: compiled.append(family) or family)
+    warmup_module.warmup(["mixed1_q1", "mixed1_q2", "mixed1", "sem2"])
+    assert sorted(compiled) == ["mixed1", "sem2"]
+    stand_in = object()
+    monkeypatch.setitem(compiled_module._LOADED, "mixed1", stand_in)
+    monkeypatch.delitem(compiled_module._LOADED, "mixed1_q1", raising=False)
+    assert compiled_module.load_family("mixed1_q1") is stand_in

@@ -1,4 +1,5 @@
-"""The hand-written kernels of the SEM families equal the families' graphs (their specification).
+"""The hand-written kernels of the SEM and Gaussian mixed-model families equal the families' graphs (their
+specification).
 
 Every model of the engine corpus whose family has a kernel is also checked through the compiled kernel
 against its own PyMC graph (tests/engine/test_engine.py); here each kernel is compared with its family's
@@ -19,11 +20,13 @@ from reference import data
 
 import pymlsem
 from pymlsem.build.missing import two_level_missing_loglik
-from pymlsem.engine.kernels import saturated, sem1, sem1_fiml, sem2, sem2_fiml
+from pymlsem.engine import mixed
+from pymlsem.engine.compiled import family_inputs
+from pymlsem.engine.kernels import mixed1, saturated, sem1, sem1_fiml, sem2, sem2_fiml
 from pymlsem.engine.run import engine_binding
-from pymlsem.engine.sem import KERNELS, family_inputs, segments
+from pymlsem.engine.sem import KERNELS, segments
 from pymlsem.workflow.incomplete import TWO_LEVEL_ARRAYS
-from tests.engine.test_engine import corpus_spec, graph_at
+from tests.engine.test_engine import MIXED_CORPUS, MIXED_FAMILY, _mixed_frame, corpus_spec, graph_at
 
 #: corpus models of each kernel's family, and the family they bind to
 CASES = {
@@ -42,7 +45,7 @@ CORRELATED = "y1 ~~ y2\n y1 ~~ y3\n y2 ~~ y3"
 
 
 def _kernel_at(binding, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    logp_grad, expand = KERNELS[binding.family]
+    logp_grad, expand = (KERNELS | mixed.KERNELS)[binding.family]
     arrays = [np.asarray(binding.data[name], dtype=dtype) for name, dtype, _ in family_inputs(binding.family)]
     logp, grad = logp_grad(x, *arrays)
     (expanded,) = expand(x, *arrays)
@@ -77,6 +80,44 @@ def test_each_kernel_reads_its_familys_segments() -> None:
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_the_kernel_equals_the_family_graph(name: str) -> None:
     _assert_kernel_equals_graph(_binding(corpus_spec(name), CASES[name]), np.random.default_rng(3), 3)
+
+
+def test_the_mixed_kernel_reads_its_familys_segments() -> None:
+    assert set(mixed.KERNELS) == {"mixed1_q1", "mixed1_q2", "mixed1"}
+    for family in mixed.KERNELS:
+        assert mixed1.SEGMENTS == mixed._segments(family)
+    assert mixed1.REALS == mixed._REALS
+
+
+#: the mixed corpus's models of the kernel's families: one effect, two (correlated, uncorrelated, two
+#: blocks), no fixed effects, three effects in two blocks
+MIXED_CASES = sorted(name for name, family in MIXED_FAMILY.items() if family in mixed.KERNELS)
+
+
+@pytest.mark.parametrize("name", MIXED_CASES)
+def test_the_mixed_kernel_equals_the_family_graph(name: str) -> None:
+    formula, source, kwargs = MIXED_CORPUS[name]
+    spec = pymlsem.mixed_model(formula, _mixed_frame(source), **kwargs)
+    _assert_kernel_equals_graph(_binding(spec, MIXED_FAMILY[name]), np.random.default_rng(3), 3)
+
+
+def test_the_mixed_kernel_with_a_strong_correlation_and_tiny_variances() -> None:
+    """Far from the start: a correlation of 0.999, SDs of 1e-3 and 1e3 times the data's, where the
+    cluster matrices are nearly singular or nearly the identity."""
+    formula, source, kwargs = MIXED_CORPUS["reading_correlated_slope"]
+    binding = _binding(pymlsem.mixed_model(formula, _mixed_frame(source), **kwargs), "mixed1_q2")
+    rng = np.random.default_rng(8)
+    sd_positions = next(v[3] for v in binding.variables if v[0].startswith("sd_std__"))
+    corr_positions = next(v[3] for v in binding.variables if v[0].startswith("corr_chol__"))
+    for log_sd in (np.log(1e-3), np.log(1e3)):
+        x = rng.normal(0.0, 0.5, binding.n_dim)
+        x[sd_positions] = log_sd
+        x[corr_positions] = 22.0  # t / sqrt(1 + t^2) = 0.999
+        logp, grad, expanded = _kernel_at(binding, x)
+        graph_logp, graph_grad, graph_expanded = graph_at(binding, x)
+        assert logp == pytest.approx(graph_logp, rel=1e-10)
+        np.testing.assert_allclose(grad, graph_grad, rtol=1e-7, atol=1e-8 * np.abs(graph_grad).max())
+        np.testing.assert_allclose(expanded, graph_expanded, rtol=1e-12)
 
 
 def test_the_two_level_missing_kernel_with_clusters_missing_a_variable_entirely() -> None:

@@ -48,7 +48,7 @@ def level_segments(levels: int) -> tuple[str, ...]:
 
 @numba.njit(cache=False, inline="always")  # inlined: called with a different constant at each site
 def segment(ints, offsets, i):
-    """The ``i``-th packed integer array."""
+    """The ``i``-th packed array (``ints`` or ``reals``, cut by their offsets)."""
     return ints[offsets[i] : offsets[i + 1]]
 
 
@@ -61,20 +61,29 @@ def _log_sigmoid(x):
 
 
 @numba.njit(cache=False)
-def _priors(x, hyper, ints, offsets):
-    """Prior log-density (with log-Jacobians), its gradient in x, the values and dvalue/dx."""
+def normal_priors(x, hyper, positions):
+    """PyMC's ``Normal(mu, sigma)`` log-density of the elements at ``positions`` (hyperparameters in the
+    first two columns of ``hyper``), summed, and the gradient in x, the values and dvalue/dx of all elements
+    (zero but at ``positions``: the other prior families fill their own)."""
     k = x.size
-    logp = 0.0
     grad = np.zeros(k)
     values = np.zeros(k)
     slope = np.zeros(k)
-    for i in segment(ints, offsets, NORMAL):
+    logp = 0.0
+    for i in positions:
         mu, sigma = hyper[i, 0], hyper[i, 1]
         z = (x[i] - mu) / sigma
         logp += -0.5 * z * z - math.log(sigma) - _HALF_LOG_2PI
         grad[i] = -z / sigma
         values[i] = x[i]
         slope[i] = 1.0
+    return logp, grad, values, slope
+
+
+@numba.njit(cache=False)
+def _priors(x, hyper, ints, offsets):
+    """Prior log-density (with log-Jacobians), its gradient in x, the values and dvalue/dx."""
+    logp, grad, values, slope = normal_priors(x, hyper, segment(ints, offsets, NORMAL))
     for i in segment(ints, offsets, GAMMA):
         alpha, beta = hyper[i, 0], hyper[i, 1]
         v = math.exp(x[i])
