@@ -45,6 +45,7 @@ from pymlsem.engine.binding import (
     symbolic_inputs,
     unpack,
 )
+from pymlsem.engine.kernels import glmm as kernel
 from pymlsem.engine.mixed import (
     COMMON_PRIORS,
     EFFECT_REALS,
@@ -62,8 +63,11 @@ __all__ = [
     "EXPECTED_SECONDS",
     "FAMILIES",
     "GRAPH_SOURCES",
+    "KERNELS",
+    "KERNEL_SOURCES",
     "RESPONSE_DETERMINISTICS",
     "RESPONSE_PARAMETERS",
+    "SHARED_KERNELS",
     "WARMUP_FAMILIES",
     "bind",
     "family_graph",
@@ -102,7 +106,18 @@ FAMILIES = (*_LIKELIHOODS, *(f"{family}{ANY_PRIOR}" for family in _LIKELIHOODS))
 #: the files besides the engine's own whose code shapes this module's graphs (the cache key)
 GRAPH_SOURCES = ("engine/glmm.py", "engine/mixed.py", "mlm/loglik.py", "build/loglik.py")
 EXPECTED_SECONDS = {family: 60 for family in _LIKELIHOODS} | {"glmm_negbinomial": 90, "glmm_student": 90}
+EXPECTED_SECONDS |= dict.fromkeys(kernel.RESPONSES, 15)
 EXPECTED_SECONDS |= {"glmm_ordinal_logit": 90, "glmm_ordinal_probit": 90}
+#: families compiled from a hand-written kernel instead of their graph: (logp with gradient, expanded values),
+#: numba functions of the family's inputs (the graph stays the specification they are tested against); the
+#: response is data (``response_code``: the family's place in ``_LIKELIHOODS``), so one kernel serves them
+KERNELS = dict.fromkeys(kernel.RESPONSES, (kernel.logp_grad, kernel.expand))
+#: the files whose code is each kernel (a family's cache key reads them besides ``GRAPH_SOURCES``)
+KERNEL_SOURCES = dict.fromkeys(
+    KERNELS, ("engine/kernels/parts.py", "engine/kernels/effects.py", "engine/kernels/glmm.py")
+)
+#: families whose compiled callbacks are another family's (the same kernel over the same inputs)
+SHARED_KERNELS = {family: kernel.RESPONSES[0] for family in kernel.RESPONSES[1:]}
 DESCRIPTION = {
     "glmm_binomial_logit": "logistic mixed model",
     "glmm_binomial_probit": "probit mixed model",
@@ -126,7 +141,7 @@ def _priors(family: str) -> tuple[str, ...]:
 
 def _segments(family: str) -> tuple[str, ...]:
     names = [f"prior_{name}" for name in _priors(family)]
-    return (*names, *effect_segments(), "z_param", "z_place", "n_levels", "response_param")
+    return (*names, *effect_segments(), "z_param", "z_place", "n_levels", "response_param", "response_code")
 
 
 def family_inputs(family: str) -> tuple[tuple[str, str, int], ...]:
@@ -268,6 +283,7 @@ def bind(spec) -> Binding:
         "z_param": np.concatenate(z_param),
         "z_place": np.concatenate(z_place),
         "n_levels": np.array([level_offset]),
+        "response_code": np.array([list(_LIKELIHOODS).index(base_family(name))]),  # what kernels read
     }
     ints, offsets = pack(parts, _segments(name), "int64")
     real_values, real_offsets = pack(reals, _REALS, "float64")

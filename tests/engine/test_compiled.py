@@ -4,7 +4,7 @@ families that share a kernel are compiled once."""
 from __future__ import annotations
 
 from pymlsem.engine import compiled as compiled_module
-from pymlsem.engine import mixed, sem
+from pymlsem.engine import glmm, mixed, sem
 from pymlsem.engine import warmup as warmup_module
 from pymlsem.engine.compiled import code_fingerprint, engine_key, shared_family
 
@@ -56,7 +56,9 @@ def test_families_sharing_a_kernel_are_compiled_once(monkeypatch) -> None:
     ``mixed1`` once for the three, and loading either of them gives ``mixed1``'s callbacks."""
     shared = {family: shared_family(family) for family in mixed.KERNELS}
     assert shared == dict.fromkeys(mixed.KERNELS, "mixed1")
+    assert {shared_family(family) for family in glmm.KERNELS} == {"glmm_binomial_logit"}
     assert shared_family("sem2") == "sem2"
+    assert shared_family("glmm_student") == "glmm_student"
     compiled = []
     monkeypatch.setattr(warmup_module, "load_family", lambda family, compile_missing: None)
     monkeypatch.setattr(warmup_module, "compile_family", lambda family: compiled.append(family) or family)

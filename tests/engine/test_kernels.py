@@ -20,8 +20,9 @@ from reference import data
 
 import pymlsem
 from pymlsem.build.missing import two_level_missing_loglik
-from pymlsem.engine import mixed
+from pymlsem.engine import glmm, mixed
 from pymlsem.engine.compiled import family_inputs
+from pymlsem.engine.kernels import glmm as glmm_kernel
 from pymlsem.engine.kernels import mixed1, saturated, sem1, sem1_fiml, sem2, sem2_fiml
 from pymlsem.engine.run import engine_binding
 from pymlsem.engine.sem import KERNELS, segments
@@ -45,7 +46,7 @@ CORRELATED = "y1 ~~ y2\n y1 ~~ y3\n y2 ~~ y3"
 
 
 def _kernel_at(binding, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    logp_grad, expand = (KERNELS | mixed.KERNELS)[binding.family]
+    logp_grad, expand = (KERNELS | mixed.KERNELS | glmm.KERNELS)[binding.family]
     arrays = [np.asarray(binding.data[name], dtype=dtype) for name, dtype, _ in family_inputs(binding.family)]
     logp, grad = logp_grad(x, *arrays)
     (expanded,) = expand(x, *arrays)
@@ -89,13 +90,21 @@ def test_the_mixed_kernel_reads_its_familys_segments() -> None:
     assert mixed1.REALS == mixed._REALS
 
 
-#: the mixed corpus's models of the kernel's families: one effect, two (correlated, uncorrelated, two
-#: blocks), no fixed effects, three effects in two blocks
-MIXED_CASES = sorted(name for name, family in MIXED_FAMILY.items() if family in mixed.KERNELS)
+def test_the_glmm_kernel_reads_its_familys_segments_and_response_codes() -> None:
+    assert set(glmm.KERNELS) == set(glmm_kernel.RESPONSES)
+    for code, family in enumerate(glmm_kernel.RESPONSES):
+        assert glmm_kernel.SEGMENTS == glmm._segments(family)
+        assert list(glmm._LIKELIHOODS).index(family) == code
+
+
+#: the mixed corpus's models of the kernels' families: one effect, two (correlated, uncorrelated, two
+#: blocks), no fixed effects, three effects in two blocks; binomial (logit, probit) and bernoulli responses
+#: with one, nested and crossed factors, Poisson counts
+MIXED_CASES = sorted(name for name, family in MIXED_FAMILY.items() if family in mixed.KERNELS | glmm.KERNELS)
 
 
 @pytest.mark.parametrize("name", MIXED_CASES)
-def test_the_mixed_kernel_equals_the_family_graph(name: str) -> None:
+def test_the_mixed_and_glmm_kernels_equal_the_family_graph(name: str) -> None:
     formula, source, kwargs = MIXED_CORPUS[name]
     spec = pymlsem.mixed_model(formula, _mixed_frame(source), **kwargs)
     _assert_kernel_equals_graph(_binding(spec, MIXED_FAMILY[name]), np.random.default_rng(3), 3)

@@ -53,7 +53,7 @@ def segment(ints, offsets, i):
 
 
 @numba.njit(cache=False)
-def _log_sigmoid(x):
+def log_sigmoid(x):
     """``log(1 / (1 + exp(-x)))`` without overflow."""
     if x >= 0:
         return -math.log1p(math.exp(-x))
@@ -94,7 +94,7 @@ def _priors(x, hyper, ints, offsets):
         slope[i] = v
     for i in segment(ints, offsets, BETA):
         alpha, beta = hyper[i, 0], hyper[i, 1]
-        log_v, log_w = _log_sigmoid(x[i]), _log_sigmoid(-x[i])  # log u, log(1 - u)
+        log_v, log_w = log_sigmoid(x[i]), log_sigmoid(-x[i])  # log u, log(1 - u)
         v = math.exp(log_v)
         betaln = math.lgamma(alpha) + math.lgamma(beta) - math.lgamma(alpha + beta)
         # Beta(alpha, beta) at u = logistic(x), plus the log-Jacobian log u + log(1 - u)
