@@ -106,18 +106,17 @@ FAMILIES = (*_LIKELIHOODS, *(f"{family}{ANY_PRIOR}" for family in _LIKELIHOODS))
 #: the files besides the engine's own whose code shapes this module's graphs (the cache key)
 GRAPH_SOURCES = ("engine/glmm.py", "engine/mixed.py", "mlm/loglik.py", "build/loglik.py")
 EXPECTED_SECONDS = {family: 60 for family in _LIKELIHOODS} | {"glmm_negbinomial": 90, "glmm_student": 90}
-EXPECTED_SECONDS |= dict.fromkeys(kernel.RESPONSES, 15)
-EXPECTED_SECONDS |= {"glmm_ordinal_logit": 90, "glmm_ordinal_probit": 90}
+EXPECTED_SECONDS |= {"glmm_ordinal_logit": 90, "glmm_ordinal_probit": 90} | dict.fromkeys(kernel.SERVED, 20)
 #: families compiled from a hand-written kernel instead of their graph: (logp with gradient, expanded values),
 #: numba functions of the family's inputs (the graph stays the specification they are tested against); the
 #: response is data (``response_code``: the family's place in ``_LIKELIHOODS``), so one kernel serves them
-KERNELS = dict.fromkeys(kernel.RESPONSES, (kernel.logp_grad, kernel.expand))
+KERNELS = dict.fromkeys(kernel.SERVED, (kernel.logp_grad, kernel.expand))
 #: the files whose code is each kernel (a family's cache key reads them besides ``GRAPH_SOURCES``)
 KERNEL_SOURCES = dict.fromkeys(
     KERNELS, ("engine/kernels/parts.py", "engine/kernels/effects.py", "engine/kernels/glmm.py")
 )
 #: families whose compiled callbacks are another family's (the same kernel over the same inputs)
-SHARED_KERNELS = {family: kernel.RESPONSES[0] for family in kernel.RESPONSES[1:]}
+SHARED_KERNELS = {family: kernel.SERVED[0] for family in kernel.SERVED[1:]}
 DESCRIPTION = {
     "glmm_binomial_logit": "logistic mixed model",
     "glmm_binomial_probit": "probit mixed model",

@@ -91,15 +91,15 @@ def test_the_mixed_kernel_reads_its_familys_segments() -> None:
 
 
 def test_the_glmm_kernel_reads_its_familys_segments_and_response_codes() -> None:
-    assert set(glmm.KERNELS) == set(glmm_kernel.RESPONSES)
-    for code, family in enumerate(glmm_kernel.RESPONSES):
+    assert glmm_kernel.RESPONSES == tuple(glmm._LIKELIHOODS)  # the response codes
+    assert set(glmm.KERNELS) == set(glmm_kernel.SERVED)
+    for family in glmm_kernel.SERVED:
         assert glmm_kernel.SEGMENTS == glmm._segments(family)
-        assert list(glmm._LIKELIHOODS).index(family) == code
 
 
 #: the mixed corpus's models of the kernels' families: one effect, two (correlated, uncorrelated, two
 #: blocks), no fixed effects, three effects in two blocks; binomial (logit, probit) and bernoulli responses
-#: with one, nested and crossed factors, Poisson counts
+#: with one, nested and crossed factors, Poisson counts, ordinal ratings (logit, probit)
 MIXED_CASES = sorted(name for name, family in MIXED_FAMILY.items() if family in mixed.KERNELS | glmm.KERNELS)
 
 
@@ -217,3 +217,31 @@ def test_the_saturated_objective_equals_the_two_level_missing_density(name: str)
         np.testing.assert_allclose(gradient, expected_gradient, rtol=1e-8, atol=1e-8 * scale)
         assert np.all(np.linalg.eigvalsh(sigma_w[np.ix_(within, within)]) > 0)
         assert np.all(sigma_b[np.setdiff1d(np.arange(sigma_b.shape[0]), between)] == 0.0)
+
+
+@pytest.mark.parametrize("name", ["glmm_ordinal_probit_crossed", "glmm_cbpp_probit", "glmm_ordinal_slope"])
+def test_the_glmm_kernel_with_large_random_effects(name: str) -> None:
+    """Random-effect SDs of 5 (on the link scale): many rows far in the tails of the link, where PyMC's
+    ordered probit switches to its scaled-complementary-error-function branches. There the graph's own
+    gradient can be NaN (PyTensor differentiates the branch a switch does not take), so the kernel's is
+    checked against central differences of its log-density where the graph's is not a number."""
+    formula, source, kwargs = MIXED_CORPUS[name]
+    binding = _binding(pymlsem.mixed_model(formula, _mixed_frame(source), **kwargs), MIXED_FAMILY[name])
+    rng = np.random.default_rng(11)
+    sd_positions = np.concatenate([v[3] for v in binding.variables if v[0].startswith("sd")])
+    for _ in range(2):
+        x = rng.normal(0.0, 0.5, binding.n_dim)
+        x[sd_positions] = np.log(5.0)
+        logp, grad, expanded = _kernel_at(binding, x)
+        graph_logp, graph_grad, graph_expanded = graph_at(binding, x)
+        assert np.isfinite(logp)
+        assert logp == pytest.approx(graph_logp, rel=1e-10)
+        number = np.isfinite(graph_grad)
+        scale = np.abs(graph_grad[number]).max()
+        np.testing.assert_allclose(grad[number], graph_grad[number], rtol=1e-7, atol=1e-8 * scale)
+        for k in np.flatnonzero(~number):
+            step = np.zeros(binding.n_dim)
+            step[k] = 1e-6
+            central = (_kernel_at(binding, x + step)[0] - _kernel_at(binding, x - step)[0]) / 2e-6
+            assert grad[k] == pytest.approx(central, rel=1e-5, abs=1e-6 * scale)
+        np.testing.assert_allclose(expanded, graph_expanded, rtol=1e-12)

@@ -1,10 +1,10 @@
-"""The binomial (logit and probit) and Poisson GLMM families with the default priors
-(``glmm_binomial_logit``, ``glmm_binomial_probit``, ``glmm_poisson``) as one hand-written numba kernel.
+"""The binomial (logit and probit), Poisson and ordinal (cumulative logit and probit) GLMM families with the
+default priors (:data:`SERVED`) as one hand-written numba kernel.
 
 The family graph (:func:`pymlsem.engine.glmm.family_graph`) written by hand over the same inputs, with its
 gradient, and tested against the graph (tests/engine/test_kernels.py) and against every such model's own
 PyMC graph (tests/engine/test_engine.py). The response is data (the ``response_code`` segment: the
-family's place in :data:`RESPONSES`), so the three families share one compiled kernel.
+family's place in :data:`RESPONSES`), so the families share one compiled kernel.
 
 Before and after the likelihood, the parameters and the chain rule of :mod:`pymlsem.engine.kernels.effects`.
 The random effects of every level are ``u = z L'`` (``z`` the standardised effects, standard normal
@@ -15,7 +15,10 @@ the response's log-density per row, with ``d = dlog p / d eta``:
 * binomial, probit link: ``p = Phi(eta)`` (as PyMC's ``invprobit`` computes it: :data:`_PYMC_SQRT2`),
   ``log C(n, y) + y log p + (n - y) log(1 - p)``,
   ``d = phi(eta) (y / p - (n - y) / (1 - p))``;
-* Poisson, log link: ``y eta - exp(eta) - log y!``, ``d = y - exp(eta)``.
+* Poisson, log link: ``y eta - exp(eta) - log y!``, ``d = y - exp(eta)``;
+* ordinal, category k of K: ``log(F(c[k] - eta) - F(c[k-1] - eta))`` with F the logistic or PyMC's normal
+  CDF, ``c[-1] = -inf``, ``c[K-1] = inf``; the cut-points ``c`` are PyMC's ordered transform of their
+  elements of the point (its log-Jacobian added), under their normal prior.
 """
 
 from __future__ import annotations
@@ -28,18 +31,34 @@ import numpy as np
 from pymlsem.engine.kernels.effects import EFFECT_SEGMENTS, correlation, effect_gradient, effect_parameters
 from pymlsem.engine.kernels.parts import log_sigmoid, segment
 
-__all__ = ["RESPONSES", "SEGMENTS", "expand", "logp_grad"]
+__all__ = ["RESPONSES", "SEGMENTS", "SERVED", "expand", "logp_grad"]
 
 #: the packed integer arrays of the families, in order (:func:`pymlsem.engine.glmm._segments`)
 SEGMENTS = (*EFFECT_SEGMENTS, "z_param", "z_place", "n_levels", "response_param", "response_code")
-_Z_PARAM, _Z_PLACE, _N_LEVELS, _RESPONSE_CODE = 10, 11, 12, 14
-#: the families the kernel serves, by their response code
-RESPONSES = ("glmm_binomial_logit", "glmm_binomial_probit", "glmm_poisson")
-_LOGIT, _PROBIT, _POISSON = range(3)
+_Z_PARAM, _Z_PLACE, _N_LEVELS, _RESPONSE_PARAM, _RESPONSE_CODE = 10, 11, 12, 13, 14
+#: the GLMM families by response code (the order of :data:`pymlsem.engine.glmm._LIKELIHOODS`)
+RESPONSES = (
+    "glmm_binomial_logit",
+    "glmm_binomial_probit",
+    "glmm_poisson",
+    "glmm_negbinomial",
+    "glmm_student",
+    "glmm_ordinal_logit",
+    "glmm_ordinal_probit",
+)
+_LOGIT, _PROBIT, _POISSON, _ORDINAL_LOGIT, _ORDINAL_PROBIT = 0, 1, 2, 5, 6
+#: the families the kernel serves (with the default priors)
+SERVED = tuple(RESPONSES[code] for code in (_LOGIT, _PROBIT, _POISSON, _ORDINAL_LOGIT, _ORDINAL_PROBIT))
 #: PyMC's ``invprobit`` divides by ``sqrt(2.0)`` computed in float32 (PyTensor casts the literal 2.0 to
 #: float32), so its ``Phi(eta)`` is the normal CDF at ``eta * 1.000000016``; the kernel does the same, to
 #: equal the models' own graphs
 _PYMC_SQRT2 = float(np.sqrt(np.float32(2.0)))
+#: PyMC's ordered probit takes the first category's log-probability beyond ``|z| > 1`` as
+#: ``log(erfcx(z / s) / 2) - z^2 / 2`` (the last one's likewise) with ``s`` that float32 square root,
+#: which is ``log Phi(-z)`` plus ``z^2 (1 / s^2 - 1 / 2)``; and a middle category's as ``log(0.5) + ...``
+#: with ``log(0.5)`` in float32: the kernel adds both differences where they arise, to equal the graphs
+_PYMC_TAIL = 1.0 / _PYMC_SQRT2**2 - 0.5
+_PYMC_LOG_HALF = float(np.log(np.float32(0.5))) - math.log(0.5)
 
 
 @numba.njit(cache=False)
@@ -61,6 +80,55 @@ def _row(code, eta, y, n):
 
 
 @numba.njit(cache=False)
+def _cdf(code, z):
+    """The ordinal model's link CDF at ``z`` and its density: logistic, or PyMC's normal CDF
+    (:data:`_PYMC_SQRT2`); ``F(-inf) = 0``, ``F(inf) = 1``."""
+    if math.isinf(z):
+        return (1.0 if z > 0 else 0.0), 0.0
+    if code == _ORDINAL_LOGIT:
+        cdf = math.exp(log_sigmoid(z))
+        return cdf, cdf * math.exp(log_sigmoid(-z))
+    scaled = z / _PYMC_SQRT2
+    return 0.5 * math.erfc(-scaled), math.exp(-scaled * scaled) / (_PYMC_SQRT2 * math.sqrt(math.pi))
+
+
+@numba.njit(cache=False)
+def _ordinal_row(code, eta, category, cutpoints):
+    """One ordinal row's log-density ``log(F(c[k] - eta) - F(c[k-1] - eta))`` (``c[-1] = -inf``,
+    ``c[K-1] = inf``) and its derivatives in the two cut-points it reads (``upper``, ``lower``)."""
+    k = int(category)
+    upper = cutpoints[k] - eta if k < cutpoints.size else np.inf
+    lower = cutpoints[k - 1] - eta if k > 0 else -np.inf
+    f_upper, d_upper = _cdf(code, upper)
+    f_lower, d_lower = _cdf(code, lower)
+    if lower > 0.0:  # both in the upper tail: the difference of the complements loses no digits
+        p = _cdf(code, -lower)[0] - _cdf(code, -upper)[0]
+    else:
+        p = f_upper - f_lower
+    logp, g_upper, g_lower = math.log(p), d_upper / p, -d_lower / p
+    if code == _ORDINAL_PROBIT:  # PyMC's tails of the first and last categories (:data:`_PYMC_TAIL`)
+        if k == 0 and upper < -1.0:
+            logp, g_upper = logp + _PYMC_TAIL * upper * upper, g_upper + 2.0 * _PYMC_TAIL * upper
+        if k == cutpoints.size and lower > 1.0:
+            logp, g_lower = logp + _PYMC_TAIL * lower * lower, g_lower + 2.0 * _PYMC_TAIL * lower
+        if 0 < k < cutpoints.size:
+            logp += _PYMC_LOG_HALF
+    return logp, g_upper, g_lower
+
+
+@numba.njit(cache=False)
+def _ordered(x, positions):
+    """PyMC's ordered transform of the elements at ``positions``: the point with them ordered
+    (``c[0] = x[0]``, ``c[m] = c[m-1] + exp(x[m])``) and the log-Jacobian."""
+    point = x.copy()
+    log_jacobian = 0.0
+    for m in range(1, positions.size):
+        point[positions[m]] = point[positions[m - 1]] + math.exp(x[positions[m]])
+        log_jacobian += x[positions[m]]
+    return point, log_jacobian
+
+
+@numba.njit(cache=False)
 def _effects(values, factor, ints, offsets):
     """The standardised effects ``z`` (levels x Q) and the effects ``u = z L'`` of every level."""
     n_effects = factor.shape[0]
@@ -77,23 +145,37 @@ def logp_grad(x, hyper, ints, offsets, reals, real_offsets, design, z_design, ro
 
     The arguments are the family's inputs in order (:func:`pymlsem.engine.glmm.family_inputs`).
     """
+    code = segment(ints, offsets, _RESPONSE_CODE)[0]
+    ordinal = code == _ORDINAL_LOGIT or code == _ORDINAL_PROBIT
+    cut_positions = segment(ints, offsets, _RESPONSE_PARAM)
+    point, log_jacobian = _ordered(x, cut_positions) if ordinal else (x, 0.0)
     log_prior, grad, values, slope, fixef, sd, corr_factor = effect_parameters(
-        x, hyper, ints, offsets, reals, real_offsets
+        point, hyper, ints, offsets, reals, real_offsets
     )
     factor = sd.reshape((-1, 1)) * corr_factor
     z, u = _effects(values, factor, ints, offsets)
-    code = segment(ints, offsets, _RESPONSE_CODE)[0]
+    cutpoints = values[cut_positions]
     n_rows, n_effects = z_design.shape
     loglik = 0.0
     g_fixef = np.zeros(fixef.size)
     g_u = np.zeros(u.shape)
+    g_values = np.zeros(x.size)
     for i in range(n_rows):
         eta = offset[i]
         for t in range(fixef.size):
             eta += design[i, t] * fixef[t]
         for e in range(n_effects):
             eta += z_design[i, e] * u[row_levels[i, e], e]
-        logp, d = _row(code, eta, y[i], trials[i])
+        if ordinal:
+            logp, g_upper, g_lower = _ordinal_row(code, eta, y[i], cutpoints)
+            k = int(y[i])
+            if k < cutpoints.size:
+                g_values[cut_positions[k]] += g_upper
+            if k > 0:
+                g_values[cut_positions[k - 1]] += g_lower
+            d = -(g_upper + g_lower)
+        else:
+            logp, d = _row(code, eta, y[i], trials[i])
         loglik += logp
         for t in range(fixef.size):
             g_fixef[t] += design[i, t] * d
@@ -101,22 +183,29 @@ def logp_grad(x, hyper, ints, offsets, reals, real_offsets, design, z_design, ro
             g_u[row_levels[i, e], e] += z_design[i, e] * d
     if not np.isfinite(loglik):
         return -np.inf, np.zeros(x.size)
-    g_values = np.zeros(x.size)
     g_z = np.dot(g_u, factor).reshape(-1)  # d/dz[l, f] = sum_e g_u[l, e] L[e, f]
     places = segment(ints, offsets, _Z_PLACE)
     for m, k in enumerate(segment(ints, offsets, _Z_PARAM)):
         g_values[k] += g_z[places[m]]
     g_factor = np.dot(np.ascontiguousarray(g_u.T), z)  # d/dL[e, f] = sum_l g_u[l, e] z[l, f]
     effect_gradient(
-        x, grad, g_values, slope, g_fixef, g_factor, sd, corr_factor, ints, offsets, reals, real_offsets
+        point, grad, g_values, slope, g_fixef, g_factor, sd, corr_factor, ints, offsets, reals, real_offsets
     )
-    return log_prior + loglik, grad
+    if ordinal:  # back through the ordered transform: c[k] depends on x[0] and on exp(x[m]) for m <= k
+        above = 0.0
+        for m in range(cut_positions.size - 1, -1, -1):
+            above += grad[cut_positions[m]]
+            grad[cut_positions[m]] = above * math.exp(x[cut_positions[m]]) + 1.0 if m > 0 else above
+    return log_prior + log_jacobian + loglik, grad
 
 
 @numba.njit(cache=False)
 def expand(x, hyper, ints, offsets, reals, real_offsets, design, z_design, row_levels, y, trials, offset):
     """The expanded values at ``x``: the K constrained values, the fixed effects, the SDs, the correlation
     factor and the correlation matrix (Q x Q each, row by row) and the effects of every level (levels x Q)."""
+    code = segment(ints, offsets, _RESPONSE_CODE)[0]
+    if code == _ORDINAL_LOGIT or code == _ORDINAL_PROBIT:
+        x = _ordered(x, segment(ints, offsets, _RESPONSE_PARAM))[0]
     _, _, values, _, fixef, sd, corr_factor = effect_parameters(x, hyper, ints, offsets, reals, real_offsets)
     _, u = _effects(values, sd.reshape((-1, 1)) * corr_factor, ints, offsets)
     parts = (values, fixef, sd, corr_factor.reshape(-1), correlation(corr_factor).reshape(-1), u.reshape(-1))
