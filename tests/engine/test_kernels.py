@@ -219,7 +219,10 @@ def test_the_saturated_objective_equals_the_two_level_missing_density(name: str)
         assert np.all(sigma_b[np.setdiff1d(np.arange(sigma_b.shape[0]), between)] == 0.0)
 
 
-@pytest.mark.parametrize("name", ["glmm_ordinal_probit_crossed", "glmm_cbpp_probit", "glmm_ordinal_slope"])
+@pytest.mark.parametrize(
+    "name",
+    ["glmm_ordinal_probit_crossed", "glmm_cbpp_probit", "glmm_ordinal_slope", "glmm_negbinomial_slope"],
+)
 def test_the_glmm_kernel_with_large_random_effects(name: str) -> None:
     """Random-effect SDs of 5 (on the link scale): many rows far in the tails of the link, where PyMC's
     ordered probit switches to its scaled-complementary-error-function branches. There the graph's own
@@ -245,3 +248,11 @@ def test_the_glmm_kernel_with_large_random_effects(name: str) -> None:
             central = (_kernel_at(binding, x + step)[0] - _kernel_at(binding, x - step)[0]) / 2e-6
             assert grad[k] == pytest.approx(central, rel=1e-5, abs=1e-6 * scale)
         np.testing.assert_allclose(expanded, graph_expanded, rtol=1e-12)
+
+
+def test_the_kernels_digamma_equals_scipys() -> None:
+    from scipy.special import digamma
+
+    points = np.geomspace(1e-3, 1e4, 400)
+    values = np.array([glmm_kernel.digamma(point) for point in points])
+    np.testing.assert_allclose(values, digamma(points), rtol=1e-13, atol=1e-14)

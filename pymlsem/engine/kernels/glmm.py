@@ -1,5 +1,5 @@
-"""The binomial (logit and probit), Poisson and ordinal (cumulative logit and probit) GLMM families with the
-default priors (:data:`SERVED`) as one hand-written numba kernel.
+"""The binomial (logit and probit), Poisson, negative binomial and ordinal (cumulative logit and probit) GLMM
+families with the default priors (:data:`SERVED`) as one hand-written numba kernel.
 
 The family graph (:func:`pymlsem.engine.glmm.family_graph`) written by hand over the same inputs, with its
 gradient, and tested against the graph (tests/engine/test_kernels.py) and against every such model's own
@@ -16,6 +16,10 @@ the response's log-density per row, with ``d = dlog p / d eta``:
   ``log C(n, y) + y log p + (n - y) log(1 - p)``,
   ``d = phi(eta) (y / p - (n - y) / (1 - p))``;
 * Poisson, log link: ``y eta - exp(eta) - log y!``, ``d = y - exp(eta)``;
+* negative binomial, log link, ``mu = exp(eta)``, ``alpha = 1 / t^2`` (``t`` its parameter, expanded as
+  ``theta = alpha``): ``log G(y + alpha) - log G(alpha) - log y! + y log(mu / (mu + alpha)) + alpha
+  log(alpha / (mu + alpha))``, ``d = y - (y + alpha) mu / (mu + alpha)``, and in alpha
+  ``psi(y + alpha) - psi(alpha) + log(alpha / (mu + alpha)) + (mu - y) / (mu + alpha)``;
 * ordinal, category k of K: ``log(F(c[k] - eta) - F(c[k-1] - eta))`` with F the logistic or PyMC's normal
   CDF, ``c[-1] = -inf``, ``c[K-1] = inf``; the cut-points ``c`` are PyMC's ordered transform of their
   elements of the point (its log-Jacobian added), under their normal prior.
@@ -46,9 +50,11 @@ RESPONSES = (
     "glmm_ordinal_logit",
     "glmm_ordinal_probit",
 )
-_LOGIT, _PROBIT, _POISSON, _ORDINAL_LOGIT, _ORDINAL_PROBIT = 0, 1, 2, 5, 6
+_LOGIT, _PROBIT, _POISSON, _NEGBINOMIAL, _ORDINAL_LOGIT, _ORDINAL_PROBIT = 0, 1, 2, 3, 5, 6
 #: the families the kernel serves (with the default priors)
-SERVED = tuple(RESPONSES[code] for code in (_LOGIT, _PROBIT, _POISSON, _ORDINAL_LOGIT, _ORDINAL_PROBIT))
+SERVED = tuple(
+    RESPONSES[code] for code in (_LOGIT, _PROBIT, _POISSON, _NEGBINOMIAL, _ORDINAL_LOGIT, _ORDINAL_PROBIT)
+)
 #: PyMC's ``invprobit`` divides by ``sqrt(2.0)`` computed in float32 (PyTensor casts the literal 2.0 to
 #: float32), so its ``Phi(eta)`` is the normal CDF at ``eta * 1.000000016``; the kernel does the same, to
 #: equal the models' own graphs
@@ -62,21 +68,44 @@ _PYMC_LOG_HALF = float(np.log(np.float32(0.5))) - math.log(0.5)
 
 
 @numba.njit(cache=False)
-def _row(code, eta, y, n):
-    """One row's log-density and its derivative in the linear predictor."""
+def digamma(x):
+    """The digamma function at ``x > 0``: the recurrence up to 10, then the asymptotic series (to ~1e-15)."""
+    result = 0.0
+    while x < 10.0:
+        result -= 1.0 / x
+        x += 1.0
+    f = 1.0 / (x * x)
+    series = f * (
+        1 / 12 - f * (1 / 120 - f * (1 / 252 - f * (1 / 240 - f * (1 / 132 - f * (691 / 32760 - f / 12)))))
+    )
+    return result + math.log(x) - 0.5 / x - series
+
+
+@numba.njit(cache=False)
+def _row(code, eta, y, n, alpha):
+    """One row's log-density and its derivatives in the linear predictor and in the negative binomial's
+    ``alpha`` (zero for the other responses)."""
     if code == _POISSON:
         rate = math.exp(eta)
-        return y * eta - rate - math.lgamma(y + 1.0), y - rate
+        return y * eta - rate - math.lgamma(y + 1.0), y - rate, 0.0
+    if code == _NEGBINOMIAL:
+        rate = math.exp(eta)
+        total = rate + alpha
+        log_share = math.log(alpha / total)  # log p, and log(1 - p) = log(rate / total)
+        logp = math.lgamma(y + alpha) - math.lgamma(alpha) - math.lgamma(y + 1.0)
+        logp += y * math.log(rate / total) + alpha * log_share
+        d_alpha = digamma(y + alpha) - digamma(alpha) + log_share + (rate - y) / total
+        return logp, y - (y + alpha) * rate / total, d_alpha
     log_choose = math.lgamma(n + 1.0) - math.lgamma(y + 1.0) - math.lgamma(n - y + 1.0)
     if code == _LOGIT:
         logp = log_choose + y * log_sigmoid(eta) + (n - y) * log_sigmoid(-eta)
-        return logp, y - n * math.exp(log_sigmoid(eta))
+        return logp, y - n * math.exp(log_sigmoid(eta)), 0.0
     scaled = eta / _PYMC_SQRT2
     p = 0.5 * math.erfc(-scaled)  # Phi(eta), and 1 - p = Phi(-eta)
     q = 0.5 * math.erfc(scaled)
     density = math.exp(-scaled * scaled) / (_PYMC_SQRT2 * math.sqrt(math.pi))  # dp / deta
     logp = log_choose + (y * math.log(p) if y > 0 else 0.0) + ((n - y) * math.log(q) if n > y else 0.0)
-    return logp, density * ((y / p if y > 0 else 0.0) - ((n - y) / q if n > y else 0.0))
+    return logp, density * ((y / p if y > 0 else 0.0) - ((n - y) / q if n > y else 0.0)), 0.0
 
 
 @numba.njit(cache=False)
@@ -155,6 +184,9 @@ def logp_grad(x, hyper, ints, offsets, reals, real_offsets, design, z_design, ro
     factor = sd.reshape((-1, 1)) * corr_factor
     z, u = _effects(values, factor, ints, offsets)
     cutpoints = values[cut_positions]
+    # the negative binomial's alpha = 1 / t^2 of its parameter t (its response_param)
+    alpha = 1.0 / values[cut_positions[0]] ** 2 if code == _NEGBINOMIAL else 0.0
+    g_alpha = 0.0
     n_rows, n_effects = z_design.shape
     loglik = 0.0
     g_fixef = np.zeros(fixef.size)
@@ -175,7 +207,8 @@ def logp_grad(x, hyper, ints, offsets, reals, real_offsets, design, z_design, ro
                 g_values[cut_positions[k - 1]] += g_lower
             d = -(g_upper + g_lower)
         else:
-            logp, d = _row(code, eta, y[i], trials[i])
+            logp, d, d_alpha = _row(code, eta, y[i], trials[i], alpha)
+            g_alpha += d_alpha
         loglik += logp
         for t in range(fixef.size):
             g_fixef[t] += design[i, t] * d
@@ -183,6 +216,8 @@ def logp_grad(x, hyper, ints, offsets, reals, real_offsets, design, z_design, ro
             g_u[row_levels[i, e], e] += z_design[i, e] * d
     if not np.isfinite(loglik):
         return -np.inf, np.zeros(x.size)
+    if code == _NEGBINOMIAL:
+        g_values[cut_positions[0]] += g_alpha * -2.0 * alpha / values[cut_positions[0]]
     g_z = np.dot(g_u, factor).reshape(-1)  # d/dz[l, f] = sum_e g_u[l, e] L[e, f]
     places = segment(ints, offsets, _Z_PLACE)
     for m, k in enumerate(segment(ints, offsets, _Z_PARAM)):
@@ -201,12 +236,16 @@ def logp_grad(x, hyper, ints, offsets, reals, real_offsets, design, z_design, ro
 
 @numba.njit(cache=False)
 def expand(x, hyper, ints, offsets, reals, real_offsets, design, z_design, row_levels, y, trials, offset):
-    """The expanded values at ``x``: the K constrained values, the fixed effects, the SDs, the correlation
+    """The expanded values at ``x``: the K constrained values, the fixed effects, the negative binomial's
+    ``theta``, the SDs, the correlation
     factor and the correlation matrix (Q x Q each, row by row) and the effects of every level (levels x Q)."""
     code = segment(ints, offsets, _RESPONSE_CODE)[0]
     if code == _ORDINAL_LOGIT or code == _ORDINAL_PROBIT:
         x = _ordered(x, segment(ints, offsets, _RESPONSE_PARAM))[0]
     _, _, values, _, fixef, sd, corr_factor = effect_parameters(x, hyper, ints, offsets, reals, real_offsets)
     _, u = _effects(values, sd.reshape((-1, 1)) * corr_factor, ints, offsets)
-    parts = (values, fixef, sd, corr_factor.reshape(-1), correlation(corr_factor).reshape(-1), u.reshape(-1))
+    theta = 1.0 / values[segment(ints, offsets, _RESPONSE_PARAM)[:1]] ** 2  # the negative binomial's
+    own = theta if code == _NEGBINOMIAL else np.zeros(0)
+    correlations = correlation(corr_factor).reshape(-1)
+    parts = (values, fixef, own, sd, corr_factor.reshape(-1), correlations, u.reshape(-1))
     return (np.concatenate(parts),)
