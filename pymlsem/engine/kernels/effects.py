@@ -8,9 +8,10 @@ effects ``offset + scale * value`` less the intercept shift, the SDs ``scale * v
 block-diagonal correlation factor. After: the likelihood's gradient in the fixed effects and in the
 covariance factor ``L = sd * corr_factor`` taken back through the same steps.
 
-The Gaussian and GLMM families pack their arrays with the same first segments (priors, then
-:func:`pymlsem.engine.mixed.effect_segments`) and the same first reals
-(:data:`pymlsem.engine.mixed.EFFECT_REALS`), so their positions are constants here.
+The Gaussian and GLMM families pack their arrays with the same first segments (the normal and half-normal
+priors, the Student-t GLMM's gamma prior, then :func:`pymlsem.engine.mixed.effect_segments`) and the same
+first reals (:data:`pymlsem.engine.mixed.EFFECT_REALS`), so their positions are constants here, after the
+number of prior segments (``first``).
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ import math
 import numba
 import numpy as np
 
-from pymlsem.engine.kernels.parts import normal_priors, segment
+from pymlsem.engine.kernels.parts import gamma_priors, normal_priors, segment
 
-__all__ = ["EFFECT_SEGMENTS", "correlation", "effect_gradient", "effect_parameters"]
+__all__ = ["EFFECT_SEGMENTS", "PRIOR_SEGMENTS", "correlation", "effect_gradient", "effect_parameters"]
 
-#: the segments every mixed-model and GLMM family with the default priors starts with
+#: the prior segments every mixed-model and GLMM family with the default priors starts with (the Student-t
+#: GLMM adds ``prior_gamma``)
+PRIOR_SEGMENTS = ("prior_normal", "prior_halfnormal")
+#: the segments after them (:func:`pymlsem.engine.mixed.effect_segments`)
 EFFECT_SEGMENTS = (
-    "prior_normal",
-    "prior_halfnormal",
     "fixef_param",
     "sd_param",
     "lkj2_param",
@@ -37,17 +39,21 @@ EFFECT_SEGMENTS = (
     "lkj3_place",
     "lkj4_place",
 )
-_NORMAL, _HALFNORMAL, _FIXEF, _SD, _LKJ2, _LKJ2_PLACE = 0, 1, 2, 3, 4, 7
+_NORMAL, _HALFNORMAL, _GAMMA = 0, 1, 2
+#: positions of the effect segments after the prior segments
+_FIXEF, _SD, _LKJ2, _LKJ2_PLACE = 0, 1, 2, 5
 #: positions of :data:`pymlsem.engine.mixed.EFFECT_REALS`
 _OFFSET, _SCALE, _SHIFT, _INTERCEPT, _SD_SCALE, _ETA = range(6)
 _HALF_LOG_2_OVER_PI = 0.5 * math.log(2.0 / math.pi)
 
 
 @numba.njit(cache=False)
-def effect_parameters(x, hyper, ints, offsets, reals, real_offsets):
+def effect_parameters(x, hyper, ints, offsets, reals, real_offsets, first):
     """Prior log-density, its gradient in x, the values, dvalue/dx, the fixed effects, the random-effect SDs
-    and the correlation factor (Q x Q)."""
+    and the correlation factor (Q x Q); ``first``: the number of prior segments (2, or 3 with gamma)."""
     log_prior, grad, values, slope = normal_priors(x, hyper, segment(ints, offsets, _NORMAL))
+    if first > _GAMMA:
+        log_prior += gamma_priors(x, hyper, segment(ints, offsets, _GAMMA), grad, values, slope)
     for i in segment(ints, offsets, _HALFNORMAL):
         sigma = hyper[i, 0]
         v = math.exp(x[i])
@@ -62,8 +68,8 @@ def effect_parameters(x, hyper, ints, offsets, reals, real_offsets):
     eta = segment(reals, real_offsets, _ETA)[0]
     # LKJCorr(2, eta) at its transform: log c(eta) - (eta + 1/2) log(1 + t^2), Jacobian included
     log_norm = math.lgamma(eta + 0.5) - 0.5 * math.log(math.pi) - math.lgamma(eta)
-    places = segment(ints, offsets, _LKJ2_PLACE)
-    for b, i in enumerate(segment(ints, offsets, _LKJ2)):
+    places = segment(ints, offsets, first + _LKJ2_PLACE)
+    for b, i in enumerate(segment(ints, offsets, first + _LKJ2)):
         t = x[i]
         c = 1.0 / math.sqrt(1.0 + t * t)
         log_prior += log_norm - (eta + 0.5) * math.log1p(t * t)
@@ -72,17 +78,17 @@ def effect_parameters(x, hyper, ints, offsets, reals, real_offsets):
         flat[places[4 * b + 3]] = c
     raw = (
         segment(reals, real_offsets, _OFFSET)
-        + segment(reals, real_offsets, _SCALE) * values[segment(ints, offsets, _FIXEF)]
+        + segment(reals, real_offsets, _SCALE) * values[segment(ints, offsets, first + _FIXEF)]
     )
     shift = np.sum(segment(reals, real_offsets, _SHIFT) * raw)
     fixef = raw - segment(reals, real_offsets, _INTERCEPT) * shift
-    sd = sd_scale * values[segment(ints, offsets, _SD)]
+    sd = sd_scale * values[segment(ints, offsets, first + _SD)]
     return log_prior, grad, values, slope, fixef, sd, corr_factor
 
 
 @numba.njit(cache=False)
 def effect_gradient(
-    x, grad, g_values, slope, g_fixef, g_factor, sd, corr_factor, ints, offsets, reals, real_offsets
+    x, grad, g_values, slope, g_fixef, g_factor, sd, corr_factor, ints, offsets, reals, real_offsets, first
 ):
     """Add to the prior's gradient ``grad`` the likelihood's: ``g_values`` (by value: the family's own
     parameters, filled by the caller), ``g_fixef`` (by fixed effect) and ``g_factor`` (by entry of L)."""
@@ -90,15 +96,15 @@ def effect_gradient(
     shift = segment(reals, real_offsets, _SHIFT)
     g_raw = g_fixef - shift * np.sum(segment(reals, real_offsets, _INTERCEPT) * g_fixef)
     scale = segment(reals, real_offsets, _SCALE)
-    for t, i in enumerate(segment(ints, offsets, _FIXEF)):
+    for t, i in enumerate(segment(ints, offsets, first + _FIXEF)):
         g_values[i] += scale[t] * g_raw[t]
     sd_scale = segment(reals, real_offsets, _SD_SCALE)
-    for r, i in enumerate(segment(ints, offsets, _SD)):
+    for r, i in enumerate(segment(ints, offsets, first + _SD)):
         g_values[i] += sd_scale[r] * np.sum(g_factor[r] * corr_factor[r])
     grad += g_values * slope
     g_corr = (sd.reshape((-1, 1)) * g_factor).reshape(-1)
-    places = segment(ints, offsets, _LKJ2_PLACE)
-    for b, i in enumerate(segment(ints, offsets, _LKJ2)):  # d(t c)/dt = c^3, dc/dt = -t c^3
+    places = segment(ints, offsets, first + _LKJ2_PLACE)
+    for b, i in enumerate(segment(ints, offsets, first + _LKJ2)):  # d(t c)/dt = c^3, dc/dt = -t c^3
         t = x[i]
         c3 = (1.0 + t * t) ** -1.5
         grad[i] += g_corr[places[4 * b + 2]] * c3 - g_corr[places[4 * b + 3]] * t * c3

@@ -1,5 +1,5 @@
-"""The binomial (logit and probit), Poisson, negative binomial and ordinal (cumulative logit and probit) GLMM
-families with the default priors (:data:`SERVED`) as one hand-written numba kernel.
+"""The GLMM families with the default priors (binomial with logit and probit links, Poisson, negative
+binomial, Student-t, ordinal with cumulative logit and probit links) as one hand-written numba kernel.
 
 The family graph (:func:`pymlsem.engine.glmm.family_graph`) written by hand over the same inputs, with its
 gradient, and tested against the graph (tests/engine/test_kernels.py) and against every such model's own
@@ -16,6 +16,8 @@ the response's log-density per row, with ``d = dlog p / d eta``:
   ``log C(n, y) + y log p + (n - y) log(1 - p)``,
   ``d = phi(eta) (y / p - (n - y) / (1 - p))``;
 * Poisson, log link: ``y eta - exp(eta) - log y!``, ``d = y - exp(eta)``;
+* Student-t, identity link, ``sigma = unit * t``, ``nu`` (degrees of freedom, gamma prior): PyMC's
+  ``StudentT`` log-density, its derivatives in ``sigma`` and ``nu`` (through the digamma function);
 * negative binomial, log link, ``mu = exp(eta)``, ``alpha = 1 / t^2`` (``t`` its parameter, expanded as
   ``theta = alpha``): ``log G(y + alpha) - log G(alpha) - log y! + y log(mu / (mu + alpha)) + alpha
   log(alpha / (mu + alpha))``, ``d = y - (y + alpha) mu / (mu + alpha)``, and in alpha
@@ -32,14 +34,25 @@ import math
 import numba
 import numpy as np
 
-from pymlsem.engine.kernels.effects import EFFECT_SEGMENTS, correlation, effect_gradient, effect_parameters
+from pymlsem.engine.kernels.effects import (
+    EFFECT_SEGMENTS,
+    PRIOR_SEGMENTS,
+    correlation,
+    effect_gradient,
+    effect_parameters,
+)
 from pymlsem.engine.kernels.parts import log_sigmoid, segment
 
-__all__ = ["RESPONSES", "SEGMENTS", "SERVED", "expand", "logp_grad"]
+__all__ = ["RESPONSES", "SEGMENTS", "SERVED", "STUDENT_SEGMENTS", "digamma", "expand", "logp_grad"]
 
 #: the packed integer arrays of the families, in order (:func:`pymlsem.engine.glmm._segments`)
-SEGMENTS = (*EFFECT_SEGMENTS, "z_param", "z_place", "n_levels", "response_param", "response_code")
-_Z_PARAM, _Z_PLACE, _N_LEVELS, _RESPONSE_PARAM, _RESPONSE_CODE = 10, 11, 12, 13, 14
+_OWN_SEGMENTS = ("z_param", "z_place", "n_levels", "response_param", "response_code")
+SEGMENTS = (*PRIOR_SEGMENTS, *EFFECT_SEGMENTS, *_OWN_SEGMENTS)
+#: the Student-t family's: its degrees of freedom take a gamma prior
+STUDENT_SEGMENTS = (*PRIOR_SEGMENTS, "prior_gamma", *EFFECT_SEGMENTS, *_OWN_SEGMENTS)
+#: positions of the own segments after the prior and effect segments
+_Z_PARAM, _Z_PLACE, _N_LEVELS, _RESPONSE_PARAM = (len(EFFECT_SEGMENTS) + i for i in range(4))
+_RESPONSE_UNIT = 6  # after the effects' reals
 #: the GLMM families by response code (the order of :data:`pymlsem.engine.glmm._LIKELIHOODS`)
 RESPONSES = (
     "glmm_binomial_logit",
@@ -50,11 +63,9 @@ RESPONSES = (
     "glmm_ordinal_logit",
     "glmm_ordinal_probit",
 )
-_LOGIT, _PROBIT, _POISSON, _NEGBINOMIAL, _ORDINAL_LOGIT, _ORDINAL_PROBIT = 0, 1, 2, 3, 5, 6
+_LOGIT, _PROBIT, _POISSON, _NEGBINOMIAL, _STUDENT, _ORDINAL_LOGIT, _ORDINAL_PROBIT = range(7)
 #: the families the kernel serves (with the default priors)
-SERVED = tuple(
-    RESPONSES[code] for code in (_LOGIT, _PROBIT, _POISSON, _NEGBINOMIAL, _ORDINAL_LOGIT, _ORDINAL_PROBIT)
-)
+SERVED = RESPONSES
 #: PyMC's ``invprobit`` divides by ``sqrt(2.0)`` computed in float32 (PyTensor casts the literal 2.0 to
 #: float32), so its ``Phi(eta)`` is the normal CDF at ``eta * 1.000000016``; the kernel does the same, to
 #: equal the models' own graphs
@@ -82,12 +93,24 @@ def digamma(x):
 
 
 @numba.njit(cache=False)
-def _row(code, eta, y, n, alpha):
-    """One row's log-density and its derivatives in the linear predictor and in the negative binomial's
-    ``alpha`` (zero for the other responses)."""
+def _row(code, eta, y, n, a, b):
+    """One row's log-density and its derivatives in the linear predictor and in the response's own
+    parameters ``a`` and ``b``: the negative binomial's ``alpha``, the Student-t's ``sigma`` and ``nu``
+    (zero for the other responses)."""
     if code == _POISSON:
         rate = math.exp(eta)
-        return y * eta - rate - math.lgamma(y + 1.0), y - rate, 0.0
+        return y * eta - rate - math.lgamma(y + 1.0), y - rate, 0.0, 0.0
+    if code == _STUDENT:
+        sigma, nu = a, b
+        r = (y - eta) / sigma
+        z2 = r * r / nu
+        half = 0.5 * (nu + 1.0)
+        logp = math.lgamma(half) - math.lgamma(0.5 * nu) - 0.5 * math.log(nu * math.pi) - math.log(sigma)
+        logp -= half * math.log1p(z2)
+        shrink = (nu + 1.0) / (nu + r * r)  # (nu + 1) / (nu (1 + z2))
+        d_nu = 0.5 * (digamma(half) - digamma(0.5 * nu) - 1.0 / nu - math.log1p(z2)) + 0.5 * shrink * z2
+        return logp, shrink * r / sigma, (shrink * r * r - 1.0) / sigma, d_nu
+    alpha = a
     if code == _NEGBINOMIAL:
         rate = math.exp(eta)
         total = rate + alpha
@@ -95,17 +118,17 @@ def _row(code, eta, y, n, alpha):
         logp = math.lgamma(y + alpha) - math.lgamma(alpha) - math.lgamma(y + 1.0)
         logp += y * math.log(rate / total) + alpha * log_share
         d_alpha = digamma(y + alpha) - digamma(alpha) + log_share + (rate - y) / total
-        return logp, y - (y + alpha) * rate / total, d_alpha
+        return logp, y - (y + alpha) * rate / total, d_alpha, 0.0
     log_choose = math.lgamma(n + 1.0) - math.lgamma(y + 1.0) - math.lgamma(n - y + 1.0)
     if code == _LOGIT:
         logp = log_choose + y * log_sigmoid(eta) + (n - y) * log_sigmoid(-eta)
-        return logp, y - n * math.exp(log_sigmoid(eta)), 0.0
+        return logp, y - n * math.exp(log_sigmoid(eta)), 0.0, 0.0
     scaled = eta / _PYMC_SQRT2
     p = 0.5 * math.erfc(-scaled)  # Phi(eta), and 1 - p = Phi(-eta)
     q = 0.5 * math.erfc(scaled)
     density = math.exp(-scaled * scaled) / (_PYMC_SQRT2 * math.sqrt(math.pi))  # dp / deta
     logp = log_choose + (y * math.log(p) if y > 0 else 0.0) + ((n - y) * math.log(q) if n > y else 0.0)
-    return logp, density * ((y / p if y > 0 else 0.0) - ((n - y) / q if n > y else 0.0)), 0.0
+    return logp, density * ((y / p if y > 0 else 0.0) - ((n - y) / q if n > y else 0.0)), 0.0, 0.0
 
 
 @numba.njit(cache=False)
@@ -158,14 +181,32 @@ def _ordered(x, positions):
 
 
 @numba.njit(cache=False)
-def _effects(values, factor, ints, offsets):
+def _response(ints, offsets):
+    """The response code (the last segment) and the number of prior segments before the effects'."""
+    code = segment(ints, offsets, offsets.size - 2)[0]
+    return code, len(PRIOR_SEGMENTS) + (1 if code == _STUDENT else 0)
+
+
+@numba.njit(cache=False)
+def _effects(values, factor, ints, offsets, first):
     """The standardised effects ``z`` (levels x Q) and the effects ``u = z L'`` of every level."""
     n_effects = factor.shape[0]
-    n_levels = segment(ints, offsets, _N_LEVELS)[0]
+    n_levels = segment(ints, offsets, first + _N_LEVELS)[0]
     flat = np.zeros(n_levels * n_effects)
-    flat[segment(ints, offsets, _Z_PLACE)] = values[segment(ints, offsets, _Z_PARAM)]
+    flat[segment(ints, offsets, first + _Z_PLACE)] = values[segment(ints, offsets, first + _Z_PARAM)]
     z = flat.reshape((n_levels, n_effects))
     return z, np.dot(z, np.ascontiguousarray(factor.T))
+
+
+@numba.njit(cache=False)
+def _own_values(code, values, own, reals, real_offsets):
+    """The response's own parameters (``a``, ``b`` of :func:`_row`): the negative binomial's
+    ``alpha = 1 / t^2`` of its parameter t, the Student-t's ``sigma = unit * t`` and ``nu``."""
+    if code == _NEGBINOMIAL:
+        return 1.0 / values[own[0]] ** 2, 0.0
+    if code == _STUDENT:
+        return segment(reals, real_offsets, _RESPONSE_UNIT)[0] * values[own[0]], values[own[1]]
+    return 0.0, 0.0
 
 
 @numba.njit(cache=False)
@@ -174,19 +215,18 @@ def logp_grad(x, hyper, ints, offsets, reals, real_offsets, design, z_design, ro
 
     The arguments are the family's inputs in order (:func:`pymlsem.engine.glmm.family_inputs`).
     """
-    code = segment(ints, offsets, _RESPONSE_CODE)[0]
+    code, first = _response(ints, offsets)
     ordinal = code == _ORDINAL_LOGIT or code == _ORDINAL_PROBIT
-    cut_positions = segment(ints, offsets, _RESPONSE_PARAM)
-    point, log_jacobian = _ordered(x, cut_positions) if ordinal else (x, 0.0)
+    own = segment(ints, offsets, first + _RESPONSE_PARAM)  # the response's own parameters
+    point, log_jacobian = _ordered(x, own) if ordinal else (x, 0.0)
     log_prior, grad, values, slope, fixef, sd, corr_factor = effect_parameters(
-        point, hyper, ints, offsets, reals, real_offsets
+        point, hyper, ints, offsets, reals, real_offsets, first
     )
     factor = sd.reshape((-1, 1)) * corr_factor
-    z, u = _effects(values, factor, ints, offsets)
-    cutpoints = values[cut_positions]
-    # the negative binomial's alpha = 1 / t^2 of its parameter t (its response_param)
-    alpha = 1.0 / values[cut_positions[0]] ** 2 if code == _NEGBINOMIAL else 0.0
-    g_alpha = 0.0
+    z, u = _effects(values, factor, ints, offsets, first)
+    cutpoints = values[own]
+    a, b = _own_values(code, values, own, reals, real_offsets)
+    g_a = g_b = 0.0
     n_rows, n_effects = z_design.shape
     loglik = 0.0
     g_fixef = np.zeros(fixef.size)
@@ -202,13 +242,14 @@ def logp_grad(x, hyper, ints, offsets, reals, real_offsets, design, z_design, ro
             logp, g_upper, g_lower = _ordinal_row(code, eta, y[i], cutpoints)
             k = int(y[i])
             if k < cutpoints.size:
-                g_values[cut_positions[k]] += g_upper
+                g_values[own[k]] += g_upper
             if k > 0:
-                g_values[cut_positions[k - 1]] += g_lower
+                g_values[own[k - 1]] += g_lower
             d = -(g_upper + g_lower)
         else:
-            logp, d, d_alpha = _row(code, eta, y[i], trials[i], alpha)
-            g_alpha += d_alpha
+            logp, d, d_a, d_b = _row(code, eta, y[i], trials[i], a, b)
+            g_a += d_a
+            g_b += d_b
         loglik += logp
         for t in range(fixef.size):
             g_fixef[t] += design[i, t] * d
@@ -216,36 +257,54 @@ def logp_grad(x, hyper, ints, offsets, reals, real_offsets, design, z_design, ro
             g_u[row_levels[i, e], e] += z_design[i, e] * d
     if not np.isfinite(loglik):
         return -np.inf, np.zeros(x.size)
-    if code == _NEGBINOMIAL:
-        g_values[cut_positions[0]] += g_alpha * -2.0 * alpha / values[cut_positions[0]]
+    if code == _NEGBINOMIAL:  # alpha = 1 / t^2
+        g_values[own[0]] += g_a * -2.0 * a / values[own[0]]
+    elif code == _STUDENT:  # sigma = unit * t, nu
+        g_values[own[0]] += g_a * segment(reals, real_offsets, _RESPONSE_UNIT)[0]
+        g_values[own[1]] += g_b
     g_z = np.dot(g_u, factor).reshape(-1)  # d/dz[l, f] = sum_e g_u[l, e] L[e, f]
-    places = segment(ints, offsets, _Z_PLACE)
-    for m, k in enumerate(segment(ints, offsets, _Z_PARAM)):
+    places = segment(ints, offsets, first + _Z_PLACE)
+    for m, k in enumerate(segment(ints, offsets, first + _Z_PARAM)):
         g_values[k] += g_z[places[m]]
     g_factor = np.dot(np.ascontiguousarray(g_u.T), z)  # d/dL[e, f] = sum_l g_u[l, e] z[l, f]
     effect_gradient(
-        point, grad, g_values, slope, g_fixef, g_factor, sd, corr_factor, ints, offsets, reals, real_offsets
+        point,
+        grad,
+        g_values,
+        slope,
+        g_fixef,
+        g_factor,
+        sd,
+        corr_factor,
+        ints,
+        offsets,
+        reals,
+        real_offsets,
+        first,
     )
     if ordinal:  # back through the ordered transform: c[k] depends on x[0] and on exp(x[m]) for m <= k
         above = 0.0
-        for m in range(cut_positions.size - 1, -1, -1):
-            above += grad[cut_positions[m]]
-            grad[cut_positions[m]] = above * math.exp(x[cut_positions[m]]) + 1.0 if m > 0 else above
+        for m in range(own.size - 1, -1, -1):
+            above += grad[own[m]]
+            grad[own[m]] = above * math.exp(x[own[m]]) + 1.0 if m > 0 else above
     return log_prior + log_jacobian + loglik, grad
 
 
 @numba.njit(cache=False)
 def expand(x, hyper, ints, offsets, reals, real_offsets, design, z_design, row_levels, y, trials, offset):
     """The expanded values at ``x``: the K constrained values, the fixed effects, the negative binomial's
-    ``theta``, the SDs, the correlation
+    ``theta`` or the Student-t's ``sigma``, the SDs, the correlation
     factor and the correlation matrix (Q x Q each, row by row) and the effects of every level (levels x Q)."""
-    code = segment(ints, offsets, _RESPONSE_CODE)[0]
+    code, first = _response(ints, offsets)
+    own = segment(ints, offsets, first + _RESPONSE_PARAM)
     if code == _ORDINAL_LOGIT or code == _ORDINAL_PROBIT:
-        x = _ordered(x, segment(ints, offsets, _RESPONSE_PARAM))[0]
-    _, _, values, _, fixef, sd, corr_factor = effect_parameters(x, hyper, ints, offsets, reals, real_offsets)
-    _, u = _effects(values, sd.reshape((-1, 1)) * corr_factor, ints, offsets)
-    theta = 1.0 / values[segment(ints, offsets, _RESPONSE_PARAM)[:1]] ** 2  # the negative binomial's
-    own = theta if code == _NEGBINOMIAL else np.zeros(0)
+        x = _ordered(x, own)[0]
+    _, _, values, _, fixef, sd, corr_factor = effect_parameters(
+        x, hyper, ints, offsets, reals, real_offsets, first
+    )
+    _, u = _effects(values, sd.reshape((-1, 1)) * corr_factor, ints, offsets, first)
+    a = _own_values(code, values, own, reals, real_offsets)[0]
+    deterministic = np.array([a]) if code == _NEGBINOMIAL or code == _STUDENT else np.zeros(0)
     correlations = correlation(corr_factor).reshape(-1)
-    parts = (values, fixef, own, sd, corr_factor.reshape(-1), correlations, u.reshape(-1))
+    parts = (values, fixef, deterministic, sd, corr_factor.reshape(-1), correlations, u.reshape(-1))
     return (np.concatenate(parts),)

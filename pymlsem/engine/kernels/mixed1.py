@@ -29,18 +29,26 @@ import math
 import numba
 import numpy as np
 
-from pymlsem.engine.kernels.effects import EFFECT_SEGMENTS, correlation, effect_gradient, effect_parameters
+from pymlsem.engine.kernels.effects import (
+    EFFECT_SEGMENTS,
+    PRIOR_SEGMENTS,
+    correlation,
+    effect_gradient,
+    effect_parameters,
+)
 from pymlsem.engine.kernels.parts import segment
 
 __all__ = ["REALS", "SEGMENTS", "expand", "logp_grad"]
 
 #: the packed integer arrays of the family, in order (:func:`pymlsem.engine.mixed._segments`)
 SEGMENTS = (
+    *PRIOR_SEGMENTS,
     *EFFECT_SEGMENTS,
     "sigma_param",
     "level_effects",
     "level_sizes",
 )
+_FIRST = len(PRIOR_SEGMENTS)  # the effect segments' start
 _SIGMA = 10
 #: the packed real arrays, in order (:data:`pymlsem.engine.mixed._REALS`)
 REALS = (
@@ -60,7 +68,7 @@ _LOG_2PI = math.log(2.0 * math.pi)
 def _parameters(x, hyper, ints, offsets, reals, real_offsets):
     """:func:`effect_parameters`, and the residual SD."""
     log_prior, grad, values, slope, fixef, sd, corr_factor = effect_parameters(
-        x, hyper, ints, offsets, reals, real_offsets
+        x, hyper, ints, offsets, reals, real_offsets, _FIRST
     )
     sigma = segment(reals, real_offsets, _SIGMA_SCALE)[0] * values[segment(ints, offsets, _SIGMA)[0]]
     return log_prior, grad, values, slope, fixef, sigma, sd, corr_factor
@@ -199,7 +207,19 @@ def logp_grad(x, hyper, ints, offsets, reals, real_offsets, yy, xy, xx, zz, zy, 
     g_values = np.zeros(x.size)
     g_values[segment(ints, offsets, _SIGMA)[0]] = segment(reals, real_offsets, _SIGMA_SCALE)[0] * g_sigma
     effect_gradient(
-        x, grad, g_values, slope, g_fixef, g_factor, sd, corr_factor, ints, offsets, reals, real_offsets
+        x,
+        grad,
+        g_values,
+        slope,
+        g_fixef,
+        g_factor,
+        sd,
+        corr_factor,
+        ints,
+        offsets,
+        reals,
+        real_offsets,
+        _FIRST,
     )
     return log_prior + loglik, grad
 

@@ -81,17 +81,26 @@ def normal_priors(x, hyper, positions):
 
 
 @numba.njit(cache=False)
-def _priors(x, hyper, ints, offsets):
-    """Prior log-density (with log-Jacobians), its gradient in x, the values and dvalue/dx."""
-    logp, grad, values, slope = normal_priors(x, hyper, segment(ints, offsets, NORMAL))
-    for i in segment(ints, offsets, GAMMA):
+def gamma_priors(x, hyper, positions, grad, values, slope):
+    """PyMC's ``Gamma(alpha, beta)`` log-density (rate ``beta``) of the elements at ``positions`` at
+    ``exp(x)``, plus the log-Jacobian ``x``, summed; their gradient, values and dvalue/dx written into the
+    arrays."""
+    logp = 0.0
+    for i in positions:
         alpha, beta = hyper[i, 0], hyper[i, 1]
         v = math.exp(x[i])
-        # Gamma(alpha, rate beta) at v = exp(x), plus the log-Jacobian x
         logp += alpha * math.log(beta) - math.lgamma(alpha) + (alpha - 1.0) * x[i] - beta * v + x[i]
         grad[i] = alpha - beta * v
         values[i] = v
         slope[i] = v
+    return logp
+
+
+@numba.njit(cache=False)
+def _priors(x, hyper, ints, offsets):
+    """Prior log-density (with log-Jacobians), its gradient in x, the values and dvalue/dx."""
+    logp, grad, values, slope = normal_priors(x, hyper, segment(ints, offsets, NORMAL))
+    logp += gamma_priors(x, hyper, segment(ints, offsets, GAMMA), grad, values, slope)
     for i in segment(ints, offsets, BETA):
         alpha, beta = hyper[i, 0], hyper[i, 1]
         log_v, log_w = log_sigmoid(x[i]), log_sigmoid(-x[i])  # log u, log(1 - u)
