@@ -87,11 +87,11 @@ def effect_parameters(x, hyper, ints, offsets, reals, real_offsets, first):
 
 
 @numba.njit(cache=False)
-def effect_gradient(
-    x, grad, g_values, slope, g_fixef, g_factor, sd, corr_factor, ints, offsets, reals, real_offsets, first
-):
+def effect_gradient(x, grad, g_values, g_fixef, g_factor, state, ints, offsets, reals, real_offsets):
     """Add to the prior's gradient ``grad`` the likelihood's: ``g_values`` (by value: the family's own
-    parameters, filled by the caller), ``g_fixef`` (by fixed effect) and ``g_factor`` (by entry of L)."""
+    parameters, filled by the caller), ``g_fixef`` (by fixed effect) and ``g_factor`` (by entry of L);
+    ``state``: dvalue/dx, the SDs and the correlation factor of :func:`effect_parameters`, and ``first``."""
+    slope, sd, corr_factor, first = state
     # fixed effects: b = raw - intercept * (shift . raw), raw = offset + scale * value
     shift = segment(reals, real_offsets, _SHIFT)
     g_raw = g_fixef - shift * np.sum(segment(reals, real_offsets, _INTERCEPT) * g_fixef)

@@ -267,21 +267,8 @@ def logp_grad(x, hyper, ints, offsets, reals, real_offsets, design, z_design, ro
     for m, k in enumerate(segment(ints, offsets, first + _Z_PARAM)):
         g_values[k] += g_z[places[m]]
     g_factor = np.dot(np.ascontiguousarray(g_u.T), z)  # d/dL[e, f] = sum_l g_u[l, e] z[l, f]
-    effect_gradient(
-        point,
-        grad,
-        g_values,
-        slope,
-        g_fixef,
-        g_factor,
-        sd,
-        corr_factor,
-        ints,
-        offsets,
-        reals,
-        real_offsets,
-        first,
-    )
+    state = (slope, sd, corr_factor, first)
+    effect_gradient(point, grad, g_values, g_fixef, g_factor, state, ints, offsets, reals, real_offsets)
     if ordinal:  # back through the ordered transform: c[k] depends on x[0] and on exp(x[m]) for m <= k
         above = 0.0
         for m in range(own.size - 1, -1, -1):

@@ -206,21 +206,8 @@ def logp_grad(x, hyper, ints, offsets, reals, real_offsets, yy, xy, xx, zz, zy, 
         return -np.inf, np.zeros(x.size)
     g_values = np.zeros(x.size)
     g_values[segment(ints, offsets, _SIGMA)[0]] = segment(reals, real_offsets, _SIGMA_SCALE)[0] * g_sigma
-    effect_gradient(
-        x,
-        grad,
-        g_values,
-        slope,
-        g_fixef,
-        g_factor,
-        sd,
-        corr_factor,
-        ints,
-        offsets,
-        reals,
-        real_offsets,
-        _FIRST,
-    )
+    state = (slope, sd, corr_factor, _FIRST)
+    effect_gradient(x, grad, g_values, g_fixef, g_factor, state, ints, offsets, reals, real_offsets)
     return log_prior + loglik, grad
 
 
