@@ -744,7 +744,16 @@ def test_prior_grid_tabulates_how_each_posterior_moves(seed_fit) -> None:
     assert len(grid) == 2 * len(seed_fit.model.built.free)
     changed = grid[grid.prior_changed]
     assert list(changed.parameter) == ["fw=~y2@within"]
-    assert changed["shift_sd"].iloc[0] < -20  # pulled from about 0.9 towards 0
+    # pulled from about 0.9 towards 0: the base posterior N(m, s^2) (its prior is wide) times the N(0, tau^2)
+    # prior gives about N(m tau^2 / (tau^2 + s^2), 1 / (1 / s^2 + 1 / tau^2)); within 4 posterior SDs of
+    # that mean (300 draws a chain: Monte Carlo error and the normal approximation), and its SD within 25%
+    base_row = grid[(grid.setting == "base") & (grid.parameter == "fw=~y2@within")].iloc[0]
+    m, s, tau = base_row["mean"], base_row["sd"], 0.01
+    expected_mean, expected_sd = m * tau**2 / (tau**2 + s**2), (1 / s**2 + 1 / tau**2) ** -0.5
+    tight = changed.iloc[0]
+    assert abs(tight["mean"] - expected_mean) < 4 * expected_sd
+    assert tight["sd"] == pytest.approx(expected_sd, rel=0.25)
+    assert tight["shift_sd"] == pytest.approx((tight["mean"] - m) / s)
     base = grid[grid.setting == "base"]
     np.testing.assert_allclose(base["shift"], 0.0)
     np.testing.assert_allclose(base["sd_ratio"], 1.0)
