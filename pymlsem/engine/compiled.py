@@ -44,6 +44,7 @@ __all__ = [
     "CompiledFamily",
     "code_fingerprint",
     "engine_key",
+    "expected_seconds",
     "family_inputs",
     "load_family",
     "shared_family",
@@ -143,6 +144,12 @@ def code_fingerprint(source: str) -> str:
     return ast.dump(tree)
 
 
+def expected_seconds(family: str) -> int:
+    """Rough first compile of ``family`` with empty caches: its own entry of :data:`EXPECTED_SECONDS`, or its
+    default family's."""
+    return EXPECTED_SECONDS.get(family, EXPECTED_SECONDS[base_family(family)])
+
+
 def shared_family(family: str) -> str:
     """The family whose compiled callbacks ``family`` uses: itself, or the family it shares a hand-written
     kernel with (its module's ``SHARED_KERNELS``: families that compute the same log-density over the same
@@ -184,7 +191,7 @@ def load_family(family: str, *, progress: bool = True, compile_missing: bool = T
         if progress:
             print(
                 f"pymlsem: compiling the {description} engine for this machine, once "
-                f"(~{EXPECTED_SECONDS[base]} s; later fits of any {description} start at once)",
+                f"(~{expected_seconds(family)} s; later fits of any {description} start at once)",
                 file=sys.stderr,
                 flush=True,
             )

@@ -18,7 +18,8 @@ MODULES: dict[str, ModuleType] = {family: module for module in _DEFINING for fam
 FAMILIES = tuple(MODULES)
 #: the families ``python -m pymlsem warmup`` compiles by default (those of the default priors)
 WARMUP_FAMILIES = tuple(family for module in _DEFINING for family in module.WARMUP_FAMILIES)
-#: rough first-compile time of a family on a 2-core machine with empty caches (said in the progress line)
+#: rough first-compile time of a family on a 2-core machine with empty caches (said in the progress line); an
+#: ``_anyprior`` variant without its own entry takes its default family's
 EXPECTED_SECONDS = {name: time for module in _DEFINING for name, time in module.EXPECTED_SECONDS.items()}
 #: what each family's models are, in words (the progress line)
 DESCRIPTION = {base: words for module in _DEFINING for base, words in module.DESCRIPTION.items()}

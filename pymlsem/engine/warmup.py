@@ -9,8 +9,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 
-from pymlsem.engine.binding import base_family
-from pymlsem.engine.compiled import EXPECTED_SECONDS, load_family, shared_family
+from pymlsem.engine.compiled import expected_seconds, load_family, shared_family
 
 __all__ = ["warmup"]
 
@@ -39,7 +38,7 @@ def warmup(families: Sequence[str], jobs: int = 1, also: Sequence[Callable[[], s
     missing = list(dict.fromkeys(shared_family(family) for family in missing))
     for line in lines:
         print(line, file=sys.stderr)
-    missing.sort(key=lambda family: -EXPECTED_SECONDS[base_family(family)])  # the slowest first
+    missing.sort(key=lambda family: -expected_seconds(family))  # the slowest first
     tasks = [*also, *(partial(compile_family, family) for family in missing)]
     if len(tasks) > 1 and jobs > 1:
         context = multiprocessing.get_context("spawn")  # no state of this process is shared
