@@ -23,7 +23,7 @@ from pymlsem.engine.compiled import CompiledFamily, family_inputs, load_family
 from pymlsem.mlm.model import BuiltMixedModel
 from pymlsem.mlm.stats import crossed_split, grouping_hierarchy
 
-__all__ = ["engine_binding", "nutpie_model", "sample_binding"]
+__all__ = ["engine_binding", "family_user_data", "nutpie_model", "sample_binding"]
 
 #: families this process has sampled through: a later fit reuses their compiled code, even when the
 #: first one compiled it
@@ -47,6 +47,20 @@ def engine_binding(spec) -> tuple[Binding | None, str]:
         return None, str(why)
 
 
+def family_user_data(binding: Binding, family: CompiledFamily) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The model's arrays as the family's callbacks read them: the arrays (read-only copies, which must
+    outlive every call) and the record of their addresses and shapes passed to each call."""
+    import nutpie.compile_pymc as ncp
+
+    shared_data = {}
+    for key, (name, dtype, _) in zip(family.keys, family_inputs(binding.family), strict=True):
+        array = np.array(binding.data[name], dtype=dtype, order="C", copy=True)
+        array.flags.writeable = False
+        shared_data[key] = array
+    user_data = np.zeros((), dtype=family.record_dtype)
+    return shared_data, ncp.update_user_data(user_data, shared_data)
+
+
 def nutpie_model(binding: Binding, family: CompiledFamily, model) -> Any:
     """A nutpie compiled model: the family's callbacks with this model's arrays as user data.
 
@@ -62,13 +76,7 @@ def nutpie_model(binding: Binding, family: CompiledFamily, model) -> Any:
     import nutpie.compile_pymc as ncp
     from pymc.initial_point import make_initial_point_fn
 
-    shared_data = {}
-    for key, (name, dtype, _) in zip(family.keys, family_inputs(binding.family), strict=True):
-        array = np.array(binding.data[name], dtype=dtype, order="C", copy=True)
-        array.flags.writeable = False
-        shared_data[key] = array
-    user_data = np.zeros((), dtype=family.record_dtype)
-    user_data = ncp.update_user_data(user_data, shared_data)
+    shared_data, user_data = family_user_data(binding, family)
     # nutpie asks for initial points from several threads at once: a compiled PyTensor function is not
     # thread-safe, so calls are serialised (as nutpie's own compiler does)
     initial = ncp._wrap_with_lock(

@@ -261,17 +261,18 @@ def corpus_spec(name: str) -> pymlsem.SEM:
     return pymlsem.SEM(model, frame, cluster, **kwargs)
 
 
-def _engine_at(family, compiled, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """The C callbacks at ``x``: log-density, gradient and expanded values (through ctypes)."""
+def engine_at(family, user_data, n_expanded: int, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """The family's C callbacks at ``x`` with a model's ``user_data`` (:func:`family_user_data`):
+    log-density, gradient and the ``n_expanded`` expanded values (through ctypes)."""
     doubles = ctypes.POINTER(ctypes.c_double)
     x = np.ascontiguousarray(x, dtype=float)
     grad, logp = np.empty_like(x), np.empty(())
-    expanded = np.empty(compiled.n_expanded)
-    user = compiled.user_data.ctypes.data
+    expanded = np.empty(n_expanded)
+    user = user_data.ctypes.data
     code = family.logp.ctypes(
         x.size, x.ctypes.data_as(doubles), grad.ctypes.data_as(doubles), logp.ctypes.data_as(doubles), user
     )
-    assert code == 0
+    assert code == 0 or (code == 4 and not np.isfinite(logp))  # 4: a log-density of -inf, for nutpie
     code = family.expand.ctypes(
         x.size, expanded.size, x.ctypes.data_as(doubles), expanded.ctypes.data_as(doubles), user
     )
@@ -318,7 +319,7 @@ def _engine_points(spec, model, name: str, n_points: int = 3):
     if binding.family in COMPILED:
         family = load_family(binding.family)
         compiled = nutpie_model(binding, family, model)
-        engine = functools.partial(_engine_at, family, compiled)
+        engine = functools.partial(engine_at, family, compiled.user_data, compiled.n_expanded)
     else:
         engine = functools.partial(graph_at, binding)
     logp = model.compile_logp(mode="FAST_COMPILE")

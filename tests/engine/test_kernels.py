@@ -21,13 +21,20 @@ from reference import data
 import pymlsem
 from pymlsem.build.missing import two_level_missing_loglik
 from pymlsem.engine import glmm, mixed
-from pymlsem.engine.compiled import family_inputs
+from pymlsem.engine.compiled import load_family
+from pymlsem.engine.kernels import coupled, mixed1, saturated, sem1, sem1_fiml, sem2, sem2_fiml
 from pymlsem.engine.kernels import glmm as glmm_kernel
-from pymlsem.engine.kernels import mixed1, saturated, sem1, sem1_fiml, sem2, sem2_fiml
-from pymlsem.engine.run import engine_binding
+from pymlsem.engine.run import engine_binding, family_user_data
 from pymlsem.engine.sem import KERNELS, segments
 from pymlsem.workflow.incomplete import TWO_LEVEL_ARRAYS
-from tests.engine.test_engine import MIXED_CORPUS, MIXED_FAMILY, _mixed_frame, corpus_spec, graph_at
+from tests.engine.test_engine import (
+    MIXED_CORPUS,
+    MIXED_FAMILY,
+    _mixed_frame,
+    corpus_spec,
+    engine_at,
+    graph_at,
+)
 
 #: corpus models of each kernel's family, and the family they bind to
 CASES = {
@@ -46,11 +53,12 @@ CORRELATED = "y1 ~~ y2\n y1 ~~ y3\n y2 ~~ y3"
 
 
 def _kernel_at(binding, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    logp_grad, expand = (KERNELS | mixed.KERNELS | glmm.KERNELS)[binding.family]
-    arrays = [np.asarray(binding.data[name], dtype=dtype) for name, dtype, _ in family_inputs(binding.family)]
-    logp, grad = logp_grad(x, *arrays)
-    (expanded,) = expand(x, *arrays)
-    return float(logp), grad, expanded
+    """The family's kernel at ``x``, as the engine compiled it (the warm-up's machine code: a kernel
+    compiled again in each test process would cost it tens of seconds)."""
+    assert binding.family in KERNELS | mixed.KERNELS | glmm.KERNELS
+    family = load_family(binding.family)
+    _arrays, user_data = family_user_data(binding, family)  # the arrays must outlive the calls
+    return engine_at(family, user_data, binding.n_dim + binding.n_derived, x)
 
 
 def _binding(spec, family: str):
@@ -83,10 +91,12 @@ def test_the_kernel_equals_the_family_graph(name: str) -> None:
     _assert_kernel_equals_graph(_binding(corpus_spec(name), CASES[name]), np.random.default_rng(3), 3)
 
 
-def test_the_mixed_kernel_reads_its_familys_segments() -> None:
-    assert set(mixed.KERNELS) == {"mixed1_q1", "mixed1_q2", "mixed1"}
-    for family in mixed.KERNELS:
+def test_the_mixed_kernels_read_their_familys_segments() -> None:
+    assert set(mixed.KERNELS) == {"mixed1_q1", "mixed1_q2", "mixed1", "mixed2", "mixed_crossed"}
+    for family in ("mixed1_q1", "mixed1_q2", "mixed1"):
         assert mixed1.SEGMENTS == mixed._segments(family)
+    assert coupled.NESTED_SEGMENTS == mixed._segments("mixed2")
+    assert coupled.CROSSED_SEGMENTS == mixed._segments("mixed_crossed")
     assert mixed1.REALS == mixed._REALS
 
 

@@ -38,7 +38,7 @@ from pymlsem.engine.kernels.effects import (
 )
 from pymlsem.engine.kernels.parts import segment
 
-__all__ = ["REALS", "SEGMENTS", "expand", "logp_grad"]
+__all__ = ["REALS", "SEGMENTS", "expand", "logp_grad", "marginal", "parameters", "posterior"]
 
 #: the packed integer arrays of the family, in order (:func:`pymlsem.engine.mixed._segments`)
 SEGMENTS = (
@@ -65,7 +65,7 @@ _LOG_2PI = math.log(2.0 * math.pi)
 
 
 @numba.njit(cache=False)
-def _parameters(x, hyper, ints, offsets, reals, real_offsets):
+def parameters(x, hyper, ints, offsets, reals, real_offsets):
     """:func:`effect_parameters`, and the residual SD."""
     log_prior, grad, values, slope, fixef, sd, corr_factor = effect_parameters(
         x, hyper, ints, offsets, reals, real_offsets, _FIRST
@@ -181,14 +181,22 @@ def _loglik(fixef, sigma, factor, yy, xy, xx, zz, zy, zx, nobs):
             for r in range(q):
                 total += zx[j, r, t] * la[r]
             g_fixef[t] += 2.0 * total / s4
+    return marginal(fixef, sigma, yy, xy, xx, nobs, sum_f, g_fixef, g_sigma_f, g_factor)
+
+
+@numba.njit(cache=False)
+def marginal(fixef, sigma, yy, xy, xx, nobs, sum_f, g_fixef_f, g_sigma_f, g_factor_f):
+    """The marginal log-likelihood ``-1/2 [n log 2pi + 2 n log s + f + r'r / s^2]`` and its gradient in
+    the fixed effects, the residual SD and ``L``, from ``f`` (``sum_j f_j``) and its gradients."""
+    s2 = sigma * sigma
     n = nobs[0]
     xx_b = np.sum(xx * fixef.reshape((1, -1)), axis=1)  # X'X b (symmetric)
     rr = yy[0] - 2.0 * np.sum(xy * fixef) + np.sum(fixef * xx_b)
     loglik = -0.5 * (n * _LOG_2PI + n * math.log(s2) + sum_f + rr / s2)
     g_rr = -2.0 * xy + 2.0 * xx_b
-    g_fixef = -0.5 * (g_fixef + g_rr / s2)
+    g_fixef = -0.5 * (g_fixef_f + g_rr / s2)
     g_sigma = -0.5 * (2.0 * n / sigma + g_sigma_f - 2.0 * rr / (s2 * sigma))
-    return loglik, g_fixef, g_sigma, -0.5 * g_factor
+    return loglik, g_fixef, g_sigma, -0.5 * g_factor_f
 
 
 @numba.njit(cache=False)
@@ -197,16 +205,24 @@ def logp_grad(x, hyper, ints, offsets, reals, real_offsets, yy, xy, xx, zz, zy, 
 
     The arguments are the family's inputs in order (:func:`pymlsem.engine.mixed.family_inputs`).
     """
-    log_prior, grad, _values, slope, fixef, sigma, sd, corr_factor = _parameters(
+    log_prior, grad, _values, slope, fixef, sigma, sd, corr_factor = parameters(
         x, hyper, ints, offsets, reals, real_offsets
     )
     factor = sd.reshape((-1, 1)) * corr_factor
-    loglik, g_fixef, g_sigma, g_factor = _loglik(fixef, sigma, factor, yy, xy, xx, zz, zy, zx, nobs)
+    likelihood = _loglik(fixef, sigma, factor, yy, xy, xx, zz, zy, zx, nobs)
+    state = (slope, sd, corr_factor, _FIRST)
+    return posterior(x, log_prior, grad, likelihood, state, ints, offsets, reals, real_offsets)
+
+
+@numba.njit(cache=False)
+def posterior(x, log_prior, grad, likelihood, state, ints, offsets, reals, real_offsets):
+    """The log-density and its gradient in ``x`` from the prior's (``log_prior``, ``grad``) and the
+    likelihood's (:func:`marginal`'s four values); ``state`` as :func:`effect_gradient` reads it."""
+    loglik, g_fixef, g_sigma, g_factor = likelihood
     if not np.isfinite(loglik):
         return -np.inf, np.zeros(x.size)
     g_values = np.zeros(x.size)
     g_values[segment(ints, offsets, _SIGMA)[0]] = segment(reals, real_offsets, _SIGMA_SCALE)[0] * g_sigma
-    state = (slope, sd, corr_factor, _FIRST)
     effect_gradient(x, grad, g_values, g_fixef, g_factor, state, ints, offsets, reals, real_offsets)
     return log_prior + loglik, grad
 
@@ -215,7 +231,7 @@ def logp_grad(x, hyper, ints, offsets, reals, real_offsets, yy, xy, xx, zz, zy, 
 def expand(x, hyper, ints, offsets, reals, real_offsets, yy, xy, xx, zz, zy, zx, nobs):
     """The expanded values at ``x``: the K constrained values, the fixed effects, the residual SD, the SDs,
     the correlation factor and the correlation matrix it gives (both Q x Q, row by row)."""
-    _, _, values, _, fixef, sigma, sd, corr_factor = _parameters(x, hyper, ints, offsets, reals, real_offsets)
+    _, _, values, _, fixef, sigma, sd, corr_factor = parameters(x, hyper, ints, offsets, reals, real_offsets)
     corr = correlation(corr_factor)
     return (
         np.concatenate((values, fixef, np.array([sigma]), sd, corr_factor.reshape(-1), corr.reshape(-1))),
