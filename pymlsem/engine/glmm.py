@@ -6,8 +6,7 @@ binomial one of one trial, with the same density), ``glmm_poisson``, ``glmm_negb
 ``glmm_student``, ``glmm_ordinal_logit`` and ``glmm_ordinal_probit`` serve the non-Gaussian mixed models
 of :func:`pymlsem.mlm.glmm.build_glmm_model` with any grouping factors (one, nested or crossed: the random
 effects are sampled, so how the factors relate does not matter), any number of blocks and effects, and
-offsets; with the default priors and correlated blocks of up to two effects, or any prior family and
-correlated blocks of up to four (the ``_anyprior`` variants). The parameters are laid
+offsets; with any prior family and correlated blocks of up to two effects. The parameters are laid
 out as for Gaussian mixed models (:func:`pymlsem.engine.mixed.effect_arrays`, on the link scale), and the
 random effects as:
 
@@ -24,10 +23,10 @@ random effects as:
 The ordinal model's cut-points are PyMC's ordered transform of their elements of the point (its log-Jacobian
 added), evaluated under their prior like any other element.
 The per-model PyMC graph stays the specification: the engine's log-density equals its ``model.logp()``
-(tests/engine/test_engine.py). The families with the default priors are compiled from one hand-written kernel
-of the same inputs (:mod:`pymlsem.engine.kernels.glmm`, ``KERNELS``; the response is the data's
-``response_code``), which compiles in seconds instead of a minute or two per family; their graphs here stay
-what the kernel is tested against. MCMCglmm-style priors still compile their own graph.
+(tests/engine/test_engine.py). The families are compiled from one hand-written kernel of the same inputs
+(:mod:`pymlsem.engine.kernels.glmm`, ``KERNELS``; the response is the data's ``response_code``), which
+compiles in seconds instead of a minute or two per family; their graphs here stay what the kernel is tested
+against. Correlated blocks of three or four effects and MCMCglmm-style priors compile their own graph.
 """
 
 from __future__ import annotations
@@ -38,27 +37,24 @@ import pytensor.tensor as pt
 from pymc.distributions.transforms import ordered
 
 from pymlsem.engine.binding import (
-    ANY_PRIOR,
     PACKED_INPUTS,
     PACKED_REALS,
     Binding,
     Unsupported,
-    base_family,
     pack,
     symbolic_inputs,
     unpack,
 )
 from pymlsem.engine.kernels import glmm as kernel
 from pymlsem.engine.mixed import (
-    COMMON_PRIORS,
     EFFECT_REALS,
     effect_arrays,
     effect_segments,
     effect_values,
-    family_priors,
+    larger_blocks,
     lkj_sizes,
-    needs_general_variant,
 )
+from pymlsem.engine.priors import PRIOR_FAMILIES
 from pymlsem.mlm.glmm import response_scale
 
 __all__ = [
@@ -100,23 +96,26 @@ RESPONSE_PARAMETERS = {
 }
 #: response family -> its deterministics in the per-model graph, expanded after the fixed effects
 RESPONSE_DETERMINISTICS = {"negbinomial": ("theta",), "student": ("sigma",)}
-#: the prior families a family's default graph evaluates: those of the default priors (the Student-t's
-#: degrees of freedom take brms's gamma prior)
-_COMMON = {"glmm_student": (*COMMON_PRIORS, "gamma")}
 #: compiled by ``python -m pymlsem warmup``: the default priors' families, one kernel compiled once for all
 WARMUP_FAMILIES = kernel.SERVED
-FAMILIES = (*_LIKELIHOODS, *(f"{family}{ANY_PRIOR}" for family in _LIKELIHOODS))
+FAMILIES = tuple(_LIKELIHOODS)
 #: the files besides the engine's own whose code shapes this module's graphs (the cache key)
 GRAPH_SOURCES = ("engine/glmm.py", "engine/mixed.py", "mlm/loglik.py", "build/loglik.py")
-#: the default families are one kernel; their ``_anyprior`` variants compile graphs (40-150 s each)
-EXPECTED_SECONDS = dict.fromkeys(kernel.SERVED, 30) | {f"{family}{ANY_PRIOR}": 120 for family in _LIKELIHOODS}
+#: the families are one kernel
+EXPECTED_SECONDS = dict.fromkeys(kernel.SERVED, 30)
 #: families compiled from a hand-written kernel instead of their graph: (logp with gradient, expanded values),
 #: numba functions of the family's inputs (the graph stays the specification they are tested against); the
 #: response is data (``response_code``: the family's place in ``_LIKELIHOODS``), so one kernel serves them
 KERNELS = dict.fromkeys(kernel.SERVED, (kernel.logp_grad, kernel.expand))
 #: the files whose code is each kernel (a family's cache key reads them besides ``GRAPH_SOURCES``)
 KERNEL_SOURCES = dict.fromkeys(
-    KERNELS, ("engine/kernels/parts.py", "engine/kernels/effects.py", "engine/kernels/glmm.py")
+    KERNELS,
+    (
+        "engine/kernels/priors.py",
+        "engine/kernels/parts.py",
+        "engine/kernels/effects.py",
+        "engine/kernels/glmm.py",
+    ),
 )
 #: families whose compiled callbacks are another family's (the same kernel over the same inputs)
 SHARED_KERNELS = {family: kernel.SERVED[0] for family in kernel.SERVED[1:]}
@@ -134,15 +133,8 @@ _ROWS = (("x", "float64", 2), ("z_design", "float64", 2), ("row_levels", "int64"
 _RESPONSE = ("y", "trials", "offset")
 
 
-def _priors(family: str) -> tuple[str, ...]:
-    """The prior families a family's graph evaluates (all for an ``_anyprior`` variant)."""
-    if family.endswith(ANY_PRIOR):
-        return family_priors(family)
-    return _COMMON.get(family, COMMON_PRIORS)
-
-
 def _segments(family: str) -> tuple[str, ...]:
-    names = [f"prior_{name}" for name in _priors(family)]
+    names = [f"prior_{name}" for name in PRIOR_FAMILIES]
     return (*names, *effect_segments(), "z_param", "z_place", "n_levels", "response_param", "response_code")
 
 
@@ -173,8 +165,8 @@ def family_graph(
     x, inputs, data = symbolic_inputs(family_inputs(family))
     part = unpack(data["ints"], data["offsets"], _segments(family))
     real = unpack(data["reals"], data["real_offsets"], _REALS)
-    positions = {name: part[f"prior_{name}"] for name in _priors(family)}
-    response, link = _LIKELIHOODS[base_family(family)]
+    positions = {name: part[f"prior_{name}"] for name in PRIOR_FAMILIES}
+    response, link = _LIKELIHOODS[family]
     point, jacobian = x, 0.0
     if response == "ordinal":  # the cut-points' elements of the point, ordered before their prior
         free = x[part["response_param"]]
@@ -250,9 +242,10 @@ def bind(spec) -> Binding:
     center, unit = response_scale(response)
     variables, hyper, family_of, parts, reals = effect_arrays(spec, columns, center, unit)
     name = family[key]
-    if needs_general_variant(family_of, parts, _priors(name)):
-        name += ANY_PRIOR
-    parts |= {f"prior_{prior}": np.flatnonzero(family_of == prior) for prior in _priors(name)}
+    if larger_blocks(parts):
+        size = larger_blocks(parts)
+        raise Unsupported(f"a correlated block of {size} effects in a GLMM (blocks of up to two are data)")
+    parts |= {f"prior_{prior}": np.flatnonzero(family_of == prior) for prior in PRIOR_FAMILIES}
 
     positions = {v[0]: v[3] for v in variables}
     own_names = RESPONSE_PARAMETERS.get(response.family, ())
@@ -285,7 +278,7 @@ def bind(spec) -> Binding:
         "z_param": np.concatenate(z_param),
         "z_place": np.concatenate(z_place),
         "n_levels": np.array([level_offset]),
-        "response_code": np.array([list(_LIKELIHOODS).index(base_family(name))]),  # what kernels read
+        "response_code": np.array([list(_LIKELIHOODS).index(name)]),  # what kernels read
     }
     ints, offsets = pack(parts, _segments(name), "int64")
     real_values, real_offsets = pack(reals, _REALS, "float64")

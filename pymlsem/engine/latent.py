@@ -54,9 +54,8 @@ from pymlsem.engine.binding import (
     symbolic_inputs,
     unpack,
 )
-from pymlsem.engine.priors import prior_logp
-from pymlsem.engine.sem import COMMON_PRIORS, family_priors, row_values
-from pymlsem.engine.table import THRESHOLD_PREFIX, parameter_variables, table_arrays
+from pymlsem.engine.priors import PRIOR_FAMILIES, prior_logp
+from pymlsem.engine.table import THRESHOLD_PREFIX, parameter_variables, row_values, table_arrays
 
 __all__ = [
     "DESCRIPTION",
@@ -137,8 +136,17 @@ _KINDS = {"missing": 0, "first": 1, "last": 2, "middle": 3}
 _LINKS = {"latent1": "probit", "latent2": "probit", "latent1_logit": "logit", "latent2_logit": "logit"}
 WARMUP_FAMILIES = ("latent1", "latent2")
 FAMILIES = (*_LINKS, *(f"{family}{ANY_PRIOR}" for family in _LINKS))
+#: prior families every model with blavaan's (and pymlsem's) default priors uses; a family's graph with only
+#: these is smaller and faster, so a model using another prior family takes the ``_anyprior`` variant
+COMMON_PRIORS = ("normal", "gamma", "beta")
 #: the files besides the engine's own whose code shapes this module's graphs (the cache key)
-GRAPH_SOURCES = ("engine/latent.py", "engine/sem.py", "build/ram.py", "build/categorical.py")
+GRAPH_SOURCES = (
+    "engine/latent.py",
+    "engine/table.py",
+    "build/parameters.py",
+    "build/ram.py",
+    "build/categorical.py",
+)
 EXPECTED_SECONDS = {"latent1": 150, "latent2": 240, "latent1_logit": 70, "latent2_logit": 110}
 DESCRIPTION = {
     "latent1": "single-level latent-variable SEM",
@@ -146,6 +154,11 @@ DESCRIPTION = {
     "latent1_logit": "single-level latent-variable SEM with logit thresholds",
     "latent2_logit": "two-level latent-variable SEM with logit thresholds",
 }
+
+
+def family_priors(family: str) -> tuple[str, ...]:
+    """The prior families a family's graph evaluates: all for an ``_anyprior`` variant."""
+    return PRIOR_FAMILIES if family.endswith(ANY_PRIOR) else COMMON_PRIORS
 
 
 def _levels(family: str) -> int:

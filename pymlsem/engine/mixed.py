@@ -4,11 +4,11 @@
 ``y ~ x + (1 + x | g)``, ``(1 | g) + (0 + x | g)``, ``(x || g)``, any number of fixed effects and of
 random effects per cluster), ``mixed2`` those with two nested grouping factors (``(1 | school/class)``,
 ``(1 + x | school) + (1 | class)`` with every class in one school), with the default priors or any prior
-family given on the standardised scale or per term on the data scale (any prior family, or a correlated
-block of three or four effects, takes the ``_anyprior`` variant);
+family given on the standardised scale or per term on the data scale;
 ``mixed_crossed`` those with crossed factors (the layout ``"crossed"`` of :mod:`pymlsem.mlm.stats`);
 ``mixed1_q1`` and ``mixed1_q2`` are ``mixed1`` for one or two effects per cluster (random intercepts, or
-intercepts and one slope), with the per-cluster factorisation written out entry by entry. What
+intercepts and one slope), with the per-cluster factorisation written out entry by entry;
+``mixed1_anyprior`` is ``mixed1`` with correlated blocks of three or four effects. What
 makes a model itself enters as arrays (:func:`bind`):
 
 * the free parameters in sampling order, which take which prior family, and their hyperparameters
@@ -26,16 +26,16 @@ The likelihood is :func:`pymlsem.mlm.loglik.gaussian_marginal_loglik` with the n
 only at run time. The per-model PyMC graph (:func:`pymlsem.mlm.model.build_mixed_model`) stays the
 specification: the engine's log-density equals its ``model.logp()`` at every point
 (tests/engine/test_engine.py).
-Every family with the default priors is compiled from a hand-written kernel of the same inputs
-(``KERNELS``: :mod:`pymlsem.engine.kernels.mixed1` for one grouping factor,
-:mod:`pymlsem.engine.kernels.coupled` for nested and crossed ones), which compiles in seconds instead of
-minutes; their graphs here stay what the kernels are tested against. The ``_anyprior`` variants compile
-their graphs; more than two nested factors and MCMCglmm-style priors are not families yet.
+Every family but ``mixed1_anyprior`` is compiled from a hand-written kernel of the same inputs (``KERNELS``:
+:mod:`pymlsem.engine.kernels.mixed1` for one grouping factor, :mod:`pymlsem.engine.kernels.coupled` for
+nested and crossed ones; every prior family, correlated blocks of two effects), which compiles in seconds
+instead of minutes; their graphs here stay what the kernels are tested against. ``mixed1_anyprior``
+compiles its graph; correlated blocks of three or four effects with nested or crossed factors, more than
+two nested factors and MCMCglmm-style priors are not families yet.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from types import SimpleNamespace
 
 import numpy as np
@@ -63,7 +63,6 @@ from pymlsem.mlm.stats import gaussian_stats
 from pymlsem.priors import Prior, parse_prior
 
 __all__ = [
-    "COMMON_PRIORS",
     "DESCRIPTION",
     "EFFECT_REALS",
     "EXPECTED_SECONDS",
@@ -79,13 +78,10 @@ __all__ = [
     "effect_values",
     "family_graph",
     "family_inputs",
-    "family_priors",
+    "larger_blocks",
     "lkj_sizes",
-    "needs_general_variant",
 ]
 
-#: the prior families of the default mixed-model priors (normal effects, half-normal SDs)
-COMMON_PRIORS = ("normal", "halfnormal")
 #: correlated blocks of up to this many effects are data (one batch of LKJ factors per size)
 MAX_CORRELATED = 4
 _LKJ_SIZES = tuple(range(2, MAX_CORRELATED + 1))
@@ -106,12 +102,11 @@ _SHAPES = {
 #: compiled on first use, with a progress line (``warmup --all`` compiles every family)
 WARMUP_FAMILIES = ("mixed1_q1", "mixed1_q2", "mixed1")
 #: other prior families take the variants of the general shapes
-FAMILIES = (*_SHAPES, *(f"{family}{ANY_PRIOR}" for family in ("mixed1", "mixed2", "mixed_crossed")))
+FAMILIES = (*_SHAPES, f"mixed1{ANY_PRIOR}")
 #: the files besides the engine's own whose code shapes this module's graphs (the cache key)
 GRAPH_SOURCES = ("engine/mixed.py", "mlm/loglik.py", "build/loglik.py")
 EXPECTED_SECONDS = {"mixed1_q1": 30, "mixed1_q2": 30, "mixed1": 30, "mixed2": 30, "mixed_crossed": 30}
-# their graphs (the default families are kernels)
-EXPECTED_SECONDS |= {f"mixed1{ANY_PRIOR}": 110, f"mixed2{ANY_PRIOR}": 170, f"mixed_crossed{ANY_PRIOR}": 170}
+EXPECTED_SECONDS[f"mixed1{ANY_PRIOR}"] = 110  # its graph: the other families are kernels
 #: families compiled from a hand-written kernel instead of their graph: (logp with gradient, expanded values),
 #: numba functions of the family's inputs (the graph stays the specification they are tested against); the
 #: three one-factor families with the default priors compute the same thing, so one kernel serves them
@@ -120,7 +115,13 @@ KERNELS["mixed2"] = (coupled.nested_logp_grad, coupled.nested_expand)
 KERNELS["mixed_crossed"] = (coupled.crossed_logp_grad, coupled.crossed_expand)
 #: the files whose code is each kernel (a family's cache key reads them besides ``GRAPH_SOURCES``)
 KERNEL_SOURCES = dict.fromkeys(
-    KERNELS, ("engine/kernels/parts.py", "engine/kernels/effects.py", "engine/kernels/mixed1.py")
+    KERNELS,
+    (
+        "engine/kernels/priors.py",
+        "engine/kernels/parts.py",
+        "engine/kernels/effects.py",
+        "engine/kernels/mixed1.py",
+    ),
 )
 for _name in ("mixed2", "mixed_crossed"):
     KERNEL_SOURCES[_name] += ("engine/kernels/coupled.py",)
@@ -146,25 +147,18 @@ EFFECT_REALS = ("fixef_offset", "fixef_scale", "fixef_shift", "fixef_intercept",
 _REALS = (*EFFECT_REALS, "sigma_scale")
 
 
-def family_priors(family: str) -> tuple[str, ...]:
-    """The prior families a family's graph evaluates (all for an ``_anyprior`` variant)."""
-    return PRIOR_FAMILIES if family.endswith(ANY_PRIOR) else COMMON_PRIORS
-
-
 def lkj_sizes(family: str) -> tuple[int, ...]:
-    """The sizes of correlated blocks a family's graph evaluates (all for an ``_anyprior`` variant)."""
+    """The sizes of correlated blocks a family's graph evaluates (all for ``mixed1_anyprior``)."""
     if family.endswith(ANY_PRIOR):
         return _LKJ_SIZES
     return () if base_family(family) == "mixed1_q1" else _COMMON_LKJ_SIZES
 
 
-def needs_general_variant(family_of: np.ndarray, parts: dict, common_priors: Sequence[str]) -> bool:
-    """Whether a model needs its family's ``_anyprior`` variant: a prior family outside ``common_priors``
-    or a correlated block of a size the default variant does not evaluate (``parts`` of
-    :func:`effect_arrays`)."""
-    if not set(family_of[family_of != ""]) <= set(common_priors):
-        return True
-    return any(parts[f"lkj{q}_param"].size for q in _LKJ_SIZES if q not in _COMMON_LKJ_SIZES)
+def larger_blocks(parts: dict) -> int:
+    """The size of the largest correlated block that the default families do not evaluate (``parts`` of
+    :func:`effect_arrays`), or 0 when there is none."""
+    sizes = [q for q in _LKJ_SIZES if q not in _COMMON_LKJ_SIZES and parts[f"lkj{q}_param"].size]
+    return max(sizes, default=0)
 
 
 def effect_segments() -> tuple[str, ...]:
@@ -174,7 +168,7 @@ def effect_segments() -> tuple[str, ...]:
 
 def _segments(family: str) -> tuple[str, ...]:
     """Names of the integer arrays packed into ``ints``, in order."""
-    names = [f"prior_{name}" for name in family_priors(family)]
+    names = [f"prior_{name}" for name in PRIOR_FAMILIES]
     names += [*effect_segments(), "sigma_param"]
     names += ["level_effects", "level_sizes"]  # per grouping factor, the top one first
     names += [f"parent{level}" for level in range(1, _SHAPES[base_family(family)][0])]
@@ -237,7 +231,7 @@ def family_graph(
     part = unpack(data["ints"], data["offsets"], _segments(family))
     real = unpack(data["reals"], data["real_offsets"], _REALS)
 
-    positions = {name: part[f"prior_{name}"] for name in family_priors(family)}
+    positions = {name: part[f"prior_{name}"] for name in PRIOR_FAMILIES}
     log_prior, values, fixef, sd, corr_factor = effect_values(
         x, data["hyper"], positions, part, real, lkj_sizes(family)
     )
@@ -422,12 +416,17 @@ def bind(spec) -> Binding:
     variables, hyper, family_of, parts, reals = effect_arrays(spec, columns, y_mean, y_sd)
     n_effects = reals["sd_scale"].size
     family = "mixed_crossed" if crossed else f"mixed{factors}"
-    if needs_general_variant(family_of, parts, COMMON_PRIORS):
+    if larger_blocks(parts) and family != "mixed1":
+        raise Unsupported(
+            f"a correlated block of {larger_blocks(parts)} effects with nested or crossed grouping factors "
+            "(blocks of three or four effects are an engine family with one grouping factor)"
+        )
+    if larger_blocks(parts):
         family += ANY_PRIOR
     elif factors == 1 and n_effects <= 2 and not crossed:
         family += f"_q{n_effects}"
     positions = {v[0]: v[3] for v in variables}
-    parts |= {f"prior_{name}": np.flatnonzero(family_of == name) for name in family_priors(family)}
+    parts |= {f"prior_{name}": np.flatnonzero(family_of == name) for name in PRIOR_FAMILIES}
     parts["sigma_param"] = positions["sigma_std"][:1]
     parts["level_effects"] = np.asarray(stats.level_effects)
     parts["level_sizes"] = np.asarray(stats.level_sizes if not crossed else stats.level_sizes[:1])

@@ -16,9 +16,9 @@ also with missing values: ``sem1_fiml``, ``sem2_fiml``, the full-information lik
 The integer arrays travel packed in one vector (``ints``, cut by ``offsets``) so that the compiled function
 has few arguments. The per-model PyMC graph (:mod:`pymlsem.build.marginal`) stays the specification: the
 engine's log-density equals its ``model.logp()`` at every point (tests/engine/test_engine.py). The families
-with default priors are compiled from hand-written kernels of the same inputs
-(:mod:`pymlsem.engine.kernels`, ``KERNELS``), which compile in seconds instead of minutes; their graphs here
-stay what the kernels are tested against.
+are compiled from hand-written kernels of the same inputs (:mod:`pymlsem.engine.kernels`, ``KERNELS``),
+which compile in seconds instead of minutes and evaluate every prior family; their graphs here stay what
+the kernels are tested against.
 """
 
 from __future__ import annotations
@@ -30,14 +30,11 @@ import pytensor.tensor as pt
 
 from pymlsem.build.loglik import single_level_loglik, two_level_loglik
 from pymlsem.build.missing import single_level_missing_loglik, two_level_missing_loglik
-from pymlsem.build.parameters import lavaan_scale
 from pymlsem.build.ram import implied_moments, place_moments, ram_matrices
 from pymlsem.engine.binding import (
-    ANY_PRIOR,
     PACKED_INPUTS,
     Binding,
     Unsupported,
-    base_family,
     pack,
     symbolic_inputs,
     unpack,
@@ -45,7 +42,7 @@ from pymlsem.engine.binding import (
 from pymlsem.engine.kernels import sem1, sem1_fiml, sem2, sem2_fiml
 from pymlsem.engine.kernels.parts import LEVEL_SEGMENTS
 from pymlsem.engine.priors import PRIOR_FAMILIES, prior_logp
-from pymlsem.engine.table import parameter_variables, table_arrays
+from pymlsem.engine.table import parameter_variables, row_values, table_arrays
 
 __all__ = [
     "DESCRIPTION",
@@ -58,7 +55,6 @@ __all__ = [
     "bind",
     "family_graph",
     "family_inputs",
-    "row_values",
 ]
 
 _PATTERNS = (
@@ -94,15 +90,14 @@ _VARIABLES_FROM = {
     "sem1_fiml": "pattern_means",
     "sem2_fiml": "pattern_means",
 }
-#: prior families every model with blavaan's (and pymlsem's) default priors uses; a family's graph with only
-#: these is smaller and faster, so a model using another prior family takes the ``_anyprior`` variant
-COMMON_PRIORS = ("normal", "gamma", "beta")
-#: the families compiled by ``python -m pymlsem warmup`` (default priors)
+#: the families compiled by ``python -m pymlsem warmup``: all of them (each kernel serves every prior family)
 WARMUP_FAMILIES = tuple(_STATS)
-FAMILIES = (*WARMUP_FAMILIES, *(f"{family}{ANY_PRIOR}" for family in WARMUP_FAMILIES))
+FAMILIES = WARMUP_FAMILIES
 #: the files besides the engine's own whose code shapes this module's graphs (the cache key)
 GRAPH_SOURCES = (
     "engine/sem.py",
+    "engine/table.py",
+    "build/parameters.py",
     "build/loglik.py",
     "build/missing.py",
     "build/ram.py",
@@ -116,7 +111,10 @@ KERNELS = {
     for name, module in (("sem1", sem1), ("sem1_fiml", sem1_fiml), ("sem2", sem2), ("sem2_fiml", sem2_fiml))
 }
 #: the files whose code is each kernel (a family's cache key reads them besides ``GRAPH_SOURCES``)
-KERNEL_SOURCES = {name: ("engine/kernels/parts.py", f"engine/kernels/{name}.py") for name in KERNELS}
+KERNEL_SOURCES = {
+    name: ("engine/kernels/priors.py", "engine/kernels/parts.py", f"engine/kernels/{name}.py")
+    for name in KERNELS
+}
 DESCRIPTION = {
     "sem1": "single-level SEM",
     "sem2": "two-level SEM",
@@ -125,15 +123,10 @@ DESCRIPTION = {
 }
 
 
-def family_priors(family: str) -> tuple[str, ...]:
-    """The prior families a family's graph evaluates."""
-    return PRIOR_FAMILIES if family.endswith(ANY_PRIOR) else COMMON_PRIORS
-
-
 def segments(family: str) -> tuple[str, ...]:
-    """Names of the integer arrays packed into ``ints``, in order."""
+    """Names of the integer arrays packed into ``ints``, in order (one per prior family first)."""
     levels = 2 if family.startswith("sem2") else 1
-    names = [f"prior_{name}" for name in family_priors(family)]
+    names = [f"prior_{name}" for name in PRIOR_FAMILIES]
     names += ["scale", "row_param", "cov_rows", "cov_var_a", "cov_var_b"]
     for level in range(1, levels + 1):
         names += [f"l{level}_{name}" for name in LEVEL_SEGMENTS]
@@ -142,7 +135,7 @@ def segments(family: str) -> tuple[str, ...]:
         "sem2": ["within_index"],
         "sem1_fiml": [],
         "sem2_fiml": ["within_index", "between_index"],
-    }[base_family(family)]
+    }[family]
     return tuple(names)
 
 
@@ -151,7 +144,7 @@ def family_inputs(family: str) -> tuple[tuple[str, str, int], ...]:
     return (
         *PACKED_INPUTS,
         ("row_fixed", "float64", 1),
-        *((name, "float64", ndim) for name, ndim in _STATS[base_family(family)]),
+        *((name, "float64", ndim) for name, ndim in _STATS[family]),
     )
 
 
@@ -170,9 +163,9 @@ def family_graph(
     x, inputs, data = symbolic_inputs(family_inputs(family))
     part = unpack(data["ints"], data["offsets"], segments(family))
 
-    positions = {name: part[f"prior_{name}"] for name in family_priors(family)}
+    positions = {name: part[f"prior_{name}"] for name in PRIOR_FAMILIES}
     log_prior, values = prior_logp(x, data["hyper"], positions)
-    likelihood = base_family(family)
+    likelihood = family
     rows = row_values(values, part, data["row_fixed"])
     p = data[_VARIABLES_FROM[likelihood]].shape[-1]
     stats = SimpleNamespace(**{name: data[name] for name, _ in _STATS[likelihood]})
@@ -197,15 +190,6 @@ def family_graph(
         stats.nobs = stats.nobs[0]
         loglik = single_level_loglik(mu, sigma, stats)
     return x, inputs, log_prior + loglik, pt.concatenate([values, rows])
-
-
-def row_values(values, part, row_fixed) -> pt.TensorVariable:
-    """Every table row's value on lavaan's scale (covariances from correlations and variances)."""
-    lavaan = lavaan_scale(values, part["scale"])
-    row_param = part["row_param"]
-    rows = pt.switch(pt.ge(row_param, 0), lavaan[pt.maximum(row_param, 0)], row_fixed)
-    sds = pt.sqrt(rows[part["cov_var_a"]] * rows[part["cov_var_b"]])
-    return pt.set_subtensor(rows[part["cov_rows"]], rows[part["cov_rows"]] * sds)
 
 
 def _level_moments(rows, part, level: int, p) -> tuple[pt.TensorVariable, pt.TensorVariable]:
@@ -233,7 +217,7 @@ def bind(spec) -> Binding:
     if model.potentials and [p.name for p in model.potentials] != ["loglik"]:
         raise Unsupported("inequality constraints")
     variables, elements = parameter_variables(spec, model.value_vars)
-    hyper, families, parts, row_fixed = table_arrays(spec, elements)
+    hyper, _families, parts, row_fixed = table_arrays(spec, elements)
 
     stats, missing = spec.stats, spec.likelihood_stats
     variables_order = list((missing or stats).variables)  # the order of the likelihood's statistics
@@ -266,15 +250,12 @@ def bind(spec) -> Binding:
         parts["mean_flag"] = np.array([int(bool(spec.meanstructure) and has_mean)])
         mean = stats.mean if has_mean else np.zeros(len(variables_order))
         stat_values = {"nobs": np.array([float(stats.nobs)]), "mean": mean, "cov": stats.cov}
-    base = family
-    if not set(families) <= set(COMMON_PRIORS):
-        family += ANY_PRIOR
     ints, offsets = pack(parts, segments(family), "int64")
     data = {
         "hyper": hyper,
         "ints": ints,
         "offsets": offsets,
         "row_fixed": row_fixed,
-        **{name: np.asarray(stat_values[name], dtype=float) for name, _ in _STATS[base]},
+        **{name: np.asarray(stat_values[name], dtype=float) for name, _ in _STATS[family]},
     }
     return Binding(family, data, variables, len(partable.table))

@@ -1,17 +1,19 @@
 """A SEM's free parameters and parameter table as arrays (what the SEM and latent families share at bind
-time): which element of the point is which parameter, its prior, its scale, and every table row's value."""
+time): which element of the point is which parameter, its prior, its scale, and every table row's value;
+and the rows' values in the families' graphs (:func:`row_values`)."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytensor.tensor as pt
 from pymc.distributions.transforms import Ordered
 
-from pymlsem.build.parameters import SCALE_CODES, scale_code
+from pymlsem.build.parameters import SCALE_CODES, lavaan_scale, scale_code
 from pymlsem.build.table_values import covariance_rows, tied_labels
 from pymlsem.engine.binding import Unsupported
 from pymlsem.engine.priors import MAX_HYPER, PRIOR_FAMILIES, transform_of
 
-__all__ = ["THRESHOLD_PREFIX", "parameter_variables", "table_arrays"]
+__all__ = ["THRESHOLD_PREFIX", "parameter_variables", "row_values", "table_arrays"]
 
 #: name prefix of an ordered variable's thresholds (one random variable each, with PyMC's ordered transform)
 THRESHOLD_PREFIX = "thresholds_"
@@ -112,3 +114,12 @@ def table_arrays(
         "cov_var_b": var_b,
     }
     return hyper, families, parts, row_fixed.astype(float)
+
+
+def row_values(values, part, row_fixed) -> pt.TensorVariable:
+    """Every table row's value on lavaan's scale (covariances from correlations and variances)."""
+    lavaan = lavaan_scale(values, part["scale"])
+    row_param = part["row_param"]
+    rows = pt.switch(pt.ge(row_param, 0), lavaan[pt.maximum(row_param, 0)], row_fixed)
+    sds = pt.sqrt(rows[part["cov_var_a"]] * rows[part["cov_var_b"]])
+    return pt.set_subtensor(rows[part["cov_rows"]], rows[part["cov_rows"]] * sds)

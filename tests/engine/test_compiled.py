@@ -61,7 +61,7 @@ def test_families_sharing_a_kernel_are_compiled_once(monkeypatch) -> None:
     }
     assert {shared_family(family) for family in glmm.KERNELS} == {"glmm_binomial_logit"}
     assert shared_family("sem2") == "sem2"
-    assert shared_family("glmm_student_anyprior") == "glmm_student_anyprior"
+    assert shared_family("mixed1_anyprior") == "mixed1_anyprior"
     compiled = []
     monkeypatch.setattr(warmup_module, "load_family", lambda family, compile_missing: None)
     monkeypatch.setattr(warmup_module, "compile_family", lambda family: compiled.append(family) or family)

@@ -21,9 +21,12 @@ from reference import data
 import pymlsem
 from pymlsem.build.missing import two_level_missing_loglik
 from pymlsem.engine import glmm, mixed
+from pymlsem.engine.binding import pack
 from pymlsem.engine.compiled import load_family
 from pymlsem.engine.kernels import coupled, mixed1, saturated, sem1, sem1_fiml, sem2, sem2_fiml
 from pymlsem.engine.kernels import glmm as glmm_kernel
+from pymlsem.engine.kernels.priors import PRIOR_SEGMENTS, all_priors
+from pymlsem.engine.priors import MAX_HYPER, PRIOR_FAMILIES, prior_logp
 from pymlsem.engine.run import engine_binding, family_user_data
 from pymlsem.engine.sem import KERNELS, segments
 from pymlsem.workflow.incomplete import TWO_LEVEL_ARRAYS
@@ -104,8 +107,7 @@ def test_the_glmm_kernel_reads_its_familys_segments_and_response_codes() -> None
     assert glmm_kernel.RESPONSES == tuple(glmm._LIKELIHOODS)  # the response codes
     assert set(glmm.KERNELS) == set(glmm_kernel.SERVED)
     for family in glmm_kernel.SERVED:
-        segments = glmm_kernel.STUDENT_SEGMENTS if family == "glmm_student" else glmm_kernel.SEGMENTS
-        assert segments == glmm._segments(family)
+        assert glmm_kernel.SEGMENTS == glmm._segments(family)
 
 
 #: the mixed corpus's models of the kernels' families: one effect, two (correlated, uncorrelated, two
@@ -170,7 +172,8 @@ def test_a_covariance_that_is_not_positive_definite_gives_minus_infinity(model, 
         frame.loc[frame.index[::5], "y2"] = np.nan
     binding = _binding(pymlsem.SEM(model, frame, cluster=cluster), family)
     ints, offsets = binding.data["ints"], binding.data["offsets"]
-    beta = ints[offsets[2] : offsets[3]]  # the correlations' positions (beta priors)
+    at = segments(family).index("prior_beta")
+    beta = ints[offsets[at] : offsets[at + 1]]  # the correlations' positions (beta priors)
     assert beta.size == 3
     x = np.zeros(binding.n_dim)
     logit = np.log(0.975 / 0.025)  # correlation 2 * 0.975 - 1 = 0.95
@@ -268,3 +271,49 @@ def test_the_kernels_digamma_equals_scipys() -> None:
     points = np.geomspace(1e-3, 1e4, 400)
     values = np.array([glmm_kernel.digamma(point) for point in points])
     np.testing.assert_allclose(values, digamma(points), rtol=1e-13, atol=1e-14)
+
+
+#: valid hyperparameters of each prior family (its arguments in order), three elements each
+PRIOR_HYPER = {
+    "normal": [(0.3, 1.5), (-2.0, 0.2), (0.0, 10.0)],
+    "student_t": [(3.0, 0.5, 2.0), (1.0, 0.0, 1.0), (30.0, -1.0, 0.3)],
+    "cauchy": [(0.0, 2.5), (1.0, 0.1), (-3.0, 5.0)],
+    "gamma": [(1.0, 0.5), (2.5, 3.0), (0.1, 0.1)],
+    "inv_gamma": [(1.0, 1.0), (3.0, 0.5), (0.01, 0.01)],
+    "lognormal": [(0.0, 1.0), (1.5, 0.3), (-2.0, 2.0)],
+    "exponential": [(1.0,), (0.1,), (7.0,)],
+    "halfnormal": [(1.0,), (0.3,), (25.0,)],
+    "halfcauchy": [(2.5,), (0.1,), (10.0,)],
+    "halft": [(3.0, 1.0), (1.0, 0.5), (40.0, 2.0)],
+    "beta": [(1.0, 1.0), (2.0, 5.0), (0.5, 0.5)],
+    "uniform": [(0.0, 1.0), (-3.0, 2.0), (10.0, 1000.0)],
+}
+
+
+def test_every_prior_family_in_the_kernels_equals_the_graphs_prior_block() -> None:
+    """The kernels' priors (:mod:`pymlsem.engine.kernels.priors`) against the families' graphs'
+    (:func:`pymlsem.engine.priors.prior_logp`), for every prior family: the joint log-density with the
+    log-Jacobians, its gradient, the values and dvalue/dx, at points from the middle to the far tails."""
+    assert tuple(PRIOR_HYPER) == PRIOR_FAMILIES
+    hyper = np.zeros((3 * len(PRIOR_FAMILIES), MAX_HYPER))
+    positions = {}
+    for f, (name, rows) in enumerate(PRIOR_HYPER.items()):
+        positions[name] = np.arange(3 * f, 3 * f + 3)
+        for k, args in zip(positions[name], rows, strict=True):
+            hyper[k, : len(args)] = args
+    ints, offsets = pack({f"prior_{n}": positions[n] for n in PRIOR_FAMILIES}, PRIOR_SEGMENTS, "int64")
+    x = pt.vector("x")
+    logp, values = prior_logp(x, pt.as_tensor(hyper), {n: pt.as_tensor(p) for n, p in positions.items()})
+    graph = pytensor.function(
+        [x],
+        [logp, pytensor.grad(logp, x), values, pytensor.grad(pt.sum(values), x)],
+        mode=Mode(linker="py", optimizer=None),
+    )
+    rng = np.random.default_rng(11)
+    for scale in (0.5, 2.0, 8.0):
+        point = rng.normal(0.0, scale, hyper.shape[0])
+        expected = graph(point)
+        got = all_priors(point, hyper, ints, offsets)
+        assert got[0] == pytest.approx(float(expected[0]), rel=1e-12)
+        for value, want in zip(got[1:], expected[1:], strict=True):
+            np.testing.assert_allclose(value, want, rtol=1e-10, atol=1e-300)

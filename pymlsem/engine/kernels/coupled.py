@@ -46,7 +46,6 @@ __all__ = [
 NESTED_SEGMENTS = (*mixed1.SEGMENTS, "parent1")
 #: and of ``mixed_crossed``
 CROSSED_SEGMENTS = (*mixed1.SEGMENTS, "rest_source")
-_FIRST = mixed1.SEGMENTS.index("prior_halfnormal") + 1  # the effect segments' start
 _LEVEL_EFFECTS = mixed1.SEGMENTS.index("level_effects")
 _LEVEL_SIZES = mixed1.SEGMENTS.index("level_sizes")
 _LAST = len(mixed1.SEGMENTS)  # parent1 (nested) or rest_source (crossed)
@@ -236,7 +235,7 @@ def nested_logp_grad(x, hyper, ints, offsets, reals, real_offsets, yy, xy, xx, z
     n_top = segment(ints, offsets, _LEVEL_SIZES)[0]
     parent = segment(ints, offsets, _LAST)
     likelihood = _nested(fixef, sigma, factor, yy, xy, xx, zz, zy, zx, nobs, top_effects, n_top, parent)
-    state = (slope, sd, corr_factor, _FIRST)
+    state = (slope, sd, corr_factor)
     return mixed1.posterior(x, log_prior, grad, likelihood, state, ints, offsets, reals, real_offsets)
 
 
@@ -261,7 +260,7 @@ def crossed_logp_grad(
     likelihood = _crossed(
         fixef, sigma, factor, yy, xy, xx, zz, zy, zx, nobs, rest_source, cross, zz_r, zy_r, zx_r
     )
-    state = (slope, sd, corr_factor, _FIRST)
+    state = (slope, sd, corr_factor)
     return mixed1.posterior(x, log_prior, grad, likelihood, state, ints, offsets, reals, real_offsets)
 
 

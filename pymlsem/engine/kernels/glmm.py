@@ -34,22 +34,16 @@ import math
 import numba
 import numpy as np
 
-from pymlsem.engine.kernels.effects import (
-    EFFECT_SEGMENTS,
-    PRIOR_SEGMENTS,
-    correlation,
-    effect_gradient,
-    effect_parameters,
-)
-from pymlsem.engine.kernels.parts import log_sigmoid, segment
+from pymlsem.engine.kernels.effects import EFFECT_SEGMENTS, correlation, effect_gradient, effect_parameters
+from pymlsem.engine.kernels.parts import segment
+from pymlsem.engine.kernels.priors import PRIOR_SEGMENTS, log_sigmoid
 
-__all__ = ["RESPONSES", "SEGMENTS", "SERVED", "STUDENT_SEGMENTS", "digamma", "expand", "logp_grad"]
+__all__ = ["RESPONSES", "SEGMENTS", "SERVED", "digamma", "expand", "logp_grad"]
 
 #: the packed integer arrays of the families, in order (:func:`pymlsem.engine.glmm._segments`)
 _OWN_SEGMENTS = ("z_param", "z_place", "n_levels", "response_param", "response_code")
 SEGMENTS = (*PRIOR_SEGMENTS, *EFFECT_SEGMENTS, *_OWN_SEGMENTS)
-#: the Student-t family's: its degrees of freedom take a gamma prior
-STUDENT_SEGMENTS = (*PRIOR_SEGMENTS, "prior_gamma", *EFFECT_SEGMENTS, *_OWN_SEGMENTS)
+_FIRST = len(PRIOR_SEGMENTS)  # the effect segments' start
 #: positions of the own segments after the prior and effect segments
 _Z_PARAM, _Z_PLACE, _N_LEVELS, _RESPONSE_PARAM = (len(EFFECT_SEGMENTS) + i for i in range(4))
 _RESPONSE_UNIT = 6  # after the effects' reals
@@ -182,18 +176,17 @@ def _ordered(x, positions):
 
 @numba.njit(cache=False)
 def _response(ints, offsets):
-    """The response code (the last segment) and the number of prior segments before the effects'."""
-    code = segment(ints, offsets, offsets.size - 2)[0]
-    return code, len(PRIOR_SEGMENTS) + (1 if code == _STUDENT else 0)
+    """The response code (the last segment)."""
+    return segment(ints, offsets, offsets.size - 2)[0]
 
 
 @numba.njit(cache=False)
-def _effects(values, factor, ints, offsets, first):
+def _effects(values, factor, ints, offsets):
     """The standardised effects ``z`` (levels x Q) and the effects ``u = z L'`` of every level."""
     n_effects = factor.shape[0]
-    n_levels = segment(ints, offsets, first + _N_LEVELS)[0]
+    n_levels = segment(ints, offsets, _FIRST + _N_LEVELS)[0]
     flat = np.zeros(n_levels * n_effects)
-    flat[segment(ints, offsets, first + _Z_PLACE)] = values[segment(ints, offsets, first + _Z_PARAM)]
+    flat[segment(ints, offsets, _FIRST + _Z_PLACE)] = values[segment(ints, offsets, _FIRST + _Z_PARAM)]
     z = flat.reshape((n_levels, n_effects))
     return z, np.dot(z, np.ascontiguousarray(factor.T))
 
@@ -215,15 +208,15 @@ def logp_grad(x, hyper, ints, offsets, reals, real_offsets, design, z_design, ro
 
     The arguments are the family's inputs in order (:func:`pymlsem.engine.glmm.family_inputs`).
     """
-    code, first = _response(ints, offsets)
+    code = _response(ints, offsets)
     ordinal = code == _ORDINAL_LOGIT or code == _ORDINAL_PROBIT
-    own = segment(ints, offsets, first + _RESPONSE_PARAM)  # the response's own parameters
+    own = segment(ints, offsets, _FIRST + _RESPONSE_PARAM)  # the response's own parameters
     point, log_jacobian = _ordered(x, own) if ordinal else (x, 0.0)
     log_prior, grad, values, slope, fixef, sd, corr_factor = effect_parameters(
-        point, hyper, ints, offsets, reals, real_offsets, first
+        point, hyper, ints, offsets, reals, real_offsets
     )
     factor = sd.reshape((-1, 1)) * corr_factor
-    z, u = _effects(values, factor, ints, offsets, first)
+    z, u = _effects(values, factor, ints, offsets)
     cutpoints = values[own]
     a, b = _own_values(code, values, own, reals, real_offsets)
     g_a = g_b = 0.0
@@ -263,11 +256,11 @@ def logp_grad(x, hyper, ints, offsets, reals, real_offsets, design, z_design, ro
         g_values[own[0]] += g_a * segment(reals, real_offsets, _RESPONSE_UNIT)[0]
         g_values[own[1]] += g_b
     g_z = np.dot(g_u, factor).reshape(-1)  # d/dz[l, f] = sum_e g_u[l, e] L[e, f]
-    places = segment(ints, offsets, first + _Z_PLACE)
-    for m, k in enumerate(segment(ints, offsets, first + _Z_PARAM)):
+    places = segment(ints, offsets, _FIRST + _Z_PLACE)
+    for m, k in enumerate(segment(ints, offsets, _FIRST + _Z_PARAM)):
         g_values[k] += g_z[places[m]]
     g_factor = np.dot(np.ascontiguousarray(g_u.T), z)  # d/dL[e, f] = sum_l g_u[l, e] z[l, f]
-    state = (slope, sd, corr_factor, first)
+    state = (slope, sd, corr_factor)
     effect_gradient(point, grad, g_values, g_fixef, g_factor, state, ints, offsets, reals, real_offsets)
     if ordinal:  # back through the ordered transform: c[k] depends on x[0] and on exp(x[m]) for m <= k
         above = 0.0
@@ -282,14 +275,12 @@ def expand(x, hyper, ints, offsets, reals, real_offsets, design, z_design, row_l
     """The expanded values at ``x``: the K constrained values, the fixed effects, the negative binomial's
     ``theta`` or the Student-t's ``sigma``, the SDs, the correlation
     factor and the correlation matrix (Q x Q each, row by row) and the effects of every level (levels x Q)."""
-    code, first = _response(ints, offsets)
-    own = segment(ints, offsets, first + _RESPONSE_PARAM)
+    code = _response(ints, offsets)
+    own = segment(ints, offsets, _FIRST + _RESPONSE_PARAM)
     if code == _ORDINAL_LOGIT or code == _ORDINAL_PROBIT:
         x = _ordered(x, own)[0]
-    _, _, values, _, fixef, sd, corr_factor = effect_parameters(
-        x, hyper, ints, offsets, reals, real_offsets, first
-    )
-    _, u = _effects(values, sd.reshape((-1, 1)) * corr_factor, ints, offsets, first)
+    _, _, values, _, fixef, sd, corr_factor = effect_parameters(x, hyper, ints, offsets, reals, real_offsets)
+    _, u = _effects(values, sd.reshape((-1, 1)) * corr_factor, ints, offsets)
     a = _own_values(code, values, own, reals, real_offsets)[0]
     deterministic = np.array([a]) if code == _NEGBINOMIAL or code == _STUDENT else np.zeros(0)
     correlations = correlation(corr_factor).reshape(-1)

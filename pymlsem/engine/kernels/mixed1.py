@@ -29,14 +29,9 @@ import math
 import numba
 import numpy as np
 
-from pymlsem.engine.kernels.effects import (
-    EFFECT_SEGMENTS,
-    PRIOR_SEGMENTS,
-    correlation,
-    effect_gradient,
-    effect_parameters,
-)
+from pymlsem.engine.kernels.effects import EFFECT_SEGMENTS, correlation, effect_gradient, effect_parameters
 from pymlsem.engine.kernels.parts import segment
+from pymlsem.engine.kernels.priors import PRIOR_SEGMENTS
 
 __all__ = ["REALS", "SEGMENTS", "expand", "logp_grad", "marginal", "parameters", "posterior"]
 
@@ -48,8 +43,7 @@ SEGMENTS = (
     "level_effects",
     "level_sizes",
 )
-_FIRST = len(PRIOR_SEGMENTS)  # the effect segments' start
-_SIGMA = 10
+_SIGMA = SEGMENTS.index("sigma_param")
 #: the packed real arrays, in order (:data:`pymlsem.engine.mixed._REALS`)
 REALS = (
     "fixef_offset",
@@ -68,7 +62,7 @@ _LOG_2PI = math.log(2.0 * math.pi)
 def parameters(x, hyper, ints, offsets, reals, real_offsets):
     """:func:`effect_parameters`, and the residual SD."""
     log_prior, grad, values, slope, fixef, sd, corr_factor = effect_parameters(
-        x, hyper, ints, offsets, reals, real_offsets, _FIRST
+        x, hyper, ints, offsets, reals, real_offsets
     )
     sigma = segment(reals, real_offsets, _SIGMA_SCALE)[0] * values[segment(ints, offsets, _SIGMA)[0]]
     return log_prior, grad, values, slope, fixef, sigma, sd, corr_factor
@@ -210,7 +204,7 @@ def logp_grad(x, hyper, ints, offsets, reals, real_offsets, yy, xy, xx, zz, zy, 
     )
     factor = sd.reshape((-1, 1)) * corr_factor
     likelihood = _loglik(fixef, sigma, factor, yy, xy, xx, zz, zy, zx, nobs)
-    state = (slope, sd, corr_factor, _FIRST)
+    state = (slope, sd, corr_factor)
     return posterior(x, log_prior, grad, likelihood, state, ints, offsets, reals, real_offsets)
 
 

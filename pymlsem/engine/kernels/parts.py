@@ -1,16 +1,15 @@
 """What every SEM kernel computes before and after its likelihood, and the matrix helpers they share.
 
 Before: the free parameters' values from the unconstrained point, with their priors and the transforms'
-log-Jacobians (normal on the real line; gamma through ``exp``; beta through the logistic function: PyMC's
-``Normal``, ``Gamma`` and ``Beta`` log-densities, :mod:`pymlsem.engine.priors`), then every parameter-table
-row on lavaan's scale (:func:`pymlsem.engine.sem.row_values`: SD squared, precision inverted, correlation
+log-Jacobians (every prior family: :mod:`pymlsem.engine.kernels.priors`), then every parameter-table
+row on lavaan's scale (:func:`pymlsem.engine.table.row_values`: SD squared, precision inverted, correlation
 ``2u - 1``; fixed rows; covariances from correlations times SDs) and a level's RAM matrices and implied
 moments (:mod:`pymlsem.build.ram`). After: the likelihood's gradient by row taken back through the same
 steps to the unconstrained point.
 
 The integer arrays arrive packed in ``ints`` and cut by ``offsets`` (:func:`pymlsem.engine.binding.pack`),
-in the order of :func:`pymlsem.engine.sem.segments`; every SEM family with the default priors starts with
-the same 16 segments (priors, rows, level 1), so their positions are constants here.
+in the order of :func:`pymlsem.engine.sem.segments`; every SEM family starts with the same segments (one
+per prior family, the rows, level 1), so their positions are constants here.
 """
 
 from __future__ import annotations
@@ -20,25 +19,17 @@ import math
 import numba
 import numpy as np
 
-#: the segments every SEM family with the default priors starts with
-COMMON_SEGMENTS = (
-    "prior_normal",
-    "prior_gamma",
-    "prior_beta",
-    "scale",
-    "row_param",
-    "cov_rows",
-    "cov_var_a",
-    "cov_var_b",
-)
+from pymlsem.engine.kernels.priors import PRIOR_SEGMENTS, all_priors
+
+#: the segments every SEM family starts with
+COMMON_SEGMENTS = (*PRIOR_SEGMENTS, "scale", "row_param", "cov_rows", "cov_var_a", "cov_var_b")
 LEVEL_SEGMENTS = ("nvars", "a_rows", "a_index", "s_rows", "s_index", "m_rows", "m_index", "where")
-NORMAL, GAMMA, BETA, SCALE, ROW_PARAM, COV_ROWS, COV_A, COV_B = range(8)
+SCALE, ROW_PARAM, COV_ROWS, COV_A, COV_B = range(len(PRIOR_SEGMENTS), len(COMMON_SEGMENTS))
 #: first segment of each level (level 1 at index 0)
-LEVEL_START = (8, 16)
+LEVEL_START = (len(COMMON_SEGMENTS), len(COMMON_SEGMENTS) + len(LEVEL_SEGMENTS))
 #: lavaan-scale codes (:data:`pymlsem.build.parameters.SCALE_CODES`)
 _SD, _PREC, _RHO = 1, 3, 4
 LOG_2PI = math.log(2.0 * math.pi)
-_HALF_LOG_2PI = 0.5 * LOG_2PI
 
 
 def level_segments(levels: int) -> tuple[str, ...]:
@@ -50,68 +41,6 @@ def level_segments(levels: int) -> tuple[str, ...]:
 def segment(ints, offsets, i):
     """The ``i``-th packed array (``ints`` or ``reals``, cut by their offsets)."""
     return ints[offsets[i] : offsets[i + 1]]
-
-
-@numba.njit(cache=False)
-def log_sigmoid(x):
-    """``log(1 / (1 + exp(-x)))`` without overflow."""
-    if x >= 0:
-        return -math.log1p(math.exp(-x))
-    return x - math.log1p(math.exp(x))
-
-
-@numba.njit(cache=False)
-def normal_priors(x, hyper, positions):
-    """PyMC's ``Normal(mu, sigma)`` log-density of the elements at ``positions`` (hyperparameters in the
-    first two columns of ``hyper``), summed, and the gradient in x, the values and dvalue/dx of all elements
-    (zero but at ``positions``: the other prior families fill their own)."""
-    k = x.size
-    grad = np.zeros(k)
-    values = np.zeros(k)
-    slope = np.zeros(k)
-    logp = 0.0
-    for i in positions:
-        mu, sigma = hyper[i, 0], hyper[i, 1]
-        z = (x[i] - mu) / sigma
-        logp += -0.5 * z * z - math.log(sigma) - _HALF_LOG_2PI
-        grad[i] = -z / sigma
-        values[i] = x[i]
-        slope[i] = 1.0
-    return logp, grad, values, slope
-
-
-@numba.njit(cache=False)
-def gamma_priors(x, hyper, positions, grad, values, slope):
-    """PyMC's ``Gamma(alpha, beta)`` log-density (rate ``beta``) of the elements at ``positions`` at
-    ``exp(x)``, plus the log-Jacobian ``x``, summed; their gradient, values and dvalue/dx written into the
-    arrays."""
-    logp = 0.0
-    for i in positions:
-        alpha, beta = hyper[i, 0], hyper[i, 1]
-        v = math.exp(x[i])
-        logp += alpha * math.log(beta) - math.lgamma(alpha) + (alpha - 1.0) * x[i] - beta * v + x[i]
-        grad[i] = alpha - beta * v
-        values[i] = v
-        slope[i] = v
-    return logp
-
-
-@numba.njit(cache=False)
-def _priors(x, hyper, ints, offsets):
-    """Prior log-density (with log-Jacobians), its gradient in x, the values and dvalue/dx."""
-    logp, grad, values, slope = normal_priors(x, hyper, segment(ints, offsets, NORMAL))
-    logp += gamma_priors(x, hyper, segment(ints, offsets, GAMMA), grad, values, slope)
-    for i in segment(ints, offsets, BETA):
-        alpha, beta = hyper[i, 0], hyper[i, 1]
-        log_v, log_w = log_sigmoid(x[i]), log_sigmoid(-x[i])  # log u, log(1 - u)
-        v = math.exp(log_v)
-        betaln = math.lgamma(alpha) + math.lgamma(beta) - math.lgamma(alpha + beta)
-        # Beta(alpha, beta) at u = logistic(x), plus the log-Jacobian log u + log(1 - u)
-        logp += alpha * log_v + beta * log_w - betaln
-        grad[i] = alpha * (1.0 - v) - beta * v
-        values[i] = v
-        slope[i] = v * (1.0 - v)
-    return logp, grad, values, slope
 
 
 @numba.njit(cache=False)
@@ -155,7 +84,7 @@ def prior_and_rows(x, hyper, ints, offsets, row_fixed):
         ``state`` (the prior's gradient, dvalue/dx, dlavaan/dvalue, the rows before covariances are
         scaled) goes to :func:`to_point` with the likelihood's gradient by row.
     """
-    log_prior, grad, values, slope = _priors(x, hyper, ints, offsets)
+    log_prior, grad, values, slope = all_priors(x, hyper, ints, offsets)
     lavaan_slope, base, rows = _rows(values, ints, offsets, row_fixed)
     return log_prior, rows, (grad, slope, lavaan_slope, base)
 
@@ -204,7 +133,7 @@ def posterior(log_prior, loglik, state, n_rows, ints, offsets, levels):
 @numba.njit(cache=False)
 def expanded_values(x, hyper, ints, offsets, row_fixed):
     """The expanded values at ``x``: the K constrained values, then every table row on lavaan's scale."""
-    _, _, values, _ = _priors(x, hyper, ints, offsets)
+    _, _, values, _ = all_priors(x, hyper, ints, offsets)
     _, _, rows = _rows(values, ints, offsets, row_fixed)
     return (np.concatenate((values, rows)),)
 

@@ -29,7 +29,7 @@ __all__ = ["SEGMENTS", "expand", "logp_grad"]
 
 #: the packed integer arrays of the ``sem1`` family, in order (:func:`pymlsem.engine.sem.segments`)
 SEGMENTS = (*COMMON_SEGMENTS, *level_segments(1), "mean_flag")
-_MEAN_FLAG = 16
+_MEAN_FLAG = SEGMENTS.index("mean_flag")
 
 
 @numba.njit(cache=False)

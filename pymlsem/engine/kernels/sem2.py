@@ -35,7 +35,7 @@ __all__ = ["SEGMENTS", "expand", "loglik_draws", "logp_grad"]
 
 #: the packed integer arrays of the ``sem2`` family, in order (:func:`pymlsem.engine.sem.segments`)
 SEGMENTS = (*COMMON_SEGMENTS, *level_segments(2), "within_index")
-_WITHIN_INDEX = 24
+_WITHIN_INDEX = SEGMENTS.index("within_index")
 
 
 @numba.njit(cache=False)

@@ -43,7 +43,7 @@ __all__ = ["SEGMENTS", "expand", "logp_grad"]
 
 #: the packed integer arrays of the ``sem2_fiml`` family, in order (:func:`pymlsem.engine.sem.segments`)
 SEGMENTS = (*COMMON_SEGMENTS, *level_segments(2), "within_index", "between_index")
-_WITHIN_INDEX, _BETWEEN_INDEX = 24, 25
+_WITHIN_INDEX, _BETWEEN_INDEX = SEGMENTS.index("within_index"), SEGMENTS.index("between_index")
 
 
 @numba.njit(cache=False)
