@@ -26,5 +26,8 @@ if ! { .venv/bin/python -m pip install --quiet --upgrade pip &&
   cat .venv/install.log >&2
   exit 1
 fi
-# compile the engine families for this machine once (a few seconds when they are compiled already)
-.venv/bin/python -m pymlsem warmup
+# compile the engine families for this machine once (a few seconds when they are compiled already);
+# scripts/test.sh compiles them with the families its tests need, in one pool (PYMLSEM_SETUP_WARMUP=0)
+if [ "${PYMLSEM_SETUP_WARMUP:-1}" != 0 ]; then
+  .venv/bin/python -m pymlsem warmup
+fi
