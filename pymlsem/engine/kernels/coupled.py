@@ -52,18 +52,42 @@ _LAST = len(mixed1.SEGMENTS)  # parent1 (nested) or rest_source (crossed)
 
 
 @numba.njit(cache=False)
+def _mm(a, b):
+    """``a @ b`` by loops: the matrices here are small, where a BLAS call costs more than the products."""
+    out = np.zeros((a.shape[0], b.shape[1]))
+    for i in range(a.shape[0]):
+        for m in range(a.shape[1]):
+            left = a[i, m]
+            for j in range(b.shape[1]):
+                out[i, j] += left * b[m, j]
+    return out
+
+
+@numba.njit(cache=False)
+def _mv(a, v):
+    """``a @ v`` by loops (see :func:`_mm`)."""
+    out = np.zeros(a.shape[0])
+    for i in range(a.shape[0]):
+        total = 0.0
+        for m in range(a.shape[1]):
+            total += a[i, m] * v[m]
+        out[i] = total
+    return out
+
+
+@numba.njit(cache=False)
 def _eliminate(k_oo, k_oc, u_o, s2):
     """Integrate out a cluster's own effects: ``(ok, log|D|, D^-1, B, b)`` (module docstring)."""
     ok, logdet, d_inv = cholesky_inverse(np.eye(u_o.size) + k_oo / s2)
-    return ok, logdet, d_inv, d_inv @ k_oc / s2, d_inv @ u_o
+    return ok, logdet, d_inv, _mm(d_inv, k_oc) / s2, _mv(d_inv, u_o)
 
 
 @numba.njit(cache=False)
 def _own_blocks(d_inv, coupling, solved, s_inv, a_c, s4):
     """A cluster's ``a_o`` and its blocks of ``G = M^-1 + a a' / s^4``: ``(a_o, G_oo, G_oc)``."""
-    a_o = solved - coupling @ a_c
-    b_s = coupling @ s_inv
-    g_oo = d_inv + b_s @ coupling.T + np.outer(a_o, a_o) / s4
+    a_o = solved - _mv(coupling, a_c)
+    b_s = _mm(coupling, s_inv)
+    g_oo = d_inv + _mm(b_s, coupling.T) + np.outer(a_o, a_o) / s4
     return a_o, g_oo, np.outer(a_o, a_c) / s4 - b_s
 
 
@@ -90,10 +114,10 @@ def _nested(fixef, sigma, factor, yy, xy, xx, zz, zy, zx, nobs, top_effects, n_t
     solved_all = np.empty((n_low, d - qc))
     sum_f, quad = 0.0, 0.0
     for j in range(n_low):
-        g = zy[j] - zx[j] @ fixef
-        al = zz[j] @ factor
-        k = factor.T @ al
-        u = factor.T @ g
+        g = zy[j] - _mv(zx[j], fixef)
+        al = _mm(zz[j], factor)
+        k = _mm(factor.T, al)
+        u = _mv(factor.T, g)
         k_co = np.ascontiguousarray(k[qc:, :qc])
         ok, logdet, d_inv, coupling, solved = _eliminate(
             np.ascontiguousarray(k[qc:, qc:]), k_co, np.ascontiguousarray(u[qc:]), s2
@@ -103,8 +127,8 @@ def _nested(fixef, sigma, factor, yy, xy, xx, zz, zy, zx, nobs, top_effects, n_t
         sum_f += logdet
         quad += np.sum(u[qc:] * solved)
         s = parent[j]
-        schur[s] += (k[:qc, :qc] - k_co.T @ coupling) / s2
-        reduced[s] += u[:qc] - k_co.T @ solved / s2
+        schur[s] += (k[:qc, :qc] - _mm(k_co.T, coupling)) / s2
+        reduced[s] += u[:qc] - _mv(k_co.T, solved) / s2
         g_all[j], al_all[j], k_all[j] = g, al, k
         d_inv_all[j], coupling_all[j], solved_all[j] = d_inv, coupling, solved
     s_inv = np.empty((n_top, qc, qc))
@@ -114,7 +138,7 @@ def _nested(fixef, sigma, factor, yy, xy, xx, zz, zy, zx, nobs, top_effects, n_t
         if not ok:
             return -np.inf, fixef, sigma, factor
         s_inv[s] = inverse
-        a_top[s] = s_inv[s] @ reduced[s]
+        a_top[s] = _mv(s_inv[s], reduced[s])
         sum_f += logdet
         quad += np.sum(reduced[s] * a_top[s])
     sum_f -= quad / s4
@@ -131,9 +155,9 @@ def _nested(fixef, sigma, factor, yy, xy, xx, zz, zy, zx, nobs, top_effects, n_t
         blocks[qc:, qc:] = g_oo
         blocks[qc:, :qc] = g_oc
         blocks[:qc, qc:] = g_oc.T
-        g_factor += 2.0 * (al_all[j] @ blocks) / s2 - 2.0 * np.outer(g_all[j], a) / s4
+        g_factor += 2.0 * _mm(al_all[j], blocks) / s2 - 2.0 * np.outer(g_all[j], a) / s4
         trace += np.sum(blocks * k_all[j])
-        g_fixef += 2.0 * (zx[j].T @ (factor @ a)) / s4
+        g_fixef += 2.0 * _mv(zx[j].T, _mv(factor, a)) / s4
     g_sigma_f = -2.0 * trace / (s2 * sigma) + 4.0 * quad / (s4 * sigma)
     return mixed1.marginal(fixef, sigma, yy, xy, xx, nobs, sum_f, g_fixef, g_sigma_f, g_factor)
 
@@ -160,11 +184,11 @@ def _crossed(
         if rest_source[k] > 0:
             lam[k] = flat[rest_source[k] - 1]
     lam = lam.reshape((n_rest, n_rest))
-    g_rest = rest_zy - rest_zx @ fixef
-    zl_rest = rest_zz @ lam
-    k_rest = lam.T @ zl_rest
+    g_rest = rest_zy - _mv(rest_zx, fixef)
+    zl_rest = _mm(rest_zz, lam)
+    k_rest = _mm(lam.T, zl_rest)
     schur = np.eye(n_rest) + k_rest / s2
-    reduced = lam.T @ g_rest
+    reduced = _mv(lam.T, g_rest)
     g_all = np.empty((n_own, q))
     al_all = np.empty((n_own, q, q))
     k_all = np.empty((n_own, q, q))
@@ -175,25 +199,25 @@ def _crossed(
     solved_all = np.empty((n_own, q))
     sum_f, quad = 0.0, 0.0
     for j in range(n_own):
-        g = zy[j] - zx[j] @ fixef
-        al = zz[j] @ l_own
-        k = l_own.T @ al
-        cl = cross[j] @ lam
-        k_co = l_own.T @ cl
-        u = l_own.T @ g
+        g = zy[j] - _mv(zx[j], fixef)
+        al = _mm(zz[j], l_own)
+        k = _mm(l_own.T, al)
+        cl = _mm(cross[j], lam)
+        k_co = _mm(l_own.T, cl)
+        u = _mv(l_own.T, g)
         ok, logdet, d_inv, coupling, solved = _eliminate(k, k_co, u, s2)
         if not ok:
             return -np.inf, fixef, sigma, factor
         sum_f += logdet
         quad += np.sum(u * solved)
-        schur -= k_co.T @ coupling / s2
-        reduced -= k_co.T @ solved / s2
+        schur -= _mm(k_co.T, coupling) / s2
+        reduced -= _mv(k_co.T, solved) / s2
         g_all[j], al_all[j], k_all[j], cl_all[j], k_co_all[j] = g, al, k, cl, k_co
         d_inv_all[j], coupling_all[j], solved_all[j] = d_inv, coupling, solved
     ok, logdet, s_inv = cholesky_inverse(schur)
     if not ok:
         return -np.inf, fixef, sigma, factor
-    a_rest = s_inv @ reduced
+    a_rest = _mv(s_inv, reduced)
     sum_f += logdet - (quad + np.sum(reduced * a_rest)) / s4
     quad += np.sum(reduced * a_rest)
     g_own = np.zeros((q, q))
@@ -202,14 +226,16 @@ def _crossed(
     trace = 0.0
     for j in range(n_own):
         a_o, g_oo, g_oc = _own_blocks(d_inv_all[j], coupling_all[j], solved_all[j], s_inv, a_rest, s4)
-        g_own += 2.0 * (al_all[j] @ g_oo + cl_all[j] @ g_oc.T) / s2 - 2.0 * np.outer(g_all[j], a_o) / s4
-        g_lam += 2.0 * (cross[j].T @ (l_own @ g_oc)) / s2
+        g_own += (
+            2.0 * (_mm(al_all[j], g_oo) + _mm(cl_all[j], g_oc.T)) / s2 - 2.0 * np.outer(g_all[j], a_o) / s4
+        )
+        g_lam += 2.0 * _mm(cross[j].T, _mm(l_own, g_oc)) / s2
         trace += np.sum(g_oo * k_all[j]) + 2.0 * np.sum(g_oc * k_co_all[j])
-        g_fixef += 2.0 * (zx[j].T @ (l_own @ a_o)) / s4
+        g_fixef += 2.0 * _mv(zx[j].T, _mv(l_own, a_o)) / s4
     g_cc = s_inv + np.outer(a_rest, a_rest) / s4
-    g_lam += 2.0 * (zl_rest @ g_cc) / s2 - 2.0 * np.outer(g_rest, a_rest) / s4
+    g_lam += 2.0 * _mm(zl_rest, g_cc) / s2 - 2.0 * np.outer(g_rest, a_rest) / s4
     trace += np.sum(g_cc * k_rest)
-    g_fixef += 2.0 * (rest_zx.T @ (lam @ a_rest)) / s4
+    g_fixef += 2.0 * _mv(rest_zx.T, _mv(lam, a_rest)) / s4
     g_factor = np.zeros(factor.shape)
     g_factor[:q, :q] = g_own
     g_flat = g_factor.reshape(-1)
