@@ -218,8 +218,8 @@ def _crossed(
     if not ok:
         return -np.inf, fixef, sigma, factor
     a_rest = _mv(s_inv, reduced)
-    sum_f += logdet - (quad + np.sum(reduced * a_rest)) / s4
     quad += np.sum(reduced * a_rest)
+    sum_f += logdet - quad / s4
     g_own = np.zeros((q, q))
     g_lam = np.zeros((n_rest, n_rest))
     g_fixef = np.zeros(fixef.size)
