@@ -31,7 +31,7 @@ import numba
 import numpy as np
 
 from pymlsem.engine.kernels import mixed1
-from pymlsem.engine.kernels.parts import cholesky_inverse, segment
+from pymlsem.engine.kernels.parts import segment
 
 __all__ = [
     "CROSSED_SEGMENTS",
@@ -52,43 +52,121 @@ _LAST = len(mixed1.SEGMENTS)  # parent1 (nested) or rest_source (crossed)
 
 
 @numba.njit(cache=False)
-def _mm(a, b):
-    """``a @ b`` by loops: the matrices here are small, where a BLAS call costs more than the products."""
-    out = np.zeros((a.shape[0], b.shape[1]))
+def _add_product(out, a, b, scale):
+    """``out += scale * a @ b`` by loops: the matrices here are small, where a BLAS call or a new array
+    costs more than the products (every helper here writes into arrays allocated once per call)."""
     for i in range(a.shape[0]):
         for m in range(a.shape[1]):
-            left = a[i, m]
+            left = scale * a[i, m]
             for j in range(b.shape[1]):
                 out[i, j] += left * b[m, j]
-    return out
 
 
 @numba.njit(cache=False)
-def _mv(a, v):
-    """``a @ v`` by loops (see :func:`_mm`)."""
-    out = np.zeros(a.shape[0])
+def _add_t_product(out, a, b, scale, lower=False):
+    """``out += scale * a.T @ b`` (see :func:`_add_product`); only its lower triangle with ``lower``, where
+    that product is symmetric."""
+    for m in range(a.shape[0]):
+        for i in range(a.shape[1]):
+            left = scale * a[m, i]
+            for j in range(i + 1 if lower else b.shape[1]):
+                out[i, j] += left * b[m, j]
+
+
+@numba.njit(cache=False)
+def _add_mv(out, a, v, scale):
+    """``out += scale * a @ v``."""
     for i in range(a.shape[0]):
         total = 0.0
         for m in range(a.shape[1]):
             total += a[i, m] * v[m]
-        out[i] = total
-    return out
+        out[i] += scale * total
 
 
 @numba.njit(cache=False)
-def _eliminate(k_oo, k_oc, u_o, s2):
-    """Integrate out a cluster's own effects: ``(ok, log|D|, D^-1, B, b)`` (module docstring)."""
-    ok, logdet, d_inv = cholesky_inverse(np.eye(u_o.size) + k_oo / s2)
-    return ok, logdet, d_inv, _mm(d_inv, k_oc) / s2, _mv(d_inv, u_o)
+def _add_t_mv(out, a, v, scale):
+    """``out += scale * a.T @ v``."""
+    for m in range(a.shape[0]):
+        left = scale * v[m]
+        for i in range(a.shape[1]):
+            out[i] += left * a[m, i]
 
 
 @numba.njit(cache=False)
-def _own_blocks(d_inv, coupling, solved, s_inv, a_c, s4):
-    """A cluster's ``a_o`` and its blocks of ``G = M^-1 + a a' / s^4``: ``(a_o, G_oo, G_oc)``."""
-    a_o = solved - _mv(coupling, a_c)
-    b_s = _mm(coupling, s_inv)
-    g_oo = d_inv + _mm(b_s, coupling.T) + np.outer(a_o, a_o) / s4
-    return a_o, g_oo, np.outer(a_o, a_c) / s4 - b_s
+def _add_outer(out, v, w, scale):
+    """``out += scale * v w'``."""
+    for i in range(v.size):
+        for j in range(w.size):
+            out[i, j] += scale * v[i] * w[j]
+
+
+@numba.njit(cache=False)
+def _dot(v, w):
+    """``v'w``."""
+    total = 0.0
+    for i in range(v.size):
+        total += v[i] * w[i]
+    return total
+
+
+@numba.njit(cache=False)
+def _inner(a, b):
+    """``sum(a * b)`` of two matrices of one shape."""
+    total = 0.0
+    for i in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            total += a[i, j] * b[i, j]
+    return total
+
+
+@numba.njit(cache=False)
+def _cluster_products(g, al, k, u, fixef, factor, zz, zy, zx, s2):
+    """A cluster's ``g = Z'(y - X b)``, ``A L``, ``K / s^2 = L'A L / s^2`` and ``u = L'g`` (zeroed arrays)."""
+    for r in range(g.size):
+        g[r] = zy[r]
+    _add_mv(g, zx, fixef, -1.0)
+    _add_product(al, zz, factor, 1.0)
+    _add_t_product(k, factor, al, 1.0 / s2)
+    _add_t_mv(u, factor, g, 1.0)
+
+
+@numba.njit(cache=False)
+def _eliminate(k_oo, k_oc, u_o, d, d_inv, coupling, solved):
+    """Integrate out a cluster's own effects (``k`` scaled by ``1 / s^2``): ``D^-1``, ``B`` and ``b``
+    written into the last three (zeroed) arrays; ``(ok, log|D|)``."""
+    for r in range(d.shape[0]):
+        for c in range(r + 1):
+            d[r, c] = k_oo[r, c] + (1.0 if r == c else 0.0)
+    ok, logdet = mixed1.factor_inverse(d, d_inv)
+    _add_product(coupling, d_inv, k_oc, 1.0)
+    _add_mv(solved, d_inv, u_o, 1.0)
+    return ok, logdet
+
+
+@numba.njit(cache=False)
+def _own_blocks(g_oo, g_oc, a_o, b_s, d_inv, coupling, solved, s_inv, a_c, s4):
+    """A cluster's ``a_o`` and its blocks of ``G = M^-1 + a a' / s^4`` written into ``a_o``, ``g_oo`` and
+    ``g_oc`` (``b_s``: room for ``B S^-1``)."""
+    for r in range(a_o.size):
+        a_o[r] = solved[r]
+    _add_mv(a_o, coupling, a_c, -1.0)
+    b_s[:, :] = 0.0
+    _add_product(b_s, coupling, s_inv, 1.0)
+    for r in range(g_oo.shape[0]):
+        for c in range(g_oo.shape[1]):
+            g_oo[r, c] = d_inv[r, c]
+    _add_outer(g_oo, a_o, a_o, 1.0 / s4)
+    for r in range(g_oo.shape[0]):
+        for c in range(g_oo.shape[1]):
+            total = 0.0
+            for m in range(b_s.shape[1]):
+                total += b_s[r, m] * coupling[c, m]
+            g_oo[r, c] += total
+    g_oc[:, :] = 0.0
+    _add_outer(g_oc, a_o, a_c, 1.0 / s4)
+    for r in range(g_oc.shape[0]):
+        for c in range(g_oc.shape[1]):
+            g_oc[r, c] -= b_s[r, c]
 
 
 @numba.njit(cache=False)
@@ -96,69 +174,130 @@ def _nested(fixef, sigma, factor, yy, xy, xx, zz, zy, zx, nobs, top_effects, n_t
     """The marginal log-likelihood of two nested factors and its gradient (:func:`mixed1.marginal`).
 
     Per lowest cluster ``j`` (a class), the products of its rows ``zz[j]`` (d x d, d = the top factor's
-    effects then its own), ``zy[j]`` and ``zx[j]``; ``parent[j]``: its top cluster (school).
+    ``qc`` effects then its own ``qo``), ``zy[j]`` and ``zx[j]``; ``parent[j]``: its top cluster (school).
+    Written entry by entry, as :func:`mixed1._loglik` is: a class has a few effects, and a helper called
+    with each class's slices costs more than its arithmetic.
     """
     n_low, d = zy.shape
+    p = fixef.size
     qc = top_effects
+    qo = d - qc
     s2 = sigma * sigma
     s4 = s2 * s2
     schur = np.zeros((n_top, qc, qc))
     reduced = np.zeros((n_top, qc))
     for s in range(n_top):
-        schur[s] = np.eye(qc)
-    g_all = np.empty((n_low, d))
-    al_all = np.empty((n_low, d, d))
-    k_all = np.empty((n_low, d, d))
-    d_inv_all = np.empty((n_low, d - qc, d - qc))
-    coupling_all = np.empty((n_low, d - qc, qc))
-    solved_all = np.empty((n_low, d - qc))
+        for r in range(qc):
+            schur[s, r, r] = 1.0
+    g = np.zeros((n_low, d))  # per class: Z'(y - X b), A L, K / s^2 = L'A L / s^2, D^-1, B, b
+    al = np.zeros((n_low, d, d))
+    k = np.zeros((n_low, d, d))
+    d_inv = np.zeros((n_low, qo, qo))
+    coupling = np.zeros((n_low, qo, qc))
+    solved = np.zeros((n_low, qo))
+    u = np.empty(d)
+    d_own = np.empty((qo, qo))
+    d_own_inv = np.empty((qo, qo))
     sum_f, quad = 0.0, 0.0
     for j in range(n_low):
-        g = zy[j] - _mv(zx[j], fixef)
-        al = _mm(zz[j], factor)
-        k = _mm(factor.T, al)
-        u = _mv(factor.T, g)
-        k_co = np.ascontiguousarray(k[qc:, :qc])
-        ok, logdet, d_inv, coupling, solved = _eliminate(
-            np.ascontiguousarray(k[qc:, qc:]), k_co, np.ascontiguousarray(u[qc:]), s2
-        )
+        for r in range(d):
+            total = zy[j, r]
+            for t in range(p):
+                total -= zx[j, r, t] * fixef[t]
+            g[j, r] = total
+            u[r] = 0.0
+        for r in range(d):
+            for m in range(d):
+                left = zz[j, r, m]
+                for c in range(d):
+                    al[j, r, c] += left * factor[m, c]
+        for m in range(d):
+            for r in range(d):
+                left = factor[m, r] / s2
+                u[r] += factor[m, r] * g[j, m]
+                for c in range(d):
+                    k[j, r, c] += left * al[j, m, c]
+        for r in range(qo):
+            for c in range(r + 1):
+                d_own[r, c] = k[j, qc + r, qc + c] + (1.0 if r == c else 0.0)
+        ok, logdet = mixed1.factor_inverse(d_own, d_own_inv)
         if not ok:
             return -np.inf, fixef, sigma, factor
         sum_f += logdet
-        quad += np.sum(u[qc:] * solved)
+        for r in range(qo):  # B = D^-1 K_oc / s^2, b = D^-1 u_o
+            for c in range(qo):
+                d_inv[j, r, c] = d_own_inv[r, c]
+            for c in range(qc):
+                total = 0.0
+                for m in range(qo):
+                    total += d_own_inv[r, m] * k[j, qc + m, c]
+                coupling[j, r, c] = total
+            total = 0.0
+            for m in range(qo):
+                total += d_own_inv[r, m] * u[qc + m]
+            solved[j, r] = total
+            quad += u[qc + r] * total
         s = parent[j]
-        schur[s] += (k[:qc, :qc] - _mm(k_co.T, coupling)) / s2
-        reduced[s] += u[:qc] - _mv(k_co.T, solved) / s2
-        g_all[j], al_all[j], k_all[j] = g, al, k
-        d_inv_all[j], coupling_all[j], solved_all[j] = d_inv, coupling, solved
-    s_inv = np.empty((n_top, qc, qc))
-    a_top = np.empty((n_top, qc))
+        for r in range(qc):  # S += I + K_cc / s^2 - K_co B / s^2, r += u_c - K_co b / s^2
+            total = u[r]
+            for m in range(qo):
+                total -= k[j, qc + m, r] * solved[j, m]
+            reduced[s, r] += total
+            for c in range(qc):
+                total = k[j, r, c]
+                for m in range(qo):
+                    total -= k[j, qc + m, r] * coupling[j, m, c]
+                schur[s, r, c] += total
+    s_inv = np.zeros((n_top, qc, qc))
+    a_top = np.zeros((n_top, qc))
     for s in range(n_top):
-        ok, logdet, inverse = cholesky_inverse(schur[s])
+        ok, logdet = mixed1.factor_inverse(schur[s], s_inv[s])
         if not ok:
             return -np.inf, fixef, sigma, factor
-        s_inv[s] = inverse
-        a_top[s] = _mv(s_inv[s], reduced[s])
         sum_f += logdet
-        quad += np.sum(reduced[s] * a_top[s])
+        for r in range(qc):
+            total = 0.0
+            for c in range(qc):
+                total += s_inv[s, r, c] * reduced[s, c]
+            a_top[s, r] = total
+            quad += reduced[s, r] * total
     sum_f -= quad / s4
     g_factor = np.zeros((d, d))
-    g_fixef = np.zeros(fixef.size)
+    g_fixef = np.zeros(p)
     trace = 0.0
-    blocks = np.empty((d, d))
+    blocks = np.empty((d, d))  # G = M^-1 + a a' / s^4 on the class's effects
     a = np.empty(d)
+    b_s = np.empty((qo, qc))
     for j in range(n_low):
         s = parent[j]
-        a_o, g_oo, g_oc = _own_blocks(d_inv_all[j], coupling_all[j], solved_all[j], s_inv[s], a_top[s], s4)
-        a[:qc], a[qc:] = a_top[s], a_o
-        blocks[:qc, :qc] = s_inv[s] + np.outer(a_top[s], a_top[s]) / s4
-        blocks[qc:, qc:] = g_oo
-        blocks[qc:, :qc] = g_oc
-        blocks[:qc, qc:] = g_oc.T
-        g_factor += 2.0 * _mm(al_all[j], blocks) / s2 - 2.0 * np.outer(g_all[j], a) / s4
-        trace += np.sum(blocks * k_all[j])
-        g_fixef += 2.0 * _mv(zx[j].T, _mv(factor, a)) / s4
-    g_sigma_f = -2.0 * trace / (s2 * sigma) + 4.0 * quad / (s4 * sigma)
+        for r in range(qc):
+            a[r] = a_top[s, r]
+        for r in range(qo):  # a_o = b - B a_c, B S^-1
+            total = solved[j, r]
+            for c in range(qc):
+                total -= coupling[j, r, c] * a_top[s, c]
+                b_total = 0.0
+                for m in range(qc):
+                    b_total += coupling[j, r, m] * s_inv[s, m, c]
+                b_s[r, c] = b_total
+            a[qc + r] = total
+        for r in range(qc):
+            for c in range(qc):
+                blocks[r, c] = s_inv[s, r, c] + a[r] * a[c] / s4
+        for r in range(qo):
+            for c in range(qc):  # G_oc = a_o a_c' / s^4 - B S^-1
+                value = a[qc + r] * a[c] / s4 - b_s[r, c]
+                blocks[qc + r, c] = value
+                blocks[c, qc + r] = value
+            for c in range(qo):  # G_oo = D^-1 + B S^-1 B' + a_o a_o' / s^4
+                total = d_inv[j, r, c] + a[qc + r] * a[qc + c] / s4
+                for m in range(qc):
+                    total += b_s[r, m] * coupling[j, c, m]
+                blocks[qc + r, qc + c] = total
+        trace += mixed1.add_cluster_gradient(
+            g_factor, g_fixef, al[j], blocks, g[j], a, k[j], factor, zx[j], s2, s4
+        )
+    g_sigma_f = -2.0 * trace / sigma + 4.0 * quad / (s4 * sigma)
     return mixed1.marginal(fixef, sigma, yy, xy, xx, nobs, sum_f, g_fixef, g_sigma_f, g_factor)
 
 
@@ -179,63 +318,83 @@ def _crossed(
     s4 = s2 * s2
     l_own = np.ascontiguousarray(factor[:q, :q])
     flat = factor.reshape(-1)
-    lam = np.zeros(n_rest * n_rest)
-    for k in range(lam.size):
+    lam = np.zeros((n_rest, n_rest))
+    lam_flat = lam.reshape(-1)
+    for k in range(lam_flat.size):
         if rest_source[k] > 0:
-            lam[k] = flat[rest_source[k] - 1]
-    lam = lam.reshape((n_rest, n_rest))
-    g_rest = rest_zy - _mv(rest_zx, fixef)
-    zl_rest = _mm(rest_zz, lam)
-    k_rest = _mm(lam.T, zl_rest)
-    schur = np.eye(n_rest) + k_rest / s2
-    reduced = _mv(lam.T, g_rest)
-    g_all = np.empty((n_own, q))
-    al_all = np.empty((n_own, q, q))
-    k_all = np.empty((n_own, q, q))
-    cl_all = np.empty((n_own, q, n_rest))
-    k_co_all = np.empty((n_own, q, n_rest))
-    d_inv_all = np.empty((n_own, q, q))
-    coupling_all = np.empty((n_own, q, n_rest))
-    solved_all = np.empty((n_own, q))
+            lam_flat[k] = flat[rest_source[k] - 1]
+    g_rest = rest_zy.copy()
+    _add_mv(g_rest, rest_zx, fixef, -1.0)
+    zl_rest = np.zeros((n_rest, n_rest))
+    _add_product(zl_rest, rest_zz, lam, 1.0)
+    k_rest = np.zeros((n_rest, n_rest))
+    _add_t_product(k_rest, lam, zl_rest, 1.0 / s2)
+    schur = k_rest.copy()
+    for r in range(n_rest):
+        schur[r, r] += 1.0
+    reduced = np.zeros(n_rest)
+    _add_t_mv(reduced, lam, g_rest, 1.0)
+    g_all = np.zeros((n_own, q))
+    al_all = np.zeros((n_own, q, q))
+    k_all = np.zeros((n_own, q, q))
+    cl_all = np.zeros((n_own, q, n_rest))
+    k_oc_all = np.zeros((n_own, q, n_rest))
+    u = np.zeros(q)
+    d_own = np.zeros((q, q))
+    d_inv_all = np.zeros((n_own, q, q))
+    coupling_all = np.zeros((n_own, q, n_rest))
+    solved_all = np.zeros((n_own, q))
     sum_f, quad = 0.0, 0.0
     for j in range(n_own):
-        g = zy[j] - _mv(zx[j], fixef)
-        al = _mm(zz[j], l_own)
-        k = _mm(l_own.T, al)
-        cl = _mm(cross[j], lam)
-        k_co = _mm(l_own.T, cl)
-        u = _mv(l_own.T, g)
-        ok, logdet, d_inv, coupling, solved = _eliminate(k, k_co, u, s2)
+        for r in range(u.size):
+            u[r] = 0.0
+        _cluster_products(g_all[j], al_all[j], k_all[j], u, fixef, l_own, zz[j], zy[j], zx[j], s2)
+        _add_product(cl_all[j], cross[j], lam, 1.0)
+        _add_t_product(k_oc_all[j], l_own, cl_all[j], 1.0 / s2)
+        ok, logdet = _eliminate(k_all[j], k_oc_all[j], u, d_own, d_inv_all[j], coupling_all[j], solved_all[j])
         if not ok:
             return -np.inf, fixef, sigma, factor
         sum_f += logdet
-        quad += np.sum(u * solved)
-        schur -= _mm(k_co.T, coupling) / s2
-        reduced -= _mv(k_co.T, solved) / s2
-        g_all[j], al_all[j], k_all[j], cl_all[j], k_co_all[j] = g, al, k, cl, k_co
-        d_inv_all[j], coupling_all[j], solved_all[j] = d_inv, coupling, solved
-    ok, logdet, s_inv = cholesky_inverse(schur)
+        quad += _dot(u, solved_all[j])
+        _add_t_product(schur, k_oc_all[j], coupling_all[j], -1.0, True)
+        _add_t_mv(reduced, k_oc_all[j], solved_all[j], -1.0)
+    s_inv = np.zeros((n_rest, n_rest))
+    ok, logdet = mixed1.factor_inverse(schur, s_inv)
     if not ok:
         return -np.inf, fixef, sigma, factor
-    a_rest = _mv(s_inv, reduced)
-    quad += np.sum(reduced * a_rest)
+    a_rest = np.zeros(n_rest)
+    _add_mv(a_rest, s_inv, reduced, 1.0)
+    quad += _dot(reduced, a_rest)
     sum_f += logdet - quad / s4
     g_own = np.zeros((q, q))
     g_lam = np.zeros((n_rest, n_rest))
     g_fixef = np.zeros(fixef.size)
     trace = 0.0
+    a_o = np.zeros(q)
+    g_oo = np.zeros((q, q))
+    g_oc = np.zeros((q, n_rest))
+    b_s = np.zeros((q, n_rest))
+    l_g_oc = np.zeros((q, n_rest))
     for j in range(n_own):
-        a_o, g_oo, g_oc = _own_blocks(d_inv_all[j], coupling_all[j], solved_all[j], s_inv, a_rest, s4)
-        g_own += (
-            2.0 * (_mm(al_all[j], g_oo) + _mm(cl_all[j], g_oc.T)) / s2 - 2.0 * np.outer(g_all[j], a_o) / s4
+        _own_blocks(g_oo, g_oc, a_o, b_s, d_inv_all[j], coupling_all[j], solved_all[j], s_inv, a_rest, s4)
+        trace += mixed1.add_cluster_gradient(
+            g_own, g_fixef, al_all[j], g_oo, g_all[j], a_o, k_all[j], l_own, zx[j], s2, s4
         )
-        g_lam += 2.0 * _mm(cross[j].T, _mm(l_own, g_oc)) / s2
-        trace += np.sum(g_oo * k_all[j]) + 2.0 * np.sum(g_oc * k_co_all[j])
-        g_fixef += 2.0 * _mv(zx[j].T, _mv(l_own, a_o)) / s4
-    g_cc = s_inv + np.outer(a_rest, a_rest) / s4
-    g_lam += 2.0 * _mm(zl_rest, g_cc) / s2 - 2.0 * np.outer(g_rest, a_rest) / s4
-    trace += np.sum(g_cc * k_rest)
-    g_fixef += 2.0 * _mv(rest_zx.T, _mv(lam, a_rest)) / s4
+        for r in range(q):  # and the coupling's: 2 (C Lambda_r) G_oc' / s^2 in L_own, ...
+            for c in range(q):
+                g_own[r, c] += 2.0 * _dot(cl_all[j, r], g_oc[c]) / s2
+        l_g_oc[:, :] = 0.0  # ... 2 C'L_own G_oc / s^2 in Lambda_r (C: cross[j])
+        _add_product(l_g_oc, l_own, g_oc, 1.0)
+        _add_t_product(g_lam, cross[j], l_g_oc, 2.0 / s2)
+        trace += 2.0 * _inner(g_oc, k_oc_all[j])
+    g_cc = s_inv.copy()
+    _add_outer(g_cc, a_rest, a_rest, 1.0 / s4)
+    _add_product(g_lam, zl_rest, g_cc, 2.0 / s2)
+    _add_outer(g_lam, g_rest, a_rest, -2.0 / s4)
+    trace += _inner(g_cc, k_rest)
+    la_rest = np.zeros(n_rest)
+    _add_mv(la_rest, lam, a_rest, 1.0)
+    _add_t_mv(g_fixef, rest_zx, la_rest, 2.0 / s4)
     g_factor = np.zeros(factor.shape)
     g_factor[:q, :q] = g_own
     g_flat = g_factor.reshape(-1)
@@ -243,7 +402,7 @@ def _crossed(
     for k in range(g_lam_flat.size):
         if rest_source[k] > 0:
             g_flat[rest_source[k] - 1] += g_lam_flat[k]
-    g_sigma_f = -2.0 * trace / (s2 * sigma) + 4.0 * quad / (s4 * sigma)
+    g_sigma_f = -2.0 * trace / sigma + 4.0 * quad / (s4 * sigma)
     return mixed1.marginal(fixef, sigma, yy, xy, xx, nobs, sum_f, g_fixef, g_sigma_f, g_factor)
 
 

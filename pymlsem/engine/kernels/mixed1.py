@@ -33,7 +33,17 @@ from pymlsem.engine.kernels.effects import EFFECT_SEGMENTS, correlation, effect_
 from pymlsem.engine.kernels.parts import segment
 from pymlsem.engine.kernels.priors import PRIOR_SEGMENTS
 
-__all__ = ["REALS", "SEGMENTS", "expand", "logp_grad", "marginal", "parameters", "posterior"]
+__all__ = [
+    "REALS",
+    "SEGMENTS",
+    "add_cluster_gradient",
+    "expand",
+    "factor_inverse",
+    "logp_grad",
+    "marginal",
+    "parameters",
+    "posterior",
+]
 
 #: the packed integer arrays of the family, in order (:func:`pymlsem.engine.mixed._segments`)
 SEGMENTS = (
@@ -69,19 +79,40 @@ def parameters(x, hyper, ints, offsets, reals, real_offsets):
 
 
 @numba.njit(cache=False)
-def _cholesky_in_place(d):
-    """Lower Cholesky factor of the positive definite ``d``, written over its lower triangle."""
+def factor_inverse(d, inv):
+    """``(ok, log|D|)`` of the positive definite ``D`` whose lower triangle ``d`` holds, and ``D^-1`` written
+    into ``inv``; ``ok`` is False where ``D`` is not positive definite. Its Cholesky factor ``C`` is written
+    over ``d``'s lower triangle, then ``D^-1 = C^-T C^-1``, all by loops (no allocation: the kernels call
+    this once per cluster)."""
     q = d.shape[0]
+    logdet = 0.0
     for j in range(q):
         pivot = d[j, j]
         for k in range(j):
             pivot -= d[j, k] * d[j, k]
+        if not pivot > 0.0:
+            return False, 0.0
         d[j, j] = math.sqrt(pivot)
+        logdet += math.log(pivot)
         for i in range(j + 1, q):
             off = d[i, j]
             for k in range(j):
                 off -= d[i, k] * d[j, k]
             d[i, j] = off / d[j, j]
+    for c in range(q):  # C^-1 column by column into the lower triangle, then C^-T C^-1 over it
+        for r in range(c, q):
+            total = 1.0 if r == c else 0.0
+            for m in range(c, r):
+                total -= d[r, m] * inv[m, c]
+            inv[r, c] = total / d[r, r]
+    for r in range(q):
+        for c in range(r + 1):
+            total = 0.0
+            for m in range(r, q):
+                total += inv[m, r] * inv[m, c]
+            inv[r, c] = total
+            inv[c, r] = total
+    return True, logdet
 
 
 @numba.njit(cache=False)
@@ -98,7 +129,6 @@ def _loglik(fixef, sigma, factor, yy, xy, xx, zz, zy, zx, nobs):
     g = np.empty(q)
     u = np.empty(q)
     a = np.empty(q)
-    la = np.empty(q)
     al = np.empty((q, q))
     d = np.empty((q, q))
     lal = np.empty((q, q))
@@ -128,24 +158,9 @@ def _loglik(fixef, sigma, factor, yy, xy, xx, zz, zy, zx, nobs):
                 lal[r, c] = total / s2
             for c in range(r + 1):
                 d[r, c] = lal[r, c] + (1.0 if r == c else 0.0)
-        _cholesky_in_place(d)
-        logdet = 0.0
-        for r in range(q):
-            logdet += 2.0 * math.log(d[r, r])
-        inv[:, :] = 0.0  # D^-1 from the factor: C^-1 column by column, then C^-T C^-1
-        for c in range(q):
-            for r in range(c, q):
-                total = 1.0 if r == c else 0.0
-                for m in range(c, r):
-                    total -= d[r, m] * inv[m, c]
-                inv[r, c] = total / d[r, r]
-        for r in range(q):
-            for c in range(r + 1):
-                total = 0.0
-                for m in range(r, q):
-                    total += inv[m, r] * inv[m, c]
-                inv[r, c] = total
-                inv[c, r] = total
+        ok, logdet = factor_inverse(d, inv)
+        if not ok:
+            return -np.inf, fixef, sigma, factor
         quad = 0.0
         for r in range(q):
             total = 0.0
@@ -154,28 +169,34 @@ def _loglik(fixef, sigma, factor, yy, xy, xx, zz, zy, zx, nobs):
             a[r] = total
             quad += u[r] * a[r]
         sum_f += logdet - quad / s4
-        trace = 0.0  # tr(G L'A L) / s^2 with G = D^-1 + a a' / s^4 (symmetric)
-        for r in range(q):
+        for r in range(q):  # G = D^-1 + a a' / s^4
             for c in range(q):
-                trace += (inv[r, c] + a[r] * a[c] / s4) * lal[r, c]
+                inv[r, c] += a[r] * a[c] / s4
+        trace = add_cluster_gradient(g_factor, g_fixef, al, inv, g, a, lal, factor, zx[j], s2, s4)
         g_sigma_f += -2.0 * trace / sigma + 4.0 * quad / (s4 * sigma)
-        for r in range(q):
-            total = 0.0
-            for c in range(q):
-                total += factor[r, c] * a[c]
-            la[r] = total
-        for r in range(q):
-            for c in range(q):
-                total = 0.0
-                for m in range(q):
-                    total += al[r, m] * (inv[m, c] + a[m] * a[c] / s4)
-                g_factor[r, c] += 2.0 * total / s2 - 2.0 * g[r] * a[c] / s4
-        for t in range(p):
-            total = 0.0
-            for r in range(q):
-                total += zx[j, r, t] * la[r]
-            g_fixef[t] += 2.0 * total / s4
     return marginal(fixef, sigma, yy, xy, xx, nobs, sum_f, g_fixef, g_sigma_f, g_factor)
+
+
+@numba.njit(cache=False, inline="always")  # in each cluster loop: a call would cost more than it does
+def add_cluster_gradient(g_factor, g_fixef, al, blocks, g, a, k, factor, zx, s2, s4):
+    """Add a cluster's ``df_j/dL = 2 A L G / s^2 - 2 g a' / s^4`` to ``g_factor`` and ``df_j/db = 2 X_j'Z_j
+    L a / s^4`` to ``g_fixef`` (``blocks``: its ``G``; ``al``: ``A L``; ``zx``: ``Z_j'X_j``), and return
+    ``tr(G L'A L) / s^2`` for ``df_j/ds`` (``k``: ``L'A L / s^2``)."""
+    q = a.size
+    trace = 0.0
+    for r in range(q):
+        for c in range(q):
+            total = 0.0
+            for m in range(q):
+                total += al[r, m] * blocks[m, c]
+            g_factor[r, c] += 2.0 * total / s2 - 2.0 * g[r] * a[c] / s4
+            trace += blocks[r, c] * k[r, c]
+        la = 0.0
+        for c in range(q):
+            la += factor[r, c] * a[c]
+        for t in range(g_fixef.size):
+            g_fixef[t] += 2.0 * zx[r, t] * la / s4
+    return trace
 
 
 @numba.njit(cache=False)
