@@ -29,6 +29,10 @@ LAVAAN = REFERENCE / "lavaan"
 DEMO_VARIABLES = ["y1", "y2", "y3", "x1", "x2", "x3", "w1", "w2"]
 
 
+#: formula checks: PyTensor evaluates the graphs by Python thunks (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("uncompiled_graphs")
+
+
 # --------------------------------------------------------------------------------------------- helpers
 def lavaan_fitmeasure(name: str) -> float:
     table = pd.read_csv(LAVAAN / "demo_twolevel_fitmeasures.csv")

@@ -14,6 +14,9 @@ from reference import LAVAAN, REFERENCE_FITS, data, lavaan_estimates, lavaan_fit
 import pymlsem
 from pymlsem.build.marginal import global_moments
 
+#: formula checks: PyTensor evaluates the graphs by Python thunks (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("uncompiled_graphs")
+
 
 @pytest.fixture(scope="module", params=sorted(REFERENCE_FITS))
 def reference(request):

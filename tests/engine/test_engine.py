@@ -280,13 +280,16 @@ def engine_at(family, user_data, n_expanded: int, x: np.ndarray) -> tuple[float,
     return float(logp), grad, expanded
 
 
+#: graphs evaluated as written, by Python thunks: no rewrites or compile to wait for
+AS_WRITTEN = Mode(linker="py", optimizer=None)
+
+
 @functools.cache
 def graph_function(family: str):
     """A family's graph (log-density, gradient, expanded values) evaluated by PyTensor, not compiled."""
     x, inputs, logp, expanded = MODULES[family].family_graph(family)
     outputs = [logp, pytensor.grad(logp, x), expanded]
-    mode = Mode(linker="py", optimizer=None)  # the graph as written: no rewrites to wait for
-    return pytensor.function([x, *inputs], outputs, mode=mode, on_unused_input="ignore")
+    return pytensor.function([x, *inputs], outputs, mode=AS_WRITTEN, on_unused_input="ignore")
 
 
 def graph_at(binding, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
@@ -322,8 +325,8 @@ def _engine_points(spec, model, name: str, n_points: int = 3):
         engine = functools.partial(engine_at, family, compiled.user_data, compiled.n_expanded)
     else:
         engine = functools.partial(graph_at, binding)
-    logp = model.compile_logp(mode="FAST_COMPILE")
-    dlogp = model.compile_dlogp(mode="FAST_COMPILE")
+    logp = model.compile_logp(mode=AS_WRITTEN)
+    dlogp = model.compile_dlogp(mode=AS_WRITTEN)
     start = model.initial_point()
     names = [v.name for v in model.value_vars]
     sizes = [start[n].size for n in names]
