@@ -20,8 +20,12 @@ Fits (``--fits`` picks a subset, by these names):
   (``method="latent"``): the choices for crossed factors (``--crossed 60 40`` sets subjects and items,
   ``--crossed 1000 200 5`` five random items per subject).
 
+``--engine`` fits through ``pymlsem.mixed`` instead, the default path: the model's engine family (compiled
+once per machine: run ``python -m pymlsem warmup`` first, or the first fit of each family compiles it),
+and reports the family as the likelihood.
+
 Run:  .venv/bin/python benchmarks/bench_nested.py [--fits three-level two-level] [--draws 1000]
-      [--tune 1000] [--chains 4] [--seed 1] [--out results.md|results.json]
+      [--tune 1000] [--chains 4] [--seed 1] [--engine] [--out results.md|results.json]
 Prints a Markdown table (seconds, wall clock), with the machine's load (``uptime``) before and after.
 Nothing is asserted.
 """
@@ -115,8 +119,11 @@ def problem(name: str, seed: int, crossed: tuple[int, ...]) -> tuple[str, object
     return formula, rows, {}
 
 
-def measure(name: str, draws: int, tune: int, chains: int, seed: int, crossed: tuple[int, ...]) -> dict:
-    """Fit one model in this process and return its measurements."""
+def measure(
+    name: str, draws: int, tune: int, chains: int, seed: int, crossed: tuple[int, ...], engine: bool = False
+) -> dict:
+    """Fit one model in this process and return its measurements (through its engine family with
+    ``engine``, else by sampling its own PyMC graph)."""
     import numpy as np
 
     from pymlsem.formula import mixed_design
@@ -126,38 +133,43 @@ def measure(name: str, draws: int, tune: int, chains: int, seed: int, crossed: t
 
     warnings.simplefilter("ignore")
     formula, data, kwargs = problem(name, seed, crossed)
+    sampler = {"draws": draws, "tune": tune, "chains": chains, "random_seed": seed, "progressbar": False}
     start = time.perf_counter()
-    spec = build_mixed_model(mixed_design(formula, data), **kwargs)
-    build = time.perf_counter() - start
-    data_values = {var.name: var.get_value() for var in spec.model.data_vars}
-    result = sample_model(
-        spec.model,
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        random_seed=seed,
-        progressbar=False,
-        data=data_values,
-    )
+    if engine:
+        import pymlsem
+        from pymlsem.engine.run import engine_binding
+
+        fit = pymlsem.mixed(formula, data, **sampler, **kwargs)
+        spec, idata, timings = fit.spec, fit.idata, fit.timings
+        binding, why = engine_binding(spec)
+        likelihood = f"engine: {binding.family}" if binding else f"own graph ({why})"
+        build, compile_seconds, sampling = timings.build, timings.compile, timings.sampling
+    else:
+        spec = build_mixed_model(mixed_design(formula, data), **kwargs)
+        build = time.perf_counter() - start
+        data_values = {var.name: var.get_value() for var in spec.model.data_vars}
+        result = sample_model(spec.model, **sampler, data=data_values)
+        idata, compile_seconds, sampling = result.idata, result.compile_seconds, result.sampling_seconds
+        fit = MixedFit(spec, idata, sampler="nutpie", chains=chains, draws=draws, tune=tune)
+        likelihood = getattr(spec, "likelihood", spec.method)  # older versions: no likelihood
     total = time.perf_counter() - start
-    fit = MixedFit(spec, result.idata, sampler="nutpie", chains=chains, draws=draws, tune=tune)
     table = fit.varcorr()
     ess = np.concatenate([table["ess_bulk"].to_numpy(), fit.fixef()["ess_bulk"].to_numpy()])
     r_hat = np.concatenate([table["r_hat"].to_numpy(), fit.fixef()["r_hat"].to_numpy()])
-    stats = result.idata.sample_stats
+    stats = idata.sample_stats
     factors = {block.group: block.n_levels for block in spec.design.blocks}
     return {
         "fit": name,
         "formula": formula,
-        "likelihood": getattr(spec, "likelihood", spec.method),  # older versions: no likelihood
+        "likelihood": likelihood,
         "rows": spec.design.nobs,
         "factors": ", ".join(f"{group} {levels}" for group, levels in factors.items()),
         "build": build,
-        "compile": result.compile_seconds,
-        "sampling": result.sampling_seconds,
+        "compile": compile_seconds,
+        "sampling": sampling,
         "total": total,
         "min_ess": float(ess.min()),
-        "min_ess_per_s": float(ess.min()) / result.sampling_seconds,
+        "min_ess_per_s": float(ess.min()) / sampling,
         "max_r_hat": float(r_hat.max()),
         "divergences": int(stats["diverging"].sum()),
         "mean_steps": float(stats["n_steps"].mean()) if "n_steps" in stats else float("nan"),
@@ -170,6 +182,7 @@ def run_child(name: str, args: argparse.Namespace) -> dict:
     command = [sys.executable, __file__, "--child", name]
     command += ["--draws", str(args.draws), "--tune", str(args.tune)]
     command += ["--chains", str(args.chains), "--seed", str(args.seed), "--crossed", *map(str, args.crossed)]
+    command += ["--engine"] if args.engine else []
     return run_json_child(command, {"fit": name})
 
 
@@ -201,11 +214,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--crossed", type=int, nargs="+", default=(60, 40), metavar="N")
+    parser.add_argument("--engine", action="store_true", help="fit through pymlsem.mixed (the engine)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--out")
     args = parser.parse_args(argv)
     if args.child:
-        result = measure(args.child, args.draws, args.tune, args.chains, args.seed, tuple(args.crossed))
+        result = measure(
+            args.child, args.draws, args.tune, args.chains, args.seed, tuple(args.crossed), args.engine
+        )
         print(json.dumps(result))
         return
     lines = [f"load before: {uptime()}", "", HEADER]
