@@ -33,6 +33,9 @@ from pymlsem.workflow.saturated import sample_statistics
 from pymlsem.workflow.saturated_missing import missing_h1, two_level_missing_h1
 from pymlsem.workflow.srmr import srmr_from_rows
 
+#: formula checks: PyTensor evaluates the graphs by Python thunks (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("uncompiled_graphs")
+
 VARIABLES = ["y1", "y2", "y3", "x1", "x2", "x3", "w1", "w2"]
 WITHIN_ONLY = ["x1", "x2", "x3"]
 BETWEEN_ONLY = ["w1", "w2"]
