@@ -41,6 +41,8 @@ ZOO = {
     "reading, intercept only": ("geread ~ 1 + (1 | school)", "reading_public"),
     "reading, school covariate": ("geread ~ gevocab + senroll + (1 | school)", "reading_public"),
     "reading, uncorrelated slope": ("geread ~ gevocab + (gevocab || school)", "reading_public"),
+    # a correlated block of three effects (the kernels' LKJ of any size, session 21)
+    "Demo.twolevel, three correlated effects": ("y1 ~ x1 + x2 + (1 + x1 + x2 | cluster)", "Demo.twolevel"),
     "cbpp, binomial": ("cbind(incidence, size - incidence) ~ period + (1 | herd)", "cbpp", "binomial"),
     "grouse ticks, Poisson, crossed": (
         "TICKS ~ scale(YEAR) + (1 | BROOD) + (1 | LOCATION)",

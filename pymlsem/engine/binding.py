@@ -24,8 +24,7 @@ __all__ = [
 PACKED_INPUTS = (("hyper", "float64", 2), ("ints", "int64", 1), ("offsets", "int64", 1))
 #: real arrays packed by :func:`pack` (the mixed-model and GLMM families)
 PACKED_REALS = (("reals", "float64", 1), ("real_offsets", "int64", 1))
-#: suffix of a family's variant that evaluates every prior family (the plain one only the common ones) and,
-#: for mixed models, correlated blocks of three or four effects (the plain one those of two)
+#: suffix of a family's variant that evaluates every prior family (the plain one only the common ones)
 ANY_PRIOR = "_anyprior"
 
 

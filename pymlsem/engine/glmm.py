@@ -26,7 +26,7 @@ The per-model PyMC graph stays the specification: the engine's log-density equal
 (tests/engine/test_engine.py). The families are compiled from one hand-written kernel of the same inputs
 (:mod:`pymlsem.engine.kernels.glmm`, ``KERNELS``; the response is the data's ``response_code``), which
 compiles in seconds instead of a minute or two per family; their graphs here stay what the kernel is tested
-against. Correlated blocks of three or four effects and MCMCglmm-style priors compile their own graph.
+against. MCMCglmm-style priors compile their own graph.
 """
 
 from __future__ import annotations
@@ -51,8 +51,6 @@ from pymlsem.engine.mixed import (
     effect_arrays,
     effect_segments,
     effect_values,
-    larger_blocks,
-    lkj_sizes,
 )
 from pymlsem.engine.priors import PRIOR_FAMILIES
 from pymlsem.mlm.glmm import response_scale
@@ -172,9 +170,7 @@ def family_graph(
         free = x[part["response_param"]]
         point = pt.set_subtensor(x[part["response_param"]], ordered.backward(free))
         jacobian = ordered.log_jac_det(free)
-    log_prior, values, fixef, sd, corr_factor = effect_values(
-        point, data["hyper"], positions, part, real, lkj_sizes(family)
-    )
+    log_prior, values, fixef, sd, corr_factor = effect_values(point, data["hyper"], positions, part, real)
     log_prior = log_prior + jacobian
     n_effects = sd.shape[0]
     standardised = pt.zeros(part["n_levels"][0] * n_effects)
@@ -242,9 +238,6 @@ def bind(spec) -> Binding:
     center, unit = response_scale(response)
     variables, hyper, family_of, parts, reals = effect_arrays(spec, columns, center, unit)
     name = family[key]
-    if larger_blocks(parts):
-        size = larger_blocks(parts)
-        raise Unsupported(f"a correlated block of {size} effects in a GLMM (blocks of up to two are data)")
     parts |= {f"prior_{prior}": np.flatnonzero(family_of == prior) for prior in PRIOR_FAMILIES}
 
     positions = {v[0]: v[3] for v in variables}

@@ -7,13 +7,12 @@ random effects per cluster), ``mixed2`` those with two nested grouping factors (
 family given on the standardised scale or per term on the data scale;
 ``mixed_crossed`` those with crossed factors (the layout ``"crossed"`` of :mod:`pymlsem.mlm.stats`);
 ``mixed1_q1`` and ``mixed1_q2`` are ``mixed1`` for one or two effects per cluster (random intercepts, or
-intercepts and one slope), with the per-cluster factorisation written out entry by entry;
-``mixed1_anyprior`` is ``mixed1`` with correlated blocks of three or four effects. What
+intercepts and one slope), with the per-cluster factorisation written out entry by entry. What
 makes a model itself enters as arrays (:func:`bind`):
 
 * the free parameters in sampling order, which take which prior family, and their hyperparameters
-  (:mod:`pymlsem.engine.priors`); the correlation factors of the correlated blocks by size (PyMC's own
-  ``LKJCorr`` density and transform, one batch per size: :func:`lkj_sizes`);
+  (:mod:`pymlsem.engine.priors`); the correlation factors of the correlated blocks of two to four
+  effects by size (PyMC's own ``LKJCorr`` density and transform, one batch per size);
 * how each becomes a value on the data scale: a fixed effect ``offset + scale * t`` (the intercept
   ``mean(y) + sd(y) t``, a slope ``sd(y) / sd(x) t``, a term with its own prior ``t``), the residual SD
   and every random-effect SD ``scale * t``;
@@ -26,12 +25,11 @@ The likelihood is :func:`pymlsem.mlm.loglik.gaussian_marginal_loglik` with the n
 only at run time. The per-model PyMC graph (:func:`pymlsem.mlm.model.build_mixed_model`) stays the
 specification: the engine's log-density equals its ``model.logp()`` at every point
 (tests/engine/test_engine.py).
-Every family but ``mixed1_anyprior`` is compiled from a hand-written kernel of the same inputs (``KERNELS``:
+Every family is compiled from a hand-written kernel of the same inputs (``KERNELS``:
 :mod:`pymlsem.engine.kernels.mixed1` for one grouping factor, :mod:`pymlsem.engine.kernels.coupled` for
-nested and crossed ones; every prior family, correlated blocks of two effects), which compiles in seconds
-instead of minutes; their graphs here stay what the kernels are tested against. ``mixed1_anyprior``
-compiles its graph; correlated blocks of three or four effects with nested or crossed factors, more than
-two nested factors and MCMCglmm-style priors are not families yet.
+nested and crossed ones; every prior family, correlated blocks of up to four effects), which compiles in
+seconds instead of minutes; their graphs here stay what the kernels are tested against. More than two
+nested factors and MCMCglmm-style priors are not families yet.
 """
 
 from __future__ import annotations
@@ -44,7 +42,6 @@ import pytensor.tensor as pt
 from pymc.distributions.transforms import CholeskyCorrTransform, ordered
 
 from pymlsem.engine.binding import (
-    ANY_PRIOR,
     PACKED_INPUTS,
     PACKED_REALS,
     Binding,
@@ -78,16 +75,11 @@ __all__ = [
     "effect_values",
     "family_graph",
     "family_inputs",
-    "larger_blocks",
-    "lkj_sizes",
 ]
 
 #: correlated blocks of up to this many effects are data (one batch of LKJ factors per size)
 MAX_CORRELATED = 4
 _LKJ_SIZES = tuple(range(2, MAX_CORRELATED + 1))
-#: the correlated blocks of most models (an intercept and a slope): a family's default variant evaluates
-#: only these sizes, since each size's batch costs ~7 µs per gradient even when empty (benchmarks/README.md)
-_COMMON_LKJ_SIZES = (2,)
 #: family -> (grouping factors, each nested in the one above it; effects per cluster when the family is
 #: specialised to that number, whose per-cluster factorisation is then written out entry by entry as in the
 #: per-model graph, several times faster than a batch of LAPACK calls; None: known at run time)
@@ -101,12 +93,10 @@ _SHAPES = {
 #: compiled by ``python -m pymlsem warmup`` (the set-up script): the shapes of most models; the others are
 #: compiled on first use, with a progress line (``warmup --all`` compiles every family)
 WARMUP_FAMILIES = ("mixed1_q1", "mixed1_q2", "mixed1")
-#: other prior families take the variants of the general shapes
-FAMILIES = (*_SHAPES, f"mixed1{ANY_PRIOR}")
+FAMILIES = tuple(_SHAPES)
 #: the files besides the engine's own whose code shapes this module's graphs (the cache key)
 GRAPH_SOURCES = ("engine/mixed.py", "mlm/loglik.py", "build/loglik.py")
 EXPECTED_SECONDS = {"mixed1_q1": 30, "mixed1_q2": 30, "mixed1": 30, "mixed2": 30, "mixed_crossed": 30}
-EXPECTED_SECONDS[f"mixed1{ANY_PRIOR}"] = 110  # its graph: the other families are kernels
 #: families compiled from a hand-written kernel instead of their graph: (logp with gradient, expanded values),
 #: numba functions of the family's inputs (the graph stays the specification they are tested against); the
 #: three one-factor families with the default priors compute the same thing, so one kernel serves them
@@ -147,20 +137,6 @@ EFFECT_REALS = ("fixef_offset", "fixef_scale", "fixef_shift", "fixef_intercept",
 _REALS = (*EFFECT_REALS, "sigma_scale")
 
 
-def lkj_sizes(family: str) -> tuple[int, ...]:
-    """The sizes of correlated blocks a family's graph evaluates (all for ``mixed1_anyprior``)."""
-    if family.endswith(ANY_PRIOR):
-        return _LKJ_SIZES
-    return () if base_family(family) == "mixed1_q1" else _COMMON_LKJ_SIZES
-
-
-def larger_blocks(parts: dict) -> int:
-    """The size of the largest correlated block that the default families do not evaluate (``parts`` of
-    :func:`effect_arrays`), or 0 when there is none."""
-    sizes = [q for q in _LKJ_SIZES if q not in _COMMON_LKJ_SIZES and parts[f"lkj{q}_param"].size]
-    return max(sizes, default=0)
-
-
 def effect_segments() -> tuple[str, ...]:
     """Names of the integer arrays of :func:`effect_arrays` (fixed effects, SDs, LKJ factors)."""
     return ("fixef_param", "sd_param", *(f"lkj{q}_{what}" for what in ("param", "place") for q in _LKJ_SIZES))
@@ -187,9 +163,8 @@ def family_inputs(family: str) -> tuple[tuple[str, str, int], ...]:
     )
 
 
-def effect_values(x, hyper, positions, part, real, sizes) -> tuple[pt.TensorVariable, ...]:
-    """The prior density and the values of a mixed model's parameters (the data of :func:`effect_arrays`),
-    with the correlated blocks of ``sizes`` effects (:func:`lkj_sizes`).
+def effect_values(x, hyper, positions, part, real) -> tuple[pt.TensorVariable, ...]:
+    """The prior density and the values of a mixed model's parameters (the data of :func:`effect_arrays`).
 
     Returns
     -------
@@ -200,7 +175,7 @@ def effect_values(x, hyper, positions, part, real, sizes) -> tuple[pt.TensorVari
     log_prior, values = prior_logp(x, hyper, positions)
     n_effects = real["sd_scale"].shape[0]
     corr_factor = pt.eye(n_effects).reshape((-1,))
-    for q in sizes:  # the correlated blocks of q effects: PyMC's LKJCorr density at its transform
+    for q in _LKJ_SIZES:  # the correlated blocks of q effects: PyMC's LKJCorr density at its transform
         free = x[part[f"lkj{q}_param"]].reshape((-1, q * (q - 1) // 2))
         transform = CholeskyCorrTransform(n=q, upper=False)
         factor = transform.backward(free)
@@ -232,9 +207,7 @@ def family_graph(
     real = unpack(data["reals"], data["real_offsets"], _REALS)
 
     positions = {name: part[f"prior_{name}"] for name in PRIOR_FAMILIES}
-    log_prior, values, fixef, sd, corr_factor = effect_values(
-        x, data["hyper"], positions, part, real, lkj_sizes(family)
-    )
+    log_prior, values, fixef, sd, corr_factor = effect_values(x, data["hyper"], positions, part, real)
     sigma = real["sigma_scale"][0] * values[part["sigma_param"][0]]
     factors, effects = _SHAPES[base_family(family)]
     factor = sd[:, None] * corr_factor  # of all effects, block diagonal
@@ -416,14 +389,7 @@ def bind(spec) -> Binding:
     variables, hyper, family_of, parts, reals = effect_arrays(spec, columns, y_mean, y_sd)
     n_effects = reals["sd_scale"].size
     family = "mixed_crossed" if crossed else f"mixed{factors}"
-    if larger_blocks(parts) and family != "mixed1":
-        raise Unsupported(
-            f"a correlated block of {larger_blocks(parts)} effects with nested or crossed grouping factors "
-            "(blocks of three or four effects are an engine family with one grouping factor)"
-        )
-    if larger_blocks(parts):
-        family += ANY_PRIOR
-    elif factors == 1 and n_effects <= 2 and not crossed:
+    if factors == 1 and n_effects <= 2 and not crossed:
         family += f"_q{n_effects}"
     positions = {v[0]: v[3] for v in variables}
     parts |= {f"prior_{name}": np.flatnonzero(family_of == name) for name in PRIOR_FAMILIES}

@@ -15,16 +15,19 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
+from pymc.distributions.transforms import CholeskyCorrTransform
 from pytensor.compile.mode import Mode
 from reference import data
 
 import pymlsem
 from pymlsem.build.missing import two_level_missing_loglik
+from pymlsem.build.rewrites import compile_mode
 from pymlsem.engine import glmm, mixed
 from pymlsem.engine.binding import pack
 from pymlsem.engine.compiled import load_family
 from pymlsem.engine.kernels import coupled, mixed1, saturated, sem1, sem1_fiml, sem2, sem2_fiml
 from pymlsem.engine.kernels import glmm as glmm_kernel
+from pymlsem.engine.kernels.effects import spiral_index
 from pymlsem.engine.kernels.priors import PRIOR_SEGMENTS, all_priors
 from pymlsem.engine.priors import MAX_HYPER, PRIOR_FAMILIES, prior_logp
 from pymlsem.engine.run import engine_binding, family_user_data
@@ -290,17 +293,24 @@ PRIOR_HYPER = {
 }
 
 
-def test_every_prior_family_in_the_kernels_equals_the_graphs_prior_block() -> None:
-    """The kernels' priors (:mod:`pymlsem.engine.kernels.priors`) against the families' graphs'
-    (:func:`pymlsem.engine.priors.prior_logp`), for every prior family: the joint log-density with the
-    log-Jacobians, its gradient, the values and dvalue/dx, at points from the middle to the far tails."""
-    assert tuple(PRIOR_HYPER) == PRIOR_FAMILIES
+def _every_prior_family() -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Hyperparameters of three elements of every prior family (:data:`PRIOR_HYPER`) and each family's
+    positions among them."""
     hyper = np.zeros((3 * len(PRIOR_FAMILIES), MAX_HYPER))
     positions = {}
     for f, (name, rows) in enumerate(PRIOR_HYPER.items()):
         positions[name] = np.arange(3 * f, 3 * f + 3)
         for k, args in zip(positions[name], rows, strict=True):
             hyper[k, : len(args)] = args
+    return hyper, positions
+
+
+def test_every_prior_family_in_the_kernels_equals_the_graphs_prior_block() -> None:
+    """The kernels' priors (:mod:`pymlsem.engine.kernels.priors`) against the families' graphs'
+    (:func:`pymlsem.engine.priors.prior_logp`), for every prior family: the joint log-density with the
+    log-Jacobians, its gradient, the values and dvalue/dx, at points from the middle to the far tails."""
+    assert tuple(PRIOR_HYPER) == PRIOR_FAMILIES
+    hyper, positions = _every_prior_family()
     ints, offsets = pack({f"prior_{n}": positions[n] for n in PRIOR_FAMILIES}, PRIOR_SEGMENTS, "int64")
     x = pt.vector("x")
     logp, values = prior_logp(x, pt.as_tensor(hyper), {n: pt.as_tensor(p) for n, p in positions.items()})
@@ -317,3 +327,36 @@ def test_every_prior_family_in_the_kernels_equals_the_graphs_prior_block() -> No
         assert got[0] == pytest.approx(float(expected[0]), rel=1e-12)
         for value, want in zip(got[1:], expected[1:], strict=True):
             np.testing.assert_allclose(value, want, rtol=1e-10, atol=1e-300)
+
+
+@pytest.mark.parametrize("q", [2, 3, 4])
+def test_correlation_blocks_read_their_values_where_pymc_puts_them(q: int) -> None:
+    """``effects.spiral_index`` is PyMC's ``CholeskyCorrTransform`` fill of a block's unconstrained values
+    into the strictly lower triangle (its spiral order, with a unit diagonal)."""
+    m = q * (q - 1) // 2
+    filled = CholeskyCorrTransform(q)._fill_triangular_spiral(pt.as_tensor(np.arange(1.0, m + 1)))
+    lower = np.asarray(pytensor.function([], filled, mode=Mode(linker="py", optimizer=None))())
+    for i in range(1, q):
+        for j in range(i):
+            assert spiral_index(q, i, j) == lower[i - 1, j] - 1
+
+
+def test_every_prior_familys_graph_compiles_with_numba() -> None:
+    """The prior block of the latent builder's ``_anyprior`` graphs (:func:`pymlsem.engine.priors.prior_logp`,
+    every prior family), compiled by PyTensor's numba backend in the families' mode with the positions and
+    hyperparameters as inputs (as in the families), equals its evaluation as written. The suite compiles no
+    ``_anyprior`` graph whole (tests/engine/compiled_families.py): this is where every prior family's graph
+    code goes through numba."""
+    hyper, positions = _every_prior_family()
+    x, h = pt.vector("x"), pt.matrix("hyper")
+    where = {name: pt.lvector(f"positions_{name}") for name in PRIOR_FAMILIES}
+    logp, values = prior_logp(x, h, where)
+    inputs = [x, h, *where.values()]
+    outputs = [logp, pytensor.grad(logp, x), values]
+    compiled = pytensor.function(inputs, outputs, mode=compile_mode("NUMBA"))  # the latent families' mode
+    as_written = pytensor.function(inputs, outputs, mode=Mode(linker="py", optimizer=None))
+    rng = np.random.default_rng(12)
+    for scale in (0.5, 2.0, 8.0):
+        point = [rng.normal(0.0, scale, hyper.shape[0]), hyper, *positions.values()]
+        for got, want in zip(compiled(*point), as_written(*point), strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-300)

@@ -2,9 +2,14 @@
 :func:`pymlsem.engine.mixed.effect_values` and the chain rule back to the point.
 
 Before: the priors of every prior family (:mod:`pymlsem.engine.kernels.priors`), PyMC's ``LKJCorr``
-density of each correlated block of two effects at its ``CholeskyCorrTransform`` (for an unconstrained
-``t``: correlation ``t / sqrt(1 + t^2)``), then the fixed effects ``offset + scale * value`` less the
-intercept shift, the SDs ``scale * value`` and the block-diagonal correlation factor. After: the
+density of each correlated block of q = 2, 3 or 4 effects at its ``CholeskyCorrTransform``, then the fixed
+effects ``offset + scale * value`` less the intercept shift, the SDs ``scale * value`` and the
+block-diagonal correlation factor. The transform fills the strictly lower triangle of a unit-diagonal
+matrix with the block's q(q-1)/2 unconstrained values (in PyMC's spiral order, :func:`spiral_index`) and
+scales each row to unit length, so row ``i`` of the Cholesky factor is ``(v_i, 1, 0...) / s_i`` with
+``s_i^2 = 1 + |v_i|^2``. PyMC's density of the factor, ``c(eta, q) + sum_i (2 eta - 2 + q - i) log L_ii``,
+and the transform's log-Jacobian, ``sum_i (i + 1) log L_ii`` (rows counted from 1), add up to
+``c(eta, q) - (2 eta + q - 1) / 2 * sum_i log s_i^2``. After: the
 likelihood's gradient in the fixed effects and in the covariance factor ``L = sd * corr_factor`` taken
 back through the same steps.
 
@@ -22,7 +27,14 @@ import numpy as np
 from pymlsem.engine.kernels.parts import segment
 from pymlsem.engine.kernels.priors import PRIOR_SEGMENTS, all_priors
 
-__all__ = ["EFFECT_SEGMENTS", "correlation", "effect_gradient", "effect_parameters"]
+__all__ = [
+    "EFFECT_SEGMENTS",
+    "correlation",
+    "effect_gradient",
+    "effect_parameters",
+    "lkj_log_norm",
+    "spiral_index",
+]
 
 #: the segments after the prior segments (:func:`pymlsem.engine.mixed.effect_segments`)
 EFFECT_SEGMENTS = (
@@ -38,6 +50,8 @@ EFFECT_SEGMENTS = (
 _FIRST = len(PRIOR_SEGMENTS)  # the effect segments' start
 #: positions of the effect segments after the prior segments
 _FIXEF, _SD, _LKJ2, _LKJ2_PLACE = 0, 1, 2, 5
+#: the largest correlated block (the ``lkj<q>`` segments are for q = 2 .. this)
+_LKJ_MAX = 4
 #: positions of :data:`pymlsem.engine.mixed.EFFECT_REALS`
 _OFFSET, _SCALE, _SHIFT, _INTERCEPT, _SD_SCALE, _ETA = range(6)
 
@@ -51,16 +65,24 @@ def effect_parameters(x, hyper, ints, offsets, reals, real_offsets):
     corr_factor = np.eye(sd_scale.size)
     flat = corr_factor.reshape(-1)
     eta = segment(reals, real_offsets, _ETA)[0]
-    # LKJCorr(2, eta) at its transform: log c(eta) - (eta + 1/2) log(1 + t^2), Jacobian included
-    log_norm = math.lgamma(eta + 0.5) - 0.5 * math.log(math.pi) - math.lgamma(eta)
-    places = segment(ints, offsets, _FIRST + _LKJ2_PLACE)
-    for b, i in enumerate(segment(ints, offsets, _FIRST + _LKJ2)):
-        t = x[i]
-        c = 1.0 / math.sqrt(1.0 + t * t)
-        log_prior += log_norm - (eta + 0.5) * math.log1p(t * t)
-        grad[i] = -(2.0 * eta + 1.0) * t * c * c
-        flat[places[4 * b + 2]] = t * c
-        flat[places[4 * b + 3]] = c
+    for q in range(2, _LKJ_MAX + 1):  # LKJCorr(q, eta) at its transform, Jacobian included
+        params = segment(ints, offsets, _FIRST + _LKJ2 + q - 2)
+        places = segment(ints, offsets, _FIRST + _LKJ2_PLACE + q - 2)
+        m = q * (q - 1) // 2
+        power = 2.0 * eta + q - 1.0
+        for b in range(params.size // m):
+            log_prior += lkj_log_norm(eta, q)
+            for i in range(1, q):
+                squares = 0.0
+                for j in range(i):
+                    squares += x[params[b * m + spiral_index(q, i, j)]] ** 2
+                inverse = 1.0 / math.sqrt(1.0 + squares)
+                log_prior -= 0.5 * power * math.log1p(squares)
+                for j in range(i):
+                    k = params[b * m + spiral_index(q, i, j)]
+                    grad[k] = -power * x[k] * inverse * inverse
+                    flat[places[b * q * q + i * q + j]] = x[k] * inverse
+                flat[places[b * q * q + i * q + i]] = inverse
     raw = (
         segment(reals, real_offsets, _OFFSET)
         + segment(reals, real_offsets, _SCALE) * values[segment(ints, offsets, _FIRST + _FIXEF)]
@@ -88,11 +110,44 @@ def effect_gradient(x, grad, g_values, g_fixef, g_factor, state, ints, offsets, 
         g_values[i] += sd_scale[r] * np.sum(g_factor[r] * corr_factor[r])
     grad += g_values * slope
     g_corr = (sd.reshape((-1, 1)) * g_factor).reshape(-1)
-    places = segment(ints, offsets, _FIRST + _LKJ2_PLACE)
-    for b, i in enumerate(segment(ints, offsets, _FIRST + _LKJ2)):  # d(t c)/dt = c^3, dc/dt = -t c^3
-        t = x[i]
-        c3 = (1.0 + t * t) ** -1.5
-        grad[i] += g_corr[places[4 * b + 2]] * c3 - g_corr[places[4 * b + 3]] * t * c3
+    for q in range(2, _LKJ_MAX + 1):  # row i: L_i = (v_i, 1) / s_i, dL_i/dv_i = I / s_i - L_i v_i' / s_i^2
+        params = segment(ints, offsets, _FIRST + _LKJ2 + q - 2)
+        places = segment(ints, offsets, _FIRST + _LKJ2_PLACE + q - 2)
+        m = q * (q - 1) // 2
+        for b in range(params.size // m):
+            for i in range(1, q):
+                squares, along = 0.0, g_corr[places[b * q * q + i * q + i]]
+                for j in range(i):
+                    k = params[b * m + spiral_index(q, i, j)]
+                    squares += x[k] * x[k]
+                    along += g_corr[places[b * q * q + i * q + j]] * x[k]
+                inverse = 1.0 / math.sqrt(1.0 + squares)
+                for j in range(i):
+                    k = params[b * m + spiral_index(q, i, j)]
+                    grad[k] += (
+                        g_corr[places[b * q * q + i * q + j]] - x[k] * along * inverse * inverse
+                    ) * inverse
+
+
+@numba.njit(cache=False)
+def spiral_index(q, i, j):
+    """Which of a block's q(q-1)/2 unconstrained values PyMC's ``CholeskyCorrTransform(q)`` puts at row i,
+    column j < i of the factor (its ``_fill_triangular_spiral`` with a unit diagonal: the rows after the
+    first from the values' tail, then the values reversed; tests/engine/test_kernels.py checks it against
+    PyMC's)."""
+    rows = q - 1
+    k = (i - 1) * rows + j
+    tail = q * (q - 1) // 2 - rows
+    return rows + k if k < tail else 2 * (tail + rows) - rows - 1 - k
+
+
+@numba.njit(cache=False)
+def lkj_log_norm(eta, q):
+    """The log normalising constant of PyMC's ``LKJCorr(q, eta)`` density (``_lkj_normalizing_constant``)."""
+    total = (q - 1) * math.lgamma(eta + 0.5 * (q - 1))
+    for k in range(1, q):
+        total -= 0.5 * k * math.log(math.pi) + math.lgamma(eta + 0.5 * (q - 1 - k))
+    return total
 
 
 @numba.njit(cache=False)
