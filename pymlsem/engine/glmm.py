@@ -46,10 +46,10 @@ from pymlsem.engine.binding import (
     unpack,
 )
 from pymlsem.engine.kernels import glmm as kernel
+from pymlsem.engine.kernels.effects import EFFECT_SEGMENTS
 from pymlsem.engine.mixed import (
     EFFECT_REALS,
     effect_arrays,
-    effect_segments,
     effect_values,
 )
 from pymlsem.engine.priors import PRIOR_FAMILIES
@@ -133,7 +133,7 @@ _RESPONSE = ("y", "trials", "offset")
 
 def _segments(family: str) -> tuple[str, ...]:
     names = [f"prior_{name}" for name in PRIOR_FAMILIES]
-    return (*names, *effect_segments(), "z_param", "z_place", "n_levels", "response_param", "response_code")
+    return (*names, *EFFECT_SEGMENTS, "z_param", "z_place", "n_levels", "response_param", "response_code")
 
 
 def family_inputs(family: str) -> tuple[tuple[str, str, int], ...]:

@@ -52,6 +52,7 @@ from pymlsem.engine.binding import (
     unpack,
 )
 from pymlsem.engine.kernels import coupled, mixed1
+from pymlsem.engine.kernels.effects import EFFECT_SEGMENTS, LKJ_SIZES, MAX_CORRELATED
 from pymlsem.engine.priors import MAX_HYPER, PRIOR_FAMILIES, prior_logp, transform_of
 from pymlsem.formula.design import INTERCEPT
 from pymlsem.mlm.loglik import gaussian_marginal_loglik
@@ -71,15 +72,11 @@ __all__ = [
     "WARMUP_FAMILIES",
     "bind",
     "effect_arrays",
-    "effect_segments",
     "effect_values",
     "family_graph",
     "family_inputs",
 ]
 
-#: correlated blocks of up to this many effects are data (one batch of LKJ factors per size)
-MAX_CORRELATED = 4
-_LKJ_SIZES = tuple(range(2, MAX_CORRELATED + 1))
 #: family -> (grouping factors, each nested in the one above it; effects per cluster when the family is
 #: specialised to that number, whose per-cluster factorisation is then written out entry by entry as in the
 #: per-model graph, several times faster than a batch of LAPACK calls; None: known at run time)
@@ -137,15 +134,10 @@ EFFECT_REALS = ("fixef_offset", "fixef_scale", "fixef_shift", "fixef_intercept",
 _REALS = (*EFFECT_REALS, "sigma_scale")
 
 
-def effect_segments() -> tuple[str, ...]:
-    """Names of the integer arrays of :func:`effect_arrays` (fixed effects, SDs, LKJ factors)."""
-    return ("fixef_param", "sd_param", *(f"lkj{q}_{what}" for what in ("param", "place") for q in _LKJ_SIZES))
-
-
 def _segments(family: str) -> tuple[str, ...]:
     """Names of the integer arrays packed into ``ints``, in order."""
     names = [f"prior_{name}" for name in PRIOR_FAMILIES]
-    names += [*effect_segments(), "sigma_param"]
+    names += [*EFFECT_SEGMENTS, "sigma_param"]
     names += ["level_effects", "level_sizes"]  # per grouping factor, the top one first
     names += [f"parent{level}" for level in range(1, _SHAPES[base_family(family)][0])]
     if _SHAPES[base_family(family)][0] == 0:  # crossed: where each entry of the others' factor comes from
@@ -175,7 +167,7 @@ def effect_values(x, hyper, positions, part, real) -> tuple[pt.TensorVariable, .
     log_prior, values = prior_logp(x, hyper, positions)
     n_effects = real["sd_scale"].shape[0]
     corr_factor = pt.eye(n_effects).reshape((-1,))
-    for q in _LKJ_SIZES:  # the correlated blocks of q effects: PyMC's LKJCorr density at its transform
+    for q in LKJ_SIZES:  # the correlated blocks of q effects: PyMC's LKJCorr density at its transform
         free = x[part[f"lkj{q}_param"]].reshape((-1, q * (q - 1) // 2))
         transform = CholeskyCorrTransform(n=q, upper=False)
         factor = transform.backward(free)
@@ -324,8 +316,8 @@ def effect_arrays(spec, columns, center: float, scale: float) -> tuple:
     fixef_table = np.array(fixef, dtype=float).reshape(-1, 3)
 
     sd_param, sd_scale = [], []
-    places: dict[int, list[np.ndarray]] = {q: [] for q in _LKJ_SIZES}
-    params: dict[int, list[np.ndarray]] = {q: [] for q in _LKJ_SIZES}
+    places: dict[int, list[np.ndarray]] = {q: [] for q in LKJ_SIZES}
+    params: dict[int, list[np.ndarray]] = {q: [] for q in LKJ_SIZES}
     n_effects = sum(design.blocks[k].q for k in columns)
     offset = 0
     for k in columns:
@@ -347,7 +339,7 @@ def effect_arrays(spec, columns, center: float, scale: float) -> tuple:
             params[block.q].append(lkj[label])
         offset += block.q
     parts = {"fixef_param": fixef_table[:, 0], "sd_param": np.asarray(sd_param)}
-    for q in _LKJ_SIZES:
+    for q in LKJ_SIZES:
         parts[f"lkj{q}_param"] = np.concatenate([np.zeros(0), *params[q]])
         parts[f"lkj{q}_place"] = np.concatenate([np.zeros(0), *places[q]])
     shift, is_intercept = intercept_shift(design, spec.priors)

@@ -14,7 +14,7 @@ likelihood's gradient in the fixed effects and in the covariance factor ``L = sd
 back through the same steps.
 
 The Gaussian and GLMM families pack their arrays with the same first segments (one per prior family, then
-:func:`pymlsem.engine.mixed.effect_segments`) and the same first reals
+:data:`EFFECT_SEGMENTS`) and the same first reals
 (:data:`pymlsem.engine.mixed.EFFECT_REALS`), so their positions are constants here."""
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from pymlsem.engine.kernels.priors import PRIOR_SEGMENTS, all_priors
 
 __all__ = [
     "EFFECT_SEGMENTS",
+    "LKJ_SIZES",
+    "MAX_CORRELATED",
     "correlation",
     "effect_gradient",
     "effect_parameters",
@@ -36,22 +38,19 @@ __all__ = [
     "spiral_index",
 ]
 
-#: the segments after the prior segments (:func:`pymlsem.engine.mixed.effect_segments`)
+#: correlated blocks of up to this many effects are data (one batch of LKJ factors per size)
+MAX_CORRELATED = 4
+#: the sizes of correlated blocks, one ``lkj<q>`` segment pair each
+LKJ_SIZES = tuple(range(2, MAX_CORRELATED + 1))
+#: the segments after the prior segments (:func:`pymlsem.engine.mixed.effect_arrays`)
 EFFECT_SEGMENTS = (
     "fixef_param",
     "sd_param",
-    "lkj2_param",
-    "lkj3_param",
-    "lkj4_param",
-    "lkj2_place",
-    "lkj3_place",
-    "lkj4_place",
+    *(f"lkj{q}_{what}" for what in ("param", "place") for q in LKJ_SIZES),
 )
 _FIRST = len(PRIOR_SEGMENTS)  # the effect segments' start
 #: positions of the effect segments after the prior segments
-_FIXEF, _SD, _LKJ2, _LKJ2_PLACE = 0, 1, 2, 5
-#: the largest correlated block (the ``lkj<q>`` segments are for q = 2 .. this)
-_LKJ_MAX = 4
+_FIXEF, _SD, _LKJ2, _LKJ2_PLACE = 0, 1, 2, 2 + len(LKJ_SIZES)
 #: positions of :data:`pymlsem.engine.mixed.EFFECT_REALS`
 _OFFSET, _SCALE, _SHIFT, _INTERCEPT, _SD_SCALE, _ETA = range(6)
 
@@ -65,7 +64,7 @@ def effect_parameters(x, hyper, ints, offsets, reals, real_offsets):
     corr_factor = np.eye(sd_scale.size)
     flat = corr_factor.reshape(-1)
     eta = segment(reals, real_offsets, _ETA)[0]
-    for q in range(2, _LKJ_MAX + 1):  # LKJCorr(q, eta) at its transform, Jacobian included
+    for q in range(2, MAX_CORRELATED + 1):  # LKJCorr(q, eta) at its transform, Jacobian included
         params = segment(ints, offsets, _FIRST + _LKJ2 + q - 2)
         places = segment(ints, offsets, _FIRST + _LKJ2_PLACE + q - 2)
         m = q * (q - 1) // 2
@@ -110,7 +109,8 @@ def effect_gradient(x, grad, g_values, g_fixef, g_factor, state, ints, offsets, 
         g_values[i] += sd_scale[r] * np.sum(g_factor[r] * corr_factor[r])
     grad += g_values * slope
     g_corr = (sd.reshape((-1, 1)) * g_factor).reshape(-1)
-    for q in range(2, _LKJ_MAX + 1):  # row i: L_i = (v_i, 1) / s_i, dL_i/dv_i = I / s_i - L_i v_i' / s_i^2
+    # row i of a block: L_i = (v_i, 1) / s_i, so dL_i/dv_i = I / s_i - L_i v_i' / s_i^2
+    for q in range(2, MAX_CORRELATED + 1):
         params = segment(ints, offsets, _FIRST + _LKJ2 + q - 2)
         places = segment(ints, offsets, _FIRST + _LKJ2_PLACE + q - 2)
         m = q * (q - 1) // 2
