@@ -12,9 +12,11 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import pytensor
 
 from pymlsem.build.parameters import parameter_class, row_name
 from pymlsem.build.ram import LevelLayout
+from pymlsem.build.rewrites import compile_mode
 from pymlsem.exceptions import ModelSpecificationError
 from pymlsem.partable import ParTable, build_partable
 from pymlsem.syntax import parse_model
@@ -120,4 +122,6 @@ def _row_values(partable: ParTable, values: dict[str, float]) -> np.ndarray:
 def _moments(partable: ParTable, level: int, rows: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
     layout = LevelLayout.from_table(partable.table, level, partable.observed[level], partable.latent[level])
     mean, cov = layout.implied(rows)
-    return list(partable.observed[level]), mean.eval(), cov.eval()
+    # evaluated once, by Python thunks: machine code for one evaluation took 2-17 s to compile
+    mean, cov = pytensor.function([], [mean, cov], mode=compile_mode("FAST_COMPILE"))()
+    return list(partable.observed[level]), mean, cov

@@ -17,6 +17,7 @@ import pytensor.tensor as pt
 import xarray as xr
 
 from pymlsem.build.expressions import evaluate
+from pymlsem.build.rewrites import compile_mode
 from pymlsem.engine import glmm, latent, mixed, sem
 from pymlsem.engine.binding import Binding, Unsupported
 from pymlsem.engine.compiled import CompiledFamily, family_inputs, load_family
@@ -204,7 +205,9 @@ def _sem_posterior(binding: Binding, spec, posterior: xr.Dataset) -> xr.Dataset:
         defined = []
         for statement in spec.partable.defined:
             labels[str(statement.lhs)] = evaluate(str(statement.rhs), labels)
-            defined.append(np.broadcast_to(labels[str(statement.lhs)].eval(), rows.shape[:2]))
+            # evaluated once, by Python thunks: no machine code compiled for the draws' values
+            value = labels[str(statement.lhs)].eval(mode=compile_mode("FAST_COMPILE"))
+            defined.append(np.broadcast_to(value, rows.shape[:2]))
         out["defined"] = xr.DataArray(
             np.stack(defined, axis=-1),
             dims=("chain", "draw", "defined_parameter"),
