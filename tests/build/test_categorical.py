@@ -172,7 +172,7 @@ def test_threshold_variables_are_increasing_vectors() -> None:
     f = pytensor.function(m.value_vars, expr, on_unused_input="ignore", mode="FAST_COMPILE")
     point = f(**{v.name: start[v.name] for v in m.value_vars})
     assert np.all(np.diff(point) > 0)
-    draws = pm.draw(m["thresholds_y1"], draws=500, random_seed=1)
+    draws = pm.draw(m["thresholds_y1"], draws=500, random_seed=1, mode="FAST_COMPILE")
     assert draws.shape == (500, 4) and np.all(np.diff(draws, axis=-1) > 0)
     assert abs(draws.std() - 1.5) < 0.15  # sorted N(0, 1.5) draws
     assert np.isfinite(m.compile_logp(mode="FAST_COMPILE")(start))
@@ -185,7 +185,7 @@ def test_fixed_thresholds_bound_the_free_ones() -> None:
     bounds = {p.rhs: p.bounds for p in free if p.pclass == "tau"}
     assert bounds == {"t1": (-np.inf, 0.0), "t3": (0.0, 2.0), "t4": (0.0, 2.0), "t6": (2.0, np.inf)}
     assert m.coords["threshold_y1"] == ("t1", "t3", "t4", "t6")
-    draws = pm.draw(m["thresholds_y1"], draws=300, random_seed=2)
+    draws = pm.draw(m["thresholds_y1"], draws=300, random_seed=2, mode="FAST_COMPILE")
     assert np.all(draws[:, 0] < 0) and np.all((draws[:, 1:3] > 0) & (draws[:, 1:3] < 2))
     assert np.all(draws[:, 1] < draws[:, 2]) and np.all(draws[:, 3] > 2)
     logp = m.compile_logp(mode="FAST_COMPILE")(m.initial_point())

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytensor
 import pytest
-from pytensor.compile.mode import Mode
+from graphs import AS_WRITTEN, dlogp_function
 from reference import BOOK_MODELS, HS, M2, MEDIATION, POLDEM, RANDOM_SLOPE, SEED, data, random_slope_data
 
 import pymlsem
@@ -280,10 +280,6 @@ def engine_at(family, user_data, n_expanded: int, x: np.ndarray) -> tuple[float,
     return float(logp), grad, expanded
 
 
-#: graphs evaluated as written, by Python thunks: no rewrites or compile to wait for
-AS_WRITTEN = Mode(linker="py", optimizer=None)
-
-
 @functools.cache
 def graph_function(family: str):
     """A family's graph (log-density, gradient, expanded values) evaluated by PyTensor, not compiled."""
@@ -326,7 +322,7 @@ def _engine_points(spec, model, name: str, n_points: int = 3):
     else:
         engine = functools.partial(graph_at, binding)
     logp = model.compile_logp(mode=AS_WRITTEN)
-    dlogp = model.compile_dlogp(mode=AS_WRITTEN)
+    dlogp = dlogp_function(model)
     start = model.initial_point()
     names = [v.name for v in model.value_vars]
     sizes = [start[n].size for n in names]

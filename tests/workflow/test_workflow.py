@@ -384,7 +384,9 @@ def _point_posterior(model, shift: float = 0.1) -> tuple[dict, xr.Dataset]:
         value_var = model.rvs_to_values[rv]
         transform = model.rvs_to_transforms.get(rv)
         raw = point[value_var.name]
-        values[rv.name] = raw if transform is None else transform.backward(raw, *rv.owner.inputs).eval()
+        values[rv.name] = (
+            raw if transform is None else transform.backward(raw, *rv.owner.inputs).eval(mode="FAST_COMPILE")
+        )
     posterior = xr.Dataset(
         {
             name: (("chain", "draw", *[f"{name}_{k}" for k in range(np.ndim(v))]), np.asarray(v)[None, None])
@@ -399,7 +401,7 @@ def _check_log_prior(spec, model) -> None:
     fit = _unfitted(spec, posterior)
     add_log_prior(fit)
     log_prior = fit.idata["log_prior"]
-    pieces = model.compile_logp(vars=model.free_RVs, jacobian=False, sum=False)(point)
+    pieces = model.compile_logp(vars=model.free_RVs, jacobian=False, sum=False, mode="FAST_COMPILE")(point)
     for rv, expected in zip(model.free_RVs, pieces, strict=True):
         if rv.name.startswith("z__"):
             assert rv.name not in log_prior  # random effects' population distribution: not a prior
@@ -438,7 +440,7 @@ def test_glmm_observation_values_are_the_models_observed_log_density(formula: st
     fit.log_likelihood()
     values = fit.idata["log_likelihood"]["loglik"]
     assert values.dims == ("chain", "draw", "observation")
-    expected = model.compile_logp(vars=[model["y"]], sum=False)(point)[0]
+    expected = model.compile_logp(vars=[model["y"]], sum=False, mode="FAST_COMPILE")(point)[0]
     np.testing.assert_allclose(values.values[0, 0], expected, rtol=1e-10)
     with pytest.raises(ModelSpecificationError, match="no closed form"):
         fit.log_likelihood("cluster")
