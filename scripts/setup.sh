@@ -20,7 +20,7 @@ if [ ! -x .venv/bin/python ]; then
   fi
   "$PY" -m venv .venv
 fi
-# install quietly with uv (downloads and installs in parallel: ~15 s on a fresh 2-core machine, pip ~2.5 min),
+# install quietly with uv (downloads and installs in parallel: ~30 s on a fresh 2-core machine, pip ~2.5 min),
 # or pip where uv fails; show the installers' output only when both fail
 if ! { .venv/bin/python -m pip install --quiet uv &&
        .venv/bin/python -m uv pip install --quiet --python .venv/bin/python -e ".[dev]"; } > .venv/install.log 2>&1 &&

@@ -487,9 +487,9 @@ def test_default_priors_do_not_depend_on_where_a_predictor_is_centred(family, fo
     first, second = mixed_model(formula, data, family).model, mixed_model(moved, data, family).model
     rng = np.random.default_rng(3)
     start = first.initial_point()
+    logp_first, logp_second = (m.compile_logp(mode="FAST_COMPILE") for m in (first, second))
     for _ in range(3):
         point = {k: v + 0.3 * rng.normal(size=np.shape(v)) for k, v in start.items()}
-        logp_first, logp_second = (m.compile_logp(mode="FAST_COMPILE") for m in (first, second))
         assert logp_first(point) == pytest.approx(logp_second(point), rel=1e-12)
 
 
