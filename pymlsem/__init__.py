@@ -11,6 +11,7 @@ import arviz_stats  # noqa: F401
 
 from pymlsem import datasets
 from pymlsem.api import SEM, cfa, growth, sem
+from pymlsem.compile_level import use_compile_level
 from pymlsem.datasets import load_dataset
 from pymlsem.exceptions import (
     ControlError,
@@ -28,6 +29,8 @@ from pymlsem.studies.power import power_curve, power_sim, sem_power_sim
 from pymlsem.version import __version__
 from pymlsem.workflow.information import compare
 from pymlsem.workflow.refit import prior_grid
+
+use_compile_level()  # nothing compiles while importing: numba at LLVM level 1 unless NUMBA_OPT is set
 
 __all__ = [
     "SEM",

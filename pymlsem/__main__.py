@@ -1,6 +1,7 @@
 """Command line: ``python -m pymlsem warmup`` compiles the engine families for this machine, once.
 
-It also compiles the post-fit checks' densities (:func:`pymlsem.workflow.pointwise.compile_model_checks`).
+It also compiles the post-fit checks' densities (:func:`pymlsem.workflow.pointwise.compile_model_checks`,
+:func:`pymlsem.workflow.incomplete.compile_incomplete_checks`).
 
 Later fits of any model of a compiled family load its machine code from the disk cache instead of
 compiling (see :mod:`pymlsem.engine.compiled`); the set-up script runs this step.
@@ -13,6 +14,7 @@ import os
 
 from pymlsem.engine.compiled import FAMILIES, WARMUP_FAMILIES
 from pymlsem.engine.warmup import warmup
+from pymlsem.workflow.incomplete import compile_incomplete_checks
 from pymlsem.workflow.pointwise import compile_model_checks
 
 
@@ -36,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown engine family {', '.join(unknown)}; the families are {', '.join(FAMILIES)}")
     families = args.families or (FAMILIES if args.all else WARMUP_FAMILIES)
-    warmup(families, jobs=args.jobs, also=(compile_model_checks,))
+    warmup(families, jobs=args.jobs, also=(compile_model_checks, compile_incomplete_checks))
     return 0
 
 

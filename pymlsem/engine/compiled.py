@@ -18,8 +18,6 @@ import hashlib
 import platform
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,9 +62,6 @@ _COMMON_SOURCES = (
     "priors.py",
 )
 _LOADED: dict[str, CompiledFamily] = {}
-#: LLVM optimisation level of a family's compilation (numba's default is 3): level 1 compiles 10-20% faster
-#: and samples as fast (benchmarks/README.md); level 0 samples ten times slower
-COMPILE_OPT_LEVEL = 1
 
 
 @dataclass(frozen=True)
@@ -195,28 +190,15 @@ def load_family(family: str, *, progress: bool = True, compile_missing: bool = T
                 file=sys.stderr,
                 flush=True,
             )
-        with _numba_optimisation(COMPILE_OPT_LEVEL):
-            logp_inner, expand_inner = _inner_functions(family)
-            logp, expand = _callbacks(family, key, keys, record_dtype, inner=(logp_inner, expand_inner))
+        # at the process's LLVM optimisation level (pymlsem.compile_level)
+        logp_inner, expand_inner = _inner_functions(family)
+        logp, expand = _callbacks(family, key, keys, record_dtype, inner=(logp_inner, expand_inner))
         compiled_now = True
     loaded = CompiledFamily(
         family, logp, expand, record_dtype, keys, time.perf_counter() - start, compiled_now
     )
     _LOADED[family] = loaded
     return loaded
-
-
-@contextmanager
-def _numba_optimisation(level: int) -> Iterator[None]:
-    """numba compiles at LLVM optimisation ``level`` inside the block (the process's level after it)."""
-    import numba
-
-    before = numba.config.OPT
-    numba.config.OPT = type(before)(level)
-    try:
-        yield
-    finally:
-        numba.config.OPT = before
 
 
 def _layout(family: str) -> tuple[tuple[str, ...], np.dtype]:

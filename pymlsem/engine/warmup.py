@@ -29,8 +29,8 @@ def warmup(families: Sequence[str], jobs: int = 1, also: Sequence[Callable[[], s
     jobs
         Processes compiling at once (each compiles one family into the shared disk cache).
     also
-        Other compile steps, run first among the tasks: module-level functions (picklable) that compile
-        into the disk cache and return a line to print.
+        Other compile steps: module-level functions (picklable) that compile into the disk cache and
+        return a line to print. In processes they start right after the slowest family, before the others.
 
     Returns
     -------
@@ -77,6 +77,9 @@ def _in_processes(ordered: list[str], also: Sequence[Callable[[], str]], jobs: i
     running: dict[Future[str], str | None] = {}
     context = multiprocessing.get_context("spawn")  # no state of this process is shared
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        if pending:  # the slowest family first (the longest chain starts with it), then the other tasks
+            first = pending.pop(0)
+            running[pool.submit(compile_family, first)] = first
         for task in also:
             running[pool.submit(task)] = None
         while pending or running:

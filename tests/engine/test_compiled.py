@@ -3,11 +3,18 @@ families that share a kernel are compiled once."""
 
 from __future__ import annotations
 
+import numba
+
+from pymlsem import __main__ as command_line
+from pymlsem.compile_level import COMPILE_OPT_LEVEL, use_compile_level
 from pymlsem.engine import compiled as compiled_module
 from pymlsem.engine import glmm, mixed, sem
 from pymlsem.engine import warmup as warmup_module
 from pymlsem.engine.compiled import code_fingerprint, engine_key, shared_family
 from pymlsem.engine.families import COMPILE_AFTER
+from pymlsem.workflow import incomplete
+from pymlsem.workflow.incomplete import compile_incomplete_checks
+from pymlsem.workflow.pointwise import compile_model_checks
 
 SOURCE = '''"""A module."""
 
@@ -86,3 +93,30 @@ def test_warmup_compiles_a_latent_family_after_the_one_whose_code_it_reuses() ->
             assert order.index(first) < order.index(family)
     assert order[0] == "latent1"  # latent2 is slower but waits for it
     assert order.index("mixed2") < order.index("sem1")  # the slower first
+
+
+def test_the_warmup_command_also_compiles_the_post_fit_checks(monkeypatch) -> None:
+    """``python -m pymlsem warmup`` compiles the post-fit checks' densities beside the families, those of
+    incomplete data included, so that a first PPP or LOO does not compile them."""
+    calls = {}
+    monkeypatch.setattr(command_line, "warmup", lambda families, jobs, also: calls.update(also=also))
+    assert command_line.main(["warmup", "sem1"]) == 0
+    assert calls["also"] == (compile_model_checks, compile_incomplete_checks)
+    # the incomplete-data step builds all four densities (loaded from the disk cache after the warm-up)
+    assert "incomplete data ready" in compile_incomplete_checks()
+    assert incomplete._single_level_function.cache_info().currsize == 2
+    assert incomplete._two_level_function.cache_info().currsize == 2
+
+
+def test_numba_compiles_at_level_one_unless_the_environment_says_otherwise(monkeypatch) -> None:
+    """Importing pymlsem sets numba's LLVM optimisation level to 1 (pymlsem.compile_level); a level the
+    environment sets (``NUMBA_OPT``) is kept."""
+    level = type(numba.config.OPT)
+    monkeypatch.delenv("NUMBA_OPT", raising=False)
+    monkeypatch.setattr(numba.config, "OPT", level(3))
+    use_compile_level()
+    assert numba.config.OPT == COMPILE_OPT_LEVEL == 1
+    monkeypatch.setenv("NUMBA_OPT", "2")  # nothing compiles before monkeypatch restores the environment
+    monkeypatch.setattr(numba.config, "OPT", level(2))
+    use_compile_level()
+    assert numba.config.OPT == 2
