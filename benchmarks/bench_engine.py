@@ -13,7 +13,8 @@ Three measurements, back to back, each pymlsem fit 4 chains x 1000 draws (+1000 
 
 Prints Markdown tables for benchmarks/README.md, and the machine's load (``uptime``) before and after.
 
-Run:  .venv/bin/python benchmarks/bench_engine.py        (needs Rscript with lavaan for the ratios)
+Run:  .venv/bin/python benchmarks/bench_engine.py [1] [2] [3]   (the parts to run, default all; needs Rscript
+      with lavaan for the ratios)
 """
 
 from __future__ import annotations
@@ -125,11 +126,22 @@ def load() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
-def main() -> None:
+def main(parts: list[str]) -> None:
     has_r = shutil.which("Rscript") is not None
     print(f"load before: {load()}\n")
-    subprocess.run([sys.executable, "-m", "pymlsem", "warmup"], check=True, cwd=ROOT)
+    if "1" in parts or "2" in parts:
+        subprocess.run([sys.executable, "-m", "pymlsem", "warmup"], check=True, cwd=ROOT)
+    if "1" in parts:
+        new_structures(has_r)
+    if "2" in parts:
+        zoo_in_one_process(has_r)
+    if "3" in parts:
+        first_fit(has_r)
+    print(f"load after: {load()}")
 
+
+def new_structures(has_r: bool) -> None:
+    """Part 1: every zoo model in a fresh process, the families compiled before."""
     print("## 1. New structure, fresh process (engine families compiled before)\n")
     print(
         "| model | pymlsem whole process (s) | compile (s) | sampling (s) | min ESS | max R-hat "
@@ -145,6 +157,9 @@ def main() -> None:
             flush=True,
         )
 
+
+def zoo_in_one_process(has_r: bool) -> None:
+    """Part 2: the zoo one model after the other in one process."""
     print("\n## 2. The zoo in one process\n")
     results, whole = pymlsem_process(ZOO)
     fits, peer_whole = lavaan_process(ZOO) if has_r else ({}, float("nan"))
@@ -160,6 +175,9 @@ def main() -> None:
         f"lavaan {peer_whole:.1f} s; ratio {whole / peer_whole:.1f}\n"
     )
 
+
+def first_fit(has_r: bool) -> None:
+    """Part 3: the first fit of each family's kind with empty caches."""
     print("## 3. A fresh machine's first fit (empty numba and PyTensor caches)\n")
     for name in ("seed", "HS CFA"):  # the two-level and the single-level family
         with tempfile.TemporaryDirectory() as empty:
@@ -175,8 +193,7 @@ def main() -> None:
             f"{result['compile']:.1f} s, sampling {result['sampling']:.1f} s); lavaan whole process "
             f"{peer:.1f} s; ratio {whole / peer:.1f}\n"
         )
-    print(f"load after: {load()}")
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:] or ["1", "2", "3"])
