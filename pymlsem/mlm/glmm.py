@@ -42,7 +42,13 @@ from pymlsem.build.parameters import DISTRIBUTIONS
 from pymlsem.exceptions import ModelSpecificationError, PriorError
 from pymlsem.formula.design import INTERCEPT, MixedDesign
 from pymlsem.mlm.families import LINEAR_PREDICTOR, GLMMResponse
-from pymlsem.mlm.mcmcglmm_prior import McmcglmmPrior, block_root, fixed_effects, parse_mcmcglmm_prior
+from pymlsem.mlm.mcmcglmm_prior import (
+    McmcglmmPrior,
+    as_sd_priors,
+    block_root,
+    fixed_effects,
+    parse_mcmcglmm_prior,
+)
 from pymlsem.mlm.model import (
     DEFAULT_MIXED_PRIORS,
     NO_RANDOM_EFFECTS,
@@ -219,6 +225,8 @@ def build_glmm_model(
         if prior is not None
         else McmcglmmPrior(None, None, (None,) * len(labels))
     )
+    parsed, sd_priors = as_sd_priors(parsed, labels)  # half-t SDs: per-block SD priors
+    resolved = {**resolved, **sd_priors}
     with pm.Model(coords={"term": list(design.fixed_names)}) as model:
         center, scale = response_scale(response)
         fixef = (

@@ -26,9 +26,11 @@
       Parameter expansion speeds up MCMCglmm's Gibbs sampler; for NUTS it adds modes (the signs of
       ``alpha``) and a funnel where they meet, hence divergences. The same prior on G is sampled in a form
       NUTS can take when ``alpha.mu = 0`` and ``alpha.V`` and ``V`` are diagonal (the usual case): a
-      variance's SD is ``sqrt(V alpha.V) |t_nu|``, a half-t prior sampled directly (``sd_px__<label>``),
-      and a covariance matrix takes ``alpha_i ~ HalfNormal(sqrt(alpha.V_ii))`` (a sign flip of ``alpha_i``
-      leaves G's distribution unchanged). Other expansions are sampled as written.
+      variance's SD is ``sqrt(V alpha.V) |t_nu|``, the per-block SD prior ``"sd:<label>": halft(nu,
+      sqrt(V alpha.V))`` on the data scale (:func:`as_sd_priors`; sampled as ``sd__<label>``, and served by
+      the engine families like any SD prior), and a covariance matrix takes ``alpha_i ~
+      HalfNormal(sqrt(alpha.V_ii))`` (a sign flip of ``alpha_i`` leaves G's distribution unchanged). Other
+      expansions are sampled as written.
 
 Entries that are not given keep pymlsem's defaults (weakly informative and scaled to the data, see
 :mod:`pymlsem.mlm.model`).
@@ -37,7 +39,7 @@ Entries that are not given keep pymlsem's defaults (weakly informative and scale
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -46,8 +48,9 @@ import pytensor.tensor as pt
 
 from pymlsem.exceptions import PriorError
 from pymlsem.formula.design import MixedDesign
+from pymlsem.priors import Prior
 
-__all__ = ["CovariancePrior", "FixedPrior", "McmcglmmPrior", "parse_mcmcglmm_prior"]
+__all__ = ["CovariancePrior", "FixedPrior", "McmcglmmPrior", "as_sd_priors", "parse_mcmcglmm_prior"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -259,18 +262,46 @@ def _symmetric(prior: CovariancePrior) -> bool:
     return bool(np.all(prior.alpha_mu == 0)) and diagonal(prior.alpha_v) and diagonal(prior.v)
 
 
+def _half_t_sd(prior: CovariancePrior) -> bool:
+    """Whether an expanded prior on one variance is a half-t prior on its SD (:func:`as_sd_priors`)."""
+    return prior.expanded and prior.q == 1 and _symmetric(prior)
+
+
+def as_sd_priors(prior: McmcglmmPrior, labels: Sequence[str]) -> tuple[McmcglmmPrior, dict[str, Prior]]:
+    """The G entries that are a half-t prior on one SD, as pymlsem's per-block SD priors.
+
+    ``|alpha| sqrt(G*)`` with ``G* ~ IG(nu / 2, nu V / 2)`` and ``alpha ~ N(0, alpha.V)`` is
+    ``sqrt(V alpha.V) |t_nu|``: the distribution of the per-block SD prior ``"sd:<label>": halft(nu,
+    sqrt(V alpha.V))`` on the data (link) scale, which the engine families take as data.
+
+    Parameters
+    ----------
+    prior
+        The parsed MCMCglmm prior.
+    labels
+        The random-effect blocks' labels, in the order of ``prior.g``.
+
+    Returns
+    -------
+    prior, sd_priors
+        The prior without those G entries (None there), and ``{"sd:<label>": Prior}`` for each of them.
+    """
+    entries, sd_priors = list(prior.g), {}
+    for k, (entry, label) in enumerate(zip(prior.g, labels, strict=True)):
+        if entry is not None and _half_t_sd(entry):
+            scale = float(np.sqrt(entry.v[0, 0] * entry.alpha_v[0, 0]))
+            sd_priors[f"sd:{label}"] = Prior("halft", (float(entry.nu), scale))
+            entries[k] = None
+    return dataclasses.replace(prior, g=tuple(entries)), sd_priors
+
+
 def block_root(design: MixedDesign, k: int, label: str, prior: CovariancePrior) -> pt.TensorVariable:
     """Square root of block k's covariance under an MCMCglmm G prior, recording ``sd__`` and ``corr__``."""
     block = design.blocks[k]
     dim = f"{label}__effect"
     model = pm.modelcontext(None)
     model.add_coord(dim, list(block.names))
-    if prior.expanded and _symmetric(prior) and prior.q == 1:
-        # |alpha| sqrt(G*) with G* ~ IG(nu / 2, nu V / 2) is sqrt(V alpha.V) |t_nu|: the SD itself
-        scale = float(np.sqrt(prior.v[0, 0] * prior.alpha_v[0, 0]))
-        root = pm.HalfStudentT(f"sd_px__{label}", nu=prior.nu, sigma=scale, shape=1).reshape((1, 1))
-    else:
-        root = _inverse_wishart_root(f"G_{label}", prior)
+    root = _inverse_wishart_root(f"G_{label}", prior)
     if prior.expanded and prior.q > 1 and _symmetric(prior):  # the same G with |alpha|: no sign modes
         alpha = pm.HalfNormal(f"alpha__{label}", sigma=np.sqrt(np.diag(prior.alpha_v)))
         root = alpha[:, None] * root

@@ -56,6 +56,7 @@ from pymlsem.mlm.families import GLMMResponse
 from pymlsem.mlm.loglik import gaussian_marginal_loglik
 from pymlsem.mlm.mcmcglmm_prior import (
     McmcglmmPrior,
+    as_sd_priors,
     block_root,
     fixed_effects,
     parse_mcmcglmm_prior,
@@ -436,6 +437,8 @@ def build_mixed_model(
         if prior is not None
         else McmcglmmPrior(None, None, (None,) * len(labels))
     )
+    prior, sd_priors = as_sd_priors(prior, labels)  # half-t SDs: per-block SD priors
+    resolved = {**resolved, **sd_priors}
     with pm.Model(coords={"term": list(design.fixed_names)}) as model:
         fixef = fixed_effects(prior.b) if prior.b else default_fixed_effects(design, resolved, y_mean, y_sd)
         if prior.r:

@@ -449,6 +449,20 @@ MIXED_CORPUS = {
         "cbpp",
         {"family": "binomial", "priors": {"fixef:period": "student_t(3,0,1)"}},
     ),
+    # MCMCglmm's parameter-expanded prior on a variance: a half-t SD, the per-block SD prior (here
+    # MCMCglmm's half-Cauchy with scale 1; the book's alpha.V = 1000 starts the SD at 31.6 on the logit
+    # scale, where the per-model graph's binomial density loses precision: tests/mlm/test_mcmcglmm_prior.py
+    # samples that one)
+    "glmm_cbpp_expanded_prior": (
+        "cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        "cbpp",
+        {"family": "binomial", "prior": {"G": {"G1": {"V": 1, "nu": 1, "alpha.mu": 0, "alpha.V": 1}}}},
+    ),
+    "sleepstudy_expanded_prior": (
+        "Reaction ~ Days + (1 | Subject)",
+        "sleepstudy",
+        {"prior": {"G": {"G1": {"V": 2.0, "nu": 1, "alpha.mu": 0, "alpha.V": 625.0}}}},
+    ),
     "glmm_bernoulli_probit_priors": (
         "yb ~ x1 + (1 | g)",
         "simulated",
@@ -519,6 +533,8 @@ MIXED_FAMILY = {
     "glmm_cbpp_logit": "glmm_binomial_logit",
     "glmm_cbpp_probit": "glmm_binomial_probit",
     "glmm_cbpp_term_prior": "glmm_binomial_logit",
+    "glmm_cbpp_expanded_prior": "glmm_binomial_logit",
+    "sleepstudy_expanded_prior": "mixed1_q1",
     "glmm_bernoulli_correlated_slope": "glmm_binomial_logit",
     "glmm_bernoulli_three_correlated": "glmm_binomial_logit",
     "glmm_bernoulli_probit_nested": "glmm_binomial_probit",

@@ -16,8 +16,10 @@ from reference import REFERENCE
 from scipy import stats
 from tolerances import check_close
 
+from pymlsem.engine.run import engine_binding
 from pymlsem.exceptions import PriorError
 from pymlsem.mlm.api import mixed, mixed_model
+from pymlsem.priors import Prior
 from tests.mlm.test_mixed_families import cbpp_units, check_fixef_against_glmer
 from tests.mlm.test_mixed_model import check_sleepstudy_against_lme4, fit_sleepstudy
 
@@ -89,7 +91,11 @@ def test_parameter_expanded_priors_are_sampled_as_mcmcglmm_defines_them() -> Non
     correlation's distribution; such priors keep alpha as written."""
     variance = {"V": 2.0, "nu": 3, "alpha.mu": 0, "alpha.V": 4.0}
     spec = mixed_model("Reaction ~ Days + (1 | Subject)", SLEEP, prior={"G": {"G1": variance}})
-    assert "sd_px__Subject" in spec.model.named_vars
+    # a half-t prior on the SD (the per-block SD prior), which the Gaussian engine family samples
+    sd_rv = spec.model["sd__Subject"]
+    assert sd_rv in spec.model.free_RVs and spec.priors["sd:Subject"] == Prior("halft", (3.0, np.sqrt(8.0)))
+    binding, why = engine_binding(spec)
+    assert binding is not None and binding.family == "mixed1_q1", why
     (sd,) = _prior_draws(spec, ["sd__Subject"])
     reference = _expanded_by_definition(np.array([[2.0]]), 3.0, np.array([[4.0]]))
     assert stats.ks_2samp(sd[:, 0], np.sqrt(reference[:, 0, 0])).pvalue > 1e-3
@@ -214,6 +220,8 @@ def test_expanded_prior_on_a_variance_samples_without_divergences() -> None:
     cbpp = pd.read_csv(REFERENCE / "data" / "cbpp.csv").astype({"period": str, "herd": str})
     prior = {"G": {"G1": {"V": 1, "nu": 0.002, "alpha.mu": 0, "alpha.V": 1000}}}
     formula = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+    binding, why = engine_binding(mixed_model(formula, cbpp, "binomial", prior=prior))
+    assert binding is not None and binding.family == "glmm_binomial_logit", why  # no compile of its own
     fit = mixed(formula, cbpp, "binomial", prior=prior, random_seed=1, progressbar=False)
     assert int(fit.idata.sample_stats.diverging.sum()) <= 4
     check_fixef_against_glmer(fit, "cbpp_binomial", cbpp_units)  # as test_mixed_families' default-prior check
