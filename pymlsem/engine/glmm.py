@@ -46,9 +46,9 @@ from pymlsem.engine.binding import (
     unpack,
 )
 from pymlsem.engine.kernels import glmm as kernel
-from pymlsem.engine.kernels.effects import EFFECT_SEGMENTS
+from pymlsem.engine.kernels.effects import EFFECT_REALS, EFFECT_SEGMENTS
 from pymlsem.engine.mixed import (
-    EFFECT_REALS,
+    MCMCGLMM_AS_WRITTEN,
     effect_arrays,
     effect_values,
 )
@@ -233,7 +233,7 @@ def bind(spec) -> Binding:
         )
     mcmcglmm = spec.mcmcglmm_prior
     if mcmcglmm is not None and (mcmcglmm.b or any(mcmcglmm.g)):
-        raise Unsupported("MCMCglmm-style priors (prior=) are not an engine family yet")
+        raise Unsupported(MCMCGLMM_AS_WRITTEN)
     columns = tuple(range(len(design.blocks)))  # formula order
     center, unit = response_scale(response)
     variables, hyper, family_of, parts, reals = effect_arrays(spec, columns, center, unit)

@@ -15,7 +15,8 @@ makes a model itself enters as arrays (:func:`bind`):
   effects by size (PyMC's own ``LKJCorr`` density and transform, one batch per size);
 * how each becomes a value on the data scale: a fixed effect ``offset + scale * t`` (the intercept
   ``mean(y) + sd(y) t``, a slope ``sd(y) / sd(x) t``, a term with its own prior ``t``), the residual SD
-  and every random-effect SD ``scale * t``;
+  and every random-effect SD ``scale * t ** power`` (``t`` the SD, its variance or its precision: the
+  power 1, 1/2 or -1/2 of the prior's suffix);
 * where each correlation factor's entries sit in the block-diagonal factor of the random effects'
   covariance (the effects of all blocks side by side, as :mod:`pymlsem.mlm.stats` orders them), the
   number of effects and of clusters of each grouping factor and the parent cluster of each cluster;
@@ -29,7 +30,7 @@ Every family is compiled from a hand-written kernel of the same inputs (``KERNEL
 :mod:`pymlsem.engine.kernels.mixed1` for one grouping factor, :mod:`pymlsem.engine.kernels.coupled` for
 nested and crossed ones; every prior family, correlated blocks of up to four effects), which compiles in
 seconds instead of minutes; their graphs here stay what the kernels are tested against. More than two
-nested factors and MCMCglmm-style priors are not families yet.
+nested factors and MCMCglmm-style priors on covariance matrices are not families yet.
 """
 
 from __future__ import annotations
@@ -56,18 +57,18 @@ from pymlsem.engine.kernels.effects import EFFECT_SEGMENTS, LKJ_SIZES, MAX_CORRE
 from pymlsem.engine.priors import MAX_HYPER, PRIOR_FAMILIES, prior_logp, transform_of
 from pymlsem.formula.design import INTERCEPT
 from pymlsem.mlm.loglik import gaussian_marginal_loglik
-from pymlsem.mlm.model import column_sd, intercept_shift, safe_name
+from pymlsem.mlm.model import SD_POWER, carrier_name, column_sd, intercept_shift, safe_name
 from pymlsem.mlm.stats import gaussian_stats
 from pymlsem.priors import Prior, parse_prior
 
 __all__ = [
     "DESCRIPTION",
-    "EFFECT_REALS",
     "EXPECTED_SECONDS",
     "FAMILIES",
     "GRAPH_SOURCES",
     "KERNELS",
     "KERNEL_SOURCES",
+    "MCMCGLMM_AS_WRITTEN",
     "SHARED_KERNELS",
     "WARMUP_FAMILIES",
     "bind",
@@ -127,11 +128,13 @@ ORDERED_VARIABLES = ("cutpoints",)
 #: the prior of the standardised random effects of the latent (GLMM) graph
 STANDARD_NORMAL = parse_prior("normal(0,1)")
 _STATS = (("yy", 1), ("xy", 1), ("xx", 2), ("zz", 3), ("zy", 2), ("zx", 3), ("nobs", 1))
+#: why a model with MCMCglmm-style priors that are not single parameters' compiles its own graph
+MCMCGLMM_AS_WRITTEN = (
+    "MCMCglmm-style priors on a covariance matrix or correlated fixed effects (not an engine family yet)"
+)
 #: the crossed layout's products with the other factors' columns
 _CROSSED_STATS = (("cross", 3), ("rest_zz", 2), ("rest_zy", 1), ("rest_zx", 2))
-#: the real arrays of :func:`effect_arrays` (every mixed-model and GLMM family reads them)
-EFFECT_REALS = ("fixef_offset", "fixef_scale", "fixef_shift", "fixef_intercept", "sd_scale", "lkj_eta")
-_REALS = (*EFFECT_REALS, "sigma_scale")
+_REALS = mixed1.REALS  # the effects' reals (EFFECT_REALS), then the residual SD's
 
 
 def _segments(family: str) -> tuple[str, ...]:
@@ -177,7 +180,7 @@ def effect_values(x, hyper, positions, part, real) -> tuple[pt.TensorVariable, .
     corr_factor = corr_factor.reshape((n_effects, n_effects))
     fixef = real["fixef_offset"] + real["fixef_scale"] * values[part["fixef_param"]]
     fixef = fixef - real["fixef_intercept"] * pt.dot(real["fixef_shift"], fixef)  # see intercept_shift
-    sd = real["sd_scale"] * values[part["sd_param"]]
+    sd = real["sd_scale"] * values[part["sd_param"]] ** real["sd_power"]
     return log_prior, values, fixef, sd, corr_factor
 
 
@@ -200,7 +203,7 @@ def family_graph(
 
     positions = {name: part[f"prior_{name}"] for name in PRIOR_FAMILIES}
     log_prior, values, fixef, sd, corr_factor = effect_values(x, data["hyper"], positions, part, real)
-    sigma = real["sigma_scale"][0] * values[part["sigma_param"][0]]
+    sigma = real["sigma_scale"][0] * values[part["sigma_param"][0]] ** real["sigma_power"][0]
     factors, effects = _SHAPES[base_family(family)]
     factor = sd[:, None] * corr_factor  # of all effects, block diagonal
     if factors == 0:  # crossed: the own factor's effects first, then every other block's effects
@@ -240,8 +243,13 @@ def _prior_of(name: str, spec) -> Prior | float:
     by_name = {"intercept_std": "intercept", "fixef_std": "fixef", "sigma_std": "sigma", "nu": "nu"}
     by_name |= {"overdispersion_std": "overdispersion", "cutpoints": "cutpoints"}
     by_name |= {f"fixef__{safe_name(term)}": f"fixef:{term}" for term in spec.design.fixed_names}
+    for scale in ("var", "prec"):  # an SD whose prior is on its variance or precision
+        by_name[carrier_name("sigma_std", scale)] = "sigma"
     for label in spec.labels:
         by_name |= {f"sd_std__{label}": "sd", f"sd__{label}": f"sd:{label}", f"corr_chol__{label}": "lkj_eta"}
+        for scale in ("var", "prec"):
+            by_name |= {carrier_name(f"sd_std__{label}", scale): "sd"}
+            by_name |= {carrier_name(f"sd__{label}", scale): f"sd:{label}"}
         if name == f"z__{label}":  # a GLMM's standardised random effects
             return STANDARD_NORMAL
     if name not in by_name or by_name[name] not in priors:
@@ -315,19 +323,21 @@ def effect_arrays(spec, columns, center: float, scale: float) -> tuple:
             fixef.append((next(slopes), 0.0, scale / x_sd[t]))
     fixef_table = np.array(fixef, dtype=float).reshape(-1, 3)
 
-    sd_param, sd_scale = [], []
+    sd_param, sd_scale, sd_power = [], [], []
     places: dict[int, list[np.ndarray]] = {q: [] for q in LKJ_SIZES}
     params: dict[int, list[np.ndarray]] = {q: [] for q in LKJ_SIZES}
     n_effects = sum(design.blocks[k].q for k in columns)
     offset = 0
     for k in columns:
         block, label = design.blocks[k], spec.labels[k]
-        if f"sd__{label}" in positions:  # the block's own prior, on the data scale
-            sd_param += list(positions[f"sd__{label}"])
+        own = f"sd:{label}" in spec.priors  # the block's own prior, on the data scale
+        prior = spec.priors[f"sd:{label}" if own else "sd"]
+        sd_param += list(positions[carrier_name(f"sd__{label}" if own else f"sd_std__{label}", prior.scale)])
+        sd_power += [SD_POWER[prior.scale or "sd"]] * block.q
+        if own:
             sd_scale += [1.0] * block.q
         else:
             is_intercept = np.array([name == INTERCEPT for name in block.names])
-            sd_param += list(positions[f"sd_std__{label}"])
             sd_scale += list(np.where(is_intercept, scale, scale / column_sd(block.z)))
         if label in lkj:
             if block.q > MAX_CORRELATED:
@@ -350,6 +360,7 @@ def effect_arrays(spec, columns, center: float, scale: float) -> tuple:
         "fixef_intercept": is_intercept,
         "sd_scale": np.asarray(sd_scale, dtype=float),
         "lkj_eta": np.array([float(spec.priors["lkj_eta"])]),  # one eta for every correlated block
+        "sd_power": np.asarray(sd_power, dtype=float),
     }
     return variables, hyper, family_of, parts, reals
 
@@ -369,8 +380,8 @@ def bind(spec) -> Binding:
     if spec.method != "marginal" or not spec.likelihood.endswith(served):
         raise Unsupported(f"the likelihood {spec.likelihood!r} (not an engine family yet)")
     mcmcglmm = spec.mcmcglmm_prior
-    if mcmcglmm is not None and (mcmcglmm.b or mcmcglmm.r or any(mcmcglmm.g)):
-        raise Unsupported("MCMCglmm-style priors (prior=) are not an engine family yet")
+    if mcmcglmm is not None and (mcmcglmm.b or any(mcmcglmm.g)):
+        raise Unsupported(MCMCGLMM_AS_WRITTEN)
     y_mean, y_sd = float(design.y.mean()), float(column_sd(design.y[:, None])[0])
     stats = gaussian_stats(design)
     crossed = stats.layout == "crossed"
@@ -385,13 +396,14 @@ def bind(spec) -> Binding:
         family += f"_q{n_effects}"
     positions = {v[0]: v[3] for v in variables}
     parts |= {f"prior_{name}": np.flatnonzero(family_of == name) for name in PRIOR_FAMILIES}
-    parts["sigma_param"] = positions["sigma_std"][:1]
+    parts["sigma_param"] = positions[carrier_name("sigma_std", spec.priors["sigma"].scale)][:1]
     parts["level_effects"] = np.asarray(stats.level_effects)
     parts["level_sizes"] = np.asarray(stats.level_sizes if not crossed else stats.level_sizes[:1])
     if crossed:
         parts["rest_source"] = _rest_source(design, stats, n_effects)
     parts |= {f"parent{level}": np.asarray(parent) for level, parent in enumerate(stats.parents, start=1)}
     reals["sigma_scale"] = np.array([y_sd])
+    reals["sigma_power"] = np.array([SD_POWER[spec.priors["sigma"].scale or "sd"]])
     ints, offsets = pack(parts, _segments(family), "int64")
     real_values, real_offsets = pack(reals, _REALS, "float64")
     data = {

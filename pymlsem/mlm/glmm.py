@@ -44,7 +44,7 @@ from pymlsem.formula.design import INTERCEPT, MixedDesign
 from pymlsem.mlm.families import LINEAR_PREDICTOR, GLMMResponse
 from pymlsem.mlm.mcmcglmm_prior import (
     McmcglmmPrior,
-    as_sd_priors,
+    as_pymlsem_priors,
     block_root,
     fixed_effects,
     parse_mcmcglmm_prior,
@@ -59,6 +59,7 @@ from pymlsem.mlm.model import (
     column_sd,
     default_fixed_effects,
     draw_prior,
+    draw_sd,
     latent_response_mean,
     prior_data,
     resolve_mixed_priors,
@@ -158,7 +159,7 @@ def _likelihood(response: GLMMResponse, eta: pt.TensorVariable, priors: dict, sc
     observed = pm.Data("y_obs", response.y)
     family, link = response.family, response.link
     if family == "student":
-        sigma = pm.Deterministic("sigma", scale * draw_prior("sigma_std", priors["sigma"]))
+        sigma = pm.Deterministic("sigma", scale * draw_sd("sigma_std", priors["sigma"]))
         nu = draw_prior("nu", priors["nu"])
         pm.StudentT("y", nu=nu, mu=eta, sigma=sigma, observed=observed)
         return
@@ -225,8 +226,9 @@ def build_glmm_model(
         if prior is not None
         else McmcglmmPrior(None, None, (None,) * len(labels))
     )
-    parsed, sd_priors = as_sd_priors(parsed, labels)  # half-t SDs: per-block SD priors
-    resolved = {**resolved, **sd_priors}
+    # what is a prior of one parameter becomes priors= entries (data for the engine families)
+    parsed, converted = as_pymlsem_priors(parsed, design.fixed_names, labels)
+    resolved = {**resolved, **converted}
     with pm.Model(coords={"term": list(design.fixed_names)}) as model:
         center, scale = response_scale(response)
         fixef = (

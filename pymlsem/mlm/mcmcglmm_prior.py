@@ -26,11 +26,14 @@
       Parameter expansion speeds up MCMCglmm's Gibbs sampler; for NUTS it adds modes (the signs of
       ``alpha``) and a funnel where they meet, hence divergences. The same prior on G is sampled in a form
       NUTS can take when ``alpha.mu = 0`` and ``alpha.V`` and ``V`` are diagonal (the usual case): a
-      variance's SD is ``sqrt(V alpha.V) |t_nu|``, the per-block SD prior ``"sd:<label>": halft(nu,
-      sqrt(V alpha.V))`` on the data scale (:func:`as_sd_priors`; sampled as ``sd__<label>``, and served by
-      the engine families like any SD prior), and a covariance matrix takes ``alpha_i ~
+      variance's SD is ``sqrt(V alpha.V) |t_nu|``, and a covariance matrix takes ``alpha_i ~
       HalfNormal(sqrt(alpha.V_ii))`` (a sign flip of ``alpha_i`` leaves G's distribution unchanged). Other
       expansions are sampled as written.
+
+What is a prior of one parameter becomes pymlsem's own ``priors=`` entry (:func:`as_pymlsem_priors`), so
+that the engine families take it as data: a diagonal ``B`` (``"fixef:<term>"``), ``R`` (``"sigma"`` on the
+variance), a G entry on one variance (``"sd:<label>"``: on the variance, or the half-t SD above). Only ``B``
+with correlations and G entries on covariance matrices are sampled as written, in a model's own graph.
 
 Entries that are not given keep pymlsem's defaults (weakly informative and scaled to the data, see
 :mod:`pymlsem.mlm.model`).
@@ -50,7 +53,7 @@ from pymlsem.exceptions import PriorError
 from pymlsem.formula.design import MixedDesign
 from pymlsem.priors import Prior
 
-__all__ = ["CovariancePrior", "FixedPrior", "McmcglmmPrior", "as_sd_priors", "parse_mcmcglmm_prior"]
+__all__ = ["CovariancePrior", "FixedPrior", "McmcglmmPrior", "as_pymlsem_priors", "parse_mcmcglmm_prior"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -223,12 +226,6 @@ def fixed_effects(prior: FixedPrior) -> pt.TensorVariable:
     return pm.MvNormal("fixef", prior.mu, cov=prior.cov, dims="term")
 
 
-def residual_sd(prior: CovariancePrior) -> pt.TensorVariable:
-    """The residual SD ``sigma`` with ``sigma^2 ~ InverseGamma(nu / 2, nu V / 2)``."""
-    variance = pm.InverseGamma("sigma2", alpha=prior.nu / 2, beta=prior.nu * float(prior.v[0, 0]) / 2)
-    return pm.Deterministic("sigma", pt.sqrt(variance))
-
-
 def _inverse_wishart_root(name: str, prior: CovariancePrior) -> pt.TensorVariable:
     """A square root R (R R' = G) of ``G ~ IW(nu V, nu)``, by the Bartlett decomposition of ``G^-1``.
 
@@ -256,43 +253,79 @@ def _symmetric(prior: CovariancePrior) -> bool:
     flipping the sign of ``alpha_i`` leaves the distribution of G unchanged (``S G* S ~ IW(nu V, nu)`` for a
     diagonal sign matrix S and diagonal V), so G has the same prior with ``|alpha|``."""
 
-    def diagonal(matrix: np.ndarray) -> bool:
-        return bool(np.allclose(matrix, np.diag(np.diag(matrix))))
+    return bool(np.all(prior.alpha_mu == 0)) and _diagonal(prior.alpha_v) and _diagonal(prior.v)
 
-    return bool(np.all(prior.alpha_mu == 0)) and diagonal(prior.alpha_v) and diagonal(prior.v)
+
+def _diagonal(matrix: np.ndarray) -> bool:
+    return bool(np.allclose(matrix, np.diag(np.diag(matrix))))
 
 
 def _half_t_sd(prior: CovariancePrior) -> bool:
-    """Whether an expanded prior on one variance is a half-t prior on its SD (:func:`as_sd_priors`)."""
+    """Whether an expanded prior on one variance is a half-t prior on its SD (:func:`as_pymlsem_priors`)."""
     return prior.expanded and prior.q == 1 and _symmetric(prior)
 
 
-def as_sd_priors(prior: McmcglmmPrior, labels: Sequence[str]) -> tuple[McmcglmmPrior, dict[str, Prior]]:
-    """The G entries that are a half-t prior on one SD, as pymlsem's per-block SD priors.
+def as_pymlsem_priors(
+    prior: McmcglmmPrior, terms: Sequence[str], labels: Sequence[str], residual_scale: float | None = None
+) -> tuple[McmcglmmPrior, dict[str, Prior]]:
+    """The parts of an MCMCglmm prior that are pymlsem priors of single parameters, as ``priors=`` entries.
 
-    ``|alpha| sqrt(G*)`` with ``G* ~ IG(nu / 2, nu V / 2)`` and ``alpha ~ N(0, alpha.V)`` is
-    ``sqrt(V alpha.V) |t_nu|``: the distribution of the per-block SD prior ``"sd:<label>": halft(nu,
-    sqrt(V alpha.V))`` on the data (link) scale, which the engine families take as data.
+    * ``B`` with a diagonal ``V``: independent normal priors on the data scale, ``"fixef:<term>":
+      normal(mu_k, sqrt(V_kk))`` (the intercept's then has its lme4 meaning, as MCMCglmm's).
+    * ``R``: ``sigma^2 ~ IG(nu / 2, nu V / 2)`` is the residual SD's prior on the variance; ``priors``'
+      ``"sigma"`` is on the standardised scale (``sigma = sd(y) t``), so it becomes ``"sigma":
+      inv_gamma(nu / 2, nu V / (2 sd(y)^2))[var]``, the same prior.
+    * a G entry on one variance, inverse-Wishart: ``"sd:<label>": inv_gamma(nu / 2, nu V / 2)[var]``;
+      parameter expanded with ``alpha.mu = 0``: ``|alpha| sqrt(G*)`` with ``G* ~ IG(nu / 2, nu V / 2)`` and
+      ``alpha ~ N(0, alpha.V)`` is ``sqrt(V alpha.V) |t_nu|``, the SD prior ``"sd:<label>": halft(nu,
+      sqrt(V alpha.V))`` (data or link scale).
+
+    The engine families take these as data, like any prior of those keys. What remains (a ``B`` with
+    correlations, G entries on covariance matrices) is sampled as written (:func:`block_root`).
 
     Parameters
     ----------
     prior
         The parsed MCMCglmm prior.
+    terms
+        The fixed-effect terms, in the order of ``prior.b``.
     labels
         The random-effect blocks' labels, in the order of ``prior.g``.
+    residual_scale
+        ``sd(y)`` of a Gaussian model (the unit of the standardised ``"sigma"``); None without ``R``.
 
     Returns
     -------
-    prior, sd_priors
-        The prior without those G entries (None there), and ``{"sd:<label>": Prior}`` for each of them.
+    prior, priors
+        The prior without the parts converted (None there), and the ``priors=`` entries that replace them.
     """
-    entries, sd_priors = list(prior.g), {}
+    converted: dict[str, Prior] = {}
+    b, r = prior.b, prior.r
+    if b is not None and b.cov.shape[0] and _diagonal(b.cov):
+        sds = np.sqrt(np.diag(b.cov))
+        converted |= {
+            f"fixef:{term}": Prior("normal", (float(mu), float(sd)))
+            for term, mu, sd in zip(terms, b.mu, sds, strict=True)
+        }
+        b = None
+    if r is not None and residual_scale is not None:
+        converted["sigma"] = _variance_prior(r, residual_scale**2)
+        r = None
+    entries = list(prior.g)
     for k, (entry, label) in enumerate(zip(prior.g, labels, strict=True)):
-        if entry is not None and _half_t_sd(entry):
-            scale = float(np.sqrt(entry.v[0, 0] * entry.alpha_v[0, 0]))
-            sd_priors[f"sd:{label}"] = Prior("halft", (float(entry.nu), scale))
+        if entry is not None and entry.q == 1 and not entry.expanded:
+            converted[f"sd:{label}"] = _variance_prior(entry, 1.0)
             entries[k] = None
-    return dataclasses.replace(prior, g=tuple(entries)), sd_priors
+        elif entry is not None and _half_t_sd(entry):
+            scale = float(np.sqrt(entry.v[0, 0] * entry.alpha_v[0, 0]))
+            converted[f"sd:{label}"] = Prior("halft", (float(entry.nu), scale))
+            entries[k] = None
+    return McmcglmmPrior(b, r, tuple(entries)), converted
+
+
+def _variance_prior(prior: CovariancePrior, unit: float) -> Prior:
+    """``IG(nu / 2, nu V / 2)`` on one variance, in ``unit`` (a variance in the data's units), on the SD."""
+    return Prior("inv_gamma", (prior.nu / 2, prior.nu * float(prior.v[0, 0]) / 2 / unit), scale="var")
 
 
 def block_root(design: MixedDesign, k: int, label: str, prior: CovariancePrior) -> pt.TensorVariable:

@@ -16,7 +16,9 @@ correlations   LKJ on each correlated block                          ``eta = 2``
 with ``t`` the standardised parameter that carries the prior. Two more ``priors`` keys set a prior on the
 **data scale** for one term or block: ``"fixef:<term>"`` (e.g. ``{"fixef:Days": "normal(10,2)"}``, the
 variable ``fixef__<term>``) and ``"sd:<block label>"`` (every SD of that block, e.g.
-``{"sd:Subject": "halfnormal(30)"}``). MCMCglmm's prior forms are ``prior=``
+``{"sd:Subject": "halfnormal(30)"}``). An SD's prior (``"sd"``, ``"sd:<label>"``, ``"sigma"``) may be
+on its variance or precision, with blavaan's suffixes: ``{"sd:Subject": "inv_gamma(1,500)[var]"}`` (the
+variable ``var__Subject``, and ``sd__Subject`` its square root). MCMCglmm's prior forms are ``prior=``
 (:mod:`pymlsem.mlm.mcmcglmm_prior`).
 
 Two likelihoods, one posterior:
@@ -56,11 +58,10 @@ from pymlsem.mlm.families import GLMMResponse
 from pymlsem.mlm.loglik import gaussian_marginal_loglik
 from pymlsem.mlm.mcmcglmm_prior import (
     McmcglmmPrior,
-    as_sd_priors,
+    as_pymlsem_priors,
     block_root,
     fixed_effects,
     parse_mcmcglmm_prior,
-    residual_sd,
 )
 from pymlsem.mlm.stats import LAYOUTS, GaussianStats, crossed_split, gaussian_stats, grouping_hierarchy
 from pymlsem.priors import Prior, parse_prior
@@ -143,6 +144,10 @@ def block_labels(design: MixedDesign) -> tuple[str, ...]:
 
 
 POSITIVE_PRIORS = ("sd", "sigma", "overdispersion")
+#: priors= keys of SDs, whose prior may be on the variance (``[var]``) or the precision (``[prec]``)
+SD_PRIORS = ("sd", "sigma")
+#: the power of the variable that carries an SD's prior that gives the SD, by the prior's suffix
+SD_POWER = {"sd": 1.0, "var": 0.5, "prec": -0.5}
 #: priors= keys for one fixed-effect term (``"fixef:Days"``) or one random block's SDs (``"sd:Subject"``),
 #: given on the data scale
 TERM_PREFIXES = ("fixef:", "sd:")
@@ -198,7 +203,7 @@ def resolve_mixed_priors(
             raise PriorError(
                 f"the prior {prior} for {key!r} must be on positive values (halfnormal, gamma, ...)"
             )
-        if prior.scale not in (None, "sd"):
+        if prior.scale not in (None, "sd") and key not in SD_PRIORS:
             raise PriorError(
                 f"the prior for {key!r} is on the SD; the suffix [{prior.scale}] is not supported"
             )
@@ -224,6 +229,28 @@ def draw_prior(
 ) -> pt.TensorVariable:
     kwargs = {"dims": dims} if dims is not None else ({"shape": shape} if shape is not None else {})
     return DISTRIBUTIONS[prior.family](name, **prior_data(name, prior), **kwargs)
+
+
+def draw_sd(name: str, prior: Prior, dims: str | None = None) -> pt.TensorVariable:
+    """An SD whose prior is on the SD itself, its variance (``[var]``) or its precision (``[prec]``).
+
+    The random variable carries the prior: ``name`` for an SD, else ``name`` with ``sd`` replaced by
+    ``var`` or ``prec`` (``sigma_std`` becomes ``sigma2_std`` or ``tau_std``), raised to the power of
+    :data:`SD_POWER`.
+    """
+    scale = prior.scale or "sd"
+    value = draw_prior(carrier_name(name, scale), prior, dims=dims)
+    return value if scale == "sd" else value ** SD_POWER[scale]
+
+
+def carrier_name(name: str, scale: str | None) -> str:
+    """The random variable that carries the prior of the SD ``name`` on the scale ``"sd"`` (itself),
+    ``"var"`` or ``"prec"``."""
+    if scale in (None, "sd"):
+        return name
+    if name.startswith("sd"):
+        return scale + name.removeprefix("sd")
+    return {"var": "sigma2", "prec": "tau"}[scale] + name.removeprefix("sigma")
 
 
 def intercept_shift(design: MixedDesign, priors: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -282,9 +309,11 @@ def block_cholesky(design: MixedDesign, k: int, label: str, priors: dict, y_sd: 
     intercept = np.array([name == INTERCEPT for name in block.names])
     scale = np.where(intercept, y_sd, y_sd / column_sd(block.z))
     if f"sd:{label}" in priors:  # the user's prior, on the data scale
-        sd = draw_prior(f"sd__{label}", priors[f"sd:{label}"], dims=dim)
+        sd = draw_sd(f"sd__{label}", priors[f"sd:{label}"], dims=dim)
+        if priors[f"sd:{label}"].scale not in (None, "sd"):
+            sd = pm.Deterministic(f"sd__{label}", sd, dims=dim)
     else:
-        raw_sd = draw_prior(f"sd_std__{label}", priors["sd"], dims=dim)
+        raw_sd = draw_sd(f"sd_std__{label}", priors["sd"], dims=dim)
         sd = pm.Deterministic(f"sd__{label}", raw_sd * scale, dims=dim)
     if not block.correlated or block.q == 1:
         return pt.diag(sd)
@@ -437,14 +466,12 @@ def build_mixed_model(
         if prior is not None
         else McmcglmmPrior(None, None, (None,) * len(labels))
     )
-    prior, sd_priors = as_sd_priors(prior, labels)  # half-t SDs: per-block SD priors
-    resolved = {**resolved, **sd_priors}
+    # what is a prior of one parameter becomes priors= entries (data for the engine families)
+    prior, converted = as_pymlsem_priors(prior, design.fixed_names, labels, residual_scale=y_sd)
+    resolved = {**resolved, **converted}
     with pm.Model(coords={"term": list(design.fixed_names)}) as model:
         fixef = fixed_effects(prior.b) if prior.b else default_fixed_effects(design, resolved, y_mean, y_sd)
-        if prior.r:
-            sigma = residual_sd(prior.r)
-        else:
-            sigma = pm.Deterministic("sigma", y_sd * draw_prior("sigma_std", resolved["sigma"]))
+        sigma = pm.Deterministic("sigma", y_sd * draw_sd("sigma_std", resolved["sigma"]))
         chols = [
             block_root(design, k, label, prior.g[k])
             if prior.g[k]

@@ -463,6 +463,44 @@ MIXED_CORPUS = {
         "sleepstudy",
         {"prior": {"G": {"G1": {"V": 2.0, "nu": 1, "alpha.mu": 0, "alpha.V": 625.0}}}},
     ),
+    # MCMCglmm's B (diagonal), R and G on one variance: priors of single parameters (mlm/mcmcglmm_prior.py)
+    "sleepstudy_mcmcglmm_prior": (
+        "Reaction ~ Days + (1 | Subject)",
+        "sleepstudy",
+        {
+            "prior": {
+                "B": {"mu": [250.0, 10.0], "V": [1e4, 100.0]},
+                "R": {"V": 1, "nu": 0.002},
+                "G": {"G1": {"V": 1, "nu": 0.002}},
+            }
+        },
+    ),
+    "glmm_cbpp_mcmcglmm_prior": (
+        "cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        "cbpp",
+        {"family": "binomial", "prior": {"B": {"mu": 0, "V": 100}, "G": {"G1": {"V": 1, "nu": 1}}}},
+    ),
+    # SD priors on the variance ([var]) or the precision ([prec])
+    "reading_variance_prior": (
+        "geread ~ gevocab + (1 + gevocab | school)",
+        "reading_public",
+        {"priors": {"sd:school": "inv_gamma(2,1)[var]", "sigma": "inv_gamma(3,2)[var]"}},
+    ),
+    "nested_precision_priors": (
+        "y ~ x1 + (1 | school/class)",
+        "simulated",
+        {"priors": {"sd": "gamma(2,1)[prec]", "sigma": "gamma(3,1)[prec]"}},
+    ),
+    "crossed_variance_priors": (
+        "y ~ x1 + (1 + x1 | g) + (1 | school)",
+        "simulated",
+        {"priors": {"sd:g": "inv_gamma(3,2)[var]", "sd": "lognormal(0,1)[var]"}},
+    ),
+    "glmm_poisson_variance_prior": (
+        "count ~ x1 + (1 + x1 | g)",
+        "simulated",
+        {"family": "poisson", "priors": {"sd": "inv_gamma(2,1)[var]"}},
+    ),
     "glmm_bernoulli_probit_priors": (
         "yb ~ x1 + (1 | g)",
         "simulated",
@@ -535,6 +573,12 @@ MIXED_FAMILY = {
     "glmm_cbpp_term_prior": "glmm_binomial_logit",
     "glmm_cbpp_expanded_prior": "glmm_binomial_logit",
     "sleepstudy_expanded_prior": "mixed1_q1",
+    "sleepstudy_mcmcglmm_prior": "mixed1_q1",
+    "glmm_cbpp_mcmcglmm_prior": "glmm_binomial_logit",
+    "reading_variance_prior": "mixed1_q2",
+    "nested_precision_priors": "mixed2",
+    "crossed_variance_priors": "mixed_crossed",
+    "glmm_poisson_variance_prior": "glmm_poisson",
     "glmm_bernoulli_correlated_slope": "glmm_binomial_logit",
     "glmm_bernoulli_three_correlated": "glmm_binomial_logit",
     "glmm_bernoulli_probit_nested": "glmm_binomial_probit",
@@ -595,14 +639,14 @@ def test_mixed_engine_equals_the_models_own_graph(name: str) -> None:
     [
         ("geread ~ gevocab + (1 | school)", {"method": "latent"}, "likelihood 'latent'"),
         (
-            "geread ~ gevocab + (1 | school)",
-            {"family": "ordinal", "prior": {"G": {"G1": {"V": 1, "nu": 0.002}}}},
-            "MCMCglmm",
+            "geread ~ gevocab + (1 + gevocab | school)",
+            {"family": "ordinal", "prior": {"G": {"G1": {"V": np.eye(2), "nu": 2}}}},
+            "MCMCglmm-style priors on a covariance matrix",
         ),
         (
             "geread ~ gevocab + (1 | school)",
-            {"prior": {"R": {"V": 1, "nu": 0.002}, "G": {"G1": {"V": 1, "nu": 0.002}}}},
-            "MCMCglmm",
+            {"prior": {"R": {"V": 1, "nu": 0.002}, "B": {"mu": 0, "V": [[1e4, 10], [10, 1e4]]}}},
+            "correlated fixed effects",
         ),
     ],
 )

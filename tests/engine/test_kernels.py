@@ -103,7 +103,6 @@ def test_the_mixed_kernels_read_their_familys_segments() -> None:
         assert mixed1.SEGMENTS == mixed._segments(family)
     assert coupled.NESTED_SEGMENTS == mixed._segments("mixed2")
     assert coupled.CROSSED_SEGMENTS == mixed._segments("mixed_crossed")
-    assert mixed1.REALS == mixed._REALS
 
 
 def test_the_glmm_kernel_reads_its_familys_segments_and_response_codes() -> None:

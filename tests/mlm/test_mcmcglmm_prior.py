@@ -136,6 +136,35 @@ def test_glmm_takes_b_and_g_priors() -> None:
     assert _ks_ok(sd[:, 0] ** 2, stats.invgamma(a=1.5, scale=1.5).cdf)
 
 
+def test_priors_of_single_parameters_are_pymlsems_own_and_served_by_the_engine() -> None:
+    """A diagonal B, R and a G entry on one variance are priors of single parameters: pymlsem's priors=
+    entries (so the engine families take them as data); B with correlations stays as written."""
+    prior = {
+        "B": {"mu": [250.0, 10.0], "V": [1e4, 100.0]},
+        "R": {"V": 1, "nu": 0.002},
+        "G": {"G1": {"V": 2.0, "nu": 0.5}},
+    }
+    spec = mixed_model("Reaction ~ Days + (1 | Subject)", SLEEP, prior=prior)
+    y_sd = SLEEP["Reaction"].std()
+    assert spec.priors["fixef:(Intercept)"] == Prior("normal", (250.0, 100.0))
+    assert spec.priors["fixef:Days"] == Prior("normal", (10.0, 10.0))
+    assert spec.priors["sd:Subject"] == Prior("inv_gamma", (0.25, 0.5), scale="var")
+    sigma = spec.priors["sigma"]
+    assert sigma.family == "inv_gamma" and sigma.scale == "var"
+    np.testing.assert_allclose(sigma.args, (0.001, 0.001 / y_sd**2), rtol=1e-12)
+    assert {v.name for v in spec.model.free_RVs} == {
+        "fixef___Intercept_",
+        "fixef__Days",
+        "sigma2_std",
+        "var__Subject",
+    }
+    binding, why = engine_binding(spec)
+    assert binding is not None and binding.family == "mixed1_q1", why
+    correlated = {"B": {"mu": 0, "V": [[1e4, 10.0], [10.0, 100.0]]}}
+    spec = mixed_model("Reaction ~ Days + (1 | Subject)", SLEEP, prior=correlated)
+    assert "fixef:Days" not in spec.priors and "correlated fixed effects" in engine_binding(spec)[1]
+
+
 @pytest.mark.parametrize(
     ("prior", "message"),
     [

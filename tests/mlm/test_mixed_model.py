@@ -12,7 +12,7 @@ import pytensor
 import pytest
 import xarray as xr
 from reference import REFERENCE
-from scipy.stats import norm
+from scipy.stats import gamma, invgamma, kstest, norm
 from tolerances import LMM_FIXEF_ALLOWANCE, check_close, mcse, mle_allowance
 
 from pymlsem.exceptions import DataError, ModelSpecificationError, PriorError
@@ -263,6 +263,30 @@ def test_per_term_priors_are_on_the_data_scale() -> None:
     assert abs(days.std() - 2) < 0.1
     # halfnormal(30): mean 30 sqrt(2 / pi) for both effects of the block, whatever the units of Days
     np.testing.assert_allclose(sd.mean(axis=0), 30 * np.sqrt(2 / np.pi), rtol=0.05)
+
+
+def test_sd_priors_on_the_variance_or_the_precision() -> None:
+    """blavaan's suffixes on an SD's prior: the variance (or precision) carries the prior as written."""
+    sleep = pd.read_csv(REFERENCE / "data" / "sleepstudy.csv")
+    spec = mixed_model(
+        "Reaction ~ Days + (1 | Subject)",
+        sleep,
+        priors={"sd:Subject": "inv_gamma(3,2000)[var]", "sigma": "gamma(2,1)[prec]"},
+    )
+    assert {"var__Subject", "tau_std"} <= {v.name for v in spec.model.free_RVs}
+    sd, sigma = pm.draw(
+        [spec.model["sd__Subject"], spec.model["sigma"]], draws=4000, random_seed=2, mode="FAST_COMPILE"
+    )
+    y_sd = sleep["Reaction"].std()
+    assert kstest(sd[:, 0] ** 2, invgamma(a=3, scale=2000).cdf).pvalue > 1e-3
+    assert kstest((sigma / y_sd) ** -2, gamma(a=2, scale=1).cdf).pvalue > 1e-3
+    with pytest.raises(PriorError, match=r"suffix \[var\] is not supported"):
+        mixed_model(
+            "Reaction ~ Days + (1 | Subject)",
+            sleep.assign(Reaction=sleep["Reaction"].round().astype(int)),
+            family="negbinomial",
+            priors={"overdispersion": "gamma(1,1)[var]"},
+        )
 
 
 @pytest.mark.parametrize(

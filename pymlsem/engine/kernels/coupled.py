@@ -412,7 +412,7 @@ def nested_logp_grad(x, hyper, ints, offsets, reals, real_offsets, yy, xy, xx, z
 
     The arguments are the family's inputs in order (:func:`pymlsem.engine.mixed.family_inputs`).
     """
-    log_prior, grad, _values, slope, fixef, sigma, sd, corr_factor = mixed1.parameters(
+    log_prior, grad, values, slope, fixef, sigma, sd, corr_factor = mixed1.parameters(
         x, hyper, ints, offsets, reals, real_offsets
     )
     factor = sd.reshape((-1, 1)) * corr_factor
@@ -420,7 +420,7 @@ def nested_logp_grad(x, hyper, ints, offsets, reals, real_offsets, yy, xy, xx, z
     n_top = segment(ints, offsets, _LEVEL_SIZES)[0]
     parent = segment(ints, offsets, _LAST)
     likelihood = _nested(fixef, sigma, factor, yy, xy, xx, zz, zy, zx, nobs, top_effects, n_top, parent)
-    state = (slope, sd, corr_factor)
+    state = (slope, values, sd, corr_factor)
     return mixed1.posterior(x, log_prior, grad, likelihood, state, ints, offsets, reals, real_offsets)
 
 
@@ -437,7 +437,7 @@ def crossed_logp_grad(
     The arguments are the family's inputs in order (:func:`pymlsem.engine.mixed.family_inputs`): those of
     ``mixed1``, then the crossed products ``cross``, ``rest_zz``, ``rest_zy`` and ``rest_zx``.
     """
-    log_prior, grad, _values, slope, fixef, sigma, sd, corr_factor = mixed1.parameters(
+    log_prior, grad, values, slope, fixef, sigma, sd, corr_factor = mixed1.parameters(
         x, hyper, ints, offsets, reals, real_offsets
     )
     factor = sd.reshape((-1, 1)) * corr_factor
@@ -445,7 +445,7 @@ def crossed_logp_grad(
     likelihood = _crossed(
         fixef, sigma, factor, yy, xy, xx, zz, zy, zx, nobs, rest_source, cross, zz_r, zy_r, zx_r
     )
-    state = (slope, sd, corr_factor)
+    state = (slope, values, sd, corr_factor)
     return mixed1.posterior(x, log_prior, grad, likelihood, state, ints, offsets, reals, real_offsets)
 
 

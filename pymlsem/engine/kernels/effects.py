@@ -3,8 +3,9 @@
 
 Before: the priors of every prior family (:mod:`pymlsem.engine.kernels.priors`), PyMC's ``LKJCorr``
 density of each correlated block of q = 2, 3 or 4 effects at its ``CholeskyCorrTransform``, then the fixed
-effects ``offset + scale * value`` less the intercept shift, the SDs ``scale * value`` and the
-block-diagonal correlation factor. The transform fills the strictly lower triangle of a unit-diagonal
+effects ``offset + scale * value`` less the intercept shift, the SDs ``scale * value ** power`` (the power
+1 for a prior on the SD, 1/2 on the variance, -1/2 on the precision) and the block-diagonal correlation
+factor. The transform fills the strictly lower triangle of a unit-diagonal
 matrix with the block's q(q-1)/2 unconstrained values (in PyMC's spiral order, :func:`spiral_index`) and
 scales each row to unit length, so row ``i`` of the Cholesky factor is ``(v_i, 1, 0...) / s_i`` with
 ``s_i^2 = 1 + |v_i|^2``. PyMC's density of the factor, ``c(eta, q) + sum_i (2 eta - 2 + q - i) log L_ii``,
@@ -28,6 +29,7 @@ from pymlsem.engine.kernels.parts import segment
 from pymlsem.engine.kernels.priors import PRIOR_SEGMENTS, all_priors
 
 __all__ = [
+    "EFFECT_REALS",
     "EFFECT_SEGMENTS",
     "LKJ_SIZES",
     "MAX_CORRELATED",
@@ -42,6 +44,17 @@ __all__ = [
 MAX_CORRELATED = 4
 #: the sizes of correlated blocks, one ``lkj<q>`` segment pair each
 LKJ_SIZES = tuple(range(2, MAX_CORRELATED + 1))
+#: the real arrays of :func:`pymlsem.engine.mixed.effect_arrays`, which every mixed-model and GLMM family
+#: packs first
+EFFECT_REALS = (
+    "fixef_offset",
+    "fixef_scale",
+    "fixef_shift",
+    "fixef_intercept",
+    "sd_scale",
+    "lkj_eta",
+    "sd_power",
+)
 #: the segments after the prior segments (:func:`pymlsem.engine.mixed.effect_arrays`)
 EFFECT_SEGMENTS = (
     "fixef_param",
@@ -52,7 +65,7 @@ _FIRST = len(PRIOR_SEGMENTS)  # the effect segments' start
 #: positions of the effect segments after the prior segments
 _FIXEF, _SD, _LKJ2, _LKJ2_PLACE = 0, 1, 2, 2 + len(LKJ_SIZES)
 #: positions of :data:`pymlsem.engine.mixed.EFFECT_REALS`
-_OFFSET, _SCALE, _SHIFT, _INTERCEPT, _SD_SCALE, _ETA = range(6)
+_OFFSET, _SCALE, _SHIFT, _INTERCEPT, _SD_SCALE, _ETA, _SD_POWER = range(len(EFFECT_REALS))
 
 
 @numba.njit(cache=False)
@@ -88,7 +101,7 @@ def effect_parameters(x, hyper, ints, offsets, reals, real_offsets):
     )
     shift = np.sum(segment(reals, real_offsets, _SHIFT) * raw)
     fixef = raw - segment(reals, real_offsets, _INTERCEPT) * shift
-    sd = sd_scale * values[segment(ints, offsets, _FIRST + _SD)]
+    sd = sd_scale * values[segment(ints, offsets, _FIRST + _SD)] ** segment(reals, real_offsets, _SD_POWER)
     return log_prior, grad, values, slope, fixef, sd, corr_factor
 
 
@@ -96,8 +109,8 @@ def effect_parameters(x, hyper, ints, offsets, reals, real_offsets):
 def effect_gradient(x, grad, g_values, g_fixef, g_factor, state, ints, offsets, reals, real_offsets):
     """Add to the prior's gradient ``grad`` the likelihood's: ``g_values`` (by value: the family's own
     parameters, filled by the caller), ``g_fixef`` (by fixed effect) and ``g_factor`` (by entry of L);
-    ``state``: dvalue/dx, the SDs and the correlation factor of :func:`effect_parameters`."""
-    slope, sd, corr_factor = state
+    ``state``: dvalue/dx, the values, the SDs and the correlation factor of :func:`effect_parameters`."""
+    slope, values, sd, corr_factor = state
     # fixed effects: b = raw - intercept * (shift . raw), raw = offset + scale * value
     shift = segment(reals, real_offsets, _SHIFT)
     g_raw = g_fixef - shift * np.sum(segment(reals, real_offsets, _INTERCEPT) * g_fixef)
@@ -105,8 +118,10 @@ def effect_gradient(x, grad, g_values, g_fixef, g_factor, state, ints, offsets, 
     for t, i in enumerate(segment(ints, offsets, _FIRST + _FIXEF)):
         g_values[i] += scale[t] * g_raw[t]
     sd_scale = segment(reals, real_offsets, _SD_SCALE)
+    power = segment(reals, real_offsets, _SD_POWER)
     for r, i in enumerate(segment(ints, offsets, _FIRST + _SD)):
-        g_values[i] += sd_scale[r] * np.sum(g_factor[r] * corr_factor[r])
+        d_sd = sd_scale[r] * power[r] * values[i] ** (power[r] - 1.0)
+        g_values[i] += d_sd * np.sum(g_factor[r] * corr_factor[r])
     grad += g_values * slope
     g_corr = (sd.reshape((-1, 1)) * g_factor).reshape(-1)
     # row i of a block: L_i = (v_i, 1) / s_i, so dL_i/dv_i = I / s_i - L_i v_i' / s_i^2

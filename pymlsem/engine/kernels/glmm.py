@@ -34,7 +34,13 @@ import math
 import numba
 import numpy as np
 
-from pymlsem.engine.kernels.effects import EFFECT_SEGMENTS, correlation, effect_gradient, effect_parameters
+from pymlsem.engine.kernels.effects import (
+    EFFECT_REALS,
+    EFFECT_SEGMENTS,
+    correlation,
+    effect_gradient,
+    effect_parameters,
+)
 from pymlsem.engine.kernels.parts import segment
 from pymlsem.engine.kernels.priors import PRIOR_SEGMENTS, log_sigmoid
 
@@ -46,7 +52,7 @@ SEGMENTS = (*PRIOR_SEGMENTS, *EFFECT_SEGMENTS, *_OWN_SEGMENTS)
 _FIRST = len(PRIOR_SEGMENTS)  # the effect segments' start
 #: positions of the own segments after the prior and effect segments
 _Z_PARAM, _Z_PLACE, _N_LEVELS, _RESPONSE_PARAM = (len(EFFECT_SEGMENTS) + i for i in range(4))
-_RESPONSE_UNIT = 6  # after the effects' reals
+_RESPONSE_UNIT = len(EFFECT_REALS)  # after the effects' reals
 #: the GLMM families by response code (the order of :data:`pymlsem.engine.glmm._LIKELIHOODS`)
 RESPONSES = (
     "glmm_binomial_logit",
@@ -260,7 +266,7 @@ def logp_grad(x, hyper, ints, offsets, reals, real_offsets, design, z_design, ro
     for m, k in enumerate(segment(ints, offsets, _FIRST + _Z_PARAM)):
         g_values[k] += g_z[places[m]]
     g_factor = np.dot(np.ascontiguousarray(g_u.T), z)  # d/dL[e, f] = sum_l g_u[l, e] z[l, f]
-    state = (slope, sd, corr_factor)
+    state = (slope, values, sd, corr_factor)
     effect_gradient(point, grad, g_values, g_fixef, g_factor, state, ints, offsets, reals, real_offsets)
     if ordinal:  # back through the ordered transform: c[k] depends on x[0] and on exp(x[m]) for m <= k
         above = 0.0

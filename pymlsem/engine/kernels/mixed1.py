@@ -29,7 +29,13 @@ import math
 import numba
 import numpy as np
 
-from pymlsem.engine.kernels.effects import EFFECT_SEGMENTS, correlation, effect_gradient, effect_parameters
+from pymlsem.engine.kernels.effects import (
+    EFFECT_REALS,
+    EFFECT_SEGMENTS,
+    correlation,
+    effect_gradient,
+    effect_parameters,
+)
 from pymlsem.engine.kernels.parts import segment
 from pymlsem.engine.kernels.priors import PRIOR_SEGMENTS
 
@@ -55,16 +61,8 @@ SEGMENTS = (
 )
 _SIGMA = SEGMENTS.index("sigma_param")
 #: the packed real arrays, in order (:data:`pymlsem.engine.mixed._REALS`)
-REALS = (
-    "fixef_offset",
-    "fixef_scale",
-    "fixef_shift",
-    "fixef_intercept",
-    "sd_scale",
-    "lkj_eta",
-    "sigma_scale",
-)
-_SIGMA_SCALE = 6
+REALS = (*EFFECT_REALS, "sigma_scale", "sigma_power")
+_SIGMA_SCALE, _SIGMA_POWER = REALS.index("sigma_scale"), REALS.index("sigma_power")
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
@@ -74,7 +72,8 @@ def parameters(x, hyper, ints, offsets, reals, real_offsets):
     log_prior, grad, values, slope, fixef, sd, corr_factor = effect_parameters(
         x, hyper, ints, offsets, reals, real_offsets
     )
-    sigma = segment(reals, real_offsets, _SIGMA_SCALE)[0] * values[segment(ints, offsets, _SIGMA)[0]]
+    power = segment(reals, real_offsets, _SIGMA_POWER)[0]
+    sigma = segment(reals, real_offsets, _SIGMA_SCALE)[0] * values[segment(ints, offsets, _SIGMA)[0]] ** power
     return log_prior, grad, values, slope, fixef, sigma, sd, corr_factor
 
 
@@ -220,12 +219,12 @@ def logp_grad(x, hyper, ints, offsets, reals, real_offsets, yy, xy, xx, zz, zy, 
 
     The arguments are the family's inputs in order (:func:`pymlsem.engine.mixed.family_inputs`).
     """
-    log_prior, grad, _values, slope, fixef, sigma, sd, corr_factor = parameters(
+    log_prior, grad, values, slope, fixef, sigma, sd, corr_factor = parameters(
         x, hyper, ints, offsets, reals, real_offsets
     )
     factor = sd.reshape((-1, 1)) * corr_factor
     likelihood = _loglik(fixef, sigma, factor, yy, xy, xx, zz, zy, zx, nobs)
-    state = (slope, sd, corr_factor)
+    state = (slope, values, sd, corr_factor)
     return posterior(x, log_prior, grad, likelihood, state, ints, offsets, reals, real_offsets)
 
 
@@ -237,7 +236,11 @@ def posterior(x, log_prior, grad, likelihood, state, ints, offsets, reals, real_
     if not np.isfinite(loglik):
         return -np.inf, np.zeros(x.size)
     g_values = np.zeros(x.size)
-    g_values[segment(ints, offsets, _SIGMA)[0]] = segment(reals, real_offsets, _SIGMA_SCALE)[0] * g_sigma
+    at = segment(ints, offsets, _SIGMA)[0]
+    power = segment(reals, real_offsets, _SIGMA_POWER)[0]  # sigma = scale * value ** power
+    g_values[at] = (
+        segment(reals, real_offsets, _SIGMA_SCALE)[0] * power * state[1][at] ** (power - 1.0) * g_sigma
+    )
     effect_gradient(x, grad, g_values, g_fixef, g_factor, state, ints, offsets, reals, real_offsets)
     return log_prior + loglik, grad
 
