@@ -6,7 +6,7 @@ families are compiled already (``python -m pymlsem warmup``): none of these stru
 that process, which is what a researcher changing a model does. lme4 fits the same formula by maximum
 likelihood (``lmer(REML = FALSE)`` and ``summary``) in its own fresh R process
 (``Rscript benchmarks/lme4_fit.R``; ``glmer`` for the GLMMs). The ratio is pymlsem's whole process over
-lme4's.
+lme4's. Three models take MCMCglmm's prior forms (``PRIORS``; lme4 fits the same formula, without priors).
 
 Prints a Markdown table for benchmarks/README.md and the machine's load (``uptime``) before and after.
 
@@ -68,6 +68,27 @@ ZOO = {
     "wine, ordinal, interaction": ("rating ~ temp * contact + (1 | judge)", "wine", "ordinal"),
 }
 
+#: MCMCglmm-style priors (``prior=``) of some models: the book's weak R and expanded G (issue 12)
+BOOK_PRIOR = {"R": {"V": 1, "nu": 0.002}, "G": {"G1": {"V": 1, "nu": 1, "alpha.mu": 0, "alpha.V": 1000}}}
+EXPANDED_SLOPE = {
+    "R": {"V": 1, "nu": 0.002},
+    "G": {"G1": {"V": [[1, 0], [0, 1]], "nu": 2, "alpha.mu": [0, 0], "alpha.V": [[1000, 0], [0, 1000]]}},
+}
+ZOO["sleepstudy, MCMCglmm R and expanded G"] = ("Reaction ~ Days + (1 | Subject)", "sleepstudy")
+ZOO["reading, MCMCglmm R and inverse-Wishart G"] = ("geread ~ gevocab + (1 | school)", "reading_public")
+ZOO["reading, MCMCglmm expanded G on a slope"] = (
+    "geread ~ gevocab + (1 + gevocab | school)",
+    "reading_public",
+)
+PRIORS = {
+    "sleepstudy, MCMCglmm R and expanded G": BOOK_PRIOR,
+    "reading, MCMCglmm R and inverse-Wishart G": {
+        "R": {"V": 1, "nu": 0.002},
+        "G": {"G1": {"V": 1, "nu": 0.002}},
+    },
+    "reading, MCMCglmm expanded G on a slope": EXPANDED_SLOPE,
+}
+
 CHILD = r"""
 import json, os, sys, time, warnings
 start = time.perf_counter()
@@ -78,12 +99,14 @@ warnings.simplefilter("ignore")
 if os.environ.get("WITHOUT_ENGINE"):  # each model compiles its own graph (as before the engine families)
     pymlsem.sample.engine_binding = lambda spec: (None, "benchmark without the engine")
 imported = time.perf_counter() - start
-name, formula, dataset, family = json.loads(sys.argv[1])
+name, formula, dataset, family, prior = json.loads(sys.argv[1])
 begin = time.perf_counter()
 data = pd.read_csv(f"tests/data/reference/data/{dataset}.csv")
-fit = pymlsem.mixed(formula, data, family, random_seed=1, progressbar=False, draws=1000, tune=1000, chains=4)
+fit = pymlsem.mixed(formula, data, family, prior=prior, random_seed=1, progressbar=False, draws=1000,
+                    tune=1000, chains=4)
 fixef, varcorr = fit.fixef(), fit.varcorr()
 print(json.dumps({"import": imported, "fit": time.perf_counter() - begin, "method": fit.method,
+                  "divergent": int(fit.idata.sample_stats.diverging.sum()),
                   "min_ess": float(min(fixef.ess_bulk.min(), varcorr.ess_bulk.min())),
                   "max_rhat": float(max(fixef.r_hat.max(), varcorr.r_hat.max())),
                   "fixef": [round(float(v), 4) for v in fixef["mean"]]}))
@@ -93,7 +116,7 @@ print(json.dumps({"import": imported, "fit": time.perf_counter() - begin, "metho
 def _pymlsem(name: str, formula: str, dataset: str, family: str) -> dict:
     start = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, json.dumps([name, formula, dataset, family])],
+        [sys.executable, "-c", CHILD, json.dumps([name, formula, dataset, family, PRIORS.get(name)])],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -127,10 +150,10 @@ def main(only: str = "") -> None:
     print("load before:", uptime())
     has_r = shutil.which("Rscript") is not None
     print(
-        "| model | method | engine | pymlsem whole process (s) | fit (s) | min ESS | max R-hat "
+        "| model | method | engine | pymlsem whole process (s) | fit (s) | min ESS | max R-hat | divergent "
         "| lme4 whole process (s) | lme4 fit (s) | ratio | fixef pymlsem / lme4 |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     ratios = []
     for name, (formula, dataset, *family) in ZOO.items():
         if only not in name:
@@ -144,6 +167,7 @@ def main(only: str = "") -> None:
         print(
             f"| {name} (`{formula}`) | {ours['method']} | {'yes' if ours['engine'] else 'no'} "
             f"| {ours['whole']:.1f} | {ours['fit']:.1f} | {ours['min_ess']:.0f} | {ours['max_rhat']:.3f} "
+            f"| {ours['divergent']} "
             f"| {whole:.1f} | {seconds:.2f} | {ratio:.1f} | {ours['fixef']} / {fixef} |",
             flush=True,
         )
