@@ -18,7 +18,8 @@ random effects as:
 * the response family's own parameters (:data:`RESPONSE_PARAMETERS`: the negative binomial's
   ``overdispersion_std``, the Student-t's ``sigma_std`` and ``nu``, the ordinal model's ``cutpoints``, as
   many as the response has categories less one) by their positions in the point, and the unit of the
-  Student-t's residual SD (the SD of y, as for a Gaussian model).
+  Student-t's residual SD (the SD of y, as for a Gaussian model) with the power of its variable that is
+  the SD (1, or 1/2 and -1/2 for a prior on the variance or the precision).
 
 The ordinal model's cut-points are PyMC's ordered transform of their elements of the point (its log-Jacobian
 added), evaluated under their prior like any other element.
@@ -54,6 +55,7 @@ from pymlsem.engine.mixed import (
 )
 from pymlsem.engine.priors import PRIOR_FAMILIES
 from pymlsem.mlm.glmm import response_scale
+from pymlsem.mlm.model import SD_POWER, carrier_name
 
 __all__ = [
     "DESCRIPTION",
@@ -126,7 +128,7 @@ DESCRIPTION = {
     "glmm_ordinal_logit": "ordinal (cumulative logit) mixed model",
     "glmm_ordinal_probit": "ordinal (cumulative probit) mixed model",
 }
-_REALS = (*EFFECT_REALS, "response_unit")
+_REALS = (*EFFECT_REALS, "response_unit", "response_power")
 _ROWS = (("x", "float64", 2), ("z_design", "float64", 2), ("row_levels", "int64", 2))
 _RESPONSE = ("y", "trials", "offset")
 
@@ -187,7 +189,7 @@ def family_graph(
         distribution = pm.NegativeBinomial.dist(mu=pt.exp(eta), alpha=theta)
         deterministics.append(theta)
     elif response == "student":
-        sigma = real["response_unit"][0] * own[0]
+        sigma = real["response_unit"][0] * own[0] ** real["response_power"][0]
         distribution = pm.StudentT.dist(nu=own[1], mu=eta, sigma=sigma)
         deterministics.append(sigma)
     elif response == "ordinal":
@@ -241,7 +243,12 @@ def bind(spec) -> Binding:
     parts |= {f"prior_{prior}": np.flatnonzero(family_of == prior) for prior in PRIOR_FAMILIES}
 
     positions = {v[0]: v[3] for v in variables}
-    own_names = RESPONSE_PARAMETERS.get(response.family, ())
+    # the Student-t's sigma may carry its prior on the variance or the precision (its power of the SD)
+    sigma_scale = spec.priors["sigma"].scale if response.family == "student" else None
+    own_names = tuple(
+        carrier_name(own, sigma_scale) if own == "sigma_std" else own
+        for own in RESPONSE_PARAMETERS.get(response.family, ())
+    )
     missing = [own for own in own_names if own not in positions]
     if missing:
         raise Unsupported(f"the {response.family} family's parameters {missing} are not free variables")
@@ -249,6 +256,7 @@ def bind(spec) -> Binding:
         [np.zeros(0, dtype=np.int64), *(positions[own] for own in own_names)]
     )
     reals["response_unit"] = np.array([unit])
+    reals["response_power"] = np.array([SD_POWER[sigma_scale or "sd"]])
     n_effects = sum(block.q for block in design.blocks)
     n_rows = design.y.shape[0]
     z_param, z_place = [], []

@@ -501,6 +501,11 @@ MIXED_CORPUS = {
         "simulated",
         {"family": "poisson", "priors": {"sd": "inv_gamma(2,1)[var]"}},
     ),
+    "glmm_student_precision_prior": (
+        "y ~ x1 + (1 | g)",
+        "simulated",
+        {"family": "student", "priors": {"sigma": "gamma(2,1)[prec]"}},
+    ),
     "glmm_bernoulli_probit_priors": (
         "yb ~ x1 + (1 | g)",
         "simulated",
@@ -579,6 +584,7 @@ MIXED_FAMILY = {
     "nested_precision_priors": "mixed2",
     "crossed_variance_priors": "mixed_crossed",
     "glmm_poisson_variance_prior": "glmm_poisson",
+    "glmm_student_precision_prior": "glmm_student",
     "glmm_bernoulli_correlated_slope": "glmm_binomial_logit",
     "glmm_bernoulli_three_correlated": "glmm_binomial_logit",
     "glmm_bernoulli_probit_nested": "glmm_binomial_probit",

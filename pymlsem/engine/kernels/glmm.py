@@ -52,7 +52,7 @@ SEGMENTS = (*PRIOR_SEGMENTS, *EFFECT_SEGMENTS, *_OWN_SEGMENTS)
 _FIRST = len(PRIOR_SEGMENTS)  # the effect segments' start
 #: positions of the own segments after the prior and effect segments
 _Z_PARAM, _Z_PLACE, _N_LEVELS, _RESPONSE_PARAM = (len(EFFECT_SEGMENTS) + i for i in range(4))
-_RESPONSE_UNIT = len(EFFECT_REALS)  # after the effects' reals
+_RESPONSE_UNIT, _RESPONSE_POWER = len(EFFECT_REALS), len(EFFECT_REALS) + 1  # after the effects' reals
 #: the GLMM families by response code (the order of :data:`pymlsem.engine.glmm._LIKELIHOODS`)
 RESPONSES = (
     "glmm_binomial_logit",
@@ -200,11 +200,12 @@ def _effects(values, factor, ints, offsets):
 @numba.njit(cache=False)
 def _own_values(code, values, own, reals, real_offsets):
     """The response's own parameters (``a``, ``b`` of :func:`_row`): the negative binomial's
-    ``alpha = 1 / t^2`` of its parameter t, the Student-t's ``sigma = unit * t`` and ``nu``."""
+    ``alpha = 1 / t^2`` of its parameter t, the Student-t's ``sigma = unit * t ** power`` and ``nu``."""
     if code == _NEGBINOMIAL:
         return 1.0 / values[own[0]] ** 2, 0.0
     if code == _STUDENT:
-        return segment(reals, real_offsets, _RESPONSE_UNIT)[0] * values[own[0]], values[own[1]]
+        power = segment(reals, real_offsets, _RESPONSE_POWER)[0]
+        return segment(reals, real_offsets, _RESPONSE_UNIT)[0] * values[own[0]] ** power, values[own[1]]
     return 0.0, 0.0
 
 
@@ -258,8 +259,10 @@ def logp_grad(x, hyper, ints, offsets, reals, real_offsets, design, z_design, ro
         return -np.inf, np.zeros(x.size)
     if code == _NEGBINOMIAL:  # alpha = 1 / t^2
         g_values[own[0]] += g_a * -2.0 * a / values[own[0]]
-    elif code == _STUDENT:  # sigma = unit * t, nu
-        g_values[own[0]] += g_a * segment(reals, real_offsets, _RESPONSE_UNIT)[0]
+    elif code == _STUDENT:  # sigma = unit * t ** power, nu
+        power = segment(reals, real_offsets, _RESPONSE_POWER)[0]
+        unit = segment(reals, real_offsets, _RESPONSE_UNIT)[0]
+        g_values[own[0]] += g_a * unit * power * values[own[0]] ** (power - 1.0)
         g_values[own[1]] += g_b
     g_z = np.dot(g_u, factor).reshape(-1)  # d/dz[l, f] = sum_e g_u[l, e] L[e, f]
     places = segment(ints, offsets, _FIRST + _Z_PLACE)
