@@ -26,10 +26,9 @@
       Parameter expansion speeds up MCMCglmm's Gibbs sampler; for NUTS it adds modes (the signs of
       ``alpha``) and a funnel where they meet, hence divergences. The same prior on G is sampled in a form
       NUTS can take when ``alpha.mu = 0`` and ``alpha.V`` and ``V`` are diagonal (the usual case): a
-      variance's SD is ``sqrt(V alpha.V) |t_nu|``, and a covariance matrix is sampled as G itself beside
-      ``|alpha_i| ~ HalfNormal(sqrt(alpha.V_ii))`` (a sign flip of ``alpha_i`` leaves G's distribution
-      unchanged), with the definition's density by a change of variables. Other expansions are sampled as
-      written.
+      variance's SD is ``sqrt(V alpha.V) |t_nu|``, and a covariance matrix takes ``alpha_i ~
+      HalfNormal(sqrt(alpha.V_ii))`` (a sign flip of ``alpha_i`` leaves G's distribution unchanged). Other
+      expansions are sampled as written.
 
 What is a prior of one parameter becomes pymlsem's own ``priors=`` entry (:func:`as_pymlsem_priors`), so
 that the engine families take it as data: a diagonal ``B`` (``"fixef:<term>"``), ``R`` (``"sigma"`` on the
@@ -49,7 +48,6 @@ from typing import Any
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
-from scipy.special import multigammaln
 
 from pymlsem.exceptions import PriorError
 from pymlsem.formula.design import MixedDesign
@@ -330,56 +328,17 @@ def _variance_prior(prior: CovariancePrior, unit: float) -> Prior:
     return Prior("inv_gamma", (prior.nu / 2, prior.nu * float(prior.v[0, 0]) / 2 / unit), scale="var")
 
 
-def _expanded_root(block, dim: str, label: str, prior: CovariancePrior) -> pt.TensorVariable:
-    """The Cholesky factor of G under a symmetric parameter-expanded prior, sampled as G itself.
-
-    ``G = diag(alpha) G* diag(alpha)`` with ``G* ~ IW(nu V, nu)`` and ``|alpha_i| ~
-    HalfNormal(sqrt(alpha.V_ii))`` (the signs do not change G's distribution, :func:`_symmetric`). Sampled
-    as written, G* and alpha trade scale along a ridge the data do not see (a variance and its alpha shrink
-    together: NUTS diverges). Here G is the variable, by its SDs (flat) and correlation factor (LKJ with
-    ``eta = 1``, uniform correlations), with ``alpha``; the density of ``(G, alpha)`` is the definition's
-    ``p(G*) p(alpha)`` times the change of variables: ``|dG*/dG| = prod_i alpha_i^-(q+1)`` and
-    ``|dG/d(sd, corr)| = 2^q prod_i sd_i^q`` (the LKJ(1) density on the correlations is a constant, left in
-    the log-density). Given G, ``alpha`` has the density ``prod_i alpha_i^nu exp(-alpha' (nu V o G^-1 +
-    alpha.V^-1) alpha / 2)``: no ridge.
-    """
-    q, nu = prior.q, prior.nu
-    model = pm.modelcontext(None)
-    sd = pm.HalfFlat(f"sd__{label}", dims=dim)
-    corr_chol = pm.LKJCorr(f"corr_chol__{label}", n=q, eta=1.0)
-    alpha = pm.HalfNormal(f"alpha__{label}", sigma=np.sqrt(np.diag(prior.alpha_v)))
-    root = sd[:, None] * corr_chol
-    inverse_root = pt.linalg.solve_triangular(root, pt.eye(q), lower=True)
-    g_inverse = pt.dot(inverse_root.T, inverse_root)
-    scale = nu * prior.v
-    log_det_g = 2.0 * pt.sum(pt.log(pt.diagonal(root)))
-    log_det_star = log_det_g - 2.0 * pt.sum(pt.log(alpha))
-    trace = pt.sum(scale * g_inverse * pt.outer(alpha, alpha))  # tr(nu V G*^-1), G*^-1 = D G^-1 D
-    inverse_wishart = (
-        0.5 * nu * np.linalg.slogdet(scale)[1]
-        - 0.5 * nu * q * np.log(2.0)
-        - float(multigammaln(0.5 * nu, q))
-        - 0.5 * (nu + q + 1) * log_det_star
-        - 0.5 * trace
-    )
-    jacobian = -(q + 1) * pt.sum(pt.log(alpha)) + q * np.log(2.0) + q * pt.sum(pt.log(sd))
-    pm.Potential(f"expanded_prior__{label}", inverse_wishart + jacobian)
-    if block.correlated:
-        model.add_coord(f"{dim}_", list(block.names))
-        pm.Deterministic(f"corr__{label}", pt.dot(corr_chol, corr_chol.T), dims=(dim, f"{dim}_"))
-    return root
-
-
 def block_root(design: MixedDesign, k: int, label: str, prior: CovariancePrior) -> pt.TensorVariable:
     """Square root of block k's covariance under an MCMCglmm G prior, recording ``sd__`` and ``corr__``."""
     block = design.blocks[k]
     dim = f"{label}__effect"
     model = pm.modelcontext(None)
     model.add_coord(dim, list(block.names))
-    if prior.expanded and prior.q > 1 and _symmetric(prior):
-        return _expanded_root(block, dim, label, prior)
     root = _inverse_wishart_root(f"G_{label}", prior)
-    if prior.expanded and not _symmetric(prior):
+    if prior.expanded and prior.q > 1 and _symmetric(prior):  # the same G with |alpha|: no sign modes
+        alpha = pm.HalfNormal(f"alpha__{label}", sigma=np.sqrt(np.diag(prior.alpha_v)))
+        root = alpha[:, None] * root
+    elif prior.expanded and not _symmetric(prior):
         if prior.q == 1:
             alpha = pm.Normal(f"alpha__{label}", prior.alpha_mu[0], np.sqrt(prior.alpha_v[0, 0]), shape=1)
         else:
