@@ -225,22 +225,30 @@ def prior_data(name: str, prior: Prior) -> dict[str, pt.TensorVariable]:
 
 
 def draw_prior(
-    name: str, prior: Prior, dims: str | None = None, shape: int | None = None
+    name: str, prior: Prior, dims: str | None = None, shape: int | None = None, initval=None
 ) -> pt.TensorVariable:
     kwargs = {"dims": dims} if dims is not None else ({"shape": shape} if shape is not None else {})
+    if initval is not None:
+        kwargs["initval"] = initval
     return DISTRIBUTIONS[prior.family](name, **prior_data(name, prior), **kwargs)
 
 
-def draw_sd(name: str, prior: Prior, dims: str | None = None) -> pt.TensorVariable:
+def draw_sd(
+    name: str, prior: Prior, dims: str | None = None, start: float | np.ndarray = 0.5
+) -> pt.TensorVariable:
     """An SD whose prior is on the SD itself, its variance (``[var]``) or its precision (``[prec]``).
 
     The random variable carries the prior: ``name`` for an SD, else ``name`` with ``sd`` replaced by
     ``var`` or ``prec`` (``sigma_std`` becomes ``sigma2_std`` or ``tau_std``), raised to the power of
-    :data:`SD_POWER`.
+    :data:`SD_POWER`. Chains start such a variable where the SD is ``start`` (in the SD's units), not at
+    its prior's mode: MCMCglmm's ``inv_gamma(0.001, 0.001)`` on a variance has its mode at 0.001, which
+    would start a residual SD of 25 at 0.03.
     """
     scale = prior.scale or "sd"
-    value = draw_prior(carrier_name(name, scale), prior, dims=dims)
-    return value if scale == "sd" else value ** SD_POWER[scale]
+    if scale == "sd":
+        return draw_prior(name, prior, dims=dims)
+    value = draw_prior(carrier_name(name, scale), prior, dims=dims, initval=start ** (1.0 / SD_POWER[scale]))
+    return value ** SD_POWER[scale]
 
 
 def carrier_name(name: str, scale: str | None) -> str:
@@ -309,11 +317,11 @@ def block_cholesky(design: MixedDesign, k: int, label: str, priors: dict, y_sd: 
     intercept = np.array([name == INTERCEPT for name in block.names])
     scale = np.where(intercept, y_sd, y_sd / column_sd(block.z))
     if f"sd:{label}" in priors:  # the user's prior, on the data scale
-        sd = draw_sd(f"sd__{label}", priors[f"sd:{label}"], dims=dim)
+        sd = draw_sd(f"sd__{label}", priors[f"sd:{label}"], dims=dim, start=0.5 * scale)
         if priors[f"sd:{label}"].scale not in (None, "sd"):
             sd = pm.Deterministic(f"sd__{label}", sd, dims=dim)
     else:
-        raw_sd = draw_sd(f"sd_std__{label}", priors["sd"], dims=dim)
+        raw_sd = draw_sd(f"sd_std__{label}", priors["sd"], dims=dim, start=np.full(block.q, 0.5))
         sd = pm.Deterministic(f"sd__{label}", raw_sd * scale, dims=dim)
     if not block.correlated or block.q == 1:
         return pt.diag(sd)

@@ -274,10 +274,15 @@ def test_sd_priors_on_the_variance_or_the_precision() -> None:
         priors={"sd:Subject": "inv_gamma(3,2000)[var]", "sigma": "gamma(2,1)[prec]"},
     )
     assert {"var__Subject", "tau_std"} <= {v.name for v in spec.model.free_RVs}
+    # chains start where the SD is half its unit, not at the prior's mode (MCMCglmm's inv_gamma(0.001,
+    # 0.001) on a variance has its mode near 0.001: a residual SD of 25 would start at 0.03)
+    start = spec.model.initial_point()
+    y_sd = sleep["Reaction"].std()
+    np.testing.assert_allclose(np.exp(start["var__Subject_log__"]), (0.5 * y_sd) ** 2)
+    np.testing.assert_allclose(np.exp(start["tau_std_log__"]), 0.5**-2)
     sd, sigma = pm.draw(
         [spec.model["sd__Subject"], spec.model["sigma"]], draws=4000, random_seed=2, mode="FAST_COMPILE"
     )
-    y_sd = sleep["Reaction"].std()
     assert kstest(sd[:, 0] ** 2, invgamma(a=3, scale=2000).cdf).pvalue > 1e-3
     assert kstest((sigma / y_sd) ** -2, gamma(a=2, scale=1).cdf).pvalue > 1e-3
     with pytest.raises(PriorError, match=r"suffix \[var\] is not supported"):
