@@ -55,7 +55,7 @@ from pymlsem.engine.mixed import (
 )
 from pymlsem.engine.priors import PRIOR_FAMILIES
 from pymlsem.mlm.glmm import response_scale
-from pymlsem.mlm.model import SD_POWER, carrier_name
+from pymlsem.mlm.model import carrier_name, sd_power
 
 __all__ = [
     "DESCRIPTION",
@@ -244,7 +244,8 @@ def bind(spec) -> Binding:
 
     positions = {v[0]: v[3] for v in variables}
     # the Student-t's sigma may carry its prior on the variance or the precision (its power of the SD)
-    sigma_scale = spec.priors["sigma"].scale if response.family == "student" else None
+    sigma_prior = spec.priors["sigma"] if response.family == "student" else None
+    sigma_scale = sigma_prior.scale if sigma_prior is not None else None
     own_names = tuple(
         carrier_name(own, sigma_scale) if own == "sigma_std" else own
         for own in RESPONSE_PARAMETERS.get(response.family, ())
@@ -256,7 +257,7 @@ def bind(spec) -> Binding:
         [np.zeros(0, dtype=np.int64), *(positions[own] for own in own_names)]
     )
     reals["response_unit"] = np.array([unit])
-    reals["response_power"] = np.array([SD_POWER[sigma_scale or "sd"]])
+    reals["response_power"] = np.array([sd_power(sigma_prior) if sigma_prior is not None else 1.0])
     n_effects = sum(block.q for block in design.blocks)
     n_rows = design.y.shape[0]
     z_param, z_place = [], []

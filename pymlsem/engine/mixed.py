@@ -57,7 +57,7 @@ from pymlsem.engine.kernels.effects import EFFECT_SEGMENTS, LKJ_SIZES, MAX_CORRE
 from pymlsem.engine.priors import MAX_HYPER, PRIOR_FAMILIES, prior_logp, transform_of
 from pymlsem.formula.design import INTERCEPT
 from pymlsem.mlm.loglik import gaussian_marginal_loglik
-from pymlsem.mlm.model import SD_POWER, carrier_name, column_sd, intercept_shift, safe_name
+from pymlsem.mlm.model import SD_POWER, carrier_name, column_sd, intercept_shift, safe_name, sd_power
 from pymlsem.mlm.stats import gaussian_stats
 from pymlsem.priors import Prior, parse_prior
 
@@ -243,13 +243,13 @@ def _prior_of(name: str, spec) -> Prior | float:
     by_name = {"intercept_std": "intercept", "fixef_std": "fixef", "sigma_std": "sigma", "nu": "nu"}
     by_name |= {"overdispersion_std": "overdispersion", "cutpoints": "cutpoints"}
     by_name |= {f"fixef__{safe_name(term)}": f"fixef:{term}" for term in spec.design.fixed_names}
-    for scale in ("var", "prec"):  # an SD whose prior is on its variance or precision
+    for scale in SD_POWER:  # an SD, or its variance or precision, carries the SD's prior
         by_name[carrier_name("sigma_std", scale)] = "sigma"
     for label in spec.labels:
-        by_name |= {f"sd_std__{label}": "sd", f"sd__{label}": f"sd:{label}", f"corr_chol__{label}": "lkj_eta"}
-        for scale in ("var", "prec"):
-            by_name |= {carrier_name(f"sd_std__{label}", scale): "sd"}
-            by_name |= {carrier_name(f"sd__{label}", scale): f"sd:{label}"}
+        by_name[f"corr_chol__{label}"] = "lkj_eta"
+        for scale in SD_POWER:
+            by_name[carrier_name(f"sd_std__{label}", scale)] = "sd"
+            by_name[carrier_name(f"sd__{label}", scale)] = f"sd:{label}"
         if name == f"z__{label}":  # a GLMM's standardised random effects
             return STANDARD_NORMAL
     if name not in by_name or by_name[name] not in priors:
@@ -323,7 +323,7 @@ def effect_arrays(spec, columns, center: float, scale: float) -> tuple:
             fixef.append((next(slopes), 0.0, scale / x_sd[t]))
     fixef_table = np.array(fixef, dtype=float).reshape(-1, 3)
 
-    sd_param, sd_scale, sd_power = [], [], []
+    sd_param, sd_scale, sd_powers = [], [], []
     places: dict[int, list[np.ndarray]] = {q: [] for q in LKJ_SIZES}
     params: dict[int, list[np.ndarray]] = {q: [] for q in LKJ_SIZES}
     n_effects = sum(design.blocks[k].q for k in columns)
@@ -333,7 +333,7 @@ def effect_arrays(spec, columns, center: float, scale: float) -> tuple:
         own = f"sd:{label}" in spec.priors  # the block's own prior, on the data scale
         prior = spec.priors[f"sd:{label}" if own else "sd"]
         sd_param += list(positions[carrier_name(f"sd__{label}" if own else f"sd_std__{label}", prior.scale)])
-        sd_power += [SD_POWER[prior.scale or "sd"]] * block.q
+        sd_powers += [sd_power(prior)] * block.q
         if own:
             sd_scale += [1.0] * block.q
         else:
@@ -360,7 +360,7 @@ def effect_arrays(spec, columns, center: float, scale: float) -> tuple:
         "fixef_intercept": is_intercept,
         "sd_scale": np.asarray(sd_scale, dtype=float),
         "lkj_eta": np.array([float(spec.priors["lkj_eta"])]),  # one eta for every correlated block
-        "sd_power": np.asarray(sd_power, dtype=float),
+        "sd_power": np.asarray(sd_powers, dtype=float),
     }
     return variables, hyper, family_of, parts, reals
 
@@ -403,7 +403,7 @@ def bind(spec) -> Binding:
         parts["rest_source"] = _rest_source(design, stats, n_effects)
     parts |= {f"parent{level}": np.asarray(parent) for level, parent in enumerate(stats.parents, start=1)}
     reals["sigma_scale"] = np.array([y_sd])
-    reals["sigma_power"] = np.array([SD_POWER[spec.priors["sigma"].scale or "sd"]])
+    reals["sigma_power"] = np.array([sd_power(spec.priors["sigma"])])
     ints, offsets = pack(parts, _segments(family), "int64")
     real_values, real_offsets = pack(reals, _REALS, "float64")
     data = {

@@ -247,8 +247,14 @@ def draw_sd(
     scale = prior.scale or "sd"
     if scale == "sd":
         return draw_prior(name, prior, dims=dims)
-    value = draw_prior(carrier_name(name, scale), prior, dims=dims, initval=start ** (1.0 / SD_POWER[scale]))
-    return value ** SD_POWER[scale]
+    power = sd_power(prior)
+    value = draw_prior(carrier_name(name, scale), prior, dims=dims, initval=start ** (1.0 / power))
+    return value**power
+
+
+def sd_power(prior: Prior) -> float:
+    """The power of the variable carrying ``prior`` that is the SD (:data:`SD_POWER` of its suffix)."""
+    return SD_POWER[prior.scale or "sd"]
 
 
 def carrier_name(name: str, scale: str | None) -> str:

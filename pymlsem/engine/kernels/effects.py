@@ -37,6 +37,7 @@ __all__ = [
     "effect_gradient",
     "effect_parameters",
     "lkj_log_norm",
+    "power_slope",
     "spiral_index",
 ]
 
@@ -120,8 +121,7 @@ def effect_gradient(x, grad, g_values, g_fixef, g_factor, state, ints, offsets, 
     sd_scale = segment(reals, real_offsets, _SD_SCALE)
     power = segment(reals, real_offsets, _SD_POWER)
     for r, i in enumerate(segment(ints, offsets, _FIRST + _SD)):
-        d_sd = sd_scale[r] * power[r] * values[i] ** (power[r] - 1.0)
-        g_values[i] += d_sd * np.sum(g_factor[r] * corr_factor[r])
+        g_values[i] += power_slope(sd_scale[r], power[r], values[i]) * np.sum(g_factor[r] * corr_factor[r])
     grad += g_values * slope
     g_corr = (sd.reshape((-1, 1)) * g_factor).reshape(-1)
     # row i of a block: L_i = (v_i, 1) / s_i, so dL_i/dv_i = I / s_i - L_i v_i' / s_i^2
@@ -142,6 +142,12 @@ def effect_gradient(x, grad, g_values, g_fixef, g_factor, state, ints, offsets, 
                     grad[k] += (
                         g_corr[places[b * q * q + i * q + j]] - x[k] * along * inverse * inverse
                     ) * inverse
+
+
+@numba.njit(cache=False)
+def power_slope(scale, power, value):
+    """``d(scale * value ** power) / dvalue``: an SD from the variable carrying its prior."""
+    return scale * power * value ** (power - 1.0)
 
 
 @numba.njit(cache=False)

@@ -40,6 +40,7 @@ from pymlsem.engine.kernels.effects import (
     correlation,
     effect_gradient,
     effect_parameters,
+    power_slope,
 )
 from pymlsem.engine.kernels.parts import segment
 from pymlsem.engine.kernels.priors import PRIOR_SEGMENTS, log_sigmoid
@@ -262,7 +263,7 @@ def logp_grad(x, hyper, ints, offsets, reals, real_offsets, design, z_design, ro
     elif code == _STUDENT:  # sigma = unit * t ** power, nu
         power = segment(reals, real_offsets, _RESPONSE_POWER)[0]
         unit = segment(reals, real_offsets, _RESPONSE_UNIT)[0]
-        g_values[own[0]] += g_a * unit * power * values[own[0]] ** (power - 1.0)
+        g_values[own[0]] += g_a * power_slope(unit, power, values[own[0]])
         g_values[own[1]] += g_b
     g_z = np.dot(g_u, factor).reshape(-1)  # d/dz[l, f] = sum_e g_u[l, e] L[e, f]
     places = segment(ints, offsets, _FIRST + _Z_PLACE)

@@ -35,6 +35,7 @@ from pymlsem.engine.kernels.effects import (
     correlation,
     effect_gradient,
     effect_parameters,
+    power_slope,
 )
 from pymlsem.engine.kernels.parts import segment
 from pymlsem.engine.kernels.priors import PRIOR_SEGMENTS
@@ -237,10 +238,11 @@ def posterior(x, log_prior, grad, likelihood, state, ints, offsets, reals, real_
         return -np.inf, np.zeros(x.size)
     g_values = np.zeros(x.size)
     at = segment(ints, offsets, _SIGMA)[0]
-    power = segment(reals, real_offsets, _SIGMA_POWER)[0]  # sigma = scale * value ** power
-    g_values[at] = (
-        segment(reals, real_offsets, _SIGMA_SCALE)[0] * power * state[1][at] ** (power - 1.0) * g_sigma
+    scale, power = (
+        segment(reals, real_offsets, _SIGMA_SCALE)[0],
+        segment(reals, real_offsets, _SIGMA_POWER)[0],
     )
+    g_values[at] = power_slope(scale, power, state[1][at]) * g_sigma  # sigma = scale * value ** power
     effect_gradient(x, grad, g_values, g_fixef, g_factor, state, ints, offsets, reals, real_offsets)
     return log_prior + loglik, grad
 
