@@ -49,7 +49,6 @@ from pymlsem.engine.binding import (
 from pymlsem.engine.kernels import glmm as kernel
 from pymlsem.engine.kernels.effects import EFFECT_REALS, EFFECT_SEGMENTS
 from pymlsem.engine.mixed import (
-    MCMCGLMM_AS_WRITTEN,
     effect_arrays,
     effect_values,
 )
@@ -233,9 +232,6 @@ def bind(spec) -> Binding:
         raise Unsupported(
             f"the {response.family} family with the {response.link} link (not an engine family yet)"
         )
-    mcmcglmm = spec.mcmcglmm_prior
-    if mcmcglmm is not None and (mcmcglmm.b or any(mcmcglmm.g)):
-        raise Unsupported(MCMCGLMM_AS_WRITTEN)
     columns = tuple(range(len(design.blocks)))  # formula order
     center, unit = response_scale(response)
     variables, hyper, family_of, parts, reals = effect_arrays(spec, columns, center, unit)

@@ -29,8 +29,11 @@ specification: the engine's log-density equals its ``model.logp()`` at every poi
 Every family is compiled from a hand-written kernel of the same inputs (``KERNELS``:
 :mod:`pymlsem.engine.kernels.mixed1` for one grouping factor, :mod:`pymlsem.engine.kernels.coupled` for
 nested and crossed ones; every prior family, correlated blocks of up to four effects), which compiles in
-seconds instead of minutes; their graphs here stay what the kernels are tested against. More than two
-nested factors and MCMCglmm-style priors on covariance matrices are not families yet.
+seconds instead of minutes; their graphs here stay what the kernels are tested against. MCMCglmm's G
+priors on covariance matrices enter as their blocks' Bartlett decompositions (``iw<q>_*``: the positions of
+the chi-squared, normal and ``|alpha|`` values, the rows of the block, and ``iw_root``, the Cholesky factor
+of ``(nu V)^-1``). More than two nested factors, MCMCglmm's correlated ``B`` and asymmetric expansions are
+not families yet.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ from pymlsem.engine.kernels.effects import EFFECT_SEGMENTS, LKJ_SIZES, MAX_CORRE
 from pymlsem.engine.priors import MAX_HYPER, PRIOR_FAMILIES, prior_logp, transform_of
 from pymlsem.formula.design import INTERCEPT
 from pymlsem.mlm.loglik import gaussian_marginal_loglik
+from pymlsem.mlm.mcmcglmm_prior import bartlett_form
 from pymlsem.mlm.model import SD_POWER, carrier_name, column_sd, intercept_shift, safe_name, sd_power
 from pymlsem.mlm.stats import gaussian_stats
 from pymlsem.priors import Prior, parse_prior
@@ -130,7 +134,7 @@ STANDARD_NORMAL = parse_prior("normal(0,1)")
 _STATS = (("yy", 1), ("xy", 1), ("xx", 2), ("zz", 3), ("zy", 2), ("zx", 3), ("nobs", 1))
 #: why a model with MCMCglmm-style priors that are not single parameters' compiles its own graph
 MCMCGLMM_AS_WRITTEN = (
-    "MCMCglmm-style priors on a covariance matrix or correlated fixed effects (not an engine family yet)"
+    "MCMCglmm-style correlated fixed effects or an asymmetric parameter expansion (not an engine family yet)"
 )
 #: the crossed layout's products with the other factors' columns
 _CROSSED_STATS = (("cross", 3), ("rest_zz", 2), ("rest_zy", 1), ("rest_zx", 2))
@@ -177,11 +181,54 @@ def effect_values(x, hyper, positions, part, real) -> tuple[pt.TensorVariable, .
         density = pm.logp(pm.LKJCorr.dist(n=q, eta=real["lkj_eta"][0]), factor)
         log_prior = log_prior + pt.sum(density + transform.log_jac_det(free))
         corr_factor = pt.set_subtensor(corr_factor[part[f"lkj{q}_place"]], factor.reshape((-1,)))
-    corr_factor = corr_factor.reshape((n_effects, n_effects))
     fixef = real["fixef_offset"] + real["fixef_scale"] * values[part["fixef_param"]]
     fixef = fixef - real["fixef_intercept"] * pt.dot(real["fixef_shift"], fixef)  # see intercept_shift
     sd = real["sd_scale"] * values[part["sd_param"]] ** real["sd_power"]
+    cursor = 0
+    for q in LKJ_SIZES:  # MCMCglmm's G entries: their rows of L by the Bartlett decomposition
+        rows = part[f"iw{q}_rows"].reshape((-1, q))
+        blocks = rows.shape[0]
+        root = real["iw_root"][cursor : cursor + blocks * q * q].reshape((blocks, q, q))
+        cursor = cursor + blocks * q * q
+        factor = _bartlett_root(values, part, q, root)
+        length = pt.sqrt(pt.sum(factor**2, axis=2))
+        sd = pt.set_subtensor(sd[rows.reshape((-1,))], length.reshape((-1,)))
+        places = (rows[:, :, None] * n_effects + rows[:, None, :]).reshape((-1,))
+        corr_factor = pt.set_subtensor(corr_factor[places], (factor / length[:, :, None]).reshape((-1,)))
+    corr_factor = corr_factor.reshape((n_effects, n_effects))
     return log_prior, values, fixef, sd, corr_factor
+
+
+def _bartlett_root(values, part, q: int, root) -> pt.TensorVariable:
+    """The factors ``diag(alpha) (C A)^-T`` of the G blocks of size q (blocks x q x q) as
+    :func:`pymlsem.mlm.mcmcglmm_prior.block_root` draws them: ``root`` their ``C``, ``A`` lower triangular
+    with the square roots of the chi-squared values on its diagonal and the normal values below it;
+    ``(C A)^-1`` by forward substitution, entry by entry (q <= 4)."""
+    chi2 = values[part[f"iw{q}_chi2"].reshape((-1, q))]
+    below = values[part[f"iw{q}_z"].reshape((-1, q * (q - 1) // 2))]
+    where = part[f"iw{q}_alpha"].reshape((-1, q))
+    alpha = pt.switch(where >= 0, values[where], 1.0)
+    bartlett = [[None] * q for _ in range(q)]
+    k = 0
+    for i in range(q):
+        bartlett[i][i] = pt.sqrt(chi2[:, i])
+        for j in range(i):
+            bartlett[i][j] = below[:, k]
+            k += 1
+    product = [
+        [sum(root[:, i, t] * bartlett[t][j] for t in range(j, i + 1)) for j in range(i + 1)] for i in range(q)
+    ]
+    inverse = [[pt.zeros_like(chi2[:, 0])] * q for _ in range(q)]
+    for j in range(q):
+        for i in range(j, q):
+            total = (1.0 if i == j else 0.0) - sum(
+                (product[i][t] * inverse[t][j] for t in range(j, i)), pt.zeros_like(chi2[:, 0])
+            )
+            inverse[i][j] = total / product[i][i]
+    # L_ij = alpha_i (M^-1)_ji
+    return pt.stack(
+        [pt.stack([alpha[:, i] * inverse[j][i] for j in range(q)], axis=1) for i in range(q)], axis=1
+    )
 
 
 def family_graph(
@@ -286,11 +333,13 @@ def effect_arrays(spec, columns, center: float, scale: float) -> tuple:
     start = model.initial_point()
     variables, elements = [], []  # elements: (prior, k) of the generic parameters
     lkj: dict[str, np.ndarray] = {}  # positions of each correlated block's factor
+    covariance = _covariance_priors(spec)
     position = 0
     for value_var in model.value_vars:
         rv = model.values_to_rvs[value_var]
         size = start[value_var.name].size
-        prior = _prior_of(rv.name, spec)
+        priors = covariance.get(rv.name) or [_prior_of(rv.name, spec)] * size
+        prior = priors[0]
         dims = model.named_vars_to_dims.get(rv.name)
         coords = list(model.coords[dims[0]]) if dims else []
         variables.append((rv.name, dims[0] if dims else None, coords, np.arange(position, position + size)))
@@ -301,7 +350,7 @@ def effect_arrays(spec, columns, center: float, scale: float) -> tuple:
             actual = model.rvs_to_transforms.get(rv)
             if prior.family not in PRIOR_FAMILIES or type(actual) is not type(expected):
                 raise Unsupported(f"the prior family or transform of {rv.name}")
-            elements += [(prior, position + i) for i in range(size)]
+            elements += [(priors[i], position + i) for i in range(size)]
         position += size
     positions = {v[0]: v[3] for v in variables}
 
@@ -326,10 +375,30 @@ def effect_arrays(spec, columns, center: float, scale: float) -> tuple:
     sd_param, sd_scale, sd_powers = [], [], []
     places: dict[int, list[np.ndarray]] = {q: [] for q in LKJ_SIZES}
     params: dict[int, list[np.ndarray]] = {q: [] for q in LKJ_SIZES}
+    bartlett: dict[str, list[np.ndarray]] = {
+        f"iw{q}_{what}": [] for what in ("chi2", "z", "alpha", "rows") for q in LKJ_SIZES
+    }
+    roots: dict[int, list[np.ndarray]] = {q: [] for q in LKJ_SIZES}
     n_effects = sum(design.blocks[k].q for k in columns)
     offset = 0
     for k in columns:
         block, label = design.blocks[k], spec.labels[k]
+        entry = spec.mcmcglmm_prior.g[k] if spec.mcmcglmm_prior is not None else None
+        if entry is not None:  # an MCMCglmm G entry: the block's SDs and correlations from its factor
+            q = block.q
+            if q > MAX_CORRELATED:
+                raise Unsupported(f"an MCMCglmm G entry on {q} effects (up to {MAX_CORRELATED} are data)")
+            chi2 = positions[f"G_{label}_chi2"]
+            sd_param += [chi2[0]] * q  # the scale 0: L's rows set the SDs (kernels/effects.py)
+            sd_scale += [0.0] * q
+            sd_powers += [1.0] * q
+            bartlett[f"iw{q}_chi2"].append(chi2)
+            bartlett[f"iw{q}_z"].append(positions[f"G_{label}_z"])
+            bartlett[f"iw{q}_alpha"].append(positions.get(f"alpha__{label}", np.full(q, -1)))
+            bartlett[f"iw{q}_rows"].append(offset + np.arange(q))
+            roots[q].append(np.linalg.cholesky(np.linalg.inv(entry.nu * entry.v)).ravel())
+            offset += q
+            continue
         own = f"sd:{label}" in spec.priors  # the block's own prior, on the data scale
         prior = spec.priors[f"sd:{label}" if own else "sd"]
         sd_param += list(positions[carrier_name(f"sd__{label}" if own else f"sd_std__{label}", prior.scale)])
@@ -352,6 +421,7 @@ def effect_arrays(spec, columns, center: float, scale: float) -> tuple:
     for q in LKJ_SIZES:
         parts[f"lkj{q}_param"] = np.concatenate([np.zeros(0), *params[q]])
         parts[f"lkj{q}_place"] = np.concatenate([np.zeros(0), *places[q]])
+    parts |= {name: np.concatenate([np.zeros(0), *arrays]) for name, arrays in bartlett.items()}
     shift, is_intercept = intercept_shift(design, spec.priors)
     reals = {
         "fixef_offset": fixef_table[:, 1],
@@ -361,8 +431,38 @@ def effect_arrays(spec, columns, center: float, scale: float) -> tuple:
         "sd_scale": np.asarray(sd_scale, dtype=float),
         "lkj_eta": np.array([float(spec.priors["lkj_eta"])]),  # one eta for every correlated block
         "sd_power": np.asarray(sd_powers, dtype=float),
+        "iw_root": np.concatenate([np.zeros(0), *(root for q in LKJ_SIZES for root in roots[q])]),
     }
     return variables, hyper, family_of, parts, reals
+
+
+def _covariance_priors(spec) -> dict[str, list[Prior]]:
+    """The element priors of the variables of MCMCglmm's G entries (:func:`pymlsem.mlm.mcmcglmm_prior.
+    block_root`): ``G_<label>_chi2`` (chi-squared with ``nu - i`` degrees of freedom: ``gamma((nu - i) / 2,
+    1 / 2)``), ``G_<label>_z`` (standard normal) and ``alpha__<label>`` (half-normal).
+
+    Raises
+    ------
+    Unsupported
+        Correlated fixed effects (``B``) or an asymmetric expansion, sampled as written.
+    """
+    prior = spec.mcmcglmm_prior
+    if prior is None:
+        return {}
+    if prior.b is not None or not all(entry is None or bartlett_form(entry) for entry in prior.g):
+        raise Unsupported(MCMCGLMM_AS_WRITTEN)
+    priors = {}
+    for entry, label in zip(prior.g, spec.labels, strict=True):
+        if entry is None:
+            continue
+        q = entry.q
+        priors[f"G_{label}_chi2"] = [Prior("gamma", ((entry.nu - i) / 2, 0.5)) for i in range(q)]
+        priors[f"G_{label}_z"] = [STANDARD_NORMAL] * (q * (q - 1) // 2)
+        if entry.expanded:
+            priors[f"alpha__{label}"] = [
+                Prior("halfnormal", (float(np.sqrt(v)),)) for v in np.diag(entry.alpha_v)
+            ]
+    return priors
 
 
 def bind(spec) -> Binding:
@@ -379,9 +479,6 @@ def bind(spec) -> Binding:
     served = ("(Woodbury per cluster)", "(nested Woodbury)", "(crossed factors, partial Woodbury)")
     if spec.method != "marginal" or not spec.likelihood.endswith(served):
         raise Unsupported(f"the likelihood {spec.likelihood!r} (not an engine family yet)")
-    mcmcglmm = spec.mcmcglmm_prior
-    if mcmcglmm is not None and (mcmcglmm.b or any(mcmcglmm.g)):
-        raise Unsupported(MCMCGLMM_AS_WRITTEN)
     y_mean, y_sd = float(design.y.mean()), float(column_sd(design.y[:, None])[0])
     stats = gaussian_stats(design)
     crossed = stats.layout == "crossed"

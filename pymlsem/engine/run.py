@@ -245,8 +245,10 @@ def _mixed_posterior(binding: Binding, spec, posterior: xr.Dataset) -> xr.Datase
                 dims=("chain", "draw", *dims),
                 coords={d: list(model.coords[d]) for d in dims},
             )
-        elif dim is None:
+        elif dim is None and positions.size == 1:
             out[name] = xr.DataArray(values[..., positions[0]], dims=("chain", "draw"))
+        elif dim is None:  # a vector without coordinates (MCMCglmm's G entries): PyMC's dimension name
+            out[name] = xr.DataArray(values[..., positions], dims=("chain", "draw", f"{name}_dim_0"))
         else:
             out[name] = xr.DataArray(
                 values[..., positions], dims=("chain", "draw", dim), coords={dim: coords}
@@ -293,6 +295,7 @@ def _mixed_posterior(binding: Binding, spec, posterior: xr.Dataset) -> xr.Datase
                 dims=("chain", "draw", *dims),
                 coords={d: list(block.names) for d in dims},
             )
+        if f"corr_chol__{label}" in model.named_vars:
             out[f"corr_chol__{label}"] = xr.DataArray(
                 factor[..., own, own],
                 dims=("chain", "draw", f"corr_chol__{label}_dim_0", f"corr_chol__{label}_dim_1"),

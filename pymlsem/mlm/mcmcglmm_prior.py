@@ -32,8 +32,10 @@
 
 What is a prior of one parameter becomes pymlsem's own ``priors=`` entry (:func:`as_pymlsem_priors`), so
 that the engine families take it as data: a diagonal ``B`` (``"fixef:<term>"``), ``R`` (``"sigma"`` on the
-variance), a G entry on one variance (``"sd:<label>"``: on the variance, or the half-t SD above). Only ``B``
-with correlations and G entries on covariance matrices are sampled as written, in a model's own graph.
+variance), a G entry on one variance (``"sd:<label>"``: on the variance, or the half-t SD above). A G entry
+on a covariance matrix stays a Bartlett decomposition (:func:`block_root`), which the engine families also
+take as data (:func:`bartlett_form`); only ``B`` with correlations and an asymmetric expansion are sampled in
+a model's own graph.
 
 Entries that are not given keep pymlsem's defaults (weakly informative and scaled to the data, see
 :mod:`pymlsem.mlm.model`).
@@ -53,7 +55,14 @@ from pymlsem.exceptions import PriorError
 from pymlsem.formula.design import MixedDesign
 from pymlsem.priors import Prior
 
-__all__ = ["CovariancePrior", "FixedPrior", "McmcglmmPrior", "as_pymlsem_priors", "parse_mcmcglmm_prior"]
+__all__ = [
+    "CovariancePrior",
+    "FixedPrior",
+    "McmcglmmPrior",
+    "as_pymlsem_priors",
+    "bartlett_form",
+    "parse_mcmcglmm_prior",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -256,6 +265,13 @@ def _symmetric(prior: CovariancePrior) -> bool:
     return bool(np.all(prior.alpha_mu == 0)) and _diagonal(prior.alpha_v) and _diagonal(prior.v)
 
 
+def bartlett_form(prior: CovariancePrior) -> bool:
+    """Whether :func:`block_root` samples a G entry by the Bartlett decomposition alone or with ``|alpha|``
+    (inverse-Wishart, or a symmetric expansion): the engine families take these blocks as data
+    (:mod:`pymlsem.engine.kernels.effects`); an asymmetric expansion is sampled as written."""
+    return not prior.expanded or _symmetric(prior)
+
+
 def _diagonal(matrix: np.ndarray) -> bool:
     return bool(np.allclose(matrix, np.diag(np.diag(matrix))))
 
@@ -281,7 +297,8 @@ def as_pymlsem_priors(
       sqrt(V alpha.V))`` (data or link scale).
 
     The engine families take these as data, like any prior of those keys. What remains (a ``B`` with
-    correlations, G entries on covariance matrices) is sampled as written (:func:`block_root`).
+    correlations, G entries on covariance matrices) is sampled as written (:func:`block_root`); the engine
+    families take the G entries on covariance matrices as data too (:func:`bartlett_form`).
 
     Parameters
     ----------

@@ -480,6 +480,50 @@ MIXED_CORPUS = {
         "cbpp",
         {"family": "binomial", "prior": {"B": {"mu": 0, "V": 100}, "G": {"G1": {"V": 1, "nu": 1}}}},
     ),
+    # MCMCglmm's G entries on covariance matrices: the Bartlett decomposition (with |alpha| when expanded)
+    "sleepstudy_expanded_covariance": (
+        "Reaction ~ Days + (1 + Days | Subject)",
+        "sleepstudy",
+        {
+            "prior": {
+                "R": {"V": 1, "nu": 0.002},
+                "G": {"G1": {"V": np.eye(2), "nu": 2, "alpha.mu": [0, 0], "alpha.V": np.eye(2) * 1000}},
+            }
+        },
+    ),
+    "reading_inverse_wishart": (
+        "geread ~ gevocab + (1 + gevocab | school)",
+        "reading_public",
+        {"prior": {"G": {"G1": {"V": [[2.0, 0.3], [0.3, 0.5]], "nu": 3.5}}}},
+    ),
+    "simulated_three_inverse_wishart_and_one": (
+        "y ~ x1 + x2 + (1 + x1 + x2 | g) + (0 + x3 | g)",
+        "simulated",
+        {"prior": {"G": {"G1": {"V": np.eye(3), "nu": 3}, "G2": {"V": 1, "nu": 1}}}},
+    ),
+    "nested_expanded_covariance": (
+        "y ~ x1 + (1 + x1 | school) + (1 | class)",
+        "simulated",
+        {"prior": {"G": {"G1": {"V": np.eye(2), "nu": 2, "alpha.mu": [0, 0], "alpha.V": np.eye(2) * 4}}}},
+    ),
+    "crossed_inverse_wishart": (
+        "y ~ x1 + (1 + x1 | g) + (1 | school)",
+        "simulated",
+        {"prior": {"G": {"G1": {"V": np.eye(2), "nu": 2}, "G2": {"V": 1, "nu": 0.002}}}},
+    ),
+    "glmm_bernoulli_expanded_covariance": (
+        "yb ~ x1 + (1 + x1 | g)",
+        "simulated",
+        {
+            "family": "bernoulli",
+            "prior": {"G": {"G1": {"V": np.eye(2), "nu": 2, "alpha.mu": [0, 0], "alpha.V": np.eye(2)}}},
+        },
+    ),
+    "glmm_ordinal_inverse_wishart": (
+        "rating ~ x1 + x2 + (1 + x1 + x2 | g)",
+        "simulated",
+        {"family": "ordinal", "prior": {"G": {"G1": {"V": np.eye(3) * 0.5, "nu": 4}}}},
+    ),
     # SD priors on the variance ([var]) or the precision ([prec])
     "reading_variance_prior": (
         "geread ~ gevocab + (1 + gevocab | school)",
@@ -580,6 +624,13 @@ MIXED_FAMILY = {
     "sleepstudy_expanded_prior": "mixed1_q1",
     "sleepstudy_mcmcglmm_prior": "mixed1_q1",
     "glmm_cbpp_mcmcglmm_prior": "glmm_binomial_logit",
+    "sleepstudy_expanded_covariance": "mixed1_q2",
+    "reading_inverse_wishart": "mixed1_q2",
+    "simulated_three_inverse_wishart_and_one": "mixed1",
+    "nested_expanded_covariance": "mixed2",
+    "crossed_inverse_wishart": "mixed_crossed",
+    "glmm_bernoulli_expanded_covariance": "glmm_binomial_logit",
+    "glmm_ordinal_inverse_wishart": "glmm_ordinal_logit",
     "reading_variance_prior": "mixed1_q2",
     "nested_precision_priors": "mixed2",
     "crossed_variance_priors": "mixed_crossed",
@@ -646,8 +697,11 @@ def test_mixed_engine_equals_the_models_own_graph(name: str) -> None:
         ("geread ~ gevocab + (1 | school)", {"method": "latent"}, "likelihood 'latent'"),
         (
             "geread ~ gevocab + (1 + gevocab | school)",
-            {"family": "ordinal", "prior": {"G": {"G1": {"V": np.eye(2), "nu": 2}}}},
-            "MCMCglmm-style priors on a covariance matrix",
+            {
+                "family": "ordinal",
+                "prior": {"G": {"G1": {"V": np.eye(2), "nu": 2, "alpha.mu": [1, 0], "alpha.V": np.eye(2)}}},
+            },
+            "asymmetric parameter expansion",
         ),
         (
             "geread ~ gevocab + (1 | school)",

@@ -1,18 +1,18 @@
 """What the mixed-model and GLMM kernels compute before and after their likelihoods: the parameters of
 :func:`pymlsem.engine.mixed.effect_values` and the chain rule back to the point.
 
-Before: the priors of every prior family (:mod:`pymlsem.engine.kernels.priors`), PyMC's ``LKJCorr``
-density of each correlated block of q = 2, 3 or 4 effects at its ``CholeskyCorrTransform``, then the fixed
-effects ``offset + scale * value`` less the intercept shift, the SDs ``scale * value ** power`` (the power
-1 for a prior on the SD, 1/2 on the variance, -1/2 on the precision) and the block-diagonal correlation
-factor. The transform fills the strictly lower triangle of a unit-diagonal
-matrix with the block's q(q-1)/2 unconstrained values (in PyMC's spiral order, :func:`spiral_index`) and
-scales each row to unit length, so row ``i`` of the Cholesky factor is ``(v_i, 1, 0...) / s_i`` with
-``s_i^2 = 1 + |v_i|^2``. PyMC's density of the factor, ``c(eta, q) + sum_i (2 eta - 2 + q - i) log L_ii``,
-and the transform's log-Jacobian, ``sum_i (i + 1) log L_ii`` (rows counted from 1), add up to
-``c(eta, q) - (2 eta + q - 1) / 2 * sum_i log s_i^2``. After: the
-likelihood's gradient in the fixed effects and in the covariance factor ``L = sd * corr_factor`` taken
-back through the same steps.
+Before: the priors of every prior family (:mod:`pymlsem.engine.kernels.priors`), PyMC's ``LKJCorr`` density of
+each correlated block of q = 2, 3 or 4 effects at its ``CholeskyCorrTransform``, then the fixed effects
+``offset + scale * value`` less the intercept shift, the SDs ``scale * value ** power`` (the power 1 for a
+prior on the SD, 1/2 on the variance, -1/2 on the precision) and the block-diagonal correlation factor; the
+rows of a block under an MCMCglmm G prior take their SDs and correlation factor from the block's Bartlett
+factor (:func:`bartlett_root`: the SD the length of the row of ``L``). The LKJ transform fills the strictly
+lower triangle of a unit-diagonal matrix with the block's q(q-1)/2 unconstrained values (in PyMC's spiral
+order, :func:`spiral_index`) and scales each row to unit length, so row ``i`` of the Cholesky factor is
+``(v_i, 1, 0...) / s_i`` with ``s_i^2 = 1 + |v_i|^2``. PyMC's density of the factor, ``c(eta, q) + sum_i (2
+eta - 2 + q - i) log L_ii``, and the transform's log-Jacobian, ``sum_i (i + 1) log L_ii`` (rows counted from
+1), add up to ``c(eta, q) - (2 eta + q - 1) / 2 * sum_i log s_i^2``. After: the likelihood's gradient in the
+fixed effects and in the covariance factor ``L = sd * corr_factor`` taken back through the same steps.
 
 The Gaussian and GLMM families pack their arrays with the same first segments (one per prior family, then
 :data:`EFFECT_SEGMENTS`) and the same first reals
@@ -33,6 +33,7 @@ __all__ = [
     "EFFECT_SEGMENTS",
     "LKJ_SIZES",
     "MAX_CORRELATED",
+    "bartlett_root",
     "correlation",
     "effect_gradient",
     "effect_parameters",
@@ -55,18 +56,21 @@ EFFECT_REALS = (
     "sd_scale",
     "lkj_eta",
     "sd_power",
+    "iw_root",
 )
 #: the segments after the prior segments (:func:`pymlsem.engine.mixed.effect_arrays`)
 EFFECT_SEGMENTS = (
     "fixef_param",
     "sd_param",
     *(f"lkj{q}_{what}" for what in ("param", "place") for q in LKJ_SIZES),
+    *(f"iw{q}_{what}" for what in ("chi2", "z", "alpha", "rows") for q in LKJ_SIZES),
 )
 _FIRST = len(PRIOR_SEGMENTS)  # the effect segments' start
 #: positions of the effect segments after the prior segments
 _FIXEF, _SD, _LKJ2, _LKJ2_PLACE = 0, 1, 2, 2 + len(LKJ_SIZES)
+_IW_CHI2, _IW_Z, _IW_ALPHA, _IW_ROWS = (2 + k * len(LKJ_SIZES) for k in range(2, 6))
 #: positions of :data:`pymlsem.engine.mixed.EFFECT_REALS`
-_OFFSET, _SCALE, _SHIFT, _INTERCEPT, _SD_SCALE, _ETA, _SD_POWER = range(len(EFFECT_REALS))
+_OFFSET, _SCALE, _SHIFT, _INTERCEPT, _SD_SCALE, _ETA, _SD_POWER, _IW_ROOT = range(len(EFFECT_REALS))
 
 
 @numba.njit(cache=False)
@@ -103,7 +107,52 @@ def effect_parameters(x, hyper, ints, offsets, reals, real_offsets):
     shift = np.sum(segment(reals, real_offsets, _SHIFT) * raw)
     fixef = raw - segment(reals, real_offsets, _INTERCEPT) * shift
     sd = sd_scale * values[segment(ints, offsets, _FIRST + _SD)] ** segment(reals, real_offsets, _SD_POWER)
+    roots = segment(reals, real_offsets, _IW_ROOT)
+    cursor = 0
+    for q in range(2, MAX_CORRELATED + 1):  # MCMCglmm's G entries: L by the Bartlett decomposition
+        rows = segment(ints, offsets, _FIRST + _IW_ROWS + q - 2)
+        for b in range(rows.size // q):
+            factor, _, _ = bartlett_root(values, roots[cursor : cursor + q * q], ints, offsets, q, b)
+            cursor += q * q
+            for i in range(q):
+                length = math.sqrt(np.sum(factor[i] ** 2))
+                sd[rows[b * q + i]] = length
+                for j in range(q):
+                    flat[rows[b * q + i] * sd.size + rows[b * q + j]] = factor[i, j] / length
     return log_prior, grad, values, slope, fixef, sd, corr_factor
+
+
+@numba.njit(cache=False)
+def bartlett_root(values, root, ints, offsets, q, b):
+    """The factor ``L = diag(alpha) (C A)^-T`` of block b of size q under an MCMCglmm G prior
+    (:func:`pymlsem.mlm.mcmcglmm_prior.block_root`), with ``(C A)^-1`` and ``alpha``: ``C`` (``root``, q x q
+    row by row) the Cholesky factor of ``(nu V)^-1``, ``A`` lower triangular with the square roots of the
+    block's chi-squared values on its diagonal and its normal values below it (row by row), ``alpha`` the
+    block's ``|alpha|`` (1 where the prior is not expanded: position -1)."""
+    chi2 = segment(ints, offsets, _FIRST + _IW_CHI2 + q - 2)
+    below = segment(ints, offsets, _FIRST + _IW_Z + q - 2)
+    where = segment(ints, offsets, _FIRST + _IW_ALPHA + q - 2)
+    m = q * (q - 1) // 2
+    bartlett = np.zeros((q, q))
+    k = 0
+    for i in range(q):
+        bartlett[i, i] = math.sqrt(values[chi2[b * q + i]])
+        for j in range(i):
+            bartlett[i, j] = values[below[b * m + k]]
+            k += 1
+    product = np.dot(root.reshape((q, q)), bartlett)  # lower triangular
+    inverse = np.zeros((q, q))
+    for j in range(q):  # forward substitution, column by column
+        for i in range(j, q):
+            total = 1.0 if i == j else 0.0
+            for t in range(j, i):
+                total -= product[i, t] * inverse[t, j]
+            inverse[i, j] = total / product[i, i]
+    alpha = np.ones(q)
+    for i in range(q):
+        if where[b * q + i] >= 0:
+            alpha[i] = values[where[b * q + i]]
+    return alpha.reshape((q, 1)) * inverse.T, inverse, alpha
 
 
 @numba.njit(cache=False)
@@ -122,6 +171,7 @@ def effect_gradient(x, grad, g_values, g_fixef, g_factor, state, ints, offsets, 
     power = segment(reals, real_offsets, _SD_POWER)
     for r, i in enumerate(segment(ints, offsets, _FIRST + _SD)):
         g_values[i] += power_slope(sd_scale[r], power[r], values[i]) * np.sum(g_factor[r] * corr_factor[r])
+    _bartlett_gradient(g_values, g_factor, values, ints, offsets, reals, real_offsets)
     grad += g_values * slope
     g_corr = (sd.reshape((-1, 1)) * g_factor).reshape(-1)
     # row i of a block: L_i = (v_i, 1) / s_i, so dL_i/dv_i = I / s_i - L_i v_i' / s_i^2
@@ -142,6 +192,44 @@ def effect_gradient(x, grad, g_values, g_fixef, g_factor, state, ints, offsets, 
                     grad[k] += (
                         g_corr[places[b * q * q + i * q + j]] - x[k] * along * inverse * inverse
                     ) * inverse
+
+
+@numba.njit(cache=False)
+def _bartlett_gradient(g_values, g_factor, values, ints, offsets, reals, real_offsets):
+    """Add to ``g_values`` the likelihood's gradient through each MCMCglmm G block's factor
+    (:func:`bartlett_root`): with ``M = C A`` and ``L = diag(alpha) M^-T``, ``dL_ij/dalpha_i = M^-1_ji``,
+    ``g_M = -M^-T g_R' M^-T`` for ``g_R = diag(alpha) g_L``, ``g_A = C' g_M`` and ``dA_ii/dchi2_i = 1 / (2
+    A_ii)``. The SDs of these rows have the scale 0 (:func:`effect_arrays`), so no other term reaches
+    them."""
+    roots = segment(reals, real_offsets, _IW_ROOT)
+    cursor = 0
+    for q in range(2, MAX_CORRELATED + 1):
+        chi2 = segment(ints, offsets, _FIRST + _IW_CHI2 + q - 2)
+        below = segment(ints, offsets, _FIRST + _IW_Z + q - 2)
+        where = segment(ints, offsets, _FIRST + _IW_ALPHA + q - 2)
+        rows = segment(ints, offsets, _FIRST + _IW_ROWS + q - 2)
+        m = q * (q - 1) // 2
+        for b in range(rows.size // q):
+            root = roots[cursor : cursor + q * q].reshape((q, q))
+            _, inverse, alpha = bartlett_root(values, roots[cursor : cursor + q * q], ints, offsets, q, b)
+            cursor += q * q
+            g_root = np.empty((q, q))  # g_R = diag(alpha) g_L
+            for i in range(q):
+                g_alpha = 0.0
+                for j in range(q):
+                    g_l = g_factor[rows[b * q + i], rows[b * q + j]]
+                    g_alpha += g_l * inverse[j, i]
+                    g_root[i, j] = alpha[i] * g_l
+                if where[b * q + i] >= 0:
+                    g_values[where[b * q + i]] += g_alpha
+            g_product = -np.dot(np.dot(inverse.T, g_root.T), inverse.T)
+            g_bartlett = np.dot(root.T, g_product)
+            k = 0
+            for i in range(q):
+                g_values[chi2[b * q + i]] += 0.5 * g_bartlett[i, i] / math.sqrt(values[chi2[b * q + i]])
+                for j in range(i):
+                    g_values[below[b * m + k]] += g_bartlett[i, j]
+                    k += 1
 
 
 @numba.njit(cache=False)
