@@ -80,6 +80,7 @@ ZOO["reading, MCMCglmm expanded G on a slope"] = (
     "geread ~ gevocab + (1 + gevocab | school)",
     "reading_public",
 )
+ZOO["sleepstudy, MCMCglmm expanded G on a slope"] = ("Reaction ~ Days + (Days | Subject)", "sleepstudy")
 PRIORS = {
     "sleepstudy, MCMCglmm R and expanded G": BOOK_PRIOR,
     "reading, MCMCglmm R and inverse-Wishart G": {
@@ -87,6 +88,7 @@ PRIORS = {
         "G": {"G1": {"V": 1, "nu": 0.002}},
     },
     "reading, MCMCglmm expanded G on a slope": EXPANDED_SLOPE,
+    "sleepstudy, MCMCglmm expanded G on a slope": EXPANDED_SLOPE,
 }
 
 CHILD = r"""
