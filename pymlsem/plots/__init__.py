@@ -6,6 +6,7 @@ methods (``fit.plot()``, ``fit.plot_autocorr()``, ...) call them. Path diagrams 
 :mod:`pymlsem.plots.path_diagram` (graphviz, optional).
 """
 
+from pymlsem.plots.calibration import plot_rank_histograms
 from pymlsem.plots.clusters import plot_caterpillar, plot_cluster_lines
 from pymlsem.plots.diagnostics import plot_autocorr, plot_rank
 from pymlsem.plots.power import plot_power_curve
@@ -22,6 +23,7 @@ __all__ = [
     "plot_ppc",
     "plot_prior_posterior",
     "plot_rank",
+    "plot_rank_histograms",
     "plot_trace_density",
     "prior_draws",
     "prior_posterior_draws",

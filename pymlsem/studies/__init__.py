@@ -1,5 +1,7 @@
-"""Simulation studies: Bayesian power analysis (:mod:`pymlsem.studies.power`)."""
+"""Simulation studies: Bayesian power analysis (:mod:`pymlsem.studies.power`) and simulation-based
+calibration (:mod:`pymlsem.studies.calibration`)."""
 
+from pymlsem.studies.calibration import Calibration, sbc, sem_sbc
 from pymlsem.studies.power import (
     PowerCurve,
     PowerResult,
@@ -9,4 +11,14 @@ from pymlsem.studies.power import (
     simulate_response,
 )
 
-__all__ = ["PowerCurve", "PowerResult", "power_curve", "power_sim", "sem_power_sim", "simulate_response"]
+__all__ = [
+    "Calibration",
+    "PowerCurve",
+    "PowerResult",
+    "power_curve",
+    "power_sim",
+    "sbc",
+    "sem_power_sim",
+    "sem_sbc",
+    "simulate_response",
+]

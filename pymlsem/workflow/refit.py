@@ -31,7 +31,7 @@ from pymlsem.workflow.sensitivity import posterior_parameters
 if TYPE_CHECKING:
     from pymlsem.api import SEM
 
-__all__ = ["mixed_refit_spec", "prior_grid", "refit", "sem_refit_spec"]
+__all__ = ["mixed_refit_spec", "prior_grid", "prior_text", "refit", "sem_refit_spec"]
 
 
 def _check_mapping(priors: Any) -> dict[str, Any]:
@@ -101,7 +101,7 @@ def _check_syntax_priors(spec: SEM, priors: Mapping[str, str]) -> None:
             )
 
 
-def _prior_text(prior: Prior | float) -> str | float:
+def prior_text(prior: Prior | float) -> str | float:
     """A prior as a string that parses back to the same numbers (``str(prior)`` rounds them)."""
     if not isinstance(prior, Prior):
         return prior
@@ -137,7 +137,7 @@ def mixed_refit_spec(spec: BuiltMixedModel, priors: Mapping[str, str | float]) -
             "refit(priors=...) changes pymlsem's priors= of a model; this model also has MCMCglmm-style "
             "prior= parts, which a refit cannot carry over: fit it again with pymlsem.mixed(..., prior=...)"
         )
-    merged = {**{key: _prior_text(value) for key, value in spec.priors.items()}, **given}
+    merged = {**{key: prior_text(value) for key, value in spec.priors.items()}, **given}
     if spec.family == "gaussian":
         new = build_mixed_model(spec.design, priors=merged, method=spec.method)
     else:
