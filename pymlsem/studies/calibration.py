@@ -44,8 +44,10 @@ __all__ = ["Calibration", "ranks_of", "sbc", "sem_sbc"]
 #: a replicate whose R-hat exceeds this (or with divergent draws) counts as not converged
 R_HAT = 1.01
 #: families whose priors are on the link scale (so that, with the intercept's on the data scale, no prior
-#: depends on the response)
-LINK_SCALE_FAMILIES = ("bernoulli", "poisson", "negbinomial", "ordinal")
+#: depends on the response) and whose replicates are one response column drawn afresh
+LINK_SCALE_FAMILIES = ("bernoulli", "poisson", "negbinomial")
+#: families whose priors are scaled to the response's SD
+SD_SCALED_FAMILIES = ("gaussian", "student")
 
 
 @dataclass(frozen=True)
@@ -171,12 +173,16 @@ def _sem_replicate(task: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str
     fit = _quiet_fit(spec, task)
     draws = fit.idata.posterior["parameters"]
     posterior = {name: draws.sel(parameter=name).values for name in task["truth"]}
+    return _rank_rows(task, posterior), _diagnostics(task, fit, draws)
+
+
+def _rank_rows(task: dict[str, Any], posterior: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
+    """A replicate's lines of :attr:`Calibration.ranks`."""
     ranks = ranks_of(task["truth"], posterior, task["n_ranks"])
-    rows = [
+    return [
         {"replicate": task["replicate"], "parameter": name, "truth": task["truth"][name], "rank": rank}
         for name, rank in ranks.items()
     ]
-    return rows, _diagnostics(task, fit, draws)
 
 
 def _diagnostics(task: dict[str, Any], fit: Any, draws: xr.DataArray) -> dict[str, Any]:
@@ -308,17 +314,12 @@ def _mixed_replicate(task: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[s
                 for b in range(a):
                     key = f"corr[{label}:{block.names[b]},{block.names[a]}]"
                     draws[key] = posterior[f"corr__{label}"].values[..., a, b]
-    ranks = ranks_of(task["truth"], draws, task["n_ranks"])
-    rows = [
-        {"replicate": task["replicate"], "parameter": name, "truth": task["truth"][name], "rank": rank}
-        for name, rank in ranks.items()
-    ]
     stacked = xr.DataArray(
         np.stack([draws[name] for name in task["truth"]], axis=-1),
         dims=("chain", "draw", "parameter"),
         coords={"parameter": list(task["truth"])},
     )
-    return rows, _diagnostics(task, fit, stacked)
+    return _rank_rows(task, draws), _diagnostics(task, fit, stacked)
 
 
 def sbc(
@@ -358,17 +359,25 @@ def sbc(
     PriorError
         A prior that depends on the response (a Gaussian or Student-t family, or the default intercept
         prior), before any fit.
+    ModelSpecificationError
+        A binomial or ordinal family, before any fit.
     """
     prior_seed, seeds = _seeds(random_seed, nsim)
     _check_n_ranks(n_ranks)
     priors = dict(priors or {})
     spec = MixedModel(formula, data, family, priors=priors)
     built = spec.built
-    if built.family not in LINK_SCALE_FAMILIES:
+    if built.family in SD_SCALED_FAMILIES:
         raise PriorError(
             f"the {built.family} family's default priors are scaled to the response's SD, so each simulated "
             "data set would be fitted with another prior; calibrate a family whose priors are on the link "
             f"scale ({', '.join(LINK_SCALE_FAMILIES)}), or a SEM with sem_sbc"
+        )
+    if built.family not in LINK_SCALE_FAMILIES:
+        raise ModelSpecificationError(
+            f"sbc calibrates {', '.join(LINK_SCALE_FAMILIES)} models, not the {built.family} family (a "
+            "binomial response's trials and an ordinal response's categories, which a replicate may lack, "
+            "are not handled yet)"
         )
     if INTERCEPT in built.design.fixed_names and f"fixef:{INTERCEPT}" not in priors:
         raise PriorError(

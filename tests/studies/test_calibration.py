@@ -77,6 +77,13 @@ def test_mixed_models_whose_prior_follows_the_response_are_refused_before_any_fi
         sbc("y ~ x1 + (1 | g)", data, "gaussian", nsim=5)
     with pytest.raises(PriorError, match="fixef:\\(Intercept\\)"):
         sbc("yb ~ x1 + (1 | g)", data, "bernoulli", nsim=5)
+    with pytest.raises(ModelSpecificationError, match="not the ordinal family"):
+        sbc(
+            "rating ~ x1 + (1 | g)",
+            data.assign(rating=np.digitize(data["y"], [-0.5, 0.5])),
+            "ordinal",
+            nsim=5,
+        )
     with pytest.raises(ModelSpecificationError, match="nsim"):
         sem_sbc("y ~ x1", data, nsim=1)
     with pytest.raises(ModelSpecificationError, match="n_ranks"):
