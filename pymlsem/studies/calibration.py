@@ -37,6 +37,7 @@ from pymlsem.formula.design import INTERCEPT
 from pymlsem.mlm.api import MixedModel
 from pymlsem.plots import plot_rank_histograms
 from pymlsem.results.posterior import summarize_draws
+from pymlsem.studies.power import replicate_seeds
 from pymlsem.workflow.refit import prior_text
 
 __all__ = ["Calibration", "ranks_of", "sbc", "sem_sbc"]
@@ -112,8 +113,8 @@ def _seeds(random_seed: int | None, nsim: int) -> tuple[int, list[int]]:
     """The prior draws' seed and one fit seed per replicate, spawned from the study's."""
     if isinstance(nsim, bool) or not isinstance(nsim, int | np.integer) or nsim < 2:
         raise ModelSpecificationError(f"nsim must be an integer of at least 2, not {nsim!r}")
-    prior_seed, *fits = np.random.SeedSequence(random_seed).spawn(int(nsim) + 1)
-    return int(prior_seed.generate_state(1)[0]), [int(s.generate_state(1)[0]) for s in fits]
+    prior_seed, *fits = replicate_seeds(random_seed, int(nsim) + 1)
+    return prior_seed, fits
 
 
 def _check_n_ranks(n_ranks: int) -> None:
@@ -277,23 +278,20 @@ def sem_sbc(
 
 
 # ---------------------------------------------------------------------------------------- mixed models
-def _mixed_truth(prior: Any, i: int, built: Any) -> dict[str, float]:
-    """The fixed effects, random-effect SDs and correlations of prior draw ``i``, by display name."""
+def _mixed_draws(draws: xr.Dataset, built: Any) -> dict[str, np.ndarray]:
+    """The fixed effects, random-effect SDs and correlations of a prior or posterior (chain, draw), by
+    display name."""
     out = {}
-    for term, value in zip(
-        built.design.fixed_names,
-        prior["fixef"].values.reshape(-1, len(built.design.fixed_names))[i],
-        strict=True,
-    ):
-        out[f"fixef[{term}]"] = float(value)
+    for t, term in enumerate(built.design.fixed_names):
+        out[f"fixef[{term}]"] = draws["fixef"].values[..., t]
     for block, label in zip(built.design.blocks, built.labels, strict=True):
-        sd = prior[f"sd__{label}"].values.reshape(-1, block.q)[i]
-        out |= {f"sd[{label}:{name}]": float(v) for name, v in zip(block.names, sd, strict=True)}
-        if f"corr__{label}" in prior:
-            corr = prior[f"corr__{label}"].values.reshape(-1, block.q, block.q)[i]
+        for e, name in enumerate(block.names):
+            out[f"sd[{label}:{name}]"] = draws[f"sd__{label}"].values[..., e]
+        if f"corr__{label}" in draws:
             for a in range(block.q):
                 for b in range(a):
-                    out[f"corr[{label}:{block.names[b]},{block.names[a]}]"] = float(corr[a, b])
+                    key = f"corr[{label}:{block.names[b]},{block.names[a]}]"
+                    out[key] = draws[f"corr__{label}"].values[..., a, b]
     return out
 
 
@@ -301,19 +299,7 @@ def _mixed_replicate(task: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[s
     """Fit one mixed-model replicate and rank its prior draw."""
     spec = MixedModel(task["formula"], task["data"], task["family"], priors=task["priors"])
     fit = _quiet_fit(spec, task)
-    posterior = fit.idata.posterior
-    draws = {}
-    built = spec.built
-    for t, term in enumerate(built.design.fixed_names):
-        draws[f"fixef[{term}]"] = posterior["fixef"].values[..., t]
-    for block, label in zip(built.design.blocks, built.labels, strict=True):
-        for e, name in enumerate(block.names):
-            draws[f"sd[{label}:{name}]"] = posterior[f"sd__{label}"].values[..., e]
-        if f"corr__{label}" in posterior:
-            for a in range(block.q):
-                for b in range(a):
-                    key = f"corr[{label}:{block.names[b]},{block.names[a]}]"
-                    draws[key] = posterior[f"corr__{label}"].values[..., a, b]
+    draws = _mixed_draws(fit.idata.posterior, spec.built)
     stacked = xr.DataArray(
         np.stack([draws[name] for name in task["truth"]], axis=-1),
         dims=("chain", "draw", "parameter"),
@@ -386,7 +372,9 @@ def sbc(
             "priors={'fixef:(Intercept)': 'normal(0, 1.5)'}"
         )
     tree = spec.prior_predictive(n_draws=nsim, seed=prior_seed)
-    prior = tree["prior"].to_dataset()
+    truth = {
+        name: values.reshape(-1) for name, values in _mixed_draws(tree["prior"].to_dataset(), built).items()
+    }
     simulated = tree["prior_predictive"]["y"].values.reshape(nsim, -1)
     response = built.design.response
     tasks = [
@@ -395,7 +383,7 @@ def sbc(
             "data": data.assign(**{response: simulated[i]}),
             "family": family,
             "priors": priors,
-            "truth": _mixed_truth(prior, i, built),
+            "truth": {name: float(values[i]) for name, values in truth.items()},
             "replicate": i,
             "seed": seeds[i],
             "n_ranks": n_ranks,

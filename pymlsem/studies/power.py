@@ -30,7 +30,15 @@ from pymlsem.mlm.api import mixed
 from pymlsem.plots import plot_power_curve
 from pymlsem.simulate import simulate
 
-__all__ = ["PowerCurve", "PowerResult", "power_curve", "power_sim", "sem_power_sim", "simulate_response"]
+__all__ = [
+    "PowerCurve",
+    "PowerResult",
+    "power_curve",
+    "power_sim",
+    "replicate_seeds",
+    "sem_power_sim",
+    "simulate_response",
+]
 
 FAMILIES = ("gaussian", "bernoulli", "poisson")
 
@@ -214,7 +222,7 @@ def power_sim(
     ModelSpecificationError
         ``term`` not a fixed effect, or a model :func:`simulate_response` refuses, before any fit.
     """
-    seeds = _seeds(random_seed, nsim)
+    seeds = replicate_seeds(random_seed, nsim)
     common = {
         "formula": formula,
         "design": design,
@@ -231,8 +239,8 @@ def power_sim(
     return _run(_replicate, [{**common, "seed": seed} for seed in seeds], client, term)
 
 
-def _seeds(random_seed: int | None, nsim: int) -> list[int]:
-    """One seed per replicate, spawned from the study's."""
+def replicate_seeds(random_seed: int | None, nsim: int) -> list[int]:
+    """One seed per replicate, spawned from the study's (``SeedSequence.spawn``)."""
     if isinstance(nsim, bool) or not isinstance(nsim, int | np.integer) or nsim < 1:
         raise ModelSpecificationError(f"nsim must be a positive integer, not {nsim!r}")
     return [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(random_seed).spawn(int(nsim))]
@@ -302,7 +310,7 @@ def sem_power_sim(
     ModelSpecificationError
         ``term`` not a free parameter of the model, or values the model does not have, before any fit.
     """
-    seeds = _seeds(random_seed, nsim)
+    seeds = replicate_seeds(random_seed, nsim)
     size = {"n": n} if n_clusters is None else {"n_clusters": n_clusters, "cluster_size": cluster_size}
     probe = simulate(model, values, seed=0, model_type=model_type, **size)  # refuses unknown values
     spec = SEM(model, probe, "cluster" if "cluster" in probe.columns else None, model_type=model_type)
