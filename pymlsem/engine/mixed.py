@@ -30,9 +30,11 @@ Every family is compiled from a hand-written kernel of the same inputs (``KERNEL
 :mod:`pymlsem.engine.kernels.mixed1` for one grouping factor, :mod:`pymlsem.engine.kernels.coupled` for
 nested and crossed ones; every prior family, correlated blocks of up to four effects), which compiles in
 seconds instead of minutes; their graphs here stay what the kernels are tested against. MCMCglmm's G
-priors on covariance matrices enter as their blocks' Bartlett decompositions (``iw<q>_*``: the positions of
-the chi-squared, normal and ``|alpha|`` values, the rows of the block, and ``iw_root``, the Cholesky factor
-of ``(nu V)^-1``). More than two nested factors, MCMCglmm's correlated ``B`` and asymmetric expansions are
+priors on covariance matrices enter as their blocks' factors: an inverse-Wishart's Bartlett decomposition
+(``iw<q>_*``: the positions of the chi-squared and normal values, the rows of the block, and ``iw_root``, the
+Cholesky factor of ``(nu V)^-1``), a symmetric expansion's Cholesky factor itself with ``alpha`` integrated
+out (``gx<q>_*``: the positions of its packed entries and the rows; ``gx_prior``: ``nu``, ``nu V_ii`` and
+``1 / alpha.V_ii``). More than two nested factors, MCMCglmm's correlated ``B`` and asymmetric expansions are
 not families yet.
 """
 
@@ -43,7 +45,7 @@ from types import SimpleNamespace
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
-from pymc.distributions.transforms import CholeskyCorrTransform, ordered
+from pymc.distributions.transforms import CholeskyCorrTransform, CholeskyCovPacked, ordered
 
 from pymlsem.engine.binding import (
     PACKED_INPUTS,
@@ -60,7 +62,7 @@ from pymlsem.engine.kernels.effects import EFFECT_SEGMENTS, LKJ_SIZES, MAX_CORRE
 from pymlsem.engine.priors import MAX_HYPER, PRIOR_FAMILIES, prior_logp, transform_of
 from pymlsem.formula.design import INTERCEPT
 from pymlsem.mlm.loglik import gaussian_marginal_loglik
-from pymlsem.mlm.mcmcglmm_prior import bartlett_form
+from pymlsem.mlm.mcmcglmm_prior import bartlett_form, expanded_log_density, integrates_alpha
 from pymlsem.mlm.model import SD_POWER, carrier_name, column_sd, intercept_shift, safe_name, sd_power
 from pymlsem.mlm.stats import gaussian_stats
 from pymlsem.priors import Prior, parse_prior
@@ -185,29 +187,48 @@ def effect_values(x, hyper, positions, part, real) -> tuple[pt.TensorVariable, .
     fixef = fixef - real["fixef_intercept"] * pt.dot(real["fixef_shift"], fixef)  # see intercept_shift
     sd = real["sd_scale"] * values[part["sd_param"]] ** real["sd_power"]
     cursor = 0
-    for q in LKJ_SIZES:  # MCMCglmm's G entries: their rows of L by the Bartlett decomposition
+    for q in LKJ_SIZES:  # MCMCglmm's inverse-Wishart G entries: their rows of L by the Bartlett decomposition
         rows = part[f"iw{q}_rows"].reshape((-1, q))
         blocks = rows.shape[0]
         root = real["iw_root"][cursor : cursor + blocks * q * q].reshape((blocks, q, q))
         cursor = cursor + blocks * q * q
-        factor = _bartlett_root(values, part, q, root)
-        length = pt.sqrt(pt.sum(factor**2, axis=2))
-        sd = pt.set_subtensor(sd[rows.reshape((-1,))], length.reshape((-1,)))
-        places = (rows[:, :, None] * n_effects + rows[:, None, :]).reshape((-1,))
-        corr_factor = pt.set_subtensor(corr_factor[places], (factor / length[:, :, None]).reshape((-1,)))
+        sd, corr_factor = _with_rows(sd, corr_factor, rows, _bartlett_root(values, part, q, root), n_effects)
+    cursor = 0
+    for q in LKJ_SIZES:  # symmetric expansions: L itself, alpha integrated out
+        rows = part[f"gx{q}_rows"].reshape((-1, q))
+        blocks = rows.shape[0]
+        hyper_gx = real["gx_prior"][cursor : cursor + blocks * (1 + 2 * q)].reshape((blocks, 1 + 2 * q))
+        cursor = cursor + blocks * (1 + 2 * q)
+        params = part[f"gx{q}_param"].reshape((-1, q * (q + 1) // 2))
+        transform = CholeskyCovPacked(q)
+        packed = transform.backward(x[params])
+        below, beside = np.tril_indices(q)
+        factor = pt.specify_shape(pt.zeros((blocks, q, q))[:, below, beside].set(packed), (None, q, q))
+        density = expanded_log_density(factor, hyper_gx[:, 0], hyper_gx[:, 1 : 1 + q], hyper_gx[:, 1 + q :])
+        log_prior = log_prior + pt.sum(density + transform.log_jac_det(x[params]))
+        values = pt.set_subtensor(values[params.reshape((-1,))], packed.reshape((-1,)))
+        sd, corr_factor = _with_rows(sd, corr_factor, rows, factor, n_effects)
     corr_factor = corr_factor.reshape((n_effects, n_effects))
     return log_prior, values, fixef, sd, corr_factor
 
 
+def _with_rows(sd, corr_factor, rows, factor, n_effects: int) -> tuple[pt.TensorVariable, pt.TensorVariable]:
+    """The SDs (the lengths of the factors' rows) and the correlation factor (flat; the rows scaled to unit
+    length) with the G blocks' rows (``rows``: blocks x q) set from their factors (blocks x q x q)."""
+    length = pt.sqrt(pt.sum(factor**2, axis=2))
+    sd = pt.set_subtensor(sd[rows.reshape((-1,))], length.reshape((-1,)))
+    places = (rows[:, :, None] * n_effects + rows[:, None, :]).reshape((-1,))
+    corr_factor = pt.set_subtensor(corr_factor[places], (factor / length[:, :, None]).reshape((-1,)))
+    return sd, corr_factor
+
+
 def _bartlett_root(values, part, q: int, root) -> pt.TensorVariable:
-    """The factors ``diag(alpha) (C A)^-T`` of the G blocks of size q (blocks x q x q) as
+    """The factors ``(C A)^-T`` of the inverse-Wishart G blocks of size q (blocks x q x q) as
     :func:`pymlsem.mlm.mcmcglmm_prior.block_root` draws them: ``root`` their ``C``, ``A`` lower triangular
     with the square roots of the chi-squared values on its diagonal and the normal values below it;
     ``(C A)^-1`` by forward substitution, entry by entry (q <= 4)."""
     chi2 = values[part[f"iw{q}_chi2"].reshape((-1, q))]
     below = values[part[f"iw{q}_z"].reshape((-1, q * (q - 1) // 2))]
-    where = part[f"iw{q}_alpha"].reshape((-1, q))
-    alpha = pt.switch(where >= 0, values[where], 1.0)
     bartlett = [[None] * q for _ in range(q)]
     k = 0
     for i in range(q):
@@ -225,10 +246,7 @@ def _bartlett_root(values, part, q: int, root) -> pt.TensorVariable:
                 (product[i][t] * inverse[t][j] for t in range(j, i)), pt.zeros_like(chi2[:, 0])
             )
             inverse[i][j] = total / product[i][i]
-    # L_ij = alpha_i (M^-1)_ji
-    return pt.stack(
-        [pt.stack([alpha[:, i] * inverse[j][i] for j in range(q)], axis=1) for i in range(q)], axis=1
-    )
+    return pt.stack([pt.stack([inverse[j][i] for j in range(q)], axis=1) for i in range(q)], axis=1)
 
 
 def family_graph(
@@ -338,14 +356,17 @@ def effect_arrays(spec, columns, center: float, scale: float) -> tuple:
     for value_var in model.value_vars:
         rv = model.values_to_rvs[value_var]
         size = start[value_var.name].size
-        priors = covariance.get(rv.name) or [_prior_of(rv.name, spec)] * size
-        prior = priors[0]
+        priors = covariance[rv.name] if rv.name in covariance else [_prior_of(rv.name, spec)] * size
         dims = model.named_vars_to_dims.get(rv.name)
         coords = list(model.coords[dims[0]]) if dims else []
         variables.append((rv.name, dims[0] if dims else None, coords, np.arange(position, position + size)))
         if rv.name.startswith("corr_chol__"):
             lkj[rv.name.removeprefix("corr_chol__")] = np.arange(position, position + size)
+        elif rv.name in covariance and not covariance[rv.name]:  # a G factor, alpha integrated out
+            if type(model.rvs_to_transforms.get(rv)) is not CholeskyCovPacked:
+                raise Unsupported(f"the transform of {rv.name}")
         else:
+            prior = priors[0]
             expected = ordered if rv.name in ORDERED_VARIABLES else transform_of(prior.family, prior.args)
             actual = model.rvs_to_transforms.get(rv)
             if prior.family not in PRIOR_FAMILIES or type(actual) is not type(expected):
@@ -376,9 +397,13 @@ def effect_arrays(spec, columns, center: float, scale: float) -> tuple:
     places: dict[int, list[np.ndarray]] = {q: [] for q in LKJ_SIZES}
     params: dict[int, list[np.ndarray]] = {q: [] for q in LKJ_SIZES}
     bartlett: dict[str, list[np.ndarray]] = {
-        f"iw{q}_{what}": [] for what in ("chi2", "z", "alpha", "rows") for q in LKJ_SIZES
+        f"{kind}{q}_{what}": []
+        for kind, whats in (("iw", ("chi2", "z", "rows")), ("gx", ("param", "rows")))
+        for what in whats
+        for q in LKJ_SIZES
     }
     roots: dict[int, list[np.ndarray]] = {q: [] for q in LKJ_SIZES}
+    hyper_gx: dict[int, list[np.ndarray]] = {q: [] for q in LKJ_SIZES}
     n_effects = sum(design.blocks[k].q for k in columns)
     offset = 0
     for k in columns:
@@ -388,15 +413,20 @@ def effect_arrays(spec, columns, center: float, scale: float) -> tuple:
             q = block.q
             if q > MAX_CORRELATED:
                 raise Unsupported(f"an MCMCglmm G entry on {q} effects (up to {MAX_CORRELATED} are data)")
-            chi2 = positions[f"G_{label}_chi2"]
-            sd_param += [chi2[0]] * q  # the scale 0: L's rows set the SDs (kernels/effects.py)
+            first = positions[f"G_{label}_chol" if integrates_alpha(entry) else f"G_{label}_chi2"][0]
+            sd_param += [first] * q  # the scale 0: L's rows set the SDs (kernels/effects.py)
             sd_scale += [0.0] * q
             sd_powers += [1.0] * q
-            bartlett[f"iw{q}_chi2"].append(chi2)
-            bartlett[f"iw{q}_z"].append(positions[f"G_{label}_z"])
-            bartlett[f"iw{q}_alpha"].append(positions.get(f"alpha__{label}", np.full(q, -1)))
-            bartlett[f"iw{q}_rows"].append(offset + np.arange(q))
-            roots[q].append(np.linalg.cholesky(np.linalg.inv(entry.nu * entry.v)).ravel())
+            if integrates_alpha(entry):
+                bartlett[f"gx{q}_param"].append(positions[f"G_{label}_chol"])
+                bartlett[f"gx{q}_rows"].append(offset + np.arange(q))
+                psi = entry.nu * np.diag(entry.v)
+                hyper_gx[q].append(np.concatenate([[entry.nu], psi, 1.0 / np.diag(entry.alpha_v)]))
+            else:
+                bartlett[f"iw{q}_chi2"].append(positions[f"G_{label}_chi2"])
+                bartlett[f"iw{q}_z"].append(positions[f"G_{label}_z"])
+                bartlett[f"iw{q}_rows"].append(offset + np.arange(q))
+                roots[q].append(np.linalg.cholesky(np.linalg.inv(entry.nu * entry.v)).ravel())
             offset += q
             continue
         own = f"sd:{label}" in spec.priors  # the block's own prior, on the data scale
@@ -432,14 +462,16 @@ def effect_arrays(spec, columns, center: float, scale: float) -> tuple:
         "lkj_eta": np.array([float(spec.priors["lkj_eta"])]),  # one eta for every correlated block
         "sd_power": np.asarray(sd_powers, dtype=float),
         "iw_root": np.concatenate([np.zeros(0), *(root for q in LKJ_SIZES for root in roots[q])]),
+        "gx_prior": np.concatenate([np.zeros(0), *(h for q in LKJ_SIZES for h in hyper_gx[q])]),
     }
     return variables, hyper, family_of, parts, reals
 
 
 def _covariance_priors(spec) -> dict[str, list[Prior]]:
     """The element priors of the variables of MCMCglmm's G entries (:func:`pymlsem.mlm.mcmcglmm_prior.
-    block_root`): ``G_<label>_chi2`` (chi-squared with ``nu - i`` degrees of freedom: ``gamma((nu - i) / 2,
-    1 / 2)``), ``G_<label>_z`` (standard normal) and ``alpha__<label>`` (half-normal).
+    block_root`): an inverse-Wishart's ``G_<label>_chi2`` (chi-squared with ``nu - i`` degrees of freedom:
+    ``gamma((nu - i) / 2, 1 / 2)``) and ``G_<label>_z`` (standard normal); a symmetric expansion's factor
+    ``G_<label>_chol`` has none (an empty list: the block's density is the kernels' own).
 
     Raises
     ------
@@ -449,19 +481,19 @@ def _covariance_priors(spec) -> dict[str, list[Prior]]:
     prior = spec.mcmcglmm_prior
     if prior is None:
         return {}
-    if prior.b is not None or not all(entry is None or bartlett_form(entry) for entry in prior.g):
+    engine_form = all(entry is None or bartlett_form(entry) or integrates_alpha(entry) for entry in prior.g)
+    if prior.b is not None or not engine_form:
         raise Unsupported(MCMCGLMM_AS_WRITTEN)
-    priors = {}
+    priors: dict[str, list[Prior]] = {}
     for entry, label in zip(prior.g, spec.labels, strict=True):
         if entry is None:
             continue
         q = entry.q
+        if integrates_alpha(entry):
+            priors[f"G_{label}_chol"] = []
+            continue
         priors[f"G_{label}_chi2"] = [Prior("gamma", ((entry.nu - i) / 2, 0.5)) for i in range(q)]
         priors[f"G_{label}_z"] = [STANDARD_NORMAL] * (q * (q - 1) // 2)
-        if entry.expanded:
-            priors[f"alpha__{label}"] = [
-                Prior("halfnormal", (float(np.sqrt(v)),)) for v in np.diag(entry.alpha_v)
-            ]
     return priors
 
 

@@ -24,18 +24,21 @@
       small variances; ``nu = 0.002`` with ``alpha.V = 1000`` is the book's "parameter-expanded" prior.
 
       Parameter expansion speeds up MCMCglmm's Gibbs sampler; for NUTS it adds modes (the signs of
-      ``alpha``) and a funnel where they meet, hence divergences. The same prior on G is sampled in a form
-      NUTS can take when ``alpha.mu = 0`` and ``alpha.V`` and ``V`` are diagonal (the usual case): a
-      variance's SD is ``sqrt(V alpha.V) |t_nu|``, and a covariance matrix takes ``alpha_i ~
-      HalfNormal(sqrt(alpha.V_ii))`` (a sign flip of ``alpha_i`` leaves G's distribution unchanged). Other
-      expansions are sampled as written.
+      ``alpha``), a ridge along which ``alpha`` and ``G*`` trade scale, and a funnel where they shrink
+      together, hence divergences. When ``alpha.mu = 0`` and ``alpha.V`` and ``V`` are diagonal (the usual
+      case) ``alpha`` integrates out in closed form, and NUTS samples G itself: a variance's SD is
+      ``sqrt(V alpha.V) |t_nu|``, and a covariance matrix has the density (:func:`expanded_log_density`)
+
+      ``p(G) = c |G|^(-(nu + q + 1) / 2) prod_i (nu V_ii (G^-1)_ii + 1 / alpha.V_ii)^(-(nu + 1) / 2)``,
+
+      sampled through its Cholesky factor (log diagonal). Other expansions are sampled as written.
 
 What is a prior of one parameter becomes pymlsem's own ``priors=`` entry (:func:`as_pymlsem_priors`), so
 that the engine families take it as data: a diagonal ``B`` (``"fixef:<term>"``), ``R`` (``"sigma"`` on the
 variance), a G entry on one variance (``"sd:<label>"``: on the variance, or the half-t SD above). A G entry
 on a covariance matrix stays a Bartlett decomposition (:func:`block_root`), which the engine families also
-take as data (:func:`bartlett_form`); only ``B`` with correlations and an asymmetric expansion are sampled in
-a model's own graph.
+take as data (:func:`bartlett_form`), and so is the closed form of a symmetric expansion; only ``B`` with
+correlations and an asymmetric expansion are sampled in a model's own graph.
 
 Entries that are not given keep pymlsem's defaults (weakly informative and scaled to the data, see
 :mod:`pymlsem.mlm.model`).
@@ -50,6 +53,7 @@ from typing import Any
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
+from pymc.distributions.transforms import CholeskyCovPacked
 
 from pymlsem.exceptions import PriorError
 from pymlsem.formula.design import MixedDesign
@@ -61,6 +65,8 @@ __all__ = [
     "McmcglmmPrior",
     "as_pymlsem_priors",
     "bartlett_form",
+    "expanded_log_density",
+    "integrates_alpha",
     "parse_mcmcglmm_prior",
 ]
 
@@ -259,17 +265,119 @@ def _inverse_wishart_root(name: str, prior: CovariancePrior) -> pt.TensorVariabl
 
 def _symmetric(prior: CovariancePrior) -> bool:
     """Whether a parameter-expanded prior has ``alpha.mu = 0`` and diagonal ``alpha.V`` and ``V``: then
-    flipping the sign of ``alpha_i`` leaves the distribution of G unchanged (``S G* S ~ IW(nu V, nu)`` for a
-    diagonal sign matrix S and diagonal V), so G has the same prior with ``|alpha|``."""
+    ``alpha`` integrates out in closed form (:func:`expanded_log_density`)."""
 
     return bool(np.all(prior.alpha_mu == 0)) and _diagonal(prior.alpha_v) and _diagonal(prior.v)
 
 
 def bartlett_form(prior: CovariancePrior) -> bool:
-    """Whether :func:`block_root` samples a G entry by the Bartlett decomposition alone or with ``|alpha|``
-    (inverse-Wishart, or a symmetric expansion): the engine families take these blocks as data
-    (:mod:`pymlsem.engine.kernels.effects`); an asymmetric expansion is sampled as written."""
-    return not prior.expanded or _symmetric(prior)
+    """Whether :func:`block_root` samples a G entry by the Bartlett decomposition of an inverse-Wishart (not
+    expanded); the engine families take these blocks as data (:mod:`pymlsem.engine.kernels.effects`)."""
+    return not prior.expanded
+
+
+def integrates_alpha(prior: CovariancePrior) -> bool:
+    """Whether :func:`block_root` samples a G entry through its Cholesky factor with ``alpha`` integrated
+    out (a symmetric expansion, :func:`expanded_log_density`); the engine families take these blocks as data
+    too."""
+    return prior.expanded and _symmetric(prior)
+
+
+def expanded_log_density(
+    factor: pt.TensorVariable,
+    nu: pt.TensorVariable,
+    psi: pt.TensorVariable,
+    inverse_alpha_v: pt.TensorVariable,
+) -> pt.TensorVariable:
+    """Log-density of the Cholesky factor ``L`` of ``G = diag(alpha) G* diag(alpha)``, ``G* ~ IW(Psi, nu)``,
+    ``alpha_i ~ N(0, alpha.V_ii)``, with ``alpha`` integrated out (``Psi = nu V`` diagonal).
+
+    Given ``alpha`` the density of G is the inverse-Wishart's at ``D^-1 G D^-1`` times ``|D|^-(q + 1)``
+    (``D = diag(alpha)``), that is ``|G|^-(nu + q + 1) / 2 prod_i |alpha_i|^nu exp(-alpha_i^2 Psi_ii
+    (G^-1)_ii / 2)`` and the inverse-Wishart's constant; each ``alpha_i`` then integrates against its normal
+    prior to ``Gamma((nu + 1) / 2) (2 / c_i)^((nu + 1) / 2) / sqrt(2 pi alpha.V_ii)`` with ``c_i = Psi_ii
+    (G^-1)_ii + 1 / alpha.V_ii``. The factor adds the Jacobian of ``G = L L'``, ``2^q prod_i L_ii^(q - i)``
+    (i from 0). tests/mlm/test_mcmcglmm_prior.py checks it against the integral over ``alpha`` by
+    quadrature.
+
+    Parameters
+    ----------
+    factor
+        Lower triangular factors with a positive diagonal, ``(..., q, q)``.
+    nu, psi, inverse_alpha_v
+        The degrees of freedom ``(...)``, ``Psi_ii = nu V_ii`` and ``1 / alpha.V_ii`` ``(..., q)``.
+
+    Returns
+    -------
+    TensorVariable
+        The log-densities, ``(...)``.
+    """
+    q = int(factor.type.shape[-1])
+    inverse = [[None] * q for _ in range(q)]  # L^-1 by forward substitution, entry by entry
+    for j in range(q):
+        for i in range(j, q):
+            total = (1.0 if i == j else 0.0) - sum(
+                (factor[..., i, t] * inverse[t][j] for t in range(j, i)), pt.zeros_like(factor[..., i, i])
+            )
+            inverse[i][j] = total / factor[..., i, i]
+    half = (nu + 1.0) / 2.0
+    log_norm = nu / 2.0 * pt.sum(pt.log(psi), axis=-1) - nu * q / 2.0 * np.log(2.0) + q * np.log(2.0)
+    log_norm -= q * (q - 1) / 4.0 * np.log(np.pi) + sum(pt.gammaln(nu / 2.0 - j / 2.0) for j in range(q))
+    log_norm += q * (half * np.log(2.0) + pt.gammaln(half) - 0.5 * np.log(2.0 * np.pi))
+    log_norm += 0.5 * pt.sum(pt.log(inverse_alpha_v), axis=-1)
+    total = log_norm
+    for i in range(q):
+        g_inverse_ii = sum(inverse[k][i] ** 2 for k in range(i, q))  # (G^-1)_ii
+        total -= (nu + i + 1.0) * pt.log(factor[..., i, i])  # |G|^-(nu + q + 1) / 2, and L_ii^(q - i)
+        total -= half * pt.log(psi[..., i] * g_inverse_ii + inverse_alpha_v[..., i])
+    return total
+
+
+def _expanded_draws(nu, psi, inverse_alpha_v, start, rng=None, size=None) -> np.ndarray:
+    """Packed Cholesky factors of ``diag(alpha) G* diag(alpha)`` drawn by definition (prior predictive)."""
+    q = psi.shape[-1]
+    shape = tuple(np.atleast_1d(size)) if size is not None else ()
+    rows, cols = np.tril_indices(q)
+    chol_inv = np.linalg.cholesky(np.linalg.inv(np.diag(psi)))
+    out = np.empty((*shape, rows.size))
+    for index in np.ndindex(shape):
+        bartlett = np.diag(np.sqrt(rng.chisquare(nu - np.arange(q))))
+        bartlett[np.tril_indices(q, -1)] = rng.standard_normal(q * (q - 1) // 2)
+        inverse = np.linalg.inv(chol_inv @ bartlett)  # G* = (C A)^-T (C A)^-1
+        alpha = rng.normal(0.0, 1.0 / np.sqrt(inverse_alpha_v))
+        g = (alpha[:, None] * inverse.T @ inverse) * alpha[None, :]
+        out[index] = np.linalg.cholesky(g)[rows, cols]
+    return out
+
+
+def _expanded_root(name: str, prior: CovariancePrior) -> pt.TensorVariable:
+    """The Cholesky factor of G under a symmetric expansion, ``alpha`` integrated out
+    (:func:`expanded_log_density`): one variable ``<name>_chol``, the factor's lower triangle row by row,
+    its diagonal on the log scale (PyMC's ``CholeskyCovPacked``)."""
+    q = prior.q
+    psi = prior.nu * np.diag(prior.v)
+    inverse_alpha_v = 1.0 / np.diag(prior.alpha_v)
+
+    def logp(value, nu, psi, inverse_alpha_v, start):
+        factor = pm.expand_packed_triangular(q, value, lower=True)
+        return expanded_log_density(pt.specify_shape(factor, (q, q)), nu, psi, inverse_alpha_v)
+
+    def support_point(rv, size, nu, psi, inverse_alpha_v, start):
+        return start
+
+    packed = pm.CustomDist(
+        f"{name}_chol",
+        float(prior.nu),
+        psi,
+        inverse_alpha_v,
+        np.eye(q)[np.tril_indices(q)],  # chains start at G = I (also the value's shape)
+        logp=logp,
+        random=_expanded_draws,
+        support_point=support_point,
+        transform=CholeskyCovPacked(q),
+        signature="(),(q),(q),(n)->(n)",
+    )
+    return pm.expand_packed_triangular(q, packed, lower=True)
 
 
 def _diagonal(matrix: np.ndarray) -> bool:
@@ -351,11 +459,11 @@ def block_root(design: MixedDesign, k: int, label: str, prior: CovariancePrior) 
     dim = f"{label}__effect"
     model = pm.modelcontext(None)
     model.add_coord(dim, list(block.names))
-    root = _inverse_wishart_root(f"G_{label}", prior)
-    if prior.expanded and prior.q > 1 and _symmetric(prior):  # the same G with |alpha|: no sign modes
-        alpha = pm.HalfNormal(f"alpha__{label}", sigma=np.sqrt(np.diag(prior.alpha_v)))
-        root = alpha[:, None] * root
-    elif prior.expanded and not _symmetric(prior):
+    if integrates_alpha(prior):  # G itself, alpha integrated out: no sign modes, no ridge
+        root = _expanded_root(f"G_{label}", prior)
+    else:
+        root = _inverse_wishart_root(f"G_{label}", prior)
+    if prior.expanded and not _symmetric(prior):
         if prior.q == 1:
             alpha = pm.Normal(f"alpha__{label}", prior.alpha_mu[0], np.sqrt(prior.alpha_v[0, 0]), shape=1)
         else:

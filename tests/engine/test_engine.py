@@ -505,6 +505,17 @@ MIXED_CORPUS = {
         "simulated",
         {"prior": {"G": {"G1": {"V": np.eye(3), "nu": 3}, "G2": {"V": 1, "nu": 1}}}},
     ),
+    "simulated_three_expanded": (
+        "y ~ x1 + x2 + (1 + x1 + x2 | g)",
+        "simulated",
+        {
+            "prior": {
+                "G": {
+                    "G1": {"V": np.diag([1.0, 0.5, 2.0]), "nu": 3, "alpha.mu": 0, "alpha.V": [4.0, 1.0, 9.0]}
+                }
+            }
+        },
+    ),
     "nested_expanded_covariance": (
         "y ~ x1 + (1 + x1 | school) + (1 | class)",
         "simulated",
@@ -631,6 +642,7 @@ MIXED_FAMILY = {
     "sleepstudy_expanded_covariance": "mixed1_q2",
     "reading_inverse_wishart": "mixed1_q2",
     "simulated_three_inverse_wishart_and_one": "mixed1",
+    "simulated_three_expanded": "mixed1",
     "nested_expanded_covariance": "mixed2",
     "crossed_inverse_wishart": "mixed_crossed",
     "glmm_bernoulli_expanded_covariance": "glmm_binomial_logit",

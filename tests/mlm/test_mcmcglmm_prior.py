@@ -11,14 +11,16 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import pymc as pm
+import pytensor.tensor as pt
 import pytest
 from reference import REFERENCE
-from scipy import stats
+from scipy import integrate, stats
 from tolerances import check_close
 
 from pymlsem.engine.run import engine_binding
 from pymlsem.exceptions import PriorError
 from pymlsem.mlm.api import mixed, mixed_model
+from pymlsem.mlm.mcmcglmm_prior import expanded_log_density
 from pymlsem.priors import Prior
 from tests.mlm.test_mixed_families import cbpp_units, check_fixef_against_glmer
 from tests.mlm.test_mixed_model import check_sleepstudy_against_lme4, fit_sleepstudy
@@ -85,7 +87,8 @@ def _expanded_by_definition(v: np.ndarray, nu: float, alpha_v: np.ndarray, seed:
 
 
 def test_parameter_expanded_priors_are_sampled_as_mcmcglmm_defines_them() -> None:
-    """The forms NUTS samples (a half-t SD; |alpha| with a covariance) give the G of MCMCglmm's definition
+    """The forms NUTS samples (a half-t SD; a covariance's Cholesky factor with alpha integrated out) give the
+    G of MCMCglmm's definition
     (alpha's signs included): two-sample KS on each SD and on the correlation against draws made as
     MCMCglmm defines the prior. Dropping |alpha|'s sign where V is not diagonal would change the
     correlation's distribution; such priors keep alpha as written."""
@@ -113,6 +116,35 @@ def test_parameter_expanded_priors_are_sampled_as_mcmcglmm_defines_them() -> Non
     prior["G"]["G1"]["V"] = np.array([[1.0, 0.4], [0.4, 0.5]])
     spec = mixed_model("Reaction ~ Days + (Days | Subject)", SLEEP, prior=prior)
     assert spec.model.rvs_to_transforms.get(spec.model["alpha__Subject"]) is None
+
+
+@pytest.mark.parametrize(
+    ("v", "nu", "alpha_v", "factor"),
+    [
+        ([1.0, 1.0], 2.0, [1000.0, 1000.0], [[0.3, 0.0], [-0.05, 0.19]]),  # the book's prior, reading's G
+        ([1.0, 0.5], 4.0, [4.0, 1.0], [[1.2, 0.0], [0.4, 0.6]]),
+    ],
+)
+def test_expanded_density_is_the_integral_over_alpha(v, nu, alpha_v, factor) -> None:
+    """The closed form of a symmetric expansion (alpha integrated out) equals the integral over alpha of
+    the inverse-Wishart density of diag(alpha)^-1 G diag(alpha)^-1 times |alpha_1 alpha_2|^-3 and alpha's
+    normal density, by quadrature (scipy), with the Jacobian of G = L L' added."""
+    v, alpha_v, factor = np.diag(v), np.diag(alpha_v), np.array(factor)
+    g = factor @ factor.T
+    wishart = stats.invwishart(df=nu, scale=nu * v)
+    normal = stats.multivariate_normal(np.zeros(2), alpha_v)
+
+    def integrand(a2: float, a1: float) -> float:
+        scale = np.diag([1.0 / a1, 1.0 / a2])
+        return wishart.pdf(scale @ g @ scale) * abs(a1 * a2) ** -3 * normal.pdf([a1, a2])
+
+    # the integrand is even in each alpha: four times the positive quadrant
+    density = 4.0 * integrate.dblquad(integrand, 0, np.inf, 0, np.inf, epsabs=1e-15, epsrel=1e-10)[0]
+    jacobian = np.log(4.0) + np.log(factor[0, 0] ** 2 * factor[1, 1])  # 2^q prod_i L_ii^(q - i)
+    closed = expanded_log_density(
+        pt.as_tensor(factor), nu, pt.as_tensor(nu * np.diag(v)), pt.as_tensor(1.0 / np.diag(alpha_v))
+    ).eval()
+    np.testing.assert_allclose(closed, np.log(density) + jacobian, rtol=1e-6)
 
 
 def test_b_prior_is_multivariate_normal_on_the_data_scale() -> None:

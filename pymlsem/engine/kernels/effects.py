@@ -5,8 +5,10 @@ Before: the priors of every prior family (:mod:`pymlsem.engine.kernels.priors`),
 each correlated block of q = 2, 3 or 4 effects at its ``CholeskyCorrTransform``, then the fixed effects
 ``offset + scale * value`` less the intercept shift, the SDs ``scale * value ** power`` (the power 1 for a
 prior on the SD, 1/2 on the variance, -1/2 on the precision) and the block-diagonal correlation factor; the
-rows of a block under an MCMCglmm G prior take their SDs and correlation factor from the block's Bartlett
-factor (:func:`bartlett_root`: the SD the length of the row of ``L``). The LKJ transform fills the strictly
+rows of a block under an MCMCglmm G prior take their SDs and correlation factor from the block's factor
+``L`` (the SD the length of the row of ``L``): an inverse-Wishart's by its Bartlett decomposition
+(:func:`bartlett_root`), a symmetric expansion's ``L`` itself (:func:`expanded_factor`, with the density of
+:func:`expanded_density`: ``alpha`` integrated out). The LKJ transform fills the strictly
 lower triangle of a unit-diagonal matrix with the block's q(q-1)/2 unconstrained values (in PyMC's spiral
 order, :func:`spiral_index`) and scales each row to unit length, so row ``i`` of the Cholesky factor is
 ``(v_i, 1, 0...) / s_i`` with ``s_i^2 = 1 + |v_i|^2``. PyMC's density of the factor, ``c(eta, q) + sum_i (2
@@ -37,7 +39,10 @@ __all__ = [
     "correlation",
     "effect_gradient",
     "effect_parameters",
+    "expanded_density",
+    "expanded_factor",
     "lkj_log_norm",
+    "lower_inverse",
     "power_slope",
     "spiral_index",
 ]
@@ -57,20 +62,25 @@ EFFECT_REALS = (
     "lkj_eta",
     "sd_power",
     "iw_root",
+    "gx_prior",
 )
 #: the segments after the prior segments (:func:`pymlsem.engine.mixed.effect_arrays`)
 EFFECT_SEGMENTS = (
     "fixef_param",
     "sd_param",
     *(f"lkj{q}_{what}" for what in ("param", "place") for q in LKJ_SIZES),
-    *(f"iw{q}_{what}" for what in ("chi2", "z", "alpha", "rows") for q in LKJ_SIZES),
+    *(f"iw{q}_{what}" for what in ("chi2", "z", "rows") for q in LKJ_SIZES),
+    *(f"gx{q}_{what}" for what in ("param", "rows") for q in LKJ_SIZES),
 )
 _FIRST = len(PRIOR_SEGMENTS)  # the effect segments' start
 #: positions of the effect segments after the prior segments
 _FIXEF, _SD, _LKJ2, _LKJ2_PLACE = 0, 1, 2, 2 + len(LKJ_SIZES)
-_IW_CHI2, _IW_Z, _IW_ALPHA, _IW_ROWS = (2 + k * len(LKJ_SIZES) for k in range(2, 6))
+_IW_CHI2, _IW_Z, _IW_ROWS, _GX_PARAM, _GX_ROWS = (2 + k * len(LKJ_SIZES) for k in range(2, 7))
 #: positions of :data:`pymlsem.engine.mixed.EFFECT_REALS`
-_OFFSET, _SCALE, _SHIFT, _INTERCEPT, _SD_SCALE, _ETA, _SD_POWER, _IW_ROOT = range(len(EFFECT_REALS))
+(_OFFSET, _SCALE, _SHIFT, _INTERCEPT, _SD_SCALE, _ETA, _SD_POWER, _IW_ROOT, _GX_PRIOR) = range(
+    len(EFFECT_REALS)
+)
+_LOG_2, _LOG_PI, _LOG_2PI = math.log(2.0), math.log(math.pi), math.log(2.0 * math.pi)
 
 
 @numba.njit(cache=False)
@@ -112,26 +122,114 @@ def effect_parameters(x, hyper, ints, offsets, reals, real_offsets):
     for q in range(2, MAX_CORRELATED + 1):  # MCMCglmm's G entries: L by the Bartlett decomposition
         rows = segment(ints, offsets, _FIRST + _IW_ROWS + q - 2)
         for b in range(rows.size // q):
-            factor, _, _ = bartlett_root(values, roots[cursor : cursor + q * q], ints, offsets, q, b)
+            factor, _ = bartlett_root(values, roots[cursor : cursor + q * q], ints, offsets, q, b)
             cursor += q * q
+            _set_rows(sd, flat, rows[b * q : (b + 1) * q], factor)
+    hyper_gx = segment(reals, real_offsets, _GX_PRIOR)
+    cursor = 0
+    for q in range(2, MAX_CORRELATED + 1):  # symmetric expansions: L itself, alpha integrated out
+        params = segment(ints, offsets, _FIRST + _GX_PARAM + q - 2)
+        rows = segment(ints, offsets, _FIRST + _GX_ROWS + q - 2)
+        n = q * (q + 1) // 2
+        for b in range(rows.size // q):
+            factor = expanded_factor(x, ints, offsets, q, b)
+            density, g_density = expanded_density(factor, hyper_gx[cursor : cursor + 1 + 2 * q])
+            cursor += 1 + 2 * q
+            log_prior += density
+            k = 0
             for i in range(q):
-                length = math.sqrt(np.sum(factor[i] ** 2))
-                sd[rows[b * q + i]] = length
-                for j in range(q):
-                    flat[rows[b * q + i] * sd.size + rows[b * q + j]] = factor[i, j] / length
+                for j in range(i + 1):
+                    at = params[b * n + k]
+                    values[at] = factor[i, j]
+                    if i == j:  # the log transform's Jacobian L_ii
+                        log_prior += x[at]
+                        grad[at] += g_density[i, i] * factor[i, i] + 1.0
+                    else:
+                        grad[at] += g_density[i, j]
+                    k += 1
+            _set_rows(sd, flat, rows[b * q : (b + 1) * q], factor)
     return log_prior, grad, values, slope, fixef, sd, corr_factor
 
 
 @numba.njit(cache=False)
+def _set_rows(sd, flat, rows, factor):
+    """A G block's SDs (the lengths of the rows of its factor) and correlation factor (the rows scaled to
+    unit length), into the model's SDs and block-diagonal correlation factor (``flat``, row by row)."""
+    q = rows.size
+    for i in range(q):
+        length = math.sqrt(np.sum(factor[i] ** 2))
+        sd[rows[i]] = length
+        for j in range(q):
+            flat[rows[i] * sd.size + rows[j]] = factor[i, j] / length
+
+
+@numba.njit(cache=False)
+def lower_inverse(matrix):
+    """The inverse of a lower triangular matrix, by forward substitution column by column."""
+    q = matrix.shape[0]
+    inverse = np.zeros((q, q))
+    for j in range(q):
+        for i in range(j, q):
+            total = 1.0 if i == j else 0.0
+            for t in range(j, i):
+                total -= matrix[i, t] * inverse[t, j]
+            inverse[i, j] = total / matrix[i, i]
+    return inverse
+
+
+@numba.njit(cache=False)
+def expanded_factor(x, ints, offsets, q, b):
+    """The Cholesky factor ``L`` of block b of size q under a symmetric expansion: the block's q(q+1)/2
+    values row by row (PyMC's packed lower triangle), the diagonal through ``exp`` (``CholeskyCovPacked``)."""
+    params = segment(ints, offsets, _FIRST + _GX_PARAM + q - 2)
+    n = q * (q + 1) // 2
+    factor = np.zeros((q, q))
+    k = 0
+    for i in range(q):
+        for j in range(i + 1):
+            value = x[params[b * n + k]]
+            factor[i, j] = math.exp(value) if i == j else value
+            k += 1
+    return factor
+
+
+@numba.njit(cache=False)
+def expanded_density(factor, hyper):
+    """:func:`pymlsem.mlm.mcmcglmm_prior.expanded_log_density` of ``L`` and its gradient in ``L``'s entries
+    (lower triangle). ``hyper``: ``nu``, then ``Psi_ii = nu V_ii`` and ``1 / alpha.V_ii`` (q each). With
+    ``M = L^-1``, ``(G^-1)_ii = sum_k M_ki^2`` and ``w_i`` the derivative of the density in it, the gradient
+    of ``sum_i f_i((G^-1)_ii)`` in ``L`` is ``-2 M' M diag(w) M'``."""
+    q = factor.shape[0]
+    nu = hyper[0]
+    half = 0.5 * (nu + 1.0)
+    inverse = lower_inverse(factor)
+    log_p = q * _LOG_2 - 0.5 * nu * q * _LOG_2 - 0.25 * q * (q - 1) * _LOG_PI
+    log_p += q * (half * _LOG_2 + math.lgamma(half) - 0.5 * _LOG_2PI)
+    weight = np.empty(q)
+    for i in range(q):
+        psi, inverse_alpha_v = hyper[1 + i], hyper[1 + q + i]
+        log_p += 0.5 * nu * math.log(psi) - math.lgamma(0.5 * nu - 0.5 * i) + 0.5 * math.log(inverse_alpha_v)
+        g_inverse = 0.0
+        for k in range(i, q):
+            g_inverse += inverse[k, i] ** 2
+        scale = psi * g_inverse + inverse_alpha_v
+        log_p -= (nu + i + 1.0) * math.log(factor[i, i]) + half * math.log(scale)
+        weight[i] = -half * psi / scale
+    gram = np.dot(inverse.T, inverse)
+    gradient = -2.0 * np.dot(gram * weight.reshape((1, q)), inverse.T)
+    for i in range(q):
+        gradient[i, i] -= (nu + i + 1.0) / factor[i, i]
+    return log_p, gradient
+
+
+@numba.njit(cache=False)
 def bartlett_root(values, root, ints, offsets, q, b):
-    """The factor ``L = diag(alpha) (C A)^-T`` of block b of size q under an MCMCglmm G prior
-    (:func:`pymlsem.mlm.mcmcglmm_prior.block_root`), with ``(C A)^-1`` and ``alpha``: ``C`` (``root``, q x q
-    row by row) the Cholesky factor of ``(nu V)^-1``, ``A`` lower triangular with the square roots of the
-    block's chi-squared values on its diagonal and its normal values below it (row by row), ``alpha`` the
-    block's ``|alpha|`` (1 where the prior is not expanded: position -1)."""
+    """The factor ``L = (C A)^-T`` of block b of size q under an MCMCglmm inverse-Wishart G prior
+    (:func:`pymlsem.mlm.mcmcglmm_prior.block_root`), with ``(C A)^-1``: ``C`` (``root``, q x q row by row)
+    the Cholesky factor of ``(nu V)^-1``, ``A`` lower triangular with the square roots of the block's
+    chi-squared values on its diagonal and its normal values below it (row by row)."""
     chi2 = segment(ints, offsets, _FIRST + _IW_CHI2 + q - 2)
     below = segment(ints, offsets, _FIRST + _IW_Z + q - 2)
-    where = segment(ints, offsets, _FIRST + _IW_ALPHA + q - 2)
     m = q * (q - 1) // 2
     bartlett = np.zeros((q, q))
     k = 0
@@ -140,19 +238,8 @@ def bartlett_root(values, root, ints, offsets, q, b):
         for j in range(i):
             bartlett[i, j] = values[below[b * m + k]]
             k += 1
-    product = np.dot(root.reshape((q, q)), bartlett)  # lower triangular
-    inverse = np.zeros((q, q))
-    for j in range(q):  # forward substitution, column by column
-        for i in range(j, q):
-            total = 1.0 if i == j else 0.0
-            for t in range(j, i):
-                total -= product[i, t] * inverse[t, j]
-            inverse[i, j] = total / product[i, i]
-    alpha = np.ones(q)
-    for i in range(q):
-        if where[b * q + i] >= 0:
-            alpha[i] = values[where[b * q + i]]
-    return alpha.reshape((q, 1)) * inverse.T, inverse, alpha
+    inverse = lower_inverse(np.dot(root.reshape((q, q)), bartlett))  # C A is lower triangular
+    return inverse.T, inverse
 
 
 @numba.njit(cache=False)
@@ -172,6 +259,7 @@ def effect_gradient(x, grad, g_values, g_fixef, g_factor, state, ints, offsets, 
     for r, i in enumerate(segment(ints, offsets, _FIRST + _SD)):
         g_values[i] += power_slope(sd_scale[r], power[r], values[i]) * np.sum(g_factor[r] * corr_factor[r])
     _bartlett_gradient(g_values, g_factor, values, ints, offsets, reals, real_offsets)
+    _expanded_gradient(grad, g_factor, x, ints, offsets)
     grad += g_values * slope
     g_corr = (sd.reshape((-1, 1)) * g_factor).reshape(-1)
     # row i of a block: L_i = (v_i, 1) / s_i, so dL_i/dv_i = I / s_i - L_i v_i' / s_i^2
@@ -196,32 +284,22 @@ def effect_gradient(x, grad, g_values, g_fixef, g_factor, state, ints, offsets, 
 
 @numba.njit(cache=False)
 def _bartlett_gradient(g_values, g_factor, values, ints, offsets, reals, real_offsets):
-    """Add to ``g_values`` the likelihood's gradient through each MCMCglmm G block's factor
-    (:func:`bartlett_root`): with ``M = C A`` and ``L = diag(alpha) M^-T``, ``dL_ij/dalpha_i = M^-1_ji``,
-    ``g_M = -M^-T g_R' M^-T`` for ``g_R = diag(alpha) g_L``, ``g_A = C' g_M`` and ``dA_ii/dchi2_i = 1 / (2
-    A_ii)``. The SDs of these rows have the scale 0 (:func:`effect_arrays`), so no other term reaches
-    them."""
+    """Add to ``g_values`` the likelihood's gradient through each MCMCglmm inverse-Wishart G block's factor
+    (:func:`bartlett_root`): with ``M = C A`` and ``L = M^-T``, ``g_M = -M^-T g_L' M^-T``, ``g_A = C' g_M``
+    and ``dA_ii/dchi2_i = 1 / (2 A_ii)``. The SDs of these rows have the scale 0 (:func:`effect_arrays`), so
+    no other term reaches them."""
     roots = segment(reals, real_offsets, _IW_ROOT)
     cursor = 0
     for q in range(2, MAX_CORRELATED + 1):
         chi2 = segment(ints, offsets, _FIRST + _IW_CHI2 + q - 2)
         below = segment(ints, offsets, _FIRST + _IW_Z + q - 2)
-        where = segment(ints, offsets, _FIRST + _IW_ALPHA + q - 2)
         rows = segment(ints, offsets, _FIRST + _IW_ROWS + q - 2)
         m = q * (q - 1) // 2
         for b in range(rows.size // q):
             root = roots[cursor : cursor + q * q].reshape((q, q))
-            _, inverse, alpha = bartlett_root(values, roots[cursor : cursor + q * q], ints, offsets, q, b)
+            _, inverse = bartlett_root(values, roots[cursor : cursor + q * q], ints, offsets, q, b)
             cursor += q * q
-            g_root = np.empty((q, q))  # g_R = diag(alpha) g_L
-            for i in range(q):
-                g_alpha = 0.0
-                for j in range(q):
-                    g_l = g_factor[rows[b * q + i], rows[b * q + j]]
-                    g_alpha += g_l * inverse[j, i]
-                    g_root[i, j] = alpha[i] * g_l
-                if where[b * q + i] >= 0:
-                    g_values[where[b * q + i]] += g_alpha
+            g_root = _block_gradient(g_factor, rows[b * q : (b + 1) * q])
             g_product = -np.dot(np.dot(inverse.T, g_root.T), inverse.T)
             g_bartlett = np.dot(root.T, g_product)
             k = 0
@@ -230,6 +308,35 @@ def _bartlett_gradient(g_values, g_factor, values, ints, offsets, reals, real_of
                 for j in range(i):
                     g_values[below[b * m + k]] += g_bartlett[i, j]
                     k += 1
+
+
+@numba.njit(cache=False)
+def _expanded_gradient(grad, g_factor, x, ints, offsets):
+    """Add to ``grad`` the likelihood's gradient through each symmetric expansion's factor
+    (:func:`expanded_factor`): ``L_ij`` itself below the diagonal, ``exp(x)`` on it."""
+    for q in range(2, MAX_CORRELATED + 1):
+        params = segment(ints, offsets, _FIRST + _GX_PARAM + q - 2)
+        rows = segment(ints, offsets, _FIRST + _GX_ROWS + q - 2)
+        n = q * (q + 1) // 2
+        for b in range(rows.size // q):
+            factor = expanded_factor(x, ints, offsets, q, b)
+            g_block = _block_gradient(g_factor, rows[b * q : (b + 1) * q])
+            k = 0
+            for i in range(q):
+                for j in range(i + 1):
+                    grad[params[b * n + k]] += g_block[i, j] * (factor[i, i] if i == j else 1.0)
+                    k += 1
+
+
+@numba.njit(cache=False)
+def _block_gradient(g_factor, rows):
+    """The q x q block of the gradient in the factor of all effects at a block's rows."""
+    q = rows.size
+    block = np.empty((q, q))
+    for i in range(q):
+        for j in range(q):
+            block[i, j] = g_factor[rows[i], rows[j]]
+    return block
 
 
 @numba.njit(cache=False)
