@@ -28,9 +28,16 @@ installed beside the venv instead of into it::
 and only the bambi child process gets that folder on ``PYTHONPATH`` (``BAMBI_SITE`` overrides the
 folder; set it empty if bambi is importable from the venv itself).
 
-Run: ``.venv/bin/python benchmarks/bench_mixed_bambi.py [--cold]``. By default the PyTensor/numba disk caches
-are the user's (warm after a first run: what a user sees from the second fit of a model on); ``--cold`` gives
-each child process its own empty cache folder (what a user sees the very first time).
+Run: ``.venv/bin/python benchmarks/bench_mixed_bambi.py [--cold] [--binary]``. By default the PyTensor/numba
+disk caches are the user's (warm after a first run: what a user sees from the second fit of a model on);
+``--cold`` gives each child process its own empty cache folder (what a user sees the very first time).
+
+``--binary`` (issue 12): a Bernoulli GLMM with a correlated random slope instead, ``y ~ x + (1 + x |
+cluster)`` on 3,000 rows in 150 clusters of 20 simulated here (:func:`binary_data`: logit link, fixed
+effects (-0.5, 0.8), SDs 0.8 and 0.4, correlation 0.3, x standard normal; seed 2026), pymlsem with
+``family="bernoulli"`` (random effects sampled, non-centred), bambi with ``family="bernoulli"``, and
+``lme4::glmer`` (Laplace) in a fresh R process as the reference for the fixed effects: each library's
+posterior means minus glmer's estimates, in glmer's standard errors (needs Rscript with lme4).
 """
 
 from __future__ import annotations
@@ -40,7 +47,11 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
+
+import numpy as np
+import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data" / "reference" / "data" / "reading_public.csv"
@@ -87,14 +98,17 @@ PYMLSEM = (
 import pandas as pd
 import pymlsem
 data = pd.read_csv(sys.argv[1])
-fit = pymlsem.mixed(sys.argv[2], data, random_seed=1, progressbar=False)
+fit = pymlsem.mixed(sys.argv[2], data, sys.argv[3], random_seed=1, progressbar=False)
 whole = time.perf_counter() - T0
-names = [n for n in ("fixef", "sigma", "sd__school", "corr__school") if n in fit.idata.posterior]
+names = [n for n in fit.idata.posterior.data_vars
+         if n in ("fixef", "sigma") or n.startswith(("sd__", "corr__"))]
 ess, rhat, div = diagnostics(fit.idata, names)
+means = dict(zip(fit.idata.posterior["term"].values.tolist(),
+                 fit.idata.posterior["fixef"].mean(("chain", "draw")).values.tolist()))
 out = [dict(label="pymlsem (cold process)", whole=whole, sampling=SAMPLE_SECONDS[-1], ess=ess, rhat=rhat,
-            div=div, names=names)]
+            div=div, names=names, means=means)]
 t1 = time.perf_counter()
-fit2 = pymlsem.mixed(sys.argv[2], data, random_seed=2, progressbar=False)
+fit2 = pymlsem.mixed(sys.argv[2], data, sys.argv[3], random_seed=2, progressbar=False)
 whole2 = time.perf_counter() - t1
 ess, rhat, div = diagnostics(fit2.idata, names)
 out.append(dict(label="pymlsem (warm, 2nd fit same process)", whole=whole2, sampling=SAMPLE_SECONDS[-1],
@@ -109,25 +123,76 @@ BAMBI = (
 import pandas as pd
 import bambi as bmb
 data = pd.read_csv(sys.argv[1])
-model = bmb.Model(sys.argv[2], data)
+model = bmb.Model(sys.argv[2], data, family=sys.argv[3])
 idata = model.fit(draws=1000, tune=1000, chains=4, inference_method="nutpie", random_seed=1,
                   progressbar=False)
 whole = time.perf_counter() - T0
-names = [n for n in idata.posterior.data_vars
-         if n in ("Intercept", "gevocab", "sigma") or n.endswith("_sigma")]
+fixed = [n for n in idata.posterior.data_vars if n in ("Intercept", "gevocab", "x")]
+names = fixed + [n for n in idata.posterior.data_vars if n == "sigma" or n.endswith("_sigma")]
 ess, rhat, div = diagnostics(idata, names)
+means = {("(Intercept)" if n == "Intercept" else n): float(idata.posterior[n].mean()) for n in fixed}
 print("RESULT" + json.dumps([dict(label="bambi " + bmb.__version__ + " (cold process)", whole=whole,
-                                  sampling=SAMPLE_SECONDS[-1], ess=ess, rhat=rhat, div=div, names=names)]))
+                                  sampling=SAMPLE_SECONDS[-1], ess=ess, rhat=rhat, div=div, names=names,
+                                  means=means)]))
 """
 )
 
 
-def run_child(code: str, env_extra: dict[str, str] | None = None) -> list[dict]:
+#: the binary GLMM of ``--binary``
+BINARY_FORMULA = "y ~ x + (1 + x | cluster)"
+GLMER = r"""
+suppressPackageStartupMessages(library(lme4))
+args <- commandArgs(trailingOnly = TRUE)
+data <- read.csv(args[1])
+start <- proc.time()[["elapsed"]]
+fit <- glmer(as.formula(args[2]), data = data, family = binomial)
+invisible(capture.output(summary(fit)))
+seconds <- proc.time()[["elapsed"]] - start
+cat(seconds, paste(fixef(fit), collapse = ","), paste(sqrt(diag(vcov(fit))), collapse = ","), "\n")
+"""
+
+
+def binary_data(seed: int = 2026, clusters: int = 150, size: int = 20) -> pd.DataFrame:
+    """3,000 Bernoulli responses in 150 clusters: ``logit p = (-0.5 + u0) + (0.8 + u1) x`` with ``(u0, u1)``
+    normal, SDs 0.8 and 0.4, correlation 0.3, and ``x`` standard normal."""
+    rng = np.random.default_rng(seed)
+    sd, corr = np.array([0.8, 0.4]), 0.3
+    cov = np.outer(sd, sd) * np.array([[1.0, corr], [corr, 1.0]])
+    effects = rng.multivariate_normal(np.zeros(2), cov, size=clusters)
+    cluster = np.repeat(np.arange(clusters), size)
+    x = rng.standard_normal(cluster.size)
+    eta = (-0.5 + effects[cluster, 0]) + (0.8 + effects[cluster, 1]) * x
+    y = rng.binomial(1, 1.0 / (1.0 + np.exp(-eta)))
+    return pd.DataFrame({"y": y, "x": x, "cluster": [f"c{c}" for c in cluster]})
+
+
+def glmer_fit(path: Path, formula: str) -> dict:
+    """lme4::glmer in a fresh R process: its whole process, the fit's seconds, estimates and SEs."""
+    start = time.perf_counter()
+    proc = subprocess.run(
+        ["Rscript", "-e", GLMER, str(path), formula], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    seconds, estimates, errors = proc.stdout.split()
+    return {
+        "process": time.perf_counter() - start,
+        "fit": float(seconds),
+        "estimates": [float(v) for v in estimates.split(",")],
+        "se": [float(v) for v in errors.split(",")],
+    }
+
+
+def run_child(
+    code: str,
+    env_extra: dict[str, str] | None = None,
+    data: Path = DATA,
+    formula: str = FORMULA,
+    family: str = "gaussian",
+) -> list[dict]:
     env = dict(os.environ)
     if env_extra:
         env.update(env_extra)
     proc = subprocess.run(
-        [sys.executable, "-c", code, str(DATA), FORMULA],
+        [sys.executable, "-c", code, str(data), formula, family],
         capture_output=True,
         text=True,
         env=env,
@@ -149,16 +214,21 @@ def _cache_env(cold: bool) -> dict[str, str]:
 
 def main() -> None:
     cold = "--cold" in sys.argv[1:]
-    rows = run_child(PYMLSEM, _cache_env(cold))
+    data, formula, family = DATA, FORMULA, "gaussian"
+    if "--binary" in sys.argv[1:]:
+        data, formula, family = Path(tempfile.mkdtemp()) / "binary_slope.csv", BINARY_FORMULA, "bernoulli"
+        binary_data().to_csv(data, index=False)
+    print(f"load before: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
+    rows = run_child(PYMLSEM, _cache_env(cold), data, formula, family)
     bambi_env = _cache_env(cold)
     if BAMBI_SITE:
         bambi_env["PYTHONPATH"] = os.pathsep.join(p for p in (BAMBI_SITE, os.environ.get("PYTHONPATH")) if p)
-    rows += run_child(BAMBI, bambi_env)
+    rows += run_child(BAMBI, bambi_env, data, formula, family)
     print(
         "caches: "
         + ("empty (--cold: each library compiles from scratch)" if cold else "warm (disk caches kept)")
     )
-    print(f"`{FORMULA}`, 4 chains x 1000 draws (+1000 tune), nutpie\n")
+    print(f"`{formula}` ({family}), 4 chains x 1000 draws (+1000 tune), nutpie\n")
     print(
         "| fit | whole fit (s) | sampling (s) | min bulk ESS | max R-hat | divergences |"
         " min ESS/s (whole fit) | min ESS/s (sampling) |"
@@ -182,6 +252,20 @@ def main() -> None:
     print(f"ratio pymlsem warm/bambi of min ESS/s (whole fit): {rows[1]['ess_s'] / bambi['ess_s']:.2f}")
     for r in rows:
         print(f"parameters checked, {r['label']}: {', '.join(r['names'])}")
+    if family == "bernoulli":
+        peer = glmer_fit(data, formula)
+        print(f"glmer (Laplace): whole R process {peer['process']:.1f} s, fit {peer['fit']:.2f} s")
+        terms = ["(Intercept)", "x"]
+        for r in rows:
+            if "means" in r:
+                z = [
+                    (r["means"][t] - e) / se
+                    for t, e, se in zip(terms, peer["estimates"], peer["se"], strict=True)
+                ]
+                print(
+                    f"{r['label']}: (posterior mean - glmer) / glmer SE: " + ", ".join(f"{v:+.3f}" for v in z)
+                )
+    print(f"load after: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
 
 
 if __name__ == "__main__":

@@ -32,10 +32,10 @@ nested and crossed ones; every prior family, correlated blocks of up to four eff
 seconds instead of minutes; their graphs here stay what the kernels are tested against. MCMCglmm's G
 priors on covariance matrices enter as their blocks' factors: an inverse-Wishart's Bartlett decomposition
 (``iw<q>_*``: the positions of the chi-squared and normal values, the rows of the block, and ``iw_root``, the
-Cholesky factor of ``(nu V)^-1``), a symmetric expansion's Cholesky factor itself with ``alpha`` integrated
-out (``gx<q>_*``: the positions of its packed entries and the rows; ``gx_prior``: ``nu``, ``nu V_ii`` and
-``1 / alpha.V_ii``). More than two nested factors, MCMCglmm's correlated ``B`` and asymmetric expansions are
-not families yet.
+Cholesky factor of ``(nu V)^-1``), a symmetric expansion's factor from its SDs and correlations with
+``alpha`` integrated out (``gx<q>_*``: the positions of its log SDs and correlation values, and the rows;
+``gx_prior``: ``nu``, ``nu V_ii`` and ``1 / alpha.V_ii``). More than two nested factors, MCMCglmm's
+correlated ``B`` and asymmetric expansions are not families yet.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from types import SimpleNamespace
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
-from pymc.distributions.transforms import CholeskyCorrTransform, CholeskyCovPacked, ordered
+from pymc.distributions.transforms import CholeskyCorrTransform, ordered
 
 from pymlsem.engine.binding import (
     PACKED_INPUTS,
@@ -62,7 +62,12 @@ from pymlsem.engine.kernels.effects import EFFECT_SEGMENTS, LKJ_SIZES, MAX_CORRE
 from pymlsem.engine.priors import MAX_HYPER, PRIOR_FAMILIES, prior_logp, transform_of
 from pymlsem.formula.design import INTERCEPT
 from pymlsem.mlm.loglik import gaussian_marginal_loglik
-from pymlsem.mlm.mcmcglmm_prior import bartlett_form, expanded_log_density, integrates_alpha
+from pymlsem.mlm.mcmcglmm_prior import (
+    SdCorrelationFactor,
+    bartlett_form,
+    expanded_log_density,
+    integrates_alpha,
+)
 from pymlsem.mlm.model import SD_POWER, carrier_name, column_sd, intercept_shift, safe_name, sd_power
 from pymlsem.mlm.stats import gaussian_stats
 from pymlsem.priors import Prior, parse_prior
@@ -200,13 +205,11 @@ def effect_values(x, hyper, positions, part, real) -> tuple[pt.TensorVariable, .
         hyper_gx = real["gx_prior"][cursor : cursor + blocks * (1 + 2 * q)].reshape((blocks, 1 + 2 * q))
         cursor = cursor + blocks * (1 + 2 * q)
         params = part[f"gx{q}_param"].reshape((-1, q * (q + 1) // 2))
-        transform = CholeskyCovPacked(q)
-        packed = transform.backward(x[params])
-        below, beside = np.tril_indices(q)
-        factor = pt.specify_shape(pt.zeros((blocks, q, q))[:, below, beside].set(packed), (None, q, q))
+        transform = SdCorrelationFactor(q)
+        factor = pt.specify_shape(transform.factor(x[params]), (None, q, q))
         density = expanded_log_density(factor, hyper_gx[:, 0], hyper_gx[:, 1 : 1 + q], hyper_gx[:, 1 + q :])
         log_prior = log_prior + pt.sum(density + transform.log_jac_det(x[params]))
-        values = pt.set_subtensor(values[params.reshape((-1,))], packed.reshape((-1,)))
+        values = pt.set_subtensor(values[params.reshape((-1,))], transform.backward(x[params]).reshape((-1,)))
         sd, corr_factor = _with_rows(sd, corr_factor, rows, factor, n_effects)
     corr_factor = corr_factor.reshape((n_effects, n_effects))
     return log_prior, values, fixef, sd, corr_factor
@@ -363,7 +366,7 @@ def effect_arrays(spec, columns, center: float, scale: float) -> tuple:
         if rv.name.startswith("corr_chol__"):
             lkj[rv.name.removeprefix("corr_chol__")] = np.arange(position, position + size)
         elif rv.name in covariance and not covariance[rv.name]:  # a G factor, alpha integrated out
-            if type(model.rvs_to_transforms.get(rv)) is not CholeskyCovPacked:
+            if type(model.rvs_to_transforms.get(rv)) is not SdCorrelationFactor:
                 raise Unsupported(f"the transform of {rv.name}")
         else:
             prior = priors[0]

@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
-from pymc.distributions.transforms import CholeskyCovPacked
+from pymc.distributions.transforms import CholeskyCorrTransform, Transform
 
 from pymlsem.exceptions import PriorError
 from pymlsem.formula.design import MixedDesign
@@ -63,6 +63,7 @@ __all__ = [
     "CovariancePrior",
     "FixedPrior",
     "McmcglmmPrior",
+    "SdCorrelationFactor",
     "as_pymlsem_priors",
     "bartlett_form",
     "expanded_log_density",
@@ -350,10 +351,48 @@ def _expanded_draws(nu, psi, inverse_alpha_v, start, rng=None, size=None) -> np.
     return out
 
 
+class SdCorrelationFactor(Transform):
+    """The packed Cholesky factor ``L`` of a covariance (row by row) from q log SDs and PyMC's
+    ``CholeskyCorrTransform`` values of its correlation factor ``F``: ``L = diag(exp(y[:q])) F(y[q:])``.
+
+    NUTS samples a covariance's SDs and correlations apart this way, as it does the default priors' (a
+    correlation's scale does not shrink with an SD). Row i of ``L`` (its i + 1 entries) is ``s_i`` times a
+    unit row ``F_i``; from ``(s_i, F_i's i entries below the diagonal)`` to it the Jacobian is ``s_i^i /
+    F_ii``; with ``exp``'s ``s_i`` and the correlation transform's ``F_ii^(i + 2)`` (i from 0) the
+    log-Jacobian is ``sum_i (i + 1) log L_ii``.
+    """
+
+    name = "sd-correlation-factor"
+    ndim_supp = 1
+
+    def __init__(self, q: int) -> None:
+        self.q = q
+        self.correlation = CholeskyCorrTransform(n=q, upper=False)
+        self.rows, self.cols = np.tril_indices(q)
+
+    def factor(self, value) -> pt.TensorVariable:
+        """``L`` (..., q, q) at the unconstrained values (..., q (q + 1) / 2)."""
+        sd = pt.exp(value[..., : self.q])
+        return sd[..., :, None] * self.correlation.backward(value[..., self.q :])
+
+    def backward(self, value, *inputs):
+        return self.factor(value)[..., self.rows, self.cols]
+
+    def forward(self, value, *inputs):
+        factor = pt.zeros((*value.shape[:-1], self.q, self.q))[..., self.rows, self.cols].set(value)
+        sd = pt.sqrt(pt.sum(factor**2, axis=-1))
+        correlation = self.correlation.forward(factor / sd[..., :, None])
+        return pt.concatenate([pt.log(sd), correlation], axis=-1)
+
+    def log_jac_det(self, value, *inputs):
+        diagonal = pt.diagonal(self.factor(value), axis1=-2, axis2=-1)
+        return pt.sum(np.arange(1, self.q + 1) * pt.log(diagonal), axis=-1)
+
+
 def _expanded_root(name: str, prior: CovariancePrior) -> pt.TensorVariable:
     """The Cholesky factor of G under a symmetric expansion, ``alpha`` integrated out
     (:func:`expanded_log_density`): one variable ``<name>_chol``, the factor's lower triangle row by row,
-    its diagonal on the log scale (PyMC's ``CholeskyCovPacked``)."""
+    sampled as the SDs (log scale) and the correlations (:class:`SdCorrelationFactor`)."""
     q = prior.q
     psi = prior.nu * np.diag(prior.v)
     inverse_alpha_v = 1.0 / np.diag(prior.alpha_v)
@@ -374,7 +413,7 @@ def _expanded_root(name: str, prior: CovariancePrior) -> pt.TensorVariable:
         logp=logp,
         random=_expanded_draws,
         support_point=support_point,
-        transform=CholeskyCovPacked(q),
+        transform=SdCorrelationFactor(q),
         signature="(),(q),(q),(n)->(n)",
     )
     return pm.expand_packed_triangular(q, packed, lower=True)

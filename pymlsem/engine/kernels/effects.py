@@ -7,8 +7,8 @@ each correlated block of q = 2, 3 or 4 effects at its ``CholeskyCorrTransform``,
 prior on the SD, 1/2 on the variance, -1/2 on the precision) and the block-diagonal correlation factor; the
 rows of a block under an MCMCglmm G prior take their SDs and correlation factor from the block's factor
 ``L`` (the SD the length of the row of ``L``): an inverse-Wishart's by its Bartlett decomposition
-(:func:`bartlett_root`), a symmetric expansion's ``L`` itself (:func:`expanded_factor`, with the density of
-:func:`expanded_density`: ``alpha`` integrated out). The LKJ transform fills the strictly
+(:func:`bartlett_root`), a symmetric expansion's from its SDs and correlation factor (:func:`expanded_factor`,
+with the density of :func:`expanded_density`: ``alpha`` integrated out). The LKJ transform fills the strictly
 lower triangle of a unit-diagonal matrix with the block's q(q-1)/2 unconstrained values (in PyMC's spiral
 order, :func:`spiral_index`) and scales each row to unit length, so row ``i`` of the Cholesky factor is
 ``(v_i, 1, 0...) / s_i`` with ``s_i^2 = 1 + |v_i|^2``. PyMC's density of the factor, ``c(eta, q) + sum_i (2
@@ -136,16 +136,14 @@ def effect_parameters(x, hyper, ints, offsets, reals, real_offsets):
             density, g_density = expanded_density(factor, hyper_gx[cursor : cursor + 1 + 2 * q])
             cursor += 1 + 2 * q
             log_prior += density
+            for i in range(q):  # the transform's log-Jacobian, sum_i (i + 1) log L_ii
+                log_prior += (i + 1.0) * math.log(factor[i, i])
+                g_density[i, i] += (i + 1.0) / factor[i, i]
+            _expanded_chain(grad, g_density, x, params[b * n : (b + 1) * n], factor)
             k = 0
-            for i in range(q):
+            for i in range(q):  # the variable's values: L's lower triangle row by row
                 for j in range(i + 1):
-                    at = params[b * n + k]
-                    values[at] = factor[i, j]
-                    if i == j:  # the log transform's Jacobian L_ii
-                        log_prior += x[at]
-                        grad[at] += g_density[i, i] * factor[i, i] + 1.0
-                    else:
-                        grad[at] += g_density[i, j]
+                    values[params[b * n + k]] = factor[i, j]
                     k += 1
             _set_rows(sd, flat, rows[b * q : (b + 1) * q], factor)
     return log_prior, grad, values, slope, fixef, sd, corr_factor
@@ -179,18 +177,46 @@ def lower_inverse(matrix):
 
 @numba.njit(cache=False)
 def expanded_factor(x, ints, offsets, q, b):
-    """The Cholesky factor ``L`` of block b of size q under a symmetric expansion: the block's q(q+1)/2
-    values row by row (PyMC's packed lower triangle), the diagonal through ``exp`` (``CholeskyCovPacked``)."""
+    """The Cholesky factor ``L = diag(s) F`` of block b of size q under a symmetric expansion
+    (:class:`pymlsem.mlm.mcmcglmm_prior.SdCorrelationFactor`): the block's first q values the log SDs
+    ``s``, the next q(q-1)/2 the correlation factor ``F``'s, as an LKJ block's."""
     params = segment(ints, offsets, _FIRST + _GX_PARAM + q - 2)
     n = q * (q + 1) // 2
     factor = np.zeros((q, q))
-    k = 0
-    for i in range(q):
-        for j in range(i + 1):
-            value = x[params[b * n + k]]
-            factor[i, j] = math.exp(value) if i == j else value
-            k += 1
+    factor[0, 0] = math.exp(x[params[b * n]])
+    for i in range(1, q):
+        squares = 0.0
+        for j in range(i):
+            squares += x[params[b * n + q + spiral_index(q, i, j)]] ** 2
+        scale = math.exp(x[params[b * n + i]]) / math.sqrt(1.0 + squares)
+        for j in range(i):
+            factor[i, j] = x[params[b * n + q + spiral_index(q, i, j)]] * scale
+        factor[i, i] = scale
     return factor
+
+
+@numba.njit(cache=False)
+def _expanded_chain(grad, g_factor, x, params, factor):
+    """Add to ``grad`` a gradient in a symmetric expansion's factor ``L = diag(s) F``
+    (:func:`expanded_factor`; ``params`` the block's positions) taken back to its values: ``dL_ij/dlog s_i =
+    L_ij``, and row i of ``F``, ``(v_i, 1) / r_i``, as an LKJ block's."""
+    q = factor.shape[0]
+    for i in range(q):
+        g_log_sd = 0.0
+        for j in range(i + 1):
+            g_log_sd += g_factor[i, j] * factor[i, j]
+        grad[params[i]] += g_log_sd
+    for i in range(1, q):
+        sd_i = math.exp(x[params[i]])
+        squares, along = 0.0, sd_i * g_factor[i, i]
+        for j in range(i):
+            v = x[params[q + spiral_index(q, i, j)]]
+            squares += v * v
+            along += sd_i * g_factor[i, j] * v
+        inverse = 1.0 / math.sqrt(1.0 + squares)
+        for j in range(i):
+            k = params[q + spiral_index(q, i, j)]
+            grad[k] += (sd_i * g_factor[i, j] - x[k] * along * inverse * inverse) * inverse
 
 
 @numba.njit(cache=False)
@@ -313,7 +339,7 @@ def _bartlett_gradient(g_values, g_factor, values, ints, offsets, reals, real_of
 @numba.njit(cache=False)
 def _expanded_gradient(grad, g_factor, x, ints, offsets):
     """Add to ``grad`` the likelihood's gradient through each symmetric expansion's factor
-    (:func:`expanded_factor`): ``L_ij`` itself below the diagonal, ``exp(x)`` on it."""
+    (:func:`expanded_factor`, :func:`_expanded_chain`)."""
     for q in range(2, MAX_CORRELATED + 1):
         params = segment(ints, offsets, _FIRST + _GX_PARAM + q - 2)
         rows = segment(ints, offsets, _FIRST + _GX_ROWS + q - 2)
@@ -321,11 +347,7 @@ def _expanded_gradient(grad, g_factor, x, ints, offsets):
         for b in range(rows.size // q):
             factor = expanded_factor(x, ints, offsets, q, b)
             g_block = _block_gradient(g_factor, rows[b * q : (b + 1) * q])
-            k = 0
-            for i in range(q):
-                for j in range(i + 1):
-                    grad[params[b * n + k]] += g_block[i, j] * (factor[i, i] if i == j else 1.0)
-                    k += 1
+            _expanded_chain(grad, g_block, x, params[b * n : (b + 1) * n], factor)
 
 
 @numba.njit(cache=False)
