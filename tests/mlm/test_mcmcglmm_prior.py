@@ -11,6 +11,7 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import pymc as pm
+import pytensor
 import pytensor.tensor as pt
 import pytest
 from reference import REFERENCE
@@ -20,7 +21,7 @@ from tolerances import check_close
 from pymlsem.engine.run import engine_binding
 from pymlsem.exceptions import PriorError
 from pymlsem.mlm.api import mixed, mixed_model
-from pymlsem.mlm.mcmcglmm_prior import expanded_log_density
+from pymlsem.mlm.mcmcglmm_prior import SdCorrelationFactor, expanded_log_density
 from pymlsem.priors import Prior
 from tests.mlm.test_mixed_families import cbpp_units, check_fixef_against_glmer
 from tests.mlm.test_mixed_model import check_sleepstudy_against_lme4, fit_sleepstudy
@@ -145,6 +146,24 @@ def test_expanded_density_is_the_integral_over_alpha(v, nu, alpha_v, factor) -> 
         pt.as_tensor(factor), nu, pt.as_tensor(nu * np.diag(v)), pt.as_tensor(1.0 / np.diag(alpha_v))
     ).eval()
     np.testing.assert_allclose(closed, np.log(density) + jacobian, rtol=1e-6)
+
+
+@pytest.mark.parametrize("q", [2, 3])
+def test_sd_correlation_factor_jacobian_is_the_determinant_of_its_derivative(q: int) -> None:
+    """The log-Jacobian of ``SdCorrelationFactor`` (log SDs and correlation values to the packed Cholesky
+    factor) equals log |det| of the transform's derivative by central differences, and forward inverts
+    backward."""
+    transform = SdCorrelationFactor(q)
+    point = np.random.default_rng(q).normal(scale=0.7, size=q * (q + 1) // 2)
+    value = pt.vector("value")
+    backward = pytensor.function([value], transform.backward(value))
+    step = 1e-6
+    derivative = np.column_stack(
+        [(backward(point + step * e) - backward(point - step * e)) / (2 * step) for e in np.eye(point.size)]
+    )
+    _, log_det = np.linalg.slogdet(derivative)
+    np.testing.assert_allclose(transform.log_jac_det(pt.as_tensor(point)).eval(), log_det, rtol=1e-6)
+    np.testing.assert_allclose(transform.forward(pt.as_tensor(backward(point))).eval(), point, atol=1e-10)
 
 
 def test_b_prior_is_multivariate_normal_on_the_data_scale() -> None:
