@@ -120,7 +120,9 @@ def _row(code, eta, y, n, a, b):
         logp += y * math.log(rate / total) + alpha * log_share
         d_alpha = digamma(y + alpha) - digamma(alpha) + log_share + (rate - y) / total
         return logp, y - (y + alpha) * rate / total, d_alpha, 0.0
-    log_choose = math.lgamma(n + 1.0) - math.lgamma(y + 1.0) - math.lgamma(n - y + 1.0)
+    log_choose = 0.0  # log C(n, y): 0 for a Bernoulli row, without three lgamma calls per row and gradient
+    if n != 1.0:
+        log_choose = math.lgamma(n + 1.0) - math.lgamma(y + 1.0) - math.lgamma(n - y + 1.0)
     if code == _LOGIT:
         logp = log_choose + y * log_sigmoid(eta) + (n - y) * log_sigmoid(-eta)
         return logp, y - n * math.exp(log_sigmoid(eta)), 0.0, 0.0
