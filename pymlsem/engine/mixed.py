@@ -67,6 +67,7 @@ from pymlsem.mlm.mcmcglmm_prior import (
     bartlett_form,
     expanded_log_density,
     integrates_alpha,
+    lower_inverse_entries,
 )
 from pymlsem.mlm.model import SD_POWER, carrier_name, column_sd, intercept_shift, safe_name, sd_power
 from pymlsem.mlm.stats import gaussian_stats
@@ -229,7 +230,7 @@ def _bartlett_root(values, part, q: int, root) -> pt.TensorVariable:
     """The factors ``(C A)^-T`` of the inverse-Wishart G blocks of size q (blocks x q x q) as
     :func:`pymlsem.mlm.mcmcglmm_prior.block_root` draws them: ``root`` their ``C``, ``A`` lower triangular
     with the square roots of the chi-squared values on its diagonal and the normal values below it;
-    ``(C A)^-1`` by forward substitution, entry by entry (q <= 4)."""
+    ``(C A)^-1`` by forward substitution, entry by entry (:func:`lower_inverse_entries`)."""
     chi2 = values[part[f"iw{q}_chi2"].reshape((-1, q))]
     below = values[part[f"iw{q}_z"].reshape((-1, q * (q - 1) // 2))]
     bartlett = [[None] * q for _ in range(q)]
@@ -242,13 +243,7 @@ def _bartlett_root(values, part, q: int, root) -> pt.TensorVariable:
     product = [
         [sum(root[:, i, t] * bartlett[t][j] for t in range(j, i + 1)) for j in range(i + 1)] for i in range(q)
     ]
-    inverse = [[pt.zeros_like(chi2[:, 0])] * q for _ in range(q)]
-    for j in range(q):
-        for i in range(j, q):
-            total = (1.0 if i == j else 0.0) - sum(
-                (product[i][t] * inverse[t][j] for t in range(j, i)), pt.zeros_like(chi2[:, 0])
-            )
-            inverse[i][j] = total / product[i][i]
+    inverse = lower_inverse_entries(product)
     return pt.stack([pt.stack([inverse[j][i] for j in range(q)], axis=1) for i in range(q)], axis=1)
 
 

@@ -68,6 +68,7 @@ __all__ = [
     "bartlett_form",
     "expanded_log_density",
     "integrates_alpha",
+    "lower_inverse_entries",
     "parse_mcmcglmm_prior",
 ]
 
@@ -284,6 +285,20 @@ def integrates_alpha(prior: CovariancePrior) -> bool:
     return prior.expanded and _symmetric(prior)
 
 
+def lower_inverse_entries(entries: list[list[pt.TensorVariable]]) -> list[list[pt.TensorVariable]]:
+    """The inverse of a lower triangular matrix, entry by entry by forward substitution, from its entries
+    ``entries[i][t]`` (``t <= i``; tensors of one shape, a batch of matrices): ``inverse[i][j]``, zero above
+    the diagonal."""
+    q = len(entries)
+    zero = pt.zeros_like(entries[0][0])
+    inverse = [[zero] * q for _ in range(q)]
+    for j in range(q):
+        for i in range(j, q):
+            total = (1.0 if i == j else 0.0) - sum((entries[i][t] * inverse[t][j] for t in range(j, i)), zero)
+            inverse[i][j] = total / entries[i][i]
+    return inverse
+
+
 def expanded_log_density(
     factor: pt.TensorVariable,
     nu: pt.TensorVariable,
@@ -314,13 +329,7 @@ def expanded_log_density(
         The log-densities, ``(...)``.
     """
     q = int(factor.type.shape[-1])
-    inverse = [[None] * q for _ in range(q)]  # L^-1 by forward substitution, entry by entry
-    for j in range(q):
-        for i in range(j, q):
-            total = (1.0 if i == j else 0.0) - sum(
-                (factor[..., i, t] * inverse[t][j] for t in range(j, i)), pt.zeros_like(factor[..., i, i])
-            )
-            inverse[i][j] = total / factor[..., i, i]
+    inverse = lower_inverse_entries([[factor[..., i, t] for t in range(i + 1)] for i in range(q)])
     half = (nu + 1.0) / 2.0
     log_norm = nu / 2.0 * pt.sum(pt.log(psi), axis=-1) - nu * q / 2.0 * np.log(2.0) + q * np.log(2.0)
     log_norm -= q * (q - 1) / 4.0 * np.log(np.pi) + sum(pt.gammaln(nu / 2.0 - j / 2.0) for j in range(q))
