@@ -31,7 +31,8 @@
 
       ``p(G) = c |G|^(-(nu + q + 1) / 2) prod_i (nu V_ii (G^-1)_ii + 1 / alpha.V_ii)^(-(nu + 1) / 2)``,
 
-      sampled through its Cholesky factor (log diagonal). Other expansions are sampled as written.
+      sampled through its Cholesky factor, from its SDs and correlations (:class:`SdCorrelationFactor`).
+      Other expansions are sampled as written.
 
 What is a prior of one parameter becomes pymlsem's own ``priors=`` entry (:func:`as_pymlsem_priors`), so
 that the engine families take it as data: a diagonal ``B`` (``"fixef:<term>"``), ``R`` (``"sigma"`` on the
