@@ -23,6 +23,7 @@ from pymlsem.exceptions import (
     SamplerError,
 )
 from pymlsem.formula.centering import center_grand, center_within, cluster_means
+from pymlsem.latent_class import LCAFit, lca
 from pymlsem.mlm.api import MixedModel, mixed, mixed_model
 from pymlsem.simulate import simulate
 from pymlsem.studies.power import power_curve, power_sim, sem_power_sim
@@ -36,6 +37,7 @@ __all__ = [
     "SEM",
     "ControlError",
     "DataError",
+    "LCAFit",
     "MixedModel",
     "ModelSpecificationError",
     "ModelSyntaxError",
@@ -50,6 +52,7 @@ __all__ = [
     "compare",
     "datasets",
     "growth",
+    "lca",
     "load_dataset",
     "mixed",
     "mixed_model",

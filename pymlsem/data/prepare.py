@@ -46,16 +46,22 @@ def check_frame(data: object) -> None:
         )
 
 
+def absent_columns(data: pd.DataFrame, names: Sequence[str]) -> list[str]:
+    """The ``names`` that are not columns of ``data``, each quoted with the closest column as a hint."""
+    columns = [str(c) for c in data.columns]
+    hints = []
+    for name in (n for n in names if n not in columns):
+        close = difflib.get_close_matches(name, columns, n=1)
+        hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return hints
+
+
 def check_columns(data: pd.DataFrame, variables: Sequence[str], cluster: str | None) -> None:
     """Raise a :class:`DataError` unless ``data`` is a data frame with ``variables`` and ``cluster``."""
     check_frame(data)
     columns = [str(c) for c in data.columns]
-    missing = [v for v in variables if v not in columns]
-    if missing:
-        hints = []
-        for name in missing:
-            close = difflib.get_close_matches(name, columns, n=1)
-            hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    hints = absent_columns(data, variables)
+    if hints:
         raise DataError(
             f"the model uses variable(s) not in the data: {', '.join(hints)}. "
             "Check the spelling in the model string, or add the column(s) to the data."

@@ -6,7 +6,8 @@ true parameter values keyed by the labels used in the model (and by the names of
 parameters), on lavaan's scale (variances and covariances, not standard deviations). They serve
 parameter-recovery tests and benchmarks of the two-level latent-variable features: random slopes and
 cross-level interactions, latent group-mean centering, multilevel IRT and ordinal factor models, and
-multilevel mediation (1-1-1, 2-1-1, 2-2-1).
+multilevel mediation (1-1-1, 2-1-1, 2-2-1), and multilevel latent classes
+(:func:`multilevel_latent_classes`, a :class:`LatentClassDesign`: a latent class model has no lavaan syntax).
 
 Every function takes ``n_clusters``, ``cluster_size`` (one size, or one per cluster) and ``seed``
 (passed to :func:`numpy.random.default_rng`), plus the design's key parameter values as keywords.
@@ -24,10 +25,12 @@ import pandas as pd
 
 __all__ = [
     "Design",
+    "LatentClassDesign",
     "latent_centering",
     "mediation_111",
     "mediation_211",
     "mediation_221",
+    "multilevel_latent_classes",
     "observed_centering_estimates",
     "random_slope_cross_level",
     "two_level_irt",
@@ -891,3 +894,86 @@ def mediation_221(
     )
     notes = "x and m between only; y has within and between parts; indirect effect a*b at level 2."
     return Design("mediation_221", data, model, truth, notes=notes)
+
+
+@dataclass(frozen=True)
+class LatentClassDesign:
+    """One simulated data set of a (multilevel) latent class model and its true parameter values.
+
+    Attributes
+    ----------
+    data
+        One row per person: the items and the cluster column.
+    items
+        The items, in order.
+    truth
+        ``cluster_class_proportions`` (M), ``class_proportions`` (M x K, row m given cluster class m) and,
+        per item, ``item_probs[item]`` (K x categories).
+    cluster
+        Name of the cluster column.
+    """
+
+    data: pd.DataFrame
+    items: tuple[str, ...]
+    truth: dict
+    cluster: str = "cluster"
+
+
+def multilevel_latent_classes(
+    *,
+    n_clusters: int = 100,
+    cluster_size: int | Sequence[int] = 15,
+    seed: int | None = None,
+    cluster_class_proportions: Sequence[float] = (0.35, 0.65),
+    class_proportions: Sequence[Sequence[float]] = ((0.8, 0.2), (0.25, 0.75)),
+    binary: Sequence[Sequence[float]] = ((0.85, 0.8, 0.3, 0.9), (0.2, 0.25, 0.75, 0.15)),
+    ordinal: Sequence[Sequence[float]] = ((0.6, 0.3, 0.1), (0.1, 0.3, 0.6)),
+) -> LatentClassDesign:
+    """Vermunt's nonparametric multilevel latent class model: cluster classes that set the proportions of
+    the person classes, binary items and one 3-category item.
+
+    Parameters
+    ----------
+    n_clusters, cluster_size, seed
+        As the other designs.
+    cluster_class_proportions
+        ``pi_m``, the M cluster classes' proportions.
+    class_proportions
+        ``pi_k|m``: row m, the K person classes' proportions in clusters of class m.
+    binary
+        ``P(y_h = 1 | k)``: row k, one entry per binary item ``y1, y2, ...``.
+    ordinal
+        ``P(y = c | k)``: row k, the categories 0, 1, 2 of the last item.
+
+    Returns
+    -------
+    LatentClassDesign
+        Items ``y1, ...`` (integer codes) and ``cluster``.
+
+    Notes
+    -----
+    ::
+
+        W_j ~ Categorical(pi_m),  X_ij | W_j = m ~ Categorical(pi_k|m),
+        y_ijh | X_ij = k ~ Bernoulli(binary[k, h]),  y_ij,last | X_ij = k ~ Categorical(ordinal[k])
+    """
+    rng = np.random.default_rng(seed)
+    _, cluster = _clusters(n_clusters, cluster_size)
+    pi_m, pi_km = np.asarray(cluster_class_proportions), np.asarray(class_proportions)
+    binary, ordinal = np.asarray(binary), np.asarray(ordinal)
+    cluster_class = rng.choice(len(pi_m), size=n_clusters, p=pi_m)
+    person_class = np.array([rng.choice(pi_km.shape[1], p=pi_km[cluster_class[j]]) for j in cluster])
+    n_binary = binary.shape[1]
+    columns = {
+        f"y{h + 1}": (rng.random(len(cluster)) < binary[person_class, h]).astype(int) for h in range(n_binary)
+    }
+    uniform = rng.random(len(cluster))[:, None]
+    columns[f"y{n_binary + 1}"] = (uniform > np.cumsum(ordinal[person_class], axis=1)[:, :-1]).sum(1)
+    items = tuple(columns)
+    probs = {f"y{h + 1}": np.column_stack([1 - binary[:, h], binary[:, h]]) for h in range(n_binary)}
+    truth = {
+        "cluster_class_proportions": pi_m,
+        "class_proportions": pi_km,
+        "item_probs": probs | {items[-1]: ordinal},
+    }
+    return LatentClassDesign(_frame(cluster, columns), items, truth)

@@ -1,12 +1,14 @@
 """Plots of fitted models (matplotlib, an optional dependency: ``pip install 'pymlsem[plots]'``).
 
 Every function returns the matplotlib figure and saves it to ``path=`` when given. They take a SEM fit
-(:class:`~pymlsem.results.fit.SEMFit`) or a mixed-model fit (:class:`~pymlsem.mlm.fit.MixedFit`); the fits'
-methods (``fit.plot()``, ``fit.plot_autocorr()``, ...) call them. Path diagrams of SEM fits:
+(:class:`~pymlsem.results.fit.SEMFit`) or a mixed-model fit (:class:`~pymlsem.mlm.fit.MixedFit`), or
+(:func:`plot_class_profiles`) a latent class fit; the fits' methods (``fit.plot()``,
+``fit.plot_autocorr()``, ``fit.plot_profiles()``, ...) call them. Path diagrams of SEM fits:
 :mod:`pymlsem.plots.path_diagram` (graphviz, optional).
 """
 
 from pymlsem.plots.calibration import plot_rank_histograms
+from pymlsem.plots.classes import plot_class_profiles
 from pymlsem.plots.clusters import plot_caterpillar, plot_cluster_lines
 from pymlsem.plots.diagnostics import plot_autocorr, plot_rank
 from pymlsem.plots.power import plot_power_curve
@@ -17,6 +19,7 @@ from pymlsem.plots.trace import plot_trace_density
 __all__ = [
     "plot_autocorr",
     "plot_caterpillar",
+    "plot_class_profiles",
     "plot_cluster_lines",
     "plot_fit_ppc",
     "plot_power_curve",
