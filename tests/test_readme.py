@@ -1,5 +1,5 @@
-"""The README's mixed-model example runs as written (with short chains): every method it shows exists and
-returns, on the data sets it names."""
+"""The README's mixed-model and latent class examples run as written (with short chains): every method they
+show exists and returns, on the data sets they name."""
 
 from __future__ import annotations
 
@@ -61,3 +61,16 @@ def test_readme_mixed_model_example_runs(monkeypatch, tmp_path) -> None:
         warnings.simplefilter("ignore")  # short chains warn about convergence, as they should
         exec(compile(block, str(README), "exec"), namespace)
     assert (tmp_path / "trace.png").exists()
+
+
+@pytest.mark.sampling
+def test_readme_latent_class_example_runs(monkeypatch) -> None:
+    (block,) = [b for b in _python_blocks() if "pymlsem.lca(" in b]
+    real = pymlsem.lca
+    short = {"draws": 200, "tune": 200, "chains": 2, "progressbar": False}
+    monkeypatch.setattr(pymlsem, "lca", lambda *a, **k: real(*a, **{**short, **k}))
+    namespace = {"pymlsem": pymlsem}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # short chains may warn about convergence, as they should
+        exec(compile(block, str(README), "exec"), namespace)
+    assert namespace["fit"].membership(2).shape == (100, 3)

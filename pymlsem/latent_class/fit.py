@@ -26,10 +26,10 @@ from pymlsem.latent_class.data import LCAData
 from pymlsem.latent_class.model import LCAStructure, mixture_terms, parameter_names
 from pymlsem.latent_class.relabel import pivot_permutations, relabel
 from pymlsem.plots.classes import plot_class_profiles
+from pymlsem.workflow.information import data_digest, loo
+from pymlsem.workflow.pointwise import Pointwise
 
 __all__ = ["LCAFit", "relabelled_posterior"]
-
-_SAMPLE_DIMS = ("chain", "draw")
 
 
 def _interval(draws: np.ndarray, prob: float) -> dict[str, np.ndarray]:
@@ -106,7 +106,7 @@ class LCAFit:
         The PyMC model (inspectable: ``model.to_graphviz()``).
     idata
         The ArviZ DataTree: the relabelled ``posterior``, ``sample_stats`` and, after :meth:`loo`,
-        ``log_likelihood``.
+        ``log_likelihood`` (variable ``loglik``).
     relabelled_draws
         How many draws had their class labels changed to match the pivot draw.
     sampler, compile_seconds, sampling_seconds
@@ -353,36 +353,44 @@ class LCAFit:
         if note is not None:
             warnings.warn(note, ConvergenceWarning, stacklevel=3)
 
-    def log_likelihood(self) -> Any:
-        """Add the log-likelihood per cluster (per person without clusters) to ``idata`` (group
-        ``log_likelihood``, variable ``loglik``), with the classes summed out."""
-        loglik = self._evaluate()["unit_loglik"]
-        posterior = self.idata.posterior
-        unit = "cluster" if self.structure.multilevel else "observation"
+    def default_unit(self) -> str:
+        """The unit of LOO: ``"cluster"`` with clusters (a cluster's persons share its class), else
+        ``"observation"`` (a person)."""
+        return "cluster" if self.structure.multilevel else "observation"
+
+    def pointwise_log_likelihood(self, unit: str) -> Pointwise:
+        """The log-likelihood of every draw per unit, the classes summed out.
+
+        Parameters
+        ----------
+        unit
+            The fit's :meth:`default_unit`; with clusters, persons are not independent given the
+            parameters (they share the cluster's class), so ``"observation"`` is refused.
+        """
+        if unit != self.default_unit():
+            raise PymlsemError(
+                f"unit={unit!r}: a multilevel latent class model's persons share their cluster's class, so "
+                "its log-likelihood factorises over clusters only; use unit='cluster'"
+            )
         labels = self.data.cluster_labels if self.structure.multilevel else self.data.index.to_numpy()
-        array = xr.DataArray(
-            loglik.reshape(posterior.sizes["chain"], posterior.sizes["draw"], -1),
-            dims=(*_SAMPLE_DIMS, unit),
-            coords={"chain": posterior["chain"].values, "draw": posterior["draw"].values, unit: labels},
-            attrs={"unit": unit},
-        )
-        self.idata["log_likelihood"] = xr.Dataset({"loglik": array})
-        return self.idata
+        return Pointwise(self._evaluate()["unit_loglik"], unit, labels, True)
+
+    def data_identity(self) -> tuple[tuple[str, ...], int, str]:
+        """The items, the number of rows and a digest of the answers and clusters (:func:`pymlsem.compare`
+        compares fits to the same data only)."""
+        parts = [g.one_hot for g in self.data.groups] + [self.data.values, self.data.cluster]
+        return tuple(sorted(self.data.items)), self.data.n_rows, data_digest(*parts)
 
     def loo(self, **kwargs: Any) -> Any:
         """PSIS leave-one-out cross-validation (ArviZ), leaving out one cluster at a time (one person without
-        clusters); compare numbers of classes with :func:`pymlsem.compare` or ``arviz_stats.compare``.
+        clusters); compare numbers of classes with :func:`pymlsem.compare`.
 
         Parameters
         ----------
         **kwargs
             Passed to :func:`arviz_stats.loo`.
         """
-        from arviz_stats import loo as arviz_loo
-
-        self.log_likelihood()
-        kwargs.setdefault("pointwise", True)
-        return arviz_loo(self.idata, var_name="loglik", **kwargs)
+        return loo(self, self.default_unit(), **kwargs)
 
     # ----------------------------------------------------------------- the report
     def summary(self, prob: float = 0.95) -> str:
