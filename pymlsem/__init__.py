@@ -23,7 +23,8 @@ from pymlsem.exceptions import (
     SamplerError,
 )
 from pymlsem.formula.centering import center_grand, center_within, cluster_means
-from pymlsem.latent_class import LCAFit, lca
+from pymlsem.latent_class.api import lca
+from pymlsem.latent_class.fit import LCAFit
 from pymlsem.mlm.api import MixedModel, mixed, mixed_model
 from pymlsem.simulate import simulate
 from pymlsem.studies.power import power_curve, power_sim, sem_power_sim

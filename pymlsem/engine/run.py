@@ -62,7 +62,7 @@ def family_user_data(binding: Binding, family: CompiledFamily) -> tuple[dict[str
     return shared_data, ncp.update_user_data(user_data, shared_data)
 
 
-def nutpie_model(binding: Binding, family: CompiledFamily, model) -> Any:
+def nutpie_model(binding: Binding, family: CompiledFamily, model, shapes: list | None = None) -> Any:
     """A nutpie compiled model: the family's callbacks with this model's arrays as user data.
 
     Parameters
@@ -73,6 +73,9 @@ def nutpie_model(binding: Binding, family: CompiledFamily, model) -> Any:
         The loaded family.
     model
         The per-model PyMC model (for the initial point: lavaan-like starts with PyMC's jitter).
+    shapes
+        The shapes of the model's value (unconstrained) variables, in order, where the family knows them
+        (else read from each variable's dimensions or its positions).
     """
     import nutpie.compile_pymc as ncp
     from pymc.initial_point import make_initial_point_fn
@@ -89,10 +92,11 @@ def nutpie_model(binding: Binding, family: CompiledFamily, model) -> Any:
         )
     )
     names = [value.name for value in model.value_vars]
-    shapes = [
-        _value_shape(model, value, len(positions))
-        for value, (*_, positions) in zip(model.value_vars, binding.variables, strict=True)
-    ]
+    if shapes is None:
+        shapes = [
+            _value_shape(model, value, len(positions))
+            for value, (*_, positions) in zip(model.value_vars, binding.variables, strict=True)
+        ]
     n_dim, n_derived = binding.n_dim, binding.n_derived
     shape_info = (
         ["engine_values", "engine_derived"],

@@ -4,10 +4,7 @@ out of the log-density.
 :mod:`pymlsem.latent_class.data` lays the items out as arrays, :mod:`pymlsem.latent_class.model`
 builds the PyMC model, :mod:`pymlsem.latent_class.relabel` renames the classes of every draw against label
 switching, :mod:`pymlsem.latent_class.fit` holds the fitted model's tables and
-:mod:`pymlsem.latent_class.api` the front door, :func:`pymlsem.lca`.
+:mod:`pymlsem.latent_class.api` the front door, :func:`pymlsem.lca`;
+:mod:`pymlsem.latent_class.sampling` samples through the compiled engine family
+(:mod:`pymlsem.engine.latent_class`).
 """
-
-from pymlsem.latent_class.api import lca
-from pymlsem.latent_class.fit import LCAFit
-
-__all__ = ["LCAFit", "lca"]

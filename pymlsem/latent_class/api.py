@@ -12,6 +12,7 @@ from pymlsem.exceptions import ModelSpecificationError
 from pymlsem.latent_class.data import lca_data
 from pymlsem.latent_class.fit import LCAFit, relabelled_posterior
 from pymlsem.latent_class.model import LCAStructure, build_lca_model
+from pymlsem.latent_class.sampling import sample_lca
 from pymlsem.sample import SamplerSettings, is_integer, sample_model
 
 __all__ = ["lca"]
@@ -107,25 +108,25 @@ def lca(
     arrays = lca_data(data, items, cluster, continuous)
     structure = LCAStructure(k, m, cluster is not None)
     model = build_lca_model(arrays, structure)
-    result = sample_model(
-        model,
-        **settings.keywords(),
-        cache_key=("lca", structure, arrays.structure()),
-        data=arrays.arrays(),
-    )
-    log_density = _sample_stat(result.idata, "logp", "lp")
+    if settings.sampler == "nutpie":  # the compiled family: no compiling of this structure
+        idata, compile_seconds, sampling_seconds = sample_lca(arrays, structure, model, settings)
+    else:  # the other samplers compile the model's own graph
+        result = sample_model(model, **settings.keywords())
+        idata, compile_seconds = result.idata, result.compile_seconds
+        sampling_seconds = result.sampling_seconds
+    log_density = _sample_stat(idata, "logp", "lp")
     pivot = int(log_density.values.argmax()) if log_density is not None else 0
-    posterior, changed = relabelled_posterior(result.idata.posterior.to_dataset(), arrays, structure, pivot)
-    result.idata["posterior"] = posterior
+    posterior, changed = relabelled_posterior(idata.posterior.to_dataset(), arrays, structure, pivot)
+    idata["posterior"] = posterior
     fit = LCAFit(
         data=arrays,
         structure=structure,
         model=model,
-        idata=result.idata,
+        idata=idata,
         relabelled_draws=changed,
-        sampler=result.sampler,
-        compile_seconds=result.compile_seconds,
-        sampling_seconds=result.sampling_seconds,
+        sampler=settings.sampler,
+        compile_seconds=compile_seconds,
+        sampling_seconds=sampling_seconds,
     )
     fit.warn_if_unconverged()
     return fit

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import itertools
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytensor
 import pytest
-import xarray as xr
 from scipy import stats
 from scipy.optimize import linear_sum_assignment
-from tolerances import check_truth
+from tolerances import check_close, check_truth, mcse, mle_allowance, stack_draws
 
 import pymlsem
 from pymlsem.datasets.designs import multilevel_latent_classes
@@ -269,9 +269,7 @@ def test_multilevel_latent_class_recovers_the_truth() -> None:
                     )
                     values.append(truth["item_probs"][item][k, c])
                     labels.append(f"P({item}={c} | {k})")
-    draws = xr.concat(
-        [p.drop_vars([c for c in p.coords if c not in ("chain", "draw")]) for p in parts], dim="parameter"
-    ).transpose("chain", "draw", "parameter")
+    draws = stack_draws(parts)
     check_truth(draws, np.array(values), labels=labels)
     # the tables read the same draws, in the fit's labels
     table = fit.class_proportions()
@@ -297,3 +295,76 @@ def test_multilevel_latent_class_recovers_the_truth() -> None:
         np.testing.assert_allclose(
             np.asarray(line.get_ydata(), dtype=float), highest.loc[highest["class"] == k, "mean"]
         )
+
+
+FLEXMIX = Path(__file__).parent.parent / "data" / "reference" / "flexmix"
+#: flexmix's maximised log-likelihood, printed by lca_binary.R
+FLEXMIX_LOGLIK = -3689.505187
+
+
+def test_log_likelihood_at_flexmix_estimates_equals_flexmix() -> None:
+    """The summed-out log-likelihood at flexmix's ML estimates (EM, 20 starts) equals flexmix's logLik: the
+    likelihood is the one another program maximises."""
+    frame = pd.read_csv(FLEXMIX / "lca_binary_data.csv")
+    reference = pd.read_csv(FLEXMIX / "lca_binary_estimates.csv")
+    data = lca_data(frame, ["y1", "y2", "y3", "y4"])
+    structure = LCAStructure(2, 1, False)
+    p_yes = reference[reference["parameter"] == "p_yes"].pivot(
+        index="item", columns="class", values="estimate"
+    )
+    params = {
+        "class_proportions": reference.loc[
+            reference["parameter"] == "class_proportion", "estimate"
+        ].to_numpy(),
+        "item_probs_c2": np.stack([1 - p_yes.to_numpy(), p_yes.to_numpy()], axis=-1),  # items x K x 2
+    }
+    loglik = _evaluate(params, data, structure)["unit_loglik"].sum()
+    np.testing.assert_allclose(loglik, FLEXMIX_LOGLIK, atol=1e-5)  # flexmix's value as printed (6 decimals)
+
+
+@pytest.mark.sampling
+def test_single_level_posterior_agrees_with_flexmix_ml() -> None:
+    """Posterior means of a single-level model against flexmix's ML estimates on the same data: they differ
+    by O(1/sqrt(n)) standard errors (the prior, the skewness of the likelihood), the allowance of every MLE
+    comparison of the suite (tests/tolerances.py, ``K_MLE / sqrt(n)`` posterior SDs, n = 1,500 persons);
+    a probability off by 0.05 (three SEs) fails. Classes matched to flexmix's by their item profiles."""
+    frame = pd.read_csv(FLEXMIX / "lca_binary_data.csv")
+    reference = pd.read_csv(FLEXMIX / "lca_binary_estimates.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        fit = pymlsem.lca(
+            frame,
+            ["y1", "y2", "y3", "y4"],
+            2,
+            draws=500,
+            tune=500,
+            chains=2,
+            random_seed=3,
+            progressbar=False,
+        )
+    posterior = fit.idata.posterior
+    p_yes = reference[reference["parameter"] == "p_yes"].pivot(
+        index="class", columns="item", values="estimate"
+    )
+    fitted = posterior["item_probs_c2"].sel(category_c2=1).mean(("chain", "draw")).values.T  # K x items
+    cost = ((p_yes.to_numpy()[:, None] - fitted[None]) ** 2).sum(-1)
+    match = linear_sum_assignment(cost)[1]  # the fit's class of each flexmix class
+    parts, values, labels = [], [], []
+    for k in range(2):
+        parts.append(posterior["class_proportions"].isel({"class": match[k]}))
+        values.append(reference.loc[reference["parameter"] == "class_proportion", "estimate"].iloc[k])
+        labels.append(f"pi[{k + 1}]")
+        for h, item in enumerate(["y1", "y2", "y3", "y4"]):
+            parts.append(posterior["item_probs_c2"].isel({"item_c2": h, "category_c2": 1, "class": match[k]}))
+            values.append(p_yes.loc[k + 1, item])
+            labels.append(f"P({item}=1 | {k + 1})")
+    draws = stack_draws(parts)
+    check_close(
+        draws.mean(("chain", "draw")),
+        values,
+        mcse(draws),
+        mle_allowance(draws.std(("chain", "draw")), fit.data.n_rows),
+        labels=labels,
+    )
+    # no draw's likelihood exceeds the maximum flexmix found
+    assert fit.pointwise_log_likelihood("observation").values.sum(1).max() <= FLEXMIX_LOGLIK + 1e-6
