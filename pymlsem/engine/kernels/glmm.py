@@ -123,9 +123,14 @@ def _row(code, eta, y, n, a, b):
     log_choose = 0.0  # log C(n, y): 0 for a Bernoulli row, without three lgamma calls per row and gradient
     if n != 1.0:
         log_choose = math.lgamma(n + 1.0) - math.lgamma(y + 1.0) - math.lgamma(n - y + 1.0)
-    if code == _LOGIT:
-        logp = log_choose + y * log_sigmoid(eta) + (n - y) * log_sigmoid(-eta)
-        return logp, y - n * math.exp(log_sigmoid(eta)), 0.0, 0.0
+    if code == _LOGIT:  # log s(eta), log s(-eta) and s(eta) from one exp and one log1p
+        small = math.exp(-abs(eta))
+        tail = math.log1p(small)
+        if eta >= 0:
+            log_p, log_q, p = -tail, -eta - tail, 1.0 / (1.0 + small)
+        else:
+            log_p, log_q, p = eta - tail, -tail, small / (1.0 + small)
+        return log_choose + y * log_p + (n - y) * log_q, y - n * p, 0.0, 0.0
     scaled = eta / _PYMC_SQRT2
     p = 0.5 * math.erfc(-scaled)  # Phi(eta), and 1 - p = Phi(-eta)
     q = 0.5 * math.erfc(scaled)
