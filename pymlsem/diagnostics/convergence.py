@@ -37,7 +37,7 @@ import pandas as pd
 import xarray as xr
 from arviz_stats import bfmi, ess, rhat
 
-__all__ = ["RHAT_MAX", "convergence_message", "diagnose"]
+__all__ = ["RHAT_MAX", "convergence_message", "diagnose", "sample_stat"]
 
 RHAT_MAX = 1.01
 ESS_PER_CHAIN = 100
@@ -77,7 +77,9 @@ def _flat(dataset: xr.Dataset) -> pd.Series:
     return pd.Series(values, dtype=float)
 
 
-def _sample_stat(idata: Any, *names: str) -> xr.DataArray | None:
+def sample_stat(idata: Any, *names: str) -> xr.DataArray | None:
+    """The first of ``names`` that the sampler recorded in ``sample_stats`` (samplers name some
+    statistics differently: ``logp`` / ``lp``), or None."""
     stats = idata.get("sample_stats") if hasattr(idata, "get") else None
     if stats is None:
         return None
@@ -119,22 +121,22 @@ def diagnose(idata: Any, var_names: list[str]) -> pd.DataFrame:
             worst = values.sort_values()
             limit = ESS_PER_CHAIN * chains
             rows.append((f"ess_{method}", worst.iloc[0], limit, worst.iloc[0] >= limit, worst[worst < limit]))
-    diverging = _sample_stat(idata, "diverging")
+    diverging = sample_stat(idata, "diverging")
     if diverging is not None:
         count = int(np.asarray(diverging).sum())
         rows.append(("divergent", count, 0, count == 0, pd.Series(dtype=float)))
-    if _sample_stat(idata, "energy") is not None:
+    if sample_stat(idata, "energy") is not None:
         values = np.asarray(bfmi(idata)["energy"], dtype=float)
         rows.append(
             ("e_bfmi", float(values.min()), BFMI_MIN, bool(values.min() >= BFMI_MIN), pd.Series(dtype=float))
         )
-    depth = _sample_stat(idata, "reached_max_treedepth", "maxdepth_reached")
+    depth = sample_stat(idata, "reached_max_treedepth", "maxdepth_reached")
     if depth is not None:
         share = float(np.asarray(depth, dtype=float).mean())
         rows.append(
             ("tree_depth", share, TREE_DEPTH_SHARE, share <= TREE_DEPTH_SHARE, pd.Series(dtype=float))
         )
-    log_density = _sample_stat(idata, "logp", "lp")
+    log_density = sample_stat(idata, "logp", "lp")
     if log_density is not None and log_density.sizes.get("chain", 1) > 1:
         rows.append(_modes(log_density))
     return pd.DataFrame(

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from pymlsem.diagnostics.convergence import _sample_stat
+from pymlsem.diagnostics.convergence import sample_stat
 from pymlsem.exceptions import ModelSpecificationError
 from pymlsem.latent_class.data import lca_data
 from pymlsem.latent_class.fit import LCAFit, relabelled_posterior
@@ -114,7 +114,7 @@ def lca(
         result = sample_model(model, **settings.keywords())
         idata, compile_seconds = result.idata, result.compile_seconds
         sampling_seconds = result.sampling_seconds
-    log_density = _sample_stat(idata, "logp", "lp")
+    log_density = sample_stat(idata, "logp", "lp")
     pivot = int(log_density.values.argmax()) if log_density is not None else 0
     posterior, changed = relabelled_posterior(idata.posterior.to_dataset(), arrays, structure, pivot)
     idata["posterior"] = posterior
