@@ -1,6 +1,7 @@
 """The latent class engine family (:mod:`pymlsem.engine.latent_class`) against each model's own PyMC graph:
 log-density, gradient and constrained values at random points, for single-level and multilevel models
-with binary, ordinal and continuous items and missing answers."""
+with binary, ordinal and continuous items and missing answers. The family is called through its compiled
+C callbacks (what nutpie calls; compiled by the suite's warm-up, loaded from the disk cache)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ import pytensor
 import pytest
 
 from pymlsem.datasets.designs import multilevel_latent_classes
-from pymlsem.engine.compiled import family_inputs
-from pymlsem.engine.kernels import latent_class as kernel
+from pymlsem.engine.compiled import load_family
 from pymlsem.engine.latent_class import bind
+from pymlsem.engine.run import family_user_data
 from pymlsem.latent_class.data import lca_data
 from pymlsem.latent_class.model import LCAStructure, build_lca_model, parameter_names
+from tests.engine.test_engine import engine_at
 
 STRUCTURES = {
     "single level, 2 classes": (2, 1, False),
@@ -44,13 +46,14 @@ def _model_functions(model):
 
 
 @pytest.mark.parametrize("name", sorted(STRUCTURES))
-def test_kernel_equals_the_models_own_graph(name: str) -> None:
+def test_family_equals_the_models_own_graph(name: str) -> None:
     k, m, multilevel = STRUCTURES[name]
     data = lca_data(_frame(), ["y1", "y2", "y3", "y4", "y5", "c1"], "cluster" if multilevel else None, ["c1"])
     structure = LCAStructure(k, m, multilevel)
     model = build_lca_model(data, structure)
     binding = bind(data, structure)
-    arrays = [binding.data[input_name] for input_name, _, _ in family_inputs("lca")]
+    family = load_family("lca")
+    _arrays, user_data = family_user_data(binding, family)  # the arrays must outlive every call
     logp, dlogp, constrained = _model_functions(model)
     with pytensor.config.change_flags(mode="FAST_COMPILE"):
         initial = model.initial_point()
@@ -63,12 +66,10 @@ def test_kernel_equals_the_models_own_graph(name: str) -> None:
         for n in names:
             point[n] = x[start : start + initial[n].size].reshape(initial[n].shape)
             start += initial[n].size
-        value, grad = kernel.logp_grad(x, *arrays)
+        value, grad, expanded = engine_at(family, user_data, binding.n_dim + binding.n_derived, x)
         np.testing.assert_allclose(value, logp(point), rtol=1e-12)
         np.testing.assert_allclose(grad, dlogp(point), rtol=1e-9, atol=1e-10)
-        (expanded,) = kernel.expand(x, *arrays)
         np.testing.assert_array_equal(expanded[: x.size], x)
         values = dict(zip([rv.name for rv in model.free_RVs], constrained(point), strict=True))
         flat = np.concatenate([np.ravel(values[n]) for n in parameter_names(data, structure)])
-        assert expanded.size == x.size + binding.n_derived
         np.testing.assert_allclose(expanded[x.size :], flat, rtol=1e-12)
