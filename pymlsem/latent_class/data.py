@@ -99,11 +99,6 @@ class LCAData:
         """Number of clusters (1 without clusters)."""
         return 1 if self.cluster_labels is None else len(self.cluster_labels)
 
-    def structure(self) -> tuple:
-        """What the model's graph depends on besides the numbers of classes: the groups' sizes and the
-        number of continuous items (fits with the same structure reuse one compiled model)."""
-        return (tuple((g.n_categories, len(g.items)) for g in self.groups), len(self.continuous))
-
     def arrays(self) -> dict[str, np.ndarray]:
         """The data by the names of the model's ``pm.Data`` variables."""
         out = {f"one_hot_c{g.n_categories}": g.one_hot for g in self.groups}

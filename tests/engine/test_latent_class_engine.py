@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytensor
 import pytest
+from graphs import AS_WRITTEN
 
 from pymlsem.datasets.designs import multilevel_latent_classes
 from pymlsem.engine.compiled import load_family
@@ -38,7 +39,7 @@ def _frame() -> pd.DataFrame:
 
 
 def _model_functions(model):
-    with pytensor.config.change_flags(mode="FAST_COMPILE"):  # Python thunks: nothing compiled
+    with pytensor.config.change_flags(mode=AS_WRITTEN):  # Python thunks: nothing compiled, no C thunks
         logp, dlogp = model.compile_logp(), model.compile_dlogp()
         values = model.replace_rvs_by_values(model.free_RVs)  # the transforms' backward of the point
         constrained = model.compile_fn(values, inputs=model.value_vars, point_fn=True)
@@ -55,7 +56,7 @@ def test_family_equals_the_models_own_graph(name: str) -> None:
     family = load_family("lca")
     _arrays, user_data = family_user_data(binding, family)  # the arrays must outlive every call
     logp, dlogp, constrained = _model_functions(model)
-    with pytensor.config.change_flags(mode="FAST_COMPILE"):
+    with pytensor.config.change_flags(mode=AS_WRITTEN):
         initial = model.initial_point()
     names = [value.name for value in model.value_vars]
     assert binding.n_dim == sum(initial[n].size for n in names)
