@@ -23,6 +23,8 @@ from pymlsem.exceptions import (
     SamplerError,
 )
 from pymlsem.formula.centering import center_grand, center_within, cluster_means
+from pymlsem.irt.api import irt
+from pymlsem.irt.fit import IRTFit
 from pymlsem.latent_class.api import lca
 from pymlsem.latent_class.fit import LCAFit
 from pymlsem.mlm.api import MixedModel, mixed, mixed_model
@@ -38,6 +40,7 @@ __all__ = [
     "SEM",
     "ControlError",
     "DataError",
+    "IRTFit",
     "LCAFit",
     "MixedModel",
     "ModelSpecificationError",
@@ -53,6 +56,7 @@ __all__ = [
     "compare",
     "datasets",
     "growth",
+    "irt",
     "lca",
     "load_dataset",
     "mixed",

@@ -1,5 +1,5 @@
-"""The README's mixed-model and latent class examples run as written (with short chains): every method they
-show exists and returns, on the data sets they name."""
+"""The README's mixed-model, latent class and IRT examples run as written (with short chains): every method
+they show exists and returns, on the data sets they name."""
 
 from __future__ import annotations
 
@@ -74,3 +74,16 @@ def test_readme_latent_class_example_runs(monkeypatch) -> None:
         warnings.simplefilter("ignore")  # short chains may warn about convergence, as they should
         exec(compile(block, str(README), "exec"), namespace)
     assert namespace["fit"].membership(2).shape == (100, 3)
+
+
+@pytest.mark.sampling
+def test_readme_irt_example_runs(monkeypatch) -> None:
+    (block,) = [b for b in _python_blocks() if "pymlsem.irt(" in b]
+    real = pymlsem.irt
+    short = {"draws": 200, "tune": 200, "chains": 2, "progressbar": False}
+    monkeypatch.setattr(pymlsem, "irt", lambda *a, **k: real(*a, **{**short, **k}))
+    namespace = {"pymlsem": pymlsem}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # short chains may warn about convergence, as they should
+        exec(compile(block, str(README), "exec"), namespace)
+    assert namespace["fit"].trait_scores().shape == (len(namespace["sim"].data), 3)

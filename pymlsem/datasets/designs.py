@@ -401,8 +401,9 @@ def two_level_irt(
     thresholds: Sequence[float] | None = None,
     item_seed: int = 0,
     scale: Literal["marker", "unit"] = "marker",
+    link: Literal["probit", "logit"] = "probit",
 ) -> Design:
-    """Two-level 2PL (normal-ogive) IRT model: binary items, a student trait with a school part.
+    """Two-level 2PL IRT model: binary items, a student trait with a school part.
 
     Parameters
     ----------
@@ -424,6 +425,12 @@ def two_level_irt(
     scale
         How the model sets the factors' scale: ``"marker"`` (``l1`` fixed at 1, free ``psi_w``) or
         ``"unit"`` (``fw ~~ 1*fw``, every loading free); see the notes.
+    link
+        ``"probit"``: normal errors ``e_ijk`` (the normal-ogive model that the lavaan syntax states);
+        ``"logit"``: logistic errors, the logistic 2PL model of :func:`pymlsem.irt`, whose discrimination
+        and intercept are ``a_k = lambda_k`` and ``d_k = -tau_k`` (truth entries ``a<k>``, ``d<k>``,
+        ``b<k>`` and ``between_sd`` = ``sqrt(tau2)``; the lavaan syntax's other entries are then not the
+        truth).
 
     Returns
     -------
@@ -463,6 +470,8 @@ def two_level_irt(
         raise ValueError("a factor model needs at least 2 items")
     if scale not in ("marker", "unit"):
         raise ValueError(f"scale must be 'marker' or 'unit', not {scale!r}")
+    if link not in ("probit", "logit"):
+        raise ValueError(f"link must be 'probit' or 'logit', not {link!r}")
     rng = np.random.default_rng(seed)
     if cluster_size is None:
         cluster_size = rng.integers(10, 25, size=n_clusters)
@@ -473,7 +482,9 @@ def two_level_irt(
     fw = rng.standard_normal(len(cl))
     fb = rng.normal(0.0, np.sqrt(tau2), n_clusters)
     theta = fw + fb[cl]
-    ystar = theta[:, None] * lam[None, :] + rng.standard_normal((len(cl), n_items))
+    shape = (len(cl), n_items)
+    noise = rng.standard_normal(shape) if link == "probit" else rng.logistic(size=shape)
+    ystar = theta[:, None] * lam[None, :] + noise
     items = [f"y{k}" for k in range(1, n_items + 1)]
     data = _frame(cl, {v: (ystar[:, k] > tau[k]).astype(int) for k, v in enumerate(items)})
 
@@ -498,6 +509,11 @@ def two_level_irt(
     truth |= {f"a{k}": lam[k - 1] for k in range(1, n_items + 1)}
     truth |= {f"b{k}": tau[k - 1] / lam[k - 1] for k in range(1, n_items + 1)}
     truth["trait_icc"] = tau2 / (1.0 + tau2)
+    if link == "logit":
+        truth = {f"a{k}": lam[k - 1] for k in range(1, n_items + 1)}
+        truth |= {f"d{k}": -tau[k - 1] for k in range(1, n_items + 1)}
+        truth |= {f"b{k}": tau[k - 1] / lam[k - 1] for k in range(1, n_items + 1)}
+        truth |= {"between_sd": float(np.sqrt(tau2)), "trait_icc": tau2 / (1.0 + tau2)}
     notes = (
         "Generated with fw ~ N(0,1), fb ~ N(0, tau2), y*_k = lambda_k (fw + fb) + N(0,1), "
         "y_k = [y*_k > tau_k]. "
@@ -506,6 +522,12 @@ def two_level_irt(
             "psi_w = lambda_1^2, psi_b = lambda_1^2 tau2, th_k = tau_k. "
             if marker
             else "Model scaled by fw ~~ 1*fw: l_k = lambda_k, psi_b = tau2, th_k = tau_k. "
+        )
+        + (
+            "Logistic errors: the logistic 2PL model P(y_k = 1) = logistic(a_k theta + d_k), a_k = lambda_k, "
+            "d_k = -tau_k. "
+            if link == "logit"
+            else ""
         )
         + "IRT (normal ogive) discrimination "
         "a_k = lambda_k and difficulty b_k = tau_k/lambda_k are the defined parameters a_k, b_k; "

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from pymlsem.engine import glmm, latent, latent_class, mixed, sem
+from pymlsem.engine import glmm, irt, latent, latent_class, mixed, sem
 
 __all__ = ["COMPILE_AFTER", "DESCRIPTION", "EXPECTED_SECONDS", "FAMILIES", "MODULES", "WARMUP_FAMILIES"]
 
-_DEFINING = (sem, latent, mixed, glmm, latent_class)
+_DEFINING = (sem, latent, mixed, glmm, latent_class, irt)
 #: the module that defines each family's graph and binds models to it
 MODULES: dict[str, ModuleType] = {family: module for module in _DEFINING for family in module.FAMILIES}
 FAMILIES = tuple(MODULES)

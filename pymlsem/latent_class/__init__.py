@@ -5,6 +5,6 @@ out of the log-density.
 builds the PyMC model, :mod:`pymlsem.latent_class.relabel` renames the classes of every draw against label
 switching, :mod:`pymlsem.latent_class.fit` holds the fitted model's tables and
 :mod:`pymlsem.latent_class.api` the front door, :func:`pymlsem.lca`;
-:mod:`pymlsem.latent_class.sampling` samples through the compiled engine family
+:func:`pymlsem.engine.kernel_sampling.sample_kernel_family` samples it through the compiled engine family
 (:mod:`pymlsem.engine.latent_class`).
 """

@@ -8,12 +8,13 @@ from typing import Any
 import pandas as pd
 
 from pymlsem.diagnostics.convergence import sample_stat
+from pymlsem.engine.kernel_sampling import sample
+from pymlsem.engine.latent_class import bind, free_shapes
 from pymlsem.exceptions import ModelSpecificationError
 from pymlsem.latent_class.data import lca_data
 from pymlsem.latent_class.fit import LCAFit, relabelled_posterior
 from pymlsem.latent_class.model import LCAStructure, build_lca_model
-from pymlsem.latent_class.sampling import sample_lca
-from pymlsem.sample import SamplerSettings, is_integer, sample_model
+from pymlsem.sample import SamplerSettings, is_integer
 
 __all__ = ["lca"]
 
@@ -108,12 +109,8 @@ def lca(
     arrays = lca_data(data, items, cluster, continuous)
     structure = LCAStructure(k, m, cluster is not None)
     model = build_lca_model(arrays, structure)
-    if settings.sampler == "nutpie":  # the compiled family: no compiling of this structure
-        idata, compile_seconds, sampling_seconds = sample_lca(arrays, structure, model, settings)
-    else:  # the other samplers compile the model's own graph
-        result = sample_model(model, **settings.keywords())
-        idata, compile_seconds = result.idata, result.compile_seconds
-        sampling_seconds = result.sampling_seconds
+    shapes = [free for _, free in free_shapes(arrays, structure).values()]
+    idata, compile_seconds, sampling_seconds = sample(bind(arrays, structure), model, settings, shapes)
     log_density = sample_stat(idata, "logp", "lp")
     pivot = int(log_density.values.argmax()) if log_density is not None else 0
     posterior, changed = relabelled_posterior(idata.posterior.to_dataset(), arrays, structure, pivot)

@@ -112,6 +112,7 @@ def lca_data(
     items: Sequence[str],
     cluster: str | None = None,
     continuous: Sequence[str] = (),
+    model: str = "a latent class model",
 ) -> LCAData:
     """Check the data of a latent class model and lay it out as arrays.
 
@@ -125,6 +126,8 @@ def lca_data(
         The column of cluster labels, or None for a single-level model.
     continuous
         The items that are continuous (normal within a class); the others are categorical.
+    model
+        The model, in words, for the error messages.
 
     Returns
     -------
@@ -148,7 +151,7 @@ def lca_data(
     if repeated:
         raise DataError(f"items names {', '.join(map(repr, repeated))} more than once; name each item once")
     if len(items) < 2:
-        raise DataError(f"a latent class model needs at least two items, got {items!r}")
+        raise DataError(f"{model} needs at least two items, got {items!r}")
     if isinstance(continuous, str):
         continuous = [continuous]
     strays = [c for c in continuous if c not in items]
@@ -189,8 +192,8 @@ def lca_data(
     if not answered.all():
         rows = list(data.index[~answered][:5])
         raise DataError(
-            f"{int((~answered).sum())} row(s) have every item missing (index {rows}); they say nothing about "
-            "a class: drop them from the data before fitting"
+            f"{int((~answered).sum())} row(s) have every item missing (index {rows}); they say nothing to "
+            f"{model}: drop them from the data before fitting"
         )
     groups = []
     for count in sorted({c.n_categories for c in codes.values()}):

@@ -9,38 +9,24 @@ same expressions as the model's log-density (:func:`pymlsem.latent_class.model.m
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pytensor
-import pytensor.tensor as pt
 import xarray as xr
 
-from pymlsem.build.rewrites import compile_mode
-from pymlsem.diagnostics.convergence import convergence_message, diagnose
-from pymlsem.exceptions import ConvergenceWarning, PymlsemError
+from pymlsem.exceptions import PymlsemError
 from pymlsem.latent_class.data import LCAData
 from pymlsem.latent_class.model import LCAStructure, mixture_terms, parameter_names
 from pymlsem.latent_class.relabel import pivot_permutations, relabel
 from pymlsem.plots.classes import plot_class_profiles
+from pymlsem.results.checked_draws import CheckedDraws
+from pymlsem.results.posterior import draw_summary
 from pymlsem.workflow.information import data_digest, loo
 from pymlsem.workflow.pointwise import Pointwise
 
 __all__ = ["LCAFit", "relabelled_posterior"]
-
-
-def _interval(draws: np.ndarray, prob: float) -> dict[str, np.ndarray]:
-    """Mean, SD and the central interval of draws on axis 0."""
-    tail = 100 * (1 - prob) / 2
-    return {
-        "mean": draws.mean(0),
-        "sd": draws.std(0, ddof=1),
-        f"q{tail:g}": np.percentile(draws, tail, axis=0),
-        f"q{100 - tail:g}": np.percentile(draws, 100 - tail, axis=0),
-    }
 
 
 def _class_axes(data: LCAData, structure: LCAStructure) -> tuple[dict, dict]:
@@ -93,7 +79,7 @@ def relabelled_posterior(posterior: xr.Dataset, data: LCAData, structure: LCAStr
 
 
 @dataclass
-class LCAFit:
+class LCAFit(CheckedDraws):
     """A fitted latent class model (:func:`pymlsem.lca`).
 
     Attributes
@@ -124,30 +110,16 @@ class LCAFit:
     _cache: dict = field(default_factory=dict, repr=False)
 
     # ----------------------------------------------------------------- draws and derived quantities
-    def _draws(self, name: str) -> np.ndarray:
-        values = self.idata.posterior[name].values
-        return values.reshape(-1, *values.shape[2:])
-
     def _evaluate(self) -> dict[str, np.ndarray]:
         """Per draw: each unit's log-likelihood; averaged over draws: the class membership probabilities."""
         if "terms" in self._cache:
             return self._cache["terms"]
-        names = parameter_names(self.data, self.structure)
-        draws = {name: self._draws(name) for name in names}
-        inputs = {n: pt.tensor(n, dtype="float64", shape=draws[n].shape[1:]) for n in names}
-        terms = mixture_terms(inputs, self.data.arrays(), self.structure)
         outputs = ["unit_loglik", "person_class"] + (["cluster_class"] if self.structure.multilevel else [])
-        function = pytensor.function(
-            [inputs[n] for n in names], [terms[o] for o in outputs], mode=compile_mode("FAST_COMPILE")
+        result = self._over_draws(
+            parameter_names(self.data, self.structure),
+            lambda inputs: mixture_terms(inputs, self.data.arrays(), self.structure),
+            outputs,
         )
-        count = len(draws[names[0]])
-        loglik = np.empty((count, self.data.n_clusters if self.structure.multilevel else self.data.n_rows))
-        sums = None
-        for s in range(count):
-            values = function(*(draws[n][s] for n in names))
-            loglik[s] = values[0]
-            sums = values[1:] if sums is None else [a + b for a, b in zip(sums, values[1:], strict=True)]
-        result = {"unit_loglik": loglik} | {o: v / count for o, v in zip(outputs[1:], sums, strict=True)}
         self._cache["terms"] = result
         return result
 
@@ -200,7 +172,7 @@ class LCAFit:
                 "class": np.asarray(list(classes), dtype=np.int64),
             }
         )
-        return frame.assign(**_interval(draws, prob))
+        return frame.assign(**draw_summary(draws, prob))
 
     def item_probabilities(self, prob: float = 0.95) -> pd.DataFrame:
         """Posterior summaries of every categorical item's category probabilities in every class.
@@ -227,7 +199,7 @@ class LCAFit:
                     "category": [cat for cats in group.categories for _ in range(k) for cat in cats],
                 }
             )
-            frames.append(frame.assign(**_interval(draws.reshape(len(draws), -1), prob)))
+            frames.append(frame.assign(**draw_summary(draws.reshape(len(draws), -1), prob)))
         if not frames:
             return pd.DataFrame(columns=["item", "class", "category", "mean", "sd"])
         table = pd.concat(frames, ignore_index=True)
@@ -255,14 +227,14 @@ class LCAFit:
                 "class": pd.array(np.tile(np.arange(1, k + 1), items), dtype="Int64"),
                 "parameter": "mean",
             }
-        ).assign(**_interval(means.reshape(len(means), -1), prob))
+        ).assign(**draw_summary(means.reshape(len(means), -1), prob))
         spread = pd.DataFrame(
             {
                 "item": list(self.data.continuous),
                 "class": pd.array([pd.NA] * items, dtype="Int64"),
                 "parameter": "sd",
             }
-        ).assign(**_interval(sds, prob))
+        ).assign(**draw_summary(sds, prob))
         return pd.concat([rows, spread], ignore_index=True)
 
     def membership(self, level: int = 1) -> pd.DataFrame:
@@ -336,22 +308,8 @@ class LCAFit:
         return plot_class_profiles(self, prob, path)
 
     # ----------------------------------------------------------------- checks and comparison
-    def diagnose(self) -> pd.DataFrame:
-        """Convergence checks of the relabelled draws (:func:`pymlsem.diagnostics.convergence.diagnose`)."""
-        if "diagnosis" not in self._cache:
-            names = parameter_names(self.data, self.structure)
-            self._cache["diagnosis"] = diagnose(self.idata, names)
-        return self._cache["diagnosis"]
-
-    def convergence_note(self) -> str | None:
-        """The failed convergence checks in one paragraph, or None."""
-        return convergence_message(self.diagnose())
-
-    def warn_if_unconverged(self) -> None:
-        """Warn (:class:`~pymlsem.exceptions.ConvergenceWarning`) when a convergence check fails."""
-        note = self.convergence_note()
-        if note is not None:
-            warnings.warn(note, ConvergenceWarning, stacklevel=3)
+    def _checked_names(self) -> list[str]:
+        return parameter_names(self.data, self.structure)
 
     def default_unit(self) -> str:
         """The unit of LOO: ``"cluster"`` with clusters (a cluster's persons share its class), else

@@ -72,6 +72,20 @@ def interval_names(prob: float) -> tuple[str, str]:
     return quantile_name(lo), quantile_name(hi)
 
 
+def draw_summary(draws: np.ndarray, prob: float) -> dict[str, np.ndarray]:
+    """Mean, SD and the central ``prob`` interval's bounds (named by :func:`interval_names`) of draws on
+    axis 0."""
+    check_prob(prob)
+    lo, hi = interval_bounds(prob)
+    names = interval_names(prob)
+    return {
+        "mean": draws.mean(0),
+        "sd": draws.std(0, ddof=1),
+        names[0]: np.quantile(draws, lo, axis=0),
+        names[1]: np.quantile(draws, hi, axis=0),
+    }
+
+
 def _diagnostic(draws: xr.DataArray, func, **kwargs) -> np.ndarray:
     values = np.asarray(func(draws, **kwargs), dtype=float)
     constant = (draws.std(SAMPLE_DIMS) == 0).values

@@ -1,5 +1,5 @@
-"""Sampling a latent class model with nutpie through the compiled latent class family
-(:mod:`pymlsem.engine.latent_class`)."""
+"""Sampling a model of a hand-written kernel family (:func:`pymlsem.lca`, :func:`pymlsem.irt`) with nutpie,
+and the posterior in the per-model PyMC variables' names and shapes."""
 
 from __future__ import annotations
 
@@ -11,25 +11,48 @@ import xarray as xr
 
 from pymlsem.engine.binding import Binding
 from pymlsem.engine.compiled import load_family
-from pymlsem.engine.latent_class import bind, free_shapes
 from pymlsem.engine.run import nutpie_model
-from pymlsem.latent_class.data import LCAData
-from pymlsem.latent_class.model import LCAStructure
+from pymlsem.sample import sample_model
 
-__all__ = ["sample_lca"]
+__all__ = ["sample", "sample_kernel_family"]
 
 
-def sample_lca(data: LCAData, structure: LCAStructure, model: Any, settings: Any) -> tuple[Any, float, float]:
-    """Sample a latent class model through the family with nutpie.
+def sample(
+    binding: Binding, model: Any, settings: Any, shapes: list[tuple[int, ...]]
+) -> tuple[Any, float, float]:
+    """Sample a model of a kernel family: with nutpie through the compiled family (no compiling of this
+    structure), with the other samplers through the model's own graph (compiled).
 
     Parameters
     ----------
-    data, structure
-        The model's items and numbers of classes.
+    binding, model, settings, shapes
+        As for :func:`sample_kernel_family`.
+
+    Returns
+    -------
+    idata, compile_seconds, sampling_seconds
+    """
+    if settings.sampler == "nutpie":
+        return sample_kernel_family(binding, model, settings, shapes)
+    result = sample_model(model, **settings.keywords())
+    return result.idata, result.compile_seconds, result.sampling_seconds
+
+
+def sample_kernel_family(
+    binding: Binding, model: Any, settings: Any, shapes: list[tuple[int, ...]]
+) -> tuple[Any, float, float]:
+    """Sample a model through its family with nutpie.
+
+    Parameters
+    ----------
+    binding
+        The model as data of its family (the family's ``bind``).
     model
-        The per-model PyMC model (its initial point: PyMC's, jittered).
+        The per-model PyMC model (its initial point: PyMC's, jittered; its dimensions name the posterior's).
     settings
         :class:`pymlsem.sample.SamplerSettings` (nutpie).
+    shapes
+        The unconstrained shape of each free variable, in the model's order.
 
     Returns
     -------
@@ -39,10 +62,8 @@ def sample_lca(data: LCAData, structure: LCAStructure, model: Any, settings: Any
     import nutpie
 
     start = time.perf_counter()
-    binding = bind(data, structure)
-    family = load_family("lca")
-    free = free_shapes(data, structure)
-    compiled = nutpie_model(binding, family, model, shapes=[free[name][1] for name, *_ in binding.variables])
+    family = load_family(binding.family)
+    compiled = nutpie_model(binding, family, model, shapes=shapes)
     load_seconds = time.perf_counter() - start
     start = time.perf_counter()
     idata = nutpie.sample(
@@ -66,7 +87,7 @@ def _per_model_posterior(binding: Binding, model: Any, posterior: xr.Dataset) ->
     out, cursor = {}, 0
     for name, _, constrained, _ in binding.variables:
         size = int(np.prod(constrained))
-        dims = model.named_vars_to_dims[name]
+        dims = model.named_vars_to_dims.get(name, ())
         out[name] = xr.DataArray(
             derived[..., cursor : cursor + size].reshape(*shape, *constrained),
             dims=("chain", "draw", *dims),

@@ -1,0 +1,166 @@
+"""The two-parameter logistic (2PL) IRT model as a PyMC model, with each person's trait integrated out of
+its log-density on a grid.
+
+Person i (in cluster j) has a trait ``theta_ij = u_j + e_ij`` with ``e_ij ~ N(0, 1)`` (the scale of the
+trait) and, with clusters, a cluster part ``u_j ~ N(0, sigma_b^2)``; the answer to item k is 1 with
+probability ``logistic(a_k theta + d_k)``: discrimination ``a_k`` and intercept ``d_k`` (difficulty
+``b_k = -d_k / a_k``), mirt's slope-intercept form. Given ``u_j`` the items are independent, so
+
+``log p(y_i | u_j) = log integral prod_k p(y_ik | theta) phi(theta - u_j) dtheta``,
+
+computed on a grid of ``G`` equally spaced points ``theta_g = s x_g``, ``x_g`` from -7 to 7 and ``s`` the
+trait's marginal SD ``sqrt(1 + sigma_b^2)``: the trapezoid rule, whose error falls exponentially with
+``G`` for an integrand as smooth as this one (``n_nodes``; the tests show it converging to scipy's adaptive
+integral). The logit makes the sum over items linear in theta except for its softplus terms,
+
+``sum_k y_ik (a_k theta + d_k) - softplus(a_k theta + d_k) = theta A_i + D_i - S_p(theta)``,
+
+with ``A_i = sum_k y_ik a_k``, ``D_i = sum_k y_ik d_k`` and ``S_p`` summed over the items that the rows of
+missingness pattern p answered: the softplus terms are computed once per pattern and grid point, not per
+person, so a gradient costs about rows x (items + G).
+
+NUTS samples the item parameters and, with clusters, ``sigma_b`` and the cluster parts (non-centred,
+``u_j = sigma_b z_j``). Priors: ``a_k ~ LogNormal(0, 1)`` (positive: it fixes the trait's direction),
+``d_k ~ N(0, 5^2)``, ``sigma_b ~ HalfNormal(1)``. :func:`integrated_terms` is used by the model and by the
+fit's post-processing (person log-likelihoods, trait posteriors), so the formula is written once; the engine
+family's kernel (:mod:`pymlsem.engine.kernels.irt`) is tested against this graph.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from pymlsem.irt.data import IRTData
+
+__all__ = [
+    "BETWEEN_SD_PRIOR_SD",
+    "DEFAULT_NODES",
+    "DISCRIMINATION_PRIOR_SD",
+    "GRID_HALF_WIDTH",
+    "INTERCEPT_PRIOR_SD",
+    "IRTStructure",
+    "build_irt_model",
+    "grid",
+    "integrated_terms",
+    "parameter_names",
+]
+
+#: default number of grid points
+DEFAULT_NODES = 61
+#: the grid runs from -GRID_HALF_WIDTH to GRID_HALF_WIDTH marginal SDs of the trait
+GRID_HALF_WIDTH = 7.0
+#: sigma of the log-normal prior on the discriminations
+DISCRIMINATION_PRIOR_SD = 1.0
+#: SD of the normal prior on the intercepts
+INTERCEPT_PRIOR_SD = 5.0
+#: SD of the half-normal prior on the SD of the trait's cluster part
+BETWEEN_SD_PRIOR_SD = 1.0
+
+
+@dataclass(frozen=True)
+class IRTStructure:
+    """The grid and whether there are clusters.
+
+    Attributes
+    ----------
+    n_nodes
+        G, the number of grid points of the integral over each person's trait.
+    multilevel
+        Whether the trait has a cluster part.
+    """
+
+    n_nodes: int
+    multilevel: bool
+
+
+def grid(n_nodes: int) -> tuple[np.ndarray, float]:
+    """The standardised grid ``x_g`` and its spacing."""
+    x = np.linspace(-GRID_HALF_WIDTH, GRID_HALF_WIDTH, n_nodes)
+    return x, float(x[1] - x[0])
+
+
+def parameter_names(structure: IRTStructure) -> list[str]:
+    """The model's free variables, in the order :func:`build_irt_model` creates them."""
+    names = ["discrimination", "intercept"]
+    return names + (["between_sd", "between_z"] if structure.multilevel else [])
+
+
+def integrated_terms(parameters: dict, data: dict, structure: IRTStructure) -> dict:
+    """Each person's log-likelihood with the trait integrated out, and the trait's posterior on the grid.
+
+    Parameters
+    ----------
+    parameters
+        Tensors by the names of :func:`parameter_names` (``between_sd`` and ``between_z`` with clusters).
+    data
+        Tensors (or arrays) by the names of :meth:`IRTData.arrays`.
+    structure
+        The grid and whether there are clusters.
+
+    Returns
+    -------
+    dict
+        ``person_loglik`` (rows), ``theta`` (grid points) and ``weights`` (rows x grid points: each person's
+        posterior probability of each grid point given the cluster part).
+    """
+    x, step = grid(structure.n_nodes)
+    a, d = parameters["discrimination"], parameters["intercept"]
+    responses = pt.as_tensor(data["responses"])
+    if structure.multilevel:
+        scale = pt.sqrt(1.0 + parameters["between_sd"] ** 2)
+        centre = (parameters["between_sd"] * parameters["between_z"])[pt.as_tensor(data["cluster_index"])]
+    else:
+        scale, centre = pt.as_tensor(np.float64(1.0)), pt.zeros(responses.shape[0])
+    theta = scale * x
+    softplus = pt.softplus(theta[:, None] * a[None, :] + d[None, :])  # grid x items
+    by_pattern = pt.dot(pt.as_tensor(data["pattern_observed"]), softplus.T)  # patterns x grid
+    log_joint = (
+        theta[None, :] * pt.dot(responses, a)[:, None]
+        + pt.dot(responses, d)[:, None]
+        - by_pattern[pt.as_tensor(data["pattern"])]
+        - 0.5 * (theta[None, :] - centre[:, None]) ** 2
+    )
+    top = pm.math.logsumexp(log_joint, axis=1, keepdims=False)
+    person = top + pt.log(step * scale) - 0.5 * math.log(2.0 * math.pi)
+    return {"person_loglik": person, "theta": theta, "weights": pt.exp(log_joint - top[:, None])}
+
+
+def build_irt_model(data: IRTData, structure: IRTStructure) -> pm.Model:
+    """The PyMC model of a 2PL IRT model: its parameters under their priors and, as a potential named
+    ``loglik``, the log-likelihood with each person's trait integrated out.
+
+    Parameters
+    ----------
+    data
+        The answers as arrays (:func:`pymlsem.irt.data.irt_data`).
+    structure
+        The grid and whether there are clusters.
+
+    Returns
+    -------
+    pymc.Model
+        Dims ``item`` and (with clusters) ``cluster``; ``pm.Data`` named as :meth:`IRTData.arrays`.
+    """
+    coords = {"item": list(data.items)}
+    if structure.multilevel:
+        coords["cluster"] = list(data.cluster_labels)
+    with pm.Model(coords=coords) as model:
+        tensors = {name: pm.Data(name, value) for name, value in data.arrays().items()}
+        # float64 SDs: PyTensor keeps a Python float such as 5.0 as a float32 constant, whose log is 3e-8 off
+        parameters = {
+            "discrimination": pm.LogNormal(
+                "discrimination", 0.0, np.float64(DISCRIMINATION_PRIOR_SD), dims="item"
+            ),
+            "intercept": pm.Normal("intercept", 0.0, np.float64(INTERCEPT_PRIOR_SD), dims="item"),
+        }
+        if structure.multilevel:
+            parameters["between_sd"] = pm.HalfNormal("between_sd", np.float64(BETWEEN_SD_PRIOR_SD))
+            parameters["between_z"] = pm.Normal("between_z", 0.0, np.float64(1.0), dims="cluster")
+        terms = integrated_terms(parameters, tensors, structure)
+        pm.Potential("loglik", terms["person_loglik"].sum())
+    return model
