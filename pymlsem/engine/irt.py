@@ -1,8 +1,10 @@
-"""The IRT engine family: every model of :func:`pymlsem.irt` (any numbers of items, persons, clusters and
-grid points, with or without clusters, any missingness) as data of one compiled log-density.
+"""The IRT engine family: every model of :func:`pymlsem.irt` (any numbers of binary and ordinal items,
+categories, persons, clusters and grid points, with or without clusters, any missingness) as data of one
+compiled log-density.
 
-The model's structure is data: the number of grid points and whether there are clusters (``ints``), the
-answers, each row's missingness pattern with the patterns' observed items, and each row's cluster. The
+The model's structure is data: the number of grid points, whether there are clusters and each item's
+number of categories (``ints``), the answers' category codes, each row's missingness pattern with the
+patterns' observed items, and each row's cluster. The
 point is the per-model PyMC model's unconstrained point, in its variables' order. The family is a
 hand-written numba kernel (:mod:`pymlsem.engine.kernels.irt`), tested against each model's own PyMC graph
 (tests/engine/test_irt_engine.py); a new structure samples at once instead of compiling its own graph.
@@ -39,7 +41,7 @@ GRAPH_SOURCES = ("engine/irt.py", "irt/model.py")
 KERNELS = {"irt": (kernel.logp_grad, kernel.expand)}
 KERNEL_SOURCES = {"irt": ("engine/kernels/irt.py", "engine/kernels/parts.py")}
 _DATA = (
-    ("responses", "float64", 2),
+    ("codes", "int64", 2),
     ("pattern", "int64", 1),
     ("pattern_observed", "float64", 2),
     ("cluster", "int64", 1),
@@ -54,7 +56,11 @@ def family_inputs(family: str) -> tuple[tuple[str, str, int], ...]:
 def free_shapes(data: IRTData, structure: IRTStructure) -> dict[str, tuple[tuple[int, ...], tuple[int, ...]]]:
     """Each free variable's constrained and unconstrained shapes (the same here), in the model's order."""
     n_items = len(data.items)
-    out = {"discrimination": ((n_items,), (n_items,)), "intercept": ((n_items,), (n_items,))}
+    out = {"discrimination": ((n_items,), (n_items,))}
+    if data.binary:
+        out["intercept"] = ((len(data.binary),), (len(data.binary),))
+    for count, names in data.ordinal_groups().items():
+        out[f"thresholds_c{count}"] = ((len(names), count - 1), (len(names), count - 1))
     if structure.multilevel:
         out |= {"between_sd": ((), ()), "between_z": ((data.n_clusters,), (data.n_clusters,))}
     return out
@@ -78,18 +84,18 @@ def bind(data: IRTData, structure: IRTStructure) -> Binding:
     """
     shapes = free_shapes(data, structure)
     variables, start = [], 0
-    for name in parameter_names(structure):
+    for name in parameter_names(data, structure):
         constrained, _ = shapes[name]
         size = int(np.prod(constrained))
         variables.append((name, None, list(constrained), np.arange(start, start + size)))
         start += size
     sizes = np.array([structure.n_nodes, int(structure.multilevel)])
-    ints, offsets = pack({"sizes": sizes}, kernel.SEGMENTS, "int64")
+    ints, offsets = pack({"sizes": sizes, "categories": data.n_categories}, kernel.SEGMENTS, "int64")
     arrays = {
         "hyper": np.zeros((start, 3)),  # no hyperparameters: fixed priors; its rows count the point
         "ints": ints,
         "offsets": offsets,
-        "responses": data.responses,
+        "codes": data.codes,
         "pattern": data.pattern,
         "pattern_observed": data.pattern_observed,
         "cluster": data.cluster,

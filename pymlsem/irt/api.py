@@ -1,4 +1,5 @@
-"""``pymlsem.irt``: fit a (two-level) 2PL IRT model with NUTS, each person's trait integrated out."""
+"""``pymlsem.irt``: fit a (two-level) 2PL / graded response IRT model with NUTS, each person's trait
+integrated out."""
 
 from __future__ import annotations
 
@@ -35,11 +36,14 @@ def irt(
     progressbar: bool = True,
     **sampler_kw: Any,
 ) -> IRTFit:
-    """Fit a two-parameter logistic (2PL) IRT model, single-level or with a cluster part of the trait.
+    """Fit an IRT model with one trait, single-level or with a cluster part of the trait: the
+    two-parameter logistic (2PL) model for binary items, Samejima's graded response model for ordinal ones.
 
-    ``P(y_ik = 1) = logistic(a_k theta_i + d_k)`` with ``theta_i = u_j + e_i``, ``e_i ~ N(0, 1)`` and, with
-    ``cluster``, ``u_j ~ N(0, sigma_b^2)`` (the two-level IRT model with one trait whose school part shifts
-    every item, as mirt's ``mixedmirt`` with a random intercept). Each person's trait is integrated out of
+    ``P(y_ik = 1) = logistic(a_k theta_i + d_k)`` for a binary item,
+    ``P(y_ik >= c) = logistic(a_k theta_i - kappa_kc)`` (ascending thresholds) for an ordinal one, with
+    ``theta_i = u_j + e_i``, ``e_i ~ N(0, 1)`` and, with ``cluster``, ``u_j ~ N(0, sigma_b^2)`` (the
+    two-level IRT model with one trait whose school part shifts every item, as mirt's ``mixedmirt`` with a
+    random intercept). Each person's trait is integrated out of
     the log-density on a grid of ``n_nodes`` points, so NUTS samples only the item parameters and the
     clusters' parts (priors and the integral: :mod:`pymlsem.irt.model`); trait scores are computed
     afterwards from each person's posterior on the grid.
@@ -49,8 +53,8 @@ def irt(
     data
         One row per person (not modified). Missing answers are allowed (missing at random).
     items
-        The binary items (0/1, two numbers, or an ordered Categorical with two categories; the second
-        category is the answer 1).
+        The items: binary (0/1, two numbers, or an ordered Categorical with two categories; the second
+        category is the answer 1) or ordinal (numbers or an ordered Categorical, 3-20 categories).
     cluster
         The column of cluster labels, for a trait with a cluster part.
     n_nodes
@@ -68,7 +72,8 @@ def irt(
     -------
     IRTFit
         ``item_parameters()``, ``trait_parameters()``, ``trait_scores()``, ``cluster_effects()``,
-        ``plot_item_curves()``, ``summary()``, ``loo()``, ``diagnose()``.
+        ``item_curves()``, ``plot_item_curves()``, ``grid_error()``, ``summary()``, ``loo()``,
+        ``diagnose()``.
 
     Raises
     ------

@@ -1,5 +1,5 @@
-"""A fitted IRT model: item parameters (discrimination, intercept, difficulty), the trait's cluster part
-and intraclass correlation, trait scores, item characteristic curves, LOO.
+"""A fitted IRT model: item parameters (discrimination, intercept or thresholds, difficulty), the trait's
+cluster part and intraclass correlation, trait scores, item characteristic curves, LOO.
 
 Person-level quantities (log-likelihoods, trait scores) come from the same expressions as the model's
 log-density (:func:`pymlsem.irt.model.integrated_terms`), evaluated for every draw: each person's trait given
@@ -18,7 +18,7 @@ import pytensor.tensor as pt
 
 from pymlsem.exceptions import PymlsemError
 from pymlsem.irt.data import IRTData
-from pymlsem.irt.model import IRTStructure, integrated_terms, parameter_names
+from pymlsem.irt.model import IRTStructure, category_log_probabilities, integrated_terms, parameter_names
 from pymlsem.plots.items import plot_item_curves
 from pymlsem.results.checked_draws import CheckedDraws
 from pymlsem.results.posterior import draw_summary
@@ -35,7 +35,7 @@ _AS_WRITTEN = pytensor.compile.mode.Mode(linker="py", optimizer=None)
 
 @dataclass
 class IRTFit(CheckedDraws):
-    """A fitted 2PL IRT model (:func:`pymlsem.irt`).
+    """A fitted IRT model (:func:`pymlsem.irt`): 2PL for binary items, graded response for ordinal ones.
 
     Attributes
     ----------
@@ -46,8 +46,9 @@ class IRTFit(CheckedDraws):
     model
         The PyMC model (inspectable: ``model.to_graphviz()``).
     idata
-        The ArviZ DataTree: ``posterior`` (``discrimination``, ``intercept``; with clusters ``between_sd``
-        and ``between_z``), ``sample_stats`` and, after :meth:`loo`, ``log_likelihood``.
+        The ArviZ DataTree: ``posterior`` (``discrimination``, ``intercept`` of the binary items,
+        ``thresholds_c<C>`` of the ordinal items with C categories; with clusters ``between_sd`` and
+        ``between_z``), ``sample_stats`` and, after :meth:`loo`, ``log_likelihood``.
     sampler, compile_seconds, sampling_seconds
         How the draws were made.
     """
@@ -74,7 +75,9 @@ class IRTFit(CheckedDraws):
             return terms
 
         values = self._over_draws(
-            parameter_names(self.structure), terms_of, ["person_loglik", "trait_mean", "trait_square"]
+            parameter_names(self.data, self.structure),
+            terms_of,
+            ["person_loglik", "trait_mean", "trait_square"],
         )
         mean = values["trait_mean"]
         result = {
@@ -86,6 +89,29 @@ class IRTFit(CheckedDraws):
         return result
 
     # ----------------------------------------------------------------- tables
+    def _item_draws(self) -> list[tuple[str, str, np.ndarray]]:
+        """(item, parameter, draws) of every item parameter, item by item."""
+        a = self._draws("discrimination")
+        binary = list(self.data.binary)
+        d = self._draws("intercept") if binary else None
+        ordinal = {
+            item: (count, h)
+            for count, names in self.data.ordinal_groups().items()
+            for h, item in enumerate(names)
+        }
+        out = []
+        for k, item in enumerate(self.data.items):
+            out.append((item, "a", a[:, k]))
+            if item in ordinal:
+                count, h = ordinal[item]
+                kappa = self._draws(f"thresholds_c{count}")[:, h]
+                out += [(item, f"t{c}", kappa[:, c - 1]) for c in range(1, count)]
+                out += [(item, f"b{c}", kappa[:, c - 1] / a[:, k]) for c in range(1, count)]
+            else:
+                intercept = d[:, binary.index(item)]
+                out += [(item, "d", intercept), (item, "b", -intercept / a[:, k])]
+        return out
+
     def item_parameters(self, prob: float = 0.95) -> pd.DataFrame:
         """Posterior summaries of every item's parameters.
 
@@ -97,17 +123,51 @@ class IRTFit(CheckedDraws):
         Returns
         -------
         pandas.DataFrame
-            Columns ``item``, ``parameter`` (``a``: discrimination; ``d``: intercept; ``b = -d/a``:
-            difficulty, the trait at which the answer 1 has probability 1/2), ``mean``, ``sd`` and the
-            interval's quantiles.
+            One row per item and ``parameter``: ``a`` (discrimination); for a binary item ``d``
+            (intercept) and ``b = -d/a`` (difficulty, the trait at which the answer 1 has probability 1/2);
+            for an ordinal item its thresholds ``t1, ..., t<C-1>`` and category boundaries ``b_c = t_c/a``
+            (the trait at which ``P(y >= c)`` is 1/2). Columns ``item``, ``parameter``, ``mean``, ``sd`` and
+            the interval's quantiles.
         """
-        a, d = self._draws("discrimination"), self._draws("intercept")
-        rows = []
-        for parameter, draws in (("a", a), ("d", d), ("b", -d / a)):
-            summary = draw_summary(draws, prob)
-            for k, item in enumerate(self.data.items):
-                rows.append({"item": item, "parameter": parameter} | {c: v[k] for c, v in summary.items()})
-        return pd.DataFrame(rows)
+        parts = self._item_draws()
+        summary = draw_summary(np.column_stack([draws for *_, draws in parts]), prob)
+        frame = pd.DataFrame({"item": [p[0] for p in parts], "parameter": [p[1] for p in parts]})
+        return frame.assign(**summary)
+
+    def item_curves(self, theta: np.ndarray, max_draws: int = 1000) -> np.ndarray:
+        """Every item's expected score over the trait, divided by its number of categories minus one (a
+        binary item's probability of the answer 1), for evenly spaced draws.
+
+        Parameters
+        ----------
+        theta
+            The trait values.
+        max_draws
+            At most this many draws (evenly spaced over the chains).
+
+        Returns
+        -------
+        numpy.ndarray
+            draws x items x trait values.
+        """
+        a = self._draws("discrimination")
+        keep = np.linspace(0, len(a) - 1, min(len(a), max_draws)).astype(int)
+        theta = np.asarray(theta, dtype=np.float64)
+        out = np.empty((len(keep), len(self.data.items), theta.size))
+        groups = dict(self.data.ordinal_groups())
+        if self.data.binary:
+            groups[2] = self.data.binary
+        for count, names in groups.items():
+            index = [self.data.items.index(name) for name in names]
+            if count == 2:
+                kappa = -self._draws("intercept")[keep][:, :, None]
+            else:
+                kappa = self._draws(f"thresholds_c{count}")[keep]
+            eta = a[keep][:, None, index] * theta[None, :, None]  # draws x trait x items
+            log_p = category_log_probabilities(pt.as_tensor(eta), pt.as_tensor(kappa[:, None]))
+            score = pt.exp(log_p) @ pt.as_tensor(np.arange(count) / (count - 1.0))
+            out[:, index, :] = score.eval(mode=_AS_WRITTEN).transpose(0, 2, 1)
+        return out
 
     def trait_parameters(self, prob: float = 0.95) -> pd.DataFrame:
         """Posterior summaries of the trait's levels: the within variance (1, the trait's scale), with
@@ -158,7 +218,8 @@ class IRTFit(CheckedDraws):
         return pd.DataFrame({"cluster": self.data.cluster_labels} | draw_summary(draws, prob))
 
     def plot_item_curves(self, items: list[str] | None = None, prob: float = 0.95, path: Any = None) -> Any:
-        """The items' characteristic curves (:func:`pymlsem.plots.plot_item_curves`); needs matplotlib."""
+        """The items' characteristic (expected score) curves (:func:`pymlsem.plots.plot_item_curves`); needs
+        matplotlib."""
         return plot_item_curves(self, items, prob, path)
 
     # ----------------------------------------------------------------- checks and comparison
@@ -169,7 +230,7 @@ class IRTFit(CheckedDraws):
         :data:`GRID_TOLERANCE` the fit warns (very discriminating items on a long test make each person's
         posterior narrower than the grid's spacing: refit with more ``n_nodes``)."""
         if "grid_error" not in self._cache:
-            names = parameter_names(self.structure)
+            names = parameter_names(self.data, self.structure)
             means = {name: pt.as_tensor(self._draws(name).mean(0)) for name in names}
             loglik = []
             for nodes in (self.structure.n_nodes, 2 * self.structure.n_nodes - 1):
@@ -192,7 +253,7 @@ class IRTFit(CheckedDraws):
         )
 
     def _checked_names(self) -> list[str]:
-        return parameter_names(self.structure)
+        return parameter_names(self.data, self.structure)
 
     def _other_notes(self) -> list[str | None]:
         return [self.grid_note()]
@@ -219,7 +280,7 @@ class IRTFit(CheckedDraws):
     def data_identity(self) -> tuple[tuple[str, ...], int, str]:
         """The items, the number of rows and a digest of the answers and clusters (:func:`pymlsem.compare`
         compares fits to the same data only)."""
-        digest = data_digest(self.data.responses, self.data.observed, self.data.cluster)
+        digest = data_digest(self.data.codes, self.data.cluster)
         return tuple(sorted(self.data.items)), self.data.n_rows, digest
 
     def loo(self, **kwargs: Any) -> Any:
@@ -235,13 +296,15 @@ class IRTFit(CheckedDraws):
     # ----------------------------------------------------------------- the report
     def summary(self, prob: float = 0.95) -> str:
         """The fit as text: sampling, convergence, the trait's levels and every item's parameters (posterior
-        means and SDs), as a mirt user reads them."""
+        means), as a mirt user reads them."""
         items = self.item_parameters(prob)
-        wide = items.pivot_table(index="item", columns="parameter", values=["mean", "sd"], sort=False)
-        wide = wide.reindex(columns=[(s, p) for p in ("a", "d", "b") for s in ("mean", "sd")])
-        wide.columns = [f"{p} ({s})" if s == "sd" else p for s, p in wide.columns]
+        wide = items.pivot_table(index="item", columns="parameter", values="mean", sort=False)
+        wide = wide[list(dict.fromkeys(items["parameter"]))]  # a, d, b, then thresholds and boundaries
+        wide.columns.name = None
         head = [
-            f"pymlsem {'two-level ' if self.structure.multilevel else ''}2PL IRT model (logit)",
+            f"pymlsem {'two-level ' if self.structure.multilevel else ''}IRT model (logit: 2PL"
+            + (", graded response" if self.data.ordinal_groups() else "")
+            + ")",
             f"  persons {self.data.n_rows}, items {len(self.data.items)}"
             + (f", clusters {self.data.n_clusters}" if self.structure.multilevel else ""),
             f"  each person's trait integrated on {self.structure.n_nodes} grid points: "
@@ -253,7 +316,8 @@ class IRTFit(CheckedDraws):
             "Trait:",
             self.trait_parameters(prob).to_string(index=False, float_format=lambda v: f"{v:.3f}"),
             "",
-            "Items (a: discrimination, d: intercept, b = -d/a: difficulty):",
+            "Items, posterior means (a: discrimination, d: intercept, b = -d/a: difficulty; t_c: thresholds,",
+            "b_c = t_c/a: category boundaries; SDs and intervals in fit.item_parameters()):",
             wide.to_string(float_format=lambda v: f"{v:.3f}"),
         ]
         return "\n".join(head)

@@ -1,10 +1,19 @@
-"""The two-parameter logistic (2PL) IRT model as a PyMC model, with each person's trait integrated out of
-its log-density on a grid.
+"""The two-parameter logistic (2PL) and graded response IRT models as a PyMC model, with each person's trait
+integrated out of its log-density on a grid.
 
 Person i (in cluster j) has a trait ``theta_ij = u_j + e_ij`` with ``e_ij ~ N(0, 1)`` (the scale of the
-trait) and, with clusters, a cluster part ``u_j ~ N(0, sigma_b^2)``; the answer to item k is 1 with
+trait) and, with clusters, a cluster part ``u_j ~ N(0, sigma_b^2)``. The answer to a binary item k is 1 with
 probability ``logistic(a_k theta + d_k)``: discrimination ``a_k`` and intercept ``d_k`` (difficulty
-``b_k = -d_k / a_k``), mirt's slope-intercept form. Given ``u_j`` the items are independent, so
+``b_k = -d_k / a_k``), mirt's slope-intercept form. An ordinal item with C categories follows Samejima's
+graded response model, ``P(y >= c) = logistic(a_k theta - kappa_kc)`` for c = 1..C-1 with ascending
+thresholds ``kappa_k1 < ... < kappa_k,C-1`` (PyMC's ``ordered`` transform; ``kappa / a`` are the category
+boundaries on the trait's scale), so
+
+``log P(y = c) = log sigma(a theta - kappa_c) + log sigma(-(a theta - kappa_c+1)) + log(1 - exp(kappa_c -
+kappa_c+1))``
+
+(the first term absent for c = 0, the second for c = C-1, the third for both): each term stable in floating
+point. Given ``u_j`` the items are independent, so
 
 ``log p(y_i | u_j) = log integral prod_k p(y_ik | theta) phi(theta - u_j) dtheta``,
 
@@ -17,13 +26,15 @@ integral). The logit makes the sum over items linear in theta except for its sof
 
 with ``A_i = sum_k y_ik a_k``, ``D_i = sum_k y_ik d_k`` and ``S_p`` summed over the items that the rows of
 missingness pattern p answered: the softplus terms are computed once per pattern and grid point, not per
-person, so a gradient costs about rows x (items + G).
+person, so a gradient costs about rows x (items + G). An ordinal item's log-probabilities are a table by
+grid point and category, computed once; each person adds its answers' rows (rows x ordinal items x G).
 
 NUTS samples the item parameters and, with clusters, ``sigma_b`` and the cluster parts (non-centred,
 ``u_j = sigma_b z_j``). Priors: ``a_k ~ LogNormal(0, 1)`` (positive: it fixes the trait's direction),
-``d_k ~ N(0, 5^2)``, ``sigma_b ~ HalfNormal(1)``. :func:`integrated_terms` is used by the model and by the
-fit's post-processing (person log-likelihoods, trait posteriors), so the formula is written once; the engine
-family's kernel (:mod:`pymlsem.engine.kernels.irt`) is tested against this graph.
+``d_k ~ N(0, 5^2)``, each threshold ``kappa_kc ~ N(0, 5^2)`` (ordered), ``sigma_b ~ HalfNormal(1)``.
+:func:`integrated_terms` is used by the model and by the fit's post-processing (person log-likelihoods,
+trait posteriors), so the formula is written once; the engine family's kernel
+(:mod:`pymlsem.engine.kernels.irt`) is tested against this graph.
 """
 
 from __future__ import annotations
@@ -45,6 +56,7 @@ __all__ = [
     "INTERCEPT_PRIOR_SD",
     "IRTStructure",
     "build_irt_model",
+    "category_log_probabilities",
     "grid",
     "integrated_terms",
     "parameter_names",
@@ -84,10 +96,24 @@ def grid(n_nodes: int) -> tuple[np.ndarray, float]:
     return x, float(x[1] - x[0])
 
 
-def parameter_names(structure: IRTStructure) -> list[str]:
+def parameter_names(data: IRTData, structure: IRTStructure) -> list[str]:
     """The model's free variables, in the order :func:`build_irt_model` creates them."""
-    names = ["discrimination", "intercept"]
+    names = ["discrimination"] + (["intercept"] if data.binary else [])
+    names += [f"thresholds_c{count}" for count in data.ordinal_groups()]
     return names + (["between_sd", "between_z"] if structure.multilevel else [])
+
+
+def category_log_probabilities(eta, thresholds):
+    """The graded response model's ``log P(y = c)`` for every category (a binary item is the case C = 2 with
+    ``kappa = -d``): ``eta`` (... x items) the items' ``a theta``, ``thresholds`` (... x items x C-1,
+    ascending, broadcasting against ``eta``); returns ... x items x C."""
+    x = eta[..., None] - thresholds  # ... x items x C-1
+    zero = pt.zeros_like(x[..., :1])
+    above = pt.concatenate([zero, -pt.softplus(-x)], axis=-1)  # log P(y >= c), c = 0..C-1
+    below = pt.concatenate([-pt.softplus(x), zero], axis=-1)  # log P(y < c + 1), c = 0..C-1
+    gaps = pt.log1mexp(thresholds[..., :-1] - thresholds[..., 1:])  # ... x items x C-2
+    ends = pt.zeros_like(thresholds[..., :1])
+    return above + below + pt.concatenate([ends, gaps, ends], axis=-1)
 
 
 def integrated_terms(parameters: dict, data: dict, structure: IRTStructure) -> dict:
@@ -96,7 +122,9 @@ def integrated_terms(parameters: dict, data: dict, structure: IRTStructure) -> d
     Parameters
     ----------
     parameters
-        Tensors by the names of :func:`parameter_names` (``between_sd`` and ``between_z`` with clusters).
+        Tensors by the names of :func:`parameter_names`: ``discrimination`` (items), ``intercept`` (binary
+        items), ``thresholds_c<C>`` (ordinal items with C categories x C-1), ``between_sd`` and
+        ``between_z`` (with clusters).
     data
         Tensors (or arrays) by the names of :meth:`IRTData.arrays`.
     structure
@@ -109,30 +137,41 @@ def integrated_terms(parameters: dict, data: dict, structure: IRTStructure) -> d
         posterior probability of each grid point given the cluster part).
     """
     x, step = grid(structure.n_nodes)
-    a, d = parameters["discrimination"], parameters["intercept"]
-    responses = pt.as_tensor(data["responses"])
+    a = parameters["discrimination"]
     if structure.multilevel:
         scale = pt.sqrt(1.0 + parameters["between_sd"] ** 2)
         centre = (parameters["between_sd"] * parameters["between_z"])[pt.as_tensor(data["cluster_index"])]
     else:
-        scale, centre = pt.as_tensor(np.float64(1.0)), pt.zeros(responses.shape[0])
+        scale, centre = pt.as_tensor(np.float64(1.0)), pt.zeros(pt.as_tensor(data["pattern"]).shape[0])
     theta = scale * x
-    softplus = pt.softplus(theta[:, None] * a[None, :] + d[None, :])  # grid x items
-    by_pattern = pt.dot(pt.as_tensor(data["pattern_observed"]), softplus.T)  # patterns x grid
-    log_joint = (
-        theta[None, :] * pt.dot(responses, a)[:, None]
-        + pt.dot(responses, d)[:, None]
-        - by_pattern[pt.as_tensor(data["pattern"])]
-        - 0.5 * (theta[None, :] - centre[:, None]) ** 2
-    )
+    log_joint = -0.5 * (theta[None, :] - centre[:, None]) ** 2
+    if "intercept" in parameters:
+        binary = a[pt.as_tensor(data["binary_index"])]
+        d, responses = parameters["intercept"], pt.as_tensor(data["binary_responses"])
+        softplus = pt.softplus(theta[:, None] * binary[None, :] + d[None, :])  # grid x binary items
+        by_pattern = pt.dot(pt.as_tensor(data["binary_pattern_observed"]), softplus.T)  # patterns x grid
+        log_joint = (
+            log_joint
+            + theta[None, :] * pt.dot(responses, binary)[:, None]
+            + pt.dot(responses, d)[:, None]
+            - by_pattern[pt.as_tensor(data["pattern"])]
+        )
+    for name, value in parameters.items():
+        if name.startswith("thresholds_c"):
+            count = int(name.removeprefix("thresholds_c"))
+            slopes = a[pt.as_tensor(data[f"index_c{count}"])]
+            table = category_log_probabilities(theta[:, None] * slopes[None, :], value)  # grid x items x C
+            by_answer = table.reshape((x.size, -1)).T  # (items x C) x grid
+            log_joint = log_joint + pt.dot(pt.as_tensor(data[f"one_hot_c{count}"]), by_answer)
     top = pm.math.logsumexp(log_joint, axis=1, keepdims=False)
     person = top + pt.log(step * scale) - 0.5 * math.log(2.0 * math.pi)
     return {"person_loglik": person, "theta": theta, "weights": pt.exp(log_joint - top[:, None])}
 
 
 def build_irt_model(data: IRTData, structure: IRTStructure) -> pm.Model:
-    """The PyMC model of a 2PL IRT model: its parameters under their priors and, as a potential named
-    ``loglik``, the log-likelihood with each person's trait integrated out.
+    """The PyMC model of an IRT model (2PL for binary items, graded response for ordinal ones): its
+    parameters under their priors and, as a potential named ``loglik``, the log-likelihood with each
+    person's trait integrated out.
 
     Parameters
     ----------
@@ -144,9 +183,16 @@ def build_irt_model(data: IRTData, structure: IRTStructure) -> pm.Model:
     Returns
     -------
     pymc.Model
-        Dims ``item`` and (with clusters) ``cluster``; ``pm.Data`` named as :meth:`IRTData.arrays`.
+        Dims ``item``, ``binary_item``, ``item_c<C>`` and ``cut_c<C>`` (the ordinal items with C categories
+        and their thresholds) and (with clusters) ``cluster``; ``pm.Data`` named as
+        :meth:`IRTData.arrays`.
     """
     coords = {"item": list(data.items)}
+    if data.binary:
+        coords["binary_item"] = list(data.binary)
+    for count, names in data.ordinal_groups().items():
+        coords[f"item_c{count}"] = list(names)
+        coords[f"cut_c{count}"] = np.arange(1, count)
     if structure.multilevel:
         coords["cluster"] = list(data.cluster_labels)
     with pm.Model(coords=coords) as model:
@@ -155,9 +201,21 @@ def build_irt_model(data: IRTData, structure: IRTStructure) -> pm.Model:
         parameters = {
             "discrimination": pm.LogNormal(
                 "discrimination", 0.0, np.float64(DISCRIMINATION_PRIOR_SD), dims="item"
-            ),
-            "intercept": pm.Normal("intercept", 0.0, np.float64(INTERCEPT_PRIOR_SD), dims="item"),
+            )
         }
+        if data.binary:
+            parameters["intercept"] = pm.Normal(
+                "intercept", 0.0, np.float64(INTERCEPT_PRIOR_SD), dims="binary_item"
+            )
+        for count, names in data.ordinal_groups().items():
+            parameters[f"thresholds_c{count}"] = pm.Normal(
+                f"thresholds_c{count}",
+                0.0,
+                np.float64(INTERCEPT_PRIOR_SD),
+                dims=(f"item_c{count}", f"cut_c{count}"),
+                transform=pm.distributions.transforms.ordered,
+                initval=np.tile(np.linspace(-1.0, 1.0, count - 1), (len(names), 1)),
+            )
         if structure.multilevel:
             parameters["between_sd"] = pm.HalfNormal("between_sd", np.float64(BETWEEN_SD_PRIOR_SD))
             parameters["between_z"] = pm.Normal("between_z", 0.0, np.float64(1.0), dims="cluster")

@@ -1,7 +1,7 @@
 """The IRT engine family (:mod:`pymlsem.engine.irt`) against each model's own PyMC graph: log-density,
-gradient and constrained values at random points, with and without clusters, with missing answers and
-several grid sizes. The family is called through its compiled C callbacks (what nutpie calls; compiled by
-the suite's warm-up, loaded from the disk cache)."""
+gradient and constrained values at random points, with and without clusters, binary and ordinal items
+(graded response), missing answers and several grid sizes. The family is called through its compiled C
+callbacks (what nutpie calls; compiled by the suite's warm-up, loaded from the disk cache)."""
 
 from __future__ import annotations
 
@@ -18,16 +18,25 @@ from pymlsem.irt.data import irt_data
 from pymlsem.irt.model import IRTStructure, build_irt_model, parameter_names
 from tests.engine.test_engine import engine_at
 
+BINARY = [f"y{k}" for k in range(1, 7)]
+MIXED = ["y1", "o1", "y2", "o2", "y3", "o3"]
 STRUCTURES = {
-    "single level, 21 points": (21, False),
-    "two levels, 61 points": (61, True),
-    "two levels, 15 points": (15, True),
+    "binary, single level, 21 points": (BINARY, 21, False),
+    "binary, two levels, 61 points": (BINARY, 61, True),
+    "binary, two levels, 15 points": (BINARY, 15, True),
+    "binary and ordinal, two levels, 61 points": (MIXED, 61, True),
+    "ordinal, single level, 31 points": (["o1", "o2", "o3"], 31, False),
 }
 
 
 def _frame():
-    """12 clusters of 4 persons, six binary items, some answers missing."""
+    """12 clusters of 4 persons, six binary items and three ordinal ones (3, 5 and 3 categories), some
+    answers missing."""
     frame = two_level_irt(n_items=6, n_clusters=12, cluster_size=4, seed=3, link="logit").data.copy()
+    rng = np.random.default_rng(2)
+    for name, count in (("o1", 3), ("o2", 5), ("o3", 3)):
+        frame[name] = rng.integers(0, count, len(frame))
+    frame.loc[[2, 7], "o2"] = np.nan
     frame.loc[[5, 6], "y2"] = np.nan
     frame.loc[[9, 30], "y5"] = np.nan
     frame.loc[30, "y1"] = np.nan
@@ -36,8 +45,8 @@ def _frame():
 
 @pytest.mark.parametrize("name", sorted(STRUCTURES))
 def test_family_equals_the_models_own_graph(name: str) -> None:
-    n_nodes, multilevel = STRUCTURES[name]
-    data = irt_data(_frame(), [f"y{k}" for k in range(1, 7)], "cluster" if multilevel else None)
+    items, n_nodes, multilevel = STRUCTURES[name]
+    data = irt_data(_frame(), items, "cluster" if multilevel else None)
     structure = IRTStructure(n_nodes, multilevel)
     model = build_irt_model(data, structure)
     binding = bind(data, structure)
@@ -62,5 +71,5 @@ def test_family_equals_the_models_own_graph(name: str) -> None:
         np.testing.assert_allclose(grad, dlogp(point), rtol=1e-9, atol=1e-10)
         np.testing.assert_array_equal(expanded[: x.size], x)
         values = dict(zip([rv.name for rv in model.free_RVs], constrained(point), strict=True))
-        flat = np.concatenate([np.ravel(values[n]) for n in parameter_names(structure)])
+        flat = np.concatenate([np.ravel(values[n]) for n in parameter_names(data, structure)])
         np.testing.assert_allclose(expanded[x.size :], flat, rtol=1e-12)

@@ -90,6 +90,72 @@ def test_integrated_log_likelihood_converges_to_scipys_integral() -> None:
     assert errors[61][0] < 1e-9 and errors[61][1] < 1e-9
 
 
+def _graded(rng, a: np.ndarray, thresholds: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    """Answers of the graded response model: category = number of thresholds passed."""
+    passed = rng.uniform(size=(theta.size, a.size, 1)) < special.expit(
+        a[None, :, None] * theta[:, None, None] - thresholds[None]
+    )
+    return passed.sum(axis=2)
+
+
+def _category_probability(a: float, thresholds: np.ndarray, theta: float, c: int) -> float:
+    """P(y = c) as a difference of the cumulative logistic probabilities."""
+    at_least = np.concatenate([[1.0], special.expit(a * theta - thresholds), [0.0]])
+    return at_least[c] - at_least[c + 1]
+
+
+def test_graded_response_log_likelihood_equals_scipys_integral() -> None:
+    """Binary items with three- and five-category items (the graded response model), answers missing: the
+    grid's log-likelihood of every person against scipy's adaptive integral of the product of the category
+    probabilities, each written as a difference of cumulative logistic probabilities (not the model's
+    stable three-term form)."""
+    rng = np.random.default_rng(7)
+    frame = _small_data()[["y1", "y2", "cluster"]].copy()
+    theta = rng.normal(size=len(frame))
+    cuts = {"o1": np.array([-0.8, 0.6]), "o2": np.array([-1.5, -0.4, 0.3, 1.2]), "o3": np.array([-0.2, 1.0])}
+    slopes = {"o1": 1.3, "o2": 0.7, "o3": 1.9}
+    for name in cuts:
+        frame[name] = _graded(rng, np.array([slopes[name]]), cuts[name][None], theta)[:, 0]
+    frame.loc[[3, 11], "o2"] = np.nan
+    items = ["y1", "o1", "y2", "o2", "o3"]
+    data = irt_data(frame, items, "cluster")
+    assert data.ordinal_groups() == {3: ("o1", "o3"), 5: ("o2",)}
+    a, d = np.array([0.9, 1.3, 1.6, 0.7, 1.9]), np.array([0.4, -0.7])
+    u = 0.7 * rng.normal(size=data.n_clusters)
+    parameters = {
+        "discrimination": a,
+        "intercept": d,
+        "thresholds_c3": np.stack([cuts["o1"], cuts["o3"]]),
+        "thresholds_c5": cuts["o2"][None],
+        "between_sd": np.float64(0.7),
+        "between_z": u / 0.7,
+    }
+    terms = integrated_terms(
+        {name: pytensor.shared(value) for name, value in parameters.items()},
+        data.arrays(),
+        IRTStructure(81, True),
+    )
+    loglik = terms["person_loglik"].eval(mode=AS_WRITTEN)
+    values = frame[items].to_numpy(dtype=float)
+    reference = []
+    for i, row in enumerate(values):
+
+        def joint(t, i=i, row=row):
+            density = np.exp(-0.5 * (t - u[data.cluster[i]]) ** 2) / np.sqrt(2 * np.pi)
+            for k, item in enumerate(items):
+                if np.isnan(row[k]):
+                    continue
+                if item in cuts:
+                    density *= _category_probability(a[k], cuts[item], t, int(row[k]))
+                else:
+                    p = special.expit(a[k] * t + d[0 if item == "y1" else 1])
+                    density *= p if row[k] == 1 else 1 - p
+            return density
+
+        reference.append(np.log(integrate.quad(joint, -np.inf, np.inf, epsabs=0, epsrel=1e-13)[0]))
+    np.testing.assert_allclose(loglik, reference, rtol=0, atol=1e-9)
+
+
 def test_model_log_density_is_priors_plus_the_integrated_likelihood() -> None:
     """The PyMC model's log-density: its priors (scipy's densities, with the log transforms' Jacobians) plus
     the integrated log-likelihood of every person."""
@@ -120,7 +186,7 @@ def test_model_log_density_is_priors_plus_the_integrated_likelihood() -> None:
         ({"items": "y1"}, DataError, "list of column names"),
         ({"items": ["y1"]}, DataError, "an IRT model needs at least two items"),
         ({"items": ["y1", "y1", "y2"]}, DataError, "more than once"),
-        ({"items": ["y1", "o1"]}, DataError, r"'o1' \(3 categories\) are not binary"),
+        ({"items": ["y1", "k1"]}, DataError, "at least two observed categories"),
         ({"items": ["y1", "x1"]}, DataError, "fractional"),
         ({"cluster": "cx"}, DataError, "not in the data"),
         ({"n_nodes": 5}, ModelSpecificationError, "at least 11"),
@@ -130,7 +196,7 @@ def test_model_log_density_is_priors_plus_the_integrated_likelihood() -> None:
 )
 def test_bad_input_is_refused_before_compiling(kwargs, error, words) -> None:
     frame = _small_data()
-    frame["o1"] = np.arange(len(frame)) % 3
+    frame["k1"] = 1
     frame["x1"] = np.linspace(0, 1, len(frame))
     copy = frame.copy()
     with pytest.raises(error, match=words):
@@ -149,7 +215,9 @@ def test_missing_answers_form_patterns_and_count_nothing() -> None:
     data = irt_data(_small_data(), ITEMS, "cluster")
     assert data.pattern_observed.shape == (3, 5)  # complete, y2 missing, y2 and y4 missing
     np.testing.assert_array_equal(data.observed[7], [1, 0, 1, 0, 1])
-    assert data.responses[7, 1] == 0 and data.responses[7, 3] == 0
+    np.testing.assert_array_equal(data.codes[7, [1, 3]], [-1, -1])
+    arrays = data.arrays()
+    assert arrays["binary_responses"][7, 1] == 0 and arrays["binary_responses"][7, 3] == 0
 
 
 @pytest.mark.sampling
@@ -169,7 +237,7 @@ def test_two_level_2pl_recovers_the_truth() -> None:
         )
     posterior = fit.idata.posterior
     parts = [posterior["discrimination"].isel(item=k) for k in range(12)]
-    parts += [posterior["intercept"].isel(item=k) for k in range(12)]
+    parts += [posterior["intercept"].isel(binary_item=k) for k in range(12)]
     parts.append(posterior["between_sd"])
     truth = [design.truth[f"a{k}"] for k in range(1, 13)] + [design.truth[f"d{k}"] for k in range(1, 13)]
     truth.append(design.truth["between_sd"])
@@ -181,8 +249,8 @@ def test_two_level_2pl_recovers_the_truth() -> None:
     np.testing.assert_allclose(
         table.loc[table["parameter"] == "a", "mean"], posterior["discrimination"].mean(("chain", "draw"))
     )
-    b = -posterior["intercept"] / posterior["discrimination"]
-    np.testing.assert_allclose(table.loc[table["parameter"] == "b", "mean"], b.mean(("chain", "draw")))
+    b = -posterior["intercept"].values / posterior["discrimination"].values  # every item is binary
+    np.testing.assert_allclose(table.loc[table["parameter"] == "b", "mean"], b.mean((0, 1)))
     levels = fit.trait_parameters().set_index("parameter")
     sd = posterior["between_sd"].values
     assert levels.loc["trait icc", "mean"] == pytest.approx((sd**2 / (1 + sd**2)).mean())
@@ -194,15 +262,54 @@ def test_two_level_2pl_recovers_the_truth() -> None:
     assert fit.cluster_effects().shape == (60, 5)
     loo = fit.loo()
     assert np.isfinite(loo.elpd) and loo.elpd < 0
-    assert "Items (a: discrimination" in fit.summary()
+    assert "Items, posterior means (a: discrimination" in fit.summary()
     figure = fit.plot_item_curves(["y1", "y2"])
     lines = [line for line in figure.axes[0].lines if line.get_linestyle() == "-"]
     assert len(lines) == 2
-    a1, d1 = (posterior[v].isel(item=0).values.ravel() for v in ("discrimination", "intercept"))
+    a1 = posterior["discrimination"].isel(item=0).values.ravel()
+    d1 = posterior["intercept"].isel(binary_item=0).values.ravel()
     x, y = lines[0].get_data()
     middle = len(x) // 2
     keep = np.linspace(0, a1.size - 1, 1000).astype(int)  # the plot's evenly spaced 1000 of the 2000 draws
     assert y[middle] == pytest.approx(special.expit(a1[keep] * x[middle] + d1[keep]).mean(), rel=1e-9)
+
+
+@pytest.mark.sampling
+def test_graded_response_model_recovers_the_truth() -> None:
+    """A two-level graded response model (four items with four categories, two binary items; 60 schools of
+    12 students) against the truth it was simulated from: discriminations, intercepts, thresholds and the
+    school part's SD (tests/tolerances.py). Thresholds read in the wrong order, or categories counted from
+    the top, move them by one or more (tens of posterior SDs)."""
+    rng = np.random.default_rng(2027)
+    cluster = np.repeat(np.arange(60), 12)
+    theta = rng.normal(size=cluster.size) + rng.normal(0.0, 0.6, 60)[cluster]
+    a = np.array([1.2, 0.8, 1.5, 1.0, 1.3, 0.9])
+    cuts = np.array([[-1.2, 0.0, 1.1], [-0.5, 0.4, 1.6], [-1.6, -0.6, 0.5], [-0.9, 0.3, 0.9]])
+    d = np.array([0.5, -0.4])
+    frame = pd.DataFrame(_graded(rng, a[:4], cuts, theta), columns=["o1", "o2", "o3", "o4"])
+    for k, name in enumerate(["b1", "b2"]):
+        frame[name] = (rng.uniform(size=cluster.size) < special.expit(a[4 + k] * theta + d[k])).astype(int)
+    frame["school"] = cluster
+    items = ["o1", "o2", "o3", "o4", "b1", "b2"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        fit = pymlsem.irt(
+            frame, items, "school", draws=1000, tune=1000, chains=2, random_seed=3, progressbar=False
+        )
+    posterior = fit.idata.posterior
+    parts = [posterior["discrimination"].isel(item=k) for k in range(6)]
+    parts += [posterior["intercept"].isel(binary_item=k) for k in range(2)]
+    parts += [posterior["thresholds_c4"].isel(item_c4=h, cut_c4=c) for h in range(4) for c in range(3)]
+    parts.append(posterior["between_sd"])
+    truth = np.concatenate([a, d, cuts.ravel(), [0.6]])
+    check_truth(stack_draws(parts), truth)
+    table = fit.item_parameters()
+    assert list(table.loc[table["item"] == "o1", "parameter"]) == ["a", "t1", "t2", "t3", "b1", "b2", "b3"]
+    curves = fit.item_curves(np.array([-40.0, 0.0, 40.0]))
+    np.testing.assert_allclose(curves[:, :, 0], 0.0, atol=1e-3)  # the lowest category far below
+    np.testing.assert_allclose(curves[:, :, 2], 1.0, atol=1e-3)  # and the highest far above
+    assert fit.grid_error() < 1e-6
+    assert "graded response" in fit.summary() and " t3 " in fit.summary()
 
 
 def test_a_coarse_grid_is_reported() -> None:

@@ -2,16 +2,18 @@
 :func:`pymlsem.irt.model.build_irt_model` at its unconstrained point.
 
 The per-model PyMC graph is the specification; the kernel equals its ``model.logp()`` and gradient
-(tests/engine/test_irt_engine.py). With ``v_ig = theta_g A_i + D_i - S_p(i)g - (theta_g - u_j)^2 / 2`` (the
-notation of :mod:`pymlsem.irt.model`) a person contributes ``LSE_g v_ig + log(step s) - log(2 pi) / 2``.
-With ``w_ig = softmax_g(v_ig)`` and ``E_i = sum_g w_ig theta_g`` (the trait's posterior mean given u_j):
-``d/dA_i = E_i``, ``d/dD_i = 1``, ``d/du_j = sum_{i in j} (E_i - u_j)``, ``d/dS_pg = -W_pg`` (the weights of
-the pattern's rows summed) and ``d/dtheta_g = sum_i w_ig (A_i - theta_g + u_j) - sum_p W_pg sum_{k in p}
-sigma(eta_gk) a_k``, which reaches ``s`` through ``theta_g = s x_g``.
+(tests/engine/test_irt_engine.py). With ``v_ig`` the log of person i's integrand at grid point g (the
+notation of :mod:`pymlsem.irt.model`: ``theta_g A_i + D_i - S_p(i)g`` from the binary items, the ordinal
+answers' table entries ``L_gkc``, and ``-(theta_g - u_j)^2 / 2``) a person contributes
+``LSE_g v_ig + log(step s) - log(2 pi) / 2``. With ``w_ig = softmax_g(v_ig)`` and
+``E_i = sum_g w_ig theta_g``: ``d/dA_i = E_i``, ``d/dD_i = 1``, ``d/du_j = sum_{i in j} (E_i - u_j)``,
+``d/dS_pg = -W_pg`` (the weights of the pattern's rows summed), ``d/dL_gkc`` the weights of the rows that
+answered c to item k, and ``d/dtheta_g`` collects all of them; it reaches ``s`` through ``theta_g = s x_g``.
 
 The point holds ``log a`` (PyMC's log transform of the log-normal prior; with its Jacobian the prior is
-``N(log a; 0, sd^2)`` up to a constant), ``d``, and with clusters ``log sigma_b`` (half-normal prior, log
-transform) and ``z``.
+``N(log a; 0, sd^2)`` up to a constant), the binary items' ``d``, each ordinal item's thresholds under
+PyMC's ``ordered`` transform (``kappa_1 = y_1``, ``kappa_c = kappa_c-1 + exp(y_c)``, log-Jacobian
+``sum_{c >= 2} y_c``), and with clusters ``log sigma_b`` (half-normal prior, log transform) and ``z``.
 """
 
 from __future__ import annotations
@@ -31,44 +33,89 @@ from pymlsem.irt.model import (
 
 __all__ = ["SEGMENTS", "expand", "logp_grad"]
 
-#: the packed integer arrays: (grid points, 1 for a model with clusters)
-SEGMENTS = ("sizes",)
-_SIZES = 0
+#: the packed integer arrays: (grid points, 1 for a model with clusters), each item's number of categories
+SEGMENTS = ("sizes", "categories")
+_SIZES, _CATEGORIES = range(2)
 #: grid points whose log-weight is this far below a person's largest add nothing a double holds to its sum
 _NEGLIGIBLE = -40.0
+_LOG_INTERCEPT_SD = math.log(INTERCEPT_PRIOR_SD)
+
+
+@numba.njit(cache=False, inline="always")
+def _softplus_sigmoid(x):
+    """``log(1 + exp(x))`` and ``1 / (1 + exp(-x))``, stable for either sign."""
+    if x > 0.0:
+        e = math.exp(-x)
+        return x + math.log1p(e), 1.0 / (1.0 + e)
+    e = math.exp(x)
+    return math.log1p(e), e / (1.0 + e)
 
 
 @numba.njit(cache=False)
-def _log_prior(x, n_items, multilevel):
-    """The priors with their transforms' Jacobians at ``x``."""
-    total = 0.0
+def _layout(categories):
+    """Where each item's intercept (binary) or first threshold (ordinal) sits in the point, as PyMC orders
+    the variables: every discrimination, the binary items' intercepts, then the ordinal items' thresholds
+    by number of categories (increasing) and item; and where the between part starts."""
+    n_items = categories.size
+    start = np.empty(n_items, dtype=np.int64)
+    pos = n_items
     for k in range(n_items):
-        total += -0.5 * (x[k] / DISCRIMINATION_PRIOR_SD) ** 2 - math.log(DISCRIMINATION_PRIOR_SD)
-        total += -0.5 * (x[n_items + k] / INTERCEPT_PRIOR_SD) ** 2 - math.log(INTERCEPT_PRIOR_SD)
-    total -= n_items * LOG_2PI  # 0.5 log(2 pi) for each of the 2 n_items normal densities
-    if multilevel:
-        sd = math.exp(x[2 * n_items])
-        total += 0.5 * math.log(2.0 / math.pi) - math.log(BETWEEN_SD_PRIOR_SD)
-        total += -0.5 * (sd / BETWEEN_SD_PRIOR_SD) ** 2 + x[2 * n_items]
-        for j in range(2 * n_items + 1, x.size):
-            total += -0.5 * x[j] * x[j] - 0.5 * LOG_2PI
-    return total
+        if categories[k] == 2:
+            start[k] = pos
+            pos += 1
+    for count in range(3, categories.max() + 1):
+        for k in range(n_items):
+            if categories[k] == count:
+                start[k] = pos
+                pos += count - 1
+    return start, pos
 
 
 @numba.njit(cache=False)
-def logp_grad(x, hyper, ints, offsets, responses, pattern, pattern_observed, cluster):
+def _thresholds(x, categories, start):
+    """Every ordinal item's thresholds (items x max C - 1, ascending) from the point, the ordered transform's
+    log-Jacobian and the thresholds' normal prior."""
+    n_items = categories.size
+    kappa = np.zeros((n_items, max(categories.max() - 1, 1)))
+    log_prior = 0.0
+    for k in range(n_items):
+        if categories[k] > 2:
+            for c in range(categories[k] - 1):
+                y = x[start[k] + c]
+                kappa[k, c] = y if c == 0 else kappa[k, c - 1] + math.exp(y)
+                if c > 0:
+                    log_prior += y
+                log_prior += (
+                    -0.5 * (kappa[k, c] / INTERCEPT_PRIOR_SD) ** 2 - _LOG_INTERCEPT_SD - 0.5 * LOG_2PI
+                )
+    return kappa, log_prior
+
+
+@numba.njit(cache=False)
+def _log1mexp(x):
+    """``log(1 - exp(x))`` for ``x < 0``, as PyTensor computes it."""
+    if x < -0.6931471805599453:
+        return math.log1p(-math.exp(x))
+    return math.log(-math.expm1(x))
+
+
+@numba.njit(cache=False)
+def logp_grad(x, hyper, ints, offsets, codes, pattern, pattern_observed, cluster):
     """Log-density of the family at the unconstrained point ``x`` and its gradient.
 
     The arguments are the family's inputs in order (:func:`pymlsem.engine.irt.family_inputs`).
     """
     sizes = segment(ints, offsets, _SIZES)
+    categories = segment(ints, offsets, _CATEGORIES)
     n_nodes, multilevel = sizes[0], sizes[1] == 1
-    n_rows, n_items = responses.shape
+    n_rows, n_items = codes.shape
     n_patterns = pattern_observed.shape[0]
+    start, between = _layout(categories)
     a = np.exp(x[:n_items])
-    d = x[n_items : 2 * n_items]
-    sd = math.exp(x[2 * n_items]) if multilevel else 0.0
-    z = x[2 * n_items + 1 :] if multilevel else x[:0]
+    kappa, log_prior = _thresholds(x, categories, start)
+    n_cuts = kappa.shape[1]
+    sd = math.exp(x[between]) if multilevel else 0.0
+    z = x[between + 1 :] if multilevel else x[:0]
     scale = math.sqrt(1.0 + sd * sd)
     step = 2.0 * GRID_HALF_WIDTH / (n_nodes - 1)
     standard = np.empty(n_nodes)
@@ -76,49 +123,67 @@ def logp_grad(x, hyper, ints, offsets, responses, pattern, pattern_observed, clu
     for g in range(n_nodes):
         standard[g] = -GRID_HALF_WIDTH + g * step
         theta[g] = scale * standard[g]
-    softplus = np.empty((n_nodes, n_items))
-    sigmoid = np.empty((n_nodes, n_items))
-    for g in range(n_nodes):
-        for k in range(n_items):
-            eta = theta[g] * a[k] + d[k]
-            if eta > 0.0:
-                e = math.exp(-eta)
-                softplus[g, k] = eta + math.log1p(e)
-                sigmoid[g, k] = 1.0 / (1.0 + e)
-            else:
-                e = math.exp(eta)
-                softplus[g, k] = math.log1p(e)
-                sigmoid[g, k] = e / (1.0 + e)
+    # binary items: softplus and sigmoid of a theta + d; ordinal: sigma(+-(a theta - kappa_c)) and the table
+    softplus = np.zeros((n_nodes, n_items))
+    sigmoid = np.zeros((n_nodes, n_items))
+    above = np.zeros((n_nodes, n_items, n_cuts))  # sigma(a theta - kappa_c)
+    below = np.zeros((n_nodes, n_items, n_cuts))  # sigma(-(a theta - kappa_c))
+    table = np.zeros((n_nodes, n_items, n_cuts + 1))  # log P(y = c | theta_g)
+    for k in range(n_items):
+        count = categories[k]
+        if count == 2:
+            for g in range(n_nodes):
+                softplus[g, k], sigmoid[g, k] = _softplus_sigmoid(theta[g] * a[k] + x[start[k]])
+            continue
+        for c in range(1, count - 1):
+            gap = _log1mexp(kappa[k, c - 1] - kappa[k, c])
+            for g in range(n_nodes):
+                table[g, k, c] = gap
+        for g in range(n_nodes):
+            for c in range(count - 1):
+                plus, up = _softplus_sigmoid(theta[g] * a[k] - kappa[k, c])
+                above[g, k, c] = up
+                below[g, k, c] = 1.0 - up if up < 0.5 else _softplus_sigmoid(kappa[k, c] - theta[g] * a[k])[1]
+                table[g, k, c + 1] -= plus - (theta[g] * a[k] - kappa[k, c])  # log sigma(x) = x - softplus(x)
+                table[g, k, c] -= plus  # log sigma(-x) = -softplus(x)
     by_pattern = np.zeros((n_patterns, n_nodes))
     for p in range(n_patterns):
         for k in range(n_items):
-            if pattern_observed[p, k] != 0.0:
+            if categories[k] == 2 and pattern_observed[p, k] != 0.0:
                 for g in range(n_nodes):
                     by_pattern[p, g] += softplus[g, k]
     weight_sums = np.zeros((n_patterns, n_nodes))
+    answer_weights = np.zeros((n_nodes, n_items, n_cuts + 1))
     g_theta = np.zeros(n_nodes)
     g_a = np.zeros(n_items)
-    g_d = np.zeros(n_items)
+    g_point = np.zeros(x.size)
     g_u = np.zeros(z.size)
     values = np.empty(n_nodes)
     loglik = 0.0
     for i in range(n_rows):
         slope, level = 0.0, 0.0
         for k in range(n_items):
-            if responses[i, k] != 0.0:
+            if categories[k] == 2 and codes[i, k] == 1:
                 slope += a[k]
-                level += d[k]
-                g_d[k] += 1.0
+                level += x[start[k]]
+                g_point[start[k]] += 1.0
         u = sd * z[cluster[i]] if multilevel else 0.0
         p = pattern[i]
-        best = 0
         for g in range(n_nodes):
             gap = theta[g] - u
             values[g] = theta[g] * slope + level - by_pattern[p, g] - 0.5 * gap * gap
+        for k in range(n_items):
+            c = codes[i, k]
+            if categories[k] > 2 and c >= 0:
+                for g in range(n_nodes):
+                    values[g] += table[g, k, c]
+        best = 0
+        for g in range(1, n_nodes):
             if values[g] > values[best]:
                 best = g
-        # v is concave in theta (linear, minus the convex softplus sums and a square): the grid points within
-        # 40 of the top form one run around it; those outside weigh under exp(-40) = 4e-18 and are skipped
+        # v is concave in theta (linear, minus convex softplus sums, log-concave category probabilities and
+        # a square): the grid points within 40 of the top form one run around it; those outside weigh under
+        # exp(-40) = 4e-18 of the sum and are skipped
         top = values[best]
         low, high = best, best
         while low > 0 and values[low - 1] - top > _NEGLIGIBLE:
@@ -133,30 +198,67 @@ def logp_grad(x, hyper, ints, offsets, responses, pattern, pattern_observed, clu
         mean = 0.0
         for g in range(low, high + 1):
             w = values[g] / total
+            values[g] = w
             weight_sums[p, g] += w
             g_theta[g] += w * (slope - theta[g] + u)
             mean += w * theta[g]
         for k in range(n_items):
-            if responses[i, k] != 0.0:
+            c = codes[i, k]
+            if categories[k] == 2 and c == 1:
                 g_a[k] += mean
+            elif categories[k] > 2 and c >= 0:
+                for g in range(low, high + 1):
+                    answer_weights[g, k, c] += values[g]
         if multilevel:
             g_u[cluster[i]] += mean - u
     loglik += n_rows * (math.log(step * scale) - 0.5 * LOG_2PI)
     if not np.isfinite(loglik):
         return -np.inf, np.zeros(x.size)
-    for g in range(n_nodes):
-        for k in range(n_items):
-            total = 0.0
-            for p in range(n_patterns):
-                total += weight_sums[p, g] * pattern_observed[p, k]
-            share = total * sigmoid[g, k]
-            g_a[k] -= share * theta[g]
-            g_d[k] -= share
-            g_theta[g] -= share * a[k]
-    grad = np.empty(x.size)
+    g_kappa = np.zeros(kappa.shape)
+    for k in range(n_items):
+        count = categories[k]
+        if count == 2:
+            for g in range(n_nodes):
+                total = 0.0
+                for p in range(n_patterns):
+                    total += weight_sums[p, g] * pattern_observed[p, k]
+                share = total * sigmoid[g, k]
+                g_a[k] -= share * theta[g]
+                g_point[start[k]] -= share
+                g_theta[g] -= share * a[k]
+            continue
+        for g in range(n_nodes):
+            g_eta = 0.0
+            for c in range(count):
+                w = answer_weights[g, k, c]
+                if w == 0.0:
+                    continue
+                if c > 0:  # log sigma(a theta - kappa_c-1)
+                    g_eta += w * below[g, k, c - 1]
+                    g_kappa[k, c - 1] -= w * below[g, k, c - 1]
+                if c < count - 1:  # log sigma(-(a theta - kappa_c))
+                    g_eta -= w * above[g, k, c]
+                    g_kappa[k, c] += w * above[g, k, c]
+            g_a[k] += g_eta * theta[g]
+            g_theta[g] += g_eta * a[k]
+        for c in range(1, count - 1):  # log(1 - exp(kappa_c-1 - kappa_c)), the same at every grid point
+            w = 0.0
+            for g in range(n_nodes):
+                w += answer_weights[g, k, c]
+            ratio = -1.0 / math.expm1(kappa[k, c] - kappa[k, c - 1])
+            g_kappa[k, c - 1] += w * ratio
+            g_kappa[k, c] -= w * ratio
+    grad = g_point
     for k in range(n_items):
         grad[k] = a[k] * g_a[k] - x[k] / DISCRIMINATION_PRIOR_SD**2
-        grad[n_items + k] = g_d[k] - d[k] / INTERCEPT_PRIOR_SD**2
+        if categories[k] == 2:
+            grad[start[k]] -= x[start[k]] / INTERCEPT_PRIOR_SD**2
+            continue
+        tail = 0.0  # d/dy_c = exp(y_c) sum_{c' >= c} d/dkappa_c' (+1, the Jacobian), d/dy_1 = sum
+        for c in range(categories[k] - 2, -1, -1):
+            tail += g_kappa[k, c] - kappa[k, c] / INTERCEPT_PRIOR_SD**2
+            grad[start[k] + c] = tail if c == 0 else tail * math.exp(x[start[k] + c]) + 1.0
+    log_prior += _log_prior(x, n_items, categories, start, between, multilevel)
     if multilevel:
         g_scale = n_rows / scale
         for g in range(n_nodes):
@@ -164,21 +266,45 @@ def logp_grad(x, hyper, ints, offsets, responses, pattern, pattern_observed, clu
         g_sd = g_scale * sd / scale
         for j in range(z.size):
             g_sd += z[j] * g_u[j]
-            grad[2 * n_items + 1 + j] = sd * g_u[j] - z[j]
-        grad[2 * n_items] = sd * g_sd - (sd / BETWEEN_SD_PRIOR_SD) ** 2 + 1.0
-    return _log_prior(x, n_items, multilevel) + loglik, grad
+            grad[between + 1 + j] = sd * g_u[j] - z[j]
+        grad[between] = sd * g_sd - (sd / BETWEEN_SD_PRIOR_SD) ** 2 + 1.0
+    return log_prior + loglik, grad
 
 
 @numba.njit(cache=False)
-def expand(x, hyper, ints, offsets, responses, pattern, pattern_observed, cluster):
-    """The expanded values at ``x``: the point itself, then the constrained parameters in the per-model
-    variables' order (discriminations, intercepts; with clusters the cluster parts' SD and ``z``): the
-    point with ``log a`` and ``log sigma_b`` exponentiated."""
-    n_items = responses.shape[1]
-    multilevel = segment(ints, offsets, _SIZES)[1] == 1
-    out = np.concatenate((x, x))
+def _log_prior(x, n_items, categories, start, between, multilevel):
+    """The priors of the discriminations, intercepts and between part, with their transforms' Jacobians (the
+    thresholds' are in :func:`_thresholds`)."""
+    total = 0.0
     for k in range(n_items):
-        out[x.size + k] = math.exp(x[k])
+        total += (
+            -0.5 * (x[k] / DISCRIMINATION_PRIOR_SD) ** 2 - math.log(DISCRIMINATION_PRIOR_SD) - 0.5 * LOG_2PI
+        )
+        if categories[k] == 2:
+            total += -0.5 * (x[start[k]] / INTERCEPT_PRIOR_SD) ** 2 - _LOG_INTERCEPT_SD - 0.5 * LOG_2PI
     if multilevel:
-        out[x.size + 2 * n_items] = math.exp(x[2 * n_items])
+        sd = math.exp(x[between])
+        total += 0.5 * math.log(2.0 / math.pi) - math.log(BETWEEN_SD_PRIOR_SD)
+        total += -0.5 * (sd / BETWEEN_SD_PRIOR_SD) ** 2 + x[between]
+        for j in range(between + 1, x.size):
+            total += -0.5 * x[j] * x[j] - 0.5 * LOG_2PI
+    return total
+
+
+@numba.njit(cache=False)
+def expand(x, hyper, ints, offsets, codes, pattern, pattern_observed, cluster):
+    """The expanded values at ``x``: the point itself, then the constrained parameters in the per-model
+    variables' order and layout (discriminations, binary intercepts, each ordinal group's thresholds items x
+    C-1, with clusters the cluster parts' SD and ``z``)."""
+    categories = segment(ints, offsets, _CATEGORIES)
+    multilevel = segment(ints, offsets, _SIZES)[1] == 1
+    start, between = _layout(categories)
+    kappa, _ = _thresholds(x, categories, start)
+    out = np.concatenate((x, x))
+    for k in range(categories.size):
+        out[x.size + k] = math.exp(x[k])
+        for c in range(categories[k] - 1 if categories[k] > 2 else 0):
+            out[x.size + start[k] + c] = kappa[k, c]
+    if multilevel:
+        out[x.size + between] = math.exp(x[between])
     return (out,)
