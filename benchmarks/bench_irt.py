@@ -10,7 +10,11 @@ items, trait ICC 0.23. Rows:
 * ``irt``: ``pymlsem.irt`` on the data with logistic errors (``link="logit"``, the logistic 2PL model it
   fits), nutpie, 4 chains x 1000 draws + 1000 tuning (its default low-rank mass matrix);
 * ``irt diag``: the same with nutpie's diagonal mass matrix (``adaptation="diag"``);
-* ``latent`` (with ``--latent``, ~6 minutes): the normal-ogive model in lavaan syntax on the probit data
+* ``grm``: the graded response model with a school part (``pymlsem.irt`` on ordinal items) on the data of
+  ``two_level_ordinal_cfa(seed=1)`` (100 schools of 15, six items with four categories), 4 x 1000; the
+  data were drawn from a two-level ordinal CFA (probit, between loadings and residuals of their own), so
+  this is a model of the same size, not the same model;
+* ``latent`` (with ``--latent``, once, ~6 minutes): the normal-ogive model in lavaan syntax on the probit data
   through ``pymlsem.sem`` (the explicit-latent builder, every student's trait sampled), 2 chains x 500 draws
   + 500 tuning, as benchmarks/README.md measured it before (4 x 1000 takes ~15 minutes).
 
@@ -33,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PYMLSEM = """
 import sys, time, warnings
 import arviz_stats, numpy as np, pymlsem
-from pymlsem.datasets.designs import two_level_irt
+from pymlsem.datasets.designs import two_level_irt, two_level_ordinal_cfa
 warnings.simplefilter("ignore")
 kind = sys.argv[1]
 items = [f"y{k}" for k in range(1, 31)]
@@ -44,6 +48,12 @@ if kind.startswith("irt"):
     fit = pymlsem.irt(design.data, items, "cluster", random_seed=1, progressbar=False, **extra)
     timing = (fit.compile_seconds, fit.sampling_seconds)
     posterior = fit.idata.posterior.to_dataset()[["discrimination", "intercept", "between_sd", "between_z"]]
+elif kind == "grm":
+    design = two_level_ordinal_cfa(seed=1)
+    fit = pymlsem.irt(design.data, list(design.ordered), "cluster", random_seed=1, progressbar=False)
+    timing = (fit.compile_seconds, fit.sampling_seconds)
+    names = ["discrimination", "thresholds_c4", "between_sd", "between_z"]
+    posterior = fit.idata.posterior.to_dataset()[names]
 else:
     design = two_level_irt(seed=1)
     fit = pymlsem.sem(design.model, design.data, cluster="cluster", ordered=list(design.ordered),
@@ -77,8 +87,8 @@ def run(command: list[str]) -> tuple[float, str]:
 def main() -> None:
     arguments = [a for a in sys.argv[1:] if not a.startswith("--")]
     repeats = int(arguments[0]) if arguments else 2
-    kinds = ["irt", "irt_diag"] + (["latent"] if "--latent" in sys.argv else [])
-    for _ in range(repeats):
+    for repeat in range(repeats):
+        kinds = ["irt", "irt_diag", "grm"] + (["latent"] if "--latent" in sys.argv and repeat == 0 else [])
         for kind in kinds:
             seconds, line = run([sys.executable, "-c", PYMLSEM, kind])
             print(f"{kind:9s} {seconds:.1f} s ({line})", flush=True)

@@ -128,7 +128,7 @@ def logp_grad(x, hyper, ints, offsets, codes, pattern, pattern_observed, cluster
     sigmoid = np.zeros((n_nodes, n_items))
     above = np.zeros((n_nodes, n_items, n_cuts))  # sigma(a theta - kappa_c)
     below = np.zeros((n_nodes, n_items, n_cuts))  # sigma(-(a theta - kappa_c))
-    table = np.zeros((n_nodes, n_items, n_cuts + 1))  # log P(y = c | theta_g)
+    table = np.zeros((n_items, n_cuts + 1, n_nodes))  # log P(y = c | theta_g), contiguous in g
     for k in range(n_items):
         count = categories[k]
         if count == 2:
@@ -138,14 +138,14 @@ def logp_grad(x, hyper, ints, offsets, codes, pattern, pattern_observed, cluster
         for c in range(1, count - 1):
             gap = _log1mexp(kappa[k, c - 1] - kappa[k, c])
             for g in range(n_nodes):
-                table[g, k, c] = gap
+                table[k, c, g] = gap
         for g in range(n_nodes):
             for c in range(count - 1):
                 plus, up = _softplus_sigmoid(theta[g] * a[k] - kappa[k, c])
                 above[g, k, c] = up
                 below[g, k, c] = 1.0 - up if up < 0.5 else _softplus_sigmoid(kappa[k, c] - theta[g] * a[k])[1]
-                table[g, k, c + 1] -= plus - (theta[g] * a[k] - kappa[k, c])  # log sigma(x) = x - softplus(x)
-                table[g, k, c] -= plus  # log sigma(-x) = -softplus(x)
+                table[k, c + 1, g] -= plus - (theta[g] * a[k] - kappa[k, c])  # log sigma(x) = x - softplus(x)
+                table[k, c, g] -= plus  # log sigma(-x) = -softplus(x)
     by_pattern = np.zeros((n_patterns, n_nodes))
     for p in range(n_patterns):
         for k in range(n_items):
@@ -153,7 +153,7 @@ def logp_grad(x, hyper, ints, offsets, codes, pattern, pattern_observed, cluster
                 for g in range(n_nodes):
                     by_pattern[p, g] += softplus[g, k]
     weight_sums = np.zeros((n_patterns, n_nodes))
-    answer_weights = np.zeros((n_nodes, n_items, n_cuts + 1))
+    answer_weights = np.zeros((n_items, n_cuts + 1, n_nodes))
     g_theta = np.zeros(n_nodes)
     g_a = np.zeros(n_items)
     g_point = np.zeros(x.size)
@@ -176,7 +176,7 @@ def logp_grad(x, hyper, ints, offsets, codes, pattern, pattern_observed, cluster
             c = codes[i, k]
             if categories[k] > 2 and c >= 0:
                 for g in range(n_nodes):
-                    values[g] += table[g, k, c]
+                    values[g] += table[k, c, g]
         best = 0
         for g in range(1, n_nodes):
             if values[g] > values[best]:
@@ -208,7 +208,7 @@ def logp_grad(x, hyper, ints, offsets, codes, pattern, pattern_observed, cluster
                 g_a[k] += mean
             elif categories[k] > 2 and c >= 0:
                 for g in range(low, high + 1):
-                    answer_weights[g, k, c] += values[g]
+                    answer_weights[k, c, g] += values[g]
         if multilevel:
             g_u[cluster[i]] += mean - u
     loglik += n_rows * (math.log(step * scale) - 0.5 * LOG_2PI)
@@ -230,7 +230,7 @@ def logp_grad(x, hyper, ints, offsets, codes, pattern, pattern_observed, cluster
         for g in range(n_nodes):
             g_eta = 0.0
             for c in range(count):
-                w = answer_weights[g, k, c]
+                w = answer_weights[k, c, g]
                 if w == 0.0:
                     continue
                 if c > 0:  # log sigma(a theta - kappa_c-1)
@@ -244,7 +244,7 @@ def logp_grad(x, hyper, ints, offsets, codes, pattern, pattern_observed, cluster
         for c in range(1, count - 1):  # log(1 - exp(kappa_c-1 - kappa_c)), the same at every grid point
             w = 0.0
             for g in range(n_nodes):
-                w += answer_weights[g, k, c]
+                w += answer_weights[k, c, g]
             ratio = -1.0 / math.expm1(kappa[k, c] - kappa[k, c - 1])
             g_kappa[k, c - 1] += w * ratio
             g_kappa[k, c] -= w * ratio
