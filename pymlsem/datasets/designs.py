@@ -529,7 +529,7 @@ def two_level_irt(
             if link == "logit"
             else ""
         )
-        + "IRT (normal ogive) discrimination "
+        + f"IRT ({'logistic' if link == 'logit' else 'normal ogive'}) discrimination "
         "a_k = lambda_k and difficulty b_k = tau_k/lambda_k are the defined parameters a_k, b_k; "
         f"trait_icc = tau2/(1 + tau2). {len(cl)} students in {n_clusters} clusters."
     )
