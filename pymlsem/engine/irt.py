@@ -2,7 +2,8 @@
 categories, persons, clusters and grid points, with or without clusters, any missingness) as data of one
 compiled log-density.
 
-The model's structure is data: the number of grid points, whether there are clusters and each item's
+The model's structure is data: the number of grid points, whether there are clusters, whether the items
+share one discrimination, and each item's
 number of categories (``ints``), the answers' category codes, each row's missingness pattern with the
 patterns' observed items, and each row's cluster. The
 point is the per-model PyMC model's unconstrained point, in its variables' order. The family is a
@@ -56,7 +57,8 @@ def family_inputs(family: str) -> tuple[tuple[str, str, int], ...]:
 def free_shapes(data: IRTData, structure: IRTStructure) -> dict[str, tuple[tuple[int, ...], tuple[int, ...]]]:
     """Each free variable's constrained and unconstrained shapes (the same here), in the model's order."""
     n_items = len(data.items)
-    out = {"discrimination": ((n_items,), (n_items,))}
+    shape = () if structure.common_discrimination else (n_items,)
+    out = {"discrimination": (shape, shape)}
     if data.binary:
         out["intercept"] = ((len(data.binary),), (len(data.binary),))
     for count, names in data.ordinal_groups().items():
@@ -89,7 +91,7 @@ def bind(data: IRTData, structure: IRTStructure) -> Binding:
         size = int(np.prod(constrained))
         variables.append((name, None, list(constrained), np.arange(start, start + size)))
         start += size
-    sizes = np.array([structure.n_nodes, int(structure.multilevel)])
+    sizes = np.array([structure.n_nodes, int(structure.multilevel), int(structure.common_discrimination)])
     ints, offsets = pack({"sizes": sizes, "categories": data.n_categories}, kernel.SEGMENTS, "int64")
     arrays = {
         "hyper": np.zeros((start, 3)),  # no hyperparameters: fixed priors; its rows count the point

@@ -1,4 +1,4 @@
-"""``pymlsem.irt``: fit a (two-level) 2PL / graded response IRT model with NUTS, each person's trait
+"""``pymlsem.irt``: fit a (two-level) 1PL / 2PL / graded response IRT model with NUTS, each person's trait
 integrated out."""
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ __all__ = ["irt"]
 
 #: fewer grid points than this cannot integrate a trait
 _MIN_NODES = 11
+#: the values of ``discrimination``
+_DISCRIMINATIONS = ("item", "common")
 
 
 def irt(
@@ -27,6 +29,7 @@ def irt(
     items: Sequence[str],
     cluster: str | None = None,
     *,
+    discrimination: str = "item",
     n_nodes: int = DEFAULT_NODES,
     sampler: str = "nutpie",
     draws: int = 1000,
@@ -37,7 +40,8 @@ def irt(
     **sampler_kw: Any,
 ) -> IRTFit:
     """Fit an IRT model with one trait, single-level or with a cluster part of the trait: the
-    two-parameter logistic (2PL) model for binary items, Samejima's graded response model for ordinal ones.
+    two-parameter logistic (2PL) model for binary items, Samejima's graded response model for ordinal ones,
+    or either with one discrimination shared by every item (the 1PL model for binary items).
 
     ``P(y_ik = 1) = logistic(a_k theta_i + d_k)`` for a binary item,
     ``P(y_ik >= c) = logistic(a_k theta_i - kappa_kc)`` (ascending thresholds) for an ordinal one, with
@@ -57,6 +61,11 @@ def irt(
         category is the answer 1) or ordinal (numbers or an ordered Categorical, 3-20 categories).
     cluster
         The column of cluster labels, for a trait with a cluster part.
+    discrimination
+        ``"item"`` (default): each item its own discrimination ``a_k``. ``"common"``: one ``a`` for all
+        items; for binary items the 1PL model, the Rasch model with the trait's SD ``a`` free, which is
+        lme4's ``glmer(y ~ 0 + item + (1 | person), family = binomial)`` (its person SD is ``a``, its item
+        coefficients the intercepts ``d_k``; the tests compare both on lme4's VerbAgg data).
     n_nodes
         Grid points of each person's integral (default 61; the log-likelihood converges exponentially in it,
         the tests show 41 within 1e-9 of scipy's adaptive integral for short tests; long tests with very
@@ -78,7 +87,8 @@ def irt(
     Raises
     ------
     ModelSpecificationError
-        ``n_nodes`` that is not an integer of at least 11.
+        ``n_nodes`` that is not an integer of at least 11, or ``discrimination`` other than ``"item"`` or
+        ``"common"``.
     DataError
         See :func:`pymlsem.irt.data.irt_data`.
     SamplerError, ControlError
@@ -94,13 +104,18 @@ def irt(
             f"n_nodes must be an integer of at least {_MIN_NODES} (grid points of the trait's integral), "
             f"not {n_nodes!r}"
         )
+    if discrimination not in _DISCRIMINATIONS:
+        raise ModelSpecificationError(
+            f"discrimination must be 'item' (one per item: 2PL) or 'common' (one for all items: 1PL), "
+            f"not {discrimination!r}"
+        )
     if sampler == "nutpie":
         # the intercepts move with the mean of the cluster parts: nutpie's low-rank mass matrix follows that
         # ridge (book-size model: min ESS 1347 against 319 with the diagonal one, benchmarks/README.md)
         sampler_kw = {"adaptation": "low_rank"} | sampler_kw
     settings = SamplerSettings(sampler, draws, tune, chains, random_seed, progressbar, options=sampler_kw)
     arrays = irt_data(data, items, cluster)
-    structure = IRTStructure(int(n_nodes), cluster is not None)
+    structure = IRTStructure(int(n_nodes), cluster is not None, discrimination == "common")
     model = build_irt_model(arrays, structure)
     shapes = [free for _, free in free_shapes(arrays, structure).values()]
     idata, compile_seconds, sampling_seconds = sample(bind(arrays, structure), model, settings, shapes)

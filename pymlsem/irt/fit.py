@@ -8,7 +8,7 @@ the draw's parameters and cluster part has its posterior on the grid, from which
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -35,7 +35,8 @@ _AS_WRITTEN = pytensor.compile.mode.Mode(linker="py", optimizer=None)
 
 @dataclass
 class IRTFit(CheckedDraws):
-    """A fitted IRT model (:func:`pymlsem.irt`): 2PL for binary items, graded response for ordinal ones.
+    """A fitted IRT model (:func:`pymlsem.irt`): 2PL (or 1PL) for binary items, graded response for ordinal
+    ones.
 
     Attributes
     ----------
@@ -89,9 +90,14 @@ class IRTFit(CheckedDraws):
         return result
 
     # ----------------------------------------------------------------- tables
+    def _discriminations(self) -> np.ndarray:
+        """Every item's discrimination, draws x items (a common discrimination repeated)."""
+        a = self._draws("discrimination")
+        return np.repeat(a[:, None], len(self.data.items), 1) if a.ndim == 1 else a
+
     def _item_draws(self) -> list[tuple[str, str, np.ndarray]]:
         """(item, parameter, draws) of every item parameter, item by item."""
-        a = self._draws("discrimination")
+        a = self._discriminations()
         binary = list(self.data.binary)
         d = self._draws("intercept") if binary else None
         ordinal = {
@@ -150,7 +156,7 @@ class IRTFit(CheckedDraws):
         numpy.ndarray
             draws x items x trait values.
         """
-        a = self._draws("discrimination")
+        a = self._discriminations()
         keep = np.linspace(0, len(a) - 1, min(len(a), max_draws)).astype(int)
         theta = np.asarray(theta, dtype=np.float64)
         out = np.empty((len(keep), len(self.data.items), theta.size))
@@ -234,7 +240,7 @@ class IRTFit(CheckedDraws):
             means = {name: pt.as_tensor(self._draws(name).mean(0)) for name in names}
             loglik = []
             for nodes in (self.structure.n_nodes, 2 * self.structure.n_nodes - 1):
-                structure = IRTStructure(nodes, self.structure.multilevel)
+                structure = replace(self.structure, n_nodes=nodes)
                 terms = integrated_terms(means, self.data.arrays(), structure)
                 loglik.append(terms["person_loglik"].eval(mode=_AS_WRITTEN))
             self._cache["grid_error"] = float(np.abs(loglik[1] - loglik[0]).max())
@@ -302,8 +308,10 @@ class IRTFit(CheckedDraws):
         wide = wide[list(dict.fromkeys(items["parameter"]))]  # a, d, b, then thresholds and boundaries
         wide.columns.name = None
         head = [
-            f"pymlsem {'two-level ' if self.structure.multilevel else ''}IRT model (logit: 2PL"
+            f"pymlsem {'two-level ' if self.structure.multilevel else ''}IRT model (logit: "
+            + ("1PL" if self.structure.common_discrimination else "2PL")
             + (", graded response" if self.data.ordinal_groups() else "")
+            + (", one discrimination for all items" if self.structure.common_discrimination else "")
             + ")",
             f"  persons {self.data.n_rows}, items {len(self.data.items)}"
             + (f", clusters {self.data.n_clusters}" if self.structure.multilevel else ""),

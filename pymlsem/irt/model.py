@@ -29,6 +29,11 @@ missingness pattern p answered: the softplus terms are computed once per pattern
 person, so a gradient costs about rows x (items + G). An ordinal item's log-probabilities are a table by
 grid point and category, computed once; each person adds its answers' rows (rows x ordinal items x G).
 
+With a common discrimination (``IRTStructure.common_discrimination``) every item has the same ``a``: for
+binary items the one-parameter logistic (1PL) model, which is the Rasch model with the trait's SD ``a`` free
+(lme4's ``glmer(y ~ 0 + item + (1 | person), family = binomial)``: its person SD is ``a`` and its item
+coefficients are the ``d_k``).
+
 NUTS samples the item parameters and, with clusters, ``sigma_b`` and the cluster parts (non-centred,
 ``u_j = sigma_b z_j``). Priors: ``a_k ~ LogNormal(0, 1)`` (positive: it fixes the trait's direction),
 ``d_k ~ N(0, 5^2)``, each threshold ``kappa_kc ~ N(0, 5^2)`` (ordered), ``sigma_b ~ HalfNormal(1)``.
@@ -76,7 +81,7 @@ BETWEEN_SD_PRIOR_SD = 1.0
 
 @dataclass(frozen=True)
 class IRTStructure:
-    """The grid and whether there are clusters.
+    """The grid, whether there are clusters and whether the items share one discrimination.
 
     Attributes
     ----------
@@ -84,10 +89,13 @@ class IRTStructure:
         G, the number of grid points of the integral over each person's trait.
     multilevel
         Whether the trait has a cluster part.
+    common_discrimination
+        One discrimination shared by every item (1PL) instead of one per item.
     """
 
     n_nodes: int
     multilevel: bool
+    common_discrimination: bool = False
 
 
 def grid(n_nodes: int) -> tuple[np.ndarray, float]:
@@ -122,7 +130,8 @@ def integrated_terms(parameters: dict, data: dict, structure: IRTStructure) -> d
     Parameters
     ----------
     parameters
-        Tensors by the names of :func:`parameter_names`: ``discrimination`` (items), ``intercept`` (binary
+        Tensors by the names of :func:`parameter_names`: ``discrimination`` (items, or a scalar with a
+        common discrimination), ``intercept`` (binary
         items), ``thresholds_c<C>`` (ordinal items with C categories x C-1), ``between_sd`` and
         ``between_z`` (with clusters).
     data
@@ -138,6 +147,11 @@ def integrated_terms(parameters: dict, data: dict, structure: IRTStructure) -> d
     """
     x, step = grid(structure.n_nodes)
     a = parameters["discrimination"]
+
+    def slopes_of(index) -> pt.TensorVariable:  # the discriminations of the items at ``index``
+        index = pt.as_tensor(index)
+        return pt.alloc(a, index.shape[0]) if structure.common_discrimination else a[index]
+
     if structure.multilevel:
         scale = pt.sqrt(1.0 + parameters["between_sd"] ** 2)
         centre = (parameters["between_sd"] * parameters["between_z"])[pt.as_tensor(data["cluster_index"])]
@@ -146,7 +160,7 @@ def integrated_terms(parameters: dict, data: dict, structure: IRTStructure) -> d
     theta = scale * x
     log_joint = -0.5 * (theta[None, :] - centre[:, None]) ** 2
     if "intercept" in parameters:
-        binary = a[pt.as_tensor(data["binary_index"])]
+        binary = slopes_of(data["binary_index"])
         d, responses = parameters["intercept"], pt.as_tensor(data["binary_responses"])
         softplus = pt.softplus(theta[:, None] * binary[None, :] + d[None, :])  # grid x binary items
         by_pattern = pt.dot(pt.as_tensor(data["binary_pattern_observed"]), softplus.T)  # patterns x grid
@@ -159,7 +173,7 @@ def integrated_terms(parameters: dict, data: dict, structure: IRTStructure) -> d
     for name, value in parameters.items():
         if name.startswith("thresholds_c"):
             count = int(name.removeprefix("thresholds_c"))
-            slopes = a[pt.as_tensor(data[f"index_c{count}"])]
+            slopes = slopes_of(data[f"index_c{count}"])
             table = category_log_probabilities(theta[:, None] * slopes[None, :], value)  # grid x items x C
             by_answer = table.reshape((x.size, -1)).T  # (items x C) x grid
             log_joint = log_joint + pt.dot(pt.as_tensor(data[f"one_hot_c{count}"]), by_answer)
@@ -183,7 +197,8 @@ def build_irt_model(data: IRTData, structure: IRTStructure) -> pm.Model:
     Returns
     -------
     pymc.Model
-        Dims ``item``, ``binary_item``, ``item_c<C>`` and ``cut_c<C>`` (the ordinal items with C categories
+        Dims ``item`` (of ``discrimination``, a scalar with a common discrimination), ``binary_item``,
+        ``item_c<C>`` and ``cut_c<C>`` (the ordinal items with C categories
         and their thresholds) and (with clusters) ``cluster``; ``pm.Data`` named as
         :meth:`IRTData.arrays`.
     """
@@ -200,7 +215,10 @@ def build_irt_model(data: IRTData, structure: IRTStructure) -> pm.Model:
         # float64 SDs: PyTensor keeps a Python float such as 5.0 as a float32 constant, whose log is 3e-8 off
         parameters = {
             "discrimination": pm.LogNormal(
-                "discrimination", 0.0, np.float64(DISCRIMINATION_PRIOR_SD), dims="item"
+                "discrimination",
+                0.0,
+                np.float64(DISCRIMINATION_PRIOR_SD),
+                dims=None if structure.common_discrimination else "item",
             )
         }
         if data.binary:

@@ -1,7 +1,8 @@
 """The IRT engine family (:mod:`pymlsem.engine.irt`) against each model's own PyMC graph: log-density,
 gradient and constrained values at random points, with and without clusters, binary and ordinal items
-(graded response), missing answers and several grid sizes. The family is called through its compiled C
-callbacks (what nutpie calls; compiled by the suite's warm-up, loaded from the disk cache)."""
+(graded response), one discrimination per item or one for all, missing answers and several grid sizes. The
+family is called through its compiled C callbacks (what nutpie calls; compiled by the suite's warm-up,
+loaded from the disk cache)."""
 
 from __future__ import annotations
 
@@ -16,12 +17,15 @@ from tests.engine.kernel_families import check_family_equals_graph
 
 BINARY = [f"y{k}" for k in range(1, 7)]
 MIXED = ["y1", "o1", "y2", "o2", "y3", "o3"]
+#: name -> (items, grid points, clusters, one discrimination for all items)
 STRUCTURES = {
-    "binary, single level, 21 points": (BINARY, 21, False),
-    "binary, two levels, 61 points": (BINARY, 61, True),
-    "binary, two levels, 15 points": (BINARY, 15, True),
-    "binary and ordinal, two levels, 61 points": (MIXED, 61, True),
-    "ordinal, single level, 31 points": (["o1", "o2", "o3"], 31, False),
+    "binary, single level, 21 points": (BINARY, 21, False, False),
+    "binary, two levels, 61 points": (BINARY, 61, True, False),
+    "binary, two levels, 15 points": (BINARY, 15, True, False),
+    "binary and ordinal, two levels, 61 points": (MIXED, 61, True, False),
+    "ordinal, single level, 31 points": (["o1", "o2", "o3"], 31, False, False),
+    "binary, two levels, common discrimination (1PL)": (BINARY, 41, True, True),
+    "binary and ordinal, single level, common discrimination": (MIXED, 31, False, True),
 }
 
 
@@ -41,9 +45,9 @@ def _frame():
 
 @pytest.mark.parametrize("name", sorted(STRUCTURES))
 def test_family_equals_the_models_own_graph(name: str) -> None:
-    items, n_nodes, multilevel = STRUCTURES[name]
+    items, n_nodes, multilevel, common = STRUCTURES[name]
     data = irt_data(_frame(), items, "cluster" if multilevel else None)
-    structure = IRTStructure(n_nodes, multilevel)
+    structure = IRTStructure(n_nodes, multilevel, common)
     model = build_irt_model(data, structure)
     binding = bind(data, structure)
     check_family_equals_graph(model, binding, parameter_names(data, structure), len(name), 1.0)

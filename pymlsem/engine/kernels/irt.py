@@ -10,7 +10,8 @@ answers' table entries ``L_gkc``, and ``-(theta_g - u_j)^2 / 2``) a person contr
 ``d/dS_pg = -W_pg`` (the weights of the pattern's rows summed), ``d/dL_gkc`` the weights of the rows that
 answered c to item k, and ``d/dtheta_g`` collects all of them; it reaches ``s`` through ``theta_g = s x_g``.
 
-The point holds ``log a`` (PyMC's log transform of the log-normal prior; with its Jacobian the prior is
+The point holds ``log a`` (one per item, or one shared by every item with a common discrimination; PyMC's
+log transform of the log-normal prior; with its Jacobian the prior is
 ``N(log a; 0, sd^2)`` up to a constant), the binary items' ``d``, each ordinal item's thresholds under
 PyMC's ``ordered`` transform (``kappa_1 = y_1``, ``kappa_c = kappa_c-1 + exp(y_c)``, log-Jacobian
 ``sum_{c >= 2} y_c``), and with clusters ``log sigma_b`` (half-normal prior, log transform) and ``z``.
@@ -33,7 +34,8 @@ from pymlsem.irt.model import (
 
 __all__ = ["SEGMENTS", "expand", "logp_grad"]
 
-#: the packed integer arrays: (grid points, 1 for a model with clusters), each item's number of categories
+#: the packed integer arrays: (grid points, 1 for a model with clusters, 1 for a common discrimination), each
+#: item's number of categories
 SEGMENTS = ("sizes", "categories")
 _SIZES, _CATEGORIES = range(2)
 #: grid points whose log-weight is this far below a person's largest add nothing a double holds to its sum
@@ -52,13 +54,14 @@ def _softplus_sigmoid(x):
 
 
 @numba.njit(cache=False)
-def _layout(categories):
+def _layout(categories, n_discriminations):
     """Where each item's intercept (binary) or first threshold (ordinal) sits in the point, as PyMC orders
-    the variables: every discrimination, the binary items' intercepts, then the ordinal items' thresholds
-    by number of categories (increasing) and item; and where the between part starts."""
+    the variables: the discriminations (one per item or one in all), the binary items' intercepts, then the
+    ordinal items' thresholds by number of categories (increasing) and item; and where the between part
+    starts."""
     n_items = categories.size
     start = np.empty(n_items, dtype=np.int64)
-    pos = n_items
+    pos = n_discriminations
     for k in range(n_items):
         if categories[k] == 2:
             start[k] = pos
@@ -107,11 +110,14 @@ def logp_grad(x, hyper, ints, offsets, codes, pattern, pattern_observed, cluster
     """
     sizes = segment(ints, offsets, _SIZES)
     categories = segment(ints, offsets, _CATEGORIES)
-    n_nodes, multilevel = sizes[0], sizes[1] == 1
+    n_nodes, multilevel, common = sizes[0], sizes[1] == 1, sizes[2] == 1
     n_rows, n_items = codes.shape
     n_patterns = pattern_observed.shape[0]
-    start, between = _layout(categories)
-    a = np.exp(x[:n_items])
+    n_discriminations = 1 if common else n_items
+    start, between = _layout(categories, n_discriminations)
+    a = np.empty(n_items)
+    for k in range(n_items):
+        a[k] = math.exp(x[0 if common else k])
     kappa, log_prior = _thresholds(x, categories, start)
     n_cuts = kappa.shape[1]
     sd = math.exp(x[between]) if multilevel else 0.0
@@ -249,8 +255,11 @@ def logp_grad(x, hyper, ints, offsets, codes, pattern, pattern_observed, cluster
             g_kappa[k, c - 1] += w * ratio
             g_kappa[k, c] -= w * ratio
     grad = g_point
+    if common:  # d/dlog a = a sum_k d/da_k
+        grad[0] = a[0] * g_a.sum() - x[0] / DISCRIMINATION_PRIOR_SD**2
     for k in range(n_items):
-        grad[k] = a[k] * g_a[k] - x[k] / DISCRIMINATION_PRIOR_SD**2
+        if not common:
+            grad[k] = a[k] * g_a[k] - x[k] / DISCRIMINATION_PRIOR_SD**2
         if categories[k] == 2:
             grad[start[k]] -= x[start[k]] / INTERCEPT_PRIOR_SD**2
             continue
@@ -258,7 +267,7 @@ def logp_grad(x, hyper, ints, offsets, codes, pattern, pattern_observed, cluster
         for c in range(categories[k] - 2, -1, -1):
             tail += g_kappa[k, c] - kappa[k, c] / INTERCEPT_PRIOR_SD**2
             grad[start[k] + c] = tail if c == 0 else tail * math.exp(x[start[k] + c]) + 1.0
-    log_prior += _log_prior(x, n_items, categories, start, between, multilevel)
+    log_prior += _log_prior(x, n_discriminations, categories, start, between, multilevel)
     if multilevel:
         g_scale = n_rows / scale
         for g in range(n_nodes):
@@ -272,14 +281,15 @@ def logp_grad(x, hyper, ints, offsets, codes, pattern, pattern_observed, cluster
 
 
 @numba.njit(cache=False)
-def _log_prior(x, n_items, categories, start, between, multilevel):
+def _log_prior(x, n_discriminations, categories, start, between, multilevel):
     """The priors of the discriminations, intercepts and between part, with their transforms' Jacobians (the
     thresholds' are in :func:`_thresholds`)."""
     total = 0.0
-    for k in range(n_items):
+    for k in range(n_discriminations):
         total += (
             -0.5 * (x[k] / DISCRIMINATION_PRIOR_SD) ** 2 - math.log(DISCRIMINATION_PRIOR_SD) - 0.5 * LOG_2PI
         )
+    for k in range(categories.size):
         if categories[k] == 2:
             total += -0.5 * (x[start[k]] / INTERCEPT_PRIOR_SD) ** 2 - _LOG_INTERCEPT_SD - 0.5 * LOG_2PI
     if multilevel:
@@ -297,12 +307,15 @@ def expand(x, hyper, ints, offsets, codes, pattern, pattern_observed, cluster):
     variables' order and layout (discriminations, binary intercepts, each ordinal group's thresholds items x
     C-1, with clusters the cluster parts' SD and ``z``)."""
     categories = segment(ints, offsets, _CATEGORIES)
-    multilevel = segment(ints, offsets, _SIZES)[1] == 1
-    start, between = _layout(categories)
+    sizes = segment(ints, offsets, _SIZES)
+    multilevel = sizes[1] == 1
+    n_discriminations = 1 if sizes[2] == 1 else categories.size
+    start, between = _layout(categories, n_discriminations)
     kappa, _ = _thresholds(x, categories, start)
     out = np.concatenate((x, x))
-    for k in range(categories.size):
+    for k in range(n_discriminations):
         out[x.size + k] = math.exp(x[k])
+    for k in range(categories.size):
         for c in range(categories[k] - 1 if categories[k] > 2 else 0):
             out[x.size + start[k] + c] = kappa[k, c]
     if multilevel:
