@@ -2,7 +2,7 @@
 grid, the ``irt`` engine family) against the explicit-latent SEM builder that sampled every student's trait,
 each a whole fresh process.
 
-    .venv/bin/python benchmarks/bench_irt.py [REPEATS] [--latent]
+    .venv/bin/python benchmarks/bench_irt.py [REPEATS] [--latent] [--rasch]
 
 Data: ``pymlsem.datasets.designs.two_level_irt(seed=1)``: 95 schools of 10-24 students (1,628), 30 binary
 items, trait ICC 0.23. Rows:
@@ -18,7 +18,11 @@ items, trait ICC 0.23. Rows:
   through ``pymlsem.sem`` (the explicit-latent builder, every student's trait sampled), 2 chains x 500 draws
   + 500 tuning, as benchmarks/README.md measured it before (4 x 1000 takes ~15 minutes).
 
-mirt, the R peer (EM with quadrature), is not a Debian package, so no R process runs here.
+mirt, the R peer of these (EM with quadrature), is not a Debian package. With ``--rasch`` the 1PL model has
+one: lme4's VerbAgg data (316 persons, 24 binary items), ``pymlsem.irt(discrimination="common")`` at 4 x
+1000 (``rasch``) against ``glmer(y ~ 0 + item + (1 | id), family = binomial)`` with 25 adaptive
+Gauss-Hermite nodes and with the Laplace approximation (``glmer nAGQ=25``, ``glmer nAGQ=1``;
+benchmarks/glmer_rasch.R), each a whole fresh process (``Rscript``).
 
 Prints one line per run: wall seconds of the whole process, the fit's load/compile and sampling seconds,
 the mean number of leapfrog steps per draw, min bulk and tail ESS and max R-hat over the sampled
@@ -42,7 +46,13 @@ warnings.simplefilter("ignore")
 kind = sys.argv[1]
 items = [f"y{k}" for k in range(1, 31)]
 start = time.perf_counter()
-if kind.startswith("irt"):
+if kind == "rasch":
+    import pandas as pd
+    wide = pd.read_csv("tests/data/reference/data/VerbAgg_r2_wide.csv")
+    fit = pymlsem.irt(wide, list(wide.columns[3:]), discrimination="common", random_seed=1, progressbar=False)
+    timing = (fit.compile_seconds, fit.sampling_seconds)
+    posterior = fit.idata.posterior.to_dataset()[["discrimination", "intercept"]]
+elif kind.startswith("irt"):
     design = two_level_irt(seed=1, link="logit")
     extra = {"adaptation": "diag"} if kind == "irt_diag" else {}
     fit = pymlsem.irt(design.data, items, "cluster", random_seed=1, progressbar=False, **extra)
@@ -88,6 +98,13 @@ def main() -> None:
     arguments = [a for a in sys.argv[1:] if not a.startswith("--")]
     repeats = int(arguments[0]) if arguments else 2
     for repeat in range(repeats):
+        if "--rasch" in sys.argv:
+            for nagq in ("25", "1"):
+                seconds, line = run(["Rscript", "benchmarks/glmer_rasch.R", nagq])
+                print(f"glmer nAGQ={nagq:2s} {seconds:.1f} s ({line})", flush=True)
+            seconds, line = run([sys.executable, "-c", PYMLSEM, "rasch"])
+            print(f"rasch {seconds:.1f} s ({line})", flush=True)
+            continue
         kinds = ["irt", "irt_diag", "grm"] + (["latent"] if "--latent" in sys.argv and repeat == 0 else [])
         for kind in kinds:
             seconds, line = run([sys.executable, "-c", PYMLSEM, kind])
