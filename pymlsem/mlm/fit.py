@@ -20,8 +20,9 @@ from pymlsem.mlm.predict import coef_tables, prediction_table
 from pymlsem.mlm.ranef import conditional_effect_draws
 from pymlsem.mlm.sampling import sample_mixed
 from pymlsem.mlm.standardized import standardized_fixef_table
-from pymlsem.mlm.variance import bayes_r2_table, icc_table, r_squared_table
+from pymlsem.mlm.variance import bayes_r2_table, icc_table, r_squared_table, variance_shares_table
 from pymlsem.plots.clusters import plot_caterpillar, plot_cluster_lines
+from pymlsem.plots.variance import plot_variance_partition
 from pymlsem.results.fit_methods import FitMethods
 from pymlsem.results.lme4_summary import lme4_summary
 from pymlsem.results.mcmcglmm_summary import mcmcglmm_summary
@@ -294,6 +295,30 @@ class MixedFit(FitMethods):
         """
         check_prob(prob)
         return r_squared_table(self, prob)
+
+    def variance_shares(self, prob: float = 0.95) -> pd.DataFrame:
+        """Each part's share of the total latent-scale variance per draw: the fixed effects, each grouping
+        factor and the residual (they sum to 1; a grouping factor's share is its conditional ICC, the fixed
+        effects' the marginal R-squared; see :mod:`pymlsem.mlm.variance`).
+
+        Parameters
+        ----------
+        prob
+            Probability of the central posterior interval.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``component, type`` (``"share"``), ``mean, sd``, the interval, ``r_hat, ess_bulk,
+            ess_tail``.
+        """
+        check_prob(prob)
+        return variance_shares_table(self, prob)
+
+    def plot_variance_partition(self, prob: float = 0.95, path: Any = None) -> Any:
+        """The variance partition as bars (:meth:`variance_shares`): see
+        :func:`pymlsem.plots.plot_variance_partition`."""
+        return plot_variance_partition(self.variance_shares(prob), prob, path)
 
     def standardized_solution(self, prob: float = 0.95) -> pd.DataFrame:
         """Standardized fixed effects per draw (R's ``effectsize::standardize_parameters(method="basic")``).

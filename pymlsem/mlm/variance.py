@@ -33,7 +33,14 @@ from pymlsem.results.posterior import SAMPLE_DIMS, summarize_draws
 if TYPE_CHECKING:
     from pymlsem.mlm.fit import MixedFit
 
-__all__ = ["VariancePartition", "bayes_r2_table", "icc_table", "r_squared_table", "variance_partition"]
+__all__ = [
+    "VariancePartition",
+    "bayes_r2_table",
+    "icc_table",
+    "r_squared_table",
+    "variance_partition",
+    "variance_shares_table",
+]
 
 _LATENT_RESIDUAL = {"logit": np.pi**2 / 3, "probit": 1.0}
 
@@ -146,6 +153,24 @@ def icc_table(fit: MixedFit, prob: float = 0.95) -> pd.DataFrame:
         for group, variance in groups.items():
             values[(group, kind)] = variance / denominator
     return _summary(values, prob, "group", "type")
+
+
+def variance_shares_table(fit: MixedFit, prob: float = 0.95) -> pd.DataFrame:
+    """Each part's share of the total variance: the fixed effects, each grouping factor and the residual.
+
+    The shares sum to 1 in every draw: a grouping factor's share is its conditional ICC, the fixed effects'
+    the marginal R-squared.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``component`` (``"fixed"``, each grouping factor, ``"residual"``), ``type``
+        (``"share"``), ``mean, sd``, the interval, ``r_hat, ess_bulk, ess_tail``.
+    """
+    parts = variance_partition(fit)
+    components = {"fixed": parts.fixed, **parts.random, "residual": parts.residual}
+    values = {(name, "share"): variance / parts.total for name, variance in components.items()}
+    return _summary(values, prob, "component", "type")
 
 
 def r_squared_table(fit: MixedFit, prob: float = 0.95) -> pd.DataFrame:

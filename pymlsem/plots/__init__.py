@@ -16,6 +16,7 @@ from pymlsem.plots.power import plot_power_curve
 from pymlsem.plots.ppc import plot_fit_ppc, plot_ppc
 from pymlsem.plots.prior import plot_prior_posterior, prior_draws, prior_posterior_draws
 from pymlsem.plots.trace import plot_trace_density
+from pymlsem.plots.variance import plot_variance_partition
 
 __all__ = [
     "plot_autocorr",
@@ -30,6 +31,7 @@ __all__ = [
     "plot_rank",
     "plot_rank_histograms",
     "plot_trace_density",
+    "plot_variance_partition",
     "prior_draws",
     "prior_posterior_draws",
 ]

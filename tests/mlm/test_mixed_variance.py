@@ -163,3 +163,28 @@ def test_icc_and_r_squared_recover_the_truth() -> None:
     bayes = fit.bayes_r2()
     conditional = fit.r_squared().set_index("type").loc["conditional", "mean"]
     assert list(bayes["type"]) == ["bayes"] and abs(bayes["mean"].iloc[0] - conditional) < 0.03
+
+
+@pytest.mark.parametrize("case", ["sleepstudy_rs", "cbpp_binomial", "grouseticks_poisson"])
+def test_variance_shares_sum_to_one_and_are_performances_r2_and_icc(case: str) -> None:
+    """The variance partition's shares: the fixed effects' is performance's marginal R-squared, a grouping
+    factor's its conditional ICC (one factor; with two, each its own), the residual's the rest; the plot's
+    bars are the shares' posterior means."""
+    fit = _at_lme4_estimates(case)
+    shares = fit.variance_shares().set_index("component")["mean"]
+    parts = variance_partition(fit)
+    assert list(shares.index) == ["fixed", *parts.random, "residual"]
+    assert shares.sum() == pytest.approx(1.0, rel=1e-12)
+    if case != "grouseticks_poisson":  # performance's lambda differs for counts (see above)
+        expected = PERFORMANCE.loc[case, "value"]
+        (group,) = parts.random
+        assert shares["fixed"] == pytest.approx(expected["r2_marginal"], rel=1e-4)
+        assert shares[group] == pytest.approx(expected["icc_conditional"], rel=1e-4)
+    else:
+        conditional = fit.icc().set_index(["group", "type"])["mean"]
+        for group in parts.random:
+            assert shares[group] == pytest.approx(conditional[(group, "conditional")], rel=1e-12)
+    figure = fit.plot_variance_partition()
+    heights = [bar.get_height() for bar in figure.axes[0].patches]
+    np.testing.assert_allclose(heights, shares.to_numpy(), rtol=1e-12)
+    assert [tick.get_text() for tick in figure.axes[0].get_xticklabels()] == list(shares.index)
