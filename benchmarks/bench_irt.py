@@ -2,7 +2,7 @@
 grid, the ``irt`` engine family) against the explicit-latent SEM builder that sampled every student's trait,
 each a whole fresh process.
 
-    .venv/bin/python benchmarks/bench_irt.py [REPEATS] [--latent] [--rasch]
+    .venv/bin/python benchmarks/bench_irt.py [REPEATS] [--latent] [--rasch] [--probit]
 
 Data: ``pymlsem.datasets.designs.two_level_irt(seed=1)``: 95 schools of 10-24 students (1,628), 30 binary
 items, trait ICC 0.23. Rows:
@@ -10,6 +10,8 @@ items, trait ICC 0.23. Rows:
 * ``irt``: ``pymlsem.irt`` on the data with logistic errors (``link="logit"``, the logistic 2PL model it
   fits), nutpie, 4 chains x 1000 draws + 1000 tuning (its default low-rank mass matrix);
 * ``irt diag``: the same with nutpie's diagonal mass matrix (``adaptation="diag"``);
+* ``irt probit``: ``pymlsem.irt(link="probit")``, the normal-ogive model, on the data with normal errors
+  (``two_level_irt(seed=1)``): the model and data of the ``latent`` row, 4 x 1000;
 * ``grm``: the graded response model with a school part (``pymlsem.irt`` on ordinal items) on the data of
   ``two_level_ordinal_cfa(seed=1)`` (100 schools of 15, six items with four categories), 4 x 1000; the
   data were drawn from a two-level ordinal CFA (probit, between loadings and residuals of their own), so
@@ -46,7 +48,12 @@ warnings.simplefilter("ignore")
 kind = sys.argv[1]
 items = [f"y{k}" for k in range(1, 31)]
 start = time.perf_counter()
-if kind == "rasch":
+if kind == "irt_probit":
+    design = two_level_irt(seed=1)
+    fit = pymlsem.irt(design.data, items, "cluster", link="probit", random_seed=1, progressbar=False)
+    timing = (fit.compile_seconds, fit.sampling_seconds)
+    posterior = fit.idata.posterior.to_dataset()[["discrimination", "intercept", "between_sd", "between_z"]]
+elif kind == "rasch":
     import pandas as pd
     wide = pd.read_csv("tests/data/reference/data/VerbAgg_r2_wide.csv")
     fit = pymlsem.irt(wide, list(wide.columns[3:]), discrimination="common", random_seed=1, progressbar=False)
@@ -105,7 +112,11 @@ def main() -> None:
             seconds, line = run([sys.executable, "-c", PYMLSEM, "rasch"])
             print(f"rasch {seconds:.1f} s ({line})", flush=True)
             continue
-        kinds = ["irt", "irt_diag", "grm"] + (["latent"] if "--latent" in sys.argv and repeat == 0 else [])
+        if "--probit" in sys.argv:
+            kinds = ["irt_probit"]
+        else:
+            latent = ["latent"] if "--latent" in sys.argv and repeat == 0 else []
+            kinds = ["irt", "irt_diag", "grm", *latent]
         for kind in kinds:
             seconds, line = run([sys.executable, "-c", PYMLSEM, kind])
             print(f"{kind:9s} {seconds:.1f} s ({line})", flush=True)

@@ -43,7 +43,9 @@ class OrdinalColumn:
         return int((self.codes < 0).sum())
 
 
-def ordinal_codes(frame: pd.DataFrame, names: Sequence[str]) -> dict[str, OrdinalColumn]:
+def ordinal_codes(
+    frame: pd.DataFrame, names: Sequence[str], listed_in: str = "the model (or from ordered=)"
+) -> dict[str, OrdinalColumn]:
     """Category codes of the ordered columns ``names`` of ``frame``.
 
     Parameters
@@ -52,6 +54,8 @@ def ordinal_codes(frame: pd.DataFrame, names: Sequence[str]) -> dict[str, Ordina
         The data (not modified).
     names
         The ordered variables.
+    listed_in
+        Where the caller named them, for the message about a constant column ("drop it from ...").
 
     Returns
     -------
@@ -81,7 +85,7 @@ def ordinal_codes(frame: pd.DataFrame, names: Sequence[str]) -> dict[str, Ordina
             seen = f"only the category {column.categories[observed[0]]!r}" if observed.size else "no values"
             raise DataError(
                 f"ordered variable {name!r} has {seen} in the data; an ordinal variable needs at least two "
-                "observed categories: drop it from the model (or from ordered=)"
+                f"observed categories: drop it from {listed_in}"
             )
         out[name] = column
     return out

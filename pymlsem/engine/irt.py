@@ -3,7 +3,7 @@ categories, persons, clusters and grid points, with or without clusters, any mis
 compiled log-density.
 
 The model's structure is data: the number of grid points, whether there are clusters, whether the items
-share one discrimination, and each item's
+share one discrimination, the link (logistic or normal ogive), and each item's
 number of categories (``ints``), the answers' category codes, each row's missingness pattern with the
 patterns' observed items, and each row's cluster. The
 point is the per-model PyMC model's unconstrained point, in its variables' order. The family is a
@@ -91,7 +91,14 @@ def bind(data: IRTData, structure: IRTStructure) -> Binding:
         size = int(np.prod(constrained))
         variables.append((name, None, list(constrained), np.arange(start, start + size)))
         start += size
-    sizes = np.array([structure.n_nodes, int(structure.multilevel), int(structure.common_discrimination)])
+    sizes = np.array(
+        [
+            structure.n_nodes,
+            int(structure.multilevel),
+            int(structure.common_discrimination),
+            int(structure.link == "probit"),
+        ]
+    )
     ints, offsets = pack({"sizes": sizes, "categories": data.n_categories}, kernel.SEGMENTS, "int64")
     arrays = {
         "hyper": np.zeros((start, 3)),  # no hyperparameters: fixed priors; its rows count the point

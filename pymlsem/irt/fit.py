@@ -170,7 +170,9 @@ class IRTFit(CheckedDraws):
             else:
                 kappa = self._draws(f"thresholds_c{count}")[keep]
             eta = a[keep][:, None, index] * theta[None, :, None]  # draws x trait x items
-            log_p = category_log_probabilities(pt.as_tensor(eta), pt.as_tensor(kappa[:, None]))
+            log_p = category_log_probabilities(
+                pt.as_tensor(eta), pt.as_tensor(kappa[:, None]), self.structure.link
+            )
             score = pt.exp(log_p) @ pt.as_tensor(np.arange(count) / (count - 1.0))
             out[:, index, :] = score.eval(mode=_AS_WRITTEN).transpose(0, 2, 1)
         return out
@@ -308,7 +310,7 @@ class IRTFit(CheckedDraws):
         wide = wide[list(dict.fromkeys(items["parameter"]))]  # a, d, b, then thresholds and boundaries
         wide.columns.name = None
         head = [
-            f"pymlsem {'two-level ' if self.structure.multilevel else ''}IRT model (logit: "
+            f"pymlsem {'two-level ' if self.structure.multilevel else ''}IRT model ({self.structure.link}: "
             + ("1PL" if self.structure.common_discrimination else "2PL")
             + (", graded response" if self.data.ordinal_groups() else "")
             + (", one discrimination for all items" if self.structure.common_discrimination else "")

@@ -29,6 +29,11 @@ missingness pattern p answered: the softplus terms are computed once per pattern
 person, so a gradient costs about rows x (items + G). An ordinal item's log-probabilities are a table by
 grid point and category, computed once; each person adds its answers' rows (rows x ordinal items x G).
 
+With ``link="probit"`` the item response functions are normal CDFs in place of logistic ones (the
+normal-ogive model, ``P(y = 1) = Phi(a_k theta + d_k)``, ``P(y >= c) = Phi(a_k theta - kappa_kc)``: the
+model of the SEM path's ordered indicators, whose loadings are the ``a_k``). Nothing is linear in theta
+then, so binary items are a table by grid point and answer as ordinal ones are.
+
 With a common discrimination (``IRTStructure.common_discrimination``) every item has the same ``a``: for
 binary items the one-parameter logistic (1PL) model, which is the Rasch model with the trait's SD ``a`` free
 (lme4's ``glmer(y ~ 0 + item + (1 | person), family = binomial)``: its person SD is ``a`` and its item
@@ -51,6 +56,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
+from pymlsem.build.categorical import interval_loglik, log_ndtr
 from pymlsem.irt.data import IRTData
 
 __all__ = [
@@ -59,6 +65,7 @@ __all__ = [
     "DISCRIMINATION_PRIOR_SD",
     "GRID_HALF_WIDTH",
     "INTERCEPT_PRIOR_SD",
+    "LINKS",
     "IRTStructure",
     "build_irt_model",
     "category_log_probabilities",
@@ -69,6 +76,8 @@ __all__ = [
 
 #: default number of grid points
 DEFAULT_NODES = 61
+#: the item response functions: logistic (2PL, graded response) or the standard normal CDF (normal ogive)
+LINKS = ("logit", "probit")
 #: the grid runs from -GRID_HALF_WIDTH to GRID_HALF_WIDTH marginal SDs of the trait
 GRID_HALF_WIDTH = 7.0
 #: sigma of the log-normal prior on the discriminations
@@ -91,11 +100,14 @@ class IRTStructure:
         Whether the trait has a cluster part.
     common_discrimination
         One discrimination shared by every item (1PL) instead of one per item.
+    link
+        ``"logit"`` (the logistic item response function) or ``"probit"`` (the normal ogive).
     """
 
     n_nodes: int
     multilevel: bool
     common_discrimination: bool = False
+    link: str = "logit"
 
 
 def grid(n_nodes: int) -> tuple[np.ndarray, float]:
@@ -111,11 +123,20 @@ def parameter_names(data: IRTData, structure: IRTStructure) -> list[str]:
     return names + (["between_sd", "between_z"] if structure.multilevel else [])
 
 
-def category_log_probabilities(eta, thresholds):
+def category_log_probabilities(eta, thresholds, link: str = "logit"):
     """The graded response model's ``log P(y = c)`` for every category (a binary item is the case C = 2 with
     ``kappa = -d``): ``eta`` (... x items) the items' ``a theta``, ``thresholds`` (... x items x C-1,
-    ascending, broadcasting against ``eta``); returns ... x items x C."""
+    ascending, broadcasting against ``eta``); returns ... x items x C. With ``link="probit"``,
+    ``P(y >= c) = Phi(eta - kappa_c)`` and a middle category's probability is a difference of normal CDFs,
+    computed on the side of the distribution where it does not cancel (the SEM path's
+    :func:`pymlsem.build.categorical.interval_loglik`)."""
     x = eta[..., None] - thresholds  # ... x items x C-1
+    if link == "probit":
+        parts = [log_ndtr(-x[..., :1])]  # P(y = 0) = Phi(kappa_1 - eta)
+        if thresholds.type.shape[-1] != 1:  # middle categories: Phi(eta - kappa_c) - Phi(eta - kappa_c+1)
+            parts.append(interval_loglik(-x[..., :-1], -x[..., 1:], "probit"))
+        parts.append(log_ndtr(x[..., -1:]))  # P(y = C-1) = Phi(eta - kappa_C-1)
+        return pt.concatenate(parts, axis=-1)
     zero = pt.zeros_like(x[..., :1])
     above = pt.concatenate([zero, -pt.softplus(-x)], axis=-1)  # log P(y >= c), c = 0..C-1
     below = pt.concatenate([-pt.softplus(x), zero], axis=-1)  # log P(y < c + 1), c = 0..C-1
@@ -159,7 +180,16 @@ def integrated_terms(parameters: dict, data: dict, structure: IRTStructure) -> d
         scale, centre = pt.as_tensor(np.float64(1.0)), pt.zeros(pt.as_tensor(data["pattern"]).shape[0])
     theta = scale * x
     log_joint = -0.5 * (theta[None, :] - centre[:, None]) ** 2
-    if "intercept" in parameters:
+    if "intercept" in parameters and structure.link == "probit":
+        # no linear split: a table of log Phi(-(a theta + d)) and log Phi(a theta + d) by grid point
+        binary = slopes_of(data["binary_index"])
+        d, responses = parameters["intercept"], pt.as_tensor(data["binary_responses"])
+        observed = pt.as_tensor(data["binary_pattern_observed"])[pt.as_tensor(data["pattern"])]
+        table = category_log_probabilities(theta[:, None] * binary[None, :], -d[:, None], "probit")
+        log_joint = (
+            log_joint + pt.dot(observed - responses, table[:, :, 0].T) + pt.dot(responses, table[:, :, 1].T)
+        )
+    elif "intercept" in parameters:
         binary = slopes_of(data["binary_index"])
         d, responses = parameters["intercept"], pt.as_tensor(data["binary_responses"])
         softplus = pt.softplus(theta[:, None] * binary[None, :] + d[None, :])  # grid x binary items
@@ -174,7 +204,7 @@ def integrated_terms(parameters: dict, data: dict, structure: IRTStructure) -> d
         if name.startswith("thresholds_c"):
             count = int(name.removeprefix("thresholds_c"))
             slopes = slopes_of(data[f"index_c{count}"])
-            table = category_log_probabilities(theta[:, None] * slopes[None, :], value)  # grid x items x C
+            table = category_log_probabilities(theta[:, None] * slopes[None, :], value, structure.link)
             by_answer = table.reshape((x.size, -1)).T  # (items x C) x grid
             log_joint = log_joint + pt.dot(pt.as_tensor(data[f"one_hot_c{count}"]), by_answer)
     top = pm.math.logsumexp(log_joint, axis=1, keepdims=False)

@@ -177,7 +177,7 @@ def lca_data(
                     f"integer codes or an ordered Categorical; if it is a measurement, pass "
                     f"continuous=[{name!r}, ...]"
                 )
-    codes = ordinal_codes(data, categorical) if categorical else {}
+    codes = ordinal_codes(data, categorical, "items=") if categorical else {}
     for name, column in codes.items():
         if column.n_categories > MAX_CATEGORIES:
             raise DataError(

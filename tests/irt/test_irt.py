@@ -98,17 +98,19 @@ def _graded(rng, a: np.ndarray, thresholds: np.ndarray, theta: np.ndarray) -> np
     return passed.sum(axis=2)
 
 
-def _category_probability(a: float, thresholds: np.ndarray, theta: float, c: int) -> float:
-    """P(y = c) as a difference of the cumulative logistic probabilities."""
-    at_least = np.concatenate([[1.0], special.expit(a * theta - thresholds), [0.0]])
+def _category_probability(a: float, thresholds: np.ndarray, theta: float, c: int, cdf=special.expit) -> float:
+    """P(y = c) as a difference of the cumulative probabilities (logistic, or ``cdf``)."""
+    at_least = np.concatenate([[1.0], cdf(a * theta - thresholds), [0.0]])
     return at_least[c] - at_least[c + 1]
 
 
-def test_graded_response_log_likelihood_equals_scipys_integral() -> None:
+@pytest.mark.parametrize("link, cdf", [("logit", special.expit), ("probit", special.ndtr)])
+def test_graded_response_log_likelihood_equals_scipys_integral(link: str, cdf) -> None:
     """Binary items with three- and five-category items (the graded response model), answers missing: the
     grid's log-likelihood of every person against scipy's adaptive integral of the product of the category
-    probabilities, each written as a difference of cumulative logistic probabilities (not the model's
-    stable three-term form)."""
+    probabilities, each written as a difference of cumulative probabilities (not the model's stable forms),
+    with the logistic and with the normal CDF (the normal ogive). The logistic curve in place of the normal
+    one moves a person's log-likelihood by 0.01-0.5."""
     rng = np.random.default_rng(7)
     frame = _small_data()[["y1", "y2", "cluster"]].copy()
     theta = rng.normal(size=len(frame))
@@ -133,7 +135,7 @@ def test_graded_response_log_likelihood_equals_scipys_integral() -> None:
     terms = integrated_terms(
         {name: pytensor.shared(value) for name, value in parameters.items()},
         data.arrays(),
-        IRTStructure(81, True),
+        IRTStructure(81, True, link=link),
     )
     loglik = terms["person_loglik"].eval(mode=AS_WRITTEN)
     values = frame[items].to_numpy(dtype=float)
@@ -146,9 +148,9 @@ def test_graded_response_log_likelihood_equals_scipys_integral() -> None:
                 if np.isnan(row[k]):
                     continue
                 if item in cuts:
-                    density *= _category_probability(a[k], cuts[item], t, int(row[k]))
+                    density *= _category_probability(a[k], cuts[item], t, int(row[k]), cdf)
                 else:
-                    p = special.expit(a[k] * t + d[0 if item == "y1" else 1])
+                    p = cdf(a[k] * t + d[0 if item == "y1" else 1])
                     density *= p if row[k] == 1 else 1 - p
             return density
 
@@ -186,11 +188,12 @@ def test_model_log_density_is_priors_plus_the_integrated_likelihood() -> None:
         ({"items": "y1"}, DataError, "list of column names"),
         ({"items": ["y1"]}, DataError, "an IRT model needs at least two items"),
         ({"items": ["y1", "y1", "y2"]}, DataError, "more than once"),
-        ({"items": ["y1", "k1"]}, DataError, "at least two observed categories"),
+        ({"items": ["y1", "k1"]}, DataError, "at least two observed categories: drop it from items="),
         ({"items": ["y1", "x1"]}, DataError, "fractional"),
         ({"cluster": "cx"}, DataError, "not in the data"),
         ({"n_nodes": 5}, ModelSpecificationError, "at least 11"),
         ({"n_nodes": 40.5}, ModelSpecificationError, "at least 11"),
+        ({"link": "cloglog"}, ModelSpecificationError, "link must be 'logit'"),
         ({"draws": 0}, pymlsem.ControlError, "draws"),
     ],
 )
@@ -331,3 +334,36 @@ def test_a_coarse_grid_is_reported() -> None:
     assert coarse.grid_error() > 1e-3
     assert re.search("grid of 11 points is coarse.*refit with n_nodes=21", coarse.grid_note())
     assert IRTFit(data, IRTStructure(61, True), None, idata).grid_note() is None
+
+
+@pytest.mark.sampling
+def test_two_level_normal_ogive_model_recovers_the_truth() -> None:
+    """``link="probit"``: the normal-ogive two-level model that :func:`two_level_irt` simulates by default
+    (normal errors, the model of ``pymlsem.sem`` with ordered indicators) against its truth: discriminations
+    ``a_k = lambda_k``, intercepts ``d_k = -tau_k`` and the school part's SD ``sqrt(tau2)``
+    (tests/tolerances.py). Fitted with the logistic link instead, every discrimination would come out about
+    1.7 times too large (many posterior SDs)."""
+    design = two_level_irt(n_items=10, n_clusters=50, seed=11)
+    truth = design.truth
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        fit = pymlsem.irt(
+            design.data,
+            [f"y{k}" for k in range(1, 11)],
+            "cluster",
+            link="probit",
+            draws=1000,
+            tune=1000,
+            chains=2,
+            random_seed=7,
+            progressbar=False,
+        )
+    posterior = fit.idata.posterior
+    parts = [posterior["discrimination"].isel(item=k) for k in range(10)]
+    parts += [posterior["intercept"].isel(binary_item=k) for k in range(10)]
+    parts.append(posterior["between_sd"])
+    expected = [truth[f"a{k}"] for k in range(1, 11)] + [-truth[f"th{k}"] for k in range(1, 11)]
+    expected.append(np.sqrt(truth["psi_b"] / truth["psi_w"]))  # the marker's scale: tau2 = psi_b / psi_w
+    labels = [f"a{k}" for k in range(1, 11)] + [f"d{k}" for k in range(1, 11)] + ["between_sd"]
+    check_truth(stack_draws(parts), np.array(expected), labels=labels)
+    assert "IRT model (probit: 2PL)" in fit.summary()

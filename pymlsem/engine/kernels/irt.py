@@ -34,13 +34,16 @@ from pymlsem.irt.model import (
 
 __all__ = ["SEGMENTS", "expand", "logp_grad"]
 
-#: the packed integer arrays: (grid points, 1 for a model with clusters, 1 for a common discrimination), each
-#: item's number of categories
+#: the packed integer arrays: (grid points, 1 for a model with clusters, 1 for a common discrimination, 1 for
+#: the probit link), each item's number of categories
 SEGMENTS = ("sizes", "categories")
 _SIZES, _CATEGORIES = range(2)
 #: grid points whose log-weight is this far below a person's largest add nothing a double holds to its sum
 _NEGLIGIBLE = -40.0
 _LOG_INTERCEPT_SD = math.log(INTERCEPT_PRIOR_SD)
+_SQRT2 = math.sqrt(2.0)
+#: below this, ``log Phi(x)`` by its asymptotic series (``erfc`` underflows near -38)
+_FAR_TAIL = -36.0
 
 
 @numba.njit(cache=False, inline="always")
@@ -103,6 +106,42 @@ def _log1mexp(x):
 
 
 @numba.njit(cache=False)
+def _log_ndtr(x):
+    """``log Phi(x)``, as :func:`pymlsem.build.categorical.log_ndtr` computes it (``log(erfc(-x / sqrt 2) /
+    2)`` below -1 is its ``log(erfcx(-x / sqrt 2) / 2) - x^2 / 2``), by the asymptotic series beyond
+    -36 (relative error under 1e-12)."""
+    if x < _FAR_TAIL:
+        r = 1.0 / (x * x)
+        series = 1.0 - r * (1.0 - r * (3.0 - r * (15.0 - r * (105.0 - r * 945.0))))
+        return -0.5 * x * x - math.log(-x) - 0.5 * LOG_2PI + math.log(series)
+    if x < -1.0:
+        return math.log(0.5 * math.erfc(-x / _SQRT2))
+    return math.log1p(-0.5 * math.erfc(x / _SQRT2))
+
+
+@numba.njit(cache=False)
+def _probit_category(upper, lower, first, last):
+    """``log P(y = c) = log(Phi(upper) - Phi(lower))`` with ``upper = eta - kappa_c-1``, ``lower = eta -
+    kappa_c`` (``first``: no ``kappa_c-1``, ``Phi(upper) = 1``; ``last``: no ``kappa_c``), and
+    ``phi(upper) / P``, ``phi(lower) / P``: its derivatives in ``upper`` and (negated) in ``lower``. The
+    middle categories as :func:`pymlsem.build.categorical.interval_loglik`: on the side where the
+    difference does not cancel."""
+    if first:
+        log_p = _log_ndtr(-lower)
+    elif last:
+        log_p = _log_ndtr(upper)
+    elif upper + lower < 0.0:  # interval_loglik's flip: a = lower, b = upper
+        high = _log_ndtr(upper)
+        log_p = high + _log1mexp(_log_ndtr(lower) - high)
+    else:  # a = -upper, b = -lower
+        high = _log_ndtr(-lower)
+        log_p = high + _log1mexp(_log_ndtr(-upper) - high)
+    upper_ratio = 0.0 if first else math.exp(-0.5 * upper * upper - 0.5 * LOG_2PI - log_p)
+    lower_ratio = 0.0 if last else math.exp(-0.5 * lower * lower - 0.5 * LOG_2PI - log_p)
+    return log_p, upper_ratio, lower_ratio
+
+
+@numba.njit(cache=False)
 def logp_grad(x, hyper, ints, offsets, codes, pattern, pattern_observed, cluster):
     """Log-density of the family at the unconstrained point ``x`` and its gradient.
 
@@ -110,7 +149,7 @@ def logp_grad(x, hyper, ints, offsets, codes, pattern, pattern_observed, cluster
     """
     sizes = segment(ints, offsets, _SIZES)
     categories = segment(ints, offsets, _CATEGORIES)
-    n_nodes, multilevel, common = sizes[0], sizes[1] == 1, sizes[2] == 1
+    n_nodes, multilevel, common, probit = sizes[0], sizes[1] == 1, sizes[2] == 1, sizes[3] == 1
     n_rows, n_items = codes.shape
     n_patterns = pattern_observed.shape[0]
     n_discriminations = 1 if common else n_items
@@ -120,6 +159,13 @@ def logp_grad(x, hyper, ints, offsets, codes, pattern, pattern_observed, cluster
         a[k] = math.exp(x[0 if common else k])
     kappa, log_prior = _thresholds(x, categories, start)
     n_cuts = kappa.shape[1]
+    # items whose answers add a table entry: ordinal ones, and with the probit link binary ones too
+    # (kappa = -d); the logit's binary items are the linear split instead
+    tabled = np.empty(n_items, dtype=np.bool_)
+    for k in range(n_items):
+        tabled[k] = categories[k] > 2 or probit
+        if probit and categories[k] == 2:
+            kappa[k, 0] = -x[start[k]]
     sd = math.exp(x[between]) if multilevel else 0.0
     z = x[between + 1 :] if multilevel else x[:0]
     scale = math.sqrt(1.0 + sd * sd)
@@ -135,8 +181,21 @@ def logp_grad(x, hyper, ints, offsets, codes, pattern, pattern_observed, cluster
     above = np.zeros((n_nodes, n_items, n_cuts))  # sigma(a theta - kappa_c)
     below = np.zeros((n_nodes, n_items, n_cuts))  # sigma(-(a theta - kappa_c))
     table = np.zeros((n_items, n_cuts + 1, n_nodes))  # log P(y = c | theta_g), contiguous in g
+    # probit: phi(eta - kappa_c-1) / P(y = c) and phi(eta - kappa_c) / P(y = c)
+    upper_ratio = np.zeros((n_items, n_cuts + 1, n_nodes) if probit else (0, 0, 0))
+    lower_ratio = np.zeros((n_items, n_cuts + 1, n_nodes) if probit else (0, 0, 0))
     for k in range(n_items):
         count = categories[k]
+        if probit:
+            for c in range(count):
+                for g in range(n_nodes):
+                    eta = theta[g] * a[k]
+                    upper = eta - kappa[k, c - 1] if c > 0 else 0.0
+                    lower = eta - kappa[k, c] if c < count - 1 else 0.0
+                    table[k, c, g], upper_ratio[k, c, g], lower_ratio[k, c, g] = _probit_category(
+                        upper, lower, c == 0, c == count - 1
+                    )
+            continue
         if count == 2:
             for g in range(n_nodes):
                 softplus[g, k], sigmoid[g, k] = _softplus_sigmoid(theta[g] * a[k] + x[start[k]])
@@ -155,7 +214,7 @@ def logp_grad(x, hyper, ints, offsets, codes, pattern, pattern_observed, cluster
     by_pattern = np.zeros((n_patterns, n_nodes))
     for p in range(n_patterns):
         for k in range(n_items):
-            if categories[k] == 2 and pattern_observed[p, k] != 0.0:
+            if not tabled[k] and pattern_observed[p, k] != 0.0:
                 for g in range(n_nodes):
                     by_pattern[p, g] += softplus[g, k]
     weight_sums = np.zeros((n_patterns, n_nodes))
@@ -169,7 +228,7 @@ def logp_grad(x, hyper, ints, offsets, codes, pattern, pattern_observed, cluster
     for i in range(n_rows):
         slope, level = 0.0, 0.0
         for k in range(n_items):
-            if categories[k] == 2 and codes[i, k] == 1:
+            if not tabled[k] and codes[i, k] == 1:
                 slope += a[k]
                 level += x[start[k]]
                 g_point[start[k]] += 1.0
@@ -180,7 +239,7 @@ def logp_grad(x, hyper, ints, offsets, codes, pattern, pattern_observed, cluster
             values[g] = theta[g] * slope + level - by_pattern[p, g] - 0.5 * gap * gap
         for k in range(n_items):
             c = codes[i, k]
-            if categories[k] > 2 and c >= 0:
+            if tabled[k] and c >= 0:
                 for g in range(n_nodes):
                     values[g] += table[k, c, g]
         best = 0
@@ -210,9 +269,9 @@ def logp_grad(x, hyper, ints, offsets, codes, pattern, pattern_observed, cluster
             mean += w * theta[g]
         for k in range(n_items):
             c = codes[i, k]
-            if categories[k] == 2 and c == 1:
+            if not tabled[k] and c == 1:
                 g_a[k] += mean
-            elif categories[k] > 2 and c >= 0:
+            elif tabled[k] and c >= 0:
                 for g in range(low, high + 1):
                     answer_weights[k, c, g] += values[g]
         if multilevel:
@@ -223,6 +282,21 @@ def logp_grad(x, hyper, ints, offsets, codes, pattern, pattern_observed, cluster
     g_kappa = np.zeros(kappa.shape)
     for k in range(n_items):
         count = categories[k]
+        if probit:  # d log P / d eta = phi(upper) / P - phi(lower) / P; kappa_c-1 and kappa_c as - and +
+            for g in range(n_nodes):
+                g_eta = 0.0
+                for c in range(count):
+                    w = answer_weights[k, c, g]
+                    if w == 0.0:
+                        continue
+                    g_eta += w * (upper_ratio[k, c, g] - lower_ratio[k, c, g])
+                    if c > 0:
+                        g_kappa[k, c - 1] -= w * upper_ratio[k, c, g]
+                    if c < count - 1:
+                        g_kappa[k, c] += w * lower_ratio[k, c, g]
+                g_a[k] += g_eta * theta[g]
+                g_theta[g] += g_eta * a[k]
+            continue
         if count == 2:
             for g in range(n_nodes):
                 total = 0.0
@@ -261,6 +335,8 @@ def logp_grad(x, hyper, ints, offsets, codes, pattern, pattern_observed, cluster
         if not common:
             grad[k] = a[k] * g_a[k] - x[k] / DISCRIMINATION_PRIOR_SD**2
         if categories[k] == 2:
+            if probit:  # kappa = -d
+                grad[start[k]] -= g_kappa[k, 0]
             grad[start[k]] -= x[start[k]] / INTERCEPT_PRIOR_SD**2
             continue
         tail = 0.0  # d/dy_c = exp(y_c) sum_{c' >= c} d/dkappa_c' (+1, the Jacobian), d/dy_1 = sum
