@@ -354,7 +354,7 @@ def test_two_level_normal_ogive_model_recovers_the_truth() -> None:
             link="probit",
             draws=1000,
             tune=1000,
-            chains=2,
+            chains=4,  # R-hat of between_sd came to 1.010 with 2 chains on one seed: four judge it better
             random_seed=7,
             progressbar=False,
         )

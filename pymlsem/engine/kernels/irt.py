@@ -217,6 +217,16 @@ def logp_grad(x, hyper, ints, offsets, codes, pattern, pattern_observed, cluster
             if not tabled[k] and pattern_observed[p, k] != 0.0:
                 for g in range(n_nodes):
                     by_pattern[p, g] += softplus[g, k]
+            elif probit and categories[k] == 2 and pattern_observed[p, k] != 0.0:
+                for g in range(n_nodes):
+                    by_pattern[p, g] -= table[k, 0, g]
+    # probit binary items: every answered item's entry for the answer 0 is in its pattern's sum above, so
+    # an answer 1 adds the difference of the two entries (half the per-person work of adding every answer);
+    # the table is not read after the persons' loop (the gradient uses the ratios)
+    for k in range(n_items):
+        if probit and categories[k] == 2:
+            for g in range(n_nodes):
+                table[k, 1, g] -= table[k, 0, g]
     weight_sums = np.zeros((n_patterns, n_nodes))
     answer_weights = np.zeros((n_items, n_cuts + 1, n_nodes))
     g_theta = np.zeros(n_nodes)
@@ -239,7 +249,7 @@ def logp_grad(x, hyper, ints, offsets, codes, pattern, pattern_observed, cluster
             values[g] = theta[g] * slope + level - by_pattern[p, g] - 0.5 * gap * gap
         for k in range(n_items):
             c = codes[i, k]
-            if tabled[k] and c >= 0:
+            if tabled[k] and c >= 0 and (c > 0 or categories[k] > 2):
                 for g in range(n_nodes):
                     values[g] += table[k, c, g]
         best = 0
@@ -271,7 +281,7 @@ def logp_grad(x, hyper, ints, offsets, codes, pattern, pattern_observed, cluster
             c = codes[i, k]
             if not tabled[k] and c == 1:
                 g_a[k] += mean
-            elif tabled[k] and c >= 0:
+            elif tabled[k] and c >= 0 and (c > 0 or categories[k] > 2):
                 for g in range(low, high + 1):
                     answer_weights[k, c, g] += values[g]
         if multilevel:
@@ -280,6 +290,13 @@ def logp_grad(x, hyper, ints, offsets, codes, pattern, pattern_observed, cluster
     if not np.isfinite(loglik):
         return -np.inf, np.zeros(x.size)
     g_kappa = np.zeros(kappa.shape)
+    for k in range(n_items):
+        if probit and categories[k] == 2:  # the weights of the answers 0: the pattern sums' less the 1s'
+            for g in range(n_nodes):
+                total = 0.0
+                for p in range(n_patterns):
+                    total += weight_sums[p, g] * pattern_observed[p, k]
+                answer_weights[k, 0, g] = total - answer_weights[k, 1, g]
     for k in range(n_items):
         count = categories[k]
         if probit:  # d log P / d eta = phi(upper) / P - phi(lower) / P; kappa_c-1 and kappa_c as - and +
