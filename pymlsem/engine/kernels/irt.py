@@ -290,13 +290,17 @@ def logp_grad(x, hyper, ints, offsets, codes, pattern, pattern_observed, cluster
     if not np.isfinite(loglik):
         return -np.inf, np.zeros(x.size)
     g_kappa = np.zeros(kappa.shape)
+    # each binary item's weight at each grid point summed over the rows that answered it (by pattern)
+    answered = np.zeros((n_items, n_nodes))
     for k in range(n_items):
-        if probit and categories[k] == 2:  # the weights of the answers 0: the pattern sums' less the 1s'
+        if categories[k] == 2:
+            for p in range(n_patterns):
+                if pattern_observed[p, k] != 0.0:
+                    for g in range(n_nodes):
+                        answered[k, g] += weight_sums[p, g]
+        if probit and categories[k] == 2:  # the weights of the answers 0: the answered ones' less the 1s'
             for g in range(n_nodes):
-                total = 0.0
-                for p in range(n_patterns):
-                    total += weight_sums[p, g] * pattern_observed[p, k]
-                answer_weights[k, 0, g] = total - answer_weights[k, 1, g]
+                answer_weights[k, 0, g] = answered[k, g] - answer_weights[k, 1, g]
     for k in range(n_items):
         count = categories[k]
         if probit:  # d log P / d eta = phi(upper) / P - phi(lower) / P; kappa_c-1 and kappa_c as - and +
@@ -316,10 +320,7 @@ def logp_grad(x, hyper, ints, offsets, codes, pattern, pattern_observed, cluster
             continue
         if count == 2:
             for g in range(n_nodes):
-                total = 0.0
-                for p in range(n_patterns):
-                    total += weight_sums[p, g] * pattern_observed[p, k]
-                share = total * sigmoid[g, k]
+                share = answered[k, g] * sigmoid[g, k]
                 g_a[k] -= share * theta[g]
                 g_point[start[k]] -= share
                 g_theta[g] -= share * a[k]
