@@ -785,6 +785,10 @@ cases(
             lambda fits: fits.sem.plot(path="/nonexistent/folder/trace.png"),
             "the folder '/nonexistent/folder' does not exist",
         ),
+        "path diagram of a level the model lacks": (
+            lambda fits: fits.sem.plot_path_diagram(level=3),
+            "level must be one of",
+        ),
         "mixed summary prob": (
             lambda fits: fits.mixed.summary(prob=1.5),
             "prob must be a number between 0 and 1",

@@ -4,7 +4,8 @@ Every function returns the matplotlib figure and saves it to ``path=`` when give
 (:class:`~pymlsem.results.fit.SEMFit`) or a mixed-model fit (:class:`~pymlsem.mlm.fit.MixedFit`), or
 (:func:`plot_class_profiles`) a latent class fit, or (:func:`plot_item_curves`) an IRT fit; the fits'
 methods (``fit.plot()``, ``fit.plot_autocorr()``, ``fit.plot_profiles()``, ...) call them. Path diagrams
-of SEM fits: :mod:`pymlsem.plots.path_diagram` (graphviz, optional).
+of SEM fits: :mod:`pymlsem.plots.path_figure` (matplotlib) and :mod:`pymlsem.plots.path_diagram` (graphviz,
+optional).
 """
 
 from pymlsem.plots.calibration import plot_rank_histograms
@@ -12,6 +13,7 @@ from pymlsem.plots.classes import plot_class_profiles
 from pymlsem.plots.clusters import plot_caterpillar, plot_cluster_lines
 from pymlsem.plots.diagnostics import plot_autocorr, plot_rank
 from pymlsem.plots.items import plot_item_curves
+from pymlsem.plots.path_figure import plot_path_diagram
 from pymlsem.plots.power import plot_power_curve
 from pymlsem.plots.ppc import plot_fit_ppc, plot_ppc
 from pymlsem.plots.prior import plot_prior_posterior, prior_draws, prior_posterior_draws
@@ -25,6 +27,7 @@ __all__ = [
     "plot_cluster_lines",
     "plot_fit_ppc",
     "plot_item_curves",
+    "plot_path_diagram",
     "plot_power_curve",
     "plot_ppc",
     "plot_prior_posterior",

@@ -11,6 +11,7 @@ import xarray as xr
 
 from pymlsem.exceptions import PymlsemError
 from pymlsem.plots.path_diagram import path_diagram
+from pymlsem.plots.path_figure import plot_path_diagram
 from pymlsem.results.fit_methods import FitMethods
 from pymlsem.results.implied import row_value_draws
 from pymlsem.results.latent_scores import latent_scores
@@ -401,6 +402,25 @@ class SEMFit(FitMethods):
         """
 
         return path_diagram(self, path, **kwargs)
+
+    def plot_path_diagram(self, level: int | None = None, **kwargs: Any) -> Any:
+        """Path diagram per level with posterior means on the arrows, drawn with matplotlib.
+
+        See :func:`pymlsem.plots.path_figure.plot_path_diagram` (``digits``, ``intervals``, ``prob``,
+        ``variances``, ``path``); the same nodes and edges as :meth:`path_diagram`, without Graphviz.
+
+        Parameters
+        ----------
+        level
+            Draw only this level (1: within, 2: between); every level if None.
+        **kwargs
+            Passed to :func:`pymlsem.plots.path_figure.plot_path_diagram`.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        return plot_path_diagram(self, level, **kwargs)
 
     # --- what the workflow tools and plots ask of a fit (pymlsem.workflow.protocol.Fitted) -------------
 

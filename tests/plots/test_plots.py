@@ -1,12 +1,14 @@
-"""Plots of SEM and mixed fits (pymlsem.plots) and SEM path diagrams (pymlsem.plots.path_diagram).
+"""Plots of SEM and mixed fits (pymlsem.plots) and SEM path diagrams (graphviz and matplotlib).
 
 No sampling: SEM stand-in fits whose posterior draws scatter around lavaan's estimates of the reference
 models, mixed stand-in fits with hand-made draws (as in test_mixed_output). Images are written headless
-(Agg) to tmp_path; the path diagram is checked on its DOT source (Graphviz's dot program is not needed).
+(Agg) to tmp_path; the graphviz path diagram is checked on its DOT source (Graphviz's dot program is not
+needed), the matplotlib one on its texts, arrows and layout.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 import sys
@@ -18,7 +20,7 @@ import xarray as xr
 from reference import MEDIATION, REFERENCE_FITS, data, lavaan_estimates
 
 import pymlsem
-from pymlsem.exceptions import DataError, PymlsemError
+from pymlsem.exceptions import ControlError, DataError, PymlsemError
 from pymlsem.mlm.api import mixed_model
 from pymlsem.plots import (
     plot_autocorr,
@@ -31,6 +33,8 @@ from pymlsem.plots import (
     prior_posterior_draws,
 )
 from pymlsem.plots._common import fit_draws
+from pymlsem.plots.path_elements import DiagramEdge, DiagramNode, LevelDiagram, diagram_levels
+from pymlsem.plots.path_figure import level_layout
 from pymlsem.results.fit import SEMFit
 from pymlsem.sample import Timings
 from tests.mlm.test_mixed_output import fit_output, output_data
@@ -38,6 +42,7 @@ from tests.mlm.test_mixed_output import fit_output, output_data
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.patches import FancyArrowPatch  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -315,6 +320,83 @@ def test_path_diagram_of_a_single_level_model_with_covariances() -> None:
     assert 'ind60 -> x1 [label="1 (fixed)"]' in source
 
 
+def _node_texts(axes) -> dict[str, object]:
+    """The node boxes of a drawn level, by variable name (a node's label starts with its name)."""
+    return {t.get_text().split("\n")[0]: t for t in axes.texts if t.get_bbox_patch() and t.zorder == 3}
+
+
+def _arrows_of(texts) -> list[FancyArrowPatch]:
+    """The arrows of the annotations among ``texts`` (a drawn edge is an annotation's arrow)."""
+    return [t.arrow_patch for t in texts if getattr(t, "arrow_patch", None) is not None]
+
+
+def _arrows(axes) -> list[FancyArrowPatch]:
+    """The edges of a drawn level."""
+    return _arrows_of(axes.texts)
+
+
+def test_matplotlib_path_diagram_of_the_seed_model(seed_fit, tmp_path) -> None:
+    figure = seed_fit.plot_path_diagram(path=tmp_path / "seed.png")
+    _assert_png(tmp_path / "seed.png")
+    within, between = figure.axes
+    assert within.get_title() == "within (level 1)" and between.get_title() == "between (level 2)"
+    for axes, diagram in zip(figure.axes, diagram_levels(seed_fit), strict=True):
+        nodes = _node_texts(axes)
+        assert sorted(nodes) == sorted(node.name for node in diagram.nodes)
+        assert {t.get_text() for t in axes.texts} - {""} == {n.label for n in diagram.nodes} | {
+            e.label for e in diagram.edges
+        }
+        assert len(_arrows(axes)) == len(diagram.edges) == (6 if diagram.level == 1 else 5)
+    nodes = _node_texts(within)
+    x = {name: text.get_position()[0] for name, text in nodes.items()}
+    assert x["x1"] == x["x2"] == x["x3"] < x["fw"] < x["y1"] == x["y2"] == x["y3"]
+    assert nodes["fw"].get_bbox_patch().get_boxstyle().__class__.__name__ == "Ellipse"
+    assert nodes["y1"].get_bbox_patch().get_boxstyle().__class__.__name__ == "Square"
+    assert [axes.get_title() for axes in seed_fit.plot_path_diagram(level=2).axes] == ["between (level 2)"]
+
+
+def test_matplotlib_path_diagram_layout_of_a_single_level_model() -> None:
+    spec = _sem("poldem")
+    fit = _sem_fit(spec, _lavaan_centre(spec, "poldem"))
+    (axes,) = fit.plot_path_diagram(intervals=True).axes
+    assert axes.get_title() == ""
+    nodes = _node_texts(axes)
+    x = {name: text.get_position()[0] for name, text in nodes.items()}
+    y = {name: text.get_position()[1] for name, text in nodes.items()}
+    # indicators of the exogenous factor left of it, the others right of the structural part
+    assert x["x1"] < x["ind60"] < x["dem60"] < x["dem65"] < x["y1"] == x["y8"]
+    assert y["y1"] > y["y4"] > y["y5"] > y["y8"]  # each factor's indicators together, in order
+    # ind60 -> dem65 skips dem60's column: that column moves so the arrow does not pass behind dem60
+    assert abs(y["dem60"] - (y["ind60"] + y["dem65"]) / 2) >= 0.5
+    (diagram,) = diagram_levels(fit, intervals=True)
+    brackets = [t for t in axes.texts if _arrows_of([t]) and t.arrow_patch.get_linestyle() == "--"]
+    assert len(brackets) == sum(e.kind == "covariance" for e in diagram.edges) == 6
+    for first, second in itertools.combinations(brackets, 2):  # overlapping spans: different arm lengths
+        spans = [sorted((t.xy[1], t.xyann[1])) for t in (first, second)]
+        if spans[0][0] <= spans[1][1] and spans[1][0] <= spans[0][1]:
+            arms = [t.arrow_patch.get_connectionstyle().armA for t in (first, second)]
+            assert arms[0] != arms[1]
+
+
+def test_matplotlib_path_diagram_of_a_loop_of_regressions() -> None:
+    loop = LevelDiagram(
+        1,
+        "",
+        [DiagramNode(name, False, name) for name in ("a", "b", "c")],
+        [DiagramEdge("a", "b", "regression", "0.5"), DiagramEdge("b", "c", "regression", "0.5"),
+         DiagramEdge("c", "b", "regression", "0.2")],
+    )  # fmt: skip
+    spots = level_layout(loop)
+    assert set(spots) == {"a", "b", "c"} and all(np.isfinite(spots[name]).all() for name in spots)
+    assert spots["a"][0] < spots["b"][0]
+
+
+@pytest.mark.parametrize("level", [0, 3, True, "between"])
+def test_matplotlib_path_diagram_refuses_a_level_the_model_lacks(seed_fit, level) -> None:
+    with pytest.raises(ControlError, match=r"level must be one of \[1, 2\]"):
+        seed_fit.plot_path_diagram(level=level)
+
+
 # --- optional dependencies ---------------------------------------------------------------------------
 
 
@@ -326,6 +408,7 @@ def test_path_diagram_of_a_single_level_model_with_covariances() -> None:
         lambda f: f.plot_rank(),
         lambda f: f.plot_prior_posterior(),
         lambda f: f.plot_ppc(),
+        lambda f: f.plot_path_diagram(),
         lambda f: plot_ppc(np.zeros(3), np.zeros((2, 3))),
     ],
 )
