@@ -112,7 +112,12 @@ KERNELS = {
 }
 #: the files whose code is each kernel (a family's cache key reads them besides ``GRAPH_SOURCES``)
 KERNEL_SOURCES = {
-    name: ("engine/kernels/priors.py", "engine/kernels/parts.py", f"engine/kernels/{name}.py")
+    name: (
+        "engine/kernels/priors.py",
+        "engine/kernels/linalg.py",
+        "engine/kernels/parts.py",
+        f"engine/kernels/{name}.py",
+    )
     for name in KERNELS
 }
 DESCRIPTION = {

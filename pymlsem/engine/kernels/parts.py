@@ -19,6 +19,7 @@ import math
 import numba
 import numpy as np
 
+from pymlsem.engine.kernels.linalg import inverse, matmul, matmul_nt, matmul_tn, matvec, outer, vecmat
 from pymlsem.engine.kernels.priors import PRIOR_SEGMENTS, all_priors
 
 #: the segments every SEM family starts with
@@ -165,12 +166,15 @@ def level_moments(rows, ints, offsets, level, p):
         s[s_index[t]] = rows[s_rows[t]]
     for t in range(m_rows.size):
         m[m_index[t]] = rows[m_rows[t]]
-    total = np.linalg.inv(np.eye(k) - a.reshape(k, k))
+    i_minus_a = -a.reshape(k, k)
+    for i in range(k):
+        i_minus_a[i, i] += 1.0
+    total = inverse(i_minus_a)
     s2 = s.reshape(k, k)
     where = segment(ints, offsets, first + 7)
     effect = np.ascontiguousarray(total[: where.size])
-    sigma = placed(effect @ s2 @ effect.T, where, p)
-    mean = effect @ m
+    sigma = placed(matmul_nt(matmul(effect, s2), effect), where, p)
+    mean = matvec(effect, m)
     mu = np.zeros(p)
     for i in range(where.size):
         mu[where[i]] = mean[i]
@@ -187,10 +191,12 @@ def add_level_gradient(grad, g_sigma, g_mu, ram, ints, offsets, level):
     g_mean = np.empty(where.size)
     for i in range(where.size):
         g_mean[i] = g_mu[where[i]]
-    inner = effect.T @ g_sub @ effect
-    d_a = (2.0 * (inner @ s @ total.T) + np.outer(effect.T @ g_mean, total @ m)).ravel()
+    inner = matmul(matmul_tn(effect, g_sub), effect)
+    d_m = vecmat(g_mean, effect)
+    d_a = outer(d_m, matvec(total, m))
+    d_a += 2.0 * matmul_nt(matmul(inner, s), total)
+    d_a = d_a.ravel()
     d_s = inner.ravel()
-    d_m = effect.T @ g_mean
     a_rows, a_index = segment(ints, offsets, first + 1), segment(ints, offsets, first + 2)
     s_rows, s_index = segment(ints, offsets, first + 3), segment(ints, offsets, first + 4)
     m_rows, m_index = segment(ints, offsets, first + 5), segment(ints, offsets, first + 6)
@@ -209,20 +215,29 @@ def cholesky_inverse(sigma):
     chol = np.zeros((n, n))
     if n == 0:
         return True, 0.0, chol
+    logdet = 0.0
     for j in range(n):
-        d = sigma[j, j] - np.sum(chol[j, :j] ** 2)
+        d = sigma[j, j]
+        for t in range(j):
+            d -= chol[j, t] * chol[j, t]
         if not d > 0.0:
             return False, 0.0, chol
         chol[j, j] = math.sqrt(d)
+        logdet += 2.0 * math.log(chol[j, j])
         for i in range(j + 1, n):
-            chol[i, j] = (sigma[i, j] - np.sum(chol[i, :j] * chol[j, :j])) / chol[j, j]
+            c = sigma[i, j]
+            for t in range(j):
+                c -= chol[i, t] * chol[j, t]
+            chol[i, j] = c / chol[j, j]
     inv_chol = np.zeros((n, n))  # L^-1, lower triangular
     for j in range(n):
         inv_chol[j, j] = 1.0 / chol[j, j]
         for i in range(j + 1, n):
-            inv_chol[i, j] = -np.sum(chol[i, j:i] * inv_chol[j:i, j]) / chol[i, i]
-    logdet = 2.0 * np.sum(np.log(np.diag(chol)))
-    return True, logdet, inv_chol.T @ inv_chol
+            c = 0.0
+            for t in range(j, i):
+                c += chol[i, t] * inv_chol[t, j]
+            inv_chol[i, j] = -c / chol[i, i]
+    return True, logdet, matmul_tn(inv_chol, inv_chol)
 
 
 @numba.njit(cache=False)
@@ -237,9 +252,20 @@ def normal_terms(sigma, mean, mu, scatter, count):
     if not ok:
         return -np.inf, np.zeros((p, p)), np.zeros(p)
     d = mean - mu
-    total = scatter + count * np.outer(d, d)
-    logp = gaussian(count, p, logdet, np.sum(inv * total))
-    return logp, -0.5 * (count * inv - inv @ total @ inv), count * (inv @ d)
+    total = outer(d, d)
+    quadratic = 0.0
+    for i in range(p):
+        for j in range(p):
+            total[i, j] = scatter[i, j] + count * total[i, j]
+            quadratic += inv[i, j] * total[i, j]
+    g_sigma = matmul(matmul(inv, total), inv)
+    for i in range(p):
+        for j in range(p):
+            g_sigma[i, j] = -0.5 * (count * inv[i, j] - g_sigma[i, j])
+    g_mu = matvec(inv, d)
+    for i in range(p):
+        g_mu[i] *= count
+    return gaussian(count, p, logdet, quadratic), g_sigma, g_mu
 
 
 @numba.njit(cache=False)

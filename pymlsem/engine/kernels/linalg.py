@@ -1,0 +1,126 @@
+"""Small dense matrix products and inverses for the kernels, written as loops.
+
+The kernels' matrices are small (a level's variables and latent variables: tens of rows), where loops run
+as fast as BLAS calls. They also compile several times faster: numba types and lowers each NumPy construct
+(``@`` for every pair of layouts, ``np.outer``, ``np.linalg.inv``, array expressions) through generic
+machinery the first time a process meets it, ~0.5-2 s each, which a family's first compile on a fresh
+machine pays in full (``np.outer`` alone 2.2 s; these loops 0.2-0.3 s each).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+__all__ = ["inverse", "matmul", "matmul_nt", "matmul_tn", "matvec", "outer", "vecmat"]
+
+
+@numba.njit(cache=False)
+def matmul(a, b):
+    """``a @ b``."""
+    n, k = a.shape
+    m = b.shape[1]
+    out = np.zeros((n, m))
+    for i in range(n):
+        for t in range(k):
+            a_it = a[i, t]
+            for j in range(m):
+                out[i, j] += a_it * b[t, j]
+    return out
+
+
+@numba.njit(cache=False)
+def matmul_tn(a, b):
+    """``a.T @ b``."""
+    k, n = a.shape
+    m = b.shape[1]
+    out = np.zeros((n, m))
+    for t in range(k):
+        for i in range(n):
+            a_ti = a[t, i]
+            for j in range(m):
+                out[i, j] += a_ti * b[t, j]
+    return out
+
+
+@numba.njit(cache=False)
+def matmul_nt(a, b):
+    """``a @ b.T``."""
+    n, k = a.shape
+    m = b.shape[0]
+    out = np.empty((n, m))
+    for i in range(n):
+        for j in range(m):
+            total = 0.0
+            for t in range(k):
+                total += a[i, t] * b[j, t]
+            out[i, j] = total
+    return out
+
+
+@numba.njit(cache=False)
+def matvec(a, v):
+    """``a @ v``."""
+    n, k = a.shape
+    out = np.empty(n)
+    for i in range(n):
+        total = 0.0
+        for t in range(k):
+            total += a[i, t] * v[t]
+        out[i] = total
+    return out
+
+
+@numba.njit(cache=False)
+def vecmat(v, a):
+    """``v @ a`` (``a.T @ v``)."""
+    k, m = a.shape
+    out = np.zeros(m)
+    for t in range(k):
+        v_t = v[t]
+        for j in range(m):
+            out[j] += v_t * a[t, j]
+    return out
+
+
+@numba.njit(cache=False)
+def outer(u, v):
+    """``np.outer(u, v)``."""
+    out = np.empty((u.size, v.size))
+    for i in range(u.size):
+        for j in range(v.size):
+            out[i, j] = u[i] * v[j]
+    return out
+
+
+@numba.njit(cache=False)
+def inverse(a):
+    """``a^-1`` by Gauss-Jordan elimination with partial pivoting; NaN where ``a`` is singular."""
+    n = a.shape[0]
+    work = a.copy()
+    out = np.zeros((n, n))
+    for i in range(n):
+        out[i, i] = 1.0
+    for col in range(n):
+        pivot = col
+        for row in range(col + 1, n):
+            if abs(work[row, col]) > abs(work[pivot, col]):
+                pivot = row
+        if work[pivot, col] == 0.0:
+            out[:, :] = np.nan
+            return out
+        if pivot != col:
+            for j in range(n):
+                work[col, j], work[pivot, j] = work[pivot, j], work[col, j]
+                out[col, j], out[pivot, j] = out[pivot, j], out[col, j]
+        scale = 1.0 / work[col, col]
+        for j in range(n):
+            work[col, j] *= scale
+            out[col, j] *= scale
+        for row in range(n):
+            factor = work[row, col]
+            if row != col and factor != 0.0:
+                for j in range(n):
+                    work[row, j] -= factor * work[col, j]
+                    out[row, j] -= factor * out[col, j]
+    return out
