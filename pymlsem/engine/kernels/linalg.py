@@ -12,7 +12,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["inverse", "matmul", "matmul_nt", "matmul_tn", "matvec", "outer", "vecmat"]
+__all__ = ["dot", "inverse", "matmul", "matmul_nt", "matmul_tn", "matvec", "outer", "vecmat"]
 
 
 @numba.njit(cache=False)
@@ -81,6 +81,15 @@ def vecmat(v, a):
         for j in range(m):
             out[j] += v_t * a[t, j]
     return out
+
+
+@numba.njit(cache=False)
+def dot(u, v):
+    """``u @ v`` of two vectors."""
+    total = 0.0
+    for i in range(u.size):
+        total += u[i] * v[i]
+    return total
 
 
 @numba.njit(cache=False)

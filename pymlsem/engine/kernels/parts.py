@@ -251,6 +251,13 @@ def normal_terms(sigma, mean, mu, scatter, count):
     ok, logdet, inv = cholesky_inverse(sigma)
     if not ok:
         return -np.inf, np.zeros((p, p)), np.zeros(p)
+    return factored_normal_terms(inv, logdet, mean, mu, scatter, count)
+
+
+@numba.njit(cache=False)
+def factored_normal_terms(inv, logdet, mean, mu, scatter, count):
+    """:func:`normal_terms` with ``Sigma^-1`` and ``log|Sigma|`` known (:func:`cholesky_inverse`)."""
+    p = mu.size
     d = mean - mu
     total = outer(d, d)
     quadratic = 0.0

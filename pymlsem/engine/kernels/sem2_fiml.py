@@ -24,12 +24,13 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from pymlsem.engine.kernels.linalg import dot, matmul, matvec, outer
 from pymlsem.engine.kernels.parts import (
     COMMON_SEGMENTS,
     LOG_2PI,
     cholesky_inverse,
     expanded_values,
-    gaussian,
+    factored_normal_terms,
     level_moments,
     level_segments,
     placed,
@@ -65,8 +66,12 @@ def _cluster(j, sigma_b, mu, precision, g_precision, g_b, g_mu, between, is_with
     for k in range(precision.shape[0]):
         n = cluster_counts[j, k]
         if n > 0.0:
-            gram += n * precision[k]
-            r += precision[k] @ (cluster_sums[j, k] - n * mu)
+            for i in range(p):
+                total = 0.0
+                for t in range(p):
+                    gram[i, t] += n * precision[k, i, t]
+                    total += precision[k, i, t] * (cluster_sums[j, k, t] - n * mu[t])
+                r[i] += total
     present = cluster_observed[j][between] > 0.5
     seen = between[present & is_within[between]]  # c: observed in some row
     only = between[present & ~is_within[between]]  # z: the cluster's between-only values
@@ -74,7 +79,7 @@ def _cluster(j, sigma_b, mu, precision, g_precision, g_b, g_mu, between, is_with
     if not ok:
         return -np.inf
     v = r[seen]
-    b_hat = h @ v
+    b_hat = matvec(h, v)
     both = np.concatenate((seen, only))
     nc = seen.size
     c = taken(sigma_b, both)
@@ -83,25 +88,43 @@ def _cluster(j, sigma_b, mu, precision, g_precision, g_b, g_mu, between, is_with
     if not ok:
         return -np.inf
     w = np.concatenate((b_hat, cluster_values[j][only] - mu[only]))
-    a = inv_c @ w
-    quadratic = w @ a - v @ b_hat
+    a = matvec(inv_c, w)
+    quadratic = dot(w, a) - dot(v, b_hat)
     value = -0.5 * (only.size * LOG_2PI + logdet_g + logdet_c + quadratic)
     # the reverse pass of -1/2 (-2 log L_j)
-    gamma = inv_c - np.outer(a, a)
+    gamma = outer(a, a)
+    for i in range(a.size):
+        for t in range(a.size):
+            gamma[i, t] = inv_c[i, t] - gamma[i, t]
     _add_block(g_b, both, gamma, -0.5)
     for i in range(only.size):
         g_mu[only[i]] += a[nc + i]
     a_c = a[:nc]
-    phi = gamma[:nc, :nc] - np.outer(v, v) + np.outer(a_c, v) + np.outer(v, a_c)
-    d_gram = placed(h - h @ phi @ h, seen, p)
+    phi = np.empty((nc, nc))
+    for i in range(nc):
+        for t in range(nc):
+            phi[i, t] = gamma[i, t] - v[i] * v[t] + a_c[i] * v[t] + v[i] * a_c[t]
+    h_phi_h = matmul(matmul(h, phi), h)
+    for i in range(nc):
+        for t in range(nc):
+            h_phi_h[i, t] = h[i, t] - h_phi_h[i, t]
+    d_gram = placed(h_phi_h, seen, p)
+    h_gap = matvec(h, a_c - v)
     d_v = np.zeros(p)
-    d_v[seen] = 2.0 * (h @ (a_c - v))
-    g_mu += 0.5 * (gram @ d_v)
+    for i in range(nc):
+        d_v[seen[i]] = 2.0 * h_gap[i]
+    gram_d_v = matvec(gram, d_v)
+    for i in range(p):
+        g_mu[i] += 0.5 * gram_d_v[i]
     for k in range(precision.shape[0]):
         n = cluster_counts[j, k]
         if n > 0.0:
             dev = cluster_sums[j, k] - n * mu
-            g_precision[k] -= 0.5 * (n * d_gram + 0.5 * (np.outer(d_v, dev) + np.outer(dev, d_v)))
+            for i in range(p):
+                for t in range(p):
+                    g_precision[k, i, t] -= 0.5 * (
+                        n * d_gram[i, t] + 0.5 * (d_v[i] * dev[t] + dev[i] * d_v[t])
+                    )
     return value
 
 
@@ -124,11 +147,12 @@ def likelihood(sigma_w, sigma_b, mu, within, between, patterns, clusters):
         ok, logdet, inv = cholesky_inverse(taken(sigma_w, where))
         if not ok:
             return -np.inf, g_w, g_b, g_mu
-        d = means[k][where] - mu[where]
-        total = taken(scatter[k], where) + counts[k] * np.outer(d, d)
-        logp += gaussian(counts[k], where.size, logdet, np.sum(inv * total))
-        _add_block(g_w, where, -0.5 * (counts[k] * inv - inv @ total @ inv), 1.0)
-        g_mu[where] += counts[k] * (inv @ d)
+        term, g_block, g_mean = factored_normal_terms(
+            inv, logdet, means[k][where], mu[where], taken(scatter[k], where), counts[k]
+        )
+        logp += term
+        _add_block(g_w, where, g_block, 1.0)
+        g_mu[where] += g_mean
         precision[k] = placed(inv, where, p)
     # each cluster's between part, through P_k
     is_within = np.zeros(p, dtype=np.bool_)
@@ -140,7 +164,7 @@ def likelihood(sigma_w, sigma_b, mu, within, between, patterns, clusters):
             return -np.inf, g_w, g_b, g_mu
         logp += term
     for k in range(n_patterns):  # P_k = Sigma_kk^-1
-        g_w -= precision[k] @ g_precision[k] @ precision[k]
+        _add_block(g_w, np.arange(p), matmul(matmul(precision[k], g_precision[k]), precision[k]), -1.0)
     return logp, g_w, g_b, g_mu
 
 
