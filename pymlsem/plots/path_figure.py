@@ -90,8 +90,9 @@ def plot_path_diagram(
             raise ControlError(f"level must be one of {known} (the model's levels), not {level!r}")
         levels = [diagram for diagram in levels if diagram.level == level]
     layouts = [level_layout(diagram) for diagram in levels]
-    widths = [max(x for x, _ in spots.values()) + COLUMN_GAP for spots in layouts]
-    height = max(max(abs(y) for _, y in spots.values()) * 2 + 2.0 for spots in layouts)
+    # a level may have nothing to draw (only exogenous covariates' rows): an empty panel
+    widths = [max((x for x, _ in spots.values()), default=0.0) + COLUMN_GAP for spots in layouts]
+    height = max(max((abs(y) for _, y in spots.values()), default=0.0) * 2 + 2.0 for spots in layouts)
     figure, axes = plt.subplots(
         1,
         len(levels),
