@@ -118,6 +118,7 @@ KERNEL_SOURCES = dict.fromkeys(
     KERNELS,
     (
         "engine/kernels/priors.py",
+        "engine/kernels/linalg.py",
         "engine/kernels/parts.py",
         "engine/kernels/effects.py",
         "engine/kernels/mixed1.py",

@@ -31,6 +31,7 @@ import numba
 import numpy as np
 
 from pymlsem.engine.kernels import mixed1
+from pymlsem.engine.kernels.linalg import dot
 from pymlsem.engine.kernels.parts import segment
 
 __all__ = [
@@ -98,15 +99,6 @@ def _add_outer(out, v, w, scale):
     for i in range(v.size):
         for j in range(w.size):
             out[i, j] += scale * v[i] * w[j]
-
-
-@numba.njit(cache=False)
-def _dot(v, w):
-    """``v'w``."""
-    total = 0.0
-    for i in range(v.size):
-        total += v[i] * w[i]
-    return total
 
 
 @numba.njit(cache=False)
@@ -355,7 +347,7 @@ def _crossed(
         if not ok:
             return -np.inf, fixef, sigma, factor
         sum_f += logdet
-        quad += _dot(u, solved_all[j])
+        quad += dot(u, solved_all[j])
         _add_t_product(schur, k_oc_all[j], coupling_all[j], -1.0, True)
         _add_t_mv(reduced, k_oc_all[j], solved_all[j], -1.0)
     s_inv = np.zeros((n_rest, n_rest))
@@ -364,7 +356,7 @@ def _crossed(
         return -np.inf, fixef, sigma, factor
     a_rest = np.zeros(n_rest)
     _add_mv(a_rest, s_inv, reduced, 1.0)
-    quad += _dot(reduced, a_rest)
+    quad += dot(reduced, a_rest)
     sum_f += logdet - quad / s4
     g_own = np.zeros((q, q))
     g_lam = np.zeros((n_rest, n_rest))
@@ -382,7 +374,7 @@ def _crossed(
         )
         for r in range(q):  # and the coupling's: 2 (C Lambda_r) G_oc' / s^2 in L_own, ...
             for c in range(q):
-                g_own[r, c] += 2.0 * _dot(cl_all[j, r], g_oc[c]) / s2
+                g_own[r, c] += 2.0 * dot(cl_all[j, r], g_oc[c]) / s2
         l_g_oc[:, :] = 0.0  # ... 2 C'L_own G_oc / s^2 in Lambda_r (C: cross[j])
         _add_product(l_g_oc, l_own, g_oc, 1.0)
         _add_t_product(g_lam, cross[j], l_g_oc, 2.0 / s2)
