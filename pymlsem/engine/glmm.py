@@ -176,7 +176,9 @@ def family_graph(
     n_effects = sd.shape[0]
     standardised = pt.zeros(part["n_levels"][0] * n_effects)
     standardised = pt.set_subtensor(standardised[part["z_place"]], values[part["z_param"]])
-    effects = pt.dot(standardised.reshape((-1, n_effects)), (sd[:, None] * corr_factor).T)  # u = z L'
+    effects = pt.dot(
+        standardised.reshape((part["n_levels"][0], n_effects)), (sd[:, None] * corr_factor).T
+    )  # u = z L'
     random = pt.sum(data["z_design"] * effects[data["row_levels"], pt.arange(n_effects)[None, :]], axis=1)
     eta = data["offset"] + pt.dot(data["x"], fixef) + random
     own = values[part["response_param"]]  # the response family's parameters (RESPONSE_PARAMETERS)
@@ -273,8 +275,8 @@ def bind(spec) -> Binding:
         level_offset += block.n_levels
         effect_offset += block.q
     parts |= {
-        "z_param": np.concatenate(z_param),
-        "z_place": np.concatenate(z_place),
+        "z_param": np.concatenate([np.zeros(0, dtype=np.int64), *z_param]),  # none without random terms
+        "z_place": np.concatenate([np.zeros(0, dtype=np.int64), *z_place]),
         "n_levels": np.array([level_offset]),
         "response_code": np.array([list(_LIKELIHOODS).index(name)]),  # what kernels read
     }

@@ -40,8 +40,8 @@ def engine_binding(spec) -> tuple[Binding | None, str]:
     missing = [name for name in needed if not hasattr(ncp, name)]
     if missing:
         return None, f"this nutpie version has no {', '.join(missing)}, which the engine uses"
-    if isinstance(spec, BuiltMixedModel) and not spec.design.blocks:
-        return None, "a formula without random terms (not an engine family)"
+    if isinstance(spec, BuiltMixedModel) and not spec.design.blocks and spec.family == "gaussian":
+        return None, "a Gaussian formula without random terms (not an engine family)"
     try:
         return _module(spec).bind(spec), ""
     except Unsupported as why:
@@ -274,7 +274,8 @@ def _mixed_posterior(binding: Binding, spec, posterior: xr.Dataset) -> xr.Datase
     cursor += n_effects**2
     corr = derived[..., cursor : cursor + n_effects**2].reshape(*shape, n_effects, n_effects)
     cursor += n_effects**2
-    effects = derived[..., cursor:].reshape(*shape, -1, n_effects)  # GLMM: every block's levels
+    # GLMM: every block's levels (none without random terms)
+    effects = derived[..., cursor:].reshape(*shape, -1, n_effects) if n_effects else None
     # the blocks' effects side by side: Gaussian as the likelihood's statistics (nested: top grouping
     # factor first), a GLMM in formula order
     hierarchy = grouping_hierarchy(design) if gaussian else None

@@ -608,6 +608,16 @@ MIXED_CORPUS = {
         "simulated",
         {"family": "ordinal", "link": "probit", "priors": {"fixef": "normal(0,2)", "sd": "halft(3,1)"}},
     ),
+    # formulas without random terms: a GLMM family with no effects
+    "glm_poisson_offset": ("count ~ x1 + x2", "simulated", {"family": "poisson", "offset": "exposure"}),
+    "glm_bernoulli_probit": ("yb ~ x1 + x2", "simulated", {"family": "bernoulli", "link": "probit"}),
+    "glm_negbinomial": ("count ~ x1", "simulated", {"family": "negbinomial"}),
+    "glm_student_priors": (
+        "y ~ x1 + x2",
+        "simulated",
+        {"family": "student", "priors": {"nu": "exponential(0.1)"}},
+    ),
+    "glm_ordinal": ("rating ~ x1 + x2", "simulated", {"family": "ordinal"}),
 }
 
 
@@ -666,6 +676,11 @@ MIXED_FAMILY = {
     "glmm_ordinal_priors": "glmm_ordinal_logit",
     "glmm_bernoulli_probit_priors": "glmm_binomial_probit",
     "glmm_ordinal_probit_priors": "glmm_ordinal_probit",
+    "glm_poisson_offset": "glmm_poisson",
+    "glm_bernoulli_probit": "glmm_binomial_probit",
+    "glm_negbinomial": "glmm_negbinomial",
+    "glm_student_priors": "glmm_student",
+    "glm_ordinal": "glmm_ordinal_logit",
 }
 
 
@@ -724,6 +739,7 @@ def test_mixed_engine_equals_the_models_own_graph(name: str) -> None:
             {"prior": {"R": {"V": 1, "nu": 0.002}, "B": {"mu": 0, "V": [[1e4, 10], [10, 1e4]]}}},
             "correlated fixed effects",
         ),
+        ("geread ~ gevocab", {}, "Gaussian formula without random terms"),
     ],
 )
 def test_mixed_models_the_family_cannot_express_say_why(formula: str, kwargs: dict, reason: str) -> None:
