@@ -1,14 +1,16 @@
-"""The GLMM engine families: binomial, Poisson, negative binomial, Student-t and ordinal mixed models with
-explicit random effects, as data.
+"""The GLMM engine families: binomial, Poisson, negative binomial, Student-t, ordinal and Gaussian mixed
+models with explicit random effects, as data.
 
 ``glmm_binomial_logit``, ``glmm_binomial_probit`` (bernoulli and binomial responses: a bernoulli row is a
 binomial one of one trial, with the same density), ``glmm_poisson``, ``glmm_negbinomial``,
 ``glmm_student``, ``glmm_ordinal_logit`` and ``glmm_ordinal_probit`` serve the non-Gaussian mixed models
-of :func:`pymlsem.mlm.glmm.build_glmm_model` with any grouping factors (one, nested or crossed: the random
-effects are sampled, so how the factors relate does not matter), any number of blocks and effects, and
-offsets; with any prior family and correlated blocks of up to two effects. The parameters are laid
-out as for Gaussian mixed models (:func:`pymlsem.engine.mixed.effect_arrays`, on the link scale), and the
-random effects as:
+of :func:`pymlsem.mlm.glmm.build_glmm_model`, and ``glmm_gaussian`` the Gaussian models of
+:func:`pymlsem.mlm.model.build_mixed_model` that sample their random effects (``method="latent"``, chosen
+for large crossed designs) or have none (a formula without random terms), with any grouping factors (one,
+nested or crossed: the random effects are sampled, so how the factors relate does not matter), any number
+of blocks and effects, and offsets; with any prior family and correlated blocks of up to two effects.
+The parameters are laid out as for Gaussian mixed models (:func:`pymlsem.engine.mixed.effect_arrays`, on
+the link scale), and the random effects as:
 
 * the standardised effects ``z`` of every block (standard normal elements of the point) and where each
   sits in one matrix with a row per level of every block and a column per effect of every block, whose
@@ -54,7 +56,7 @@ from pymlsem.engine.mixed import (
 )
 from pymlsem.engine.priors import PRIOR_FAMILIES
 from pymlsem.mlm.glmm import response_scale
-from pymlsem.mlm.model import carrier_name, sd_power
+from pymlsem.mlm.model import carrier_name, column_sd, sd_power
 
 __all__ = [
     "DESCRIPTION",
@@ -86,15 +88,17 @@ _LIKELIHOODS = {
     "glmm_student": ("student", "identity"),
     "glmm_ordinal_logit": ("ordinal", "logit"),
     "glmm_ordinal_probit": ("ordinal", "probit"),
+    "glmm_gaussian": ("gaussian", "identity"),
 }
 #: response family -> its own parameters in the per-model graph, in the order the family's graph reads them
 RESPONSE_PARAMETERS = {
     "negbinomial": ("overdispersion_std",),
     "student": ("sigma_std", "nu"),
     "ordinal": ("cutpoints",),
+    "gaussian": ("sigma_std",),
 }
 #: response family -> its deterministics in the per-model graph, expanded after the fixed effects
-RESPONSE_DETERMINISTICS = {"negbinomial": ("theta",), "student": ("sigma",)}
+RESPONSE_DETERMINISTICS = {"negbinomial": ("theta",), "student": ("sigma",), "gaussian": ("sigma",)}
 #: compiled by ``python -m pymlsem warmup``: the default priors' families, one kernel compiled once for all
 WARMUP_FAMILIES = kernel.SERVED
 FAMILIES = tuple(_LIKELIHOODS)
@@ -126,6 +130,7 @@ DESCRIPTION = {
     "glmm_student": "Student-t mixed model",
     "glmm_ordinal_logit": "ordinal (cumulative logit) mixed model",
     "glmm_ordinal_probit": "ordinal (cumulative probit) mixed model",
+    "glmm_gaussian": "Gaussian mixed model with sampled random effects",
 }
 _REALS = (*EFFECT_REALS, "response_unit", "response_power")
 _ROWS = (("x", "float64", 2), ("z_design", "float64", 2), ("row_levels", "int64", 2))
@@ -189,9 +194,12 @@ def family_graph(
         theta = 1.0 / pt.sqr(own[0])
         distribution = pm.NegativeBinomial.dist(mu=pt.exp(eta), alpha=theta)
         deterministics.append(theta)
-    elif response == "student":
+    elif response in ("student", "gaussian"):
         sigma = real["response_unit"][0] * own[0] ** real["response_power"][0]
-        distribution = pm.StudentT.dist(nu=own[1], mu=eta, sigma=sigma)
+        if response == "student":
+            distribution = pm.StudentT.dist(nu=own[1], mu=eta, sigma=sigma)
+        else:
+            distribution = pm.Normal.dist(mu=eta, sigma=sigma)
         deterministics.append(sigma)
     elif response == "ordinal":
         kind = pm.OrderedLogistic if link == "logit" else pm.OrderedProbit
@@ -218,8 +226,8 @@ def family_graph(
 
 
 def bind(spec) -> Binding:
-    """The arrays that make ``spec`` (a built non-Gaussian :class:`pymlsem.mlm.model.BuiltMixedModel`) a model
-    of a GLMM family.
+    """The arrays that make ``spec`` (a built :class:`pymlsem.mlm.model.BuiltMixedModel`: non-Gaussian, or
+    Gaussian with sampled random effects or none) a model of a GLMM family.
 
     Raises
     ------
@@ -227,30 +235,34 @@ def bind(spec) -> Binding:
         When the model needs something the families do not express as data (the message says what).
     """
     design, response = spec.design, spec.response
+    gaussian = spec.family == "gaussian"
     family = {("bernoulli", "logit"): "glmm_binomial_logit", ("bernoulli", "probit"): "glmm_binomial_probit"}
     family |= {(_LIKELIHOODS[f][0], _LIKELIHOODS[f][1]): f for f in _LIKELIHOODS}
-    key = (response.family, response.link)
-    if key not in family:
-        raise Unsupported(
-            f"the {response.family} family with the {response.link} link (not an engine family yet)"
-        )
+    kind, link = ("gaussian", "identity") if gaussian else (response.family, response.link)
+    if (kind, link) not in family:
+        raise Unsupported(f"the {kind} family with the {link} link (not an engine family yet)")
     columns = tuple(range(len(design.blocks)))  # formula order
-    center, unit = response_scale(response)
+    # a Gaussian model's priors are in the data's units, as its marginal families' (mixed.bind)
+    center, unit = (
+        (float(design.y.mean()), float(column_sd(design.y[:, None])[0]))
+        if gaussian
+        else response_scale(response)
+    )
     variables, hyper, family_of, parts, reals = effect_arrays(spec, columns, center, unit)
-    name = family[key]
+    name = family[(kind, link)]
     parts |= {f"prior_{prior}": np.flatnonzero(family_of == prior) for prior in PRIOR_FAMILIES}
 
     positions = {v[0]: v[3] for v in variables}
-    # the Student-t's sigma may carry its prior on the variance or the precision (its power of the SD)
-    sigma_prior = spec.priors["sigma"] if response.family == "student" else None
+    # a residual SD may carry its prior on the variance or the precision (its power of the SD)
+    sigma_prior = spec.priors["sigma"] if kind in ("student", "gaussian") else None
     sigma_scale = sigma_prior.scale if sigma_prior is not None else None
     own_names = tuple(
         carrier_name(own, sigma_scale) if own == "sigma_std" else own
-        for own in RESPONSE_PARAMETERS.get(response.family, ())
+        for own in RESPONSE_PARAMETERS.get(kind, ())
     )
     missing = [own for own in own_names if own not in positions]
     if missing:
-        raise Unsupported(f"the {response.family} family's parameters {missing} are not free variables")
+        raise Unsupported(f"the {kind} family's parameters {missing} are not free variables")
     parts["response_param"] = np.concatenate(
         [np.zeros(0, dtype=np.int64), *(positions[own] for own in own_names)]
     )
@@ -282,7 +294,8 @@ def bind(spec) -> Binding:
     }
     ints, offsets = pack(parts, _segments(name), "int64")
     real_values, real_offsets = pack(reals, _REALS, "float64")
-    trials = response.trials if response.trials is not None else np.ones(n_rows)
+    trials = response.trials if not gaussian and response.trials is not None else np.ones(n_rows)
+    offset = response.offset if not gaussian and response.offset is not None else np.zeros(n_rows)
     data = {
         "hyper": hyper,
         "ints": ints,
@@ -292,10 +305,10 @@ def bind(spec) -> Binding:
         "x": np.asarray(design.x, dtype=float).reshape(n_rows, -1),
         "z_design": z_design,
         "row_levels": row_levels,
-        "y": np.asarray(response.y, dtype=float),
+        "y": np.asarray(design.y if gaussian else response.y, dtype=float),
         "trials": np.asarray(trials, dtype=float),
-        "offset": np.zeros(n_rows) if response.offset is None else np.asarray(response.offset, dtype=float),
+        "offset": np.asarray(offset, dtype=float),
     }
-    p = len(design.fixed_names) + len(RESPONSE_DETERMINISTICS.get(response.family, ()))
+    p = len(design.fixed_names) + len(RESPONSE_DETERMINISTICS.get(kind, ()))
     n_derived = p + n_effects + 2 * n_effects**2 + level_offset * n_effects
     return Binding(name, data, variables, n_derived)

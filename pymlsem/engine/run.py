@@ -40,8 +40,6 @@ def engine_binding(spec) -> tuple[Binding | None, str]:
     missing = [name for name in needed if not hasattr(ncp, name)]
     if missing:
         return None, f"this nutpie version has no {', '.join(missing)}, which the engine uses"
-    if isinstance(spec, BuiltMixedModel) and not spec.design.blocks and spec.family == "gaussian":
-        return None, "a Gaussian formula without random terms (not an engine family)"
     try:
         return _module(spec).bind(spec), ""
     except Unsupported as why:
@@ -166,7 +164,8 @@ def sample_binding(
 
 def _module(spec):
     if isinstance(spec, BuiltMixedModel):
-        return mixed if spec.family == "gaussian" else glmm
+        # a Gaussian model is marginal over its clusters, unless it samples its random effects or has none
+        return mixed if spec.family == "gaussian" and spec.method == "marginal" else glmm
     return latent if spec.method == "latent" else sem
 
 
@@ -235,7 +234,7 @@ def _mixed_posterior(binding: Binding, spec, posterior: xr.Dataset) -> xr.Datase
     values = posterior["engine_values"].values
     derived = posterior["engine_derived"].values
     design, model = spec.design, spec.model
-    gaussian = spec.family == "gaussian"
+    gaussian = binding.family in mixed.FAMILIES  # marginal: the effects as the likelihood's statistics
     shape = values.shape[:2]
     out = {}
     for name, dim, coords, positions in binding.variables:
@@ -263,8 +262,9 @@ def _mixed_posterior(binding: Binding, spec, posterior: xr.Dataset) -> xr.Datase
             derived[..., :p], dims=("chain", "draw", "term"), coords={"term": list(design.fixed_names)}
         )
     cursor = p
-    response = ("sigma",) if gaussian else glmm.RESPONSE_DETERMINISTICS.get(spec.family, ())
-    for name in response:  # the residual SD, the negative binomial's size
+    for name in glmm.RESPONSE_DETERMINISTICS.get(
+        spec.family, ()
+    ):  # the residual SD, the negative binomial's size
         out[name] = xr.DataArray(derived[..., cursor], dims=("chain", "draw"))
         cursor += 1
     n_effects = sum(block.q for block in design.blocks)

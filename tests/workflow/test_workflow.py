@@ -535,11 +535,20 @@ def test_mixed_refit_changes_only_prior_data() -> None:
         warnings.filterwarnings("error", message=".*compiled again")
         other = mixed_refit_spec(spec, {"fixef": "student_t(3,0,1)"})
     assert engine_binding(other)[0].family == "mixed1_q2"  # its kernel serves every prior family
-    # a model no engine family serves (sampled random effects) compiles again, and says so
+    # sampled random effects: the GLMM kernel's Gaussian response serves every prior family too
     latent = pymlsem.mixed_model("Reaction ~ Days + (Days | Subject)", frame, method="latent")
-    with pytest.warns(UserWarning, match="compiled again"):
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*compiled again")
         other = mixed_refit_spec(latent, {"fixef": "student_t(3,0,1)"})
-    assert model_cache_key(other) != model_cache_key(latent)
+    assert engine_binding(other)[0].family == "glmm_gaussian"
+    # a model no engine family serves (a correlated block of five effects) compiles again, and says so
+    rng = np.random.default_rng(1)
+    wide = frame.assign(**{f"w{k}": rng.normal(size=len(frame)) for k in range(1, 4)})
+    five = pymlsem.mixed_model("Reaction ~ Days + (Days + w1 + w2 + w3 | Subject)", wide)
+    assert engine_binding(five)[0] is None
+    with pytest.warns(UserWarning, match="compiled again"):
+        other = mixed_refit_spec(five, {"fixef": "student_t(3,0,1)"})
+    assert model_cache_key(other) != model_cache_key(five)
     with pytest.raises(PriorError, match="unknown priors"):
         mixed_refit_spec(spec, {"slopes": "normal(0,1)"})
 

@@ -1,5 +1,6 @@
 """The GLMM families with the default priors (binomial with logit and probit links, Poisson, negative
-binomial, Student-t, ordinal with cumulative logit and probit links) as one hand-written numba kernel.
+binomial, Student-t, ordinal with cumulative logit and probit links, and Gaussian models whose random
+effects are sampled) as one hand-written numba kernel.
 
 The family graph (:func:`pymlsem.engine.glmm.family_graph`) written by hand over the same inputs, with its
 gradient, and tested against the graph (tests/engine/test_kernels.py) and against every such model's own
@@ -16,6 +17,9 @@ the response's log-density per row, with ``d = dlog p / d eta``:
   ``log C(n, y) + y log p + (n - y) log(1 - p)``,
   ``d = phi(eta) (y / p - (n - y) / (1 - p))``;
 * Poisson, log link: ``y eta - exp(eta) - log y!``, ``d = y - exp(eta)``;
+* Gaussian, identity link, ``sigma = unit * t`` (a Gaussian model whose random effects are sampled, or one
+  without random terms): ``-log(2 pi) / 2 - log sigma - r^2 / 2`` with ``r = (y - eta) / sigma``,
+  ``d = r / sigma``, and in sigma ``(r^2 - 1) / sigma``;
 * Student-t, identity link, ``sigma = unit * t``, ``nu`` (degrees of freedom, gamma prior): PyMC's
   ``StudentT`` log-density, its derivatives in ``sigma`` and ``nu`` (through the digamma function);
 * negative binomial, log link, ``mu = exp(eta)``, ``alpha = 1 / t^2`` (``t`` its parameter, expanded as
@@ -63,8 +67,10 @@ RESPONSES = (
     "glmm_student",
     "glmm_ordinal_logit",
     "glmm_ordinal_probit",
+    "glmm_gaussian",
 )
-_LOGIT, _PROBIT, _POISSON, _NEGBINOMIAL, _STUDENT, _ORDINAL_LOGIT, _ORDINAL_PROBIT = range(7)
+_LOGIT, _PROBIT, _POISSON, _NEGBINOMIAL, _STUDENT, _ORDINAL_LOGIT, _ORDINAL_PROBIT, _GAUSSIAN = range(8)
+_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 #: the families the kernel serves (with the default priors)
 SERVED = RESPONSES
 #: PyMC's ``invprobit`` divides by ``sqrt(2.0)`` computed in float32 (PyTensor casts the literal 2.0 to
@@ -96,11 +102,15 @@ def digamma(x):
 @numba.njit(cache=False)
 def _row(code, eta, y, n, a, b):
     """One row's log-density and its derivatives in the linear predictor and in the response's own
-    parameters ``a`` and ``b``: the negative binomial's ``alpha``, the Student-t's ``sigma`` and ``nu``
-    (zero for the other responses)."""
+    parameters ``a`` and ``b``: the negative binomial's ``alpha``, the Gaussian's ``sigma``, the Student-t's
+    ``sigma`` and ``nu`` (zero for the other responses)."""
     if code == _POISSON:
         rate = math.exp(eta)
         return y * eta - rate - math.lgamma(y + 1.0), y - rate, 0.0, 0.0
+    if code == _GAUSSIAN:
+        sigma = a
+        r = (y - eta) / sigma
+        return -_HALF_LOG_2PI - math.log(sigma) - 0.5 * r * r, r / sigma, (r * r - 1.0) / sigma, 0.0
     if code == _STUDENT:
         sigma, nu = a, b
         r = (y - eta) / sigma
@@ -208,9 +218,13 @@ def _effects(values, factor, ints, offsets):
 @numba.njit(cache=False)
 def _own_values(code, values, own, reals, real_offsets):
     """The response's own parameters (``a``, ``b`` of :func:`_row`): the negative binomial's
-    ``alpha = 1 / t^2`` of its parameter t, the Student-t's ``sigma = unit * t ** power`` and ``nu``."""
+    ``alpha = 1 / t^2`` of its parameter t, the Gaussian's ``sigma = unit * t ** power``, the Student-t's
+    ``sigma`` likewise and ``nu``."""
     if code == _NEGBINOMIAL:
         return 1.0 / values[own[0]] ** 2, 0.0
+    if code == _GAUSSIAN:
+        power = segment(reals, real_offsets, _RESPONSE_POWER)[0]
+        return segment(reals, real_offsets, _RESPONSE_UNIT)[0] * values[own[0]] ** power, 0.0
     if code == _STUDENT:
         power = segment(reals, real_offsets, _RESPONSE_POWER)[0]
         return segment(reals, real_offsets, _RESPONSE_UNIT)[0] * values[own[0]] ** power, values[own[1]]
@@ -267,11 +281,12 @@ def logp_grad(x, hyper, ints, offsets, reals, real_offsets, design, z_design, ro
         return -np.inf, np.zeros(x.size)
     if code == _NEGBINOMIAL:  # alpha = 1 / t^2
         g_values[own[0]] += g_a * -2.0 * a / values[own[0]]
-    elif code == _STUDENT:  # sigma = unit * t ** power, nu
+    elif code == _STUDENT or code == _GAUSSIAN:  # sigma = unit * t ** power (and the Student-t's nu)
         power = segment(reals, real_offsets, _RESPONSE_POWER)[0]
         unit = segment(reals, real_offsets, _RESPONSE_UNIT)[0]
         g_values[own[0]] += g_a * power_slope(unit, power, values[own[0]])
-        g_values[own[1]] += g_b
+        if code == _STUDENT:
+            g_values[own[1]] += g_b
     g_z = np.dot(g_u, factor).reshape(-1)  # d/dz[l, f] = sum_e g_u[l, e] L[e, f]
     places = segment(ints, offsets, _FIRST + _Z_PLACE)
     for m, k in enumerate(segment(ints, offsets, _FIRST + _Z_PARAM)):
@@ -290,7 +305,7 @@ def logp_grad(x, hyper, ints, offsets, reals, real_offsets, design, z_design, ro
 @numba.njit(cache=False)
 def expand(x, hyper, ints, offsets, reals, real_offsets, design, z_design, row_levels, y, trials, offset):
     """The expanded values at ``x``: the K constrained values, the fixed effects, the negative binomial's
-    ``theta`` or the Student-t's ``sigma``, the SDs, the correlation
+    ``theta`` or the Gaussian's or Student-t's ``sigma``, the SDs, the correlation
     factor and the correlation matrix (Q x Q each, row by row) and the effects of every level (levels x Q)."""
     code = _response(ints, offsets)
     own = segment(ints, offsets, _FIRST + _RESPONSE_PARAM)
@@ -299,7 +314,8 @@ def expand(x, hyper, ints, offsets, reals, real_offsets, design, z_design, row_l
     _, _, values, _, fixef, sd, corr_factor = effect_parameters(x, hyper, ints, offsets, reals, real_offsets)
     _, u = _effects(values, sd.reshape((-1, 1)) * corr_factor, ints, offsets)
     a = _own_values(code, values, own, reals, real_offsets)[0]
-    deterministic = np.array([a]) if code == _NEGBINOMIAL or code == _STUDENT else np.zeros(0)
+    with_own = code == _NEGBINOMIAL or code == _STUDENT or code == _GAUSSIAN
+    deterministic = np.array([a]) if with_own else np.zeros(0)
     correlations = correlation(corr_factor).reshape(-1)
     parts = (values, fixef, deterministic, sd, corr_factor.reshape(-1), correlations, u.reshape(-1))
     return (np.concatenate(parts),)
