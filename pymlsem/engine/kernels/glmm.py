@@ -102,15 +102,15 @@ def digamma(x):
 @numba.njit(cache=False)
 def _row(code, eta, y, n, a, b):
     """One row's log-density and its derivatives in the linear predictor and in the response's own
-    parameters ``a`` and ``b``: the negative binomial's ``alpha``, the Gaussian's ``sigma``, the Student-t's
-    ``sigma`` and ``nu`` (zero for the other responses)."""
+    parameters ``a`` and ``b``: the negative binomial's ``alpha``, the Gaussian's ``sigma`` (``b`` its log,
+    not a parameter), the Student-t's ``sigma`` and ``nu`` (zero for the other responses)."""
     if code == _POISSON:
         rate = math.exp(eta)
         return y * eta - rate - math.lgamma(y + 1.0), y - rate, 0.0, 0.0
-    if code == _GAUSSIAN:
+    if code == _GAUSSIAN:  # b is log sigma, computed once for all rows
         sigma = a
         r = (y - eta) / sigma
-        return -_HALF_LOG_2PI - math.log(sigma) - 0.5 * r * r, r / sigma, (r * r - 1.0) / sigma, 0.0
+        return -_HALF_LOG_2PI - b - 0.5 * r * r, r / sigma, (r * r - 1.0) / sigma, 0.0
     if code == _STUDENT:
         sigma, nu = a, b
         r = (y - eta) / sigma
@@ -218,13 +218,14 @@ def _effects(values, factor, ints, offsets):
 @numba.njit(cache=False)
 def _own_values(code, values, own, reals, real_offsets):
     """The response's own parameters (``a``, ``b`` of :func:`_row`): the negative binomial's
-    ``alpha = 1 / t^2`` of its parameter t, the Gaussian's ``sigma = unit * t ** power``, the Student-t's
-    ``sigma`` likewise and ``nu``."""
+    ``alpha = 1 / t^2`` of its parameter t, the Gaussian's ``sigma = unit * t ** power`` and its log, the
+    Student-t's ``sigma`` likewise and ``nu``."""
     if code == _NEGBINOMIAL:
         return 1.0 / values[own[0]] ** 2, 0.0
-    if code == _GAUSSIAN:
+    if code == _GAUSSIAN:  # and log sigma, which every row's density reads
         power = segment(reals, real_offsets, _RESPONSE_POWER)[0]
-        return segment(reals, real_offsets, _RESPONSE_UNIT)[0] * values[own[0]] ** power, 0.0
+        sigma = segment(reals, real_offsets, _RESPONSE_UNIT)[0] * values[own[0]] ** power
+        return sigma, math.log(sigma)
     if code == _STUDENT:
         power = segment(reals, real_offsets, _RESPONSE_POWER)[0]
         return segment(reals, real_offsets, _RESPONSE_UNIT)[0] * values[own[0]] ** power, values[own[1]]
