@@ -56,7 +56,7 @@ from pymlsem.engine.mixed import (
 )
 from pymlsem.engine.priors import PRIOR_FAMILIES
 from pymlsem.mlm.glmm import response_scale
-from pymlsem.mlm.model import carrier_name, column_sd, sd_power
+from pymlsem.mlm.model import carrier_name, data_scale, sd_power
 
 __all__ = [
     "DESCRIPTION",
@@ -243,11 +243,7 @@ def bind(spec) -> Binding:
         raise Unsupported(f"the {kind} family with the {link} link (not an engine family yet)")
     columns = tuple(range(len(design.blocks)))  # formula order
     # a Gaussian model's priors are in the data's units, as its marginal families' (mixed.bind)
-    center, unit = (
-        (float(design.y.mean()), float(column_sd(design.y[:, None])[0]))
-        if gaussian
-        else response_scale(response)
-    )
+    center, unit = data_scale(design.y) if gaussian else response_scale(response)
     variables, hyper, family_of, parts, reals = effect_arrays(spec, columns, center, unit)
     name = family[(kind, link)]
     parts |= {f"prior_{prior}": np.flatnonzero(family_of == prior) for prior in PRIOR_FAMILIES}

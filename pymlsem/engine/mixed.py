@@ -69,7 +69,15 @@ from pymlsem.mlm.mcmcglmm_prior import (
     integrates_alpha,
     lower_inverse_entries,
 )
-from pymlsem.mlm.model import SD_POWER, carrier_name, column_sd, intercept_shift, safe_name, sd_power
+from pymlsem.mlm.model import (
+    SD_POWER,
+    carrier_name,
+    column_sd,
+    data_scale,
+    intercept_shift,
+    safe_name,
+    sd_power,
+)
 from pymlsem.mlm.stats import gaussian_stats
 from pymlsem.priors import Prior, parse_prior
 
@@ -510,7 +518,7 @@ def bind(spec) -> Binding:
     served = ("(Woodbury per cluster)", "(nested Woodbury)", "(crossed factors, partial Woodbury)")
     if spec.method != "marginal" or not spec.likelihood.endswith(served):
         raise Unsupported(f"the likelihood {spec.likelihood!r} (not an engine family yet)")
-    y_mean, y_sd = float(design.y.mean()), float(column_sd(design.y[:, None])[0])
+    y_mean, y_sd = data_scale(design.y)
     stats = gaussian_stats(design)
     crossed = stats.layout == "crossed"
     factors = len(stats.level_effects)

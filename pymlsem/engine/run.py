@@ -234,7 +234,7 @@ def _mixed_posterior(binding: Binding, spec, posterior: xr.Dataset) -> xr.Datase
     values = posterior["engine_values"].values
     derived = posterior["engine_derived"].values
     design, model = spec.design, spec.model
-    gaussian = binding.family in mixed.FAMILIES  # marginal: the effects as the likelihood's statistics
+    marginal = binding.family in mixed.FAMILIES  # the effects as the likelihood's statistics
     shape = values.shape[:2]
     out = {}
     for name, dim, coords, positions in binding.variables:
@@ -262,9 +262,10 @@ def _mixed_posterior(binding: Binding, spec, posterior: xr.Dataset) -> xr.Datase
             derived[..., :p], dims=("chain", "draw", "term"), coords={"term": list(design.fixed_names)}
         )
     cursor = p
-    for name in glmm.RESPONSE_DETERMINISTICS.get(
+    response = glmm.RESPONSE_DETERMINISTICS.get(
         spec.family, ()
-    ):  # the residual SD, the negative binomial's size
+    )  # the residual SD, the negative binomial's size
+    for name in response:
         out[name] = xr.DataArray(derived[..., cursor], dims=("chain", "draw"))
         cursor += 1
     n_effects = sum(block.q for block in design.blocks)
@@ -278,10 +279,10 @@ def _mixed_posterior(binding: Binding, spec, posterior: xr.Dataset) -> xr.Datase
     effects = derived[..., cursor:].reshape(*shape, -1, n_effects) if n_effects else None
     # the blocks' effects side by side: Gaussian as the likelihood's statistics (nested: top grouping
     # factor first), a GLMM in formula order
-    hierarchy = grouping_hierarchy(design) if gaussian else None
+    hierarchy = grouping_hierarchy(design) if marginal else None
     if hierarchy is not None:
         columns = [k for blocks in hierarchy.blocks for k in blocks]
-    elif gaussian:  # crossed: the factor integrated out cluster by cluster first, then the others
+    elif marginal:  # crossed: the factor integrated out cluster by cluster first, then the others
         columns = [k for part in crossed_split(design) for k in part]
     else:
         columns = list(range(len(design.blocks)))

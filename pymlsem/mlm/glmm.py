@@ -56,7 +56,7 @@ from pymlsem.mlm.model import (
     block_cholesky,
     block_labels,
     check_term_priors,
-    column_sd,
+    data_scale,
     default_fixed_effects,
     draw_prior,
     draw_sd,
@@ -102,7 +102,7 @@ def response_scale(response: GLMMResponse) -> tuple[float, float]:
     """Where the intercept's prior is centred and the unit of the fixed and random effects' priors: the
     data's mean and SD for a Student-t response (as for a Gaussian one), the link scale's otherwise."""
     if response.family == "student":
-        return float(response.y.mean()), float(column_sd(response.y[:, None])[0])
+        return data_scale(response.y)
     return intercept_center(response), 1.0
 
 

@@ -216,6 +216,12 @@ def column_sd(values: np.ndarray) -> np.ndarray:
     return np.where(sd > 0, sd, 1.0)
 
 
+def data_scale(y: np.ndarray) -> tuple[float, float]:
+    """The mean and SD of a continuous response: where a Gaussian or Student-t model's default priors are
+    centred and their unit."""
+    return float(y.mean()), float(column_sd(y[:, None])[0])
+
+
 def prior_data(name: str, prior: Prior) -> dict[str, pt.TensorVariable]:
     """The prior's arguments as ``pm.Data`` named ``<name>__<argument>`` (a refit swaps their values)."""
     return {
@@ -474,7 +480,7 @@ def build_mixed_model(
     resolved = resolve_mixed_priors(priors)
     labels = block_labels(design)
     check_term_priors(resolved, design, labels)
-    y_mean, y_sd = float(design.y.mean()), float(column_sd(design.y[:, None])[0])
+    y_mean, y_sd = data_scale(design.y)
     prior = (
         parse_mcmcglmm_prior(prior, design, gaussian=True)
         if prior is not None
