@@ -262,10 +262,8 @@ def _mixed_posterior(binding: Binding, spec, posterior: xr.Dataset) -> xr.Datase
             derived[..., :p], dims=("chain", "draw", "term"), coords={"term": list(design.fixed_names)}
         )
     cursor = p
-    response = glmm.RESPONSE_DETERMINISTICS.get(
-        spec.family, ()
-    )  # the residual SD, the negative binomial's size
-    for name in response:
+    # the residual SD, the negative binomial's size
+    for name in glmm.RESPONSE_DETERMINISTICS.get(spec.family, ()):
         out[name] = xr.DataArray(derived[..., cursor], dims=("chain", "draw"))
         cursor += 1
     n_effects = sum(block.q for block in design.blocks)

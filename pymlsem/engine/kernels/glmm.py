@@ -294,13 +294,11 @@ def _own_values(code, values, own, reals, real_offsets):
     Student-t's ``sigma`` likewise and ``nu``."""
     if code == _NEGBINOMIAL:
         return 1.0 / values[own[0]] ** 2, 0.0
-    if code == _GAUSSIAN:  # and log sigma, which every row's density reads
+    if code == _GAUSSIAN or code == _STUDENT:
         power = segment(reals, real_offsets, _RESPONSE_POWER)[0]
         sigma = segment(reals, real_offsets, _RESPONSE_UNIT)[0] * values[own[0]] ** power
-        return sigma, math.log(sigma)
-    if code == _STUDENT:
-        power = segment(reals, real_offsets, _RESPONSE_POWER)[0]
-        return segment(reals, real_offsets, _RESPONSE_UNIT)[0] * values[own[0]] ** power, values[own[1]]
+        # the Gaussian's log sigma, which every row's density reads; the Student-t's nu
+        return sigma, (math.log(sigma) if code == _GAUSSIAN else values[own[1]])
     return 0.0, 0.0
 
 
