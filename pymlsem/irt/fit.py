@@ -140,7 +140,9 @@ class IRTFit(CheckedDraws):
         frame = pd.DataFrame({"item": [p[0] for p in parts], "parameter": [p[1] for p in parts]})
         return frame.assign(**summary)
 
-    def item_curves(self, theta: np.ndarray, max_draws: int = 1000) -> np.ndarray:
+    def item_curves(
+        self, theta: np.ndarray, max_draws: int = 1000, items: list[str] | None = None
+    ) -> np.ndarray:
         """Every item's expected score over the trait, divided by its number of categories minus one (a
         binary item's probability of the answer 1), for evenly spaced draws.
 
@@ -150,31 +152,47 @@ class IRTFit(CheckedDraws):
             The trait values.
         max_draws
             At most this many draws (evenly spaced over the chains).
+        items
+            The items (all by default), in this order.
 
         Returns
         -------
         numpy.ndarray
             draws x items x trait values.
+
+        Raises
+        ------
+        PymlsemError
+            An item that is not in the model.
         """
+        chosen = list(self.data.items) if items is None else list(items)
+        unknown = [item for item in chosen if item not in self.data.items]
+        if unknown:
+            raise PymlsemError(f"items {unknown} are not in the model; its items are {list(self.data.items)}")
         a = self._discriminations()
         keep = np.linspace(0, len(a) - 1, min(len(a), max_draws)).astype(int)
         theta = np.asarray(theta, dtype=np.float64)
-        out = np.empty((len(keep), len(self.data.items), theta.size))
+        out = np.empty((len(keep), len(chosen), theta.size))
         groups = dict(self.data.ordinal_groups())
         if self.data.binary:
             groups[2] = self.data.binary
         for count, names in groups.items():
-            index = [self.data.items.index(name) for name in names]
+            # only the chosen items' curves: the graph runs as written, element by element for some functions
+            place = [h for h, name in enumerate(names) if name in chosen]
+            if not place:
+                continue
+            index = [self.data.items.index(names[h]) for h in place]
             if count == 2:
-                kappa = -self._draws("intercept")[keep][:, :, None]
+                kappa = -self._draws("intercept")[keep][:, place, None]
             else:
-                kappa = self._draws(f"thresholds_c{count}")[keep]
+                kappa = self._draws(f"thresholds_c{count}")[keep][:, place]
             eta = a[keep][:, None, index] * theta[None, :, None]  # draws x trait x items
             log_p = category_log_probabilities(
                 pt.as_tensor(eta), pt.as_tensor(kappa[:, None]), self.structure.link
             )
             score = pt.exp(log_p) @ pt.as_tensor(np.arange(count) / (count - 1.0))
-            out[:, index, :] = score.eval(mode=_AS_WRITTEN).transpose(0, 2, 1)
+            where = [chosen.index(names[h]) for h in place]
+            out[:, where, :] = score.eval(mode=_AS_WRITTEN).transpose(0, 2, 1)
         return out
 
     def trait_parameters(self, prob: float = 0.95) -> pd.DataFrame:

@@ -40,7 +40,7 @@ def plot_item_curves(fit: Any, items: list[str] | None = None, prob: float = 0.9
     if unknown:
         raise ValueError(f"items {unknown} are not in the model; its items are {names}")
     theta = np.linspace(-4.0, 4.0, 161)
-    curves = fit.item_curves(theta)[:, [names.index(i) for i in chosen]]  # draws x items x trait
+    curves = fit.item_curves(theta, items=chosen)  # draws x items x trait
     tail = 100 * (1 - prob) / 2
     lower, upper = np.percentile(curves, [tail, 100 - tail], axis=0)
     difficulty = fit.item_parameters().query("parameter == 'b'").set_index("item")["mean"]

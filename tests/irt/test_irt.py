@@ -311,6 +311,11 @@ def test_graded_response_model_recovers_the_truth() -> None:
     curves = fit.item_curves(np.array([-40.0, 0.0, 40.0]))
     np.testing.assert_allclose(curves[:, :, 0], 0.0, atol=1e-3)  # the lowest category far below
     np.testing.assert_allclose(curves[:, :, 2], 1.0, atol=1e-3)  # and the highest far above
+    some = fit.item_curves(np.array([-40.0, 0.0, 40.0]), items=["b2", "o3"])  # in the order asked
+    np.testing.assert_allclose(some, curves[:, [5, 2]], rtol=1e-12, atol=1e-15)
+    assert not np.allclose(curves[:, 5, 1], curves[:, 2, 1])  # two different curves at theta = 0
+    with pytest.raises(pymlsem.PymlsemError, match=r"items \['b3'\] are not in the model"):
+        fit.item_curves(np.zeros(1), items=["b3"])
     assert fit.grid_error() < 1e-6
     assert "graded response" in fit.summary() and " t3 " in fit.summary()
 
