@@ -32,13 +32,14 @@ def plot_item_curves(fit: Any, items: list[str] | None = None, prob: float = 0.9
     Returns
     -------
     matplotlib.figure.Figure
+
+    Raises
+    ------
+    PymlsemError
+        An item that is not in the model (:meth:`pymlsem.IRTFit.item_curves`).
     """
     plt = pyplot()
-    names = list(fit.data.items)
-    chosen = names if items is None else list(items)
-    unknown = [i for i in chosen if i not in names]
-    if unknown:
-        raise ValueError(f"items {unknown} are not in the model; its items are {names}")
+    chosen = list(fit.data.items) if items is None else list(items)
     theta = np.linspace(-4.0, 4.0, 161)
     curves = fit.item_curves(theta, items=chosen)  # draws x items x trait
     tail = 100 * (1 - prob) / 2
