@@ -28,10 +28,10 @@ from pymc.logprob.transforms import Transform
 from pytensor.tensor.special import log_softmax, softmax
 from scipy import special, stats
 
+from pymlsem.build.log_ndtr import log_ndtr
 from pymlsem.exceptions import DataError, ModelSpecificationError, PriorError
 
 LINKS: tuple[str, ...] = ("probit", "logit")
-_SQRT2 = math.sqrt(2.0)
 
 Bounds = tuple[float, float]
 
@@ -39,22 +39,6 @@ Bounds = tuple[float, float]
 # --------------------------------------------------------------------------------------------------
 # log-likelihood
 # --------------------------------------------------------------------------------------------------
-
-
-def log_ndtr(x: pt.TensorLike) -> pt.TensorVariable:
-    """log Phi(x) for the standard normal CDF, accurate for every x and with a finite gradient.
-
-    Below -1 it uses ``erfcx`` (log Phi(x) = log(erfcx(-x/sqrt2)/2) - x^2/2), above it
-    ``log1p(-erfc(x/sqrt2)/2)``. Each branch only ever sees arguments from its own region, so the
-    branch that a ``switch`` discards cannot put an inf or a NaN into the gradient.
-    """
-    x = pt.as_tensor_variable(x)
-    low = pt.lt(x, -1.0)
-    x_low = pt.switch(low, x, -1.0)
-    x_high = pt.switch(low, 0.0, x)
-    lower_tail = pt.log(pt.erfcx(-x_low / _SQRT2) / 2.0) - pt.sqr(x_low) / 2.0
-    upper = pt.log1p(-pt.erfc(x_high / _SQRT2) / 2.0)
-    return pt.switch(low, lower_tail, upper)
 
 
 def log_expit(x: pt.TensorLike) -> pt.TensorVariable:

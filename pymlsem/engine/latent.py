@@ -146,6 +146,7 @@ GRAPH_SOURCES = (
     "build/parameters.py",
     "build/ram.py",
     "build/categorical.py",
+    "build/log_ndtr.py",
 )
 EXPECTED_SECONDS = {"latent1": 150, "latent2": 240, "latent1_logit": 70, "latent2_logit": 110}
 DESCRIPTION = {

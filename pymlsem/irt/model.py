@@ -56,7 +56,8 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from pymlsem.build.categorical import interval_loglik, log_ndtr
+from pymlsem.build.categorical import interval_loglik
+from pymlsem.build.log_ndtr import log_ndtr
 from pymlsem.irt.data import IRTData
 
 __all__ = [

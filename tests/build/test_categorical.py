@@ -8,7 +8,7 @@ import pymc as pm
 import pytensor
 import pytensor.tensor as pt
 import pytest
-from scipy import stats
+from scipy import special, stats
 
 from pymlsem.build.categorical import (
     BoundedOrdered,
@@ -16,6 +16,7 @@ from pymlsem.build.categorical import (
     ordinal_loglik,
     ordinal_probabilities,
 )
+from pymlsem.build.log_ndtr import log_ndtr, log_ndtr_scalar
 from pymlsem.build.parameters import collect_free_parameters, make_random_variables, parameter_class
 from pymlsem.data.categorical import category_counts, ordinal_codes
 from pymlsem.exceptions import DataError, ModelSpecificationError, PriorError
@@ -273,6 +274,21 @@ def test_binary_is_the_bernoulli_model(link: str) -> None:
     p1 = cdf(eta[:3] - 0.25)
     expected = np.sum(codes[:3] * np.log(p1) + (1 - codes[:3]) * np.log1p(-p1))
     assert f(eta) == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["NUMBA", "FAST_COMPILE"])
+def test_log_ndtr_and_its_gradient_equal_scipy_in_both_tails(mode: str) -> None:
+    # the numba backend runs the kernels' function (pymlsem.build.log_ndtr), the others scipy's
+    x = np.concatenate([np.linspace(-60.0, 12.0, 1441), [-36.0, -35.999, -1.0, -0.999, 0.0]])
+    v = pt.dvector("x")
+    value = log_ndtr(v)
+    f = pytensor.function([v], [value, pytensor.grad(value.sum(), v)], mode=mode)
+    got, grad = f(x)
+    np.testing.assert_allclose(got, special.log_ndtr(x), rtol=1e-12, atol=1e-300)
+    # d/dx log Phi = phi / Phi, from scipy's log-density and log-CDF
+    np.testing.assert_allclose(grad, np.exp(stats.norm.logpdf(x) - special.log_ndtr(x)), rtol=1e-11)
+    points = [-40.0, 0.5]
+    assert [log_ndtr_scalar(t) for t in points] == pytest.approx(special.log_ndtr(points), rel=1e-12)
 
 
 @pytest.mark.parametrize("link", ["probit", "logit"])

@@ -24,6 +24,7 @@ import math
 import numba
 import numpy as np
 
+from pymlsem.build.log_ndtr import log_ndtr_scalar
 from pymlsem.engine.kernels.parts import LOG_2PI, segment
 from pymlsem.irt.model import (
     BETWEEN_SD_PRIOR_SD,
@@ -41,9 +42,6 @@ _SIZES, _CATEGORIES = range(2)
 #: grid points whose log-weight is this far below a person's largest add nothing a double holds to its sum
 _NEGLIGIBLE = -40.0
 _LOG_INTERCEPT_SD = math.log(INTERCEPT_PRIOR_SD)
-_SQRT2 = math.sqrt(2.0)
-#: below this, ``log Phi(x)`` by its asymptotic series (``erfc`` underflows near -38)
-_FAR_TAIL = -36.0
 
 
 @numba.njit(cache=False, inline="always")
@@ -106,20 +104,6 @@ def _log1mexp(x):
 
 
 @numba.njit(cache=False)
-def _log_ndtr(x):
-    """``log Phi(x)``, as :func:`pymlsem.build.categorical.log_ndtr` computes it (``log(erfc(-x / sqrt 2) /
-    2)`` below -1 is its ``log(erfcx(-x / sqrt 2) / 2) - x^2 / 2``), by the asymptotic series beyond
-    -36 (relative error under 1e-12)."""
-    if x < _FAR_TAIL:
-        r = 1.0 / (x * x)
-        series = 1.0 - r * (1.0 - r * (3.0 - r * (15.0 - r * (105.0 - r * 945.0))))
-        return -0.5 * x * x - math.log(-x) - 0.5 * LOG_2PI + math.log(series)
-    if x < -1.0:
-        return math.log(0.5 * math.erfc(-x / _SQRT2))
-    return math.log1p(-0.5 * math.erfc(x / _SQRT2))
-
-
-@numba.njit(cache=False)
 def _probit_category(upper, lower, first, last):
     """``log P(y = c) = log(Phi(upper) - Phi(lower))`` with ``upper = eta - kappa_c-1``, ``lower = eta -
     kappa_c`` (``first``: no ``kappa_c-1``, ``Phi(upper) = 1``; ``last``: no ``kappa_c``), and
@@ -127,15 +111,15 @@ def _probit_category(upper, lower, first, last):
     middle categories as :func:`pymlsem.build.categorical.interval_loglik`: on the side where the
     difference does not cancel."""
     if first:
-        log_p = _log_ndtr(-lower)
+        log_p = log_ndtr_scalar(-lower)
     elif last:
-        log_p = _log_ndtr(upper)
+        log_p = log_ndtr_scalar(upper)
     elif upper + lower < 0.0:  # interval_loglik's flip: a = lower, b = upper
-        high = _log_ndtr(upper)
-        log_p = high + _log1mexp(_log_ndtr(lower) - high)
+        high = log_ndtr_scalar(upper)
+        log_p = high + _log1mexp(log_ndtr_scalar(lower) - high)
     else:  # a = -upper, b = -lower
-        high = _log_ndtr(-lower)
-        log_p = high + _log1mexp(_log_ndtr(-upper) - high)
+        high = log_ndtr_scalar(-lower)
+        log_p = high + _log1mexp(log_ndtr_scalar(-upper) - high)
     upper_ratio = 0.0 if first else math.exp(-0.5 * upper * upper - 0.5 * LOG_2PI - log_p)
     lower_ratio = 0.0 if last else math.exp(-0.5 * lower * lower - 0.5 * LOG_2PI - log_p)
     return log_p, upper_ratio, lower_ratio
