@@ -216,6 +216,26 @@ def ordinal_loglik_matrix(
     return terms[0] if len(terms) == 1 else pt.add(*terms)
 
 
+def category_loglik(below, above, is_last, is_middle, link: str) -> pt.TensorVariable:
+    """log P(y = c) of every answer in one pass: two evaluations of the link's log-CDF per answer.
+
+    ``below`` and ``above`` are the thresholds below and above the answer's category minus its linear
+    predictor (``tau_c - eta``, ``tau_c+1 - eta``; for the first category ``above`` is used, for the last
+    ``below``, and the other one only needs to be finite); ``is_last`` and ``is_middle`` masks (boolean
+    tensors). The first category is ``log F(above)``, the last ``log F(-below)``. A middle one is
+    ``F(b) - F(a)`` with ``F(above) - F(below) = F(-below) - F(-above)`` (``F`` symmetric): the side where
+    ``a + b <= 0`` puts ``a < 0`` in the lower tail, where ``log F(a)`` is accurate; then
+    ``log F(b) + log(1 - F(a) / F(b))``. At the edges ``a`` is a stand-in whose term is not used, far enough
+    below ``b`` that it and its gradient stay finite.
+    """
+    log_cdf = _LOG_CDF[link]
+    flip = is_last | (is_middle & pt.gt(below + above, 0.0))
+    b = pt.switch(flip, -below, above)
+    a = pt.switch(is_middle, pt.switch(flip, -above, below), pt.minimum(b, 0.0) - 1.0)
+    log_b = log_cdf(b)
+    return log_b + pt.switch(is_middle, pt.log1mexp(log_cdf(a) - log_b), 0.0)
+
+
 def edge_category_loglik(eta, edge, is_last, link: str) -> pt.TensorVariable:
     """log P(y = first category) = log F(edge - eta), or log P(y = last) = log F(eta - edge) where
     ``is_last`` (a mask, numpy or symbolic): one evaluation of the link's log-CDF for both."""
@@ -224,17 +244,9 @@ def edge_category_loglik(eta, edge, is_last, link: str) -> pt.TensorVariable:
 
 
 def interval_loglik(lower, upper, link: str) -> pt.TensorVariable:
-    """log(F(upper) - F(lower)) for ``lower < upper`` (thresholds minus the linear predictor), tail-safe.
-
-    ``F(upper) - F(lower) = F(-lower) - F(-upper)`` (``F`` symmetric): the side where ``a + b <= 0`` puts
-    ``a < 0`` in the lower tail, where ``log F(a)`` is accurate; then ``log F(b) + log(1 - F(a) / F(b))``.
-    """
-    log_cdf = _LOG_CDF[link]
-    flip = pt.gt(lower + upper, 0.0)
-    a = pt.switch(flip, -upper, lower)
-    b = pt.switch(flip, -lower, upper)
-    log_b = log_cdf(b)
-    return log_b + pt.log1mexp(log_cdf(a) - log_b)
+    """log(F(upper) - F(lower)) for ``lower < upper`` (thresholds minus the linear predictor), tail-safe:
+    :func:`category_loglik` of a middle category."""
+    return category_loglik(lower, upper, pt.as_tensor(np.array(False)), pt.as_tensor(np.array(True)), link)
 
 
 def _equals(codes: np.ndarray | pt.TensorVariable, c: int):

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytensor.tensor as pt
 
-from pymlsem.build.categorical import edge_category_loglik, interval_loglik
+from pymlsem.build.categorical import category_loglik
 from pymlsem.build.latent import DATA, EXPLICIT, LEVEL_VALUES, OBSERVED
 from pymlsem.engine.binding import (
     ANY_PRIOR,
@@ -243,17 +243,11 @@ def _ordered_thresholds(x, part) -> tuple[pt.TensorVariable, pt.TensorVariable]:
 
 def _ordinal_loglik(eta, rows, family: str, lower, upper, kind) -> pt.TensorVariable:
     """The ordered variables' log-likelihood (rows x variables, ``eta`` their latent responses' means): the
-    same terms as :func:`pymlsem.build.categorical.ordinal_loglik_matrix`, categories given as data."""
-    link = _LINKS[family]
-    first, last = pt.eq(kind, _KINDS["first"]), pt.eq(kind, _KINDS["last"])
-    middle = pt.eq(kind, _KINDS["middle"])
-    below, above = rows[lower], rows[upper]
-    edge = edge_category_loglik(eta, pt.switch(first, above, below), last, link)
-    eta_middle = pt.switch(middle, eta, 0.0)  # a dummy interval (-1, 1) elsewhere keeps every branch finite
-    low = pt.switch(middle, below, -1.0) - eta_middle
-    high = pt.switch(middle, above, 1.0) - eta_middle
-    inside = interval_loglik(low, high, link)
-    return pt.sum(pt.switch(first | last, edge, 0.0)) + pt.sum(pt.switch(middle, inside, 0.0))
+    same terms as :func:`pymlsem.build.categorical.ordinal_loglik_matrix`, categories given as data, each
+    answer's in one pass (:func:`pymlsem.build.categorical.category_loglik`)."""
+    last, middle = pt.eq(kind, _KINDS["last"]), pt.eq(kind, _KINDS["middle"])
+    value = category_loglik(rows[lower] - eta, rows[upper] - eta, last, middle, _LINKS[family])
+    return pt.sum(pt.switch(pt.neq(kind, _KINDS["missing"]), value, 0.0))
 
 
 def _placed(shape: tuple, place) -> pt.TensorVariable:

@@ -12,7 +12,10 @@ from scipy import special, stats
 
 from pymlsem.build.categorical import (
     BoundedOrdered,
+    category_loglik,
+    edge_category_loglik,
     increasing_initial_values,
+    interval_loglik,
     ordinal_loglik,
     ordinal_probabilities,
 )
@@ -274,6 +277,30 @@ def test_binary_is_the_bernoulli_model(link: str) -> None:
     p1 = cdf(eta[:3] - 0.25)
     expected = np.sum(codes[:3] * np.log(p1) + (1 - codes[:3]) * np.log1p(-p1))
     assert f(eta) == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("link", ["probit", "logit"])
+def test_every_category_in_one_pass_equals_the_edge_and_interval_terms(link: str) -> None:
+    # answers of a 4-category item at linear predictors from -60 to 60: the one-pass form (the latent
+    # builder's family) against the separate edge and interval terms (each model's own graph), and its
+    # gradient finite everywhere, the stand-in interval of an edge category included
+    rng = np.random.default_rng(5)
+    tau = np.array([-1.0, 0.2, 1.5])
+    eta = np.concatenate([rng.normal(size=60) * 3, np.linspace(-60.0, 60.0, 12)])
+    codes = np.tile([0, 1, 2, 3], len(eta) // 4 + 1)[: len(eta)]
+    ext = np.concatenate([[tau[0]], tau, [tau[-1]]])  # an edge's missing side: its own threshold
+    e = pt.dvector("eta")
+    below, above = ext[codes] - e, ext[codes + 1] - e
+    value = category_loglik(
+        below, above, pt.as_tensor(codes == 3), pt.as_tensor((codes == 1) | (codes == 2)), link
+    )
+    f = pytensor.function([e], [value, pytensor.grad(value.sum(), e)], mode="NUMBA")
+    got, grad = f(eta)
+    edge = edge_category_loglik(e, np.where(codes == 0, tau[0], tau[-1]), codes == 3, link)
+    inside = interval_loglik(below, above, link)
+    separate = pytensor.function([e], pt.switch((codes == 0) | (codes == 3), edge, inside), mode="NUMBA")
+    np.testing.assert_allclose(got, separate(eta), rtol=1e-13)
+    assert np.all(np.isfinite(got)) and np.all(np.isfinite(grad))
 
 
 @pytest.mark.parametrize("mode", ["NUMBA", "FAST_COMPILE"])
