@@ -75,7 +75,15 @@ from __future__ import annotations
 
 import pytensor.tensor as pt
 
-from pymlsem.build.loglik import LOG_2PI, TensorLike, guarded_cholesky, index_array, or_minus_inf, trace_solve
+from pymlsem.build.loglik import (
+    LOG_2PI,
+    TensorLike,
+    guarded_cholesky,
+    identity,
+    index_array,
+    or_minus_inf,
+    trace_solve,
+)
 from pymlsem.data.missing_stats import MissingSingleLevelStats, MissingTwoLevelStats
 from pymlsem.exceptions import DataError
 
@@ -95,12 +103,12 @@ def _outer(mask: TensorLike) -> pt.TensorVariable:
 def _diag(vector: TensorLike) -> pt.TensorVariable:
     """Diagonal matrices from the last axis of ``vector`` (batched)."""
     vector = pt.as_tensor_variable(vector)
-    return vector[..., :, None] * pt.eye(vector.shape[-1])
+    return vector[..., :, None] * identity(vector)
 
 
 def _inverse(chol: pt.TensorVariable) -> pt.TensorVariable:
     """Inverse of ``L L'`` from its lower Cholesky factor, batched over leading axes."""
-    eye = pt.broadcast_to(pt.eye(chol.shape[-1]), chol.shape)
+    eye = pt.broadcast_to(identity(chol), chol.shape)
     half = pt.linalg.solve_triangular(chol, eye, lower=True, b_ndim=2)  # L^-1
     return pt.matmul(pt.swapaxes(half, -1, -2), half)
 

@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 import pytensor.tensor as pt
 
+from pymlsem.build.loglik import identity
+
 
 @dataclass(frozen=True)
 class LevelLayout:
@@ -130,11 +132,11 @@ def implied_moments(a, s, m, p, depth: int | None = None) -> tuple[pt.TensorVari
     ``(I - A)^{-1}`` is a finite power series of ``depth`` terms when the paths are known to be acyclic with
     that longest path (only products: fast to compile and differentiate), otherwise a linear solve.
     """
-    k = a.shape[0]
+    eye = identity(a)
     if depth is None:
-        total = pt.linalg.solve(pt.eye(k) - a, pt.eye(k), assume_a="gen")
+        total = pt.linalg.solve(eye - a, eye, assume_a="gen")
     else:
-        total, power = pt.eye(k), pt.eye(k)
+        total, power = eye, eye
         for _ in range(depth):
             power = power @ a
             total = total + power

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import pytensor.tensor as pt
 
-from pymlsem.build.loglik import guarded_cholesky
+from pymlsem.build.loglik import guarded_cholesky, identity
 from pymlsem.mlm.stats import GaussianStats
 
 __all__ = ["gaussian_cluster_marginal_loglik", "gaussian_marginal_loglik"]
@@ -127,7 +127,7 @@ def _own_factor(
     static = isinstance(own, Integral)
     if static and own <= UNROLL_MAX:
         return _own_factor_unrolled(m_oo, m_oa, u_o, own)
-    factor = pt.linalg.cholesky(pt.eye(m_oo.shape[-1])[None] + m_oo, lower=True)
+    factor = pt.linalg.cholesky(identity(m_oo)[None] + m_oo, lower=True)
     v = pt.linalg.solve_triangular(factor, u_o, lower=True, b_ndim=1)
     logdet = 2.0 * pt.sum(pt.log(pt.diagonal(factor, axis1=-2, axis2=-1)), axis=-1)
     w = None if m_oa is None else pt.linalg.solve_triangular(factor, m_oa, lower=True, b_ndim=2)
@@ -230,10 +230,10 @@ def _crossed_terms(
     own = stats.level_effects[0]
     logdet, quad, w, v = _own_factor(m_oo, m_oa, pt.matmul(resid_zr, own_lam), own)
     if isinstance(own, Integral):
-        schur = pt.eye(m_aa.shape[0]) + m_aa - sum(pt.dot(row.T, row) for row in w)
+        schur = identity(m_aa, 0) + m_aa - sum(pt.dot(row.T, row) for row in w)
         reduced = scale(rest_r) - sum(pt.dot(value, row) for row, value in zip(w, v, strict=True))
     else:  # W (J, own, Q_r) and v (J, own) as arrays
-        schur = pt.eye(m_aa.shape[0]) + m_aa - pt.tensordot(w, w, axes=[[0, 1], [0, 1]])
+        schur = identity(m_aa, 0) + m_aa - pt.tensordot(w, w, axes=[[0, 1], [0, 1]])
         reduced = scale(rest_r) - pt.tensordot(w, v, axes=[[0, 1], [0, 1]])
     factor = pt.linalg.cholesky(schur, lower=True)
     solved = pt.linalg.solve_triangular(factor, reduced, lower=True, b_ndim=1)
@@ -251,7 +251,7 @@ def _dense_terms(
     zz = pt.as_tensor_variable(stats.zz)
     zz_lambda = _scale_columns(zz, factors, stats.sizes)  # Z'Z Lambda
     inner = _scale_columns(zz_lambda.T, factors, stats.sizes)  # Lambda' Z'Z Lambda
-    m = pt.eye(zz.shape[0]) + inner / s2
+    m = identity(zz, 0) + inner / s2
     factor = pt.linalg.cholesky(m, lower=True)
     u = _scale_columns(resid_zr, factors, stats.sizes)
     v = pt.linalg.solve_triangular(factor, u, lower=True, b_ndim=1)
