@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytensor
 import pytest
 from graphs import dlogp_function
 from reference import BOOK_MODELS, HS, POLDEM, SEED, data
@@ -29,6 +30,18 @@ def test_free_parameters_are_named_vector_variables(seed_model) -> None:
     ]
     assert len(model.coords["parameter"]) == 20  # lavaan's npar for the seed model
     assert "parameters" in model.named_vars and "loglik" in model.named_vars
+
+
+def test_building_records_no_node_traces_and_leaves_the_users_on() -> None:
+    # the builder's nodes carry no Python stack (reading the stacks was ~30% of a build); PyTensor's setting
+    # is the user's again afterwards, so nodes a user adds to the model keep theirs (PyTensor's default is
+    # 8 frames; the suite's conftest turns the traces off)
+    with pytensor.config.change_flags(traceback__limit=8):
+        spec = pymlsem.SEM(SEED, data("Demo.twolevel"), cluster="cluster")
+        assert pytensor.config.traceback__limit == 8
+        loglik = spec.pymc_model["loglik"]
+        assert not loglik.owner.inputs[0].tag.trace
+        assert (2.0 * loglik).tag.trace
 
 
 def test_priors_blavaan_gives_blavaans_numbers() -> None:

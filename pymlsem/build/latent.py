@@ -46,6 +46,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from pymlsem.build.categorical import ordinal_loglik_matrix
+from pymlsem.build.node_traces import without_node_traces
 from pymlsem.build.parameters import FreeParameter
 from pymlsem.build.ram import LevelLayout
 from pymlsem.build.table_values import add_parameters
@@ -260,6 +261,7 @@ class LatentModel:
     likelihood: dict[int, LevelLikelihood]
 
 
+@without_node_traces
 def build_latent_model(
     partable: ParTable,
     raw: RawData,

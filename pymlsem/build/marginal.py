@@ -17,6 +17,7 @@ import pytensor.tensor as pt
 
 from pymlsem.build.loglik import single_level_loglik, stats_as_data, two_level_loglik
 from pymlsem.build.missing import single_level_missing_loglik, two_level_missing_loglik
+from pymlsem.build.node_traces import without_node_traces
 from pymlsem.build.parameters import FreeParameter
 from pymlsem.build.ram import LevelLayout, place_moments
 from pymlsem.build.table_values import EXO_DATA, add_parameters
@@ -60,6 +61,7 @@ class MarginalModel:
     layouts: dict[int, LevelLayout]
 
 
+@without_node_traces
 def build_marginal_model(
     partable: ParTable,
     stats,

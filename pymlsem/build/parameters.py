@@ -314,6 +314,13 @@ def _make_thresholds(
 #: ``(rho + 1) / 2`` to a correlation
 SCALE_CODES = {"plain": 0, "sd": 1, "var": 2, "prec": 3, "rho": 4}
 
+#: scale code -> the map of a value on that scale to lavaan's (the other codes: as it is)
+_SCALES = {
+    SCALE_CODES["sd"]: lambda v: v**2,
+    SCALE_CODES["prec"]: lambda v: 1.0 / v,
+    SCALE_CODES["rho"]: lambda v: 2.0 * v - 1.0,
+}
+
 
 def scale_code(param: FreeParameter) -> int:
     """The :data:`SCALE_CODES` entry of a free parameter."""
@@ -329,17 +336,20 @@ def lavaan_scale(value: pt.TensorVariable, code) -> pt.TensorVariable:
     code = pt.as_tensor(code)
     return pt.switch(
         pt.eq(code, SCALE_CODES["sd"]),
-        value**2,
+        _SCALES[SCALE_CODES["sd"]](value),
         pt.switch(
             pt.eq(code, SCALE_CODES["prec"]),
-            1.0 / value,
-            pt.switch(pt.eq(code, SCALE_CODES["rho"]), 2.0 * value - 1.0, value),
+            _SCALES[SCALE_CODES["prec"]](value),
+            pt.switch(pt.eq(code, SCALE_CODES["rho"]), _SCALES[SCALE_CODES["rho"]](value), value),
         ),
     )
 
 
 def _to_lavaan_scale(value: pt.TensorVariable, param: FreeParameter) -> pt.TensorVariable:
-    return lavaan_scale(value, scale_code(param))
+    """One parameter's value on lavaan's scale: its own map, not :func:`lavaan_scale`'s switches (a model
+    has one per parameter, and building them was a fifth of building a model)."""
+    scale = _SCALES.get(scale_code(param))
+    return value if scale is None else scale(value)
 
 
 def _initial_value(param: FreeParameter, start: float) -> float:

@@ -58,6 +58,7 @@ import pytensor.tensor as pt
 
 from pymlsem.build.categorical import interval_loglik
 from pymlsem.build.log_ndtr import log_ndtr
+from pymlsem.build.node_traces import without_node_traces
 from pymlsem.irt.data import IRTData
 
 __all__ = [
@@ -213,6 +214,7 @@ def integrated_terms(parameters: dict, data: dict, structure: IRTStructure) -> d
     return {"person_loglik": person, "theta": theta, "weights": pt.exp(log_joint - top[:, None])}
 
 
+@without_node_traces
 def build_irt_model(data: IRTData, structure: IRTStructure) -> pm.Model:
     """The PyMC model of an IRT model (2PL for binary items, graded response for ordinal ones): its
     parameters under their priors and, as a potential named ``loglik``, the log-likelihood with each

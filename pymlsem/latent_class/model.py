@@ -27,6 +27,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
+from pymlsem.build.node_traces import without_node_traces
 from pymlsem.latent_class.data import LCAData
 
 __all__ = [
@@ -118,6 +119,7 @@ def mixture_terms(parameters: dict, data: dict, structure: LCAStructure) -> dict
     return {"unit_loglik": unit, "person_class": person_class, "cluster_class": cluster_class}
 
 
+@without_node_traces
 def build_lca_model(data: LCAData, structure: LCAStructure) -> pm.Model:
     """The PyMC model of a latent class model: its parameters under their priors and, as a potential named
     ``loglik``, the log-likelihood with the classes summed out.

@@ -38,6 +38,7 @@ import pymc as pm
 import pytensor.tensor as pt
 from scipy.special import logit, ndtri
 
+from pymlsem.build.node_traces import without_node_traces
 from pymlsem.build.parameters import DISTRIBUTIONS
 from pymlsem.exceptions import ModelSpecificationError, PriorError
 from pymlsem.formula.design import INTERCEPT, MixedDesign
@@ -185,6 +186,7 @@ def _likelihood(response: GLMMResponse, eta: pt.TensorVariable, priors: dict, sc
         raise ModelSpecificationError(f"unknown family {family!r}")
 
 
+@without_node_traces
 def build_glmm_model(
     design: MixedDesign,
     response: GLMMResponse,

@@ -51,6 +51,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
+from pymlsem.build.node_traces import without_node_traces
 from pymlsem.build.parameters import DISTRIBUTIONS
 from pymlsem.exceptions import ModelSpecificationError, PriorError
 from pymlsem.formula.design import INTERCEPT, MixedDesign
@@ -423,6 +424,7 @@ def crossed_cost(design: MixedDesign) -> int:
     return own_effects * rest_effects**2 + rest_effects**3
 
 
+@without_node_traces
 def build_mixed_model(
     design: MixedDesign,
     *,
