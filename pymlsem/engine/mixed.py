@@ -60,6 +60,7 @@ from pymlsem.engine.binding import (
 from pymlsem.engine.kernels import coupled, mixed1
 from pymlsem.engine.kernels.effects import EFFECT_SEGMENTS, LKJ_SIZES, MAX_CORRELATED
 from pymlsem.engine.priors import MAX_HYPER, PRIOR_FAMILIES, prior_logp, transform_of
+from pymlsem.engine.starts import initial_point_function
 from pymlsem.formula.design import INTERCEPT
 from pymlsem.mlm.loglik import gaussian_marginal_loglik
 from pymlsem.mlm.mcmcglmm_prior import (
@@ -355,7 +356,7 @@ def effect_arrays(spec, columns, center: float, scale: float) -> tuple:
         A prior the families do not express, or a correlated block of more than :data:`MAX_CORRELATED`.
     """
     design, model = spec.design, spec.model
-    start = model.initial_point()
+    start = initial_point_function(model)(None)  # the values' sizes
     variables, elements = [], []  # elements: (prior, k) of the generic parameters
     lkj: dict[str, np.ndarray] = {}  # positions of each correlated block's factor
     covariance = _covariance_priors(spec)

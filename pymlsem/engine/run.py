@@ -21,6 +21,7 @@ from pymlsem.build.rewrites import compile_mode
 from pymlsem.engine import glmm, latent, mixed, sem
 from pymlsem.engine.binding import Binding, Unsupported
 from pymlsem.engine.compiled import CompiledFamily, family_inputs, load_family
+from pymlsem.engine.starts import initial_point_function
 from pymlsem.mlm.model import BuiltMixedModel
 from pymlsem.mlm.stats import crossed_split, grouping_hierarchy
 
@@ -76,19 +77,11 @@ def nutpie_model(binding: Binding, family: CompiledFamily, model, shapes: list |
         (else read from each variable's dimensions or its positions).
     """
     import nutpie.compile_pymc as ncp
-    from pymc.initial_point import make_initial_point_fn
 
     shared_data, user_data = family_user_data(binding, family)
     # nutpie asks for initial points from several threads at once: a compiled PyTensor function is not
     # thread-safe, so calls are serialised (as nutpie's own compiler does)
-    initial = ncp._wrap_with_lock(
-        make_initial_point_fn(
-            model=model,
-            default_strategy="support_point",
-            jitter_rvs=set(model.free_RVs),
-            return_transformed=True,
-        )
-    )
+    initial = ncp._wrap_with_lock(initial_point_function(model))
     names = [value.name for value in model.value_vars]
     if shapes is None:
         shapes = [

@@ -30,6 +30,7 @@ from pymlsem.engine.latent import FAMILIES as LATENT_FAMILIES
 from pymlsem.engine.mixed import FAMILIES as MIXED_FAMILIES
 from pymlsem.engine.run import engine_binding, nutpie_model, per_model_posterior
 from pymlsem.engine.sem import FAMILIES
+from pymlsem.engine.starts import initial_point_function
 from pymlsem.priors import FAMILIES as PRIOR_FAMILIES
 from pymlsem.simulate import simulate
 from tests.engine.compiled_families import COMPILED
@@ -769,3 +770,37 @@ def test_mixed_models_the_family_cannot_express_say_why(formula: str, kwargs: di
     binding, why = engine_binding(spec)
     assert binding is None
     assert reason in why
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "seed",
+        "latent_ordinal_two_level_logit_priors",
+        "glmm_bernoulli_correlated_slope",
+        "sleepstudy_correlated_slope",
+        "crossed_three_correlated",
+        "glmm_ordinal_slope",
+    ],
+)
+def test_the_chains_start_where_pymcs_initial_point_puts_them(name: str) -> None:
+    """The engine's starting points (PyMC's initial point function compiled without C) are PyMC's
+    jittered initial points as nutpie's own compiler draws them, value for value, for every seed."""
+    from pymc.initial_point import make_initial_point_fn
+
+    if name in CORPUS:
+        model = corpus_spec(name).pymc_model
+    else:
+        formula, source, kwargs = MIXED_CORPUS[name]
+        model = pymlsem.mixed_model(formula, _mixed_frame(source), **kwargs).model
+    pymcs = make_initial_point_fn(
+        model=model, default_strategy="support_point", jitter_rvs=set(model.free_RVs), return_transformed=True
+    )
+    ours = initial_point_function(model)
+    assert ours is initial_point_function(model)  # compiled once per model
+    for seed in (0, 7, 2**40 + 3, [5, 1]):
+        expected, got = pymcs(seed), ours(seed)
+        assert list(got) == list(expected)
+        for key, value in expected.items():
+            np.testing.assert_array_equal(got[key], value)
+    assert not np.array_equal(ours(1)[model.value_vars[0].name], ours(2)[model.value_vars[0].name])
