@@ -1,8 +1,9 @@
 """Log-likelihoods of SEMs fitted to data with missing values, per cluster, per row and in total.
 
-The full-information densities of :mod:`pymlsem.build.missing` (the ones the model samples with) are
-compiled once per process with every statistic an input, so one compiled function serves every model, and
-evaluated draw by draw:
+The full-information densities of :mod:`pymlsem.build.missing` (the ones the model samples with), evaluated
+under every draw's implied moments by the engine's kernels (:mod:`pymlsem.engine.kernels.incomplete`, the
+terms the ``sem1_fiml`` and ``sem2_fiml`` families sample with, compiled once per machine and tested against
+the PyTensor expressions):
 
 - two levels: the log-density of each cluster's observed values (statistics with the patterns split by
   cluster, :func:`~pymlsem.data.missing_stats.two_level_missing_stats` with ``by_cluster=True``);
@@ -15,31 +16,21 @@ row without an observed value has log-likelihood 0.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import cache
 from itertools import pairwise
 from time import perf_counter
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import pytensor
-import pytensor.tensor as pt
 
-from pymlsem.build.missing import (
-    single_level_missing_loglik,
-    single_level_missing_row_loglik,
-    two_level_missing_cluster_loglik,
-    two_level_missing_loglik,
-)
-from pymlsem.build.rewrites import compile_mode
-from pymlsem.build.vectorized import symbolic
+from pymlsem.build.vectorized import as_input
 from pymlsem.data.missing_stats import (
     MissingSingleLevelStats,
     MissingTwoLevelStats,
     single_level_missing_stats,
     two_level_missing_stats,
 )
+from pymlsem.engine.kernels.incomplete import pattern_loglik_draws, two_level_loglik_draws
 from pymlsem.workflow.loglik import implied_moments
 
 if TYPE_CHECKING:
@@ -66,31 +57,6 @@ TWO_LEVEL_ARRAYS = {
     "cluster_observed": 2,
     "cluster_values": 2,
 }
-
-
-@cache
-def _single_level_function(per_row: bool) -> Callable[..., np.ndarray]:
-    """``f(mu, sigma, *statistics)``: the rows' log-likelihoods (per_row) or the total."""
-    mu, sigma = pt.vector("mu"), pt.matrix("sigma")
-    stats = symbolic(**_SINGLE_ARRAYS)
-    density = single_level_missing_row_loglik if per_row else single_level_missing_loglik
-    inputs = [mu, sigma, *vars(stats).values()]
-    return pytensor.function(inputs, density(mu, sigma, stats), on_unused_input="ignore", mode=compile_mode())
-
-
-@cache
-def _two_level_function(per_cluster: bool) -> Callable[..., np.ndarray]:
-    """``f(mu_w, sigma_w, mu_b, sigma_b, within_index, between_index, *statistics)``."""
-    mu_w, mu_b = pt.vector("mu_w"), pt.vector("mu_b")
-    sigma_w, sigma_b = pt.matrix("sigma_w"), pt.matrix("sigma_b")
-    stats = symbolic(**TWO_LEVEL_ARRAYS)
-    arrays = list(vars(stats).values())
-    stats.within_index = pt.lvector("within_index")
-    stats.between_index = pt.lvector("between_index")
-    density = two_level_missing_cluster_loglik if per_cluster else two_level_missing_loglik
-    inputs = [mu_w, sigma_w, mu_b, sigma_b, stats.within_index, stats.between_index, *arrays]
-    outputs = density(mu_w, sigma_w, mu_b, sigma_b, stats)
-    return pytensor.function(inputs, outputs, on_unused_input="ignore", mode=compile_mode())
 
 
 def _likelihood_stats(spec: SEM) -> MissingSingleLevelStats | MissingTwoLevelStats:
@@ -135,28 +101,23 @@ def _moments(spec: SEM, rows: np.ndarray) -> tuple[dict, dict]:
 
 
 def _values(moments: tuple[dict, dict], stats, per_unit: bool) -> np.ndarray:
-    """The compiled density at every draw's moments: per unit (S, units) or in total (S,)."""
+    """The density at every draw's moments: per unit (S, units) or in total (S,)."""
     mean, cov = moments
     if isinstance(stats, MissingTwoLevelStats):
-        function = _two_level_function(per_unit)
-        index = [
-            np.asarray(stats.within_index, dtype=np.int64),
-            np.asarray(stats.between_index, dtype=np.int64),
-        ]
-        arrays = index + [getattr(stats, name) for name in TWO_LEVEL_ARRAYS]
-        levels = [(mean[1][s], cov[1][s], mean[2][s], cov[2][s]) for s in range(cov[1].shape[0])]
-    else:
-        function = _single_level_function(per_unit)
-        arrays = [getattr(stats, name) for name in _SINGLE_ARRAYS]
-        levels = [(mean[1][s], cov[1][s]) for s in range(cov[1].shape[0])]
-    return np.stack([function(*level, *arrays) for level in levels])
+        index = [as_input(stats.within_index, "int64"), as_input(stats.between_index, "int64")]
+        arrays = [as_input(getattr(stats, name)) for name in TWO_LEVEL_ARRAYS]
+        levels = [as_input(values[level]) for level in (1, 2) for values in (mean, cov)]
+        values = two_level_loglik_draws(*levels, *index, *arrays, per_unit)
+        return values if per_unit else values[:, 0]
+    arrays = [as_input(getattr(stats, name)) for name in _SINGLE_ARRAYS]
+    patterns = pattern_loglik_draws(as_input(mean[1]), as_input(cov[1]), *arrays)
+    return patterns if per_unit else patterns.sum(axis=1)
 
 
 def missing_loglik_at(mean: np.ndarray, cov: np.ndarray, stats: MissingSingleLevelStats) -> float:
     """The full-information log-likelihood of one-level incomplete data at given means and covariances
     (e.g. the saturated model's), by the model's own density."""
-    arrays = [getattr(stats, name) for name in _SINGLE_ARRAYS]
-    return float(_single_level_function(False)(mean, cov, *arrays))
+    return float(_values(({1: np.asarray(mean)[None]}, {1: np.asarray(cov)[None]}), stats, per_unit=False)[0])
 
 
 def missing_total_loglik(
@@ -232,7 +193,7 @@ def missing_unit_loglik(spec: SEM, rows: np.ndarray) -> np.ndarray:
 
 
 def compile_incomplete_checks() -> str:
-    """Compile (or load from the disk cache) the four densities above, for ``python -m pymlsem warmup``.
+    """Compile (or load from numba's disk cache) the densities above, for ``python -m pymlsem warmup``.
 
     numba compiles a function at its first call, for the types of that call, so each is called once on a
     tiny incomplete data set (two variables, two clusters) through the path every model's check takes.
@@ -246,8 +207,8 @@ def compile_incomplete_checks() -> str:
     frame = pd.DataFrame({"a": [0.1, np.nan, 0.3, 0.4], "b": [1.0, 0.2, np.nan, 0.5], "g": [1, 1, 2, 2]})
     moments = ({1: np.zeros((1, 2)), 2: np.zeros((1, 2))}, {1: np.eye(2)[None], 2: np.eye(2)[None]})
     for by_unit in (False, True):
-        single = single_level_missing_stats(frame, ["a", "b"], by_row=by_unit)
-        two_level = two_level_missing_stats(frame, ["a", "b"], "g", by_cluster=by_unit)
-        _values(moments, single, per_unit=by_unit)
-        _values(moments, two_level, per_unit=by_unit)
+        _values(moments, single_level_missing_stats(frame, ["a", "b"], by_row=by_unit), per_unit=by_unit)
+        _values(
+            moments, two_level_missing_stats(frame, ["a", "b"], "g", by_cluster=by_unit), per_unit=by_unit
+        )
     return f"pymlsem: post-fit checks of incomplete data ready ({perf_counter() - start:.1f} s)"

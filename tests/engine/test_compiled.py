@@ -102,10 +102,10 @@ def test_the_warmup_command_also_compiles_the_post_fit_checks(monkeypatch) -> No
     monkeypatch.setattr(command_line, "warmup", lambda families, jobs, also: calls.update(also=also))
     assert command_line.main(["warmup", "sem1"]) == 0
     assert calls["also"] == (compile_model_checks, compile_incomplete_checks)
-    # the incomplete-data step builds all four densities (loaded from the disk cache after the warm-up)
+    # the incomplete-data step compiles both kernels (loaded from the disk cache after the warm-up)
     assert "incomplete data ready" in compile_incomplete_checks()
-    assert incomplete._single_level_function.cache_info().currsize == 2
-    assert incomplete._two_level_function.cache_info().currsize == 2
+    assert incomplete.pattern_loglik_draws.signatures
+    assert incomplete.two_level_loglik_draws.signatures
 
 
 def test_numba_compiles_at_level_one_unless_the_environment_says_otherwise(monkeypatch) -> None:

@@ -253,6 +253,57 @@ def test_non_positive_definite_gives_minus_inf(incomplete: pd.DataFrame) -> None
     assert evaluate(value) == -np.inf
 
 
+# ---------------------------------------------------------------------- (c2) the post-fit kernels
+def _draws(incomplete_block: bool = True) -> tuple[dict, dict]:
+    """Three draws' moments by level: PD, an indefinite within covariance whose y-block is PD (the rows
+    seeing only y fail, the others not) and an indefinite between covariance (some clusters fail)."""
+    draws = [moments(seed) for seed in (11, 12, 13)]
+    bad_w = draws[1][1]
+    bad_w[3, 4] = bad_w[4, 3] = 2.0 * np.sqrt(bad_w[3, 3] * bad_w[4, 4])
+    draws[2][3][6, 6] = -0.5
+    mean = {1: np.stack([d[0] for d in draws]), 2: np.stack([d[2] for d in draws])}
+    cov = {1: np.stack([d[1] for d in draws]), 2: np.stack([d[3] for d in draws])}
+    return mean, cov
+
+
+def test_post_fit_kernels_equal_the_models_expressions(incomplete: pd.DataFrame) -> None:
+    """The post-fit checks' densities (numba kernels over draws) are the expressions the model samples
+    with: in total and per cluster (two levels), in total and per row (one level), ``-inf`` included."""
+    from pymlsem.workflow.incomplete import _values
+
+    mean, cov = _draws()
+    pooled = two_level_missing(incomplete)
+    by_cluster = two_level_missing_stats(
+        incomplete, VARIABLES, "cluster", within_only=WITHIN_ONLY, between_only=BETWEEN_ONLY, by_cluster=True
+    )
+    names = VARIABLES[:6]
+    single = single_level_missing_stats(incomplete, names)
+    by_row = single_level_missing_stats(incomplete, names, by_row=True)
+    one_level = ({1: mean[1][:, :6]}, {1: cov[1][:, :6, :6]})
+    got = {
+        "total": _values((mean, cov), pooled, per_unit=False),
+        "clusters": _values((mean, cov), by_cluster, per_unit=True),
+        "single": _values(one_level, single, per_unit=False),
+        "rows": _values(one_level, by_row, per_unit=True),
+    }
+    for s in range(3):
+        level = (mean[1][s], cov[1][s], mean[2][s], cov[2][s])
+        expected = {
+            "total": evaluate(two_level_missing_loglik(*level, pooled)),
+            "clusters": evaluate_vector(two_level_missing_cluster_loglik(*level, by_cluster)),
+            "single": evaluate(single_level_missing_loglik(mean[1][s, :6], cov[1][s, :6, :6], single)),
+            "rows": evaluate_vector(
+                single_level_missing_row_loglik(mean[1][s, :6], cov[1][s, :6, :6], by_row)
+            ),
+        }
+        for key, value in expected.items():
+            np.testing.assert_allclose(got[key][s], value, rtol=1e-10, err_msg=f"{key}, draw {s}")
+    assert np.isfinite(got["clusters"][0]).all() and np.isfinite(got["rows"][0]).all()
+    assert np.isneginf(got["total"][1:]).all() and np.isneginf(got["clusters"][1]).all()
+    assert np.isneginf(got["clusters"][2]).any() and not np.isneginf(got["clusters"][2]).all()
+    assert np.isneginf(got["rows"][1]).all() and np.isfinite(got["rows"][2]).all()
+
+
 # ---------------------------------------------------------------------- (d) gradient
 def test_gradient_is_finite_and_matches_finite_differences(incomplete: pd.DataFrame) -> None:
     mu_w, sigma_w, mu_b, sigma_b = moments(7)

@@ -40,7 +40,7 @@ from pymlsem.engine.kernels.parts import (
     taken,
 )
 
-__all__ = ["SEGMENTS", "expand", "logp_grad"]
+__all__ = ["SEGMENTS", "cluster_term", "expand", "likelihood", "logp_grad"]
 
 #: the packed integer arrays of the ``sem2_fiml`` family, in order (:func:`pymlsem.engine.sem.segments`)
 SEGMENTS = (*COMMON_SEGMENTS, *level_segments(2), "within_index", "between_index")
@@ -56,7 +56,7 @@ def _add_block(full, where, block, factor):
 
 
 @numba.njit(cache=False)
-def _cluster(j, sigma_b, mu, precision, g_precision, g_b, g_mu, between, is_within, data):
+def cluster_term(j, sigma_b, mu, precision, g_precision, g_b, g_mu, between, is_within, data):
     """Cluster j's log-likelihood term; adds its gradient to ``g_precision`` (by pattern), ``g_b`` and
     ``g_mu``. Returns ``-inf`` where ``G`` or ``C`` is not positive definite."""
     cluster_counts, cluster_sums, cluster_observed, cluster_values = data
@@ -159,7 +159,7 @@ def likelihood(sigma_w, sigma_b, mu, within, between, patterns, clusters):
     is_within[within] = True
     g_precision = np.zeros((n_patterns, p, p))
     for j in range(clusters[0].shape[0]):
-        term = _cluster(j, sigma_b, mu, precision, g_precision, g_b, g_mu, between, is_within, clusters)
+        term = cluster_term(j, sigma_b, mu, precision, g_precision, g_b, g_mu, between, is_within, clusters)
         if not np.isfinite(term):
             return -np.inf, g_w, g_b, g_mu
         logp += term
