@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = [
     "TWO_LEVEL_ARRAYS",
     "compile_incomplete_checks",
+    "loglik_draws",
     "missing_loglik_at",
     "missing_stats_of",
     "missing_total_loglik",
@@ -100,8 +101,26 @@ def _moments(spec: SEM, rows: np.ndarray) -> tuple[dict, dict]:
     return mean, cov
 
 
-def _values(moments: tuple[dict, dict], stats, per_unit: bool) -> np.ndarray:
-    """The density at every draw's moments: per unit (S, units) or in total (S,)."""
+def loglik_draws(
+    moments: tuple[dict, dict], stats: MissingSingleLevelStats | MissingTwoLevelStats, per_unit: bool
+) -> np.ndarray:
+    """The full-information log-likelihood at every draw's moments.
+
+    Parameters
+    ----------
+    moments
+        ``(mean, cov)``: level (1, and 2 for two-level statistics) -> means (S, p) and covariances
+        (S, p, p) in the order of the statistics' variables.
+    stats
+        Statistics of incomplete data (with patterns by cluster or by row for ``per_unit``).
+    per_unit
+        Each cluster's or pattern's value instead of the total.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (S, units) per unit, (S,) in total; ``-inf`` where a covariance is not positive definite.
+    """
     mean, cov = moments
     if isinstance(stats, MissingTwoLevelStats):
         index = [as_input(stats.within_index, "int64"), as_input(stats.between_index, "int64")]
@@ -117,7 +136,8 @@ def _values(moments: tuple[dict, dict], stats, per_unit: bool) -> np.ndarray:
 def missing_loglik_at(mean: np.ndarray, cov: np.ndarray, stats: MissingSingleLevelStats) -> float:
     """The full-information log-likelihood of one-level incomplete data at given means and covariances
     (e.g. the saturated model's), by the model's own density."""
-    return float(_values(({1: np.asarray(mean)[None]}, {1: np.asarray(cov)[None]}), stats, per_unit=False)[0])
+    moments = ({1: np.asarray(mean)[None]}, {1: np.asarray(cov)[None]})
+    return float(loglik_draws(moments, stats, per_unit=False)[0])
 
 
 def missing_total_loglik(
@@ -142,7 +162,7 @@ def missing_total_loglik(
         definite.
     """
     stats = _likelihood_stats(spec) if stats is None else stats
-    return _values(_moments(spec, rows), stats, per_unit=False)
+    return loglik_draws(_moments(spec, rows), stats, per_unit=False)
 
 
 def _blocks(sizes: np.ndarray) -> list[slice]:
@@ -188,7 +208,7 @@ def missing_unit_loglik(spec: SEM, rows: np.ndarray) -> np.ndarray:
             continue
         part = missing_stats_of(spec, frame.iloc[members], by_unit=True)
         where = np.searchsorted(labels, part.cluster_ids) if spec.cluster is not None else members
-        out[:, where] = _values(moments, part, per_unit=True)
+        out[:, where] = loglik_draws(moments, part, per_unit=True)
     return out
 
 
@@ -207,8 +227,8 @@ def compile_incomplete_checks() -> str:
     frame = pd.DataFrame({"a": [0.1, np.nan, 0.3, 0.4], "b": [1.0, 0.2, np.nan, 0.5], "g": [1, 1, 2, 2]})
     moments = ({1: np.zeros((1, 2)), 2: np.zeros((1, 2))}, {1: np.eye(2)[None], 2: np.eye(2)[None]})
     for by_unit in (False, True):
-        _values(moments, single_level_missing_stats(frame, ["a", "b"], by_row=by_unit), per_unit=by_unit)
-        _values(
+        loglik_draws(moments, single_level_missing_stats(frame, ["a", "b"], by_row=by_unit), per_unit=by_unit)
+        loglik_draws(
             moments, two_level_missing_stats(frame, ["a", "b"], "g", by_cluster=by_unit), per_unit=by_unit
         )
     return f"pymlsem: post-fit checks of incomplete data ready ({perf_counter() - start:.1f} s)"

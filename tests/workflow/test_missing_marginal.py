@@ -28,6 +28,7 @@ from pymlsem.data.missing_stats import (
 )
 from pymlsem.data.stats import single_level_stats, two_level_stats
 from pymlsem.exceptions import DataError
+from pymlsem.workflow.incomplete import loglik_draws
 from pymlsem.workflow.ppp import chisq_discrepancy, ppp_from_rows
 from pymlsem.workflow.saturated import sample_statistics
 from pymlsem.workflow.saturated_missing import missing_h1, two_level_missing_h1
@@ -269,8 +270,6 @@ def _draws(incomplete_block: bool = True) -> tuple[dict, dict]:
 def test_post_fit_kernels_equal_the_models_expressions(incomplete: pd.DataFrame) -> None:
     """The post-fit checks' densities (numba kernels over draws) are the expressions the model samples
     with: in total and per cluster (two levels), in total and per row (one level), ``-inf`` included."""
-    from pymlsem.workflow.incomplete import _values
-
     mean, cov = _draws()
     pooled = two_level_missing(incomplete)
     by_cluster = two_level_missing_stats(
@@ -281,10 +280,10 @@ def test_post_fit_kernels_equal_the_models_expressions(incomplete: pd.DataFrame)
     by_row = single_level_missing_stats(incomplete, names, by_row=True)
     one_level = ({1: mean[1][:, :6]}, {1: cov[1][:, :6, :6]})
     got = {
-        "total": _values((mean, cov), pooled, per_unit=False),
-        "clusters": _values((mean, cov), by_cluster, per_unit=True),
-        "single": _values(one_level, single, per_unit=False),
-        "rows": _values(one_level, by_row, per_unit=True),
+        "total": loglik_draws((mean, cov), pooled, per_unit=False),
+        "clusters": loglik_draws((mean, cov), by_cluster, per_unit=True),
+        "single": loglik_draws(one_level, single, per_unit=False),
+        "rows": loglik_draws(one_level, by_row, per_unit=True),
     }
     for s in range(3):
         level = (mean[1][s], cov[1][s], mean[2][s], cov[2][s])
@@ -399,7 +398,7 @@ def test_statistics_errors(demo: pd.DataFrame) -> None:
 HS_CFA = "visual =~ x1 + x2 + x3\n textual =~ x4 + x5 + x6\n speed =~ x7 + x8 + x9"
 
 
-def _less_lavaans_values(name: str, columns: list[str]) -> pd.DataFrame:
+def _less_lavaansloglik_draws(name: str, columns: list[str]) -> pd.DataFrame:
     """A data set less the values lavaan's references remove: in 1-based row r, the first column when
     r % 7 == 0, the second when r % 11 == 3, the third when r % 13 == 5."""
     frame = data(name)
@@ -411,7 +410,7 @@ def _less_lavaans_values(name: str, columns: list[str]) -> pd.DataFrame:
 
 def _hs_incomplete() -> pd.DataFrame:
     """HolzingerSwineford1939 less the values lavaan's reference removes (reference/lavaan/hs_missing.R)."""
-    return _less_lavaans_values("HolzingerSwineford1939", ["x1", "x5", "x9"])
+    return _less_lavaansloglik_draws("HolzingerSwineford1939", ["x1", "x5", "x9"])
 
 
 def _hs_reference(name: str) -> pd.DataFrame:
@@ -454,7 +453,7 @@ def test_chisq_of_incomplete_data_is_lavaans_and_its_ppp_replicates_have_the_df(
 
 def _demo_incomplete() -> pd.DataFrame:
     """Demo.twolevel less the values lavaan's reference removes (reference/lavaan/demo_twolevel_missing.R)."""
-    frame = _less_lavaans_values("Demo.twolevel", ["y1", "y2", "y3"])
+    frame = _less_lavaansloglik_draws("Demo.twolevel", ["y1", "y2", "y3"])
     frame.loc[frame.cluster == 1, ["y1", "y2", "y3"]] = np.nan
     return frame
 
