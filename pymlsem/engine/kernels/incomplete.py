@@ -6,7 +6,7 @@ level; with one row per pattern, each row's) or each cluster's (two levels), wit
 positive-definiteness rules of :mod:`pymlsem.build.missing`. The terms are those the families ``sem1_fiml``
 and ``sem2_fiml`` sample with (:mod:`pymlsem.engine.kernels.sem1_fiml`,
 :mod:`pymlsem.engine.kernels.sem2_fiml`), read without their gradients. Compiled once per machine (numba's
-disk cache; ``python -m pymlsem warmup`` does it: ~20 s, where the same densities as PyTensor graphs
+disk cache; ``python -m pymlsem warmup`` does it: ~15 s, where the same densities as PyTensor graphs
 compiled for ~100 s) and tested against the PyTensor expressions (tests/workflow/test_missing_marginal.py).
 """
 
@@ -98,6 +98,11 @@ def two_level_loglik_draws(
     is_within = np.zeros(p, dtype=np.bool_)
     is_within[within] = True
     clusters = (cluster_counts, cluster_sums, cluster_observed, cluster_values)
+    owner = np.zeros(n_patterns, dtype=np.int64)  # the cluster whose rows each pattern holds (by cluster)
+    for j in range(n_clusters):
+        for k in range(n_patterns):
+            if cluster_counts[j, k] > 0.0:
+                owner[k] = j
     for s in range(n_draws):
         mu = mu_w[s] + mu_b[s]
         values, precision = _patterns(sigma_w[s], mu, observed, counts, means, scatter)
@@ -106,18 +111,11 @@ def two_level_loglik_draws(
             continue
         # the gradients the terms also compute are not read
         g_precision, g_b, g_mu = np.zeros((n_patterns, p, p)), np.zeros((p, p)), np.zeros(p)
-        total = values.sum()
         for j in range(n_clusters):
             term = cluster_term(
                 j, sigma_b[s], mu, precision, g_precision, g_b, g_mu, between, is_within, clusters
             )
-            if per_cluster:
-                for k in range(n_patterns):
-                    if cluster_counts[j, k] > 0.0:
-                        term += values[k]
-                out[s, j] = term
-            else:
-                total += term
-        if not per_cluster:
-            out[s, 0] = total
+            out[s, j if per_cluster else 0] += term
+        for k in range(n_patterns):
+            out[s, owner[k] if per_cluster else 0] += values[k]
     return out
