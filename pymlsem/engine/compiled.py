@@ -180,7 +180,7 @@ def load_family(family: str, *, progress: bool = True, compile_missing: bool = T
     try:
         logp, expand = _callbacks(family, key, keys, record_dtype, inner=None)
         compiled_now = False
-    except Exception:  # not in the disk cache (typing the stand-in failed): compile it
+    except Exception:  # not in the disk cache (no index, or typing the stand-in failed): compile it
         if not compile_missing:
             return None
         if progress:
@@ -275,10 +275,26 @@ def _callbacks(family, key, keys, record_dtype, inner) -> tuple[Any, Any]:
         source = wrapper_source(template, list(keys), ndims)
         callback = compile_numba_function_src(source, name, global_env=namespace, cache_key=f"{key}_{name}")
         callback.__module__ = __name__
+        if function is None and not _maybe_cached(callback):
+            raise NotCompiledError(f"the {family} engine is not in the disk cache")
         if function is not None:
             compile_inner(function, [(dtype, ndim) for _, dtype, ndim in inputs])
         made.append(numba.cfunc(sig, cache=True)(callback))
     return made[0], made[1]
+
+
+class NotCompiledError(LookupError):
+    """A family's callbacks are not in numba's disk cache (compile them)."""
+
+
+def _maybe_cached(callback: Any) -> bool:
+    """False when numba's disk cache certainly lacks ``callback`` (no index file under its key): loading it
+    would fail only after typing the callback's source (1-3 s per family, which a warm-up with empty caches
+    paid for every family before compiling any); True when it may hold it (loading it then decides)."""
+    from numba.core.caching import FunctionCache
+
+    index = getattr(getattr(FunctionCache(callback), "_cache_file", None), "_index_path", None)
+    return index is None or Path(index).exists()
 
 
 def family_inputs(family: str) -> tuple[tuple[str, str, int], ...]:

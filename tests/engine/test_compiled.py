@@ -59,6 +59,23 @@ def test_a_kernel_is_part_of_its_own_familys_key_only(monkeypatch) -> None:
     assert engine_key("sem2_fiml") == before["sem2_fiml"]
 
 
+def test_a_family_missing_from_the_disk_cache_is_found_missing_without_typing(monkeypatch) -> None:
+    """A key with no index file in numba's cache: the warm-up's check answers at once (it typed each missing
+    family's callback before, 1-3 s each with empty caches) and a fit compiles it."""
+    monkeypatch.setattr(compiled_module, "_LOADED", {})
+    monkeypatch.setattr(compiled_module, "engine_key", lambda family: f"pymlsem_engine_{family}_not_compiled")
+
+    typed = []
+
+    def cfunc(*args, **kwargs):  # numba types a callback when it makes one
+        typed.append(args)
+        raise TypeError("typing failed")
+
+    monkeypatch.setattr(numba, "cfunc", cfunc)
+    assert compiled_module.load_family("sem1", compile_missing=False) is None
+    assert typed == []
+
+
 def test_families_sharing_a_kernel_are_compiled_once(monkeypatch) -> None:
     """``mixed1_q1`` and ``mixed1_q2`` compute ``mixed1``'s log-density over its inputs: the warm-up compiles
     ``mixed1`` once for the three, and loading either of them gives ``mixed1``'s callbacks."""
