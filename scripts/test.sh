@@ -10,6 +10,5 @@ export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}" OMP_NUM_THREADS="${OMP_
 # that the two workers do not both compile the same one: the default families but one, in the same pool as the
 # set-up script's, each latent family after the one whose code it reuses (tests/engine/compiled_families.py)
 .venv/bin/python -m pymlsem warmup $(.venv/bin/python -m tests.engine.compiled_families)
-# the 15 slowest tests are listed at the end (where the time of a run goes); tests are handed to the
-# workers one at a time, those of an ``xdist_group`` together (tests/engine: each family's graph built once)
-.venv/bin/python -m pytest -n 2 --dist loadgroup -q --durations=15 "$@"
+# the 15 slowest tests are listed at the end (where the time of a run goes)
+.venv/bin/python -m pytest -n 2 -q --durations=15 "$@"

@@ -36,9 +36,7 @@ from pymlsem.datasets.designs import Design, observed_centering_estimates
 from pymlsem.formula.centering import center_within, cluster_means
 from pymlsem.results.fit import SEMFit
 
-#: the module's tests on one pytest-xdist worker: they read module-scoped fixtures (its fits),
-#: which two workers would each compute
-pytestmark = [pytest.mark.sampling, pytest.mark.xdist_group("test_latent_recovery")]
+pytestmark = pytest.mark.sampling
 DRAWS, FIT = 1000, {"tune": 1000, "chains": 2, "progressbar": False}
 SEED = 2
 JOINT, SINGLE = 0.99, 0.95

@@ -27,9 +27,7 @@ from tolerances import SAMPLE_DIMS, bonferroni_z, check_close, check_same_poster
 
 import pymlsem
 
-#: the module's tests on one pytest-xdist worker: they read module-scoped fixtures (its three fits),
-#: which two workers would each compute
-pytestmark = [pytest.mark.sampling, pytest.mark.xdist_group("test_missing_data")]
+pytestmark = pytest.mark.sampling
 FIT = {"draws": 800, "tune": 800, "chains": 2, "progressbar": False, "random_seed": 7}
 
 

@@ -35,11 +35,6 @@ from pymlsem.priors import FAMILIES as PRIOR_FAMILIES
 from pymlsem.simulate import simulate
 from tests.engine.compiled_families import COMPILED
 
-#: one worker runs this module and tests/engine/test_kernels.py: both evaluate each family's graph,
-#: which a worker builds once (``graph_function``, 1-12 s a family); spread over two workers,
-#: both workers built most of them
-pytestmark = pytest.mark.xdist_group("family_graphs")
-
 HS_NAMES = [f"x{i}" for i in range(1, 10)]
 SIX = "level: 1\n fw =~ y1+y2+y3+y4+y5+y6\nlevel: 2\n fb =~ y1+y2+y3+y4+y5+y6"
 SEED_PRIORS = {

@@ -42,11 +42,6 @@ from tests.engine.test_engine import (
     graph_at,
 )
 
-#: one worker runs this module and tests/engine/test_engine.py: both evaluate each family's graph,
-#: which a worker builds once (``graph_function``, 1-12 s a family); spread over two workers,
-#: both workers built most of them
-pytestmark = pytest.mark.xdist_group("family_graphs")
-
 #: corpus models of each kernel's family, and the family they bind to
 CASES = {
     "seed": "sem2",
