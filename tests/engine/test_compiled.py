@@ -60,8 +60,8 @@ def test_a_kernel_is_part_of_its_own_familys_key_only(monkeypatch) -> None:
 
 
 def test_a_family_missing_from_the_disk_cache_is_found_missing_without_typing(monkeypatch) -> None:
-    """A key with no index file in numba's cache: the warm-up's check answers at once (it typed each missing
-    family's callback before, 1-3 s each with empty caches) and a fit compiles it."""
+    """A key with no index file in numba's cache: the warm-up's check answers without typing the callback
+    (it typed each missing family's callback before, 1-3 s each with empty caches)."""
     monkeypatch.setattr(compiled_module, "_LOADED", {})
     monkeypatch.setattr(compiled_module, "engine_key", lambda family: f"pymlsem_engine_{family}_not_compiled")
 
