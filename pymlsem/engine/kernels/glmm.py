@@ -229,12 +229,15 @@ def _logit_rows(eta, y, n, d):
     """The binomial logit rows' log-density (:func:`_row`'s, in one loop without its dispatch) and ``d``."""
     loglik = 0.0
     for i in range(eta.size):
-        small = math.exp(-abs(eta[i]))  # log s(eta), log s(-eta) and s(eta) from one exp and one log1p
-        tail = math.log1p(small)
+        # log s(eta), log s(-eta) and s(eta) from one exp and one log: log(1 + small) rather than log1p, which
+        # costs twice as much; where they differ (small < 1e-16) the difference is below 1e-16 a row
+        small = math.exp(-abs(eta[i]))
+        total = 1.0 + small
+        tail = math.log(total)
         if eta[i] >= 0:
-            log_p, log_q, p = -tail, -eta[i] - tail, 1.0 / (1.0 + small)
+            log_p, log_q, p = -tail, -eta[i] - tail, 1.0 / total
         else:
-            log_p, log_q, p = eta[i] - tail, -tail, small / (1.0 + small)
+            log_p, log_q, p = eta[i] - tail, -tail, small / total
         loglik += _log_choose(n[i], y[i]) + y[i] * log_p + (n[i] - y[i]) * log_q
         d[i] = y[i] - n[i] * p
     return loglik
