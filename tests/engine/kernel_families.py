@@ -5,8 +5,7 @@ compiled C callbacks (what nutpie calls)."""
 from __future__ import annotations
 
 import numpy as np
-import pytensor
-from graphs import AS_WRITTEN
+from graphs import python_thunks
 
 from pymlsem.engine.compiled import load_family
 from pymlsem.engine.run import family_user_data
@@ -21,7 +20,7 @@ def check_family_equals_graph(model, binding, variables: list[str], seed: int, s
     ``variables`` (the model's free variables in the family's order) to 1e-12."""
     family = load_family(binding.family)
     _arrays, user_data = family_user_data(binding, family)  # the arrays must outlive every call
-    with pytensor.config.change_flags(mode=AS_WRITTEN):  # Python thunks: nothing compiled, no C thunks
+    with python_thunks():  # nothing compiled
         logp, dlogp = model.compile_logp(), model.compile_dlogp()
         values = model.replace_rvs_by_values(model.free_RVs)  # the transforms' backward of the point
         constrained = model.compile_fn(values, inputs=model.value_vars, point_fn=True)

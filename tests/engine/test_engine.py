@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytensor
 import pytest
-from graphs import AS_WRITTEN, dlogp_function
+from graphs import dlogp_function, python_thunks
 from reference import BOOK_MODELS, HS, M2, MEDIATION, POLDEM, RANDOM_SLOPE, SEED, data, random_slope_data
 
 import pymlsem
@@ -287,7 +287,8 @@ def graph_function(family: str):
     """A family's graph (log-density, gradient, expanded values) evaluated by PyTensor, not compiled."""
     x, inputs, logp, expanded = MODULES[family].family_graph(family)
     outputs = [logp, pytensor.grad(logp, x), expanded]
-    return pytensor.function([x, *inputs], outputs, mode=AS_WRITTEN, on_unused_input="ignore")
+    with python_thunks():
+        return pytensor.function([x, *inputs], outputs, on_unused_input="ignore")
 
 
 def graph_at(binding, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
@@ -323,7 +324,8 @@ def _engine_points(spec, model, name: str, n_points: int = 3):
         engine = functools.partial(engine_at, family, compiled.user_data, compiled.n_expanded)
     else:
         engine = functools.partial(graph_at, binding)
-    logp = model.compile_logp(mode=AS_WRITTEN)
+    with python_thunks():
+        logp = model.compile_logp()
     dlogp = dlogp_function(model)
     start = model.initial_point()
     names = [v.name for v in model.value_vars]
@@ -346,7 +348,8 @@ def _engine_points(spec, model, name: str, n_points: int = 3):
 def _point_function(model, outputs):
     """``outputs`` (in terms of the model's random variables) as a function of a point of value variables."""
     replaced = model.replace_rvs_by_values(outputs)
-    return model.compile_fn(replaced, inputs=model.value_vars, mode="FAST_COMPILE", on_unused_input="ignore")
+    with python_thunks():
+        return model.compile_fn(replaced, inputs=model.value_vars, on_unused_input="ignore")
 
 
 def _as_posterior(expanded: np.ndarray, binding):

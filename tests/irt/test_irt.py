@@ -11,7 +11,7 @@ import pandas as pd
 import pytensor
 import pytest
 import xarray as xr
-from graphs import AS_WRITTEN
+from graphs import AS_WRITTEN, python_thunks
 from scipy import integrate, special, stats
 from tolerances import check_truth, stack_draws
 
@@ -171,7 +171,7 @@ def test_model_log_density_is_priors_plus_the_integrated_likelihood() -> None:
         "between_sd_log__": np.float64(-0.4),
         "between_z": rng.normal(size=data.n_clusters),
     }
-    with pytensor.config.change_flags(mode=AS_WRITTEN):
+    with python_thunks():
         value = model.compile_logp()(point)
     a, sd = np.exp(point["discrimination_log__"]), np.exp(point["between_sd_log__"])
     prior = (stats.lognorm(1.0).logpdf(a) + point["discrimination_log__"]).sum()

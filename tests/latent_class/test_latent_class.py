@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytensor
 import pytest
-from graphs import AS_WRITTEN
+from graphs import AS_WRITTEN, python_thunks
 from scipy import stats
 from scipy.optimize import linear_sum_assignment
 from tolerances import check_close, check_truth, mcse, mle_allowance, stack_draws
@@ -123,7 +123,7 @@ def test_model_log_density_is_priors_plus_the_summed_likelihood() -> None:
     structure = LCAStructure(2, 2, True)
     params = _parameters(np.random.default_rng(3), data, structure)
     model = build_lca_model(data, structure)
-    with pytensor.config.change_flags(mode=AS_WRITTEN):  # Python thunks: nothing compiled
+    with python_thunks():  # nothing compiled
         logp = model.compile_logp(jacobian=False)
     point = {}
     for rv in model.free_RVs:
