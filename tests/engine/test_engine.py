@@ -326,8 +326,8 @@ def _engine_points(spec, model, name: str, n_points: int = 3):
         engine = functools.partial(graph_at, binding)
     with python_thunks():
         logp = model.compile_logp()
+        start = model.initial_point()
     dlogp = dlogp_function(model)
-    start = model.initial_point()
     names = [v.name for v in model.value_vars]
     sizes = [start[n].size for n in names]
     # the same points in every process (Python's hash of a string changes between processes): the own

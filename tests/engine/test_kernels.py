@@ -15,6 +15,7 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
+from graphs import python_thunks
 from pymc.distributions.transforms import CholeskyCorrTransform
 from pytensor.compile.mode import Mode
 from reference import data
@@ -210,8 +211,8 @@ def _saturated_graph(stats):
     arrays = SimpleNamespace(**{name: pt.as_tensor(getattr(stats, name)) for name in TWO_LEVEL_ARRAYS})
     arrays.within_index, arrays.between_index = pt.as_tensor(within), pt.as_tensor(between)
     loglik = two_level_missing_loglik(pt.zeros(p), sigma_w, theta[:p], sigma_b, arrays)
-    mode = Mode(linker="py", optimizer=None)
-    return pytensor.function([theta], [-loglik, -pytensor.grad(loglik, theta)], mode=mode), cut
+    with python_thunks():
+        return pytensor.function([theta], [-loglik, -pytensor.grad(loglik, theta)]), cut
 
 
 @pytest.mark.parametrize("name", ["seed_missing_values", "two_level_missing_values"])
