@@ -50,6 +50,7 @@ finally:
     gc.freeze()
     if _collecting:
         gc.enable()
+    del _collecting
 
 use_compile_level()  # nothing compiles while importing: numba at LLVM level 1 unless NUMBA_OPT is set
 

@@ -33,5 +33,5 @@ def dlogp_function(model, mode: Mode | str = AS_WRITTEN):
     value_vars = model.continuous_value_vars
     gradients = pytensor.grad(model.logp(), value_vars, disconnected_inputs="warn")
     flat = pt.concatenate([gradient.ravel() for gradient in gradients])
-    with pytensor.config.change_flags(cxx=""):  # inner graphs by Python thunks too (:func:`python_thunks`)
+    with python_thunks():  # ``mode`` for the graph, Python thunks for its inner graphs
         return model.compile_fn(flat, inputs=value_vars, mode=mode, on_unused_input="ignore")
