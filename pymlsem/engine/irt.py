@@ -40,7 +40,14 @@ DESCRIPTION = {"irt": "IRT model"}
 #: the files that define the family besides the common ones (its cache key reads them)
 GRAPH_SOURCES = ("engine/irt.py", "irt/model.py")
 KERNELS = {"irt": (kernel.logp_grad, kernel.expand)}
-KERNEL_SOURCES = {"irt": ("engine/kernels/irt.py", "engine/kernels/parts.py", "build/log_ndtr.py")}
+KERNEL_SOURCES = {
+    "irt": (
+        "engine/kernels/irt.py",
+        "engine/kernels/parts.py",
+        "build/category_terms.py",
+        "build/log_ndtr.py",
+    )
+}
 _DATA = (
     ("codes", "int64", 2),
     ("pattern", "int64", 1),

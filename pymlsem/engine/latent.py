@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytensor.tensor as pt
 
-from pymlsem.build.categorical import category_loglik
+from pymlsem.build.category_terms import KINDS, CategoryTerms
 from pymlsem.build.latent import DATA, EXPLICIT, LEVEL_VALUES, OBSERVED
 from pymlsem.engine.binding import (
     ANY_PRIOR,
@@ -129,9 +129,8 @@ _UNIT_ARRAYS = ("covariates_e", "covariates_t", "conditioning", "outcomes", "pre
 #: exponentials added to it)
 _PARAMETER_SEGMENTS = ("n_params", "threshold_param", "threshold_start", "threshold_rest")
 #: level 1: each row's category of every ordered variable as the table rows of the thresholds below and
-#: above it, and its kind (:data:`_KINDS`)
+#: above it, and its kind (:data:`pymlsem.build.category_terms.KINDS`)
 _ORDINAL_ARRAYS = ("ordinal_lower", "ordinal_upper", "ordinal_kind")
-_KINDS = {"missing": 0, "first": 1, "last": 2, "middle": 3}
 #: family -> link of its ordered indicators (probit: the default, also for models without any)
 _LINKS = {"latent1": "probit", "latent2": "probit", "latent1_logit": "logit", "latent2_logit": "logit"}
 WARMUP_FAMILIES = ("latent1", "latent2")
@@ -145,7 +144,7 @@ GRAPH_SOURCES = (
     "engine/table.py",
     "build/parameters.py",
     "build/ram.py",
-    "build/categorical.py",
+    "build/category_terms.py",
     "build/log_ndtr.py",
 )
 EXPECTED_SECONDS = {"latent1": 150, "latent2": 240, "latent1_logit": 70, "latent2_logit": 110}
@@ -244,10 +243,8 @@ def _ordered_thresholds(x, part) -> tuple[pt.TensorVariable, pt.TensorVariable]:
 def _ordinal_loglik(eta, rows, family: str, lower, upper, kind) -> pt.TensorVariable:
     """The ordered variables' log-likelihood (rows x variables, ``eta`` their latent responses' means): the
     same terms as :func:`pymlsem.build.categorical.ordinal_loglik_matrix`, categories given as data, each
-    answer's in one pass (:func:`pymlsem.build.categorical.category_loglik`)."""
-    last, middle = pt.eq(kind, _KINDS["last"]), pt.eq(kind, _KINDS["middle"])
-    value = category_loglik(rows[lower] - eta, rows[upper] - eta, last, middle, _LINKS[family])
-    return pt.sum(pt.switch(pt.neq(kind, _KINDS["missing"]), value, 0.0))
+    answer's value and gradient in one pass (:class:`pymlsem.build.category_terms.CategoryTerms`)."""
+    return CategoryTerms(_LINKS[family])(eta, rows, lower, upper, kind)[0]
 
 
 def _placed(shape: tuple, place) -> pt.TensorVariable:
@@ -537,8 +534,8 @@ def _ordinal_arrays(spec, names: list[str], n_rows: int) -> dict[str, np.ndarray
         upper[:, k] = rows[np.clip(codes, 0, last - 1)]
         kind[:, k] = np.select(
             [codes < 0, codes == 0, codes == last],
-            [_KINDS["missing"], _KINDS["first"], _KINDS["last"]],
-            _KINDS["middle"],
+            [KINDS["missing"], KINDS["first"], KINDS["last"]],
+            KINDS["middle"],
         )
     return {"ordinal_lower": lower, "ordinal_upper": upper, "ordinal_kind": kind}
 

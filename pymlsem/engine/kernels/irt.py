@@ -24,7 +24,7 @@ import math
 import numba
 import numpy as np
 
-from pymlsem.build.log_ndtr import log_ndtr_scalar
+from pymlsem.build.category_terms import log1mexp_scalar, probit_category
 from pymlsem.engine.kernels.parts import LOG_2PI, segment
 from pymlsem.irt.model import (
     BETWEEN_SD_PRIOR_SD,
@@ -96,36 +96,6 @@ def _thresholds(x, categories, start):
 
 
 @numba.njit(cache=False)
-def _log1mexp(x):
-    """``log(1 - exp(x))`` for ``x < 0``, as PyTensor computes it."""
-    if x < -0.6931471805599453:
-        return math.log1p(-math.exp(x))
-    return math.log(-math.expm1(x))
-
-
-@numba.njit(cache=False)
-def _probit_category(upper, lower, first, last):
-    """``log P(y = c) = log(Phi(upper) - Phi(lower))`` with ``upper = eta - kappa_c-1``, ``lower = eta -
-    kappa_c`` (``first``: no ``kappa_c-1``, ``Phi(upper) = 1``; ``last``: no ``kappa_c``), and
-    ``phi(upper) / P``, ``phi(lower) / P``: its derivatives in ``upper`` and (negated) in ``lower``. The
-    middle categories as :func:`pymlsem.build.categorical.interval_loglik`: on the side where the
-    difference does not cancel."""
-    if first:
-        log_p = log_ndtr_scalar(-lower)
-    elif last:
-        log_p = log_ndtr_scalar(upper)
-    elif upper + lower < 0.0:  # interval_loglik's flip: a = lower, b = upper
-        high = log_ndtr_scalar(upper)
-        log_p = high + _log1mexp(log_ndtr_scalar(lower) - high)
-    else:  # a = -upper, b = -lower
-        high = log_ndtr_scalar(-lower)
-        log_p = high + _log1mexp(log_ndtr_scalar(-upper) - high)
-    upper_ratio = 0.0 if first else math.exp(-0.5 * upper * upper - 0.5 * LOG_2PI - log_p)
-    lower_ratio = 0.0 if last else math.exp(-0.5 * lower * lower - 0.5 * LOG_2PI - log_p)
-    return log_p, upper_ratio, lower_ratio
-
-
-@numba.njit(cache=False)
 def logp_grad(x, hyper, ints, offsets, codes, pattern, pattern_observed, cluster):
     """Log-density of the family at the unconstrained point ``x`` and its gradient.
 
@@ -176,7 +146,7 @@ def logp_grad(x, hyper, ints, offsets, codes, pattern, pattern_observed, cluster
                     eta = theta[g] * a[k]
                     upper = eta - kappa[k, c - 1] if c > 0 else 0.0
                     lower = eta - kappa[k, c] if c < count - 1 else 0.0
-                    table[k, c, g], upper_ratio[k, c, g], lower_ratio[k, c, g] = _probit_category(
+                    table[k, c, g], upper_ratio[k, c, g], lower_ratio[k, c, g] = probit_category(
                         upper, lower, c == 0, c == count - 1
                     )
             continue
@@ -185,7 +155,7 @@ def logp_grad(x, hyper, ints, offsets, codes, pattern, pattern_observed, cluster
                 softplus[g, k], sigmoid[g, k] = _softplus_sigmoid(theta[g] * a[k] + x[start[k]])
             continue
         for c in range(1, count - 1):
-            gap = _log1mexp(kappa[k, c - 1] - kappa[k, c])
+            gap = log1mexp_scalar(kappa[k, c - 1] - kappa[k, c])
             for g in range(n_nodes):
                 table[k, c, g] = gap
         for g in range(n_nodes):
