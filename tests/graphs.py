@@ -3,26 +3,13 @@ compile, the reference that the engine and the builders are compared with."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import pytensor
 import pytensor.tensor as pt
 from pytensor.compile.mode import Mode
 
-#: graphs evaluated as written, by Python thunks: no rewrites or compile to wait for (inner graphs too
-#: inside :func:`python_thunks`)
-AS_WRITTEN = Mode(linker="py", optimizer=None)
+from pymlsem.build.rewrites import AS_WRITTEN, python_thunks
 
-
-@contextmanager
-def python_thunks() -> Iterator[None]:
-    """Compile graphs as written (:data:`AS_WRITTEN` the default mode) and without a C compiler: PyTensor
-    links the inner graphs of ``Scan`` and ``OpFromGraph`` with its C backend whatever the outer mode, one C
-    module per new operation (~0.6 s each with an empty compile cache: 65 for the first latent class model
-    checked)."""
-    with pytensor.config.change_flags(mode=AS_WRITTEN, cxx=""):
-        yield
+__all__ = ["AS_WRITTEN", "dlogp_function", "python_thunks"]
 
 
 def dlogp_function(model, mode: Mode | str = AS_WRITTEN):

@@ -41,9 +41,23 @@ Bounds = tuple[float, float]
 # --------------------------------------------------------------------------------------------------
 
 
+def softplus(x: pt.TensorLike) -> pt.TensorVariable:
+    """``log(1 + exp(x))`` as ``max(x, 0) + log1p(exp(-|x|))``, made of operations with numpy
+    implementations: PyTensor's ``softplus`` has none, so a graph evaluated as written (the post-fit
+    evaluations over draws) called it once per element in Python.
+
+    Written with switches on ``x > 0`` so that autodiff's gradient is the logistic function to full
+    precision everywhere (``(x + |x|) / 2`` would add and cancel one half for negative ``x``) and 1/2 at 0
+    (where ``|x|``'s derivative is 0); both branches stay finite.
+    """
+    x = pt.as_tensor_variable(x)
+    positive = pt.gt(x, 0.0)
+    return pt.switch(positive, x, 0.0) + pt.log1p(pt.exp(pt.switch(positive, -x, x)))
+
+
 def log_expit(x: pt.TensorLike) -> pt.TensorVariable:
     """log of the logistic CDF, ``-log(1 + exp(-x))``, computed as ``-softplus(-x)``."""
-    return -pt.softplus(-pt.as_tensor_variable(x))
+    return -softplus(-pt.as_tensor_variable(x))
 
 
 _LOG_CDF: dict[str, Callable[[pt.TensorLike], pt.TensorVariable]] = {"probit": log_ndtr, "logit": log_expit}

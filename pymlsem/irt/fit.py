@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pytensor
 import pytensor.tensor as pt
 
+from pymlsem.build.rewrites import AS_WRITTEN, python_thunks
 from pymlsem.exceptions import PymlsemError
 from pymlsem.irt.data import IRTData
 from pymlsem.irt.model import IRTStructure, category_log_probabilities, integrated_terms, parameter_names
@@ -29,8 +29,6 @@ __all__ = ["GRID_TOLERANCE", "IRTFit"]
 
 #: the largest change of a person's log-likelihood when the grid's spacing halves that passes silently
 GRID_TOLERANCE = 1e-3
-#: a graph evaluated once as written (Python thunks: nothing to compile)
-_AS_WRITTEN = pytensor.compile.mode.Mode(linker="py", optimizer=None)
 
 
 @dataclass
@@ -192,7 +190,8 @@ class IRTFit(CheckedDraws):
             )
             score = pt.exp(log_p) @ pt.as_tensor(np.arange(count) / (count - 1.0))
             where = [chosen.index(names[h]) for h in place]
-            out[:, where, :] = score.eval(mode=_AS_WRITTEN).transpose(0, 2, 1)
+            with python_thunks():
+                out[:, where, :] = score.eval(mode=AS_WRITTEN).transpose(0, 2, 1)
         return out
 
     def trait_parameters(self, prob: float = 0.95) -> pd.DataFrame:
@@ -262,7 +261,8 @@ class IRTFit(CheckedDraws):
             for nodes in (self.structure.n_nodes, 2 * self.structure.n_nodes - 1):
                 structure = replace(self.structure, n_nodes=nodes)
                 terms = integrated_terms(means, self.data.arrays(), structure)
-                loglik.append(terms["person_loglik"].eval(mode=_AS_WRITTEN))
+                with python_thunks():
+                    loglik.append(terms["person_loglik"].eval(mode=AS_WRITTEN))
             self._cache["grid_error"] = float(np.abs(loglik[1] - loglik[0]).max())
         return self._cache["grid_error"]
 

@@ -56,7 +56,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from pymlsem.build.categorical import interval_loglik
+from pymlsem.build.categorical import interval_loglik, softplus
 from pymlsem.build.log_ndtr import log_ndtr
 from pymlsem.build.node_traces import without_node_traces
 from pymlsem.irt.data import IRTData
@@ -140,8 +140,8 @@ def category_log_probabilities(eta, thresholds, link: str = "logit"):
         parts.append(log_ndtr(x[..., -1:]))  # P(y = C-1) = Phi(eta - kappa_C-1)
         return pt.concatenate(parts, axis=-1)
     zero = pt.zeros_like(x[..., :1])
-    above = pt.concatenate([zero, -pt.softplus(-x)], axis=-1)  # log P(y >= c), c = 0..C-1
-    below = pt.concatenate([-pt.softplus(x), zero], axis=-1)  # log P(y < c + 1), c = 0..C-1
+    above = pt.concatenate([zero, -softplus(-x)], axis=-1)  # log P(y >= c), c = 0..C-1
+    below = pt.concatenate([-softplus(x), zero], axis=-1)  # log P(y < c + 1), c = 0..C-1
     gaps = pt.log1mexp(thresholds[..., :-1] - thresholds[..., 1:])  # ... x items x C-2
     ends = pt.zeros_like(thresholds[..., :1])
     return above + below + pt.concatenate([ends, gaps, ends], axis=-1)
@@ -194,8 +194,8 @@ def integrated_terms(parameters: dict, data: dict, structure: IRTStructure) -> d
     elif "intercept" in parameters:
         binary = slopes_of(data["binary_index"])
         d, responses = parameters["intercept"], pt.as_tensor(data["binary_responses"])
-        softplus = pt.softplus(theta[:, None] * binary[None, :] + d[None, :])  # grid x binary items
-        by_pattern = pt.dot(pt.as_tensor(data["binary_pattern_observed"]), softplus.T)  # patterns x grid
+        binary_terms = softplus(theta[:, None] * binary[None, :] + d[None, :])  # grid x binary items
+        by_pattern = pt.dot(pt.as_tensor(data["binary_pattern_observed"]), binary_terms.T)  # patterns x grid
         log_joint = (
             log_joint
             + theta[None, :] * pt.dot(responses, binary)[:, None]

@@ -9,14 +9,18 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pytensor
 import pytensor.tensor as pt
 
-from pymlsem.build.rewrites import compile_mode
+from pymlsem.build.rewrites import python_thunks
+from pymlsem.build.vectorized import batched_function
 from pymlsem.diagnostics.convergence import convergence_message, diagnose
 from pymlsem.exceptions import ConvergenceWarning
 
-__all__ = ["CheckedDraws"]
+__all__ = ["DRAWS_PER_CALL", "CheckedDraws"]
+
+#: draws evaluated together by :meth:`CheckedDraws._over_draws` (an IRT model's persons x grid points
+#: per draw times this bounds the memory of its largest intermediate)
+DRAWS_PER_CALL = 50
 
 
 class CheckedDraws:
@@ -41,7 +45,11 @@ class CheckedDraws:
     def _over_draws(
         self, names: Sequence[str], terms_of: Callable[[dict], dict], outputs: Sequence[str]
     ) -> dict[str, np.ndarray]:
-        """Tensors of the parameters evaluated at every draw, through one compiled function.
+        """Tensors of the parameters evaluated at every draw, through one function batched over draws.
+
+        The tensors are written for one draw; :func:`pymlsem.build.vectorized.batched_function` adds a
+        leading axis of draws to every operation, evaluated as written by Python thunks (numpy over
+        :data:`DRAWS_PER_CALL` draws at a time: nothing to compile).
 
         Parameters
         ----------
@@ -54,18 +62,18 @@ class CheckedDraws:
             averaged over the draws.
         """
         draws = {name: self._draws(name) for name in names}
-        inputs = {n: pt.tensor(n, dtype="float64", shape=draws[n].shape[1:]) for n in names}
-        terms = terms_of(inputs)
-        function = pytensor.function(
-            [inputs[n] for n in names], [terms[o] for o in outputs], mode=compile_mode("FAST_COMPILE")
-        )
+        inputs = [pt.tensor(n, dtype="float64", shape=draws[n].shape[1:]) for n in names]
+        terms = terms_of(dict(zip(names, inputs, strict=True)))
+        with python_thunks():
+            function = batched_function(inputs, [terms[o] for o in outputs], inputs)
         count = len(draws[names[0]])
-        kept, sums = [], None
-        for s in range(count):
-            values = function(*(draws[n][s] for n in names))
+        kept, sums = [], [0.0] * (len(outputs) - 1)
+        for start in range(0, count, DRAWS_PER_CALL):
+            values = function(*(draws[n][start : start + DRAWS_PER_CALL] for n in names))
             kept.append(values[0])
-            sums = values[1:] if sums is None else [a + b for a, b in zip(sums, values[1:], strict=True)]
-        return {outputs[0]: np.stack(kept)} | {o: v / count for o, v in zip(outputs[1:], sums, strict=True)}
+            sums = [total + value.sum(axis=0) for total, value in zip(sums, values[1:], strict=True)]
+        means = {o: v / count for o, v in zip(outputs[1:], sums, strict=True)}
+        return {outputs[0]: np.concatenate(kept)} | means
 
     def diagnose(self) -> pd.DataFrame:
         """Convergence checks of the draws (:func:`pymlsem.diagnostics.convergence.diagnose`)."""
