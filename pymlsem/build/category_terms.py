@@ -30,6 +30,7 @@ from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 from pytensor.link.numba.dispatch.basic import register_funcify_and_cache_key
 
+from pymlsem.build.categorical import LINKS
 from pymlsem.build.log_ndtr import log_ndtr_scalar
 
 __all__ = ["KINDS", "CategoryTerms", "category_terms", "log1mexp_scalar", "probit_category"]
@@ -147,8 +148,8 @@ class CategoryTerms(Op):
     __props__ = ("link",)
 
     def __init__(self, link: str):
-        if link not in ("probit", "logit"):
-            raise ValueError(f"link must be 'probit' or 'logit', not {link!r}")
+        if link not in LINKS:
+            raise ValueError(f"link must be one of {', '.join(LINKS)}, not {link!r}")
         self.link = link
 
     def make_node(self, eta, rows, below, above, kind) -> Apply:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytensor.tensor as pt
 
-from pymlsem.build.rewrites import AS_WRITTEN, python_thunks
+from pymlsem.build.rewrites import python_thunks
 from pymlsem.exceptions import PymlsemError
 from pymlsem.irt.data import IRTData
 from pymlsem.irt.model import IRTStructure, category_log_probabilities, integrated_terms, parameter_names
@@ -191,7 +191,7 @@ class IRTFit(CheckedDraws):
             score = pt.exp(log_p) @ pt.as_tensor(np.arange(count) / (count - 1.0))
             where = [chosen.index(names[h]) for h in place]
             with python_thunks():
-                out[:, where, :] = score.eval(mode=AS_WRITTEN).transpose(0, 2, 1)
+                out[:, where, :] = score.eval().transpose(0, 2, 1)
         return out
 
     def trait_parameters(self, prob: float = 0.95) -> pd.DataFrame:
@@ -262,7 +262,7 @@ class IRTFit(CheckedDraws):
                 structure = replace(self.structure, n_nodes=nodes)
                 terms = integrated_terms(means, self.data.arrays(), structure)
                 with python_thunks():
-                    loglik.append(terms["person_loglik"].eval(mode=AS_WRITTEN))
+                    loglik.append(terms["person_loglik"].eval())
             self._cache["grid_error"] = float(np.abs(loglik[1] - loglik[0]).max())
         return self._cache["grid_error"]
 
