@@ -147,7 +147,7 @@ GRAPH_SOURCES = (
     "build/category_terms.py",
     "build/log_ndtr.py",
 )
-EXPECTED_SECONDS = {"latent1": 150, "latent2": 240, "latent1_logit": 70, "latent2_logit": 110}
+EXPECTED_SECONDS = {"latent1": 150, "latent2": 130, "latent1_logit": 70, "latent2_logit": 110}
 DESCRIPTION = {
     "latent1": "single-level latent-variable SEM",
     "latent2": "two-level latent-variable SEM",
