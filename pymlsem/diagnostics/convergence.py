@@ -12,6 +12,8 @@ check           value                                                   passes w
 ``divergent``   number of divergent transitions after tuning            0
 ``e_bfmi``      smallest energy Bayesian fraction of missing info       >= 0.3 (every chain)
 ``tree_depth``  share of draws whose trajectory hit the maximum depth   <= 1%
+``signs``       parameters whose chains sit on opposite sides of 0      0
+                (chain means beyond 4 within-chain SDs of 0 each)
 ``modes``       largest gap between the chains' mean log densities      <= 4 within-chain SDs of it
 ==============  =====================================================  =============================
 
@@ -19,6 +21,11 @@ R-hat and ESS are computed over the parameters a fit reports (a SEM's free param
 effects, standard deviations, correlations and family parameters); the worst ones are named, with what to
 try. Checks that need what a sampler did not record (energy, tree depth, log density) are left out; constant
 draws (a correlation's diagonal) have no R-hat and are skipped.
+
+``signs`` tells why R-hat fails when chains found mirror images of one another: a latent variable whose
+variance is fixed (``std.lv``-style, every loading free) has the same posterior density with the signs of
+all its loadings and paths reversed, so each chain settles on one sign and their log densities agree (which
+``modes`` cannot see); the check names the parameters whose chain means sit far apart on both sides of 0.
 
 ``modes`` tells why R-hat fails when it fails because chains sit in different modes of the posterior rather
 than because they are short. Chains that sample one distribution have mean log densities a small fraction of
@@ -44,6 +51,7 @@ ESS_PER_CHAIN = 100
 BFMI_MIN = 0.3
 TREE_DEPTH_SHARE = 0.01
 MODE_GAP_SDS = 4.0  # chains' mean log densities further apart than this many within-chain SDs: two modes
+SIGN_SDS = 4.0  # a chain's mean this many within-chain SDs away from 0 has settled on a sign
 _WORST = 3  # parameters named per check
 
 _ADVICE = {
@@ -53,6 +61,12 @@ _ADVICE = {
     "divergent": "raise target_accept (e.g. target_accept=0.95) or reparameterise (method=, centered=)",
     "e_bfmi": "the posterior's tails are hard to explore: reparameterise or use more informative priors",
     "tree_depth": "raise max_treedepth or reparameterise; sampling is inefficient",
+    "signs": (
+        "the chains found mirror images of one another (a latent variable whose variance is fixed has the "
+        "same posterior with the signs of all its loadings and paths reversed). Keep the chains of one sign "
+        "(fit.select_chains([...])), or identify the sign: fix one loading (a marker such as 1*y1, the "
+        "variance then free) or give one loading a prior on positive values"
+    ),
     "modes": (
         "the chains found different modes, which also fails R-hat and ESS; a mode whose log density is tens "
         "of units below another's holds a negligible share of the posterior. Compare the chains "
@@ -136,6 +150,8 @@ def diagnose(idata: Any, var_names: list[str]) -> pd.DataFrame:
         rows.append(
             ("tree_depth", share, TREE_DEPTH_SHARE, share <= TREE_DEPTH_SHARE, pd.Series(dtype=float))
         )
+    if var_names and chains > 1:
+        rows.append(_signs(posterior))
     log_density = sample_stat(idata, "logp", "lp")
     if log_density is not None and log_density.sizes.get("chain", 1) > 1:
         rows.append(_modes(log_density))
@@ -149,6 +165,16 @@ def diagnose(idata: Any, var_names: list[str]) -> pd.DataFrame:
         },
         index=pd.Index([r[0] for r in rows], name="check"),
     )
+
+
+def _signs(posterior: xr.Dataset) -> tuple:
+    """The ``signs`` check: the parameters with a chain mean above :data:`SIGN_SDS` pooled within-chain SDs
+    and another below minus as many."""
+    means = posterior.mean("draw")
+    spread = np.sqrt(posterior.var("draw").mean("chain")) * SIGN_SDS
+    split = _flat(((means.max("chain") > spread) & (means.min("chain") < -spread)).astype(float))
+    named = split[split > 0]
+    return ("signs", float(named.size), 0, named.empty, named)
 
 
 def _modes(log_density: xr.DataArray) -> tuple:
@@ -169,10 +195,11 @@ def convergence_message(table: pd.DataFrame) -> str | None:
     failed = table[~table["ok"]]
     if failed.empty:
         return None
-    failed = failed.loc[sorted(failed.index, key=lambda check: check != "modes")]  # the cause first
+    causes_first = sorted(failed.index, key=lambda check: check not in ("signs", "modes"))
+    failed = failed.loc[causes_first]
     parts = []
     for check, row in failed.iterrows():
-        value = f"{row.value:.3g}" if check != "divergent" else f"{int(row.value)}"
+        value = f"{row.value:.3g}" if check not in ("divergent", "signs") else f"{int(row.value)}"
         worst = f" ({row.worst})" if row.worst else ""
         if check == "modes":
             value, worst = f"{row.value:.1f}", f" (log density below the best chain's: {row.worst})"

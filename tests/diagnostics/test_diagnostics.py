@@ -255,7 +255,7 @@ def test_convergence_checks_pass_on_independent_draws() -> None:
     energy = rng.normal(size=(4, 1000))  # independent energies: E-BFMI about 2
     idata = _idata(rng.normal(size=(4, 1000, 3)), diverging=np.zeros((4, 1000), bool), energy=energy)
     table = diagnose(idata, ["theta"])
-    assert list(table.index) == ["r_hat", "ess_bulk", "ess_tail", "divergent", "e_bfmi"]
+    assert list(table.index) == ["r_hat", "ess_bulk", "ess_tail", "divergent", "e_bfmi", "signs"]
     assert table["ok"].all() and convergence_message(table) is None
 
 
@@ -290,6 +290,31 @@ def test_chains_in_different_modes_are_named_with_their_log_density_gap() -> Non
     assert "different modes" in message and "below the best chain's: chain 1 at -6" in message
     single = diagnose(_idata(rng.normal(size=(1, 1000, 2)), logp=log_density[:1]), ["theta"])
     assert "modes" not in single.index  # one chain: nothing to compare
+
+
+def test_chains_that_are_mirror_images_are_named_with_what_to_do() -> None:
+    # a factor of fixed variance: chains 0 and 2 settled on positive loadings, 1 and 3 on negative ones,
+    # with the same log densities (what "modes" sees: nothing); theta[2] is a parameter centred on 0 and
+    # theta[1] a positive one whose chains agree
+    rng = np.random.default_rng(4)
+    draws = rng.normal(0.0, 0.08, size=(4, 1000, 3))
+    draws[:, :, 0] += np.array([0.8, -0.8, 0.8, -0.8])[:, None]
+    draws[:, :, 1] += 0.5
+    log_density = rng.normal(-5000.0, 4.0, size=(4, 1000))
+    table = diagnose(_idata(draws, logp=log_density), ["theta"])
+    assert not table.loc["signs", "ok"] and table.loc["signs", "value"] == 1
+    assert table.loc["signs", "worst"] == "theta[0]" and table.loc["modes", "ok"]
+    message = convergence_message(table)
+    assert message.index("signs 1") < message.index("r_hat") and "mirror images" in message
+    assert "fit.select_chains" in message and "marker" in message
+    draws[:, :, 0] = np.abs(draws[:, :, 0])
+    draws[0, :, 1] -= 1.0  # one chain at -0.5, three at +0.5 (each 6 SDs from 0)
+    table = diagnose(_idata(draws, logp=log_density), ["theta"])
+    assert not table.loc["signs", "ok"] and table.loc["signs", "worst"] == "theta[1]"
+    # chains apart on one side of 0 are not mirror images (R-hat reports them)
+    draws[0, :, 1] += 0.9  # at +0.4
+    table = diagnose(_idata(draws, logp=log_density), ["theta"])
+    assert table.loc["signs", "ok"] and not table.loc["r_hat", "ok"]
 
 
 @pytest.mark.sampling
