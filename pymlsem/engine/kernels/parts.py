@@ -32,6 +32,12 @@ LEVEL_START = (len(COMMON_SEGMENTS), len(COMMON_SEGMENTS) + len(LEVEL_SEGMENTS))
 _SD, _PREC, _RHO = 1, 3, 4
 LOG_2PI = math.log(2.0 * math.pi)
 
+# The steps a kernel is made of (prior_and_rows, level_moments, normal_terms, posterior, ...) are inlined
+# into it by numba (``inline="always"``), the shared helpers below them are not. numba optimises and emits
+# the machine code of every jitted function on its own and then again inside each caller, so steps compiled
+# as functions of their own made a family's first compile 1-2 s (10-15%) longer (docs/design-decisions.md,
+# "The kernels' steps inlined").
+
 
 def level_segments(levels: int) -> tuple[str, ...]:
     """The segments of ``levels`` levels, after :data:`COMMON_SEGMENTS`."""
@@ -75,7 +81,7 @@ def _rows(values, ints, offsets, row_fixed):
     return lavaan_slope, base, rows
 
 
-@numba.njit(cache=False)
+@numba.njit(cache=False, inline="always")  # a step of the kernel: see the module's note
 def prior_and_rows(x, hyper, ints, offsets, row_fixed):
     """The prior's log-density at ``x`` and every table row's value, with what :func:`to_point` needs.
 
@@ -90,7 +96,7 @@ def prior_and_rows(x, hyper, ints, offsets, row_fixed):
     return log_prior, rows, (grad, slope, lavaan_slope, base)
 
 
-@numba.njit(cache=False)
+@numba.njit(cache=False, inline="always")  # a step of the kernel: see the module's note
 def to_point(g_rows, state, ints, offsets):
     """The gradient in the unconstrained point of the prior plus a likelihood whose gradient by table row
     is ``g_rows``."""
@@ -114,7 +120,7 @@ def to_point(g_rows, state, ints, offsets):
     return grad + g_lavaan * lavaan_slope * slope
 
 
-@numba.njit(cache=False)
+@numba.njit(cache=False, inline="always")  # a step of the kernel: see the module's note
 def posterior(log_prior, loglik, state, n_rows, ints, offsets, levels):
     """The log-density and its gradient in the unconstrained point, from the prior's part and the
     likelihood with its gradient in each level's placed moments.
@@ -131,7 +137,7 @@ def posterior(log_prior, loglik, state, n_rows, ints, offsets, levels):
     return log_prior + loglik, to_point(g_rows, state, ints, offsets)
 
 
-@numba.njit(cache=False)
+@numba.njit(cache=False, inline="always")  # a step of the kernel: see the module's note
 def expanded_values(x, hyper, ints, offsets, row_fixed):
     """The expanded values at ``x``: the K constrained values, then every table row on lavaan's scale."""
     _, _, values, _ = all_priors(x, hyper, ints, offsets)
@@ -139,7 +145,7 @@ def expanded_values(x, hyper, ints, offsets, row_fixed):
     return (np.concatenate((values, rows)),)
 
 
-@numba.njit(cache=False)
+@numba.njit(cache=False, inline="always")  # a step of the kernel: see the module's note
 def level_moments(rows, ints, offsets, level, p):
     """One level's RAM matrices, ``(I - A)^-1`` and implied moments placed among the data's ``p``
     variables.
@@ -181,7 +187,7 @@ def level_moments(rows, ints, offsets, level, p):
     return sigma, mu, (total, s2, m, effect)
 
 
-@numba.njit(cache=False)
+@numba.njit(cache=False, inline="always")  # a step of the kernel: see the module's note
 def add_level_gradient(grad, g_sigma, g_mu, ram, ints, offsets, level):
     """Add to ``grad`` (by row) what dL/dSigma (symmetric) and dL/dmu of a level's placed moments give."""
     total, s, m, effect = ram
@@ -240,7 +246,7 @@ def cholesky_inverse(sigma):
     return True, logdet, matmul_tn(inv_chol, inv_chol)
 
 
-@numba.njit(cache=False)
+@numba.njit(cache=False, inline="always")  # a step of the kernel: see the module's note
 def normal_terms(sigma, mean, mu, scatter, count):
     """``count`` rows' normal log-likelihood from their mean and scatter around it (``-inf`` where
     ``sigma`` is not positive definite), with its gradient in ``sigma`` and ``mu``:
