@@ -24,6 +24,7 @@ import pandas as pd
 
 import pymlsem
 from pymlsem.engine.glmm import family_inputs
+from pymlsem.engine.kernels import callable_from_python
 from pymlsem.engine.kernels import glmm as kernel
 from pymlsem.engine.run import engine_binding
 
@@ -74,7 +75,7 @@ def main() -> None:
             start = time.perf_counter()
             _evaluations(2000, point, inputs)
             times.append((time.perf_counter() - start) / 2000 * 1e6)
-        logp = kernel.logp_grad(point, *inputs)[0]
+        logp = callable_from_python(kernel.logp_grad)(point, *inputs)[0]
         print(
             f"| `{label}` | {binding.family} | {binding.n_dim} | {min(times):.1f} | {np.median(times):.1f} |"
             f" {logp:.10f} |"

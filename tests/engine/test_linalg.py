@@ -1,11 +1,20 @@
-"""The kernels' loop-written matrix helpers (pymlsem.engine.kernels.linalg) against NumPy."""
+"""The kernels' loop-written matrix helpers (pymlsem.engine.kernels.linalg) against NumPy, called through
+:func:`pymlsem.engine.kernels.callable_from_python` (they are compiled for calls from compiled code only)."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from pymlsem.engine.kernels import linalg
+from pymlsem.engine.kernels import callable_from_python
+from pymlsem.engine.kernels import linalg as compiled_only
+
+#: the helpers as Python calls them
+linalg = SimpleNamespace(
+    **{name: callable_from_python(getattr(compiled_only, name)) for name in compiled_only.__all__}
+)
 
 
 @pytest.fixture(scope="module")

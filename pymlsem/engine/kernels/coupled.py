@@ -27,10 +27,9 @@ for crossed ones (Q_r: the coupled effects).
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
-from pymlsem.engine.kernels import mixed1
+from pymlsem.engine.kernels import internal, mixed1
 from pymlsem.engine.kernels.linalg import dot
 from pymlsem.engine.kernels.parts import segment
 
@@ -52,7 +51,7 @@ _LEVEL_SIZES = mixed1.SEGMENTS.index("level_sizes")
 _LAST = len(mixed1.SEGMENTS)  # parent1 (nested) or rest_source (crossed)
 
 
-@numba.njit(cache=False)
+@internal
 def _add_product(out, a, b, scale):
     """``out += scale * a @ b`` by loops: the matrices here are small, where a BLAS call or a new array
     costs more than the products (every helper here writes into arrays allocated once per call)."""
@@ -63,7 +62,7 @@ def _add_product(out, a, b, scale):
                 out[i, j] += left * b[m, j]
 
 
-@numba.njit(cache=False)
+@internal
 def _add_t_product(out, a, b, scale, lower=False):
     """``out += scale * a.T @ b`` (see :func:`_add_product`); only its lower triangle with ``lower``, where
     that product is symmetric."""
@@ -74,7 +73,7 @@ def _add_t_product(out, a, b, scale, lower=False):
                 out[i, j] += left * b[m, j]
 
 
-@numba.njit(cache=False)
+@internal
 def _add_mv(out, a, v, scale):
     """``out += scale * a @ v``."""
     for i in range(a.shape[0]):
@@ -84,7 +83,7 @@ def _add_mv(out, a, v, scale):
         out[i] += scale * total
 
 
-@numba.njit(cache=False)
+@internal
 def _add_t_mv(out, a, v, scale):
     """``out += scale * a.T @ v``."""
     for m in range(a.shape[0]):
@@ -93,7 +92,7 @@ def _add_t_mv(out, a, v, scale):
             out[i] += left * a[m, i]
 
 
-@numba.njit(cache=False)
+@internal
 def _add_outer(out, v, w, scale):
     """``out += scale * v w'``."""
     for i in range(v.size):
@@ -101,7 +100,7 @@ def _add_outer(out, v, w, scale):
             out[i, j] += scale * v[i] * w[j]
 
 
-@numba.njit(cache=False)
+@internal
 def _inner(a, b):
     """``sum(a * b)`` of two matrices of one shape."""
     total = 0.0
@@ -111,7 +110,7 @@ def _inner(a, b):
     return total
 
 
-@numba.njit(cache=False)
+@internal
 def _cluster_products(g, al, k, u, fixef, factor, zz, zy, zx, s2):
     """A cluster's ``g = Z'(y - X b)``, ``A L``, ``K / s^2 = L'A L / s^2`` and ``u = L'g`` (zeroed arrays)."""
     for r in range(g.size):
@@ -122,7 +121,7 @@ def _cluster_products(g, al, k, u, fixef, factor, zz, zy, zx, s2):
     _add_t_mv(u, factor, g, 1.0)
 
 
-@numba.njit(cache=False)
+@internal
 def _eliminate(k_oo, k_oc, u_o, d, d_inv, coupling, solved):
     """Integrate out a cluster's own effects (``k`` scaled by ``1 / s^2``): ``D^-1``, ``B`` and ``b``
     written into the last three (zeroed) arrays; ``(ok, log|D|)``."""
@@ -135,7 +134,7 @@ def _eliminate(k_oo, k_oc, u_o, d, d_inv, coupling, solved):
     return ok, logdet
 
 
-@numba.njit(cache=False)
+@internal
 def _own_blocks(g_oo, g_oc, a_o, b_s, d_inv, coupling, solved, s_inv, a_c, s4):
     """A cluster's ``a_o`` and its blocks of ``G = M^-1 + a a' / s^4`` written into ``a_o``, ``g_oo`` and
     ``g_oc`` (``b_s``: room for ``B S^-1``)."""
@@ -161,7 +160,7 @@ def _own_blocks(g_oo, g_oc, a_o, b_s, d_inv, coupling, solved, s_inv, a_c, s4):
             g_oc[r, c] -= b_s[r, c]
 
 
-@numba.njit(cache=False)
+@internal
 def _nested(fixef, sigma, factor, yy, xy, xx, zz, zy, zx, nobs, top_effects, n_top, parent):
     """The marginal log-likelihood of two nested factors and its gradient (:func:`mixed1.marginal`).
 
@@ -293,7 +292,7 @@ def _nested(fixef, sigma, factor, yy, xy, xx, zz, zy, zx, nobs, top_effects, n_t
     return mixed1.marginal(fixef, sigma, yy, xy, xx, nobs, sum_f, g_fixef, g_sigma_f, g_factor)
 
 
-@numba.njit(cache=False)
+@internal
 def _crossed(
     fixef, sigma, factor, yy, xy, xx, zz, zy, zx, nobs, rest_source, cross, rest_zz, rest_zy, rest_zx
 ):
@@ -398,7 +397,7 @@ def _crossed(
     return mixed1.marginal(fixef, sigma, yy, xy, xx, nobs, sum_f, g_fixef, g_sigma_f, g_factor)
 
 
-@numba.njit(cache=False)
+@internal
 def nested_logp_grad(x, hyper, ints, offsets, reals, real_offsets, yy, xy, xx, zz, zy, zx, nobs):
     """Log-density of ``mixed2`` at the unconstrained point ``x`` and its gradient.
 
@@ -420,7 +419,7 @@ def nested_logp_grad(x, hyper, ints, offsets, reals, real_offsets, yy, xy, xx, z
 nested_expand = mixed1.expand
 
 
-@numba.njit(cache=False)
+@internal
 def crossed_logp_grad(
     x, hyper, ints, offsets, reals, real_offsets, yy, xy, xx, zz, zy, zx, nobs, cross, zz_r, zy_r, zx_r
 ):
@@ -441,7 +440,7 @@ def crossed_logp_grad(
     return mixed1.posterior(x, log_prior, grad, likelihood, state, ints, offsets, reals, real_offsets)
 
 
-@numba.njit(cache=False)
+@internal
 def crossed_expand(
     x, hyper, ints, offsets, reals, real_offsets, yy, xy, xx, zz, zy, zx, nobs, _cross, _zz_r, _zy_r, _zx_r
 ):

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 
+from pymlsem.engine.kernels import internal
 from pymlsem.engine.kernels.parts import segment
 from pymlsem.engine.kernels.priors import PRIOR_SEGMENTS, all_priors
 
@@ -83,7 +83,7 @@ _IW_CHI2, _IW_Z, _IW_ROWS, _GX_PARAM, _GX_ROWS = (2 + k * len(LKJ_SIZES) for k i
 _LOG_2, _LOG_PI, _LOG_2PI = math.log(2.0), math.log(math.pi), math.log(2.0 * math.pi)
 
 
-@numba.njit(cache=False)
+@internal
 def effect_parameters(x, hyper, ints, offsets, reals, real_offsets):
     """Prior log-density, its gradient in x, the values, dvalue/dx, the fixed effects, the random-effect SDs
     and the correlation factor (Q x Q)."""
@@ -149,7 +149,7 @@ def effect_parameters(x, hyper, ints, offsets, reals, real_offsets):
     return log_prior, grad, values, slope, fixef, sd, corr_factor
 
 
-@numba.njit(cache=False)
+@internal
 def _set_rows(sd, flat, rows, factor):
     """A G block's SDs (the lengths of the rows of its factor) and correlation factor (the rows scaled to
     unit length), into the model's SDs and block-diagonal correlation factor (``flat``, row by row)."""
@@ -161,7 +161,7 @@ def _set_rows(sd, flat, rows, factor):
             flat[rows[i] * sd.size + rows[j]] = factor[i, j] / length
 
 
-@numba.njit(cache=False)
+@internal
 def lower_inverse(matrix):
     """The inverse of a lower triangular matrix, by forward substitution column by column."""
     q = matrix.shape[0]
@@ -175,7 +175,7 @@ def lower_inverse(matrix):
     return inverse
 
 
-@numba.njit(cache=False)
+@internal
 def expanded_factor(x, ints, offsets, q, b):
     """The Cholesky factor ``L = diag(s) F`` of block b of size q under a symmetric expansion
     (:class:`pymlsem.mlm.mcmcglmm_prior.SdCorrelationFactor`): the block's first q values the log SDs
@@ -195,7 +195,7 @@ def expanded_factor(x, ints, offsets, q, b):
     return factor
 
 
-@numba.njit(cache=False)
+@internal
 def _expanded_chain(grad, g_factor, x, params, factor):
     """Add to ``grad`` a gradient in a symmetric expansion's factor ``L = diag(s) F``
     (:func:`expanded_factor`; ``params`` the block's positions) taken back to its values: ``dL_ij/dlog s_i =
@@ -219,7 +219,7 @@ def _expanded_chain(grad, g_factor, x, params, factor):
             grad[k] += (sd_i * g_factor[i, j] - x[k] * along * inverse * inverse) * inverse
 
 
-@numba.njit(cache=False)
+@internal
 def expanded_density(factor, hyper):
     """:func:`pymlsem.mlm.mcmcglmm_prior.expanded_log_density` of ``L`` and its gradient in ``L``'s entries
     (lower triangle). ``hyper``: ``nu``, then ``Psi_ii = nu V_ii`` and ``1 / alpha.V_ii`` (q each). With
@@ -248,7 +248,7 @@ def expanded_density(factor, hyper):
     return log_p, gradient
 
 
-@numba.njit(cache=False)
+@internal
 def bartlett_root(values, root, ints, offsets, q, b):
     """The factor ``L = (C A)^-T`` of block b of size q under an MCMCglmm inverse-Wishart G prior
     (:func:`pymlsem.mlm.mcmcglmm_prior.block_root`), with ``(C A)^-1``: ``C`` (``root``, q x q row by row)
@@ -268,7 +268,7 @@ def bartlett_root(values, root, ints, offsets, q, b):
     return inverse.T, inverse
 
 
-@numba.njit(cache=False)
+@internal
 def effect_gradient(x, grad, g_values, g_fixef, g_factor, state, ints, offsets, reals, real_offsets):
     """Add to the prior's gradient ``grad`` the likelihood's: ``g_values`` (by value: the family's own
     parameters, filled by the caller), ``g_fixef`` (by fixed effect) and ``g_factor`` (by entry of L);
@@ -308,7 +308,7 @@ def effect_gradient(x, grad, g_values, g_fixef, g_factor, state, ints, offsets, 
                     ) * inverse
 
 
-@numba.njit(cache=False)
+@internal
 def _bartlett_gradient(g_values, g_factor, values, ints, offsets, reals, real_offsets):
     """Add to ``g_values`` the likelihood's gradient through each MCMCglmm inverse-Wishart G block's factor
     (:func:`bartlett_root`): with ``M = C A`` and ``L = M^-T``, ``g_M = -M^-T g_L' M^-T``, ``g_A = C' g_M``
@@ -336,7 +336,7 @@ def _bartlett_gradient(g_values, g_factor, values, ints, offsets, reals, real_of
                     k += 1
 
 
-@numba.njit(cache=False)
+@internal
 def _expanded_gradient(grad, g_factor, x, ints, offsets):
     """Add to ``grad`` the likelihood's gradient through each symmetric expansion's factor
     (:func:`expanded_factor`, :func:`_expanded_chain`)."""
@@ -350,7 +350,7 @@ def _expanded_gradient(grad, g_factor, x, ints, offsets):
             _expanded_chain(grad, g_block, x, params[b * n : (b + 1) * n], factor)
 
 
-@numba.njit(cache=False)
+@internal
 def _block_gradient(g_factor, rows):
     """The q x q block of the gradient in the factor of all effects at a block's rows."""
     q = rows.size
@@ -361,13 +361,13 @@ def _block_gradient(g_factor, rows):
     return block
 
 
-@numba.njit(cache=False)
+@internal
 def power_slope(scale, power, value):
     """``d(scale * value ** power) / dvalue``: an SD from the variable carrying its prior."""
     return scale * power * value ** (power - 1.0)
 
 
-@numba.njit(cache=False)
+@internal
 def spiral_index(q, i, j):
     """Which of a block's q(q-1)/2 unconstrained values PyMC's ``CholeskyCorrTransform(q)`` puts at row i,
     column j < i of the factor (its ``_fill_triangular_spiral`` with a unit diagonal: the rows after the
@@ -379,7 +379,7 @@ def spiral_index(q, i, j):
     return rows + k if k < tail else 2 * (tail + rows) - rows - 1 - k
 
 
-@numba.njit(cache=False)
+@internal
 def lkj_log_norm(eta, q):
     """The log normalising constant of PyMC's ``LKJCorr(q, eta)`` density (``_lkj_normalizing_constant``)."""
     total = (q - 1) * math.lgamma(eta + 0.5 * (q - 1))
@@ -388,7 +388,7 @@ def lkj_log_norm(eta, q):
     return total
 
 
-@numba.njit(cache=False)
+@internal
 def correlation(corr_factor):
     """The correlation matrix ``F F'`` of the correlation factor F."""
     q = corr_factor.shape[0]

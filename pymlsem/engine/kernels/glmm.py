@@ -40,9 +40,9 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 
+from pymlsem.engine.kernels import internal
 from pymlsem.engine.kernels.effects import (
     EFFECT_REALS,
     EFFECT_SEGMENTS,
@@ -90,7 +90,7 @@ _PYMC_TAIL = 1.0 / _PYMC_SQRT2**2 - 0.5
 _PYMC_LOG_HALF = float(np.log(np.float32(0.5))) - math.log(0.5)
 
 
-@numba.njit(cache=False)
+@internal
 def digamma(x):
     """The digamma function at ``x > 0``: the recurrence up to 10, then the asymptotic series (to ~1e-15)."""
     result = 0.0
@@ -104,7 +104,7 @@ def digamma(x):
     return result + math.log(x) - 0.5 / x - series
 
 
-@numba.njit(cache=False)
+@internal
 def _log_choose(n, y):
     """``log C(n, y)``: 0 for a Bernoulli row, without three lgamma calls per row and gradient."""
     if n == 1.0:
@@ -112,7 +112,7 @@ def _log_choose(n, y):
     return math.lgamma(n + 1.0) - math.lgamma(y + 1.0) - math.lgamma(n - y + 1.0)
 
 
-@numba.njit(cache=False)
+@internal
 def _row(code, eta, y, n, a, b):
     """One row's log-density and its derivatives in the linear predictor and in the response's own
     parameters ``a`` and ``b``: the negative binomial's ``alpha``, the Gaussian's ``sigma`` (``b`` its log,
@@ -153,7 +153,7 @@ def _row(code, eta, y, n, a, b):
     return logp, density * ((y / p if y > 0 else 0.0) - ((n - y) / q if n > y else 0.0)), 0.0, 0.0
 
 
-@numba.njit(cache=False)
+@internal
 def _cdf(code, z):
     """The ordinal model's link CDF at ``z`` and its density: logistic, or PyMC's normal CDF
     (:data:`_PYMC_SQRT2`); ``F(-inf) = 0``, ``F(inf) = 1``."""
@@ -166,7 +166,7 @@ def _cdf(code, z):
     return 0.5 * math.erfc(-scaled), math.exp(-scaled * scaled) / (_PYMC_SQRT2 * math.sqrt(math.pi))
 
 
-@numba.njit(cache=False)
+@internal
 def _ordinal_row(code, eta, category, cutpoints):
     """One ordinal row's log-density ``log(F(c[k] - eta) - F(c[k-1] - eta))`` (``c[-1] = -inf``,
     ``c[K-1] = inf``) and its derivatives in the two cut-points it reads (``upper``, ``lower``)."""
@@ -190,7 +190,7 @@ def _ordinal_row(code, eta, category, cutpoints):
     return logp, g_upper, g_lower
 
 
-@numba.njit(cache=False)
+@internal
 def _ordered(x, positions):
     """PyMC's ordered transform of the elements at ``positions``: the point with them ordered
     (``c[0] = x[0]``, ``c[m] = c[m-1] + exp(x[m])``) and the log-Jacobian."""
@@ -202,7 +202,7 @@ def _ordered(x, positions):
     return point, log_jacobian
 
 
-@numba.njit(cache=False)
+@internal
 def _linear_predictor(offset, design, fixef, z_design, row_levels, u):
     """Every row's ``eta = offset + x b + sum_e Z[e] u[level(e), e]``, an effect at a time (a loop over the
     rows of one column each, which the compiler keeps tight; by row, with an inner loop over the effects,
@@ -214,7 +214,7 @@ def _linear_predictor(offset, design, fixef, z_design, row_levels, u):
     return eta
 
 
-@numba.njit(cache=False)
+@internal
 def _back(d, design, z_design, row_levels, n_levels):
     """The gradients in the fixed effects and in the effects of every level, from ``d = dlog p / deta``."""
     g_u = np.zeros((n_levels, z_design.shape[1]))
@@ -224,7 +224,7 @@ def _back(d, design, z_design, row_levels, n_levels):
     return np.dot(d, design), g_u
 
 
-@numba.njit(cache=False)
+@internal
 def _logit_rows(eta, y, n, d):
     """The binomial logit rows' log-density (:func:`_row`'s, in one loop without its dispatch) and ``d``."""
     loglik = 0.0
@@ -243,7 +243,7 @@ def _logit_rows(eta, y, n, d):
     return loglik
 
 
-@numba.njit(cache=False)
+@internal
 def _rows(code, eta, y, trials, a, b, d):
     """The other responses' rows (:func:`_row`): the log-likelihood, ``d`` and the sums of the derivatives
     in the response's own parameters."""
@@ -256,7 +256,7 @@ def _rows(code, eta, y, trials, a, b, d):
     return loglik, g_a, g_b
 
 
-@numba.njit(cache=False)
+@internal
 def _ordinal_rows(code, eta, y, cutpoints, own, d, g_values):
     """The ordinal rows (:func:`_ordinal_row`): the log-likelihood and ``d``; the cut-points' gradient is
     added to ``g_values`` at their positions ``own``."""
@@ -273,13 +273,13 @@ def _ordinal_rows(code, eta, y, cutpoints, own, d, g_values):
     return loglik
 
 
-@numba.njit(cache=False)
+@internal
 def _response(ints, offsets):
     """The response code (the last segment)."""
     return segment(ints, offsets, offsets.size - 2)[0]
 
 
-@numba.njit(cache=False)
+@internal
 def _effects(values, factor, ints, offsets):
     """The standardised effects ``z`` (levels x Q) and the effects ``u = z L'`` of every level."""
     n_effects = factor.shape[0]
@@ -290,7 +290,7 @@ def _effects(values, factor, ints, offsets):
     return z, np.dot(z, np.ascontiguousarray(factor.T))
 
 
-@numba.njit(cache=False)
+@internal
 def _own_values(code, values, own, reals, real_offsets):
     """The response's own parameters (``a``, ``b`` of :func:`_row`): the negative binomial's
     ``alpha = 1 / t^2`` of its parameter t, the Gaussian's ``sigma = unit * t ** power`` and its log, the
@@ -305,7 +305,7 @@ def _own_values(code, values, own, reals, real_offsets):
     return 0.0, 0.0
 
 
-@numba.njit(cache=False)
+@internal
 def logp_grad(x, hyper, ints, offsets, reals, real_offsets, design, z_design, row_levels, y, trials, offset):
     """Log-density of the family at the unconstrained point ``x`` and its gradient.
 
@@ -358,7 +358,7 @@ def logp_grad(x, hyper, ints, offsets, reals, real_offsets, design, z_design, ro
     return log_prior + log_jacobian + loglik, grad
 
 
-@numba.njit(cache=False)
+@internal
 def expand(x, hyper, ints, offsets, reals, real_offsets, design, z_design, row_levels, y, trials, offset):
     """The expanded values at ``x``: the K constrained values, the fixed effects, the negative binomial's
     ``theta`` or the Gaussian's or Student-t's ``sigma``, the SDs, the correlation

@@ -15,13 +15,14 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from pymlsem.engine.kernels import internal
 from pymlsem.engine.kernels.parts import cholesky_inverse, factored_normal_terms, placed, taken
 from pymlsem.engine.kernels.sem2_fiml import cluster_term
 
 __all__ = ["pattern_loglik_draws", "two_level_loglik_draws"]
 
 
-@numba.njit(cache=False)
+@internal
 def _patterns(sigma, mu, observed, counts, means, scatter):
     """Each pattern's log-likelihood (``-inf`` where its block of ``sigma`` is not positive definite) and
     its precision ``P_k`` (zero outside the pattern's variables)."""

@@ -25,6 +25,7 @@ import numba
 import numpy as np
 
 from pymlsem.build.category_terms import log1mexp_scalar, probit_category
+from pymlsem.engine.kernels import internal
 from pymlsem.engine.kernels.parts import LOG_2PI, segment
 from pymlsem.irt.model import (
     BETWEEN_SD_PRIOR_SD,
@@ -54,7 +55,7 @@ def _softplus_sigmoid(x):
     return math.log1p(e), e / (1.0 + e)
 
 
-@numba.njit(cache=False)
+@internal
 def _layout(categories, n_discriminations):
     """Where each item's intercept (binary) or first threshold (ordinal) sits in the point, as PyMC orders
     the variables: the discriminations (one per item or one in all), the binary items' intercepts, then the
@@ -75,7 +76,7 @@ def _layout(categories, n_discriminations):
     return start, pos
 
 
-@numba.njit(cache=False)
+@internal
 def _thresholds(x, categories, start):
     """Every ordinal item's thresholds (items x max C - 1, ascending) from the point, the ordered transform's
     log-Jacobian and the thresholds' normal prior."""
@@ -95,7 +96,7 @@ def _thresholds(x, categories, start):
     return kappa, log_prior
 
 
-@numba.njit(cache=False)
+@internal
 def logp_grad(x, hyper, ints, offsets, codes, pattern, pattern_observed, cluster):
     """Log-density of the family at the unconstrained point ``x`` and its gradient.
 
@@ -328,7 +329,7 @@ def logp_grad(x, hyper, ints, offsets, codes, pattern, pattern_observed, cluster
     return log_prior + loglik, grad
 
 
-@numba.njit(cache=False)
+@internal
 def _log_prior(x, n_discriminations, categories, start, between, multilevel):
     """The priors of the discriminations, intercepts and between part, with their transforms' Jacobians (the
     thresholds' are in :func:`_thresholds`)."""
@@ -349,7 +350,7 @@ def _log_prior(x, n_discriminations, categories, start, between, multilevel):
     return total
 
 
-@numba.njit(cache=False)
+@internal
 def expand(x, hyper, ints, offsets, codes, pattern, pattern_observed, cluster):
     """The expanded values at ``x``: the point itself, then the constrained parameters in the per-model
     variables' order and layout (discriminations, binary intercepts, each ordinal group's thresholds items x

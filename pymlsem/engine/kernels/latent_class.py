@@ -30,6 +30,7 @@ import math
 import numba
 import numpy as np
 
+from pymlsem.engine.kernels import internal
 from pymlsem.engine.kernels.parts import LOG_2PI, segment
 from pymlsem.latent_class.model import MEAN_PRIOR_SD, SD_PRIOR_SD
 
@@ -43,7 +44,7 @@ _LOG_MEAN_SD = math.log(MEAN_PRIOR_SD)
 _LOG_SD_SD = math.log(SD_PRIOR_SD)
 
 
-@numba.njit(cache=False)
+@internal
 def _simplex(z):
     """PyMC's simplex transform of ``z`` (C - 1 elements): ``log p`` (C) and the log of the prior times
     the Jacobian, ``log Gamma(C) + log C + sum log p``."""
@@ -62,7 +63,7 @@ def _simplex(z):
     return log_p, math.lgamma(count) + math.log(count) + log_p.sum()
 
 
-@numba.njit(cache=False)
+@internal
 def _simplex_gradient(log_p, g_log_p, grad, start):
     """Add the gradient in the point's ``z`` of a simplex whose log-density gradient in ``log p`` is
     ``g_log_p`` (the Jacobian's ones included) at ``grad[start:]``."""
@@ -74,7 +75,7 @@ def _simplex_gradient(log_p, g_log_p, grad, start):
         grad[start + c] += g_log_p[c] - p[c] * total - last
 
 
-@numba.njit(cache=False)
+@internal
 def _unpack(x, ints, offsets):
     """Every parameter at ``x``: log pi_m (M), log pi_k|m (M x K), the categories' log-probabilities by
     one-hot column and class, the continuous items' class means and SDs; the prior (with Jacobians), and
@@ -134,7 +135,7 @@ def _softmax(values, weights):
     return top + math.log(total)
 
 
-@numba.njit(cache=False)
+@internal
 def logp_grad(x, hyper, ints, offsets, answers, values, observed, cluster):
     """Log-density of the family at the unconstrained point ``x`` and its gradient.
 
@@ -237,7 +238,7 @@ def logp_grad(x, hyper, ints, offsets, answers, values, observed, cluster):
     return log_prior + loglik, grad
 
 
-@numba.njit(cache=False)
+@internal
 def expand(x, hyper, ints, offsets, answers, values, observed, cluster):
     """The expanded values at ``x``: the point itself, then the constrained parameters in the per-model
     variables' order and layout (pi_m, in a multilevel model; pi_k|m, M x K; each group's category

@@ -9,13 +9,14 @@ machine pays in full (``np.outer`` alone 2.2 s; these loops 0.2-0.3 s each).
 
 from __future__ import annotations
 
-import numba
 import numpy as np
+
+from pymlsem.engine.kernels import internal
 
 __all__ = ["dot", "inverse", "matmul", "matmul_nt", "matmul_tn", "matvec", "outer", "vecmat"]
 
 
-@numba.njit(cache=False)
+@internal
 def matmul(a, b):
     """``a @ b``."""
     n, k = a.shape
@@ -29,7 +30,7 @@ def matmul(a, b):
     return out
 
 
-@numba.njit(cache=False)
+@internal
 def matmul_tn(a, b):
     """``a.T @ b``."""
     k, n = a.shape
@@ -43,7 +44,7 @@ def matmul_tn(a, b):
     return out
 
 
-@numba.njit(cache=False)
+@internal
 def matmul_nt(a, b):
     """``a @ b.T``."""
     n, k = a.shape
@@ -58,7 +59,7 @@ def matmul_nt(a, b):
     return out
 
 
-@numba.njit(cache=False)
+@internal
 def matvec(a, v):
     """``a @ v``."""
     n, k = a.shape
@@ -71,7 +72,7 @@ def matvec(a, v):
     return out
 
 
-@numba.njit(cache=False)
+@internal
 def vecmat(v, a):
     """``v @ a`` (``a.T @ v``)."""
     k, m = a.shape
@@ -83,7 +84,7 @@ def vecmat(v, a):
     return out
 
 
-@numba.njit(cache=False)
+@internal
 def dot(u, v):
     """``u @ v`` of two vectors."""
     total = 0.0
@@ -92,7 +93,7 @@ def dot(u, v):
     return total
 
 
-@numba.njit(cache=False)
+@internal
 def outer(u, v):
     """``np.outer(u, v)``."""
     out = np.empty((u.size, v.size))
@@ -102,7 +103,7 @@ def outer(u, v):
     return out
 
 
-@numba.njit(cache=False)
+@internal
 def inverse(a):
     """``a^-1`` by Gauss-Jordan elimination with partial pivoting; NaN where ``a`` is singular."""
     n = a.shape[0]

@@ -29,6 +29,7 @@ import math
 import numba
 import numpy as np
 
+from pymlsem.engine.kernels import internal
 from pymlsem.engine.kernels.effects import (
     EFFECT_REALS,
     EFFECT_SEGMENTS,
@@ -67,7 +68,7 @@ _SIGMA_SCALE, _SIGMA_POWER = REALS.index("sigma_scale"), REALS.index("sigma_powe
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
-@numba.njit(cache=False)
+@internal
 def parameters(x, hyper, ints, offsets, reals, real_offsets):
     """:func:`effect_parameters`, and the residual SD."""
     log_prior, grad, values, slope, fixef, sd, corr_factor = effect_parameters(
@@ -78,7 +79,7 @@ def parameters(x, hyper, ints, offsets, reals, real_offsets):
     return log_prior, grad, values, slope, fixef, sigma, sd, corr_factor
 
 
-@numba.njit(cache=False)
+@internal
 def factor_inverse(d, inv):
     """``(ok, log|D|)`` of the positive definite ``D`` whose lower triangle ``d`` holds, and ``D^-1`` written
     into ``inv``; ``ok`` is False where ``D`` is not positive definite. Its Cholesky factor ``C`` is written
@@ -115,7 +116,7 @@ def factor_inverse(d, inv):
     return True, logdet
 
 
-@numba.njit(cache=False)
+@internal
 def _loglik(fixef, sigma, factor, yy, xy, xx, zz, zy, zx, nobs):
     """The marginal log-likelihood and its gradient in the fixed effects, the residual SD and ``L``."""
     n_clusters, q = zy.shape
@@ -199,7 +200,7 @@ def add_cluster_gradient(g_factor, g_fixef, al, blocks, g, a, k, factor, zx, s2,
     return trace
 
 
-@numba.njit(cache=False)
+@internal
 def marginal(fixef, sigma, yy, xy, xx, nobs, sum_f, g_fixef_f, g_sigma_f, g_factor_f):
     """The marginal log-likelihood ``-1/2 [n log 2pi + 2 n log s + f + r'r / s^2]`` and its gradient in
     the fixed effects, the residual SD and ``L``, from ``f`` (``sum_j f_j``) and its gradients."""
@@ -214,7 +215,7 @@ def marginal(fixef, sigma, yy, xy, xx, nobs, sum_f, g_fixef_f, g_sigma_f, g_fact
     return loglik, g_fixef, g_sigma, -0.5 * g_factor_f
 
 
-@numba.njit(cache=False)
+@internal
 def logp_grad(x, hyper, ints, offsets, reals, real_offsets, yy, xy, xx, zz, zy, zx, nobs):
     """Log-density of the family at the unconstrained point ``x`` and its gradient.
 
@@ -229,7 +230,7 @@ def logp_grad(x, hyper, ints, offsets, reals, real_offsets, yy, xy, xx, zz, zy, 
     return posterior(x, log_prior, grad, likelihood, state, ints, offsets, reals, real_offsets)
 
 
-@numba.njit(cache=False)
+@internal
 def posterior(x, log_prior, grad, likelihood, state, ints, offsets, reals, real_offsets):
     """The log-density and its gradient in ``x`` from the prior's (``log_prior``, ``grad``) and the
     likelihood's (:func:`marginal`'s four values); ``state`` as :func:`effect_gradient` reads it."""
@@ -247,7 +248,7 @@ def posterior(x, log_prior, grad, likelihood, state, ints, offsets, reals, real_
     return log_prior + loglik, grad
 
 
-@numba.njit(cache=False)
+@internal
 def expand(x, hyper, ints, offsets, reals, real_offsets, yy, xy, xx, zz, zy, zx, nobs):
     """The expanded values at ``x``: the K constrained values, the fixed effects, the residual SD, the SDs,
     the correlation factor and the correlation matrix it gives (both Q x Q, row by row)."""

@@ -19,6 +19,7 @@ import math
 import numba
 import numpy as np
 
+from pymlsem.engine.kernels import internal
 from pymlsem.engine.kernels.linalg import inverse, matmul, matmul_nt, matmul_tn, matvec, outer, vecmat
 from pymlsem.engine.kernels.priors import PRIOR_SEGMENTS, all_priors
 
@@ -50,7 +51,7 @@ def segment(ints, offsets, i):
     return ints[offsets[i] : offsets[i + 1]]
 
 
-@numba.njit(cache=False)
+@internal
 def _rows(values, ints, offsets, row_fixed):
     """Every table row's value on lavaan's scale; also the rows before covariances are scaled, and
     d(lavaan value)/d(value) of each free parameter."""
@@ -150,8 +151,8 @@ def level_moments(rows, ints, offsets, level, p):
     """One level's RAM matrices, ``(I - A)^-1`` and implied moments placed among the data's ``p``
     variables.
 
-    Callers pass ``level`` as ``np.int64(0)`` or ``np.int64(1)``: numba compiles a function once for each
-    literal integer it is called with, and this is the kernels' largest function (~2 s a compile).
+    Callers pass ``level`` as ``np.int64(0)`` or ``np.int64(1)``, a value known only at run time, so that
+    the function's body is typed the same way at each of its (inlined) calls.
 
     Returns
     -------
@@ -214,7 +215,7 @@ def add_level_gradient(grad, g_sigma, g_mu, ram, ints, offsets, level):
         grad[m_rows[t]] += d_m[m_index[t]]
 
 
-@numba.njit(cache=False)
+@internal
 def cholesky_inverse(sigma):
     """``(ok, log|Sigma|, Sigma^-1)``; ``ok`` is False where ``Sigma`` is not positive definite."""
     n = sigma.shape[0]
@@ -260,7 +261,7 @@ def normal_terms(sigma, mean, mu, scatter, count):
     return factored_normal_terms(inv, logdet, mean, mu, scatter, count)
 
 
-@numba.njit(cache=False)
+@internal
 def factored_normal_terms(inv, logdet, mean, mu, scatter, count):
     """:func:`normal_terms` with ``Sigma^-1`` and ``log|Sigma|`` known (:func:`cholesky_inverse`)."""
     p = mu.size
@@ -281,14 +282,14 @@ def factored_normal_terms(inv, logdet, mean, mu, scatter, count):
     return gaussian(count, p, logdet, quadratic), g_sigma, g_mu
 
 
-@numba.njit(cache=False)
+@internal
 def gaussian(count, p, logdet, quadratic):
     """The log-density of ``count`` p-variate normal vectors of covariance determinant ``exp(logdet)``
     whose squared Mahalanobis distances add up to ``quadratic``."""
     return -0.5 * (count * (p * LOG_2PI + logdet) + quadratic)
 
 
-@numba.njit(cache=False)
+@internal
 def placed(values, where, p):
     """``values`` at rows and columns ``where`` of a p x p zero matrix."""
     out = np.zeros((p, p))
@@ -298,7 +299,7 @@ def placed(values, where, p):
     return out
 
 
-@numba.njit(cache=False)
+@internal
 def taken(full, where):
     """``full[where][:, where]``."""
     out = np.empty((where.size, where.size))

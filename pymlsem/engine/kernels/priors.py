@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 
+from pymlsem.engine.kernels import internal
 from pymlsem.priors import FAMILIES
 
 __all__ = ["PRIOR_SEGMENTS", "all_priors", "log_sigmoid"]
@@ -59,7 +59,7 @@ _LOG_SQRT_2_OVER_PI = math.log(math.sqrt(2.0 / math.pi))
 _PYMC_LOG_2 = float(np.log(np.float32(2.0)))
 
 
-@numba.njit(cache=False)
+@internal
 def log_sigmoid(x):
     """``log(1 / (1 + exp(-x)))`` without overflow."""
     if x >= 0:
@@ -67,13 +67,13 @@ def log_sigmoid(x):
     return x - math.log1p(math.exp(x))
 
 
-@numba.njit(cache=False)
+@internal
 def _softplus(x):
     """``log(1 + exp(x))`` without overflow."""
     return -log_sigmoid(-x)
 
 
-@numba.njit(cache=False)
+@internal
 def _real_line(code, t, h0, h1, h2):
     """Log-density and its derivative of a prior on the real line at ``t``."""
     if code == _NORMAL:  # Normal(mu, sigma)
@@ -88,7 +88,7 @@ def _real_line(code, t, h0, h1, h2):
     return -_LOG_PI - math.log(h1) - math.log1p(z * z), -2.0 * z / (h1 * (1.0 + z * z))
 
 
-@numba.njit(cache=False)
+@internal
 def _positive(code, v, h0, h1):
     """Log-density of a positive prior at ``v`` and its derivative in ``log v`` (Jacobian not included)."""
     if code == _GAMMA:  # Gamma(alpha, beta), rate beta
@@ -116,7 +116,7 @@ def _positive(code, v, h0, h1):
     return logp, -(nu + 1.0) * w / (1.0 + w)
 
 
-@numba.njit(cache=False)
+@internal
 def _add_family(code, x, hyper, positions, grad, values, slope):
     """Add the elements at ``positions`` of prior family ``code``: returns their summed log-density (with
     the log-Jacobian) and writes their gradient in x, values and dvalue/dx into the arrays."""
@@ -150,7 +150,7 @@ def _add_family(code, x, hyper, positions, grad, values, slope):
     return logp
 
 
-@numba.njit(cache=False)
+@internal
 def all_priors(x, hyper, ints, offsets):
     """The joint prior log-density at the unconstrained point ``x`` (log-Jacobians included), its gradient
     in x, the values and dvalue/dx, from the first :data:`PRIOR_SEGMENTS` of ``ints``; elements in none of

@@ -16,13 +16,14 @@ import math
 import numba
 import numpy as np
 
+from pymlsem.engine.kernels import internal
 from pymlsem.engine.kernels.parts import placed, taken
 from pymlsem.engine.kernels.sem2_fiml import likelihood
 
 __all__ = ["compile_objective", "objective"]
 
 
-@numba.njit(cache=False)
+@internal
 def _factor(free, n):
     """The lower-triangular factor whose lower triangle (row by row) is ``free``, diagonal ``exp``."""
     chol = np.zeros((n, n))
@@ -34,7 +35,7 @@ def _factor(free, n):
     return chol
 
 
-@numba.njit(cache=False)
+@internal
 def _factor_gradient(g_sigma, chol):
     """The gradient in the free elements of :func:`_factor` from ``g_sigma`` = dlogL/dSigma (symmetric)."""
     n = chol.shape[0]

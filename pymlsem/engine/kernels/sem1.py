@@ -11,9 +11,9 @@ expectation, so the mean term is zero.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
+from pymlsem.engine.kernels import internal
 from pymlsem.engine.kernels.parts import (
     COMMON_SEGMENTS,
     expanded_values,
@@ -32,7 +32,7 @@ SEGMENTS = (*COMMON_SEGMENTS, *level_segments(1), "mean_flag")
 _MEAN_FLAG = SEGMENTS.index("mean_flag")
 
 
-@numba.njit(cache=False)
+@internal
 def logp_grad(x, hyper, ints, offsets, row_fixed, nobs, mean, cov):
     """Log-density of the ``sem1`` family at the unconstrained point ``x`` and its gradient.
 
@@ -47,7 +47,7 @@ def logp_grad(x, hyper, ints, offsets, row_fixed, nobs, mean, cov):
     return posterior(log_prior, loglik, state, rows.size, ints, offsets, ((g_sigma, g_mu, ram),))
 
 
-@numba.njit(cache=False)
+@internal
 def expand(x, hyper, ints, offsets, row_fixed, nobs, mean, cov):
     """The expanded values at ``x``: the K constrained values, then every table row on lavaan's scale."""
     return expanded_values(x, hyper, ints, offsets, row_fixed)

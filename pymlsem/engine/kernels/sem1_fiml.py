@@ -9,9 +9,9 @@ such model's own PyMC graph (tests/engine/test_engine.py).
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
+from pymlsem.engine.kernels import internal
 from pymlsem.engine.kernels.parts import (
     COMMON_SEGMENTS,
     cholesky_inverse,
@@ -30,7 +30,7 @@ __all__ = ["SEGMENTS", "expand", "logp_grad"]
 SEGMENTS = (*COMMON_SEGMENTS, *level_segments(1))
 
 
-@numba.njit(cache=False)
+@internal
 def _pattern_terms(sigma, mu, observed, counts, means, scatter):
     """The patterns' log-likelihood with its gradient in ``sigma`` and ``mu`` (``-inf`` if not PD)."""
     p = mu.size
@@ -54,7 +54,7 @@ def _pattern_terms(sigma, mu, observed, counts, means, scatter):
     return logp, g_sigma, g_mu
 
 
-@numba.njit(cache=False)
+@internal
 def logp_grad(x, hyper, ints, offsets, row_fixed, n_values, observed, counts, means, scatter):
     """Log-density of the ``sem1_fiml`` family at the unconstrained point ``x`` and its gradient.
 
@@ -66,7 +66,7 @@ def logp_grad(x, hyper, ints, offsets, row_fixed, n_values, observed, counts, me
     return posterior(log_prior, loglik, state, rows.size, ints, offsets, ((g_sigma, g_mu, ram),))
 
 
-@numba.njit(cache=False)
+@internal
 def expand(x, hyper, ints, offsets, row_fixed, n_values, observed, counts, means, scatter):
     """The expanded values at ``x``: the K constrained values, then every table row on lavaan's scale."""
     return expanded_values(x, hyper, ints, offsets, row_fixed)

@@ -19,6 +19,7 @@ import math
 import numba
 import numpy as np
 
+from pymlsem.engine.kernels import internal
 from pymlsem.engine.kernels.parts import (
     COMMON_SEGMENTS,
     expanded_values,
@@ -38,7 +39,7 @@ SEGMENTS = (*COMMON_SEGMENTS, *level_segments(2), "within_index")
 _WITHIN_INDEX = SEGMENTS.index("within_index")
 
 
-@numba.njit(cache=False)
+@internal
 def _two_level_terms(sigma_w, sigma_b, mu, within_index, within_scatter, sizes, counts, means, group_scatter):
     """The two-level log-likelihood from the implied moments (placed among all p variables) with
     dL/dSigma_w, dL/dSigma_b and dL/dmu; ``-inf`` where a covariance is not positive definite."""
@@ -112,7 +113,7 @@ def loglik_draws(
     return out
 
 
-@numba.njit(cache=False)
+@internal
 def logp_grad(x, hyper, ints, offsets, row_fixed, within_scatter, sizes, counts, means, group_scatter):
     """Log-density of the ``sem2`` family at the unconstrained point ``x`` and its gradient.
 
@@ -130,7 +131,7 @@ def logp_grad(x, hyper, ints, offsets, row_fixed, within_scatter, sizes, counts,
     return posterior(log_prior, loglik, state, rows.size, ints, offsets, levels)
 
 
-@numba.njit(cache=False)
+@internal
 def expand(x, hyper, ints, offsets, row_fixed, within_scatter, sizes, counts, means, group_scatter):
     """The expanded values at ``x``: the K constrained values, then every table row on lavaan's scale."""
     return expanded_values(x, hyper, ints, offsets, row_fixed)

@@ -21,9 +21,9 @@ definite. With ``R = C^-1``, ``a = R w``, ``H = G^-1``, ``Gamma = R - a a'`` and
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
+from pymlsem.engine.kernels import internal
 from pymlsem.engine.kernels.linalg import dot, matmul, matvec, outer
 from pymlsem.engine.kernels.parts import (
     COMMON_SEGMENTS,
@@ -47,7 +47,7 @@ SEGMENTS = (*COMMON_SEGMENTS, *level_segments(2), "within_index", "between_index
 _WITHIN_INDEX, _BETWEEN_INDEX = SEGMENTS.index("within_index"), SEGMENTS.index("between_index")
 
 
-@numba.njit(cache=False)
+@internal
 def _add_block(full, where, block, factor):
     """``full[where, where] += factor * block``."""
     for i in range(where.size):
@@ -55,7 +55,7 @@ def _add_block(full, where, block, factor):
             full[where[i], where[j]] += factor * block[i, j]
 
 
-@numba.njit(cache=False)
+@internal
 def cluster_term(j, sigma_b, mu, precision, g_precision, g_b, g_mu, between, is_within, data):
     """Cluster j's log-likelihood term; adds its gradient to ``g_precision`` (by pattern), ``g_b`` and
     ``g_mu``. Returns ``-inf`` where ``G`` or ``C`` is not positive definite."""
@@ -128,7 +128,7 @@ def cluster_term(j, sigma_b, mu, precision, g_precision, g_b, g_mu, between, is_
     return value
 
 
-@numba.njit(cache=False)
+@internal
 def likelihood(sigma_w, sigma_b, mu, within, between, patterns, clusters):
     """The log-likelihood with dL/dSigma_w, dL/dSigma_b and dL/dmu (``-inf`` if not PD)."""
     observed, counts, means, scatter = patterns
@@ -168,7 +168,7 @@ def likelihood(sigma_w, sigma_b, mu, within, between, patterns, clusters):
     return logp, g_w, g_b, g_mu
 
 
-@numba.njit(cache=False)
+@internal
 def logp_grad(
     x, hyper, ints, offsets, row_fixed, n_values, observed, counts, means, scatter,
     cluster_counts, cluster_sums, cluster_observed, cluster_values,
@@ -194,7 +194,7 @@ def logp_grad(
     return posterior(log_prior, loglik, state, rows.size, ints, offsets, levels)
 
 
-@numba.njit(cache=False)
+@internal
 def expand(
     x, hyper, ints, offsets, row_fixed, n_values, observed, counts, means, scatter,
     cluster_counts, cluster_sums, cluster_observed, cluster_values,
