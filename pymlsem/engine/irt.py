@@ -35,7 +35,7 @@ __all__ = [
 
 FAMILIES = ("irt",)
 WARMUP_FAMILIES = FAMILIES
-EXPECTED_SECONDS = {"irt": 15}
+EXPECTED_SECONDS = {"irt": 10}
 DESCRIPTION = {"irt": "IRT model"}
 #: the files that define the family besides the common ones (its cache key reads them)
 GRAPH_SOURCES = ("engine/irt.py", "irt/model.py")

@@ -35,7 +35,7 @@ __all__ = [
 
 FAMILIES = ("lca",)
 WARMUP_FAMILIES = FAMILIES
-EXPECTED_SECONDS = {"lca": 20}
+EXPECTED_SECONDS = {"lca": 12}
 DESCRIPTION = {"lca": "latent class model"}
 #: the files that define the family besides the common ones (its cache key reads them)
 GRAPH_SOURCES = ("engine/latent_class.py", "latent_class/model.py")
