@@ -40,6 +40,10 @@ def crossed_data(seed: int = 1, n_rows: int = 3000) -> pd.DataFrame:
     return pd.DataFrame({"y": y, "a": a.astype(str), "b": b.astype(str)})
 
 
+#: the kernel as Python calls it (its functions are compiled for calls from compiled code only)
+_logp_grad = callable_from_python(kernel.logp_grad)
+
+
 @numba.njit
 def _evaluations(n, point, inputs):
     total = 0.0
@@ -75,7 +79,7 @@ def main() -> None:
             start = time.perf_counter()
             _evaluations(2000, point, inputs)
             times.append((time.perf_counter() - start) / 2000 * 1e6)
-        logp = callable_from_python(kernel.logp_grad)(point, *inputs)[0]
+        logp = _logp_grad(point, *inputs)[0]
         print(
             f"| `{label}` | {binding.family} | {binding.n_dim} | {min(times):.1f} | {np.median(times):.1f} |"
             f" {logp:.10f} |"
