@@ -6,10 +6,11 @@ model at ``theta`` (:mod:`pymlsem.workflow.replicate`), and the discrepancy
 
     D(y, theta) = 2 [log L_h1(y) - log L(theta; y)]
 
-is computed for the observed and for the replicated data, where ``L_h1`` is the saturated model's
-maximised likelihood (:mod:`pymlsem.workflow.saturated`; for two levels its EM is refitted to every
-replicate). The PPP is the share of draws with ``D(y_rep, theta) > D(y, theta)``: near 0.5 when the data
-look like the model's own replicates, near 0 when the model misses structure in the data.
+is computed for the observed and for the replicated data, where ``L_h1`` is the saturated model's maximised
+likelihood (:mod:`pymlsem.workflow.saturated`; for two levels its EM is refitted to every replicate, starting
+at the moments the replicate was drawn from). The PPP is the share of draws with
+``D(y_rep, theta) > D(y, theta)``: near 0.5 when the data look like the model's own replicates, near 0 when
+the model misses structure in the data.
 
 With missing values the replicates keep the data's missing values and the likelihood is the
 full-information one. For a single-level model without exogenous covariates the discrepancy is still the
@@ -44,6 +45,7 @@ from pymlsem.results.implied import row_value_draws
 from pymlsem.workflow.conditional import latent_deviances
 from pymlsem.workflow.incomplete import missing_stats_of, missing_total_loglik
 from pymlsem.workflow.loglik import (
+    ImpliedMoments,
     SingleLevelBatch,
     TwoLevelBatch,
     batch_of,
@@ -110,9 +112,16 @@ class PPPResult:
         return f"PPPResult(ppp={self.ppp:.3f}, n_draws={self.n_draws}, excluded={self.excluded})"
 
 
-def _h1_loglik(batch: SingleLevelBatch | TwoLevelBatch, tol: float) -> np.ndarray:
+def _h1_loglik(
+    batch: SingleLevelBatch | TwoLevelBatch, tol: float, drawn_from: ImpliedMoments | None = None
+) -> np.ndarray:
+    """The saturated log-likelihood of each data set; two levels, the EM starts from the moments the
+    replicates were drawn from (``drawn_from``), where given."""
     if isinstance(batch, TwoLevelBatch):
-        return two_level_h1(batch, tol=tol).loglik
+        start = None
+        if drawn_from is not None:
+            start = (drawn_from.mean[1], drawn_from.cov[1], drawn_from.mean[2], drawn_from.cov[2])
+        return two_level_h1(batch, tol=tol, start=start).loglik
     return single_level_h1_loglik(batch)
 
 
@@ -148,8 +157,12 @@ def chisq_discrepancy(spec: SEM, rows: np.ndarray, *, tol: float = LAVAAN_TOL) -
         saturated = two_level_missing_h1(spec.likelihood_stats).loglik
         return 2.0 * (saturated - missing_total_loglik(spec, np.atleast_2d(rows)))
     spec.check_complete("the chi-square discrepancy (PPP)")
+    return _complete_data_chisq(spec, implied_moments(spec, rows), tol)
+
+
+def _complete_data_chisq(spec: SEM, moments: ImpliedMoments, tol: float) -> np.ndarray:
+    """The chi-square discrepancy of the observed (complete) data under each draw's implied moments."""
     batch = batch_of(spec.stats)
-    moments = implied_moments(spec, rows)
     loglik = model_loglik(moments, batch, meanstructure=spec.meanstructure)
     saturated = _h1_loglik(batch, tol)
     check_saturated(saturated)
@@ -221,15 +234,17 @@ def _chisq_discrepancies(
     spec: SEM, rows: np.ndarray, rng: np.random.Generator, tol: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """The chi-square discrepancies of the observed data and of one replicate per draw."""
-    observed = chisq_discrepancy(spec, rows, tol=tol)
+    spec.check_complete("the chi-square discrepancy (PPP)")
+    observed = np.empty(rows.shape[0])
     replicated = np.empty(rows.shape[0])
     step = _chunk_size(spec)
     for start in range(0, rows.shape[0], step):
         part = slice(start, start + step)
         moments = implied_moments(spec, rows[part])
+        observed[part] = _complete_data_chisq(spec, moments, tol)
         batch = simulate_replicates(spec, moments, rng)
         loglik = model_loglik(moments, batch, meanstructure=spec.meanstructure)
-        replicated[part] = 2.0 * (_h1_loglik(batch, tol) - loglik)
+        replicated[part] = 2.0 * (_h1_loglik(batch, tol, drawn_from=moments) - loglik)
     return observed, replicated
 
 
