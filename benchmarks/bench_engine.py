@@ -5,7 +5,8 @@ Three measurements, back to back, each pymlsem fit 4 chains x 1000 draws (+1000 
 1. **New structure, fresh process.** Every model of the zoo in its own fresh Python process (import, build,
    compile, sample, summary), on a machine whose engine families are compiled already (``python -m pymlsem
    warmup``): none of these structures was fitted before, which is what a researcher changing a model does.
-   lavaan fits the same model in its own fresh R process (``Rscript benchmarks/lavaan_fit.R``).
+   lavaan fits the same model in its own fresh R process (``Rscript benchmarks/lavaan_fit.R``). Each pair of
+   processes runs three times, alternately; the ratio is of the medians.
 2. **The zoo in one process**: all models one after the other; total time and compile time per model,
    against lavaan fitting the same models in one R process.
 3. **A fresh machine's first fit**: the seed model (two levels) and the HS CFA (one level), each with empty
@@ -27,6 +28,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -140,20 +143,28 @@ def main(parts: list[str]) -> None:
     print(f"load after: {load()}")
 
 
-def new_structures(has_r: bool) -> None:
-    """Part 1: every zoo model in a fresh process, the families compiled before."""
+def new_structures(has_r: bool, repeats: int = 3) -> None:
+    """Part 1: every zoo model in a fresh process, the families compiled before; each model's pymlsem and
+    lavaan processes run ``repeats`` times, alternately, and the medians of their wall times are compared
+    (the range in brackets)."""
     print("## 1. New structure, fresh process (engine families compiled before)\n")
     print(
+        f"Each process {repeats} times, pymlsem and lavaan alternately: median (range).\n\n"
         "| model | pymlsem whole process (s) | compile (s) | sampling (s) | min ESS | max R-hat "
-        "| lavaan whole process (s) | ratio |"
+        "| lavaan whole process (s) | ratio of medians |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for name, job in ZOO.items():
-        (result,), whole = pymlsem_process({name: job})
-        peer = lavaan_process({name: job})[1] if has_r else float("nan")
+        wholes, peers = [], []
+        for _ in range(repeats):
+            (result,), whole = pymlsem_process({name: job})
+            wholes.append(whole)
+            peers.append(lavaan_process({name: job})[1] if has_r else float("nan"))
+        whole, peer = float(np.median(wholes)), float(np.median(peers))
         print(
-            f"| {name} | {whole:.1f} | {result['compile']:.2f} | {result['sampling']:.1f} | "
-            f"{result['min_ess_bulk']:.0f} | {result['max_r_hat']:.3f} | {peer:.1f} | {whole / peer:.1f} |",
+            f"| {name} | {whole:.1f} ({min(wholes):.1f}-{max(wholes):.1f}) | {result['compile']:.2f} | "
+            f"{result['sampling']:.1f} | {result['min_ess_bulk']:.0f} | {result['max_r_hat']:.3f} | "
+            f"{peer:.2f} ({min(peers):.2f}-{max(peers):.2f}) | {whole / peer:.1f} |",
             flush=True,
         )
 
