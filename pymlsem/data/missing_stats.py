@@ -56,6 +56,7 @@ __all__ = [
     "MissingTwoLevelStats",
     "has_missing",
     "single_level_missing_stats",
+    "single_level_missing_stats_batch",
     "two_level_missing_stats",
 ]
 
@@ -275,6 +276,57 @@ def single_level_missing_stats(
         n_values=np.asarray(float(observed.sum())),
         pattern_observed=masks.astype(np.float64),
         pattern_counts=counts,
+        pattern_means=means,
+        pattern_scatter=scatter,
+    )
+
+
+def single_level_missing_stats_batch(values: np.ndarray, variables: Sequence[str]) -> MissingSingleLevelStats:
+    """The statistics of R data sets with the same missing values at once (e.g. replicated data sets).
+
+    Parameters
+    ----------
+    values
+        Shape (R, N, p), NaN where missing, the same cells in every data set; columns in ``variables`` order.
+    variables
+        The observed model variables.
+
+    Returns
+    -------
+    MissingSingleLevelStats
+        As :func:`single_level_missing_stats` gives for each data set, with a leading axis R on
+        ``pattern_means`` (R, K, p) and ``pattern_scatter`` (R, K, p, p).
+
+    Raises
+    ------
+    DataError
+        When the data sets' missing values differ, or fewer than two rows have an observed value.
+    """
+    names = variable_names(variables)
+    values = np.asarray(values, dtype=np.float64)
+    observed = np.isfinite(values[0])
+    if not np.array_equal(np.isfinite(values), np.broadcast_to(observed, values.shape)):
+        raise DataError("the data sets have missing values in different cells")
+    keep = observed.any(axis=1)
+    if keep.sum() < 2:
+        raise DataError(f"at least two rows with an observed value are needed, the data have {keep.sum()}")
+    masks, pattern = _patterns(observed[keep])
+    order = np.argsort(pattern, kind="stable")
+    counts = np.bincount(pattern, minlength=masks.shape[0])
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rows = np.where(observed[keep], values[:, keep], 0.0)[:, order]  # (R, n, p), pattern by pattern
+    means = np.add.reduceat(rows, starts, axis=1) / counts[:, None]
+    centered = (rows - np.repeat(means, counts, axis=1)) * masks[pattern[order]]
+    scatter = np.empty((values.shape[0], *masks.shape, masks.shape[1]))
+    for k, (first, size) in enumerate(zip(starts, counts, strict=True)):
+        block = centered[:, first : first + size]
+        scatter[:, k] = np.swapaxes(block, -1, -2) @ block
+    return MissingSingleLevelStats(
+        variables=names,
+        nobs=int(keep.sum()),
+        n_values=np.asarray(float(observed.sum())),
+        pattern_observed=masks.astype(np.float64),
+        pattern_counts=counts.astype(np.float64),
         pattern_means=means,
         pattern_scatter=scatter,
     )

@@ -12,11 +12,12 @@ at the moments the replicate was drawn from). The PPP is the share of draws with
 ``D(y_rep, theta) > D(y, theta)``: near 0.5 when the data look like the model's own replicates, near 0 when
 the model misses structure in the data.
 
-With missing values the replicates keep the data's missing values and the likelihood is the
-full-information one. For a single-level model without exogenous covariates the discrepancy is still the
-chi-square: the saturated model of incomplete data is estimated by EM for the data and for every replicate
-(:mod:`pymlsem.workflow.saturated_missing`), as blavaan does. Otherwise (two levels, or fixed.x covariates)
-it is the deviance ``D(y, theta) = -2 log L(theta; y)``.
+With missing values the replicates keep the data's missing values and the likelihood is the full-information
+one. For a single-level model without exogenous covariates the discrepancy is still the chi-square: the
+saturated model of incomplete data is estimated by EM for the data and for every replicate
+(:mod:`pymlsem.workflow.saturated_missing`), as blavaan does; the replicates of a chunk of draws are drawn,
+summarised and fitted at once (they share the data's missingness patterns). Otherwise (two levels, or fixed.x
+covariates) it is the deviance ``D(y, theta) = -2 log L(theta; y)``.
 
 Models with random slopes or ordered indicators (the latent builder) have no implied moments: the
 discrepancy is the deviance given the draw's latent variables, ``D(y, theta, eta) = -2 log p(y | theta,
@@ -39,11 +40,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from pymlsem.data.missing_stats import MissingSingleLevelStats, single_level_missing_stats_batch
 from pymlsem.data.stats import TwoLevelStats
 from pymlsem.exceptions import ControlError, PymlsemError
 from pymlsem.results.implied import row_value_draws
 from pymlsem.workflow.conditional import latent_deviances
-from pymlsem.workflow.incomplete import missing_stats_of, missing_total_loglik
+from pymlsem.workflow.incomplete import loglik_draws, missing_stats_of, missing_total_loglik
 from pymlsem.workflow.loglik import (
     ImpliedMoments,
     SingleLevelBatch,
@@ -55,7 +57,7 @@ from pymlsem.workflow.loglik import (
 from pymlsem.workflow.predictive import replicate_rows, spread_positions
 from pymlsem.workflow.replicate import simulate_replicates
 from pymlsem.workflow.saturated import LAVAAN_TOL, check_saturated, single_level_h1_loglik, two_level_h1
-from pymlsem.workflow.saturated_missing import missing_h1, two_level_missing_h1
+from pymlsem.workflow.saturated_missing import missing_h1, missing_h1_moments, two_level_missing_h1
 
 if TYPE_CHECKING:
     from pymlsem.api import SEM
@@ -254,24 +256,92 @@ def _saturated_of_incomplete_data(spec: SEM) -> bool:
 
 
 def _replicate_stats(spec: SEM, rows: np.ndarray, rng: np.random.Generator):
-    """The statistics of one replicate per draw, with the data's missing values."""
+    """Two levels, draw by draw: each draw's implied moments (in the order of the statistics' variables) and
+    the statistics of its replicate, with the data's missing values."""
     variables = list(spec.stats.variables)
-    for s in range(rows.shape[0]):
-        values = replicate_rows(spec, implied_moments(spec, rows[s : s + 1]), rng)[0]
-        frame = spec.data.assign(**{name: values[:, k] for k, name in enumerate(variables)})
-        yield s, missing_stats_of(spec, frame)
+    order = np.array([variables.index(v) for v in spec.observed], dtype=np.int64)
+    step = max(1, _CHUNK_ELEMENTS // (len(variables) ** 2 * 2))
+    for start in range(0, rows.shape[0], step):
+        moments = implied_moments(spec, rows[start : start + step])
+        for r in range(moments.size):
+            draw = ImpliedMoments(
+                moments.variables,
+                {level: mean[r : r + 1] for level, mean in moments.mean.items()},
+                {level: cov[r : r + 1] for level, cov in moments.cov.items()},
+            )
+            values = replicate_rows(spec, draw, rng)[0]
+            frame = spec.data.assign(**{name: values[:, k] for k, name in enumerate(variables)})
+            ordered = (
+                {level: mean[:, order] for level, mean in draw.mean.items()},
+                {level: cov[:, order[:, None], order[None, :]] for level, cov in draw.cov.items()},
+            )
+            yield start + r, ordered, missing_stats_of(spec, frame)
+
+
+@dataclass(frozen=True)
+class _Replicates:
+    """One level: replicated data sets of a chunk of draws, with the data's missing values, at once."""
+
+    positions: np.ndarray  # the draws' positions among the rows (those whose replicate could be drawn)
+    mean: np.ndarray  # (R, p) implied means, in the order of the statistics' variables
+    cov: np.ndarray  # (R, p, p)
+    stats: MissingSingleLevelStats  # pattern means (R, K, p) and scatter (R, K, p, p)
+
+    def one(self, r: int) -> MissingSingleLevelStats:
+        """The statistics of replicate ``r``."""
+        return dataclasses.replace(
+            self.stats,
+            pattern_means=self.stats.pattern_means[r],
+            pattern_scatter=self.stats.pattern_scatter[r],
+        )
+
+    def loglik(self, r: int, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
+        """Full-information log-likelihood of replicate ``r`` at each of the moments (S, p) and (S, p, p)."""
+        return loglik_draws(({1: mean}, {1: cov}), self.one(r), per_unit=False)
+
+
+def _single_level_replicates(spec: SEM, rows: np.ndarray, rng: np.random.Generator):
+    """One replicate per draw of a one-level model, the draws in chunks of bounded memory (the replicates
+    are the ones drawn draw by draw: one stream of standard normals)."""
+    variables = list(spec.stats.variables)
+    order = np.array([variables.index(v) for v in spec.observed], dtype=np.int64)
+    present = spec.data[list(spec.observed)].notna().to_numpy()
+    step = max(1, _CHUNK_ELEMENTS // present.size)
+    for start in range(0, rows.shape[0], step):
+        positions = np.arange(start, min(start + step, rows.shape[0]))
+        moments = implied_moments(spec, rows[positions])
+        values = replicate_rows(spec, moments, rng)[:, :, order]
+        drawn = np.isfinite(values[:, present]).all(axis=1)  # NaN: an implied covariance not PSD
+        yield _Replicates(
+            positions[drawn],
+            moments.mean[1][drawn][:, order],
+            moments.cov[1][drawn][:, order[:, None], order[None, :]],
+            single_level_missing_stats_batch(values[drawn], spec.observed),
+        )
 
 
 def _missing_chisq_discrepancies(
     spec: SEM, rows: np.ndarray, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
     """The chi-square of incomplete data, ``2 [log L_h1 - log L(theta)]``, observed and one replicate per
-    draw, the saturated model refitted by EM to every replicate."""
+    draw, the saturated model refitted by EM to every replicate (all of a chunk at once, each starting at
+    the moments it was drawn from)."""
     observed = chisq_discrepancy(spec, rows)
-    replicated = np.empty(rows.shape[0])
-    for s, stats in _replicate_stats(spec, rows, rng):
-        model = missing_total_loglik(spec, rows[s : s + 1], stats)[0]
-        replicated[s] = 2.0 * (missing_h1(stats).loglik - model)
+    replicated = np.full(rows.shape[0], np.nan)
+    for chunk in _single_level_replicates(spec, rows, rng):
+        stats = chunk.stats
+        mean, cov, _ = missing_h1_moments(
+            stats.pattern_observed,
+            stats.pattern_counts,
+            stats.pattern_means,
+            stats.pattern_scatter,
+            start=(chunk.mean, chunk.cov),
+        )
+        for r, s in enumerate(chunk.positions):
+            model, saturated = chunk.loglik(
+                r, np.stack([chunk.mean[r], mean[r]]), np.stack([chunk.cov[r], cov[r]])
+            )
+            replicated[s] = 2.0 * (saturated - model)
     return observed, replicated
 
 
@@ -283,9 +353,14 @@ def _deviances(spec: SEM, rows: np.ndarray, rng: np.random.Generator) -> tuple[n
     (:func:`pymlsem.workflow.predictive.replicate_rows`) and the full-information likelihood.
     """
     observed = -2.0 * missing_total_loglik(spec, rows)
-    replicated = np.empty(rows.shape[0])
-    for s, stats in _replicate_stats(spec, rows, rng):
-        replicated[s] = -2.0 * missing_total_loglik(spec, rows[s : s + 1], stats)[0]
+    replicated = np.full(rows.shape[0], np.nan)
+    if spec.cluster is None:
+        for chunk in _single_level_replicates(spec, rows, rng):
+            for r, s in enumerate(chunk.positions):
+                replicated[s] = -2.0 * chunk.loglik(r, chunk.mean[r][None], chunk.cov[r][None])[0]
+        return observed, replicated
+    for s, moments, stats in _replicate_stats(spec, rows, rng):
+        replicated[s] = -2.0 * loglik_draws(moments, stats, per_unit=False)[0]
     return observed, replicated
 
 

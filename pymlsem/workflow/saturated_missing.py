@@ -31,7 +31,7 @@ from pymlsem.engine.kernels.saturated import objective
 from pymlsem.exceptions import PymlsemError
 from pymlsem.workflow.incomplete import TWO_LEVEL_ARRAYS, missing_loglik_at
 
-__all__ = ["MissingH1", "MissingTwoLevelH1", "missing_h1", "two_level_missing_h1"]
+__all__ = ["MissingH1", "MissingTwoLevelH1", "missing_h1", "missing_h1_moments", "two_level_missing_h1"]
 
 
 @dataclass(frozen=True)
@@ -71,50 +71,129 @@ def missing_h1(stats: MissingSingleLevelStats, *, tol: float = 1e-9, max_iter: i
     PymlsemError
         When EM does not converge, or a variable has no observed value.
     """
-    observed = stats.pattern_observed.astype(bool)
-    counts = stats.pattern_counts.astype(float)
+    mean, cov, iterations = missing_h1_moments(
+        stats.pattern_observed,
+        stats.pattern_counts,
+        stats.pattern_means[None],
+        stats.pattern_scatter[None],
+        tol=tol,
+        max_iter=max_iter,
+    )
+    return MissingH1(mean[0], cov[0], missing_loglik_at(mean[0], cov[0], stats), int(iterations[0]))
+
+
+def missing_h1_moments(
+    pattern_observed: np.ndarray,
+    pattern_counts: np.ndarray,
+    pattern_means: np.ndarray,
+    pattern_scatter: np.ndarray,
+    *,
+    start: tuple[np.ndarray, np.ndarray] | None = None,
+    tol: float = 1e-9,
+    max_iter: int = 10_000,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The saturated model's EM estimates for R data sets with the same missingness patterns at once.
+
+    Parameters
+    ----------
+    pattern_observed, pattern_counts
+        The patterns, shared by the data sets: (K, p) observed (1/0) and (K,) rows of each.
+    pattern_means, pattern_scatter
+        Each data set's pattern statistics, (R, K, p) and (R, K, p, p), as in
+        :class:`~pymlsem.data.missing_stats.MissingSingleLevelStats` (e.g. the replicated data sets of a
+        posterior predictive check, which keep the data's missing values).
+    start
+        Means (R, p) and covariances (R, p, p) to start from (e.g. the moments each replicate was drawn
+        from); by default each variable's observed mean and variance (plus 1e-3), no covariances.
+    tol
+        Largest change of a mean or covariance between iterations at convergence, per data set.
+    max_iter
+        At most this many iterations.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Means (R, p), covariances (R, p, p) and iterations (R,).
+
+    Raises
+    ------
+    PymlsemError
+        When EM does not converge, or a variable has no observed value.
+    """
+    observed = np.asarray(pattern_observed).astype(bool)
+    counts = np.asarray(pattern_counts, dtype=float)
     if not observed.any(axis=0).all():
         raise PymlsemError("a variable has no observed value: the saturated model is undefined")
     n = float(counts.sum())
-    seen = counts @ observed  # rows observing each variable
-    mean = (counts[:, None] * stats.pattern_means * observed).sum(axis=0) / seen
-    cov = np.diag(
-        np.array([(stats.pattern_scatter[:, j, j]).sum() / seen[j] for j in range(mean.size)]) + 1e-3
-    )
-    for iteration in range(1, max_iter + 1):
-        first, second = np.zeros(mean.size), np.zeros((mean.size, mean.size))
-        for k in range(counts.size):
-            o, m = observed[k], ~observed[k]
-            size, xbar = counts[k], stats.pattern_means[k, o]
-            sum_o = size * xbar
-            sum_oo = stats.pattern_scatter[k][np.ix_(o, o)] + size * np.outer(xbar, xbar)
-            first[o] += sum_o
-            second[np.ix_(o, o)] += sum_oo
-            if not m.any():
-                continue
-            slope = np.linalg.solve(cov[np.ix_(o, o)], cov[np.ix_(o, m)]).T  # (m, o): regression of m on o
-            intercept = mean[m] - slope @ mean[o]
-            sum_m = size * intercept + slope @ sum_o
-            sum_mo = np.outer(intercept, sum_o) + slope @ sum_oo
-            residual = cov[np.ix_(m, m)] - slope @ cov[np.ix_(o, m)]
-            sum_mm = (
-                size * np.outer(intercept, intercept)
-                + np.outer(intercept, slope @ sum_o)
-                + np.outer(slope @ sum_o, intercept)
-                + slope @ sum_oo @ slope.T
-                + size * residual
-            )
-            first[m] += sum_m
-            second[np.ix_(m, o)] += sum_mo
-            second[np.ix_(o, m)] += sum_mo.T
-            second[np.ix_(m, m)] += sum_mm
-        new_mean = first / n
-        new_cov = second / n - np.outer(new_mean, new_mean)
-        change = max(np.abs(new_mean - mean).max(), np.abs(new_cov - cov).max())
-        mean, cov = new_mean, (new_cov + new_cov.T) / 2
-        if change < tol:
-            return MissingH1(mean, cov, missing_loglik_at(mean, cov, stats), iteration)
+    if start is None:
+        seen = counts @ observed  # rows observing each variable
+        mean = (counts[:, None] * pattern_means * observed).sum(axis=1) / seen
+        variance = np.einsum("rkjj->rj", pattern_scatter) / seen + 1e-3
+        cov = variance[:, :, None] * np.eye(mean.shape[1])
+    else:
+        mean, cov = (np.array(a, dtype=float) for a in start)
+    iterations = np.zeros(mean.shape[0], dtype=np.int64)
+    active = np.arange(mean.shape[0])
+    for _ in range(max_iter):
+        if active.size == 0:
+            return mean, cov, iterations
+        new_mean, new_cov = _em_step(
+            observed, counts, n, pattern_means[active], pattern_scatter[active], mean[active], cov[active]
+        )
+        change = np.maximum(
+            np.abs(new_mean - mean[active]).max(axis=-1), np.abs(new_cov - cov[active]).max(axis=(-2, -1))
+        )
+        mean[active], cov[active] = new_mean, new_cov
+        iterations[active] += 1
+        active = active[~(change < tol)]
     raise PymlsemError(f"the saturated model's EM did not converge in {max_iter} iterations")
+
+
+def _em_step(
+    observed: np.ndarray,
+    counts: np.ndarray,
+    n: float,
+    means: np.ndarray,
+    scatter: np.ndarray,
+    mean: np.ndarray,
+    cov: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One EM iteration for a batch of data sets (lavaan's ``lav_mvnorm_missing_h1_estimate_moments``): each
+    pattern's missing values replaced by their regression on its observed ones, their conditional covariance
+    added."""
+    first, second = np.zeros_like(mean), np.zeros_like(cov)
+    for k in range(counts.size):
+        o, m = np.flatnonzero(observed[k]), np.flatnonzero(~observed[k])
+        oo, om, mo, mm = np.ix_(o, o), np.ix_(o, m), np.ix_(m, o), np.ix_(m, m)
+        size, xbar = counts[k], means[:, k, o]
+        sum_o = size * xbar
+        sum_oo = scatter[:, k][(slice(None), *oo)] + size * np.einsum("ri,rj->rij", xbar, xbar)
+        first[:, o] += sum_o
+        second[(slice(None), *oo)] += sum_oo
+        if not m.size:
+            continue
+        # regression of m on o: (R, m, o)
+        slope = np.swapaxes(np.linalg.solve(cov[(slice(None), *oo)], cov[(slice(None), *om)]), -1, -2)
+        intercept = mean[:, m] - np.einsum("rmo,ro->rm", slope, mean[:, o])
+        predicted = np.einsum("rmo,ro->rm", slope, sum_o)
+        sum_m = size * intercept + predicted
+        sum_mo = np.einsum("rm,ro->rmo", intercept, sum_o) + slope @ sum_oo
+        residual = cov[(slice(None), *mm)] - slope @ cov[(slice(None), *om)]
+        cross = np.einsum("rm,rn->rmn", intercept, predicted)
+        sum_mm = (
+            size * np.einsum("rm,rn->rmn", intercept, intercept)
+            + cross
+            + np.swapaxes(cross, -1, -2)
+            + slope @ sum_oo @ np.swapaxes(slope, -1, -2)
+            + size * residual
+        )
+        first[:, m] += sum_m
+        second[(slice(None), *mo)] += sum_mo
+        second[(slice(None), *om)] += np.swapaxes(sum_mo, -1, -2)
+        second[(slice(None), *mm)] += sum_mm
+    new_mean = first / n
+    new_cov = second / n - new_mean[:, :, None] * new_mean[:, None, :]
+    return new_mean, (new_cov + np.swapaxes(new_cov, -1, -2)) / 2
 
 
 @dataclass(frozen=True)

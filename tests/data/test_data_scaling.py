@@ -18,7 +18,11 @@ import pytest
 
 import pymlsem
 from pymlsem.data import missing_stats
-from pymlsem.data.missing_stats import single_level_missing_stats, two_level_missing_stats
+from pymlsem.data.missing_stats import (
+    single_level_missing_stats,
+    single_level_missing_stats_batch,
+    two_level_missing_stats,
+)
 from pymlsem.data.stats import (
     blocks_by_size,
     cluster_nanmeans,
@@ -26,6 +30,7 @@ from pymlsem.data.stats import (
     group_sums,
     two_level_stats,
 )
+from pymlsem.exceptions import DataError
 from pymlsem.formula.design import mixed_design
 from pymlsem.mlm.stats import gaussian_stats
 
@@ -218,6 +223,24 @@ def test_single_level_missing_stats_match_per_pattern_reference() -> None:
         assert stats.pattern_counts[k] == rows.shape[0]
         assert_close(stats.pattern_means[k], mean)
         assert_close(stats.pattern_scatter[k], centered.T @ centered)
+
+
+def test_missing_stats_of_many_data_sets_at_once_are_each_data_sets() -> None:
+    """Replicated data sets keep the data's missing cells: their statistics at once equal each one's."""
+    frame = clustered(seed=5, missing=0.3)
+    rng = np.random.default_rng(5)
+    values = frame[VARIABLES].to_numpy()[None] + rng.standard_normal((4, len(frame), len(VARIABLES)))
+    batch = single_level_missing_stats_batch(values, VARIABLES)
+    for r in range(values.shape[0]):
+        one = single_level_missing_stats(pd.DataFrame(values[r], columns=VARIABLES), VARIABLES)
+        np.testing.assert_array_equal(batch.pattern_observed, one.pattern_observed)
+        np.testing.assert_array_equal(batch.pattern_counts, one.pattern_counts)
+        assert (batch.nobs, float(batch.n_values)) == (one.nobs, float(one.n_values))
+        assert_close(batch.pattern_means[r], one.pattern_means)
+        assert_close(batch.pattern_scatter[r], one.pattern_scatter)
+    values[1, 0, np.isfinite(values[1, 0])] = np.nan  # another data set's missing cells
+    with pytest.raises(DataError, match="different cells"):
+        single_level_missing_stats_batch(values, VARIABLES)
 
 
 def test_two_level_missing_stats_match_per_cluster_reference() -> None:

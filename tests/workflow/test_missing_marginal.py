@@ -28,8 +28,10 @@ from pymlsem.data.missing_stats import (
 )
 from pymlsem.data.stats import single_level_stats, two_level_stats
 from pymlsem.exceptions import DataError
-from pymlsem.workflow.incomplete import loglik_draws
+from pymlsem.workflow.incomplete import loglik_draws, missing_stats_of, missing_total_loglik
+from pymlsem.workflow.loglik import implied_moments
 from pymlsem.workflow.ppp import chisq_discrepancy, ppp_from_rows
+from pymlsem.workflow.predictive import replicate_rows
 from pymlsem.workflow.saturated import sample_statistics
 from pymlsem.workflow.saturated_missing import missing_h1, two_level_missing_h1
 from pymlsem.workflow.srmr import srmr_from_rows
@@ -449,6 +451,45 @@ def test_chisq_of_incomplete_data_is_lavaans_and_its_ppp_replicates_have_the_df(
     assert result.discrepancy == "chi-square" and result.n_draws == replicates and dof == 54
     assert abs(result.replicated.mean() - dof) < 5 * np.sqrt(2 * dof / replicates)
     assert result.replicated.var() == pytest.approx(2 * dof, rel=0.25)
+
+
+def test_ppp_replicates_of_incomplete_data_are_each_replicates_chisq() -> None:
+    """The PPP draws and fits the replicates of a chunk of draws at once (one EM for all, each starting at
+    its draw's moments): each replicate's discrepancy is the one computed replicate by replicate, from its
+    own statistics, EM from the default start and full-information likelihood."""
+    spec = pymlsem.SEM(HS_CFA, _hs_incomplete(), model_type="cfa")
+    rows = np.asarray(spec.rows_from_estimates(_hs_reference("estimates")), dtype=float)
+    free = spec.built.row_param >= 0
+    draws = np.repeat(rows[None], 3, axis=0)
+    draws[1, free] *= 1.05
+    draws[2, free] *= 0.97
+    result = ppp_from_rows(spec, draws, seed=8)
+    values = replicate_rows(spec, implied_moments(spec, draws), np.random.default_rng(8))
+    for s in range(draws.shape[0]):
+        frame = spec.data.assign(**{v: values[s, :, k] for k, v in enumerate(spec.stats.variables)})
+        stats = missing_stats_of(spec, frame)
+        expected = 2 * (missing_h1(stats).loglik - missing_total_loglik(spec, draws[s : s + 1], stats)[0])
+        assert result.replicated[s] == pytest.approx(expected, abs=1e-6)
+
+
+def test_ppp_replicates_of_incomplete_data_with_covariates_are_each_replicates_deviance() -> None:
+    """One level with fixed.x covariates (deviance discrepancy): the replicates drawn at once have the
+    deviances computed replicate by replicate."""
+    frame = data("PoliticalDemocracy")
+    frame.loc[::7, "y1"] = np.nan
+    frame.loc[3::9, "y5"] = np.nan
+    model = "dem60 =~ y1 + y2 + y3 + y4\n dem65 =~ y5 + y6 + y7 + y8\n dem60 ~ x1\n dem65 ~ dem60 + x2"
+    spec = pymlsem.SEM(model, frame)
+    draws = np.stack(
+        [np.where(spec.built.row_param >= 0, value, spec.fixed_row_values()) for value in (0.4, 0.6)]
+    )
+    result = ppp_from_rows(spec, draws, seed=4)
+    assert result.discrepancy == "deviance"
+    values = replicate_rows(spec, implied_moments(spec, draws), np.random.default_rng(4))
+    for s in range(draws.shape[0]):
+        replicate = spec.data.assign(**{v: values[s, :, k] for k, v in enumerate(spec.stats.variables)})
+        expected = -2 * missing_total_loglik(spec, draws[s : s + 1], missing_stats_of(spec, replicate))[0]
+        assert result.replicated[s] == pytest.approx(expected, rel=1e-12)
 
 
 def _demo_incomplete() -> pd.DataFrame:
