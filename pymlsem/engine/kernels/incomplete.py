@@ -112,9 +112,10 @@ def two_level_loglik_draws(
             continue
         # the gradients the terms also compute are not read
         g_precision, g_b, g_mu = np.zeros((n_patterns, p, p)), np.zeros((p, p)), np.zeros(p)
+        work = (np.empty((p, p)), np.empty(p), np.empty(p, dtype=np.int64))
         for j in range(n_clusters):
             term = cluster_term(
-                j, sigma_b[s], mu, precision, g_precision, g_b, g_mu, between, is_within, clusters
+                j, sigma_b[s], mu, precision, g_precision, g_b, g_mu, between, is_within, clusters, work
             )
             out[s, j if per_cluster else 0] += term
         for k in range(n_patterns):

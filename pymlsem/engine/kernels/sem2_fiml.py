@@ -56,13 +56,15 @@ def _add_block(full, where, block, factor):
 
 
 @internal
-def cluster_term(j, sigma_b, mu, precision, g_precision, g_b, g_mu, between, is_within, data):
+def cluster_term(j, sigma_b, mu, precision, g_precision, g_b, g_mu, between, is_within, data, work):
     """Cluster j's log-likelihood term; adds its gradient to ``g_precision`` (by pattern), ``g_b`` and
-    ``g_mu``. Returns ``-inf`` where ``G`` or ``C`` is not positive definite."""
+    ``g_mu``. Returns ``-inf`` where ``G`` or ``C`` is not positive definite. ``work``: buffers reused
+    from cluster to cluster (``gram`` (p, p), ``r`` (p,), ``indices`` (p,)), which this overwrites."""
     cluster_counts, cluster_sums, cluster_observed, cluster_values = data
+    gram, r, indices = work
     p = mu.size
-    gram = np.zeros((p, p))
-    r = np.zeros(p)
+    gram[:] = 0.0
+    r[:] = 0.0
     for k in range(precision.shape[0]):
         n = cluster_counts[j, k]
         if n > 0.0:
@@ -72,16 +74,26 @@ def cluster_term(j, sigma_b, mu, precision, g_precision, g_b, g_mu, between, is_
                     gram[i, t] += n * precision[k, i, t]
                     total += precision[k, i, t] * (cluster_sums[j, k, t] - n * mu[t])
                 r[i] += total
-    present = cluster_observed[j][between] > 0.5
-    seen = between[present & is_within[between]]  # c: observed in some row
-    only = between[present & ~is_within[between]]  # z: the cluster's between-only values
+    # the between-varying variables the cluster observes: c (also within-varying: observed in some row),
+    # then z (its between-only values)
+    nc = 0
+    for b in between:
+        if cluster_observed[j, b] > 0.5 and is_within[b]:
+            indices[nc] = b
+            nc += 1
+    nz = 0
+    for b in between:
+        if cluster_observed[j, b] > 0.5 and not is_within[b]:
+            indices[nc + nz] = b
+            nz += 1
+    both = indices[: nc + nz]
+    seen = both[:nc]
+    only = both[nc:]
     ok, logdet_g, h = cholesky_inverse(taken(gram, seen))
     if not ok:
         return -np.inf
     v = r[seen]
     b_hat = matvec(h, v)
-    both = np.concatenate((seen, only))
-    nc = seen.size
     c = taken(sigma_b, both)
     c[:nc, :nc] += h
     ok, logdet_c, inv_c = cholesky_inverse(c)
@@ -108,23 +120,28 @@ def cluster_term(j, sigma_b, mu, precision, g_precision, g_b, g_mu, between, is_
     for i in range(nc):
         for t in range(nc):
             h_phi_h[i, t] = h[i, t] - h_phi_h[i, t]
-    d_gram = placed(h_phi_h, seen, p)
-    h_gap = matvec(h, a_c - v)
-    d_v = np.zeros(p)
+    # d/dv = 2 H (a_c - v) on c (0 elsewhere), through v = (sum_k P_k (T_jk - n_jk mu))[c]
+    d_v = matvec(h, a_c - v)
     for i in range(nc):
-        d_v[seen[i]] = 2.0 * h_gap[i]
-    gram_d_v = matvec(gram, d_v)
+        d_v[i] *= 2.0
     for i in range(p):
-        g_mu[i] += 0.5 * gram_d_v[i]
+        total = 0.0
+        for b in range(nc):
+            total += gram[i, seen[b]] * d_v[b]
+        g_mu[i] += 0.5 * total
+    # d/dP_k = n_jk d/dG (on c x c) + the symmetrised outer product of d/dv and T_jk - n_jk mu
     for k in range(precision.shape[0]):
         n = cluster_counts[j, k]
         if n > 0.0:
-            dev = cluster_sums[j, k] - n * mu
-            for i in range(p):
+            for a_i in range(nc):
+                for b in range(nc):
+                    g_precision[k, seen[a_i], seen[b]] -= 0.5 * n * h_phi_h[a_i, b]
+            for a_i in range(nc):
+                i = seen[a_i]
                 for t in range(p):
-                    g_precision[k, i, t] -= 0.5 * (
-                        n * d_gram[i, t] + 0.5 * (d_v[i] * dev[t] + dev[i] * d_v[t])
-                    )
+                    term = 0.25 * d_v[a_i] * (cluster_sums[j, k, t] - n * mu[t])
+                    g_precision[k, i, t] -= term
+                    g_precision[k, t, i] -= term
     return value
 
 
@@ -158,8 +175,11 @@ def likelihood(sigma_w, sigma_b, mu, within, between, patterns, clusters):
     is_within = np.zeros(p, dtype=np.bool_)
     is_within[within] = True
     g_precision = np.zeros((n_patterns, p, p))
+    work = (np.empty((p, p)), np.empty(p), np.empty(p, dtype=np.int64))
     for j in range(clusters[0].shape[0]):
-        term = cluster_term(j, sigma_b, mu, precision, g_precision, g_b, g_mu, between, is_within, clusters)
+        term = cluster_term(
+            j, sigma_b, mu, precision, g_precision, g_b, g_mu, between, is_within, clusters, work
+        )
         if not np.isfinite(term):
             return -np.inf, g_w, g_b, g_mu
         logp += term
