@@ -31,7 +31,7 @@ from pymlsem.data.missing_stats import (
     two_level_missing_stats,
 )
 from pymlsem.engine.kernels.incomplete import pattern_loglik_draws, two_level_loglik_draws
-from pymlsem.workflow.loglik import implied_moments
+from pymlsem.workflow.loglik import ImpliedMoments, implied_moments
 
 if TYPE_CHECKING:
     from pymlsem.api import SEM
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = [
     "TWO_LEVEL_ARRAYS",
     "compile_incomplete_checks",
+    "in_stats_order",
     "loglik_draws",
     "missing_loglik_at",
     "missing_stats_of",
@@ -94,7 +95,12 @@ def missing_stats_of(
 
 def _moments(spec: SEM, rows: np.ndarray) -> tuple[dict, dict]:
     """Implied means and covariances per level and draw, in the order of the statistics' variables."""
-    moments = implied_moments(spec, np.atleast_2d(rows))
+    return in_stats_order(spec, implied_moments(spec, np.atleast_2d(rows)))
+
+
+def in_stats_order(spec: SEM, moments: ImpliedMoments) -> tuple[dict, dict]:
+    """Implied moments (:func:`pymlsem.workflow.loglik.implied_moments`) as :func:`loglik_draws` takes them:
+    ``(mean, cov)``, level -> (S, p) and (S, p, p), in the order of the statistics' variables."""
     order = np.array([moments.variables.index(v) for v in spec.observed], dtype=np.int64)
     mean = {level: m[:, order] for level, m in moments.mean.items()}
     cov = {level: c[:, order[:, None], order[None, :]] for level, c in moments.cov.items()}

@@ -45,7 +45,7 @@ from pymlsem.data.stats import TwoLevelStats
 from pymlsem.exceptions import ControlError, PymlsemError
 from pymlsem.results.implied import row_value_draws
 from pymlsem.workflow.conditional import latent_deviances
-from pymlsem.workflow.incomplete import loglik_draws, missing_stats_of, missing_total_loglik
+from pymlsem.workflow.incomplete import in_stats_order, loglik_draws, missing_stats_of, missing_total_loglik
 from pymlsem.workflow.loglik import (
     ImpliedMoments,
     SingleLevelBatch,
@@ -158,17 +158,22 @@ def chisq_discrepancy(spec: SEM, rows: np.ndarray, *, tol: float = LAVAAN_TOL) -
         spec.check_closed_form("the chi-square discrepancy")
         saturated = two_level_missing_h1(spec.likelihood_stats).loglik
         return 2.0 * (saturated - missing_total_loglik(spec, np.atleast_2d(rows)))
+    saturated = _observed_saturated(spec, tol)  # checks the data first
+    return _complete_data_chisq(spec, implied_moments(spec, rows), saturated)
+
+
+def _observed_saturated(spec: SEM, tol: float) -> float:
+    """The saturated log-likelihood of the observed (complete) data."""
     spec.check_complete("the chi-square discrepancy (PPP)")
-    return _complete_data_chisq(spec, implied_moments(spec, rows), tol)
-
-
-def _complete_data_chisq(spec: SEM, moments: ImpliedMoments, tol: float) -> np.ndarray:
-    """The chi-square discrepancy of the observed (complete) data under each draw's implied moments."""
-    batch = batch_of(spec.stats)
-    loglik = model_loglik(moments, batch, meanstructure=spec.meanstructure)
-    saturated = _h1_loglik(batch, tol)
+    saturated = _h1_loglik(batch_of(spec.stats), tol)
     check_saturated(saturated)
-    return 2.0 * (saturated[0] - loglik)
+    return float(saturated[0])
+
+
+def _complete_data_chisq(spec: SEM, moments: ImpliedMoments, saturated: float) -> np.ndarray:
+    """The chi-square discrepancy of the observed (complete) data under each draw's implied moments."""
+    loglik = model_loglik(moments, batch_of(spec.stats), meanstructure=spec.meanstructure)
+    return 2.0 * (saturated - loglik)
 
 
 def _chunk_size(spec: SEM) -> int:
@@ -236,14 +241,14 @@ def _chisq_discrepancies(
     spec: SEM, rows: np.ndarray, rng: np.random.Generator, tol: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """The chi-square discrepancies of the observed data and of one replicate per draw."""
-    spec.check_complete("the chi-square discrepancy (PPP)")
+    saturated = _observed_saturated(spec, tol)
     observed = np.empty(rows.shape[0])
     replicated = np.empty(rows.shape[0])
     step = _chunk_size(spec)
     for start in range(0, rows.shape[0], step):
         part = slice(start, start + step)
         moments = implied_moments(spec, rows[part])
-        observed[part] = _complete_data_chisq(spec, moments, tol)
+        observed[part] = _complete_data_chisq(spec, moments, saturated)
         batch = simulate_replicates(spec, moments, rng)
         loglik = model_loglik(moments, batch, meanstructure=spec.meanstructure)
         replicated[part] = 2.0 * (_h1_loglik(batch, tol, drawn_from=moments) - loglik)
@@ -259,7 +264,6 @@ def _replicate_stats(spec: SEM, rows: np.ndarray, rng: np.random.Generator):
     """Two levels, draw by draw: each draw's implied moments (in the order of the statistics' variables) and
     the statistics of its replicate, with the data's missing values."""
     variables = list(spec.stats.variables)
-    order = np.array([variables.index(v) for v in spec.observed], dtype=np.int64)
     step = max(1, _CHUNK_ELEMENTS // (len(variables) ** 2 * 2))
     for start in range(0, rows.shape[0], step):
         moments = implied_moments(spec, rows[start : start + step])
@@ -271,11 +275,7 @@ def _replicate_stats(spec: SEM, rows: np.ndarray, rng: np.random.Generator):
             )
             values = replicate_rows(spec, draw, rng)[0]
             frame = spec.data.assign(**{name: values[:, k] for k, name in enumerate(variables)})
-            ordered = (
-                {level: mean[:, order] for level, mean in draw.mean.items()},
-                {level: cov[:, order[:, None], order[None, :]] for level, cov in draw.cov.items()},
-            )
-            yield start + r, ordered, missing_stats_of(spec, frame)
+            yield start + r, in_stats_order(spec, draw), missing_stats_of(spec, frame)
 
 
 @dataclass(frozen=True)
@@ -312,10 +312,13 @@ def _single_level_replicates(spec: SEM, rows: np.ndarray, rng: np.random.Generat
         moments = implied_moments(spec, rows[positions])
         values = replicate_rows(spec, moments, rng)[:, :, order]
         drawn = np.isfinite(values[:, present]).all(axis=1)  # NaN: an implied covariance not PSD
+        if not drawn.any():
+            continue
+        mean, cov = in_stats_order(spec, moments)
         yield _Replicates(
             positions[drawn],
-            moments.mean[1][drawn][:, order],
-            moments.cov[1][drawn][:, order[:, None], order[None, :]],
+            mean[1][drawn],
+            cov[1][drawn],
             single_level_missing_stats_batch(values[drawn], spec.observed),
         )
 
