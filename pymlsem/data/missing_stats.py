@@ -34,6 +34,7 @@ ones the log-likelihoods read. Missing values are NaN; infinite values are an er
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -55,9 +56,11 @@ __all__ = [
     "MissingSingleLevelStats",
     "MissingTwoLevelStats",
     "has_missing",
+    "one_data_set",
     "single_level_missing_stats",
     "single_level_missing_stats_batch",
     "two_level_missing_stats",
+    "two_level_missing_stats_batch",
 ]
 
 # Most variables whose missingness pattern fits in one int64 key (see _patterns).
@@ -219,11 +222,12 @@ def _patterns(observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _pattern_moments(
     filled: np.ndarray, masks: np.ndarray, pattern: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Counts, means and scatters of zero-filled rows per pattern (the patterns of one size together)."""
+    """Counts (K,), means (..., K, p) and scatters (..., K, p, p) of zero-filled rows (..., N, p) per
+    pattern (the patterns of one size together); leading axes are data sets with the same patterns."""
     n_patterns = masks.shape[0]
     counts = np.bincount(pattern, minlength=n_patterns).astype(np.float64)
     means = group_sums(pattern, n_patterns, filled) / counts[:, None]
-    centered = (filled - means[pattern]) * masks[pattern]
+    centered = (filled - means[..., pattern, :]) * masks[pattern]
     return counts, means, per_cluster_scatter(centered, pattern, n_patterns)
 
 
@@ -304,42 +308,55 @@ def single_level_missing_stats_batch(values: np.ndarray, variables: Sequence[str
     """
     names = variable_names(variables)
     values = np.asarray(values, dtype=np.float64)
-    observed = np.isfinite(values[0])
-    if not np.array_equal(np.isfinite(values), np.broadcast_to(observed, values.shape)):
-        raise DataError("the data sets have missing values in different cells")
+    observed = _same_cells(values)
     keep = observed.any(axis=1)
     if keep.sum() < 2:
         raise DataError(f"at least two rows with an observed value are needed, the data have {keep.sum()}")
     masks, pattern = _patterns(observed[keep])
-    order = np.argsort(pattern, kind="stable")
-    counts = np.bincount(pattern, minlength=masks.shape[0])
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    rows = np.where(observed[keep], values[:, keep], 0.0)[:, order]  # (R, n, p), pattern by pattern
-    means = np.add.reduceat(rows, starts, axis=1) / counts[:, None]
-    centered = (rows - np.repeat(means, counts, axis=1)) * masks[pattern[order]]
-    scatter = np.empty((values.shape[0], *masks.shape, masks.shape[1]))
-    for k, (first, size) in enumerate(zip(starts, counts, strict=True)):
-        block = centered[:, first : first + size]
-        scatter[:, k] = np.swapaxes(block, -1, -2) @ block
+    counts, means, scatter = _pattern_moments(np.where(observed, values, 0.0)[:, keep], masks, pattern)
     return MissingSingleLevelStats(
         variables=names,
         nobs=int(keep.sum()),
         n_values=np.asarray(float(observed.sum())),
         pattern_observed=masks.astype(np.float64),
-        pattern_counts=counts.astype(np.float64),
+        pattern_counts=counts,
         pattern_means=means,
         pattern_scatter=scatter,
     )
 
 
+def _same_cells(values: np.ndarray) -> np.ndarray:
+    """The observed cells (N, p) of data sets (R, N, p) that must share their missing values."""
+    observed = np.isfinite(values[0])
+    if not np.array_equal(np.isfinite(values), np.broadcast_to(observed, values.shape)):
+        raise DataError("the data sets have missing values in different cells")
+    return observed
+
+
+def one_data_set(
+    stats: MissingSingleLevelStats | MissingTwoLevelStats, r: int
+) -> MissingSingleLevelStats | MissingTwoLevelStats:
+    """Data set ``r`` of statistics computed for many at once (:func:`single_level_missing_stats_batch`,
+    :func:`two_level_missing_stats_batch`)."""
+    batched = ("pattern_means", "pattern_scatter", "cluster_pattern_sums", "cluster_values")
+    return dataclasses.replace(
+        stats, **{name: getattr(stats, name)[r] for name in batched if hasattr(stats, name)}
+    )
+
+
 def _between_values(
-    values: np.ndarray, codes: np.ndarray, nclusters: int, columns: np.ndarray
+    values: np.ndarray, observed: np.ndarray, codes: np.ndarray, nclusters: int, columns: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per cluster, the first non-missing value of each column in ``columns`` (NaN when all missing)."""
-    frame = pd.DataFrame(values[:, columns]).groupby(codes).first()
-    out = np.full((nclusters, values.shape[1]), np.nan)
-    out[np.ix_(frame.index.to_numpy(), columns)] = frame.to_numpy(dtype=np.float64)
-    return np.where(np.isfinite(out), out, 0.0), np.isfinite(out)
+    """Per cluster, the first observed value of each column in ``columns`` (values (..., N, p), observed
+    cells (N, p)): shape (..., J, p), 0.0 elsewhere and where a cluster has none; and where it has one."""
+    out = np.zeros((*values.shape[:-2], nclusters, values.shape[-1]))
+    seen = np.zeros((nclusters, values.shape[-1]), dtype=bool)
+    for column in columns.tolist():
+        rows = np.flatnonzero(observed[:, column])
+        clusters, first = np.unique(codes[rows], return_index=True)
+        out[..., clusters, column] = values[..., rows[first], column]
+        seen[clusters, column] = True
+    return out, seen
 
 
 def two_level_missing_stats(
@@ -382,11 +399,71 @@ def two_level_missing_stats(
         a between-only variable that varies within a cluster, or no observed within-varying value.
     """
     names = variable_names(variables)
-    w_only, b_only = split_variables(names, within_only, between_only)
     values = numeric_block(data, names, allow_missing=True)
     codes, labels = cluster_codes(data, cluster)
-    check_between_only(values, codes, labels, names, b_only)
+    return _two_level_missing(
+        values, np.isfinite(values), codes, labels, names, cluster, within_only, between_only, by_cluster
+    )
 
+
+def two_level_missing_stats_batch(
+    values: np.ndarray,
+    variables: Sequence[str],
+    clusters: pd.Series,
+    *,
+    within_only: Sequence[str] = (),
+    between_only: Sequence[str] = (),
+) -> MissingTwoLevelStats:
+    """The statistics of R two-level data sets with the same clusters and missing values at once (e.g.
+    replicated data sets).
+
+    Parameters
+    ----------
+    values
+        Shape (R, N, p), NaN where missing, the same cells in every data set; columns in ``variables``
+        order.
+    variables
+        All observed model variables.
+    clusters
+        The cluster of each row (N,), named as the cluster column.
+    within_only, between_only
+        As for :func:`two_level_missing_stats`.
+
+    Returns
+    -------
+    MissingTwoLevelStats
+        As :func:`two_level_missing_stats` gives for each data set, with a leading axis R on
+        ``pattern_means`` (R, K, p), ``pattern_scatter`` (R, K, p, p), ``cluster_pattern_sums`` (R, J, K, p)
+        and ``cluster_values`` (R, J, p) (:func:`one_data_set` takes one out).
+
+    Raises
+    ------
+    DataError
+        When the data sets' missing values differ, and as :func:`two_level_missing_stats`.
+    """
+    names = variable_names(variables)
+    values = np.asarray(values, dtype=np.float64)
+    observed = _same_cells(values)
+    codes, labels = cluster_codes(clusters.to_frame(), clusters.name)
+    return _two_level_missing(
+        values, observed, codes, labels, names, clusters.name, within_only, between_only, False
+    )
+
+
+def _two_level_missing(
+    values: np.ndarray,
+    observed: np.ndarray,
+    codes: np.ndarray,
+    labels: np.ndarray,
+    names: tuple[str, ...],
+    cluster: str,
+    within_only: Sequence[str],
+    between_only: Sequence[str],
+    by_cluster: bool,
+) -> MissingTwoLevelStats:
+    """The statistics of data sets (..., N, p) with the observed cells (N, p) and clusters ``codes``."""
+    w_only, b_only = split_variables(names, within_only, between_only)
+    check_between_only(values, codes, labels, names, b_only)
     nvar = len(names)
     within_index = np.array([k for k, v in enumerate(names) if v not in b_only], dtype=np.int64)
     between_index = np.array([k for k, v in enumerate(names) if v not in w_only], dtype=np.int64)
@@ -394,12 +471,12 @@ def two_level_missing_stats(
     is_within = np.zeros(nvar, dtype=bool)
     is_within[within_index] = True
 
-    cluster_values, cluster_z = _between_values(values, codes, labels.size, only_between)
-    observed = np.isfinite(values) & is_within
+    cluster_values, cluster_z = _between_values(values, observed, codes, labels.size, only_between)
+    observed = observed & is_within
     keep = observed.any(axis=1)
     if not keep.any():
         raise DataError("no observed value of a within-varying variable")
-    filled = np.where(observed, values, 0.0)[keep]
+    filled = np.where(observed, values, 0.0)[..., keep, :]
     observed, row_cluster = observed[keep], codes[keep]
 
     cluster_observed = cluster_z | (group_sums(row_cluster, labels.size, observed) > 0)
@@ -423,7 +500,7 @@ def two_level_missing_stats(
         within_only=w_only,
         between_only=b_only,
         cluster=cluster,
-        nobs=int(filled.shape[0]),
+        nobs=int(filled.shape[-2]),
         nclusters=nclusters,
         within_index=within_index,
         between_index=between_index,
@@ -435,7 +512,7 @@ def two_level_missing_stats(
         cluster_ids=labels[kept_clusters],
         cluster_sizes=np.bincount(row_cluster, minlength=nclusters).astype(np.float64),
         cluster_pattern_counts=cell_counts.reshape(nclusters, n_patterns),
-        cluster_pattern_sums=cell_sums.reshape(nclusters, n_patterns, nvar),
+        cluster_pattern_sums=cell_sums.reshape(*filled.shape[:-2], nclusters, n_patterns, nvar),
         cluster_observed=cluster_observed[kept_clusters].astype(np.float64),
-        cluster_values=cluster_values[kept_clusters],
+        cluster_values=cluster_values[..., kept_clusters, :],
     )

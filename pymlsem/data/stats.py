@@ -331,19 +331,25 @@ def check_between_only(
     names: tuple[str, ...],
     between_only: tuple[str, ...],
 ) -> None:
-    """Raise DataError naming the first between-only variable that varies within a cluster."""
+    """Raise DataError naming the first between-only variable that varies within a cluster.
+
+    ``y`` is (..., N, p): leading axes are data sets with the same clusters; missing values are ignored.
+    """
+    by_cluster = np.argsort(codes, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(codes[by_cluster]) != 0])
+    present = codes[by_cluster[starts]]  # the clusters with rows, in code order
     for name in between_only:
-        grouped = pd.Series(y[:, names.index(name)]).groupby(codes)
-        high, low = grouped.max().to_numpy(), grouped.min().to_numpy()
-        spread = high - low
+        column = y[..., by_cluster, names.index(name)]
+        high = np.fmax.reduceat(column, starts, axis=-1)  # NaN where a cluster's values are all missing
+        low = np.fmin.reduceat(column, starts, axis=-1)
         scale = np.maximum(np.abs(high), np.abs(low))
-        varying = np.flatnonzero(spread > _CONSTANT_RTOL * np.maximum(scale, 1.0))
-        if varying.size:
-            label = labels[varying[0]]
+        varying = (high - low > _CONSTANT_RTOL * np.maximum(scale, 1.0)).reshape(-1, starts.size).any(axis=0)
+        if varying.any():
+            label = labels[present[np.flatnonzero(varying)[0]]]
             label = label.item() if isinstance(label, np.generic) else label
             raise DataError(
                 f"between-only variable {name!r} varies within cluster {label!r} "
-                f"({varying.size} cluster(s) in all); a between-level variable must be constant within "
+                f"({int(varying.sum())} cluster(s) in all); a between-level variable must be constant within "
                 "each cluster"
             )
 
@@ -478,26 +484,29 @@ def group_moments(
 
 
 def group_sums(codes: np.ndarray, n_groups: int, values: np.ndarray) -> np.ndarray:
-    """Column sums of the rows of ``values`` (N, k) per group code 0..n_groups-1, shape (n_groups, k).
+    """Column sums of the rows of ``values`` (..., N, k) per group code 0..n_groups-1, shape
+    (..., n_groups, k): leading axes are data sets with the same groups (e.g. replicates).
 
     One ``np.bincount`` per column: the rows of a group are added in row order (as ``np.add.at`` does).
     """
-    out = np.zeros((n_groups, values.shape[1]))
-    for k, column in enumerate(values.T):
+    columns = np.moveaxis(values, -2, 0).reshape(values.shape[-2], -1)
+    out = np.empty((n_groups, columns.shape[1]))
+    for k, column in enumerate(columns.T):
         out[:, k] = np.bincount(codes, weights=column, minlength=n_groups)
-    return out
+    return np.moveaxis(out.reshape(n_groups, *values.shape[:-2], values.shape[-1]), 0, -2)
 
 
 def per_cluster_scatter(deviations: np.ndarray, codes: np.ndarray, nclusters: int) -> np.ndarray:
-    """Return the (J, q, q) scatter of ``deviations`` rows per cluster code (zero for an empty cluster).
+    """Return the (..., J, q, q) scatter of ``deviations`` (..., N, q) rows per cluster code (zero for an
+    empty cluster); leading axes are data sets with the same clusters.
 
     The clusters of each distinct size are multiplied in one batched product (see :func:`blocks_by_size`),
     each as ``block.T @ block`` of its rows.
     """
-    q = deviations.shape[1]
-    out = np.zeros((nclusters, q, q))
+    q = deviations.shape[-1]
+    out = np.zeros((*deviations.shape[:-2], nclusters, q, q))
     for members, block in blocks_by_size(deviations, codes, nclusters):
-        out[members] = np.swapaxes(block, -1, -2) @ block
+        out[..., members, :, :] = np.swapaxes(block, -1, -2) @ block
     return out
 
 
@@ -539,7 +548,7 @@ def blocks_by_size(
     Parameters
     ----------
     values
-        Shape (N, k).
+        Shape (..., N, k): leading axes are data sets with the same clusters.
     codes
         Cluster of each row, 0..nclusters-1.
     nclusters
@@ -549,8 +558,8 @@ def blocks_by_size(
     ------
     tuple of numpy.ndarray
         For each distinct size n (ascending): the indices of the clusters of that size (ascending), shape
-        (J_n,), and their rows, shape (J_n, n, k), each cluster's rows in row order. The rows are sorted by
-        cluster once, so the cost is linear in N plus one step per distinct size.
+        (J_n,), and their rows, shape (..., J_n, n, k), each cluster's rows in row order. The rows are
+        sorted by cluster once, so the cost is linear in N plus one step per distinct size.
     """
     sizes = np.bincount(codes, minlength=nclusters)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
@@ -563,7 +572,7 @@ def blocks_by_size(
             continue
         members = by_size[bounds[g] : bounds[g + 1]]
         rows = by_cluster[(starts[members, None] + np.arange(size)).reshape(-1)]
-        yield members, values[rows].reshape(members.size, size, values.shape[1])
+        yield members, values[..., rows, :].reshape(*values.shape[:-2], members.size, size, values.shape[-1])
 
 
 @dataclass(frozen=True)

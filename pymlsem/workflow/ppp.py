@@ -17,7 +17,8 @@ one. For a single-level model without exogenous covariates the discrepancy is st
 saturated model of incomplete data is estimated by EM for the data and for every replicate
 (:mod:`pymlsem.workflow.saturated_missing`), as blavaan does; the replicates of a chunk of draws are drawn,
 summarised and fitted at once (they share the data's missingness patterns). Otherwise (two levels, or fixed.x
-covariates) it is the deviance ``D(y, theta) = -2 log L(theta; y)``.
+covariates) it is the deviance ``D(y, theta) = -2 log L(theta; y)``, its replicates too drawn and summarised
+a chunk at once.
 
 Models with random slopes or ordered indicators (the latent builder) have no implied moments: the
 discrepancy is the deviance given the draw's latent variables, ``D(y, theta, eta) = -2 log p(y | theta,
@@ -40,12 +41,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pymlsem.data.missing_stats import MissingSingleLevelStats, single_level_missing_stats_batch
+from pymlsem.data.missing_stats import (
+    MissingSingleLevelStats,
+    MissingTwoLevelStats,
+    one_data_set,
+    single_level_missing_stats_batch,
+    two_level_missing_stats_batch,
+)
 from pymlsem.data.stats import TwoLevelStats
 from pymlsem.exceptions import ControlError, PymlsemError
 from pymlsem.results.implied import row_value_draws
 from pymlsem.workflow.conditional import latent_deviances
-from pymlsem.workflow.incomplete import in_stats_order, loglik_draws, missing_stats_of, missing_total_loglik
+from pymlsem.workflow.incomplete import in_stats_order, loglik_draws, missing_total_loglik
 from pymlsem.workflow.loglik import (
     ImpliedMoments,
     SingleLevelBatch,
@@ -260,49 +267,29 @@ def _saturated_of_incomplete_data(spec: SEM) -> bool:
     return spec.cluster is None and not any(spec.partable.exogenous.values())
 
 
-def _replicate_stats(spec: SEM, rows: np.ndarray, rng: np.random.Generator):
-    """Two levels, draw by draw: each draw's implied moments (in the order of the statistics' variables) and
-    the statistics of its replicate, with the data's missing values."""
-    variables = list(spec.stats.variables)
-    step = max(1, _CHUNK_ELEMENTS // (len(variables) ** 2 * 2))
-    for start in range(0, rows.shape[0], step):
-        moments = implied_moments(spec, rows[start : start + step])
-        for r in range(moments.size):
-            draw = ImpliedMoments(
-                moments.variables,
-                {level: mean[r : r + 1] for level, mean in moments.mean.items()},
-                {level: cov[r : r + 1] for level, cov in moments.cov.items()},
-            )
-            values = replicate_rows(spec, draw, rng)[0]
-            frame = spec.data.assign(**{name: values[:, k] for k, name in enumerate(variables)})
-            yield start + r, in_stats_order(spec, draw), missing_stats_of(spec, frame)
-
-
 @dataclass(frozen=True)
 class _Replicates:
-    """One level: replicated data sets of a chunk of draws, with the data's missing values, at once."""
+    """Replicated data sets of a chunk of draws, with the data's missing values, at once."""
 
     positions: np.ndarray  # the draws' positions among the rows (those whose replicate could be drawn)
-    mean: np.ndarray  # (R, p) implied means, in the order of the statistics' variables
-    cov: np.ndarray  # (R, p, p)
-    stats: MissingSingleLevelStats  # pattern means (R, K, p) and scatter (R, K, p, p)
+    mean: dict[int, np.ndarray]  # level -> (R, p) implied means, in the order of the statistics' variables
+    cov: dict[int, np.ndarray]  # level -> (R, p, p)
+    stats: MissingSingleLevelStats | MissingTwoLevelStats  # with a leading axis R (see one_data_set)
 
-    def one(self, r: int) -> MissingSingleLevelStats:
-        """The statistics of replicate ``r``."""
-        return dataclasses.replace(
-            self.stats,
-            pattern_means=self.stats.pattern_means[r],
-            pattern_scatter=self.stats.pattern_scatter[r],
-        )
-
-    def loglik(self, r: int, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
-        """Full-information log-likelihood of replicate ``r`` at each of the moments (S, p) and (S, p, p)."""
-        return loglik_draws(({1: mean}, {1: cov}), self.one(r), per_unit=False)
+    def loglik(self, r: int, mean: np.ndarray | None = None, cov: np.ndarray | None = None) -> np.ndarray:
+        """Full-information log-likelihood of replicate ``r`` at each of the one-level moments (S, p) and
+        (S, p, p); by default at the moments it was drawn from."""
+        if mean is None:
+            one = slice(r, r + 1)
+            moments = ({k: m[one] for k, m in self.mean.items()}, {k: c[one] for k, c in self.cov.items()})
+        else:
+            moments = ({1: mean}, {1: cov})
+        return loglik_draws(moments, one_data_set(self.stats, r), per_unit=False)
 
 
-def _single_level_replicates(spec: SEM, rows: np.ndarray, rng: np.random.Generator):
-    """One replicate per draw of a one-level model, the draws in chunks of bounded memory (the replicates
-    are the ones drawn draw by draw: one stream of standard normals)."""
+def _incomplete_replicates(spec: SEM, rows: np.ndarray, rng: np.random.Generator):
+    """One replicate per draw, with the data's missing values, the draws in chunks of bounded memory: each
+    chunk's replicates drawn and summarised at once (they share the data's missingness patterns)."""
     variables = list(spec.stats.variables)
     order = np.array([variables.index(v) for v in spec.observed], dtype=np.int64)
     present = spec.data[list(spec.observed)].notna().to_numpy()
@@ -314,12 +301,18 @@ def _single_level_replicates(spec: SEM, rows: np.ndarray, rng: np.random.Generat
         drawn = np.isfinite(values[:, present]).all(axis=1)  # NaN: an implied covariance not PSD
         if not drawn.any():
             continue
+        if spec.cluster is None:
+            stats = single_level_missing_stats_batch(values[drawn], spec.observed)
+        else:
+            levels = {"within_only": spec.partable.within_only, "between_only": spec.partable.between_only}
+            clusters = spec.data[spec.cluster]
+            stats = two_level_missing_stats_batch(values[drawn], spec.observed, clusters, **levels)
         mean, cov = in_stats_order(spec, moments)
         yield _Replicates(
             positions[drawn],
-            mean[1][drawn],
-            cov[1][drawn],
-            single_level_missing_stats_batch(values[drawn], spec.observed),
+            {level: m[drawn] for level, m in mean.items()},
+            {level: c[drawn] for level, c in cov.items()},
+            stats,
         )
 
 
@@ -331,18 +324,18 @@ def _missing_chisq_discrepancies(
     the moments it was drawn from)."""
     observed = chisq_discrepancy(spec, rows)
     replicated = np.full(rows.shape[0], np.nan)
-    for chunk in _single_level_replicates(spec, rows, rng):
+    for chunk in _incomplete_replicates(spec, rows, rng):
         stats = chunk.stats
         mean, cov, _ = missing_h1_moments(
             stats.pattern_observed,
             stats.pattern_counts,
             stats.pattern_means,
             stats.pattern_scatter,
-            start=(chunk.mean, chunk.cov),
+            start=(chunk.mean[1], chunk.cov[1]),
         )
         for r, s in enumerate(chunk.positions):
             model, saturated = chunk.loglik(
-                r, np.stack([chunk.mean[r], mean[r]]), np.stack([chunk.cov[r], cov[r]])
+                r, np.stack([chunk.mean[1][r], mean[r]]), np.stack([chunk.cov[1][r], cov[r]])
             )
             replicated[s] = 2.0 * (saturated - model)
     return observed, replicated
@@ -357,13 +350,9 @@ def _deviances(spec: SEM, rows: np.ndarray, rng: np.random.Generator) -> tuple[n
     """
     observed = -2.0 * missing_total_loglik(spec, rows)
     replicated = np.full(rows.shape[0], np.nan)
-    if spec.cluster is None:
-        for chunk in _single_level_replicates(spec, rows, rng):
-            for r, s in enumerate(chunk.positions):
-                replicated[s] = -2.0 * chunk.loglik(r, chunk.mean[r][None], chunk.cov[r][None])[0]
-        return observed, replicated
-    for s, moments, stats in _replicate_stats(spec, rows, rng):
-        replicated[s] = -2.0 * loglik_draws(moments, stats, per_unit=False)[0]
+    for chunk in _incomplete_replicates(spec, rows, rng):
+        for r, s in enumerate(chunk.positions):
+            replicated[s] = -2.0 * chunk.loglik(r)[0]
     return observed, replicated
 
 

@@ -313,3 +313,39 @@ def test_mixed_model_cross_products_match_per_cluster_reference() -> None:
         assert_close(stats.zz[j], z.T @ z)
         assert_close(stats.zy[j], z.T @ y)
         assert_close(stats.zx[j], z.T @ x)
+
+
+def test_two_level_missing_stats_of_many_data_sets_at_once_are_each_data_sets() -> None:
+    """Two-level data sets with the data's clusters and missing cells (a between-only variable missing in
+    some clusters): their statistics at once equal each one's; data sets whose missing cells differ, or
+    whose between-only variable varies within a cluster, are refused."""
+    frame = clustered(seed=6, missing=0.3)
+    frame.loc[frame.cluster == 20, ["y1", "y2", "y3", "x"]] = np.nan  # a cluster with only w observed
+    frame.loc[frame.cluster.isin([30, 70]), "w"] = np.nan  # clusters without their between-only value
+    rng = np.random.default_rng(6)
+    values = frame[VARIABLES].to_numpy()[None] + rng.standard_normal((3, len(frame), len(VARIABLES)))
+    w = VARIABLES.index("w")
+    codes = frame.cluster.to_numpy()
+    values[:, :, w] = frame["w"].to_numpy() + rng.standard_normal((3, codes.max() + 1))[:, codes]
+    batch = missing_stats.two_level_missing_stats_batch(values, VARIABLES, frame.cluster, between_only=["w"])
+    for r in range(values.shape[0]):
+        one = two_level_missing_stats(
+            frame.assign(**{v: values[r, :, k] for k, v in enumerate(VARIABLES)}),
+            VARIABLES,
+            "cluster",
+            between_only=["w"],
+        )
+        taken = missing_stats.one_data_set(batch, r)
+        for name, expected in vars(one).items():
+            if isinstance(expected, np.ndarray):
+                assert_close(getattr(taken, name), expected)
+            else:
+                assert getattr(taken, name) == expected, name
+    values[2, 0, np.isfinite(values[2, 0])] = np.nan
+    with pytest.raises(DataError, match="different cells"):
+        missing_stats.two_level_missing_stats_batch(values, VARIABLES, frame.cluster, between_only=["w"])
+    values[2, 0] = values[1, 0]
+    first = np.flatnonzero((codes == codes[0]) & np.isfinite(values[0, :, w]))
+    values[2, first[-1], w] += 1.0
+    with pytest.raises(DataError, match="'w' varies within cluster"):
+        missing_stats.two_level_missing_stats_batch(values, VARIABLES, frame.cluster, between_only=["w"])

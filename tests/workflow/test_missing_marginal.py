@@ -453,20 +453,32 @@ def test_chisq_of_incomplete_data_is_lavaans_and_its_ppp_replicates_have_the_df(
     assert result.replicated.var() == pytest.approx(2 * dof, rel=0.25)
 
 
+def _draws_around(spec: pymlsem.SEM, estimates: pd.DataFrame, scales: tuple[float, ...]) -> np.ndarray:
+    """Parameter-table rows at the estimates, then with every free value scaled by each of ``scales``."""
+    rows = np.asarray(spec.rows_from_estimates(estimates), dtype=float)
+    free = spec.built.row_param >= 0
+    draws = np.repeat(rows[None], 1 + len(scales), axis=0)
+    for s, scale in enumerate(scales, start=1):
+        draws[s, free] *= scale
+    return draws
+
+
+def _replicate_frames(spec: pymlsem.SEM, draws: np.ndarray, seed: int) -> list[pd.DataFrame]:
+    """The data with each draw's replicate (drawn as the PPP draws them for ``seed``) in the model's
+    columns."""
+    values = replicate_rows(spec, implied_moments(spec, draws), np.random.default_rng(seed))
+    names = spec.stats.variables
+    return [spec.data.assign(**{v: one[:, k] for k, v in enumerate(names)}) for one in values]
+
+
 def test_ppp_replicates_of_incomplete_data_are_each_replicates_chisq() -> None:
     """The PPP draws and fits the replicates of a chunk of draws at once (one EM for all, each starting at
     its draw's moments): each replicate's discrepancy is the one computed replicate by replicate, from its
     own statistics, EM from the default start and full-information likelihood."""
     spec = pymlsem.SEM(HS_CFA, _hs_incomplete(), model_type="cfa")
-    rows = np.asarray(spec.rows_from_estimates(_hs_reference("estimates")), dtype=float)
-    free = spec.built.row_param >= 0
-    draws = np.repeat(rows[None], 3, axis=0)
-    draws[1, free] *= 1.05
-    draws[2, free] *= 0.97
+    draws = _draws_around(spec, _hs_reference("estimates"), (1.05, 0.97))
     result = ppp_from_rows(spec, draws, seed=8)
-    values = replicate_rows(spec, implied_moments(spec, draws), np.random.default_rng(8))
-    for s in range(draws.shape[0]):
-        frame = spec.data.assign(**{v: values[s, :, k] for k, v in enumerate(spec.stats.variables)})
+    for s, frame in enumerate(_replicate_frames(spec, draws, seed=8)):
         stats = missing_stats_of(spec, frame)
         expected = 2 * (missing_h1(stats).loglik - missing_total_loglik(spec, draws[s : s + 1], stats)[0])
         assert result.replicated[s] == pytest.approx(expected, abs=1e-6)
@@ -485,9 +497,7 @@ def test_ppp_replicates_of_incomplete_data_with_covariates_are_each_replicates_d
     )
     result = ppp_from_rows(spec, draws, seed=4)
     assert result.discrepancy == "deviance"
-    values = replicate_rows(spec, implied_moments(spec, draws), np.random.default_rng(4))
-    for s in range(draws.shape[0]):
-        replicate = spec.data.assign(**{v: values[s, :, k] for k, v in enumerate(spec.stats.variables)})
+    for s, replicate in enumerate(_replicate_frames(spec, draws, seed=4)):
         expected = -2 * missing_total_loglik(spec, draws[s : s + 1], missing_stats_of(spec, replicate))[0]
         assert result.replicated[s] == pytest.approx(expected, rel=1e-12)
 
@@ -539,3 +549,16 @@ def test_two_level_chisq_and_srmr_of_incomplete_data_are_lavaans() -> None:
     table = srmr_from_rows(spec, rows)
     assert table["srmr_within"].iloc[0] == pytest.approx(measures["srmr_within"], abs=2e-4)
     assert table["srmr_between"].iloc[0] == pytest.approx(measures["srmr_between"], abs=2e-4)
+
+
+def test_two_level_ppp_replicates_of_incomplete_data_are_each_replicates_deviance() -> None:
+    """Two levels (deviance discrepancy): the replicates of a chunk of draws, drawn and summarised at once,
+    have the deviances computed replicate by replicate from each one's data frame (with a cluster whose
+    values are all missing, and replicates of draws of other values)."""
+    spec = pymlsem.SEM(SEED, _demo_incomplete(), cluster="cluster")
+    draws = _draws_around(spec, _demo_reference("estimates"), (1.04, 0.98))
+    result = ppp_from_rows(spec, draws, seed=6)
+    assert result.discrepancy == "deviance" and np.isfinite(result.replicated).all()
+    for s, replicate in enumerate(_replicate_frames(spec, draws, seed=6)):
+        expected = -2 * missing_total_loglik(spec, draws[s : s + 1], missing_stats_of(spec, replicate))[0]
+        assert result.replicated[s] == pytest.approx(expected, rel=1e-12)
