@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from pymlsem.engine.kernels import internal, mixed1
-from pymlsem.engine.kernels.linalg import dot
+from pymlsem.engine.kernels.linalg import dot, factor_inverse
 from pymlsem.engine.kernels.parts import segment
 
 __all__ = [
@@ -128,7 +128,7 @@ def _eliminate(k_oo, k_oc, u_o, d, d_inv, coupling, solved):
     for r in range(d.shape[0]):
         for c in range(r + 1):
             d[r, c] = k_oo[r, c] + (1.0 if r == c else 0.0)
-    ok, logdet = mixed1.factor_inverse(d, d_inv)
+    ok, logdet = factor_inverse(d, d_inv)
     _add_product(coupling, d_inv, k_oc, 1.0)
     _add_mv(solved, d_inv, u_o, 1.0)
     return ok, logdet
@@ -211,7 +211,7 @@ def _nested(fixef, sigma, factor, yy, xy, xx, zz, zy, zx, nobs, top_effects, n_t
         for r in range(qo):
             for c in range(r + 1):
                 d_own[r, c] = k[j, qc + r, qc + c] + (1.0 if r == c else 0.0)
-        ok, logdet = mixed1.factor_inverse(d_own, d_own_inv)
+        ok, logdet = factor_inverse(d_own, d_own_inv)
         if not ok:
             return -np.inf, fixef, sigma, factor
         sum_f += logdet
@@ -242,7 +242,7 @@ def _nested(fixef, sigma, factor, yy, xy, xx, zz, zy, zx, nobs, top_effects, n_t
     s_inv = np.zeros((n_top, qc, qc))
     a_top = np.zeros((n_top, qc))
     for s in range(n_top):
-        ok, logdet = mixed1.factor_inverse(schur[s], s_inv[s])
+        ok, logdet = factor_inverse(schur[s], s_inv[s])
         if not ok:
             return -np.inf, fixef, sigma, factor
         sum_f += logdet
@@ -350,7 +350,7 @@ def _crossed(
         _add_t_product(schur, k_oc_all[j], coupling_all[j], -1.0, True)
         _add_t_mv(reduced, k_oc_all[j], solved_all[j], -1.0)
     s_inv = np.zeros((n_rest, n_rest))
-    ok, logdet = mixed1.factor_inverse(schur, s_inv)
+    ok, logdet = factor_inverse(schur, s_inv)
     if not ok:
         return -np.inf, fixef, sigma, factor
     a_rest = np.zeros(n_rest)

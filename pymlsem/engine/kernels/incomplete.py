@@ -17,7 +17,7 @@ import numpy as np
 
 from pymlsem.engine.kernels import internal
 from pymlsem.engine.kernels.parts import cholesky_inverse, factored_normal_terms, placed, taken
-from pymlsem.engine.kernels.sem2_fiml import cluster_term
+from pymlsem.engine.kernels.sem2_fiml import cluster_term, cluster_work
 
 __all__ = ["pattern_loglik_draws", "two_level_loglik_draws"]
 
@@ -112,7 +112,7 @@ def two_level_loglik_draws(
             continue
         # the gradients the terms also compute are not read
         g_precision, g_b, g_mu = np.zeros((n_patterns, p, p)), np.zeros((p, p)), np.zeros(p)
-        work = (np.empty((p, p)), np.empty(p), np.empty(p, dtype=np.int64))
+        work = cluster_work(p)
         for j in range(n_clusters):
             term = cluster_term(
                 j, sigma_b[s], mu, precision, g_precision, g_b, g_mu, between, is_within, clusters, work

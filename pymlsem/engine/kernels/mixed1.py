@@ -38,6 +38,7 @@ from pymlsem.engine.kernels.effects import (
     effect_parameters,
     power_slope,
 )
+from pymlsem.engine.kernels.linalg import factor_inverse, quadratic_form
 from pymlsem.engine.kernels.parts import segment
 from pymlsem.engine.kernels.priors import PRIOR_SEGMENTS
 
@@ -46,7 +47,6 @@ __all__ = [
     "SEGMENTS",
     "add_cluster_gradient",
     "expand",
-    "factor_inverse",
     "logp_grad",
     "marginal",
     "parameters",
@@ -77,43 +77,6 @@ def parameters(x, hyper, ints, offsets, reals, real_offsets):
     power = segment(reals, real_offsets, _SIGMA_POWER)[0]
     sigma = segment(reals, real_offsets, _SIGMA_SCALE)[0] * values[segment(ints, offsets, _SIGMA)[0]] ** power
     return log_prior, grad, values, slope, fixef, sigma, sd, corr_factor
-
-
-@internal
-def factor_inverse(d, inv):
-    """``(ok, log|D|)`` of the positive definite ``D`` whose lower triangle ``d`` holds, and ``D^-1`` written
-    into ``inv``; ``ok`` is False where ``D`` is not positive definite. Its Cholesky factor ``C`` is written
-    over ``d``'s lower triangle, then ``D^-1 = C^-T C^-1``, all by loops (no allocation: the kernels call
-    this once per cluster)."""
-    q = d.shape[0]
-    logdet = 0.0
-    for j in range(q):
-        pivot = d[j, j]
-        for k in range(j):
-            pivot -= d[j, k] * d[j, k]
-        if not pivot > 0.0:
-            return False, 0.0
-        d[j, j] = math.sqrt(pivot)
-        logdet += math.log(pivot)
-        for i in range(j + 1, q):
-            off = d[i, j]
-            for k in range(j):
-                off -= d[i, k] * d[j, k]
-            d[i, j] = off / d[j, j]
-    for c in range(q):  # C^-1 column by column into the lower triangle, then C^-T C^-1 over it
-        for r in range(c, q):
-            total = 1.0 if r == c else 0.0
-            for m in range(c, r):
-                total -= d[r, m] * inv[m, c]
-            inv[r, c] = total / d[r, r]
-    for r in range(q):
-        for c in range(r + 1):
-            total = 0.0
-            for m in range(r, q):
-                total += inv[m, r] * inv[m, c]
-            inv[r, c] = total
-            inv[c, r] = total
-    return True, logdet
 
 
 @internal
@@ -162,13 +125,7 @@ def _loglik(fixef, sigma, factor, yy, xy, xx, zz, zy, zx, nobs):
         ok, logdet = factor_inverse(d, inv)
         if not ok:
             return -np.inf, fixef, sigma, factor
-        quad = 0.0
-        for r in range(q):
-            total = 0.0
-            for c in range(q):
-                total += inv[r, c] * u[c]
-            a[r] = total
-            quad += u[r] * a[r]
+        quad = quadratic_form(inv, u, q, a)
         sum_f += logdet - quad / s4
         for r in range(q):  # G = D^-1 + a a' / s^4
             for c in range(q):

@@ -20,7 +20,16 @@ import numba
 import numpy as np
 
 from pymlsem.engine.kernels import internal
-from pymlsem.engine.kernels.linalg import inverse, matmul, matmul_nt, matmul_tn, matvec, outer, vecmat
+from pymlsem.engine.kernels.linalg import (
+    factor_inverse,
+    inverse,
+    matmul,
+    matmul_nt,
+    matmul_tn,
+    matvec,
+    outer,
+    vecmat,
+)
 from pymlsem.engine.kernels.priors import PRIOR_SEGMENTS, all_priors
 
 #: the segments every SEM family starts with
@@ -218,33 +227,21 @@ def add_level_gradient(grad, g_sigma, g_mu, ram, ints, offsets, level):
 @internal
 def cholesky_inverse(sigma):
     """``(ok, log|Sigma|, Sigma^-1)``; ``ok`` is False where ``Sigma`` is not positive definite."""
-    n = sigma.shape[0]
-    chol = np.zeros((n, n))
-    if n == 0:
-        return True, 0.0, chol
-    logdet = 0.0
-    for j in range(n):
-        d = sigma[j, j]
-        for t in range(j):
-            d -= chol[j, t] * chol[j, t]
-        if not d > 0.0:
-            return False, 0.0, chol
-        chol[j, j] = math.sqrt(d)
-        logdet += 2.0 * math.log(chol[j, j])
-        for i in range(j + 1, n):
-            c = sigma[i, j]
-            for t in range(j):
-                c -= chol[i, t] * chol[j, t]
-            chol[i, j] = c / chol[j, j]
-    inv_chol = np.zeros((n, n))  # L^-1, lower triangular
-    for j in range(n):
-        inv_chol[j, j] = 1.0 / chol[j, j]
-        for i in range(j + 1, n):
-            c = 0.0
-            for t in range(j, i):
-                c += chol[i, t] * inv_chol[t, j]
-            inv_chol[i, j] = -c / chol[i, i]
-    return True, logdet, matmul_tn(inv_chol, inv_chol)
+    inv = np.zeros(sigma.shape)
+    ok, logdet = factor_inverse(sigma.copy(), inv)
+    return ok, logdet, inv
+
+
+@internal
+def cholesky_inverse_at(sigma, where, o, chol, inv):
+    """``(ok, log|S|)`` of the block ``S = sigma[where[:o]][:, where[:o]]``, with ``S^-1`` written to
+    ``inv[:o, :o]`` (:func:`pymlsem.engine.kernels.linalg.factor_inverse`; ``chol``, at least o x o, receives
+    the block's Cholesky factor): buffers that a loop over blocks reuses. ``ok`` is False where ``S`` is not
+    positive definite."""
+    for i in range(o):
+        for j in range(i + 1):
+            chol[i, j] = sigma[where[i], where[j]]
+    return factor_inverse(chol[:o, :o], inv[:o, :o])
 
 
 @numba.njit(cache=False, inline="always")  # a step of the kernel: see the module's note
@@ -265,21 +262,79 @@ def normal_terms(sigma, mean, mu, scatter, count):
 def factored_normal_terms(inv, logdet, mean, mu, scatter, count):
     """:func:`normal_terms` with ``Sigma^-1`` and ``log|Sigma|`` known (:func:`cholesky_inverse`)."""
     p = mu.size
-    d = mean - mu
-    total = outer(d, d)
+    g_sigma = np.zeros((p, p))
+    g_mu = np.zeros(p)
+    work = (np.empty((p, p)), np.empty(p))
+    term = normal_terms_at(inv, logdet, p, np.arange(p), mean, mu, scatter, count, work, g_sigma, g_mu)
+    return term, g_sigma, g_mu
+
+
+@internal
+def normal_terms_at(inv, logdet, o, where, mean, mu, scatter, count, work, g_sigma, g_mu):
+    """:func:`normal_terms` of ``count`` rows on the variables ``where[:o]``, from the inverse ``inv[:o, :o]``
+    and log-determinant of sigma's block (:func:`cholesky_inverse_at`); ``mean``, ``mu`` (p,) and
+    ``scatter`` (p, p) are over all variables and read at ``where``. The gradient in sigma and mu is added
+    to ``g_sigma`` (p, p) and ``g_mu`` (p,) at those variables. ``work``: a (p, p) and a (p,) buffer.
+
+    The gradient in sigma's block is ``-1/2 [count S^-1 - S^-1 scatter S^-1 - count (S^-1 d)(S^-1 d)']``.
+    """
+    product, inv_d = work
     quadratic = 0.0
-    for i in range(p):
-        for j in range(p):
-            total[i, j] = scatter[i, j] + count * total[i, j]
-            quadratic += inv[i, j] * total[i, j]
-    g_sigma = matmul(matmul(inv, total), inv)
-    for i in range(p):
-        for j in range(p):
-            g_sigma[i, j] = -0.5 * (count * inv[i, j] - g_sigma[i, j])
-    g_mu = matvec(inv, d)
-    for i in range(p):
-        g_mu[i] *= count
-    return gaussian(count, p, logdet, quadratic), g_sigma, g_mu
+    for i in range(o):
+        c = 0.0
+        for j in range(o):
+            c += inv[i, j] * (mean[where[j]] - mu[where[j]])
+            quadratic += inv[i, j] * scatter[where[i], where[j]]
+        inv_d[i] = c
+        quadratic += count * (mean[where[i]] - mu[where[i]]) * c
+    for i in range(o):  # S^-1 scatter
+        for j in range(o):
+            c = 0.0
+            for t in range(o):
+                c += inv[i, t] * scatter[where[t], where[j]]
+            product[i, j] = c
+    for i in range(o):
+        for j in range(i + 1):
+            c = 0.0
+            for t in range(o):
+                c += product[i, t] * inv[t, j]
+            g = -0.5 * (count * inv[i, j] - c - count * inv_d[i] * inv_d[j])
+            g_sigma[where[i], where[j]] += g
+            if i != j:
+                g_sigma[where[j], where[i]] += g
+        g_mu[where[i]] += count * inv_d[i]
+    return gaussian(count, o, logdet, quadratic)
+
+
+@internal
+def pattern_terms(sigma, mu, patterns, g_sigma, g_mu, precision):
+    """The rows of each missingness pattern against their block of ``sigma`` (:func:`normal_terms_at`):
+    the log-likelihood, ``-inf`` where a block is not positive definite, its gradient added to ``g_sigma``
+    and ``g_mu``. ``patterns``: ``(observed (K, p), counts, means, scatter)``. ``precision``: (K, p, p)
+    zeros to receive each block's inverse at its variables, or (0, p, p) for none."""
+    observed, counts, means, scatter = patterns
+    p = mu.size
+    where = np.empty(p, dtype=np.int64)
+    chol, inv = np.empty((p, p)), np.empty((p, p))
+    work = (np.empty((p, p)), np.empty(p))
+    logp = 0.0
+    for k in range(counts.size):
+        o = 0
+        for v in range(p):
+            if observed[k, v] > 0.5:
+                where[o] = v
+                o += 1
+        ok, logdet = cholesky_inverse_at(sigma, where, o, chol, inv)
+        if not ok:
+            return -np.inf
+        logp += normal_terms_at(
+            inv, logdet, o, where, means[k], mu, scatter[k], counts[k], work, g_sigma, g_mu
+        )
+        if precision.shape[0] > 0:
+            for i in range(o):
+                for j in range(o):
+                    precision[k, where[i], where[j]] = inv[i, j]
+    return logp
 
 
 @internal

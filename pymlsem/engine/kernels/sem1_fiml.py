@@ -18,10 +18,9 @@ from pymlsem.engine.kernels.parts import (
     expanded_values,
     level_moments,
     level_segments,
-    normal_terms,
+    pattern_terms,
     posterior,
     prior_and_rows,
-    taken,
 )
 
 __all__ = ["SEGMENTS", "expand", "logp_grad"]
@@ -31,27 +30,14 @@ SEGMENTS = (*COMMON_SEGMENTS, *level_segments(1))
 
 
 @internal
-def _pattern_terms(sigma, mu, observed, counts, means, scatter):
+def _pattern_terms(sigma, mu, patterns):
     """The patterns' log-likelihood with its gradient in ``sigma`` and ``mu`` (``-inf`` if not PD)."""
     p = mu.size
     g_sigma = np.zeros((p, p))
     g_mu = np.zeros(p)
     if not cholesky_inverse(sigma)[0]:
         return -np.inf, g_sigma, g_mu
-    logp = 0.0
-    for k in range(counts.size):
-        where = np.flatnonzero(observed[k] > 0.5)
-        term, g_sub, g_mean = normal_terms(
-            taken(sigma, where), means[k][where], mu[where], taken(scatter[k], where), counts[k]
-        )
-        if not np.isfinite(term):
-            return -np.inf, g_sigma, g_mu
-        logp += term
-        for i in range(where.size):
-            g_mu[where[i]] += g_mean[i]
-            for j in range(where.size):
-                g_sigma[where[i], where[j]] += g_sub[i, j]
-    return logp, g_sigma, g_mu
+    return pattern_terms(sigma, mu, patterns, g_sigma, g_mu, np.empty((0, p, p))), g_sigma, g_mu
 
 
 @internal
@@ -62,7 +48,7 @@ def logp_grad(x, hyper, ints, offsets, row_fixed, n_values, observed, counts, me
     """
     log_prior, rows, state = prior_and_rows(x, hyper, ints, offsets, row_fixed)
     sigma, mu, ram = level_moments(rows, ints, offsets, np.int64(0), means.shape[1])
-    loglik, g_sigma, g_mu = _pattern_terms(sigma, mu, observed, counts, means, scatter)
+    loglik, g_sigma, g_mu = _pattern_terms(sigma, mu, (observed, counts, means, scatter))
     return posterior(log_prior, loglik, state, rows.size, ints, offsets, ((g_sigma, g_mu, ram),))
 
 

@@ -22,10 +22,12 @@ import numpy as np
 from pymlsem.engine.kernels import internal
 from pymlsem.engine.kernels.parts import (
     COMMON_SEGMENTS,
+    cholesky_inverse_at,
     expanded_values,
     level_moments,
     level_segments,
     normal_terms,
+    normal_terms_at,
     posterior,
     prior_and_rows,
     segment,
@@ -58,15 +60,26 @@ def _two_level_terms(sigma_w, sigma_b, mu, within_index, within_scatter, sizes, 
         for j in range(n_within):
             g_w[within_index[i], within_index[j]] += g_sub[i, j]
     # between, per cluster size n: the c cluster means ~ N(mu, Sigma_b + Sigma_w / n), the Jacobian of
-    # the within part's change of variables adding -c p_w log(n) / 2
+    # the within part's change of variables adding -c p_w log(n) / 2 (buffers reused across the sizes)
+    every = np.arange(p)
+    omega, h = np.empty((p, p)), np.empty((p, p))
+    chol, inv = np.empty((p, p)), np.empty((p, p))
+    work = (np.empty((p, p)), np.empty(p))
     for g in range(sizes.size):
-        term, h, h_mu = normal_terms(sigma_b + sigma_w / sizes[g], means[g], mu, group_scatter[g], counts[g])
-        if not np.isfinite(term):
+        for i in range(p):
+            for j in range(p):
+                omega[i, j] = sigma_b[i, j] + sigma_w[i, j] / sizes[g]
+                h[i, j] = 0.0
+        ok, logdet = cholesky_inverse_at(omega, every, p, chol, inv)
+        if not ok:
             return -np.inf, g_w, g_b, g_mu
+        group = (means[g], mu, group_scatter[g], counts[g])
+        term = normal_terms_at(inv, logdet, p, every, *group, work, h, g_mu)
         logp += term - 0.5 * counts[g] * n_within * math.log(sizes[g])
-        g_b += h
-        g_w += h / sizes[g]
-        g_mu += h_mu
+        for i in range(p):
+            for j in range(p):
+                g_b[i, j] += h[i, j]
+                g_w[i, j] += h[i, j] / sizes[g]
     return logp, g_w, g_b, g_mu
 
 

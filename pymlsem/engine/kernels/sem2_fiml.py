@@ -24,23 +24,21 @@ from __future__ import annotations
 import numpy as np
 
 from pymlsem.engine.kernels import internal
-from pymlsem.engine.kernels.linalg import dot, matmul, matvec, outer
+from pymlsem.engine.kernels.linalg import matmul, quadratic_form
 from pymlsem.engine.kernels.parts import (
     COMMON_SEGMENTS,
     LOG_2PI,
-    cholesky_inverse,
+    cholesky_inverse_at,
     expanded_values,
-    factored_normal_terms,
     level_moments,
     level_segments,
-    placed,
+    pattern_terms,
     posterior,
     prior_and_rows,
     segment,
-    taken,
 )
 
-__all__ = ["SEGMENTS", "cluster_term", "expand", "likelihood", "logp_grad"]
+__all__ = ["SEGMENTS", "cluster_term", "cluster_work", "expand", "likelihood", "logp_grad"]
 
 #: the packed integer arrays of the ``sem2_fiml`` family, in order (:func:`pymlsem.engine.sem.segments`)
 SEGMENTS = (*COMMON_SEGMENTS, *level_segments(2), "within_index", "between_index")
@@ -56,12 +54,22 @@ def _add_block(full, where, block, factor):
 
 
 @internal
+def cluster_work(p):
+    """The buffers :func:`cluster_term` reuses from cluster to cluster, for p variables."""
+    return (np.empty((p, p)), np.empty(p), np.empty(p, dtype=np.int64), np.arange(p), np.empty((6, p, p)),
+            np.empty((5, p)))  # fmt: skip
+
+
+@internal
 def cluster_term(j, sigma_b, mu, precision, g_precision, g_b, g_mu, between, is_within, data, work):
     """Cluster j's log-likelihood term; adds its gradient to ``g_precision`` (by pattern), ``g_b`` and
-    ``g_mu``. Returns ``-inf`` where ``G`` or ``C`` is not positive definite. ``work``: buffers reused
-    from cluster to cluster (``gram`` (p, p), ``r`` (p,), ``indices`` (p,)), which this overwrites."""
+    ``g_mu``. Returns ``-inf`` where ``G`` or ``C`` is not positive definite. ``work``: the buffers of
+    :func:`cluster_work`, which this overwrites."""
     cluster_counts, cluster_sums, cluster_observed, cluster_values = data
-    gram, r, indices = work
+    gram, r, indices, every, matrices, vectors = work
+    chol, d_g, h = matrices[0], matrices[1], matrices[2]  # a factor (then H Phi), d/dG, H = G^-1
+    c, inv_c, phi = matrices[3], matrices[4], matrices[5]  # C (then Gamma), C^-1, Phi
+    v, b_hat, w, a, d_v = vectors[0], vectors[1], vectors[2], vectors[3], vectors[4]
     p = mu.size
     gram[:] = 0.0
     r[:] = 0.0
@@ -86,48 +94,66 @@ def cluster_term(j, sigma_b, mu, precision, g_precision, g_b, g_mu, between, is_
         if cluster_observed[j, b] > 0.5 and not is_within[b]:
             indices[nc + nz] = b
             nz += 1
-    both = indices[: nc + nz]
-    seen = both[:nc]
-    only = both[nc:]
-    ok, logdet_g, h = cholesky_inverse(taken(gram, seen))
+    m = nc + nz
+    ok, logdet_g = cholesky_inverse_at(gram, indices, nc, chol, h)  # H = G^-1
     if not ok:
         return -np.inf
-    v = r[seen]
-    b_hat = matvec(h, v)
-    c = taken(sigma_b, both)
-    c[:nc, :nc] += h
-    ok, logdet_c, inv_c = cholesky_inverse(c)
+    for i in range(nc):
+        v[i] = r[indices[i]]
+    for i in range(nc):
+        total = 0.0
+        for t in range(nc):
+            total += h[i, t] * v[t]
+        b_hat[i] = total
+    for i in range(m):
+        for t in range(m):
+            c[i, t] = sigma_b[indices[i], indices[t]]
+    for i in range(nc):
+        for t in range(nc):
+            c[i, t] += h[i, t]
+    ok, logdet_c = cholesky_inverse_at(c, every, m, chol, inv_c)
     if not ok:
         return -np.inf
-    w = np.concatenate((b_hat, cluster_values[j][only] - mu[only]))
-    a = matvec(inv_c, w)
-    quadratic = dot(w, a) - dot(v, b_hat)
-    value = -0.5 * (only.size * LOG_2PI + logdet_g + logdet_c + quadratic)
-    # the reverse pass of -1/2 (-2 log L_j)
-    gamma = outer(a, a)
-    for i in range(a.size):
-        for t in range(a.size):
-            gamma[i, t] = inv_c[i, t] - gamma[i, t]
-    _add_block(g_b, both, gamma, -0.5)
-    for i in range(only.size):
-        g_mu[only[i]] += a[nc + i]
-    a_c = a[:nc]
-    phi = np.empty((nc, nc))
+    for i in range(nc):
+        w[i] = b_hat[i]
+    for i in range(nc, m):
+        w[i] = cluster_values[j, indices[i]] - mu[indices[i]]
+    quadratic = quadratic_form(inv_c, w, m, a)
+    for i in range(nc):
+        quadratic -= v[i] * b_hat[i]
+    value = -0.5 * (nz * LOG_2PI + logdet_g + logdet_c + quadratic)
+    # the reverse pass of -1/2 (-2 log L_j); Gamma = R - a a' (in c)
+    for i in range(m):
+        for t in range(m):
+            c[i, t] = inv_c[i, t] - a[i] * a[t]
+            g_b[indices[i], indices[t]] -= 0.5 * c[i, t]
+    for i in range(nc, m):
+        g_mu[indices[i]] += a[i]
     for i in range(nc):
         for t in range(nc):
-            phi[i, t] = gamma[i, t] - v[i] * v[t] + a_c[i] * v[t] + v[i] * a_c[t]
-    h_phi_h = matmul(matmul(h, phi), h)
+            phi[i, t] = c[i, t] - v[i] * v[t] + a[i] * v[t] + v[i] * a[t]
+    for i in range(nc):  # H Phi (in chol), then d/dG = H - H Phi H
+        for t in range(nc):
+            total = 0.0
+            for s in range(nc):
+                total += h[i, s] * phi[s, t]
+            chol[i, t] = total
     for i in range(nc):
         for t in range(nc):
-            h_phi_h[i, t] = h[i, t] - h_phi_h[i, t]
+            total = 0.0
+            for s in range(nc):
+                total += chol[i, s] * h[s, t]
+            d_g[i, t] = h[i, t] - total
     # d/dv = 2 H (a_c - v) on c (0 elsewhere), through v = (sum_k P_k (T_jk - n_jk mu))[c]
-    d_v = matvec(h, a_c - v)
     for i in range(nc):
-        d_v[i] *= 2.0
+        total = 0.0
+        for t in range(nc):
+            total += h[i, t] * (a[t] - v[t])
+        d_v[i] = 2.0 * total
     for i in range(p):
         total = 0.0
         for b in range(nc):
-            total += gram[i, seen[b]] * d_v[b]
+            total += gram[i, indices[b]] * d_v[b]
         g_mu[i] += 0.5 * total
     # d/dP_k = n_jk d/dG (on c x c) + the symmetrised outer product of d/dv and T_jk - n_jk mu
     for k in range(precision.shape[0]):
@@ -135,9 +161,9 @@ def cluster_term(j, sigma_b, mu, precision, g_precision, g_b, g_mu, between, is_
         if n > 0.0:
             for a_i in range(nc):
                 for b in range(nc):
-                    g_precision[k, seen[a_i], seen[b]] -= 0.5 * n * h_phi_h[a_i, b]
+                    g_precision[k, indices[a_i], indices[b]] -= 0.5 * n * d_g[a_i, b]
             for a_i in range(nc):
-                i = seen[a_i]
+                i = indices[a_i]
                 for t in range(p):
                     term = 0.25 * d_v[a_i] * (cluster_sums[j, k, t] - n * mu[t])
                     g_precision[k, i, t] -= term
@@ -148,34 +174,25 @@ def cluster_term(j, sigma_b, mu, precision, g_precision, g_b, g_mu, between, is_
 @internal
 def likelihood(sigma_w, sigma_b, mu, within, between, patterns, clusters):
     """The log-likelihood with dL/dSigma_w, dL/dSigma_b and dL/dmu (``-inf`` if not PD)."""
-    observed, counts, means, scatter = patterns
+    counts = patterns[1]
     p = mu.size
     g_w = np.zeros((p, p))
     g_b = np.zeros((p, p))
     g_mu = np.zeros(p)
-    if not cholesky_inverse(taken(sigma_w, within))[0]:
+    work = cluster_work(p)
+    chol, inv = work[4][0], work[4][2]
+    if not cholesky_inverse_at(sigma_w, within, within.size, chol, inv)[0]:
         return -np.inf, g_w, g_b, g_mu
     n_patterns = counts.size
+    # every row against its pattern's block of Sigma_W (precision P_k)
     precision = np.zeros((n_patterns, p, p))
-    logp = 0.0
-    # every row against its pattern's block of Sigma_W
-    for k in range(n_patterns):
-        where = np.flatnonzero(observed[k] > 0.5)
-        ok, logdet, inv = cholesky_inverse(taken(sigma_w, where))
-        if not ok:
-            return -np.inf, g_w, g_b, g_mu
-        term, g_block, g_mean = factored_normal_terms(
-            inv, logdet, means[k][where], mu[where], taken(scatter[k], where), counts[k]
-        )
-        logp += term
-        _add_block(g_w, where, g_block, 1.0)
-        g_mu[where] += g_mean
-        precision[k] = placed(inv, where, p)
+    logp = pattern_terms(sigma_w, mu, patterns, g_w, g_mu, precision)
+    if not np.isfinite(logp):
+        return -np.inf, g_w, g_b, g_mu
     # each cluster's between part, through P_k
     is_within = np.zeros(p, dtype=np.bool_)
     is_within[within] = True
     g_precision = np.zeros((n_patterns, p, p))
-    work = (np.empty((p, p)), np.empty(p), np.empty(p, dtype=np.int64))
     for j in range(clusters[0].shape[0]):
         term = cluster_term(
             j, sigma_b, mu, precision, g_precision, g_b, g_mu, between, is_within, clusters, work
