@@ -227,8 +227,9 @@ def add_level_gradient(grad, g_sigma, g_mu, ram, ints, offsets, level):
 @internal
 def cholesky_inverse(sigma):
     """``(ok, log|Sigma|, Sigma^-1)``; ``ok`` is False where ``Sigma`` is not positive definite."""
-    inv = np.zeros(sigma.shape)
-    ok, logdet = factor_inverse(sigma.copy(), inv)
+    n = sigma.shape[0]
+    inv = np.zeros((n, n))
+    ok, logdet = cholesky_inverse_at(sigma, np.arange(n), n, np.empty((n, n)), inv)
     return ok, logdet, inv
 
 
