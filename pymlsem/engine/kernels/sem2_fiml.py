@@ -28,6 +28,7 @@ from pymlsem.engine.kernels.linalg import matmul, quadratic_form
 from pymlsem.engine.kernels.parts import (
     COMMON_SEGMENTS,
     LOG_2PI,
+    cholesky_inverse,
     cholesky_inverse_at,
     expanded_values,
     level_moments,
@@ -36,6 +37,7 @@ from pymlsem.engine.kernels.parts import (
     posterior,
     prior_and_rows,
     segment,
+    taken,
 )
 
 __all__ = ["SEGMENTS", "cluster_term", "cluster_work", "expand", "likelihood", "logp_grad"]
@@ -179,9 +181,7 @@ def likelihood(sigma_w, sigma_b, mu, within, between, patterns, clusters):
     g_w = np.zeros((p, p))
     g_b = np.zeros((p, p))
     g_mu = np.zeros(p)
-    work = cluster_work(p)
-    chol, inv = work[4][0], work[4][2]
-    if not cholesky_inverse_at(sigma_w, within, within.size, chol, inv)[0]:
+    if not cholesky_inverse(taken(sigma_w, within))[0]:
         return -np.inf, g_w, g_b, g_mu
     n_patterns = counts.size
     # every row against its pattern's block of Sigma_W (precision P_k)
@@ -193,6 +193,7 @@ def likelihood(sigma_w, sigma_b, mu, within, between, patterns, clusters):
     is_within = np.zeros(p, dtype=np.bool_)
     is_within[within] = True
     g_precision = np.zeros((n_patterns, p, p))
+    work = cluster_work(p)
     for j in range(clusters[0].shape[0]):
         term = cluster_term(
             j, sigma_b, mu, precision, g_precision, g_b, g_mu, between, is_within, clusters, work
