@@ -200,6 +200,8 @@ def convergence_message(table: pd.DataFrame) -> str | None:
     parts = []
     for check, row in failed.iterrows():
         value = f"{row.value:.3g}" if check not in ("divergent", "signs") else f"{int(row.value)}"
+        if check == "r_hat":  # three decimals: 1.012 is above 1.01, which ".3g" would print as 1.01
+            value = f"{row.value:.3f}"
         worst = f" ({row.worst})" if row.worst else ""
         if check == "modes":
             value, worst = f"{row.value:.1f}", f" (log density below the best chain's: {row.worst})"

@@ -6,6 +6,9 @@ from their covariance matrix, ``e`` normal with SD ``sigma`` (Gaussian) or the r
 family (bernoulli, poisson). Each replicate is fitted with :func:`pymlsem.mixed`; the power is the share of
 replicates whose central 95% posterior interval for ``term`` excludes 0.
 
+Each replicate's fit is checked as any fit is (:meth:`diagnose`), silently: the table's ``converged`` column
+says which passed, and one ``ConvergenceWarning`` counts those that did not, instead of a warning per fit.
+
 Every replicate has its own seed (for its data and its sampler), spawned from ``random_seed``, so a study
 gives the same table whether its replicates run one after another or as Dask tasks on a
 ``dask.distributed`` client (``client=``; each worker compiles an engine family once, from its disk cache
@@ -14,6 +17,7 @@ after the first time).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +27,7 @@ import pandas as pd
 from scipy import special, stats
 
 from pymlsem.api import SEM
-from pymlsem.exceptions import ModelSpecificationError
+from pymlsem.exceptions import ConvergenceWarning, ModelSpecificationError
 from pymlsem.formula.design import mixed_design
 from pymlsem.formula.split import split_formula
 from pymlsem.mlm.api import mixed
@@ -55,7 +59,8 @@ class PowerResult:
         Clopper-Pearson 95% interval of that share (its Monte Carlo uncertainty).
     table
         One row per replicate: ``estimate`` (posterior mean), ``lower``, ``upper``, ``excludes_zero``,
-        ``ess_bulk``, ``r_hat``, ``divergences``, ``seed``.
+        ``ess_bulk``, ``r_hat``, ``divergences``, ``converged`` (the fit passed every convergence check of
+        its :meth:`diagnose`, every parameter's R-hat and ESS among them), ``seed``.
     term
         The fixed effect tested.
     """
@@ -156,14 +161,16 @@ def _replicate(task: dict[str, Any]) -> dict[str, Any]:
     response = split_formula(task["formula"]).response
     y = _task_response(task, np.random.default_rng(data_seed))
     data = task["design"].assign(**{response: y})
-    fit = mixed(
-        task["formula"],
-        data,
-        task["family"],
-        random_seed=int(fit_seed),
-        progressbar=False,
-        **task["fit_kwargs"],
-    )
+    with warnings.catch_warnings():  # each fit's own warning: _run gives one for all
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fit = mixed(
+            task["formula"],
+            data,
+            task["family"],
+            random_seed=int(fit_seed),
+            progressbar=False,
+            **task["fit_kwargs"],
+        )
     return _replicate_row(fit.fixef().loc[task["term"]], fit, task["seed"])
 
 
@@ -178,6 +185,7 @@ def _replicate_row(row: pd.Series, fit: Any, seed: int) -> dict[str, Any]:
         "ess_bulk": float(row["ess_bulk"]),
         "r_hat": float(row["r_hat"]),
         "divergences": int(fit.divergences()),
+        "converged": fit.convergence_note() is None,
         "seed": int(seed),
     }
 
@@ -247,12 +255,22 @@ def replicate_seeds(random_seed: int | None, nsim: int) -> list[int]:
 
 
 def _run(replicate: Any, tasks: list[dict[str, Any]], client: Any, term: str) -> PowerResult:
-    """Run the replicates serially or as Dask tasks; the power and its Clopper-Pearson interval."""
+    """Run the replicates serially or as Dask tasks; the power and its Clopper-Pearson interval, and one
+    warning for the replicates that did not pass their convergence checks."""
     if client is None:
         rows = [replicate(task) for task in tasks]
     else:
         rows = client.gather(client.map(replicate, tasks, pure=False))
     table = pd.DataFrame(rows)
+    unconverged = int((~table["converged"]).sum())
+    if unconverged:
+        warnings.warn(
+            f"{unconverged} of {len(table)} replicates did not pass their convergence checks (.table's "
+            "converged column): their intervals may be off because of the sampler, not the design; draw more "
+            "(draws=, tune=) or raise target_accept",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
     successes = int(table["excludes_zero"].sum())
     ci = stats.binomtest(successes, len(table)).proportion_ci(confidence_level=0.95, method="exact")
     return PowerResult(successes / len(table), (float(ci.low), float(ci.high)), table, term)
@@ -264,7 +282,9 @@ def _sem_replicate(task: dict[str, Any]) -> dict[str, Any]:
     data = simulate(task["model"], task["values"], seed=int(data_seed), **task["size"])
     cluster = "cluster" if "cluster" in data.columns else None
     spec = SEM(task["model"], data, cluster, model_type=task["model_type"])
-    fit = spec.fit(random_seed=int(fit_seed), progressbar=False, **task["fit_kwargs"])
+    with warnings.catch_warnings():  # each fit's own warning: _run gives one for all
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fit = spec.fit(random_seed=int(fit_seed), progressbar=False, **task["fit_kwargs"])
     estimates = fit.parameter_estimates()
     names = estimates["lhs"] + estimates["op"] + estimates["rhs"].fillna("")
     if cluster is not None:

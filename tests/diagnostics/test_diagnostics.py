@@ -272,6 +272,18 @@ def test_convergence_checks_name_what_failed_and_what_to_try() -> None:
     assert not table.loc["e_bfmi", "ok"]
     message = convergence_message(table)
     assert "r_hat" in message and "target_accept" in message and "fit.diagnose()" in message
+    assert f"r_hat {table.loc['r_hat', 'value']:.3f} (threshold 1.01)" in message
+
+
+def test_an_r_hat_just_above_its_threshold_is_printed_above_it() -> None:
+    # four chains whose means differ slightly: R-hat a little above 1.01, which three significant digits
+    # would print as the threshold itself
+    rng = np.random.default_rng(5)
+    draws = rng.normal(size=(4, 1000, 1)) + np.array([0.0, 0.0, 0.0, 0.3])[:, None, None]
+    table = diagnose(_idata(draws), ["theta"])
+    value = table.loc["r_hat", "value"]
+    assert 1.01 < value < 1.015 and not table.loc["r_hat", "ok"]
+    assert f"r_hat {value:.3f} (threshold 1.01)" in convergence_message(table)
 
 
 def test_chains_in_different_modes_are_named_with_their_log_density_gap() -> None:

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import pymlsem
-from pymlsem.exceptions import ModelSpecificationError
+from pymlsem.exceptions import ConvergenceWarning, ModelSpecificationError
 from pymlsem.studies.power import simulate_response
 
 FORMULA = "y ~ x1 + (1 | cluster)"
@@ -99,12 +99,27 @@ def test_the_books_power_example_and_a_null_effect() -> None:
         FORMULA, design, fixef={"(Intercept)": 1.0, "x1": 0.0}, nsim=20, random_seed=2, **common
     )
     assert null.power <= 0.2 and list(null.table.columns) == [
-        "estimate", "lower", "upper", "excludes_zero", "ess_bulk", "r_hat", "divergences", "seed"
+        "estimate", "lower", "upper", "excludes_zero", "ess_bulk", "r_hat", "divergences", "converged", "seed"
     ]  # fmt: skip
     again = pymlsem.power_sim(
         FORMULA, design, fixef={"(Intercept)": 1.0, "x1": 0.5}, nsim=2, random_seed=1, **common
     )
     pd.testing.assert_frame_equal(again.table, strong.table.iloc[:2])
+
+
+@pytest.mark.sampling
+def test_replicates_that_did_not_converge_are_counted_in_one_warning() -> None:
+    """Twenty draws a chain cannot reach a bulk ESS of 100 a chain: each replicate's fit fails its checks,
+    the table says so, and the study gives one warning counting them, not one per fit."""
+    design = _book_design()
+    with pytest.warns(ConvergenceWarning) as record:
+        result = pymlsem.power_sim(
+            FORMULA, design, fixef={"(Intercept)": 1.0, "x1": 0.5}, varcorr={"cluster": 0.25},
+            term="x1", nsim=3, random_seed=3, draws=20, tune=100, chains=2,
+        )  # fmt: skip
+    convergence = [w for w in record if issubclass(w.category, ConvergenceWarning)]
+    assert len(convergence) == 1 and str(convergence[0].message).startswith("3 of 3 replicates")
+    assert not result.table["converged"].any()
 
 
 @pytest.mark.sampling
