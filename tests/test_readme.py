@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from reference import data
 
 import pymlsem
 
@@ -23,7 +22,7 @@ def _python_blocks() -> list[str]:
 
 @pytest.mark.sampling
 def test_readme_mixed_model_example_runs(monkeypatch, tmp_path) -> None:
-    (block,) = [b for b in _python_blocks() if b.startswith('fit = pymlsem.mixed("Reaction ~ Days')]
+    (block,) = [b for b in _python_blocks() if 'sleepstudy = load_dataset("sleepstudy")' in b]
     real = pymlsem.mixed
 
     def short(*args, **kwargs):  # the README's calls with short chains (MCMCglmm's controls scaled down)
@@ -44,15 +43,11 @@ def test_readme_mixed_model_example_runs(monkeypatch, tmp_path) -> None:
         lambda *a, **k: power(*a, **{**k, "nsim": 2, "draws": 100, "tune": 100, "chains": 2}),
     )
     monkeypatch.chdir(tmp_path)  # fit.plot(path="trace.png") writes there
-    sleepstudy = data("sleepstudy")
     namespace = {
-        "pymlsem": pymlsem,
-        "sleepstudy": sleepstudy,
-        "cbpp": data("cbpp").astype({"period": str, "herd": str}),
-        "grouseticks": data("grouseticks").astype({"YEAR": str, "BROOD": str, "INDEX": str}),
-        "newdata": pd.DataFrame({"Days": [0, 5], "Subject": [308, 309]}),
+        "pymlsem": pymlsem,  # the block loads sleepstudy, cbpp and grouseticks itself
+        "newdata": pd.DataFrame({"Days": [0, 5], "Subject": ["308", "309"]}),
         "formula": "Reaction ~ Days + (1 | Subject)",
-        "data": sleepstudy,
+        "data": pymlsem.load_dataset("sleepstudy"),
         "design": pd.DataFrame(
             {"x1": np.tile(np.arange(1, 21), 25), "cluster": np.repeat(np.arange(25), 20)}
         ),
