@@ -80,6 +80,12 @@ class SEM(FrozenSpec):
         ``method="latent"``: levels whose latent variables are sampled centered instead of non-centered
         (the default): ``"between"`` (level 2; better when clusters are large or carry many items),
         ``"within"``, ``True`` (both) or ``False``.
+    std_lv
+        lavaan's ``std.lv``: each latent variable gets its metric from its (residual) variance fixed at 1,
+        with every loading free, instead of from its first loading fixed at 1 (the default, as lavaan's).
+        The same model; NUTS often samples it better, since a weak marker makes the other loadings
+        ratios with heavy tails. With free loadings a factor has two mirror-image modes; the chains start
+        on the positive side, and the ``signs`` check of :meth:`SEMFit.diagnose` names any that crossed.
 
     Attributes
     ----------
@@ -105,6 +111,7 @@ class SEM(FrozenSpec):
         ordered: Sequence[str] | None = None,
         link: str = "probit",
         centered: bool | str = False,
+        std_lv: bool = False,
     ) -> None:
         start = time.perf_counter()
         if model_type not in MODEL_TYPES:
@@ -113,7 +120,10 @@ class SEM(FrozenSpec):
             raise ModelSpecificationError(f"method must be one of {METHODS}, got {method!r}")
         if link not in LINKS:
             raise ModelSpecificationError(f"link must be one of {LINKS}, got {link!r}")
+        if not isinstance(std_lv, bool):
+            raise ModelSpecificationError(f"std_lv must be True or False (lavaan's std.lv), got {std_lv!r}")
         self.link = link
+        self.std_lv = std_lv
         self.centered = _centered_levels(centered)
         self.source = model.source if isinstance(model, ParsedModel) else model
         self.model_type = model_type
@@ -150,6 +160,7 @@ class SEM(FrozenSpec):
             model_type=model_type,
             data_columns=columns,
             meanstructure=meanstructure,
+            std_lv=std_lv,
             **({"ordered": counts} if counts else {}),
         )
         self.method = _choose_method(method, self.partable, from_summary)
@@ -401,7 +412,8 @@ class SEM(FrozenSpec):
         priors = tuple((p.name, p.variable, p.scale) for p in self.built.free)
         stats = self.likelihood_stats or self.stats
         shapes = tuple((k, np.shape(v)[1:]) for k, v in stats_data_values(stats).items())
-        key = (self.source, self.model_type, self.cluster, tuple(self.observed), self.meanstructure, priors)
+        key = (self.source, self.model_type, self.std_lv, self.cluster, tuple(self.observed))
+        key = (*key, self.meanstructure, priors)
         if self.method == "latent":  # the rows are constants of the latent model's graph
             frame = pd.util.hash_pandas_object(self.raw.frame, index=False).to_numpy()
             codes = tuple((k, v.tobytes()) for k, v in self.codes.items())
@@ -491,6 +503,7 @@ MODEL_KEYWORDS = (
     "method",
     "ordered",
     "link",
+    "std_lv",
 )
 
 
@@ -531,8 +544,8 @@ def sem(
     draws, tune, chains, sampler, random_seed, progressbar
         As in :meth:`SEM.fit`.
     **kwargs
-        The other arguments of :class:`SEM` (``link``, ``centered``, ``sample_cov``, ``sample_mean``,
-        ``sample_nobs``, ``variables``) and of :meth:`SEM.fit` (sampler settings such as
+        The other arguments of :class:`SEM` (``std_lv``, ``link``, ``centered``, ``sample_cov``,
+        ``sample_mean``, ``sample_nobs``, ``variables``) and of :meth:`SEM.fit` (sampler settings such as
         ``target_accept``).
 
     Returns

@@ -160,7 +160,8 @@ class Row:
 def apply_block_defaults(rows: list[Row], names: VariableSets, *, model_type: str,
                          meanstructure: bool, exo_names: list[str],
                          free_means: list[str] | None = None,
-                         unit_variances: Collection[str] | None = None) -> None:  # fmt: skip
+                         unit_variances: Collection[str] | None = None,
+                         std_lv: bool = False) -> None:  # fmt: skip
     """Fix or free the rows of one block as lavaan's defaults do (before user modifiers).
 
     Parameters
@@ -182,14 +183,20 @@ def apply_block_defaults(rows: list[Row], names: VariableSets, *, model_type: st
         ``None``: all of ``names.ov_ord``. A two-level model passes, per level, only the ordered variables
         whose lowest level it is, so the level-2 variance of a variable observed at both levels stays
         free. Intercepts of ordered variables are fixed at 0 at every level (thresholds replace them).
+    std_lv
+        lavaan's ``std.lv``: each latent variable defined by ``=~`` gets its metric from its (residual)
+        variance fixed at 1 instead of from its first loading fixed at 1 (``auto.fix.first``).
     """
     unit = set(names.ov_ord if unit_variances is None else unit_variances)
     int_ov_free, int_lv_free = MODEL_TYPES[model_type]
+    indicated = {row.lhs for row in rows if row.op == "=~"}
     seen: set[str] = set()
-    for row in rows:  # auto.fix.first: marker loading
-        if row.op == "=~" and row.lhs not in seen:
+    for row in rows:  # the metric of each latent variable (also for rows written without a modifier)
+        if std_lv and row.op == "~~" and row.lhs == row.rhs and row.lhs in indicated:
+            row.fix(1.0)  # std.lv: its (residual) variance
+        elif not std_lv and row.op == "=~" and row.lhs not in seen:
             seen.add(row.lhs)
-            row.fix(1.0)
+            row.fix(1.0)  # auto.fix.first: its marker loading
     for row in rows:
         if row.user:
             continue

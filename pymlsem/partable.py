@@ -89,7 +89,8 @@ class ParTable:
 def build_partable(parsed: ParsedModel, *, model_type: str = "sem",
                    data_columns: Iterable[str] | None = None,
                    meanstructure: bool | None = None,
-                   ordered: Mapping[str, int] | None = None) -> ParTable:  # fmt: skip
+                   ordered: Mapping[str, int] | None = None,
+                   std_lv: bool = False) -> ParTable:  # fmt: skip
     """Build the parameter table of a parsed model with lavaan 0.6's defaults.
 
     Parameters
@@ -114,6 +115,10 @@ def build_partable(parsed: ParsedModel, *, model_type: str = "sem",
         variable observed at level 2 are between-level parameters (as in Mplus) and its level-2 variance
         stays free. A variable with ``|`` statements in the model is ordered too, with one category more
         than its thresholds.
+    std_lv
+        lavaan's ``std.lv = TRUE``: every latent variable defined by ``=~`` has its (residual) variance
+        fixed at 1 and its first loading free, at every level (statements in the model keep their
+        modifiers: ``f ~~ NA*f`` frees a variance again).
 
     Returns
     -------
@@ -153,7 +158,8 @@ def build_partable(parsed: ParsedModel, *, model_type: str = "sem",
         block = _merge_block(statements, names, lev, meanstructure, thresholds)
         apply_block_defaults(block, names, model_type=model_type, meanstructure=meanstructure,
                              exo_names=exogenous[lev], free_means=rv_names,
-                             unit_variances=[v for v in names.ov_ord if lowest_level[v] == lev])  # fmt: skip
+                             unit_variances=[v for v in names.ov_ord if lowest_level[v] == lev],
+                             std_lv=std_lv)  # fmt: skip
         rows.extend(block)
     if n_levels == 2:  # intercepts of variables that also have a level-2 part sit at level 2
         between = {r.lhs for r in rows if r.op == "~1" and r.level == 2 and r.lhs in sets[2].ov}

@@ -26,6 +26,8 @@ level: between
     fb =~ y1+y2+y3+y4+y5+y6
 """
 HS = "visual =~ x1+x2+x3; textual =~ x4+x5+x6; speed =~ x7+x8+x9"
+#: one factor for HolzingerSwineford1939's nine tests: its marker x1 loads weakly (lavaan/hs_cfa.R)
+ONE_FACTOR = "g =~ x1 + x2 + x3 + x4 + x5 + x6 + x7 + x8 + x9"
 POLDEM = """
 # Bollen's political democracy model, equal loadings across time
 ind60 =~ x1 + x2 + x3
@@ -46,6 +48,15 @@ REFERENCE_FITS = {
     "m2": (M2, "Demo.twolevel", "cluster", "demo_twolevel_m2"),
     "hs_cfa": (HS, "HolzingerSwineford1939", None, "hs_cfa"),
     "poldem": (POLDEM, "PoliticalDemocracy", None, "poldem_sem"),
+}
+
+
+#: lavaan's std.lv = TRUE fits (the ends of lavaan/demo_twolevel.R, hs_cfa.R, poldem.R):
+#: name -> (model, data set, cluster, model_type, file prefix)
+STD_LV_FITS = {
+    "seed": (SEED, "Demo.twolevel", "cluster", "sem", "std_lv_seed"),
+    "hs_one_factor": (ONE_FACTOR, "HolzingerSwineford1939", None, "cfa", "std_lv_hs_one_factor"),
+    "poldem": (POLDEM, "PoliticalDemocracy", None, "sem", "std_lv_poldem"),
 }
 
 

@@ -197,6 +197,10 @@ cases(
             lambda _: sem(HS, link="cloglog"),
             "link must be one of ('probit', 'logit'), got 'cloglog'",
         ),
+        "std_lv not a bool": (
+            lambda _: sem(HS, std_lv="TRUE"),
+            "std_lv must be True or False (lavaan's std.lv), got 'TRUE'",
+        ),
         "unknown centering": (
             lambda _: sem2(SEED, method="latent", centered="middle"),
             "centered must be True, False, 'between' or 'within', got 'middle'",

@@ -6,7 +6,7 @@ import math
 
 import pandas as pd
 import pytest
-from reference import BOOK_MODELS, HS, LAVAAN, M2, POLDEM, SEED
+from reference import BOOK_MODELS, HS, LAVAAN, M2, ONE_FACTOR, POLDEM, SEED
 
 from pymlsem.exceptions import DataError, ModelSpecificationError
 from pymlsem.partable import build_partable
@@ -64,6 +64,13 @@ def _rows(frame: pd.DataFrame, value_col: str) -> list[tuple]:
         (POLDEM, {}, "poldem_sem_partable.csv"),
         (M104, {}, "book_m104_partable_structure.csv"),
         (M106, {"model_type": "growth"}, "book_m106_growth_partable_structure.csv"),
+        (SEED, {"std_lv": True}, "std_lv_seed_partable.csv"),
+        (
+            ONE_FACTOR,
+            {"model_type": "cfa", "meanstructure": True, "std_lv": True},
+            "std_lv_hs_one_factor_partable.csv",
+        ),
+        (POLDEM, {"std_lv": True}, "std_lv_poldem_partable.csv"),
     ],
 )
 def test_partable_matches_lavaan_row_by_row(model: str, kwargs: dict, reference: str) -> None:
@@ -72,6 +79,18 @@ def test_partable_matches_lavaan_row_by_row(model: str, kwargs: dict, reference:
     if reference == "book_m106_growth_partable_structure.csv":
         ref = _fix_level1_growth_means(ref)
     assert _rows(pt.table, "value") == _rows(ref, "ustart")
+
+
+def test_std_lv_fixes_variances_written_without_a_modifier_and_keeps_modifiers() -> None:
+    """As lavaan's std.lv: ``f ~~ f`` written alone is fixed at 1 too; ``f ~~ NA*f`` and ``1*x1`` win."""
+    table = build_partable(parse_model("f =~ x1 + x2 + x3\nf ~~ f"), std_lv=True).table.set_index(
+        ["lhs", "op", "rhs"]
+    )
+    assert table.loc[("f", "~~", "f"), "free"] == 0 and table.loc[("f", "~~", "f"), "value"] == 1.0
+    assert (table.loc[("f", "=~"), "free"] > 0).all()
+    marker = build_partable(parse_model("f =~ 1*x1 + x2 + x3\nf ~~ NA*f"), std_lv=True).table
+    marker = marker.set_index(["lhs", "op", "rhs"])
+    assert marker.loc[("f", "=~", "x1"), "free"] == 0 and marker.loc[("f", "~~", "f"), "free"] > 0
 
 
 def test_two_level_variable_sets() -> None:

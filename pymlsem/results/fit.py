@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -68,6 +69,41 @@ class SEMFit(FitMethods):
 
     def _with_posterior(self, idata: Any, **sampled: Any) -> SEMFit:
         return type(self)(self.model, idata, **sampled)
+
+    def convergence_note(self) -> str | None:
+        """The failed checks of :meth:`diagnose` in one paragraph (None when all pass); when the slow
+        parameters are loadings or variances of factors scaled by a marker loading, it also suggests
+        ``std_lv=True``, the same model with each factor's variance fixed at 1, whose loadings are not
+        ratios to a marker's (heavy-tailed when the marker loads weakly)."""
+        note = super().convergence_note()
+        if note is None or not self._slow_marker_factors():
+            return note
+        factors = ", ".join(self._slow_marker_factors())
+        return (
+            f"{note} The slow parameters belong to factors scaled by a marker loading ({factors}): "
+            "std_lv=True (lavaan's std.lv, the same model with each factor's variance fixed at 1) often "
+            "samples them better."
+        )
+
+    def _slow_marker_factors(self) -> list[str]:
+        """Factors scaled by a marker (first loading fixed at 1, others free: not a growth factor) whose
+        loadings or variance a failed R-hat or ESS check names."""
+        table = self.model.partable.table
+        loadings = table[table["op"] == "=~"].groupby(["lhs", "level"], sort=False)
+        markers = [
+            factor
+            for (factor, _), rows in loadings
+            if rows["free"].iloc[0] == 0 and rows["value"].iloc[0] == 1.0 and (rows["free"] > 0).any()
+        ]
+        diagnosis = self.diagnose()
+        failed = diagnosis[~diagnosis["ok"] & diagnosis.index.isin(["r_hat", "ess_bulk", "ess_tail"])]
+        names = [re.findall(r"\[([^]]+)\]", worst) for worst in failed["worst"]]
+        named = {name.split("@")[0] for listed in names for name in listed}
+        return [
+            factor
+            for factor in dict.fromkeys(markers)
+            if f"{factor}~~{factor}" in named or any(name.startswith(f"{factor}=~") for name in named)
+        ]
 
     def parameter_estimates(self, prob: float = 0.95) -> pd.DataFrame:
         """One row per parameter (free and fixed) and per defined parameter.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from reference import LAVAAN, REFERENCE_FITS, data, lavaan_estimates, lavaan_fitmeasure
+from reference import LAVAAN, REFERENCE_FITS, STD_LV_FITS, data, lavaan_estimates, lavaan_fitmeasure
 
 import pymlsem
 from pymlsem.build.marginal import global_moments
@@ -38,6 +38,16 @@ def test_loglik_moves_away_from_lavaan_estimates(reference) -> None:
     perturbed = estimates.copy()
     perturbed.loc[free[0], "est"] += 0.05
     assert spec.log_likelihood(perturbed) < lavaan_fitmeasure(prefix, "logl") - 1e-4
+
+
+@pytest.mark.parametrize("name", sorted(STD_LV_FITS))
+def test_std_lv_loglik_at_lavaan_estimates_equals_lavaan_logl(name: str) -> None:
+    """std_lv=True is lavaan's std.lv = TRUE: its parameters at lavaan's estimates give lavaan's logl."""
+    model, dataset, cluster, model_type, prefix = STD_LV_FITS[name]
+    spec = pymlsem.SEM(model, data(dataset), cluster=cluster, model_type=model_type, std_lv=True)
+    assert spec.log_likelihood(lavaan_estimates(prefix)) == pytest.approx(
+        lavaan_fitmeasure(prefix, "logl"), rel=1e-9
+    )
 
 
 @pytest.mark.parametrize("level,kind", [(1, "within"), (2, "between")])

@@ -4,7 +4,8 @@
 # demo_twolevel_standardized.csv (standardizedSolution()), the model-implied moments at the MLE
 # (lavInspect(fit, "implied"): demo_twolevel_implied_{within,between}_{cov,mean}.csv) and the saturated (h1)
 # level-specific sample statistics (lavInspect(fit, "sampstat"): demo_twolevel_h1_{within,between}_{cov,mean}.csv),
-# the moment files with row names. lavaan 0.6-14, R 4.2.2 (Debian packages).
+# the moment files with row names; and the same model with std.lv = TRUE: std_lv_seed_{partable,estimates,
+# fitmeasures}.csv. lavaan 0.6-14, R 4.2.2 (Debian packages).
 # Run from this folder:  Rscript demo_twolevel.R
 suppressMessages(library(lavaan))
 d <- read.csv("../data/Demo.twolevel.csv")
@@ -33,3 +34,8 @@ write_moments <- function(moments, prefix) {
 }
 write_moments(lavInspect(fit, "implied"), "demo_twolevel_implied_")
 write_moments(lavInspect(fit, "sampstat"), "demo_twolevel_h1_")
+std_lv <- sem(model, data = d, cluster = "cluster", std.lv = TRUE)  # each factor's (residual) variance at 1, its loadings free
+write.csv(parTable(std_lv), "std_lv_seed_partable.csv", row.names = FALSE)
+write.csv(parameterEstimates(std_lv), "std_lv_seed_estimates.csv", row.names = FALSE)
+fm <- fitMeasures(std_lv)
+write.csv(data.frame(measure = names(fm), value = as.numeric(fm)), "std_lv_seed_fitmeasures.csv", row.names = FALSE)

@@ -6,6 +6,8 @@
 #    poldem_sem_fitmeasures.csv (fitMeasures() as measure/value).
 # 2. A mediation model (ind60 -> dem60 -> dem65, no residual covariances, no equal loadings) with the defined
 #    parameters indirect := a*b and total := c + a*b: makes poldem_mediation_estimates.csv (parameterEstimates()).
+# 3. The SEM of 1. with std.lv = TRUE (the equal loadings now equal with both factor variances at 1): makes
+#    std_lv_poldem_{partable,estimates,fitmeasures}.csv.
 suppressMessages(library(lavaan))
 pd <- read.csv("../data/PoliticalDemocracy.csv")
 sem_model <- "
@@ -37,3 +39,8 @@ mediation_model <- "
 "
 med <- sem(mediation_model, data = pd)
 write.csv(parameterEstimates(med), "poldem_mediation_estimates.csv", row.names = FALSE)
+std_lv <- sem(sem_model, data = pd, std.lv = TRUE)  # each factor's (residual) variance at 1, its loadings free
+write.csv(parTable(std_lv), "std_lv_poldem_partable.csv", row.names = FALSE)
+write.csv(parameterEstimates(std_lv), "std_lv_poldem_estimates.csv", row.names = FALSE)
+fm <- fitMeasures(std_lv)
+write.csv(data.frame(measure = names(fm), value = as.numeric(fm)), "std_lv_poldem_fitmeasures.csv", row.names = FALSE)
