@@ -15,8 +15,8 @@ original model's priors written out parameter by parameter, and :func:`sbc` take
 models whose priors do not depend on the response (the intercept's prior given on the data scale,
 ``"fixef:(Intercept)"``; the others are on the link scale).
 
-Replicates run serially or as Dask tasks (``client=``), with seeds spawned from ``random_seed``: the same
-ranks either way.
+Replicates run serially or as Dask tasks (``client=``; :func:`pymlsem.studies.replicates.run_replicates`,
+with a progress bar), with seeds spawned from ``random_seed``: the same ranks either way.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from pymlsem.mlm.api import MixedModel
 from pymlsem.plots import plot_rank_histograms
 from pymlsem.results.posterior import summarize_draws
 from pymlsem.studies.power import replicate_seeds
+from pymlsem.studies.replicates import run_replicates
 from pymlsem.workflow.refit import prior_text
 
 __all__ = ["Calibration", "ranks_of", "sbc", "sem_sbc"]
@@ -137,13 +138,12 @@ def ranks_of(truth: Mapping[str, float], posterior: Mapping[str, np.ndarray], n_
     return out
 
 
-def _run(replicate: Any, tasks: list[dict[str, Any]], client: Any, n_ranks: int) -> Calibration:
+def _run(
+    replicate: Any, tasks: list[dict[str, Any]], client: Any, n_ranks: int, progressbar: bool
+) -> Calibration:
     """Run the replicates serially or as Dask tasks and gather their ranks; one warning for the replicates
     that did not converge (each fit's own warning is left out: :attr:`Calibration.fits` has them all)."""
-    if client is None:
-        results = [replicate(task) for task in tasks]
-    else:
-        results = client.gather(client.map(replicate, tasks, pure=False))
+    results = run_replicates(replicate, tasks, client, progressbar=progressbar, what="calibration fits")
     ranks = pd.DataFrame([row for rows, _ in results for row in rows])
     fits = pd.DataFrame([fit for _, fit in results])
     unconverged = int(((fits["max_r_hat"] > R_HAT) | (fits["divergences"] > 0)).sum())
@@ -210,6 +210,7 @@ def sem_sbc(
     n_ranks: int = 99,
     client: Any = None,
     random_seed: int | None = None,
+    progressbar: bool = True,
     **fit_kwargs: Any,
 ) -> Calibration:
     """Simulation-based calibration of a SEM over the design of ``data``.
@@ -226,6 +227,8 @@ def sem_sbc(
         A ``dask.distributed.Client``: the replicates run as Dask tasks (same ranks as serially).
     random_seed
         Seed of the study (the prior draws' and every fit's seed are spawned from it).
+    progressbar
+        Show the replicates done and the time left (each fit's own bar stays off).
     **fit_kwargs
         Passed to :meth:`pymlsem.SEM.fit` (e.g. ``draws``, ``chains``).
 
@@ -274,7 +277,7 @@ def sem_sbc(
             UserWarning,
             stacklevel=2,
         )
-    return _run(_sem_replicate, tasks, client, n_ranks)
+    return _run(_sem_replicate, tasks, client, n_ranks, progressbar)
 
 
 # ---------------------------------------------------------------------------------------- mixed models
@@ -318,6 +321,7 @@ def sbc(
     n_ranks: int = 99,
     client: Any = None,
     random_seed: int | None = None,
+    progressbar: bool = True,
     **fit_kwargs: Any,
 ) -> Calibration:
     """Simulation-based calibration of a (non-Gaussian) mixed model over the design of ``data``.
@@ -333,7 +337,7 @@ def sbc(
     formula, data, family, priors
         As for :func:`pymlsem.mixed`; ``data`` gives the rows, grouping factors and predictors of every
         replicate (its response is replaced).
-    nsim, n_ranks, client, random_seed, **fit_kwargs
+    nsim, n_ranks, client, random_seed, progressbar, **fit_kwargs
         As for :func:`sem_sbc` (``fit_kwargs`` go to :meth:`pymlsem.MixedModel.fit`).
 
     Returns
@@ -391,4 +395,4 @@ def sbc(
         }
         for i in range(nsim)
     ]
-    return _run(_mixed_replicate, tasks, client, n_ranks)
+    return _run(_mixed_replicate, tasks, client, n_ranks, progressbar)

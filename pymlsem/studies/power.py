@@ -12,7 +12,7 @@ says which passed, and one ``ConvergenceWarning`` counts those that did not, ins
 Every replicate has its own seed (for its data and its sampler), spawned from ``random_seed``, so a study
 gives the same table whether its replicates run one after another or as Dask tasks on a
 ``dask.distributed`` client (``client=``; each worker compiles an engine family once, from its disk cache
-after the first time).
+after the first time); :func:`pymlsem.studies.replicates.run_replicates` runs them, with a progress bar.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from pymlsem.formula.split import split_formula
 from pymlsem.mlm.api import mixed
 from pymlsem.plots import plot_power_curve
 from pymlsem.simulate import simulate
+from pymlsem.studies.replicates import run_replicates
 
 __all__ = [
     "PowerCurve",
@@ -202,6 +203,7 @@ def power_sim(
     family: str = "gaussian",
     client: Any = None,
     random_seed: int | None = None,
+    progressbar: bool = True,
     **fit_kwargs: Any,
 ) -> PowerResult:
     """Power of a Bayesian mixed model to exclude 0 from ``term``'s 95% interval, by simulation.
@@ -218,6 +220,8 @@ def power_sim(
         A ``dask.distributed.Client``: the replicates run as Dask tasks (same results as serially).
     random_seed
         Seed of the study (each replicate's data and sampler seeds are spawned from it).
+    progressbar
+        Show the replicates done and the time left (each fit's own bar stays off).
     **fit_kwargs
         Passed to :func:`pymlsem.mixed` (e.g. ``draws``, ``chains``).
 
@@ -244,7 +248,7 @@ def power_sim(
     _task_response(common, np.random.default_rng(0))  # refuses a bad model before any fit
     if term not in fixef:
         raise ModelSpecificationError(f"term {term!r} is not a fixed effect of the model: {list(fixef)}")
-    return _run(_replicate, [{**common, "seed": seed} for seed in seeds], client, term)
+    return _run(_replicate, [{**common, "seed": seed} for seed in seeds], client, term, progressbar)
 
 
 def replicate_seeds(random_seed: int | None, nsim: int) -> list[int]:
@@ -254,13 +258,12 @@ def replicate_seeds(random_seed: int | None, nsim: int) -> list[int]:
     return [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(random_seed).spawn(int(nsim))]
 
 
-def _run(replicate: Any, tasks: list[dict[str, Any]], client: Any, term: str) -> PowerResult:
+def _run(
+    replicate: Any, tasks: list[dict[str, Any]], client: Any, term: str, progressbar: bool
+) -> PowerResult:
     """Run the replicates serially or as Dask tasks; the power and its Clopper-Pearson interval, and one
     warning for the replicates that did not pass their convergence checks."""
-    if client is None:
-        rows = [replicate(task) for task in tasks]
-    else:
-        rows = client.gather(client.map(replicate, tasks, pure=False))
+    rows = run_replicates(replicate, tasks, client, progressbar=progressbar, what=f"power of {term}")
     table = pd.DataFrame(rows)
     unconverged = int((~table["converged"]).sum())
     if unconverged:
@@ -305,6 +308,7 @@ def sem_power_sim(
     model_type: str = "sem",
     client: Any = None,
     random_seed: int | None = None,
+    progressbar: bool = True,
     **fit_kwargs: Any,
 ) -> PowerResult:
     """Power of a SEM to exclude 0 from a parameter's 95% interval, by simulation.
@@ -318,7 +322,7 @@ def sem_power_sim(
         As for :func:`pymlsem.simulate.simulate`.
     term
         The parameter checked: a label, or a name as the summary prints it (``"fb~w1@between"``).
-    nsim, client, random_seed, **fit_kwargs
+    nsim, client, random_seed, progressbar, **fit_kwargs
         As for :func:`power_sim` (``fit_kwargs`` go to :meth:`pymlsem.SEM.fit`).
 
     Returns
@@ -347,7 +351,7 @@ def sem_power_sim(
         "term": term,
         "fit_kwargs": fit_kwargs,
     }
-    return _run(_sem_replicate, [{**common, "seed": seed} for seed in seeds], client, term)
+    return _run(_sem_replicate, [{**common, "seed": seed} for seed in seeds], client, term, progressbar)
 
 
 @dataclass(frozen=True)
@@ -395,7 +399,7 @@ def power_curve(
         Seed of the whole curve (each point gets its own, spawned from it).
     **arguments
         The other arguments of :func:`power_sim` (``fixef``, ``varcorr``, ``sigma``, ``term``, ``nsim``,
-        ``client``, sampler settings).
+        ``client``, ``progressbar``: a bar per number of clusters, sampler settings).
 
     Raises
     ------
