@@ -85,7 +85,8 @@ class SEM(FrozenSpec):
         with every loading free, instead of from its first loading fixed at 1 (the default, as lavaan's).
         The same model; NUTS often samples it better, since a weak marker makes the other loadings
         ratios with heavy tails. With free loadings a factor has two mirror-image modes; the chains start
-        on the positive side, and the ``signs`` check of :meth:`SEMFit.diagnose` names any that crossed.
+        on the positive side, and the ``signs`` check of ``fit.diagnose()`` names any that crossed (then
+        ``fit.select_chains`` keeps the chains of one sign).
 
     Attributes
     ----------
