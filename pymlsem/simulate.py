@@ -34,6 +34,7 @@ def simulate(
     cluster_size: int | Sequence[int] = 10,
     n: int | None = None,
     model_type: str = "sem",
+    std_lv: bool = False,
     seed: int | None = None,
 ) -> pd.DataFrame:
     """Draw a data set from ``model``.
@@ -52,6 +53,9 @@ def simulate(
         Single-level data: number of rows.
     model_type
         ``"sem"``, ``"cfa"`` or ``"growth"``.
+    std_lv
+        As in :class:`pymlsem.SEM`: each factor's variance fixed at 1 and its first loading a free value
+        (by default fixed at 1, the marker).
     seed
         Random seed.
 
@@ -60,7 +64,7 @@ def simulate(
     pandas.DataFrame
         One column per observed variable (and ``cluster``).
     """
-    partable = build_partable(parse_model(model), model_type=model_type, meanstructure=True)
+    partable = build_partable(parse_model(model), model_type=model_type, meanstructure=True, std_lv=std_lv)
     rows = _row_values(partable, dict(values or {}))
     rng = np.random.default_rng(seed)
     moments = {level: _moments(partable, level, rows) for level in range(1, partable.n_levels + 1)}

@@ -284,7 +284,7 @@ def _sem_replicate(task: dict[str, Any]) -> dict[str, Any]:
     data_seed, fit_seed = np.random.SeedSequence(task["seed"]).generate_state(2)
     data = simulate(task["model"], task["values"], seed=int(data_seed), **task["size"])
     cluster = "cluster" if "cluster" in data.columns else None
-    spec = SEM(task["model"], data, cluster, model_type=task["model_type"])
+    spec = SEM(task["model"], data, cluster, model_type=task["model_type"], std_lv=task["std_lv"])
     with warnings.catch_warnings():  # each fit's own warning: _run gives one for all
         warnings.simplefilter("ignore", ConvergenceWarning)
         fit = spec.fit(random_seed=int(fit_seed), progressbar=False, **task["fit_kwargs"])
@@ -306,6 +306,7 @@ def sem_power_sim(
     n_clusters: int | None = None,
     cluster_size: int = 10,
     model_type: str = "sem",
+    std_lv: bool = False,
     client: Any = None,
     random_seed: int | None = None,
     progressbar: bool = True,
@@ -318,8 +319,8 @@ def sem_power_sim(
 
     Parameters
     ----------
-    model, values, n, n_clusters, cluster_size, model_type
-        As for :func:`pymlsem.simulate.simulate`.
+    model, values, n, n_clusters, cluster_size, model_type, std_lv
+        As for :func:`pymlsem.simulate.simulate` (and the fits: ``std_lv`` as in :class:`pymlsem.SEM`).
     term
         The parameter checked: a label, or a name as the summary prints it (``"fb~w1@between"``).
     nsim, client, random_seed, progressbar, **fit_kwargs
@@ -336,8 +337,9 @@ def sem_power_sim(
     """
     seeds = replicate_seeds(random_seed, nsim)
     size = {"n": n} if n_clusters is None else {"n_clusters": n_clusters, "cluster_size": cluster_size}
-    probe = simulate(model, values, seed=0, model_type=model_type, **size)  # refuses unknown values
-    spec = SEM(model, probe, "cluster" if "cluster" in probe.columns else None, model_type=model_type)
+    probe = simulate(model, values, seed=0, model_type=model_type, std_lv=std_lv, **size)  # refuses unknowns
+    cluster = "cluster" if "cluster" in probe.columns else None
+    spec = SEM(model, probe, cluster, model_type=model_type, std_lv=std_lv)
     known = {name for p in spec.built.free for name in (p.name, *p.aliases)}
     if term not in known:
         raise ModelSpecificationError(
@@ -346,8 +348,9 @@ def sem_power_sim(
     common = {
         "model": model,
         "values": dict(values),
-        "size": {**size, "model_type": model_type},
+        "size": {**size, "model_type": model_type, "std_lv": std_lv},
         "model_type": model_type,
+        "std_lv": std_lv,
         "term": term,
         "fit_kwargs": fit_kwargs,
     }

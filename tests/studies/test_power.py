@@ -185,3 +185,16 @@ def test_sem_power_sim_from_a_lavaan_model() -> None:
     assert by_name.table["estimate"].iloc[0] == result.table["estimate"].iloc[0]
     with pytest.raises(ModelSpecificationError, match="not a free parameter"):
         pymlsem.sem_power_sim(model, {"b": 0.5}, term="c", nsim=1, n=200)
+
+
+@pytest.mark.sampling
+def test_sem_power_sim_with_std_lv_simulates_and_fits_the_unit_variance_factor() -> None:
+    """One factor with std_lv: its first loading (0.6 here) is a free parameter of both the simulation
+    and the fits, so its power can be studied; with the marker it is fixed, and the term is refused."""
+    model, values = "g =~ x1 + x2 + x3", {"g=~x1": 0.6}
+    result = pymlsem.sem_power_sim(
+        model, values, term="g=~x1", nsim=3, n=300, std_lv=True, random_seed=4, **SHORT
+    )
+    assert result.power == 1.0 and np.abs(result.table["estimate"] - 0.6).max() < 0.2
+    with pytest.raises(ModelSpecificationError, match="not a free parameter"):
+        pymlsem.sem_power_sim(model, values, term="g=~x1", nsim=1, n=300)
