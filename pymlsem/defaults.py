@@ -189,7 +189,8 @@ def apply_block_defaults(rows: list[Row], names: VariableSets, *, model_type: st
     """
     unit = set(names.ov_ord if unit_variances is None else unit_variances)
     int_ov_free, int_lv_free = MODEL_TYPES[model_type]
-    indicated = {row.lhs for row in rows if row.op == "=~"}
+    # factors with indicators (not a random slope's level-2 phantom ``s =~ 0*s``, whose variance stays free)
+    indicated = {row.lhs for row in rows if row.op == "=~" and row.rhs != row.lhs}
     seen: set[str] = set()
     for row in rows:  # the metric of each latent variable (also for rows written without a modifier)
         if std_lv and row.op == "~~" and row.lhs == row.rhs and row.lhs in indicated:

@@ -93,6 +93,14 @@ def test_std_lv_fixes_variances_written_without_a_modifier_and_keeps_modifiers()
     assert marker.loc[("f", "=~", "x1"), "free"] == 0 and marker.loc[("f", "~~", "f"), "free"] > 0
 
 
+def test_std_lv_leaves_a_random_slopes_variance_free() -> None:
+    """A random slope's level-2 phantom factor (``s =~ 0*s``) is not a factor with indicators: std_lv
+    leaves its variance free (the marker default does not touch it either)."""
+    model = 'level: 1\ny ~ rv("s")*x\nlevel: 2\ny ~ w\ns ~ w'
+    table = build_partable(parse_model(model), std_lv=True).table.set_index(["lhs", "op", "rhs", "level"])
+    assert table.loc[("s", "~~", "s", 2), "free"] > 0
+
+
 def test_two_level_variable_sets() -> None:
     pt = build_partable(parse_model(SEED))
     assert pt.n_levels == 2
