@@ -65,7 +65,7 @@ _ADVICE = {
         "the chains found mirror images of one another (a latent variable whose variance is fixed has the "
         "same posterior with the signs of all its loadings and paths reversed). Keep the chains of one sign "
         "(fit.select_chains([...])), or identify the sign: fix one loading (a marker such as 1*y1, the "
-        "variance then free) or give one loading a prior on positive values"
+        "variance then free; without std_lv=True a factor's first loading is its marker)"
     ),
     "modes": (
         "the chains found different modes, which also fails R-hat and ESS; a mode whose log density is tens "
