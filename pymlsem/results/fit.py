@@ -76,9 +76,9 @@ class SEMFit(FitMethods):
         ``std_lv=True``, the same model with each factor's variance fixed at 1, whose loadings are not
         ratios to a marker's (heavy-tailed when the marker loads weakly)."""
         note = super().convergence_note()
-        if note is None or not self._slow_marker_factors():
+        factors = ", ".join(self._slow_marker_factors()) if note is not None else ""
+        if not factors:
             return note
-        factors = ", ".join(self._slow_marker_factors())
         return (
             f"{note} The slow parameters belong to factors scaled by a marker loading ({factors}): "
             "std_lv=True (lavaan's std.lv, the same model with each factor's variance fixed at 1) often "

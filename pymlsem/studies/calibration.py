@@ -38,7 +38,7 @@ from pymlsem.mlm.api import MixedModel
 from pymlsem.plots import plot_rank_histograms
 from pymlsem.results.posterior import summarize_draws
 from pymlsem.studies.power import replicate_seeds
-from pymlsem.studies.replicates import run_replicates
+from pymlsem.studies.replicates import quiet_fit, run_replicates
 from pymlsem.workflow.refit import prior_text
 
 __all__ = ["Calibration", "ranks_of", "sbc", "sem_sbc"]
@@ -160,9 +160,7 @@ def _run(
 
 def _quiet_fit(spec: Any, task: dict[str, Any]) -> Any:
     """Fit a replicate without its own convergence warning (:func:`_run` gives one for all)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return spec.fit(random_seed=task["seed"], progressbar=False, **task["fit_kwargs"])
+    return quiet_fit(spec.fit, random_seed=task["seed"], progressbar=False, **task["fit_kwargs"])
 
 
 # ------------------------------------------------------------------------------------------------ SEM

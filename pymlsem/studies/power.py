@@ -33,7 +33,7 @@ from pymlsem.formula.split import split_formula
 from pymlsem.mlm.api import mixed
 from pymlsem.plots import plot_power_curve
 from pymlsem.simulate import simulate
-from pymlsem.studies.replicates import run_replicates
+from pymlsem.studies.replicates import quiet_fit, run_replicates
 
 __all__ = [
     "PowerCurve",
@@ -162,16 +162,15 @@ def _replicate(task: dict[str, Any]) -> dict[str, Any]:
     response = split_formula(task["formula"]).response
     y = _task_response(task, np.random.default_rng(data_seed))
     data = task["design"].assign(**{response: y})
-    with warnings.catch_warnings():  # each fit's own warning: _run gives one for all
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        fit = mixed(
-            task["formula"],
-            data,
-            task["family"],
-            random_seed=int(fit_seed),
-            progressbar=False,
-            **task["fit_kwargs"],
-        )
+    fit = quiet_fit(
+        mixed,
+        task["formula"],
+        data,
+        task["family"],
+        random_seed=int(fit_seed),
+        progressbar=False,
+        **task["fit_kwargs"],
+    )
     return _replicate_row(fit.fixef().loc[task["term"]], fit, task["seed"])
 
 
@@ -282,12 +281,11 @@ def _run(
 def _sem_replicate(task: dict[str, Any]) -> dict[str, Any]:
     """Simulate one data set from a lavaan model and fit it (a Dask task, or a step of the serial loop)."""
     data_seed, fit_seed = np.random.SeedSequence(task["seed"]).generate_state(2)
-    data = simulate(task["model"], task["values"], seed=int(data_seed), **task["size"])
+    options = task["model_options"]
+    data = simulate(task["model"], task["values"], seed=int(data_seed), **task["size"], **options)
     cluster = "cluster" if "cluster" in data.columns else None
-    spec = SEM(task["model"], data, cluster, model_type=task["model_type"], std_lv=task["std_lv"])
-    with warnings.catch_warnings():  # each fit's own warning: _run gives one for all
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        fit = spec.fit(random_seed=int(fit_seed), progressbar=False, **task["fit_kwargs"])
+    spec = SEM(task["model"], data, cluster, **options)
+    fit = quiet_fit(spec.fit, random_seed=int(fit_seed), progressbar=False, **task["fit_kwargs"])
     estimates = fit.parameter_estimates()
     names = estimates["lhs"] + estimates["op"] + estimates["rhs"].fillna("")
     if cluster is not None:
@@ -337,9 +335,9 @@ def sem_power_sim(
     """
     seeds = replicate_seeds(random_seed, nsim)
     size = {"n": n} if n_clusters is None else {"n_clusters": n_clusters, "cluster_size": cluster_size}
-    probe = simulate(model, values, seed=0, model_type=model_type, std_lv=std_lv, **size)  # refuses unknowns
-    cluster = "cluster" if "cluster" in probe.columns else None
-    spec = SEM(model, probe, cluster, model_type=model_type, std_lv=std_lv)
+    options = {"model_type": model_type, "std_lv": std_lv}  # the simulation's and the fits' model
+    probe = simulate(model, values, seed=0, **size, **options)  # refuses values the model does not have
+    spec = SEM(model, probe, "cluster" if "cluster" in probe.columns else None, **options)
     known = {name for p in spec.built.free for name in (p.name, *p.aliases)}
     if term not in known:
         raise ModelSpecificationError(
@@ -348,9 +346,8 @@ def sem_power_sim(
     common = {
         "model": model,
         "values": dict(values),
-        "size": {**size, "model_type": model_type, "std_lv": std_lv},
-        "model_type": model_type,
-        "std_lv": std_lv,
+        "size": size,
+        "model_options": options,
         "term": term,
         "fit_kwargs": fit_kwargs,
     }

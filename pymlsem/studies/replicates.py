@@ -8,6 +8,7 @@ widget; without one it would only warn); elsewhere (a log file, a documentation 
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from importlib.util import find_spec
 from typing import Any
@@ -15,7 +16,9 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-__all__ = ["run_replicates"]
+from pymlsem.exceptions import ConvergenceWarning
+
+__all__ = ["quiet_fit", "run_replicates"]
 
 #: seconds between two looks at the Dask futures
 _POLL_SECONDS = 0.25
@@ -66,3 +69,11 @@ def run_replicates(
             time.sleep(_POLL_SECONDS)
         progress.update(bar, completed=len(futures))
         return client.gather(futures)
+
+
+def quiet_fit(fit: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``fit(*args, **kwargs)`` without its own ``ConvergenceWarning``: a study checks its replicates' fits
+    and gives one warning for all of them."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return fit(*args, **kwargs)
