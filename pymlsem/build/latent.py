@@ -309,17 +309,20 @@ def build_latent_model(
     coords = {"obs": np.arange(len(raw.frame))}
     if partable.n_levels == 2:
         coords["cluster"] = raw.cluster_ids
+    signed = signed_rows(structures[2]) if partable.n_levels == 2 and 2 not in centered else frozenset()
     with pm.Model(coords=coords) as model:
-        values = add_parameters(partable, stats, exo_values, priors=priors, default_priors=default_priors)
+        values = add_parameters(
+            partable, stats, exo_values, priors=priors, default_priors=default_priors, signed_rows=signed
+        )
         thresholds = _thresholds(partable, values.rows)
         between, likelihood = None, {}
         if partable.n_levels == 2:
             level_values, level_names, likelihood[2] = _level(
-                structures[2], values.rows, raw, codes, thresholds, link, None, 2 in centered
+                structures[2], values.rows, raw, codes, thresholds, link, None, 2 in centered, values.signs
             )
             between = (level_values, level_names)
         *_, likelihood[1] = _level(
-            structures[1], values.rows, raw, codes, thresholds, link, between, 1 in centered
+            structures[1], values.rows, raw, codes, thresholds, link, between, 1 in centered, values.signs
         )
     return LatentModel(model, values.free, values.row_param, values.defined, layouts, structures, likelihood)
 
@@ -343,10 +346,12 @@ def _level(
     link: str,
     between: tuple[pt.TensorVariable, tuple[str, ...]] | None,
     centered: bool = False,
+    signs: pt.TensorVariable | None = None,
 ) -> tuple[pt.TensorVariable, tuple[str, ...], LevelLikelihood]:
     """Add one level's variables and likelihood to the model.
 
-    ``between`` is the level-2 result ``(values, names)`` when this is level 1 of a two-level model.
+    ``between`` is the level-2 result ``(values, names)`` when this is level 1 of a two-level model;
+    ``signs`` each table row's sign (:class:`pymlsem.build.table_values.TableValues`).
     Variables that predict others are computed one at a time in path order; the others (most
     indicators) together, as matrices, so that the graph does not grow with the number of indicators.
 
@@ -362,7 +367,9 @@ def _level(
     cluster = _ClusterValues(between, raw.cluster_index) if between is not None else None
     data_values = {i: pt.as_tensor(_column(raw, names[i], s.level)) for i in s.indices(DATA)}
     observed_values = _observed_columns(s, raw, codes)
-    shift, disturbance = _disturbances(s, rows, data_values, n_units, deterministic, unit_dim, centered)
+    shift, disturbance = _disturbances(
+        s, rows, data_values, n_units, deterministic, unit_dim, centered, signs
+    )
     sources = s.sources()
     terminal = [i for i in s.order if s.roles[i] != DATA and i not in sources]
     core = [i for i in s.order if i not in terminal]
@@ -565,8 +572,13 @@ def _disturbances(
     name: str,
     unit_dim: str,
     centered: bool = False,
+    signs: pt.TensorVariable | None = None,
 ) -> tuple[dict[int, pt.TensorVariable], dict[int, pt.TensorVariable]]:
     """Conditional mean shifts given the covariates, and the non-centered disturbances of explicit variables.
+
+    The non-centered disturbances are ``z L'`` with each column of the Cholesky factor ``L`` times the sign
+    of its variable's signed SD (``signs``, by table row; see :func:`signed_rows`), so that a disturbance is
+    ``z s``, smooth in ``s`` through 0.
 
     Returns ``(shift, disturbance)``, each by variable position; variables absent from ``disturbance``
     have no random part (variance fixed at 0).
@@ -610,11 +622,26 @@ def _disturbances(
             scaled = pm.Normal(f"{name}_u", 0.0, pt.sqrt(pt.diagonal(cov))[None, :], dims=(unit_dim, dim))
         return shift, {i: scaled[:, a] for a, i in enumerate(random)}
     z = pm.Normal(f"{name}_z", 0.0, 1.0, dims=(unit_dim, dim))
+    variance_row = {i: r for i, j, r in s.cov_rows if i == j}
+    sign = 1.0 if signs is None else signs[[variance_row[i] for i in random]][None, :]
     if dense:
-        scaled = z @ pt.linalg.cholesky(cov, lower=True).T
+        scaled = z @ (pt.linalg.cholesky(cov, lower=True) * sign).T
     else:
-        scaled = z * pt.sqrt(pt.diagonal(cov))[None, :]
+        scaled = z * (pt.sqrt(pt.diagonal(cov))[None, :] * sign)
     return shift, {i: scaled[:, a] for a, i in enumerate(random)}
+
+
+def signed_rows(s: LevelStructure) -> frozenset[int]:
+    """The variance rows of the level's explicit variables whose SD is sampled with its sign.
+
+    A variable with a disturbance that covaries with nothing else has the column ``s e_i`` in the Cholesky
+    factor of the disturbances' covariance, so its non-centered disturbance ``z s`` is smooth in a signed
+    ``s`` and the posterior is symmetric in ``(s, z) -> (-s, -z)``. Sampled so, an SD whose posterior
+    reaches 0 (a between-level variance of a few dozen clusters, often) has no boundary there, where its
+    logarithm would stretch into a long tail.
+    """
+    explicit, covarying = set(s.indices(EXPLICIT)), s.covarying()
+    return frozenset(r for i, j, r in s.cov_rows if i == j and i in explicit and i not in covarying)
 
 
 def _residual_loglik(

@@ -19,6 +19,14 @@ PyMC variable               dimension            holds
 
 (``[var]`` and ``[prec]`` priors give ``*_variances`` and ``*_precisions`` variables instead of SDs; a
 prior family other than normal/gamma/beta adds ``_<family>`` to the variable and dimension names.)
+
+**Signed SDs.** A builder may ask for some SDs to be sampled with their sign (:attr:`FreeParameter.signed`,
+the latent builder's level-2 disturbances, see :mod:`pymlsem.build.latent`): the variable ``*_sds_signed``
+then holds a value ``s`` on the whole real line whose square is the variance, under the symmetric
+extension of the SD's prior (density ``p(|s|) / 2``: ``gamma(1, b)`` and ``exponential(b)`` become
+``laplace(0, 1/b)``, the half-normal, half-Cauchy and half-t their full distributions), so the prior on
+``|s|`` is the prior as written. Only priors whose density is finite and positive at 0 extend so
+(:func:`can_be_signed`); the others keep the positive SD.
 Prior hyperparameters enter as ``pm.Data`` so that a compiled model can be refitted with other priors.
 
 Thresholds (class ``tau``) get one variable per ordered variable, with coordinates ``t1``, ``t2``, ...
@@ -83,6 +91,7 @@ class FreeParameter:
     lhs: str = ""
     rhs: str = ""
     bounds: tuple[float, float] = (-np.inf, np.inf)
+    signed: bool = False
 
     @property
     def variable(self) -> tuple[str, str]:
@@ -99,12 +108,36 @@ class FreeParameter:
             name, dim = "correlations_scaled", "correlation"
         if self.prior is not None and self.prior.family not in ("normal", "gamma", "beta"):
             name, dim = f"{name}_{self.prior.family}", f"{dim}_{self.prior.family}"
+        if self.signed:
+            name, dim = f"{name}_signed", f"{dim}_signed"
         return name, dim
 
     @property
     def scale(self) -> str:
         """For variances: what the prior is placed on (``sd``, ``var`` or ``prec``)."""
         return (self.prior.scale if self.prior is not None else None) or "sd"
+
+
+#: prior family of an SD -> the PyMC distribution of its symmetric extension, from the family's arguments
+_SIGNED_DISTRIBUTIONS = {
+    "gamma": lambda alpha, beta: (pm.Laplace, {"mu": 0.0, "b": 1.0 / beta}),  # alpha is 1
+    "exponential": lambda lam: (pm.Laplace, {"mu": 0.0, "b": 1.0 / lam}),
+    "halfnormal": lambda sigma: (pm.Normal, {"mu": 0.0, "sigma": sigma}),
+    "halfcauchy": lambda beta: (pm.Cauchy, {"alpha": 0.0, "beta": beta}),
+    "halft": lambda nu, sigma: (pm.StudentT, {"nu": nu, "mu": 0.0, "sigma": sigma}),
+}
+
+
+def can_be_signed(param: FreeParameter) -> bool:
+    """Whether a free parameter is an SD whose prior extends symmetrically to the real line (a density
+    finite and positive at 0: ``gamma`` with shape 1, ``exponential``, ``halfnormal``, ``halfcauchy``,
+    ``halft``)."""
+    prior = param.prior
+    if param.pclass not in _VARIANCE_NAMES or param.scale != "sd" or prior is None:
+        return False
+    if prior.family == "gamma":
+        return prior.args[0] == 1.0
+    return prior.family in _SIGNED_DISTRIBUTIONS
 
 
 def parameter_class(lhs: str, op: str, rhs: str, latent: set[str]) -> str:
@@ -273,7 +306,11 @@ def make_random_variables(
         initval = (
             None if starts is None else np.array([_initial_value(p, starts[p.rows[0]]) for p in members])
         )
-        rv = DISTRIBUTIONS[prior.family](name, **hyper, dims=dim, initval=initval)
+        if members[0].signed:
+            distribution, arguments = _SIGNED_DISTRIBUTIONS[prior.family](*hyper.values())
+            rv = distribution(name, **arguments, dims=dim, initval=initval)
+        else:
+            rv = DISTRIBUTIONS[prior.family](name, **hyper, dims=dim, initval=initval)
         for i, p in enumerate(members):
             values[p.name] = _to_lavaan_scale(rv[i], p)
     return values

@@ -17,7 +17,12 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from pymlsem.build.expressions import evaluate, names_in
-from pymlsem.build.parameters import FreeParameter, collect_free_parameters, make_random_variables
+from pymlsem.build.parameters import (
+    FreeParameter,
+    can_be_signed,
+    collect_free_parameters,
+    make_random_variables,
+)
 from pymlsem.build.prior_units import parameter_units
 from pymlsem.build.starts import start_values
 from pymlsem.exceptions import ModelSpecificationError
@@ -42,6 +47,9 @@ class TableValues:
         Value of every label and defined parameter by name.
     defined
         Names of the defined (``:=``) parameters, in the order of the ``defined`` deterministic.
+    signs
+        For each table row, the sign of its signed SD's value (see ``signed_rows`` of
+        :func:`add_parameters`), 1 for the other rows.
     """
 
     free: list[FreeParameter]
@@ -49,6 +57,7 @@ class TableValues:
     rows: pt.TensorVariable
     labels: dict[str, pt.TensorVariable]
     defined: list[str]
+    signs: pt.TensorVariable
 
 
 def add_parameters(
@@ -58,6 +67,7 @@ def add_parameters(
     *,
     priors: Mapping[str, str] | None = None,
     default_priors: str = "scaled",
+    signed_rows: frozenset[int] = frozenset(),
 ) -> TableValues:
     """Create the parameters of ``partable`` inside the current PyMC model.
 
@@ -75,6 +85,9 @@ def add_parameters(
     default_priors
         ``"scaled"``: the default priors in the data's units (:mod:`pymlsem.build.prior_units`);
         ``"blavaan"``: blavaan's numbers as they are.
+    signed_rows
+        Table rows (variances) whose SD may be sampled with its sign: a free parameter all of whose rows
+        are among them, and whose prior allows it (:func:`pymlsem.build.parameters.can_be_signed`), is.
 
     Returns
     -------
@@ -90,6 +103,7 @@ def add_parameters(
     row_param = np.full(len(table), -1, dtype=np.int64)
     for i, p in enumerate(free):
         row_param[p.rows] = i
+        p.signed = set(p.rows) <= signed_rows and can_be_signed(p)
     model = pm.modelcontext(None)
     model.add_coord("parameter", [p.name for p in free])
     exo = pm.Data(EXO_DATA, np.asarray(exo_values, dtype=float))
@@ -104,7 +118,18 @@ def add_parameters(
     defined = [str(s.lhs) for s in partable.defined]
     _add_defined(partable, labels, defined)
     _add_inequalities(partable, labels)
-    return TableValues(free, row_param, pt.stack(rows), labels, defined)
+    return TableValues(free, row_param, pt.stack(rows), labels, defined, _row_signs(model, free, len(table)))
+
+
+def _row_signs(model: pm.Model, free: list[FreeParameter], n_rows: int) -> pt.TensorVariable:
+    """Each table row's sign: its signed SD's, 1 for the other rows."""
+    signs = pt.ones(n_rows)
+    for p in free:
+        if p.signed:
+            name, dim = p.variable
+            value = model[name][list(model.coords[dim]).index(p.name)]
+            signs = pt.set_subtensor(signs[p.rows], pt.sign(value))
+    return signs
 
 
 def tied_labels(partable: ParTable) -> list[tuple[str, str]]:

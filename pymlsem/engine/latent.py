@@ -89,14 +89,16 @@ _BLOCKS = {
 }
 #: per level: the numbers of variables in each role (:data:`_SIZES`), the first element of the units' ``z``
 #: in the point, each random variable's place among the explicit ones (flat positions in a random x
-#: explicit matrix), the continuous outcomes that predict explicit variables and those that predict
-#: outcomes (among the continuous ones), and the blocks laid end to end in one vector: where each starts
-#: (and where the last ends), and which table rows fill which of its elements
+#: explicit matrix) and its signed SD's position in the point (-1: none), the continuous outcomes that
+#: predict explicit variables and those that predict outcomes (among the continuous ones), and the blocks
+#: laid end to end in one vector: where each starts (and where the last ends), and which table rows fill
+#: which of its elements
 _LEVEL_SEGMENTS = (
     "sizes",
     "z_start",
     "random_place",
     "random_explicit",
+    "random_sign",
     "outcomes_e",
     "outcomes_t",
     "block_start",
@@ -126,8 +128,8 @@ _UNIT_ARRAYS = ("covariates_e", "covariates_t", "conditioning", "outcomes", "pre
 #: the free parameters' number (the ``z`` follow them), and the thresholds of ordered variables: their
 #: elements of the point (variable after variable), the position among them of each one's variable's
 #: first, and those that are not a first (PyMC's ordered transform: the first as it is, the others'
-#: exponentials added to it)
-_PARAMETER_SEGMENTS = ("n_params", "threshold_param", "threshold_start", "threshold_rest")
+#: exponentials added to it); the signed SDs (:mod:`pymlsem.build.parameters`)
+_PARAMETER_SEGMENTS = ("n_params", "threshold_param", "threshold_start", "threshold_rest", "signed")
 #: level 1: each row's category of every ordered variable as the table rows of the thresholds below and
 #: above it, and its kind (:data:`pymlsem.build.category_terms.KINDS`)
 _ORDINAL_ARRAYS = ("ordinal_lower", "ordinal_upper", "ordinal_kind")
@@ -204,7 +206,8 @@ def family_graph(
     n_params = part["n_params"][0]
     params, jacobian = _ordered_thresholds(x[:n_params], part)
     positions = {name: part[f"prior_{name}"] for name in family_priors(family)}
-    log_prior, values = prior_logp(params, data["hyper"][:n_params], positions)
+    log_prior, values = prior_logp(params, data["hyper"][:n_params], positions, part["signed"])
+    signs = pt.sign(values)
     z = x[n_params:]  # standard normal
     log_prior = log_prior + jacobian - 0.5 * (pt.sum(z**2) + z.shape[0] * LOG_2PI)
     rows = pt.concatenate([row_values(values, part, data["row_fixed"]), pt.ones(1)])  # a 1 for padding
@@ -212,13 +215,13 @@ def family_graph(
     loglik, explicit = [], []
     between = None
     if _levels(family) == 2:
-        level_loglik, between = _level(part, 2, rows, x, _unit_arrays(data, 2))
+        level_loglik, between = _level(part, 2, rows, x, signs, _unit_arrays(data, 2))
         loglik.append(level_loglik)
         explicit.append(between.reshape((-1,)))
         # the columns level 1 reads (a column of zeros for outcomes without a between part), row by row
         columns = pt.concatenate([between, pt.zeros((between.shape[0], 1))], axis=1)
         between = columns[:, part["l1_cluster_columns"]][data["cluster_index"]]
-    level_loglik, within = _level(part, 1, rows, x, _unit_arrays(data, 1), between, ordinal)
+    level_loglik, within = _level(part, 1, rows, x, signs, _unit_arrays(data, 1), between, ordinal)
     loglik.append(level_loglik)
     explicit.append(within.reshape((-1,)))
     expanded = pt.concatenate([values, z, rows[:-1], *explicit])
@@ -252,11 +255,13 @@ def _placed(shape: tuple, place) -> pt.TensorVariable:
     return pt.set_subtensor(pt.zeros(shape[0] * shape[1])[place], 1.0).reshape(shape)
 
 
-def _level(part, level: int, rows, x, units, between=None, ordinal=None):
+def _level(part, level: int, rows, x, signs, units, between=None, ordinal=None):
     """One level's log-likelihood given its ``z`` (elements of ``x``), and its explicit variables' values
     (units x explicit variables).
 
-    ``rows`` are the table rows' values followed by a 1 (the padding's); ``units`` the units' covariates,
+    ``rows`` are the table rows' values followed by a 1 (the padding's); ``signs`` the signs of the
+    parameters' values (a signed SD's sign turns its column of the disturbances' Cholesky factor, as
+    :func:`pymlsem.build.latent.signed_rows` explains); ``units`` the units' covariates,
     continuous outcomes and where those are present; ``between`` each row's cluster values (rows x level-2
     explicit variables) for level 1 of a two-level model; ``ordinal`` the family and arrays of level 1's
     ordered variables.
@@ -290,7 +295,8 @@ def _level(part, level: int, rows, x, units, between=None, ordinal=None):
     reduction = (block("s_ce").T @ coefficients)[get["random_explicit"]][:, get["random_explicit"]]
     disturbance_cov = pt.inc_subtensor(block("s_rr")[:p_random, :p_random], -reduction)
     # the disturbances u = z L' (L: the Cholesky factor of the random variables' covariance)
-    chol = pt.linalg.cholesky(disturbance_cov, lower=True)[:p_random, :p_random]
+    sign = pt.switch(pt.ge(get["random_sign"], 0), signs[pt.maximum(get["random_sign"], 0)], 1.0)
+    chol = pt.linalg.cholesky(disturbance_cov, lower=True)[:p_random, :p_random] * sign[None, :]
     factor = chol.T @ _placed((p_random, p_explicit), get["random_place"])
     z = x[get["z_start"][0] : get["z_start"][0] + n * p_random].reshape((n, p_random))
     # the explicit values: (I - A_ee) v_e = m_e + A_ec v_c + A_eo v_o + u, the paths acyclic
@@ -367,6 +373,7 @@ def bind(spec) -> Binding:
         position += size
     hyper, families, parts, row_fixed = table_arrays(spec, elements, position - len(elements))
     parts |= _threshold_arrays(variables) | {"n_params": np.array([len(elements)])}
+    parts["signed"] = np.flatnonzero([p.signed for p in elements])
     parts["scale"] = parts["scale"][: len(elements)]  # the z are not on lavaan's scale
     one = len(partable.table)  # the row the family appends: a 1 for the padding of factorised blocks
 
@@ -383,6 +390,7 @@ def bind(spec) -> Binding:
             f"l{level}_{k}": np.asarray(v, dtype=np.int64)
             for k, v in _level_arrays(layout, role, one, z_start.get(f"{name}_z", position)).items()
         }
+        parts[f"l{level}_random_sign"] = _random_signs(built, structure, role, elements)
         n_derived += n_units * len(role.explicit)
     if partable.n_levels == 2:
         parts |= _between_arrays(built.structures[1], roles[1], built.structures[2], roles[2])
@@ -498,6 +506,18 @@ def _level_arrays(layout, role: _Roles, one: int, z_start: int) -> dict[str, lis
         "block_place": [f for _, f in filled],
     }
     return arrays
+
+
+def _random_signs(built, structure, role: _Roles, elements: list) -> np.ndarray:
+    """Each random variable's signed SD: its position in the point, -1 where its SD is not signed."""
+    position = {p.name: k for k, p in enumerate(elements)}
+    variance_row = {i: r for i, j, r in structure.cov_rows if i == j}
+    out = []
+    for i in role.random:
+        param = built.row_param[variance_row[i]]
+        signed = param >= 0 and built.free[param].signed
+        out.append(position[built.free[param].name] if signed else -1)
+    return np.asarray(out, dtype=np.int64)
 
 
 def _threshold_arrays(variables: list) -> dict[str, np.ndarray]:

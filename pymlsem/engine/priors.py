@@ -10,6 +10,7 @@ density of the per-model PyMC graph (:mod:`pymlsem.build.parameters`).
 
 from __future__ import annotations
 
+import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 from pymc.logprob.transforms import IntervalTransform, LogOddsTransform, LogTransform
@@ -18,6 +19,8 @@ from pymlsem.build.parameters import DISTRIBUTIONS
 from pymlsem.priors import FAMILIES
 
 __all__ = ["MAX_HYPER", "PRIOR_FAMILIES", "prior_logp", "transform_of"]
+
+LOG_2 = float(np.log(2.0))
 
 #: the prior families, in the order of their position inputs
 PRIOR_FAMILIES = tuple(FAMILIES)
@@ -42,7 +45,10 @@ def transform_of(family: str, hyper=None):
 
 
 def prior_logp(
-    x: pt.TensorVariable, hyper: pt.TensorVariable, positions: dict[str, pt.TensorVariable]
+    x: pt.TensorVariable,
+    hyper: pt.TensorVariable,
+    positions: dict[str, pt.TensorVariable],
+    signed: pt.TensorVariable | None = None,
 ) -> tuple[pt.TensorVariable, pt.TensorVariable]:
     """Joint prior log-density (with the transforms' log-Jacobians) and the constrained values.
 
@@ -55,6 +61,9 @@ def prior_logp(
     positions
         For each prior family the graph evaluates (all of :data:`PRIOR_FAMILIES`, or the common ones when
         no element has another), the positions of its elements in ``x`` (int vector, possibly empty).
+    signed
+        Positions of signed SDs (:mod:`pymlsem.build.parameters`): on the real line as they are, with
+        the density ``p(|x|) / 2`` of their positive family (int vector, possibly empty; None: none).
 
     Returns
     -------
@@ -63,16 +72,23 @@ def prior_logp(
     """
     total = pt.as_tensor(0.0)
     values = pt.zeros_like(x)
+    is_signed = None if signed is None else pt.set_subtensor(pt.zeros(x.shape[0])[signed], 1.0) > 0.5
     for name, where in positions.items():
         names = FAMILIES[name][0]
         args = [hyper[where, j] for j in range(len(names))]
         free = x[where]
         transform = transform_of(name, args)
         if transform is None:
-            value, jacobian = free, 0.0
+            value, jacobian, at = free, 0.0, free
         else:
             value, jacobian = transform.backward(free), transform.log_jac_det(free)
-        density = pm.logp(DISTRIBUTIONS[name].dist(**dict(zip(names, args, strict=True))), value) + jacobian
+            at = value
+            if is_signed is not None and FAMILIES[name][1] == "positive":
+                here = is_signed[where]
+                value = pt.switch(here, free, value)
+                jacobian = pt.switch(here, -LOG_2, jacobian)
+                at = pt.switch(here, pt.abs(free), at)
+        density = pm.logp(DISTRIBUTIONS[name].dist(**dict(zip(names, args, strict=True))), at) + jacobian
         total = total + pt.sum(density)
         values = pt.set_subtensor(values[where], value)
     return total, values

@@ -54,7 +54,8 @@ def parameter_variables(spec, value_vars) -> tuple[list, list]:
                 raise Unsupported(f"thresholds between fixed ones, or their prior family ({rv.name})")
         else:
             members = [built.free[free_index[name]] for name in names]
-            expected = transform_of(members[0].prior.family, members[0].prior.args)
+            signed = members[0].signed  # on the real line (:mod:`pymlsem.build.parameters`)
+            expected = None if signed else transform_of(members[0].prior.family, members[0].prior.args)
             unknown = any(m.prior.family not in PRIOR_FAMILIES for m in members)
             if unknown or not isinstance(actual, type(expected)):  # PyMC's default transform, as the engine's
                 raise Unsupported(f"the prior family or transform of {rv.name}")

@@ -162,6 +162,12 @@ CORPUS = {
     ),
     "latent_seed": (SEED, "Demo.twolevel", "cluster", {"method": "latent"}),
     "latent_seed_residual_covariance": (SEED + "\n    y1 ~~ y2", None, "cluster", {"method": "latent"}),
+    "latent_seed_signed_sd_priors": (  # the between SDs signed under the extensions of these priors
+        SEED,
+        "Demo.twolevel",
+        "cluster",
+        {"method": "latent", "priors": {"theta": "halft(3,2)[sd]", "psi": "exponential(1)[sd]"}},
+    ),
     "latent_centering_explicit": (
         "level: 1\n y1 ~ x1\nlevel: 2\n y1 ~ x1",
         "Demo.twolevel",
