@@ -476,6 +476,25 @@ def test_sem_refit_with_another_family_says_when_it_recompiles() -> None:
         sem_refit_spec(constrained, {"lambda": "student_t(3,0,1)"})
 
 
+def test_a_refit_of_a_signed_between_sd_changes_only_its_prior_data() -> None:
+    """The latent builder's between SDs are signed, under ``laplace(0, 1/b)`` for ``gamma(1, b)[sd]``: a
+    new rate is prior data (the Laplace scale an expression of it); a new shape leaves the signed form."""
+    spec = pymlsem.SEM(SEED, data("Demo.twolevel"), cluster="cluster", method="latent")
+    new = sem_refit_spec(spec, {"y2~~y2@between": "gamma(1,2)[sd]"})
+    assert new.structure_key() == spec.structure_key()
+    before, after = spec.data_values(), new.data_values()
+    changed = sorted(k for k in before if not np.array_equal(before[k], after[k]))
+    assert changed == ["residual_sds_signed__beta"]
+    k = list(new.pymc_model.coords["residual_sd_signed"]).index("y2~~y2@between")
+    value = np.full(len(new.pymc_model.coords["residual_sd_signed"]), -0.3)
+    logp = pm.logp(new.pymc_model["residual_sds_signed"], value).eval()
+    assert logp[k] == pytest.approx(np.log(2.0 / 2.0) - 2.0 * 0.3)  # laplace(0, 1/2) at -0.3
+    reshaped = sem_refit_spec(spec, {"y2~~y2@between": "gamma(2,2)[sd]"})
+    assert reshaped.structure_key() != spec.structure_key()
+    assert not next(p for p in reshaped.built.free if p.name == "y2~~y2@between").signed
+    assert engine_binding(reshaped)[0] is not None
+
+
 def test_sem_refit_keeps_the_builder_and_the_statistics() -> None:
     """A refit of a latent-builder model (random slope) stays a latent-builder model, and one of a model
     with missing values keeps the full-information statistics; only the changed prior moves."""
