@@ -95,6 +95,10 @@ class LevelStructure:
         """Variables with a (structurally non-zero) covariance with another variable."""
         return {k for i, j, _ in self.cov_rows if i != j for k in (i, j)}
 
+    def variance_rows(self) -> dict[int, int]:
+        """The table row of each variable's (structurally non-zero) variance, by variable position."""
+        return {i: r for i, j, r in self.cov_rows if i == j}
+
 
 def level_structure(partable: ParTable, level: int, ordered: frozenset[str]) -> LevelStructure:
     """Lay out one level of ``partable`` for the latent builder.
@@ -601,7 +605,7 @@ def _disturbances(
             for b, j in enumerate(linked_list):
                 conditional_cov[(i, j)] = reduction[a, b]
     explicit = s.indices(EXPLICIT)
-    variance_rows = {i for i, j, _ in s.cov_rows if i == j}
+    variance_rows = s.variance_rows()
     random = [i for i in explicit if i in variance_rows]
     if not random:
         return shift, {}
@@ -622,8 +626,7 @@ def _disturbances(
             scaled = pm.Normal(f"{name}_u", 0.0, pt.sqrt(pt.diagonal(cov))[None, :], dims=(unit_dim, dim))
         return shift, {i: scaled[:, a] for a, i in enumerate(random)}
     z = pm.Normal(f"{name}_z", 0.0, 1.0, dims=(unit_dim, dim))
-    variance_row = {i: r for i, j, r in s.cov_rows if i == j}
-    sign = 1.0 if signs is None else signs[[variance_row[i] for i in random]][None, :]
+    sign = 1.0 if signs is None else signs[[variance_rows[i] for i in random]][None, :]
     if dense:
         scaled = z @ (pt.linalg.cholesky(cov, lower=True) * sign).T
     else:
@@ -641,7 +644,7 @@ def signed_rows(s: LevelStructure) -> frozenset[int]:
     logarithm would stretch into a long tail.
     """
     explicit, covarying = set(s.indices(EXPLICIT)), s.covarying()
-    return frozenset(r for i, j, r in s.cov_rows if i == j and i in explicit and i not in covarying)
+    return frozenset(r for i, r in s.variance_rows().items() if i in explicit and i not in covarying)
 
 
 def _residual_loglik(

@@ -27,6 +27,7 @@ extension of the SD's prior (density ``p(|s|) / 2``: ``gamma(1, b)`` and ``expon
 ``laplace(0, 1/b)``, the half-normal, half-Cauchy and half-t their full distributions), so the prior on
 ``|s|`` is the prior as written. Only priors whose density is finite and positive at 0 extend so
 (:func:`can_be_signed`); the others keep the positive SD.
+
 Prior hyperparameters enter as ``pm.Data`` so that a compiled model can be refitted with other priors.
 
 Thresholds (class ``tau``) get one variable per ordered variable, with coordinates ``t1``, ``t2``, ...

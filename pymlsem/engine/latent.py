@@ -449,7 +449,7 @@ def _roles(structure) -> _Roles:
     data = set(structure.indices(DATA))
     linked = any((i in data) != (j in data) for i, j, _ in structure.cov_rows)
     observed = structure.indices(OBSERVED)
-    variance_rows = {i for i, j, _ in structure.cov_rows if i == j}
+    variance_rows = structure.variance_rows()
     explicit = structure.indices(EXPLICIT)
     continuous = [i for i in observed if structure.variables[i] not in structure.ordered]
     predict_explicit = {p.source for p in structure.paths if p.target in explicit}
@@ -511,10 +511,10 @@ def _level_arrays(layout, role: _Roles, one: int, z_start: int) -> dict[str, lis
 def _random_signs(built, structure, role: _Roles, elements: list) -> np.ndarray:
     """Each random variable's signed SD: its position in the point, -1 where its SD is not signed."""
     position = {p.name: k for k, p in enumerate(elements)}
-    variance_row = {i: r for i, j, r in structure.cov_rows if i == j}
+    variance_rows = structure.variance_rows()
     out = []
     for i in role.random:
-        param = built.row_param[variance_row[i]]
+        param = built.row_param[variance_rows[i]]
         signed = param >= 0 and built.free[param].signed
         out.append(position[built.free[param].name] if signed else -1)
     return np.asarray(out, dtype=np.int64)
