@@ -38,6 +38,13 @@ from pymlsem.workflow.refit import sem_refit_spec
 MODEL_TYPES = ("sem", "cfa", "growth")
 METHODS = ("auto", "marginal", "latent")
 LINKS = ("probit", "logit")
+#: nutpie's settings that choose its mass matrix adaptation (the current one and its deprecated forms)
+_ADAPTATION_SETTINGS = (
+    "adaptation",
+    "use_grad_based_mass_matrix",
+    "low_rank_modified_mass_matrix",
+    "transform_adapt",
+)
 
 
 class SEM(FrozenSpec):
@@ -478,8 +485,20 @@ class SEM(FrozenSpec):
         progressbar
             Show progress.
         **kwargs
-            Passed to the sampler (e.g. ``target_accept``).
+            Passed to the sampler (e.g. ``target_accept``). With nutpie, a two-level model on the latent
+            builder adapts a diagonal mass matrix from the draws' variances (``adaptation="draw_diag"``,
+            as Stan and PyMC do) unless ``adaptation`` is given; ``adaptation="diag"`` is nutpie's own
+            default (from the draws' and the gradients' variances).
         """
+        if (
+            sampler == "nutpie"
+            and self.method == "latent"
+            and self.partable.n_levels == 2
+            and not any(name in kwargs for name in _ADAPTATION_SETTINGS)
+        ):
+            # more effective draws per draw on every two-level latent model measured, the same per second
+            # (benchmarks/README.md, session 46; docs/design-decisions.md)
+            kwargs = {"adaptation": "draw_diag"} | kwargs
         settings = SamplerSettings(sampler, draws, tune, chains, random_seed, progressbar, options=kwargs)
         idata, timings = sample_spec(
             self, self.pymc_model, self.structure_key, self.data_values, settings, self.build_seconds

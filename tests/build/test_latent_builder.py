@@ -916,3 +916,44 @@ def test_latent_deviances_are_the_replicates_densities(case: str, slope_data) ->
                 probability = ordinal_probabilities(eta[seen, k], thresholds[k], spec.link)
                 total += np.log(probability[np.arange(seen.sum()), codes[seen].astype(int)]).sum()
         assert replicated[s] == pytest.approx(-2.0 * total, rel=1e-10)
+
+
+class _SamplerCalled(Exception):
+    """Raised by the stand-in for the sampler, carrying the settings it was given."""
+
+
+def _sampler_options(spec: pymlsem.SEM, monkeypatch: pytest.MonkeyPatch, **fit_kw) -> dict:
+    """The options ``spec.fit(**fit_kw)`` passes to the sampler (nothing is compiled or sampled)."""
+
+    def stand_in(*args, **kwargs):
+        raise _SamplerCalled(args[4])
+
+    monkeypatch.setattr(pymlsem.api, "sample_spec", stand_in)
+    with pytest.raises(_SamplerCalled) as called:
+        spec.fit(**fit_kw)
+    return called.value.args[0].options
+
+
+def test_two_level_latent_models_adapt_nutpies_mass_matrix_from_the_draws(monkeypatch) -> None:
+    design = two_level_ordinal_cfa(n_clusters=20, cluster_size=6, seed=2)
+    ordinal = pymlsem.SEM(design.model, design.data, cluster=design.cluster, ordered=list(design.ordered))
+    assert ordinal.method == "latent"
+    assert _sampler_options(ordinal, monkeypatch) == {"adaptation": "draw_diag"}
+    # the user's choice wins, in the current form or a deprecated one, and other settings are kept
+    assert _sampler_options(ordinal, monkeypatch, adaptation="diag") == {"adaptation": "diag"}
+    assert _sampler_options(ordinal, monkeypatch, use_grad_based_mass_matrix=True) == {
+        "use_grad_based_mass_matrix": True
+    }
+    assert _sampler_options(ordinal, monkeypatch, target_accept=0.9) == {
+        "adaptation": "draw_diag",
+        "target_accept": 0.9,
+    }
+    # only nutpie has the setting
+    assert _sampler_options(ordinal, monkeypatch, sampler="pymc") == {}
+    seed = data("Demo.twolevel")
+    latent = pymlsem.SEM(SEED, seed, cluster="cluster", method="latent")
+    assert _sampler_options(latent, monkeypatch) == {"adaptation": "draw_diag"}
+    # the marginal builder integrates the cluster values out; a single level has none
+    assert _sampler_options(pymlsem.SEM(SEED, seed, cluster="cluster"), monkeypatch) == {}
+    single = pymlsem.SEM(HS, data("HolzingerSwineford1939"), method="latent")
+    assert _sampler_options(single, monkeypatch) == {}
