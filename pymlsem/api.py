@@ -30,7 +30,7 @@ from pymlsem.exceptions import DataError, ModelSpecificationError, PriorError
 from pymlsem.frozen import FrozenSpec
 from pymlsem.partable import ParTable, build_partable
 from pymlsem.results.fit import SEMFit
-from pymlsem.sample import SamplerSettings, sample_spec
+from pymlsem.sample import SamplerSettings, sample_spec, with_nutpie_adaptation
 from pymlsem.syntax import ParsedModel, parse_model
 from pymlsem.workflow.predictive import sem_prior_predictive
 from pymlsem.workflow.refit import sem_refit_spec
@@ -38,13 +38,6 @@ from pymlsem.workflow.refit import sem_refit_spec
 MODEL_TYPES = ("sem", "cfa", "growth")
 METHODS = ("auto", "marginal", "latent")
 LINKS = ("probit", "logit")
-#: nutpie's settings that choose its mass matrix adaptation (the current one and its deprecated forms)
-_ADAPTATION_SETTINGS = (
-    "adaptation",
-    "use_grad_based_mass_matrix",
-    "low_rank_modified_mass_matrix",
-    "transform_adapt",
-)
 
 
 class SEM(FrozenSpec):
@@ -490,15 +483,10 @@ class SEM(FrozenSpec):
             as Stan and PyMC do) unless ``adaptation`` is given; ``adaptation="diag"`` is nutpie's own
             default (from the draws' and the gradients' variances).
         """
-        if (
-            sampler == "nutpie"
-            and self.method == "latent"
-            and self.partable.n_levels == 2
-            and not any(name in kwargs for name in _ADAPTATION_SETTINGS)
-        ):
+        if self.method == "latent" and self.partable.n_levels == 2:
             # more effective draws per draw on every two-level latent model measured, the same per second
             # (benchmarks/README.md, session 46; docs/design-decisions.md)
-            kwargs = {"adaptation": "draw_diag"} | kwargs
+            kwargs = with_nutpie_adaptation(sampler, kwargs, "draw_diag")
         settings = SamplerSettings(sampler, draws, tune, chains, random_seed, progressbar, options=kwargs)
         idata, timings = sample_spec(
             self, self.pymc_model, self.structure_key, self.data_values, settings, self.build_seconds

@@ -198,6 +198,23 @@ def _check_nutpie_settings(kwargs: dict[str, Any]) -> None:
             raise ControlError(f"nutpie's setting {key}={value!r} is not valid: {err}") from err
 
 
+#: nutpie's settings that choose its mass matrix adaptation (the current one and its deprecated forms)
+ADAPTATION_SETTINGS = (
+    "adaptation",
+    "use_grad_based_mass_matrix",
+    "low_rank_modified_mass_matrix",
+    "transform_adapt",
+)
+
+
+def with_nutpie_adaptation(sampler: str, options: Mapping[str, Any], adaptation: str) -> dict[str, Any]:
+    """``options`` with nutpie's mass matrix ``adaptation`` as a model kind's default: added only when
+    nutpie samples and the user chose no adaptation (by its current name or a deprecated one)."""
+    if sampler != "nutpie" or any(name in options for name in ADAPTATION_SETTINGS):
+        return dict(options)
+    return {"adaptation": adaptation, **options}
+
+
 def sample_model(
     model: pm.Model,
     *,

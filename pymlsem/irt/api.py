@@ -14,7 +14,7 @@ from pymlsem.exceptions import ModelSpecificationError
 from pymlsem.irt.data import irt_data
 from pymlsem.irt.fit import IRTFit
 from pymlsem.irt.model import DEFAULT_NODES, LINKS, IRTStructure, build_irt_model
-from pymlsem.sample import SamplerSettings, is_integer
+from pymlsem.sample import SamplerSettings, is_integer, with_nutpie_adaptation
 
 __all__ = ["irt"]
 
@@ -118,10 +118,9 @@ def irt(
         raise ModelSpecificationError(
             f"link must be 'logit' (logistic) or 'probit' (normal ogive), not {link!r}"
         )
-    if sampler == "nutpie":
-        # the intercepts move with the mean of the cluster parts: nutpie's low-rank mass matrix follows that
-        # ridge (book-size model: min ESS 1347 against 319 with the diagonal one, benchmarks/README.md)
-        sampler_kw = {"adaptation": "low_rank"} | sampler_kw
+    # the intercepts move with the mean of the cluster parts: nutpie's low-rank mass matrix follows that
+    # ridge (book-size model: min ESS 1347 against 319 with the diagonal one, benchmarks/README.md)
+    sampler_kw = with_nutpie_adaptation(sampler, sampler_kw, "low_rank")
     settings = SamplerSettings(sampler, draws, tune, chains, random_seed, progressbar, options=sampler_kw)
     arrays = irt_data(data, items, cluster)
     structure = IRTStructure(int(n_nodes), cluster is not None, discrimination == "common", link)
