@@ -31,18 +31,15 @@ from pytensor.graph.op import Op
 from pytensor.link.numba.dispatch.basic import register_funcify_and_cache_key
 
 from pymlsem.build.categorical import LINKS
-from pymlsem.build.log_ndtr import log_ndtr_scalar
+from pymlsem.build.log_ndtr import SMALLEST_FACTOR, erfcx_scalar, log_ndtr_scalar, ndtr_factors
 
-__all__ = ["KINDS", "CategoryTerms", "category_terms", "log1mexp_scalar", "probit_category"]
+__all__ = ["KINDS", "CategoryTerms", "category_terms", "log1mexp_scalar", "probit_category", "probit_factors"]
 
 #: an answer's kind: where its category sits among the variable's
 KINDS = {"missing": 0, "first": 1, "last": 2, "middle": 3}
 _MISSING, _FIRST, _LAST = KINDS["missing"], KINDS["first"], KINDS["last"]
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 _SQRT2, _SQRT_2PI = math.sqrt(2.0), math.sqrt(2.0 * math.pi)
-#: a middle category whose larger lower-tail end is above this is a difference of CDFs (see
-#: :func:`probit_category`); ``erfc`` of its ends then stays above ~1e-198
-_DIRECT = -30.0
 
 
 @numba.njit(cache=False)
@@ -62,32 +59,53 @@ def _log_expit(x: float) -> float:
 
 
 @numba.njit(cache=False)
-def probit_category(upper: float, lower: float, first: bool, last: bool) -> tuple[float, float, float]:
-    """``log P(y = c) = log(Phi(upper) - Phi(lower))`` with ``upper = eta - tau_below``, ``lower = eta -
-    tau_above`` (``first``: no ``tau_below``, ``Phi(upper) = 1``; ``last``: no ``tau_above``), and
-    ``phi(upper) / P``, ``phi(lower) / P``: its derivatives in ``upper`` and (negated) in ``lower``.
+def _lower_cdf(x: float, density: float) -> float:
+    """``Phi(x)`` given ``density = exp(-x^2 / 2)``, from the scaled complementary error function."""
+    if x < 0.0:
+        return 0.5 * density * erfcx_scalar(-x / _SQRT2)
+    return 1.0 - 0.5 * density * erfcx_scalar(x / _SQRT2)
 
-    A middle category's difference is taken on the side where both ends are in the lower tail (``Phi`` is
-    symmetric), where ``erfc`` gives each to full relative precision; beyond ``_DIRECT`` there (where
-    ``erfc`` nears underflow), or where the two ends are too close for the difference to be above 0, it is
-    ``log Phi(b) + log(1 - Phi(a) / Phi(b))`` from ``log Phi``.
+
+@numba.njit(cache=False)
+def probit_factors(upper: float, lower: float, first: bool, last: bool) -> tuple[float, float, float, float]:
+    """``P(y = c) = Phi(upper) - Phi(lower)`` as ``factor * exp(log_factor)`` with ``upper = eta -
+    tau_below``, ``lower = eta - tau_above`` (``first``: no ``tau_below``, ``Phi(upper) = 1``; ``last``:
+    no ``tau_above``), and ``phi(upper) / P``, ``phi(lower) / P``: the derivatives of ``log P`` in
+    ``upper`` and (negated) in ``lower``.
+
+    A first or last category is ``Phi`` of one end (:func:`pymlsem.build.log_ndtr.ndtr_factors`). A
+    middle category's difference is taken on the side where both ends are in the lower tail (``Phi`` is
+    symmetric), each ``Phi`` and ``phi`` sharing one exponential; where that difference is below
+    ``SMALLEST_FACTOR`` (far in the tail, or ends too close for it to hold digits) it is ``log Phi(b) +
+    log(1 - Phi(a) / Phi(b))`` from ``log Phi``, as ``log_factor``. The factor is at least
+    ``SMALLEST_FACTOR``.
     """
     if first:
-        log_p = log_ndtr_scalar(-lower)
-    elif last:
-        log_p = log_ndtr_scalar(upper)
-    else:
-        b, a = (upper, lower) if upper + lower < 0.0 else (-lower, -upper)
-        p = 0.5 * (math.erfc(-b / _SQRT2) - math.erfc(-a / _SQRT2)) if b > _DIRECT else 0.0
-        if p > 0.0:
-            log_p = math.log(p)
-            density = 1.0 / (_SQRT_2PI * p)
-            return log_p, math.exp(-0.5 * upper * upper) * density, math.exp(-0.5 * lower * lower) * density
-        high = log_ndtr_scalar(b)
-        log_p = high + log1mexp_scalar(log_ndtr_scalar(a) - high)
-    upper_ratio = 0.0 if first else math.exp(-0.5 * upper * upper - _HALF_LOG_2PI - log_p)
-    lower_ratio = 0.0 if last else math.exp(-0.5 * lower * lower - _HALF_LOG_2PI - log_p)
-    return log_p, upper_ratio, lower_ratio
+        factor, log_factor, lower_ratio = ndtr_factors(-lower)
+        return factor, log_factor, 0.0, lower_ratio
+    if last:
+        factor, log_factor, upper_ratio = ndtr_factors(upper)
+        return factor, log_factor, upper_ratio, 0.0
+    flipped = upper + lower >= 0.0
+    b, a = (-lower, -upper) if flipped else (upper, lower)
+    density_b, density_a = math.exp(-0.5 * b * b), math.exp(-0.5 * a * a)
+    p = _lower_cdf(b, density_b) - _lower_cdf(a, density_a)
+    if p > SMALLEST_FACTOR:
+        scale = 1.0 / (_SQRT_2PI * p)
+        upper_density, lower_density = (density_a, density_b) if flipped else (density_b, density_a)
+        return p, 0.0, upper_density * scale, lower_density * scale
+    high = log_ndtr_scalar(b)
+    log_p = high + log1mexp_scalar(log_ndtr_scalar(a) - high)
+    upper_ratio = math.exp(-0.5 * upper * upper - _HALF_LOG_2PI - log_p)
+    lower_ratio = math.exp(-0.5 * lower * lower - _HALF_LOG_2PI - log_p)
+    return 1.0, log_p, upper_ratio, lower_ratio
+
+
+@numba.njit(cache=False)
+def probit_category(upper: float, lower: float, first: bool, last: bool) -> tuple[float, float, float]:
+    """:func:`probit_factors` with ``log P(y = c)`` in place of its two factors."""
+    factor, log_factor, upper_ratio, lower_ratio = probit_factors(upper, lower, first, last)
+    return math.log(factor) + log_factor, upper_ratio, lower_ratio
 
 
 @numba.njit(cache=False)
@@ -114,10 +132,12 @@ def category_terms(eta, rows, below, above, kind, probit):
     rows x variables) and in ``rows`` (the table rows' values that ``below`` and ``above`` index).
 
     ``kind`` holds each answer's :data:`KINDS` code; a missing answer adds nothing, and the row index of a
-    threshold an answer does not have (below the first category, above the last) is not read.
+    threshold an answer does not have (below the first category, above the last) is not read. Probit
+    answers multiply their probabilities' factors (:func:`probit_factors`) and add the logs of the product
+    only when it nears underflow: one logarithm for many answers.
     """
     n, m = eta.shape
-    total = 0.0
+    total, product = 0.0, 1.0  # the log-likelihood is total + log(product)
     d_eta = np.zeros((n, m))
     d_rows = np.zeros(rows.shape[0])
     for i in range(n):
@@ -129,7 +149,11 @@ def category_terms(eta, rows, below, above, kind, probit):
             upper = 0.0 if first else eta[i, k] - rows[below[i, k]]
             lower = 0.0 if last else eta[i, k] - rows[above[i, k]]
             if probit:
-                log_p, upper_ratio, lower_ratio = probit_category(upper, lower, first, last)
+                factor, log_p, upper_ratio, lower_ratio = probit_factors(upper, lower, first, last)
+                if product < SMALLEST_FACTOR:  # keep the product of factors in the normal numbers
+                    total += math.log(product)
+                    product = 1.0
+                product *= factor
             else:
                 log_p, upper_ratio, lower_ratio = logit_category(upper, lower, first, last)
             total += log_p
@@ -138,7 +162,7 @@ def category_terms(eta, rows, below, above, kind, probit):
                 d_rows[below[i, k]] -= upper_ratio
             if not last:
                 d_rows[above[i, k]] += lower_ratio
-    return np.array(total), d_eta, d_rows
+    return np.array(total + math.log(product)), d_eta, d_rows
 
 
 class CategoryTerms(Op):
@@ -176,8 +200,11 @@ class CategoryTerms(Op):
         return [grad * outputs[1], grad * outputs[2], *([DisconnectedType()()] * 3)]
 
 
-#: the key of the operation's compiled code in PyTensor's numba cache: this module's source
-_SOURCE_KEY = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+#: the key of the operation's compiled code in PyTensor's numba cache: the sources of this module and of the
+#: normal tail's functions it calls
+_SOURCE_KEY = hashlib.sha256(
+    Path(__file__).read_bytes() + Path(__file__).with_name("log_ndtr.py").read_bytes()
+).hexdigest()
 
 
 @register_funcify_and_cache_key(CategoryTerms)

@@ -18,7 +18,7 @@ from pymlsem.build.categorical import (
     ordinal_loglik,
     ordinal_probabilities,
 )
-from pymlsem.build.log_ndtr import log_ndtr, log_ndtr_scalar
+from pymlsem.build.log_ndtr import SMALLEST_FACTOR, erfcx_scalar, log_ndtr, log_ndtr_scalar, ndtr_factors
 from pymlsem.build.parameters import collect_free_parameters, make_random_variables, parameter_class
 from pymlsem.data.categorical import category_counts, ordinal_codes
 from pymlsem.exceptions import DataError, ModelSpecificationError, PriorError
@@ -323,6 +323,31 @@ def test_log_ndtr_and_its_gradient_equal_scipy_in_both_tails(mode: str) -> None:
     np.testing.assert_allclose(grad, np.exp(stats.norm.logpdf(x) - special.log_ndtr(x)), rtol=1e-11)
     points = [-40.0, 0.5]
     assert [log_ndtr_scalar(t) for t in points] == pytest.approx(special.log_ndtr(points), rel=1e-12)
+
+
+def test_erfcx_equals_scipys_everywhere() -> None:
+    # the Chebyshev pieces (0 to 50, each piece's ends included), the continued fraction beyond, and below 0
+    pieces = 400.0 / np.arange(8, 101) - 4.0
+    x = np.concatenate(
+        [np.linspace(0.0, 50.0, 100001), pieces, np.nextafter(pieces, 0.0), np.geomspace(50.0, 1e300, 2001)]
+    )
+    x = np.concatenate([x, -np.geomspace(1e-12, 26.0, 2001)])
+    got = np.array([erfcx_scalar(t) for t in x])
+    np.testing.assert_allclose(got, special.erfcx(x), rtol=2e-15)
+
+
+def test_ndtr_factors_are_phi_and_the_hazard_in_both_tails() -> None:
+    x = np.concatenate([-np.geomspace(1e-9, 1e160, 801), [0.0], np.geomspace(1e-9, 8.0, 401)])
+    factor, log_factor, ratio = np.array([ndtr_factors(t) for t in x]).T
+    assert np.all(factor >= SMALLEST_FACTOR) and np.all(factor <= 1.0)
+    # (from 0 the factor is Phi itself, whose log holds no digits below 1e-16: an absolute bound there)
+    np.testing.assert_allclose(np.log(factor) + log_factor, special.log_ndtr(x), rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(factor[x >= 0.0], special.ndtr(x[x >= 0.0]), rtol=3e-15)
+    held = x > -30.0  # scipy's log-density minus log-CDF: digits lost beyond
+    hazard = np.exp(stats.norm.logpdf(x[held]) - special.log_ndtr(x[held]))
+    np.testing.assert_allclose(ratio[held], hazard, rtol=1e-12)
+    far = np.abs(x) > 1e3  # phi / Phi is about -x far below
+    np.testing.assert_allclose(ratio[far & (x < 0)], -x[far & (x < 0)], rtol=1e-6)
 
 
 @pytest.mark.parametrize("link", ["probit", "logit"])

@@ -129,6 +129,23 @@ def test_close_thresholds_agree_with_the_graphs_terms() -> None:
     np.testing.assert_allclose(grad_eta, want_eta, rtol=1e-6)
 
 
+def test_many_unlikely_answers_sum_without_underflow() -> None:
+    # 4,000 answers of probability ~1e-4 to ~1e-40 each: their product underflows many times over, so the
+    # operation must fold it into the sum of logs as it goes
+    rng = np.random.default_rng(4)
+    eta = np.concatenate([rng.uniform(-14.0, -4.0, size=(1000, 2)), rng.uniform(4.0, 14.0, size=(1000, 2))])
+    codes = np.concatenate([np.full((1000, 2), 3), np.full((1000, 2), 0)])  # far from the likely category
+    codes[::7, 0] = 2  # some middle ones too
+    rows = np.concatenate([[7.0], TAU])
+    below, above = np.maximum(codes, 1), np.minimum(codes + 1, 3)
+    kind = np.select([codes == 0, codes == 3], [KINDS["first"], KINDS["last"]], KINDS["middle"])
+    value, grad_eta, _ = category_terms(eta, rows, below, above, kind, True)
+    expected = _scipy_loglik(eta, codes, stats.norm)
+    assert expected.sum() < -1e5
+    assert float(value) == pytest.approx(expected.sum(), rel=1e-13)
+    assert np.all(np.isfinite(grad_eta))
+
+
 def test_second_derivatives_are_refused() -> None:
     e = pt.dmatrix("eta")
     one = np.zeros((2, 1), dtype=np.int64)
