@@ -81,7 +81,8 @@ def erfcx_scalar(x: float) -> float:
     """``erfcx(x) = exp(x^2) erfc(x)`` of one number (``2 exp(x^2) - erfcx(-x)`` below 0)."""
     if x < 0.0:
         return 2.0 * math.exp(x * x) - erfcx_scalar(-x)
-    if x > _CONTINUED_FRACTION:  # 1 / sqrt(pi) / (x + (1/2) / (x + 1 / (x + (3/2) / (x + ...))))
+    # 1 / sqrt(pi) / (x + (1/2) / (x + 1 / (x + (3/2) / (x + ...)))); NaN too (never an index below)
+    if not x <= _CONTINUED_FRACTION:
         fraction = x
         for k in range(6, 0, -1):
             fraction = x + 0.5 * k / fraction
@@ -96,7 +97,7 @@ def erfcx_scalar(x: float) -> float:
     return t * b1 - b2 + c[0]
 
 
-@numba.njit(cache=False)
+@numba.njit(cache=False, error_model="numpy")  # x = -inf: a ratio 1 / 0 is inf, not an error
 def ndtr_factors(x: float) -> tuple[float, float, float]:
     """``Phi(x)`` of one number as ``factor * exp(log_factor)``, and ``phi(x) / Phi(x)``.
 

@@ -334,6 +334,7 @@ def test_erfcx_equals_scipys_everywhere() -> None:
     x = np.concatenate([x, -np.geomspace(1e-12, 26.0, 2001)])
     got = np.array([erfcx_scalar(t) for t in x])
     np.testing.assert_allclose(got, special.erfcx(x), rtol=2e-15)
+    assert np.isnan(erfcx_scalar(np.nan)) and erfcx_scalar(np.inf) == 0.0
 
 
 def test_ndtr_factors_are_phi_and_the_hazard_in_both_tails() -> None:

@@ -146,6 +146,20 @@ def test_many_unlikely_answers_sum_without_underflow() -> None:
     assert np.all(np.isfinite(grad_eta))
 
 
+@pytest.mark.parametrize("link", ["probit", "logit"])
+def test_a_nan_or_infinite_linear_predictor_is_a_value(link: str) -> None:
+    # a sampler's proposal can overflow to NaN: the value is NaN, never a read outside the tables
+    eta = np.array([[0.3, np.nan, -0.2], [np.nan, 1.0, np.inf]])
+    rows = np.concatenate([[7.0], TAU])
+    kind = np.array([[KINDS["first"], KINDS["middle"], KINDS["last"]], [KINDS["last"], KINDS["middle"], 1]])
+    value, _, _ = category_terms(eta, rows, np.ones_like(kind), np.full_like(kind, 2), kind, link == "probit")
+    assert np.isnan(value)
+    # an infinite one gives the first category probability 0: -inf, not an error
+    first = np.full((1, 1), KINDS["first"])
+    value, _, _ = category_terms(np.full((1, 1), np.inf), rows, first, first, first, link == "probit")
+    assert value == -np.inf
+
+
 def test_second_derivatives_are_refused() -> None:
     e = pt.dmatrix("eta")
     one = np.zeros((2, 1), dtype=np.int64)
