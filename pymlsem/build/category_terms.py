@@ -31,7 +31,7 @@ from pytensor.graph.op import Op
 from pytensor.link.numba.dispatch.basic import register_funcify_and_cache_key
 
 from pymlsem.build.categorical import LINKS
-from pymlsem.build.log_ndtr import SMALLEST_FACTOR, erfcx_scalar, log_ndtr_scalar, ndtr_factors
+from pymlsem.build.log_ndtr import SMALLEST_FACTOR, log_ndtr_scalar, ndtr_factors, ndtr_from_density
 
 __all__ = ["KINDS", "CategoryTerms", "category_terms", "log1mexp_scalar", "probit_category", "probit_factors"]
 
@@ -39,7 +39,7 @@ __all__ = ["KINDS", "CategoryTerms", "category_terms", "log1mexp_scalar", "probi
 KINDS = {"missing": 0, "first": 1, "last": 2, "middle": 3}
 _MISSING, _FIRST, _LAST = KINDS["missing"], KINDS["first"], KINDS["last"]
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
-_SQRT2, _SQRT_2PI = math.sqrt(2.0), math.sqrt(2.0 * math.pi)
+_SQRT_2PI = math.sqrt(2.0 * math.pi)
 
 
 @numba.njit(cache=False)
@@ -56,14 +56,6 @@ def _log_expit(x: float) -> float:
     if x > 0.0:
         return -math.log1p(math.exp(-x))
     return x - math.log1p(math.exp(x))
-
-
-@numba.njit(cache=False)
-def _lower_cdf(x: float, density: float) -> float:
-    """``Phi(x)`` given ``density = exp(-x^2 / 2)``, from the scaled complementary error function."""
-    if x < 0.0:
-        return 0.5 * density * erfcx_scalar(-x / _SQRT2)
-    return 1.0 - 0.5 * density * erfcx_scalar(x / _SQRT2)
 
 
 @numba.njit(cache=False)
@@ -89,7 +81,7 @@ def probit_factors(upper: float, lower: float, first: bool, last: bool) -> tuple
     flipped = upper + lower >= 0.0
     b, a = (-lower, -upper) if flipped else (upper, lower)
     density_b, density_a = math.exp(-0.5 * b * b), math.exp(-0.5 * a * a)
-    p = _lower_cdf(b, density_b) - _lower_cdf(a, density_a)
+    p = ndtr_from_density(b, density_b) - ndtr_from_density(a, density_a)
     if p > SMALLEST_FACTOR:
         scale = 1.0 / (_SQRT_2PI * p)
         upper_density, lower_density = (density_a, density_b) if flipped else (density_b, density_a)

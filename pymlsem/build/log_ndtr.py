@@ -43,6 +43,7 @@ __all__ = [
     "log_ndtr",
     "log_ndtr_scalar",
     "ndtr_factors",
+    "ndtr_from_density",
 ]
 
 _SQRT2 = math.sqrt(2.0)
@@ -97,6 +98,14 @@ def erfcx_scalar(x: float) -> float:
     return t * b1 - b2 + c[0]
 
 
+@numba.njit(cache=False)
+def ndtr_from_density(x: float, density: float) -> float:
+    """``Phi(x)`` of one number given its density's exponential ``exp(-x^2 / 2)``: the tail beyond ``|x|``,
+    ``exp(-x^2 / 2) erfcx(|x| / sqrt 2) / 2``, below 0, and 1 less that tail from 0."""
+    tail = 0.5 * density * erfcx_scalar(abs(x) / _SQRT2)
+    return tail if x < 0.0 else 1.0 - tail
+
+
 @numba.njit(cache=False, error_model="numpy")  # x = -inf: a ratio 1 / 0 is inf, not an error
 def ndtr_factors(x: float) -> tuple[float, float, float]:
     """``Phi(x)`` of one number as ``factor * exp(log_factor)``, and ``phi(x) / Phi(x)``.
@@ -113,7 +122,7 @@ def ndtr_factors(x: float) -> tuple[float, float, float]:
             return 1.0, -0.5 * x * x + math.log(0.5 * scaled), ratio
         return 0.5 * scaled, -0.5 * x * x, ratio
     density = math.exp(-0.5 * x * x)
-    cdf = 1.0 - 0.5 * density * erfcx_scalar(x / _SQRT2)
+    cdf = ndtr_from_density(x, density)
     return cdf, 0.0, density / (_SQRT_2PI * cdf)
 
 
@@ -124,7 +133,7 @@ def log_ndtr_scalar(x: float) -> float:
     if x < 0.0:
         factor, log_factor, _ = ndtr_factors(x)
         return math.log(factor) + log_factor
-    return math.log1p(-0.5 * math.exp(-0.5 * x * x) * erfcx_scalar(x / _SQRT2))
+    return math.log1p(-ndtr_from_density(-x, math.exp(-0.5 * x * x)))  # log(1 - Phi(-x))
 
 
 class LogNdtr(UnaryScalarOp):
