@@ -27,7 +27,8 @@ and random slopes, the continuous outcomes' residuals under their normal density
 nothing) and the ordered outcomes' category probabilities (:mod:`pymlsem.build.categorical`'s terms). Only
 these small blocks are formed (the graph's cost is its number of operations, ~0.2 us each, as much as its
 arithmetic), each factorised block padded by one identity row so that an empty one is never factorised;
-what grows with the units touches only the columns it needs. The per-model PyMC
+what grows with the units is one operation (:mod:`pymlsem.engine.latent_units`: passes over the units for
+the values, and for the gradient, with no work for a term the model does not have). The per-model PyMC
 graph stays the specification: the family's log-density equals its ``model.logp()``
 (tests/engine/test_engine.py). Each family has an ``_anyprior`` variant for prior families other than the
 defaults' (as :mod:`pymlsem.engine.sem`). Centered disturbances (``centered=``), missing values that are
@@ -54,6 +55,7 @@ from pymlsem.engine.binding import (
     symbolic_inputs,
     unpack,
 )
+from pymlsem.engine.latent_units import UnitValues
 from pymlsem.engine.priors import PRIOR_FAMILIES, prior_logp
 from pymlsem.engine.table import THRESHOLD_PREFIX, parameter_variables, row_values, table_arrays
 
@@ -148,6 +150,9 @@ GRAPH_SOURCES = (
     "build/ram.py",
     "build/category_terms.py",
     "build/log_ndtr.py",
+    "engine/latent_units.py",
+    "engine/kernels/linalg.py",
+    "engine/kernels/__init__.py",
 )
 EXPECTED_SECONDS = {"latent1": 150, "latent2": 130, "latent1_logit": 70, "latent2_logit": 110}
 DESCRIPTION = {
@@ -218,9 +223,9 @@ def family_graph(
         level_loglik, between = _level(part, 2, rows, x, signs, _unit_arrays(data, 2))
         loglik.append(level_loglik)
         explicit.append(between.reshape((-1,)))
-        # the columns level 1 reads (a column of zeros for outcomes without a between part), row by row
+        # the values level 1 reads, and a column of zeros for outcomes without a between part
         columns = pt.concatenate([between, pt.zeros((between.shape[0], 1))], axis=1)
-        between = columns[:, part["l1_cluster_columns"]][data["cluster_index"]]
+        between = (columns, part["l1_cluster_columns"], data["cluster_index"])
     level_loglik, within = _level(part, 1, rows, x, signs, _unit_arrays(data, 1), between, ordinal)
     loglik.append(level_loglik)
     explicit.append(within.reshape((-1,)))
@@ -262,9 +267,10 @@ def _level(part, level: int, rows, x, signs, units, between=None, ordinal=None):
     ``rows`` are the table rows' values followed by a 1 (the padding's); ``signs`` the signs of the
     parameters' values (a signed SD's sign turns its column of the disturbances' Cholesky factor, as
     :func:`pymlsem.build.latent.signed_rows` explains); ``units`` the units' covariates,
-    continuous outcomes and where those are present; ``between`` each row's cluster values (rows x level-2
-    explicit variables) for level 1 of a two-level model; ``ordinal`` the family and arrays of level 1's
-    ordered variables.
+    continuous outcomes and where those are present; ``between``, for level 1 of a two-level model, the
+    clusters' values it reads (clusters x level-2 explicit variables and a column of zeros), the column of
+    each outcome's between part and each random slope's coefficient, and each row's cluster; ``ordinal`` the
+    family and arrays of level 1's ordered variables.
     """
     get = {name: part[f"l{level}_{name}"] for name in _LEVEL_SEGMENTS}
     covariates_e, covariates_t, conditioning, outcomes, present = units
@@ -285,13 +291,8 @@ def _level(part, level: int, rows, x, signs, units, between=None, ordinal=None):
             return flat
         return flat.reshape((sizes[row_role] + more_rows, sizes[column_role] + more_columns))
 
-    within_outcomes = outcomes
-    if between is not None:  # the outcomes' between parts, and the random slopes, of each row's cluster
-        offset, slope_coefficients = between[:, :p_outcome], between[:, p_outcome:]
-        within_outcomes = outcomes - offset[:, :p_continuous]
     # disturbances that covary with covariates: their distribution given all the covariates
     coefficients = pt.linalg.solve(block("s_cc"), block("s_ce"), assume_a="pos")  # S_cc^-1 S_ce
-    shift = (conditioning - block("m_c")[None, :]) @ coefficients[:p_conditioning]
     reduction = (block("s_ce").T @ coefficients)[get["random_explicit"]][:, get["random_explicit"]]
     disturbance_cov = pt.inc_subtensor(block("s_rr")[:p_random, :p_random], -reduction)
     # the disturbances u = z L' (L: the Cholesky factor of the random variables' covariance)
@@ -299,31 +300,19 @@ def _level(part, level: int, rows, x, signs, units, between=None, ordinal=None):
     chol = pt.linalg.cholesky(disturbance_cov, lower=True)[:p_random, :p_random] * sign[None, :]
     factor = chol.T @ _placed((p_random, p_explicit), get["random_place"])
     z = x[get["z_start"][0] : get["z_start"][0] + n * p_random].reshape((n, p_random))
-    # the explicit values: (I - A_ee) v_e = m_e + A_ec v_c + A_eo v_o + u, the paths acyclic
-    outcomes_e = within_outcomes[:, get["outcomes_e"]]
-    driven = (
-        block("m_e")[None, :]
-        + covariates_e @ block("a_ec").T
-        + outcomes_e @ block("a_eo").T
-        + shift
-        + z @ factor
-    )
-    total_effects = pt.linalg.inv(pt.eye(p_explicit + 1) - block("a_ee"))[:p_explicit, :p_explicit]
-    latent_values = driven @ total_effects.T
-    # the outcomes' expected values given the explicit variables, the known ones and the cluster values
-    outcomes_t = within_outcomes[:, get["outcomes_t"]]
-    linear = (
-        block("m_t")[None, :]
-        + covariates_t @ block("a_tc").T
-        + outcomes_t @ block("a_to").T
-        + latent_values @ block("a_te").T
-    )
-    if between is not None:
-        sources = pt.concatenate([covariates_t, outcomes_t, latent_values], axis=1)[
-            :, part["l1_slope_source"]
-        ]
-        place = _placed((sources.shape[1], p_outcome), part["l1_slope_place"])
-        linear = linear + offset + (sources * slope_coefficients) @ place
+    if between is None:  # no cluster values: every unit reads the one zero
+        between = (pt.zeros((1, 1)), pt.zeros(p_outcome, dtype="int64"), pt.zeros(n, dtype="int64"))
+        slopes = (pt.zeros(0, dtype="int64"), pt.zeros(0, dtype="int64"))
+    else:
+        slopes = (part["l1_slope_source"], part["l1_slope_place"])
+    # the explicit values (I - A_ee) v_e = m_e + A_ec v_c + A_eo v_o + shift + u (the paths acyclic), and the
+    # outcomes' means given them, the known values and the cluster values, unit by unit in one pass
+    paths = block("a_ee")[:p_explicit, :p_explicit]
+    latent_values, linear = UnitValues()(
+        z, *between, get["outcomes_e"], get["outcomes_t"], *slopes, covariates_e, covariates_t, conditioning,
+        outcomes, block("m_c"), coefficients[:p_conditioning], block("m_e"), block("a_ec"), block("a_eo"),
+        factor, paths, block("m_t"), block("a_tc"), block("a_to"), block("a_te"),
+    )  # fmt: skip
     residual = (outcomes - linear[:, :p_continuous]) * present
     residual_chol = pt.linalg.cholesky(block("s_oo"), lower=True)
     inverse = pt.linalg.solve_triangular(residual_chol, pt.eye(p_continuous + 1), lower=True)
