@@ -77,7 +77,7 @@ LOG_2PI = float(np.log(2.0 * np.pi))
 _BLOCKS = {
     "a_ec": ("a", "explicit", "covariates_e", (0, 0)),
     "a_eo": ("a", "explicit", "outcomes_e", (0, 0)),
-    "a_ee": ("a", "explicit", "explicit", (1, 1)),
+    "a_ee": ("a", "explicit", "explicit", (0, 0)),
     "a_tc": ("a", "outcome", "covariates_t", (0, 0)),
     "a_to": ("a", "outcome", "outcomes_t", (0, 0)),
     "a_te": ("a", "outcome", "explicit", (0, 0)),
@@ -307,11 +307,10 @@ def _level(part, level: int, rows, x, signs, units, between=None, ordinal=None):
         slopes = (part["l1_slope_source"], part["l1_slope_place"])
     # the explicit values (I - A_ee) v_e = m_e + A_ec v_c + A_eo v_o + shift + u (the paths acyclic), and the
     # outcomes' means given them, the known values and the cluster values, unit by unit in one pass
-    paths = block("a_ee")[:p_explicit, :p_explicit]
     latent_values, linear = UnitValues()(
         z, *between, get["outcomes_e"], get["outcomes_t"], *slopes, covariates_e, covariates_t, conditioning,
         outcomes, block("m_c"), coefficients[:p_conditioning], block("m_e"), block("a_ec"), block("a_eo"),
-        factor, paths, block("m_t"), block("a_tc"), block("a_to"), block("a_te"),
+        factor, block("a_ee"), block("m_t"), block("a_tc"), block("a_to"), block("a_te"),
     )  # fmt: skip
     residual = (outcomes - linear[:, :p_continuous]) * present
     residual_chol = pt.linalg.cholesky(block("s_oo"), lower=True)
@@ -486,7 +485,7 @@ def _level_arrays(layout, role: _Roles, one: int, z_start: int) -> dict[str, lis
             for r, f in entries[matrix]
             if f // p in row_of and f % p in column_of
         ]
-        if matrix == "s" and more_columns:  # a covariance padded by a 1 on the diagonal (A_ee by a 0)
+        if more_columns:  # a covariance padded by a 1 on the diagonal
             filled.append((one, start[-1] + len(row_of) * width + len(column_of)))
         start.append(start[-1] + (len(row_of) + more_rows) * width)
     arrays |= {

@@ -37,7 +37,7 @@ from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 from pytensor.link.numba.dispatch.basic import register_funcify_and_cache_key
 
-from pymlsem.engine.kernels.linalg import inverse, matmul_nt, matmul_tn
+from pymlsem.engine.kernels.linalg import dot, inverse, matmul_nt, matmul_tn
 
 __all__ = ["DIFFERENTIABLE", "INPUTS", "UnitValues", "UnitValuesGrad", "unit_values", "unit_values_grad"]
 
@@ -125,14 +125,6 @@ def _add_scaled(target, scale, source):
             target[i] += scale * source[i]
 
 
-@numba.njit(cache=False, inline="always")
-def _dot(a, b):
-    total = 0.0
-    for i in range(a.shape[0]):
-        total += a[i] * b[i]
-    return total
-
-
 @numba.njit(cache=False)
 def _slope_sources(source, covariates_t, outcomes_t, within, values):
     """A slope's source, unit by unit (a column of the covariates, the within outcomes or the values)."""
@@ -212,18 +204,18 @@ def unit_values_grad(
         for i in range(n):
             g_columns[cluster_index[i], column] += g_mean[i]
         for k in range(a_tc.shape[1]):
-            g_a_tc[t, k] = _dot(g_mean, covariates_t[:, k])
+            g_a_tc[t, k] = dot(g_mean, covariates_t[:, k])
         for k in range(a_to.shape[1]):
-            g_a_to[t, k] = _dot(g_mean, within[:, outcomes_t[k]])
+            g_a_to[t, k] = dot(g_mean, within[:, outcomes_t[k]])
             _add_scaled(g_within[:, outcomes_t[k]], a_to[t, k], g_mean)
         for e in range(p_e):
-            g_a_te[t, e] = _dot(g_mean, values[:, e])
+            g_a_te[t, e] = dot(g_mean, values[:, e])
             _add_scaled(g_values[:, e], a_te[t, e], g_mean)
     g_total = np.empty(total.shape)
     g_driven = np.zeros((p_e, n))  # v = T d, explicit variable by variable
     for e in range(p_e):
         for f in range(p_e):
-            g_total[e, f] = _dot(g_values[:, e], driven[:, f])
+            g_total[e, f] = dot(g_values[:, e], driven[:, f])
             _add_scaled(g_driven[f], total[e, f], g_values[:, e])
     g_a_ee = matmul_nt(matmul_tn(total, g_total), total)  # T' g_T T' (dT = T dA T)
     g_m_e, g_a_ec, g_a_eo = np.empty(p_e), np.empty(a_ec.shape), np.empty(a_eo.shape)
@@ -233,15 +225,15 @@ def unit_values_grad(
         g = g_driven[e]
         g_m_e[e] = g.sum()
         for k in range(a_ec.shape[1]):
-            g_a_ec[e, k] = _dot(g, covariates_e[:, k])
+            g_a_ec[e, k] = dot(g, covariates_e[:, k])
         for k in range(a_eo.shape[1]):
-            g_a_eo[e, k] = _dot(g, within[:, outcomes_e[k]])
+            g_a_eo[e, k] = dot(g, within[:, outcomes_e[k]])
             _add_scaled(g_within[:, outcomes_e[k]], a_eo[e, k], g)
         for k in range(coefficients.shape[0]):
-            g_coefficients[k, e] = _dot(g, conditioning[:, k]) - m_c[k] * g_m_e[e]
+            g_coefficients[k, e] = dot(g, conditioning[:, k]) - m_c[k] * g_m_e[e]
             g_m_c[k] -= coefficients[k, e] * g_m_e[e]
         for r in range(factor.shape[0]):
-            g_factor[r, e] = _dot(g, z[:, r])
+            g_factor[r, e] = dot(g, z[:, r])
             _add_scaled(g_z[:, r], factor[r, e], g)
     for k in range(outcomes.shape[1]):  # w = y - b_c
         column = cluster_columns[k]
