@@ -37,7 +37,7 @@ from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 from pytensor.link.numba.dispatch.basic import register_funcify_and_cache_key
 
-from pymlsem.engine.kernels.linalg import dot, inverse, matmul_nt, matmul_tn
+from pymlsem.engine.kernels.linalg import dot, inverse, matmul_nt, matmul_tn, vector_sum
 
 __all__ = ["DIFFERENTIABLE", "INPUTS", "UnitValues", "UnitValuesGrad", "unit_values", "unit_values_grad"]
 
@@ -126,6 +126,17 @@ def _add_scaled(target, scale, source):
 
 
 @numba.njit(cache=False)
+def _add_by_cluster(target, cluster_index, columns, source, scale):
+    """``target[cluster_index[i], columns[k]] += scale * source[i, k]`` for every unit ``i`` and column
+    ``k``, unit by unit: the additions to one cluster's element are a row apart, not a chain of additions
+    each waiting for the one before (the units of a cluster are mostly consecutive)."""
+    for i in range(source.shape[0]):
+        row = cluster_index[i]
+        for k in range(source.shape[1]):
+            target[row, columns[k]] += scale * source[i, k]
+
+
+@numba.njit(cache=False)
 def _slope_sources(source, covariates_t, outcomes_t, within, values):
     """A slope's source, unit by unit (a column of the covariates, the within outcomes or the values)."""
     n_covariates, n_outcomes = covariates_t.shape[1], outcomes_t.shape[0]
@@ -147,10 +158,11 @@ def unit_values(
     within, _, values, _ = _explicit(z, columns, cluster_columns, cluster_index, outcomes_e, covariates_e,
         conditioning, outcomes, m_c, coefficients, m_e, a_ec, a_eo, factor, a_ee)  # fmt: skip
     linear = np.empty((n, p_t))
+    for i in range(n):
+        row = cluster_index[i]
+        for t in range(p_t):
+            linear[i, t] = m_t[t] + columns[row, cluster_columns[t]]
     for t in range(p_t):
-        column = cluster_columns[t]
-        for i in range(n):
-            linear[i, t] = m_t[t] + columns[cluster_index[i], column]
         for k in range(a_tc.shape[1]):
             _add_scaled(linear[:, t], a_tc[t, k], covariates_t[:, k])
         for k in range(a_to.shape[1]):
@@ -197,12 +209,10 @@ def unit_values_grad(
             g_source[i] += g_linear[t, i] * columns[c, column]
     g_m_t, g_a_tc = np.empty(p_t), np.empty(a_tc.shape)
     g_a_to, g_a_te = np.empty(a_to.shape), np.empty(a_te.shape)
+    _add_by_cluster(g_columns, cluster_index, cluster_columns[:p_t], d_linear, 1.0)
     for t in range(p_t):  # the outcomes' means
         g_mean = g_linear[t]
-        g_m_t[t] = g_mean.sum()
-        column = cluster_columns[t]
-        for i in range(n):
-            g_columns[cluster_index[i], column] += g_mean[i]
+        g_m_t[t] = vector_sum(g_mean)
         for k in range(a_tc.shape[1]):
             g_a_tc[t, k] = dot(g_mean, covariates_t[:, k])
         for k in range(a_to.shape[1]):
@@ -223,7 +233,7 @@ def unit_values_grad(
     g_z, g_factor = np.zeros(z.shape), np.empty(factor.shape)
     for e in range(p_e):  # d
         g = g_driven[e]
-        g_m_e[e] = g.sum()
+        g_m_e[e] = vector_sum(g)
         for k in range(a_ec.shape[1]):
             g_a_ec[e, k] = dot(g, covariates_e[:, k])
         for k in range(a_eo.shape[1]):
@@ -235,10 +245,8 @@ def unit_values_grad(
         for r in range(factor.shape[0]):
             g_factor[r, e] = dot(g, z[:, r])
             _add_scaled(g_z[:, r], factor[r, e], g)
-    for k in range(outcomes.shape[1]):  # w = y - b_c
-        column = cluster_columns[k]
-        for i in range(n):
-            g_columns[cluster_index[i], column] -= g_within[i, k]
+    # w = y - b_c
+    _add_by_cluster(g_columns, cluster_index, cluster_columns[: outcomes.shape[1]], g_within, -1.0)
     return (g_z, g_columns, g_m_c, g_coefficients, g_m_e, g_a_ec, g_a_eo, g_factor, g_a_ee,
             g_m_t, g_a_tc, g_a_to, g_a_te)  # fmt: skip
 

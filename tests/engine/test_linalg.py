@@ -34,6 +34,15 @@ def test_products_equal_numpys(rng) -> None:
     assert linalg.dot(u, w) == pytest.approx(u @ w, rel=1e-13)
 
 
+@pytest.mark.parametrize("size", [0, 1, 3, 4, 5, 8, 1663])
+def test_sums_in_partial_sums_cover_every_element(rng, size) -> None:
+    # four partial sums, then the elements left over: every length, whole groups of four or not
+    u, v = rng.normal(size=size), rng.normal(size=size)
+    assert linalg.dot(u, v) == pytest.approx(u @ v, rel=1e-12, abs=1e-12)
+    assert linalg.vector_sum(u) == pytest.approx(u.sum(), rel=1e-12, abs=1e-12)
+    assert linalg.dot(u[::2], v[::2]) == pytest.approx(u[::2] @ v[::2], rel=1e-12, abs=1e-12)  # strided
+
+
 def test_inverse_pivots_and_marks_a_singular_matrix(rng) -> None:
     a = rng.normal(size=(5, 5))
     np.testing.assert_allclose(linalg.inverse(a), np.linalg.inv(a), rtol=1e-10, atol=1e-12)

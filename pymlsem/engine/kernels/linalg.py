@@ -26,6 +26,7 @@ __all__ = [
     "outer",
     "quadratic_form",
     "vecmat",
+    "vector_sum",
 ]
 
 
@@ -99,11 +100,35 @@ def vecmat(v, a):
 
 @internal
 def dot(u, v):
-    """``u @ v`` of two vectors."""
-    total = 0.0
-    for i in range(u.size):
-        total += u[i] * v[i]
-    return total
+    """``u @ v`` of two vectors, in four interleaved partial sums.
+
+    One running sum makes every addition wait for the one before (numba keeps the order of floating-point
+    additions); four independent ones let the processor overlap them, ~3x faster on a long vector."""
+    n = u.size
+    s0 = s1 = s2 = s3 = 0.0
+    for i in range(0, n - 3, 4):
+        s0 += u[i] * v[i]
+        s1 += u[i + 1] * v[i + 1]
+        s2 += u[i + 2] * v[i + 2]
+        s3 += u[i + 3] * v[i + 3]
+    for i in range(n - n % 4, n):
+        s0 += u[i] * v[i]
+    return (s0 + s1) + (s2 + s3)
+
+
+@internal
+def vector_sum(u):
+    """``u.sum()`` of a vector, in four interleaved partial sums (as :func:`dot`)."""
+    n = u.size
+    s0 = s1 = s2 = s3 = 0.0
+    for i in range(0, n - 3, 4):
+        s0 += u[i]
+        s1 += u[i + 1]
+        s2 += u[i + 2]
+        s3 += u[i + 3]
+    for i in range(n - n % 4, n):
+        s0 += u[i]
+    return (s0 + s1) + (s2 + s3)
 
 
 @internal
