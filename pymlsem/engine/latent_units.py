@@ -101,10 +101,7 @@ def _explicit(z, columns, cluster_columns, cluster_index, outcomes_e, covariates
     driven = np.empty((n, p_e))
     for e in range(p_e):
         driven[:, e] = m_e[e]
-        for k in range(a_ec.shape[1]):
-            _add_scaled(driven[:, e], a_ec[e, k], covariates_e[:, k])
-        for k in range(a_eo.shape[1]):
-            _add_scaled(driven[:, e], a_eo[e, k], within[:, outcomes_e[k]])
+        _add_predictors(driven[:, e], a_ec[e], covariates_e, a_eo[e], within, outcomes_e)
         for k in range(coefficients.shape[0]):
             _add_scaled(driven[:, e], coefficients[k, e], conditioning[:, k])
             driven[:, e] -= coefficients[k, e] * m_c[k]
@@ -123,6 +120,27 @@ def _add_scaled(target, scale, source):
     if scale != 0.0:
         for i in range(target.shape[0]):
             target[i] += scale * source[i]
+
+
+@numba.njit(cache=False)
+def _add_predictors(target, a_c, covariates, a_o, within, outcome_columns):
+    """``target += covariates @ a_c + within[:, outcome_columns] @ a_o``: one variable's terms in the
+    covariates and the within parts of the continuous outcomes, unit by unit."""
+    for k in range(a_c.shape[0]):
+        _add_scaled(target, a_c[k], covariates[:, k])
+    for k in range(a_o.shape[0]):
+        _add_scaled(target, a_o[k], within[:, outcome_columns[k]])
+
+
+@numba.njit(cache=False)
+def _predictor_grads(g, covariates, within, outcome_columns, a_o, g_a_c, g_a_o, g_within):
+    """The gradient of ``sum(g * target)`` of :func:`_add_predictors`: in its coefficients (written to
+    ``g_a_c`` and ``g_a_o``) and in the within parts (added to ``g_within``)."""
+    for k in range(g_a_c.shape[0]):
+        g_a_c[k] = dot(g, covariates[:, k])
+    for k in range(g_a_o.shape[0]):
+        g_a_o[k] = dot(g, within[:, outcome_columns[k]])
+        _add_scaled(g_within[:, outcome_columns[k]], a_o[k], g)
 
 
 @numba.njit(cache=False)
@@ -163,10 +181,7 @@ def unit_values(
         for t in range(p_t):
             linear[i, t] = m_t[t] + columns[row, cluster_columns[t]]
     for t in range(p_t):
-        for k in range(a_tc.shape[1]):
-            _add_scaled(linear[:, t], a_tc[t, k], covariates_t[:, k])
-        for k in range(a_to.shape[1]):
-            _add_scaled(linear[:, t], a_to[t, k], within[:, outcomes_t[k]])
+        _add_predictors(linear[:, t], a_tc[t], covariates_t, a_to[t], within, outcomes_t)
         for e in range(p_e):
             _add_scaled(linear[:, t], a_te[t, e], values[:, e])
     for s in range(slope_source.shape[0]):
@@ -213,11 +228,7 @@ def unit_values_grad(
     for t in range(p_t):  # the outcomes' means
         g_mean = g_linear[t]
         g_m_t[t] = vector_sum(g_mean)
-        for k in range(a_tc.shape[1]):
-            g_a_tc[t, k] = dot(g_mean, covariates_t[:, k])
-        for k in range(a_to.shape[1]):
-            g_a_to[t, k] = dot(g_mean, within[:, outcomes_t[k]])
-            _add_scaled(g_within[:, outcomes_t[k]], a_to[t, k], g_mean)
+        _predictor_grads(g_mean, covariates_t, within, outcomes_t, a_to[t], g_a_tc[t], g_a_to[t], g_within)
         for e in range(p_e):
             g_a_te[t, e] = dot(g_mean, values[:, e])
             _add_scaled(g_values[:, e], a_te[t, e], g_mean)
@@ -234,11 +245,7 @@ def unit_values_grad(
     for e in range(p_e):  # d
         g = g_driven[e]
         g_m_e[e] = vector_sum(g)
-        for k in range(a_ec.shape[1]):
-            g_a_ec[e, k] = dot(g, covariates_e[:, k])
-        for k in range(a_eo.shape[1]):
-            g_a_eo[e, k] = dot(g, within[:, outcomes_e[k]])
-            _add_scaled(g_within[:, outcomes_e[k]], a_eo[e, k], g)
+        _predictor_grads(g, covariates_e, within, outcomes_e, a_eo[e], g_a_ec[e], g_a_eo[e], g_within)
         for k in range(coefficients.shape[0]):
             g_coefficients[k, e] = dot(g, conditioning[:, k]) - m_c[k] * g_m_e[e]
             g_m_c[k] -= coefficients[k, e] * g_m_e[e]
